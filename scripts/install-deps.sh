@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what dexplane's tests, demo and benchmarks use on a Debian machine
+# that already has Go. Safe to run again: it only installs what is missing.
+set -euo pipefail
+
+apt_pkgs=(clang llvm libbpf-dev tshark tcpdump python3-scapy python3-ipfix pmacct iproute2 iputils-ping ethtool)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "install-deps: need root to install: ${missing[*]}" >&2
+		exit 1
+	fi
+	echo "install-deps: apt-get install ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# tshark asks whether non-root users may capture; the default (no) is fine.
+	apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# goflow2 is an independent IPFIX decoder used by the exporter's tests.
+gobin=$(go env GOPATH)/bin
+if [[ ! -x $gobin/goflow2 ]]; then
+	echo "install-deps: go install goflow2 v2.2.6"
+	go install github.com/netsampler/goflow2/v2/cmd/goflow2@v2.2.6
+fi
