@@ -1,0 +1,158 @@
+package gen
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+)
+
+// Parse errors; the sink counts frames by reason.
+var (
+	// ErrNotOurs means the frame is not a generator packet (not IPv6/UDP,
+	// no payload magic): ND, other traffic.
+	ErrNotOurs = errors.New("not a generator frame")
+	// ErrTruncated means a header runs past the end of the frame.
+	ErrTruncated = errors.New("truncated frame")
+	// ErrCorrupt means a generator frame whose payload header check, UDP
+	// length or payload pattern does not match.
+	ErrCorrupt = errors.New("corrupt payload")
+)
+
+// Parsed is what the sink learns from one frame. It holds no pointers.
+type Parsed struct {
+	// HeaderOff is the offset of the payload header in the frame.
+	HeaderOff int
+	// PayloadLen is the UDP payload length.
+	PayloadLen int
+	// HasDEX reports an IOAM DEX option in a Hop-by-Hop header (outer or
+	// inner); Encapsulated reports an IPv6-in-IPv6 packet.
+	HasDEX, Encapsulated bool
+	// Flow, Seq and Run are the payload header's fields.
+	Flow, Seq, Run uint32
+}
+
+// Parse walks frame (Ethernet, at most one VLAN tag, IPv6, extension
+// headers, one level of IPv6-in-IPv6, UDP) and checks the payload header.
+// It does not check the pattern; see CheckPattern.
+func Parse(frame []byte, r *Parsed) error {
+	*r = Parsed{}
+	if len(frame) < ethLen {
+		return ErrTruncated
+	}
+	off := 12
+	et := binary.BigEndian.Uint16(frame[off:])
+	if et == etherTypeVLAN {
+		if len(frame) < ethLen+4 {
+			return ErrTruncated
+		}
+		off += 4
+		et = binary.BigEndian.Uint16(frame[off:])
+	}
+	if et != etherTypeIPv6 {
+		return ErrNotOurs
+	}
+	off += 2
+	if len(frame) < off+ip6Len {
+		return ErrTruncated
+	}
+	if frame[off]>>4 != 6 {
+		return ErrNotOurs
+	}
+	nh := frame[off+6]
+	off += ip6Len
+	for hops := 0; ; hops++ {
+		if hops > 8 {
+			return ErrNotOurs
+		}
+		switch nh {
+		case nhHopByHop, nhDestOpts, nhRouting:
+			if len(frame) < off+8 {
+				return ErrTruncated
+			}
+			n := (int(frame[off+1]) + 1) * 8
+			if len(frame) < off+n {
+				return ErrTruncated
+			}
+			if nh == nhHopByHop && hasDEXOption(frame[off:off+n]) {
+				r.HasDEX = true
+			}
+			nh = frame[off]
+			off += n
+		case nhIPv6:
+			if r.Encapsulated {
+				return ErrNotOurs
+			}
+			if len(frame) < off+ip6Len {
+				return ErrTruncated
+			}
+			r.Encapsulated = true
+			nh = frame[off+6]
+			off += ip6Len
+		case nhUDP:
+			if len(frame) < off+udpLen+HeaderLen {
+				return ErrTruncated
+			}
+			ulen := int(binary.BigEndian.Uint16(frame[off+4:]))
+			h := frame[off+udpLen : off+udpLen+HeaderLen]
+			if binary.BigEndian.Uint16(h) != payloadMagic {
+				return ErrNotOurs
+			}
+			if ulen < udpLen+HeaderLen || off+ulen > len(frame) || onesSum(0, h) != 0xFFFF {
+				return ErrCorrupt
+			}
+			r.HeaderOff = off + udpLen
+			r.PayloadLen = ulen - udpLen
+			r.Flow = binary.BigEndian.Uint32(h[4:])
+			r.Seq = binary.BigEndian.Uint32(h[8:])
+			r.Run = binary.BigEndian.Uint32(h[12:])
+			return nil
+		default:
+			return ErrNotOurs
+		}
+	}
+}
+
+// CheckPattern reports whether the payload after the header is the
+// generator's pattern (a memory compare against a prebuilt pattern).
+func CheckPattern(frame []byte, r *Parsed, pattern []byte) bool {
+	n := r.PayloadLen - HeaderLen
+	if n <= 0 {
+		return true
+	}
+	if n > len(pattern) {
+		return false
+	}
+	start := r.HeaderOff + HeaderLen
+	return bytes.Equal(frame[start:start+n], pattern[:n])
+}
+
+// PatternBytes returns the filler octets for UDP payload offsets
+// HeaderLen … HeaderLen+n-1, for CheckPattern.
+func PatternBytes(n int) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = Pattern(HeaderLen + i)
+	}
+	return p
+}
+
+// hasDEXOption reports whether a Hop-by-Hop header carries an IOAM option
+// of Option-Type DEX. It walks the TLVs without validating padding rules.
+func hasDEXOption(h []byte) bool {
+	for i := 2; i < len(h); {
+		t := h[i]
+		if t == optPad1 {
+			i++
+			continue
+		}
+		if i+2 > len(h) {
+			return false
+		}
+		l := int(h[i+1])
+		if (t == optIOAM || t == optIOAMAlt) && l >= 2 && i+4 <= len(h) && h[i+3] == ioamTypeDEX {
+			return true
+		}
+		i += 2 + l
+	}
+	return false
+}
