@@ -5,8 +5,8 @@
 //
 // A [Key] is the IPv6 5-tuple of a packet: source and destination address,
 // the upper-layer protocol (the Next Header value after the extension
-// headers) and, for protocols with ports (TCP, UDP, UDP-Lite, SCTP, DCCP),
-// the source and destination port. For protocols without ports the 20-bit
+// headers) and, for protocols with ports (TCP, UDP, UDP-Lite, SCTP), the
+// source and destination port. For protocols without ports the 20-bit
 // IPv6 Flow Label stands in for them, the way the Linux flow dissector keys
 // IPv6 flows.
 //

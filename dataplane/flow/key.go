@@ -3,11 +3,11 @@ package flow
 import "encoding/binary"
 
 // Upper-layer protocol numbers (IANA "Assigned Internet Protocol Numbers")
-// whose first four octets are a source and a destination port.
+// whose ports key a flow: the protocols for which the packet codec extracts
+// ports (dataplane/packet Packet.HasPorts).
 const (
 	protoTCP     = 6
 	protoUDP     = 17
-	protoDCCP    = 33
 	protoSCTP    = 132
 	protoUDPLite = 136
 )
@@ -15,12 +15,13 @@ const (
 // flowLabelMask keeps the 20 bits of an IPv6 Flow Label.
 const flowLabelMask = 0xFFFFF
 
-// HasPorts reports whether the upper-layer protocol nextHeader carries a
-// 16-bit source and destination port in its first four octets (TCP, UDP,
-// DCCP, SCTP, UDP-Lite).
+// HasPorts reports whether ports key flows of the upper-layer protocol
+// nextHeader: TCP, UDP, SCTP and UDP-Lite, the protocols whose ports the
+// packet codec extracts. Other protocols (ICMPv6, ESP, DCCP, …) are keyed by
+// the Flow Label instead.
 func HasPorts(nextHeader uint8) bool {
 	switch nextHeader {
-	case protoTCP, protoUDP, protoDCCP, protoSCTP, protoUDPLite:
+	case protoTCP, protoUDP, protoSCTP, protoUDPLite:
 		return true
 	}
 	return false

@@ -65,7 +65,7 @@ func TestNewKey(t *testing.T) {
 		{"udp keeps ports drops label", 17, 1, 2, 0xabcde, 1, 2, 0},
 		{"tcp", 6, 80, 443, 7, 80, 443, 0},
 		{"sctp", 132, 9, 10, 7, 9, 10, 0},
-		{"dccp", 33, 9, 10, 7, 9, 10, 0},
+		{"dccp keyed by label", 33, 9, 10, 7, 0, 0, 7},
 		{"udplite", 136, 9, 10, 7, 9, 10, 0},
 		{"icmpv6 drops ports keeps label", 58, 1, 2, 0xabcde, 0, 0, 0xabcde},
 		{"label masked to 20 bits", 58, 0, 0, 0xfffabcde, 0, 0, 0xabcde},
