@@ -1,0 +1,182 @@
+package testbed
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+)
+
+// Topology names a prebuilt testbed. scripts/testbed.sh builds the same
+// topologies (with its own namespace names) from the shell.
+//
+// Addressing (identical in every testbed; MACs are locally administered):
+//
+//	bitw:    host-a ── dut ── host-b           one L2 segment through the bump
+//	domain4: host-a ── r1 ── r2 ── r3 ── r4 ── host-b   (RFC 9326 paper, Fig. 2)
+//	router:  host-a ── dut ── host-b           dut is a kernel IPv6/IPv4 router
+//
+//	host-a eth0  02:00:00:00:00:0a  2001:db8:1::a/64  192.0.2.1/24
+//	host-b eth0  02:00:00:00:00:0b  2001:db8:1::b/64  192.0.2.2/24      (bitw, domain4)
+//	                                2001:db8:2::b/64  198.51.100.2/24   (router)
+//	node N west  02:00:00:00:0N:01  (port 0, faces host-a)  dut is N=1, rN is N
+//	node N east  02:00:00:00:0N:02  (port 1, faces host-b)
+//	router dut:  west 2001:db8:1::1/64 192.0.2.254/24, east 2001:db8:2::1/64 198.51.100.254/24
+//
+// In bitw and domain4 the hosts hold each other's MAC as a permanent IPv6
+// neighbour; the bump nodes' ports have no addresses and IPv6 disabled, so
+// their own kernel never puts a frame on the wire. Each host's eth0 carries
+// an XDP_PASS program so frames redirected into the bump's ports by XDP
+// arrive (see AttachPass). IPv4 neighbours are left dynamic so ARP crosses
+// the bump. In router the hosts route everything via the dut (permanent
+// neighbours on both sides) and the dut forwards in the kernel: the baseline
+// for benchmarks. Without a forwarding program on the bump nodes, bitw and
+// domain4 have no connectivity: frames reach the node's stack and die there.
+type Topology string
+
+// The topologies New builds.
+const (
+	Bitw    Topology = "bitw"
+	Router  Topology = "router"
+	Domain4 Topology = "domain4"
+)
+
+// Port names on bump nodes: port 0 faces host-a, port 1 faces host-b.
+const (
+	West = "west"
+	East = "east"
+	// HostIf is the single interface of host-a and host-b.
+	HostIf = "eth0"
+)
+
+// Well-known addresses, see Topology.
+var (
+	HostAMAC = "02:00:00:00:00:0a"
+	HostBMAC = "02:00:00:00:00:0b"
+
+	HostAAddr  = netip.MustParseAddr("2001:db8:1::a")
+	HostBAddr  = netip.MustParseAddr("2001:db8:1::b") // bitw, domain4
+	HostAAddr4 = netip.MustParseAddr("192.0.2.1")
+	HostBAddr4 = netip.MustParseAddr("192.0.2.2") // bitw, domain4
+
+	RouterHostBAddr  = netip.MustParseAddr("2001:db8:2::b")
+	RouterHostBAddr4 = netip.MustParseAddr("198.51.100.2")
+	RouterWestAddr   = netip.MustParseAddr("2001:db8:1::1")
+	RouterEastAddr   = netip.MustParseAddr("2001:db8:2::1")
+	RouterWestAddr4  = netip.MustParseAddr("192.0.2.254")
+	RouterEastAddr4  = netip.MustParseAddr("198.51.100.254")
+)
+
+// PortMAC returns the MAC of a bump node's port: node is 1 for the dut and
+// N for rN; port 0 is west, 1 is east.
+func PortMAC(node, port int) string {
+	return fmt.Sprintf("02:00:00:00:%02x:%02x", node, port+1)
+}
+
+// Testbed is a built topology. All namespaces are removed by t.Cleanup.
+type Testbed struct {
+	Topology Topology
+	HostA    *Netns
+	HostB    *Netns
+	// Bumps are the nodes between the hosts, from host-a's side: [dut] in
+	// bitw and router, [r1 r2 r3 r4] in domain4. Each has ports West and East.
+	Bumps []*Netns
+	// AddrA and AddrB are the hosts' IPv6 addresses, AddrA4 and AddrB4
+	// their IPv4 addresses, as configured in this topology.
+	AddrA, AddrB   netip.Addr
+	AddrA4, AddrB4 netip.Addr
+}
+
+// DUT returns the first bump node (the dut of bitw and router, r1 of domain4).
+func (tb *Testbed) DUT() *Netns { return tb.Bumps[0] }
+
+// New builds topology topo, skipping t when not root.
+func New(t testing.TB, topo Topology) *Testbed {
+	t.Helper()
+	SkipIfNotRoot(t)
+	var nbumps int
+	switch topo {
+	case Bitw, Router:
+		nbumps = 1
+	case Domain4:
+		nbumps = 4
+	default:
+		t.Fatalf("testbed: unknown topology %q (want bitw, router or domain4)", topo)
+	}
+	tb := &Testbed{Topology: topo, AddrA: HostAAddr, AddrB: HostBAddr, AddrA4: HostAAddr4, AddrB4: HostBAddr4}
+	tb.HostA = NewNetns(t, "host-a")
+	for i := 1; i <= nbumps; i++ {
+		name := "dut"
+		if topo == Domain4 {
+			name = fmt.Sprintf("r%d", i)
+		}
+		tb.Bumps = append(tb.Bumps, NewNetns(t, name))
+	}
+	tb.HostB = NewNetns(t, "host-b")
+
+	// Wire host-a ── bump1 ── … ── bumpN ── host-b.
+	Veth(t, tb.HostA, HostIf, HostAMAC, tb.Bumps[0], West, PortMAC(1, 0))
+	for i := 0; i+1 < nbumps; i++ {
+		Veth(t, tb.Bumps[i], East, PortMAC(i+1, 1), tb.Bumps[i+1], West, PortMAC(i+2, 0))
+	}
+	Veth(t, tb.Bumps[nbumps-1], East, PortMAC(nbumps, 1), tb.HostB, HostIf, HostBMAC)
+
+	if topo == Router {
+		tb.buildRouter(t)
+	} else {
+		tb.buildBump(t)
+	}
+	for _, h := range []*Netns{tb.HostA, tb.HostB} {
+		if err := h.AttachPass(HostIf); err != nil {
+			t.Fatalf("testbed: %v", err)
+		}
+	}
+	return tb
+}
+
+func (tb *Testbed) buildBump(t testing.TB) {
+	a, b := tb.HostA, tb.HostB
+	a.AddAddr(t, HostIf, netip.PrefixFrom(HostAAddr, 64))
+	a.AddAddr(t, HostIf, netip.PrefixFrom(HostAAddr4, 24))
+	b.AddAddr(t, HostIf, netip.PrefixFrom(HostBAddr, 64))
+	b.AddAddr(t, HostIf, netip.PrefixFrom(HostBAddr4, 24))
+	a.AddNeigh(t, HostIf, HostBAddr, b.Ifaces[HostIf].MAC)
+	b.AddNeigh(t, HostIf, HostAAddr, a.Ifaces[HostIf].MAC)
+	for _, n := range tb.Bumps {
+		for _, p := range []string{West, East} {
+			n.Sysctl(t, "net.ipv6.conf."+p+".disable_ipv6", "1")
+		}
+	}
+}
+
+func (tb *Testbed) buildRouter(t testing.TB) {
+	a, d, b := tb.HostA, tb.Bumps[0], tb.HostB
+	tb.AddrB, tb.AddrB4 = RouterHostBAddr, RouterHostBAddr4
+	a.AddAddr(t, HostIf, netip.PrefixFrom(HostAAddr, 64))
+	a.AddAddr(t, HostIf, netip.PrefixFrom(HostAAddr4, 24))
+	d.AddAddr(t, West, netip.PrefixFrom(RouterWestAddr, 64))
+	d.AddAddr(t, West, netip.PrefixFrom(RouterWestAddr4, 24))
+	d.AddAddr(t, East, netip.PrefixFrom(RouterEastAddr, 64))
+	d.AddAddr(t, East, netip.PrefixFrom(RouterEastAddr4, 24))
+	b.AddAddr(t, HostIf, netip.PrefixFrom(RouterHostBAddr, 64))
+	b.AddAddr(t, HostIf, netip.PrefixFrom(RouterHostBAddr4, 24))
+
+	a.AddRoute(t, netip.MustParsePrefix("::/0"), RouterWestAddr, HostIf)
+	a.AddRoute(t, netip.MustParsePrefix("0.0.0.0/0"), RouterWestAddr4, HostIf)
+	b.AddRoute(t, netip.MustParsePrefix("::/0"), RouterEastAddr, HostIf)
+	b.AddRoute(t, netip.MustParsePrefix("0.0.0.0/0"), RouterEastAddr4, HostIf)
+
+	a.AddNeigh(t, HostIf, RouterWestAddr, d.Ifaces[West].MAC)
+	d.AddNeigh(t, West, HostAAddr, a.Ifaces[HostIf].MAC)
+	d.AddNeigh(t, East, RouterHostBAddr, b.Ifaces[HostIf].MAC)
+	b.AddNeigh(t, HostIf, RouterEastAddr, d.Ifaces[East].MAC)
+
+	d.Sysctl(t, "net.ipv6.conf.all.forwarding", "1")
+	d.Sysctl(t, "net.ipv4.ip_forward", "1")
+}
+
+// Ping sends count echo requests from n to dst (IPv4 or IPv6), 10 ms apart,
+// waiting at most 1 s for each reply; it fails unless every reply arrives.
+func (n *Netns) Ping(dst netip.Addr, count int) error {
+	_, err := n.Run("ping", "-n", "-q", "-c", fmt.Sprint(count), "-i", "0.01", "-W", "1", dst.String())
+	return err
+}
