@@ -1,0 +1,226 @@
+package policy
+
+import (
+	"fmt"
+	"time"
+)
+
+// Flows configures the per-worker flow tables of the encapsulating role
+// (Flow ID and Sequence Number of RFC 9326).
+type Flows struct {
+	// SeqStart is the Sequence Number of the first monitored packet of a
+	// flow: 0 as RFC 9326 says, or 1 to match the Linux patch.
+	SeqStart uint32
+	// IdleTimeout ages out a flow after this long without a monitored
+	// packet; its sequence restarts at SeqStart afterwards.
+	IdleTimeout time.Duration
+	// MaxFlows bounds each worker's flow table; the least recently used
+	// flow is evicted when it is full.
+	MaxFlows int
+	// FlowID is how Flow IDs are derived.
+	FlowID FlowIDMethod
+	// FlowIDSeed seeds the Flow ID hash, so that different domains (or a
+	// test) can choose reproducible, non-colliding ids.
+	FlowIDSeed uint32
+}
+
+// FlowIDMethod selects how the encapsulating node derives a Flow ID.
+type FlowIDMethod uint8
+
+// Flow ID methods.
+const (
+	// FlowIDHash is a deterministic, seeded hash of the 5-tuple (source,
+	// destination, next header, source and destination port), written
+	// big-endian. The same packet gets the same Flow ID on every host.
+	FlowIDHash FlowIDMethod = iota
+)
+
+// String returns the configuration keyword of m.
+func (m FlowIDMethod) String() string {
+	if m == FlowIDHash {
+		return "hash"
+	}
+	return fmt.Sprintf("FlowIDMethod(%d)", uint8(m))
+}
+
+// Transport is the transport protocol towards an IPFIX collector.
+type Transport uint8
+
+// Collector transports.
+const (
+	TransportUDP Transport = iota
+	TransportTCP
+)
+
+// String returns the configuration keyword of t.
+func (t Transport) String() string {
+	switch t {
+	case TransportUDP:
+		return "udp"
+	case TransportTCP:
+		return "tcp"
+	}
+	return fmt.Sprintf("Transport(%d)", uint8(t))
+}
+
+// Collector is one IPFIX collector the exporter sends records to.
+type Collector struct {
+	// Transport is udp or tcp.
+	Transport Transport
+	// Address is the collector's "host:port" (port 4739 by default).
+	Address string
+	// ObservationDomainID is written in every IPFIX message header.
+	ObservationDomainID uint32
+	// TemplateRefresh is how often templates are re-sent over UDP (a UDP
+	// collector that restarts learns them again); ignored for TCP.
+	TemplateRefresh time.Duration
+}
+
+// RateLimit bounds the export rate, as RFC 9326 requires ("MUST support
+// the ability to limit the rate of the exported packets"; at most 1/N of
+// the interface capacity, N > 100 recommended). When both limits are set
+// the lower one applies.
+type RateLimit struct {
+	// RecordsPerSecond is an absolute limit on exported records per
+	// second; 0 means no absolute limit.
+	RecordsPerSecond uint64
+	// Burst is how many records may be exported back to back above the
+	// steady rate (token bucket depth); 0 means one second's worth.
+	Burst uint64
+	// CapacityFraction limits the exported bits per second to this
+	// fraction of the slowest port's link speed (for example 0.001 =
+	// 1/1000); 0 means no fraction-based limit.
+	CapacityFraction float64
+}
+
+// OutputFormat is the encoding of a local record output.
+type OutputFormat uint8
+
+// Local output formats.
+const (
+	// OutputText writes one human-readable line per record.
+	OutputText OutputFormat = iota
+	// OutputJSON writes one JSON object per line per record.
+	OutputJSON
+)
+
+// String returns the configuration keyword of f.
+func (f OutputFormat) String() string {
+	switch f {
+	case OutputText:
+		return "text"
+	case OutputJSON:
+		return "json"
+	}
+	return fmt.Sprintf("OutputFormat(%d)", uint8(f))
+}
+
+// LocalOutput writes records locally, besides or instead of IPFIX.
+type LocalOutput struct {
+	// Format is text or json.
+	Format OutputFormat
+	// Path is the file records are appended to; "" or "-" means stdout.
+	Path string
+}
+
+// Export configures where telemetry records go.
+type Export struct {
+	// Collectors are the IPFIX collectors; may be empty.
+	Collectors []Collector
+	// RateLimit applies to all records before they are fanned out.
+	RateLimit RateLimit
+	// Outputs are the local outputs; may be empty.
+	Outputs []LocalOutput
+}
+
+// AttachMode is how the XDP program is attached to the ports.
+type AttachMode uint8
+
+// XDP attach modes.
+const (
+	// AttachAuto tries native (driver) mode and falls back to generic.
+	AttachAuto AttachMode = iota
+	// AttachNative requires driver support (XDP_FLAGS_DRV_MODE).
+	AttachNative
+	// AttachGeneric uses the kernel's generic XDP (XDP_FLAGS_SKB_MODE).
+	AttachGeneric
+)
+
+// String returns the configuration keyword of m.
+func (m AttachMode) String() string {
+	switch m {
+	case AttachAuto:
+		return "auto"
+	case AttachNative:
+		return "native"
+	case AttachGeneric:
+		return "generic"
+	}
+	return fmt.Sprintf("AttachMode(%d)", uint8(m))
+}
+
+// Steer selects which frames the XDP program hands to userspace.
+type Steer uint8
+
+// Steering policies.
+const (
+	// SteerAll redirects every IPv6 frame to the AF_XDP sockets.
+	SteerAll Steer = iota
+	// SteerSampled lets XDP do the route lookup and k/n pre-selection so
+	// that frames which will not be touched stay in the kernel.
+	SteerSampled
+)
+
+// String returns the configuration keyword of s.
+func (s Steer) String() string {
+	switch s {
+	case SteerAll:
+		return "all"
+	case SteerSampled:
+		return "sampled"
+	}
+	return fmt.Sprintf("Steer(%d)", uint8(s))
+}
+
+// Dataplane configures the AF_XDP engine. Ring sizes and frame counts are
+// numbers of descriptors or frames and must be powers of two.
+type Dataplane struct {
+	// Queues is the number of RX queues (and workers) per port.
+	Queues int
+	// RxRingSize, TxRingSize, FillRingSize and CompletionRingSize are the
+	// AF_XDP ring sizes, in descriptors.
+	RxRingSize, TxRingSize, FillRingSize, CompletionRingSize int
+	// UmemFrames is the number of frames in each worker's UMEM.
+	UmemFrames int
+	// FrameSize is the size of one UMEM frame, in octets (2048 or 4096).
+	FrameSize int
+	// BatchSize is the maximum number of frames a worker handles per
+	// receive call.
+	BatchSize int
+	// AttachMode is the XDP attach mode.
+	AttachMode AttachMode
+	// Steer selects which frames reach userspace.
+	Steer Steer
+	// CPUs pins worker i to CPUs[i % len(CPUs)]; empty means no pinning.
+	CPUs []int
+	// MetricsAddress is the "host:port" of the Prometheus endpoint; ""
+	// disables it.
+	MetricsAddress string
+}
+
+// Options are behaviour switches of the IOAM roles.
+type Options struct {
+	// MergeHbH makes the inline encapsulation merge the DEX option into
+	// an existing Hop-by-Hop header; when false such packets are sent
+	// unmodified, as Linux does.
+	MergeHbH bool
+	// StripAtDecap removes the IOAM header at the decapsulating node (the
+	// RFC's MUST). Setting it false is a test mode that lets a capture
+	// behind the domain edge see the option.
+	StripAtDecap bool
+	// PacketTooBig makes the encapsulating node answer packets that no
+	// longer fit the egress MTU with ICMPv6 Packet Too Big (RFC 2473
+	// §7.1); when false such packets are forwarded without DEX and
+	// counted.
+	PacketTooBig bool
+}
