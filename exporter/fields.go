@@ -1,0 +1,290 @@
+package exporter
+
+import (
+	"encoding/binary"
+
+	"github.com/vmware/go-ipfix/pkg/entities"
+
+	"github.com/dexplane/dexplane/dataplane/telemetry"
+)
+
+// PEN is the IANA Private Enterprise Number of the Université de Liège
+// (10383), under which the ULiège ioam-exporter defined its IOAM DEX
+// Information Elements. dexplane uses the same numbers and lengths so that a
+// collector configured for that exporter decodes dexplane's records.
+const PEN uint32 = 10383
+
+// FieldGroup says why a field is in the table.
+type FieldGroup uint8
+
+const (
+	// GroupLiege fields are the ULiège enterprise IEs 0-16 (PEN 10383).
+	GroupLiege FieldGroup = iota
+	// GroupStandard fields are IANA IEs that key the flow for collectors.
+	GroupStandard
+	// GroupRaw fields carry the raw IPv6 header section (IEs 313, 410).
+	GroupRaw
+)
+
+// Field is one row of the exporter's field table: an IPFIX Information
+// Element (name, element id, abstract data type, enterprise number and the
+// length announced in templates; 65535 = variable length) plus where its
+// value comes from in a telemetry.Record.
+//
+// Every value is written in network byte order (big-endian). Unsigned
+// integers announced with fewer octets than their abstract type (node_id:
+// unsigned32 in 3 octets, wide node_id: unsigned64 in 7 octets, schema id:
+// unsigned32 in 3 octets) use RFC 7011 §6.2 reduced-size encoding: the
+// high-order octets are dropped, the remaining ones stay big-endian.
+type Field struct {
+	entities.InfoElement
+	// Group is the part of the template the field belongs to.
+	Group FieldGroup
+	// Doc is a one-line description, used in generated collector files.
+	Doc string
+	// put writes the value (with its length prefix when variable) into
+	// dst, which is large enough, and returns the octets written.
+	put func(dst []byte, r *telemetry.Record) int
+}
+
+// Enterprise reports whether the field is enterprise-specific (E bit set in
+// the template, followed by the 4-octet PEN).
+func (f *Field) Enterprise() bool { return f.EnterpriseId != 0 }
+
+// Variable reports whether the field has variable length (template length
+// 65535, RFC 7011 §7).
+func (f *Field) Variable() bool { return f.Len == entities.VariableLength }
+
+// Indexes into Fields; also the bit numbers of a template's field mask.
+const (
+	fNamespace = iota
+	fHopLim
+	fNodeID
+	fIngressIfID
+	fEgressIfID
+	fTimestampSec
+	fTimestampFrac
+	fNamespaceData
+	fQueueDepth
+	fNodeIDWide
+	fIngressIfIDWide
+	fEgressIfIDWide
+	fNamespaceDataWide
+	fSchemaID
+	fOSSData
+	fFlowID
+	fSeq
+	fSrcAddr
+	fDstAddr
+	fProtocol
+	fSrcPort
+	fDstPort
+	fFlowLabel
+	fIngressInterface
+	fEgressInterface
+	fObservationTime
+	fRawSection
+	fRawLength
+	numFields
+)
+
+var be = binary.BigEndian
+
+func put8(d []byte, v uint8) int   { d[0] = v; return 1 }
+func put16(d []byte, v uint16) int { be.PutUint16(d, v); return 2 }
+func put24(d []byte, v uint32) int { d[0], d[1], d[2] = byte(v>>16), byte(v>>8), byte(v); return 3 }
+func put32(d []byte, v uint32) int { be.PutUint32(d, v); return 4 }
+func put56(d []byte, v uint64) int {
+	d[0], d[1], d[2] = byte(v>>48), byte(v>>40), byte(v>>32)
+	be.PutUint32(d[3:], uint32(v))
+	return 7
+}
+func put64(d []byte, v uint64) int { be.PutUint64(d, v); return 8 }
+
+// putVar writes an RFC 7011 §7 variable-length value: one length octet, or
+// 0xFF and a 2-octet big-endian length when the value has 255 octets or more.
+func putVar(d []byte, v []byte) int {
+	if len(v) < 255 {
+		d[0] = byte(len(v))
+		return 1 + copy(d[1:], v)
+	}
+	d[0] = 0xFF
+	be.PutUint16(d[1:], uint16(len(v)))
+	return 3 + copy(d[3:], v)
+}
+
+// varSize returns the encoded size of a variable-length value of n octets.
+func varSize(n int) int {
+	if n < 255 {
+		return 1 + n
+	}
+	return 3 + n
+}
+
+// ntpEpochOffset is the number of seconds from 1900-01-01 (NTP era 0) to
+// 1970-01-01 (Unix epoch).
+const ntpEpochOffset = 2208988800
+
+// putNTP writes unix nanoseconds as an RFC 7011 §6.1.10 dateTimeNanoseconds:
+// 32-bit NTP seconds, then a 32-bit fraction in units of 2^-32 s.
+func putNTP(d []byte, unixNs int64) int {
+	sec := unixNs / 1e9
+	ns := unixNs % 1e9
+	if ns < 0 {
+		sec--
+		ns += 1e9
+	}
+	be.PutUint32(d, uint32(sec+ntpEpochOffset))
+	be.PutUint32(d[4:], uint32((uint64(ns)<<32)/1e9))
+	return 8
+}
+
+func ent(name string, id uint16, t entities.IEDataType, length uint16, doc string, put func([]byte, *telemetry.Record) int) Field {
+	return Field{InfoElement: *entities.NewInfoElement(name, id, t, PEN, length), Group: GroupLiege, Doc: doc, put: put}
+}
+
+func iana(group FieldGroup, name string, id uint16, t entities.IEDataType, length uint16, doc string, put func([]byte, *telemetry.Record) int) Field {
+	return Field{InfoElement: *entities.NewInfoElement(name, id, t, 0, length), Group: group, Doc: doc, put: put}
+}
+
+// Fields is the exporter's field table, in template order. A template
+// contains the subset of these fields a record carries (see the package
+// documentation); collector definition files are generated from it. Do not
+// modify it.
+var Fields = [numFields]Field{
+	fNamespace: ent("ioamNamespaceId", 0, entities.Unsigned16, 2, "IOAM Namespace-ID of the DEX option",
+		func(d []byte, r *telemetry.Record) int { return put16(d, r.Namespace) }),
+	fHopLim: ent("ioamHopLim", 1, entities.Unsigned8, 1, "Hop_Lim at the exporting node (trace bit 0 or 8)",
+		func(d []byte, r *telemetry.Record) int { return put8(d, r.HopLimit) }),
+	fNodeID: ent("ioamNodeId", 2, entities.Unsigned32, 3, "node_id, 24 bits (trace bit 0)",
+		func(d []byte, r *telemetry.Record) int { return put24(d, r.NodeID) }),
+	fIngressIfID: ent("ioamIngressIfId", 3, entities.Unsigned16, 2, "ingress_if_id, 16 bits (trace bit 1)",
+		func(d []byte, r *telemetry.Record) int { return put16(d, r.IngressIfID) }),
+	fEgressIfID: ent("ioamEgressIfId", 4, entities.Unsigned16, 2, "egress_if_id, 16 bits (trace bit 1)",
+		func(d []byte, r *telemetry.Record) int { return put16(d, r.EgressIfID) }),
+	fTimestampSec: ent("ioamTimestampSeconds", 5, entities.Unsigned32, 4, "timestamp seconds, POSIX (trace bit 2)",
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.TimestampSec) }),
+	fTimestampFrac: ent("ioamTimestampFraction", 6, entities.Unsigned32, 4, "timestamp fraction, microseconds (trace bit 3)",
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.TimestampFrac) }),
+	fNamespaceData: ent("ioamNamespaceData", 7, entities.Unsigned32, 4, "namespace-specific data, 32 bits (trace bit 5)",
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.NamespaceData) }),
+	fQueueDepth: ent("ioamQueueDepth", 8, entities.Unsigned32, 4, "egress queue depth (trace bit 6)",
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.QueueDepth) }),
+	fNodeIDWide: ent("ioamNodeIdWide", 9, entities.Unsigned64, 7, "node_id, 56 bits (trace bit 8)",
+		func(d []byte, r *telemetry.Record) int { return put56(d, r.NodeIDWide) }),
+	fIngressIfIDWide: ent("ioamIngressIfIdWide", 10, entities.Unsigned32, 4, "ingress_if_id, 32 bits (trace bit 9)",
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.IngressIfIDWide) }),
+	fEgressIfIDWide: ent("ioamEgressIfIdWide", 11, entities.Unsigned32, 4, "egress_if_id, 32 bits (trace bit 9)",
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.EgressIfIDWide) }),
+	fNamespaceDataWide: ent("ioamNamespaceDataWide", 12, entities.Unsigned64, 8, "namespace-specific data, 64 bits (trace bit 10)",
+		func(d []byte, r *telemetry.Record) int { return put64(d, r.NamespaceDataWide) }),
+	fSchemaID: ent("ioamOssSchemaId", 13, entities.Unsigned32, 3, "Opaque State Snapshot schema id, 24 bits (trace bit 22)",
+		func(d []byte, r *telemetry.Record) int { return put24(d, r.SchemaID) }),
+	fOSSData: ent("ioamOssData", 14, entities.OctetArray, entities.VariableLength, "Opaque State Snapshot data (trace bit 22)",
+		func(d []byte, r *telemetry.Record) int { return putVar(d, r.OSSData[:ossLen(r)]) }),
+	fFlowID: ent("ioamDexFlowId", 15, entities.Unsigned32, 4, "DEX Flow ID (extension flag 0x80)",
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.FlowID) }),
+	fSeq: ent("ioamDexSequenceNumber", 16, entities.Unsigned32, 4, "DEX Sequence Number (extension flag 0x40)",
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.Seq) }),
+
+	fSrcAddr: iana(GroupStandard, "sourceIPv6Address", 27, entities.Ipv6Address, 16, "IPv6 source address of the user packet",
+		func(d []byte, r *telemetry.Record) int { return copy(d, r.Src[:]) }),
+	fDstAddr: iana(GroupStandard, "destinationIPv6Address", 28, entities.Ipv6Address, 16, "IPv6 destination address of the user packet",
+		func(d []byte, r *telemetry.Record) int { return copy(d, r.Dst[:]) }),
+	fProtocol: iana(GroupStandard, "protocolIdentifier", 4, entities.Unsigned8, 1, "transport protocol (IPv6 next header)",
+		func(d []byte, r *telemetry.Record) int { return put8(d, r.NextHeader) }),
+	fSrcPort: iana(GroupStandard, "sourceTransportPort", 7, entities.Unsigned16, 2, "transport source port",
+		func(d []byte, r *telemetry.Record) int { return put16(d, r.SrcPort) }),
+	fDstPort: iana(GroupStandard, "destinationTransportPort", 11, entities.Unsigned16, 2, "transport destination port",
+		func(d []byte, r *telemetry.Record) int { return put16(d, r.DstPort) }),
+	fFlowLabel: iana(GroupStandard, "flowLabelIPv6", 31, entities.Unsigned32, 4, "IPv6 flow label (20 bits)",
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.FlowLabel&0xFFFFF) }),
+	fIngressInterface: iana(GroupStandard, "ingressInterface", 10, entities.Unsigned32, 4, "data-plane ingress port index",
+		func(d []byte, r *telemetry.Record) int { return put32(d, uint32(r.IngressPort)) }),
+	fEgressInterface: iana(GroupStandard, "egressInterface", 14, entities.Unsigned32, 4, "data-plane egress port index",
+		func(d []byte, r *telemetry.Record) int { return put32(d, uint32(r.EgressPort)) }),
+	fObservationTime: iana(GroupStandard, "observationTimeNanoseconds", 325, entities.DateTimeNanoseconds, 8, "receive time (NTP format)",
+		func(d []byte, r *telemetry.Record) int { return putNTP(d, r.RxTime) }),
+
+	fRawSection: iana(GroupRaw, "ipHeaderPacketSection", 313, entities.OctetArray, entities.VariableLength, "first octets of the IPv6 packet",
+		func(d []byte, r *telemetry.Record) int { return putVar(d, r.RawSection[:rawLen(r)]) }),
+	fRawLength: iana(GroupRaw, "sectionExportedOctets", 410, entities.Unsigned16, 2, "octets in ipHeaderPacketSection",
+		func(d []byte, r *telemetry.Record) int { return put16(d, uint16(rawLen(r))) }),
+}
+
+// ossLen and rawLen clamp the lengths a producer claims to the array sizes,
+// so that a corrupt record can never make the encoder read out of bounds.
+func ossLen(r *telemetry.Record) int { return min(int(r.OSSLen), telemetry.OSSDataMax) }
+func rawLen(r *telemetry.Record) int { return min(int(r.RawLen), telemetry.RawSectionMax) }
+
+// FieldSet selects which optional groups of the field table the encoder
+// adds to the ULiège fields, which are always present.
+type FieldSet uint8
+
+const (
+	// FieldsLiege exports only the ULiège enterprise IEs (spec §4.8).
+	FieldsLiege FieldSet = 0
+	// FieldsStandard adds the IANA IEs 27, 28, 4, 7, 11, 31, 10, 14, 325.
+	FieldsStandard FieldSet = 1 << 0
+	// FieldsRaw adds ipHeaderPacketSection (313) and
+	// sectionExportedOctets (410) to records that carry a raw section.
+	FieldsRaw FieldSet = 1 << 1
+)
+
+const standardMask = 1<<fSrcAddr | 1<<fDstAddr | 1<<fProtocol | 1<<fSrcPort | 1<<fDstPort |
+	1<<fFlowLabel | 1<<fIngressInterface | 1<<fEgressInterface | 1<<fObservationTime
+
+// fieldMask returns the set of Fields (bit i = Fields[i]) a record carries
+// under the field set fs. The Liège fields follow the Trace-Type bits and
+// extension flags exactly as the ULiège exporter does; bits 4, 7, 11 and
+// 12-21 have no Liège IE and are not exported over IPFIX.
+func fieldMask(r *telemetry.Record, fs FieldSet) uint32 {
+	m := uint32(1 << fNamespace)
+	t := r.TraceType
+	if t&(telemetry.TraceHopLimNodeID|telemetry.TraceHopLimNodeIDWide) != 0 {
+		m |= 1 << fHopLim
+	}
+	if t&telemetry.TraceHopLimNodeID != 0 {
+		m |= 1 << fNodeID
+	}
+	if t&telemetry.TraceIfIDs != 0 {
+		m |= 1<<fIngressIfID | 1<<fEgressIfID
+	}
+	if t&telemetry.TraceTimestampSec != 0 {
+		m |= 1 << fTimestampSec
+	}
+	if t&telemetry.TraceTimestampFrac != 0 {
+		m |= 1 << fTimestampFrac
+	}
+	if t&telemetry.TraceNamespaceData != 0 {
+		m |= 1 << fNamespaceData
+	}
+	if t&telemetry.TraceQueueDepth != 0 {
+		m |= 1 << fQueueDepth
+	}
+	if t&telemetry.TraceHopLimNodeIDWide != 0 {
+		m |= 1 << fNodeIDWide
+	}
+	if t&telemetry.TraceIfIDsWide != 0 {
+		m |= 1<<fIngressIfIDWide | 1<<fEgressIfIDWide
+	}
+	if t&telemetry.TraceNamespaceDataW != 0 {
+		m |= 1 << fNamespaceDataWide
+	}
+	if t&telemetry.TraceOSS != 0 {
+		m |= 1<<fSchemaID | 1<<fOSSData
+	}
+	if r.HasFlowID {
+		m |= 1 << fFlowID
+	}
+	if r.HasSeq {
+		m |= 1 << fSeq
+	}
+	if fs&FieldsStandard != 0 {
+		m |= standardMask
+	}
+	if fs&FieldsRaw != 0 && r.RawLen > 0 {
+		m |= 1<<fRawSection | 1<<fRawLength
+	}
+	return m
+}
