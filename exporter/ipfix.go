@@ -10,12 +10,12 @@ import (
 
 // IPFIX framing constants (RFC 7011 §3).
 const (
-	ipfixVersion     = 10
-	msgHeaderLen     = 16
-	setHeaderLen     = 4
-	templateSetID    = 2
-	minTemplateID    = 256
-	maxTemplateLen   = 4 + numFields*8 // Template Record with every field, all enterprise
+	ipfixVersion   = 10
+	msgHeaderLen   = 16
+	setHeaderLen   = 4
+	templateSetID  = 2
+	minTemplateID  = 256
+	maxTemplateLen = 4 + numFields*8 // Template Record with every field, all enterprise
 )
 
 // minMessageOctets is the smallest message that holds any one record with

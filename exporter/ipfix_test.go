@@ -24,8 +24,8 @@ var goldenF = strings.Join([]string{
 	"00000000", // Sequence Number 0
 	"00000001", // Observation Domain ID 1
 	// Template Set
-	"0002 0030",           // Set ID 2, length 48
-	"0125 0005",           // Template ID 293, 5 fields
+	"0002 0030",          // Set ID 2, length 48
+	"0125 0005",          // Template ID 293, 5 fields
 	"8000 0002 0000288f", // E|0 ioamNamespaceId, 2 octets, PEN 10383
 	"8001 0001 0000288f", // E|1 ioamHopLim, 1 octet
 	"8002 0003 0000288f", // E|2 ioamNodeId, 3 octets
