@@ -1,0 +1,333 @@
+package packet
+
+import "encoding/binary"
+
+// The editors below change a frame in place. The frame is buf[off:off+n];
+// buf[:off] is headroom. p must be the result of Parse (or ParseIPv6) on
+// exactly those frame bytes and is stale after a successful edit: parse the
+// new frame buf[newOff:newOff+newLen] again if its layout is needed.
+//
+// Editors check what they rely on (frame bounds, the IPv6 header at p.L3,
+// the Hop-by-Hop structure) so that a wrong p yields ErrLayout rather than a
+// panic or a write outside the frame and its headroom. On error buf is not
+// modified. None of them allocates.
+
+// frameIPv6 checks the frame bounds and the IPv6 header at p.L3 and returns
+// the frame slice and its IPv6 Payload Length.
+func frameIPv6(buf []byte, off, n int, p *Packet) ([]byte, int, error) {
+	if off < 0 || n < 0 || off > len(buf) || n > len(buf)-off {
+		return nil, 0, ErrFrameBounds
+	}
+	f := buf[off : off+n]
+	l3 := p.L3
+	if l3 < 0 || l3 > n-IPv6Len || f[l3]>>4 != 6 {
+		return nil, 0, ErrLayout
+	}
+	plen := int(binary.BigEndian.Uint16(f[l3+4:]))
+	if plen > n-l3-IPv6Len {
+		return nil, 0, ErrLayout
+	}
+	return f, plen, nil
+}
+
+// InsertDEXInline inserts a Hop-by-Hop header carrying the DEX option d
+// right after the IPv6 header of a packet that has none, producing exactly
+// the bytes the Linux ioam6 lwtunnel "inline" mode produces (PadN(2), the
+// option at Hop-by-Hop offset 4, PadN(4) when an odd number of extension
+// fields is present). The link-layer and IPv6 headers move InlineOverhead
+// octets towards the front; the IPv6 Next Header becomes 0 (its old value is
+// kept in the Hop-by-Hop Next Header) and Payload Length grows accordingly.
+//
+// It returns the new frame offset and length. Errors: ErrFrameBounds,
+// ErrLayout, ErrHasHbH (Linux skips such packets; see MergeDEXIntoHbH),
+// ErrTooLong (Payload Length would exceed 65535), ErrNoRoom (off smaller
+// than InlineOverhead(d.ExtFlags)).
+func InsertDEXInline(buf []byte, off, n int, p *Packet, d *DEX) (newOff, newLen int, err error) {
+	f, plen, err := frameIPv6(buf, off, n, p)
+	if err != nil {
+		return off, n, err
+	}
+	l3 := p.L3
+	if f[l3+6] == ProtoHopByHop {
+		return off, n, ErrHasHbH
+	}
+	size := InlineOverhead(d.ExtFlags)
+	if plen+size > 0xFFFF {
+		return off, n, ErrTooLong
+	}
+	if off < size {
+		return off, n, ErrNoRoom
+	}
+	newOff = off - size
+	hdr := l3 + IPv6Len
+	copy(buf[newOff:newOff+hdr], f[:hdr])
+	g := buf[newOff : newOff+n+size]
+	h := g[hdr : hdr+size]
+	h[0] = g[l3+6]
+	h[1] = uint8(size/8 - 1)
+	h[2], h[3] = OptPadN, 0
+	k := PutDEXOption(h[4:], d)
+	PutPad(h[4+k:], size-4-k)
+	g[l3+6] = ProtoHopByHop
+	binary.BigEndian.PutUint16(g[l3+4:], uint16(plen+size))
+	return newOff, n + size, nil
+}
+
+// MergeDEXIntoHbH adds the DEX option d to the existing Hop-by-Hop header of
+// the packet: the options already there are kept byte for byte, trailing
+// padding after the last of them is replaced by the smallest padding that
+// puts the IOAM option on a 4n offset (Pad1 or PadN), then the DEX option,
+// then padding to the next multiple of 8 (RFC 9486 §3.2, spec vector (d);
+// Linux never builds this, it skips such packets). Everything in front of
+// the insertion point moves towards the front by the growth, which is
+// MergeOverhead(...) octets, a multiple of 8.
+//
+// It returns the new frame offset and length. Errors: ErrFrameBounds,
+// ErrLayout, ErrNoHbH, ErrIOAMPresent (an IOAM option is already there),
+// ErrTooManyOptions (the header already has MaxHbHOptions options),
+// ErrTooLong, ErrNoRoom.
+func MergeDEXIntoHbH(buf []byte, off, n int, p *Packet, d *DEX) (newOff, newLen int, err error) {
+	f, plen, err := frameIPv6(buf, off, n, p)
+	if err != nil {
+		return off, n, err
+	}
+	l3 := p.L3
+	hb := l3 + IPv6Len
+	if f[l3+6] != ProtoHopByHop {
+		return off, n, ErrNoHbH
+	}
+	if p.HbH != hb || plen < 8 {
+		return off, n, ErrLayout
+	}
+	hl := (int(f[hb+1]) + 1) << 3
+	if hl > plen {
+		return off, n, ErrLayout
+	}
+	lastEnd, nopt, nioam, err := walkHbH(f[hb : hb+hl])
+	if err != nil {
+		return off, n, err
+	}
+	if nioam > 0 {
+		return off, n, ErrIOAMPresent
+	}
+	if nopt >= MaxHbHOptions {
+		return off, n, ErrTooManyOptions
+	}
+	total := mergedLen(lastEnd, d.ExtFlags)
+	grow := total - hl // > 0: total >= lastEnd+12 > hl, both multiples of 8
+	switch {
+	case total > MaxHbHLen || plen+grow > 0xFFFF:
+		return off, n, ErrTooLong
+	case off < grow:
+		return off, n, ErrNoRoom
+	}
+	newOff = off - grow
+	copy(buf[newOff:newOff+hb+lastEnd], f[:hb+lastEnd])
+	g := buf[newOff : newOff+n+grow]
+	h := g[hb : hb+total]
+	at := align4(lastEnd)
+	PutPad(h[lastEnd:], at-lastEnd)
+	k := PutDEXOption(h[at:], d)
+	PutPad(h[at+k:], total-at-k)
+	h[1] = uint8(total/8 - 1)
+	binary.BigEndian.PutUint16(g[l3+4:], uint16(plen+grow))
+	return newOff, n + grow, nil
+}
+
+// PushIP6IP6 encapsulates the packet in an outer IPv6 header from src to dst
+// followed by a Hop-by-Hop header carrying the DEX option d (Next Header 41),
+// as the Linux ioam6 lwtunnel "encap" mode does: the outer header copies the
+// inner version, traffic class (ECN included), flow label and hop limit; its
+// Payload Length is the Hop-by-Hop length plus the whole inner packet. Only
+// the link-layer header moves, EncapOverhead(d.ExtFlags) octets towards the
+// front; the inner packet stays where it is.
+//
+// It returns the new frame offset and length. Errors: ErrFrameBounds,
+// ErrLayout, ErrTooLong, ErrNoRoom.
+func PushIP6IP6(buf []byte, off, n int, p *Packet, d *DEX, src, dst [16]byte) (newOff, newLen int, err error) {
+	f, plen, err := frameIPv6(buf, off, n, p)
+	if err != nil {
+		return off, n, err
+	}
+	l3 := p.L3
+	hbh := InlineOverhead(d.ExtFlags)
+	size := IPv6Len + hbh
+	if hbh+IPv6Len+plen > 0xFFFF {
+		return off, n, ErrTooLong
+	}
+	if off < size {
+		return off, n, ErrNoRoom
+	}
+	newOff = off - size
+	g := buf[newOff : newOff+n+size]
+	inner := f[l3 : l3+IPv6Len] // = g[size+l3:], untouched by the writes below
+	copy(g[:l3], f[:l3])
+	o := g[l3 : l3+IPv6Len]
+	copy(o[0:4], inner[0:4])
+	binary.BigEndian.PutUint16(o[4:], uint16(hbh+IPv6Len+plen))
+	o[6] = ProtoHopByHop
+	o[7] = inner[7]
+	copy(o[8:24], src[:])
+	copy(o[24:40], dst[:])
+	h := g[l3+IPv6Len : l3+size]
+	h[0] = ProtoIPv6
+	h[1] = uint8(hbh/8 - 1)
+	h[2], h[3] = OptPadN, 0
+	k := PutDEXOption(h[4:], d)
+	PutPad(h[4+k:], hbh-4-k)
+	return newOff, n + size, nil
+}
+
+// RemoveDEX removes every IOAM option (DEX and any other IOAM Option-Type)
+// from the Hop-by-Hop header, as a decapsulating node must. When nothing but
+// IOAM and padding is left the whole Hop-by-Hop header goes: the IPv6 Next
+// Header takes the Hop-by-Hop Next Header and Payload Length shrinks.
+// Otherwise the remaining options are compacted towards the front, each
+// keeping its offset modulo 8 (so any alignment requirement x*8n+y still
+// holds), gaps and the end are filled with canonical Pad1/PadN (never more
+// than 7 octets in a row), and the header shrinks by whole 8-octet units.
+// The headers in front move towards the back by the shrinkage.
+//
+// RemoveDEX undoes InsertDEXInline exactly, and MergeDEXIntoHbH exactly for a
+// header whose padding was canonical. A packet without IOAM (or without a
+// Hop-by-Hop header) is left unchanged and is not an error. It returns the
+// new frame offset and length. Errors: ErrFrameBounds, ErrLayout.
+func RemoveDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error) {
+	f, plen, err := frameIPv6(buf, off, n, p)
+	if err != nil {
+		return off, n, err
+	}
+	l3 := p.L3
+	hb := l3 + IPv6Len
+	if f[l3+6] != ProtoHopByHop {
+		return off, n, nil
+	}
+	if plen < 8 {
+		return off, n, ErrLayout
+	}
+	hl := (int(f[hb+1]) + 1) << 3
+	if hl > plen {
+		return off, n, ErrLayout
+	}
+	h := f[hb : hb+hl]
+	_, nopt, nioam, err := walkHbH(h)
+	switch {
+	case err != nil:
+		return off, n, err
+	case nioam == 0:
+		return off, n, nil
+	case nopt == nioam:
+		// Only IOAM and padding: drop the whole header.
+		f[l3+6] = h[0]
+		binary.BigEndian.PutUint16(f[l3+4:], uint16(plen-hl))
+		newOff = off + hl
+		copy(buf[newOff:newOff+hb], f[:hb])
+		return newOff, n - hl, nil
+	}
+
+	// Compact the options that stay. walkHbH validated the structure, so the
+	// loop needs no bounds checks beyond Go's own.
+	w := 2
+	for r := 2; r < hl; {
+		t := h[r]
+		if t == OptPad1 {
+			r++
+			continue
+		}
+		ol := int(h[r+1]) + 2
+		if t != OptPadN && t != OptIOAM && t != OptIOAMAlt {
+			at := w + (r-w)&7
+			PutPad(h[w:], at-w)
+			copy(h[at:at+ol], h[r:r+ol])
+			w = at + ol
+		}
+		r += ol
+	}
+	total := align8(w)
+	PutPad(h[w:], total-w)
+	shrink := hl - total
+	h[1] = uint8(total/8 - 1)
+	binary.BigEndian.PutUint16(f[l3+4:], uint16(plen-shrink))
+	newOff = off + shrink
+	copy(buf[newOff:newOff+hb+total], f[:hb+total])
+	return newOff, n - shrink, nil
+}
+
+// StripOuter removes the outer IPv6 header and every extension header before
+// the inner IPv6 header of an IPv6-in-IPv6 packet (p.Inner != 0), moving the
+// link-layer header towards the back onto the inner packet. Following RFC
+// 6040 as Linux ip6_tunnel does, ECN CE on the outer header is copied to an
+// ECT inner header; a Not-ECT inner packet under an outer CE gives
+// ErrECNNotECT (drop it). The inner packet is otherwise untouched.
+//
+// It returns the new frame offset and length. Errors: ErrFrameBounds,
+// ErrLayout, ErrNotTunnel, ErrECNNotECT.
+func StripOuter(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error) {
+	f, _, err := frameIPv6(buf, off, n, p)
+	if err != nil {
+		return off, n, err
+	}
+	l3, in := p.L3, p.Inner
+	if in == 0 {
+		return off, n, ErrNotTunnel
+	}
+	if in < l3+IPv6Len || in > n-IPv6Len || f[in]>>4 != 6 {
+		return off, n, ErrLayout
+	}
+	const ecnCE = 3
+	if (f[l3+1]>>4)&3 == ecnCE {
+		switch (f[in+1] >> 4) & 3 {
+		case 0:
+			return off, n, ErrECNNotECT
+		default:
+			f[in+1] |= ecnCE << 4
+		}
+	}
+	shrink := in - l3
+	newOff = off + shrink
+	copy(buf[newOff:newOff+l3], f[:l3])
+	return newOff, n - shrink, nil
+}
+
+// walkHbH walks the options of a Hop-by-Hop header h (whole header) and
+// returns the Hop-by-Hop offset just past the last non-padding option (2 if
+// none), the number of non-padding options and how many of them are IOAM.
+// It checks only the structure (ErrLayout when an option overruns h), not
+// the rules Parse enforces.
+func walkHbH(h []byte) (lastEnd, nopt, nioam int, err error) {
+	lastEnd = 2
+	for o := 2; o < len(h); {
+		t := h[o]
+		if t == OptPad1 {
+			o++
+			continue
+		}
+		if len(h)-o < 2 {
+			return 0, 0, 0, ErrLayout
+		}
+		ol := int(h[o+1]) + 2
+		if ol > len(h)-o {
+			return 0, 0, 0, ErrLayout
+		}
+		o += ol
+		if t == OptPadN {
+			continue
+		}
+		nopt++
+		if t == OptIOAM || t == OptIOAMAlt {
+			nioam++
+		}
+		lastEnd = o
+	}
+	return lastEnd, nopt, nioam, nil
+}
+
+// scanHbH is walkHbH for MergeOverhead: it fails with ErrIOAMPresent when
+// the header already carries IOAM.
+func scanHbH(h []byte) (lastEnd, nopt int, err error) {
+	lastEnd, nopt, nioam, err := walkHbH(h)
+	if err == nil && nioam > 0 {
+		err = ErrIOAMPresent
+	}
+	return lastEnd, nopt, err
+}

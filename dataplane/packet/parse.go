@@ -1,0 +1,324 @@
+package packet
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// Parse parses an Ethernet frame (with zero or one 802.1Q tag) carrying IPv6
+// into p, validating the Hop-by-Hop header the way the Linux receive path
+// does. p is overwritten entirely. It does not allocate and never panics;
+// frame is only read.
+//
+// Errors are the sentinels declared in this package, returned as is; after
+// an error p.ErrOff and p.ErrVal locate the offending field and the other
+// fields of p are only partially filled. ErrNotIPv6 means the frame is well
+// formed but not IPv6.
+func Parse(frame []byte, p *Packet) error {
+	*p = Packet{}
+	if len(frame) < EthernetLen {
+		p.ErrVal = len(frame)
+		return ErrShortFrame
+	}
+	l3 := EthernetLen
+	et := binary.BigEndian.Uint16(frame[12:14])
+	if et == EtherTypeVLAN {
+		if len(frame) < EthernetLen+VLANTagLen {
+			p.ErrOff, p.ErrVal = 12, len(frame)
+			return ErrShortVLAN
+		}
+		p.VLAN = true
+		p.VLANTCI = binary.BigEndian.Uint16(frame[14:16])
+		et = binary.BigEndian.Uint16(frame[16:18])
+		l3 += VLANTagLen
+	}
+	if et != EtherTypeIPv6 {
+		p.ErrOff, p.ErrVal = l3-2, int(et)
+		return ErrNotIPv6
+	}
+	return parseIPv6(frame, l3, p)
+}
+
+// ParseIPv6 is Parse for a buffer whose IPv6 header starts at offset l3 with
+// no Ethernet header in front (raw IPv6 captures, cooked captures after their
+// link header). p.L3 is set to l3; p.VLAN is false.
+func ParseIPv6(b []byte, l3 int, p *Packet) error {
+	*p = Packet{}
+	if l3 < 0 || l3 > len(b) {
+		p.ErrVal = l3
+		return ErrShortIPv6
+	}
+	return parseIPv6(b, l3, p)
+}
+
+// parseIPv6 does the work of ParseIPv6 on a zeroed (apart from link fields) p.
+func parseIPv6(b []byte, l3 int, p *Packet) error {
+	p.L3 = l3
+	if len(b)-l3 < IPv6Len {
+		p.ErrOff, p.ErrVal = l3, len(b)-l3
+		return ErrShortIPv6
+	}
+	if b[l3]>>4 != 6 {
+		p.ErrOff, p.ErrVal = l3, int(b[l3]>>4)
+		return ErrIPVersion
+	}
+	plen := int(binary.BigEndian.Uint16(b[l3+4:]))
+	end := l3 + IPv6Len + plen
+	if end > len(b) {
+		p.ErrOff, p.ErrVal = l3+4, plen
+		return ErrPayloadLength
+	}
+	p.PayloadLen = plen
+	p.End = end
+	nh := b[l3+6]
+	off := l3 + IPv6Len
+	if nh == ProtoHopByHop {
+		if end-off < 2 {
+			p.ErrOff, p.ErrVal = off, end-off
+			return ErrHbHTruncated
+		}
+		hl := (int(b[off+1]) + 1) << 3
+		if hl > end-off {
+			p.ErrOff, p.ErrVal = off+1, int(b[off+1])
+			return ErrHbHTruncated
+		}
+		p.HbH, p.HbHLen = off, hl
+		if err := parseHbH(b[off:off+hl], off, p); err != nil {
+			return err
+		}
+		nh = b[off]
+		off += hl
+	}
+	p.NextHeader = nh
+	if p.NumIOAM > 0 {
+		p.Encap = EncapInline
+	}
+
+	// Skip further outer extension headers up to an inner IPv6 header or
+	// the upper layer.
+	nh, off, err := skipExtHeaders(b, nh, off, end, p)
+	if err != nil {
+		return err
+	}
+	if nh != ProtoIPv6 {
+		parseL4(b, nh, off, end, p)
+		return nil
+	}
+
+	// IPv6-in-IPv6: locate and check the inner header, then its L4.
+	p.Encap = EncapIP6IP6
+	if end-off < IPv6Len {
+		p.ErrOff, p.ErrVal = off, end-off
+		return ErrInnerShort
+	}
+	if b[off]>>4 != 6 {
+		p.ErrOff, p.ErrVal = off, int(b[off]>>4)
+		return ErrInnerVersion
+	}
+	iplen := int(binary.BigEndian.Uint16(b[off+4:]))
+	iend := off + IPv6Len + iplen
+	if iend > end {
+		p.ErrOff, p.ErrVal = off+4, iplen
+		return ErrInnerLength
+	}
+	p.Inner = off
+	nh, ioff, err := skipExtHeaders(b, b[off+6], off+IPv6Len, iend, p)
+	if err != nil {
+		return err
+	}
+	parseL4(b, nh, ioff, iend, p)
+	return nil
+}
+
+// parseHbH walks the TLVs of the Hop-by-Hop header h (whole header, h[0] is
+// its Next Header) located at frame offset base, with the checks of Linux
+// ip6_parse_tlv and ipv6_hop_ioam.
+func parseHbH(h []byte, base int, p *Packet) error {
+	pad := 0  // consecutive padding octets
+	nopt := 0 // non-padding options
+	for o := 2; o < len(h); {
+		t := h[o]
+		if t == OptPad1 {
+			pad++
+			if pad > 7 {
+				p.ErrOff, p.ErrVal = base+o, pad
+				return ErrPadTooLong
+			}
+			o++
+			continue
+		}
+		if len(h)-o < 2 {
+			p.ErrOff, p.ErrVal = base+o, int(t)
+			return ErrOptTruncated
+		}
+		ol := int(h[o+1]) + 2
+		if ol > len(h)-o {
+			p.ErrOff, p.ErrVal = base+o+1, int(h[o+1])
+			return ErrOptOverrun
+		}
+		if t == OptPadN {
+			pad += ol
+			if pad > 7 {
+				p.ErrOff, p.ErrVal = base+o, pad
+				return ErrPadTooLong
+			}
+			for i := o + 2; i < o+ol; i++ {
+				if h[i] != 0 {
+					p.ErrOff, p.ErrVal = base+i, int(h[i])
+					return ErrPadNNonZero
+				}
+			}
+			o += ol
+			continue
+		}
+		pad = 0
+		nopt++
+		if nopt > MaxHbHOptions {
+			p.ErrOff, p.ErrVal = base+o, nopt
+			return ErrTooManyOptions
+		}
+		switch t {
+		case OptIOAM, OptIOAMAlt:
+			if err := parseIOAM(h[o:o+ol], base+o, o, p); err != nil {
+				return err
+			}
+		case optRouterAlert, optCALIPSO, optJumbo:
+			// Known to Linux; contents not checked here.
+		default:
+			if t>>6 != 0 {
+				p.ErrOff, p.ErrVal = base+o, int(t)
+				return ErrOptionDiscard
+			}
+		}
+		o += ol
+	}
+	return nil
+}
+
+// parseIOAM checks one IOAM option opt (Option Type octet first) at frame
+// offset at and Hop-by-Hop offset hoff, and records it in p.
+func parseIOAM(opt []byte, at, hoff int, p *Packet) error {
+	if hoff&3 != 0 {
+		p.ErrOff, p.ErrVal = at, hoff
+		return ErrIOAMMisaligned
+	}
+	dl := int(opt[1])
+	if dl < 2 {
+		p.ErrOff, p.ErrVal = at+1, dl
+		return ErrIOAMShort
+	}
+	typ := opt[3]
+	switch typ {
+	case IOAMTypeDirectExporting:
+		if dl < 2+8 {
+			p.ErrOff, p.ErrVal = at+1, dl
+			return ErrDEXShort
+		}
+		ext := opt[7]
+		if dl < 2+8+4*bits.OnesCount8(ext) {
+			p.ErrOff, p.ErrVal = at+1, dl
+			return ErrDEXExtTruncated
+		}
+		if !p.HasDEX {
+			p.HasDEX = true
+			p.DEXOpt = p.NumIOAM
+			p.DEX = decodeDEX(opt)
+		}
+	case IOAMTypePreallocTrace:
+		if dl < 2+8 {
+			p.ErrOff, p.ErrVal = at+1, dl
+			return ErrPTOShort
+		}
+		if !p.HasPTO {
+			p.HasPTO = true
+			w := binary.BigEndian.Uint16(opt[6:8])
+			p.PTO = PTO{
+				Namespace: binary.BigEndian.Uint16(opt[4:6]),
+				NodeLen:   uint8(w >> 11),
+				Flags:     uint8(w>>7) & 0xF,
+				RemLen:    uint8(w) & 0x7F,
+				TraceType: binary.BigEndian.Uint32(opt[8:12]) >> 8,
+				Data:      at + 12,
+				DataLen:   dl - 10,
+			}
+		}
+	}
+	// At most MaxHbHOptions non-padding options pass the count check above,
+	// so NumIOAM never exceeds the array.
+	p.IOAM[p.NumIOAM] = IOAMOption{Off: at, OptType: opt[0], DataLen: opt[1], IOAMType: typ}
+	p.NumIOAM++
+	return nil
+}
+
+// decodeDEX reads the DEX header and its Flow ID / Sequence Number from a
+// DEX IOAM option whose length has been checked (Option Type octet first).
+func decodeDEX(opt []byte) DEX {
+	d := DEX{
+		Namespace: binary.BigEndian.Uint16(opt[4:6]),
+		Flags:     opt[6],
+		ExtFlags:  opt[7],
+		TraceType: binary.BigEndian.Uint32(opt[8:12]) >> 8,
+	}
+	f := 12
+	if d.ExtFlags&ExtFlagFlowID != 0 {
+		d.FlowID = binary.BigEndian.Uint32(opt[f:])
+		f += 4
+	}
+	if d.ExtFlags&ExtFlagSeq != 0 {
+		d.Seq = binary.BigEndian.Uint32(opt[f:])
+	}
+	return d
+}
+
+// skipExtHeaders walks IPv6 extension headers starting with protocol nh at
+// offset off, bounded by end, and returns the first protocol that is not an
+// extension header (or ProtoFragment for a non-first fragment) and its
+// offset. Contents are not validated, only lengths.
+func skipExtHeaders(b []byte, nh uint8, off, end int, p *Packet) (uint8, int, error) {
+	for range maxExtHeaders {
+		var hl int
+		switch nh {
+		case ProtoHopByHop, ProtoRouting, ProtoDstOpts, 135 /* Mobility */, 139 /* HIP */, 140 /* Shim6 */ :
+			if end-off < 2 {
+				p.ErrOff, p.ErrVal = off, end-off
+				return nh, off, ErrExtTruncated
+			}
+			hl = (int(b[off+1]) + 1) << 3
+		case ProtoAH:
+			if end-off < 2 {
+				p.ErrOff, p.ErrVal = off, end-off
+				return nh, off, ErrExtTruncated
+			}
+			hl = (int(b[off+1]) + 2) << 2
+		case ProtoFragment:
+			hl = 8
+			if end-off >= hl && binary.BigEndian.Uint16(b[off+2:])&0xFFF8 != 0 {
+				// Non-first fragment: no upper-layer header here.
+				return nh, off, nil
+			}
+		default:
+			return nh, off, nil
+		}
+		if hl > end-off {
+			p.ErrOff, p.ErrVal = off, hl
+			return nh, off, ErrExtTruncated
+		}
+		nh = b[off]
+		off += hl
+	}
+	return nh, off, nil
+}
+
+// parseL4 records the upper-layer protocol and, where the protocol has
+// them, the ports.
+func parseL4(b []byte, nh uint8, off, end int, p *Packet) {
+	p.L4Proto, p.L4 = nh, off
+	switch nh {
+	case ProtoUDP, ProtoTCP, ProtoSCTP, ProtoUDPLite:
+		if end-off >= 4 {
+			p.HasPorts = true
+			p.SrcPort = binary.BigEndian.Uint16(b[off:])
+			p.DstPort = binary.BigEndian.Uint16(b[off+2:])
+		}
+	}
+}
