@@ -1,0 +1,248 @@
+package xsktest
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Payload layout of a stream packet (UDP payload), all integers big endian:
+//
+//	0..4    magic "DXP1"
+//	4..8    stream id
+//	8..16   sequence number (0, 1, 2, …)
+//	16..n-4 pattern bytes, a function of (id, seq, index)
+//	n-4..n  CRC-32 (IEEE) of bytes 0..n-4
+//
+// The size n varies with the sequence number between MinSize and MaxSize, so
+// a stream exercises many frame lengths. A checker regenerates the whole
+// payload from (id, seq) and compares it byte for byte.
+const (
+	headerLen  = 16
+	trailerLen = 4
+	// MinPayload is the smallest payload a stream packet may have.
+	MinPayload = headerLen + trailerLen
+)
+
+var magic = [4]byte{'D', 'X', 'P', '1'}
+
+// PayloadSize returns the payload size of packet seq for sizes in [min, max].
+func PayloadSize(seq uint64, min, max int) int {
+	if max <= min {
+		return min
+	}
+	return min + int((seq*2654435761)%uint64(max-min+1))
+}
+
+// Fill writes the payload of packet seq of stream id into buf (its whole
+// length).
+func Fill(buf []byte, id uint32, seq uint64) {
+	copy(buf[0:4], magic[:])
+	binary.BigEndian.PutUint32(buf[4:8], id)
+	binary.BigEndian.PutUint64(buf[8:16], seq)
+	end := len(buf) - trailerLen
+	x := uint32(seq)*0x9e3779b9 ^ id
+	for i := headerLen; i < end; i++ {
+		x = x*1103515245 + 12345
+		buf[i] = byte(x >> 16)
+	}
+	binary.BigEndian.PutUint32(buf[end:], crc32.ChecksumIEEE(buf[:end]))
+}
+
+// ErrCorrupt is returned by Check for a payload that is not bit-identical to
+// what Fill wrote.
+var ErrCorrupt = errors.New("xsktest: corrupt payload")
+
+// Check verifies that buf is the exact payload of some packet of stream id
+// and returns its sequence number.
+func Check(buf []byte, id uint32, scratch []byte) (uint64, error) {
+	if len(buf) < MinPayload || [4]byte(buf[0:4]) != magic {
+		return 0, fmt.Errorf("%w: %d bytes, bad magic", ErrCorrupt, len(buf))
+	}
+	if got := binary.BigEndian.Uint32(buf[4:8]); got != id {
+		return 0, fmt.Errorf("%w: stream %d, want %d", ErrCorrupt, got, id)
+	}
+	seq := binary.BigEndian.Uint64(buf[8:16])
+	end := len(buf) - trailerLen
+	if crc32.ChecksumIEEE(buf[:end]) != binary.BigEndian.Uint32(buf[end:]) {
+		return seq, fmt.Errorf("%w: seq %d: bad checksum", ErrCorrupt, seq)
+	}
+	want := scratch[:len(buf)]
+	Fill(want, id, seq)
+	for i := range want {
+		if want[i] != buf[i] {
+			return seq, fmt.Errorf("%w: seq %d: byte %d is %#02x, want %#02x", ErrCorrupt, seq, i, buf[i], want[i])
+		}
+	}
+	return seq, nil
+}
+
+// StreamConfig describes one UDP stream.
+type StreamConfig struct {
+	ID      uint32 // stream id, written into every payload
+	Count   int    // packets
+	MinSize int    // payload bytes, ≥ MinPayload
+	MaxSize int    // payload bytes, ≥ MinSize, ≤ 1452 for a 1500-byte MTU
+	// Rate in packets per second; 0 sends as fast as the socket allows.
+	Rate int
+}
+
+// SendResult is what a sender did.
+type SendResult struct {
+	Sent    int           // packets handed to the kernel
+	Retries int           // sends retried after ENOBUFS/EAGAIN
+	Elapsed time.Duration // first to last send
+}
+
+// Send sends the stream on a connected UDP socket. Every sequence number is
+// sent exactly once; transient errors (ENOBUFS, EAGAIN) are retried.
+func Send(conn *net.UDPConn, cfg StreamConfig) (SendResult, error) {
+	var res SendResult
+	if cfg.MinSize < MinPayload || cfg.MaxSize < cfg.MinSize {
+		return res, fmt.Errorf("xsktest: payload sizes %d..%d: need %d ≤ min ≤ max", cfg.MinSize, cfg.MaxSize, MinPayload)
+	}
+	buf := make([]byte, cfg.MaxSize)
+	start := time.Now()
+	for seq := uint64(0); seq < uint64(cfg.Count); seq++ {
+		if cfg.Rate > 0 && seq%32 == 0 {
+			due := start.Add(time.Duration(float64(seq) / float64(cfg.Rate) * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		p := buf[:PayloadSize(seq, cfg.MinSize, cfg.MaxSize)]
+		Fill(p, cfg.ID, seq)
+		for {
+			_, err := conn.Write(p)
+			if err == nil {
+				break
+			}
+			if errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ECONNREFUSED) {
+				res.Retries++
+				time.Sleep(50 * time.Microsecond)
+				continue
+			}
+			res.Elapsed = time.Since(start)
+			return res, fmt.Errorf("xsktest: send seq %d: %w", seq, err)
+		}
+		res.Sent++
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// Receiver counts and checks the packets of one stream.
+type Receiver struct {
+	id    uint32
+	count int
+
+	mu   sync.Mutex
+	seen []bool
+
+	Received   atomic.Int64 // distinct, intact packets of the stream
+	Duplicates atomic.Int64
+	Corrupt    atomic.Int64 // packets that fail Check
+	Reordered  atomic.Int64 // packets with a sequence number below the highest seen
+	FirstErr   atomic.Pointer[error]
+}
+
+// NewReceiver returns a checker for count packets of stream id.
+func NewReceiver(id uint32, count int) *Receiver {
+	return &Receiver{id: id, count: count, seen: make([]bool, count)}
+}
+
+// Run reads from conn until it is closed or idle for idle after the first
+// packet (or 5 s before it), checking every datagram.
+func (r *Receiver) Run(conn *net.UDPConn, idle time.Duration) {
+	buf := make([]byte, 65536)
+	scratch := make([]byte, 65536)
+	var high int64 = -1
+	first := true
+	for {
+		d := idle
+		if first {
+			d = 5 * time.Second
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(d))
+		n, err := conn.Read(buf)
+		if err != nil {
+			return
+		}
+		first = false
+		seq, err := Check(buf[:n], r.id, scratch)
+		if err != nil {
+			r.Corrupt.Add(1)
+			r.FirstErr.CompareAndSwap(nil, &err)
+			continue
+		}
+		if seq >= uint64(r.count) {
+			r.Corrupt.Add(1)
+			continue
+		}
+		if int64(seq) < high {
+			r.Reordered.Add(1)
+		} else {
+			high = int64(seq)
+		}
+		r.mu.Lock()
+		dup := r.seen[seq]
+		r.seen[seq] = true
+		r.mu.Unlock()
+		if dup {
+			r.Duplicates.Add(1)
+			continue
+		}
+		if r.Received.Add(1) == int64(r.count) {
+			return
+		}
+	}
+}
+
+// Missing returns up to max sequence numbers not received.
+func (r *Receiver) Missing(max int) []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var m []uint64
+	for i, ok := range r.seen {
+		if !ok {
+			m = append(m, uint64(i))
+			if len(m) == max {
+				break
+			}
+		}
+	}
+	return m
+}
+
+// Err returns the first checking error, if any.
+func (r *Receiver) Err() error {
+	if p := r.FirstErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// SetBuffers sets a UDP socket's send and receive buffers to bytes, beyond
+// the sysctl limits (SO_RCVBUFFORCE/SO_SNDBUFFORCE, needs CAP_NET_ADMIN).
+func SetBuffers(conn *net.UDPConn, bytes int) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		serr = errors.Join(
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bytes),
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, bytes),
+		)
+	})
+	return errors.Join(err, serr)
+}
