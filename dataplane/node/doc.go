@@ -1,0 +1,137 @@
+// Package node implements the IOAM Direct Exporting (RFC 9326) roles of a
+// dexplane bump in the wire as pure functions over a frame: no I/O, no
+// locks, no allocation per packet.
+//
+// # Roles
+//
+// A bump in the wire has no address on the wire, so the role follows the
+// IOAM domain edge: each port of the policy snapshot is Inside or Outside,
+// and a frame's direction picks the role.
+//
+//	ingress → egress   role            what happens
+//	outside → inside   encapsulating   foreign IOAM policy; export traffic is
+//	                                   never touched; LPM route on the (outer)
+//	                                   destination; the route's k/n sampler;
+//	                                   MTU check; DEX inserted inline (merged
+//	                                   into an existing Hop-by-Hop header when
+//	                                   Options.MergeHbH, else skipped as Linux
+//	                                   does) or in a pushed ip6ip6 outer header
+//	                                   (src = tunsrc or the node address, dst =
+//	                                   tundst); Flow ID and sequence number;
+//	                                   the node's own record if the namespace
+//	                                   is configured (as Linux)
+//	inside  → inside   transit         record if the ingress port is
+//	                                   ioam_enabled and the namespace is
+//	                                   configured; the frame is never modified
+//	inside  → outside  decapsulating   record as transit, then every IOAM
+//	                                   header is removed: the outer header of
+//	                                   an ip6ip6 packet addressed to a decap
+//	                                   endpoint or carrying IOAM (another
+//	                                   tenant's plain tunnel is left alone),
+//	                                   or the inline IOAM options (the whole
+//	                                   Hop-by-Hop header when nothing else is
+//	                                   left); repeated on the exposed header,
+//	                                   and a packet that still carries IOAM
+//	                                   after three removals is dropped.
+//	                                   Options.StripAtDecap=false (test mode)
+//	                                   forwards the packet with its IOAM.
+//	outside → outside  none            foreign IOAM policy only
+//
+// Foreign IOAM is an IOAM option in the (outer) Hop-by-Hop header of a
+// packet arriving on an outside port; the port's ForeignIOAM policy drops
+// the packet, strips the options (then the packet is processed as if it had
+// arrived without them), or forwards it untouched (no DEX is added to it).
+//
+// Export traffic, which never receives DEX (RFC 9326 loop prevention), is a
+// packet whose source is the node's address, or whose TCP/UDP/SCTP
+// destination port is 4739 or 4740 (IPFIX) or the port of a configured
+// collector.
+//
+// # Sequence numbers
+//
+// The encapsulating role keys its per-worker flow table (package flow) by
+// the Flow ID of the innermost 5-tuple, hashed with Flows.FlowIDSeed. The
+// sequence number of a flow advances only when a packet actually leaves
+// with DEX: packets skipped for MTU, headroom or an existing Hop-by-Hop
+// header do not consume one. A reload that changes max_flows, idle_timeout
+// or seq_start replaces the table (flows restart at seq_start).
+//
+// # Records
+//
+// One telemetry.Record per export, reserved in the node's ring and filled in
+// place; a full ring drops the record and counts it (RecordsDropped), it
+// never blocks forwarding. Addresses, next header, ports and flow label are
+// the innermost packet's (the collector's flow key); RawSection holds the
+// first octets of the IPv6 packet from its outer header, with DEX (as the
+// packet left an encapsulating node, as it arrived elsewhere). Node data,
+// per IOAM-Trace-Type bit, as the Linux DEX patch fills it (spec §1.4),
+// with the improvements a userspace node can offer:
+//
+//	bit  field                  value
+//	0    HopLimit, NodeID       hop limit as received (see below); Node.ID
+//	1    Ingress/EgressIfID     Ports[ingress].IfID, Ports[egress].IfID
+//	2    TimestampSec           Frame.RxTime seconds (POSIX)
+//	3    TimestampFrac          Frame.RxTime sub-second part in µs (POSIX)
+//	4    TransitDelay           Clock() − Frame.RxTime in ns when the record
+//	                            is filled; overflow (> 2^31−1 ns) exports
+//	                            0xFFFFFFFF (O bit set, delay saturated)
+//	5    NamespaceData          Namespace.Data (0xFFFFFFFF if not configured)
+//	6    QueueDepth             Frame.TxQueueDepth (egress TX ring, frames)
+//	8    HopLimit, NodeIDWide   as bit 0; Node.IDWide
+//	9    Ingress/EgressIfIDWide Ports[..].IfIDWide
+//	10   NamespaceDataWide      Namespace.DataWide (all-ones if not configured)
+//	11   BufferOccupancy        Frame.UmemInUse (worker UMEM frames in use)
+//	22   SchemaID, OSSData      the namespace schema (truncated to
+//	                            telemetry.OSSDataMax, flagged); no schema:
+//	                            SchemaID 0xFFFFFF, no data (Linux 0x00FFFFFF)
+//
+// Bits 7 and 12–21 have no Record field: the exporter writes 0xFFFFFFFF for
+// them as Linux does. A timestamp or delay that cannot be computed (RxTime
+// 0, clock stepped back) is the all-ones unavailable value.
+//
+// Hop_Lim is the raw received hop limit of the IPv6 header that carries the
+// DEX option (the outer header of an ip6ip6 packet; at the encapsulating
+// node the packet's own hop limit, which the outer header copies). This is
+// what the ULiège DEX patch exports (it removed the transit −1 of mainline
+// PTO), and a bump in the wire does not decrement the hop limit, so the
+// value is also the one "when forwarded".
+//
+// # Malformed packets
+//
+// Every frame is parsed once with packet.Parse, whose validation is the
+// Linux receive path's; each failure is counted by reason
+// (Counters.Malformed) and handled as follows. Nothing panics.
+//
+//	packet error                         action
+//	ErrNotIPv6                           forward untouched (not ours; NotIPv6)
+//	ErrShortFrame, ErrShortVLAN          drop
+//	ErrShortIPv6, ErrIPVersion,          drop (Linux ipv6_rcv drops)
+//	ErrPayloadLength
+//	ErrHbHTruncated, ErrOptTruncated,    drop (Linux ip6_parse_tlv drops)
+//	ErrOptOverrun, ErrPadTooLong,
+//	ErrPadNNonZero, ErrTooManyOptions,
+//	ErrOptionDiscard
+//	ErrIOAMMisaligned                    drop (Linux drops even with IOAM off)
+//	ErrIOAMShort, ErrDEXShort,           inside → inside with the ingress
+//	ErrDEXExtTruncated, ErrPTOShort      port not ioam_enabled: forward
+//	                                     untouched (Linux ignores IOAM then);
+//	                                     otherwise drop (Linux drops; and an
+//	                                     IOAM option we cannot parse must not
+//	                                     leave the domain)
+//	ErrExtTruncated, ErrInnerShort,      drop (no trustworthy flow key; the
+//	ErrInnerVersion, ErrInnerLength      destination would drop it)
+//	anything else                        drop (MalformedOther; a codec bug)
+//
+// A frame whose Off/Len do not fit its buffer counts as ErrShortFrame.
+// After an edit the node parses the frame again; a failure there (an editor
+// bug) drops the frame, so no frame leaves that our parser rejects.
+//
+// # Concurrency
+//
+// A Node belongs to one worker and is called from that worker's goroutine
+// only. It reads the engine's *policy.Snapshot through an atomic.Pointer,
+// once per frame, and re-derives its cached view when the pointer changes.
+// Its Counters are atomics readable from any goroutine, and it is the only
+// producer of its telemetry.Ring. Samplers are shared by all workers
+// (atomic, in package policy).
+package node

@@ -1,0 +1,308 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/dexplane/dexplane/dataplane/flow"
+	"github.com/dexplane/dexplane/dataplane/packet"
+	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
+	"github.com/dexplane/dexplane/dataplane/xsk"
+)
+
+// Defaults used when a Config or a Snapshot leaves a value at zero.
+const (
+	// DefaultRingSize is the record ring capacity, in records.
+	DefaultRingSize = 4096
+	// DefaultMaxFlows is the flow-table bound when Flows.MaxFlows is 0.
+	DefaultMaxFlows = 65536
+)
+
+// IPFIX well-known ports (RFC 7011 §10.3): packets to them are telemetry
+// export traffic and never receive DEX.
+const (
+	portIPFIX    = 4739
+	portIPFIXTLS = 4740
+)
+
+// maxExportPorts bounds the collector ports remembered per snapshot.
+const maxExportPorts = 8
+
+// ErrConfig is wrapped by the errors New returns for an invalid Config.
+var ErrConfig = errors.New("node: invalid config")
+
+// Config is what the engine gives New for one worker.
+type Config struct {
+	// Policy is the engine's current snapshot, shared by all workers and
+	// swapped atomically on reload. Required. Each Handle loads it once; a
+	// nil snapshot makes the node forward every frame untouched.
+	Policy *atomic.Pointer[policy.Snapshot]
+	// RingSize is the capacity of the node's record ring, a power of two
+	// (0 means DefaultRingSize).
+	RingSize int
+	// PortMTU is each port's interface MTU in octets of IPv6 packet (the
+	// Ethernet header not included), used when the snapshot's Port.MTU is
+	// 0. A port whose MTU is 0 in both places is not MTU-checked: only the
+	// frame's headroom bounds what the node inserts.
+	PortMTU [2]int
+	// Clock returns CLOCK_REALTIME in nanoseconds since the Unix epoch, on
+	// the same clock as xsk.Frame.RxTime; it is read once per exported
+	// record whose trace type asks for the transit delay (bit 4). nil means
+	// time.Now().UnixNano.
+	Clock func() int64
+}
+
+// Node runs the IOAM roles for one worker. It implements xsk.Handler.
+//
+// A Node owns its flow table, its record ring (it is the ring's only
+// producer) and its counters. It is not safe for concurrent use: one Node
+// per worker, called from that worker's goroutine only. Ring and Counters
+// may be handed to other goroutines (the exporter consumes the ring, metrics
+// read the counters).
+type Node struct {
+	policy  *atomic.Pointer[policy.Snapshot]
+	ring    *telemetry.Ring
+	ctr     Counters
+	clock   func() int64
+	portMTU [2]int
+
+	// view caches what the node derives from the current snapshot; it is
+	// rebuilt when the snapshot pointer changes.
+	view view
+
+	flows     *flow.Table
+	flowStats flow.Stats // last stats mirrored into ctr
+
+	pkt packet.Packet // parse scratch
+}
+
+// view is the per-snapshot derived state of a Node.
+type view struct {
+	snap        *policy.Snapshot
+	mtu         [2]int // egress MTU per port (IPv6 octets), 0 = unchecked
+	nodeAddr    [16]byte
+	hasNodeAddr bool
+	exportPorts [maxExportPorts]uint16
+	nExport     int
+}
+
+// New returns a Node for one worker.
+func New(cfg Config) (*Node, error) {
+	if cfg.Policy == nil {
+		return nil, fmt.Errorf("%w: nil policy pointer", ErrConfig)
+	}
+	size := cfg.RingSize
+	if size == 0 {
+		size = DefaultRingSize
+	}
+	ring, err := telemetry.NewRing(size)
+	if err != nil {
+		return nil, fmt.Errorf("%w: record ring: %w", ErrConfig, err)
+	}
+	for i, m := range cfg.PortMTU {
+		if m < 0 {
+			return nil, fmt.Errorf("%w: port %d: negative mtu %d", ErrConfig, i, m)
+		}
+	}
+	n := &Node{policy: cfg.Policy, ring: ring, clock: cfg.Clock, portMTU: cfg.PortMTU}
+	if n.clock == nil {
+		n.clock = wallClock
+	}
+	if s := cfg.Policy.Load(); s != nil {
+		if err := n.refresh(s); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+func wallClock() int64 { return time.Now().UnixNano() }
+
+// Ring returns the node's record ring. The node is its only producer; the
+// caller (the exporter) must be its only consumer.
+func (n *Node) Ring() *telemetry.Ring { return n.ring }
+
+// Counters returns the node's counters; safe to read from any goroutine.
+func (n *Node) Counters() *Counters { return &n.ctr }
+
+// flowConfig returns the flow-table configuration a snapshot asks for.
+func flowConfig(s *policy.Snapshot) flow.Config {
+	c := flow.Config{MaxFlows: s.Flows.MaxFlows, IdleTimeout: s.Flows.IdleTimeout, SeqStart: s.Flows.SeqStart}
+	if c.MaxFlows <= 0 {
+		c.MaxFlows = DefaultMaxFlows
+	}
+	if c.MaxFlows > flow.MaxFlowsLimit {
+		c.MaxFlows = flow.MaxFlowsLimit
+	}
+	if c.IdleTimeout < 0 {
+		c.IdleTimeout = 0
+	}
+	return c
+}
+
+// refresh rebuilds the view for snapshot s. It allocates only when the flow
+// table must be replaced (first snapshot, or a reload that changes
+// max_flows, idle_timeout or seq_start; the flows are then forgotten and
+// restart at seq_start).
+func (n *Node) refresh(s *policy.Snapshot) error {
+	v := view{snap: s}
+	for i := range v.mtu {
+		v.mtu[i] = s.Ports[i].MTU
+		if v.mtu[i] == 0 {
+			v.mtu[i] = n.portMTU[i]
+		}
+	}
+	if s.Node.Address.Is6() {
+		v.nodeAddr, v.hasNodeAddr = s.Node.Address.As16(), true
+	}
+	v.exportPorts[0], v.exportPorts[1], v.nExport = portIPFIX, portIPFIXTLS, 2
+	for _, c := range s.Export.Collectors {
+		_, ps, err := net.SplitHostPort(c.Address)
+		if err != nil {
+			continue // the exporter reports bad addresses
+		}
+		p, err := strconv.ParseUint(ps, 10, 16)
+		if err != nil || v.nExport == maxExportPorts || v.isExportPort(uint16(p)) {
+			continue
+		}
+		v.exportPorts[v.nExport] = uint16(p)
+		v.nExport++
+	}
+	if want := flowConfig(s); n.flows == nil || n.flows.Config() != want {
+		t, err := flow.NewTable(want)
+		if err != nil {
+			return fmt.Errorf("node: flow table: %w", err)
+		}
+		if n.flows != nil {
+			n.syncFlowStats() // keep the old table's counts
+		}
+		n.flows, n.flowStats = t, flow.Stats{}
+		n.ctr.FlowsActive.Store(0)
+	}
+	n.view = v
+	return nil
+}
+
+func (v *view) isExportPort(p uint16) bool {
+	for _, q := range v.exportPorts[:v.nExport] {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// syncFlowStats adds the flow table's counter deltas to the node counters.
+func (n *Node) syncFlowStats() {
+	st := n.flows.Stats()
+	old := &n.flowStats
+	if st.New != old.New {
+		n.ctr.FlowsNew.Add(st.New - old.New)
+	}
+	if st.Evicted != old.Evicted {
+		n.ctr.FlowsEvicted.Add(st.Evicted - old.Evicted)
+	}
+	if st.Expired != old.Expired {
+		n.ctr.FlowsExpired.Add(st.Expired - old.Expired)
+	}
+	if st.Flows != old.Flows {
+		n.ctr.FlowsActive.Store(uint64(st.Flows))
+	}
+	*old = st
+}
+
+// ExpireFlows removes up to budget idle flows from the node's flow table
+// and returns how many it removed. Call it from the worker's goroutine only,
+// for example when the RX ring is empty; now is CLOCK_REALTIME in ns.
+func (n *Node) ExpireFlows(now int64, budget int) int {
+	if n.flows == nil {
+		return 0
+	}
+	r := n.flows.Expire(now, budget)
+	if r > 0 {
+		n.syncFlowStats()
+	}
+	return r
+}
+
+// Handle runs the role the frame's direction selects (see the package
+// documentation) and returns the verdict. It never panics and, once the
+// snapshot has been seen, never allocates.
+func (n *Node) Handle(f *xsk.Frame) xsk.Verdict {
+	s := n.policy.Load()
+	if s == nil {
+		return n.forward()
+	}
+	if s != n.view.snap {
+		if err := n.refresh(s); err != nil {
+			// Only a flow-table allocation failure gets here; keep going
+			// with the old table.
+			n.view.snap = s
+		}
+	}
+	if f.Off < 0 || f.Len <= 0 || f.Off > len(f.Buf) || f.Len > len(f.Buf)-f.Off {
+		n.ctr.Malformed[MalformedShortFrame].Add(1)
+		return n.drop()
+	}
+	in := f.Ingress & 1
+	out := 1 - in
+	p := &n.pkt
+	if err := packet.Parse(f.Buf[f.Off:f.Off+f.Len], p); err != nil {
+		return n.parseError(s, in, out, err)
+	}
+	inside := s.Ports[in].Domain == policy.Inside
+	outside := s.Ports[out].Domain == policy.Outside
+	switch {
+	case !inside && !outside:
+		return n.encap(s, f, in, out)
+	case inside && !outside:
+		return n.transit(s, f, in, out)
+	case inside && outside:
+		return n.decap(s, f, in, out)
+	default:
+		return n.passOutside(s, f, in)
+	}
+}
+
+// parseError applies the malformed-packet policy of the package
+// documentation.
+func (n *Node) parseError(s *policy.Snapshot, in, out int, err error) xsk.Verdict {
+	if err == packet.ErrNotIPv6 {
+		n.ctr.NotIPv6.Add(1)
+		return n.forward()
+	}
+	m := malformedOf(err)
+	n.ctr.Malformed[m].Add(1)
+	switch m {
+	case MalformedIOAMShort, MalformedDEXShort, MalformedDEXExtTruncated, MalformedPTOShort:
+		// Linux checks IOAM lengths only when ioam6_enabled is set on the
+		// ingress device, and forwards the packet untouched otherwise. We do
+		// the same inside the domain; such a packet must not leave it.
+		if s.Ports[in].Domain == policy.Inside && !s.Ports[in].IOAMEnabled && s.Ports[out].Domain == policy.Inside {
+			return n.forward()
+		}
+	}
+	return n.drop()
+}
+
+func (n *Node) forward() xsk.Verdict {
+	n.ctr.Forwarded.Add(1)
+	return xsk.Forward
+}
+
+func (n *Node) drop() xsk.Verdict {
+	n.ctr.Dropped.Add(1)
+	return xsk.Drop
+}
+
+// reparse parses the frame again after an edit. An error here means an
+// editor produced something the parser rejects, which must never reach the
+// wire: the caller drops the frame.
+func (n *Node) reparse(f *xsk.Frame) error {
+	return packet.Parse(f.Buf[f.Off:f.Off+f.Len], &n.pkt)
+}

@@ -1,0 +1,252 @@
+package node
+
+import (
+	"github.com/dexplane/dexplane/dataplane/packet"
+	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
+	"github.com/dexplane/dexplane/dataplane/xsk"
+)
+
+// maxDecapEdits bounds the header removals the decapsulating role makes on
+// one packet (outer header, then an inline option the inner packet carries,
+// with one spare) so that a hostile nesting costs a fixed amount of work.
+const maxDecapEdits = 3
+
+// encap is the encapsulating role (outside → inside): foreign IOAM policy,
+// export-traffic exclusion, route lookup, k/n sampling, MTU check, DEX
+// insertion (inline, merged or ip6ip6), flow sequence, own record.
+func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict {
+	p := &n.pkt
+	if p.NumIOAM > 0 {
+		if v, done := n.foreign(s, f, in); done {
+			return v
+		}
+	}
+	frame := f.Buf[f.Off : f.Off+f.Len]
+	if n.isExportTraffic(frame, p) {
+		n.ctr.SkippedExport.Add(1)
+		return n.forward()
+	}
+	r, ok := s.Routes.Lookup(packet.Dst(frame, p.L3))
+	if !ok {
+		n.ctr.NoRoute.Add(1)
+		return n.forward()
+	}
+	if !r.Sampler.Sample() {
+		n.ctr.NotSampled.Add(1)
+		return n.forward()
+	}
+
+	var fi flowInfo
+	captureFlow(frame, p, &fi)
+	d := packet.DEX{Namespace: r.DEX.Namespace, ExtFlags: r.DEX.ExtFlags, TraceType: r.DEX.TraceType}
+	var id uint32
+	if d.ExtFlags&(packet.ExtFlagFlowID|packet.ExtFlagSeq) != 0 {
+		k := fi.key()
+		id = k.ID(s.Flows.FlowIDSeed)
+		d.FlowID = id
+		if d.HasSeq() {
+			// The sequence advances only once the packet really carries DEX.
+			d.Seq, _ = n.flows.Peek(id, f.RxTime)
+		}
+	}
+
+	// Size check before touching the frame.
+	merge := false
+	var overhead int
+	switch {
+	case r.Mode == policy.ModeEncap:
+		overhead = packet.EncapOverhead(d.ExtFlags)
+	case p.HbH != 0:
+		if !s.Options.MergeHbH {
+			n.ctr.SkippedHbH.Add(1) // what Linux inline mode does
+			return n.forward()
+		}
+		o, err := packet.MergeOverhead(frame, p, d.ExtFlags)
+		if err != nil {
+			n.ctr.SkippedHbH.Add(1)
+			return n.forward()
+		}
+		overhead, merge = o, true
+	default:
+		overhead = packet.InlineOverhead(d.ExtFlags)
+	}
+	ipLen := p.End - p.L3
+	if mtu := n.view.mtu[out]; mtu > 0 && ipLen+overhead > mtu {
+		n.ctr.SkippedMTU.Add(1)
+		return n.forward()
+	}
+
+	var off, ln int
+	var err error
+	switch {
+	case r.Mode == policy.ModeEncap:
+		off, ln, err = packet.PushIP6IP6(f.Buf, f.Off, f.Len, p, &d, r.TunSrc.As16(), r.TunDst.As16())
+	case merge:
+		off, ln, err = packet.MergeDEXIntoHbH(f.Buf, f.Off, f.Len, p, &d)
+	default:
+		off, ln, err = packet.InsertDEXInline(f.Buf, f.Off, f.Len, p, &d)
+	}
+	if err != nil {
+		// Editors leave the frame untouched on error: send it without DEX.
+		if merge && err != packet.ErrNoRoom && err != packet.ErrTooLong {
+			n.ctr.SkippedHbH.Add(1)
+		} else {
+			n.ctr.SkippedNoRoom.Add(1)
+		}
+		return n.forward()
+	}
+	f.Off, f.Len = off, ln
+	if d.HasSeq() {
+		n.flows.Next(id, f.RxTime)
+		n.syncFlowStats()
+	}
+	n.ctr.DEXInserted.Add(1)
+	if merge {
+		n.ctr.DEXMerged.Add(1)
+	} else if r.Mode == policy.ModeEncap {
+		n.ctr.DEXEncapsulated.Add(1)
+	}
+	// Like Linux, export the encapsulating node's own record only if the
+	// namespace is configured locally (New guarantees it for routes).
+	if ns, ok := s.Namespaces.Lookup(d.Namespace); ok {
+		l3 := f.Off + p.L3 // the link header kept its length
+		n.export(telemetry.RoleEncap, s, ns, f, in, out, &d, &fi, f.Buf[l3:l3+ipLen+overhead])
+	}
+	return n.forward()
+}
+
+// isExportTraffic reports whether the packet is telemetry export traffic,
+// which must never receive DEX (RFC 9326: an encapsulating node that can
+// identify an exported packet MUST NOT add DEX to it): sent from this
+// node's address, or to a well-known IPFIX port or a configured collector's
+// port.
+func (n *Node) isExportTraffic(frame []byte, p *packet.Packet) bool {
+	v := &n.view
+	if v.hasNodeAddr && (packet.Src(frame, p.L3) == v.nodeAddr || packet.Src(frame, p.FlowL3()) == v.nodeAddr) {
+		return true
+	}
+	return p.HasPorts && v.isExportPort(p.DstPort)
+}
+
+// foreign applies the ingress port's ForeignIOAM policy to a packet that
+// arrived from outside the domain with IOAM in its (outer) Hop-by-Hop
+// header. done is false when the option was stripped and processing goes
+// on with n.pkt describing the stripped frame.
+func (n *Node) foreign(s *policy.Snapshot, f *xsk.Frame, in int) (v xsk.Verdict, done bool) {
+	switch s.Ports[in].ForeignIOAM {
+	case policy.ForeignForward:
+		n.ctr.ForeignForwarded.Add(1)
+		return n.forward(), true
+	case policy.ForeignStrip:
+		off, ln, err := packet.RemoveDEX(f.Buf, f.Off, f.Len, &n.pkt)
+		if err != nil {
+			n.ctr.ForeignDropped.Add(1)
+			return n.drop(), true
+		}
+		f.Off, f.Len = off, ln
+		if err := n.reparse(f); err != nil {
+			n.ctr.Malformed[malformedOf(err)].Add(1)
+			return n.drop(), true
+		}
+		n.ctr.ForeignStripped.Add(1)
+		return xsk.Forward, false
+	default:
+		n.ctr.ForeignDropped.Add(1)
+		return n.drop(), true
+	}
+}
+
+// passOutside handles outside → outside frames: no IOAM role, but foreign
+// IOAM still follows the ingress port's policy.
+func (n *Node) passOutside(s *policy.Snapshot, f *xsk.Frame, in int) xsk.Verdict {
+	if n.pkt.NumIOAM > 0 {
+		if v, done := n.foreign(s, f, in); done {
+			return v
+		}
+	}
+	return n.forward()
+}
+
+// observe exports a record for the DEX option of n.pkt if the ingress port
+// is IOAM-enabled and the namespace is configured, as Linux ipv6_hop_ioam
+// does; the packet is not modified.
+func (n *Node) observe(role telemetry.Role, s *policy.Snapshot, f *xsk.Frame, in, out int) {
+	p := &n.pkt
+	n.ctr.DEXSeen.Add(1)
+	if !s.Ports[in].IOAMEnabled {
+		n.ctr.IOAMDisabled.Add(1)
+		return
+	}
+	ns, ok := s.Namespaces.Lookup(p.DEX.Namespace)
+	if !ok {
+		n.ctr.UnknownNamespace.Add(1)
+		return
+	}
+	frame := f.Buf[f.Off : f.Off+f.Len]
+	var fi flowInfo
+	captureFlow(frame, p, &fi)
+	n.export(role, s, ns, f, in, out, &p.DEX, &fi, frame[p.L3:p.End])
+}
+
+// transit is the transit role (inside → inside): export, never modify.
+func (n *Node) transit(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict {
+	switch {
+	case n.pkt.HasDEX:
+		n.observe(telemetry.RoleTransit, s, f, in, out)
+	case n.pkt.NumIOAM > 0:
+		n.ctr.OtherIOAM.Add(1)
+	}
+	return n.forward()
+}
+
+// decap is the decapsulating role (inside → outside): export, then remove
+// every IOAM header so that nothing with IOAM leaves the domain.
+func (n *Node) decap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict {
+	p := &n.pkt
+	switch {
+	case p.HasDEX:
+		n.observe(telemetry.RoleDecap, s, f, in, out)
+	case p.NumIOAM > 0:
+		n.ctr.OtherIOAM.Add(1)
+	}
+	if !s.Options.StripAtDecap {
+		return n.forward() // test mode: let a capture behind the edge see DEX
+	}
+	removed := false
+	for edits := 0; ; edits++ {
+		frame := f.Buf[f.Off : f.Off+f.Len]
+		tunnel := p.Encap == packet.EncapIP6IP6 &&
+			(p.NumIOAM > 0 || s.DecapEndpoints != nil && s.DecapEndpoints.Contains(packet.Dst(frame, p.L3)))
+		if !tunnel && p.NumIOAM == 0 {
+			if removed {
+				n.ctr.DEXRemoved.Add(1)
+			}
+			return n.forward()
+		}
+		if edits == maxDecapEdits {
+			n.ctr.LeakDropped.Add(1)
+			return n.drop()
+		}
+		var off, ln int
+		var err error
+		if tunnel {
+			off, ln, err = packet.StripOuter(f.Buf, f.Off, f.Len, p)
+		} else {
+			off, ln, err = packet.RemoveDEX(f.Buf, f.Off, f.Len, p)
+		}
+		if err != nil {
+			n.ctr.LeakDropped.Add(1)
+			return n.drop()
+		}
+		if tunnel {
+			n.ctr.TunnelsStripped.Add(1)
+		}
+		removed = removed || p.NumIOAM > 0
+		f.Off, f.Len = off, ln
+		if err := n.reparse(f); err != nil {
+			n.ctr.Malformed[malformedOf(err)].Add(1)
+			return n.drop()
+		}
+	}
+}
