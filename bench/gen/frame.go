@@ -301,7 +301,9 @@ func (s *StreamSpec) Validate() error {
 	if s.HopLimit == 0 {
 		s.HopLimit = 64
 	}
-	if s.Mode != NoDEX {
+	if s.Mode == NoDEX {
+		s.K, s.N = 0, 0
+	} else {
 		if s.K == 0 && s.N == 0 {
 			s.K, s.N = 1, 1
 		}

@@ -1,0 +1,218 @@
+package gen
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// SinkConfig configures a Sink.
+type SinkConfig struct {
+	// Netns is the network namespace to receive in ("" = current) and
+	// Iface the interface in it.
+	Netns, Iface string
+	// Flows is the number of flows to track (flow indexes ≥ Flows are
+	// counted as foreign).
+	Flows int
+	// Run, if non-zero, is the generator run id to accept; frames of
+	// other runs are foreign.
+	Run uint32
+	// MaxPayload bounds the checked payload length (default 9000).
+	MaxPayload int
+}
+
+// SinkCounters are the sink's cumulative counters.
+type SinkCounters struct {
+	// Received counts valid generator frames, Bytes their frame octets.
+	Received, Bytes uint64
+	// WithDEX counts received frames carrying a DEX option, Encapsulated
+	// those in IPv6-in-IPv6.
+	WithDEX, Encapsulated uint64
+	// Corrupt counts generator frames failing the header check or the
+	// payload pattern; Foreign counts frames that are not from this run
+	// (ND, other traffic, other run ids).
+	Corrupt, Foreign uint64
+	// Late counts frames whose sequence number was below the flow's next
+	// expected one (reordered or duplicated); Gaps counts sequence numbers
+	// skipped (lost, or reordered and counted again in Late).
+	Late, Gaps uint64
+}
+
+// SocketDrops are the kernel's drop counters of the sink's AF_XDP socket:
+// frames the kernel could not hand to the sink (RX ring full, fill ring
+// empty). Non-zero values mean the sink, not the DUT, lost frames.
+type SocketDrops struct {
+	Dropped, RxRingFull, FillRingEmpty uint64
+}
+
+// FlowStats is the sink's view of one flow.
+type FlowStats struct {
+	Received uint64
+	// Next is one more than the highest sequence number seen.
+	Next uint32
+	Late uint64
+	Gaps uint64
+}
+
+// Sink receives generator frames on an AF_XDP socket and checks them.
+type Sink struct {
+	cfg     SinkConfig
+	pattern []byte
+	flows   []FlowStats
+
+	received, bytes, dex, encap, corrupt, foreign, late, gaps atomic.Uint64
+
+	// kstats holds the socket's kernel statistics, read when it stops.
+	kstats SocketDrops
+
+	mu   sync.Mutex // guards flows and kstats; held by the receive loop
+	done chan struct{}
+	err  error
+}
+
+// NewSink prepares a sink; Start opens its socket.
+func NewSink(cfg SinkConfig) *Sink {
+	if cfg.Flows <= 0 {
+		cfg.Flows = 1
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = 9000
+	}
+	return &Sink{cfg: cfg, pattern: PatternBytes(cfg.MaxPayload), flows: make([]FlowStats, cfg.Flows),
+		done: make(chan struct{})}
+}
+
+// Counters returns a snapshot of the counters; safe from any goroutine.
+func (s *Sink) Counters() SinkCounters {
+	return SinkCounters{Received: s.received.Load(), Bytes: s.bytes.Load(), WithDEX: s.dex.Load(),
+		Encapsulated: s.encap.Load(), Corrupt: s.corrupt.Load(), Foreign: s.foreign.Load(),
+		Late: s.late.Load(), Gaps: s.gaps.Load()}
+}
+
+// Drops returns the sink socket's kernel drop counters; call it after Wait.
+func (s *Sink) Drops() SocketDrops {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kstats
+}
+
+// Flows returns a copy of the per-flow statistics; call it after Wait.
+func (s *Sink) Flows() []FlowStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]FlowStats(nil), s.flows...)
+}
+
+// Start attaches the sink's XDP program, opens its socket and starts
+// receiving until ctx ends. It returns once the socket is ready.
+func (s *Sink) Start(ctx context.Context) error {
+	ready := make(chan error, 1)
+	go s.run(ctx, ready)
+	return <-ready
+}
+
+// Wait blocks until the sink has stopped (program detached, socket closed).
+func (s *Sink) Wait() error {
+	<-s.done
+	return s.err
+}
+
+func (s *Sink) run(ctx context.Context, ready chan<- error) {
+	defer close(s.done)
+	if err := lockInNetns(s.cfg.Netns); err != nil {
+		s.err = err
+		ready <- err
+		return
+	}
+	port, err := openRX(s.cfg.Iface)
+	if err != nil {
+		s.err = err
+		ready <- err
+		return
+	}
+	ready <- nil
+	err = s.loop(ctx, port.sock)
+	if st, serr := port.sock.stats(); serr == nil {
+		s.mu.Lock()
+		s.kstats = SocketDrops{Dropped: st.Rx_dropped, RxRingFull: st.Rx_ring_full,
+			FillRingEmpty: st.Rx_fill_ring_empty_descs}
+		s.mu.Unlock()
+	}
+	s.err = errors.Join(err, port.close())
+}
+
+// pollTimeoutMs bounds how long the sink sleeps in poll(2) before it looks
+// at its context again.
+const pollTimeoutMs = 50
+
+func (s *Sink) loop(ctx context.Context, sock *xsk) error {
+	var (
+		c SinkCounters
+		r Parsed
+	)
+	account := func(frame []byte) { s.account(frame, &r, &c) }
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ctx.Err() == nil {
+		sock.refill()
+		if sock.receive(account) == 0 {
+			if err := sock.wait(pollTimeoutMs); err != nil {
+				return err
+			}
+			continue
+		}
+		s.received.Store(c.Received)
+		s.bytes.Store(c.Bytes)
+		s.dex.Store(c.WithDEX)
+		s.encap.Store(c.Encapsulated)
+		s.corrupt.Store(c.Corrupt)
+		s.foreign.Store(c.Foreign)
+		s.late.Store(c.Late)
+		s.gaps.Store(c.Gaps)
+	}
+	return nil
+}
+
+// account checks one received frame and updates the counters.
+func (s *Sink) account(frame []byte, r *Parsed, c *SinkCounters) {
+	switch err := Parse(frame, r); {
+	case err == nil:
+	case errors.Is(err, ErrNotOurs):
+		c.Foreign++
+		return
+	default:
+		c.Corrupt++
+		return
+	}
+	if (s.cfg.Run != 0 && r.Run != s.cfg.Run) || int(r.Flow) >= len(s.flows) {
+		c.Foreign++
+		return
+	}
+	if !CheckPattern(frame, r, s.pattern) {
+		c.Corrupt++
+		return
+	}
+	c.Received++
+	c.Bytes += uint64(len(frame))
+	if r.HasDEX {
+		c.WithDEX++
+	}
+	if r.Encapsulated {
+		c.Encapsulated++
+	}
+	fs := &s.flows[r.Flow]
+	fs.Received++
+	switch {
+	case r.Seq == fs.Next:
+		fs.Next++
+	case int32(r.Seq-fs.Next) > 0:
+		g := uint64(r.Seq - fs.Next)
+		fs.Gaps += g
+		c.Gaps += g
+		fs.Next = r.Seq + 1
+	default:
+		fs.Late++
+		c.Late++
+	}
+}
