@@ -1,0 +1,510 @@
+package ebpf
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Limits compiled into steer.c; keep them in sync.
+const (
+	// MaxPorts is the number of ports one node has.
+	MaxPorts = 2
+	// MaxQueues is the number of RX queues per port that can have a socket.
+	MaxQueues = 64
+	// MaxDecapEndpoints bounds SetDecapEndpoints.
+	MaxDecapEndpoints = 256
+	// DefaultMaxRoutes is the size of the steering LPM and sampler tables.
+	DefaultMaxRoutes = 16384
+)
+
+// port_flags bits in steer.c.
+const (
+	flagAll    = 1 << 0
+	flagRoutes = 1 << 1
+	flagHbH    = 1 << 2
+	flagDecap  = 1 << 3
+)
+
+// ProgPrefix starts the kernel name of every dexplane XDP program; a
+// program with this prefix found attached to a port is taken for a stale
+// one of ours and replaced.
+const ProgPrefix = "dxp_"
+
+// Sentinel errors callers may branch on.
+var (
+	// ErrForeignProgram: the interface carries an XDP program that is not
+	// dexplane's; we do not remove other people's programs.
+	ErrForeignProgram = errors.New("interface has a foreign XDP program")
+	// ErrPortBusy: a dexplane program is attached through a bpf_link
+	// held by another live process (another dexplane running?).
+	ErrPortBusy = errors.New("interface is held by another dexplane")
+	// ErrClosed: the Objects were closed.
+	ErrClosed = errors.New("ebpf objects closed")
+)
+
+// SteerMode selects what dxp_steer sends to the workers.
+type SteerMode uint8
+
+const (
+	// SteerAll sends every IPv6 frame except ND to the workers.
+	SteerAll SteerMode = iota
+	// SteerSampled lets the XDP program pick the frames (see the package doc).
+	SteerSampled
+)
+
+func (m SteerMode) String() string {
+	switch m {
+	case SteerAll:
+		return "all"
+	case SteerSampled:
+		return "sampled"
+	}
+	return fmt.Sprintf("SteerMode(%d)", uint8(m))
+}
+
+// ParseSteerMode parses "all" or "sampled".
+func ParseSteerMode(s string) (SteerMode, error) {
+	switch s {
+	case "all":
+		return SteerAll, nil
+	case "sampled":
+		return SteerSampled, nil
+	}
+	return 0, fmt.Errorf("steer mode %q: want all or sampled", s)
+}
+
+// AttachMode is how an XDP program is hooked into a driver.
+type AttachMode uint8
+
+const (
+	// AttachAuto tries native first, then generic.
+	AttachAuto AttachMode = iota
+	// AttachNative runs in the driver (XDP_FLAGS_DRV_MODE).
+	AttachNative
+	// AttachGeneric runs on the skb path (XDP_FLAGS_SKB_MODE); works on
+	// every device and beats native on veth.
+	AttachGeneric
+)
+
+func (m AttachMode) String() string {
+	switch m {
+	case AttachAuto:
+		return "auto"
+	case AttachNative:
+		return "native"
+	case AttachGeneric:
+		return "generic"
+	}
+	return fmt.Sprintf("AttachMode(%d)", uint8(m))
+}
+
+// ParseAttachMode parses "auto", "native" or "generic".
+func ParseAttachMode(s string) (AttachMode, error) {
+	for _, m := range []AttachMode{AttachAuto, AttachNative, AttachGeneric} {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("attach mode %q: want auto, native or generic", s)
+}
+
+// PortRole says on which side of the IOAM domain edge a port is.
+type PortRole uint8
+
+const (
+	// RoleInside ports face the IOAM domain.
+	RoleInside PortRole = iota
+	// RoleOutside ports face the world outside the domain.
+	RoleOutside
+)
+
+func (r PortRole) String() string {
+	switch r {
+	case RoleInside:
+		return "inside"
+	case RoleOutside:
+		return "outside"
+	}
+	return fmt.Sprintf("PortRole(%d)", uint8(r))
+}
+
+// Program selects which XDP program AttachPort hooks to the ports.
+type Program uint8
+
+const (
+	// ProgramSteer is dxp_steer, the classifier.
+	ProgramSteer Program = iota
+	// ProgramRedirect is dxp_redirect: every frame to the peer port.
+	ProgramRedirect
+)
+
+// Options configures Load. The zero value steers all IPv6 to the workers.
+type Options struct {
+	Program Program
+	Steer   SteerMode
+	// MaxRoutes sizes the route LPM and sampler tables (route ids must be
+	// below it); 0 means DefaultMaxRoutes.
+	MaxRoutes int
+	// PassForeignHbH keeps Hop-by-Hop frames arriving on outside ports in
+	// the kernel in SteerSampled unless their route selects them; set it
+	// when foreign IOAM is forwarded untouched.
+	PassForeignHbH bool
+	// Logger receives attach/replace messages; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Objects are the shared maps of one node plus its attachments. Methods
+// are safe for concurrent use. Map updates act immediately on running
+// programs.
+type Objects struct {
+	opts Options
+	spec *ebpf.CollectionSpec
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	maps   steerMaps
+	atts   []*Attachment
+	routes map[netip.Prefix]struct{}
+	decap  map[netip.Addr]struct{}
+	closed bool
+}
+
+// Load creates the maps. Nothing is attached until AttachPort.
+func Load(opts Options) (*Objects, error) {
+	if opts.MaxRoutes == 0 {
+		opts.MaxRoutes = DefaultMaxRoutes
+	}
+	if opts.MaxRoutes < 1 || opts.MaxRoutes > 1<<20 {
+		return nil, fmt.Errorf("ebpf: MaxRoutes %d out of range 1..%d", opts.MaxRoutes, 1<<20)
+	}
+	if opts.Program > ProgramRedirect || opts.Steer > SteerSampled {
+		return nil, fmt.Errorf("ebpf: bad options program=%d steer=%d", opts.Program, opts.Steer)
+	}
+	spec, err := loadSteer()
+	if err != nil {
+		return nil, fmt.Errorf("ebpf: parse steer object: %w", err)
+	}
+	spec.Maps["routes"].MaxEntries = uint32(opts.MaxRoutes)
+	spec.Maps["samplers"].MaxEntries = uint32(opts.MaxRoutes)
+	o := &Objects{
+		opts:   opts,
+		spec:   spec,
+		log:    opts.Logger,
+		routes: map[netip.Prefix]struct{}{},
+		decap:  map[netip.Addr]struct{}{},
+	}
+	if o.log == nil {
+		o.log = slog.Default()
+	}
+	if err := spec.LoadAndAssign(&o.maps, nil); err != nil {
+		return nil, fmt.Errorf("ebpf: create maps: %w", err)
+	}
+	return o, nil
+}
+
+// Attachment is one program attached to one port.
+type Attachment struct {
+	// Ifindex and Port are the interface and its port index.
+	Ifindex, Port int
+	// Mode is the mode the kernel accepted: AttachNative or AttachGeneric.
+	Mode AttachMode
+	// Replaced names the stale dexplane program that was removed first,
+	// empty when the interface had none.
+	Replaced string
+
+	prog *ebpf.Program
+	lnk  link.Link
+	o    *Objects
+}
+
+// Detach removes the program from the interface. Idempotent.
+func (a *Attachment) Detach() error {
+	a.o.mu.Lock()
+	defer a.o.mu.Unlock()
+	return a.detachLocked()
+}
+
+func (a *Attachment) detachLocked() error {
+	var errs []error
+	if a.lnk != nil {
+		if err := a.lnk.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("ebpf: detach ifindex %d: %w", a.Ifindex, err))
+		}
+		a.lnk = nil
+	}
+	if a.prog != nil {
+		errs = append(errs, a.prog.Close())
+		a.prog = nil
+	}
+	for i, x := range a.o.atts {
+		if x == a {
+			a.o.atts = append(a.o.atts[:i], a.o.atts[i+1:]...)
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// AttachPort loads a copy of the program for port portIndex (0 or 1), makes
+// peerIfindex the port's egress, and attaches the program to ifindex.
+// role decides what SteerSampled steers on this port. A stale dexplane
+// program on the interface is replaced (logged, and named in
+// Attachment.Replaced); a foreign one makes AttachPort fail with
+// ErrForeignProgram.
+//
+// Interface indexes are resolved in the network namespace of the calling
+// OS thread: call it from the node's namespace (a locked thread that did
+// setns, or a process started inside it).
+func (o *Objects) AttachPort(ifindex, portIndex, peerIfindex int, mode AttachMode, role PortRole) (*Attachment, error) {
+	if portIndex < 0 || portIndex >= MaxPorts {
+		return nil, fmt.Errorf("ebpf: port index %d out of range 0..%d", portIndex, MaxPorts-1)
+	}
+	if ifindex <= 0 || peerIfindex <= 0 {
+		return nil, fmt.Errorf("ebpf: port %d: bad ifindex %d or peer %d", portIndex, ifindex, peerIfindex)
+	}
+	if mode > AttachGeneric {
+		return nil, fmt.Errorf("ebpf: port %d: bad attach mode %d", portIndex, mode)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil, ErrClosed
+	}
+
+	if err := o.maps.TxPorts.Put(uint32(portIndex), uint32(peerIfindex)); err != nil {
+		return nil, fmt.Errorf("ebpf: port %d: set peer ifindex %d: %w", portIndex, peerIfindex, err)
+	}
+	prog, err := o.loadProgram(portIndex, role)
+	if err != nil {
+		return nil, err
+	}
+	a := &Attachment{Ifindex: ifindex, Port: portIndex, prog: prog, o: o}
+	if a.Replaced, err = o.removeStale(ifindex); err != nil {
+		prog.Close()
+		return nil, err
+	}
+
+	try := []AttachMode{mode}
+	if mode == AttachAuto {
+		try = []AttachMode{AttachNative, AttachGeneric}
+	}
+	var errs []error
+	for _, m := range try {
+		flags := link.XDPDriverMode
+		if m == AttachGeneric {
+			flags = link.XDPGenericMode
+		}
+		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: flags})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", m, err))
+			continue
+		}
+		a.lnk, a.Mode = l, m
+		break
+	}
+	if a.lnk == nil {
+		prog.Close()
+		return nil, fmt.Errorf("ebpf: attach port %d to ifindex %d: %w", portIndex, ifindex, errors.Join(errs...))
+	}
+	o.log.Info("xdp attached", "port", portIndex, "ifindex", ifindex, "peer", peerIfindex,
+		"mode", a.Mode, "requested", mode, "role", role, "steer", o.opts.Steer)
+	o.atts = append(o.atts, a)
+	return a, nil
+}
+
+// loadProgram loads this port's copy of the selected program, sharing the
+// node's maps; port_index and port_flags become verifier-known constants.
+func (o *Objects) loadProgram(port int, role PortRole) (*ebpf.Program, error) {
+	var flags uint32
+	switch {
+	case o.opts.Steer == SteerAll:
+		flags = flagAll
+	case role == RoleOutside:
+		flags = flagRoutes
+		if !o.opts.PassForeignHbH {
+			flags |= flagHbH
+		}
+	default:
+		flags = flagHbH | flagDecap
+	}
+	spec := o.spec.Copy()
+	if err := spec.Variables["port_index"].Set(uint32(port)); err != nil {
+		return nil, fmt.Errorf("ebpf: set port_index: %w", err)
+	}
+	if err := spec.Variables["port_flags"].Set(flags); err != nil {
+		return nil, fmt.Errorf("ebpf: set port_flags: %w", err)
+	}
+	var steer struct {
+		P *ebpf.Program `ebpf:"dxp_steer"`
+	}
+	var redirect struct {
+		P *ebpf.Program `ebpf:"dxp_redirect"`
+	}
+	var dst any = &steer
+	if o.opts.Program == ProgramRedirect {
+		dst = &redirect
+	}
+	// Only the chosen program is loaded; it uses the node's maps.
+	err := spec.LoadAndAssign(dst, &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
+		"xsks":        o.maps.Xsks,
+		"tx_ports":    o.maps.TxPorts,
+		"routes":      o.maps.Routes,
+		"samplers":    o.maps.Samplers,
+		"decap_addrs": o.maps.DecapAddrs,
+		"stats":       o.maps.Stats,
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("ebpf: load program for port %d: %w", port, err)
+	}
+	if o.opts.Program == ProgramRedirect {
+		return redirect.P, nil
+	}
+	return steer.P, nil
+}
+
+// removeStale detaches a netlink-attached dexplane program from ifindex
+// and returns its name ("" if there was none).
+func (o *Objects) removeStale(ifindex int) (string, error) {
+	l, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		return "", fmt.Errorf("ebpf: ifindex %d: %w", ifindex, err)
+	}
+	x := l.Attrs().Xdp
+	if x == nil || !x.Attached || x.ProgId == 0 {
+		return "", nil
+	}
+	name := fmt.Sprintf("id %d", x.ProgId)
+	if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(x.ProgId)); err == nil {
+		if info, err := p.Info(); err == nil {
+			name = info.Name
+		}
+		p.Close()
+	}
+	if !strings.HasPrefix(name, ProgPrefix) {
+		return "", fmt.Errorf("ebpf: %s: program %q: %w", l.Attrs().Name, name, ErrForeignProgram)
+	}
+	var modes []int
+	switch x.AttachMode {
+	case nlAttachedDrv:
+		modes = []int{unix.XDP_FLAGS_DRV_MODE}
+	case nlAttachedSkb:
+		modes = []int{unix.XDP_FLAGS_SKB_MODE}
+	case nlAttachedHw:
+		modes = []int{unix.XDP_FLAGS_HW_MODE}
+	default: // several at once
+		modes = []int{unix.XDP_FLAGS_DRV_MODE, unix.XDP_FLAGS_SKB_MODE, unix.XDP_FLAGS_HW_MODE}
+	}
+	for _, m := range modes {
+		if err := netlink.LinkSetXdpFdWithFlags(l, -1, m); err != nil && len(modes) == 1 {
+			// The kernel refuses to remove a program held by a bpf_link.
+			return "", fmt.Errorf("ebpf: %s: remove %q: %v: %w", l.Attrs().Name, name, err, ErrPortBusy)
+		}
+	}
+	o.log.Warn("replaced stale dexplane XDP program", "ifname", l.Attrs().Name, "ifindex", ifindex, "prog", name)
+	return name, nil
+}
+
+// IFLA_XDP_ATTACHED values.
+const (
+	nlAttachedDrv = 1
+	nlAttachedSkb = 2
+	nlAttachedHw  = 3
+)
+
+// Close detaches every attachment and frees the maps. Sockets registered
+// in the XSKMAP are not closed (they belong to the caller).
+func (o *Objects) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	var errs []error
+	for len(o.atts) > 0 {
+		errs = append(errs, o.atts[len(o.atts)-1].detachLocked())
+	}
+	errs = append(errs, o.maps.Close())
+	return errors.Join(errs...)
+}
+
+// XSKMap returns the XSKMAP shared by both ports; key XSKKey(port, queue)
+// (uint32, host byte order), value the AF_XDP socket fd (uint32).
+// Prefer RegisterXSK.
+func (o *Objects) XSKMap() *ebpf.Map { return o.maps.Xsks }
+
+// XSKKey returns the XSKMAP key for RX queue queue of port port:
+// port*MaxQueues + queue.
+func XSKKey(port, queue int) uint32 { return uint32(port*MaxQueues + queue) }
+
+func checkPortQueue(port, queue int) error {
+	if port < 0 || port >= MaxPorts || queue < 0 || queue >= MaxQueues {
+		return fmt.Errorf("ebpf: port %d queue %d out of range (ports < %d, queues < %d)", port, queue, MaxPorts, MaxQueues)
+	}
+	return nil
+}
+
+// RegisterXSK makes the AF_XDP socket fd receive what dxp_steer steers
+// from RX queue queue of port port. The socket must be bound to that
+// interface and queue.
+func (o *Objects) RegisterXSK(port, queue, fd int) error {
+	if err := checkPortQueue(port, queue); err != nil {
+		return err
+	}
+	if err := o.maps.Xsks.Put(XSKKey(port, queue), uint32(fd)); err != nil {
+		return fmt.Errorf("ebpf: register xsk fd %d for port %d queue %d: %w", fd, port, queue, err)
+	}
+	return nil
+}
+
+// UnregisterXSK removes the socket of port/queue; frames for it then cross
+// to the peer port in the kernel. Not an error if none was registered.
+func (o *Objects) UnregisterXSK(port, queue int) error {
+	if err := checkPortQueue(port, queue); err != nil {
+		return err
+	}
+	if err := o.maps.Xsks.Delete(XSKKey(port, queue)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("ebpf: unregister xsk port %d queue %d: %w", port, queue, err)
+	}
+	return nil
+}
+
+// MetaLen is the size of the XDP metadata dxp_steer puts in front of a
+// steered frame.
+const MetaLen = 8
+
+const metaMagic = 0xd7e5
+
+// Meta is what dxp_steer tells a worker about a steered frame.
+type Meta struct {
+	// Reason is why the frame was steered: ReasonAll, ReasonSampled,
+	// ReasonHbH or ReasonDecap.
+	Reason Reason
+	// RouteID is the id of the route that selected it (ReasonSampled).
+	RouteID uint32
+}
+
+// ParseMeta decodes the MetaLen octets that precede the packet in its
+// UMEM chunk (chunk[off-MetaLen:off]); ok is false if b is short or does not
+// hold dexplane metadata (the driver gave the program no metadata room).
+// Fields are in host byte order.
+func ParseMeta(b []byte) (m Meta, ok bool) {
+	if len(b) < MetaLen {
+		return Meta{}, false
+	}
+	b = b[len(b)-MetaLen:]
+	if binary.NativeEndian.Uint16(b[6:]) != metaMagic {
+		return Meta{}, false
+	}
+	return Meta{RouteID: binary.NativeEndian.Uint32(b), Reason: Reason(binary.NativeEndian.Uint16(b[4:]))}, true
+}

@@ -1,0 +1,304 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+//
+// dexplane's XDP programs. One copy of a program is loaded per port (the
+// loader sets port_index and port_flags, which the verifier then treats as
+// constants), all copies share the maps below.
+//
+//   dxp_steer     classifies every frame: frames a worker must see go to the
+//                 AF_XDP socket of their RX queue (xsks), all others cross to
+//                 the peer port through the devmap (tx_ports), untouched.
+//   dxp_redirect  sends every frame to the peer port: the benchmark ceiling
+//                 for "the bump does nothing".
+//
+// Needs Linux >= 5.12 (BPF atomic fetch-and-add for the k/n samplers) and
+// CO-RE-free: no kernel types beyond the UAPI headers are read.
+// Every multi-byte map field is in host byte order unless named *_be; IPv6
+// addresses in keys are the 16 octets as on the wire.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+// Limits shared with the Go loader (steer.go). Keep them in sync.
+#define MAX_PORTS 2
+#define MAX_QUEUES 64 // per port; XSKMAP key = port * MAX_QUEUES + rx queue
+#define MAX_DECAP 256
+
+// port_flags bits: what a port steers to userspace.
+#define F_ALL (1u << 0)    // every IPv6 frame except ND ("steer: all")
+#define F_ROUTES (1u << 1) // destination LPM + k/n sampler (outside ports)
+#define F_HBH (1u << 2)    // frames with a Hop-by-Hop header
+#define F_DECAP (1u << 3)  // ip6ip6 addressed to a decap endpoint (inside ports)
+
+// Counter index within a port. Every frame is counted under exactly one
+// classification reason (R_NOT_IPV6 .. R_DECAP), so their sum is the number
+// of frames the port received; R_XSK_MISS and R_NO_PEER additionally count
+// what then happened to some of them.
+enum reason {
+	R_NOT_IPV6 = 0, // ARP, IPv4, LLDP, anything not IPv6 → peer
+	R_ND,           // ICMPv6 133-137 (RS, RA, NS, NA, redirect) → peer
+	R_MALFORMED,    // truncated VLAN or IPv6 header, IP version != 6 → peer
+	R_IPV6_PASS,    // IPv6 nobody asked for (sampled mode) → peer
+	R_NO_ROUTE,     // outside port: destination matches no steering route → peer
+	R_UNSAMPLED,    // outside port: route matched, k/n did not select → peer
+	R_ALL,          // steer all: IPv6 → worker
+	R_SAMPLED,      // outside port: route matched and k/n selected → worker
+	R_HBH,          // Hop-by-Hop header present → worker
+	R_DECAP,        // ip6ip6 to a decap endpoint → worker
+	R_XSK_MISS,     // event: wanted a worker, no socket on this queue → peer instead
+	R_NO_PEER,      // event: no peer in tx_ports → dropped
+	NR_REASONS,
+};
+
+// Set by the loader before loading, per port copy.
+volatile const __u32 port_index = 0;
+volatile const __u32 port_flags = 0;
+
+struct counter {
+	__u64 packets;
+	__u64 bytes; // frame length from the Ethernet header on, no FCS
+};
+
+// Metadata placed in front of a frame steered to a socket (bpf_xdp_adjust_meta),
+// so the worker knows why it got the frame; AF_XDP copies it into the UMEM
+// chunk right before the packet. Best effort: drivers without metadata room
+// deliver frames without it, hence the magic.
+#define META_MAGIC 0xd7e5
+struct meta {
+	__u32 route_id; // LPM route id for R_SAMPLED, else 0
+	__u16 reason;   // enum reason
+	__u16 magic;    // META_MAGIC
+};
+
+struct lpm_key {
+	__u32 prefixlen; // host byte order, 0..128
+	__u8 addr[16];   // network byte order
+};
+
+struct route {
+	__u32 id; // index into samplers; the caller's route id
+	__u32 k;  // select the first k of every n matching frames
+	__u32 n;  // n >= 1, k <= n (checked by the loader)
+};
+
+// One global counter per route on its own cache line: all CPUs share it, as
+// the kernel's ioam6 lwtunnel shares its atomic_t pkt_cnt. 64-byte values
+// keep two routes' counters off one line.
+struct sampler {
+	__u32 cnt;
+	__u32 pad[15];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, MAX_PORTS * MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks SEC(".maps");
+
+// Key: port index; value: ifindex of that port's peer (where its frames go).
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} tx_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384); // the loader may change it
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lpm_key);
+	__type(value, struct route);
+} routes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 16384); // same as routes
+	__type(key, __u32);
+	__type(value, struct sampler);
+} samplers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_DECAP);
+	__type(key, struct in6_addr);
+	__type(value, __u8);
+} decap_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_PORTS * NR_REASONS);
+	__type(key, __u32);
+	__type(value, struct counter);
+} stats SEC(".maps");
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+static __always_inline void count(__u32 reason, __u64 len)
+{
+	__u32 key = port_index * NR_REASONS + reason;
+	struct counter *c = bpf_map_lookup_elem(&stats, &key);
+
+	// Per-CPU slot: no other CPU writes it, plain adds are enough.
+	if (c) {
+		c->packets++;
+		c->bytes += len;
+	}
+}
+
+static __always_inline int to_peer(__u32 reason, __u64 len)
+{
+	int act;
+
+	count(reason, len);
+	act = bpf_redirect_map(&tx_ports, port_index, XDP_DROP);
+	if (act != XDP_REDIRECT)
+		count(R_NO_PEER, len);
+	return act;
+}
+
+static __always_inline int to_worker(struct xdp_md *ctx, __u32 reason, __u32 route_id, __u64 len)
+{
+	__u32 q = ctx->rx_queue_index;
+	struct meta *m;
+	void *data;
+	int act;
+
+	if (q >= MAX_QUEUES) {
+		count(reason, len);
+		count(R_XSK_MISS, len);
+		act = bpf_redirect_map(&tx_ports, port_index, XDP_DROP);
+		if (act != XDP_REDIRECT)
+			count(R_NO_PEER, len);
+		return act;
+	}
+	// Failing to make room only costs the worker the hint.
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m)) == 0) {
+		m = (void *)(long)ctx->data_meta;
+		data = (void *)(long)ctx->data;
+		if ((void *)(m + 1) <= data) {
+			m->route_id = route_id;
+			m->reason = reason;
+			m->magic = META_MAGIC;
+		}
+	}
+	// Fallback action XDP_ABORTED (0) when the queue has no socket yet: we
+	// then forward the frame unmodified instead of losing it, so a node is
+	// transparent while its workers start or restart.
+	act = bpf_redirect_map(&xsks, port_index * MAX_QUEUES + q, 0);
+	if (act == XDP_REDIRECT) {
+		count(reason, len);
+		return act;
+	}
+	count(reason, len);
+	count(R_XSK_MISS, len);
+	act = bpf_redirect_map(&tx_ports, port_index, XDP_DROP);
+	if (act != XDP_REDIRECT)
+		count(R_NO_PEER, len);
+	return act;
+}
+
+SEC("xdp")
+int dxp_steer(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u64 len = end - data;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6;
+	__be16 proto;
+	__u32 off = sizeof(*eth);
+
+	if ((void *)(eth + 1) > end)
+		return to_peer(R_NOT_IPV6, len);
+	proto = eth->h_proto;
+	// One 802.1Q or 802.1ad tag, like the packet codec. A second tag leaves
+	// proto at a VLAN ethertype, so the frame crosses in the kernel.
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		struct vlan_hdr *vh = data + off;
+
+		if ((void *)(vh + 1) > end)
+			return to_peer(R_MALFORMED, len);
+		proto = vh->proto;
+		off += sizeof(*vh);
+	}
+	if (proto != bpf_htons(ETH_P_IPV6))
+		return to_peer(R_NOT_IPV6, len);
+
+	ip6 = data + off;
+	if ((void *)(ip6 + 1) > end || ip6->version != 6)
+		return to_peer(R_MALFORMED, len);
+
+	// Neighbour discovery stays in the kernel in every mode: the workers
+	// would only forward it, and an AF_XDP socket would otherwise swallow it
+	// whenever a worker is slow or gone. ND never carries extension headers
+	// (RFC 4861 hop limit 255 rules, and nobody sends them with HbH).
+	if (ip6->nexthdr == IPPROTO_ICMPV6) {
+		__u8 *type = (void *)(ip6 + 1);
+
+		if ((void *)(type + 1) <= end && *type >= 133 && *type <= 137)
+			return to_peer(R_ND, len);
+	}
+
+	if (port_flags & F_ALL)
+		return to_worker(ctx, R_ALL, 0, len);
+
+	if (port_flags & F_ROUTES) {
+		struct lpm_key key = {.prefixlen = 128};
+		struct route *r;
+
+		__builtin_memcpy(key.addr, &ip6->daddr, sizeof(key.addr));
+		r = bpf_map_lookup_elem(&routes, &key);
+		if (r) {
+			__u32 id = r->id, k = r->k, n = r->n;
+			struct sampler *s = bpf_map_lookup_elem(&samplers, &id);
+
+			// Kernel semantics (net/ipv6/ioam6_iptunnel.c): one counter
+			// per route shared by all CPUs, cnt = fetch_inc(); selected
+			// iff cnt % n < k, i.e. the first k of every n frames in
+			// arrival order at the counter. The counter is 32 bits and
+			// wraps like the kernel's atomic_t. HbH frames count too.
+			if (s && n) {
+				__u32 cnt = __sync_fetch_and_add(&s->cnt, 1);
+
+				if (cnt % n < k)
+					return to_worker(ctx, R_SAMPLED, id, len);
+			}
+			if (ip6->nexthdr == 0 && (port_flags & F_HBH))
+				return to_worker(ctx, R_HBH, 0, len);
+			return to_peer(R_UNSAMPLED, len);
+		}
+		if (ip6->nexthdr == 0 && (port_flags & F_HBH))
+			return to_worker(ctx, R_HBH, 0, len);
+		return to_peer(R_NO_ROUTE, len);
+	}
+
+	if (ip6->nexthdr == 0 && (port_flags & F_HBH))
+		return to_worker(ctx, R_HBH, 0, len);
+
+	if (ip6->nexthdr == IPPROTO_IPV6 && (port_flags & F_DECAP)) {
+		struct in6_addr dst;
+
+		__builtin_memcpy(&dst, &ip6->daddr, sizeof(dst));
+		if (bpf_map_lookup_elem(&decap_addrs, &dst))
+			return to_worker(ctx, R_DECAP, 0, len);
+	}
+	return to_peer(R_IPV6_PASS, len);
+}
+
+SEC("xdp")
+int dxp_redirect(struct xdp_md *ctx)
+{
+	return bpf_redirect_map(&tx_ports, port_index, XDP_DROP);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
