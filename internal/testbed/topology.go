@@ -24,7 +24,9 @@ import (
 //
 // In bitw and domain4 the hosts hold each other's MAC as a permanent IPv6
 // neighbour; the bump nodes' ports have no addresses and IPv6 disabled, so
-// their own kernel never puts a frame on the wire. Each host's eth0 carries
+// their own kernel never puts a frame on the wire. Hosts send their MLD
+// reports within 10 ms of getting their addresses, during setup, so tests
+// that count frames see none. Each host's eth0 carries
 // an XDP_PASS program so frames redirected into the bump's ports by XDP
 // arrive (see AttachPass). IPv4 neighbours are left dynamic so ARP crosses
 // the bump. In router the hosts route everything via the dut (permanent
@@ -120,6 +122,9 @@ func New(t testing.TB, topo Topology) *Testbed {
 	}
 	Veth(t, tb.Bumps[nbumps-1], East, PortMAC(nbumps, 1), tb.HostB, HostIf, HostBMAC)
 
+	for _, h := range []*Netns{tb.HostA, tb.HostB} {
+		h.quietMLD(t)
+	}
 	if topo == Router {
 		tb.buildRouter(t)
 	} else {
@@ -131,6 +136,17 @@ func New(t testing.TB, topo Topology) *Testbed {
 		}
 	}
 	return tb
+}
+
+// quietMLD makes the host send its unsolicited MLD reports (one per
+// multicast group joined when an address is added, repeated once) within
+// 10 ms instead of up to 1 s, so they are over before a test attaches its
+// program and counts frames.
+func (n *Netns) quietMLD(t testing.TB) {
+	t.Helper()
+	for _, v := range []string{"mldv1", "mldv2"} {
+		n.Sysctl(t, "net.ipv6.conf."+HostIf+"."+v+"_unsolicited_report_interval", "10")
+	}
 }
 
 func (tb *Testbed) buildBump(t testing.TB) {
