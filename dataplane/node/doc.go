@@ -23,7 +23,9 @@
 //	inside  → inside   transit         record if the ingress port is
 //	                                   ioam_enabled and the namespace is
 //	                                   configured; the frame is never modified
-//	inside  → outside  decapsulating   record as transit, then every IOAM
+//	inside  → outside  decapsulating   record as transit (also for a DEX
+//	                                   option exposed by removing a plain
+//	                                   outer header), then every IOAM
 //	                                   header is removed: the outer header of
 //	                                   an ip6ip6 packet addressed to a decap
 //	                                   endpoint or carrying IOAM (another

@@ -204,6 +204,7 @@ func (n *Node) transit(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdic
 // every IOAM header so that nothing with IOAM leaves the domain.
 func (n *Node) decap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict {
 	p := &n.pkt
+	observed := p.HasDEX
 	switch {
 	case p.HasDEX:
 		n.observe(telemetry.RoleDecap, s, f, in, out)
@@ -247,6 +248,12 @@ func (n *Node) decap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		if err := n.reparse(f); err != nil {
 			n.ctr.Malformed[malformedOf(err)].Add(1)
 			return n.drop()
+		}
+		if !observed && p.HasDEX {
+			// A DEX option exposed by removing an outer header (a plain
+			// tunnel around a DEX packet) is exported once, too.
+			observed = true
+			n.observe(telemetry.RoleDecap, s, f, in, out)
 		}
 	}
 }
