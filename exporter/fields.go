@@ -2,6 +2,8 @@ package exporter
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 
 	"github.com/vmware/go-ipfix/pkg/entities"
 
@@ -45,6 +47,9 @@ type Field struct {
 	// put writes the value (with its length prefix when variable) into
 	// dst, which is large enough, and returns the octets written.
 	put func(dst []byte, r *telemetry.Record) int
+	// set stores a decoded value (without length prefix) into r; v has
+	// been length-checked by Decode.
+	set func(r *telemetry.Record, v []byte)
 }
 
 // Enterprise reports whether the field is enterprise-specific (E bit set in
@@ -139,12 +144,24 @@ func putNTP(d []byte, unixNs int64) int {
 	return 8
 }
 
-func ent(name string, id uint16, t entities.IEDataType, length uint16, doc string, put func([]byte, *telemetry.Record) int) Field {
-	return Field{InfoElement: *entities.NewInfoElement(name, id, t, PEN, length), Group: GroupLiege, Doc: doc, put: put}
+func ent(name string, id uint16, t entities.IEDataType, length uint16, doc string,
+	put func([]byte, *telemetry.Record) int, set func(*telemetry.Record, []byte)) Field {
+	return Field{InfoElement: *entities.NewInfoElement(name, id, t, PEN, length), Group: GroupLiege, Doc: doc, put: put, set: set}
 }
 
-func iana(group FieldGroup, name string, id uint16, t entities.IEDataType, length uint16, doc string, put func([]byte, *telemetry.Record) int) Field {
-	return Field{InfoElement: *entities.NewInfoElement(name, id, t, 0, length), Group: group, Doc: doc, put: put}
+func iana(group FieldGroup, name string, id uint16, t entities.IEDataType, length uint16, doc string,
+	put func([]byte, *telemetry.Record) int, set func(*telemetry.Record, []byte)) Field {
+	return Field{InfoElement: *entities.NewInfoElement(name, id, t, 0, length), Group: group, Doc: doc, put: put, set: set}
+}
+
+// uintBE decodes a big-endian unsigned integer of 1 to 8 octets
+// (RFC 7011 §6.2 reduced-size encoding).
+func uintBE(v []byte) uint64 {
+	var x uint64
+	for _, c := range v {
+		x = x<<8 | uint64(c)
+	}
+	return x
 }
 
 // Fields is the exporter's field table, in template order. A template
@@ -153,63 +170,212 @@ func iana(group FieldGroup, name string, id uint16, t entities.IEDataType, lengt
 // modify it.
 var Fields = [numFields]Field{
 	fNamespace: ent("ioamNamespaceId", 0, entities.Unsigned16, 2, "IOAM Namespace-ID of the DEX option",
-		func(d []byte, r *telemetry.Record) int { return put16(d, r.Namespace) }),
+		func(d []byte, r *telemetry.Record) int { return put16(d, r.Namespace) },
+		func(r *telemetry.Record, v []byte) {
+			r.Namespace = uint16(uintBE(v))
+		}),
 	fHopLim: ent("ioamHopLim", 1, entities.Unsigned8, 1, "Hop_Lim at the exporting node (trace bit 0 or 8)",
-		func(d []byte, r *telemetry.Record) int { return put8(d, r.HopLimit) }),
+		func(d []byte, r *telemetry.Record) int { return put8(d, r.HopLimit) },
+		func(r *telemetry.Record, v []byte) {
+			r.HopLimit = uint8(uintBE(v))
+		}),
 	fNodeID: ent("ioamNodeId", 2, entities.Unsigned32, 3, "node_id, 24 bits (trace bit 0)",
-		func(d []byte, r *telemetry.Record) int { return put24(d, r.NodeID) }),
+		func(d []byte, r *telemetry.Record) int { return put24(d, r.NodeID) },
+		func(r *telemetry.Record, v []byte) {
+			r.NodeID = uint32(uintBE(v))
+			r.TraceType |= telemetry.TraceHopLimNodeID
+		}),
 	fIngressIfID: ent("ioamIngressIfId", 3, entities.Unsigned16, 2, "ingress_if_id, 16 bits (trace bit 1)",
-		func(d []byte, r *telemetry.Record) int { return put16(d, r.IngressIfID) }),
+		func(d []byte, r *telemetry.Record) int { return put16(d, r.IngressIfID) },
+		func(r *telemetry.Record, v []byte) {
+			r.IngressIfID = uint16(uintBE(v))
+			r.TraceType |= telemetry.TraceIfIDs
+		}),
 	fEgressIfID: ent("ioamEgressIfId", 4, entities.Unsigned16, 2, "egress_if_id, 16 bits (trace bit 1)",
-		func(d []byte, r *telemetry.Record) int { return put16(d, r.EgressIfID) }),
+		func(d []byte, r *telemetry.Record) int { return put16(d, r.EgressIfID) },
+		func(r *telemetry.Record, v []byte) {
+			r.EgressIfID = uint16(uintBE(v))
+			r.TraceType |= telemetry.TraceIfIDs
+		}),
 	fTimestampSec: ent("ioamTimestampSeconds", 5, entities.Unsigned32, 4, "timestamp seconds, POSIX (trace bit 2)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.TimestampSec) }),
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.TimestampSec) },
+		func(r *telemetry.Record, v []byte) {
+			r.TimestampSec = uint32(uintBE(v))
+			r.TraceType |= telemetry.TraceTimestampSec
+		}),
 	fTimestampFrac: ent("ioamTimestampFraction", 6, entities.Unsigned32, 4, "timestamp fraction, microseconds (trace bit 3)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.TimestampFrac) }),
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.TimestampFrac) },
+		func(r *telemetry.Record, v []byte) {
+			r.TimestampFrac = uint32(uintBE(v))
+			r.TraceType |= telemetry.TraceTimestampFrac
+		}),
 	fNamespaceData: ent("ioamNamespaceData", 7, entities.Unsigned32, 4, "namespace-specific data, 32 bits (trace bit 5)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.NamespaceData) }),
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.NamespaceData) },
+		func(r *telemetry.Record, v []byte) {
+			r.NamespaceData = uint32(uintBE(v))
+			r.TraceType |= telemetry.TraceNamespaceData
+		}),
 	fQueueDepth: ent("ioamQueueDepth", 8, entities.Unsigned32, 4, "egress queue depth (trace bit 6)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.QueueDepth) }),
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.QueueDepth) },
+		func(r *telemetry.Record, v []byte) {
+			r.QueueDepth = uint32(uintBE(v))
+			r.TraceType |= telemetry.TraceQueueDepth
+		}),
 	fNodeIDWide: ent("ioamNodeIdWide", 9, entities.Unsigned64, 7, "node_id, 56 bits (trace bit 8)",
-		func(d []byte, r *telemetry.Record) int { return put56(d, r.NodeIDWide) }),
+		func(d []byte, r *telemetry.Record) int { return put56(d, r.NodeIDWide) },
+		func(r *telemetry.Record, v []byte) {
+			r.NodeIDWide = uintBE(v)
+			r.TraceType |= telemetry.TraceHopLimNodeIDWide
+		}),
 	fIngressIfIDWide: ent("ioamIngressIfIdWide", 10, entities.Unsigned32, 4, "ingress_if_id, 32 bits (trace bit 9)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.IngressIfIDWide) }),
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.IngressIfIDWide) },
+		func(r *telemetry.Record, v []byte) {
+			r.IngressIfIDWide = uint32(uintBE(v))
+			r.TraceType |= telemetry.TraceIfIDsWide
+		}),
 	fEgressIfIDWide: ent("ioamEgressIfIdWide", 11, entities.Unsigned32, 4, "egress_if_id, 32 bits (trace bit 9)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.EgressIfIDWide) }),
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.EgressIfIDWide) },
+		func(r *telemetry.Record, v []byte) {
+			r.EgressIfIDWide = uint32(uintBE(v))
+			r.TraceType |= telemetry.TraceIfIDsWide
+		}),
 	fNamespaceDataWide: ent("ioamNamespaceDataWide", 12, entities.Unsigned64, 8, "namespace-specific data, 64 bits (trace bit 10)",
-		func(d []byte, r *telemetry.Record) int { return put64(d, r.NamespaceDataWide) }),
+		func(d []byte, r *telemetry.Record) int { return put64(d, r.NamespaceDataWide) },
+		func(r *telemetry.Record, v []byte) {
+			r.NamespaceDataWide = uintBE(v)
+			r.TraceType |= telemetry.TraceNamespaceDataW
+		}),
 	fSchemaID: ent("ioamOssSchemaId", 13, entities.Unsigned32, 3, "Opaque State Snapshot schema id, 24 bits (trace bit 22)",
-		func(d []byte, r *telemetry.Record) int { return put24(d, r.SchemaID) }),
+		func(d []byte, r *telemetry.Record) int { return put24(d, r.SchemaID) },
+		func(r *telemetry.Record, v []byte) {
+			r.SchemaID = uint32(uintBE(v))
+			r.TraceType |= telemetry.TraceOSS
+		}),
 	fOSSData: ent("ioamOssData", 14, entities.OctetArray, entities.VariableLength, "Opaque State Snapshot data (trace bit 22)",
-		func(d []byte, r *telemetry.Record) int { return putVar(d, r.OSSData[:ossLen(r)]) }),
+		func(d []byte, r *telemetry.Record) int { return putVar(d, r.OSSData[:ossLen(r)]) },
+		func(r *telemetry.Record, v []byte) {
+			n := copy(r.OSSData[:], v)
+			r.OSSLen = uint16(n)
+			r.OSSTruncated = n < len(v)
+			r.TraceType |= telemetry.TraceOSS
+		}),
 	fFlowID: ent("ioamDexFlowId", 15, entities.Unsigned32, 4, "DEX Flow ID (extension flag 0x80)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.FlowID) }),
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.FlowID) },
+		func(r *telemetry.Record, v []byte) {
+			r.FlowID = uint32(uintBE(v))
+			r.HasFlowID = true
+			r.ExtFlags |= telemetry.ExtFlowID
+		}),
 	fSeq: ent("ioamDexSequenceNumber", 16, entities.Unsigned32, 4, "DEX Sequence Number (extension flag 0x40)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.Seq) }),
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.Seq) },
+		func(r *telemetry.Record, v []byte) {
+			r.Seq = uint32(uintBE(v))
+			r.HasSeq = true
+			r.ExtFlags |= telemetry.ExtSeq
+		}),
 
 	fSrcAddr: iana(GroupStandard, "sourceIPv6Address", 27, entities.Ipv6Address, 16, "IPv6 source address of the user packet",
-		func(d []byte, r *telemetry.Record) int { return copy(d, r.Src[:]) }),
+		func(d []byte, r *telemetry.Record) int { return copy(d, r.Src[:]) },
+		func(r *telemetry.Record, v []byte) {
+			copy(r.Src[:], v)
+		}),
 	fDstAddr: iana(GroupStandard, "destinationIPv6Address", 28, entities.Ipv6Address, 16, "IPv6 destination address of the user packet",
-		func(d []byte, r *telemetry.Record) int { return copy(d, r.Dst[:]) }),
+		func(d []byte, r *telemetry.Record) int { return copy(d, r.Dst[:]) },
+		func(r *telemetry.Record, v []byte) {
+			copy(r.Dst[:], v)
+		}),
 	fProtocol: iana(GroupStandard, "protocolIdentifier", 4, entities.Unsigned8, 1, "transport protocol (IPv6 next header)",
-		func(d []byte, r *telemetry.Record) int { return put8(d, r.NextHeader) }),
+		func(d []byte, r *telemetry.Record) int { return put8(d, r.NextHeader) },
+		func(r *telemetry.Record, v []byte) {
+			r.NextHeader = uint8(uintBE(v))
+		}),
 	fSrcPort: iana(GroupStandard, "sourceTransportPort", 7, entities.Unsigned16, 2, "transport source port",
-		func(d []byte, r *telemetry.Record) int { return put16(d, r.SrcPort) }),
+		func(d []byte, r *telemetry.Record) int { return put16(d, r.SrcPort) },
+		func(r *telemetry.Record, v []byte) {
+			r.SrcPort = uint16(uintBE(v))
+		}),
 	fDstPort: iana(GroupStandard, "destinationTransportPort", 11, entities.Unsigned16, 2, "transport destination port",
-		func(d []byte, r *telemetry.Record) int { return put16(d, r.DstPort) }),
+		func(d []byte, r *telemetry.Record) int { return put16(d, r.DstPort) },
+		func(r *telemetry.Record, v []byte) {
+			r.DstPort = uint16(uintBE(v))
+		}),
 	fFlowLabel: iana(GroupStandard, "flowLabelIPv6", 31, entities.Unsigned32, 4, "IPv6 flow label (20 bits)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.FlowLabel&0xFFFFF) }),
+		func(d []byte, r *telemetry.Record) int { return put32(d, r.FlowLabel&0xFFFFF) },
+		func(r *telemetry.Record, v []byte) {
+			r.FlowLabel = uint32(uintBE(v)) & 0xFFFFF
+		}),
 	fIngressInterface: iana(GroupStandard, "ingressInterface", 10, entities.Unsigned32, 4, "data-plane ingress port index",
-		func(d []byte, r *telemetry.Record) int { return put32(d, uint32(r.IngressPort)) }),
+		func(d []byte, r *telemetry.Record) int { return put32(d, uint32(r.IngressPort)) },
+		func(r *telemetry.Record, v []byte) {
+			r.IngressPort = uint8(uintBE(v))
+		}),
 	fEgressInterface: iana(GroupStandard, "egressInterface", 14, entities.Unsigned32, 4, "data-plane egress port index",
-		func(d []byte, r *telemetry.Record) int { return put32(d, uint32(r.EgressPort)) }),
+		func(d []byte, r *telemetry.Record) int { return put32(d, uint32(r.EgressPort)) },
+		func(r *telemetry.Record, v []byte) {
+			r.EgressPort = uint8(uintBE(v))
+		}),
 	fObservationTime: iana(GroupStandard, "observationTimeNanoseconds", 325, entities.DateTimeNanoseconds, 8, "receive time (NTP format)",
-		func(d []byte, r *telemetry.Record) int { return putNTP(d, r.RxTime) }),
+		func(d []byte, r *telemetry.Record) int { return putNTP(d, r.RxTime) },
+		func(r *telemetry.Record, v []byte) {
+			r.RxTime = ntpToUnixNano(uintBE(v))
+		}),
 
 	fRawSection: iana(GroupRaw, "ipHeaderPacketSection", 313, entities.OctetArray, entities.VariableLength, "first octets of the IPv6 packet",
-		func(d []byte, r *telemetry.Record) int { return putVar(d, r.RawSection[:rawLen(r)]) }),
+		func(d []byte, r *telemetry.Record) int { return putVar(d, r.RawSection[:rawLen(r)]) },
+		func(r *telemetry.Record, v []byte) {
+			r.RawLen = uint16(copy(r.RawSection[:], v))
+		}),
 	fRawLength: iana(GroupRaw, "sectionExportedOctets", 410, entities.Unsigned16, 2, "octets in ipHeaderPacketSection",
-		func(d []byte, r *telemetry.Record) int { return put16(d, uint16(rawLen(r))) }),
+		func(d []byte, r *telemetry.Record) int { return put16(d, uint16(rawLen(r))) },
+		func(r *telemetry.Record, v []byte) {
+			_ = v // implied by the section itself
+		}),
+}
+
+// ntpToUnixNano converts an RFC 7011 dateTimeNanoseconds (NTP era 0) to
+// unix nanoseconds.
+func ntpToUnixNano(v uint64) int64 {
+	sec := int64(v>>32) - ntpEpochOffset
+	frac := (v & 0xFFFFFFFF) * 1e9
+	ns := int64(frac >> 32)
+	if frac&0xFFFFFFFF != 0 {
+		ns++ // round up: putNTP truncates
+	}
+	return sec*1e9 + ns
+}
+
+// FieldIndex returns the index in Fields of Information Element id (the
+// enterprise bit 0x8000 is ignored) of enterprise pen (0 = IANA), or -1.
+func FieldIndex(pen uint32, id uint16) int {
+	id &^= 0x8000
+	for i := range Fields {
+		if Fields[i].EnterpriseId == pen && Fields[i].ElementId == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// ErrFieldLength is returned by Field.Decode for a value whose length does
+// not fit the field.
+var ErrFieldLength = errors.New("exporter: field value has a bad length")
+
+// Decode stores the value v of this field, as received in a data record
+// (without variable-length prefix), into r, and marks what it implies: the
+// Trace-Type bit of a node-data field, HasFlowID/HasSeq and the extension
+// flags. Integers may use reduced-size encoding (1 to 8 octets).
+func (f *Field) Decode(r *telemetry.Record, v []byte) error {
+	switch {
+	case f.Variable():
+	case f.DataType == entities.Ipv6Address:
+		if len(v) != 16 {
+			return fmt.Errorf("%w: %s is %d octets, want 16", ErrFieldLength, f.Name, len(v))
+		}
+	case len(v) == 0 || len(v) > 8 || len(v) > int(entities.InfoElementLength[f.DataType]):
+		return fmt.Errorf("%w: %s is %d octets", ErrFieldLength, f.Name, len(v))
+	}
+	f.set(r, v)
+	return nil
 }
 
 // ossLen and rawLen clamp the lengths a producer claims to the array sizes,

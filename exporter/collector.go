@@ -1,0 +1,269 @@
+package exporter
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
+)
+
+// Socket describes the transport endpoint of one collector session, so that
+// the data plane can recognise (and never add DEX to) export traffic.
+type Socket struct {
+	// Transport is udp or tcp.
+	Transport policy.Transport
+	// Local is the exporter's source address and port; invalid while no
+	// socket is open.
+	Local netip.AddrPort
+	// Remote is the collector's address and port.
+	Remote netip.AddrPort
+}
+
+// collector is one IPFIX collector: an Encoder fed by the drainer and a
+// writer goroutine owning the socket.
+type collector struct {
+	cfg  policy.Collector
+	opts *Options
+	enc  *Encoder
+	q    *bufQueue
+
+	encGen uint64        // session the encoder works for (drainer only)
+	gen    atomic.Uint64 // current session, bumped by the writer per TCP connection
+	up     atomic.Bool   // a session is established (always true for UDP once dialled)
+	// refresh asks the drainer to announce templates again (UDP recovering
+	// from send errors, e.g. a collector that restarted).
+	refresh atomic.Bool
+
+	records, messages, octets atomic.Uint64 // sent
+	dropped, sendErrors       atomic.Uint64
+	connects                  atomic.Uint64
+	templates                 atomic.Int64
+	nTemplates                int // drainer's copy of enc.Templates()
+	socket                    atomic.Pointer[Socket]
+}
+
+func newCollector(cfg policy.Collector, opts *Options) (*collector, error) {
+	c := &collector{cfg: cfg, opts: opts}
+	refresh := cfg.TemplateRefresh
+	if cfg.Transport == policy.TransportTCP {
+		refresh = 0 // templates are resent per session instead
+	} else if refresh <= 0 {
+		refresh = DefaultTemplateRefresh
+	}
+	fs := FieldsStandard
+	if opts.LiegeOnly {
+		fs = FieldsLiege
+	}
+	if opts.RawSection {
+		fs |= FieldsRaw
+	}
+	enc, err := NewEncoder(EncoderConfig{
+		ObservationDomain: cfg.ObservationDomainID,
+		MessageSize:       opts.MessageSize,
+		TemplateIDBase:    opts.TemplateIDBase,
+		MaxTemplates:      opts.MaxTemplates,
+		Fields:            fs,
+		TemplateRefresh:   refresh,
+		Now:               opts.Now,
+		Emit:              c.emit,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.enc = enc
+	c.q = newBufQueue(opts.QueueDepth, cap(enc.buf))
+	return c, nil
+}
+
+// offer encodes r for this collector (drainer goroutine). It returns an
+// encoding error, if any; drops for a down collector are counted here.
+func (c *collector) offer(r *telemetry.Record) error {
+	if !c.up.Load() {
+		c.dropped.Add(1)
+		return nil
+	}
+	if g := c.gen.Load(); g != c.encGen {
+		c.dropped.Add(uint64(c.enc.ResetSession()))
+		c.encGen = g
+	}
+	if c.refresh.Load() {
+		c.refresh.Store(false)
+		c.enc.RefreshTemplates()
+	}
+	err := c.enc.Encode(r)
+	if n := c.enc.Templates(); n != c.nTemplates {
+		c.nTemplates = n
+		c.templates.Store(int64(n))
+	}
+	return err
+}
+
+// emit is the Encoder's Emit: copy the message into a free buffer and queue
+// it, or drop it when the writer is behind.
+func (c *collector) emit(msg []byte, n int) bool {
+	m := c.q.get()
+	if m == nil {
+		c.dropped.Add(uint64(n))
+		return false
+	}
+	m.b = append(m.b, msg...)
+	m.records = n
+	m.gen = c.encGen
+	c.q.push(m)
+	return true
+}
+
+// run is the writer goroutine; it returns when done is closed, after
+// trying (for at most WriteTimeout) to send what is queued.
+func (c *collector) run(done <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-done; cancel() }()
+	backoff := c.opts.MinBackoff
+	for {
+		conn, err := c.dial(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				c.discardQueued()
+				return
+			}
+			if !c.waitDiscarding(done, backoff) {
+				c.discardQueued()
+				return
+			}
+			backoff = min(2*backoff, c.opts.MaxBackoff)
+			continue
+		}
+		backoff = c.opts.MinBackoff
+		c.connects.Add(1)
+		s := &Socket{Transport: c.cfg.Transport, Local: addrPort(conn.LocalAddr()), Remote: addrPort(conn.RemoteAddr())}
+		c.socket.Store(s)
+		c.gen.Add(1)
+		c.up.Store(true)
+		stop := c.serve(conn, done)
+		c.up.Store(false)
+		conn.Close()
+		if stop {
+			return
+		}
+	}
+}
+
+func (c *collector) dial(ctx context.Context) (net.Conn, error) {
+	d := net.Dialer{Timeout: c.opts.DialTimeout}
+	return d.DialContext(ctx, c.cfg.Transport.String(), c.cfg.Address)
+}
+
+// serve sends queued messages on conn until the session fails (false) or
+// done is closed (true).
+func (c *collector) serve(conn net.Conn, done <-chan struct{}) bool {
+	dead := make(chan struct{})
+	if c.cfg.Transport == policy.TransportTCP {
+		// A collector never sends on an IPFIX session: a read returning
+		// means it closed or reset the connection.
+		go func() {
+			var b [256]byte
+			for {
+				if _, err := conn.Read(b[:]); err != nil {
+					close(dead)
+					return
+				}
+			}
+		}()
+	}
+	failing := false
+	for {
+		select {
+		case <-done:
+			deadline := time.Now().Add(c.opts.WriteTimeout)
+			for {
+				select {
+				case m := <-c.q.full:
+					if time.Now().Before(deadline) && m.gen == c.gen.Load() {
+						conn.SetWriteDeadline(deadline)
+						c.write(conn, m)
+					} else {
+						c.dropped.Add(uint64(m.records))
+					}
+					c.q.recycle(m)
+				default:
+					return true
+				}
+			}
+		case <-dead:
+			return false
+		case m := <-c.q.full:
+			if m.gen != c.gen.Load() {
+				c.dropped.Add(uint64(m.records)) // encoded for a previous session
+				c.q.recycle(m)
+				continue
+			}
+			conn.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+			err := c.write(conn, m)
+			c.q.recycle(m)
+			switch {
+			case err == nil && failing:
+				failing = false
+				c.refresh.Store(true)
+			case err != nil && c.cfg.Transport == policy.TransportTCP:
+				return false // stream framing is lost: reconnect
+			case err != nil:
+				failing = true // UDP: e.g. ICMP port unreachable; keep going
+			}
+		}
+	}
+}
+
+func (c *collector) write(conn net.Conn, m *msgBuf) error {
+	if _, err := conn.Write(m.b); err != nil {
+		c.sendErrors.Add(1)
+		c.dropped.Add(uint64(m.records))
+		return err
+	}
+	c.records.Add(uint64(m.records))
+	c.messages.Add(1)
+	c.octets.Add(uint64(len(m.b)))
+	return nil
+}
+
+// waitDiscarding sleeps d while dropping queued messages; false if done.
+func (c *collector) waitDiscarding(done <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return false
+		case <-t.C:
+			return true
+		case m := <-c.q.full:
+			c.dropped.Add(uint64(m.records))
+			c.q.recycle(m)
+		}
+	}
+}
+
+func (c *collector) discardQueued() {
+	for {
+		select {
+		case m := <-c.q.full:
+			c.dropped.Add(uint64(m.records))
+			c.q.recycle(m)
+		default:
+			return
+		}
+	}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.AddrPort()
+	case *net.TCPAddr:
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
+}

@@ -1,0 +1,447 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
+)
+
+// Defaults applied by New to zero Options fields.
+const (
+	// DefaultTemplateRefresh is the UDP template refresh interval when the
+	// collector's TemplateRefresh is 0.
+	DefaultTemplateRefresh = 30 * time.Second
+	// DefaultCapacityFraction is the share of port capacity export may use
+	// when no rate limit is configured at all (RFC 9326 recommends ≤ 1/100).
+	DefaultCapacityFraction = 0.01
+	// DefaultPortCapacity is the port speed assumed for CapacityFraction when
+	// Options.PortCapacity is 0, in bits per second (1 Gb/s).
+	DefaultPortCapacity = 1_000_000_000
+	// DefaultRecordOctets is the on-the-wire size assumed per exported record
+	// (IPv6 + UDP + IPFIX overhead shared by a message, plus the record)
+	// until measured, in octets.
+	DefaultRecordOctets = 100
+	// DefaultQueueDepth is the number of message buffers per output.
+	DefaultQueueDepth = 64
+	// DefaultBatch is the number of records taken from one ring per pass.
+	DefaultBatch = 256
+)
+
+// Options configures an Exporter. The embedded policy.Export comes from the
+// configuration; the other fields are tuning knobs with safe defaults.
+type Options struct {
+	policy.Export
+
+	// PortCapacity is the speed of the slowest data-plane port in bits per
+	// second, the base of RateLimit.CapacityFraction; 0 means
+	// DefaultPortCapacity.
+	PortCapacity uint64
+	// MessageSize is the IPFIX message budget in octets (header included);
+	// 0 means DefaultMessageSize (1400).
+	MessageSize int
+	// LiegeOnly exports only the ULiège enterprise IEs, without the IANA
+	// flow keys and observation time.
+	LiegeOnly bool
+	// RawSection adds ipHeaderPacketSection (313) and sectionExportedOctets
+	// (410) to records that carry a raw header section.
+	RawSection bool
+	// TemplateIDBase is the first Template ID (≥ 256; 0 means 256).
+	TemplateIDBase uint16
+	// MaxTemplates bounds the templates per collector (0: DefaultMaxTemplates).
+	MaxTemplates int
+	// QueueDepth is the number of messages (IPFIX) or 64 KiB chunks (local
+	// outputs) that may wait for a slow writer before records are dropped;
+	// 0 means DefaultQueueDepth.
+	QueueDepth int
+	// WriteTimeout bounds one socket write; 0 means 1 s.
+	WriteTimeout time.Duration
+	// DialTimeout bounds one TCP connection attempt; 0 means 2 s.
+	DialTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the delay between reconnection
+	// attempts, doubled after each failure; 0 means 100 ms and 5 s.
+	MinBackoff, MaxBackoff time.Duration
+	// PollInterval is the longest the drainer sleeps when every ring is
+	// empty (it backs off from 20 µs up to this); 0 means 1 ms.
+	PollInterval time.Duration
+	// Now is the clock (Export Time, template refresh, rate limit); nil
+	// means time.Now.
+	Now func() time.Time
+	// Stdout receives outputs whose Path is "" or "-"; nil means os.Stdout.
+	Stdout io.Writer
+}
+
+// ErrRunning is returned by Run when the Exporter is already running or
+// has been stopped.
+var ErrRunning = errors.New("exporter: Run called twice")
+
+// Exporter drains per-worker telemetry rings in one goroutine (Run), applies
+// the export rate limit, and fans the admitted records out to IPFIX
+// collectors (each with its own encoder and writer goroutine) and local
+// text/JSON outputs. The drainer never blocks on I/O: a slow or unreachable
+// collector or output makes records drop (and be counted) instead.
+//
+// Methods other than Run may be called from any goroutine.
+type Exporter struct {
+	opts       Options
+	rings      []*telemetry.Ring
+	bucket     *TokenBucket
+	collectors []*collector
+	outputs    []*output
+
+	// rate-limit inputs
+	limitRPS uint64  // absolute limit (records/s), 0 = none
+	fraction float64 // share of PortCapacity, 0 = none
+	burst    uint64
+	avgOct   uint64 // current estimate of octets per record
+
+	offered, admitted, rateLimited, encodeErrors atomic.Uint64
+	rate                                         atomic.Uint64
+
+	running  atomic.Bool
+	stopOnce sync.Once
+	stop     chan struct{}
+	finished chan struct{}
+}
+
+// New returns an Exporter that will drain rings (one per worker; the
+// exporter is their only consumer) once Run is called. Files of local
+// outputs are opened here, so that a bad path fails early; collectors are
+// contacted only by Run.
+func New(opts Options, rings []*telemetry.Ring) (*Exporter, error) {
+	if opts.QueueDepth <= 0 {
+		opts.QueueDepth = DefaultQueueDepth
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = time.Second
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 2 * time.Second
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 100 * time.Millisecond
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = max(5*time.Second, opts.MinBackoff)
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = time.Millisecond
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.PortCapacity == 0 {
+		opts.PortCapacity = DefaultPortCapacity
+	}
+	rl := opts.RateLimit
+	if rl.CapacityFraction < 0 || rl.CapacityFraction > 1 {
+		return nil, fmt.Errorf("exporter: rate limit capacity fraction %v outside [0, 1]", rl.CapacityFraction)
+	}
+	x := &Exporter{
+		opts:     opts,
+		rings:    append([]*telemetry.Ring(nil), rings...),
+		limitRPS: rl.RecordsPerSecond,
+		fraction: rl.CapacityFraction,
+		burst:    rl.Burst,
+		avgOct:   DefaultRecordOctets,
+		stop:     make(chan struct{}),
+		finished: make(chan struct{}),
+	}
+	if x.limitRPS == 0 && x.fraction == 0 {
+		x.fraction = DefaultCapacityFraction // RFC 9326: the limit is not optional
+	}
+	x.bucket = NewTokenBucket(1, 1)
+	x.updateRate()
+	for i, c := range opts.Collectors {
+		if c.Transport != policy.TransportUDP && c.Transport != policy.TransportTCP {
+			return nil, fmt.Errorf("exporter: collector %d (%s): unknown transport %v", i, c.Address, c.Transport)
+		}
+		col, err := newCollector(c, &x.opts)
+		if err != nil {
+			return nil, fmt.Errorf("exporter: collector %d (%s): %w", i, c.Address, err)
+		}
+		x.collectors = append(x.collectors, col)
+	}
+	for _, oc := range opts.Outputs {
+		o, err := newOutput(oc, &x.opts)
+		if err != nil {
+			x.closeOutputs()
+			return nil, err
+		}
+		x.outputs = append(x.outputs, o)
+	}
+	return x, nil
+}
+
+func (x *Exporter) closeOutputs() {
+	for _, o := range x.outputs {
+		if o.f != nil {
+			o.f.Close()
+		}
+	}
+}
+
+// updateRate recomputes the token-bucket rate: the lower of the absolute
+// limit and PortCapacity × fraction / (8 × octets per record), the latter
+// measured from what the collectors sent.
+func (x *Exporter) updateRate() {
+	var recs, oct uint64
+	for _, c := range x.collectors {
+		recs += c.records.Load()
+		// count the IPv6 + UDP/TCP headers of every message too
+		oct += c.octets.Load() + 48*c.messages.Load()
+	}
+	if recs >= 100 {
+		x.avgOct = max(oct/recs, 16)
+	}
+	rate := x.limitRPS
+	if x.fraction > 0 {
+		byCap := uint64(float64(x.opts.PortCapacity) * x.fraction / float64(8*x.avgOct))
+		if rate == 0 || byCap < rate {
+			rate = byCap
+		}
+	}
+	rate = max(rate, 1)
+	burst := x.burst
+	if burst == 0 {
+		burst = rate // one second's worth, as policy.RateLimit documents
+	}
+	x.bucket.SetRate(rate, burst)
+	x.rate.Store(rate)
+}
+
+// Run drains the rings until ctx is cancelled or Stop is called, then
+// exports what the rings still hold, flushes every output and waits (at
+// most WriteTimeout) for the writers. It returns nil after Stop, ctx.Err()
+// after cancellation, or ErrRunning if called more than once.
+func (x *Exporter) Run(ctx context.Context) error {
+	if !x.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer close(x.finished)
+	writersDone := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, c := range x.collectors {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.run(writersDone) }()
+	}
+	for _, o := range x.outputs {
+		wg.Add(1)
+		go func() { defer wg.Done(); o.run(writersDone) }()
+	}
+
+	idle := time.Duration(0)
+	nextRate := x.opts.Now().Add(time.Second)
+	var err error
+loop:
+	for {
+		if n := x.drain(); n > 0 {
+			idle = 0
+			continue
+		}
+		x.flush()
+		if now := x.opts.Now(); now.After(nextRate) {
+			x.updateRate()
+			nextRate = now.Add(time.Second)
+		}
+		idle = min(max(2*idle, 20*time.Microsecond), x.opts.PollInterval)
+		t := time.NewTimer(idle)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			err = ctx.Err()
+			break loop
+		case <-x.stop:
+			t.Stop()
+			break loop
+		case <-t.C:
+		}
+	}
+	// Final pass: what the workers pushed before stopping.
+	for x.drain() > 0 {
+	}
+	x.flush()
+	close(writersDone)
+	wg.Wait()
+	return err
+}
+
+// Stop makes Run return and waits until it has; safe to call more than
+// once and before Run (Run then returns at once).
+func (x *Exporter) Stop() {
+	x.stopOnce.Do(func() { close(x.stop) })
+	if x.running.Load() {
+		<-x.finished
+	}
+}
+
+// Reopen makes every file output reopen its path (after log rotation); the
+// files are reopened by their writer goroutines shortly after. Safe from any
+// goroutine, e.g. a SIGHUP handler.
+func (x *Exporter) Reopen() {
+	for _, o := range x.outputs {
+		select {
+		case o.reopen <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// drain takes up to DefaultBatch records from each ring and exports them;
+// it returns the number of records taken. Drainer goroutine only.
+func (x *Exporter) drain() int {
+	now := x.opts.Now().UnixNano()
+	total, admitted, limited := 0, 0, 0
+	for _, q := range x.rings {
+		for range DefaultBatch {
+			r := q.Peek()
+			if r == nil {
+				break
+			}
+			total++
+			if x.bucket.Allow(now) {
+				admitted++
+				x.export(r)
+			} else {
+				limited++
+			}
+			q.Release()
+		}
+	}
+	if total > 0 {
+		x.offered.Add(uint64(total))
+		x.admitted.Add(uint64(admitted))
+		x.rateLimited.Add(uint64(limited))
+	}
+	return total
+}
+
+func (x *Exporter) export(r *telemetry.Record) {
+	for _, c := range x.collectors {
+		if err := c.offer(r); err != nil {
+			x.encodeErrors.Add(1)
+		}
+	}
+	for _, o := range x.outputs {
+		o.offer(r)
+	}
+}
+
+// flush finishes partial messages and output chunks (drainer goroutine).
+func (x *Exporter) flush() {
+	for _, c := range x.collectors {
+		if c.up.Load() {
+			c.enc.Flush()
+		}
+	}
+	for _, o := range x.outputs {
+		o.flush()
+	}
+}
+
+// Sockets returns the current transport endpoints of the collector
+// sessions (one per collector with an open socket). The data plane must
+// treat packets between these endpoints as export traffic and never add
+// DEX to them (RFC 9326 §5: no export loops); for TCP the local port
+// changes on each reconnection, so match on the collector (Remote) as well.
+func (x *Exporter) Sockets() []Socket {
+	var s []Socket
+	for _, c := range x.collectors {
+		if p := c.socket.Load(); p != nil {
+			s = append(s, *p)
+		}
+	}
+	return s
+}
+
+// CollectorCounters are the counters of one collector.
+type CollectorCounters struct {
+	Address   string
+	Transport policy.Transport
+	// Up reports an established session (UDP: socket open).
+	Up bool
+	// Records, Messages and Octets were written to the socket.
+	Records, Messages, Octets uint64
+	// Dropped records: collector down or unreachable, writer behind,
+	// send errors, or encoded for a session that was lost.
+	Dropped uint64
+	// SendErrors counts failed socket writes.
+	SendErrors uint64
+	// Connects counts established sessions (TCP: connections).
+	Connects uint64
+	// Templates is the number of templates allocated.
+	Templates int
+}
+
+// OutputCounters are the counters of one local output.
+type OutputCounters struct {
+	Path   string
+	Format policy.OutputFormat
+	// Records written; Dropped because the writer was behind or a write
+	// failed; Errors counts failed writes and reopens.
+	Records, Dropped, Errors uint64
+}
+
+// Counters is a snapshot of the exporter's counters (records unless noted).
+// Every value is read atomically; the snapshot as a whole is not atomic.
+type Counters struct {
+	// Offered records were taken from the rings.
+	Offered uint64
+	// Exported records passed the rate limit and went to the outputs.
+	Exported uint64
+	// RateLimited records were dropped by the export rate limit.
+	RateLimited uint64
+	// RingFull records were dropped by workers because their ring was full.
+	RingFull uint64
+	// CollectorDown is the sum of the collectors' Dropped.
+	CollectorDown uint64
+	// EncodeErrors records could not be encoded (template limit).
+	EncodeErrors uint64
+	// OutputDropped is the sum of the local outputs' Dropped.
+	OutputDropped uint64
+	// RateLimit is the current limit in records per second.
+	RateLimit uint64
+	// Collectors and Outputs are in configuration order.
+	Collectors []CollectorCounters
+	Outputs    []OutputCounters
+}
+
+// Counters returns a snapshot of the counters; safe from any goroutine.
+func (x *Exporter) Counters() Counters {
+	c := Counters{
+		Offered:      x.offered.Load(),
+		Exported:     x.admitted.Load(),
+		RateLimited:  x.rateLimited.Load(),
+		EncodeErrors: x.encodeErrors.Load(),
+		RateLimit:    x.rate.Load(),
+	}
+	for _, q := range x.rings {
+		c.RingFull += q.Full()
+	}
+	for _, col := range x.collectors {
+		cc := CollectorCounters{
+			Address: col.cfg.Address, Transport: col.cfg.Transport, Up: col.up.Load(),
+			Records: col.records.Load(), Messages: col.messages.Load(), Octets: col.octets.Load(),
+			Dropped: col.dropped.Load(), SendErrors: col.sendErrors.Load(), Connects: col.connects.Load(),
+			Templates: int(col.templates.Load()),
+		}
+		c.CollectorDown += cc.Dropped
+		c.Collectors = append(c.Collectors, cc)
+	}
+	for _, o := range x.outputs {
+		oc := OutputCounters{Path: o.cfg.Path, Format: o.cfg.Format, Records: o.records.Load(), Dropped: o.dropped.Load(), Errors: o.errors.Load()}
+		c.OutputDropped += oc.Dropped
+		c.Outputs = append(c.Outputs, oc)
+	}
+	return c
+}
