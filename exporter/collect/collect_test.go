@@ -151,7 +151,7 @@ func ev(dom uint32, flow, seq uint32, hop uint8, t int64) *Event {
 	e := &Event{Domain: dom}
 	e.Record = telemetry.Record{Namespace: 1, HasFlowID: true, FlowID: flow, HasSeq: true, Seq: seq,
 		TraceType: telemetry.TraceHopLimNodeID | telemetry.TraceTimestampSec | telemetry.TraceTimestampFrac,
-		NodeID: dom, HopLimit: hop, TimestampSec: uint32(t / 1e9), TimestampFrac: uint32(t % 1e9 / 1e3)}
+		NodeID:    dom, HopLimit: hop, TimestampSec: uint32(t / 1e9), TimestampFrac: uint32(t % 1e9 / 1e3)}
 	for i, f := range exporter.Fields {
 		if f.Name == "ioamHopLim" {
 			e.Present |= 1 << i

@@ -53,7 +53,7 @@ type seqTracker struct {
 	max      uint32 // highest sequence number seen
 	received uint64 // every record, duplicates included
 	dups     uint64
-	reorder  uint64            // arrivals below the highest seen so far
+	reorder  uint64                 // arrivals below the highest seen so far
 	window   [seqWindow / 64]uint64 // bit (seq % seqWindow) = seen, for seq in (max-seqWindow, max]
 }
 
