@@ -1,0 +1,133 @@
+package node
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/xsk"
+)
+
+// patch returns vector v with the octets at off replaced by b.
+func patch(t *testing.T, v string, off int, b ...byte) []byte {
+	p := unhex(t, v)
+	copy(p[off:], b)
+	return p
+}
+
+func TestMalformed(t *testing.T) {
+	// DEX option with Opt Data Len 8 (< 10), then PadN(2).
+	dexShort := unhex(t, "600000000018004020010db800000000000000000000000120010db80000000000000000000000021101010031080004007b000080000100"+"9c401389000c15c7")
+	tests := []struct {
+		name       string
+		frame      []byte // whole Ethernet frame when set
+		pkt        []byte
+		dir        int
+		ioamOff    bool // ingress port not ioam_enabled
+		verdict    xsk.Verdict
+		reason     Malformed
+		notCounted bool
+	}{
+		{name: "short frame", frame: make([]byte, 10), verdict: xsk.Drop, reason: MalformedShortFrame},
+		{name: "short vlan", frame: append(append([]byte{}, ethHeader[:12]...), 0x81, 0, 0), verdict: xsk.Drop, reason: MalformedShortVLAN},
+		{name: "not ipv6", frame: append(append([]byte{}, ethHeader[:12]...), 0x08, 0, 0x45, 0), verdict: xsk.Forward, notCounted: true},
+		{name: "short ipv6", pkt: unhex(t, vecPlain)[:30], verdict: xsk.Drop, reason: MalformedShortIPv6},
+		{name: "ip version", pkt: patch(t, vecPlain, 0, 0x40), verdict: xsk.Drop, reason: MalformedIPVersion},
+		{name: "payload length", pkt: patch(t, vecPlain, 4, 0x01, 0x00), verdict: xsk.Drop, reason: MalformedPayloadLength},
+		{name: "hbh truncated", pkt: patch(t, vecA, 41, 0x09), verdict: xsk.Drop, reason: MalformedHbHTruncated},
+		{name: "padn nonzero", pkt: patch(t, vecB2, 63, 0x01), verdict: xsk.Drop, reason: MalformedPadNNonZero},
+		{name: "option discard", pkt: patch(t, vecD, 42, 0x9e), verdict: xsk.Drop, reason: MalformedOptionDiscard},
+		{name: "ioam misaligned", dir: transitDir, ioamOff: true,
+			pkt: patch(t, vecA, 42, 0x00, 0x31, 0x0a, 0x00, 0x04, 0x00, 0x7b, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00),
+			verdict: xsk.Drop, reason: MalformedIOAMMisaligned},
+		{name: "dex short transit enabled", dir: transitDir, pkt: dexShort, verdict: xsk.Drop, reason: MalformedDEXShort},
+		{name: "dex short transit disabled forwards", dir: transitDir, ioamOff: true, pkt: dexShort, verdict: xsk.Forward, reason: MalformedDEXShort},
+		{name: "dex short decap disabled drops", dir: decapDir, ioamOff: true, pkt: dexShort, verdict: xsk.Drop, reason: MalformedDEXShort},
+		{name: "dex short from outside", dir: encapDir, pkt: dexShort, verdict: xsk.Drop, reason: MalformedDEXShort},
+		{name: "inner version", dir: decapDir, pkt: patch(t, vecC, 64, 0x40), verdict: xsk.Drop, reason: MalformedInnerVersion},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := baseSpec(tc.dir)
+			spec.Ports[0].IOAMEnabled = !tc.ioamOff
+			n, _ := newNode(t, spec)
+			var f *xsk.Frame
+			if tc.frame != nil {
+				f = newFrame(nil, 0)
+				f.Len = copy(f.Buf[headroom:], tc.frame)
+			} else {
+				f = newFrame(tc.pkt, 0)
+			}
+			before := append([]byte(nil), f.Buf[f.Off:f.Off+f.Len]...)
+			if v := n.Handle(f); v != tc.verdict {
+				t.Fatalf("verdict %v, want %v", v, tc.verdict)
+			}
+			if tc.verdict == xsk.Forward && !bytes.Equal(f.Buf[f.Off:f.Off+f.Len], before) {
+				t.Error("malformed packet forwarded modified")
+			}
+			c := n.Counters()
+			if tc.notCounted {
+				if c.MalformedTotal() != 0 || c.NotIPv6.Load() != 1 {
+					t.Errorf("malformed %d not_ipv6 %d", c.MalformedTotal(), c.NotIPv6.Load())
+				}
+				return
+			}
+			if got := c.Malformed[tc.reason].Load(); got != 1 || c.MalformedTotal() != 1 {
+				t.Errorf("malformed[%v] = %d, total %d (counters %v)", tc.reason, got, c.MalformedTotal(), counters(n))
+			}
+			if len(records(n)) != 0 {
+				t.Error("record exported for a malformed packet")
+			}
+		})
+	}
+}
+
+func TestBadFrameBounds(t *testing.T) {
+	n, _ := newNode(t, baseSpec(transitDir))
+	for _, f := range []*xsk.Frame{
+		{Buf: make([]byte, 100), Off: 90, Len: 20},
+		{Buf: make([]byte, 100), Off: -1, Len: 20},
+		{Buf: make([]byte, 100), Off: 0, Len: 0},
+		{Buf: nil, Off: 0, Len: 1},
+	} {
+		if v := n.Handle(f); v != xsk.Drop {
+			t.Errorf("frame off %d len %d in %d: verdict %v", f.Off, f.Len, len(f.Buf), v)
+		}
+	}
+}
+
+func TestMalformedNames(t *testing.T) {
+	seen := map[string]bool{}
+	for m := Malformed(0); m < NumMalformed; m++ {
+		name := m.String()
+		if name == "" || seen[name] {
+			t.Errorf("reason %d: name %q duplicated or empty", m, name)
+		}
+		seen[name] = true
+		if m < MalformedOther && malformedOf(malformedErrs[m]) != m {
+			t.Errorf("reason %v does not round-trip", m)
+		}
+	}
+	if malformedOf(policy.ErrFreq) != MalformedOther {
+		t.Error("foreign error not classified as other")
+	}
+}
+
+// TestNilSnapshotForwards checks that a node without policy is a wire.
+func TestNilSnapshotForwards(t *testing.T) {
+	var ptr atomicSnapshot
+	n, err := New(Config{Policy: &ptr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFrame(unhex(t, vecA), 0)
+	if n.Handle(f) != xsk.Forward || !bytes.Equal(ip6Of(f), unhex(t, vecA)) {
+		t.Fatal("nil snapshot: frame not forwarded untouched")
+	}
+	if _, err := New(Config{}); err == nil {
+		t.Error("New without policy pointer succeeded")
+	}
+	if _, err := New(Config{Policy: &ptr, RingSize: 3}); err == nil {
+		t.Error("New with ring size 3 succeeded")
+	}
+}
