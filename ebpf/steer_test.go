@@ -121,3 +121,101 @@ func format(pc [dx.NumReasons]dx.Counter) string {
 	return b.String()
 }
 
+// TestSteerSampled checks each classification of dxp_steer in SteerSampled
+// with injected frames, and the k/n phase: the first K of every N.
+func TestSteerSampled(t *testing.T) {
+	n := start(t, dx.Options{Steer: dx.SteerSampled}, dx.AttachGeneric, dx.RoleOutside, dx.RoleInside)
+	a, b := n.tb.HostA, n.tb.HostB
+	decapEP := netip.MustParseAddr("2001:db8:1::d")
+	other := netip.MustParseAddr("2001:db8:5::1")
+	never := netip.MustParseAddr("2001:db8:99::1")
+	err := n.objs.SetRoutes([]dx.SteerRoute{
+		{Prefix: netip.PrefixFrom(n.tb.AddrB, 128), RouteID: 3, K: 2, N: 5},
+		{Prefix: netip.MustParsePrefix("2001:db8:99::/48"), RouteID: 4, K: 0, N: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.objs.SetDecapEndpoints([]netip.Addr{decapEP}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Injected frames go to a MAC nobody has: the far host drops them
+	// unseen instead of answering with ICMPv6 errors that would be counted.
+	const nobody = "02:00:00:00:ee:ee"
+	toB := func(vid uint16, dst netip.Addr, l4 []byte, nh uint8) []byte {
+		return ether(nobody, testbed.HostAMAC, vid, etIPv6, ipv6(nh, n.tb.AddrA, dst, l4))
+	}
+	toA := func(dst netip.Addr, l4 []byte, nh uint8) []byte {
+		return ether(nobody, testbed.HostBMAC, 0, etIPv6, ipv6(nh, n.tb.AddrB, dst, l4))
+	}
+	const udpNH, hbhNH, ip6NH = 17, 0, 41
+
+	steps := []struct {
+		name   string
+		from   *testbed.Netns
+		frames [][]byte
+		port   int
+		want   map[int]uint64 // reason → cumulative packets on port
+	}{
+		// Counter 0,1,2: selected, selected, not.
+		{"k/n first window", a, repeat(3, toB(0, n.tb.AddrB, udp(), udpNH)), 0,
+			map[int]uint64{int(dx.ReasonSampled): 2, int(dx.ReasonUnsampled): 1}},
+		// Counter 3,4 | 5,6 (new window): not, not, selected, selected.
+		{"k/n second window", a, repeat(4, toB(0, n.tb.AddrB, udp(), udpNH)), 0,
+			map[int]uint64{int(dx.ReasonSampled): 4, int(dx.ReasonUnsampled): 3}},
+		// 802.1Q-tagged, counter 7: not selected.
+		{"vlan", a, [][]byte{toB(7, n.tb.AddrB, udp(), udpNH)}, 0,
+			map[int]uint64{int(dx.ReasonSampled): 4, int(dx.ReasonUnsampled): 4}},
+		// 20 more (counters 8..27): windows 5..9 start at 10,15,20,25 → 8 selected.
+		{"k/n 20 more", a, repeat(20, toB(0, n.tb.AddrB, udp(), udpNH)), 0,
+			map[int]uint64{int(dx.ReasonSampled): 12, int(dx.ReasonUnsampled): 16}},
+		{"k=0 route", a, repeat(3, toB(0, never, udp(), udpNH)), 0,
+			map[int]uint64{int(dx.ReasonUnsampled): 19}},
+		{"no route", a, repeat(2, toB(0, other, udp(), udpNH)), 0,
+			map[int]uint64{int(dx.ReasonNoRoute): 2}},
+		{"foreign hbh", a, [][]byte{toB(0, other, hbh(udpNH, udp()), hbhNH)}, 0,
+			map[int]uint64{int(dx.ReasonHbH): 1, int(dx.ReasonNoRoute): 2}},
+		{"nd", a, [][]byte{toB(0, other, []byte{135, 0, 0, 0, 0, 0, 0, 0}, 58)}, 0,
+			map[int]uint64{int(dx.ReasonND): 1}},
+		{"lldp", a, [][]byte{ether("01:80:c2:00:00:0e", testbed.HostAMAC, 0, etLLDP, make([]byte, 46))}, 0,
+			map[int]uint64{int(dx.ReasonNotIPv6): 1}},
+		{"truncated ipv6", a, [][]byte{ether(nobody, testbed.HostAMAC, 0, etIPv6, make([]byte, 46))}, 0,
+			map[int]uint64{int(dx.ReasonMalformed): 1}},
+		{"inside hbh", b, [][]byte{toA(n.tb.AddrA, hbh(udpNH, udp()), hbhNH)}, 1,
+			map[int]uint64{int(dx.ReasonHbH): 1}},
+		{"inside decap", b, repeat(2, toA(decapEP, ipv6(udpNH, n.tb.AddrB, n.tb.AddrA, udp()), ip6NH)), 1,
+			map[int]uint64{int(dx.ReasonDecap): 2}},
+		{"inside ip6ip6 elsewhere", b, [][]byte{toA(other, ipv6(udpNH, n.tb.AddrB, n.tb.AddrA, udp()), ip6NH)}, 1,
+			map[int]uint64{int(dx.ReasonIPv6Pass): 1}},
+		{"inside plain", b, repeat(3, toA(n.tb.AddrA, udp(), udpNH)), 1,
+			map[int]uint64{int(dx.ReasonIPv6Pass): 4}},
+	}
+	for _, s := range steps {
+		inject(t, s.from, testbed.HostIf, s.frames...)
+		c := n.counters(t)
+		for r, want := range s.want {
+			if got := c[s.port][r].Packets; got != want {
+				t.Errorf("%s: port %d %s = %d, want %d (port: %s)", s.name, s.port, dx.Reason(r), got, want, format(c[s.port]))
+			}
+		}
+	}
+	c := n.counters(t)
+	var steered, missed uint64
+	for p := range dx.MaxPorts {
+		for r := dx.ReasonNotIPv6; r < dx.ReasonXSKMiss; r++ {
+			if r.Steered() {
+				steered += c[p][r].Packets
+			}
+		}
+		missed += c[p][dx.ReasonXSKMiss].Packets
+	}
+	if steered != missed || c[0][dx.ReasonNoPeer].Packets+c[1][dx.ReasonNoPeer].Packets != 0 {
+		t.Errorf("steered %d, xsk_miss %d, no_peer %d/%d", steered, missed, c[0][dx.ReasonNoPeer].Packets, c[1][dx.ReasonNoPeer].Packets)
+	}
+	if c[0][dx.ReasonSampled].Bytes != 12*uint64(len(toB(0, n.tb.AddrB, udp(), udpNH))) {
+		t.Errorf("sampled bytes %d", c[0][dx.ReasonSampled].Bytes)
+	}
+	// The unselected frames really crossed the bump.
+	pings(t, n.tb)
+}
