@@ -1,0 +1,173 @@
+package config
+
+import (
+	"embed"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dexplane/dexplane/dataplane/policy"
+)
+
+// Compile turns c into the data plane's immutable snapshot. prev, the
+// snapshot currently running (or nil), lets routes whose prefix survives
+// keep their sampler counters. Compile never modifies c or prev; on error
+// nothing is half-applied, so a reload is: Load, Compile, then swap the
+// pointer only if both succeeded.
+func (c *Config) Compile(prev *policy.Snapshot) (*policy.Snapshot, error) {
+	spec, err := c.Spec()
+	if err != nil {
+		return nil, err
+	}
+	s, err := policy.New(spec, prev)
+	if err != nil {
+		return nil, fmt.Errorf("config: compile: %w", err)
+	}
+	return s, nil
+}
+
+// Spec converts c into the input of policy.New. It fails only for a Config
+// that did not come from Parse or Load and breaks their rules.
+func (c *Config) Spec() (policy.Spec, error) {
+	var s policy.Spec
+	if len(c.Ports) != 2 {
+		return s, fmt.Errorf("config: compile: %d ports, need 2", len(c.Ports))
+	}
+	s.Node = policy.Node{ID: uint32(c.Node.ID), IDWide: uint64(c.Node.IDWide), Address: c.Node.Address}
+	for i, p := range c.Ports {
+		dom, err := lookup(p.Domain, map[string]policy.Domain{"inside": policy.Inside, "outside": policy.Outside})
+		if err != nil {
+			return s, fmt.Errorf("config: compile: ports[%d].domain: %w", i, err)
+		}
+		fg, err := lookup(p.ForeignIOAM, map[string]policy.ForeignIOAM{
+			"drop": policy.ForeignDrop, "strip": policy.ForeignStrip, "forward": policy.ForeignForward})
+		if err != nil {
+			return s, fmt.Errorf("config: compile: ports[%d].foreign_ioam: %w", i, err)
+		}
+		s.Ports[i] = policy.Port{
+			Name: p.Name, Domain: dom, IOAMEnabled: p.IOAMEnabled,
+			IfID: uint16(p.IfID), IfIDWide: uint32(p.IfIDWide), MTU: p.MTU, ForeignIOAM: fg,
+		}
+	}
+	for _, ns := range c.Namespaces {
+		pn := policy.Namespace{ID: ns.ID}
+		if ns.Data != nil {
+			pn.Data, pn.HasData = uint32(*ns.Data), true
+		}
+		if ns.DataWide != nil {
+			pn.DataWide, pn.HasDataWide = uint64(*ns.DataWide), true
+		}
+		if ns.Schema != nil {
+			pn.Schema = &policy.Schema{ID: uint32(ns.Schema.ID), Data: ns.Schema.Data}
+		}
+		s.Namespaces = append(s.Namespaces, pn)
+	}
+	for i, r := range c.Routes {
+		mode, err := lookup(r.Mode, map[string]policy.Mode{
+			"inline": policy.ModeInline, "encap": policy.ModeEncap, "auto": policy.ModeAuto})
+		if err != nil {
+			return s, fmt.Errorf("config: compile: routes[%d].mode: %w", i, err)
+		}
+		s.Routes = append(s.Routes, policy.Route{
+			Prefix: r.Prefix, Mode: mode, TunSrc: r.TunSrc, TunDst: r.TunDst,
+			K: r.Freq.K, N: r.Freq.N,
+			DEX: policy.DEX{Namespace: r.DEX.Namespace, TraceType: uint32(r.DEX.TraceType), ExtFlags: uint8(r.DEX.ExtFlags)},
+		})
+	}
+	s.DecapEndpoints = c.Decap.Endpoints
+	s.Flows = policy.Flows{
+		SeqStart: c.Flows.SeqStart, IdleTimeout: time.Duration(c.Flows.IdleTimeout),
+		MaxFlows: c.Flows.MaxFlows, FlowID: policy.FlowIDHash, FlowIDSeed: uint32(c.Flows.FlowID.Seed),
+	}
+	for i, col := range c.Export.Collectors {
+		tr, err := lookup(col.Transport, map[string]policy.Transport{"udp": policy.TransportUDP, "tcp": policy.TransportTCP})
+		if err != nil {
+			return s, fmt.Errorf("config: compile: export.collectors[%d].transport: %w", i, err)
+		}
+		s.Export.Collectors = append(s.Export.Collectors, policy.Collector{
+			Transport: tr, Address: col.Address, ObservationDomainID: col.ObservationDomainID,
+			TemplateRefresh: time.Duration(col.TemplateRefresh),
+		})
+	}
+	s.Export.RateLimit = policy.RateLimit{
+		RecordsPerSecond: c.Export.RateLimit.RecordsPerSecond, Burst: c.Export.RateLimit.Burst,
+		CapacityFraction: c.Export.RateLimit.CapacityFraction,
+	}
+	for i, o := range c.Export.Outputs {
+		f, err := lookup(o.Format, map[string]policy.OutputFormat{"text": policy.OutputText, "json": policy.OutputJSON})
+		if err != nil {
+			return s, fmt.Errorf("config: compile: export.outputs[%d].format: %w", i, err)
+		}
+		p := o.Path
+		if p == "-" {
+			p = ""
+		}
+		s.Export.Outputs = append(s.Export.Outputs, policy.LocalOutput{Format: f, Path: p})
+	}
+	dp := c.Dataplane
+	am, err := lookup(dp.AttachMode, map[string]policy.AttachMode{
+		"auto": policy.AttachAuto, "native": policy.AttachNative, "generic": policy.AttachGeneric})
+	if err != nil {
+		return s, fmt.Errorf("config: compile: dataplane.attach_mode: %w", err)
+	}
+	st, err := lookup(dp.Steer, map[string]policy.Steer{"all": policy.SteerAll, "sampled": policy.SteerSampled})
+	if err != nil {
+		return s, fmt.Errorf("config: compile: dataplane.steer: %w", err)
+	}
+	s.Dataplane = policy.Dataplane{
+		Queues: dp.Queues, RxRingSize: dp.RxRingSize, TxRingSize: dp.TxRingSize,
+		FillRingSize: dp.FillRingSize, CompletionRingSize: dp.CompletionRingSize,
+		UmemFrames: dp.UmemFrames, FrameSize: dp.FrameSize, BatchSize: dp.BatchSize,
+		AttachMode: am, Steer: st, CPUs: dp.CPUs, MetricsAddress: dp.MetricsAddress,
+	}
+	s.Options = policy.Options{MergeHbH: c.Options.MergeHbH, StripAtDecap: c.Options.Strip, PacketTooBig: c.Options.PacketTooBig}
+	return s, nil
+}
+
+func lookup[T any](key string, m map[string]T) (T, error) {
+	v, ok := m[key]
+	if !ok {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return v, fmt.Errorf("%q: must be one of %s", key, strings.Join(keys, ", "))
+	}
+	return v, nil
+}
+
+//go:embed examples/*.yaml
+var examples embed.FS
+
+// DefaultName is the embedded example Default returns: the first node of
+// the demo topology (host-a ↔ R1 ↔ R2 ↔ R3 ↔ R4 ↔ host-b), the
+// encapsulating edge.
+const DefaultName = "demo-r1"
+
+// Default returns the embedded default configuration, used by
+// "dexplane run" without -c.
+func Default() (*Config, error) { return Example(DefaultName) }
+
+// Example parses the embedded example name (a file of config/examples
+// without ".yaml", such as "transit" or "demo-r3").
+func Example(name string) (*Config, error) {
+	p := path.Join("examples", name+".yaml")
+	data, err := examples.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("config: no embedded example %q (have %s)", name, strings.Join(Examples(), ", "))
+	}
+	return Parse(p, data)
+}
+
+// Examples lists the embedded example names.
+func Examples() []string {
+	ents, _ := examples.ReadDir("examples")
+	var names []string
+	for _, e := range ents {
+		names = append(names, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	return names
+}

@@ -1,0 +1,268 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// A route may be written the way the paper configures Linux:
+//
+//	[PREFIX] encap ioam6 [freq K/N] [mode inline|encap|auto] [tunsrc ADDR] [tundst ADDR]
+//	         dex trace-type TYPE ns NS ext-flags FLAGS
+//
+// parseIproute follows iproute2's parse_encap_ioam6: the keywords before
+// "dex" are optional but must come in this order, each at most once; the
+// mode defaults to inline; tunsrc and tundst are refused in inline mode and
+// tundst is required otherwise. The DEX extension of the ULiège iproute2
+// patch follows "dex": trace-type, ns and ext-flags in any order, all three
+// required. Numbers are decimal or 0x hex. Nothing may follow (no "via" or
+// "dev": a bump in the wire always forwards to its other port). The
+// pre-allocated trace ("trace prealloc ...") is refused: dexplane only
+// inserts DEX.
+
+// token is one whitespace-separated word of a route string and its byte
+// offset.
+type token struct {
+	s   string
+	off int
+}
+
+func tokenize(s string) []token {
+	var toks []token
+	start := -1
+	for i := 0; i <= len(s); i++ {
+		space := i == len(s) || s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'
+		switch {
+		case space && start >= 0:
+			toks = append(toks, token{s[start:i], start})
+			start = -1
+		case !space && start < 0:
+			start = i
+		}
+	}
+	return toks
+}
+
+// ipRoute is what a route string says, with the byte offset of every value
+// for error positions.
+type ipRoute struct {
+	prefix    netip.Prefix
+	hasPrefix bool
+	k, n      uint32
+	mode      string // "" when not given
+	tunsrc    netip.Addr
+	tundst    netip.Addr
+	ns        uint64
+	traceType uint64
+	extFlags  uint64
+	// off maps a field name (as used by routeSite) to its value's offset.
+	off map[string]int
+	// end is the offset just past the string, for "missing" errors.
+	end int
+}
+
+// tokenError is a problem at a byte offset of a route string.
+type tokenError struct {
+	off int
+	msg string
+}
+
+// ipKeywords is the fixed order of iproute2's optional keywords.
+var ipKeywords = []string{"freq", "mode", "tunsrc", "tundst"}
+
+// parseIproute parses a route string. If withPrefix, the string starts with
+// the destination prefix. It returns every problem found.
+func parseIproute(s string, withPrefix bool) (ipRoute, []tokenError) {
+	r := ipRoute{off: map[string]int{}, end: len(s)}
+	var errs []tokenError
+	fail := func(off int, format string, args ...any) {
+		errs = append(errs, tokenError{off, fmt.Sprintf(format, args...)})
+	}
+	toks := tokenize(s)
+	i := 0
+	next := func() (token, bool) {
+		if i < len(toks) {
+			i++
+			return toks[i-1], true
+		}
+		return token{off: len(s)}, false
+	}
+
+	if withPrefix {
+		t, ok := next()
+		if !ok {
+			fail(t.off, "empty route: want PREFIX encap ioam6 ... dex trace-type TYPE ns NS ext-flags FLAGS")
+			return r, errs
+		}
+		r.off["prefix"] = t.off
+		if p, msg := parsePrefix6(t.s); msg != "" {
+			fail(t.off, "prefix %q: %s", t.s, msg)
+		} else {
+			r.prefix, r.hasPrefix = p, true
+		}
+	}
+	if t, ok := next(); !ok || t.s != "encap" {
+		fail(t.off, "want \"encap ioam6\" first, got %s", quoteTok(t, ok))
+		return r, errs
+	}
+	if t, ok := next(); !ok || t.s != "ioam6" {
+		fail(t.off, "encap type must be ioam6, got %s", quoteTok(t, ok))
+		return r, errs
+	}
+
+	// The optional keywords, in iproute2's fixed order.
+	r.k, r.n = 1, 1
+	pos := 0 // index in ipKeywords of the next acceptable keyword
+	for i < len(toks) {
+		t := toks[i]
+		kw := indexOf(ipKeywords, t.s)
+		if kw < 0 {
+			break
+		}
+		if kw < pos {
+			fail(t.off, "%q after %q: iproute2 reads freq, mode, tunsrc, tundst in this order, each at most once", t.s, ipKeywords[pos-1])
+			i++
+			if i < len(toks) {
+				i++ // skip its value too
+			}
+			continue
+		}
+		pos = kw + 1
+		i++
+		v, ok := next()
+		if !ok {
+			fail(v.off, "%s needs a value", t.s)
+			return r, errs
+		}
+		r.off[t.s] = v.off
+		switch t.s {
+		case "freq":
+			if k, n, msg := parseFreq(v.s); msg != "" {
+				fail(v.off, "freq %q: %s", v.s, msg)
+			} else {
+				r.k, r.n = k, n
+			}
+		case "mode":
+			if indexOf(modes, v.s) < 0 {
+				fail(v.off, "mode %q: must be one of %s", v.s, strings.Join(modes, ", "))
+			} else {
+				r.mode = v.s
+			}
+		case "tunsrc", "tundst":
+			a, err := netip.ParseAddr(v.s)
+			if err != nil {
+				fail(v.off, "%s %q: must be an IPv6 address such as 2001:db8::1", t.s, v.s)
+			} else if msg := checkUnicast6(a); msg != "" {
+				fail(v.off, "%s %s: %s", t.s, v.s, msg)
+			} else if t.s == "tunsrc" {
+				r.tunsrc = a
+			} else {
+				r.tundst = a
+			}
+		}
+	}
+
+	t, ok := next()
+	switch {
+	case ok && t.s == "trace":
+		fail(t.off, "trace (pre-allocated trace option) is not supported: dexplane inserts DEX; write dex trace-type TYPE ns NS ext-flags FLAGS")
+		return r, errs
+	case !ok || t.s != "dex":
+		fail(t.off, "want dex trace-type TYPE ns NS ext-flags FLAGS, got %s", quoteTok(t, ok))
+		return r, errs
+	}
+	dexOff := t.off
+	type dexArg struct {
+		name, key string
+		max       uint64
+		dst       *uint64
+	}
+	args := []dexArg{
+		{"trace-type", "trace_type", 0xFFFFFFFF, &r.traceType},
+		{"ns", "ns", 0xFFFF, &r.ns},
+		{"ext-flags", "ext_flags", 0xFF, &r.extFlags},
+	}
+	for i < len(toks) {
+		t := toks[i]
+		j := -1
+		for a := range args {
+			if args[a].name == t.s {
+				j = a
+			}
+		}
+		if j < 0 {
+			fail(t.off, "unexpected %q after dex (valid: trace-type, ns, ext-flags; nothing may follow them)", t.s)
+			break
+		}
+		i++
+		a := args[j]
+		if _, dup := r.off[a.key]; dup {
+			fail(t.off, "duplicate %s", a.name)
+		}
+		v, ok := next()
+		if !ok {
+			fail(v.off, "%s needs a value", a.name)
+			break
+		}
+		r.off[a.key] = v.off
+		x, msg := parseUint(v.s)
+		if msg == "" && x > a.max {
+			msg = fmt.Sprintf("out of range (%s)", rangeText(0, a.max, true))
+		}
+		if msg != "" {
+			fail(v.off, "%s %q: %s", a.name, v.s, msg)
+			continue
+		}
+		*a.dst = x
+	}
+	var missing []string
+	for _, a := range args {
+		if _, ok := r.off[a.key]; !ok {
+			missing = append(missing, a.name)
+		}
+	}
+	if len(missing) > 0 {
+		fail(dexOff, "dex needs trace-type, ns and ext-flags (missing %s)", strings.Join(missing, ", "))
+	}
+	return r, errs
+}
+
+func quoteTok(t token, ok bool) string {
+	if !ok {
+		return "end of string"
+	}
+	return strconv.Quote(t.s)
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// freqRange is appended to every frequency error.
+const freqRange = "(1 <= k <= n <= 1000000)"
+
+// parseFreq parses "K/N" with decimal K and N, as iproute2 does, and checks
+// the kernel's range.
+func parseFreq(s string) (k, n uint32, msg string) {
+	ks, ns, ok := strings.Cut(s, "/")
+	kv, e1 := strconv.ParseUint(ks, 10, 32)
+	nv, e2 := strconv.ParseUint(ns, 10, 32)
+	switch {
+	case !ok || e1 != nil || e2 != nil:
+		return 0, 0, "must be K/N with decimal integers, such as 1/100 " + freqRange
+	case kv < 1:
+		return 0, 0, "k must be >= 1 " + freqRange
+	case nv > 1000000:
+		return 0, 0, "n must be <= 1000000 " + freqRange
+	case kv > nv:
+		return 0, 0, "k must be <= n " + freqRange
+	}
+	return uint32(kv), uint32(nv), ""
+}

@@ -1,0 +1,348 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/dexplane/dexplane/dataplane/policy"
+	"gopkg.in/yaml.v3"
+)
+
+// routeSite locates the fields of one route for error messages, whichever
+// form the route was written in.
+type routeSite interface {
+	// at returns the position and path of field (a key of the structured
+	// form such as "freq" or "trace_type"; "" for the route itself) and
+	// the prefix its messages start with.
+	at(field string) (line, col int, path, prefix string)
+}
+
+// mapSite is a route written as a mapping.
+type mapSite struct {
+	node  *yaml.Node
+	path  string
+	nodes map[string]*yaml.Node // by field
+}
+
+func (s mapSite) at(field string) (int, int, string, string) {
+	if n, ok := s.nodes[field]; ok {
+		p := join(s.path, field)
+		switch field {
+		case "ns", "trace_type", "ext_flags":
+			p = join(s.path, "dex."+field)
+		}
+		return n.Line, n.Column, p, ""
+	}
+	return s.node.Line, s.node.Column, s.path, ""
+}
+
+// stringSite is a route written as an iproute2 string in node.
+type stringSite struct {
+	node *yaml.Node
+	path string
+	off  map[string]int
+}
+
+// ipNames maps structured field names to iproute2 keywords.
+var ipNames = map[string]string{"trace_type": "trace-type", "ext_flags": "ext-flags"}
+
+func (s stringSite) at(field string) (int, int, string, string) {
+	off, ok := s.off[field]
+	if !ok {
+		return s.node.Line, s.node.Column, s.path, ""
+	}
+	line, col := s.pos(off)
+	kw := field
+	if n, ok := ipNames[field]; ok {
+		kw = n
+	}
+	return line, col, s.path, kw + " "
+}
+
+// pos converts a byte offset in the string to a file position, exactly for
+// single-line plain and quoted scalars and approximately otherwise.
+func (s stringSite) pos(off int) (int, int) {
+	n := s.node
+	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 || strings.Contains(n.Value, "\n") {
+		return n.Line, n.Column
+	}
+	col := n.Column + off
+	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
+		col++
+	}
+	return n.Line, col
+}
+
+// mixedSite is a route written as a mapping of prefix and an iproute2
+// string under "encap".
+type mixedSite struct {
+	stringSite
+	prefix     *yaml.Node
+	prefixPath string
+}
+
+func (s mixedSite) at(field string) (int, int, string, string) {
+	if field == "prefix" {
+		return s.prefix.Line, s.prefix.Column, s.prefixPath, ""
+	}
+	return s.stringSite.at(field)
+}
+
+// routeInput is a route as decoded, before the cross-field checks. The ok
+// flags are false when the value was absent or already reported invalid.
+type routeInput struct {
+	prefix             netip.Prefix
+	prefixOK           bool
+	mode               string
+	tunsrc, tundst     netip.Addr
+	srcGiven, dstGiven bool // present in the input, even if invalid
+	freq               Freq
+	ns                 uint64
+	nsOK               bool
+	traceType          uint64
+	traceOK            bool
+	extFlags           uint64
+	extOK              bool
+}
+
+// routeKeys are the keys of a structured route.
+var routeKeys = []string{"prefix", "mode", "tunsrc", "tundst", "freq", "dex"}
+
+func (d *decoder) routes(n *yaml.Node, path string, c *Config) []Route {
+	out := []Route{}
+	type firstSeen struct {
+		index, line int
+	}
+	prefixes := map[netip.Prefix]firstSeen{}
+	nsKnown := map[uint16]bool{}
+	for _, ns := range c.Namespaces {
+		nsKnown[ns.ID] = true
+	}
+	for i, item := range d.sequence(n, path) {
+		p := index(path, i)
+		var in routeInput
+		var site routeSite
+		errsBefore := len(d.errs)
+		switch {
+		case item.Kind == yaml.ScalarNode && item.Tag == "!!str":
+			site = d.stringRoute(item, p, true, &in)
+		case item.Kind == yaml.MappingNode && hasKey(item, "encap"):
+			s := mixedSite{stringSite: stringSite{node: item, path: p}, prefix: item, prefixPath: p}
+			d.mapping(item, p, []field{
+				{"prefix", true, func(n *yaml.Node, p string) {
+					s.prefix, s.prefixPath = n, p
+					in.prefix, in.prefixOK = d.prefix(n, p)
+				}},
+				{"encap", true, func(n *yaml.Node, p string) {
+					if d.scalar(n, p, "an iproute2 route string") {
+						s.stringSite = d.stringRoute(n, p, false, &in)
+					}
+				}},
+			})
+			site = s
+		case item.Kind == yaml.MappingNode:
+			site = d.structuredRoute(item, p, &in)
+		default:
+			d.errorf(item, p, "must be a mapping (keys %s) or an iproute2 route string, got %s", strings.Join(routeKeys, ", "), kindName(item))
+			continue
+		}
+		r, ok := d.finishRoute(&in, site, c, nsKnown)
+		if !in.prefixOK || !ok || len(d.errs) > errsBefore {
+			continue
+		}
+		line, col, pp, pre := site.at("prefix")
+		if first, dup := prefixes[r.Prefix]; dup {
+			d.errorAt(line, col, pp, fmt.Sprintf("%s%s: duplicate of routes[%d] (line %d); each prefix may appear once", pre, r.Prefix, first.index, first.line))
+			continue
+		}
+		prefixes[r.Prefix] = firstSeen{i, line}
+		out = append(out, r)
+	}
+	return out
+}
+
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *decoder) prefix(n *yaml.Node, path string) (netip.Prefix, bool) {
+	s, ok := d.string(n, path)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	p, msg := parsePrefix6(s)
+	if msg != "" {
+		d.errorf(n, path, "%q: %s", s, msg)
+		return netip.Prefix{}, false
+	}
+	return p, true
+}
+
+// stringRoute parses the iproute2 string in n into in and reports its
+// syntax errors.
+func (d *decoder) stringRoute(n *yaml.Node, path string, withPrefix bool, in *routeInput) stringSite {
+	r, errs := parseIproute(n.Value, withPrefix)
+	site := stringSite{node: n, path: path, off: r.off}
+	for _, e := range errs {
+		line, col := site.pos(e.off)
+		d.errorAt(line, col, path, e.msg)
+	}
+	if withPrefix {
+		in.prefix, in.prefixOK = r.prefix, r.hasPrefix
+	}
+	in.mode = r.mode
+	_, in.srcGiven = r.off["tunsrc"]
+	_, in.dstGiven = r.off["tundst"]
+	in.tunsrc, in.tundst = r.tunsrc, r.tundst
+	in.freq = Freq{r.k, r.n}
+	_, in.nsOK = r.off["ns"]
+	_, in.traceOK = r.off["trace_type"]
+	_, in.extOK = r.off["ext_flags"]
+	in.ns, in.traceType, in.extFlags = r.ns, r.traceType, r.extFlags
+	if len(errs) > 0 {
+		// Values after a syntax error may be missing or misread: skip the
+		// semantic checks rather than report follow-on errors.
+		in.nsOK, in.traceOK, in.extOK = false, false, false
+	}
+	return site
+}
+
+// structuredRoute decodes a route written as a mapping.
+func (d *decoder) structuredRoute(n *yaml.Node, path string, in *routeInput) mapSite {
+	site := mapSite{node: n, path: path, nodes: map[string]*yaml.Node{}}
+	in.freq = Freq{1, 1}
+	d.mapping(n, path, []field{
+		{"prefix", true, func(n *yaml.Node, p string) {
+			site.nodes["prefix"] = n
+			in.prefix, in.prefixOK = d.prefix(n, p)
+		}},
+		{"mode", false, func(n *yaml.Node, p string) {
+			site.nodes["mode"] = n
+			in.mode, _ = d.enum(n, p, modes...)
+		}},
+		{"tunsrc", false, func(n *yaml.Node, p string) {
+			site.nodes["tunsrc"], in.srcGiven = n, true
+			in.tunsrc, _ = d.addr6(n, p)
+		}},
+		{"tundst", false, func(n *yaml.Node, p string) {
+			site.nodes["tundst"], in.dstGiven = n, true
+			in.tundst, _ = d.addr6(n, p)
+		}},
+		{"freq", false, func(n *yaml.Node, p string) {
+			site.nodes["freq"] = n
+			if !d.scalar(n, p, "K/N") {
+				return
+			}
+			k, nn, msg := parseFreq(n.Value)
+			if msg != "" {
+				d.errorf(n, p, "%q: %s", n.Value, msg)
+				return
+			}
+			in.freq = Freq{k, nn}
+		}},
+		{"dex", true, func(n *yaml.Node, p string) {
+			d.mapping(n, p, []field{
+				{"ns", true, func(n *yaml.Node, p string) {
+					site.nodes["ns"] = n
+					in.ns, in.nsOK = d.uint(n, p, 0xFFFF)
+				}},
+				{"trace_type", true, func(n *yaml.Node, p string) {
+					site.nodes["trace_type"] = n
+					in.traceType, in.traceOK = d.uint(n, p, 0xFFFFFFFF)
+				}},
+				{"ext_flags", false, func(n *yaml.Node, p string) {
+					site.nodes["ext_flags"] = n
+					in.extFlags, in.extOK = d.uint(n, p, 0xFF)
+				}},
+			})
+		}},
+	})
+	if _, given := site.nodes["ext_flags"]; !given {
+		in.extOK = true // default 0
+	}
+	return site
+}
+
+// finishRoute applies the rules that involve several fields or other
+// sections, identical for both forms, and builds the Route.
+func (d *decoder) finishRoute(in *routeInput, site routeSite, c *Config, nsKnown map[uint16]bool) (Route, bool) {
+	ok := true
+	fail := func(field, format string, args ...any) {
+		line, col, path, pre := site.at(field)
+		d.errorAt(line, col, path, pre+fmt.Sprintf(format, args...))
+		ok = false
+	}
+	r := Route{Prefix: in.prefix, Mode: in.mode, Freq: in.freq, TunSrc: in.tunsrc, TunDst: in.tundst}
+	if r.Mode == "" {
+		r.Mode = "inline"
+	}
+	if r.Mode == "inline" {
+		if in.srcGiven {
+			fail("tunsrc", "not allowed with mode inline (tunsrc and tundst are for mode encap or auto)")
+		}
+		if in.dstGiven {
+			fail("tundst", "not allowed with mode inline (tunsrc and tundst are for mode encap or auto)")
+		}
+	} else {
+		if !in.dstGiven {
+			fail("", "mode %s needs tundst, the address of the decapsulating node", r.Mode)
+		}
+		if !in.srcGiven {
+			if !c.Node.Address.IsValid() {
+				fail("", "mode %s needs tunsrc, or node.address as the default tunnel source", r.Mode)
+			}
+			r.TunSrc = c.Node.Address
+		}
+		if r.TunSrc.IsValid() && r.TunSrc == r.TunDst {
+			fail("tundst", "%s: same as tunsrc; the tunnel must end at another node", r.TunDst)
+		}
+	}
+	if in.traceOK {
+		if msg := traceTypeProblem(in.traceType); msg != "" {
+			fail("trace_type", "%s", msg)
+		}
+		r.DEX.TraceType = Hex(in.traceType)
+	}
+	if in.nsOK {
+		if !nsKnown[uint16(in.ns)] {
+			known := "none is configured"
+			if len(nsKnown) > 0 {
+				known = "configured: " + strings.Join(sortedKeys(nsKnown), ", ")
+			}
+			fail("ns", "%d: namespace not in namespaces (%s)", in.ns, known)
+		}
+		r.DEX.Namespace = uint16(in.ns)
+	}
+	if in.extOK {
+		if in.extFlags&0x3F != 0 {
+			fail("ext_flags", "0x%02x: bits 2-7 (0x3f) are unassigned; valid: 0x00, 0x40 (sequence number), 0x80 (flow id), 0xc0 (both)", in.extFlags)
+		}
+		r.DEX.ExtFlags = Hex(in.extFlags)
+	}
+	return r, ok && in.traceOK && in.nsOK && in.extOK
+}
+
+// traceTypeProblem returns why t is not a valid DEX IOAM-Trace-Type, or "".
+// The rules are the kernel's (ioam6_validate_dex_hdr) plus reserved bit 23.
+func traceTypeProblem(t uint64) string {
+	v := fmt.Sprintf("0x%06x", t)
+	switch {
+	case t > uint64(policy.TraceTypeMask):
+		return v + ": wider than 24 bits (0x000001 to 0xffffff)"
+	case t == 0:
+		return v + ": must not be 0; set the bit of at least one field to export (bits 0-11, 22)"
+	case uint32(t)&policy.TraceTypeChecksum != 0:
+		return v + ": bit 7 (0x010000, checksum complement) must be 0 for DEX"
+	case uint32(t)&policy.TraceTypeUndefined != 0:
+		return v + ": bits 12-21 (0x000ffc) are undefined and must be 0"
+	case uint32(t)&policy.TraceTypeReserved != 0:
+		return v + ": bit 23 (0x000001) is reserved and must be 0"
+	}
+	return ""
+}
