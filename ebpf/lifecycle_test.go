@@ -98,7 +98,7 @@ func TestStaleReplaced(t *testing.T) {
 	attachLegacy(t, dut, testbed.East, "foreign")
 	foreignID, _ := dut.XDPProgID(testbed.East)
 
-	objs, err := dx.Load(dx.Options{Steer: dx.SteerAll})
+	objs, err := dx.Load(dx.Options{Steer: dx.SteerAll, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestStaleReplaced(t *testing.T) {
 		t.Errorf("foreign program %d replaced by %d", foreignID, id)
 	}
 	// A live dexplane attachment (bpf_link) is not stolen by a second node.
-	objs2, err := dx.Load(dx.Options{})
+	objs2, err := dx.Load(dx.Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,56 +155,48 @@ static __always_inline void count(__u32 reason, __u64 len)
 	}
 }
 
-static __always_inline int to_peer(__u32 reason, __u64 len)
+static __always_inline int redirect_peer(__u64 len)
 {
-	int act;
+	int act = bpf_redirect_map(&tx_ports, port_index, XDP_DROP);
 
-	count(reason, len);
-	act = bpf_redirect_map(&tx_ports, port_index, XDP_DROP);
 	if (act != XDP_REDIRECT)
 		count(R_NO_PEER, len);
 	return act;
 }
 
+// to_peer sends a frame the workers need not see across the bump.
+static __always_inline int to_peer(__u32 reason, __u64 len)
+{
+	count(reason, len);
+	return redirect_peer(len);
+}
+
+// to_worker sends a frame to the AF_XDP socket of its RX queue, tagging it
+// with struct meta. Without a socket on that queue the frame crosses to the
+// peer port unmodified instead of being lost, so a node stays transparent
+// while its workers start or restart (counted as R_XSK_MISS).
 static __always_inline int to_worker(struct xdp_md *ctx, __u32 reason, __u32 route_id, __u64 len)
 {
 	__u32 q = ctx->rx_queue_index;
 	struct meta *m;
-	void *data;
-	int act;
 
-	if (q >= MAX_QUEUES) {
-		count(reason, len);
-		count(R_XSK_MISS, len);
-		act = bpf_redirect_map(&tx_ports, port_index, XDP_DROP);
-		if (act != XDP_REDIRECT)
-			count(R_NO_PEER, len);
-		return act;
-	}
-	// Failing to make room only costs the worker the hint.
-	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m)) == 0) {
-		m = (void *)(long)ctx->data_meta;
-		data = (void *)(long)ctx->data;
-		if ((void *)(m + 1) <= data) {
-			m->route_id = route_id;
-			m->reason = reason;
-			m->magic = META_MAGIC;
-		}
-	}
-	// Fallback action XDP_ABORTED (0) when the queue has no socket yet: we
-	// then forward the frame unmodified instead of losing it, so a node is
-	// transparent while its workers start or restart.
-	act = bpf_redirect_map(&xsks, port_index * MAX_QUEUES + q, 0);
-	if (act == XDP_REDIRECT) {
-		count(reason, len);
-		return act;
-	}
 	count(reason, len);
+	if (q < MAX_QUEUES) {
+		// Failing to make room only costs the worker the hint.
+		if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m)) == 0) {
+			m = (void *)(long)ctx->data_meta;
+			if ((void *)(m + 1) <= (void *)(long)ctx->data) {
+				m->route_id = route_id;
+				m->reason = reason;
+				m->magic = META_MAGIC;
+			}
+		}
+		// Fallback action 0 (XDP_ABORTED) tells us the queue has no socket.
+		if (bpf_redirect_map(&xsks, port_index * MAX_QUEUES + q, 0) == XDP_REDIRECT)
+			return XDP_REDIRECT;
+	}
 	count(R_XSK_MISS, len);
-	act = bpf_redirect_map(&tx_ports, port_index, XDP_DROP);
-	if (act != XDP_REDIRECT)
-		count(R_NO_PEER, len);
-	return act;
+	return redirect_peer(len);
 }
 
 SEC("xdp")

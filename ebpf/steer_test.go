@@ -1,6 +1,7 @@
 package ebpf_test
 
 import (
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	dx "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
+
+var quiet = slog.New(slog.DiscardHandler)
 
 // node is a bitw testbed whose dut runs the given dexplane program.
 type node struct {
@@ -27,6 +30,7 @@ func start(t *testing.T, opts dx.Options, mode dx.AttachMode, west, east dx.Port
 	n := &node{tb: tb}
 	dut := tb.DUT()
 	n.west, n.east = dut.MustIfindex(t, testbed.West), dut.MustIfindex(t, testbed.East)
+	opts.Logger = quiet
 	objs, err := dx.Load(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -218,4 +222,36 @@ func TestSteerSampled(t *testing.T) {
 	}
 	// The unselected frames really crossed the bump.
 	pings(t, n.tb)
+}
+
+// TestDomain4 chains four nodes, each redirecting natively into the next
+// one's steering program: the demo's wiring.
+func TestDomain4(t *testing.T) {
+	tb := testbed.New(t, testbed.Domain4)
+	for i, r := range tb.Bumps {
+		objs, err := dx.Load(dx.Options{Steer: dx.SteerSampled, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { objs.Close() })
+		west, east := r.MustIfindex(t, testbed.West), r.MustIfindex(t, testbed.East)
+		roleW, roleE := dx.RoleInside, dx.RoleInside
+		if i == 0 {
+			roleW = dx.RoleOutside
+		}
+		if i == len(tb.Bumps)-1 {
+			roleE = dx.RoleOutside
+		}
+		err = r.Do(func() error {
+			if _, err := objs.AttachPort(west, 0, east, dx.AttachNative, roleW); err != nil {
+				return err
+			}
+			_, err := objs.AttachPort(east, 1, west, dx.AttachNative, roleE)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", r.Node, err)
+		}
+	}
+	pings(t, tb)
 }
