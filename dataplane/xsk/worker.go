@@ -34,7 +34,7 @@ type WorkerConfig struct {
 	// DefaultHeadroom and 2×(FillSize+TxSize) frames.
 	Umem UmemConfig
 	// Ring sizes in entries, powers of two, per socket; 0 means
-	// DefaultRingSize.
+	// DefaultRingSize (DefaultFillSize for the fill ring).
 	RxSize, TxSize, FillSize, CompletionSize uint32
 	// Mode is the bind mode; ModeAuto tries zero-copy for the pair and falls
 	// back to copy mode with a log line.
@@ -105,6 +105,9 @@ type Worker struct {
 // frame either in a fill ring or in the free list. The sockets still need to
 // be registered in the XDP program's XSKMAP (Socket(i).FD()).
 func NewWorker(cfg WorkerConfig) (*Worker, error) {
+	if cfg.FillSize == 0 {
+		cfg.FillSize = DefaultFillSize
+	}
 	for _, p := range []*uint32{&cfg.RxSize, &cfg.TxSize, &cfg.FillSize, &cfg.CompletionSize} {
 		if *p == 0 {
 			*p = DefaultRingSize

@@ -1,7 +1,6 @@
 package xsk_test
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ import (
 func bitwWorker(t *testing.T, what xsktest.SteerIPv6, h xsk.Handler) (*testbed.Testbed, *xsk.Worker) {
 	t.Helper()
 	tb := testbed.New(t, testbed.Bitw)
-	noTxCsumOffload(t, tb)
+	xsktest.NoTxChecksumOffload(t, tb)
 	dut := tb.DUT()
 	west, east := dut.MustIfindex(t, testbed.West), dut.MustIfindex(t, testbed.East)
 	var w *xsk.Worker
@@ -34,7 +33,7 @@ func bitwWorker(t *testing.T, what xsktest.SteerIPv6, h xsk.Handler) (*testbed.T
 		}
 		var err error
 		w, err = xsk.NewWorker(xsk.WorkerConfig{
-			ID: 0, Ifindex: [2]int{west, east}, RxSize: 512, TxSize: 512, FillSize: 512, CompletionSize: 512,
+			ID: 0, Ifindex: [2]int{west, east}, FillSize: 4096,
 			Handler: h,
 		})
 		if err != nil {
@@ -64,45 +63,6 @@ func bitwWorker(t *testing.T, what xsktest.SteerIPv6, h xsk.Handler) (*testbed.T
 	return tb, w
 }
 
-// udpPair opens a receiver on host dst and a connected sender on host src.
-func udpPair(t *testing.T, src, dst *testbed.Netns, dstAddr netip.Addr, port int) (*net.UDPConn, *net.UDPConn) {
-	t.Helper()
-	var rx, tx *net.UDPConn
-	addr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(dstAddr, uint16(port)))
-	if err := dst.Do(func() (err error) {
-		rx, err = net.ListenUDP("udp", addr)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := src.Do(func() (err error) {
-		tx, err = net.DialUDP("udp", nil, addr)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rx.Close(); tx.Close() })
-	for _, c := range []*net.UDPConn{rx, tx} {
-		if err := xsktest.SetBuffers(c, 8<<20); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return rx, tx
-}
-
-func stream(t *testing.T, src, dst *testbed.Netns, dstAddr netip.Addr, cfg xsktest.StreamConfig) *xsktest.Receiver {
-	t.Helper()
-	rx, tx := udpPair(t, src, dst, dstAddr, 9000+int(cfg.ID))
-	r := xsktest.NewReceiver(cfg.ID, cfg.Count)
-	done := make(chan struct{})
-	go func() { r.Run(rx, 500*time.Millisecond); close(done) }()
-	if _, err := xsktest.Send(tx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	return r
-}
-
 func TestWorkerForwardsBitw(t *testing.T) {
 	tb, w := bitwWorker(t, xsktest.SteerAllIPv6, nil)
 	if w.ZeroCopy() {
@@ -122,8 +82,14 @@ func TestWorkerForwardsBitw(t *testing.T) {
 		src, dst *testbed.Netns
 		addr     netip.Addr
 	}{{tb.HostA, tb.HostB, tb.AddrB}, {tb.HostB, tb.HostA, tb.AddrA}} {
-		r := stream(t, dir.src, dir.dst, dir.addr, xsktest.StreamConfig{ID: uint32(i + 1), Count: n, MinSize: 20, MaxSize: 1452, Rate: 50000})
+		r, _ := xsktest.Stream(t, dir.src, dir.dst, dir.addr, xsktest.StreamConfig{ID: uint32(i + 1), Count: n, MinSize: 20, MaxSize: 1452, Rate: 50000}, 500*time.Millisecond)
 		if got := r.Received.Load(); got != n || r.Corrupt.Load() != 0 {
+			for _, ns := range []*testbed.Netns{tb.HostA, tb.DUT(), tb.HostB} {
+				out, _ := ns.Run("ip", "-s", "link")
+				t.Logf("%s:\n%s", ns.Node, out)
+			}
+			out, _ := tb.HostA.Run("cat", "/proc/net/softnet_stat")
+			t.Logf("softnet_stat:\n%s", out)
 			t.Errorf("direction %d: received %d/%d, corrupt %d (%v), missing %v", i, got, n, r.Corrupt.Load(), r.Err(), r.Missing(10))
 		}
 	}
@@ -142,16 +108,5 @@ func TestWorkerForwardsBitw(t *testing.T) {
 	}
 	if c[0][xsk.CtrRxFrames] < n || c[1][xsk.CtrTxFrames] < n {
 		t.Errorf("counters do not show the stream: %v", c)
-	}
-}
-
-// noTxCsumOffload turns off TX checksum offload on the hosts' veths. A veth
-// hands the peer a CHECKSUM_PARTIAL skb whose L4 checksum was never
-// computed; once an AF_XDP socket copies the frame's bytes out, that
-// checksum is wrong on the wire (a real NIC would have filled it in).
-func noTxCsumOffload(t *testing.T, tb *testbed.Testbed) {
-	t.Helper()
-	for _, h := range []*testbed.Netns{tb.HostA, tb.HostB} {
-		h.MustRun(t, "ethtool", "-K", testbed.HostIf, "tx", "off")
 	}
 }
