@@ -27,7 +27,7 @@ func MergeOverhead(frame []byte, p *Packet, extFlags uint8) (int, error) {
 	if p.HbH == 0 {
 		return 0, ErrNoHbH
 	}
-	if p.HbH+p.HbHLen > len(frame) || p.HbHLen < 8 {
+	if p.HbH < 0 || p.HbHLen < 8 || p.HbH > len(frame)-p.HbHLen {
 		return 0, ErrLayout
 	}
 	lastEnd, nopt, err := scanHbH(frame[p.HbH : p.HbH+p.HbHLen])

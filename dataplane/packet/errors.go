@@ -73,6 +73,9 @@ var (
 	// (2 + the 8-octet trace header).
 	ErrPTOShort = errors.New("packet: IOAM pre-allocated trace option shorter than its header")
 
+	// ErrHbHNotFirst: a Hop-by-Hop header that does not immediately follow
+	// an IPv6 header (RFC 8200 §4.1; Linux drops it at delivery).
+	ErrHbHNotFirst = errors.New("packet: Hop-by-Hop header not directly after the IPv6 header")
 	// ErrExtTruncated: an IPv6 extension header after the Hop-by-Hop header
 	// (Routing, Fragment, Destination Options, AH, ...) runs past the payload.
 	ErrExtTruncated = errors.New("packet: IPv6 extension header exceeds the payload")

@@ -96,7 +96,7 @@ func parseIPv6(b []byte, l3 int, p *Packet) error {
 
 	// Skip further outer extension headers up to an inner IPv6 header or
 	// the upper layer.
-	nh, off, err := skipExtHeaders(b, nh, off, end, p)
+	nh, off, err := skipExtHeaders(b, nh, off, end, false, p)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func parseIPv6(b []byte, l3 int, p *Packet) error {
 		return ErrInnerLength
 	}
 	p.Inner = off
-	nh, ioff, err := skipExtHeaders(b, b[off+6], off+IPv6Len, iend, p)
+	nh, ioff, err := skipExtHeaders(b, b[off+6], off+IPv6Len, iend, true, p)
 	if err != nil {
 		return err
 	}
@@ -273,12 +273,19 @@ func decodeDEX(opt []byte) DEX {
 // skipExtHeaders walks IPv6 extension headers starting with protocol nh at
 // offset off, bounded by end, and returns the first protocol that is not an
 // extension header (or ProtoFragment for a non-first fragment) and its
-// offset. Contents are not validated, only lengths.
-func skipExtHeaders(b []byte, nh uint8, off, end int, p *Packet) (uint8, int, error) {
-	for range maxExtHeaders {
+// offset. Contents are not validated, only lengths. A Hop-by-Hop header is
+// allowed only as the first header of the chain and only when hbhFirst.
+func skipExtHeaders(b []byte, nh uint8, off, end int, hbhFirst bool, p *Packet) (uint8, int, error) {
+	for i := range maxExtHeaders {
 		var hl int
 		switch nh {
-		case ProtoHopByHop, ProtoRouting, ProtoDstOpts, 135 /* Mobility */, 139 /* HIP */, 140 /* Shim6 */ :
+		case ProtoHopByHop:
+			if i > 0 || !hbhFirst {
+				p.ErrOff, p.ErrVal = off, int(nh)
+				return nh, off, ErrHbHNotFirst
+			}
+			fallthrough
+		case ProtoRouting, ProtoDstOpts, 135 /* Mobility */, 139 /* HIP */, 140 /* Shim6 */ :
 			if end-off < 2 {
 				p.ErrOff, p.ErrVal = off, end-off
 				return nh, off, ErrExtTruncated

@@ -63,6 +63,8 @@ func TestParseErrors(t *testing.T) {
 		{"dex seq missing", ethHdr + hbh("1102 0100 310e0004007b00c0b0000000 12345678 01020000"), ErrDEXExtTruncated},
 		{"dex unknown ext bit counted", ethHdr + hbh("1101 0100 310a0004007b000180000000"), ErrDEXExtTruncated},
 		{"pto short", ethHdr + hbh("1101 0100 31060000007b0801 01020000"), ErrPTOShort},
+		{"second hbh", ethHdr + ip6(0, "0000 01040000 0000"+"1100 01040000 0000"+udpPing), ErrHbHNotFirst},
+		{"hbh after dstopts", ethHdr + ip6(ProtoDstOpts, "0000 01040000 0000"+"1100 01040000 0000"+udpPing), ErrHbHNotFirst},
 		{"ext header overrun", ethHdr + ip6(ProtoDstOpts, "1105"+udpPing[4:]), ErrExtTruncated},
 		{"inner short", ethHdr + ip6(0, "2901 0100 "+optA+udpPing), ErrInnerShort},
 		{"inner version", ethHdr + vecC[:128] + "4" + vecC[129:], ErrInnerVersion},
@@ -90,7 +92,7 @@ func TestParseErrors(t *testing.T) {
 	all := []error{ErrShortFrame, ErrShortVLAN, ErrNotIPv6, ErrShortIPv6, ErrIPVersion, ErrPayloadLength,
 		ErrHbHTruncated, ErrOptTruncated, ErrOptOverrun, ErrPadTooLong, ErrPadNNonZero, ErrTooManyOptions,
 		ErrOptionDiscard, ErrIOAMMisaligned, ErrIOAMShort, ErrDEXShort, ErrDEXExtTruncated, ErrPTOShort,
-		ErrExtTruncated, ErrInnerShort, ErrInnerVersion, ErrInnerLength}
+		ErrHbHNotFirst, ErrExtTruncated, ErrInnerShort, ErrInnerVersion, ErrInnerLength}
 	for i, e := range all {
 		if !seen[e] {
 			t.Errorf("no test case for %v", e)

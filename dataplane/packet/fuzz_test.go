@@ -1,0 +1,299 @@
+package packet
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"testing"
+)
+
+// fuzzSeeds are Ethernet frames for the fuzzers' in-code seeds; the same
+// frames (and more) are committed under testdata/fuzz/.
+func fuzzSeeds() [][]byte {
+	var out [][]byte
+	for _, v := range []string{vecPlain, vecA, vecB, vecB2, vecB2NonCanonical, vecC, vecD, vecD0, vecE} {
+		for _, l := range []string{ethHdr, ethVLANHdr} {
+			b, _ := hex.DecodeString(l + v)
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+const fuzzHeadroom = 256
+
+// normDEX is what Parse reports for a DEX built from d: fields absent from
+// the wire read as zero and Trace-Type is 24 bits.
+func normDEX(d DEX) DEX {
+	d.TraceType &= 0xFFFFFF
+	if !d.HasFlowID() {
+		d.FlowID = 0
+	}
+	if !d.HasSeq() {
+		d.Seq = 0
+	}
+	return d
+}
+
+// FuzzParse checks that Parse never panics and that what it reports is
+// consistent: offsets inside the frame, IOAM options decodable again, and
+// RemoveDEX on an accepted packet yields an accepted packet without IOAM.
+func FuzzParse(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		var p Packet
+		_ = ParseIPv6(frame, 0, &p)
+		err := Parse(frame, &p)
+		if err != nil {
+			if p.Detail(err) == nil {
+				t.Fatal("Detail lost the error")
+			}
+			return
+		}
+		if p.End > len(frame) || p.L3+IPv6Len > p.End || p.HbH+p.HbHLen > p.End || p.L4 > p.End || p.Inner > p.End {
+			t.Fatalf("offsets outside the packet: %+v (len %d)", p, len(frame))
+		}
+		for i := range p.NumIOAM {
+			o := p.IOAM[i]
+			if (o.Off-p.HbH)&3 != 0 || o.Off+2+int(o.DataLen) > p.HbH+p.HbHLen {
+				t.Fatalf("IOAM option %+v outside or misaligned", o)
+			}
+		}
+		if p.HasDEX {
+			d, err := DecodeDEXOption(frame[p.IOAM[p.DEXOpt].Off:])
+			if err != nil || d != p.DEX {
+				t.Fatalf("DecodeDEXOption %+v %v, Parse %+v", d, err, p.DEX)
+			}
+		}
+		if p.NumIOAM == 0 {
+			return
+		}
+		buf, off := frameIn(0, bytes.Clone(frame))
+		no, nn, err := RemoveDEX(buf, off, len(frame), &p)
+		if err != nil {
+			t.Fatalf("RemoveDEX on an accepted packet: %v", err)
+		}
+		var q Packet
+		if err := Parse(buf[no:no+nn], &q); err != nil || q.NumIOAM != 0 {
+			t.Fatalf("after RemoveDEX: %v, %d IOAM\nin  %x\nout %x", q.Detail(err), q.NumIOAM, frame, buf[no:no+nn])
+		}
+		if no+nn != off+len(frame) || !bytes.Equal(buf[p.End:], frame[p.End:]) {
+			t.Fatal("RemoveDEX moved the payload end")
+		}
+	})
+}
+
+// FuzzInsertRemove: InsertDEXInline then RemoveDEX restores the exact frame,
+// and the inserted option parses back to d.
+func FuzzInsertRemove(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s, uint16(123), uint8(0), uint8(0xC0), uint32(0x800000), uint32(0x12345678), uint32(1))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte, ns uint16, flags, ext uint8, trace, flow, seq uint32) {
+		var p Packet
+		if Parse(frame, &p) != nil {
+			return
+		}
+		d := DEX{Namespace: ns, Flags: flags, ExtFlags: ext, TraceType: trace, FlowID: flow, Seq: seq}
+		buf, off := frameIn(fuzzHeadroom, frame)
+		no, nn, err := InsertDEXInline(buf, off, len(frame), &p, &d)
+		switch {
+		case err == ErrHasHbH && p.HbH != 0, err == ErrTooLong:
+			if !bytes.Equal(buf[off:], frame) {
+				t.Fatal("buffer modified on error")
+			}
+			return
+		case err != nil:
+			t.Fatalf("InsertDEXInline: %v", err)
+		}
+		if nn-len(frame) != InlineOverhead(ext) || no+nn != off+len(frame) {
+			t.Fatalf("grew by %d (want %d), end moved %d", nn-len(frame), InlineOverhead(ext), no+nn-off-len(frame))
+		}
+		var q Packet
+		if err := Parse(buf[no:no+nn], &q); err != nil {
+			t.Fatalf("inserted frame does not parse: %v\n%x", q.Detail(err), buf[no:no+nn])
+		}
+		if !q.HasDEX || q.DEX != normDEX(d) || q.IOAM[0].Off-q.HbH != 4 || q.NextHeader != p.NextHeader {
+			t.Fatalf("parsed back %+v, want %+v", q.DEX, normDEX(d))
+		}
+		ro, rn, err := RemoveDEX(buf, no, nn, &q)
+		if err != nil || ro != off || rn != len(frame) || !bytes.Equal(buf[ro:ro+rn], frame) {
+			t.Fatalf("round trip: %v (%d,%d)\n got %x\nwant %x", err, ro, rn, buf[ro:ro+rn], frame)
+		}
+	})
+}
+
+// FuzzMergeRemove: MergeDEXIntoHbH then RemoveDEX keeps every other option
+// at its offset and restores the exact frame when the original padding was
+// canonical.
+func FuzzMergeRemove(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s, uint16(123), uint8(0), uint8(0x80), uint32(0x800000), uint32(7), uint32(8))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte, ns uint16, flags, ext uint8, trace, flow, seq uint32) {
+		var p Packet
+		if Parse(frame, &p) != nil {
+			return
+		}
+		d := DEX{Namespace: ns, Flags: flags, ExtFlags: ext, TraceType: trace, FlowID: flow, Seq: seq}
+		buf, off := frameIn(fuzzHeadroom, frame)
+		no, nn, err := MergeDEXIntoHbH(buf, off, len(frame), &p, &d)
+		switch {
+		case err == ErrNoHbH && p.HbH == 0, err == ErrIOAMPresent && p.NumIOAM > 0,
+			err == ErrTooLong, err == ErrTooManyOptions:
+			if !bytes.Equal(buf[off:], frame) {
+				t.Fatal("buffer modified on error")
+			}
+			return
+		case err != nil:
+			t.Fatalf("MergeDEXIntoHbH: %v", err)
+		}
+		var q Packet
+		if err := Parse(buf[no:no+nn], &q); err != nil {
+			t.Fatalf("merged frame does not parse: %v\n in %x\nout %x", q.Detail(err), frame, buf[no:no+nn])
+		}
+		if !q.HasDEX || q.DEX != normDEX(d) || q.NumIOAM != 1 || no+nn != off+len(frame) {
+			t.Fatalf("parsed back %+v, want %+v", q.DEX, normDEX(d))
+		}
+		ro, rn, err := RemoveDEX(buf, no, nn, &q)
+		h := p.HbH
+		if len(options(frame[h : h+p.HbHLen])) == 0 {
+			// Only padding was there: the whole header goes, as documented.
+			want := bytes.Clone(frame[:h])
+			want[p.L3+6] = frame[h]
+			binary.BigEndian.PutUint16(want[p.L3+4:], uint16(p.PayloadLen-p.HbHLen))
+			want = append(want, frame[h+p.HbHLen:]...)
+			if err != nil || !bytes.Equal(buf[ro:ro+rn], want) {
+				t.Fatalf("RemoveDEX: %v\n got %x\nwant %x", err, buf[ro:ro+rn], want)
+			}
+			return
+		}
+		if err != nil || ro != off || rn != len(frame) {
+			t.Fatalf("RemoveDEX: %v (%d,%d)", err, ro, rn)
+		}
+		got := buf[ro : ro+rn]
+		if !bytes.Equal(got[:h+2], frame[:h+2]) || !bytes.Equal(got[h+p.HbHLen:], frame[h+p.HbHLen:]) {
+			t.Fatalf("headers or payload changed\n got %x\nwant %x", got, frame)
+		}
+		if !sameOptions(got[h:h+p.HbHLen], frame[h:h+p.HbHLen]) {
+			t.Fatalf("options moved\n got %x\nwant %x", got, frame)
+		}
+		if canonicalPadding(frame[h:h+p.HbHLen]) && !bytes.Equal(got, frame) {
+			t.Fatalf("canonical header not restored\n got %x\nwant %x", got, frame)
+		}
+	})
+}
+
+// FuzzPushStrip: PushIP6IP6 then StripOuter restores the exact frame, and
+// the pushed packet parses as IPv6-in-IPv6 with d.
+func FuzzPushStrip(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s, uint16(123), uint8(0), uint8(0xC0), uint32(0x800000), uint32(0x12345678), uint32(1), byte(0xfd))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte, ns uint16, flags, ext uint8, trace, flow, seq uint32, a byte) {
+		var p Packet
+		if Parse(frame, &p) != nil {
+			return
+		}
+		d := DEX{Namespace: ns, Flags: flags, ExtFlags: ext, TraceType: trace, FlowID: flow, Seq: seq}
+		src := [16]byte{0: a, 15: 1}
+		dst := [16]byte{0: a, 15: 2}
+		buf, off := frameIn(fuzzHeadroom, frame)
+		no, nn, err := PushIP6IP6(buf, off, len(frame), &p, &d, src, dst)
+		if err == ErrTooLong {
+			return
+		}
+		if err != nil {
+			t.Fatalf("PushIP6IP6: %v", err)
+		}
+		var q Packet
+		if err := Parse(buf[no:no+nn], &q); err != nil {
+			t.Fatalf("pushed frame does not parse: %v", q.Detail(err))
+		}
+		if q.Encap != EncapIP6IP6 || q.Inner != p.L3+EncapOverhead(ext) || q.DEX != normDEX(d) ||
+			p.Inner == 0 && (q.L4Proto != p.L4Proto || q.SrcPort != p.SrcPort || q.DstPort != p.DstPort) {
+			t.Fatalf("pushed layout %+v", q)
+		}
+		ro, rn, err := StripOuter(buf, no, nn, &q)
+		if err != nil || ro != off || rn != len(frame) || !bytes.Equal(buf[ro:ro+rn], frame) {
+			t.Fatalf("round trip: %v\n got %x\nwant %x", err, buf[ro:ro+rn], frame)
+		}
+	})
+}
+
+// FuzzEditorsGarbageLayout runs every editor with an arbitrary Packet over
+// arbitrary bytes: no panic and no write outside buf, whatever p says.
+func FuzzEditorsGarbageLayout(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s, 14, 54, 24, 0, 16)
+	}
+	f.Fuzz(func(t *testing.T, frame []byte, l3, hbh, hbhLen, inner, headroom int) {
+		if headroom < 0 || headroom > 512 {
+			return
+		}
+		p := Packet{L3: l3, HbH: hbh, HbHLen: hbhLen, Inner: inner}
+		d := dexC
+		buf, off := frameIn(headroom, frame)
+		_, _, _ = InsertDEXInline(buf, off, len(frame), &p, &d)
+		copy(buf[off:], frame)
+		_, _, _ = MergeDEXIntoHbH(buf, off, len(frame), &p, &d)
+		copy(buf[off:], frame)
+		_, _, _ = PushIP6IP6(buf, off, len(frame), &p, &d, [16]byte{}, [16]byte{})
+		copy(buf[off:], frame)
+		_, _, _ = RemoveDEX(buf, off, len(frame), &p)
+		copy(buf[off:], frame)
+		_, _, _ = StripOuter(buf, off, len(frame), &p)
+		_, _ = MergeOverhead(frame, &p, 0xC0)
+	})
+}
+
+// sameOptions reports whether two Hop-by-Hop headers hold the same
+// non-padding options at the same offsets.
+func sameOptions(a, b []byte) bool {
+	oa, ob := options(a), options(b)
+	if len(oa) != len(ob) {
+		return false
+	}
+	for i := range oa {
+		if oa[i] != ob[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// options lists "offset:bytes" of the non-padding options of header h.
+func options(h []byte) []string {
+	var out []string
+	for o := 2; o < len(h); {
+		if h[o] == OptPad1 {
+			o++
+			continue
+		}
+		l := int(h[o+1]) + 2
+		if h[o] != OptPadN {
+			out = append(out, hex.EncodeToString([]byte{byte(o)})+":"+hex.EncodeToString(h[o:o+l]))
+		}
+		o += l
+	}
+	return out
+}
+
+// canonicalPadding reports whether every run of padding in h is a single
+// Pad1 (run of 1) or a single PadN (longer runs), as this package writes.
+func canonicalPadding(h []byte) bool {
+	isPad := func(o int) bool { return o < len(h) && (h[o] == OptPad1 || h[o] == OptPadN) }
+	for o := 2; o < len(h); {
+		l := 1
+		if h[o] != OptPad1 {
+			l = int(h[o+1]) + 2
+		}
+		if isPad(o) && isPad(o+l) {
+			return false
+		}
+		o += l
+	}
+	return true
+}
