@@ -159,7 +159,7 @@ func FuzzMergeRemove(f *testing.F) {
 		}
 		ro, rn, err := RemoveDEX(buf, no, nn, &q)
 		h := p.HbH
-		if len(options(frame[h : h+p.HbHLen])) == 0 {
+		if len(options(frame[h:h+p.HbHLen])) == 0 {
 			// Only padding was there: the whole header goes, as documented.
 			want := bytes.Clone(frame[:h])
 			want[p.L3+6] = frame[h]
