@@ -72,11 +72,12 @@ func Parse(name string, data []byte) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			d.errorAt(1, 1, "", "empty configuration: at least \"ports\" is required")
 		} else {
-			line := 1
-			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, msg := 1, strings.TrimPrefix(err.Error(), "yaml: ")
+			if m := yamlLine.FindStringSubmatch(msg); m != nil {
 				line, _ = strconv.Atoi(m[1])
+				msg = msg[len(m[0]):]
 			}
-			d.errorAt(line, 1, "", strings.TrimPrefix(err.Error(), "yaml: "))
+			d.errorAt(line, 1, "", msg)
 		}
 		return nil, d.errs
 	}
@@ -102,7 +103,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	return c, nil
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+var yamlLine = regexp.MustCompile(`^line (\d+): `)
 
 // config decodes the whole document. Sections are decoded in dependency
 // order (namespaces before routes) whatever their order in the file.

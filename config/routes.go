@@ -95,6 +95,7 @@ type routeInput struct {
 	prefix             netip.Prefix
 	prefixOK           bool
 	mode               string
+	modeBad            bool // given but invalid: skip the mode-dependent checks
 	tunsrc, tundst     netip.Addr
 	srcGiven, dstGiven bool // present in the input, even if invalid
 	freq               Freq
@@ -224,7 +225,9 @@ func (d *decoder) structuredRoute(n *yaml.Node, path string, in *routeInput) map
 		}},
 		{"mode", false, func(n *yaml.Node, p string) {
 			site.nodes["mode"] = n
-			in.mode, _ = d.enum(n, p, modes...)
+			var ok bool
+			in.mode, ok = d.enum(n, p, modes...)
+			in.modeBad = !ok
 		}},
 		{"tunsrc", false, func(n *yaml.Node, p string) {
 			site.nodes["tunsrc"], in.srcGiven = n, true
@@ -282,14 +285,17 @@ func (d *decoder) finishRoute(in *routeInput, site routeSite, c *Config, nsKnown
 	if r.Mode == "" {
 		r.Mode = "inline"
 	}
-	if r.Mode == "inline" {
+	switch {
+	case in.modeBad:
+		ok = false
+	case r.Mode == "inline":
 		if in.srcGiven {
 			fail("tunsrc", "not allowed with mode inline (tunsrc and tundst are for mode encap or auto)")
 		}
 		if in.dstGiven {
 			fail("tundst", "not allowed with mode inline (tunsrc and tundst are for mode encap or auto)")
 		}
-	} else {
+	default:
 		if !in.dstGiven {
 			fail("", "mode %s needs tundst, the address of the decapsulating node", r.Mode)
 		}
