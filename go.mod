@@ -18,6 +18,7 @@ require (
 	github.com/vishvananda/netns v0.0.5 // indirect
 	github.com/vmware/go-ipfix v0.17.0 // indirect
 	golang.org/x/image v0.30.0 // indirect
+	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	gonum.org/v1/plot v0.17.0 // indirect
