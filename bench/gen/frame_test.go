@@ -227,3 +227,24 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestInjectionKN(t *testing.T) {
+	tests := []struct {
+		pct  float64
+		k, n uint32
+	}{{0.001, 1, 100000}, {1, 1, 100}, {5, 1, 20}, {10, 1, 10}, {25, 1, 4}, {50, 1, 2}, {100, 1, 1},
+		{0, 0, 1}, {30, 3, 10}, {150, 1, 1}}
+	for _, tc := range tests {
+		if k, n := InjectionKN(tc.pct); k != tc.k || n != tc.n {
+			t.Errorf("InjectionKN(%v) = %d/%d, want %d/%d", tc.pct, k, n, tc.k, tc.n)
+		}
+	}
+	if k, n, err := ParseFreq("1/100"); err != nil || k != 1 || n != 100 {
+		t.Errorf("ParseFreq(1/100) = %d/%d %v", k, n, err)
+	}
+	for _, bad := range []string{"", "1", "2/1", "1/0", "a/b", "1/2000000"} {
+		if _, _, err := ParseFreq(bad); !errors.Is(err, ErrSpec) {
+			t.Errorf("ParseFreq(%q) err = %v", bad, err)
+		}
+	}
+}

@@ -214,7 +214,7 @@ func Measure(ctx context.Context, mc MeasureConfig) (Result, error) {
 func classify(r Result) Limit {
 	const lossTolerance = 0.1 // percent
 	switch {
-	case r.SinkDrops.Dropped+r.SinkDrops.RxRingFull+r.SinkDrops.FillRingEmpty > 0 && r.LossPct > lossTolerance:
+	case r.SinkDrops.Total() > 0 && r.LossPct > lossTolerance:
 		return LimitSink
 	case r.TargetPPS > 0 && r.OfferedPPS < 0.97*r.TargetPPS:
 		return LimitGenerator

@@ -43,8 +43,15 @@ type SinkCounters struct {
 // frames the kernel could not hand to the sink (RX ring full, fill ring
 // empty). Non-zero values mean the sink, not the DUT, lost frames.
 type SocketDrops struct {
+	// Dropped counts frames dropped for want of a free UMEM frame (fill
+	// ring empty); FillRingEmpty counts the kernel finding the fill ring
+	// empty (overlaps Dropped); RxRingFull counts frames dropped because
+	// the RX ring was full.
 	Dropped, RxRingFull, FillRingEmpty uint64
 }
+
+// Total returns the frames the sink's socket lost: Dropped + RxRingFull.
+func (d SocketDrops) Total() uint64 { return d.Dropped + d.RxRingFull }
 
 // FlowStats is the sink's view of one flow.
 type FlowStats struct {

@@ -1,0 +1,199 @@
+// Command dexbench is dexplane's benchmark harness: an AF_XDP traffic
+// generator and sink for network namespaces, the scenario matrix of the
+// paper's evaluation with its baselines, and plots.
+//
+//	dexbench pair  [flags]   generator → DUT → sink, one measurement, one report
+//	dexbench gen   [flags]   generator only (until -duration or Ctrl-C)
+//	dexbench sink  [flags]   sink only (until -duration or Ctrl-C)
+//	dexbench run   [flags]   scenario matrix with baselines → CSV, summary, plots
+//	dexbench plot  [flags]   plots and summary from existing CSV files
+//
+// All but plot need root. See bench/README.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/dexplane/dexplane/bench/gen"
+)
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string) int
+}
+
+var commands = map[string]command{
+	"pair": {"one measurement: generator in one namespace, sink in another", runPair},
+	"gen":  {"generator only", runGen},
+	"sink": {"sink only", runSink},
+	"run":  {"scenario matrix with baselines: CSV, summary table, plots", runScenarios},
+	"plot": {"summary table and plots from CSV files", runPlot},
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: dexbench COMMAND [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-6s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(os.Stderr, "\nRun 'dexbench COMMAND -h' for the flags of a command.")
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "help" {
+		usage()
+		os.Exit(2)
+	}
+	cmd, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "dexbench: unknown command %q\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cmd.run(ctx, os.Args[2:])
+	stop()
+	os.Exit(code)
+}
+
+func fail(cmd string, err error) int {
+	fmt.Fprintf(os.Stderr, "dexbench %s: %v\n", cmd, err)
+	return 1
+}
+
+func runPair(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("pair", flag.ContinueOnError)
+	var sf streamFlags
+	sf.register(fs)
+	sinkNS := fs.String("sink-netns", "", "network namespace of the sink")
+	sinkIf := fs.String("sink-if", "eth0", "interface of the sink (queue 0; its XDP program is replaced while the sink runs)")
+	warmup := fs.Duration("warmup", time.Second, "traffic before the measurement window")
+	dur := fs.Duration("duration", 5*time.Second, "measurement window")
+	dutPID := fs.Int("dut-pid", 0, "pid of the device under test, for its CPU time per packet")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	gc, err := sf.config()
+	if err != nil {
+		return fail("pair", err)
+	}
+	mc := gen.MeasureConfig{Gen: gc, SinkNetns: *sinkNS, SinkIface: *sinkIf, Warmup: *warmup, Duration: *dur}
+	if *dutPID > 0 {
+		mc.DUT = gen.ProcessCPU{PID: *dutPID}
+	}
+	if !*asJSON {
+		mc.Progress = func(el time.Duration, c gen.SinkCounters) {
+			fmt.Fprintf(os.Stderr, "\r%5.1fs received %d", el.Seconds(), c.Received)
+		}
+	}
+	r, err := gen.Measure(ctx, mc)
+	if !*asJSON {
+		fmt.Fprintln(os.Stderr)
+	}
+	if err != nil {
+		return fail("pair", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return fail("pair", err)
+		}
+		return 0
+	}
+	fmt.Print(r)
+	return 0
+}
+
+func runGen(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
+	var sf streamFlags
+	sf.register(fs)
+	dur := fs.Duration("duration", 0, "stop after this long (0: until Ctrl-C or -count)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	gc, err := sf.config()
+	if err != nil {
+		return fail("gen", err)
+	}
+	g, err := gen.NewGenerator(gc)
+	if err != nil {
+		return fail("gen", err)
+	}
+	if *dur > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *dur)
+		defer cancel()
+	}
+	start := time.Now()
+	if err := g.Start(ctx); err != nil {
+		return fail("gen", err)
+	}
+	err = g.Wait()
+	c := g.Counters()
+	el := time.Since(start).Seconds()
+	fmt.Printf("sent %d frames (%d with DEX, %d octets) in %.2fs = %.0f pps; ring-full loops %d, tx errors %d\n",
+		c.Sent, c.SentDEX, c.Bytes, el, float64(c.Sent)/el, c.RingFull, c.Errors)
+	if gc.Rate > 0 && float64(c.Sent)/el < 0.97*gc.Rate {
+		fmt.Printf("limit: GENERATOR (%.0f of %.0f pps target)\n", float64(c.Sent)/el, gc.Rate)
+	}
+	if err != nil {
+		return fail("gen", err)
+	}
+	return 0
+}
+
+func runSink(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("sink", flag.ContinueOnError)
+	netns := fs.String("netns", "", "network namespace to receive in")
+	iface := fs.String("if", "eth0", "interface (queue 0; its XDP program is replaced while the sink runs)")
+	flows := fs.Int("flows", 65536, "flow indexes to track")
+	dur := fs.Duration("duration", 0, "stop after this long (0: until Ctrl-C)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	s := gen.NewSink(gen.SinkConfig{Netns: *netns, Iface: *iface, Flows: *flows})
+	if *dur > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *dur)
+		defer cancel()
+	}
+	start := time.Now()
+	if err := s.Start(ctx); err != nil {
+		return fail("sink", err)
+	}
+	err := s.Wait()
+	c := s.Counters()
+	el := time.Since(start).Seconds()
+	var missing uint64
+	active := 0
+	for _, f := range s.Flows() {
+		if f.Received > 0 {
+			active++
+			missing += uint64(f.Next) - min(f.Received, uint64(f.Next))
+		}
+	}
+	d := s.Drops()
+	fmt.Printf("received %d frames (%d with DEX, %d ip6ip6) in %.2fs = %.0f pps over %d flows\n",
+		c.Received, c.WithDEX, c.Encapsulated, el, float64(c.Received)/el, active)
+	fmt.Printf("missing by sequence %d, late %d, corrupt %d, foreign %d; socket drops %d (rx ring full %d, fill ring empty %d)\n",
+		missing, c.Late, c.Corrupt, c.Foreign, d.Dropped, d.RxRingFull, d.FillRingEmpty)
+	if err != nil {
+		return fail("sink", err)
+	}
+	return 0
+}

@@ -1,0 +1,297 @@
+package scenario
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/template"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/dexplane/dexplane/bench/gen"
+	dxebpf "github.com/dexplane/dexplane/ebpf"
+)
+
+// DUTOptions are the runner's settings for starting devices under test.
+type DUTOptions struct {
+	// Dexplane is the path of the dexplane binary.
+	Dexplane string
+	// AttachMode is the XDP attach mode for dexplane and the redirect
+	// baseline: auto, native or generic.
+	AttachMode string
+	// ExportRate is dexplane's export.rate_limit.records_per_second
+	// (0 = the config default).
+	ExportRate uint64
+	// WorkDir receives the generated configs and the DUT logs.
+	WorkDir string
+	// StartTimeout bounds how long a DUT may take to attach to its ports.
+	StartTimeout time.Duration
+}
+
+// runningDUT is a started device under test.
+type runningDUT interface {
+	// CPU returns a probe for the DUT's own CPU time, or nil when the DUT
+	// has no process (kernel forwarding, XDP: softirq only).
+	CPU() gen.CPUProbe
+	// Stop stops the DUT and releases everything it attached.
+	Stop() error
+}
+
+// kernelDUT is kernel forwarding: the router testbed already forwards.
+type kernelDUT struct{}
+
+func (kernelDUT) CPU() gen.CPUProbe { return nil }
+func (kernelDUT) Stop() error       { return nil }
+
+// redirectDUT is ebpf's dxp_redirect attached to both dut ports.
+type redirectDUT struct{ objs *dxebpf.Objects }
+
+func (d *redirectDUT) CPU() gen.CPUProbe { return nil }
+func (d *redirectDUT) Stop() error       { return d.objs.Close() }
+
+// startRedirect attaches dxp_redirect to west and east of the dut.
+func startRedirect(tb *Testbed, mode string) (*redirectDUT, error) {
+	am, err := dxebpf.ParseAttachMode(mode)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := dxebpf.Load(dxebpf.Options{Program: dxebpf.ProgramRedirect})
+	if err != nil {
+		return nil, err
+	}
+	err = gen.InNetns(tb.DUT(), func() error {
+		w, err := netlink.LinkByName(West)
+		if err != nil {
+			return fmt.Errorf("dut %s: %w", West, err)
+		}
+		e, err := netlink.LinkByName(East)
+		if err != nil {
+			return fmt.Errorf("dut %s: %w", East, err)
+		}
+		wi, ei := w.Attrs().Index, e.Attrs().Index
+		if _, err := objs.AttachPort(wi, 0, ei, am, dxebpf.RoleOutside); err != nil {
+			return err
+		}
+		_, err = objs.AttachPort(ei, 1, wi, am, dxebpf.RoleInside)
+		return err
+	})
+	if err != nil {
+		return nil, errors.Join(err, objs.Close())
+	}
+	return &redirectDUT{objs: objs}, nil
+}
+
+// dexplaneDUT is a `dexplane run` process inside the dut namespace.
+type dexplaneDUT struct {
+	cmd  *exec.Cmd
+	log  string
+	done chan error
+}
+
+func (d *dexplaneDUT) CPU() gen.CPUProbe { return gen.ProcessCPU{PID: d.cmd.Process.Pid} }
+
+// Stop sends SIGTERM, waits up to 5 s, then kills.
+func (d *dexplaneDUT) Stop() error {
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.done:
+		var ee *exec.ExitError
+		if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 0) {
+			return fmt.Errorf("dexplane exited with %v; log %s:\n%s", err, d.log, tail(d.log, 15))
+		}
+		return nil
+	case <-time.After(5 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.done
+		return fmt.Errorf("dexplane did not stop within 5 s of SIGTERM (killed); log %s", d.log)
+	}
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// startDexplane writes the scenario's config, starts dexplane in the dut
+// namespace and waits until both ports carry an XDP program.
+func startDexplane(tb *Testbed, s Scenario, o DUTOptions, tag string) (*dexplaneDUT, error) {
+	yml, err := DexplaneConfig(s, o.AttachMode, o.ExportRate)
+	if err != nil {
+		return nil, err
+	}
+	cfg := filepath.Join(o.WorkDir, tag+".yaml")
+	logPath := filepath.Join(o.WorkDir, tag+".log")
+	if err := os.WriteFile(cfg, yml, 0o644); err != nil {
+		return nil, err
+	}
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer lf.Close()
+	cmd := exec.Command("ip", "netns", "exec", tb.DUT(), o.Dexplane, "run", "-c", cfg)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start dexplane: %w", err)
+	}
+	d := &dexplaneDUT{cmd: cmd, log: logPath, done: make(chan error, 1)}
+	go func() { d.done <- cmd.Wait() }()
+	deadline := time.Now().Add(o.StartTimeout)
+	for {
+		ok, err := xdpOnBoth(tb.DUT())
+		if err != nil {
+			return nil, errors.Join(err, d.Stop())
+		}
+		if ok {
+			// Let the workers bind their sockets after the programs
+			// are attached.
+			time.Sleep(300 * time.Millisecond)
+			return d, nil
+		}
+		select {
+		case err := <-d.done:
+			d.done <- err
+			return nil, fmt.Errorf("dexplane exited during start-up (%v); config %s, log:\n%s", err, cfg, tail(logPath, 20))
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.Join(fmt.Errorf("dexplane did not attach to %s and %s within %v; log:\n%s",
+				West, East, o.StartTimeout, tail(logPath, 20)), d.Stop())
+		}
+	}
+}
+
+// xdpOnBoth reports whether west and east of the dut namespace both have
+// an XDP program attached.
+func xdpOnBoth(ns string) (bool, error) {
+	both := true
+	err := gen.InNetns(ns, func() error {
+		for _, name := range []string{West, East} {
+			l, err := netlink.LinkByName(name)
+			if err != nil {
+				return fmt.Errorf("dut %s: %w", name, err)
+			}
+			if x := l.Attrs().Xdp; x == nil || !x.Attached {
+				both = false
+			}
+		}
+		return nil
+	})
+	return both, err
+}
+
+// configTemplate is the dexplane config of a benchmark DUT (see
+// config/examples). Port 0 (west) faces the generator, port 1 (east) the
+// sink.
+var configTemplate = template.Must(template.New("dut").Parse(`# generated by dexbench for scenario {{.Name}}
+node:
+  id: 0x000001
+  id_wide: 0x00000000000001
+  address: {{.TunSrc}}
+ports:
+  - name: west
+    domain: {{.WestDomain}}
+    if_id: 1
+  - name: east
+    domain: {{.EastDomain}}
+    if_id: 2
+namespaces:
+  - id: 123
+    data: 0x1234
+    data_wide: 0x12345678
+{{- if .Route}}
+routes:
+  - prefix: {{.Prefix}}
+    mode: {{.Mode}}
+{{- if .TunDst}}
+    tundst: {{.TunDst}}
+{{- end}}
+{{- if .ExplicitTunSrc}}
+    tunsrc: {{.TunSrc}}
+{{- end}}
+    freq: {{.K}}/{{.N}}
+    dex:
+      ns: 123
+      trace_type: {{printf "%#06x" .TraceType}}
+      ext_flags: {{printf "%#02x" .ExtFlags}}
+{{- end}}
+{{- if .Decap}}
+decap:
+  endpoints:
+    - {{.TunDst}}
+{{- end}}
+export:
+  collectors:
+    - transport: udp
+      address: "[::1]:4739"
+{{- if .ExportRate}}
+  rate_limit:
+    records_per_second: {{.ExportRate}}
+{{- end}}
+dataplane:
+  queues: {{.Workers}}
+  attach_mode: {{.AttachMode}}
+  steer: {{.Steer}}
+`))
+
+// DexplaneConfig returns the YAML config for a dexplane scenario.
+func DexplaneConfig(s Scenario, attachMode string, exportRate uint64) ([]byte, error) {
+	if s.DUT != Dexplane {
+		return nil, fmt.Errorf("scenario %s: not a dexplane scenario", s.Name())
+	}
+	k, n := gen.InjectionKN(s.Inject)
+	v := struct {
+		Name                         string
+		WestDomain, EastDomain       string
+		Route, Decap, ExplicitTunSrc bool
+		Prefix, Mode                 string
+		TunSrc, TunDst               string
+		K, N                         uint32
+		TraceType                    uint32
+		ExtFlags                     uint8
+		Workers                      int
+		AttachMode, Steer            string
+		ExportRate                   uint64
+	}{
+		Name: s.Name(), WestDomain: "outside", EastDomain: "inside", TunSrc: TunSrc.String(),
+		Prefix: HostBAddrBitw.String() + "/128", K: k, N: n, TraceType: s.TraceType, ExtFlags: s.ExtFlags,
+		Workers: max(s.Workers, 1), AttachMode: attachMode, Steer: s.Steer, ExportRate: exportRate,
+	}
+	if v.Steer == "" {
+		v.Steer = "all"
+	}
+	switch s.Role {
+	case RoleForward:
+	case RoleEncapInline:
+		v.Route, v.Mode = true, "inline"
+	case RoleEncapIP6IP6, RoleEncapIP6IP6TunSrc:
+		v.Route, v.Mode, v.TunDst = true, "encap", TunDst.String()
+		v.ExplicitTunSrc = s.Role == RoleEncapIP6IP6TunSrc
+	case RoleTransit:
+		v.WestDomain = "inside"
+	case RoleDecap:
+		v.WestDomain, v.EastDomain = "inside", "outside"
+		v.Decap, v.TunDst = true, TunDst.String()
+	default:
+		return nil, fmt.Errorf("scenario %s: unknown role %q", s.Name(), s.Role)
+	}
+	var b bytes.Buffer
+	if err := configTemplate.Execute(&b, v); err != nil {
+		return nil, fmt.Errorf("scenario %s: config template: %w", s.Name(), err)
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,229 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/dexplane/dexplane/bench/gen"
+)
+
+// Options configure a run of the matrix.
+type Options struct {
+	// Scenarios to run; Reps repetitions of each (interleaved).
+	Scenarios []Scenario
+	Reps      int
+	// Warmup and Duration are the traffic before and the length of each
+	// measurement window.
+	Warmup, Duration time.Duration
+	// Rate is the generator's target in packets per second, 0 = flat out.
+	Rate float64
+	// Flows is the number of flows (UDP source ports).
+	Flows int
+	// TestbedScript is the path of scripts/testbed.sh; Prefix starts the
+	// namespace names (the runner appends -b and -r for its two testbeds).
+	TestbedScript, Prefix string
+	DUT                   DUTOptions
+	// RunID names the run in every row.
+	RunID string
+	// CSV receives every row as it is measured (may be nil).
+	CSV *CSVWriter
+	// Progress receives a progress line (carriage-return updated); nil
+	// for none.
+	Progress io.Writer
+}
+
+// Run measures every scenario Reps times and returns the rows. Failed
+// repetitions produce a row with Error set; Run fails only if a testbed
+// cannot be built or ctx ends. Testbeds and DUTs are always torn down.
+func Run(ctx context.Context, o Options) (rows []Row, err error) {
+	if o.Reps < 1 {
+		o.Reps = 1
+	}
+	if o.Flows < 1 {
+		o.Flows = 16
+	}
+	if o.DUT.StartTimeout == 0 {
+		o.DUT.StartTimeout = 15 * time.Second
+	}
+	needRouter, needBitw := false, false
+	for _, s := range o.Scenarios {
+		if s.DUT == Kernel {
+			needRouter = true
+		} else {
+			needBitw = true
+		}
+		if s.DUT == Dexplane && o.DUT.Dexplane == "" {
+			return nil, errors.New("dexplane scenarios need the dexplane binary (DUTOptions.Dexplane)")
+		}
+	}
+	beds := map[DUTKind]*Testbed{}
+	var up []*Testbed
+	defer func() {
+		for _, tb := range up {
+			if derr := tb.Down(); derr != nil {
+				err = errors.Join(err, derr)
+			}
+		}
+	}()
+	if needBitw {
+		tb := &Testbed{Script: o.TestbedScript, Topology: "bitw", Prefix: o.Prefix + "b"}
+		if err := tb.Up(); err != nil {
+			return nil, err
+		}
+		up = append(up, tb)
+		beds[XDPRedirect], beds[Dexplane] = tb, tb
+	}
+	if needRouter {
+		tb := &Testbed{Script: o.TestbedScript, Topology: "router", Prefix: o.Prefix + "r"}
+		if err := tb.Up(); err != nil {
+			return nil, err
+		}
+		up = append(up, tb)
+		beds[Kernel] = tb
+	}
+
+	machine := ThisMachine()
+	total := len(o.Scenarios) * o.Reps
+	done := 0
+	start := time.Now()
+	for rep := 1; rep <= o.Reps; rep++ {
+		for i, s := range o.Scenarios {
+			if err := ctx.Err(); err != nil {
+				return rows, err
+			}
+			progress := func(el time.Duration, c gen.SinkCounters) {
+				if o.Progress == nil {
+					return
+				}
+				eta := "?"
+				if done > 0 {
+					per := time.Since(start) / time.Duration(done)
+					eta = (per * time.Duration(total-done)).Round(time.Second).String()
+				}
+				fmt.Fprintf(o.Progress, "\r\033[K[%d/%d rep %d/%d, eta %s] %s: %.1fs, %d received",
+					done+1, total, rep, o.Reps, eta, s.Name(), el.Seconds(), c.Received)
+			}
+			tag := fmt.Sprintf("%s-%03d-r%d", o.RunID, i, rep)
+			r := measureOne(ctx, beds[s.DUT], s, o, tag, progress)
+			r.Rep = rep
+			r.stamp(o.RunID, machine)
+			rows = append(rows, r)
+			if o.CSV != nil {
+				if err := o.CSV.Write(&r); err != nil {
+					return rows, err
+				}
+			}
+			done++
+			if o.Progress != nil {
+				status := fmt.Sprintf("%.0f pps (%s)", r.RxPPS, r.Limit)
+				if r.Error != "" {
+					status = "ERROR: " + r.Error
+				}
+				fmt.Fprintf(o.Progress, "\r\033[K[%d/%d rep %d/%d] %s: %s\n", done, total, rep, o.Reps, s.Name(), status)
+			}
+		}
+	}
+	return rows, nil
+}
+
+// Stream returns the generator stream for scenario s on testbed tb.
+func Stream(s Scenario, tb *Testbed, flows int) (gen.StreamSpec, error) {
+	spec := gen.StreamSpec{
+		Size: s.Size, Src: HostAAddr, Dst: tb.HostBAddr(), SrcPort: 40000, DstPort: 5001,
+		Spread: gen.Spread{SrcPorts: flows},
+		DEX:    gen.DEX{Namespace: 123, TraceType: s.TraceType, ExtFlags: s.ExtFlags, FlowID: 0x1000},
+	}
+	k, n := gen.InjectionKN(s.Inject)
+	dexLen := spec.DEX.HbHLen()
+	switch s.Role {
+	case RoleForward:
+	case RoleEncapInline:
+		// The DUT adds the HbH: send shorter packets so that the
+		// DEX-carrying ones leave at s.Size, as the paper's profiles.
+		spec.Size = s.Size - dexLen
+	case RoleEncapIP6IP6, RoleEncapIP6IP6TunSrc:
+		spec.Size = s.Size - 40 - dexLen
+	case RoleTransit:
+		spec.Mode, spec.K, spec.N = gen.Inline, k, n
+	case RoleDecap:
+		spec.Mode, spec.K, spec.N = gen.IP6IP6, k, n
+		spec.TunSrc, spec.TunDst = netip.MustParseAddr("2001:db8:ff::9"), TunDst
+	default:
+		return spec, fmt.Errorf("unknown role %q", s.Role)
+	}
+	if spec.Size < gen.MinSize {
+		spec.Size = gen.MinSize
+	}
+	return spec, nil
+}
+
+// measureOne starts the DUT, measures, stops the DUT; errors become the
+// row's Error.
+func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag string,
+	progress func(time.Duration, gen.SinkCounters)) (row Row) {
+	k, n := gen.InjectionKN(s.Inject)
+	row = Row{Scenario: s.Name(), Variant: s.Variant(), DUT: string(s.DUT), Role: string(s.Role),
+		InjectPct: s.Inject, K: k, N: n, TraceType: fmt.Sprintf("%#06x", s.TraceType),
+		ExtFlags: fmt.Sprintf("%#02x", s.ExtFlags), Steer: s.Steer, Workers: s.Workers, Size: s.Size,
+		Flows: o.Flows, TargetPPS: o.Rate}
+	if s.Role == RoleForward {
+		row.InjectPct, row.K, row.N, row.TraceType, row.ExtFlags = 0, 0, 0, "", ""
+	}
+	fail := func(err error) Row {
+		row.Error = err.Error()
+		return row
+	}
+	spec, err := Stream(s, tb, o.Flows)
+	if err != nil {
+		return fail(err)
+	}
+	src, dst, err := gen.ResolveMACs(tb.HostA(), HostIf, spec.Dst)
+	if err != nil {
+		return fail(err)
+	}
+	spec.SrcMAC, spec.DstMAC = src, dst
+
+	var dut runningDUT
+	switch s.DUT {
+	case Kernel:
+		dut = kernelDUT{}
+	case XDPRedirect:
+		if dut, err = startRedirect(tb, o.DUT.AttachMode); err != nil {
+			return fail(err)
+		}
+	case Dexplane:
+		if dut, err = startDexplane(tb, s, o.DUT, tag); err != nil {
+			return fail(err)
+		}
+	default:
+		return fail(fmt.Errorf("unknown DUT %q", s.DUT))
+	}
+	res, merr := gen.Measure(ctx, gen.MeasureConfig{
+		Gen:       gen.GenConfig{Netns: tb.HostA(), Iface: HostIf, Stream: spec, Rate: o.Rate},
+		SinkNetns: tb.HostB(), SinkIface: HostIf,
+		Warmup: o.Warmup, Duration: o.Duration,
+		DUT: dut.CPU(), Progress: progress,
+	})
+	serr := dut.Stop()
+	if err := errors.Join(merr, serr); err != nil {
+		return fail(err)
+	}
+	row.WindowS = res.Window.Seconds()
+	row.OfferedPPS, row.RxPPS, row.RxMbps = res.OfferedPPS, res.RxPPS, res.RxBitsPerSec/1e6
+	row.RxDEXFrac = res.RxDEXFraction
+	row.Sent, row.Received, row.Lost, row.LossPct = res.Sent, res.Received, res.Lost, res.LossPct
+	row.Corrupt, row.Late = res.Corrupt, res.Late
+	row.SinkDrops = res.SinkDrops.Total()
+	row.DUTProcCPUS, row.DUTProcNsPerPkt = res.DUTCPU.Seconds(), res.DUTNsPerPkt
+	row.SoftirqCPUS, row.SoftirqNsPerPkt = res.SoftirqCPU.Seconds(), res.SoftirqNsPerPkt
+	row.Limit = string(res.Limit)
+	return row
+}
+
+// MkWorkDir creates a directory for configs and logs of one run.
+func MkWorkDir(dir string) error { return os.MkdirAll(dir, 0o755) }

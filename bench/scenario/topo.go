@@ -1,0 +1,68 @@
+package scenario
+
+import (
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"strings"
+)
+
+// Testbed is one topology built by scripts/testbed.sh (the shell twin of
+// internal/testbed, which only works inside tests): host-a ── dut ── host-b.
+type Testbed struct {
+	// Script is the path of scripts/testbed.sh.
+	Script string
+	// Topology is "bitw" or "router"; Prefix starts the namespace names.
+	Topology, Prefix string
+}
+
+// Namespace names and interfaces, as scripts/testbed.sh creates them.
+func (t *Testbed) HostA() string { return t.Prefix + "-host-a" }
+
+// HostB returns the namespace of host-b.
+func (t *Testbed) HostB() string { return t.Prefix + "-host-b" }
+
+// DUT returns the namespace of the device under test.
+func (t *Testbed) DUT() string { return t.Prefix + "-dut" }
+
+// Interface names in the testbeds: hosts have eth0, the dut has west
+// (port 0, towards host-a) and east (port 1, towards host-b).
+const (
+	HostIf = "eth0"
+	West   = "west"
+	East   = "east"
+)
+
+// Addresses of the testbeds (scripts/testbed.sh header).
+var (
+	HostAAddr       = netip.MustParseAddr("2001:db8:1::a")
+	HostBAddrBitw   = netip.MustParseAddr("2001:db8:1::b")
+	HostBAddrRouter = netip.MustParseAddr("2001:db8:2::b")
+	// TunSrc and TunDst are the outer addresses of ip6ip6 traffic: the
+	// dut's node address (encap source) and the decapsulation endpoint.
+	TunSrc = netip.MustParseAddr("2001:db8:ff::1")
+	TunDst = netip.MustParseAddr("2001:db8:ff::2")
+)
+
+// HostB returns host-b's IPv6 address in this topology.
+func (t *Testbed) HostBAddr() netip.Addr {
+	if t.Topology == "router" {
+		return HostBAddrRouter
+	}
+	return HostBAddrBitw
+}
+
+// Up builds the testbed (removing a stale one with the same prefix first).
+func (t *Testbed) Up() error { return t.script("up") }
+
+// Down removes the testbed; it succeeds when nothing is there.
+func (t *Testbed) Down() error { return t.script("down") }
+
+func (t *Testbed) script(action string) error {
+	out, err := exec.Command(t.Script, action, t.Topology, t.Prefix).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s %s %s: %w\n%s", t.Script, action, t.Topology, t.Prefix, err,
+			strings.TrimSpace(string(out)))
+	}
+	return nil
+}
