@@ -101,6 +101,23 @@ func DecodeDEXOption(opt []byte) (DEX, error) {
 	return decodeDEX(opt), nil
 }
 
+// DecodePTOOption decodes a Pre-allocated Trace IOAM option starting at its
+// Option Type octet. PTO.Data is the offset of the node data area within opt
+// (12), PTO.DataLen its length.
+func DecodePTOOption(opt []byte) (PTO, error) {
+	if len(opt) < 4 || opt[0] != OptIOAM && opt[0] != OptIOAMAlt || opt[3] != IOAMTypePreallocTrace {
+		return PTO{}, ErrLayout
+	}
+	dl := int(opt[1])
+	switch {
+	case dl+2 > len(opt):
+		return PTO{}, ErrOptOverrun
+	case dl < 10:
+		return PTO{}, ErrPTOShort
+	}
+	return decodePTO(opt, 0), nil
+}
+
 // PutPad writes canonical padding of n octets at the start of b, as Linux
 // does: nothing for 0, Pad1 for 1, PadN otherwise. n must be at most 257 and
 // b at least n long; PutPad writes nothing and returns false otherwise.

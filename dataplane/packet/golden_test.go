@@ -120,6 +120,9 @@ func TestGoldenParse(t *testing.T) {
 					if got != *w.pto {
 						t.Errorf("PTO %+v, want %+v", got, *w.pto)
 					}
+					if q, err := DecodePTOOption(frame[p.IOAM[0].Off:]); err != nil || q.Data != 12 || q.Namespace != 123 || q.RemLen != 1 {
+						t.Errorf("DecodePTOOption %+v %v", q, err)
+					}
 					// node 0 is the last NodeLen*4 octets of the data area.
 					node := frame[p.PTO.Data+p.PTO.DataLen-4 : p.PTO.Data+p.PTO.DataLen]
 					if hex.EncodeToString(node) != "3f000001" {

@@ -231,16 +231,7 @@ func parseIOAM(opt []byte, at, hoff int, p *Packet) error {
 		}
 		if !p.HasPTO {
 			p.HasPTO = true
-			w := binary.BigEndian.Uint16(opt[6:8])
-			p.PTO = PTO{
-				Namespace: binary.BigEndian.Uint16(opt[4:6]),
-				NodeLen:   uint8(w >> 11),
-				Flags:     uint8(w>>7) & 0xF,
-				RemLen:    uint8(w) & 0x7F,
-				TraceType: binary.BigEndian.Uint32(opt[8:12]) >> 8,
-				Data:      at + 12,
-				DataLen:   dl - 10,
-			}
+			p.PTO = decodePTO(opt, at)
 		}
 	}
 	// At most MaxHbHOptions non-padding options pass the count check above,
@@ -268,6 +259,21 @@ func decodeDEX(opt []byte) DEX {
 		d.Seq = binary.BigEndian.Uint32(opt[f:])
 	}
 	return d
+}
+
+// decodePTO reads the Pre-allocated Trace header of a checked option (Option
+// Type octet first) located at frame offset at.
+func decodePTO(opt []byte, at int) PTO {
+	w := binary.BigEndian.Uint16(opt[6:8])
+	return PTO{
+		Namespace: binary.BigEndian.Uint16(opt[4:6]),
+		NodeLen:   uint8(w >> 11),
+		Flags:     uint8(w>>7) & 0xF,
+		RemLen:    uint8(w) & 0x7F,
+		TraceType: binary.BigEndian.Uint32(opt[8:12]) >> 8,
+		Data:      at + 12,
+		DataLen:   int(opt[1]) - 10,
+	}
 }
 
 // skipExtHeaders walks IPv6 extension headers starting with protocol nh at

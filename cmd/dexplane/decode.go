@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/dexplane/dexplane/dataplane/packet"
+)
+
+func init() {
+	register("decode", "print the IOAM/DEX headers of the packets in a pcap or pcapng file", runDecode)
+}
+
+func runDecode(args []string) int {
+	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
+	file := fs.String("r", "", "pcap or pcapng `FILE` to read (Ethernet, raw IPv6, Linux SLL or SLL2)")
+	asJSON := fs.Bool("json", false, "print one JSON object per packet")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: dexplane decode -r FILE [--json]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *file == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	f, err := os.Open(*file)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dexplane decode: %v\n", err)
+		return 1
+	}
+	defer f.Close()
+	w := bufio.NewWriter(os.Stdout)
+	err = decodeCapture(f, w, *asJSON)
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dexplane decode: %s: %v\n", *file, err)
+		return 1
+	}
+	return 0
+}
+
+// packetReader is what pcapgo's pcap and pcapng readers have in common.
+type packetReader interface {
+	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	LinkType() layers.LinkType
+}
+
+// decodeCapture reads a pcap or pcapng stream (told apart by the magic
+// number) and writes one line per packet to w. A malformed packet is reported
+// on its own line; only errors of the capture file itself stop decoding.
+func decodeCapture(r io.Reader, w io.Writer, asJSON bool) error {
+	br := bufio.NewReader(r)
+	magic, err := br.Peek(4)
+	if err != nil {
+		return fmt.Errorf("reading capture header: %w", err)
+	}
+	var rd packetReader
+	if binary.BigEndian.Uint32(magic) == 0x0A0D0D0A { // pcapng Section Header Block
+		rd, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
+	} else {
+		rd, err = pcapgo.NewReader(br)
+	}
+	if err != nil {
+		return fmt.Errorf("not a pcap or pcapng file: %w", err)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	var p packet.Packet
+	for i := 0; ; i++ {
+		data, ci, err := rd.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("packet %d: %w", i, err)
+		}
+		lt := rd.LinkType()
+		if len(ci.AncillaryData) > 0 {
+			if l, ok := ci.AncillaryData[0].(layers.LinkType); ok {
+				lt = l
+			}
+		}
+		rec := decodeFrame(i, lt, data, &p)
+		if ci.CaptureLength < ci.Length && !rec.OK {
+			rec.Error += fmt.Sprintf(" (capture truncated to %d of %d octets)", ci.CaptureLength, ci.Length)
+		}
+		if asJSON {
+			err = enc.Encode(rec)
+		} else {
+			_, err = io.WriteString(w, rec.text()+"\n")
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// decodeRecord is the JSON form of one packet; the keys are part of the CLI
+// contract.
+type decodeRecord struct {
+	Index    int          `json:"index"`
+	OK       bool         `json:"ok"`
+	Error    string       `json:"error,omitempty"`
+	Encap    string       `json:"encap"`
+	Src      string       `json:"src,omitempty"`
+	Dst      string       `json:"dst,omitempty"`
+	InnerSrc string       `json:"inner_src,omitempty"`
+	InnerDst string       `json:"inner_dst,omitempty"`
+	IOAM     []ioamRecord `json:"ioam"`
+}
+
+// ioamRecord is one IOAM option. DEX fields are present for ioam_type 4,
+// flow_id and seq only when the Extension-Flags announce them; PTO fields
+// for ioam_type 0.
+type ioamRecord struct {
+	Offset     int     `json:"offset"` // octets from the start of the Hop-by-Hop header
+	OptionType uint8   `json:"option_type"`
+	IOAMType   uint8   `json:"ioam_type"`
+	NS         *uint16 `json:"ns,omitempty"`
+	Flags      *uint8  `json:"flags,omitempty"`
+	ExtFlags   *uint8  `json:"ext_flags,omitempty"`
+	TraceType  *uint32 `json:"trace_type,omitempty"`
+	FlowID     *uint32 `json:"flow_id,omitempty"`
+	Seq        *uint32 `json:"seq,omitempty"`
+	NodeLen    *uint8  `json:"node_len,omitempty"`
+	RemLen     *uint8  `json:"rem_len,omitempty"`
+}
+
+// Link-layer header lengths of the Linux cooked captures.
+const (
+	sllLen  = 16 // LINKTYPE_LINUX_SLL: protocol at octets 14-15
+	sll2Len = 20 // LINKTYPE_LINUX_SLL2: protocol at octets 0-1
+)
+
+// decodeFrame decodes one captured frame of link type lt.
+func decodeFrame(index int, lt layers.LinkType, data []byte, p *packet.Packet) decodeRecord {
+	rec := decodeRecord{Index: index, OK: true, Encap: "none", IOAM: []ioamRecord{}}
+	var err error
+	switch lt {
+	case layers.LinkTypeEthernet:
+		err = packet.Parse(data, p)
+	case layers.LinkTypeRaw, layers.LinkTypeIPv6, 12 /* DLT_RAW on most BSDs */, 14 /* DLT_RAW on OpenBSD */ :
+		if len(data) > 0 && data[0]>>4 != 6 {
+			return rec // IPv4 (or other) in a raw capture
+		}
+		err = packet.ParseIPv6(data, 0, p)
+	case layers.LinkTypeLinuxSLL:
+		if len(data) < sllLen {
+			return failed(rec, fmt.Errorf("Linux SLL header truncated (%d octets)", len(data)))
+		}
+		if binary.BigEndian.Uint16(data[14:16]) != packet.EtherTypeIPv6 {
+			return rec
+		}
+		err = packet.ParseIPv6(data, sllLen, p)
+	case layers.LinkTypeLinuxSLL2:
+		if len(data) < sll2Len {
+			return failed(rec, fmt.Errorf("Linux SLL2 header truncated (%d octets)", len(data)))
+		}
+		if binary.BigEndian.Uint16(data[0:2]) != packet.EtherTypeIPv6 {
+			return rec
+		}
+		err = packet.ParseIPv6(data, sll2Len, p)
+	default:
+		return failed(rec, fmt.Errorf("unsupported link type %v (%d)", lt, uint8(lt)))
+	}
+	if errors.Is(err, packet.ErrNotIPv6) {
+		return rec
+	}
+	if len(data)-p.L3 >= packet.IPv6Len && data[p.L3]>>4 == 6 {
+		rec.Src = addr(packet.Src(data, p.L3))
+		rec.Dst = addr(packet.Dst(data, p.L3))
+	}
+	if err != nil {
+		return failed(rec, p.Detail(err))
+	}
+	rec.Encap = p.Encap.String()
+	if p.Inner != 0 {
+		rec.InnerSrc = addr(packet.Src(data, p.Inner))
+		rec.InnerDst = addr(packet.Dst(data, p.Inner))
+	}
+	for _, o := range p.IOAM[:p.NumIOAM] {
+		r := ioamRecord{Offset: o.Off - p.HbH, OptionType: o.OptType, IOAMType: o.IOAMType}
+		opt := data[o.Off : o.Off+2+int(o.DataLen)]
+		switch o.IOAMType {
+		case packet.IOAMTypeDirectExporting:
+			if d, err := packet.DecodeDEXOption(opt); err == nil {
+				r.NS, r.Flags, r.ExtFlags, r.TraceType = &d.Namespace, &d.Flags, &d.ExtFlags, &d.TraceType
+				if d.HasFlowID() {
+					r.FlowID = &d.FlowID
+				}
+				if d.HasSeq() {
+					r.Seq = &d.Seq
+				}
+			}
+		case packet.IOAMTypePreallocTrace:
+			if t, err := packet.DecodePTOOption(opt); err == nil {
+				r.NS, r.Flags, r.TraceType, r.NodeLen, r.RemLen = &t.Namespace, &t.Flags, &t.TraceType, &t.NodeLen, &t.RemLen
+			}
+		}
+		rec.IOAM = append(rec.IOAM, r)
+	}
+	return rec
+}
+
+func failed(rec decodeRecord, err error) decodeRecord {
+	rec.OK = false
+	rec.Error = err.Error()
+	rec.IOAM = []ioamRecord{}
+	return rec
+}
+
+func addr(a [16]byte) string { return netip.AddrFrom16(a).String() }
+
+// text is the human-readable one-line form of a record.
+func (r *decodeRecord) text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d", r.Index)
+	if !r.OK {
+		fmt.Fprintf(&b, " MALFORMED")
+		if r.Src != "" {
+			fmt.Fprintf(&b, " %s > %s", r.Src, r.Dst)
+		}
+		fmt.Fprintf(&b, ": %s", r.Error)
+		return b.String()
+	}
+	if r.Src == "" {
+		b.WriteString(" not IPv6")
+		return b.String()
+	}
+	fmt.Fprintf(&b, " %s > %s %s", r.Src, r.Dst, r.Encap)
+	if r.InnerSrc != "" {
+		fmt.Fprintf(&b, " [%s > %s]", r.InnerSrc, r.InnerDst)
+	}
+	for _, o := range r.IOAM {
+		fmt.Fprintf(&b, " | IOAM@%d opt 0x%02x type %d", o.Offset, o.OptionType, o.IOAMType)
+		switch {
+		case o.IOAMType == packet.IOAMTypeDirectExporting && o.NS != nil:
+			fmt.Fprintf(&b, " DEX ns %d flags 0x%02x ext 0x%02x trace 0x%06x", *o.NS, *o.Flags, *o.ExtFlags, *o.TraceType)
+			if o.FlowID != nil {
+				fmt.Fprintf(&b, " flow 0x%08x", *o.FlowID)
+			}
+			if o.Seq != nil {
+				fmt.Fprintf(&b, " seq %d", *o.Seq)
+			}
+		case o.IOAMType == packet.IOAMTypePreallocTrace && o.NS != nil:
+			fmt.Fprintf(&b, " PTO ns %d trace 0x%06x nodelen %d remlen %d", *o.NS, *o.TraceType, *o.NodeLen, *o.RemLen)
+		}
+	}
+	return b.String()
+}
