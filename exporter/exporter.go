@@ -240,8 +240,10 @@ func (x *Exporter) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); o.run(writersDone) }()
 	}
 
+	t0 := x.opts.Now()
+	x.bucket.Reset(t0.UnixNano())
 	idle := time.Duration(0)
-	nextRate := x.opts.Now().Add(time.Second)
+	nextRate := t0.Add(time.Second)
 	var err error
 loop:
 	for {

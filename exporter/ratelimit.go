@@ -31,11 +31,18 @@ func (b *TokenBucket) SetRate(rate, burst uint64) {
 	b.tokens = min(b.tokens, b.max)
 }
 
+// Reset empties the bucket and starts its clock at now (ns).
+func (b *TokenBucket) Reset(now int64) {
+	b.tokens = 0
+	b.last = now
+}
+
 // Rate returns the current rate in records per second.
 func (b *TokenBucket) Rate() uint64 { return b.rate }
 
 // Allow reports whether one record may be exported at time now (ns) and, if
-// so, takes its token.
+// so, takes its token. The clock starts at the first call unless Reset
+// started it.
 func (b *TokenBucket) Allow(now int64) bool {
 	if b.last == 0 {
 		b.last = now
