@@ -96,7 +96,7 @@ func (r *Row) record() []string {
 		case reflect.Uint32, reflect.Uint64:
 			out[i] = strconv.FormatUint(f.Uint(), 10)
 		case reflect.Float64:
-			out[i] = strconv.FormatFloat(f.Float(), 'g', 8, 64)
+			out[i] = strconv.FormatFloat(f.Float(), 'g', -1, 64)
 		}
 	}
 	return out
