@@ -76,3 +76,35 @@ func TestExpireFlows(t *testing.T) {
 	}
 	wantCounters(t, n, map[string]uint64{"flows_active": 0, "flows_expired": 10})
 }
+
+// TestSamplerSharedByWorkers checks that two workers' nodes on one snapshot
+// share each route's k/n counter, so the selection is exact over the
+// route's traffic as a whole, and that each worker has its own flow table.
+func TestSamplerSharedByWorkers(t *testing.T) {
+	spec := baseSpec(encapDir)
+	spec.Routes[0].K, spec.Routes[0].N = 2, 5
+	spec.Routes[0].DEX.ExtFlags = 0x40
+	n0, ptr := newNode(t, spec)
+	n1, err := New(Config{Policy: ptr, Clock: fixedClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	selected := 0
+	for i := range 50 {
+		n := n0
+		if i%3 == 0 {
+			n = n1
+		}
+		f := newFrame(unhex(t, vecPlain), 0)
+		n.Handle(f)
+		if parseOut(t, f).HasDEX {
+			selected++
+		}
+	}
+	if selected != 20 {
+		t.Errorf("%d of 50 selected, want 20", selected)
+	}
+	if n0.flows == n1.flows {
+		t.Error("workers share a flow table")
+	}
+}
