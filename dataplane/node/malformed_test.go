@@ -38,7 +38,7 @@ func TestMalformed(t *testing.T) {
 		{name: "padn nonzero", pkt: patch(t, vecB2, 63, 0x01), verdict: xsk.Drop, reason: MalformedPadNNonZero},
 		{name: "option discard", pkt: patch(t, vecD, 42, 0x9e), verdict: xsk.Drop, reason: MalformedOptionDiscard},
 		{name: "ioam misaligned", dir: transitDir, ioamOff: true,
-			pkt: patch(t, vecA, 42, 0x00, 0x31, 0x0a, 0x00, 0x04, 0x00, 0x7b, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00),
+			pkt:     patch(t, vecA, 42, 0x00, 0x31, 0x0a, 0x00, 0x04, 0x00, 0x7b, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00),
 			verdict: xsk.Drop, reason: MalformedIOAMMisaligned},
 		{name: "dex short transit enabled", dir: transitDir, pkt: dexShort, verdict: xsk.Drop, reason: MalformedDEXShort},
 		{name: "dex short transit disabled forwards", dir: transitDir, ioamOff: true, pkt: dexShort, verdict: xsk.Forward, reason: MalformedDEXShort},
