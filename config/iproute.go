@@ -193,7 +193,11 @@ func parseIproute(s string, withPrefix bool) (ipRoute, []tokenError) {
 			}
 		}
 		if j < 0 {
-			fail(t.off, "unexpected %q after dex (valid: trace-type, ns, ext-flags; nothing may follow them)", t.s)
+			if t.s == "via" || t.s == "dev" {
+				fail(t.off, "%q: a bump in the wire always forwards to its other port; end the route after the dex options", t.s)
+			} else {
+				fail(t.off, "unexpected %q after dex (valid: trace-type, ns, ext-flags; nothing may follow them)", t.s)
+			}
 			break
 		}
 		i++

@@ -184,7 +184,7 @@ func ifName(s string) string {
 
 func (d *decoder) ports(n *yaml.Node, path string) []Port {
 	items := d.sequence(n, path)
-	if n.Kind == yaml.SequenceNode && len(items) != 2 {
+	if (n.Kind == yaml.SequenceNode || n.Tag == "!!null") && len(items) != 2 {
 		d.errorf(n, path, "has %d entries: a bump in the wire has exactly 2 ports", len(items))
 	}
 	var ports []Port

@@ -209,7 +209,7 @@ func (d *decoder) stringRoute(n *yaml.Node, path string, withPrefix bool, in *ro
 	if len(errs) > 0 {
 		// Values after a syntax error may be missing or misread: skip the
 		// semantic checks rather than report follow-on errors.
-		in.nsOK, in.traceOK, in.extOK = false, false, false
+		in.nsOK, in.traceOK, in.extOK, in.modeBad = false, false, false, true
 	}
 	return site
 }
