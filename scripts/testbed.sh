@@ -89,11 +89,6 @@ up() {
 	n=${#bumps[@]}
 	veth "$(ns "${bumps[n - 1]}")" east "$(port_mac "$n" 1)" "$b" eth0 02:00:00:00:00:0b
 
-	# MLD reports for the groups the addresses join: within 10 ms, not 1 s.
-	for n in "$a" "$b"; do
-		ip netns exec "$n" sysctl -qw net.ipv6.conf.eth0.mldv1_unsolicited_report_interval=10 \
-			net.ipv6.conf.eth0.mldv2_unsolicited_report_interval=10
-	done
 	ip -n "$a" addr add 2001:db8:1::a/64 dev eth0 nodad
 	ip -n "$a" addr add 192.0.2.1/24 dev eth0
 	if [[ $topo == router ]]; then

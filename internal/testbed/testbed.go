@@ -38,6 +38,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -359,6 +360,52 @@ func (n *Netns) AttachPass(ifname string) error {
 		if err := netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_DRV_MODE); err != nil {
 			return fmt.Errorf("netns %s: attach XDP_PASS to %s: %w", n.Name, ifname, err)
 		}
+		return nil
+	})
+}
+
+// DropMLDReports attaches a TCX egress program to ifname that drops MLDv2
+// reports (frames to 33:33:00:00:00:16). Linux sends them at unpredictable
+// times after a host gets an address, even with `nodad` and no link-local
+// address, and nothing in a testbed needs them (no MLD snooping), so tests
+// that count frames stay exact. Needs Linux >= 6.6 (tcx); the link is
+// released by t.Cleanup.
+func (n *Netns) DropMLDReports(t testing.TB, ifname string) error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "dxp_tb_nomld",
+		Type: ebpf.SchedCLS,
+		Instructions: asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R1, 76, asm.Word), // __sk_buff.data
+			asm.LoadMem(asm.R3, asm.R1, 80, asm.Word), // __sk_buff.data_end
+			asm.Mov.Reg(asm.R4, asm.R2),
+			asm.Add.Imm(asm.R4, 6),
+			asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+			// Destination MAC 33:33:00:00:00:16, loaded little-endian.
+			asm.LoadMem(asm.R5, asm.R2, 0, asm.Word),
+			asm.JNE.Imm(asm.R5, 0x00003333, "pass"),
+			asm.LoadMem(asm.R5, asm.R2, 4, asm.Half),
+			asm.JNE.Imm(asm.R5, 0x1600, "pass"),
+			asm.Mov.Imm(asm.R0, 2), // TC_ACT_SHOT
+			asm.Return(),
+			asm.Mov.Imm(asm.R0, 0).WithSymbol("pass"), // TC_ACT_OK
+			asm.Return(),
+		},
+		License: "GPL",
+	})
+	if err != nil {
+		return fmt.Errorf("testbed: load MLD filter: %w", err)
+	}
+	defer prog.Close()
+	return n.Do(func() error {
+		ifc, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return fmt.Errorf("netns %s: %w", n.Name, err)
+		}
+		l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: prog, Attach: ebpf.AttachTCXEgress})
+		if err != nil {
+			return fmt.Errorf("netns %s: attach MLD filter to %s: %w", n.Name, ifname, err)
+		}
+		t.Cleanup(func() { l.Close() })
 		return nil
 	})
 }

@@ -1,9 +1,12 @@
 package testbed
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"testing"
+
+	"github.com/cilium/ebpf"
 )
 
 // Topology names a prebuilt testbed. scripts/testbed.sh builds the same
@@ -24,9 +27,8 @@ import (
 //
 // In bitw and domain4 the hosts hold each other's MAC as a permanent IPv6
 // neighbour; the bump nodes' ports have no addresses and IPv6 disabled, so
-// their own kernel never puts a frame on the wire. Hosts send their MLD
-// reports within 10 ms of getting their addresses, during setup, so tests
-// that count frames see none. Each host's eth0 carries
+// their own kernel never puts a frame on the wire. Hosts send no MLD
+// reports (see DropMLDReports), so tests that count frames see only theirs. Each host's eth0 carries
 // an XDP_PASS program so frames redirected into the bump's ports by XDP
 // arrive (see AttachPass). IPv4 neighbours are left dynamic so ARP crosses
 // the bump. In router the hosts route everything via the dut (permanent
@@ -122,31 +124,24 @@ func New(t testing.TB, topo Topology) *Testbed {
 	}
 	Veth(t, tb.Bumps[nbumps-1], East, PortMAC(nbumps, 1), tb.HostB, HostIf, HostBMAC)
 
+	// Attach before any address exists: attaching changes the veth's
+	// features, and the host would then repeat its MLD reports.
 	for _, h := range []*Netns{tb.HostA, tb.HostB} {
-		h.quietMLD(t)
+		if err := h.AttachPass(HostIf); err != nil {
+			t.Fatalf("testbed: %v", err)
+		}
+		if err := h.DropMLDReports(t, HostIf); errors.Is(err, ebpf.ErrNotSupported) {
+			t.Logf("testbed: hosts will send MLD reports: %v", err)
+		} else if err != nil {
+			t.Fatalf("testbed: %v", err)
+		}
 	}
 	if topo == Router {
 		tb.buildRouter(t)
 	} else {
 		tb.buildBump(t)
 	}
-	for _, h := range []*Netns{tb.HostA, tb.HostB} {
-		if err := h.AttachPass(HostIf); err != nil {
-			t.Fatalf("testbed: %v", err)
-		}
-	}
 	return tb
-}
-
-// quietMLD makes the host send its unsolicited MLD reports (one per
-// multicast group joined when an address is added, repeated once) within
-// 10 ms instead of up to 1 s, so they are over before a test attaches its
-// program and counts frames.
-func (n *Netns) quietMLD(t testing.TB) {
-	t.Helper()
-	for _, v := range []string{"mldv1", "mldv2"} {
-		n.Sysctl(t, "net.ipv6.conf."+HostIf+"."+v+"_unsolicited_report_interval", "10")
-	}
 }
 
 func (tb *Testbed) buildBump(t testing.TB) {
