@@ -90,7 +90,7 @@ func TestWorkerForwardsBitw(t *testing.T) {
 			}
 			out, _ := tb.HostA.Run("cat", "/proc/net/softnet_stat")
 			t.Logf("softnet_stat:\n%s", out)
-			t.Errorf("direction %d: received %d/%d, corrupt %d (%v), missing %v", i, got, n, r.Corrupt.Load(), r.Err(), r.Missing(10))
+			t.Errorf("direction %d: received %d/%d, corrupt %d (%v), missing %v", i, got, n, r.Corrupt.Load(), r.Err(), r.Missing(n, 10))
 		}
 	}
 	c := w.Counters().Snapshot()

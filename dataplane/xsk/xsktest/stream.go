@@ -34,6 +34,10 @@ const (
 
 var magic = [4]byte{'D', 'X', 'P', '1'}
 
+// maxLag is how far a paced sender may fall behind before it gives up
+// catching up.
+const maxLag = 5 * time.Millisecond
+
 // PayloadSize returns the payload size of packet seq for sizes in [min, max].
 func PayloadSize(seq uint64, min, max int) int {
 	if max <= min {
@@ -92,7 +96,12 @@ type StreamConfig struct {
 	MinSize int    // payload bytes, ≥ MinPayload
 	MaxSize int    // payload bytes, ≥ MinSize, ≤ 1452 for a 1500-byte MTU
 	// Rate in packets per second; 0 sends as fast as the socket allows.
+	// A sender that falls more than 5 ms behind (descheduled) restarts its
+	// schedule rather than bursting to catch up.
 	Rate int
+	// Duration, when positive, stops the stream after this long even if
+	// fewer than Count packets were sent.
+	Duration time.Duration
 }
 
 // SendResult is what a sender did.
@@ -111,11 +120,19 @@ func Send(conn *net.UDPConn, cfg StreamConfig) (SendResult, error) {
 	}
 	buf := make([]byte, cfg.MaxSize)
 	start := time.Now()
+	pace, paceSeq := start, uint64(0)
 	for seq := uint64(0); seq < uint64(cfg.Count); seq++ {
+		if cfg.Duration > 0 && seq%64 == 0 && time.Since(start) >= cfg.Duration {
+			break
+		}
 		if cfg.Rate > 0 && seq%32 == 0 {
-			due := start.Add(time.Duration(float64(seq) / float64(cfg.Rate) * float64(time.Second)))
+			due := pace.Add(time.Duration(float64(seq-paceSeq) / float64(cfg.Rate) * float64(time.Second)))
 			if d := time.Until(due); d > 0 {
 				time.Sleep(d)
+			} else if d < -maxLag {
+				// The sender was kept off the CPU: restart the schedule
+				// instead of catching up with a burst at full speed.
+				pace, paceSeq = time.Now(), seq
 			}
 		}
 		p := buf[:PayloadSize(seq, cfg.MinSize, cfg.MaxSize)]
@@ -152,6 +169,10 @@ type Receiver struct {
 	Corrupt    atomic.Int64 // packets that fail Check
 	Reordered  atomic.Int64 // packets with a sequence number below the highest seen
 	FirstErr   atomic.Pointer[error]
+	// LastArrival is the receive time of the latest intact packet, Unix ns.
+	LastArrival atomic.Int64
+	// MaxGap is the longest time between two intact packets, in ns.
+	MaxGap atomic.Int64
 }
 
 // NewReceiver returns a checker for count packets of stream id.
@@ -200,18 +221,22 @@ func (r *Receiver) Run(conn *net.UDPConn, idle time.Duration) {
 			r.Duplicates.Add(1)
 			continue
 		}
+		now := time.Now().UnixNano()
+		if prev := r.LastArrival.Swap(now); prev != 0 && now-prev > r.MaxGap.Load() {
+			r.MaxGap.Store(now - prev)
+		}
 		if r.Received.Add(1) == int64(r.count) {
 			return
 		}
 	}
 }
 
-// Missing returns up to max sequence numbers not received.
-func (r *Receiver) Missing(max int) []uint64 {
+// Missing returns up to max sequence numbers below sent not received.
+func (r *Receiver) Missing(sent, max int) []uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var m []uint64
-	for i, ok := range r.seen {
+	for i, ok := range r.seen[:min(sent, len(r.seen))] {
 		if !ok {
 			m = append(m, uint64(i))
 			if len(m) == max {

@@ -1,0 +1,116 @@
+package dataplane
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	dxebpf "github.com/dexplane/dexplane/ebpf"
+
+	"github.com/dexplane/dexplane/dataplane/xsk"
+)
+
+// PortCounters are the counters of one port, summed over workers.
+type PortCounters struct {
+	// Worker are the AF_XDP workers' counters for this port (frames
+	// received from / transmitted to it, drops by reason), indexed by
+	// xsk.Counter.
+	Worker xsk.PortCounts
+	// Socket are the kernel's AF_XDP socket counters (XDP_STATISTICS):
+	// frames the kernel dropped before a worker saw them.
+	Socket xsk.Stats
+	// XDP are the steering program's counters by classification reason.
+	XDP [dxebpf.NumReasons]dxebpf.Counter
+}
+
+// Counters is a point-in-time copy of the engine's counters. Values are
+// monotonic over the engine's life; each is read atomically, the set is not
+// one atomic snapshot.
+type Counters struct {
+	Ports [2]PortCounters
+	// Workers[i][p] are worker i's counters for port p.
+	Workers [][2]xsk.PortCounts
+}
+
+// Counters returns the current counters; after Stop, the last values read
+// while stopping. Safe from any goroutine.
+func (e *Engine) Counters() Counters {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state == stateStopped {
+		return e.final
+	}
+	return e.countersLocked()
+}
+
+func (e *Engine) countersLocked() Counters {
+	var c Counters
+	for _, w := range e.workers {
+		s := w.Counters().Snapshot()
+		c.Workers = append(c.Workers, s)
+		for p := range 2 {
+			c.Ports[p].Worker.Add(&s[p])
+			if st, err := w.Socket(p).Stats(); err == nil {
+				k := &c.Ports[p].Socket
+				k.RxDropped += st.RxDropped
+				k.RxInvalidDescs += st.RxInvalidDescs
+				k.TxInvalidDescs += st.TxInvalidDescs
+				k.RxRingFull += st.RxRingFull
+				k.RxFillRingEmpty += st.RxFillRingEmpty
+				k.TxRingEmptyDescs += st.TxRingEmptyDescs
+			}
+		}
+	}
+	if e.xdp != nil {
+		if x, err := e.xdp.Counters(); err == nil {
+			for p := range 2 {
+				c.Ports[p].XDP = x[p]
+			}
+		}
+	}
+	return c
+}
+
+// Lost returns, for port p, the frames received on p that the data plane
+// knowingly did not deliver to the peer: dropped by the handler or invalid,
+// dropped by the kernel before the worker (socket counters), or dropped by
+// the device on transmit to p's peer (copy mode, EBUSY).
+func (c *Counters) Lost(p int) uint64 {
+	w, s := &c.Ports[p].Worker, &c.Ports[p].Socket
+	return w[xsk.CtrDropped] + w[xsk.CtrInvalid] + s.RxDropped + s.RxRingFull + s.RxInvalidDescs +
+		c.Ports[1-p].Worker[xsk.CtrTxDeviceDrop] + c.Ports[1-p].Socket.TxInvalidDescs +
+		c.Ports[p].XDP[dxebpf.ReasonNoPeer].Packets
+}
+
+// WriteText writes the non-zero counters, one "port N group name value" line
+// each, for logs and `dexplane run -v`.
+func (c *Counters) WriteText(w io.Writer) error {
+	var b strings.Builder
+	for p := range c.Ports {
+		pc := &c.Ports[p]
+		for i, v := range pc.Worker {
+			if v != 0 {
+				fmt.Fprintf(&b, "port %d worker %s %d\n", p, xsk.Counter(i), v)
+			}
+		}
+		for _, kv := range []struct {
+			n string
+			v uint64
+		}{
+			{"rx_dropped", pc.Socket.RxDropped}, {"rx_invalid_descs", pc.Socket.RxInvalidDescs},
+			{"tx_invalid_descs", pc.Socket.TxInvalidDescs}, {"rx_ring_full", pc.Socket.RxRingFull},
+			{"rx_fill_ring_empty", pc.Socket.RxFillRingEmpty}, {"tx_ring_empty_descs", pc.Socket.TxRingEmptyDescs},
+		} {
+			if kv.v != 0 {
+				fmt.Fprintf(&b, "port %d socket %s %d\n", p, kv.n, kv.v)
+			}
+		}
+		for r, v := range pc.XDP {
+			if v.Packets != 0 {
+				fmt.Fprintf(&b, "port %d xdp %s %d\n", p, dxebpf.Reason(r), v.Packets)
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

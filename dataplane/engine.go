@@ -1,0 +1,428 @@
+// Package dataplane is dexplane's forwarding engine: it attaches the XDP
+// steering program (package ebpf) to the two ports of a bump in the wire,
+// runs one AF_XDP worker (package dataplane/xsk) per RX queue, hands every
+// steered frame to a per-worker handler (the IOAM roles of dataplane/node,
+// or plain forwarding), swaps the policy snapshot atomically, exposes
+// counters, and stops cleanly.
+//
+// # Lifecycle
+//
+//	e, err := dataplane.New(opts)   // validates, no system calls
+//	err = e.Start(ctx)              // load + attach XDP, open sockets, run workers
+//	...                             // e.Counters(), e.SetPolicy(s)
+//	err = e.Stop()                  // unregister sockets, drain, close, detach XDP
+//
+// Start must run in the network namespace of the ports (interface indexes,
+// AF_XDP binds and XDP attachments are resolved in the calling thread's
+// namespace). Cancelling Start's context stops the engine like Stop.
+//
+// # Transparency during start and stop
+//
+// The steering program sends a frame meant for a worker whose queue has no
+// socket in the XSKMAP to the peer port in the kernel. Start registers the
+// sockets before workers run and Stop unregisters them before the workers
+// drain, so the bump forwards throughout, only without the roles while it
+// starts or stops.
+//
+// # Requirements
+//
+// Linux ≥ 5.12 and root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW); see packages
+// ebpf and dataplane/xsk.
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	dxebpf "github.com/dexplane/dexplane/ebpf"
+
+	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/xsk"
+)
+
+// Sentinel errors.
+var (
+	// ErrStarted: Start was called on an engine that already started.
+	ErrStarted = errors.New("dataplane: engine already started")
+	// ErrNotStarted: the engine is not running.
+	ErrNotStarted = errors.New("dataplane: engine not running")
+	// ErrOptions wraps every validation error of New.
+	ErrOptions = errors.New("dataplane: invalid options")
+)
+
+// Options configures an Engine. Zero values take the defaults noted.
+type Options struct {
+	// Ports are the interface names of port 0 and port 1.
+	Ports [2]string
+	// Roles place each port inside or outside the IOAM domain; they decide
+	// what the XDP program steers in SteerSampled. Default inside.
+	Roles [2]dxebpf.PortRole
+	// Queues is the number of RX queues per port, one worker each;
+	// default 1. Worker q binds queue q on both ports.
+	Queues int
+
+	// FrameSize is the UMEM chunk size in bytes, 2048 or 4096; default 2048.
+	FrameSize int
+	// Frames is the number of UMEM chunks per worker; default
+	// 2×(FillSize+TxSize).
+	Frames int
+	// Headroom is the UMEM headroom in bytes the kernel leaves before each
+	// received frame on top of its own 256; default xsk.DefaultHeadroom.
+	Headroom int
+	// Ring sizes in descriptors (powers of two); default xsk.DefaultRingSize,
+	// xsk.DefaultFillSize for the fill ring.
+	RxSize, TxSize, FillSize, CompletionSize uint32
+	// BatchSize is the most frames a worker takes from one RX ring per
+	// iteration; default xsk.DefaultBatchSize.
+	BatchSize int
+	// Bind is the AF_XDP bind mode; default xsk.ModeAuto (zero-copy if the
+	// driver has it, else copy, logged).
+	Bind xsk.BindMode
+	// Attach is the XDP attach mode; default dxebpf.AttachAuto.
+	Attach dxebpf.AttachMode
+	// Steer selects what reaches the workers; default dxebpf.SteerAll.
+	Steer dxebpf.SteerMode
+	// PassForeignHbH: see dxebpf.Options.
+	PassForeignHbH bool
+	// MaxRoutes sizes the XDP route tables; default dxebpf.DefaultMaxRoutes.
+	MaxRoutes int
+	// CPUs pins worker i to CPUs[i%len(CPUs)]; empty means no pinning.
+	CPUs []int
+
+	// Handler returns the handler of worker i; called once per worker by
+	// Start. nil means xsk.Identity (plain forwarding).
+	Handler func(worker int) xsk.Handler
+	// Policy is the initial snapshot stored in Engine.Policy() (may be nil).
+	Policy *policy.Snapshot
+	// Logger receives lifecycle messages; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Engine runs the data plane of one node. Its methods are safe for
+// concurrent use.
+type Engine struct {
+	opts Options
+	log  *slog.Logger
+
+	policy atomic.Pointer[policy.Snapshot]
+
+	mu       sync.Mutex
+	state    int // stateNew, stateRunning, stateStopped
+	ifindex  [2]int
+	xdp      *dxebpf.Objects
+	atts     [2]*dxebpf.Attachment
+	workers  []*xsk.Worker
+	handlers []xsk.Handler
+	runErrs  chan error
+	stopCtx  context.CancelFunc
+	done     chan struct{}
+	final    Counters // kept after Stop
+}
+
+const (
+	stateNew = iota
+	stateRunning
+	stateStopped
+)
+
+// New validates opts and returns an engine that has not started.
+func New(opts Options) (*Engine, error) {
+	if opts.Queues == 0 {
+		opts.Queues = 1
+	}
+	if opts.FrameSize == 0 {
+		opts.FrameSize = xsk.FrameSize2K
+	}
+	if opts.Headroom == 0 {
+		opts.Headroom = xsk.DefaultHeadroom
+	}
+	if opts.FillSize == 0 {
+		opts.FillSize = xsk.DefaultFillSize
+	}
+	for _, p := range []*uint32{&opts.RxSize, &opts.TxSize, &opts.FillSize, &opts.CompletionSize} {
+		if *p == 0 {
+			*p = xsk.DefaultRingSize
+		}
+	}
+	if opts.Frames == 0 {
+		opts.Frames = 2 * int(opts.FillSize+opts.TxSize)
+	}
+	if opts.BatchSize == 0 {
+		opts.BatchSize = xsk.DefaultBatchSize
+	}
+	if opts.Handler == nil {
+		opts.Handler = func(int) xsk.Handler { return xsk.Identity{} }
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	var errs []error
+	for i, p := range opts.Ports {
+		if p == "" {
+			errs = append(errs, fmt.Errorf("port %d: no interface name", i))
+		}
+	}
+	if opts.Ports[0] != "" && opts.Ports[0] == opts.Ports[1] {
+		errs = append(errs, fmt.Errorf("ports: both are %q", opts.Ports[0]))
+	}
+	if opts.Queues < 1 || opts.Queues > dxebpf.MaxQueues {
+		errs = append(errs, fmt.Errorf("queues %d: want 1..%d", opts.Queues, dxebpf.MaxQueues))
+	}
+	if opts.FrameSize != xsk.FrameSize2K && opts.FrameSize != xsk.FrameSize4K {
+		errs = append(errs, fmt.Errorf("frame size %d: want 2048 or 4096", opts.FrameSize))
+	}
+	for _, r := range []struct {
+		name string
+		v    uint32
+	}{{"rx ring", opts.RxSize}, {"tx ring", opts.TxSize}, {"fill ring", opts.FillSize}, {"completion ring", opts.CompletionSize}} {
+		if r.v&(r.v-1) != 0 || r.v > 1<<16 {
+			errs = append(errs, fmt.Errorf("%s size %d: want a power of two ≤ 65536", r.name, r.v))
+		}
+	}
+	if opts.BatchSize < 1 || opts.BatchSize > int(opts.RxSize) || opts.BatchSize > int(opts.TxSize) {
+		errs = append(errs, fmt.Errorf("batch size %d: want 1..min(rx %d, tx %d)", opts.BatchSize, opts.RxSize, opts.TxSize))
+	}
+	if opts.Frames < int(opts.FillSize)+opts.BatchSize {
+		errs = append(errs, fmt.Errorf("frames %d: fewer than fill ring %d + batch %d", opts.Frames, opts.FillSize, opts.BatchSize))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOptions, err)
+	}
+	e := &Engine{opts: opts, log: opts.Logger, done: make(chan struct{})}
+	e.policy.Store(opts.Policy)
+	return e, nil
+}
+
+// Policy returns the atomic pointer every worker's handler reads the current
+// snapshot from (node.Config.Policy). Swap it with SetPolicy, which also
+// updates the XDP program's maps.
+func (e *Engine) Policy() *atomic.Pointer[policy.Snapshot] { return &e.policy }
+
+// Start loads and attaches the XDP program, opens the AF_XDP sockets of
+// every worker, registers them in the XSKMAP and runs the workers. It
+// returns once forwarding runs. When ctx is cancelled the engine stops as
+// if Stop were called. On error everything Start created is released.
+func (e *Engine) Start(ctx context.Context) (err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state != stateNew {
+		return ErrStarted
+	}
+	defer func() {
+		if err != nil {
+			e.release()
+			e.state = stateStopped
+			close(e.done)
+		}
+	}()
+	for p, name := range e.opts.Ports {
+		ifc, err := net.InterfaceByName(name)
+		if err != nil {
+			return fmt.Errorf("dataplane: port %d %q: %w", p, name, err)
+		}
+		e.ifindex[p] = ifc.Index
+	}
+	e.xdp, err = dxebpf.Load(dxebpf.Options{
+		Steer: e.opts.Steer, MaxRoutes: e.opts.MaxRoutes,
+		PassForeignHbH: e.opts.PassForeignHbH, Logger: e.log,
+	})
+	if err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
+	if err := e.pushPolicy(e.policy.Load()); err != nil {
+		return err
+	}
+	for q := 0; q < e.opts.Queues; q++ {
+		h := e.opts.Handler(q)
+		if h == nil {
+			return fmt.Errorf("dataplane: handler factory returned nil for worker %d", q)
+		}
+		cfg := xsk.WorkerConfig{
+			ID: q, Ifindex: e.ifindex,
+			Umem:   xsk.UmemConfig{FrameSize: e.opts.FrameSize, NumFrames: e.opts.Frames, Headroom: e.opts.Headroom},
+			RxSize: e.opts.RxSize, TxSize: e.opts.TxSize, FillSize: e.opts.FillSize, CompletionSize: e.opts.CompletionSize,
+			Mode: e.opts.Bind, BatchSize: e.opts.BatchSize, Handler: h, Logger: e.log,
+		}
+		if len(e.opts.CPUs) > 0 {
+			cfg.PinCPU, cfg.CPU = true, e.opts.CPUs[q%len(e.opts.CPUs)]
+		}
+		w, err := xsk.NewWorker(cfg)
+		if err != nil {
+			return fmt.Errorf("dataplane: worker %d on %s/%s queue %d: %w", q, e.opts.Ports[0], e.opts.Ports[1], q, err)
+		}
+		e.workers = append(e.workers, w)
+		e.handlers = append(e.handlers, h)
+		for p := range 2 {
+			if err := e.xdp.RegisterXSK(p, q, w.Socket(p).FD()); err != nil {
+				return fmt.Errorf("dataplane: %w", err)
+			}
+		}
+	}
+	for p := range 2 {
+		a, err := e.xdp.AttachPort(e.ifindex[p], p, e.ifindex[1-p], e.opts.Attach, e.opts.Roles[p])
+		if err != nil {
+			return fmt.Errorf("dataplane: port %d %q: %w", p, e.opts.Ports[p], err)
+		}
+		e.atts[p] = a
+	}
+	e.runErrs = make(chan error, len(e.workers))
+	for _, w := range e.workers {
+		go func() { e.runErrs <- w.Run() }()
+	}
+	e.state = stateRunning
+	wctx, cancel := context.WithCancel(ctx)
+	e.stopCtx = cancel
+	go func() {
+		<-wctx.Done()
+		if ctx.Err() != nil {
+			if err := e.Stop(); err != nil && !errors.Is(err, ErrNotStarted) {
+				e.log.Error("dataplane: stop on context cancel", "err", err)
+			}
+		}
+	}()
+	e.log.Info("dataplane: started", "ports", e.opts.Ports, "ifindex", e.ifindex, "queues", e.opts.Queues,
+		"attach", [2]dxebpf.AttachMode{e.atts[0].Mode, e.atts[1].Mode}, "steer", e.opts.Steer,
+		"zerocopy", e.workers[0].ZeroCopy(), "frames", e.opts.Frames, "frame_size", e.opts.FrameSize)
+	return nil
+}
+
+// SetPolicy makes s the snapshot handlers see from their next frame on and,
+// in SteerSampled, loads its routes and decap endpoints into the XDP
+// program. The previous snapshot keeps serving until the pointer swap; an
+// error updating the XDP maps is returned after the swap (the maps may then
+// hold a mix, as dxebpf.SetRoutes documents).
+func (e *Engine) SetPolicy(s *policy.Snapshot) error {
+	e.policy.Store(s)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state != stateRunning {
+		return nil
+	}
+	return e.pushPolicy(s)
+}
+
+// pushPolicy loads the snapshot's routes into the XDP maps (SteerSampled).
+func (e *Engine) pushPolicy(s *policy.Snapshot) error {
+	if s == nil || e.opts.Steer != dxebpf.SteerSampled || e.xdp == nil {
+		return nil
+	}
+	var routes []dxebpf.SteerRoute
+	if s.Routes != nil {
+		for _, r := range s.Routes.Routes() {
+			routes = append(routes, dxebpf.SteerRoute{Prefix: r.Prefix, RouteID: uint32(r.ID), K: r.K, N: r.N})
+		}
+	}
+	if err := e.xdp.SetRoutes(routes); err != nil {
+		return fmt.Errorf("dataplane: policy generation %d: %w", s.Generation, err)
+	}
+	var decap []netip.Addr
+	if s.DecapEndpoints != nil {
+		decap = s.DecapEndpoints.All()
+	}
+	if err := e.xdp.SetDecapEndpoints(decap); err != nil {
+		return fmt.Errorf("dataplane: policy generation %d: %w", s.Generation, err)
+	}
+	return nil
+}
+
+// Handler returns worker i's handler (for example to reach a node's record
+// ring), or nil.
+func (e *Engine) Handler(i int) xsk.Handler {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if i < 0 || i >= len(e.handlers) {
+		return nil
+	}
+	return e.handlers[i]
+}
+
+// Workers returns the number of workers (Options.Queues once started).
+func (e *Engine) Workers() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.workers)
+}
+
+// Ifindex returns the interface index of port p, resolved by Start.
+func (e *Engine) Ifindex(p int) int { return e.ifindex[p&1] }
+
+// XDP returns the loaded XDP objects (for example to read their counters
+// or routes); nil before Start and after Stop.
+func (e *Engine) XDP() *dxebpf.Objects {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.xdp
+}
+
+// Done returns a channel closed when the engine has stopped.
+func (e *Engine) Done() <-chan struct{} { return e.done }
+
+// StopTimeout bounds how long Stop waits for the workers to drain.
+const StopTimeout = 5 * time.Second
+
+// Stop takes the sockets out of the XSKMAP (frames then cross in the
+// kernel), lets the workers drain their rings, closes the sockets, detaches
+// the XDP programs and frees the maps, so no program stays attached. It
+// returns ErrNotStarted if the engine is not running; it is safe to call
+// from any goroutine and more than once.
+func (e *Engine) Stop() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state != stateRunning {
+		return ErrNotStarted
+	}
+	e.state = stateStopped
+	e.stopCtx()
+	var errs []error
+	for q := range e.workers {
+		for p := range 2 {
+			if err := e.xdp.UnregisterXSK(p, q); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, w := range e.workers {
+		w.Stop()
+	}
+	timeout := time.After(StopTimeout)
+	for range e.workers {
+		select {
+		case err := <-e.runErrs:
+			if err != nil {
+				errs = append(errs, err)
+			}
+		case <-timeout:
+			errs = append(errs, fmt.Errorf("dataplane: workers did not stop within %v", StopTimeout))
+		}
+	}
+	e.final = e.countersLocked()
+	errs = append(errs, e.release())
+	close(e.done)
+	e.log.Info("dataplane: stopped", "ports", e.opts.Ports)
+	return errors.Join(errs...)
+}
+
+// release closes the workers (sockets, UMEMs) and the XDP objects (detach).
+func (e *Engine) release() error {
+	var errs []error
+	for _, w := range e.workers {
+		if err := w.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if e.xdp != nil {
+		if err := e.xdp.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("dataplane: %w", err))
+		}
+		e.xdp = nil
+	}
+	e.atts = [2]*dxebpf.Attachment{}
+	return errors.Join(errs...)
+}

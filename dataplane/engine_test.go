@@ -1,0 +1,420 @@
+package dataplane_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/xsk"
+	"github.com/dexplane/dexplane/dataplane/xsk/xsktest"
+	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/internal/testbed"
+	"golang.org/x/sys/unix"
+)
+
+// envInt reads a positive integer from the environment, or def.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// newBitw builds a bitw testbed whose hosts compute their own checksums.
+func newBitw(t *testing.T) *testbed.Testbed {
+	t.Helper()
+	tb := testbed.New(t, testbed.Bitw)
+	xsktest.NoTxChecksumOffload(t, tb)
+	return tb
+}
+
+// startEngine starts an engine on the dut of tb; Stop runs at cleanup.
+func startEngine(t *testing.T, tb *testbed.Testbed, opts dataplane.Options) *dataplane.Engine {
+	t.Helper()
+	opts.Ports = [2]string{testbed.West, testbed.East}
+	e, err := dataplane.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.DUT().Do(func() error { return e.Start(context.Background()) }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := e.Stop(); err != nil && !errors.Is(err, dataplane.ErrNotStarted) {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	return e
+}
+
+// samplingPolicy steers 1 of every 2 frames to host-b into the workers.
+func samplingPolicy(t *testing.T) *policy.Snapshot {
+	t.Helper()
+	s, err := policy.New(policy.Spec{
+		Node: policy.Node{ID: 1, Address: netip.MustParseAddr("2001:db8:ff::1")},
+		Ports: [2]policy.Port{
+			{Name: testbed.West, Domain: policy.Outside},
+			{Name: testbed.East, Domain: policy.Inside, IOAMEnabled: true},
+		},
+		Namespaces: []policy.Namespace{{ID: 123}},
+		Routes: []policy.Route{{
+			Prefix: netip.PrefixFrom(testbed.HostBAddr, 128), Mode: policy.ModeInline, K: 1, N: 2,
+			DEX: policy.DEX{Namespace: 123, TraceType: 0x800000},
+		}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func logCounters(t *testing.T, e *dataplane.Engine) dataplane.Counters {
+	t.Helper()
+	c := e.Counters()
+	var b strings.Builder
+	_ = c.WriteText(&b)
+	t.Logf("engine counters:\n%s", b.String())
+	return c
+}
+
+// ndBothWays forgets the hosts' permanent neighbours, so the next pings
+// need neighbour discovery across the bump, and checks both learn again.
+func ndBothWays(t *testing.T, tb *testbed.Testbed) {
+	t.Helper()
+	for _, h := range []struct {
+		n    *testbed.Netns
+		peer netip.Addr
+	}{{tb.HostA, tb.AddrB}, {tb.HostB, tb.AddrA}} {
+		h.n.MustRun(t, "ip", "neigh", "del", h.peer.String(), "dev", testbed.HostIf)
+		if err := h.n.Ping(h.peer, 2); err != nil {
+			t.Errorf("%s: ping6 %v after forgetting the neighbour (ND across the bump): %v", h.n.Node, h.peer, err)
+		}
+		out := h.n.MustRun(t, "ip", "-6", "neigh", "show", h.peer.String(), "dev", testbed.HostIf)
+		if !strings.Contains(out, "lladdr") {
+			t.Errorf("%s: neighbour %v not resolved: %q", h.n.Node, h.peer, out)
+		}
+	}
+}
+
+func TestTransparency(t *testing.T) {
+	for _, mode := range []dxebpf.SteerMode{dxebpf.SteerAll, dxebpf.SteerSampled} {
+		t.Run(mode.String(), func(t *testing.T) {
+			tb := newBitw(t)
+			// Rings sized for a CI machine whose cores are shared with
+			// other tests: 8192 fill entries hold 300 ms at 25 kpps.
+			opts := dataplane.Options{Attach: dxebpf.AttachGeneric, Steer: mode, Roles: [2]dxebpf.PortRole{dxebpf.RoleOutside, dxebpf.RoleInside},
+				RxSize: 8192, FillSize: 8192}
+			if mode == dxebpf.SteerSampled {
+				opts.Policy = samplingPolicy(t)
+			}
+			e := startEngine(t, tb, opts)
+
+			for _, p := range []struct {
+				from *testbed.Netns
+				to   netip.Addr
+			}{{tb.HostA, tb.AddrB}, {tb.HostB, tb.AddrA}, {tb.HostA, tb.AddrB4}, {tb.HostB, tb.AddrA4}} {
+				if err := p.from.Ping(p.to, 3); err != nil {
+					t.Errorf("%s → %v: %v", p.from.Node, p.to, err)
+				}
+			}
+			ndBothWays(t, tb)
+
+			n := envInt("DEXPLANE_E2E_PACKETS", 100000)
+			before := dropCounters(t, tb)
+			defer func() {
+				if t.Failed() {
+					after := dropCounters(t, tb)
+					for k, v := range after {
+						if v != before[k] {
+							t.Logf("drop counter %s +%d", k, v-before[k])
+						}
+					}
+				}
+			}()
+			var wg sync.WaitGroup
+			for i, dir := range []struct {
+				src, dst *testbed.Netns
+				addr     netip.Addr
+				count    int
+			}{{tb.HostA, tb.HostB, tb.AddrB, n}, {tb.HostB, tb.HostA, tb.AddrA, n / 5}} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					cfg := xsktest.StreamConfig{ID: uint32(i + 1), Count: dir.count, MinSize: 20, MaxSize: 1452, Rate: 25000}
+					// 3 s idle: shared CI cores can stall any process for a while.
+					r, res := xsktest.Stream(t, dir.src, dir.dst, dir.addr, cfg, 3*time.Second)
+					if got := r.Received.Load(); got != int64(res.Sent) || r.Corrupt.Load() != 0 || r.Duplicates.Load() != 0 {
+						t.Errorf("%s → %s: sent %d in %v, received %d (longest gap %v), corrupt %d (%v) duplicates %d missing %v",
+							dir.src.Node, dir.dst.Node, res.Sent, res.Elapsed, got, time.Duration(r.MaxGap.Load()), r.Corrupt.Load(), r.Err(), r.Duplicates.Load(), r.Missing(res.Sent, 10))
+					} else {
+						t.Logf("%s → %s: %d packets of 20..1452 bytes intact in %v (%d reordered, longest gap %v)", dir.src.Node, dir.dst.Node, got, res.Elapsed, r.Reordered.Load(), time.Duration(r.MaxGap.Load()))
+					}
+				}()
+			}
+			wg.Wait()
+			c := logCounters(t, e)
+			x := c.Ports[0].XDP
+			switch mode {
+			case dxebpf.SteerAll:
+				if x[dxebpf.ReasonAll].Packets < uint64(n) || c.Ports[0].Worker[xsk.CtrRxFrames] < uint64(n) {
+					t.Errorf("steer all: port 0 steered %d, worker received %d, want ≥ %d", x[dxebpf.ReasonAll].Packets, c.Ports[0].Worker[xsk.CtrRxFrames], n)
+				}
+			case dxebpf.SteerSampled:
+				s, u := x[dxebpf.ReasonSampled].Packets, x[dxebpf.ReasonUnsampled].Packets
+				if s < uint64(n)/2 || u < uint64(n)/2-10 || s-u > 10 {
+					t.Errorf("steer sampled 1/2: sampled %d unsampled %d of %d", s, u, n)
+				}
+				if w := c.Ports[0].Worker[xsk.CtrRxFrames]; w != s {
+					t.Errorf("workers received %d frames, XDP sampled %d", w, s)
+				}
+			}
+		})
+	}
+}
+
+// dropCounters sums every kernel counter that can account for a lost test
+// packet outside the engine: veth drops on all four interfaces, the
+// receivers' UDP errors, and the (machine-wide) backlog drops.
+func dropCounters(t *testing.T, tb *testbed.Testbed) map[string]uint64 {
+	t.Helper()
+	m := map[string]uint64{}
+	read := func(n *testbed.Netns, path string) uint64 {
+		out, err := n.Run("cat", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := strconv.ParseUint(strings.TrimSpace(out), 10, 64)
+		return v
+	}
+	for _, ifc := range []struct {
+		n    *testbed.Netns
+		name string
+	}{{tb.HostA, testbed.HostIf}, {tb.DUT(), testbed.West}, {tb.DUT(), testbed.East}, {tb.HostB, testbed.HostIf}} {
+		for _, s := range []string{"rx_dropped", "tx_dropped"} {
+			m[ifc.n.Node+"/"+ifc.name+"/"+s] = read(ifc.n, "/sys/class/net/"+ifc.name+"/statistics/"+s)
+		}
+	}
+	for _, h := range []*testbed.Netns{tb.HostA, tb.HostB} {
+		out := h.MustRun(t, "cat", "/proc/net/snmp6")
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) == 2 && (f[0] == "Udp6RcvbufErrors" || f[0] == "Udp6InErrors" || f[0] == "Udp6SndbufErrors") {
+				v, _ := strconv.ParseUint(f[1], 10, 64)
+				m[h.Node+"/"+f[0]] = v
+			}
+		}
+	}
+	out := tb.HostA.MustRun(t, "cat", "/proc/net/softnet_stat")
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			v, _ := strconv.ParseUint(f[1], 16, 64)
+			m["softnet/dropped"] += v
+		}
+	}
+	return m
+}
+
+func TestIntegrityUnderLoad(t *testing.T) {
+	secs := envInt("DEXPLANE_LOAD_SECONDS", 5)
+	tb := newBitw(t)
+	e := startEngine(t, tb, dataplane.Options{Attach: dxebpf.AttachGeneric, Steer: dxebpf.SteerAll})
+	before := dropCounters(t, tb)
+	type result struct {
+		r   *xsktest.Receiver
+		res xsktest.SendResult
+	}
+	results := make([]result, 2)
+	var wg sync.WaitGroup
+	for i, dir := range []struct {
+		src, dst *testbed.Netns
+		addr     netip.Addr
+	}{{tb.HostA, tb.HostB, tb.AddrB}, {tb.HostB, tb.HostA, tb.AddrA}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg := xsktest.StreamConfig{ID: uint32(10 + i), Count: 50_000_000, MinSize: 20, MaxSize: 1452, Duration: time.Duration(secs) * time.Second}
+			r, res := xsktest.Stream(t, dir.src, dir.dst, dir.addr, cfg, time.Second)
+			results[i] = result{r, res}
+		}()
+	}
+	wg.Wait()
+	after := dropCounters(t, tb)
+	c := logCounters(t, e)
+
+	var lost, corrupt, sent int64
+	for i, r := range results {
+		got := r.r.Received.Load()
+		l := int64(r.res.Sent) - got
+		t.Logf("direction %d: sent %d (%.0f pps), received %d, lost %d, corrupt %d, duplicates %d, reordered %d",
+			i, r.res.Sent, float64(r.res.Sent)/r.res.Elapsed.Seconds(), got, l, r.r.Corrupt.Load(), r.r.Duplicates.Load(), r.r.Reordered.Load())
+		lost += l
+		sent += int64(r.res.Sent)
+		corrupt += r.r.Corrupt.Load() + r.r.Duplicates.Load()
+	}
+	if corrupt != 0 {
+		t.Errorf("%d corrupt or duplicated payloads (first: %v %v)", corrupt, results[0].r.Err(), results[1].r.Err())
+	}
+	var accounted uint64
+	var why []string
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			accounted += d
+			why = append(why, fmt.Sprintf("%s=%d", k, d))
+		}
+	}
+	engineLost := c.Lost(0) + c.Lost(1)
+	accounted += engineLost
+	why = append(why, fmt.Sprintf("engine=%d", engineLost))
+	t.Logf("lost %d of %d; counted drops %d: %s", lost, sent, accounted, strings.Join(why, " "))
+	if lost > int64(accounted) {
+		t.Errorf("%d packets lost but only %d drops counted", lost, accounted)
+	}
+	if sent == 0 || lost*2 > sent {
+		t.Errorf("forwarding failed under load: %d of %d lost", lost, sent)
+	}
+}
+
+func TestLinkFlap(t *testing.T) {
+	tb := newBitw(t)
+	e := startEngine(t, tb, dataplane.Options{Attach: dxebpf.AttachGeneric, Steer: dxebpf.SteerAll})
+	rx, tx := xsktest.UDPPair(t, tb.HostA, tb.HostB, tb.AddrB, 9100)
+	r := xsktest.NewReceiver(20, 1_000_000)
+	go r.Run(rx, 3*time.Second)
+	sendDone := make(chan xsktest.SendResult, 1)
+	go func() {
+		res, _ := xsktest.Send(tx, xsktest.StreamConfig{ID: 20, Count: 1_000_000, MinSize: 64, MaxSize: 64, Rate: 10000, Duration: 3 * time.Second})
+		sendDone <- res
+	}()
+	dut := tb.DUT()
+	for _, port := range []string{testbed.West, testbed.East} {
+		time.Sleep(500 * time.Millisecond)
+		dut.MustRun(t, "ip", "link", "set", port, "down")
+		time.Sleep(200 * time.Millisecond)
+		dut.MustRun(t, "ip", "link", "set", port, "up")
+		up := time.Now()
+		for r.LastArrival.Load() < up.UnixNano() {
+			if time.Since(up) > time.Second {
+				t.Fatalf("forwarding did not resume within 1 s after %s came back up", port)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Logf("%s down 200 ms: forwarding resumed %v after link up", port, time.Duration(r.LastArrival.Load()-up.UnixNano()).Round(time.Millisecond))
+	}
+	res := <-sendDone
+	t.Logf("stream: sent %d, received %d (lost while a port was down: %d)", res.Sent, r.Received.Load(), int64(res.Sent)-r.Received.Load())
+	select {
+	case <-e.Done():
+		t.Fatal("engine stopped during the link flap")
+	default:
+	}
+	if err := tb.HostB.Ping(tb.AddrA, 2); err != nil {
+		t.Errorf("ping6 after flaps: %v", err)
+	}
+	logCounters(t, e)
+}
+
+// assertNothingLeft checks that the dut's ports carry no XDP program and
+// its namespace holds no AF_XDP socket.
+func assertNothingLeft(t *testing.T, dut *testbed.Netns) {
+	t.Helper()
+	for _, p := range []string{testbed.West, testbed.East} {
+		id, err := dut.XDPProgID(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id != 0 {
+			out, _ := dut.Run("ip", "link", "show", p)
+			t.Errorf("%s still carries XDP program %d:\n%s", p, id, out)
+		}
+	}
+	if n := xdpSockets(t); n != 0 {
+		t.Errorf("%d AF_XDP sockets left open", n)
+	}
+}
+
+// xdpSockets counts this process's open AF_XDP sockets (SO_DOMAIN of every
+// descriptor); `ss --xdp` needs CONFIG_XDP_SOCKETS_DIAG, which kernels
+// often lack.
+func xdpSockets(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ent := range ents {
+		fd, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		if d, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err == nil && d == unix.AF_XDP {
+			n++
+		}
+	}
+	return n
+}
+
+func TestStopRestartLeavesNothing(t *testing.T) {
+	tb := newBitw(t)
+	dut := tb.DUT()
+	// A crashed run may have left a dexplane program attached via netlink.
+	if err := dut.AttachPass(testbed.West); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		e := startEngine(t, tb, dataplane.Options{Attach: dxebpf.AttachGeneric, Steer: dxebpf.SteerAll})
+		if n := xdpSockets(t); n != 2 {
+			t.Errorf("round %d: %d AF_XDP sockets open, want 2", round, n)
+		}
+		if err := tb.HostA.Ping(tb.AddrB, 2); err != nil {
+			t.Errorf("round %d: ping6: %v", round, err)
+		}
+		if err := e.Stop(); err != nil {
+			t.Fatalf("round %d: Stop: %v", round, err)
+		}
+		assertNothingLeft(t, dut)
+		if c := e.Counters(); c.Ports[0].Worker[xsk.CtrRxFrames] == 0 {
+			t.Errorf("round %d: counters after stop are empty", round)
+		}
+	}
+}
+
+func TestStartFailsCleanly(t *testing.T) {
+	tb := newBitw(t)
+	e, err := dataplane.New(dataplane.Options{Ports: [2]string{testbed.West, "nope0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.DUT().Do(func() error { return e.Start(context.Background()) }); err == nil {
+		t.Fatal("Start on a missing interface succeeded")
+	}
+	assertNothingLeft(t, tb.DUT())
+}
+
+func TestContextCancelStops(t *testing.T) {
+	tb := newBitw(t)
+	e, err := dataplane.New(dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Attach: dxebpf.AttachGeneric})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := tb.DUT().Do(func() error { return e.Start(ctx) }); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case <-e.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("engine did not stop after its context was cancelled")
+	}
+	assertNothingLeft(t, tb.DUT())
+}
