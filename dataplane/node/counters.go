@@ -30,6 +30,7 @@ const (
 	MalformedDEXShort                         // packet.ErrDEXShort
 	MalformedDEXExtTruncated                  // packet.ErrDEXExtTruncated
 	MalformedPTOShort                         // packet.ErrPTOShort
+	MalformedHbHNotFirst                      // packet.ErrHbHNotFirst
 	MalformedExtTruncated                     // packet.ErrExtTruncated
 	MalformedInnerShort                       // packet.ErrInnerShort
 	MalformedInnerVersion                     // packet.ErrInnerVersion
@@ -48,7 +49,7 @@ var malformedErrs = [NumMalformed - 1]error{
 	packet.ErrOptionDiscard,
 	packet.ErrIOAMMisaligned, packet.ErrIOAMShort, packet.ErrDEXShort,
 	packet.ErrDEXExtTruncated, packet.ErrPTOShort,
-	packet.ErrExtTruncated, packet.ErrInnerShort, packet.ErrInnerVersion,
+	packet.ErrHbHNotFirst, packet.ErrExtTruncated, packet.ErrInnerShort, packet.ErrInnerVersion,
 	packet.ErrInnerLength,
 }
 
@@ -60,7 +61,7 @@ var malformedNames = [NumMalformed]string{
 	"option_discard",
 	"ioam_misaligned", "ioam_short", "dex_short",
 	"dex_ext_truncated", "pto_short",
-	"ext_truncated", "inner_short", "inner_version",
+	"hbh_not_first", "ext_truncated", "inner_short", "inner_version",
 	"inner_length",
 	"other",
 }

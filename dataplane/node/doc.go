@@ -120,8 +120,9 @@
 //	                                     otherwise drop (Linux drops; and an
 //	                                     IOAM option we cannot parse must not
 //	                                     leave the domain)
-//	ErrExtTruncated, ErrInnerShort,      drop (no trustworthy flow key; the
-//	ErrInnerVersion, ErrInnerLength      destination would drop it)
+//	ErrHbHNotFirst, ErrExtTruncated,     drop (no trustworthy flow key; the
+//	ErrInnerShort, ErrInnerVersion,      destination would drop it)
+//	ErrInnerLength
 //	anything else                        drop (MalformedOther; a codec bug)
 //
 // A frame whose Off/Len do not fit its buffer counts as ErrShortFrame.

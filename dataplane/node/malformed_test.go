@@ -2,7 +2,14 @@ package node
 
 import (
 	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strconv"
 	"testing"
+
+	"github.com/dexplane/dexplane/dataplane/packet"
 
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/xsk"
@@ -129,5 +136,52 @@ func TestNilSnapshotForwards(t *testing.T) {
 	}
 	if _, err := New(Config{Policy: &ptr, RingSize: 3}); err == nil {
 		t.Error("New with ring size 3 succeeded")
+	}
+}
+
+// TestEveryParseErrorClassified reads the packet codec's parse sentinels
+// from its source (the first var block of errors.go) so that a sentinel
+// added there without a Malformed reason here fails the tests.
+func TestEveryParseErrorClassified(t *testing.T) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, filepath.Join("..", "packet", "errors.go"), nil, 0)
+	if err != nil {
+		t.Skipf("packet sources not available: %v", err)
+	}
+	known := map[string]bool{packet.ErrNotIPv6.Error(): true}
+	for _, e := range malformedErrs {
+		known[e.Error()] = true
+	}
+	for _, decl := range f.Decls {
+		gd, ok := decl.(*ast.GenDecl)
+		if !ok || gd.Tok != token.VAR {
+			continue
+		}
+		n := 0
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, name := range vs.Names {
+				call, ok := vs.Values[i].(*ast.CallExpr)
+				if !ok || len(call.Args) != 1 {
+					continue
+				}
+				lit, ok := call.Args[0].(*ast.BasicLit)
+				if !ok {
+					continue
+				}
+				msg, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n++
+				if !known[msg] {
+					t.Errorf("parse sentinel packet.%s (%q) has no Malformed reason", name.Name, msg)
+				}
+			}
+		}
+		if n == 0 {
+			t.Fatal("no sentinels found in the first var block of errors.go")
+		}
+		break // the first var block holds the parse sentinels
 	}
 }
