@@ -149,16 +149,20 @@ func (d *decoder) routes(n *yaml.Node, path string, c *Config) []Route {
 			continue
 		}
 		r, ok := d.finishRoute(&in, site, c, nsKnown)
-		if !in.prefixOK || !ok || len(d.errs) > errsBefore {
+		if !in.prefixOK {
 			continue
 		}
+		// Duplicates are checked even for routes with other errors, so
+		// that one run reports everything.
 		line, col, pp, pre := site.at("prefix")
 		if first, dup := prefixes[r.Prefix]; dup {
 			d.errorAt(line, col, pp, fmt.Sprintf("%s%s: duplicate of routes[%d] (line %d); each prefix may appear once", pre, r.Prefix, first.index, first.line))
 			continue
 		}
 		prefixes[r.Prefix] = firstSeen{i, line}
-		out = append(out, r)
+		if ok && len(d.errs) == errsBefore {
+			out = append(out, r)
+		}
 	}
 	return out
 }
