@@ -185,3 +185,34 @@ func TestEveryParseErrorClassified(t *testing.T) {
 		break // the first var block holds the parse sentinels
 	}
 }
+
+// TestZeroSnapshot runs a hand-built zero Snapshot (both ports inside, no
+// tables): the node is a transit node that exports nothing.
+func TestZeroSnapshot(t *testing.T) {
+	var ptr atomicSnapshot
+	ptr.Store(&policy.Snapshot{})
+	n, err := New(Config{Policy: &ptr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{vecPlain, vecA, vecC} {
+		f := newFrame(unhex(t, v), 0)
+		if n.Handle(f) != xsk.Forward || !bytes.Equal(ip6Of(f), unhex(t, v)) {
+			t.Errorf("zero snapshot changed or dropped %s", v[:16])
+		}
+	}
+	s := &policy.Snapshot{}
+	s.Ports[0].Domain = policy.Outside
+	ptr.Store(s)
+	f := newFrame(unhex(t, vecPlain), 0)
+	if n.Handle(f) != xsk.Forward || !bytes.Equal(ip6Of(f), unhex(t, vecPlain)) {
+		t.Error("encap without routes dropped or changed the packet")
+	}
+	s2 := &policy.Snapshot{Options: policy.Options{StripAtDecap: true}}
+	s2.Ports[1].Domain = policy.Outside
+	ptr.Store(s2)
+	f = newFrame(unhex(t, vecA), 0)
+	if n.Handle(f) != xsk.Forward || !bytes.Equal(ip6Of(f), unhex(t, vecPlain)) {
+		t.Error("decap without tables did not strip")
+	}
+}

@@ -81,9 +81,20 @@ type Node struct {
 	pkt packet.Packet // parse scratch
 }
 
+// Empty tables stand in for nil ones of a hand-built Snapshot (the zero
+// value of each is a valid empty table).
+var (
+	emptyRoutes     = &policy.RouteTable{}
+	emptyNamespaces = &policy.NamespaceTable{}
+	emptyAddrs      = &policy.AddrSet{}
+)
+
 // view is the per-snapshot derived state of a Node.
 type view struct {
 	snap        *policy.Snapshot
+	routes      *policy.RouteTable     // never nil
+	namespaces  *policy.NamespaceTable // never nil
+	decap       *policy.AddrSet        // never nil
 	mtu         [2]int // egress MTU per port (IPv6 octets), 0 = unchecked
 	nodeAddr    [16]byte
 	hasNodeAddr bool
@@ -150,7 +161,16 @@ func flowConfig(s *policy.Snapshot) flow.Config {
 // max_flows, idle_timeout or seq_start; the flows are then forgotten and
 // restart at seq_start).
 func (n *Node) refresh(s *policy.Snapshot) error {
-	v := view{snap: s}
+	v := view{snap: s, routes: s.Routes, namespaces: s.Namespaces, decap: s.DecapEndpoints}
+	if v.routes == nil {
+		v.routes = emptyRoutes
+	}
+	if v.namespaces == nil {
+		v.namespaces = emptyNamespaces
+	}
+	if v.decap == nil {
+		v.decap = emptyAddrs
+	}
 	for i := range v.mtu {
 		v.mtu[i] = s.Ports[i].MTU
 		if v.mtu[i] == 0 {
@@ -240,8 +260,8 @@ func (n *Node) Handle(f *xsk.Frame) xsk.Verdict {
 	}
 	if s != n.view.snap {
 		if err := n.refresh(s); err != nil {
-			// Only a flow-table allocation failure gets here; keep going
-			// with the old table.
+			// Unreachable: flowConfig always yields a valid table config.
+			// Keep running on the previous view rather than fail frames.
 			n.view.snap = s
 		}
 	}

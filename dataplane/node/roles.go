@@ -27,7 +27,7 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		n.ctr.SkippedExport.Add(1)
 		return n.forward()
 	}
-	r, ok := s.Routes.Lookup(packet.Dst(frame, p.L3))
+	r, ok := n.view.routes.Lookup(packet.Dst(frame, p.L3))
 	if !ok {
 		n.ctr.NoRoute.Add(1)
 		return n.forward()
@@ -109,9 +109,10 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 	}
 	// Like Linux, export the encapsulating node's own record only if the
 	// namespace is configured locally (New guarantees it for routes).
-	if ns, ok := s.Namespaces.Lookup(d.Namespace); ok {
+	if ns, ok := n.view.namespaces.Lookup(d.Namespace); ok {
 		l3 := f.Off + p.L3 // the link header kept its length
-		n.export(telemetry.RoleEncap, s, ns, f, in, out, &d, &fi, f.Buf[l3:l3+ipLen+overhead])
+		end := min(l3+ipLen+overhead, f.Off+f.Len)
+		n.export(telemetry.RoleEncap, s, ns, f, in, out, &d, &fi, f.Buf[l3:end])
 	}
 	return n.forward()
 }
@@ -178,7 +179,7 @@ func (n *Node) observe(role telemetry.Role, s *policy.Snapshot, f *xsk.Frame, in
 		n.ctr.IOAMDisabled.Add(1)
 		return
 	}
-	ns, ok := s.Namespaces.Lookup(p.DEX.Namespace)
+	ns, ok := n.view.namespaces.Lookup(p.DEX.Namespace)
 	if !ok {
 		n.ctr.UnknownNamespace.Add(1)
 		return
@@ -218,7 +219,7 @@ func (n *Node) decap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 	for edits := 0; ; edits++ {
 		frame := f.Buf[f.Off : f.Off+f.Len]
 		tunnel := p.Encap == packet.EncapIP6IP6 &&
-			(p.NumIOAM > 0 || s.DecapEndpoints != nil && s.DecapEndpoints.Contains(packet.Dst(frame, p.L3)))
+			(p.NumIOAM > 0 || n.view.decap.Contains(packet.Dst(frame, p.L3)))
 		if !tunnel && p.NumIOAM == 0 {
 			if removed {
 				n.ctr.DEXRemoved.Add(1)
