@@ -95,7 +95,7 @@ type view struct {
 	routes      *policy.RouteTable     // never nil
 	namespaces  *policy.NamespaceTable // never nil
 	decap       *policy.AddrSet        // never nil
-	mtu         [2]int // egress MTU per port (IPv6 octets), 0 = unchecked
+	mtu         [2]int                 // egress MTU per port (IPv6 octets), 0 = unchecked
 	nodeAddr    [16]byte
 	hasNodeAddr bool
 	exportPorts [maxExportPorts]uint16
