@@ -1,0 +1,122 @@
+package collectors
+
+import (
+	"bytes"
+	"encoding/xml"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dexplane/dexplane/exporter"
+)
+
+var update = flag.Bool("update", false, "rewrite the generated collector files")
+
+func TestFilesUpToDate(t *testing.T) {
+	for _, f := range Files {
+		want := f.Generate()
+		if *update {
+			if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(f.Path, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(f.Path)
+		if err != nil {
+			t.Fatalf("%v (run go generate ./exporter/collectors)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s is stale: run go generate ./exporter/collectors", f.Path)
+		}
+	}
+}
+
+func TestIPFIXcol2XML(t *testing.T) {
+	var doc struct {
+		Scope struct {
+			PEN  uint32 `xml:"pen"`
+			Name string `xml:"name"`
+		} `xml:"scope"`
+		Elements []struct {
+			ID       uint16 `xml:"id"`
+			Name     string `xml:"name"`
+			DataType string `xml:"dataType"`
+		} `xml:"element"`
+	}
+	if err := xml.Unmarshal(IPFIXcol2(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Scope.PEN != exporter.PEN || len(doc.Elements) != 17 {
+		t.Fatalf("scope %+v, %d elements", doc.Scope, len(doc.Elements))
+	}
+	for i, e := range doc.Elements {
+		if e.ID != uint16(i) || e.Name == "" || e.DataType == "" {
+			t.Errorf("element %d: %+v", i, e)
+		}
+	}
+}
+
+func TestGoflow2YAML(t *testing.T) {
+	var cfg struct {
+		Formatter struct {
+			Fields   []string `yaml:"fields"`
+			Protobuf []struct {
+				Name  string `yaml:"name"`
+				Index int    `yaml:"index"`
+				Type  string `yaml:"type"`
+			} `yaml:"protobuf"`
+		} `yaml:"formatter"`
+		IPFIX struct {
+			Mapping []struct {
+				Field       uint16 `yaml:"field"`
+				PenProvided bool   `yaml:"penprovided"`
+				Pen         uint32 `yaml:"pen"`
+				Destination string `yaml:"destination"`
+			} `yaml:"mapping"`
+		} `yaml:"ipfix"`
+	}
+	if err := yaml.Unmarshal(Goflow2(), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.IPFIX.Mapping) != len(cfg.Formatter.Protobuf) || len(cfg.IPFIX.Mapping) != 20 {
+		t.Fatalf("%d mappings, %d protobuf fields", len(cfg.IPFIX.Mapping), len(cfg.Formatter.Protobuf))
+	}
+	m := cfg.IPFIX.Mapping[2]
+	if m.Field != 0x8002 || !m.PenProvided || m.Pen != 10383 || m.Destination != "ioam_node_id" {
+		t.Fatalf("node id mapping %+v", m)
+	}
+}
+
+func TestPmacctPrimitives(t *testing.T) {
+	lines := 0
+	for _, l := range strings.Split(string(Pmacct()), "\n") {
+		if l == "" || l[0] == '!' {
+			continue
+		}
+		lines++
+		kv := map[string]string{}
+		for _, f := range strings.Split(l, "\t") {
+			k, v, ok := strings.Cut(f, "=")
+			if !ok || strings.Contains(f, " ") {
+				t.Fatalf("bad token %q in %q", f, l)
+			}
+			kv[k] = v
+		}
+		if kv["name"] == "" || kv["field_type"] == "" || kv["len"] == "" || kv["semantics"] == "" {
+			t.Fatalf("incomplete line %q", l)
+		}
+	}
+	if lines != 21 {
+		t.Fatalf("%d primitives", lines)
+	}
+	if !strings.Contains(string(Pmacct()), "name=ioam_node_id\tfield_type=10383:2\tlen=3\tsemantics=raw") {
+		t.Fatal("node id primitive missing")
+	}
+}
