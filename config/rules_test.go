@@ -110,6 +110,10 @@ func TestRules(t *testing.T) {
 		// Ports.
 		{"duplicate port names", func(t *testing.T) string { return edit(t, "{name: east,", "{name: west,") },
 			[]string{"t.yaml:5:12: ports[1].name: \"west\": duplicate of ports[0].name; the two ports must differ"}},
+		{"no ports", func(t *testing.T) string {
+			return edit(t, "  - {name: west, domain: outside}\n  - {name: east, domain: inside}\n", "")
+		},
+			[]string{"t.yaml:3:7: ports: has 0 entries: a bump in the wire has exactly 2 ports"}},
 		{"three ports", func(t *testing.T) string {
 			return edit(t, "  - {name: east, domain: inside}", "  - {name: east, domain: inside}\n  - {name: north, domain: inside}")
 		},

@@ -330,3 +330,37 @@ func (s *AddrSet) All() []netip.Addr {
 	}
 	return out
 }
+
+// RestartRequired lists the differences between old and next that the
+// engine cannot apply to running workers: port names and the whole
+// Dataplane section (sockets, rings and UMEM are sized at start). An empty
+// result means next can be swapped in live. Either snapshot may be nil
+// (then nothing is reported).
+func RestartRequired(old, next *Snapshot) []string {
+	if old == nil || next == nil {
+		return nil
+	}
+	var diffs []string
+	for i := range old.Ports {
+		if old.Ports[i].Name != next.Ports[i].Name {
+			diffs = append(diffs, fmt.Sprintf("ports[%d].name %q -> %q", i, old.Ports[i].Name, next.Ports[i].Name))
+		}
+	}
+	a, b := old.Dataplane, next.Dataplane
+	if !slices.Equal(a.CPUs, b.CPUs) {
+		diffs = append(diffs, fmt.Sprintf("dataplane.cpus %v -> %v", a.CPUs, b.CPUs))
+	}
+	a.CPUs, b.CPUs = nil, nil
+	if !equalDataplane(a, b) {
+		diffs = append(diffs, fmt.Sprintf("dataplane %+v -> %+v", a, b))
+	}
+	return diffs
+}
+
+// equalDataplane compares two Dataplane values without CPUs.
+func equalDataplane(a, b Dataplane) bool {
+	return a.Queues == b.Queues && a.RxRingSize == b.RxRingSize && a.TxRingSize == b.TxRingSize &&
+		a.FillRingSize == b.FillRingSize && a.CompletionRingSize == b.CompletionRingSize &&
+		a.UmemFrames == b.UmemFrames && a.FrameSize == b.FrameSize && a.BatchSize == b.BatchSize &&
+		a.AttachMode == b.AttachMode && a.Steer == b.Steer && a.MetricsAddress == b.MetricsAddress
+}

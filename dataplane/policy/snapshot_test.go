@@ -178,3 +178,26 @@ func TestNamespaceLookupAllocs(t *testing.T) {
 		t.Errorf("DecapEndpoints.Contains allocates %v times", n)
 	}
 }
+
+func TestRestartRequired(t *testing.T) {
+	a, _ := New(testSpec(), nil)
+	spec := testSpec()
+	spec.Routes = spec.Routes[:1]
+	spec.Options.MergeHbH = false
+	b, _ := New(spec, a)
+	if d := RestartRequired(a, b); len(d) != 0 {
+		t.Errorf("route and option changes need a restart? %v", d)
+	}
+	spec.Ports[1].Name = "east2"
+	spec.Dataplane.Queues = 4
+	spec.Dataplane.CPUs = []int{3}
+	c, _ := New(spec, b)
+	d := RestartRequired(b, c)
+	if len(d) != 3 || !strings.Contains(d[0], `ports[1].name "east" -> "east2"`) ||
+		!strings.Contains(d[1], "dataplane.cpus [0 1] -> [3]") || !strings.Contains(d[2], "Queues:4") {
+		t.Errorf("RestartRequired = %q", d)
+	}
+	if RestartRequired(nil, c) != nil {
+		t.Error("nil old snapshot reported differences")
+	}
+}

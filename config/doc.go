@@ -1,0 +1,87 @@
+// Package config reads a dexplane node's YAML configuration, validates it
+// strictly and compiles it into the data plane's immutable
+// policy.Snapshot.
+//
+// # Loading and reloading
+//
+// Load (or Parse) returns a *Config with every default filled in, or an
+// ErrorList with every problem found: unknown keys, wrong types,
+// out-of-range values and broken cross-references, each as
+// "FILE:LINE:COLUMN: PATH: MESSAGE" where MESSAGE names the value and what
+// would be valid. (*Config).Compile(prev) builds the snapshot; prev lets
+// unchanged routes keep their sampler counters. Neither step touches the
+// running snapshot, so a reload is all-or-nothing:
+//
+//	c, err := config.Load(path)        // nothing swapped on error
+//	s, err := c.Compile(current.Load()) // nothing swapped on error
+//	current.Store(s)                    // the only visible step
+//
+// Reload does exactly that. Default returns the embedded demo
+// configuration "dexplane run" uses without -c.
+//
+// # Schema
+//
+// Numbers are decimal or 0x hex (a leading 0 is refused: iproute2 would
+// read it as octal). Durations are Go durations ("30s"). Defaults in
+// brackets.
+//
+//	node:         id [0xffffff] (24 bits), id_wide [0xffffffffffffff] (56 bits),
+//	              address (IPv6; default tunsrc of encap routes)
+//	ports:        exactly two: name (Linux ifname), domain inside|outside (required),
+//	              ioam_enabled [true inside, false outside], if_id [0xffff],
+//	              if_id_wide [0xffffffff], mtu [0 = interface MTU; else 1280..65535],
+//	              foreign_ioam drop|strip|forward [drop]
+//	namespaces:   id (16 bits), data (32 bits), data_wide (64 bits),
+//	              schema {id (24 bits), data (hex, padded to 4n, <= 1020 octets)}
+//	routes:       prefix, mode inline|encap|auto [inline], tunsrc [node.address],
+//	              tundst (required for encap/auto), freq K/N [1/1],
+//	              dex {ns, trace_type, ext_flags [0]}
+//	              or an iproute2 string (see below)
+//	decap:        endpoints: IPv6 addresses whose ip6ip6 tunnels end here
+//	flows:        seq_start 0|1 [0], idle_timeout [30s; 0 = never], max_flows [65536],
+//	              flow_id {method hash [hash], seed [0]}
+//	export:       collectors [{transport udp|tcp [udp], address host[:4739],
+//	              observation_domain_id [1], template_refresh [60s]}],
+//	              rate_limit {records_per_second [10000], burst [0 = 1 s worth],
+//	              capacity_fraction [0.001] (or "1/1000")},
+//	              outputs [{format text|json, path ["-" = stdout]}]
+//	dataplane:    queues [1], rx/tx/fill/completion_ring_size [2048], umem_frames [8192],
+//	              frame_size 2048|4096 [2048], batch_size [64], attach_mode
+//	              auto|native|generic [auto], steer all|sampled [all],
+//	              cpus (list or "0-3,6") [none], metrics_address [none]
+//	options:      merge_hbh [true], strip [true; false = test mode], packet_too_big [false]
+//
+// # Routes
+//
+// A route is written as a mapping, or in the syntax of the Linux
+// implementation the RFC 9326 paper uses, either as a whole string or as
+// prefix plus options:
+//
+//	routes:
+//	  - prefix: 2001:db8:1::/48
+//	    mode: encap
+//	    tundst: 2001:db8:ffff::4
+//	    freq: 1/100
+//	    dex: {ns: 123, trace_type: 0x800000, ext_flags: 0xc0}
+//	  - "2001:db8:2::/48 encap ioam6 freq 1/100 mode encap tundst 2001:db8:ffff::4 dex ns 123 trace-type 0x800000 ext-flags 0xc0"
+//	  - prefix: 2001:db8:3::/48
+//	    encap: encap ioam6 mode encap tundst 2001:db8:ffff::4 dex ns 123 trace-type 0x800000 ext-flags 0xc0
+//
+// The string follows iproute2's rules: freq, mode, tunsrc and tundst are
+// optional and in that order; mode defaults to inline; tunsrc and tundst
+// are refused with inline and tundst is required otherwise; after "dex"
+// come trace-type, ns and ext-flags in any order, all three required. All
+// forms compile to the same route.
+//
+// The sampling frequency has the kernel's meaning: the first K of every N
+// packets matching the route (1 <= K <= N <= 1000000). The trace type may
+// not be 0 and may not set bit 7 (checksum complement), bits 12-21
+// (undefined) or bit 23 (reserved); the namespace must be configured.
+//
+// mode auto is the kernel's "inline for locally generated packets, encap
+// for forwarded ones". A bump in the wire generates no packets: everything
+// it handles is in transit, and RFC 8200 lets only a packet's source add
+// extension headers, so auto always means encap here (the compiled route's
+// Mode is policy.ModeEncap). inline remains available for deployments
+// where the bump sits directly in front of the sending host.
+package config
