@@ -3,7 +3,6 @@ package dataplane_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"os"
 	"strconv"
@@ -250,37 +249,44 @@ func TestIntegrityUnderLoad(t *testing.T) {
 	after := dropCounters(t, tb)
 	c := logCounters(t, e)
 
-	var lost, corrupt, sent int64
+	var corrupt int64
 	for i, r := range results {
 		got := r.r.Received.Load()
-		l := int64(r.res.Sent) - got
-		t.Logf("direction %d: sent %d (%.0f pps), received %d, lost %d, corrupt %d, duplicates %d, reordered %d",
-			i, r.res.Sent, float64(r.res.Sent)/r.res.Elapsed.Seconds(), got, l, r.r.Corrupt.Load(), r.r.Duplicates.Load(), r.r.Reordered.Load())
-		lost += l
-		sent += int64(r.res.Sent)
+		t.Logf("direction %d: sent %d (%.0f pps), received %d, corrupt %d, duplicates %d, reordered %d",
+			i, r.res.Sent, float64(r.res.Sent)/r.res.Elapsed.Seconds(), got, r.r.Corrupt.Load(), r.r.Duplicates.Load(), r.r.Reordered.Load())
 		corrupt += r.r.Corrupt.Load() + r.r.Duplicates.Load()
 	}
 	if corrupt != 0 {
 		t.Errorf("%d corrupt or duplicated payloads (first: %v %v)", corrupt, results[0].r.Err(), results[1].r.Err())
 	}
-	var accounted uint64
-	var why []string
-	for k, v := range after {
-		if d := v - before[k]; d > 0 {
-			accounted += d
-			why = append(why, fmt.Sprintf("%s=%d", k, d))
+	d := func(k string) uint64 { return after[k] - before[k] }
+	// One drop shows up in several kernel counters (a veth drop is the
+	// sender's tx_dropped, the peer's rx_dropped and, for the sending host,
+	// Udp6SndbufErrors), so each hop counts the largest of its views.
+	outside := [2]uint64{
+		max(d("host-a/Udp6SndbufErrors"), d("host-a/eth0/tx_dropped"), d("dut/west/rx_dropped")) +
+			max(d("dut/east/tx_dropped"), d("host-b/eth0/rx_dropped")) + d("host-b/Udp6InErrors"),
+		max(d("host-b/Udp6SndbufErrors"), d("host-b/eth0/tx_dropped"), d("dut/east/rx_dropped")) +
+			max(d("dut/west/tx_dropped"), d("host-a/eth0/rx_dropped")) + d("host-a/Udp6InErrors"),
+	}
+	for i, r := range results {
+		l := uint64(int64(r.res.Sent) - r.r.Received.Load())
+		counted := c.Lost(i) + outside[i]
+		t.Logf("direction %d: lost %d; counted %d (engine %d, hosts and veths %d; softnet backlog drops %d are part of the veth counts)",
+			i, l, counted, c.Lost(i), outside[i], d("softnet/dropped"))
+		if l > counted {
+			t.Errorf("direction %d: %d packets lost but only %d drops counted", i, l, counted)
 		}
 	}
-	engineLost := c.Lost(0) + c.Lost(1)
-	accounted += engineLost
-	why = append(why, fmt.Sprintf("engine=%d", engineLost))
-	t.Logf("lost %d of %d; counted drops %d: %s", lost, sent, accounted, strings.Join(why, " "))
-	if lost > int64(accounted) {
-		t.Errorf("%d packets lost but only %d drops counted", lost, accounted)
+	for i, r := range results {
+		// The generators outrun a worker sharing their two cores, so loss
+		// is expected; it must be counted (above) and forwarding must go on.
+		if r.r.Received.Load()*10 < int64(r.res.Sent) {
+			t.Errorf("direction %d: only %d of %d forwarded", i, r.r.Received.Load(), r.res.Sent)
+		}
 	}
-	if sent == 0 || lost*2 > sent {
-		t.Errorf("forwarding failed under load: %d of %d lost", lost, sent)
-	}
+	t.Logf("forwarded %.0f pps (both directions, 20..1452-byte payloads, generators on the same cores)",
+		float64(results[0].r.Received.Load()+results[1].r.Received.Load())/max(results[0].res.Elapsed.Seconds(), results[1].res.Elapsed.Seconds()))
 }
 
 func TestLinkFlap(t *testing.T) {
@@ -295,6 +301,7 @@ func TestLinkFlap(t *testing.T) {
 		sendDone <- res
 	}()
 	dut := tb.DUT()
+	before := dropCounters(t, tb)
 	for _, port := range []string{testbed.West, testbed.East} {
 		time.Sleep(500 * time.Millisecond)
 		dut.MustRun(t, "ip", "link", "set", port, "down")
@@ -311,6 +318,11 @@ func TestLinkFlap(t *testing.T) {
 	}
 	res := <-sendDone
 	t.Logf("stream: sent %d, received %d (lost while a port was down: %d)", res.Sent, r.Received.Load(), int64(res.Sent)-r.Received.Load())
+	for k, v := range dropCounters(t, tb) {
+		if v != before[k] {
+			t.Logf("drop counter %s +%d", k, v-before[k])
+		}
+	}
 	select {
 	case <-e.Done():
 		t.Fatal("engine stopped during the link flap")
