@@ -257,7 +257,9 @@ func (a *Attachment) detachLocked() error {
 
 // AttachPort loads a copy of the program for port portIndex (0 or 1), makes
 // peerIfindex the port's egress, and attaches the program to ifindex.
-// role decides what SteerSampled steers on this port. A stale dexplane
+// role decides what SteerSampled steers on this port; to change it, Detach
+// and attach again (the role is compiled into the port's program). An
+// interface can hold one attachment at a time. A stale dexplane
 // program on the interface is replaced (logged, and named in
 // Attachment.Replaced); a foreign one makes AttachPort fail with
 // ErrForeignProgram.
@@ -316,11 +318,13 @@ func (o *Objects) AttachPort(ifindex, portIndex, peerIfindex int, mode AttachMod
 		prog.Close()
 		return nil, fmt.Errorf("ebpf: attach port %d to ifindex %d: %w", portIndex, ifindex, errors.Join(errs...))
 	}
-	o.log.Info("xdp attached", "port", portIndex, "ifindex", ifindex, "peer", peerIfindex,
+	o.log.Info("xdp attached", "prog", progName[o.opts.Program], "port", portIndex, "ifindex", ifindex, "peer", peerIfindex,
 		"mode", a.Mode, "requested", mode, "role", role, "steer", o.opts.Steer)
 	o.atts = append(o.atts, a)
 	return a, nil
 }
+
+var progName = [...]string{ProgramSteer: "dxp_steer", ProgramRedirect: "dxp_redirect"}
 
 // loadProgram loads this port's copy of the selected program, sharing the
 // node's maps; port_index and port_flags become verifier-known constants.

@@ -12,10 +12,9 @@
 //   dxp_redirect  sends every frame to the peer port: the benchmark ceiling
 //                 for "the bump does nothing".
 //
-// Needs Linux >= 5.12 (BPF atomic fetch-and-add for the k/n samplers) and
-// CO-RE-free: no kernel types beyond the UAPI headers are read.
-// Every multi-byte map field is in host byte order unless named *_be; IPv6
-// addresses in keys are the 16 octets as on the wire.
+// Needs Linux >= 5.12 (BPF atomic fetch-and-add for the k/n samplers); uses
+// only UAPI headers, no CO-RE. Multi-byte map fields are in host byte
+// order; IPv6 addresses in keys are the 16 octets as on the wire.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -24,7 +23,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-// Limits shared with the Go loader (steer.go). Keep them in sync.
+// Limits shared with the Go loader (loader.go); unit_test.go checks them.
 #define MAX_PORTS 2
 #define MAX_QUEUES 64 // per port; XSKMAP key = port * MAX_QUEUES + rx queue
 #define MAX_DECAP 256
@@ -231,9 +230,10 @@ int dxp_steer(struct xdp_md *ctx)
 		return to_peer(R_MALFORMED, len);
 
 	// Neighbour discovery stays in the kernel in every mode: the workers
-	// would only forward it, and an AF_XDP socket would otherwise swallow it
-	// whenever a worker is slow or gone. ND never carries extension headers
-	// (RFC 4861 hop limit 255 rules, and nobody sends them with HbH).
+	// would only forward it, and a slow or absent worker must not break the
+	// hosts' neighbour caches. ND is sent without extension headers in
+	// practice; one that has any is treated like other IPv6 (a worker
+	// forwards it), which is harmless.
 	if (ip6->nexthdr == IPPROTO_ICMPV6) {
 		__u8 *type = (void *)(ip6 + 1);
 
@@ -254,11 +254,12 @@ int dxp_steer(struct xdp_md *ctx)
 			__u32 id = r->id, k = r->k, n = r->n;
 			struct sampler *s = bpf_map_lookup_elem(&samplers, &id);
 
-			// Kernel semantics (net/ipv6/ioam6_iptunnel.c): one counter
-			// per route shared by all CPUs, cnt = fetch_inc(); selected
-			// iff cnt % n < k, i.e. the first k of every n frames in
-			// arrival order at the counter. The counter is 32 bits and
-			// wraps like the kernel's atomic_t. HbH frames count too.
+			// Kernel semantics (ioam6_output in net/ipv6/ioam6_iptunnel.c):
+			// one counter per route shared by all CPUs, cnt = fetch_inc(),
+			// selected iff cnt % n < k: the first k of every n frames in
+			// the order they hit the counter. 32 bits, wrapping like the
+			// kernel's u32 pkt_cnt. As in the kernel, frames that already
+			// carry a Hop-by-Hop header advance the counter too.
 			if (s && n) {
 				__u32 cnt = __sync_fetch_and_add(&s->cnt, 1);
 
