@@ -9,10 +9,12 @@
 // and a frame's direction picks the role.
 //
 //	ingress → egress   role            what happens
-//	outside → inside   encapsulating   foreign IOAM policy; export traffic is
-//	                                   never touched; LPM route on the (outer)
-//	                                   destination; the route's k/n sampler;
-//	                                   MTU check; DEX inserted inline (merged
+//	outside → inside   encapsulating   LPM route on the (outer) destination
+//	                                   and the route's k/n sampler (every
+//	                                   routed packet counts, as in the kernel
+//	                                   and in the XDP pre-selection); foreign
+//	                                   IOAM policy; export traffic is never
+//	                                   touched; MTU check; DEX inserted inline (merged
 //	                                   into an existing Hop-by-Hop header when
 //	                                   Options.MergeHbH, else skipped as Linux
 //	                                   does) or in a pushed ip6ip6 outer header
@@ -43,6 +45,10 @@
 // packet arriving on an outside port; the port's ForeignIOAM policy drops
 // the packet, strips the options (then the packet is processed as if it had
 // arrived without them), or forwards it untouched (no DEX is added to it).
+//
+// With steer: sampled the XDP program runs the samplers; Config.Presampled
+// passes its decision to the node, which then does not sample again, so
+// that steer: all and steer: sampled select the same packets.
 //
 // Export traffic, which never receives DEX (RFC 9326 loop prevention), is a
 // packet whose source is the node's address, or whose TCP/UDP/SCTP

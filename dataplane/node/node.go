@@ -55,6 +55,16 @@ type Config struct {
 	// record whose trace type asks for the transit delay (bit 4). nil means
 	// time.Now().UnixNano.
 	Clock func() int64
+	// Presampled, when not nil, reports for a frame from an outside port
+	// whether the XDP program already ran the matching route's k/n sampler
+	// (steer: sampled) and what it decided: ok true means the decision is
+	// made and selected tells it, so the node does not count the frame in
+	// the route's Go Sampler again. ok false (or a nil Presampled, steer:
+	// all) makes the node sample the frame itself. The engine implements it
+	// by decoding the XDP metadata in front of the frame (ebpf.ParseMeta:
+	// ReasonSampled → selected, ReasonHbH → not selected, no metadata → not
+	// decided). Called at most once per frame, from the worker.
+	Presampled func(f *xsk.Frame) (selected, ok bool)
 }
 
 // Node runs the IOAM roles for one worker. It implements xsk.Handler.
@@ -70,6 +80,7 @@ type Node struct {
 	ctr     Counters
 	clock   func() int64
 	portMTU [2]int
+	presel  func(f *xsk.Frame) (selected, ok bool)
 
 	// view caches what the node derives from the current snapshot; it is
 	// rebuilt when the snapshot pointer changes.
@@ -120,7 +131,7 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("%w: port %d: negative mtu %d", ErrConfig, i, m)
 		}
 	}
-	n := &Node{policy: cfg.Policy, ring: ring, clock: cfg.Clock, portMTU: cfg.PortMTU}
+	n := &Node{policy: cfg.Policy, ring: ring, clock: cfg.Clock, portMTU: cfg.PortMTU, presel: cfg.Presampled}
 	if n.clock == nil {
 		n.clock = wallClock
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // TestReload swaps snapshots under a node: counters survive, sequences
@@ -107,4 +108,61 @@ func TestSamplerSharedByWorkers(t *testing.T) {
 	if n0.flows == n1.flows {
 		t.Error("workers share a flow table")
 	}
+}
+
+// TestPresampled checks that an XDP decision replaces the Go sampler and
+// that frames without a decision are sampled by the node.
+func TestPresampled(t *testing.T) {
+	spec := baseSpec(encapDir)
+	spec.Routes[0].K, spec.Routes[0].N = 1, 2
+	s, err := policy.New(spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decision := []struct{ selected, ok bool }{{true, true}, {true, true}, {false, true}, {false, false}, {false, false}}
+	i := 0
+	n, err := New(Config{Policy: newPtr(s), Presampled: func(*xsk.Frame) (bool, bool) {
+		d := decision[i]
+		return d.selected, d.ok
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for i = range decision {
+		f := newFrame(unhex(t, vecPlain), 0)
+		n.Handle(f)
+		got = append(got, parseOut(t, f).HasDEX)
+	}
+	// XDP said yes, yes, no; then the Go sampler (1/2) selects its first.
+	want := []bool{true, true, false, true, false}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("frame %d: DEX %v, want %v", i, got[i], want[i])
+		}
+	}
+	r, _ := s.Routes.Lookup(netip.MustParseAddr("2001:db8::2").As16())
+	if c := r.Sampler.Count(); c != 2 {
+		t.Errorf("Go sampler counted %d frames, want 2 (the undecided ones)", c)
+	}
+}
+
+// TestSamplerCountsEveryRoutedPacket checks the kernel's counting: export
+// traffic and foreign-IOAM packets that match a route advance the counter.
+func TestSamplerCountsEveryRoutedPacket(t *testing.T) {
+	spec := baseSpec(encapDir)
+	spec.Routes[0].K, spec.Routes[0].N = 1, 2
+	n, ptr := newNode(t, spec)
+	for _, pkt := range [][]byte{
+		udpPacket("2001:db8::1", "2001:db8::2", 1, 4739, 60), // export traffic, counter 0 (selected, skipped)
+		unhex(t, vecA),     // foreign, dropped; counter 1
+		unhex(t, vecPlain), // counter 2: selected
+	} {
+		n.Handle(newFrame(pkt, 0))
+	}
+	r, _ := ptr.Load().Routes.Lookup(netip.MustParseAddr("2001:db8::2").As16())
+	if c := r.Sampler.Count(); c != 3 {
+		t.Errorf("sampler counted %d, want 3", c)
+	}
+	wantCounters(t, n, map[string]uint64{"skipped_export": 1, "foreign_dropped": 1, "dex_inserted": 1})
 }

@@ -17,22 +17,28 @@ const maxDecapEdits = 3
 // insertion (inline, merged or ip6ip6), flow sequence, own record.
 func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict {
 	p := &n.pkt
+	// Like the kernel and the XDP pre-selection, every packet that matches
+	// a route counts in its k/n sampler, whatever happens to it next.
+	r, routed := n.view.routes.Lookup(packet.Dst(f.Buf[f.Off:f.Off+f.Len], p.L3))
+	selected := false
+	if routed {
+		selected = n.sample(f, r)
+	}
 	if p.NumIOAM > 0 {
 		if v, done := n.foreign(s, f, in); done {
 			return v
 		}
 	}
 	frame := f.Buf[f.Off : f.Off+f.Len]
+	if !routed {
+		n.ctr.NoRoute.Add(1)
+		return n.forward()
+	}
 	if n.isExportTraffic(frame, p) {
 		n.ctr.SkippedExport.Add(1)
 		return n.forward()
 	}
-	r, ok := n.view.routes.Lookup(packet.Dst(frame, p.L3))
-	if !ok {
-		n.ctr.NoRoute.Add(1)
-		return n.forward()
-	}
-	if !r.Sampler.Sample() {
+	if !selected {
 		n.ctr.NotSampled.Add(1)
 		return n.forward()
 	}
@@ -115,6 +121,17 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		n.export(telemetry.RoleEncap, s, ns, f, in, out, &d, &fi, f.Buf[l3:end])
 	}
 	return n.forward()
+}
+
+// sample runs route r's k/n selection for frame f, unless the XDP program
+// already did (Config.Presampled).
+func (n *Node) sample(f *xsk.Frame, r *policy.Route) bool {
+	if n.presel != nil {
+		if selected, ok := n.presel(f); ok {
+			return selected
+		}
+	}
+	return r.Sampler.Sample()
 }
 
 // isExportTraffic reports whether the packet is telemetry export traffic,
