@@ -12,8 +12,8 @@ import (
 // with one spare) so that a hostile nesting costs a fixed amount of work.
 const maxDecapEdits = 3
 
-// encap is the encapsulating role (outside → inside): foreign IOAM policy,
-// export-traffic exclusion, route lookup, k/n sampling, MTU check, DEX
+// encap is the encapsulating role (outside → inside): route lookup and k/n
+// sampling, foreign IOAM policy, export-traffic exclusion, MTU check, DEX
 // insertion (inline, merged or ip6ip6), flow sequence, own record.
 func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict {
 	p := &n.pkt
