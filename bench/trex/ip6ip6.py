@@ -1,0 +1,21 @@
+"""TRex STL profile: IPv6-in-IPv6 with DEX in the outer Hop-by-Hop header on `inject` percent of packets (decap).
+
+Same tunables as dex_profile.py, e.g. ``start -f bench/trex/ip6ip6.py -m 100% -t inject=1,flows=1024``.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dex_profile import DexProfile  # noqa: E402
+
+
+class Profile(DexProfile):
+    """dex_profile with mode=ip6ip6."""
+
+    defaults = dict(mode="ip6ip6")
+
+
+def register():
+    """Entry point TRex calls to load the profile."""
+    return Profile()

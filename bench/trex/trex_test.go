@@ -1,0 +1,141 @@
+// Package trex holds dexplane's TRex profiles and runner (Python, in this
+// directory) and the Go test that checks the bytes they build: the profiles
+// are imported without TRex by Debian's python3 with scapy, their packets
+// written to a pcap, and the pcap decoded by `dexplane decode --json`.
+package trex
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// debianPython is the interpreter the test uses: Debian's, where the
+// python3-scapy package installs scapy (not a pyenv/venv python on PATH).
+const debianPython = "/usr/bin/python3"
+
+type expectation struct {
+	Case      map[string]any `json:"case"`
+	Stream    string         `json:"stream"`
+	FrameLen  int            `json:"frame_len"`
+	Encap     string         `json:"encap"`
+	NS        *uint16        `json:"ns"`
+	ExtFlags  *uint8         `json:"ext_flags"`
+	TraceType *uint32        `json:"trace_type"`
+	FlowID    *uint32        `json:"flow_id"`
+	Seq       *uint32        `json:"seq"`
+}
+
+type decoded struct {
+	Index int    `json:"index"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error"`
+	Encap string `json:"encap"`
+	IOAM  []struct {
+		OptionType uint8   `json:"option_type"`
+		IOAMType   uint8   `json:"ioam_type"`
+		NS         *uint16 `json:"ns"`
+		ExtFlags   *uint8  `json:"ext_flags"`
+		TraceType  *uint32 `json:"trace_type"`
+		FlowID     *uint32 `json:"flow_id"`
+		Seq        *uint32 `json:"seq"`
+	} `json:"ioam"`
+}
+
+func eqPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return *a == *b
+}
+
+func show[T any](p *T) string {
+	if p == nil {
+		return "absent"
+	}
+	return fmt.Sprint(*p)
+}
+
+func TestProfilesDecodeWithDexplane(t *testing.T) {
+	if _, err := os.Stat(debianPython); err != nil {
+		t.Skipf("needs Debian's %s (with python3-scapy): %v", debianPython, err)
+	}
+	if out, err := exec.Command(debianPython, "-c", "import scapy.all").CombinedOutput(); err != nil {
+		t.Skipf("needs scapy for %s (apt-get install python3-scapy): %v\n%s", debianPython, err, out)
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("needs the go command to run dexplane decode: %v", err)
+	}
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "profiles.pcap")
+
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(debianPython, "selftest.py", pcap)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("selftest.py: %v\n%s", err, stderr.String())
+	}
+	var want []expectation
+	if err := json.Unmarshal(stdout.Bytes(), &want); err != nil {
+		t.Fatalf("selftest.py output: %v\n%s", err, stdout.String())
+	}
+
+	bin := filepath.Join(dir, "dexplane")
+	if out, err := exec.Command(goBin, "build", "-o", bin, "github.com/dexplane/dexplane/cmd/dexplane").CombinedOutput(); err != nil {
+		t.Fatalf("build dexplane: %v\n%s", err, out)
+	}
+	if out, _ := exec.Command(bin, "help").CombinedOutput(); !strings.Contains(string(out), "decode") {
+		t.Skipf("dexplane has no decode command yet:\n%s", out)
+	}
+	out, err := exec.Command(bin, "decode", "--json", "-r", pcap).Output()
+	if err != nil {
+		t.Fatalf("dexplane decode: %v", err)
+	}
+	var got []decoded
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		var d decoded
+		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+			t.Fatalf("decode output line %q: %v", sc.Text(), err)
+		}
+		got = append(got, d)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("decoded %d packets, profiles built %d", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		name := fmt.Sprintf("packet %d (%v, stream %s)", i, w.Case, w.Stream)
+		if !g.OK {
+			t.Errorf("%s: decode error %s", name, g.Error)
+			continue
+		}
+		if g.Encap != w.Encap {
+			t.Errorf("%s: encap %q, want %q", name, g.Encap, w.Encap)
+		}
+		if w.Encap == "none" {
+			if len(g.IOAM) != 0 {
+				t.Errorf("%s: plain packet carries IOAM %+v", name, g.IOAM)
+			}
+			continue
+		}
+		if len(g.IOAM) != 1 {
+			t.Errorf("%s: %d IOAM options, want 1", name, len(g.IOAM))
+			continue
+		}
+		o := g.IOAM[0]
+		if o.OptionType != 0x31 || o.IOAMType != 4 || !eqPtr(o.NS, w.NS) || !eqPtr(o.ExtFlags, w.ExtFlags) ||
+			!eqPtr(o.TraceType, w.TraceType) || !eqPtr(o.FlowID, w.FlowID) || !eqPtr(o.Seq, w.Seq) {
+			t.Errorf("%s: option %#x type %d ns %s ext %s trace %s flow %s seq %s; want 0x31 type 4 ns %s ext %s trace %s flow %s seq %s",
+				name, o.OptionType, o.IOAMType, show(o.NS), show(o.ExtFlags), show(o.TraceType), show(o.FlowID), show(o.Seq),
+				show(w.NS), show(w.ExtFlags), show(w.TraceType), show(w.FlowID), show(w.Seq))
+		}
+	}
+}
