@@ -50,7 +50,7 @@ func kindName(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a sequence"
 	case yaml.AliasNode:
-		return "an alias"
+		return "an alias (YAML anchors and aliases are not supported)"
 	case yaml.ScalarNode:
 		switch n.Tag {
 		case "!!null":
@@ -92,6 +92,10 @@ func (d *decoder) mapping(n *yaml.Node, path string, fields []field) map[string]
 	vals := make(map[string]*yaml.Node, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			d.errorf(k, path, "YAML merge keys (<<) are not supported; write the keys out")
+			continue
+		}
 		if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
 			d.errorf(k, path, "key must be a string, got %s", kindName(k))
 			continue
@@ -173,13 +177,13 @@ func parseUint(s string) (uint64, string) {
 	return v, ""
 }
 
-// uint decodes an unsigned integer in [0, max].
-func (d *decoder) uint(n *yaml.Node, path string, max uint64) (uint64, bool) {
-	return d.uintRange(n, path, 0, max)
+// number decodes an unsigned integer in [0, hi].
+func (d *decoder) number(n *yaml.Node, path string, hi uint64) (uint64, bool) {
+	return d.uintRange(n, path, 0, hi)
 }
 
-// uintRange decodes an unsigned integer in [min, max].
-func (d *decoder) uintRange(n *yaml.Node, path string, min, max uint64) (uint64, bool) {
+// uintRange decodes an unsigned integer in [lo, hi].
+func (d *decoder) uintRange(n *yaml.Node, path string, lo, hi uint64) (uint64, bool) {
 	if !d.scalar(n, path, "a number") {
 		return 0, false
 	}
@@ -192,29 +196,29 @@ func (d *decoder) uintRange(n *yaml.Node, path string, min, max uint64) (uint64,
 		d.errorf(n, path, "%q: %s", n.Value, msg)
 		return 0, false
 	}
-	if v < min || v > max {
-		d.errorf(n, path, "%s: out of range (%s)", n.Value, rangeText(min, max, strings.HasPrefix(strings.ToLower(n.Value), "0x")))
+	if v < lo || v > hi {
+		d.errorf(n, path, "%s: out of range (%s)", n.Value, rangeText(lo, hi, strings.HasPrefix(strings.ToLower(n.Value), "0x")))
 		return 0, false
 	}
 	return v, true
 }
 
-// rangeText formats "min to max", in hex for hex inputs and for all-ones
+// rangeText formats "lo to hi", in hex for hex inputs and for all-ones
 // maxima.
-func rangeText(min, max uint64, hex bool) string {
-	if hex || (max > 255 && max&(max+1) == 0) {
-		return fmt.Sprintf("0x%x to 0x%x", min, max)
+func rangeText(lo, hi uint64, hex bool) string {
+	if hex || (hi > 255 && hi&(hi+1) == 0) {
+		return fmt.Sprintf("0x%x to 0x%x", lo, hi)
 	}
-	return fmt.Sprintf("%d to %d", min, max)
+	return fmt.Sprintf("%d to %d", lo, hi)
 }
 
-// intRange decodes an int in [min, max].
-func (d *decoder) intRange(n *yaml.Node, path string, min, max int) (int, bool) {
-	v, ok := d.uintRange(n, path, uint64(min), uint64(max))
+// intRange decodes an int in [lo, hi].
+func (d *decoder) intRange(n *yaml.Node, path string, lo, hi int) (int, bool) {
+	v, ok := d.uintRange(n, path, uint64(lo), uint64(hi))
 	return int(v), ok
 }
 
-func (d *decoder) bool(n *yaml.Node, path string) (bool, bool) {
+func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
 	if !d.scalar(n, path, "true or false") {
 		return false, false
 	}
@@ -228,7 +232,7 @@ func (d *decoder) bool(n *yaml.Node, path string) (bool, bool) {
 	return false, false
 }
 
-func (d *decoder) string(n *yaml.Node, path string) (string, bool) {
+func (d *decoder) text(n *yaml.Node, path string) (string, bool) {
 	if !d.scalar(n, path, "a string") {
 		return "", false
 	}
@@ -241,7 +245,7 @@ func (d *decoder) string(n *yaml.Node, path string) (string, bool) {
 
 // enum decodes one of the given keywords.
 func (d *decoder) enum(n *yaml.Node, path string, valid ...string) (string, bool) {
-	s, ok := d.string(n, path)
+	s, ok := d.text(n, path)
 	if !ok {
 		return "", false
 	}
@@ -254,8 +258,8 @@ func (d *decoder) enum(n *yaml.Node, path string, valid ...string) (string, bool
 	return "", false
 }
 
-// duration decodes a Go duration string ("30s", "5m") in [min, max].
-func (d *decoder) duration(n *yaml.Node, path string, min, max time.Duration) (time.Duration, bool) {
+// duration decodes a Go duration string ("30s", "5m") in [lo, hi].
+func (d *decoder) duration(n *yaml.Node, path string, lo, hi time.Duration) (time.Duration, bool) {
 	if !d.scalar(n, path, "a duration") {
 		return 0, false
 	}
@@ -268,8 +272,8 @@ func (d *decoder) duration(n *yaml.Node, path string, min, max time.Duration) (t
 			return 0, false
 		}
 	}
-	if v < min || v > max {
-		d.errorf(n, path, "%s: out of range (%s to %s)", n.Value, min, max)
+	if v < lo || v > hi {
+		d.errorf(n, path, "%s: out of range (%s to %s)", n.Value, lo, hi)
 		return 0, false
 	}
 	return v, true
@@ -326,7 +330,7 @@ func checkUnicast6(a netip.Addr) string {
 
 // addr6 decodes a unicast IPv6 address.
 func (d *decoder) addr6(n *yaml.Node, path string) (netip.Addr, bool) {
-	s, ok := d.string(n, path)
+	s, ok := d.text(n, path)
 	if !ok {
 		return netip.Addr{}, false
 	}

@@ -152,12 +152,12 @@ func (d *decoder) config(root *yaml.Node) *Config {
 func (d *decoder) node(n *yaml.Node, path string, out *Node) {
 	d.mapping(n, path, []field{
 		{"id", false, func(n *yaml.Node, p string) {
-			if v, ok := d.uint(n, p, uint64(policy.MaxNodeID)); ok {
+			if v, ok := d.number(n, p, uint64(policy.MaxNodeID)); ok {
 				out.ID = Hex(v)
 			}
 		}},
 		{"id_wide", false, func(n *yaml.Node, p string) {
-			if v, ok := d.uint(n, p, policy.MaxNodeIDWide); ok {
+			if v, ok := d.number(n, p, policy.MaxNodeIDWide); ok {
 				out.IDWide = Hex(v)
 			}
 		}},
@@ -195,7 +195,7 @@ func (d *decoder) ports(n *yaml.Node, path string) []Port {
 		ioamSet := false
 		d.mapping(item, p, []field{
 			{"name", true, func(n *yaml.Node, p string) {
-				s, ok := d.string(n, p)
+				s, ok := d.text(n, p)
 				if !ok {
 					return
 				}
@@ -211,19 +211,19 @@ func (d *decoder) ports(n *yaml.Node, path string) []Port {
 				port.Name = s
 			}},
 			{"domain", true, func(n *yaml.Node, p string) { port.Domain, _ = d.enum(n, p, domains...) }},
-			{"ioam_enabled", false, func(n *yaml.Node, p string) { port.IOAMEnabled, ioamSet = d.bool(n, p) }},
+			{"ioam_enabled", false, func(n *yaml.Node, p string) { port.IOAMEnabled, ioamSet = d.boolean(n, p) }},
 			{"if_id", false, func(n *yaml.Node, p string) {
-				if v, ok := d.uint(n, p, 0xFFFF); ok {
+				if v, ok := d.number(n, p, 0xFFFF); ok {
 					port.IfID = Hex(v)
 				}
 			}},
 			{"if_id_wide", false, func(n *yaml.Node, p string) {
-				if v, ok := d.uint(n, p, 0xFFFFFFFF); ok {
+				if v, ok := d.number(n, p, 0xFFFFFFFF); ok {
 					port.IfIDWide = Hex(v)
 				}
 			}},
 			{"mtu", false, func(n *yaml.Node, p string) {
-				if v, ok := d.uint(n, p, 65535); ok {
+				if v, ok := d.number(n, p, 65535); ok {
 					if v != 0 && v < 1280 {
 						d.errorf(n, p, "%d: out of range (1280, the IPv6 minimum, to 65535; 0 for the interface's MTU)", v)
 						return
@@ -258,7 +258,7 @@ func (d *decoder) namespaces(n *yaml.Node, path string) []Namespace {
 		ok := true
 		d.mapping(item, p, []field{
 			{"id", true, func(n *yaml.Node, p string) {
-				v, vok := d.uint(n, p, 0xFFFF)
+				v, vok := d.number(n, p, 0xFFFF)
 				if !vok {
 					ok = false
 					return
@@ -272,13 +272,13 @@ func (d *decoder) namespaces(n *yaml.Node, path string) []Namespace {
 				ns.ID = uint16(v)
 			}},
 			{"data", false, func(n *yaml.Node, p string) {
-				if v, ok := d.uint(n, p, 0xFFFFFFFF); ok {
+				if v, ok := d.number(n, p, 0xFFFFFFFF); ok {
 					h := Hex(v)
 					ns.Data = &h
 				}
 			}},
 			{"data_wide", false, func(n *yaml.Node, p string) {
-				if v, ok := d.uint(n, p, ^uint64(0)); ok {
+				if v, ok := d.number(n, p, ^uint64(0)); ok {
 					h := Hex(v)
 					ns.DataWide = &h
 				}
@@ -287,7 +287,7 @@ func (d *decoder) namespaces(n *yaml.Node, path string) []Namespace {
 				sc := &Schema{}
 				d.mapping(n, p, []field{
 					{"id", true, func(n *yaml.Node, p string) {
-						if v, ok := d.uint(n, p, uint64(policy.MaxSchemaID)); ok {
+						if v, ok := d.number(n, p, uint64(policy.MaxSchemaID)); ok {
 							if j, dup := schemas[v]; dup {
 								d.errorf(n, p, "%s: schema already attached to namespaces[%d]; a schema serves one namespace", n.Value, j)
 								return
@@ -362,7 +362,7 @@ func (d *decoder) decap(n *yaml.Node, path string, out *Decap) {
 func (d *decoder) flows(n *yaml.Node, path string, out *Flows) {
 	d.mapping(n, path, []field{
 		{"seq_start", false, func(n *yaml.Node, p string) {
-			if v, ok := d.uint(n, p, 1); ok {
+			if v, ok := d.number(n, p, 1); ok {
 				out.SeqStart = uint32(v)
 			}
 		}},
@@ -384,7 +384,7 @@ func (d *decoder) flows(n *yaml.Node, path string, out *Flows) {
 					}
 				}},
 				{"seed", false, func(n *yaml.Node, p string) {
-					if v, ok := d.uint(n, p, 0xFFFFFFFF); ok {
+					if v, ok := d.number(n, p, 0xFFFFFFFF); ok {
 						out.FlowID.Seed = Hex(v)
 					}
 				}},
@@ -407,7 +407,7 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 						}
 					}},
 					{"address", true, func(n *yaml.Node, p string) {
-						s, sok := d.string(n, p)
+						s, sok := d.text(n, p)
 						if !sok {
 							ok = false
 							return
@@ -424,7 +424,7 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 						c.Address = a
 					}},
 					{"observation_domain_id", false, func(n *yaml.Node, p string) {
-						if v, vok := d.uint(n, p, 0xFFFFFFFF); vok {
+						if v, vok := d.number(n, p, 0xFFFFFFFF); vok {
 							c.ObservationDomainID = uint32(v)
 						}
 					}},
@@ -442,12 +442,12 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 		{"rate_limit", false, func(n *yaml.Node, p string) {
 			d.mapping(n, p, []field{
 				{"records_per_second", false, func(n *yaml.Node, p string) {
-					if v, ok := d.uint(n, p, 100_000_000); ok {
+					if v, ok := d.number(n, p, 100_000_000); ok {
 						out.RateLimit.RecordsPerSecond = v
 					}
 				}},
 				{"burst", false, func(n *yaml.Node, p string) {
-					if v, ok := d.uint(n, p, 100_000_000); ok {
+					if v, ok := d.number(n, p, 100_000_000); ok {
 						out.RateLimit.Burst = v
 					}
 				}},
@@ -474,7 +474,7 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 					}},
 					{"path", false, func(n *yaml.Node, p string) {
 						pathNode = n
-						s, sok := d.string(n, p)
+						s, sok := d.text(n, p)
 						switch {
 						case !sok:
 							ok = false
@@ -558,7 +558,7 @@ func (d *decoder) dataplane(n *yaml.Node, path string, out *Dataplane) {
 		}},
 		{"cpus", false, func(n *yaml.Node, p string) { out.CPUs = d.cpus(n, p) }},
 		{"metrics_address", false, func(n *yaml.Node, p string) {
-			s, ok := d.string(n, p)
+			s, ok := d.text(n, p)
 			if !ok || s == "" {
 				return
 			}
@@ -624,17 +624,17 @@ func (d *decoder) cpus(n *yaml.Node, path string) []int {
 func (d *decoder) options(n *yaml.Node, path string, out *Options) {
 	d.mapping(n, path, []field{
 		{"merge_hbh", false, func(n *yaml.Node, p string) {
-			if v, ok := d.bool(n, p); ok {
+			if v, ok := d.boolean(n, p); ok {
 				out.MergeHbH = v
 			}
 		}},
 		{"strip", false, func(n *yaml.Node, p string) {
-			if v, ok := d.bool(n, p); ok {
+			if v, ok := d.boolean(n, p); ok {
 				out.Strip = v
 			}
 		}},
 		{"packet_too_big", false, func(n *yaml.Node, p string) {
-			if v, ok := d.bool(n, p); ok {
+			if v, ok := d.boolean(n, p); ok {
 				out.PacketTooBig = v
 			}
 		}},

@@ -177,7 +177,7 @@ func hasKey(n *yaml.Node, key string) bool {
 }
 
 func (d *decoder) prefix(n *yaml.Node, path string) (netip.Prefix, bool) {
-	s, ok := d.string(n, path)
+	s, ok := d.text(n, path)
 	if !ok {
 		return netip.Prefix{}, false
 	}
@@ -257,15 +257,15 @@ func (d *decoder) structuredRoute(n *yaml.Node, path string, in *routeInput) map
 			d.mapping(n, p, []field{
 				{"ns", true, func(n *yaml.Node, p string) {
 					site.nodes["ns"] = n
-					in.ns, in.nsOK = d.uint(n, p, 0xFFFF)
+					in.ns, in.nsOK = d.number(n, p, 0xFFFF)
 				}},
 				{"trace_type", true, func(n *yaml.Node, p string) {
 					site.nodes["trace_type"] = n
-					in.traceType, in.traceOK = d.uint(n, p, 0xFFFFFFFF)
+					in.traceType, in.traceOK = d.number(n, p, 0xFFFFFFFF)
 				}},
 				{"ext_flags", false, func(n *yaml.Node, p string) {
 					site.nodes["ext_flags"] = n
-					in.extFlags, in.extOK = d.uint(n, p, 0xFF)
+					in.extFlags, in.extOK = d.number(n, p, 0xFF)
 				}},
 			})
 		}},

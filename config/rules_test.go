@@ -80,7 +80,10 @@ func TestRules(t *testing.T) {
 		{"missing required", func(t *testing.T) string { return edit(t, "{name: east, domain: inside}", "{name: east}") },
 			[]string{"t.yaml:5:5: ports[1]: missing required key \"domain\""}},
 		{"alias refused", func(t *testing.T) string { return edit(t, "  - id: 123", "  - id: &x 123\n  - id: *x") },
-			[]string{"t.yaml:8:9: namespaces[1].id: must be a number, got an alias"}},
+			[]string{"t.yaml:8:9: namespaces[1].id: must be a number, got an alias (YAML anchors and aliases are not supported)"}},
+
+		{"merge key refused", func(t *testing.T) string { return base + "flows: {<<: {seq_start: 1}}\n" },
+			[]string{"t.yaml:14:9: flows: YAML merge keys (<<) are not supported; write the keys out"}},
 
 		// Numbers.
 		{"hex accepted, out of range", func(t *testing.T) string { return base + "flows: {max_flows: 0x2000000}\n" },

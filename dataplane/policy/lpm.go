@@ -206,15 +206,15 @@ func (t *RouteTable) build(ni, d int, ents []lpmEntry, inherit int32) {
 		}
 	}
 	n.leafBase = uint32(len(t.leaves))
-	prev, any := int32(0), false
+	prev, started := int32(0), false
 	for s := range 256 {
 		if n.child[s>>6]&(1<<(s&63)) != 0 {
 			continue
 		}
-		if !any || best[s] != prev {
+		if !started || best[s] != prev {
 			n.leaf[s>>6] |= 1 << (s & 63)
 			t.leaves = append(t.leaves, best[s])
-			prev, any = best[s], true
+			prev, started = best[s], true
 		}
 	}
 	n.childBase = uint32(len(t.nodes))
