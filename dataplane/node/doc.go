@@ -14,8 +14,9 @@
 //	                                   routed packet counts, as in the kernel
 //	                                   and in the XDP pre-selection); foreign
 //	                                   IOAM policy; export traffic is never
-//	                                   touched; MTU check; DEX inserted inline (merged
-//	                                   into an existing Hop-by-Hop header when
+//	                                   touched; MTU check; DEX inserted
+//	                                   inline (merged into an existing
+//	                                   Hop-by-Hop header when
 //	                                   Options.MergeHbH, else skipped as Linux
 //	                                   does) or in a pushed ip6ip6 outer header
 //	                                   (src = tunsrc or the node address, dst =
