@@ -140,10 +140,10 @@ func Goflow2() []byte {
 	b.WriteString("  render:\n    time_received_ns: datetimenano\n")
 	b.WriteString("ipfix:\n  mapping:\n")
 	for _, f := range custom {
-		// goflow2 matches the field type as received, E bit included.
-		id := uint32(f.ElementId)
+		// goflow2 strips the enterprise bit from template field types
+		// (decoders/netflow DecodeTemplateSet), so map the bare id.
+		id := f.ElementId
 		if f.Enterprise() {
-			id |= 0x8000
 			fmt.Fprintf(&b, "    - field: %d # %s\n      penprovided: true\n      pen: %d\n      destination: %s\n", id, f.Name, f.EnterpriseId, snake(f.Name))
 		} else {
 			fmt.Fprintf(&b, "    - field: %d # %s\n      destination: %s\n", id, f.Name, snake(f.Name))

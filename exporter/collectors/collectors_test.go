@@ -89,7 +89,7 @@ func TestGoflow2YAML(t *testing.T) {
 		t.Fatalf("%d mappings, %d protobuf fields", len(cfg.IPFIX.Mapping), len(cfg.Formatter.Protobuf))
 	}
 	m := cfg.IPFIX.Mapping[2]
-	if m.Field != 0x8002 || !m.PenProvided || m.Pen != 10383 || m.Destination != "ioam_node_id" {
+	if m.Field != 2 || !m.PenProvided || m.Pen != 10383 || m.Destination != "ioam_node_id" {
 		t.Fatalf("node id mapping %+v", m)
 	}
 }

@@ -1,0 +1,301 @@
+package exporter_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
+	"github.com/dexplane/dexplane/exporter"
+)
+
+// peerRecord returns a record with a distinct value in every exported
+// field, so that a peer that splits fields wrongly cannot match.
+func peerRecord(seq uint32) telemetry.Record {
+	r := telemetry.Record{
+		RxTime: 1700000000_123456789, Role: telemetry.RoleTransit, Namespace: 123,
+		TraceType: telemetry.TraceHopLimNodeID | telemetry.TraceIfIDs | telemetry.TraceTimestampSec | telemetry.TraceTimestampFrac |
+			telemetry.TraceNamespaceData | telemetry.TraceQueueDepth | telemetry.TraceHopLimNodeIDWide | telemetry.TraceIfIDsWide |
+			telemetry.TraceNamespaceDataW | telemetry.TraceOSS,
+		ExtFlags: 0xC0, HasFlowID: true, FlowID: 0x12345678, HasSeq: true, Seq: seq,
+		NextHeader: 17, SrcPort: 40000, DstPort: 5001, FlowLabel: 0xABCDE, HopLimit: 63, IngressPort: 0, EgressPort: 1,
+		NodeID: 0x010203, IngressIfID: 11, EgressIfID: 12, TimestampSec: 1700000000, TimestampFrac: 123456,
+		NamespaceData: 0xDEADBEEF, QueueDepth: 77, NodeIDWide: 0x00A1B2C3D4E5F601, IngressIfIDWide: 0x01020304,
+		EgressIfIDWide: 0x05060708, NamespaceDataWide: 0x1122334455667788, SchemaID: 0xABCDEF, OSSLen: 8, RawLen: 48,
+	}
+	r.Src = netip.MustParseAddr("2001:db8::1").As16()
+	r.Dst = netip.MustParseAddr("2001:db8::2").As16()
+	copy(r.OSSData[:], "\x00\x01\x02\x03\xfc\xfd\xfe\xff")
+	copy(r.RawSection[:], []byte{0x60, 0, 0, 0, 0, 0x14, 0, 0x40})
+	for i := 8; i < 48; i++ {
+		r.RawSection[i] = byte(i)
+	}
+	return r
+}
+
+// exportTo sends recs through a real Exporter over UDP to addr and waits
+// until they are written to the socket.
+func exportTo(t *testing.T, addr string, recs []telemetry.Record) {
+	t.Helper()
+	q, _ := telemetry.NewRing(1024)
+	x, err := exporter.New(exporter.Options{Export: policy.Export{
+		RateLimit:  policy.RateLimit{RecordsPerSecond: 1e6},
+		Collectors: []policy.Collector{{Transport: policy.TransportUDP, Address: addr, ObservationDomainID: 42}},
+	}, RawSection: true}, []*telemetry.Ring{q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- x.Run(context.Background()) }()
+	time.Sleep(20 * time.Millisecond)
+	for i := range recs {
+		if !q.TryPush(&recs[i]) {
+			t.Fatal("ring full")
+		}
+	}
+	waitFor(t, "records sent", 5*time.Second, func() bool { return x.Counters().Collectors[0].Records == uint64(len(recs)) })
+	x.Stop()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// udpPort returns a free loopback UDP port.
+func udpPort(t *testing.T) int {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return pc.LocalAddr().(*net.UDPAddr).Port
+}
+
+// waitBound waits until some process has bound 127.0.0.1:port (our own
+// bind attempt fails).
+func waitBound(t *testing.T, port int, cmd *exec.Cmd, log *bytes.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return
+		}
+		pc.Close()
+		if cmd.ProcessState != nil || time.Now().After(deadline) {
+			t.Fatalf("%s did not bind port %d:\n%s", cmd.Path, port, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startPeer starts a peer process and registers its termination (by PID).
+func startPeer(t *testing.T, name string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		// The peer and the helpers it forked (nfacctd plugins) share its
+		// process group: signal that group, identified by the peer's PID.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	return cmd, &out
+}
+
+func goflow2Path(t *testing.T) string {
+	t.Helper()
+	gopath, err := exec.Command("go", "env", "GOPATH").Output()
+	if err != nil {
+		t.Skipf("go env GOPATH: %v", err)
+	}
+	p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "goflow2")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("goflow2 not installed (%s); install with: go install github.com/netsampler/goflow2/v2/cmd/goflow2@v2.2.6", p)
+	}
+	return p
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, _ := os.ReadFile(path)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// fieldBytes returns the value octets we expect on the wire for field f of
+// r, built independently of the encoder (big-endian, reduced size).
+func fieldBytes(name string, r *telemetry.Record) []byte {
+	u := func(v uint64, n int) []byte {
+		b := make([]byte, 8)
+		binary.BigEndian.PutUint64(b, v)
+		return b[8-n:]
+	}
+	switch name {
+	case "ioamNamespaceId":
+		return u(uint64(r.Namespace), 2)
+	case "ioamHopLim":
+		return []byte{r.HopLimit}
+	case "ioamNodeId":
+		return u(uint64(r.NodeID), 3)
+	case "ioamIngressIfId":
+		return u(uint64(r.IngressIfID), 2)
+	case "ioamEgressIfId":
+		return u(uint64(r.EgressIfID), 2)
+	case "ioamTimestampSeconds":
+		return u(uint64(r.TimestampSec), 4)
+	case "ioamTimestampFraction":
+		return u(uint64(r.TimestampFrac), 4)
+	case "ioamNamespaceData":
+		return u(uint64(r.NamespaceData), 4)
+	case "ioamQueueDepth":
+		return u(uint64(r.QueueDepth), 4)
+	case "ioamNodeIdWide":
+		return u(r.NodeIDWide, 7)
+	case "ioamIngressIfIdWide":
+		return u(uint64(r.IngressIfIDWide), 4)
+	case "ioamEgressIfIdWide":
+		return u(uint64(r.EgressIfIDWide), 4)
+	case "ioamNamespaceDataWide":
+		return u(r.NamespaceDataWide, 8)
+	case "ioamOssSchemaId":
+		return u(uint64(r.SchemaID), 3)
+	case "ioamOssData":
+		return r.OSSData[:r.OSSLen]
+	case "ioamDexFlowId":
+		return u(uint64(r.FlowID), 4)
+	case "ioamDexSequenceNumber":
+		return u(uint64(r.Seq), 4)
+	case "sourceIPv6Address":
+		return r.Src[:]
+	case "destinationIPv6Address":
+		return r.Dst[:]
+	case "protocolIdentifier":
+		return []byte{r.NextHeader}
+	case "sourceTransportPort":
+		return u(uint64(r.SrcPort), 2)
+	case "destinationTransportPort":
+		return u(uint64(r.DstPort), 2)
+	case "flowLabelIPv6":
+		return u(uint64(r.FlowLabel), 4)
+	case "ingressInterface":
+		return u(uint64(r.IngressPort), 4)
+	case "egressInterface":
+		return u(uint64(r.EgressPort), 4)
+	case "observationTimeNanoseconds":
+		// 1700000000.123456789 s: NTP seconds, fraction = ns * 2^32 / 1e9
+		return u(uint64(1700000000+2208988800)<<32|uint64(123456789)<<32/1e9, 8)
+	case "ipHeaderPacketSection":
+		return r.RawSection[:r.RawLen]
+	case "sectionExportedOctets":
+		return u(uint64(r.RawLen), 2)
+	}
+	panic("no expectation for " + name)
+}
+
+// TestPeerGoflow2Raw decodes a live export with goflow2 v2.2.6
+// (-produce raw, one worker) and compares every field's octets.
+func TestPeerGoflow2Raw(t *testing.T) {
+	bin := goflow2Path(t)
+	port := udpPort(t)
+	out := filepath.Join(t.TempDir(), "goflow2.json")
+	cmd, log := startPeer(t, bin, "-listen", fmt.Sprintf("netflow://127.0.0.1:%d?count=1&workers=1", port),
+		"-produce", "raw", "-format", "json", "-transport", "file", "-transport.file", out, "-addr", "")
+	waitBound(t, port, cmd, log)
+	recs := []telemetry.Record{peerRecord(0), peerRecord(1), peerRecord(2)}
+	exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), recs)
+	type value struct {
+		PenProvided bool   `json:"pen-provided"`
+		Type        uint16 `json:"type"`
+		Pen         uint32 `json:"pen"`
+		Value       string `json:"value"` // base64 of the octets
+	}
+	type flowSet struct {
+		ID      uint16 `json:"id"`
+		Records []struct {
+			Values []value `json:"values"`
+		} `json:"records"`
+	}
+	var got [][]value
+	waitFor(t, "goflow2 output", 5*time.Second, func() bool {
+		got = got[:0]
+		for _, l := range readLines(t, out) {
+			var m struct {
+				Type    string `json:"type"`
+				Message struct {
+					Domain   uint32          `json:"observation-domain-id"`
+					FlowSets json.RawMessage `json:"flow-sets"`
+				} `json:"message"`
+			}
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("goflow2 line not JSON: %v: %s", err, l)
+			}
+			var sets []flowSet
+			json.Unmarshal(m.Message.FlowSets, &sets)
+			for _, s := range sets {
+				if s.ID < 256 {
+					continue
+				}
+				if m.Type != "ipfix" || m.Message.Domain != 42 {
+					t.Fatalf("goflow2 message type %q domain %d", m.Type, m.Message.Domain)
+				}
+				for _, r := range s.Records {
+					got = append(got, r.Values)
+				}
+			}
+		}
+		return len(got) >= len(recs)
+	})
+	if len(got) != len(recs) {
+		t.Fatalf("goflow2 decoded %d records, want %d\n%s", len(got), len(recs), log)
+	}
+	for i, vals := range got {
+		if len(vals) != len(exporter.Fields) {
+			t.Fatalf("record %d: %d fields, want %d", i, len(vals), len(exporter.Fields))
+		}
+		for j, v := range vals {
+			f := &exporter.Fields[j]
+			// goflow2 reports the element id without the enterprise bit
+			if v.Type != f.ElementId || v.PenProvided != f.Enterprise() || v.Pen != f.EnterpriseId {
+				t.Errorf("record %d field %d: goflow2 saw type %d pen %d, want %s (%d/%d)", i, j, v.Type, v.Pen, f.Name, f.EnterpriseId, f.ElementId)
+			}
+			b, _ := base64.StdEncoding.DecodeString(v.Value)
+			if want := fieldBytes(f.Name, &recs[i]); !bytes.Equal(b, want) {
+				t.Errorf("record %d %s: goflow2 decoded %x, want %x", i, f.Name, b, want)
+			}
+		}
+	}
+	t.Logf("goflow2 v2.2.6 decoded %d records x %d fields", len(got), len(exporter.Fields))
+	_ = runtime.GOOS
+}
