@@ -3,6 +3,9 @@ package dataplane
 import (
 	"errors"
 	"testing"
+
+	"github.com/dexplane/dexplane/dataplane/policy"
+	dxebpf "github.com/dexplane/dexplane/ebpf"
 )
 
 func TestNewValidates(t *testing.T) {
@@ -33,5 +36,36 @@ func TestNewValidates(t *testing.T) {
 	}
 	if err := e.Stop(); !errors.Is(err, ErrNotStarted) {
 		t.Errorf("Stop before Start: %v", err)
+	}
+}
+
+func TestOptionsFromSnapshot(t *testing.T) {
+	s, err := policy.New(policy.Spec{
+		Node: policy.Node{ID: 7},
+		Ports: [2]policy.Port{
+			{Name: "ens1", Domain: policy.Outside, ForeignIOAM: policy.ForeignStrip},
+			{Name: "ens2", Domain: policy.Inside},
+		},
+		Dataplane: policy.Dataplane{Queues: 4, RxRingSize: 4096, FillRingSize: 8192, FrameSize: 4096, UmemFrames: 32768,
+			BatchSize: 32, AttachMode: policy.AttachGeneric, Steer: policy.SteerSampled, CPUs: []int{2, 3}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := OptionsFromSnapshot(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Ports != [2]string{"ens1", "ens2"} || o.Roles != [2]dxebpf.PortRole{dxebpf.RoleOutside, dxebpf.RoleInside} ||
+		o.Queues != 4 || o.RxSize != 4096 || o.FillSize != 8192 || o.TxSize != 0 || o.FrameSize != 4096 || o.Frames != 32768 ||
+		o.BatchSize != 32 || o.Attach != dxebpf.AttachGeneric || o.Steer != dxebpf.SteerSampled || len(o.CPUs) != 2 ||
+		o.PassForeignHbH || o.Policy != s {
+		t.Errorf("options %+v", o)
+	}
+	if _, err := New(o); err != nil {
+		t.Errorf("New(OptionsFromSnapshot): %v", err)
+	}
+	if _, err := OptionsFromSnapshot(nil); !errors.Is(err, ErrOptions) {
+		t.Errorf("nil snapshot: %v", err)
 	}
 }

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/dexplane/dexplane/config"
+	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/xsk"
+	dxebpf "github.com/dexplane/dexplane/ebpf"
+)
+
+func init() {
+	register("run", "run a node: forward between two ports through the AF_XDP data plane", runRun)
+}
+
+// netnsEnv marks a process that run re-executed inside --netns.
+const netnsEnv = "DEXPLANE_NETNS"
+
+func runRun(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, args, os.Stderr)
+}
+
+// runFlags are the flags of `dexplane run`.
+type runFlags struct {
+	file     string
+	netns    string
+	ports    string
+	steer    string
+	attach   string
+	queues   int
+	verbose  bool
+	interval time.Duration
+}
+
+func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
+	f := &runFlags{}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.file, "c", "", "configuration `FILE`; without it --ports is required and the node only forwards")
+	fs.StringVar(&f.netns, "netns", "", "run inside network namespace `NAME` (as `ip netns` names it, or a path)")
+	fs.StringVar(&f.ports, "ports", "", "`PORT0,PORT1` interface names (overrides the configuration's)")
+	fs.StringVar(&f.steer, "steer", "", "steering `MODE` all|sampled (overrides the configuration)")
+	fs.StringVar(&f.attach, "attach", "", "XDP attach `MODE` auto|native|generic (overrides the configuration)")
+	fs.IntVar(&f.queues, "queues", 0, "RX queues per port, one worker each (overrides the configuration)")
+	fs.BoolVar(&f.verbose, "v", false, "debug logging and counters every --interval")
+	fs.DurationVar(&f.interval, "interval", 2*time.Second, "counter print `INTERVAL` with -v")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: dexplane run [-c FILE] [--netns NAME] [--ports A,B] [--steer all|sampled] [--attach auto|native|generic] [-v]")
+		fmt.Fprintln(stderr, "\nSIGINT/SIGTERM stop the node cleanly (no XDP program stays attached); SIGHUP reloads -c FILE.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if f.file == "" && f.ports == "" {
+		fs.Usage()
+		return nil, errors.New("need -c FILE or --ports A,B")
+	}
+	return f, nil
+}
+
+// run implements `dexplane run`; it returns when ctx is cancelled (after a
+// clean stop) or on a fatal error. Exit codes: 0 clean stop, 1 runtime
+// error, 2 usage error.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	f, err := parseRunFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "dexplane run:", err)
+		return 2
+	}
+	if f.netns != "" && os.Getenv(netnsEnv) != f.netns {
+		// Only returns on failure.
+		err := execInNetns(f.netns)
+		fmt.Fprintln(stderr, "dexplane run:", err)
+		return 1
+	}
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	opts, err := engineOptions(f)
+	if err != nil {
+		fmt.Fprintln(stderr, "dexplane run:", err)
+		return 2
+	}
+	opts.Logger = log
+	// TODO(lead): plug the IOAM roles and the exporter in here: a
+	// node.New(node.Config{Policy: e.Policy(), ...}) per worker as the
+	// handler factory, and an exporter draining each node's ring.
+	opts.Handler = func(int) xsk.Handler { return xsk.Identity{} }
+	e, err := dataplane.New(opts)
+	if err != nil {
+		fmt.Fprintln(stderr, "dexplane run:", err)
+		return 2
+	}
+	if err := e.Start(ctx); err != nil {
+		fmt.Fprintln(stderr, "dexplane run:", err)
+		return 1
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var tick <-chan time.Time
+	if f.verbose && f.interval > 0 {
+		t := time.NewTicker(f.interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var last dataplane.Counters
+	lastAt := time.Now()
+	for {
+		select {
+		case <-e.Done(): // ctx cancelled: the engine stopped itself
+			c := e.Counters()
+			printCounters(stderr, opts.Ports, &c, nil, 0)
+			return 0
+		case <-hup:
+			if f.file == "" {
+				log.Warn("SIGHUP: nothing to reload without -c")
+				continue
+			}
+			if err := reload(e, f.file, log); err != nil {
+				log.Error("reload failed, keeping the running configuration", "err", err)
+			}
+		case now := <-tick:
+			c := e.Counters()
+			printCounters(stderr, opts.Ports, &c, &last, now.Sub(lastAt))
+			last, lastAt = c, now
+		}
+	}
+}
+
+// engineOptions builds the engine options from -c FILE and the overrides.
+func engineOptions(f *runFlags) (dataplane.Options, error) {
+	var opts dataplane.Options
+	if f.file != "" {
+		c, err := config.Load(f.file)
+		if err != nil {
+			return opts, err
+		}
+		s, err := c.Compile(nil)
+		if err != nil {
+			return opts, err
+		}
+		if opts, err = dataplane.OptionsFromSnapshot(s); err != nil {
+			return opts, err
+		}
+	}
+	if f.ports != "" {
+		a, b, ok := strings.Cut(f.ports, ",")
+		if !ok || a == "" || b == "" || strings.Contains(b, ",") {
+			return opts, fmt.Errorf("--ports %q: want two interface names separated by a comma", f.ports)
+		}
+		opts.Ports = [2]string{a, b}
+	}
+	if f.steer != "" {
+		m, err := dxebpf.ParseSteerMode(f.steer)
+		if err != nil {
+			return opts, err
+		}
+		opts.Steer = m
+	}
+	if f.attach != "" {
+		m, err := dxebpf.ParseAttachMode(f.attach)
+		if err != nil {
+			return opts, err
+		}
+		opts.Attach = m
+	}
+	if f.queues != 0 {
+		opts.Queues = f.queues
+	}
+	return opts, nil
+}
+
+// reload compiles the file against the running snapshot and swaps it in
+// if nothing that needs a restart changed.
+func reload(e *dataplane.Engine, file string, log *slog.Logger) error {
+	c, err := config.Load(file)
+	if err != nil {
+		return err
+	}
+	cur := e.Policy().Load()
+	s, err := c.Compile(cur)
+	if err != nil {
+		return err
+	}
+	if diff := policy.RestartRequired(cur, s); len(diff) > 0 {
+		return fmt.Errorf("%s changed: restart dexplane to apply", strings.Join(diff, ", "))
+	}
+	if err := e.SetPolicy(s); err != nil {
+		return err
+	}
+	log.Info("configuration reloaded", "file", file, "generation", s.Generation)
+	return nil
+}
+
+// execInNetns re-executes this process inside the named network namespace.
+// setns(2) changes only the calling thread, and Go runs on many threads, so
+// the namespace is entered on a locked thread that then execs: the new
+// process image starts, with all its threads, inside the namespace.
+func execInNetns(name string) error {
+	path := name
+	if !strings.ContainsRune(name, '/') {
+		path = filepath.Join("/var/run/netns", name)
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("--netns %s: %w", name, err)
+	}
+	defer unix.Close(fd)
+	runtime.LockOSThread() // never unlocked: the thread execs or stays tainted
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("--netns %s: setns: %w", name, err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("--netns %s: %w", name, err)
+	}
+	env := append(os.Environ(), netnsEnv+"="+name)
+	if err := unix.Exec(exe, os.Args, env); err != nil {
+		return fmt.Errorf("--netns %s: exec %s: %w", name, exe, err)
+	}
+	return nil
+}
+
+// printCounters writes one line per port: frame rates over the interval
+// when last is given, totals otherwise.
+func printCounters(w io.Writer, ports [2]string, c, last *dataplane.Counters, d time.Duration) {
+	for p := range 2 {
+		wc := &c.Ports[p].Worker
+		x := &c.Ports[p].XDP
+		var steered, kernel uint64
+		for r, v := range x {
+			if dxebpf.Reason(r).Steered() {
+				steered += v.Packets
+			} else if r <= int(dxebpf.ReasonUnsampled) {
+				kernel += v.Packets
+			}
+		}
+		if last == nil || d <= 0 {
+			fmt.Fprintf(w, "port %d %s: rx %d tx %d lost %d | xdp steered %d kernel %d | link_down %d kick_retry %d\n",
+				p, ports[p], wc[xsk.CtrRxFrames], wc[xsk.CtrTxFrames], c.Lost(p), steered, kernel,
+				wc[xsk.CtrLinkDown], wc[xsk.CtrKickRetry])
+			continue
+		}
+		lc := &last.Ports[p].Worker
+		rate := func(now, before uint64) float64 { return float64(now-before) / d.Seconds() }
+		fmt.Fprintf(w, "port %d %s: rx %.0f pps tx %.0f pps | lost %d (+%d) | link_down %d kick_retry %d tx_ring_full %d\n",
+			p, ports[p], rate(wc[xsk.CtrRxFrames], lc[xsk.CtrRxFrames]), rate(wc[xsk.CtrTxFrames], lc[xsk.CtrTxFrames]),
+			c.Lost(p), c.Lost(p)-last.Lost(p), wc[xsk.CtrLinkDown], wc[xsk.CtrKickRetry], wc[xsk.CtrTxRingFull])
+	}
+}

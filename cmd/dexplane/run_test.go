@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dexplane/dexplane/dataplane/xsk/xsktest"
+	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/internal/testbed"
+)
+
+func TestRunFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{nil, 2, "need -c FILE or --ports"},
+		{[]string{"--ports", "a"}, 2, "two interface names"},
+		{[]string{"--ports", "a,b,c"}, 2, "two interface names"},
+		{[]string{"--ports", "a,b", "--steer", "some"}, 2, "steer mode"},
+		{[]string{"--ports", "a,b", "--attach", "hw"}, 2, "attach mode"},
+		{[]string{"--ports", "a,a"}, 2, "both are"},
+		{[]string{"-c", "testdata/does-not-exist.yaml"}, 2, "does-not-exist"},
+		{[]string{"--ports", "a,b", "extra"}, 2, "unexpected argument"},
+		{[]string{"-h"}, 0, "usage"},
+	} {
+		var stderr bytes.Buffer
+		if code := run(context.Background(), tc.args, &stderr); code != tc.code || !strings.Contains(stderr.String(), tc.msg) {
+			t.Errorf("run %q: exit %d, want %d; stderr %q, want %q", tc.args, code, tc.code, stderr.String(), tc.msg)
+		}
+	}
+}
+
+func TestEngineOptionsOverrides(t *testing.T) {
+	f := &runFlags{file: "../../config/examples/transit.yaml", ports: "west,east", steer: "sampled", attach: "generic", queues: 2}
+	o, err := engineOptions(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Ports != [2]string{"west", "east"} || o.Steer != dxebpf.SteerSampled || o.Attach != dxebpf.AttachGeneric || o.Queues != 2 || o.Policy == nil {
+		t.Errorf("options %+v", o)
+	}
+}
+
+// buildDexplane compiles this command into a temporary directory.
+func buildDexplane(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "dexplane")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// syncBuffer collects a subprocess's stderr while tests read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRunBitw runs the built binary as a bump in the wire: --netns, -c and
+// --ports, ping6 and a UDP stream across, SIGTERM, and no XDP program left.
+func TestRunBitw(t *testing.T) {
+	testbed.SkipIfNotRoot(t)
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildDexplane(t)
+	cfg := filepath.Join(t.TempDir(), "bitw.yaml")
+	if err := os.WriteFile(cfg, []byte(`node:
+  id: 1
+ports:
+  - {name: west, domain: inside}
+  - {name: east, domain: inside}
+dataplane:
+  attach_mode: generic
+  steer: all
+  fill_ring_size: 4096
+  umem_frames: 16384
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"config", []string{"-c", cfg}},
+		{"ports", []string{"--ports", "west,east", "--attach", "generic"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := testbed.New(t, testbed.Bitw)
+			xsktest.NoTxChecksumOffload(t, tb)
+			dut := tb.DUT()
+			var stderr syncBuffer
+			pr, pw := io.Pipe()
+			cmd := exec.Command(bin, append([]string{"run", "--netns", dut.Name, "-v", "--interval", "300ms"}, tc.args...)...)
+			cmd.Stderr = io.MultiWriter(&stderr, pw)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait(); pw.Close() }()
+			t.Cleanup(func() {
+				if cmd.ProcessState == nil {
+					_ = cmd.Process.Kill()
+					<-exited
+				}
+			})
+			started := make(chan struct{})
+			go func() {
+				sc := bufio.NewScanner(pr)
+				for sc.Scan() {
+					if strings.Contains(sc.Text(), "dataplane: started") {
+						close(started)
+						break
+					}
+				}
+				_, _ = io.Copy(io.Discard, pr)
+			}()
+			select {
+			case <-started:
+			case err := <-exited:
+				t.Fatalf("dexplane exited before starting: %v\n%s", err, stderr.String())
+			case <-time.After(10 * time.Second):
+				t.Fatalf("dexplane did not start:\n%s", stderr.String())
+			}
+			if id, _ := dut.XDPProgID(testbed.West); id == 0 {
+				t.Errorf("no XDP program on west while running")
+			}
+			if err := tb.HostA.Ping(tb.AddrB, 3); err != nil {
+				t.Errorf("ping6 through dexplane run: %v", err)
+			}
+			r, res := xsktest.Stream(t, tb.HostB, tb.HostA, tb.AddrA, xsktest.StreamConfig{ID: 5, Count: 5000, MinSize: 20, MaxSize: 1452, Rate: 20000}, 3*time.Second)
+			if r.Received.Load() != int64(res.Sent) || r.Corrupt.Load() != 0 {
+				t.Errorf("stream: sent %d received %d corrupt %d", res.Sent, r.Received.Load(), r.Corrupt.Load())
+			}
+			time.Sleep(400 * time.Millisecond) // one -v counter line
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Errorf("dexplane exit: %v\n%s", err, stderr.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("dexplane did not stop on SIGTERM:\n%s", stderr.String())
+			}
+			out := stderr.String()
+			for _, want := range []string{"dataplane: stopped", "pps", "port 1 east: rx"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, out)
+				}
+			}
+			for _, p := range []string{testbed.West, testbed.East} {
+				if id, err := dut.XDPProgID(p); err != nil || id != 0 {
+					t.Errorf("%s: XDP program %d left after SIGTERM (%v)", p, id, err)
+				}
+			}
+		})
+	}
+}

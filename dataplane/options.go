@@ -1,0 +1,69 @@
+package dataplane
+
+import (
+	"fmt"
+
+	dxebpf "github.com/dexplane/dexplane/ebpf"
+
+	"github.com/dexplane/dexplane/dataplane/policy"
+)
+
+// OptionsFromSnapshot fills the port, steering and sizing fields of Options
+// from a compiled snapshot (its Ports and Dataplane settings) and sets
+// Policy to s. Handler and Logger are left for the caller. Zero settings
+// keep the engine defaults.
+func OptionsFromSnapshot(s *policy.Snapshot) (Options, error) {
+	if s == nil {
+		return Options{}, fmt.Errorf("%w: nil snapshot", ErrOptions)
+	}
+	d := s.Dataplane
+	o := Options{
+		Queues:         d.Queues,
+		FrameSize:      d.FrameSize,
+		Frames:         d.UmemFrames,
+		BatchSize:      d.BatchSize,
+		CPUs:           append([]int(nil), d.CPUs...),
+		Policy:         s,
+		PassForeignHbH: true,
+	}
+	for i, v := range []struct {
+		dst *uint32
+		v   int
+	}{{&o.RxSize, d.RxRingSize}, {&o.TxSize, d.TxRingSize}, {&o.FillSize, d.FillRingSize}, {&o.CompletionSize, d.CompletionRingSize}} {
+		if v.v < 0 || v.v > 1<<16 {
+			return Options{}, fmt.Errorf("%w: ring size %d (ring %d) out of range", ErrOptions, v.v, i)
+		}
+		*v.dst = uint32(v.v)
+	}
+	switch d.AttachMode {
+	case policy.AttachAuto:
+		o.Attach = dxebpf.AttachAuto
+	case policy.AttachNative:
+		o.Attach = dxebpf.AttachNative
+	case policy.AttachGeneric:
+		o.Attach = dxebpf.AttachGeneric
+	default:
+		return Options{}, fmt.Errorf("%w: attach mode %v", ErrOptions, d.AttachMode)
+	}
+	switch d.Steer {
+	case policy.SteerAll:
+		o.Steer = dxebpf.SteerAll
+	case policy.SteerSampled:
+		o.Steer = dxebpf.SteerSampled
+	default:
+		return Options{}, fmt.Errorf("%w: steer %v", ErrOptions, d.Steer)
+	}
+	for i, p := range s.Ports {
+		o.Ports[i] = p.Name
+		if p.Domain == policy.Outside {
+			o.Roles[i] = dxebpf.RoleOutside
+			// Foreign IOAM that is dropped or stripped must reach a worker.
+			if p.ForeignIOAM != policy.ForeignForward {
+				o.PassForeignHbH = false
+			}
+		} else {
+			o.Roles[i] = dxebpf.RoleInside
+		}
+	}
+	return o, nil
+}
