@@ -129,7 +129,7 @@ func tail(path string, n int) string {
 // startDexplane writes the scenario's config, starts dexplane in the dut
 // namespace and waits until both ports carry an XDP program.
 func startDexplane(tb *Testbed, s Scenario, o DUTOptions, tag string) (*dexplaneDUT, error) {
-	yml, err := DexplaneConfig(s, o.AttachMode, o.ExportRate)
+	yml, err := DexplaneConfig(s, ConfigOptions{AttachMode: o.AttachMode, ExportRate: o.ExportRate})
 	if err != nil {
 		return nil, err
 	}
@@ -203,10 +203,10 @@ node:
   id_wide: 0x00000000000001
   address: {{.TunSrc}}
 ports:
-  - name: west
+  - name: {{.WestName}}
     domain: {{.WestDomain}}
     if_id: 1
-  - name: east
+  - name: {{.EastName}}
     domain: {{.EastDomain}}
     if_id: 2
 namespaces:
@@ -226,8 +226,8 @@ routes:
     freq: {{.K}}/{{.N}}
     dex:
       ns: 123
-      trace_type: {{printf "%#06x" .TraceType}}
-      ext_flags: {{printf "%#02x" .ExtFlags}}
+      trace_type: {{printf "0x%06x" .TraceType}}
+      ext_flags: {{printf "0x%02x" .ExtFlags}}
 {{- end}}
 {{- if .Decap}}
 decap:
@@ -246,10 +246,25 @@ dataplane:
   queues: {{.Workers}}
   attach_mode: {{.AttachMode}}
   steer: {{.Steer}}
+{{- if .CPUs}}
+  cpus: "{{.CPUs}}"
+{{- end}}
 `))
 
+// ConfigOptions are the settings of a generated DUT config that do not
+// come from the scenario.
+type ConfigOptions struct {
+	// AttachMode is auto, native or generic.
+	AttachMode string
+	// ExportRate is export.rate_limit.records_per_second (0: default).
+	ExportRate uint64
+	// West and East are the port names (default: the testbed's west and
+	// east); CPUs pins the workers (cpulist, "" for none).
+	West, East, CPUs string
+}
+
 // DexplaneConfig returns the YAML config for a dexplane scenario.
-func DexplaneConfig(s Scenario, attachMode string, exportRate uint64) ([]byte, error) {
+func DexplaneConfig(s Scenario, co ConfigOptions) ([]byte, error) {
 	if s.DUT != Dexplane {
 		return nil, fmt.Errorf("scenario %s: not a dexplane scenario", s.Name())
 	}
@@ -266,10 +281,21 @@ func DexplaneConfig(s Scenario, attachMode string, exportRate uint64) ([]byte, e
 		Workers                      int
 		AttachMode, Steer            string
 		ExportRate                   uint64
+		WestName, EastName, CPUs     string
 	}{
 		Name: s.Name(), WestDomain: "outside", EastDomain: "inside", TunSrc: TunSrc.String(),
 		Prefix: HostBAddrBitw.String() + "/128", K: k, N: n, TraceType: s.TraceType, ExtFlags: s.ExtFlags,
-		Workers: max(s.Workers, 1), AttachMode: attachMode, Steer: s.Steer, ExportRate: exportRate,
+		Workers: max(s.Workers, 1), AttachMode: co.AttachMode, Steer: s.Steer, ExportRate: co.ExportRate,
+		WestName: co.West, EastName: co.East, CPUs: co.CPUs,
+	}
+	if v.WestName == "" {
+		v.WestName = West
+	}
+	if v.EastName == "" {
+		v.EastName = East
+	}
+	if v.AttachMode == "" {
+		v.AttachMode = "auto"
 	}
 	if v.Steer == "" {
 		v.Steer = "all"

@@ -168,8 +168,8 @@ func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag str
 	progress func(time.Duration, gen.SinkCounters)) (row Row) {
 	k, n := gen.InjectionKN(s.Inject)
 	row = Row{Scenario: s.Name(), Variant: s.Variant(), DUT: string(s.DUT), Role: string(s.Role),
-		InjectPct: s.Inject, K: k, N: n, TraceType: fmt.Sprintf("%#06x", s.TraceType),
-		ExtFlags: fmt.Sprintf("%#02x", s.ExtFlags), Steer: s.Steer, Workers: s.Workers, Size: s.Size,
+		InjectPct: s.Inject, K: k, N: n, TraceType: fmt.Sprintf("0x%06x", s.TraceType),
+		ExtFlags: fmt.Sprintf("0x%02x", s.ExtFlags), Steer: s.Steer, Workers: s.Workers, Size: s.Size,
 		Flows: o.Flows, TargetPPS: o.Rate}
 	if s.Role == RoleForward {
 		row.InjectPct, row.K, row.N, row.TraceType, row.ExtFlags = 0, 0, 0, "", ""

@@ -103,7 +103,7 @@ func (s Scenario) Variant() string {
 	if s.DUT != Dexplane || s.Role == RoleForward {
 		return s.Name()
 	}
-	return fmt.Sprintf("tt=%#06x ext=%#02x %s w%d", s.TraceType, s.ExtFlags, s.Steer, s.Workers)
+	return fmt.Sprintf("tt=0x%06x ext=0x%02x %s w%d", s.TraceType, s.ExtFlags, s.Steer, s.Workers)
 }
 
 // fmtPct formats an injection rate without trailing zeros: "0.001%".

@@ -72,7 +72,7 @@ func TestDexplaneConfigsValidate(t *testing.T) {
 		if s.DUT != Dexplane {
 			continue
 		}
-		y, err := DexplaneConfig(s, "auto", 5000)
+		y, err := DexplaneConfig(s, ConfigOptions{ExportRate: 5000, West: "ens1f0", East: "ens1f1", CPUs: "2-3"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dexplane/dexplane/bench/scenario"
 )
 
 // debianPython is the interpreter the test uses: Debian's, where the
@@ -136,6 +138,37 @@ func TestProfilesDecodeWithDexplane(t *testing.T) {
 			t.Errorf("%s: option %#x type %d ns %s ext %s trace %s flow %s seq %s; want 0x31 type 4 ns %s ext %s trace %s flow %s seq %s",
 				name, o.OptionType, o.IOAMType, show(o.NS), show(o.ExtFlags), show(o.TraceType), show(o.FlowID), show(o.Seq),
 				show(w.NS), show(w.ExtFlags), show(w.TraceType), show(w.FlowID), show(w.Seq))
+		}
+	}
+}
+
+// The TRex runner must write the CSV columns and scenario names of
+// bench/scenario, so that dexbench plot draws its results beside ours.
+func TestRunnerMatchesScenarioColumnsAndNames(t *testing.T) {
+	if _, err := os.Stat(debianPython); err != nil {
+		t.Skipf("needs Debian's %s (with python3-scapy): %v", debianPython, err)
+	}
+	out, err := exec.Command(debianPython, "-c", "import run_matrix; print(','.join(run_matrix.COLUMNS))").CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(out), "No module named 'scapy'") {
+			t.Skipf("needs scapy for %s: %s", debianPython, out)
+		}
+		t.Fatalf("import run_matrix: %v\n%s", err, out)
+	}
+	if got, want := strings.TrimSpace(string(out)), strings.Join(scenario.Columns(), ","); got != want {
+		t.Errorf("run_matrix.COLUMNS\n got %s\nwant %s", got, want)
+	}
+	out, err = exec.Command(debianPython, "run_matrix.py", "--list", "--matrix", "paper").CombinedOutput()
+	if err != nil {
+		t.Fatalf("run_matrix.py --list: %v\n%s", err, out)
+	}
+	known := map[string]bool{}
+	for _, s := range scenario.Full() {
+		known[s.Name()] = true
+	}
+	for _, name := range strings.Fields(string(out)) {
+		if !known[name] {
+			t.Errorf("run_matrix.py scenario %q is not named like any bench/scenario scenario", name)
 		}
 	}
 }

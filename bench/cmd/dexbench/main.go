@@ -7,6 +7,7 @@
 //	dexbench sink  [flags]   sink only (until -duration or Ctrl-C)
 //	dexbench run   [flags]   scenario matrix with baselines → CSV, summary, plots
 //	dexbench plot  [flags]   plots and summary from existing CSV files
+//	dexbench config [flags]  the dexplane config of one scenario (TRex DUTs)
 //
 // All but plot need root. See bench/README.md.
 package main
@@ -31,11 +32,12 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"pair": {"one measurement: generator in one namespace, sink in another", runPair},
-	"gen":  {"generator only", runGen},
-	"sink": {"sink only", runSink},
-	"run":  {"scenario matrix with baselines: CSV, summary table, plots", runScenarios},
-	"plot": {"summary table and plots from CSV files", runPlot},
+	"pair":   {"one measurement: generator in one namespace, sink in another", runPair},
+	"gen":    {"generator only", runGen},
+	"sink":   {"sink only", runSink},
+	"run":    {"scenario matrix with baselines: CSV, summary table, plots", runScenarios},
+	"plot":   {"summary table and plots from CSV files", runPlot},
+	"config": {"print the dexplane config of one scenario (for DUTs on other machines)", runConfig},
 }
 
 func usage() {

@@ -166,7 +166,7 @@ func validateConfigs(bin string, scens []scenario.Scenario, attach string, expor
 		if s.DUT != scenario.Dexplane {
 			continue
 		}
-		y, err := scenario.DexplaneConfig(s, attach, exportRate)
+		y, err := scenario.DexplaneConfig(s, scenario.ConfigOptions{AttachMode: attach, ExportRate: exportRate})
 		if err != nil {
 			return err
 		}
