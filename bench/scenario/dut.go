@@ -321,3 +321,18 @@ func DexplaneConfig(s Scenario, co ConfigOptions) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// EngineMissing returns why the dexplane binary cannot serve as a DUT
+// ("" if it can): it must exist and offer the run command.
+func EngineMissing(bin string) string {
+	out, _ := exec.Command(bin, "help").CombinedOutput()
+	if len(out) == 0 {
+		return fmt.Sprintf("%s does not run", bin)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "run" {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%s has no run command yet (the AF_XDP engine has not landed)", bin)
+}

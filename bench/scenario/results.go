@@ -68,6 +68,11 @@ type Row struct {
 	SoftirqCPUS     float64 `csv:"softirq_cpu_s"`
 	SoftirqNsPerPkt float64 `csv:"softirq_ns_per_pkt"`
 	Limit           string  `csv:"limit"`
+	// Check is "ok" when the frames reaching the sink carry DEX in the
+	// share the scenario implies (encap, transit: the injection rate;
+	// decap and forwarding: none), else what was seen: a row whose DUT did
+	// not do the scenario's job measures something else.
+	Check string `csv:"check"`
 	// Error is set when the repetition failed; the numbers are then zero.
 	Error string `csv:"error"`
 }

@@ -222,7 +222,28 @@ func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag str
 	row.DUTProcCPUS, row.DUTProcNsPerPkt = res.DUTCPU.Seconds(), res.DUTNsPerPkt
 	row.SoftirqCPUS, row.SoftirqNsPerPkt = res.SoftirqCPU.Seconds(), res.SoftirqNsPerPkt
 	row.Limit = string(res.Limit)
+	row.Check = CheckDEX(s, res.RxDEXFraction)
 	return row
+}
+
+// ExpectedDEXFraction is the share of frames that should reach the sink
+// with a DEX option in scenario s.
+func ExpectedDEXFraction(s Scenario) float64 {
+	if s.Role.IsEncap() || s.Role == RoleTransit {
+		k, n := gen.InjectionKN(s.Inject)
+		return float64(k) / float64(n)
+	}
+	return 0
+}
+
+// CheckDEX compares the DEX share seen at the sink with the expected one
+// (tolerance 2 points plus 5 % of the expected share).
+func CheckDEX(s Scenario, got float64) string {
+	want := ExpectedDEXFraction(s)
+	if d := got - want; d > 0.02+0.05*want || d < -(0.02+0.05*want) {
+		return fmt.Sprintf("dex-share %.4f want %.4f", got, want)
+	}
+	return "ok"
 }
 
 // MkWorkDir creates a directory for configs and logs of one run.

@@ -48,9 +48,11 @@ type Summary struct {
 	// RxPPS, OfferedPPS, ProcNs and SoftirqNs summarise the columns of
 	// the same names; LossPct the loss; DEXFrac the DEX share at the sink.
 	RxPPS, OfferedPPS, ProcNs, SoftirqNs, LossPct, DEXFrac Stat
-	// Errors counts failed repetitions; Limits counts rows per limit.
-	Errors int
-	Limits map[string]int
+	// Errors counts failed repetitions, BadChecks repetitions whose DUT
+	// did not do the scenario's job (Row.Check); Limits counts rows per
+	// limit.
+	Errors, BadChecks int
+	Limits            map[string]int
 	// VsKernel, VsRedirect and VsIOAMOff are RxPPS.Median divided by the
 	// median of the same-size baseline of the same run (NaN if absent).
 	VsKernel, VsRedirect, VsIOAMOff float64
@@ -94,6 +96,9 @@ func Summarize(rows []Row) []Summary {
 			loss = append(loss, r.LossPct)
 			dex = append(dex, r.RxDEXFrac)
 			s.Limits[r.Limit]++
+			if r.Check != "" && r.Check != "ok" {
+				s.BadChecks++
+			}
 		}
 		s.RxPPS, s.OfferedPPS, s.ProcNs = newStat(rx), newStat(off), newStat(proc)
 		s.SoftirqNs, s.LossPct, s.DEXFrac = newStat(sirq), newStat(loss), newStat(dex)
@@ -156,6 +161,9 @@ func WriteMarkdown(w io.Writer, sums []Summary) error {
 		sort.Strings(limits)
 		if s.Errors > 0 {
 			limits = append(limits, fmt.Sprintf("ERRORS×%d", s.Errors))
+		}
+		if s.BadChecks > 0 {
+			limits = append(limits, fmt.Sprintf("DEX-SHARE-WRONG×%d", s.BadChecks))
 		}
 		spread := "–"
 		if sp := s.RxPPS.SpreadPct(); !math.IsNaN(sp) {

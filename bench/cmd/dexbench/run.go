@@ -77,7 +77,7 @@ func runScenarios(ctx context.Context, args []string) int {
 		}
 	}
 	if hasDexplane(scens) {
-		if missing := EngineMissing(*dexBin); missing != "" {
+		if missing := scenario.EngineMissing(*dexBin); missing != "" {
 			fmt.Fprintf(os.Stderr, "dexbench run: dexplane scenarios skipped: %s\n", missing)
 			var kept []scenario.Scenario
 			for _, s := range scens {
@@ -137,21 +137,6 @@ func hasDexplane(scens []scenario.Scenario) bool {
 		}
 	}
 	return false
-}
-
-// EngineMissing returns why the dexplane binary cannot serve as a DUT
-// ("" if it can): it must exist and offer the run command.
-func EngineMissing(bin string) string {
-	out, _ := exec.Command(bin, "help").CombinedOutput()
-	if len(out) == 0 {
-		return fmt.Sprintf("%s does not run", bin)
-	}
-	for _, l := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(l); len(f) > 0 && f[0] == "run" {
-			return ""
-		}
-	}
-	return fmt.Sprintf("%s has no run command yet (the AF_XDP engine has not landed)", bin)
 }
 
 // validateConfigs checks every generated config with `dexplane validate`
