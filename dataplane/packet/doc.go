@@ -22,6 +22,10 @@
 // a packet Linux drops makes [Parse] return a distinct sentinel error, and a
 // packet Linux accepts parses without error. The few places where this
 // package is stricter or more lenient are documented on the error values.
+// In short: IOAM option lengths are checked whether or not IOAM is enabled
+// (Linux checks only alignment when net.ipv6.conf.*.ioam6_enabled is 0), the
+// DEX length checks are those of the ULiège DEX kernel patch (mainline Linux
+// ignores IOAM Option-Type 4), and option type 0x11 is treated as IOAM.
 //
 // Editors ([InsertDEXInline], [MergeDEXIntoHbH], [PushIP6IP6], [RemoveDEX],
 // [StripOuter]) work on a frame that lives at buf[off:off+n] of a larger

@@ -16,27 +16,38 @@ import (
 // formed but not IPv6.
 func Parse(frame []byte, p *Packet) error {
 	*p = Packet{}
-	if len(frame) < EthernetLen {
-		p.ErrVal = len(frame)
-		return ErrShortFrame
+	l3, tci, vlan, err := ParseEthernet(frame)
+	if err != nil {
+		p.ErrOff, p.ErrVal = max(l3-2, 0), int(tci)
+		return err
 	}
-	l3 := EthernetLen
+	p.VLAN, p.VLANTCI = vlan, tci
+	return parseIPv6(frame, l3, p)
+}
+
+// ParseEthernet reads the Ethernet header of frame, with at most one 802.1Q
+// tag, and returns the offset of the IPv6 header (14 or 18) and the tag's
+// TCI when vlan is true. Errors: ErrShortFrame, ErrShortVLAN, ErrNotIPv6 (then
+// tci holds the EtherType found, and l3 the offset after it).
+func ParseEthernet(frame []byte) (l3 int, tci uint16, vlan bool, err error) {
+	if len(frame) < EthernetLen {
+		return 0, uint16(len(frame)), false, ErrShortFrame
+	}
+	l3 = EthernetLen
 	et := binary.BigEndian.Uint16(frame[12:14])
 	if et == EtherTypeVLAN {
 		if len(frame) < EthernetLen+VLANTagLen {
-			p.ErrOff, p.ErrVal = 12, len(frame)
-			return ErrShortVLAN
+			return l3, uint16(len(frame)), false, ErrShortVLAN
 		}
-		p.VLAN = true
-		p.VLANTCI = binary.BigEndian.Uint16(frame[14:16])
+		tci = binary.BigEndian.Uint16(frame[14:16])
 		et = binary.BigEndian.Uint16(frame[16:18])
 		l3 += VLANTagLen
+		vlan = true
 	}
 	if et != EtherTypeIPv6 {
-		p.ErrOff, p.ErrVal = l3-2, int(et)
-		return ErrNotIPv6
+		return l3, et, vlan, ErrNotIPv6
 	}
-	return parseIPv6(frame, l3, p)
+	return l3, tci, vlan, nil
 }
 
 // ParseIPv6 is Parse for a buffer whose IPv6 header starts at offset l3 with

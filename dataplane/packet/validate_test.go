@@ -65,6 +65,7 @@ func TestParseErrors(t *testing.T) {
 		{"pto short", ethHdr + hbh("1101 0100 31060000007b0801 01020000"), ErrPTOShort},
 		{"second hbh", ethHdr + ip6(0, "0000 01040000 0000"+"1100 01040000 0000"+udpPing), ErrHbHNotFirst},
 		{"hbh after dstopts", ethHdr + ip6(ProtoDstOpts, "0000 01040000 0000"+"1100 01040000 0000"+udpPing), ErrHbHNotFirst},
+		{"second inner hbh", ethHdr + ip6(ProtoIPv6, ip6(0, "0000 01040000 0000"+"1100 01040000 0000"+udpPing)), ErrHbHNotFirst},
 		{"ext header overrun", ethHdr + ip6(ProtoDstOpts, "1105"+udpPing[4:]), ErrExtTruncated},
 		{"inner short", ethHdr + ip6(0, "2901 0100 "+optA+udpPing), ErrInnerShort},
 		{"inner version", ethHdr + vecC[:128] + "4" + vecC[129:], ErrInnerVersion},
@@ -172,6 +173,12 @@ func TestParseAccepts(t *testing.T) {
 			}
 			return ""
 		}},
+		{"ip6ip6 with an inner hbh", ethHdr + ip6(ProtoIPv6, ip6(0, "1100 1e02abcd 0100"+udpPing)), func(p *Packet) string {
+			if p.Inner != 54 || p.L4Proto != ProtoUDP || p.DstPort != 5001 || p.NumIOAM != 0 {
+				return fmt.Sprintf("%+v", p)
+			}
+			return ""
+		}},
 		{"truncated udp has no ports", ethHdr + ip6(ProtoUDP, "9c40"), func(p *Packet) string {
 			if p.HasPorts || p.L4Proto != ProtoUDP {
 				return fmt.Sprintf("%+v", p)
@@ -215,5 +222,27 @@ func TestParseNoAlloc(t *testing.T) {
 		_ = Parse(bad, &p)
 	}); n != 0 {
 		t.Errorf("Parse allocates %v times per run", n)
+	}
+}
+
+// TestParseEthernet covers the link-layer helper on its own.
+func TestParseEthernet(t *testing.T) {
+	for _, tc := range []struct {
+		hex  string
+		l3   int
+		tci  uint16
+		vlan bool
+		err  error
+	}{
+		{ethHdr, 14, 0, false, nil},
+		{ethVLANHdr, 18, 100, true, nil},
+		{"0200000000020200000000010800", 14, 0x0800, false, ErrNotIPv6},
+		{"020000000002020000000001810000", 14, 15, false, ErrShortVLAN},
+		{"02", 0, 1, false, ErrShortFrame},
+	} {
+		l3, tci, vlan, err := ParseEthernet(mustHex(t, tc.hex))
+		if l3 != tc.l3 || tci != tc.tci || vlan != tc.vlan || err != tc.err {
+			t.Errorf("ParseEthernet(%s) = %d %d %v %v, want %d %d %v %v", tc.hex, l3, tci, vlan, err, tc.l3, tc.tci, tc.vlan, tc.err)
+		}
 	}
 }
