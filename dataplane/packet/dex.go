@@ -61,20 +61,15 @@ func PutDEXOption(b []byte, d *DEX) int {
 	b[7] = d.ExtFlags
 	binary.BigEndian.PutUint32(b[8:], (d.TraceType&0xFFFFFF)<<8)
 	f := 12
-	for m := uint8(0x80); m != 0; m >>= 1 {
-		if d.ExtFlags&m == 0 {
-			continue
-		}
-		var v uint32
-		switch m {
-		case ExtFlagFlowID:
-			v = d.FlowID
-		case ExtFlagSeq:
-			v = d.Seq
-		}
-		binary.BigEndian.PutUint32(b[f:], v)
+	if d.ExtFlags&ExtFlagFlowID != 0 {
+		binary.BigEndian.PutUint32(b[f:], d.FlowID)
 		f += 4
 	}
+	if d.ExtFlags&ExtFlagSeq != 0 {
+		binary.BigEndian.PutUint32(b[f:], d.Seq)
+		f += 4
+	}
+	clear(b[f:]) // one zero field per unassigned flag bit (bits 2-7 follow bits 0-1)
 	return n
 }
 
