@@ -3,6 +3,7 @@ package dataplane_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"os"
 	"strconv"
@@ -19,6 +20,9 @@ import (
 	"github.com/dexplane/dexplane/internal/testbed"
 	"golang.org/x/sys/unix"
 )
+
+// quietLog shows the engine's warnings and errors only.
+var quietLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 // envInt reads a positive integer from the environment, or def.
 func envInt(name string, def int) int {
@@ -40,6 +44,9 @@ func newBitw(t *testing.T) *testbed.Testbed {
 func startEngine(t *testing.T, tb *testbed.Testbed, opts dataplane.Options) *dataplane.Engine {
 	t.Helper()
 	opts.Ports = [2]string{testbed.West, testbed.East}
+	if opts.Logger == nil {
+		opts.Logger = quietLog
+	}
 	e, err := dataplane.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -402,7 +409,7 @@ func TestStopRestartLeavesNothing(t *testing.T) {
 
 func TestStartFailsCleanly(t *testing.T) {
 	tb := newBitw(t)
-	e, err := dataplane.New(dataplane.Options{Ports: [2]string{testbed.West, "nope0"}})
+	e, err := dataplane.New(dataplane.Options{Ports: [2]string{testbed.West, "nope0"}, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +421,7 @@ func TestStartFailsCleanly(t *testing.T) {
 
 func TestContextCancelStops(t *testing.T) {
 	tb := newBitw(t)
-	e, err := dataplane.New(dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Attach: dxebpf.AttachGeneric})
+	e, err := dataplane.New(dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Attach: dxebpf.AttachGeneric, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -170,6 +170,8 @@ func (u *Umem) NewSocket(cfg SocketConfig) (*Socket, error) {
 				cfg.Ifindex, cfg.Queue, u.primary.ifindex, u.primary.queue, modeName(u.zc), err))
 		}
 		s.zeroCopy, s.needWakeup = u.zc, u.wakeup
+		log.Info("xsk: socket bound with shared UMEM", "ifindex", cfg.Ifindex, "queue", cfg.Queue,
+			"umem_of_ifindex", u.primary.ifindex, "mode", modeName(s.zeroCopy))
 	} else {
 		var wake uint16
 		if !cfg.NoNeedWakeup {

@@ -1,7 +1,9 @@
 package xsk_test
 
 import (
+	"log/slog"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -34,7 +36,7 @@ func bitwWorker(t *testing.T, what xsktest.SteerIPv6, h xsk.Handler) (*testbed.T
 		var err error
 		w, err = xsk.NewWorker(xsk.WorkerConfig{
 			ID: 0, Ifindex: [2]int{west, east}, FillSize: 4096,
-			Handler: h,
+			Handler: h, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		})
 		if err != nil {
 			return err
