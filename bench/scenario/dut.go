@@ -49,7 +49,8 @@ type kernelDUT struct{}
 func (kernelDUT) CPU() gen.CPUProbe { return nil }
 func (kernelDUT) Stop() error       { return nil }
 
-// redirectDUT is ebpf's dxp_redirect attached to both dut ports.
+// redirectDUT is ebpf's dxp_redirect attached to both dut ports; Stop
+// detaches it.
 type redirectDUT struct{ objs *dxebpf.Objects }
 
 func (d *redirectDUT) CPU() gen.CPUProbe { return nil }
@@ -57,6 +58,14 @@ func (d *redirectDUT) Stop() error       { return d.objs.Close() }
 
 // startRedirect attaches dxp_redirect to west and east of the dut.
 func startRedirect(tb *Testbed, mode string) (*redirectDUT, error) {
+	return AttachRedirect(tb.DUT(), West, East, mode)
+}
+
+// AttachRedirect attaches ebpf's dxp_redirect (every frame to the peer
+// port: the plain XDP redirect baseline) to west and east inside network
+// namespace netns ("" = current) until Stop. Used by the runner and by
+// `dexbench redirect` on NIC testbeds.
+func AttachRedirect(netns, west, east, mode string) (*redirectDUT, error) {
 	am, err := dxebpf.ParseAttachMode(mode)
 	if err != nil {
 		return nil, err
@@ -65,14 +74,14 @@ func startRedirect(tb *Testbed, mode string) (*redirectDUT, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = gen.InNetns(tb.DUT(), func() error {
-		w, err := netlink.LinkByName(West)
+	err = gen.InNetns(netns, func() error {
+		w, err := netlink.LinkByName(west)
 		if err != nil {
-			return fmt.Errorf("dut %s: %w", West, err)
+			return fmt.Errorf("port %s: %w", west, err)
 		}
-		e, err := netlink.LinkByName(East)
+		e, err := netlink.LinkByName(east)
 		if err != nil {
-			return fmt.Errorf("dut %s: %w", East, err)
+			return fmt.Errorf("port %s: %w", east, err)
 		}
 		wi, ei := w.Attrs().Index, e.Attrs().Index
 		if _, err := objs.AttachPort(wi, 0, ei, am, dxebpf.RoleOutside); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 
 	"github.com/dexplane/dexplane/bench/scenario"
@@ -43,6 +44,29 @@ func runConfig(_ context.Context, args []string) int {
 	}
 	if _, err := os.Stdout.Write(y); err != nil {
 		return fail("config", err)
+	}
+	return 0
+}
+
+// runRedirect attaches the plain XDP redirect baseline to two ports until
+// interrupted (for NIC testbeds; the netns runner attaches it itself).
+func runRedirect(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("redirect", flag.ContinueOnError)
+	west := fs.String("west", scenario.West, "port 0")
+	east := fs.String("east", scenario.East, "port 1")
+	netns := fs.String("netns", "", "network namespace of the ports")
+	attach := fs.String("attach", "auto", "XDP attach mode: auto, native, generic")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	d, err := scenario.AttachRedirect(*netns, *west, *east, *attach)
+	if err != nil {
+		return fail("redirect", err)
+	}
+	fmt.Fprintf(os.Stderr, "dxp_redirect attached to %s and %s; Ctrl-C or SIGTERM detaches\n", *west, *east)
+	<-ctx.Done()
+	if err := d.Stop(); err != nil {
+		return fail("redirect", err)
 	}
 	return 0
 }

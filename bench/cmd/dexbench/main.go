@@ -8,6 +8,7 @@
 //	dexbench run   [flags]   scenario matrix with baselines → CSV, summary, plots
 //	dexbench plot  [flags]   plots and summary from existing CSV files
 //	dexbench config [flags]  the dexplane config of one scenario (TRex DUTs)
+//	dexbench redirect [flags] the XDP redirect baseline on two ports (TRex DUTs)
 //
 // All but plot need root. See bench/README.md.
 package main
@@ -32,12 +33,13 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"pair":   {"one measurement: generator in one namespace, sink in another", runPair},
-	"gen":    {"generator only", runGen},
-	"sink":   {"sink only", runSink},
-	"run":    {"scenario matrix with baselines: CSV, summary table, plots", runScenarios},
-	"plot":   {"summary table and plots from CSV files", runPlot},
-	"config": {"print the dexplane config of one scenario (for DUTs on other machines)", runConfig},
+	"pair":     {"one measurement: generator in one namespace, sink in another", runPair},
+	"gen":      {"generator only", runGen},
+	"sink":     {"sink only", runSink},
+	"run":      {"scenario matrix with baselines: CSV, summary table, plots", runScenarios},
+	"plot":     {"summary table and plots from CSV files", runPlot},
+	"config":   {"print the dexplane config of one scenario (for DUTs on other machines)", runConfig},
+	"redirect": {"attach the plain XDP redirect baseline to two ports until interrupted", runRedirect},
 }
 
 func usage() {
