@@ -112,4 +112,3 @@ func TestForwardingBench(t *testing.T) {
 	fmt.Fprintf(&b, "dexplane-sampled-none / xdp-redirect: %.2f (64 B), %.2f (1500 B)\n", ratio("dexplane-sampled-none", "xdp-redirect", 64), ratio("dexplane-sampled-none", "xdp-redirect", 1500))
 	t.Log("\n" + b.String())
 }
-
