@@ -28,6 +28,20 @@
 //
 // Linux ≥ 5.12 and root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW); see packages
 // ebpf and dataplane/xsk.
+//
+// # NIC setup
+//
+// Worker q binds RX/TX queue q of both ports, so Options.Queues must match
+// the ports' combined channel count (ethtool -L IF combined N) and RSS must
+// spread flows over exactly those queues (ethtool -X IF equal N); a flow
+// stays on one queue, so per-flow sequence numbers need no lock. Pin each
+// queue's IRQ (/proc/irq/*/smp_affinity_list) to the CPU its worker is
+// pinned to (Options.CPUs) or to its SMT sibling. Zero-copy needs driver
+// support (ice, i40e, mlx5, ixgbe, …) and native attach; veths have one
+// queue pair each and run in copy mode, where generic attach is faster. A
+// veth's TX checksum offload must be off on hosts that send through the
+// bump (ethtool -K IF tx off): the copy to userspace exposes the unfilled
+// checksum a real NIC would have computed.
 package dataplane
 
 import (

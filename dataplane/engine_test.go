@@ -112,12 +112,16 @@ func ndBothWays(t *testing.T, tb *testbed.Testbed) {
 }
 
 func TestTransparency(t *testing.T) {
-	for _, mode := range []dxebpf.SteerMode{dxebpf.SteerAll, dxebpf.SteerSampled} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		mode   dxebpf.SteerMode
+		attach dxebpf.AttachMode
+	}{{dxebpf.SteerAll, dxebpf.AttachGeneric}, {dxebpf.SteerSampled, dxebpf.AttachGeneric}, {dxebpf.SteerAll, dxebpf.AttachNative}} {
+		mode := tc.mode
+		t.Run(mode.String()+"/"+tc.attach.String(), func(t *testing.T) {
 			tb := newBitw(t)
 			// Rings sized for a CI machine whose cores are shared with
 			// other tests: 8192 fill entries hold 300 ms at 25 kpps.
-			opts := dataplane.Options{Attach: dxebpf.AttachGeneric, Steer: mode, Roles: [2]dxebpf.PortRole{dxebpf.RoleOutside, dxebpf.RoleInside},
+			opts := dataplane.Options{Attach: tc.attach, Steer: mode, Roles: [2]dxebpf.PortRole{dxebpf.RoleOutside, dxebpf.RoleInside},
 				RxSize: 8192, FillSize: 8192}
 			if mode == dxebpf.SteerSampled {
 				opts.Policy = samplingPolicy(t)
@@ -135,6 +139,9 @@ func TestTransparency(t *testing.T) {
 			ndBothWays(t, tb)
 
 			n := envInt("DEXPLANE_E2E_PACKETS", 100000)
+			if tc.attach == dxebpf.AttachNative {
+				n /= 4 // the native path is the same code; keep CI short
+			}
 			before := dropCounters(t, tb)
 			defer func() {
 				if t.Failed() {

@@ -22,7 +22,8 @@ func NoTxChecksumOffload(t testing.TB, tb *testbed.Testbed) {
 }
 
 // UDPPair opens a receiver on dstAddr:port in namespace dst and a sender
-// connected to it in namespace src, with 64 MiB socket buffers (a checker kept off the CPU for a second at 25 kpps must not overflow); both are
+// connected to it in namespace src, with 64 MiB socket buffers (a checker
+// kept off the CPU for a second at 25 kpps must not overflow); both are
 // closed by t.Cleanup.
 func UDPPair(t testing.TB, src, dst *testbed.Netns, dstAddr netip.Addr, port int) (rx, tx *net.UDPConn) {
 	t.Helper()
