@@ -9,15 +9,18 @@ import (
 )
 
 // UMEM and ring sizes. asavie/xdp's default of 128 frames let the fill
-// ring run dry (2–9 % loss in a probe), so both ends use 4096 frames; the
-// rings that carry frames hold all of them, so completions and fills never
-// overflow.
+// ring run dry (2–9 % loss in a probe), so the generator uses 4096 frames
+// and the sink 16384: on a shared 2-core machine the sink can be off the
+// CPU for tens of milliseconds, and at 400 kpps its RX ring must hold what
+// arrives meanwhile (8192 frames = 20 ms). The rings that carry frames
+// hold all of them, so completions and fills never overflow.
 const (
-	umemFrames = 4096
-	frameSize  = 2048
-	txRingSize = 2048
-	rxRingSize = 2048
-	smallRing  = 64
+	umemFrames     = 4096
+	sinkUmemFrames = 16384
+	frameSize      = 2048
+	txRingSize     = 2048
+	rxRingSize     = 8192
+	smallRing      = 64
 )
 
 // openTX binds a TX-only socket to queue 0 of ifname in the calling
@@ -64,8 +67,8 @@ func openRX(ifname string) (_ *rxPort, err error) {
 	if err = p.prog.Attach(p.ifindex); err != nil {
 		return nil, fmt.Errorf("attach XDP program to %s: %w", ifname, err)
 	}
-	p.sock, err = newXSK(p.ifindex, xskConfig{Frames: umemFrames, FrameSize: frameSize,
-		Fill: umemFrames, Completion: smallRing, RX: rxRingSize})
+	p.sock, err = newXSK(p.ifindex, xskConfig{Frames: sinkUmemFrames, FrameSize: frameSize,
+		Fill: sinkUmemFrames, Completion: smallRing, RX: rxRingSize})
 	if err != nil {
 		return nil, fmt.Errorf("AF_XDP RX socket on %s: %w", ifname, err)
 	}
