@@ -68,7 +68,12 @@ func runScenarios(ctx context.Context, args []string) int {
 		return fail("run", err)
 	}
 	if *dexBin == "" && hasDexplane(scens) {
-		*dexBin = filepath.Join(dir, "dut", "dexplane")
+		tmp, err := os.MkdirTemp("", "dexbench-")
+		if err != nil {
+			return fail("run", err)
+		}
+		defer os.RemoveAll(tmp)
+		*dexBin = filepath.Join(tmp, "dexplane")
 		fmt.Fprintf(os.Stderr, "building dexplane into %s\n", *dexBin)
 		cmd := exec.Command("go", "build", "-o", *dexBin, "github.com/dexplane/dexplane/cmd/dexplane")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
