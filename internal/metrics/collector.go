@@ -1,0 +1,184 @@
+package metrics
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/node"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
+	"github.com/dexplane/dexplane/dataplane/xsk"
+	"github.com/dexplane/dexplane/exporter"
+)
+
+// Engine is what the Collector reads from the data-plane engine;
+// *dataplane.Engine implements it. Workers and Handler are used to find
+// each worker's role counters and record ring: a handler that has a
+// Counters() *node.Counters method (as *node.Node does) contributes its
+// counters, one with a Ring() *telemetry.Ring method its ring occupancy.
+type Engine interface {
+	// Counters returns the port, worker and XDP counters.
+	Counters() dataplane.Counters
+	// Workers returns the number of workers.
+	Workers() int
+	// Handler returns worker i's frame handler, or nil.
+	Handler(i int) xsk.Handler
+}
+
+// nodeCounters is implemented by *node.Node.
+type nodeCounters interface{ Counters() *node.Counters }
+
+// ringOwner is implemented by *node.Node.
+type ringOwner interface{ Ring() *telemetry.Ring }
+
+// The engine and node types the Collector is written for.
+var (
+	_ Engine       = (*dataplane.Engine)(nil)
+	_ nodeCounters = (*node.Node)(nil)
+	_ ringOwner    = (*node.Node)(nil)
+)
+
+// Collector reads dexplane's counters from registered sources at scrape
+// time. It implements prometheus.Collector and produces the JSON Stats of
+// /stats from the same reads. The zero value is not usable; call
+// NewCollector. All methods are safe for concurrent use.
+type Collector struct {
+	now func() time.Time
+
+	mu       sync.RWMutex
+	engine   Engine
+	counters func() dataplane.Counters
+	nodes    func() []*node.Counters
+	rings    func() []*telemetry.Ring
+	export   func() exporter.Counters
+	tokens   func() float64
+	config   func() ConfigStats
+	health   func() error
+}
+
+// NewCollector returns a Collector with no sources: it exports nothing but
+// the dexplane_workers gauge until sources are set.
+func NewCollector() *Collector {
+	return &Collector{now: time.Now}
+}
+
+// SetEngine reads port, worker and XDP counters from e, and each worker's
+// role counters and record ring from e's handlers (unless SetNodes or
+// SetRings override them). A nil e removes the source.
+func (c *Collector) SetEngine(e Engine) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.engine = e
+	if e == nil {
+		c.counters = nil
+		return
+	}
+	c.counters = e.Counters
+}
+
+// SetEngineCounters reads port, worker and XDP counters from fn (for
+// example (*dataplane.Engine).Counters) without looking for handlers. It
+// replaces the counters part of SetEngine; nil removes it.
+func (c *Collector) SetEngineCounters(fn func() dataplane.Counters) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.counters = fn
+}
+
+// SetNodes reads the role counters of each worker from fn; element i is
+// worker i's counters (nil elements are skipped). It takes precedence over
+// the handlers of SetEngine; nil restores them.
+func (c *Collector) SetNodes(fn func() []*node.Counters) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nodes = fn
+}
+
+// SetRings reads the record ring of each worker from fn; element i is
+// worker i's ring (nil elements are skipped). Only Len and Cap are called.
+// It takes precedence over the handlers of SetEngine; nil restores them.
+func (c *Collector) SetRings(fn func() []*telemetry.Ring) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rings = fn
+}
+
+// SetExporter reads the exporter's counters from fn, typically
+// (*exporter.Exporter).Counters; nil removes the source.
+func (c *Collector) SetExporter(fn func() exporter.Counters) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.export = fn
+}
+
+// SetRateLimitTokens reads the export rate limiter's available tokens
+// (records that may be exported back to back now) from fn, which must be
+// safe to call from any goroutine; nil removes the gauge.
+func (c *Collector) SetRateLimitTokens(fn func() float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tokens = fn
+}
+
+// SetConfig reads the configuration generation and reload counts from fn,
+// typically (*Reloads).State; nil removes the source.
+func (c *Collector) SetConfig(fn func() ConfigStats) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.config = fn
+}
+
+// SetHealth makes /healthz answer 503 with the error's text while fn
+// returns an error (for example after the engine stopped); nil means
+// always healthy.
+func (c *Collector) SetHealth(fn func() error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.health = fn
+}
+
+// Healthy returns the error of the SetHealth function, or nil.
+func (c *Collector) Healthy() error {
+	c.mu.RLock()
+	fn := c.health
+	c.mu.RUnlock()
+	if fn == nil {
+		return nil
+	}
+	return fn()
+}
+
+// Reloads counts configuration loads and failed reloads for the config
+// metrics. The zero value is ready; methods are safe for concurrent use.
+type Reloads struct {
+	generation atomic.Uint64
+	loads      atomic.Uint64
+	failures   atomic.Uint64
+	last       atomic.Int64 // unix ns of the last successful load
+}
+
+// Loaded records a successful (re)load that installed the policy snapshot
+// of the given generation.
+func (r *Reloads) Loaded(generation uint64) {
+	r.generation.Store(generation)
+	r.loads.Add(1)
+	r.last.Store(time.Now().UnixNano())
+}
+
+// Failed records a reload that was rejected (the old configuration keeps
+// running).
+func (r *Reloads) Failed() { r.failures.Add(1) }
+
+// State returns the current values, for SetConfig.
+func (r *Reloads) State() ConfigStats {
+	s := ConfigStats{
+		Generation:     r.generation.Load(),
+		Loads:          r.loads.Load(),
+		ReloadFailures: r.failures.Load(),
+	}
+	if ns := r.last.Load(); ns != 0 {
+		s.LastLoad = time.Unix(0, ns).UTC()
+	}
+	return s
+}
