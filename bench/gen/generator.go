@@ -31,7 +31,8 @@ type GenCounters struct {
 	// RingFull counts loops that found the TX ring or UMEM exhausted
 	// (the kernel or the peer is not keeping up with the generator).
 	RingFull uint64
-	// Errors counts recovered transmit failures.
+	// Errors counts failed kicks (sendto errors other than EAGAIN, EBUSY,
+	// ENOBUFS: link down, device gone); the generator retries 1000 times.
 	Errors uint64
 }
 

@@ -63,7 +63,10 @@ type Result struct {
 	// Integrity counters from the sink (whole run).
 	Corrupt, Foreign, Late, Gaps uint64
 	SinkDrops                    SocketDrops
-	// Generator trouble: ring-full loops and recovered transmit errors.
+	// Flows is the number of flows; FlowsWithLoss those that received
+	// fewer packets than the generator sent them.
+	Flows, FlowsWithLoss int
+	// Generator trouble: ring-full loops and failed transmit kicks.
 	RingFull, TxErrors uint64
 	// DUTCPU is the DUT's CPU time in the window (0 without a probe);
 	// DUTNsPerPkt divides it by the packets received in the window.
@@ -190,6 +193,12 @@ func Measure(ctx context.Context, mc MeasureConfig) (Result, error) {
 	if len(ts.WithDEX) > 0 {
 		r.FrameLenDEX = len(ts.WithDEX[0].Frame)
 	}
+	r.Flows = ts.Flows
+	for f, fs := range sink.Flows() {
+		if fs.Received < g.SentPerFlow(gc.Sent, f) {
+			r.FlowsWithLoss++
+		}
+	}
 	sec := r.Window.Seconds()
 	rxWin := s1.sink.Received - s0.sink.Received
 	r.OfferedPPS = float64(s1.gen.Sent-s0.gen.Sent) / sec
@@ -230,8 +239,8 @@ func classify(r Result) Limit {
 func (r Result) String() string {
 	s := fmt.Sprintf("window %.1fs: offered %.0f pps, received %.0f pps (%.1f Mbit/s), DEX in %.3f%% of received\n",
 		r.Window.Seconds(), r.OfferedPPS, r.RxPPS, r.RxBitsPerSec/1e6, 100*r.RxDEXFraction)
-	s += fmt.Sprintf("run: sent %d (%d with DEX), received %d, lost %d (%.3f%%), corrupt %d, foreign %d, late %d, gaps %d\n",
-		r.Sent, r.SentDEX, r.Received, r.Lost, r.LossPct, r.Corrupt, r.Foreign, r.Late, r.Gaps)
+	s += fmt.Sprintf("run: sent %d (%d with DEX), received %d, lost %d (%.3f%%, in %d of %d flows), corrupt %d, foreign %d, late %d, gaps %d\n",
+		r.Sent, r.SentDEX, r.Received, r.Lost, r.LossPct, r.FlowsWithLoss, r.Flows, r.Corrupt, r.Foreign, r.Late, r.Gaps)
 	s += fmt.Sprintf("sink socket drops %d (rx ring full %d, fill ring empty %d); generator ring-full loops %d, tx errors %d\n",
 		r.SinkDrops.Dropped, r.SinkDrops.RxRingFull, r.SinkDrops.FillRingEmpty, r.RingFull, r.TxErrors)
 	if r.DUTCPU > 0 {
