@@ -3,6 +3,7 @@ package dataplane_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -220,7 +221,8 @@ func dropCounters(t *testing.T, tb *testbed.Testbed) map[string]uint64 {
 		out := h.MustRun(t, "cat", "/proc/net/snmp6")
 		for _, line := range strings.Split(out, "\n") {
 			f := strings.Fields(line)
-			if len(f) == 2 && (f[0] == "Udp6RcvbufErrors" || f[0] == "Udp6InErrors" || f[0] == "Udp6SndbufErrors") {
+			if len(f) == 2 && (f[0] == "Udp6RcvbufErrors" || f[0] == "Udp6InErrors" || f[0] == "Udp6SndbufErrors" ||
+				strings.HasPrefix(f[0], "Ip6In") && (strings.HasSuffix(f[0], "Errors") || strings.HasSuffix(f[0], "Discards") || f[0] == "Ip6InNoRoutes")) {
 				v, _ := strconv.ParseUint(f[1], 10, 64)
 				m[h.Node+"/"+f[0]] = v
 			}
@@ -234,6 +236,21 @@ func dropCounters(t *testing.T, tb *testbed.Testbed) map[string]uint64 {
 		}
 	}
 	return m
+}
+
+// outsideDrops returns, per direction (0: host-a → host-b), the drops the
+// hosts and veths counted between two dropCounters readings. One drop shows
+// up in several kernel counters (a veth drop is the sender's tx_dropped, the
+// peer's rx_dropped and, for the sending host, Udp6SndbufErrors), so each
+// hop counts the largest of its views.
+func outsideDrops(before, after map[string]uint64) [2]uint64 {
+	d := func(k string) uint64 { return after[k] - before[k] }
+	return [2]uint64{
+		max(d("host-a/Udp6SndbufErrors"), d("host-a/eth0/tx_dropped"), d("dut/west/rx_dropped")) +
+			max(d("dut/east/tx_dropped"), d("host-b/eth0/rx_dropped")) + d("host-b/Udp6InErrors") + d("host-b/Ip6InDiscards"),
+		max(d("host-b/Udp6SndbufErrors"), d("host-b/eth0/tx_dropped"), d("dut/east/rx_dropped")) +
+			max(d("dut/west/tx_dropped"), d("host-a/eth0/rx_dropped")) + d("host-a/Udp6InErrors") + d("host-a/Ip6InDiscards"),
+	}
 }
 
 func TestIntegrityUnderLoad(t *testing.T) {
@@ -273,16 +290,8 @@ func TestIntegrityUnderLoad(t *testing.T) {
 	if corrupt != 0 {
 		t.Errorf("%d corrupt or duplicated payloads (first: %v %v)", corrupt, results[0].r.Err(), results[1].r.Err())
 	}
+	outside := outsideDrops(before, after)
 	d := func(k string) uint64 { return after[k] - before[k] }
-	// One drop shows up in several kernel counters (a veth drop is the
-	// sender's tx_dropped, the peer's rx_dropped and, for the sending host,
-	// Udp6SndbufErrors), so each hop counts the largest of its views.
-	outside := [2]uint64{
-		max(d("host-a/Udp6SndbufErrors"), d("host-a/eth0/tx_dropped"), d("dut/west/rx_dropped")) +
-			max(d("dut/east/tx_dropped"), d("host-b/eth0/rx_dropped")) + d("host-b/Udp6InErrors"),
-		max(d("host-b/Udp6SndbufErrors"), d("host-b/eth0/tx_dropped"), d("dut/east/rx_dropped")) +
-			max(d("dut/west/tx_dropped"), d("host-a/eth0/rx_dropped")) + d("host-a/Udp6InErrors"),
-	}
 	for i, r := range results {
 		l := uint64(int64(r.res.Sent) - r.r.Received.Load())
 		counted := c.Lost(i) + outside[i]
@@ -305,7 +314,8 @@ func TestIntegrityUnderLoad(t *testing.T) {
 
 func TestLinkFlap(t *testing.T) {
 	tb := newBitw(t)
-	e := startEngine(t, tb, dataplane.Options{Attach: dxebpf.AttachGeneric, Steer: dxebpf.SteerAll})
+	// Pinned to CPU 0 to exercise Options.CPUs too.
+	e := startEngine(t, tb, dataplane.Options{Attach: dxebpf.AttachGeneric, Steer: dxebpf.SteerAll, CPUs: []int{0}})
 	rx, tx := xsktest.UDPPair(t, tb.HostA, tb.HostB, tb.AddrB, 9100)
 	r := xsktest.NewReceiver(20, 1_000_000)
 	go r.Run(rx, 3*time.Second)
@@ -331,11 +341,29 @@ func TestLinkFlap(t *testing.T) {
 		t.Logf("%s down 200 ms: forwarding resumed %v after link up", port, time.Duration(r.LastArrival.Load()-up.UnixNano()).Round(time.Millisecond))
 	}
 	res := <-sendDone
+	time.Sleep(300 * time.Millisecond) // let the last frames arrive
 	t.Logf("stream: sent %d, received %d (lost while a port was down: %d)", res.Sent, r.Received.Load(), int64(res.Sent)-r.Received.Load())
-	for k, v := range dropCounters(t, tb) {
+	if m := r.Missing(res.Sent, 3000); len(m) > 0 {
+		var runs []string
+		for i := 0; i < len(m); {
+			j := i
+			for j+1 < len(m) && m[j+1] == m[j]+1 {
+				j++
+			}
+			runs = append(runs, fmt.Sprintf("%d-%d", m[i], m[j]))
+			i = j + 1
+		}
+		t.Logf("missing sequence runs: %s", strings.Join(runs, " "))
+	}
+	after := dropCounters(t, tb)
+	for k, v := range after {
 		if v != before[k] {
 			t.Logf("drop counter %s +%d", k, v-before[k])
 		}
+	}
+	lost := uint64(int64(res.Sent) - r.Received.Load())
+	if c := e.Counters(); lost > c.Lost(0)+outsideDrops(before, after)[0] {
+		t.Errorf("%d packets lost across the flaps, only %d drops counted", lost, c.Lost(0)+outsideDrops(before, after)[0])
 	}
 	select {
 	case <-e.Done():
@@ -416,14 +444,36 @@ func TestStopRestartLeavesNothing(t *testing.T) {
 
 func TestStartFailsCleanly(t *testing.T) {
 	tb := newBitw(t)
-	e, err := dataplane.New(dataplane.Options{Ports: [2]string{testbed.West, "nope0"}, Logger: quietLog})
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		opts dataplane.Options
+	}{
+		{"missing interface", dataplane.Options{Ports: [2]string{testbed.West, "nope0"}}},
+		// The veths have one queue: worker 1 cannot bind after worker 0
+		// and the XDP objects were created.
+		{"queue beyond the device", dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Queues: 2, Attach: dxebpf.AttachGeneric}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Logger = quietLog
+			e, err := dataplane.New(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = tb.DUT().Do(func() error { return e.Start(context.Background()) })
+			if err == nil {
+				t.Fatal("Start succeeded")
+			}
+			t.Logf("Start: %v", err)
+			assertNothingLeft(t, tb.DUT())
+			if err := e.Start(context.Background()); !errors.Is(err, dataplane.ErrStarted) {
+				t.Errorf("second Start: %v, want ErrStarted", err)
+			}
+			<-e.Done()
+		})
 	}
-	if err := tb.DUT().Do(func() error { return e.Start(context.Background()) }); err == nil {
-		t.Fatal("Start on a missing interface succeeded")
+	if err := tb.HostA.Ping(tb.AddrB4, 1); err == nil {
+		t.Error("bitw forwards without dexplane: the failed starts left a program behind")
 	}
-	assertNothingLeft(t, tb.DUT())
 }
 
 func TestContextCancelStops(t *testing.T) {
