@@ -312,3 +312,47 @@ func BenchmarkStep(b *testing.B) {
 		})
 	}
 }
+
+func TestRunForwardsAndDrainsOnStop(t *testing.T) {
+	w, k := newFakeWorker(t, 1024, 256, 256, 32, nil)
+	done := make(chan error, 1)
+	go func() { done <- w.Run() }()
+	// The fake kernel delivers and transmits while the worker runs.
+	var seq byte
+	delivered, transmitted := 0, 0
+	deadline := time.Now().Add(2 * time.Second)
+	for transmitted < 2000 && time.Now().Before(deadline) {
+		var n int
+		n, seq = k.deliver(0, 50, 100, seq)
+		delivered += n
+		transmitted += k.transmit(1, nil)
+		time.Sleep(100 * time.Microsecond)
+	}
+	if transmitted < 2000 {
+		t.Fatalf("running worker forwarded %d of %d delivered frames", transmitted, delivered)
+	}
+	n, _ := k.deliver(0, 100, 100, seq) // still in the RX ring when Stop comes
+	delivered += n
+	go func() {
+		// The kernel keeps completing while the worker drains.
+		for i := 0; i < 200; i++ {
+			k.transmit(1, nil)
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	w.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Run did not return after Stop")
+	}
+	if got := w.Counters().Load(1, CtrTxFrames); got != uint64(delivered) {
+		t.Errorf("queued %d of %d delivered frames: the drain lost some", got, delivered)
+	}
+	if err := w.Run(); err != ErrRunning {
+		t.Errorf("second Run: %v, want ErrRunning", err)
+	}
+}
