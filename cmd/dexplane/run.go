@@ -22,6 +22,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/xsk"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/internal/daemon"
 )
 
 func init() {
@@ -45,6 +46,7 @@ type runFlags struct {
 	steer    string
 	attach   string
 	queues   int
+	metrics  string
 	verbose  bool
 	interval time.Duration
 }
@@ -53,7 +55,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	f := &runFlags{}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.file, "c", "", "configuration `FILE`; without it --ports is required and the node only forwards")
+	fs.StringVar(&f.file, "c", "", "configuration `FILE`; without it the embedded default (the demo's R1), or plain forwarding with --ports")
+	fs.StringVar(&f.metrics, "metrics", "", "serve /metrics, /stats and /healthz on `ADDR` (overrides dataplane.metrics_address)")
 	fs.StringVar(&f.netns, "netns", "", "run inside network namespace `NAME` (as `ip netns` names it, or a path)")
 	fs.StringVar(&f.ports, "ports", "", "`PORT0,PORT1` interface names (overrides the configuration's)")
 	fs.StringVar(&f.steer, "steer", "", "steering `MODE` all|sampled (overrides the configuration)")
@@ -72,10 +75,6 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	if fs.NArg() > 0 {
 		fs.Usage()
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if f.file == "" && f.ports == "" {
-		fs.Usage()
-		return nil, errors.New("need -c FILE or --ports A,B")
 	}
 	return f, nil
 }
@@ -104,25 +103,22 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	opts, err := engineOptions(f)
+	snap, opts, err := engineOptions(f)
 	if err != nil {
 		fmt.Fprintln(stderr, "dexplane run:", err)
 		return 2
 	}
-	opts.Logger = log
-	// TODO(lead): plug the IOAM roles and the exporter in here: a
-	// node.New(node.Config{Policy: e.Policy(), ...}) per worker as the
-	// handler factory, and an exporter draining each node's ring.
-	opts.Handler = func(int) xsk.Handler { return xsk.Identity{} }
-	e, err := dataplane.New(opts)
+	d, err := daemon.New(daemon.Options{Engine: opts, Snapshot: snap, ConfigFile: f.file,
+		MetricsAddress: f.metrics, PlainForwarding: f.file == "" && f.ports != "", Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "dexplane run:", err)
 		return 2
 	}
-	if err := e.Start(ctx); err != nil {
+	if err := d.Start(ctx); err != nil {
 		fmt.Fprintln(stderr, "dexplane run:", err)
 		return 1
 	}
+	log.Info("forwarding", "ports", strings.Join(opts.Ports[:], ","), "generation", snap.Generation)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -133,20 +129,32 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		defer t.Stop()
 		tick = t.C
 	}
+	e := d.Engine()
 	var last dataplane.Counters
 	lastAt := time.Now()
 	for {
 		select {
-		case <-e.Done(): // ctx cancelled: the engine stopped itself
+		case <-ctx.Done():
+			err := d.Stop()
 			c := e.Counters()
 			printCounters(stderr, opts.Ports, &c, nil, 0)
+			printNodeCounters(stderr, d)
+			if err != nil {
+				fmt.Fprintln(stderr, "dexplane run: stop:", err)
+				return 1
+			}
 			return 0
+		case <-d.Done(): // the engine stopped by itself
+			d.Stop()
+			fmt.Fprintln(stderr, "dexplane run: data plane stopped unexpectedly")
+			return 1
 		case <-hup:
+			d.Reopen()
 			if f.file == "" {
-				log.Warn("SIGHUP: nothing to reload without -c")
+				log.Warn("SIGHUP: outputs reopened; nothing to reload without -c")
 				continue
 			}
-			if err := reload(e, f.file, log); err != nil {
+			if err := d.Reload(); err != nil {
 				log.Error("reload failed, keeping the running configuration", "err", err)
 			}
 		case now := <-tick:
@@ -157,69 +165,77 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 }
 
+// printNodeCounters writes the non-zero role counters summed over workers.
+func printNodeCounters(w io.Writer, d *daemon.Daemon) {
+	sums := map[string]uint64{}
+	var names []string
+	for _, n := range d.Nodes() {
+		n.Counters().Each(func(name string, v uint64) {
+			if _, ok := sums[name]; !ok {
+				names = append(names, name)
+			}
+			sums[name] += v
+		})
+	}
+	var b strings.Builder
+	for _, name := range names {
+		if v := sums[name]; v != 0 {
+			fmt.Fprintf(&b, " %s=%d", name, v)
+		}
+	}
+	fmt.Fprintf(w, "roles:%s\n", b.String())
+	if x := d.Exporter(); x != nil {
+		c := x.Counters()
+		fmt.Fprintf(w, "export: offered=%d exported=%d rate_limited=%d ring_full=%d collector_down=%d\n",
+			c.Offered, c.Exported, c.RateLimited, c.RingFull, c.CollectorDown)
+	}
+}
+
 // engineOptions builds the engine options from -c FILE and the overrides.
-func engineOptions(f *runFlags) (dataplane.Options, error) {
+func engineOptions(f *runFlags) (*policy.Snapshot, dataplane.Options, error) {
 	var opts dataplane.Options
+	var c *config.Config
+	var err error
 	if f.file != "" {
-		c, err := config.Load(f.file)
-		if err != nil {
-			return opts, err
-		}
-		s, err := c.Compile(nil)
-		if err != nil {
-			return opts, err
-		}
-		if opts, err = dataplane.OptionsFromSnapshot(s); err != nil {
-			return opts, err
-		}
+		c, err = config.Load(f.file)
+	} else {
+		c, err = config.Default()
+	}
+	if err != nil {
+		return nil, opts, err
+	}
+	s, err := c.Compile(nil)
+	if err != nil {
+		return nil, opts, err
+	}
+	if opts, err = dataplane.OptionsFromSnapshot(s); err != nil {
+		return nil, opts, err
 	}
 	if f.ports != "" {
 		a, b, ok := strings.Cut(f.ports, ",")
 		if !ok || a == "" || b == "" || strings.Contains(b, ",") {
-			return opts, fmt.Errorf("--ports %q: want two interface names separated by a comma", f.ports)
+			return nil, opts, fmt.Errorf("--ports %q: want two interface names separated by a comma", f.ports)
 		}
 		opts.Ports = [2]string{a, b}
 	}
 	if f.steer != "" {
 		m, err := dxebpf.ParseSteerMode(f.steer)
 		if err != nil {
-			return opts, err
+			return nil, opts, err
 		}
 		opts.Steer = m
 	}
 	if f.attach != "" {
 		m, err := dxebpf.ParseAttachMode(f.attach)
 		if err != nil {
-			return opts, err
+			return nil, opts, err
 		}
 		opts.Attach = m
 	}
 	if f.queues != 0 {
 		opts.Queues = f.queues
 	}
-	return opts, nil
-}
-
-// reload compiles the file against the running snapshot and swaps it in
-// if nothing that needs a restart changed.
-func reload(e *dataplane.Engine, file string, log *slog.Logger) error {
-	c, err := config.Load(file)
-	if err != nil {
-		return err
-	}
-	cur := e.Policy().Load()
-	s, err := c.Compile(cur)
-	if err != nil {
-		return err
-	}
-	if diff := policy.RestartRequired(cur, s); len(diff) > 0 {
-		return fmt.Errorf("%s changed: restart dexplane to apply", strings.Join(diff, ", "))
-	}
-	if err := e.SetPolicy(s); err != nil {
-		return err
-	}
-	log.Info("configuration reloaded", "file", file, "generation", s.Generation)
-	return nil
+	return s, opts, nil
 }
 
 // execInNetns re-executes this process inside the named network namespace.

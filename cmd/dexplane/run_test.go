@@ -25,7 +25,7 @@ func TestRunFlags(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{nil, 2, "need -c FILE or --ports"},
+		{nil, 1, `port 0 "west"`}, // the embedded default (demo R1) names ports west/east
 		{[]string{"--ports", "a"}, 2, "two interface names"},
 		{[]string{"--ports", "a,b,c"}, 2, "two interface names"},
 		{[]string{"--ports", "a,b", "--steer", "some"}, 2, "steer mode"},
@@ -44,11 +44,11 @@ func TestRunFlags(t *testing.T) {
 
 func TestEngineOptionsOverrides(t *testing.T) {
 	f := &runFlags{file: "../../config/examples/transit.yaml", ports: "west,east", steer: "sampled", attach: "generic", queues: 2}
-	o, err := engineOptions(f)
+	s, o, err := engineOptions(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Ports != [2]string{"west", "east"} || o.Steer != dxebpf.SteerSampled || o.Attach != dxebpf.AttachGeneric || o.Queues != 2 || o.Policy == nil {
+	if o.Ports != [2]string{"west", "east"} || o.Steer != dxebpf.SteerSampled || o.Attach != dxebpf.AttachGeneric || o.Queues != 2 || o.Policy == nil || s != o.Policy {
 		t.Errorf("options %+v", o)
 	}
 }

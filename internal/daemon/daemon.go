@@ -1,0 +1,328 @@
+// Package daemon assembles one running dexplane node: the AF_XDP engine
+// (package dataplane) with the IOAM roles (dataplane/node) as its per-worker
+// handlers, the exporter draining their record rings, the metrics endpoint,
+// and configuration reload. cmd/dexplane's `run` is a thin shell around it.
+//
+// Data flows one way: frames port → worker → peer port, records worker →
+// ring → exporter. Nothing here sits on the packet path; a reload swaps the
+// policy snapshot atomically and, when the export section changed, replaces
+// the exporter between two drains of the rings.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/dexplane/dexplane/config"
+	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/node"
+	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
+	"github.com/dexplane/dexplane/dataplane/xsk"
+	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/internal/metrics"
+)
+
+// Options configures a Daemon.
+type Options struct {
+	// Engine are the engine options, usually dataplane.OptionsFromSnapshot
+	// with command-line overrides applied. Its Handler is replaced.
+	Engine dataplane.Options
+	// Snapshot is the compiled configuration; required.
+	Snapshot *policy.Snapshot
+	// ConfigFile is reread by Reload; "" makes Reload fail.
+	ConfigFile string
+	// MetricsAddress overrides the snapshot's dataplane.metrics_address.
+	MetricsAddress string
+	// PlainForwarding runs the engine without the IOAM roles: every frame
+	// crosses unmodified and nothing is exported.
+	PlainForwarding bool
+	// Logger receives lifecycle messages; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Daemon is one running node. Its methods are safe for concurrent use.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	eng     *dataplane.Engine
+	nodes   []*node.Node
+	rings   []*telemetry.Ring
+	coll    *metrics.Collector
+	reloads metrics.Reloads
+
+	mu       sync.Mutex // guards exp, expStop, expDone, export
+	exp      *exporter.Exporter
+	expStop  context.CancelFunc
+	expDone  chan struct{}
+	export   policy.Export
+	cancel   context.CancelFunc
+	servDone chan struct{}
+}
+
+// New validates opts and builds the engine and the per-worker nodes; nothing
+// touches the system until Start.
+func New(opts Options) (*Daemon, error) {
+	if opts.Snapshot == nil {
+		return nil, errors.New("daemon: no configuration snapshot")
+	}
+	d := &Daemon{opts: opts, log: opts.Logger, coll: metrics.NewCollector()}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	eo := opts.Engine
+	eo.Policy = opts.Snapshot
+	eo.Logger = d.log
+	workers := eo.Queues
+	if workers <= 0 {
+		workers = 1
+	}
+	eo.Handler = func(w int) xsk.Handler {
+		if w < len(d.nodes) && !opts.PlainForwarding {
+			return d.nodes[w]
+		}
+		return xsk.Identity{}
+	}
+	eng, err := dataplane.New(eo)
+	if err != nil {
+		return nil, err
+	}
+	d.eng = eng
+	mtus := [2]int{interfaceMTU(eo.Ports[0]), interfaceMTU(eo.Ports[1])}
+	for w := 0; w < workers; w++ {
+		n, err := node.New(node.Config{Policy: eng.Policy(), PortMTU: mtus, Presampled: presampled})
+		if err != nil {
+			return nil, fmt.Errorf("daemon: worker %d: %w", w, err)
+		}
+		d.nodes = append(d.nodes, n)
+		d.rings = append(d.rings, n.Ring())
+	}
+	return d, nil
+}
+
+// presampled reads the XDP program's decision in steer: sampled from the
+// metadata in front of the frame, so the route's k/n runs exactly once.
+func presampled(f *xsk.Frame) (selected, ok bool) {
+	if f.Off < dxebpf.MetaLen {
+		return false, false
+	}
+	m, ok := dxebpf.ParseMeta(f.Buf[f.Off-dxebpf.MetaLen : f.Off])
+	if !ok {
+		return false, false
+	}
+	switch m.Reason {
+	case dxebpf.ReasonSampled:
+		return true, true
+	case dxebpf.ReasonHbH:
+		return false, true
+	}
+	return false, false
+}
+
+// interfaceMTU returns the MTU of the named interface in the current network
+// namespace, or 0 (not checked) if it cannot be read.
+func interfaceMTU(name string) int {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return 0
+	}
+	return ifi.MTU
+}
+
+// Start attaches the data plane, starts the exporter and, if an address is
+// configured, the metrics endpoint. It returns once forwarding runs.
+func (d *Daemon) Start(ctx context.Context) error {
+	ctx, d.cancel = context.WithCancel(ctx)
+	if err := d.eng.Start(ctx); err != nil {
+		d.cancel()
+		return err
+	}
+	s := d.opts.Snapshot
+	if err := d.startExporter(s.Export); err != nil {
+		d.eng.Stop()
+		d.cancel()
+		return err
+	}
+	d.reloads.Loaded(s.Generation)
+	d.coll.SetEngine(d.eng)
+	d.coll.SetConfig(d.reloads.State)
+	d.coll.SetExporter(func() exporter.Counters {
+		d.mu.Lock()
+		x := d.exp
+		d.mu.Unlock()
+		if x == nil {
+			return exporter.Counters{}
+		}
+		return x.Counters()
+	})
+	d.coll.SetHealth(func() error {
+		select {
+		case <-d.eng.Done():
+			return errors.New("data plane stopped")
+		default:
+			return nil
+		}
+	})
+	addr := d.opts.MetricsAddress
+	if addr == "" {
+		addr = s.Dataplane.MetricsAddress
+	}
+	if addr != "" {
+		reg, err := metrics.NewRegistry(d.coll)
+		if err != nil {
+			d.Stop()
+			return err
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			d.Stop()
+			return fmt.Errorf("metrics address %s: %w", addr, err)
+		}
+		d.servDone = make(chan struct{})
+		go func() {
+			defer close(d.servDone)
+			if err := metrics.ServeListener(ctx, ln, metrics.NewHandler(d.coll, reg)); err != nil {
+				d.log.Error("metrics endpoint stopped", "addr", addr, "err", err)
+			}
+		}()
+		d.log.Info("metrics endpoint", "addr", ln.Addr().String())
+	}
+	return nil
+}
+
+// startExporter replaces the running exporter (if any) by one for e. The
+// rings have a single consumer, so the old drainer is stopped first; records
+// produced meanwhile wait in the rings.
+func (d *Daemon) startExporter(e policy.Export) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.exp != nil {
+		d.expStop()
+		<-d.expDone
+		d.exp.Stop()
+		d.exp = nil
+	}
+	x, err := exporter.New(exporter.Options{Export: e}, d.rings)
+	if err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := x.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			d.log.Error("exporter stopped", "err", err)
+		}
+	}()
+	d.exp, d.expStop, d.expDone, d.export = x, cancel, done, e
+	for _, s := range x.Sockets() {
+		d.log.Info("exporting", "socket", fmt.Sprintf("%+v", s))
+	}
+	return nil
+}
+
+// Reload rereads the configuration file and applies it atomically: either the
+// whole new snapshot is in force afterwards, or the error says why not and the
+// old one still is. Changes that need new sockets or programs (ports, the
+// dataplane section) are refused with the list of what changed.
+func (d *Daemon) Reload() error {
+	err := d.reload()
+	if err != nil {
+		d.reloads.Failed()
+	}
+	return err
+}
+
+func (d *Daemon) reload() error {
+	if d.opts.ConfigFile == "" {
+		return errors.New("no configuration file to reload (started without -c)")
+	}
+	c, err := config.Load(d.opts.ConfigFile)
+	if err != nil {
+		return err
+	}
+	cur := d.eng.Policy().Load()
+	s, err := c.Compile(cur)
+	if err != nil {
+		return err
+	}
+	if diff := policy.RestartRequired(cur, s); len(diff) > 0 {
+		return fmt.Errorf("%s changed: restart dexplane to apply", strings.Join(diff, ", "))
+	}
+	d.mu.Lock()
+	exportChanged := !reflect.DeepEqual(d.export, s.Export)
+	d.mu.Unlock()
+	if exportChanged {
+		// Build the new exporter before swapping the policy, so a bad export
+		// section fails the reload as a whole.
+		if err := d.startExporter(s.Export); err != nil {
+			return err
+		}
+	}
+	if err := d.eng.SetPolicy(s); err != nil {
+		return err
+	}
+	d.reloads.Loaded(s.Generation)
+	d.log.Info("configuration reloaded", "file", d.opts.ConfigFile, "generation", s.Generation,
+		"export_changed", exportChanged)
+	return nil
+}
+
+// Reopen makes the local outputs reopen their files (log rotation).
+func (d *Daemon) Reopen() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.exp != nil {
+		d.exp.Reopen()
+	}
+}
+
+// Engine returns the data-plane engine.
+func (d *Daemon) Engine() *dataplane.Engine { return d.eng }
+
+// Nodes returns the per-worker role handlers.
+func (d *Daemon) Nodes() []*node.Node { return d.nodes }
+
+// Exporter returns the running exporter.
+func (d *Daemon) Exporter() *exporter.Exporter {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.exp
+}
+
+// Metrics returns the metrics collector (also served on the metrics address).
+func (d *Daemon) Metrics() *metrics.Collector { return d.coll }
+
+// Done is closed when the data plane has stopped.
+func (d *Daemon) Done() <-chan struct{} { return d.eng.Done() }
+
+// Stop stops forwarding (no XDP program stays attached), then lets the
+// exporter drain what the workers left in the rings and stops it.
+func (d *Daemon) Stop() error {
+	err := d.eng.Stop()
+	if errors.Is(err, dataplane.ErrNotStarted) {
+		err = nil
+	}
+	d.mu.Lock()
+	if d.exp != nil {
+		d.expStop()
+		<-d.expDone
+		d.exp.Stop()
+		d.exp = nil
+	}
+	d.mu.Unlock()
+	if d.cancel != nil {
+		d.cancel()
+	}
+	if d.servDone != nil {
+		<-d.servDone
+	}
+	return err
+}
