@@ -1,0 +1,532 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/dexplane/dexplane/dataplane/node"
+	"github.com/dexplane/dexplane/dataplane/packet"
+	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
+	"github.com/dexplane/dexplane/dataplane/xsk"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/hostile.pcap and testdata/hostile.md from the table")
+
+// TestHostileFiles keeps testdata/hostile.pcap and testdata/hostile.md in
+// step with Frames.
+func TestHostileFiles(t *testing.T) {
+	fs := Frames()
+	var pcap, md bytes.Buffer
+	if err := WritePcap(&pcap, fs); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteTable(&md, fs); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{"testdata/hostile.pcap", pcap.Bytes()}, {"testdata/hostile.md", md.Bytes()}} {
+		if *update {
+			if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(f.path, f.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(f.path)
+		if err != nil {
+			t.Fatalf("%v (run go test ./e2e -run TestHostileFiles -update)", err)
+		}
+		if !bytes.Equal(got, f.data) {
+			t.Errorf("%s differs from the table in hostile_frames.go (run go test ./e2e -run TestHostileFiles -update)", f.path)
+		}
+	}
+}
+
+// counterNames returns the names node.Counters.Each reports.
+func counterNames() map[string]bool {
+	m := map[string]bool{}
+	var c node.Counters
+	c.Each(func(name string, _ uint64) { m[name] = true })
+	return m
+}
+
+// parseCounters reads an Expect.Counters list ("a,b=2") into deltas.
+func parseCounters(s string) (map[string]uint64, error) {
+	m := map[string]uint64{}
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		name, n, ok := strings.Cut(item, "=")
+		v := uint64(1)
+		if ok {
+			var err error
+			if v, err = strconv.ParseUint(n, 10, 64); err != nil {
+				return nil, fmt.Errorf("counter %q: %w", item, err)
+			}
+		}
+		m[name] = v
+	}
+	return m, nil
+}
+
+// TestHostileTable checks the table itself: enough frames, unique names,
+// known counter names, Want only where an edited frame is expected.
+func TestHostileTable(t *testing.T) {
+	fs := Frames()
+	if len(fs) < 40 {
+		t.Errorf("%d frames, want at least 40", len(fs))
+	}
+	names := counterNames()
+	seen := map[string]bool{}
+	for _, f := range fs {
+		if seen[f.Name] {
+			t.Errorf("duplicate frame name %q", f.Name)
+		}
+		seen[f.Name] = true
+		if !bytes.Equal(Frames()[len(seen)-1].Bytes, f.Bytes) {
+			t.Errorf("%s: table is not deterministic", f.Name)
+		}
+		for r, e := range f.Expect {
+			m, err := parseCounters(e.Counters)
+			if err != nil {
+				t.Errorf("%s/%v: %v", f.Name, Role(r), err)
+			}
+			for n := range m {
+				if !names[n] {
+					t.Errorf("%s/%v: unknown counter %q", f.Name, Role(r), n)
+				}
+			}
+			if f.Want[r] != nil && e.Outcome != WithDEX && e.Outcome != Stripped {
+				t.Errorf("%s/%v: Want set for outcome %v", f.Name, Role(r), e.Outcome)
+			}
+		}
+	}
+}
+
+// ---- checking one handled frame ----
+
+// checker collects the failures of one frame in one role, so that rows
+// marked as known bugs can be reported instead of failing.
+type checker struct{ errs []string }
+
+func (c *checker) errorf(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Sprintf(format, args...))
+}
+
+// settle reports c's failures on t, honouring a known-bug mark.
+func (c *checker) settle(t *testing.T, bug string) {
+	t.Helper()
+	switch {
+	case bug == "":
+		for _, e := range c.errs {
+			t.Error(e)
+		}
+	case len(c.errs) > 0:
+		t.Logf("KNOWN BUG (%s): %s", bug, strings.Join(c.errs, "; "))
+	default:
+		t.Errorf("row is marked as a known bug (%s) but the code now follows the table: remove the mark", bug)
+	}
+}
+
+// hbhParts splits an Ethernet frame whose outer IPv6 header starts at l3
+// into the link header, the IPv6 header with Next Header set to what
+// follows its Hop-by-Hop header (0 payload length), the Hop-by-Hop header
+// (nil if none) and the rest of the frame.
+func hbhParts(frame []byte, l3 int) (link, ip, h, rest []byte) {
+	ip = slices.Clone(frame[l3 : l3+40])
+	binary.BigEndian.PutUint16(ip[4:], 0)
+	rest = frame[l3+40:]
+	if ip[6] == packet.ProtoHopByHop && len(rest) >= 2 {
+		n := min((int(rest[1])+1)*8, len(rest))
+		h, rest = rest[:n], rest[n:]
+		ip[6] = h[0]
+	}
+	return frame[:l3], ip, h, rest
+}
+
+// nonPadOptions returns the TLVs of Hop-by-Hop header h other than padding,
+// and, separately, those that are IOAM options.
+func nonPadOptions(h []byte) (other, ioam [][]byte) {
+	for o := 2; o < len(h); {
+		if h[o] == packet.OptPad1 {
+			o++
+			continue
+		}
+		if o+2 > len(h) || o+2+int(h[o+1]) > len(h) {
+			return other, ioam
+		}
+		tlv := h[o : o+2+int(h[o+1])]
+		switch h[o] {
+		case packet.OptPadN:
+		case packet.OptIOAM, packet.OptIOAMAlt:
+			ioam = append(ioam, tlv)
+		default:
+			other = append(other, tlv)
+		}
+		o += len(tlv)
+	}
+	return other, ioam
+}
+
+// checkOutput checks the frame that left (out, nil if dropped) against the
+// row's expectation for role r; in is the frame that arrived.
+func checkOutput(c *checker, f *Frame, r Role, in, out []byte) {
+	e := f.Expect[r]
+	if e.Outcome == Dropped {
+		if out != nil {
+			c.errorf("%s/%v: want dropped, a %d-octet frame left", f.Name, r, len(out))
+		}
+		return
+	}
+	if out == nil {
+		c.errorf("%s/%v: want %v, the frame was dropped", f.Name, r, e.Outcome)
+		return
+	}
+	if e.Outcome == Unchanged {
+		if !bytes.Equal(out, in) {
+			c.errorf("%s/%v: want forwarded unchanged, got\n%x\nwant\n%x", f.Name, r, out, in)
+		}
+		return
+	}
+	if w := f.Want[r]; w != nil {
+		if !bytes.Equal(out, w) {
+			c.errorf("%s/%v: want %v, got\n%x\nwant\n%x", f.Name, r, e.Outcome, out, w)
+		}
+		return
+	}
+	// Structural check: same link header and IPv6 header apart from the
+	// length, same octets after the Hop-by-Hop header, the same non-IOAM
+	// options, and DEX added or every IOAM option gone.
+	var pi, po packet.Packet
+	if err := packet.Parse(in, &pi); err != nil {
+		c.errorf("%s/%v: input does not parse: %v", f.Name, r, err)
+		return
+	}
+	if err := packet.Parse(out, &po); err != nil {
+		c.errorf("%s/%v: output does not parse: %v", f.Name, r, po.Detail(err))
+		return
+	}
+	li, ii, hi, ri := hbhParts(in, pi.L3)
+	lo, io, ho, ro := hbhParts(out, po.L3)
+	if !bytes.Equal(li, lo) || !bytes.Equal(ii, io) || !bytes.Equal(ri, ro) {
+		c.errorf("%s/%v: headers or payload changed beyond the Hop-by-Hop header:\n%x\n%x", f.Name, r, in, out)
+	}
+	oi, _ := nonPadOptions(hi)
+	oo, ioam := nonPadOptions(ho)
+	if !slices.EqualFunc(oi, oo, bytes.Equal) {
+		c.errorf("%s/%v: non-IOAM options changed: %x → %x", f.Name, r, oi, oo)
+	}
+	switch e.Outcome {
+	case WithDEX:
+		d := po.DEX
+		if len(ioam) != 1 || !po.HasDEX || d.Namespace != Namespace || d.TraceType != TraceType || d.ExtFlags != 0 || d.Flags != 0 {
+			c.errorf("%s/%v: want the route's DEX, got %d IOAM options, %+v", f.Name, r, len(ioam), d)
+		}
+	case Stripped:
+		if len(ioam) != 0 || po.NumIOAM != 0 {
+			c.errorf("%s/%v: IOAM left in %x", f.Name, r, out)
+		}
+	}
+}
+
+// checkCounters compares the counter deltas after one frame with the row:
+// the listed counters moved by their amount, the verdict counter by one,
+// and nothing else moved except incidental counters.
+func checkCounters(c *checker, f *Frame, r Role, delta map[string]uint64) {
+	e := f.Expect[r]
+	want, err := parseCounters(e.Counters)
+	if err != nil {
+		c.errorf("%s/%v: %v", f.Name, r, err)
+		return
+	}
+	if e.Outcome == Dropped {
+		want["dropped"] = 1
+	} else {
+		want["forwarded"] = 1
+	}
+	for n, v := range want {
+		if delta[n] != v {
+			c.errorf("%s/%v: counter %s moved by %d, want %d (moved: %v)", f.Name, r, n, delta[n], v, delta)
+		}
+	}
+	incidental := map[string]bool{"dex_seen": true, "flows_active": true, "flows_new": true}
+	if r == RoleEncap {
+		incidental["records_exported"] = true // the encapsulating node's own record
+	}
+	for n, v := range delta {
+		if _, ok := want[n]; !ok && v != 0 && !incidental[n] {
+			c.errorf("%s/%v: counter %s moved by %d unexpectedly (want %v)", f.Name, r, n, v, want)
+		}
+	}
+}
+
+// snapshotCounters returns all counters of n by name.
+func snapshotCounters(n *node.Node) map[string]uint64 {
+	m := map[string]uint64{}
+	n.Counters().Each(func(name string, v uint64) { m[name] = v })
+	return m
+}
+
+// deltaCounters returns after − before for the counters that moved.
+func deltaCounters(before, after map[string]uint64) map[string]uint64 {
+	d := map[string]uint64{}
+	for k, v := range after {
+		if v != before[k] {
+			d[k] = v - before[k]
+		}
+	}
+	return d
+}
+
+// newNode returns a node for role r of the suite's policy.
+func newNode(t testing.TB, r Role) *node.Node {
+	t.Helper()
+	s, err := policy.New(Spec(r), nil)
+	if err != nil {
+		t.Fatalf("policy.New(%v): %v", r, err)
+	}
+	var ptr atomic.Pointer[policy.Snapshot]
+	ptr.Store(s)
+	n, err := node.New(node.Config{Policy: &ptr, RingSize: 64})
+	if err != nil {
+		t.Fatalf("node.New(%v): %v", r, err)
+	}
+	return n
+}
+
+// Layout of the UMEM-like test buffer: three chunks, the frame in the
+// middle one, the neighbours filled with a pattern that must survive.
+const (
+	chunk    = 2048
+	headroom = xsk.DefaultHeadroom
+	guard    = 0xa5
+)
+
+// handleInUMEM runs frame through n in the middle of a three-chunk buffer
+// and returns the verdict and the frame that left (nil when dropped). It
+// reports a change to a neighbouring chunk on c.
+func handleInUMEM(c *checker, name string, n *node.Node, frame []byte) (xsk.Verdict, []byte) {
+	umem := bytes.Repeat([]byte{guard}, 3*chunk)
+	buf := umem[chunk : 2*chunk : 2*chunk]
+	copy(buf[headroom:], frame)
+	fr := &xsk.Frame{Buf: buf, Off: headroom, Len: len(frame), Ingress: 0, RxTime: 1_700_000_000_000_000_000}
+	v := n.Handle(fr)
+	for _, nb := range [][]byte{umem[:chunk], umem[2*chunk:]} {
+		if i := slices.IndexFunc(nb, func(b byte) bool { return b != guard }); i >= 0 {
+			c.errorf("%s: neighbour chunk corrupted at octet %d", name, i)
+		}
+	}
+	if fr.Off < 0 || fr.Len < 0 || fr.Off+fr.Len > len(buf) {
+		c.errorf("%s: frame bounds off %d len %d outside the chunk", name, fr.Off, fr.Len)
+		return v, nil
+	}
+	if v == xsk.Drop {
+		return v, nil
+	}
+	return v, slices.Clone(buf[fr.Off : fr.Off+fr.Len])
+}
+
+// TestHostileUnit runs every frame through node.Handle in every role.
+func TestHostileUnit(t *testing.T) {
+	for _, f := range Frames() {
+		t.Run(f.Name, func(t *testing.T) {
+			var c checker
+			for r := range NumRoles {
+				n := newNode(t, r)
+				before := snapshotCounters(n)
+				v, out := handleInUMEM(&c, f.Name+"/"+r.String(), n, f.Bytes)
+				if (v == xsk.Drop) != (out == nil) {
+					c.errorf("%s/%v: verdict %v with output %v", f.Name, r, v, out != nil)
+				}
+				checkOutput(&c, &f, r, f.Bytes, out)
+				checkCounters(&c, &f, r, deltaCounters(before, snapshotCounters(n)))
+				checkRecord(&c, &f, r, n)
+			}
+			c.settle(t, f.Bug)
+		})
+	}
+}
+
+// checkRecord checks the transit record of a row that expects one: the
+// namespace and the hop limit of the header that carries DEX.
+func checkRecord(c *checker, f *Frame, r Role, n *node.Node) {
+	want, _ := parseCounters(f.Expect[r].Counters)
+	var rec telemetry.Record
+	got := 0
+	for n.Ring().Pop(&rec) {
+		got++
+		if r == RoleEncap {
+			continue
+		}
+		var p packet.Packet
+		if err := packet.Parse(f.Bytes, &p); err != nil {
+			c.errorf("%s/%v: record for a frame that does not parse", f.Name, r)
+			continue
+		}
+		if rec.Namespace != Namespace || rec.HopLimit != packet.HopLimit(f.Bytes, p.L3) {
+			c.errorf("%s/%v: record namespace %d hop limit %d, want %d and %d", f.Name, r, rec.Namespace, rec.HopLimit, Namespace, packet.HopLimit(f.Bytes, p.L3))
+		}
+	}
+	if r != RoleEncap && uint64(got) != want["records_exported"] {
+		c.errorf("%s/%v: %d records in the ring, want %d", f.Name, r, got, want["records_exported"])
+	}
+}
+
+// TestHostileExtFlags runs a DEX option with every Extension-Flags value,
+// at its exact length and one field short, through every role.
+func TestHostileExtFlags(t *testing.T) {
+	nodes := [NumRoles]*node.Node{}
+	for r := range NumRoles {
+		nodes[r] = newNode(t, r)
+	}
+	for e := range 256 {
+		ef := uint8(e)
+		fields := fieldsFor(ef)
+		p := plain("ext-flags")
+		good := eth6(withHbH(p, dexHbH(0, Namespace, ef, fields...)))
+		rows := []Frame{{Name: fmt.Sprintf("ext%02x", ef), Bytes: good,
+			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("records_exported"), strip("dex_removed,records_exported")},
+			Want:   [NumRoles][]byte{RoleDecap: eth6(p)}}}
+		if len(fields) > 0 {
+			o := ioamOpt(0x31, 10+4*(len(fields)-1), dexBody(Namespace, 0, ef, TraceType, fields...))
+			body := cat(pad(2), o)
+			if r := (2 + len(body)) % 8; r != 0 {
+				body = cat(body, pad(8-r))
+			}
+			rows = append(rows, Frame{Name: fmt.Sprintf("ext%02x-short", ef), Bytes: eth6(withHbH(p, hbh(0, body))),
+				Expect: malformed("dex_ext_truncated")})
+		}
+		var c checker
+		for i := range rows {
+			f := &rows[i]
+			for r := range NumRoles {
+				n := nodes[r]
+				before := snapshotCounters(n)
+				_, out := handleInUMEM(&c, f.Name, n, f.Bytes)
+				checkOutput(&c, f, r, f.Bytes, out)
+				checkCounters(&c, f, r, deltaCounters(before, snapshotCounters(n)))
+				var rec telemetry.Record
+				for n.Ring().Pop(&rec) {
+					if r == RoleEncap {
+						continue
+					}
+					if rec.ExtFlags != ef || rec.HasFlowID != (ef&0x80 != 0) || rec.HasSeq != (ef&0x40 != 0) {
+						c.errorf("%s/%v: record ext 0x%02x flow %v seq %v", f.Name, r, rec.ExtFlags, rec.HasFlowID, rec.HasSeq)
+					}
+					if rec.HasFlowID && rec.FlowID != fields[0] {
+						c.errorf("%s/%v: flow id 0x%x, want 0x%x", f.Name, r, rec.FlowID, fields[0])
+					}
+					if rec.HasSeq && rec.Seq != fields[popBefore(ef, 0x40)] {
+						c.errorf("%s/%v: seq 0x%x, want 0x%x", f.Name, r, rec.Seq, fields[popBefore(ef, 0x40)])
+					}
+				}
+			}
+		}
+		c.settle(t, "")
+	}
+}
+
+// popBefore returns the index of the optional field of flag bit among the
+// fields extFlags announces (fields are in bit order, 0x80 first).
+func popBefore(extFlags, bit uint8) int {
+	n := 0
+	for b := uint8(0x80); b > bit; b >>= 1 {
+		if extFlags&b != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// TestHostileFlowExhaustion sends one million distinct 5-tuples through the
+// encapsulating role with Flow ID and sequence numbers on: the flow table
+// stays within max_flows, evictions are counted and the heap stays bounded.
+func TestHostileFlowExhaustion(t *testing.T) {
+	const (
+		flows    = 1_000_000
+		maxFlows = 4096
+	)
+	if testing.Short() {
+		t.Skip("one million packets")
+	}
+	spec := Spec(RoleEncap)
+	spec.Routes[0].DEX.ExtFlags = packet.ExtFlagFlowID | packet.ExtFlagSeq
+	spec.Flows.MaxFlows = maxFlows
+	s, err := policy.New(spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ptr atomic.Pointer[policy.Snapshot]
+	ptr.Store(s)
+	n, err := node.New(node.Config{Policy: &ptr, RingSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := eth6(plain("flows"))
+	buf := make([]byte, chunk)
+	f := &xsk.Frame{Buf: buf}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	heap0 := ms.HeapAlloc
+	var rec telemetry.Record
+	for i := range flows {
+		copy(buf[headroom:], base)
+		l3 := headroom + 14
+		// The source address's last octets and the source port make the
+		// tuple distinct; the destination port stays 5001 (not an export
+		// port, which would never get DEX).
+		binary.BigEndian.PutUint32(buf[l3+20:], uint32(i>>12))
+		binary.BigEndian.PutUint16(buf[l3+40:], uint16(i*13))
+		f.Off, f.Len, f.RxTime = headroom, len(base), int64(i)
+		if v := n.Handle(f); v != xsk.Forward {
+			t.Fatalf("packet %d dropped", i)
+		}
+		for n.Ring().Pop(&rec) {
+		}
+		if i%100_000 == 0 {
+			if a := n.Counters().FlowsActive.Load(); a > maxFlows {
+				t.Fatalf("after %d packets: %d flows active, max %d", i+1, a, maxFlows)
+			}
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	c := n.Counters()
+	active, created, evicted := c.FlowsActive.Load(), c.FlowsNew.Load(), c.FlowsEvicted.Load()
+	t.Logf("flows: active %d new %d evicted %d expired %d; dex inserted %d; heap %d → %d octets",
+		active, created, evicted, c.FlowsExpired.Load(), c.DEXInserted.Load(), heap0, ms.HeapAlloc)
+	if active > maxFlows || active == 0 {
+		t.Errorf("flows active %d, want 1..%d", active, maxFlows)
+	}
+	// Distinct 5-tuples can share a 32-bit Flow ID (about 120 pairs
+	// among a million), so a few packets continue an existing flow.
+	if created < flows-1000 || created > flows {
+		t.Errorf("flows created %d, want about %d", created, flows)
+	}
+	if evicted+c.FlowsExpired.Load() != created-active {
+		t.Errorf("evicted %d + expired %d != created %d − active %d", evicted, c.FlowsExpired.Load(), created, active)
+	}
+	if got := c.DEXInserted.Load(); got != flows {
+		t.Errorf("dex inserted %d, want %d", got, flows)
+	}
+	if ms.HeapAlloc > heap0+8<<20 {
+		t.Errorf("heap grew from %d to %d octets over %d flows", heap0, ms.HeapAlloc, flows)
+	}
+}
