@@ -150,11 +150,21 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 type emitter struct{ ch chan<- prometheus.Metric }
 
 func (e emitter) counter(d *prometheus.Desc, v uint64, labels ...string) {
-	e.ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	e.send(d, prometheus.CounterValue, float64(v), labels)
 }
 
 func (e emitter) gauge(d *prometheus.Desc, v float64, labels ...string) {
-	e.ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	e.send(d, prometheus.GaugeValue, v, labels)
+}
+
+// send emits one sample; a label mismatch (a bug here) becomes a scrape
+// error for that series instead of a panic.
+func (e emitter) send(d *prometheus.Desc, t prometheus.ValueType, v float64, labels []string) {
+	m, err := prometheus.NewConstMetric(d, t, v, labels...)
+	if err != nil {
+		m = prometheus.NewInvalidMetric(d, err)
+	}
+	e.ch <- m
 }
 
 func (e emitter) node(n *NodeStats, worker string) {
