@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -13,12 +14,18 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/dexplane/dexplane/dataplane"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/dataplane/xsk"
+	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/internal/testbed"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/hostile.pcap and testdata/hostile.md from the table")
@@ -529,4 +536,264 @@ func TestHostileFlowExhaustion(t *testing.T) {
 	if ms.HeapAlloc > heap0+8<<20 {
 		t.Errorf("heap grew from %d to %d octets over %d flows", heap0, ms.HeapAlloc, flows)
 	}
+}
+
+// ---- the real data plane ----
+
+// capture is an AF_PACKET socket on host-b's eth0 that returns received
+// frames with their 802.1Q/802.1ad tag put back (the receive path moves
+// it into the packet's metadata before packet sockets see the frame).
+type capture struct{ fd int }
+
+// openCapture opens the capture socket inside ns.
+func openCapture(t *testing.T, ns *testbed.Netns) *capture {
+	t.Helper()
+	ifindex := ns.MustIfindex(t, testbed.HostIf)
+	var fd int
+	err := ns.Do(func() error {
+		var err error
+		proto := int(htons(unix.ETH_P_ALL))
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto); err != nil {
+			return fmt.Errorf("capture socket: %w", err)
+		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+			return fmt.Errorf("PACKET_AUXDATA: %w", err)
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return &capture{fd: fd}
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// next returns the next frame received (not sent) on the interface, or nil
+// after timeout.
+func (c *capture) next(timeout time.Duration) ([]byte, error) {
+	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 4096)
+	oob := make([]byte, 256)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, nil
+		}
+		tv := unix.NsecToTimeval(max(left.Nanoseconds(), int64(time.Millisecond)))
+		if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return nil, fmt.Errorf("SO_RCVTIMEO: %w", err)
+		}
+		n, oobn, _, from, err := unix.Recvmsg(c.fd, buf, oob, 0)
+		if err == unix.EAGAIN || err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("capture: %w", err)
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			continue
+		}
+		frame := slices.Clone(buf[:n])
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return nil, fmt.Errorf("capture: control messages: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Header.Level != unix.SOL_PACKET || m.Header.Type != unix.PACKET_AUXDATA || len(m.Data) < 20 {
+				continue
+			}
+			// struct tpacket_auxdata: status u32, len u32, snaplen u32,
+			// mac u16, net u16, vlan_tci u16, vlan_tpid u16 (host order).
+			status := binary.NativeEndian.Uint32(m.Data[0:])
+			if status&unix.TP_STATUS_VLAN_VALID == 0 || len(frame) < 12 {
+				continue
+			}
+			tpid := uint16(0x8100)
+			if status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
+				tpid = binary.NativeEndian.Uint16(m.Data[18:])
+			}
+			tag := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, tpid), binary.NativeEndian.Uint16(m.Data[16:]))
+			frame = cat(frame[:12], tag, frame[12:])
+		}
+		return frame, nil
+	}
+}
+
+// sender is an AF_PACKET socket on host-a's eth0 that sends raw frames.
+type sender struct {
+	fd int
+	to unix.SockaddrLinklayer
+}
+
+func openSender(t *testing.T, ns *testbed.Netns) *sender {
+	t.Helper()
+	s := &sender{to: unix.SockaddrLinklayer{Ifindex: ns.MustIfindex(t, testbed.HostIf), Halen: 6}}
+	copy(s.to.Addr[:], hostBMAC)
+	err := ns.Do(func() error {
+		var err error
+		// Protocol 0: the socket sends only and never receives.
+		s.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("sender socket: %v", err)
+	}
+	t.Cleanup(func() { unix.Close(s.fd) })
+	return s
+}
+
+func (s *sender) send(frame []byte) error { return unix.Sendto(s.fd, frame, 0, &s.to) }
+
+// kernelPath lists the steering reasons under which dxp_steer sends a
+// frame to the peer port itself (steer: all), and the node never sees it.
+var kernelPath = []dxebpf.Reason{dxebpf.ReasonNotIPv6, dxebpf.ReasonND, dxebpf.ReasonMalformed}
+
+// TestHostileDataPlane sends every frame of the table from host-a through
+// the engine running the node roles in the dut of a bitw testbed, one
+// engine start per role, and checks what host-b receives and which counter
+// moved.
+func TestHostileDataPlane(t *testing.T) {
+	testbed.SkipIfNotRoot(t)
+	tb := testbed.New(t, testbed.Bitw)
+	// Quiet hosts: without IPv6 on their eth0 they send nothing (no MLD,
+	// ND or ICMPv6 errors), so only the table's frames cross the bump.
+	for _, h := range []*testbed.Netns{tb.HostA, tb.HostB} {
+		h.Sysctl(t, "net.ipv6.conf."+testbed.HostIf+".disable_ipv6", "1")
+	}
+	tx := openSender(t, tb.HostA)
+	rx := openCapture(t, tb.HostB)
+	for r := range NumRoles {
+		t.Run(r.String(), func(t *testing.T) { hostileRole(t, tb, r, tx, rx) })
+	}
+}
+
+// hostileRole runs the table through one engine start in role r.
+func hostileRole(t *testing.T, tb *testbed.Testbed, r Role, tx *sender, rx *capture) {
+	spec := Spec(r)
+	s, err := policy.New(spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := dataplane.Options{
+		Ports:  [2]string{testbed.West, testbed.East},
+		Attach: dxebpf.AttachGeneric,
+		Steer:  dxebpf.SteerAll,
+		Policy: s,
+	}
+	for i, p := range spec.Ports {
+		opts.Roles[i] = dxebpf.RoleInside
+		if p.Domain == policy.Outside {
+			opts.Roles[i] = dxebpf.RoleOutside
+		}
+	}
+	var (
+		e       *dataplane.Engine
+		nodes   []*node.Node
+		nodeErr error
+	)
+	opts.Handler = func(int) xsk.Handler {
+		n, err := node.New(node.Config{Policy: e.Policy()})
+		if err != nil {
+			nodeErr = err
+			return xsk.Identity{}
+		}
+		nodes = append(nodes, n)
+		return n
+	}
+	if e, err = dataplane.New(opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.DUT().Do(func() error { return e.Start(context.Background()) }); err != nil {
+		t.Fatalf("engine start: %v", err)
+	}
+	defer func() {
+		if err := e.Stop(); err != nil {
+			t.Errorf("engine stop: %v", err)
+		}
+	}()
+	if nodeErr != nil || len(nodes) != 1 {
+		t.Fatalf("node.New: %v (%d nodes)", nodeErr, len(nodes))
+	}
+	n := nodes[0]
+	for f, err := rx.next(50 * time.Millisecond); f != nil || err != nil; f, err = rx.next(50 * time.Millisecond) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	xdpCount := func() (kernel uint64) {
+		c := e.Counters()
+		for _, reason := range kernelPath {
+			kernel += c.Ports[0].XDP[reason].Packets
+		}
+		return kernel
+	}
+	for _, f := range Frames() {
+		if f.NoInject != "" {
+			continue
+		}
+		var c checker
+		before, kBefore := snapshotCounters(n), xdpCount()
+		if err := tx.send(f.Bytes); err != nil {
+			t.Fatalf("%s: send: %v", f.Name, err)
+		}
+		// Wait until the node or the steering program has handled it.
+		var viaKernel bool
+		for deadline := time.Now().Add(2 * time.Second); ; {
+			now := snapshotCounters(n)
+			if now["forwarded"]+now["dropped"] > before["forwarded"]+before["dropped"] {
+				break
+			}
+			if xdpCount() > kBefore {
+				viaKernel = true
+				break
+			}
+			if time.Now().After(deadline) {
+				c.errorf("%s/%v: neither the node nor the steering program counted the frame", f.Name, r)
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		wait := 50 * time.Millisecond
+		if f.Expect[r].Outcome != Dropped || viaKernel {
+			wait = time.Second
+		}
+		out, err := rx.next(wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if viaKernel {
+			// dxp_steer redirected the frame to east itself. host-b's stack
+			// may discard a frame it cannot untag before packet sockets
+			// see it, so the steering counter is the evidence it was sent.
+			if out == nil {
+				out = f.Bytes
+			}
+			if !slices.Equal(out, f.Bytes) {
+				c.errorf("%s/%v: frame forwarded by the steering program changed", f.Name, r)
+			}
+			if f.Expect[r].Outcome != Unchanged {
+				c.errorf("%s/%v: want %v, dxp_steer forwarded it in the kernel", f.Name, r, f.Expect[r].Outcome)
+			}
+			if d := deltaCounters(before, snapshotCounters(n)); len(d) != 0 {
+				c.errorf("%s/%v: node counters moved for a frame it never saw: %v", f.Name, r, d)
+			}
+		} else {
+			checkOutput(&c, &f, r, f.Bytes, out)
+			checkCounters(&c, &f, r, deltaCounters(before, snapshotCounters(n)))
+		}
+		bug := f.RealBug
+		if f.Bug != "" {
+			bug = f.Bug
+		}
+		c.settle(t, bug)
+	}
+	if f, err := rx.next(100 * time.Millisecond); f != nil || err != nil {
+		t.Errorf("stray frame after the table: %x (%v)", f, err)
+	}
+	var b strings.Builder
+	c := e.Counters()
+	_ = c.WriteText(&b)
+	t.Logf("engine counters:\n%s", b.String())
 }
