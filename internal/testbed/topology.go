@@ -17,6 +17,9 @@ import (
 //	bitw:    host-a ── dut ── host-b           one L2 segment through the bump
 //	domain4: host-a ── r1 ── r2 ── r3 ── r4 ── host-b   (RFC 9326 paper, Fig. 2)
 //	router:  host-a ── dut ── host-b           dut is a kernel IPv6/IPv4 router
+//	domain4tap: host-a ── r1 ═ w12 ═ r2 ═ w23 ═ r3 ═ w34 ═ r4 ── host-b
+//	         domain4 with a capture point on every link between bump nodes
+//	         (see tap.go; Go only, scripts/testbed.sh does not build it)
 //
 //	host-a eth0  02:00:00:00:00:0a  2001:db8:1::a/64  192.0.2.1/24
 //	host-b eth0  02:00:00:00:00:0b  2001:db8:1::b/64  192.0.2.2/24      (bitw, domain4)
@@ -42,6 +45,10 @@ const (
 	Bitw    Topology = "bitw"
 	Router  Topology = "router"
 	Domain4 Topology = "domain4"
+	// Domain4Tap is Domain4 with a wire namespace (a Linux bridge) on each
+	// link between two bump nodes, where captures see what the nodes
+	// transmit with XDP; see Testbed.Wires and Testbed.TapPoint.
+	Domain4Tap Topology = "domain4tap"
 )
 
 // Port names on bump nodes: port 0 faces host-a, port 1 faces host-b.
@@ -84,6 +91,9 @@ type Testbed struct {
 	// Bumps are the nodes between the hosts, from host-a's side: [dut] in
 	// bitw and router, [r1 r2 r3 r4] in domain4. Each has ports West and East.
 	Bumps []*Netns
+	// Wires are the wire namespaces of Domain4Tap (nil otherwise):
+	// Wires[i] bridges Bumps[i] East and Bumps[i+1] West, see tap.go.
+	Wires []*Netns
 	// AddrA and AddrB are the hosts' IPv6 addresses, AddrA4 and AddrB4
 	// their IPv4 addresses, as configured in this topology.
 	AddrA, AddrB   netip.Addr
@@ -101,16 +111,16 @@ func New(t testing.TB, topo Topology) *Testbed {
 	switch topo {
 	case Bitw, Router:
 		nbumps = 1
-	case Domain4:
+	case Domain4, Domain4Tap:
 		nbumps = 4
 	default:
-		t.Fatalf("testbed: unknown topology %q (want bitw, router or domain4)", topo)
+		t.Fatalf("testbed: unknown topology %q (want bitw, router, domain4 or domain4tap)", topo)
 	}
 	tb := &Testbed{Topology: topo, AddrA: HostAAddr, AddrB: HostBAddr, AddrA4: HostAAddr4, AddrB4: HostBAddr4}
 	tb.HostA = NewNetns(t, "host-a")
 	for i := 1; i <= nbumps; i++ {
 		name := "dut"
-		if topo == Domain4 {
+		if topo == Domain4 || topo == Domain4Tap {
 			name = fmt.Sprintf("r%d", i)
 		}
 		tb.Bumps = append(tb.Bumps, NewNetns(t, name))
@@ -120,6 +130,10 @@ func New(t testing.TB, topo Topology) *Testbed {
 	// Wire host-a ── bump1 ── … ── bumpN ── host-b.
 	Veth(t, tb.HostA, HostIf, HostAMAC, tb.Bumps[0], West, PortMAC(1, 0))
 	for i := 0; i+1 < nbumps; i++ {
+		if topo == Domain4Tap {
+			tb.addWire(t, i)
+			continue
+		}
 		Veth(t, tb.Bumps[i], East, PortMAC(i+1, 1), tb.Bumps[i+1], West, PortMAC(i+2, 0))
 	}
 	Veth(t, tb.Bumps[nbumps-1], East, PortMAC(nbumps, 1), tb.HostB, HostIf, HostBMAC)
