@@ -736,6 +736,10 @@ func Frames() []Frame {
 		add(Frame{Name: "mtu-plus-1", What: fmt.Sprintf("IPv6 length %d: one octet over the MTU once DEX is inserted: sent without DEX", MTU-inlineOverhead+1),
 			Bytes: eth6(p), Expect: [NumRoles]Expect{same("skipped_mtu"), same("forwarded"), same("forwarded")}})
 	}
+	plainRow("mtu-exact-vlan", "802.1Q-tagged, IPv6 length at the MTU once DEX is inserted (the MTU counts IPv6 octets, not the tag)",
+		big("mtu-exact-vlan", MTU-inlineOverhead), vlan)
+	add(Frame{Name: "mtu-plus-1-vlan", What: "802.1Q-tagged, IPv6 length one octet over the MTU once DEX is inserted: sent without DEX",
+		Bytes: vlan(big("mtu-plus-1-vlan", MTU-inlineOverhead+1)), Expect: [NumRoles]Expect{same("skipped_mtu"), same("forwarded"), same("forwarded")}})
 	add(Frame{Name: "no-route", What: "destination outside every route",
 		Bytes: eth6(plainTo("no-route", addrA, addrOther)), Expect: [NumRoles]Expect{same("no_route"), same("forwarded"), same("forwarded")}})
 	add(Frame{Name: "export-ipfix-port", What: "UDP to port 4739 (IPFIX): export traffic never gets DEX",

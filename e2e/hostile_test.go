@@ -797,3 +797,222 @@ func hostileRole(t *testing.T, tb *testbed.Testbed, r Role, tx *sender, rx *capt
 	_ = c.WriteText(&b)
 	t.Logf("engine counters:\n%s", b.String())
 }
+
+// runUnit handles every row of rows in role r on a fresh node built from
+// spec and checks it like TestHostileUnit.
+func runUnit(t *testing.T, spec policy.Spec, r Role, rows []Frame) {
+	t.Helper()
+	s, err := policy.New(spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rows {
+		f := &rows[i]
+		var ptr atomic.Pointer[policy.Snapshot]
+		ptr.Store(s)
+		n, err := node.New(node.Config{Policy: &ptr, RingSize: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c checker
+		before := snapshotCounters(n)
+		_, out := handleInUMEM(&c, f.Name, n, f.Bytes)
+		checkOutput(&c, f, r, f.Bytes, out)
+		checkCounters(&c, f, r, deltaCounters(before, snapshotCounters(n)))
+		checkRecord(&c, f, r, n)
+		c.settle(t, f.Bug)
+	}
+}
+
+// ioamLengthReasons are the parse failures the node forwards untouched
+// inside the domain when the ingress port is not IOAM-enabled (node's
+// malformed-packet table: Linux checks IOAM lengths only then).
+var ioamLengthReasons = []string{"malformed_ioam_short", "malformed_dex_short", "malformed_dex_ext_truncated", "malformed_pto_short"}
+
+// TestHostileIOAMDisabled runs the table in the transit and decap roles
+// with the ingress port not IOAM-enabled. Documented policy: IOAM length
+// errors are forwarded untouched inside the domain (transit) but still
+// dropped before an outside port (decap); misalignment is dropped anyway;
+// DEX is never exported (ioam_disabled, checked before the namespace as in
+// Linux ipv6_hop_ioam) and still removed at the edge.
+func TestHostileIOAMDisabled(t *testing.T) {
+	for _, r := range []Role{RoleTransit, RoleDecap} {
+		t.Run(r.String(), func(t *testing.T) {
+			spec := Spec(r)
+			spec.Ports[0].IOAMEnabled = false
+			var rows []Frame
+			for _, f := range Frames() {
+				e := &f.Expect[r]
+				if r == RoleTransit && e.Outcome == Dropped && slices.Contains(ioamLengthReasons, e.Counters) {
+					e.Outcome = Unchanged // Linux ignores IOAM it is not enabled for
+				}
+				// Never a record, whatever the namespace: the enabled check
+				// comes first.
+				var ctrs []string
+				for _, c := range strings.Split(e.Counters, ",") {
+					if c == "records_exported" || c == "unknown_namespace" {
+						c = "ioam_disabled"
+					}
+					if c != "" && !slices.Contains(ctrs, c) {
+						ctrs = append(ctrs, c)
+					}
+				}
+				e.Counters = strings.Join(ctrs, ",")
+				rows = append(rows, f)
+			}
+			runUnit(t, spec, r, rows)
+		})
+	}
+}
+
+// TestHostileForeignPolicies runs every row the encapsulating role drops
+// as foreign IOAM under the two other foreign_ioam policies. forward: the
+// packet leaves untouched. strip: the IOAM options go, and the packet is
+// handled as if it had arrived without them, so it leaves with no IOAM but
+// the route's own DEX (when its destination is routed).
+func TestHostileForeignPolicies(t *testing.T) {
+	var rows []Frame
+	for _, f := range Frames() {
+		if f.Expect[RoleEncap].Counters == "foreign_dropped" {
+			rows = append(rows, f)
+		}
+	}
+	if len(rows) < 20 {
+		t.Fatalf("only %d foreign-IOAM rows", len(rows))
+	}
+	t.Run("forward", func(t *testing.T) {
+		spec := Spec(RoleEncap)
+		spec.Ports[0].ForeignIOAM = policy.ForeignForward
+		fw := slices.Clone(rows)
+		for i := range fw {
+			fw[i].Expect[RoleEncap] = same("foreign_forwarded")
+		}
+		runUnit(t, spec, RoleEncap, fw)
+	})
+	t.Run("strip", func(t *testing.T) {
+		spec := Spec(RoleEncap)
+		spec.Ports[0].ForeignIOAM = policy.ForeignStrip
+		s, err := policy.New(spec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range rows {
+			var ptr atomic.Pointer[policy.Snapshot]
+			ptr.Store(s)
+			n, err := node.New(node.Config{Policy: &ptr, RingSize: 64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c checker
+			before := snapshotCounters(n)
+			v, out := handleInUMEM(&c, f.Name, n, f.Bytes)
+			d := deltaCounters(before, snapshotCounters(n))
+			var pi, po packet.Packet
+			switch {
+			case v != xsk.Forward || out == nil:
+				c.errorf("%s: dropped under foreign_ioam strip (counters %v)", f.Name, d)
+			case packet.Parse(f.Bytes, &pi) != nil:
+				c.errorf("%s: input does not parse", f.Name)
+			case packet.Parse(out, &po) != nil:
+				c.errorf("%s: output does not parse: %x", f.Name, out)
+			default:
+				routed := routePrefix.Contains(packet.Addr(packet.Dst(f.Bytes, pi.L3)))
+				li, ii, hi, ri := hbhParts(f.Bytes, pi.L3)
+				lo, io, ho, ro := hbhParts(out, po.L3)
+				oi, _ := nonPadOptions(hi)
+				oo, ioam := nonPadOptions(ho)
+				if !bytes.Equal(li, lo) || !bytes.Equal(ii, io) || !bytes.Equal(ri, ro) || !slices.EqualFunc(oi, oo, bytes.Equal) {
+					c.errorf("%s: more than the IOAM options changed:\n%x\n%x", f.Name, f.Bytes, out)
+				}
+				wantIOAM := 0
+				if routed {
+					wantIOAM = 1
+				}
+				if len(ioam) != wantIOAM || (routed && (po.DEX.Namespace != Namespace || po.DEX.ExtFlags != 0 || po.DEX.TraceType != TraceType)) {
+					c.errorf("%s: %d IOAM options left (%+v), want %d (the route's DEX only)", f.Name, len(ioam), po.DEX, wantIOAM)
+				}
+				if d["foreign_stripped"] != 1 || (routed && d["dex_inserted"] != 1) || (!routed && d["no_route"] != 1) {
+					c.errorf("%s: counters %v", f.Name, d)
+				}
+			}
+			c.settle(t, f.Bug)
+		}
+	})
+}
+
+// cutPlen returns frame[:n] with the Payload Length of the IPv6 header at
+// l3 set to what is left after that header.
+func cutPlen(frame []byte, l3, n int) []byte {
+	b := slices.Clone(frame[:n])
+	binary.BigEndian.PutUint16(b[l3+4:], uint16(n-l3-40))
+	return b
+}
+
+// TestHostileTruncations cuts two IOAM frames (802.1Q + inline DEX, and
+// ip6ip6 with DEX) at every octet. A plain cut always leaves a short
+// Ethernet/802.1Q/IPv6 header or a Payload Length past the frame: dropped
+// in every role. A cut that also shortens the Payload Length is dropped
+// while a header is incomplete (Hop-by-Hop, inner IPv6) or the inner
+// Payload Length overruns; an inline DEX packet whose Hop-by-Hop header is
+// complete is a valid (short) packet and handled as such.
+func TestHostileTruncations(t *testing.T) {
+	p := plain("cut")
+	vlanDEX := ether(0x86dd, withHbH(p, dexHbH(0, Namespace, 0)), vlanTag{0x8100, 100})
+	vlanPlain := ether(0x86dd, p, vlanTag{0x8100, 100})
+	tunDEX := eth6(encapIn(p, peerNode, endpoint, dexHbH(0, Namespace, 0xc0, 1, 2)))
+	var rows []Frame
+	for _, base := range []struct {
+		name  string
+		frame []byte
+		l3    int
+	}{{"vlan-dex", vlanDEX, 18}, {"ip6ip6-dex", tunDEX, 14}} {
+		for n := range len(base.frame) {
+			rows = append(rows, Frame{Name: fmt.Sprintf("%s-cut%d", base.name, n), Bytes: base.frame[:n], Expect: all(drop(""))})
+			if n < base.l3+40 {
+				continue
+			}
+			plen := n - base.l3 - 40
+			f := Frame{Name: fmt.Sprintf("%s-plen%d", base.name, plen), Bytes: cutPlen(base.frame, base.l3, n)}
+			switch {
+			case base.name == "ip6ip6-dex":
+				f.Expect = all(drop("")) // outer HbH, inner header or inner length cut
+			case plen < 16:
+				f.Expect = malformed("hbh_truncated")
+			default:
+				f.Expect = [NumRoles]Expect{drop("foreign_dropped"), same("records_exported"), strip("dex_removed,records_exported")}
+				f.Want[RoleDecap] = cutPlen(vlanPlain, base.l3, n-16)
+			}
+			rows = append(rows, f)
+		}
+	}
+	for r := range NumRoles {
+		t.Run(r.String(), func(t *testing.T) {
+			n := newNode(t, r)
+			for i := range rows {
+				f := &rows[i]
+				var c checker
+				before := snapshotCounters(n)
+				_, out := handleInUMEM(&c, f.Name, n, f.Bytes)
+				d := deltaCounters(before, snapshotCounters(n))
+				checkOutput(&c, f, r, f.Bytes, out)
+				if f.Expect[r].Outcome == Dropped && f.Expect[r].Counters == "" {
+					// Any one parse reason, exactly once.
+					var m uint64
+					for k, v := range d {
+						if strings.HasPrefix(k, "malformed_") {
+							m += v
+						}
+					}
+					if m != 1 || d["dropped"] != 1 {
+						c.errorf("%s/%v: counters %v, want dropped and one malformed reason", f.Name, r, d)
+					}
+				} else {
+					checkCounters(&c, f, r, d)
+				}
+				for rec := (telemetry.Record{}); n.Ring().Pop(&rec); {
+				}
+				c.settle(t, "")
+			}
+		})
+	}
+}
