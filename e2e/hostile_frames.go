@@ -552,6 +552,9 @@ func Frames() []Frame {
 	add(Frame{Name: "jumbo-plen-nonzero", What: "Jumbo Payload option in a packet whose Payload Length is not 0 (RFC 2675 §3; Linux ipv6_hop_jumbo drops it)",
 		Bytes: eth6(withHbH(plain("jumbo-plen-nonzero"), hbh(0, opt(0xc2, 0, 1, 0, 0)))), Expect: all(drop("")),
 		Bug: "packet.Parse skips Jumbo Payload contents, so the node forwards (or merges DEX into) a packet Linux drops"})
+	add(Frame{Name: "calipso-bad-len", What: "CALIPSO option with Opt Data Len 4 (at least 8; Linux ipv6_hop_calipso drops it)",
+		Bytes: eth6(withHbH(plain("calipso-bad-len"), hbh(0, opt(0x07, 0, 0, 0, 0)))), Expect: all(drop("")),
+		Bug: "packet.Parse skips CALIPSO contents, so the node forwards (or merges DEX into) a packet Linux drops"})
 	{
 		p := withHbH(plain("jumbogram"), hbh(0, opt(0xc2, 0, 1, 0, 0x30)))
 		add(Frame{Name: "jumbogram", What: "jumbogram: Payload Length 0 with a Jumbo Payload option (unsupported)",
@@ -616,6 +619,15 @@ func Frames() []Frame {
 		hbh(0, pad(2), dexOpt(Namespace, 0), dexOpt(Namespace, 0), pad(4)))
 	pto := ioamOpt(0x31, 18, []byte{0, 0, 0, Namespace, 0x08, 0x01, 0x80, 0, 0, 0, 0, 0, 0, 0, 0x3f, 0, 0, 1})
 	inlineDEXRow("pto-and-dex", "Pre-allocated Trace option then DEX in one header", hbh(0, pad(2), pto, dexOpt(Namespace, 0), pad(4)))
+	add(Frame{Name: "pto-odl-9", What: "Pre-allocated Trace option cut after 9 octets of content (needs 10)",
+		Bytes:  eth6(withHbH(plain("pto-odl-9"), hbh(0, pad(2), ioamOpt(0x31, 9, pto[2:]), pad(1)))),
+		Expect: malformed("pto_short")})
+	{
+		p := plain("ioam-type-e2e")
+		dexRow("ioam-type-e2e", "IOAM Edge-to-Edge option (type 3) in the Hop-by-Hop header: other IOAM, removed at the edge",
+			eth6(withHbH(p, hbh(0, pad(2), ioamOpt(0x31, 10, []byte{0, 3, 0, Namespace, 0x80, 0, 0, 0, 0, 1})))),
+			"other_ioam", "other_ioam,dex_removed", eth6(p))
+	}
 	{
 		p := plain("pto-only")
 		dexRow("pto-only", "Pre-allocated Trace option, no DEX (other IOAM): not exported, removed at the edge",
@@ -692,6 +704,24 @@ func Frames() []Frame {
 		add(Frame{Name: "ip6ip6-x4-dex", What: "four IOAM layers (three DEX tunnels around inline DEX): IOAM left after three removals",
 			Bytes:  eth6(in),
 			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("records_exported"), drop("tunnels_stripped=3,leak_dropped,records_exported")}})
+	}
+	// ECN at decapsulation (RFC 6040, as Linux ip6_tunnel): outer CE on a
+	// Not-ECT inner packet is dropped; on an ECT inner packet it sets CE.
+	ecn := func(pkt []byte, bits byte) []byte {
+		b := cat(pkt)
+		b[1] = b[1]&^0x30 | bits<<4
+		return b
+	}
+	{
+		in := plain("ip6ip6-ecn-ce-notect")
+		add(Frame{Name: "ip6ip6-ecn-ce-notect", What: "DEX tunnel with outer ECN CE around a Not-ECT inner packet",
+			Bytes:  eth6(ecn(encapIn(in, peerNode, endpoint, tunDEX()), 3)),
+			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("records_exported"), drop("leak_dropped,records_exported")}})
+	}
+	{
+		in := ecn(plain("ip6ip6-ecn-ce-ect0"), 2)
+		dexRow("ip6ip6-ecn-ce-ect0", "DEX tunnel with outer ECN CE around an ECT(0) inner packet: the inner packet leaves CE",
+			eth6(ecn(encapIn(in, peerNode, endpoint, tunDEX()), 3)), "records_exported", "tunnels_stripped,dex_removed,records_exported", eth6(ecn(in, 3)))
 	}
 	{
 		in := plain("ip6ip6-plain-endpoint")
