@@ -23,6 +23,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/xsk"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/daemon"
+	"github.com/dexplane/dexplane/internal/logging"
 )
 
 func init() {
@@ -40,15 +41,17 @@ func runRun(args []string) int {
 
 // runFlags are the flags of `dexplane run`.
 type runFlags struct {
-	file     string
-	netns    string
-	ports    string
-	steer    string
-	attach   string
-	queues   int
-	metrics  string
-	verbose  bool
-	interval time.Duration
+	file      string
+	netns     string
+	ports     string
+	steer     string
+	attach    string
+	queues    int
+	metrics   string
+	logLevel  string
+	logFormat string
+	verbose   bool
+	interval  time.Duration
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
@@ -62,6 +65,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.steer, "steer", "", "steering `MODE` all|sampled (overrides the configuration)")
 	fs.StringVar(&f.attach, "attach", "", "XDP attach `MODE` auto|native|generic (overrides the configuration)")
 	fs.IntVar(&f.queues, "queues", 0, "RX queues per port, one worker each (overrides the configuration)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log `FORMAT`: text or json (structured, one object per line)")
 	fs.BoolVar(&f.verbose, "v", false, "debug logging and counters every --interval")
 	fs.DurationVar(&f.interval, "interval", 2*time.Second, "counter print `INTERVAL` with -v")
 	fs.Usage = func() {
@@ -97,11 +102,20 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "dexplane run:", err)
 		return 1
 	}
-	level := slog.LevelInfo
+	level, err := logging.ParseLevel(f.logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "dexplane run: --log-level:", err)
+		return 2
+	}
 	if f.verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	format, err := logging.ParseFormat(f.logFormat)
+	if err != nil {
+		fmt.Fprintln(stderr, "dexplane run: --log-format:", err)
+		return 2
+	}
+	log := logging.New(format, level, stderr)
 
 	snap, opts, err := engineOptions(f)
 	if err != nil {
@@ -184,8 +198,8 @@ func printNodeCounters(w io.Writer, d *daemon.Daemon) {
 		}
 	}
 	fmt.Fprintf(w, "roles:%s\n", b.String())
-	if x := d.Exporter(); x != nil {
-		c := x.Counters()
+	{
+		c := d.ExportCounters()
 		fmt.Fprintf(w, "export: offered=%d exported=%d rate_limited=%d ring_full=%d collector_down=%d\n",
 			c.Offered, c.Exported, c.RateLimited, c.RingFull, c.CollectorDown)
 	}

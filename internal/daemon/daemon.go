@@ -63,6 +63,7 @@ type Daemon struct {
 	expStop  context.CancelFunc
 	expDone  chan struct{}
 	export   policy.Export
+	expBase  exporter.Counters // totals of exporters replaced by reloads
 	cancel   context.CancelFunc
 	servDone chan struct{}
 }
@@ -153,15 +154,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.reloads.Loaded(s.Generation)
 	d.coll.SetEngine(d.eng)
 	d.coll.SetConfig(d.reloads.State)
-	d.coll.SetExporter(func() exporter.Counters {
-		d.mu.Lock()
-		x := d.exp
-		d.mu.Unlock()
-		if x == nil {
-			return exporter.Counters{}
-		}
-		return x.Counters()
-	})
+	d.coll.SetExporter(d.ExportCounters)
 	d.coll.SetHealth(func() error {
 		select {
 		case <-d.eng.Done():
@@ -203,15 +196,16 @@ func (d *Daemon) Start(ctx context.Context) error {
 func (d *Daemon) startExporter(e policy.Export) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	x, err := exporter.New(exporter.Options{Export: e}, d.rings)
+	if err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
 	if d.exp != nil {
 		d.expStop()
 		<-d.expDone
 		d.exp.Stop()
+		d.expBase = addExportCounters(d.expBase, d.exp.Counters())
 		d.exp = nil
-	}
-	x, err := exporter.New(exporter.Options{Export: e}, d.rings)
-	if err != nil {
-		return fmt.Errorf("exporter: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -282,6 +276,32 @@ func (d *Daemon) Reopen() {
 	if d.exp != nil {
 		d.exp.Reopen()
 	}
+}
+
+// ExportCounters returns the exporter's counters, including those of the
+// exporters that reloads replaced, so totals survive a reload. Collector and
+// output details are the running exporter's.
+func (d *Daemon) ExportCounters() exporter.Counters {
+	d.mu.Lock()
+	x, base := d.exp, d.expBase
+	d.mu.Unlock()
+	if x == nil {
+		return base
+	}
+	return addExportCounters(base, x.Counters())
+}
+
+// addExportCounters adds the record totals of base to c; the rate limit,
+// ring drops, collectors and outputs are c's.
+func addExportCounters(base, c exporter.Counters) exporter.Counters {
+	c.Offered += base.Offered
+	c.Exported += base.Exported
+	c.RateLimited += base.RateLimited
+	// RingFull is read from the rings, which outlive exporters.
+	c.CollectorDown += base.CollectorDown
+	c.EncodeErrors += base.EncodeErrors
+	c.OutputDropped += base.OutputDropped
+	return c
 }
 
 // Engine returns the data-plane engine.
