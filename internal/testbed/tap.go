@@ -71,6 +71,18 @@ func (tb *Testbed) addWire(t testing.TB, i int) {
 	tb.Wires = append(tb.Wires, w)
 }
 
+// hostsChecksumTx turns TX checksum offload off on the hosts' eth0, so
+// their L4 checksums are complete when a frame leaves them: a veth peer with
+// XDP hands a data plane the frame with the checksum a NIC would have
+// filled in still unfilled, and host-b's kernel would count every datagram
+// that crossed an AF_XDP node as a checksum error (see dataplane/engine.go).
+func (tb *Testbed) hostsChecksumTx(t testing.TB) {
+	t.Helper()
+	for _, h := range []*Netns{tb.HostA, tb.HostB} {
+		h.MustRun(t, "ethtool", "-K", HostIf, "tx", "off")
+	}
+}
+
 // TapPoint returns where a capture of direction "in" sees the frames that
 // cross link i of a Domain4Tap testbed (between Bumps[i] and Bumps[i+1]):
 // eastbound (towards host-b) is what Bumps[i] transmits on its East port,

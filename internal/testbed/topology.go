@@ -155,6 +155,9 @@ func New(t testing.TB, topo Topology) *Testbed {
 	} else {
 		tb.buildBump(t)
 	}
+	if topo == Domain4Tap {
+		tb.hostsChecksumTx(t)
+	}
 	return tb
 }
 
