@@ -113,7 +113,7 @@ func TestPmacctPrimitives(t *testing.T) {
 			t.Fatalf("incomplete line %q", l)
 		}
 	}
-	if lines != 21 {
+	if lines != 20 {
 		t.Fatalf("%d primitives", lines)
 	}
 	if !strings.Contains(string(Pmacct()), "name=ioam_node_id\tfield_type=10383:2\tlen=3\tsemantics=raw") {
