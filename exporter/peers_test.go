@@ -428,7 +428,7 @@ print_refresh_time: 1
 			"ioam_namespace_data": uint32(0xDEADBEEF), "ioam_queue_depth": 77, "ioam_node_id_wide": "A1-B2-C3-D4-E5-F6-01",
 			"ioam_ingress_if_id_wide": 0x01020304, "ioam_egress_if_id_wide": 0x05060708,
 			"ioam_namespace_data_wide": uint64(0x1122334455667788), "ioam_dex_flow_id": 0x12345678,
-			"flow_label_i_pv6": 0xABCDE,
+			"flow_label_i_pv6":             0xABCDE,
 			"observation_time_nanoseconds": fmt.Sprintf("%x", fieldBytes("observationTimeNanoseconds", &r)),
 		}
 		for k, v := range want {
