@@ -439,3 +439,288 @@ print_refresh_time: 1
 	}
 	t.Logf("nfacctd printed all %d records with every field as sent", len(rows))
 }
+
+// captureExport exports recs over UDP to a socket of the test and returns
+// the datagrams received (the IPFIX messages as they were on the wire) and
+// the collector port.
+func captureExport(t *testing.T, recs []telemetry.Record) ([][]byte, int) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	exportTo(t, pc.LocalAddr().String(), recs)
+	var msgs [][]byte
+	buf := make([]byte, 65535)
+	for {
+		pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		msgs = append(msgs, bytes.Clone(buf[:n]))
+	}
+	if len(msgs) == 0 {
+		t.Fatal("no datagram captured")
+	}
+	return msgs, pc.LocalAddr().(*net.UDPAddr).Port
+}
+
+// writePcap writes the datagrams as IPv4/UDP packets 127.0.0.1:40000 →
+// 127.0.0.1:port in a pcap file with LINKTYPE_IPV4 (228).
+func writePcap(t *testing.T, path string, port int, msgs [][]byte) {
+	t.Helper()
+	var b bytes.Buffer
+	le := binary.LittleEndian
+	hdr := make([]byte, 24)
+	le.PutUint32(hdr[0:], 0xa1b2c3d4)
+	le.PutUint16(hdr[4:], 2)
+	le.PutUint16(hdr[6:], 4)
+	le.PutUint32(hdr[16:], 65535)
+	le.PutUint32(hdr[20:], 228)
+	b.Write(hdr)
+	for i, m := range msgs {
+		pkt := make([]byte, 28+len(m))
+		pkt[0], pkt[8], pkt[9] = 0x45, 64, 17 // IPv4, TTL 64, UDP
+		binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
+		copy(pkt[12:], []byte{127, 0, 0, 1, 127, 0, 0, 1})
+		var sum uint32
+		for j := 0; j < 20; j += 2 {
+			sum += uint32(binary.BigEndian.Uint16(pkt[j:]))
+		}
+		sum = sum>>16 + sum&0xFFFF
+		sum += sum >> 16
+		binary.BigEndian.PutUint16(pkt[10:], ^uint16(sum))
+		binary.BigEndian.PutUint16(pkt[20:], 40000)
+		binary.BigEndian.PutUint16(pkt[22:], uint16(port))
+		binary.BigEndian.PutUint16(pkt[24:], uint16(8+len(m))) // checksum 0: none
+		copy(pkt[28:], m)
+		rec := make([]byte, 16)
+		le.PutUint32(rec[0:], uint32(1700000000+i))
+		le.PutUint32(rec[8:], uint32(len(pkt)))
+		le.PutUint32(rec[12:], uint32(len(pkt)))
+		b.Write(rec)
+		b.Write(pkt)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func colonHex(b []byte) string {
+	s := make([]string, len(b))
+	for i, c := range b {
+		s[i] = fmt.Sprintf("%02x", c)
+	}
+	return strings.Join(s, ":")
+}
+
+// TestPeerTshark dissects a pcap of a live export with tshark's cflow
+// dissector and compares every field.
+func TestPeerTshark(t *testing.T) {
+	bin, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark not installed (Debian package tshark)")
+	}
+	recs := []telemetry.Record{peerRecord(0), peerRecord(1), peerRecord(2)}
+	msgs, port := captureExport(t, recs)
+	pcap := filepath.Join(t.TempDir(), "export.pcap")
+	writePcap(t, pcap, port, msgs)
+	out, err := exec.Command(bin, "-r", pcap, "-d", fmt.Sprintf("udp.port==%d,cflow", port), "-T", "json", "--no-duplicate-keys").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	if bytes.Contains(out, []byte("_ws.malformed")) || bytes.Contains(out, []byte("_ws.expert")) {
+		t.Fatalf("tshark reports malformed or expert info:\n%s", out)
+	}
+	var pkts []struct {
+		Source struct {
+			Layers map[string]json.RawMessage `json:"layers"`
+		} `json:"_source"`
+	}
+	if err := json.Unmarshal(out, &pkts); err != nil {
+		t.Fatal(err)
+	}
+	var flows []map[string]any
+	for i, p := range pkts {
+		var cf map[string]any
+		if err := json.Unmarshal(p.Source.Layers["cflow"], &cf); err != nil {
+			t.Fatalf("packet %d has no cflow layer", i)
+		}
+		if cf["cflow.version"] != "10" || cf["cflow.od_id"] != "42" || cf["cflow.len"] != fmt.Sprint(len(msgs[i])) {
+			t.Fatalf("packet %d header: %v", i, cf)
+		}
+		for k, v := range cf {
+			if strings.HasPrefix(k, "Set ") {
+				for fk, fv := range v.(map[string]any) {
+					if strings.HasPrefix(fk, "Template (") && fk != fmt.Sprintf("Template (Id = 256, Count = %d)", len(exporter.Fields)) {
+						t.Errorf("template %s", fk)
+					}
+					if strings.HasPrefix(fk, "Flow ") {
+						flows = append(flows, fv.(map[string]any))
+					}
+				}
+			}
+		}
+	}
+	if len(flows) != len(recs) {
+		t.Fatalf("tshark found %d flows, want %d", len(flows), len(recs))
+	}
+	for _, f := range flows {
+		ent, _ := f["cflow.enterprise_private_entry"].([]any)
+		if len(ent) != 17 {
+			t.Fatalf("flow has %d enterprise entries: %v", len(ent), f)
+		}
+		seq := binary.BigEndian.Uint32(mustColonHex(t, ent[16].(string)))
+		r := recs[seq]
+		for i := range 17 {
+			if want := colonHex(fieldBytes(exporter.Fields[i].Name, &r)); ent[i] != want {
+				t.Errorf("seq %d %s: tshark %v, want %s", seq, exporter.Fields[i].Name, ent[i], want)
+			}
+		}
+		want := map[string]string{
+			"cflow.srcaddrv6": "2001:db8::1", "cflow.dstaddrv6": "2001:db8::2", "cflow.protocol": "17",
+			"cflow.srcport": "40000", "cflow.dstport": "5001", "cflow.ipv6flowlabel": fmt.Sprint(0xABCDE),
+			"cflow.inputint": "0", "cflow.outputint": "1", "cflow.section_exported_octets": "48",
+			"cflow.section_header": colonHex(r.RawSection[:48]),
+		}
+		for k, v := range want {
+			if f[k] != v {
+				t.Errorf("seq %d %s: tshark %v, want %s", seq, k, f[k], v)
+			}
+		}
+		// tshark truncates the NTP fraction to ns: ...123456788
+		if ts, _ := f["cflow.observation_time_nanoseconds"].(string); !strings.HasPrefix(ts, "Nov 14, 2023 22:13:20.1234567") {
+			t.Errorf("observation time %q", ts)
+		}
+	}
+	t.Logf("tshark dissected %d messages, %d records, all fields as sent", len(msgs), len(flows))
+}
+
+func mustColonHex(t *testing.T, s string) []byte {
+	t.Helper()
+	var b []byte
+	for _, p := range strings.Split(s, ":") {
+		var c byte
+		if _, err := fmt.Sscanf(p, "%02x", &c); err != nil {
+			t.Fatalf("hex %q: %v", s, err)
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// pythonIPFIX is the python3-ipfix reader used by TestPeerPythonIPFIX: it
+// reads an RFC 5655 file (concatenated messages) and prints the records as
+// JSON, or the decoding error and exit status 3.
+const pythonIPFIX = `
+import json, sys
+import ipfix.ie, ipfix.reader, ipfix.message
+ipfix.ie.use_iana_default()
+for spec in sys.argv[2:]:
+    ipfix.ie.for_spec(spec)
+out = []
+try:
+    with open(sys.argv[1], "rb") as f:
+        for rec in ipfix.reader.from_stream(f).namedict_iterator():
+            out.append({k: (v.hex() if isinstance(v, (bytes, bytearray)) else str(v)) for k, v in rec.items()})
+except ipfix.message.IpfixDecodeError as e:
+    print("IpfixDecodeError:", e)
+    sys.exit(3)
+print(json.dumps(out))
+`
+
+// TestPeerPythonIPFIX reads the export with Debian's python3-ipfix, whose
+// message reader checks framing (version, message length, set lengths), and
+// checks it rejects deliberately broken framing.
+func TestPeerPythonIPFIX(t *testing.T) {
+	const py = "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import ipfix.reader").Run(); err != nil {
+		t.Skip("python3-ipfix not installed (Debian package python3-ipfix for /usr/bin/python3)")
+	}
+	recs := []telemetry.Record{peerRecord(0), peerRecord(1)}
+	msgs, _ := captureExport(t, recs)
+	// IE specs for the enterprise fields; python3-ipfix has no reduced-size
+	// decoding for 3- and 7-octet integers, so those are read as octets.
+	var specs []string
+	for _, f := range exporter.Fields {
+		if !f.Enterprise() {
+			continue
+		}
+		typ := "octetArray"
+		switch {
+		case f.Variable():
+		case f.Len == 1:
+			typ = "unsigned8"
+		case f.Len == 2:
+			typ = "unsigned16"
+		case f.Len == 4:
+			typ = "unsigned32"
+		case f.Len == 8:
+			typ = "unsigned64"
+		}
+		specs = append(specs, fmt.Sprintf("%s(%d/%d)<%s>[%d]", f.Name, f.EnterpriseId, f.ElementId, typ, f.Len))
+	}
+	dir := t.TempDir()
+	run := func(name string, data []byte) (string, int) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(py, append([]string{"-c", pythonIPFIX, p}, specs...)...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	out, code := run("good.ipfix", bytes.Join(msgs, nil))
+	if code != 0 {
+		t.Fatalf("python3-ipfix rejected our export (%d): %s", code, out)
+	}
+	var got []map[string]string
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(got) != len(recs) {
+		t.Fatalf("python3-ipfix read %d records: %s", len(got), out)
+	}
+	for i, g := range got {
+		r := &recs[i]
+		want := map[string]string{
+			"ioamNamespaceId": "123", "ioamHopLim": "63", "ioamNodeId": "010203", "ioamNodeIdWide": "a1b2c3d4e5f601",
+			"ioamOssSchemaId": "abcdef", "ioamOssData": "00010203fcfdfeff", "ioamDexFlowId": fmt.Sprint(0x12345678),
+			"ioamDexSequenceNumber": fmt.Sprint(i), "ioamNamespaceDataWide": fmt.Sprint(uint64(0x1122334455667788)),
+			"sourceIPv6Address": "2001:db8::1", "destinationIPv6Address": "2001:db8::2", "sourceTransportPort": "40000",
+			"flowLabelIPv6": fmt.Sprint(0xABCDE), "egressInterface": "1", "sectionExportedOctets": "48",
+			"ipHeaderPacketSection": fmt.Sprintf("%x", r.RawSection[:48]),
+		}
+		for k, v := range want {
+			if g[k] != v {
+				t.Errorf("record %d %s: python3-ipfix %q, want %q", i, k, g[k], v)
+			}
+		}
+		// python3-ipfix reads the NTP seconds of dateTimeNanoseconds from the
+		// Unix epoch (RFC 5101's wording); RFC 7011 §6.1.10 and tshark count
+		// from 1900, as we do. So it shows our time 2208988800 s late.
+		late := time.Unix(1700000000+2208988800, 0).UTC().Format("2006-01-02 15:04:05")
+		if !strings.HasPrefix(g["observationTimeNanoseconds"], late+".12345") {
+			t.Errorf("record %d observation time %q", i, g["observationTimeNanoseconds"])
+		}
+	}
+	// Malformed framing must be rejected: a message cut short, and a set
+	// whose length runs past the end of its message.
+	short := bytes.Clone(msgs[0][:len(msgs[0])-1])
+	if out, code := run("short.ipfix", short); code != 3 || !strings.Contains(out, "Short read") {
+		t.Errorf("truncated message: exit %d, %s", code, out)
+	}
+	overrun := bytes.Clone(msgs[0])
+	binary.BigEndian.PutUint16(overrun[18:], uint16(len(overrun)))
+	if out, code := run("overrun.ipfix", overrun); code != 3 || !strings.Contains(out, "Set too long") {
+		t.Errorf("set overrun: exit %d, %s", code, out)
+	}
+}
