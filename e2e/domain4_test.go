@@ -12,7 +12,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -24,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
@@ -89,7 +92,10 @@ func TestDomain4(t *testing.T) {
 	pairAll.name, pairAll.steer = pair.name+"-all", "all"
 	pairSampled.name, pairSampled.steer = pair.name+"-sampled", "sampled"
 	bare := d4Case{name: "ip6ip6-bare-sampled", mode: "encap", k: 1, n: 4, traceType: ttDemo, extFlags: 0x00, seqStart: 0, steer: "sampled"}
-	cases = append(cases, bare, pairAll, pairSampled)
+	// Every packet sampled (K = N), judged by host-b's kernel with the
+	// Flow ID alone (padding after the option).
+	every := d4Case{name: "inline-every-flowid-nostrip-sampled", mode: "inline", k: 1, n: 1, traceType: ttIDs, extFlags: 0x80, seqStart: 0, steer: "sampled", noStrip: true}
+	cases = append(cases, bare, every, pairAll, pairSampled)
 
 	results := map[string]*d4Result{}
 	for _, c := range cases {
@@ -105,11 +111,11 @@ func TestDomain4(t *testing.T) {
 			t.Skip("a case of the pair failed to run")
 		}
 		for l := range a.links {
-			if !reflect.DeepEqual(wireView(a.links[l]), wireView(s.links[l])) {
+			if !reflect.DeepEqual(wireView(a.links[l], a.linkIDs[l]), wireView(s.links[l], s.linkIDs[l])) {
 				t.Errorf("link %d: wire output differs between steer all and sampled", l)
 			}
 		}
-		if !reflect.DeepEqual(wireView(a.hostB), wireView(s.hostB)) {
+		if !reflect.DeepEqual(wireView(a.hostB, a.hostBIDs), wireView(s.hostB, s.hostBIDs)) {
 			t.Error("R4→host-b: wire output differs between steer all and sampled")
 		}
 		for i := range a.records {
@@ -127,6 +133,8 @@ type d4Result struct {
 	cfgs     [4]*config.Config // as written for R1..R4
 	links    [3][]decodedPacket
 	hostB    []decodedPacket
+	linkIDs  [3][]int // per captured packet: route index from its probe header, or -1
+	hostBIDs []int
 	records  [4][]map[string]any
 	received []hopDatagram
 	start    time.Time
@@ -151,6 +159,8 @@ func runDomain4(t *testing.T, bin string, c d4Case) *d4Result {
 	// Readiness traffic goes to a host-b address outside the route.
 	tb.HostB.AddAddr(t, testbed.HostIf, netip.PrefixFrom(readyAddr, 128))
 	tb.HostA.AddNeigh(t, testbed.HostIf, readyAddr, tb.HostB.Ifaces[testbed.HostIf].MAC)
+	// Flow label 0: the same traffic gives the same bytes in every run.
+	tb.HostA.Sysctl(t, "net.ipv6.auto_flowlabels", "0")
 
 	var recFiles [4]string
 	for i := range 4 {
@@ -231,9 +241,11 @@ func runDomain4(t *testing.T, bin string, c d4Case) *d4Result {
 	var files []string
 	for l := range 3 {
 		res.links[l] = decodePcap(t, bin, caps[l].File)
+		res.linkIDs[l] = probeIndexes(t, caps[l].File)
 		files = append(files, caps[l].File)
 	}
 	res.hostB = decodePcap(t, bin, caps[3].File)
+	res.hostBIDs = probeIndexes(t, caps[3].File)
 	files = append(files, caps[3].File)
 	for i := range 4 {
 		res.records[i] = readJSONRecords(t, recFiles[i])
@@ -318,7 +330,7 @@ func checkDomain4(t *testing.T, c d4Case, res *d4Result) {
 	var wire [][]sampledPkt
 	for l, pkts := range res.links {
 		name := fmt.Sprintf("R%d→R%d", l+1, l+2)
-		s := checkLink(t, name, c, res.cfgs, pkts, selected, true)
+		s := checkLink(t, name, c, res.cfgs, pkts, res.linkIDs[l], selected, true)
 		if len(s) != nSel {
 			t.Errorf("%s: %d packets with DEX, want %d (%d/%d of %d)", name, len(s), nSel, route.Freq.K, route.Freq.N, d4Count)
 		}
@@ -330,7 +342,7 @@ func checkDomain4(t *testing.T, c d4Case, res *d4Result) {
 		}
 	}
 	// R4 → host-b: nothing of IOAM leaves the domain, unless told so.
-	sB := checkLink(t, "R4→host-b", c, res.cfgs, res.hostB, selected, c.noStrip)
+	sB := checkLink(t, "R4→host-b", c, res.cfgs, res.hostB, res.hostBIDs, selected, c.noStrip)
 	if c.noStrip && !reflect.DeepEqual(sB, wire[0]) {
 		t.Errorf("R4→host-b (strip off) carries other DEX than R1→R2")
 	}
@@ -372,9 +384,12 @@ func checkDomain4(t *testing.T, c d4Case, res *d4Result) {
 }
 
 // checkLink checks the packets captured on one link in one direction and
-// returns the DEX packets it carries. withDEX false means no packet may
-// carry IOAM (R4→host-b with stripping on).
-func checkLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts []decodedPacket,
+// returns the DEX packets it carries, in route order. ids gives each
+// packet's index in the route's order (from its probe header): with steer
+// sampled, frames the XDP program forwards overtake those that visit
+// userspace, so capture order is not send order. withDEX false means no
+// packet may carry IOAM (R4→host-b with stripping on).
+func checkLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts []decodedPacket, ids []int,
 	selected func(int) bool, withDEX bool) []sampledPkt {
 	t.Helper()
 	r1 := cfgs[0]
@@ -392,8 +407,12 @@ func checkLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts
 		nextSeq[f] = c.seqStart
 	}
 	flowIDs := map[int]uint32{}
-	j := 0
-	for _, p := range pkts {
+	if len(ids) != len(pkts) {
+		t.Fatalf("%s: %d packets decoded, %d read from the pcap", name, len(pkts), len(ids))
+	}
+	byJ := make([]*decodedPacket, d4Count)
+	for i := range pkts {
+		p := &pkts[i]
 		if !p.OK {
 			errorf("packet %d malformed: %s", p.Index, p.Error)
 			continue
@@ -402,8 +421,24 @@ func checkLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts
 			continue // readiness ping
 		}
 		toB := (p.Encap == "ip6ip6" && p.InnerDst == hostB) || (p.Encap != "ip6ip6" && p.Dst == hostB)
-		if !toB {
+		switch {
+		case !toB:
 			errorf("packet %d is neither the test's traffic nor a readiness ping: %+v", p.Index, p)
+		case ids[i] < 0 || ids[i] >= d4Count:
+			errorf("packet %d: no intact probe datagram for host-b in it (%d)", p.Index, ids[i])
+		case byJ[ids[i]] != nil:
+			errorf("packet %d: route packet %d seen twice", p.Index, ids[i])
+		default:
+			byJ[ids[i]] = p
+		}
+	}
+	missing := 0
+	for j, p := range byJ {
+		if p == nil {
+			missing++
+			if missing <= 3 {
+				errorf("route packet %d (probe flow %d seq %d) never crossed", j, j%d4Flows, j/d4Flows)
+			}
 			continue
 		}
 		sel := withDEX && selected(j)
@@ -428,7 +463,6 @@ func checkLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts
 		if sel {
 			if len(p.IOAM) != 1 {
 				errorf("route packet %d (capture %d): %d IOAM options, want 1 DEX", j, p.Index, len(p.IOAM))
-				j++
 				continue
 			}
 			o := p.IOAM[0]
@@ -454,10 +488,9 @@ func checkLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts
 			}
 			out = append(out, sampledPkt{j: j, flow: f, flowID: o.FlowID, seq: o.Seq})
 		}
-		j++
 	}
-	if j != d4Count {
-		errorf("%d packets of the route, want %d (the probe datagrams)", j, d4Count)
+	if missing > 0 {
+		errorf("%d of the %d probe datagrams missing", missing, d4Count)
 	}
 	seen := map[uint32]int{}
 	for f, id := range flowIDs {
@@ -525,6 +558,51 @@ func checkRecords(t *testing.T, node, role string, c d4Case, cfg *config.Config,
 	if len(recs) != len(wire) {
 		t.Errorf("%s: %d records, the wire carried %d DEX packets", node, len(recs), len(wire))
 	}
+	// The (probe flow, flow id, seq) of the records and of the wire's DEX
+	// packets are the same multiset.
+	key := func(flow int, id, seq *uint32) string {
+		k := fmt.Sprintf("flow %d", flow)
+		if id != nil {
+			k += fmt.Sprintf(" id 0x%08x", *id)
+		}
+		if seq != nil {
+			k += fmt.Sprintf(" seq %d", *seq)
+		}
+		return k
+	}
+	num := func(r map[string]any, k string) *uint32 {
+		n, ok := r[k].(json.Number)
+		if !ok {
+			return nil
+		}
+		v, err := parseUint(string(n))
+		if err != nil {
+			return nil
+		}
+		u := uint32(v)
+		return &u
+	}
+	var wantKeys, gotKeys []string
+	for _, w := range wire {
+		wantKeys = append(wantKeys, key(w.flow, w.flowID, w.seq))
+	}
+	for _, r := range recs {
+		sp := num(r, "src_port")
+		flow := -1
+		if sp != nil {
+			flow = int(*sp) - d4BasePort
+		}
+		gotKeys = append(gotKeys, key(flow, num(r, "flow_id"), num(r, "seq")))
+	}
+	sort.Strings(wantKeys)
+	sort.Strings(gotKeys)
+	for i := range max(len(wantKeys), len(gotKeys)) {
+		if i >= len(wantKeys) || i >= len(gotKeys) || wantKeys[i] != gotKeys[i] {
+			t.Errorf("%s: records (probe flow, flow id, seq) differ from the wire's DEX packets at sorted index %d: record %q, wire %q",
+				node, i, at(gotKeys, i), at(wantKeys, i))
+			break
+		}
+	}
 	var errs []string
 	errorf := func(format string, args ...any) {
 		if len(errs) < 8 {
@@ -542,17 +620,10 @@ func checkRecords(t *testing.T, node, role string, c d4Case, cfg *config.Config,
 			}
 		}
 	}
-	for k := 0; k < min(len(recs), len(wire)); k++ {
-		r, w := recs[k], wire[k]
+	for k, r := range recs {
 		want := map[string]uint64{
 			"namespace": uint64(ns), "flags": 0, "ext_flags": uint64(c.extFlags), "trace_type": uint64(c.traceType),
-			"proto": 17, "src_port": uint64(d4BasePort + w.flow), "dst_port": d4Port, "in_port": 0, "out_port": 1,
-		}
-		if w.flowID != nil {
-			want["flow_id"] = uint64(*w.flowID)
-		}
-		if w.seq != nil {
-			want["seq"] = uint64(*w.seq)
+			"proto": 17, "dst_port": d4Port, "in_port": 0, "out_port": 1,
 		}
 		tt := c.traceType
 		if tt&0x800000 != 0 {
@@ -583,8 +654,8 @@ func checkRecords(t *testing.T, node, role string, c d4Case, cfg *config.Config,
 				}
 			}
 		}
-		if w.flowID == nil && r["flow_id"] != nil || w.seq == nil && r["seq"] != nil {
-			errorf("record %d: flow_id %v seq %v, but the ext flags 0x%02x announce none of them", k, r["flow_id"], r["seq"], c.extFlags)
+		if (r["flow_id"] != nil) != (c.extFlags&0x80 != 0) || (r["seq"] != nil) != (c.extFlags&0x40 != 0) {
+			errorf("record %d: flow_id %v seq %v, want exactly what ext flags 0x%02x announce", k, r["flow_id"], r["seq"], c.extFlags)
 		}
 		if r["role"] != role || r["src"] != hostA || r["dst"] != hostB {
 			errorf("record %d: role %v %v > %v, want %s %s > %s", k, r["role"], r["src"], r["dst"], role, hostA, hostB)
@@ -606,6 +677,13 @@ func checkRecords(t *testing.T, node, role string, c d4Case, cfg *config.Config,
 	}
 }
 
+func at(s []string, i int) string {
+	if i < len(s) {
+		return s[i]
+	}
+	return "(none)"
+}
+
 func parseUint(s string) (uint64, error) {
 	var v uint64
 	_, err := fmt.Sscan(s, &v)
@@ -624,12 +702,24 @@ func first[T any](s []T) any {
 	return s[0]
 }
 
-// wireView reduces decoded packets to what must not depend on steering.
-func wireView(pkts []decodedPacket) []string {
-	out := make([]string, 0, len(pkts))
-	for _, p := range pkts {
+// wireView reduces decoded packets to what must not depend on steering:
+// each packet's decoded headers, in route order (ids from probeIndexes;
+// packets without a probe header, the readiness pings, come first in
+// capture order).
+func wireView(pkts []decodedPacket, ids []int) []string {
+	type e struct {
+		j int
+		s string
+	}
+	var es []e
+	for i, p := range pkts {
 		p.Index = 0
-		out = append(out, jsonString(p))
+		es = append(es, e{ids[i], jsonString(p)})
+	}
+	sort.SliceStable(es, func(a, b int) bool { return es[a].j < es[b].j })
+	out := make([]string, len(es))
+	for i := range es {
+		out[i] = fmt.Sprintf("%d %s", es[i].j, es[i].s)
 	}
 	return out
 }
@@ -659,6 +749,7 @@ func stableRecords(recs []map[string]any) []string {
 		}
 		out = append(out, b.String())
 	}
+	sort.Strings(out) // steering may reorder packets of different flows
 	return out
 }
 
@@ -772,4 +863,66 @@ func (l *hopListener) close() {
 	close(l.stop)
 	<-l.done
 	unix.Close(l.fd)
+}
+
+// probeIndexes reads a pcap of Ethernet frames and returns, per packet, its
+// index in the route's send order, probe seq × d4Flows + probe flow, taken
+// from the probe header of a UDP datagram to d4Port (inside Hop-by-Hop and
+// IPv6-in-IPv6 headers); -1 for other packets, -2 for a probe datagram that
+// fails its checksum.
+func probeIndexes(t *testing.T, file string) []int {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	var ids []int
+	for {
+		data, _, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return ids
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		ids = append(ids, probeIndex(data))
+	}
+}
+
+// probeIndex is probeIndexes for one frame.
+func probeIndex(b []byte) int {
+	if len(b) < 14+40 || binary.BigEndian.Uint16(b[12:14]) != 0x86dd {
+		return -1
+	}
+	off, nh := 14+40, b[14+6]
+	for {
+		switch nh {
+		case 0: // Hop-by-Hop
+			if len(b) < off+8 {
+				return -1
+			}
+			nh, off = b[off], off+8*(int(b[off+1])+1)
+		case 41: // IPv6
+			if len(b) < off+40 {
+				return -1
+			}
+			nh, off = b[off+6], off+40
+		case 17:
+			if len(b) < off+8 || binary.BigEndian.Uint16(b[off+2:off+4]) != d4Port {
+				return -1
+			}
+			flow, seq, err := probe.Verify(b[off+8:])
+			if err != nil {
+				return -2
+			}
+			return int(seq)*d4Flows + int(flow)
+		default:
+			return -1
+		}
+	}
 }
