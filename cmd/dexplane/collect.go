@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/dexplane/dexplane/exporter/collect"
+)
+
+func init() {
+	register("collect", "receive IPFIX DEX records (UDP/TCP), print them and correlate packets across nodes", runCollect)
+}
+
+func runCollect(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return collectMain(ctx, args, os.Stdout, os.Stderr)
+}
+
+// listenList is a repeatable --listen flag.
+type listenList []string
+
+func (l *listenList) String() string     { return strings.Join(*l, ",") }
+func (l *listenList) Set(s string) error { *l = append(*l, s); return nil }
+
+// errListen is returned by parseListen for an unusable --listen value.
+var errListen = errors.New("listen address must be udp://HOST:PORT or tcp://HOST:PORT")
+
+// parseListen splits "udp://127.0.0.1:4739" into network and address.
+func parseListen(s string) (network, address string, err error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %q: %v", errListen, s, err)
+	}
+	if (u.Scheme != "udp" && u.Scheme != "tcp") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+		return "", "", fmt.Errorf("%w: %q", errListen, s)
+	}
+	if _, _, err := net.SplitHostPort(u.Host); err != nil {
+		return "", "", fmt.Errorf("%w: %q: %v", errListen, s, err)
+	}
+	return u.Scheme, u.Host, nil
+}
+
+// collectMsg is one IPFIX message and its transport source.
+type collectMsg struct {
+	src netip.AddrPort
+	b   []byte
+}
+
+// collectMain runs `dexplane collect` until ctx is cancelled; it returns
+// the exit code.
+func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var listens listenList
+	fs.Var(&listens, "listen", "`URL` to receive IPFIX on: udp://HOST:PORT or tcp://HOST:PORT (repeatable; default udp://:4739)")
+	asJSON := fs.Bool("json", false, "print records as JSON objects, one per line")
+	quiet := fs.Bool("quiet", false, "do not print records, only the correlation summary")
+	interval := fs.Duration("interval", 0, "also print the summary every `DURATION` (0: only on exit)")
+	maxPackets := fs.Int("max-packets", 65536, "packets kept for path assembly before the oldest are folded into statistics")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: dexplane collect [--listen URL]... [--json] [--quiet] [--interval D]")
+		fmt.Fprintln(fs.Output(), "Receives IPFIX from dexplane exporters, prints each DEX record and, on exit (SIGINT/SIGTERM)")
+		fmt.Fprintln(fs.Output(), "or every --interval, correlates records by (namespace, flow id, sequence) across nodes")
+		fmt.Fprintln(fs.Output(), "(observation domain = node): paths with per-hop delay, per-node loss/duplicates/reordering.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 || *interval < 0 {
+		fs.Usage()
+		return 2
+	}
+	if len(listens) == 0 {
+		listens = listenList{"udp://:4739"}
+	}
+
+	msgs := make(chan collectMsg, 1024)
+	var closers []io.Closer
+	var wg sync.WaitGroup
+	closeAll := func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}
+	for _, l := range listens {
+		network, address, err := parseListen(l)
+		if err != nil {
+			fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
+			closeAll()
+			return 2
+		}
+		if network == "udp" {
+			pc, err := net.ListenPacket("udp", address)
+			if err != nil {
+				fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
+				closeAll()
+				return 1
+			}
+			closers = append(closers, pc)
+			fmt.Fprintf(stderr, "dexplane collect: listening on udp://%s\n", pc.LocalAddr())
+			wg.Add(1)
+			go func() { defer wg.Done(); collectUDP(pc.(*net.UDPConn), msgs) }()
+			continue
+		}
+		ln, err := net.Listen("tcp", address)
+		if err != nil {
+			fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
+			closeAll()
+			return 1
+		}
+		closers = append(closers, ln)
+		fmt.Fprintf(stderr, "dexplane collect: listening on tcp://%s\n", ln.Addr())
+		wg.Add(1)
+		go func() { defer wg.Done(); collectTCP(ctx, ln, msgs, stderr) }()
+	}
+
+	out := bufio.NewWriter(stdout)
+	dec := collect.NewDecoder()
+	corr := collect.NewCorrelator()
+	corr.MaxPackets = *maxPackets
+	var tick <-chan time.Time
+	if *interval > 0 {
+		t := time.NewTicker(*interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var line []byte
+	var records, bad uint64
+	handle := func(m collectMsg) {
+		err := dec.Decode(m.src, m.b, func(ev *collect.Event) {
+			records++
+			corr.Add(ev)
+			if !*quiet {
+				line = collect.AppendEvent(line[:0], ev, *asJSON)
+				out.Write(line)
+			}
+		})
+		if err != nil {
+			bad++
+			fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
+		}
+	}
+	summary := func() {
+		fmt.Fprintf(out, "--- %d record(s), %d bad message(s), %d data set(s) without template\n", records, bad, dec.MissingTemplate)
+		collect.WriteSummary(out, corr.Summary())
+		out.Flush()
+	}
+loop:
+	for {
+		select {
+		case m := <-msgs:
+			handle(m)
+			for len(msgs) > 0 { // drain a burst before flushing
+				handle(<-msgs)
+			}
+			out.Flush()
+		case <-tick:
+			summary()
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	closeAll()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for {
+		select {
+		case m := <-msgs:
+			handle(m)
+			continue
+		case <-done:
+		}
+		break
+	}
+	for len(msgs) > 0 {
+		handle(<-msgs)
+	}
+	summary()
+	return 0
+}
+
+// collectUDP reads datagrams until pc is closed.
+func collectUDP(pc *net.UDPConn, msgs chan<- collectMsg) {
+	buf := make([]byte, collect.MaxMessageSize)
+	for {
+		n, src, err := pc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		msgs <- collectMsg{src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), b: append([]byte(nil), buf[:n]...)}
+	}
+}
+
+// collectTCP accepts IPFIX-over-TCP sessions until ln is closed; each
+// session is read until it ends or ctx is cancelled.
+func collectTCP(ctx context.Context, ln net.Listener, msgs chan<- collectMsg, stderr io.Writer) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conn.Close()
+			stop := context.AfterFunc(ctx, func() { conn.Close() })
+			defer stop()
+			src, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
+			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+			r := bufio.NewReader(conn)
+			buf := make([]byte, collect.MaxMessageSize)
+			for {
+				m, err := collect.ReadMessage(r, buf)
+				if err != nil {
+					if !errors.Is(err, io.EOF) && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+						fmt.Fprintf(stderr, "dexplane collect: tcp session from %v: %v\n", src, err)
+					}
+					return
+				}
+				msgs <- collectMsg{src: src, b: append([]byte(nil), m...)}
+			}
+		}()
+	}
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dexplane/dexplane/dataplane/telemetry"
+	"github.com/dexplane/dexplane/exporter"
+)
+
+// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestParseListen(t *testing.T) {
+	for _, tc := range []struct {
+		in, network, addr string
+		ok                bool
+	}{
+		{"udp://127.0.0.1:4739", "udp", "127.0.0.1:4739", true},
+		{"tcp://[::1]:4739", "tcp", "[::1]:4739", true},
+		{"udp://:4739", "udp", ":4739", true},
+		{"sctp://:4739", "", "", false},
+		{"udp://127.0.0.1", "", "", false},
+		{"udp://127.0.0.1:4739/x", "", "", false},
+		{"127.0.0.1:4739", "", "", false},
+		{"udp://u@h:1", "", "", false},
+	} {
+		n, a, err := parseListen(tc.in)
+		if (err == nil) != tc.ok || n != tc.network || a != tc.addr {
+			t.Errorf("parseListen(%q) = %q, %q, %v", tc.in, n, a, err)
+		}
+		if err != nil && !errors.Is(err, errListen) {
+			t.Errorf("parseListen(%q) error %v is not errListen", tc.in, err)
+		}
+	}
+}
+
+func FuzzParseListen(f *testing.F) {
+	for _, s := range []string{"udp://127.0.0.1:4739", "tcp://[::1]:0", "udp://%zz", "tcp://:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, a, err := parseListen(s)
+		if err == nil && (n != "udp" && n != "tcp" || a == "") {
+			t.Fatalf("parseListen(%q) = %q, %q without error", s, n, a)
+		}
+	})
+}
+
+// sendNode encodes recs as observation domain dom and writes them to conn.
+func sendNode(t *testing.T, conn net.Conn, dom uint32, recs []telemetry.Record) {
+	t.Helper()
+	enc, err := exporter.NewEncoder(exporter.EncoderConfig{ObservationDomain: dom, Fields: exporter.FieldsStandard,
+		Emit: func(m []byte, _ int) bool {
+			if _, err := conn.Write(m); err != nil {
+				t.Errorf("write: %v", err)
+			}
+			return true
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		if err := enc.Encode(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enc.Flush()
+}
+
+// TestCollectCorrelates sends the records three nodes would export for
+// five packets of one flow (node 3 misses one) over UDP and TCP, then
+// checks the printed records and the summary.
+func TestCollectCorrelates(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- collectMain(ctx, []string{"--listen", "udp://127.0.0.1:0", "--listen", "tcp://127.0.0.1:0"}, &stdout, &stderr)
+	}()
+	re := regexp.MustCompile(`listening on (udp|tcp)://(\S+)`)
+	addrs := map[string]string{}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(addrs) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("collect did not start: %s", stderr.String())
+		}
+		for _, m := range re.FindAllStringSubmatch(stderr.String(), -1) {
+			addrs[m[1]] = m[2]
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	base := time.Unix(1700000000, 0)
+	node := func(dom uint32, hop uint8, delay time.Duration, skip uint32) []telemetry.Record {
+		var recs []telemetry.Record
+		for seq := uint32(0); seq < 5; seq++ {
+			if seq == skip {
+				continue
+			}
+			ts := base.Add(time.Duration(seq)*time.Millisecond + delay)
+			recs = append(recs, telemetry.Record{Namespace: 123, HasFlowID: true, FlowID: 0xABCD, HasSeq: true, Seq: seq,
+				TraceType: telemetry.TraceHopLimNodeID | telemetry.TraceTimestampSec | telemetry.TraceTimestampFrac,
+				HopLimit:  hop, NodeID: dom, TimestampSec: uint32(ts.Unix()), TimestampFrac: uint32(ts.Nanosecond() / 1000),
+				RxTime: ts.UnixNano()})
+		}
+		return recs
+	}
+	udp, err := net.Dial("udp", addrs["udp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	tcp, err := net.Dial("tcp", addrs["tcp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendNode(t, udp, 1, node(1, 64, 0, 99))
+	sendNode(t, tcp, 2, node(2, 63, 150*time.Microsecond, 99))
+	sendNode(t, udp, 3, node(3, 62, 400*time.Microsecond, 2))
+	tcp.Close()
+	deadline = time.Now().Add(5 * time.Second)
+	for strings.Count(stdout.String(), "\n") < 14 {
+		if time.Now().After(deadline) {
+			t.Fatalf("collect printed:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		"domain=2 from=127.0.0.1:",
+		"ns=123 flow=0x0000abcd seq=4",
+		"--- 14 record(s), 0 bad message(s), 0 data set(s) without template",
+		"flow ns=123 id=0x0000abcd",
+		"node 3: received 4, seq 0..4, lost 1, duplicates 0, reordered 0",
+		"path 1 > 2 > 3: 4 packet(s); 1>2 delay avg 150µs min 150µs max 150µs; 2>3 delay avg 250µs",
+		"path 1 > 2: 1 packet(s)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestCollectUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := collectMain(context.Background(), []string{"--listen", "sctp://x:1"}, &out, &errb); code != 2 {
+		t.Fatalf("bad listen: exit %d", code)
+	}
+	if code := collectMain(context.Background(), []string{"extra"}, &out, &errb); code != 2 {
+		t.Fatalf("extra arg: exit %d", code)
+	}
+}
