@@ -547,8 +547,20 @@ func Frames() []Frame {
 		add(Frame{Name: c.name, What: fmt.Sprintf("unknown option 0x%02x whose action bits say discard", c.typ),
 			Bytes: eth6(withHbH(plain(c.name), hbh(0, opt(c.typ, 0, 0), pad(2)))), Expect: malformed("option_discard")})
 	}
-	add(Frame{Name: "opt-unknown-skip", What: "unknown option 0x1e (action skip): valid; DEX merged after it (reference vector d)",
-		Bytes:  eth6(withHbH(plain("opt-unknown-skip"), hbh(0, opt(0x1e, 0xab, 0xcd), pad(2)))),
+	// vectorD is reference vector (d): option 0x1e and PadN(2) before the
+	// DEX option, PadN(4) after it; vectorDIn is the header before the
+	// merge. Merging adds 16 octets.
+	vectorDIn := func() []byte { return hbh(0, opt(0x1e, 0xab, 0xcd), pad(2)) }
+	vectorD := func() []byte { return hbh(0, opt(0x1e, 0xab, 0xcd), pad(2), dexOpt(Namespace, 0), pad(4)) }
+	{
+		p := plain("opt-unknown-skip")
+		add(Frame{Name: "opt-unknown-skip", What: "unknown option 0x1e (action skip): valid; DEX merged after it (reference vector d)",
+			Bytes:  eth6(withHbH(p, vectorDIn())),
+			Expect: [NumRoles]Expect{dex("dex_inserted,dex_merged"), same("forwarded"), same("forwarded")},
+			Want:   [NumRoles][]byte{RoleEncap: eth6(withHbH(p, vectorD()))}})
+	}
+	add(Frame{Name: "router-alert-ok", What: "Router Alert (length 2) then PadN(2): valid; DEX merged after it",
+		Bytes:  eth6(withHbH(plain("router-alert-ok"), hbh(0, opt(0x05, 0, 0), pad(2)))),
 		Expect: [NumRoles]Expect{dex("dex_inserted,dex_merged"), same("forwarded"), same("forwarded")}})
 	add(Frame{Name: "router-alert-bad-len", What: "Router Alert with Opt Data Len 4 (must be 2; Linux ipv6_hop_ra drops it)",
 		Bytes: eth6(withHbH(plain("router-alert-bad-len"), hbh(0, opt(0x05, 0, 0, 0, 0)))), Expect: all(drop("")),
@@ -774,6 +786,16 @@ func Frames() []Frame {
 		big("mtu-exact-vlan", MTU-inlineOverhead), vlan)
 	add(Frame{Name: "mtu-plus-1-vlan", What: "802.1Q-tagged, IPv6 length one octet over the MTU once DEX is inserted: sent without DEX",
 		Bytes: vlan(big("mtu-plus-1-vlan", MTU-inlineOverhead+1)), Expect: [NumRoles]Expect{same("skipped_mtu"), same("forwarded"), same("forwarded")}})
+	{
+		p := big("mtu-exact-merge", MTU-inlineOverhead-8)
+		add(Frame{Name: "mtu-exact-merge", What: "vector (d) header, IPv6 length exactly the MTU once DEX is merged (+16)",
+			Bytes:  eth6(withHbH(p, vectorDIn())),
+			Expect: [NumRoles]Expect{dex("dex_inserted,dex_merged"), same("forwarded"), same("forwarded")},
+			Want:   [NumRoles][]byte{RoleEncap: eth6(withHbH(p, vectorD()))}})
+		q := big("mtu-plus-1-merge", MTU-inlineOverhead-8+1)
+		add(Frame{Name: "mtu-plus-1-merge", What: "vector (d) header, IPv6 length one octet over the MTU once DEX is merged: sent without DEX",
+			Bytes: eth6(withHbH(q, vectorDIn())), Expect: [NumRoles]Expect{same("skipped_mtu"), same("forwarded"), same("forwarded")}})
+	}
 	add(Frame{Name: "no-route", What: "destination outside every route",
 		Bytes: eth6(plainTo("no-route", addrA, addrOther)), Expect: [NumRoles]Expect{same("no_route"), same("forwarded"), same("forwarded")}})
 	add(Frame{Name: "export-ipfix-port", What: "UDP to port 4739 (IPFIX): export traffic never gets DEX",
