@@ -111,8 +111,8 @@ func AppendText(b []byte, r *telemetry.Record) []byte {
 		}
 	}
 	if n := rawLen(r); n > 0 {
-		b = append(b, " raw="...)
-		b = hex.AppendEncode(b, r.RawSection[:n])
+		b = append(b, " raw_len="...) // the octets themselves are in the JSON output
+		b = strconv.AppendUint(b, uint64(n), 10)
 	}
 	return append(b, '\n')
 }
