@@ -67,10 +67,10 @@ const (
 	ttIDs  = 0x84a000
 )
 
-// readyAddr is a second address of host-b outside R1's route (a /128 for
+// d4ReadyAddr is a second address of host-b outside R1's route (a /128 for
 // host-b): pings to it prove the domain forwards without moving R1's
 // sampler.
-var readyAddr = netip.MustParseAddr("2001:db8:1::c")
+var d4ReadyAddr = netip.MustParseAddr("2001:db8:1::c")
 
 // TestDomain4 runs the matrix; see the file comment. Root only.
 func TestDomain4(t *testing.T) {
@@ -111,18 +111,18 @@ func TestDomain4(t *testing.T) {
 			t.Skip("a case of the pair failed to run")
 		}
 		for l := range a.links {
-			if !reflect.DeepEqual(wireView(a.links[l], a.linkIDs[l]), wireView(s.links[l], s.linkIDs[l])) {
+			if !reflect.DeepEqual(d4WireView(a.links[l], a.linkIDs[l]), d4WireView(s.links[l], s.linkIDs[l])) {
 				t.Errorf("link %d: wire output differs between steer all and sampled", l)
 			}
 		}
-		if !reflect.DeepEqual(wireView(a.hostB, a.hostBIDs), wireView(s.hostB, s.hostBIDs)) {
+		if !reflect.DeepEqual(d4WireView(a.hostB, a.hostBIDs), d4WireView(s.hostB, s.hostBIDs)) {
 			t.Error("R4→host-b: wire output differs between steer all and sampled")
 		}
 		for i := range a.records {
-			ra, rs := stableRecords(a.records[i]), stableRecords(s.records[i])
+			ra, rs := d4StableRecords(a.records[i]), d4StableRecords(s.records[i])
 			if !reflect.DeepEqual(ra, rs) {
 				t.Errorf("R%d: records differ between steer all (%d) and sampled (%d); first all: %v, first sampled: %v",
-					i+1, len(ra), len(rs), first(ra), first(rs))
+					i+1, len(ra), len(rs), d4First(ra), d4First(rs))
 			}
 		}
 	})
@@ -157,8 +157,8 @@ func runDomain4(t *testing.T, bin string, c d4Case) *d4Result {
 	}
 	res := &d4Result{}
 	// Readiness traffic goes to a host-b address outside the route.
-	tb.HostB.AddAddr(t, testbed.HostIf, netip.PrefixFrom(readyAddr, 128))
-	tb.HostA.AddNeigh(t, testbed.HostIf, readyAddr, tb.HostB.Ifaces[testbed.HostIf].MAC)
+	tb.HostB.AddAddr(t, testbed.HostIf, netip.PrefixFrom(d4ReadyAddr, 128))
+	tb.HostA.AddNeigh(t, testbed.HostIf, d4ReadyAddr, tb.HostB.Ifaces[testbed.HostIf].MAC)
 	// Flow label 0: the same traffic gives the same bytes in every run.
 	tb.HostA.Sysctl(t, "net.ipv6.auto_flowlabels", "0")
 
@@ -195,17 +195,18 @@ func runDomain4(t *testing.T, bin string, c d4Case) *d4Result {
 	// all four nodes both ways.
 	ready := false
 	for try := 0; try < 20 && !ready; try++ {
-		_, err := tb.HostA.Run("ping", "-6", "-n", "-q", "-c", "1", "-W", "1", readyAddr.String())
+		_, err := tb.HostA.Run("ping", "-6", "-n", "-q", "-c", "1", "-W", "1", d4ReadyAddr.String())
 		ready = err == nil
 	}
 	if !ready {
-		t.Fatalf("host-a cannot ping %v through the domain", readyAddr)
+		t.Fatalf("host-a cannot ping %v through the domain", d4ReadyAddr)
 	}
 
 	rx, err := listenHopOpts(tb.HostB, d4Port)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(rx.close)
 	res.start = time.Now()
 	out, err := tb.HostA.Run(bin, "probe", "send", "-to", netip.AddrPortFrom(tb.AddrB, d4Port).String(),
 		"-flows", fmt.Sprint(d4Flows), "-sport", fmt.Sprint(d4BasePort), "-count", fmt.Sprint(d4Count),
@@ -241,11 +242,11 @@ func runDomain4(t *testing.T, bin string, c d4Case) *d4Result {
 	var files []string
 	for l := range 3 {
 		res.links[l] = decodePcap(t, bin, caps[l].File)
-		res.linkIDs[l] = probeIndexes(t, caps[l].File)
+		res.linkIDs[l] = d4ProbeIndexes(t, caps[l].File)
 		files = append(files, caps[l].File)
 	}
 	res.hostB = decodePcap(t, bin, caps[3].File)
-	res.hostBIDs = probeIndexes(t, caps[3].File)
+	res.hostBIDs = d4ProbeIndexes(t, caps[3].File)
 	files = append(files, caps[3].File)
 	for i := range 4 {
 		res.records[i] = readJSONRecords(t, recFiles[i])
@@ -303,8 +304,8 @@ func writeD4Config(t *testing.T, c d4Case, i int, recFile, path string) *config.
 	return back
 }
 
-// sampledPkt is what the wire says about one packet that carries DEX.
-type sampledPkt struct {
+// d4SampledPkt is what the wire says about one packet that carries DEX.
+type d4SampledPkt struct {
 	j      int     // index in the route's packet order (= probe send order)
 	flow   int     // probe flow (source port d4BasePort+flow)
 	flowID *uint32 // DEX Flow ID, if present
@@ -327,10 +328,10 @@ func checkDomain4(t *testing.T, c d4Case, res *d4Result) {
 			nSel++
 		}
 	}
-	var wire [][]sampledPkt
+	var wire [][]d4SampledPkt
 	for l, pkts := range res.links {
 		name := fmt.Sprintf("R%d→R%d", l+1, l+2)
-		s := checkLink(t, name, c, res.cfgs, pkts, res.linkIDs[l], selected, true)
+		s := d4CheckLink(t, name, c, res.cfgs, pkts, res.linkIDs[l], selected, true)
 		if len(s) != nSel {
 			t.Errorf("%s: %d packets with DEX, want %d (%d/%d of %d)", name, len(s), nSel, route.Freq.K, route.Freq.N, d4Count)
 		}
@@ -342,7 +343,7 @@ func checkDomain4(t *testing.T, c d4Case, res *d4Result) {
 		}
 	}
 	// R4 → host-b: nothing of IOAM leaves the domain, unless told so.
-	sB := checkLink(t, "R4→host-b", c, res.cfgs, res.hostB, res.hostBIDs, selected, c.noStrip)
+	sB := d4CheckLink(t, "R4→host-b", c, res.cfgs, res.hostB, res.hostBIDs, selected, c.noStrip)
 	if c.noStrip && !reflect.DeepEqual(sB, wire[0]) {
 		t.Errorf("R4→host-b (strip off) carries other DEX than R1→R2")
 	}
@@ -359,7 +360,7 @@ func checkDomain4(t *testing.T, c d4Case, res *d4Result) {
 		j := int(s)*d4Flows + int(f)
 		want := []byte(nil)
 		if c.noStrip && c.mode == "inline" && selected(j) {
-			want = expectedHbH(c, ns, wire[0], j)
+			want = d4ExpectedHbH(c, ns, wire[0], j)
 		}
 		if !bytes.Equal(d.hbh, want) && len(hopErrs) < 5 {
 			hopErrs = append(hopErrs, fmt.Sprintf("datagram flow %d seq %d (route packet %d): HbH % x, want % x", f, s, j, d.hbh, want))
@@ -379,18 +380,18 @@ func checkDomain4(t *testing.T, c d4Case, res *d4Result) {
 	// with the wire and with each node's configuration.
 	roles := [4]string{"encap", "transit", "transit", "decap"}
 	for i, recs := range res.records {
-		checkRecords(t, fmt.Sprintf("R%d", i+1), roles[i], c, res.cfgs[i], ns, recs, wire[0], res.start, res.end, hostA, hostB)
+		d4CheckRecords(t, fmt.Sprintf("R%d", i+1), roles[i], c, res.cfgs[i], ns, recs, wire[0], res.start, res.end, hostA, hostB)
 	}
 }
 
-// checkLink checks the packets captured on one link in one direction and
+// d4CheckLink checks the packets captured on one link in one direction and
 // returns the DEX packets it carries, in route order. ids gives each
 // packet's index in the route's order (from its probe header): with steer
 // sampled, frames the XDP program forwards overtake those that visit
 // userspace, so capture order is not send order. withDEX false means no
 // packet may carry IOAM (R4→host-b with stripping on).
-func checkLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts []decodedPacket, ids []int,
-	selected func(int) bool, withDEX bool) []sampledPkt {
+func d4CheckLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts []decodedPacket, ids []int,
+	selected func(int) bool, withDEX bool) []d4SampledPkt {
 	t.Helper()
 	r1 := cfgs[0]
 	route := r1.Routes[0]
@@ -401,7 +402,7 @@ func checkLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts
 			errs = append(errs, fmt.Sprintf(format, args...))
 		}
 	}
-	var out []sampledPkt
+	var out []d4SampledPkt
 	nextSeq := make([]uint32, d4Flows)
 	for f := range nextSeq {
 		nextSeq[f] = c.seqStart
@@ -417,7 +418,7 @@ func checkLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts
 			errorf("packet %d malformed: %s", p.Index, p.Error)
 			continue
 		}
-		if p.Dst == readyAddr.String() && p.Encap == "none" && len(p.IOAM) == 0 {
+		if p.Dst == d4ReadyAddr.String() && p.Encap == "none" && len(p.IOAM) == 0 {
 			continue // readiness ping
 		}
 		toB := (p.Encap == "ip6ip6" && p.InnerDst == hostB) || (p.Encap != "ip6ip6" && p.Dst == hostB)
@@ -469,7 +470,7 @@ func checkLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts
 			if o.OptionType != 0x31 || o.IOAMType != 4 || o.NS == nil || *o.NS != route.DEX.Namespace ||
 				*o.Flags != 0 || uint64(*o.ExtFlags) != uint64(route.DEX.ExtFlags) || uint64(*o.TraceType) != uint64(route.DEX.TraceType) {
 				errorf("route packet %d (capture %d): IOAM %s, want option 0x31 type 4 DEX ns %d flags 0 ext 0x%02x trace 0x%06x",
-					j, p.Index, jsonString(o), route.DEX.Namespace, uint64(route.DEX.ExtFlags), uint64(route.DEX.TraceType))
+					j, p.Index, d4JsonString(o), route.DEX.Namespace, uint64(route.DEX.ExtFlags), uint64(route.DEX.TraceType))
 			}
 			if (o.FlowID != nil) != (c.extFlags&0x80 != 0) || (o.Seq != nil) != (c.extFlags&0x40 != 0) {
 				errorf("route packet %d: flow id present %v, seq present %v, want ext flags 0x%02x", j, o.FlowID != nil, o.Seq != nil, c.extFlags)
@@ -486,7 +487,7 @@ func checkLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts
 				}
 				flowIDs[f] = *o.FlowID
 			}
-			out = append(out, sampledPkt{j: j, flow: f, flowID: o.FlowID, seq: o.Seq})
+			out = append(out, d4SampledPkt{j: j, flow: f, flowID: o.FlowID, seq: o.Seq})
 		}
 	}
 	if missing > 0 {
@@ -505,12 +506,12 @@ func checkLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts
 	return out
 }
 
-// expectedHbH builds, from RFC 9326 / RFC 9486 and the kernel's inline
+// d4ExpectedHbH builds, from RFC 9326 / RFC 9486 and the kernel's inline
 // layout (PadN of 0 octets, the IOAM option, padding to 8n), the Hop-by-Hop
 // header host-b's kernel must hand to the socket for route packet j. The
 // Flow ID comes from the wire (it is a hash); everything else from c.
-func expectedHbH(c d4Case, ns uint16, wire []sampledPkt, j int) []byte {
-	var sp *sampledPkt
+func d4ExpectedHbH(c d4Case, ns uint16, wire []d4SampledPkt, j int) []byte {
+	var sp *d4SampledPkt
 	for i := range wire {
 		if wire[i].j == j {
 			sp = &wire[i]
@@ -550,10 +551,11 @@ func expectedHbH(c d4Case, ns uint16, wire []sampledPkt, j int) []byte {
 	return h
 }
 
-// checkRecords checks one node's exported records against the wire's DEX
-// packets (same order: one worker) and the node's configuration.
-func checkRecords(t *testing.T, node, role string, c d4Case, cfg *config.Config, ns uint16, recs []map[string]any,
-	wire []sampledPkt, start, end time.Time, hostA, hostB string) {
+// d4CheckRecords checks one node's exported records against the wire's DEX
+// packets (the same multiset of probe flow, Flow ID and Sequence Number) and,
+// record by record, against the node's configuration.
+func d4CheckRecords(t *testing.T, node, role string, c d4Case, cfg *config.Config, ns uint16, recs []map[string]any,
+	wire []d4SampledPkt, start, end time.Time, hostA, hostB string) {
 	t.Helper()
 	if len(recs) != len(wire) {
 		t.Errorf("%s: %d records, the wire carried %d DEX packets", node, len(recs), len(wire))
@@ -575,7 +577,7 @@ func checkRecords(t *testing.T, node, role string, c d4Case, cfg *config.Config,
 		if !ok {
 			return nil
 		}
-		v, err := parseUint(string(n))
+		v, err := d4ParseUint(string(n))
 		if err != nil {
 			return nil
 		}
@@ -599,7 +601,7 @@ func checkRecords(t *testing.T, node, role string, c d4Case, cfg *config.Config,
 	for i := range max(len(wantKeys), len(gotKeys)) {
 		if i >= len(wantKeys) || i >= len(gotKeys) || wantKeys[i] != gotKeys[i] {
 			t.Errorf("%s: records (probe flow, flow id, seq) differ from the wire's DEX packets at sorted index %d: record %q, wire %q",
-				node, i, at(gotKeys, i), at(wantKeys, i))
+				node, i, d4At(gotKeys, i), d4At(wantKeys, i))
 			break
 		}
 	}
@@ -649,7 +651,7 @@ func checkRecords(t *testing.T, node, role string, c d4Case, cfg *config.Config,
 				continue
 			}
 			if g, err := got.Int64(); err != nil || uint64(g) != v {
-				if u, err2 := parseUint(string(got)); err2 != nil || u != v {
+				if u, err2 := d4ParseUint(string(got)); err2 != nil || u != v {
 					errorf("record %d: %s = %s, want %d", k, key, got, v)
 				}
 			}
@@ -661,13 +663,13 @@ func checkRecords(t *testing.T, node, role string, c d4Case, cfg *config.Config,
 			errorf("record %d: role %v %v > %v, want %s %s > %s", k, r["role"], r["src"], r["dst"], role, hostA, hostB)
 		}
 		if tt&0x200000 != 0 {
-			sec, _ := parseUint(fmt.Sprint(r["ts_sec"]))
+			sec, _ := d4ParseUint(fmt.Sprint(r["ts_sec"]))
 			if int64(sec) < start.Unix()-1 || int64(sec) > end.Unix()+1 {
 				errorf("record %d: ts_sec %d outside the run [%d, %d]", k, sec, start.Unix(), end.Unix())
 			}
 		}
 		if tt&0x100000 != 0 {
-			if us, err := parseUint(fmt.Sprint(r["ts_frac_us"])); err != nil || us >= 1_000_000 {
+			if us, err := d4ParseUint(fmt.Sprint(r["ts_frac_us"])); err != nil || us >= 1_000_000 {
 				errorf("record %d: ts_frac_us %v is not a microsecond count", k, r["ts_frac_us"])
 			}
 		}
@@ -677,36 +679,40 @@ func checkRecords(t *testing.T, node, role string, c d4Case, cfg *config.Config,
 	}
 }
 
-func at(s []string, i int) string {
+// d4At returns s[i], or "(none)" past its end.
+func d4At(s []string, i int) string {
 	if i < len(s) {
 		return s[i]
 	}
 	return "(none)"
 }
 
-func parseUint(s string) (uint64, error) {
+// d4ParseUint parses a decimal unsigned integer.
+func d4ParseUint(s string) (uint64, error) {
 	var v uint64
 	_, err := fmt.Sscan(s, &v)
 	return v, err
 }
 
-func jsonString(v any) string {
+// d4JsonString renders v as JSON, for messages and comparisons.
+func d4JsonString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
 
-func first[T any](s []T) any {
+// d4First returns the first element of s, or nil, for messages.
+func d4First[T any](s []T) any {
 	if len(s) == 0 {
 		return nil
 	}
 	return s[0]
 }
 
-// wireView reduces decoded packets to what must not depend on steering:
-// each packet's decoded headers, in route order (ids from probeIndexes;
+// d4WireView reduces decoded packets to what must not depend on steering:
+// each packet's decoded headers, in route order (ids from d4ProbeIndexes;
 // packets without a probe header, the readiness pings, come first in
 // capture order).
-func wireView(pkts []decodedPacket, ids []int) []string {
+func d4WireView(pkts []decodedPacket, ids []int) []string {
 	type e struct {
 		j int
 		s string
@@ -714,7 +720,7 @@ func wireView(pkts []decodedPacket, ids []int) []string {
 	var es []e
 	for i, p := range pkts {
 		p.Index = 0
-		es = append(es, e{ids[i], jsonString(p)})
+		es = append(es, e{ids[i], d4JsonString(p)})
 	}
 	sort.SliceStable(es, func(a, b int) bool { return es[a].j < es[b].j })
 	out := make([]string, len(es))
@@ -724,14 +730,14 @@ func wireView(pkts []decodedPacket, ids []int) []string {
 	return out
 }
 
-// volatileKeys are record keys whose values depend on when a packet was
+// d4VolatileKeys are record keys whose values depend on when a packet was
 // handled, not on what it was.
-var volatileKeys = map[string]bool{"time": true, "ts_sec": true, "ts_frac_us": true,
+var d4VolatileKeys = map[string]bool{"time": true, "ts_sec": true, "ts_frac_us": true,
 	"transit_delay_ns": true, "queue_depth": true, "buffer_occupancy": true}
 
-// stableRecords renders records without their volatile values (the keys
+// d4StableRecords renders records without their volatile values (the keys
 // stay), one line each, in order.
-func stableRecords(recs []map[string]any) []string {
+func d4StableRecords(recs []map[string]any) []string {
 	out := make([]string, 0, len(recs))
 	for _, r := range recs {
 		keys := make([]string, 0, len(r))
@@ -742,7 +748,7 @@ func stableRecords(recs []map[string]any) []string {
 		var b strings.Builder
 		for _, k := range keys {
 			v := r[k]
-			if volatileKeys[k] {
+			if d4VolatileKeys[k] {
 				v = "*"
 			}
 			fmt.Fprintf(&b, "%s=%v ", k, v)
@@ -804,6 +810,7 @@ func listenHopOpts(ns *testbed.Netns, port int) (*hopListener, error) {
 	return l, nil
 }
 
+// loop reads datagrams until close.
 func (l *hopListener) loop() {
 	defer close(l.done)
 	buf := make([]byte, 65536)
@@ -854,6 +861,7 @@ func (l *hopListener) wait(want int, idle time.Duration) []hopDatagram {
 	return l.got
 }
 
+// close stops reading and closes the socket; it may be called again.
 func (l *hopListener) close() {
 	select {
 	case <-l.stop:
@@ -865,12 +873,12 @@ func (l *hopListener) close() {
 	unix.Close(l.fd)
 }
 
-// probeIndexes reads a pcap of Ethernet frames and returns, per packet, its
+// d4ProbeIndexes reads a pcap of Ethernet frames and returns, per packet, its
 // index in the route's send order, probe seq × d4Flows + probe flow, taken
 // from the probe header of a UDP datagram to d4Port (inside Hop-by-Hop and
 // IPv6-in-IPv6 headers); -1 for other packets, -2 for a probe datagram that
 // fails its checksum.
-func probeIndexes(t *testing.T, file string) []int {
+func d4ProbeIndexes(t *testing.T, file string) []int {
 	t.Helper()
 	f, err := os.Open(file)
 	if err != nil {
@@ -890,12 +898,12 @@ func probeIndexes(t *testing.T, file string) []int {
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
-		ids = append(ids, probeIndex(data))
+		ids = append(ids, d4ProbeIndex(data))
 	}
 }
 
-// probeIndex is probeIndexes for one frame.
-func probeIndex(b []byte) int {
+// d4ProbeIndex is d4ProbeIndexes for one frame.
+func d4ProbeIndex(b []byte) int {
 	if len(b) < 14+40 || binary.BigEndian.Uint16(b[12:14]) != 0x86dd {
 		return -1
 	}
