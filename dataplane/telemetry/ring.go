@@ -28,14 +28,16 @@ type Ring struct {
 	// head is the count of records ever consumed; written by the consumer.
 	head atomic.Uint64
 	_    [cacheLine - 8]byte
-	// headCache is the producer's last view of head (producer-private).
-	headCache uint64
+	// ptail (= tail) and headCache, the producer's last view of head, are
+	// producer-private.
+	ptail, headCache uint64
 	// full counts failed pushes (producer writes, anyone reads).
 	full atomic.Uint64
-	_    [cacheLine - 16]byte
-	// tailCache is the consumer's last view of tail (consumer-private).
-	tailCache uint64
-	_         [cacheLine - 8]byte
+	_    [cacheLine - 24]byte
+	// chead (= head) and tailCache, the consumer's last view of tail, are
+	// consumer-private.
+	chead, tailCache uint64
+	_                [cacheLine - 16]byte
 	mask      uint64
 	slots     []Record
 }
@@ -72,7 +74,7 @@ func (q *Ring) Full() uint64 { return q.full.Load() }
 // contents are unspecified; the record becomes visible to the consumer only
 // at Commit. Producer only.
 func (q *Ring) Reserve() *Record {
-	t := q.tail.Load()
+	t := q.ptail
 	if t-q.headCache >= uint64(len(q.slots)) {
 		q.headCache = q.head.Load()
 		if t-q.headCache >= uint64(len(q.slots)) {
@@ -86,7 +88,8 @@ func (q *Ring) Reserve() *Record {
 // Commit publishes the slot returned by the last successful Reserve.
 // Producer only; calling it without a successful Reserve corrupts the ring.
 func (q *Ring) Commit() {
-	q.tail.Store(q.tail.Load() + 1)
+	q.ptail++
+	q.tail.Store(q.ptail)
 }
 
 // TryPush copies *r into the ring and returns true, or returns false (and
@@ -104,7 +107,7 @@ func (q *Ring) TryPush(r *Record) bool {
 // Peek returns the oldest unconsumed record in place, or nil when the ring
 // is empty. The pointer is valid until Release. Consumer only.
 func (q *Ring) Peek() *Record {
-	h := q.head.Load()
+	h := q.chead
 	if h == q.tailCache {
 		q.tailCache = q.tail.Load()
 		if h == q.tailCache {
@@ -116,7 +119,8 @@ func (q *Ring) Peek() *Record {
 
 // Release frees the slot returned by the last non-nil Peek. Consumer only.
 func (q *Ring) Release() {
-	q.head.Store(q.head.Load() + 1)
+	q.chead++
+	q.head.Store(q.chead)
 }
 
 // Pop copies the oldest record into *r and returns true, or returns false
