@@ -38,8 +38,8 @@ type Ring struct {
 	// consumer-private.
 	chead, tailCache uint64
 	_                [cacheLine - 16]byte
-	mask      uint64
-	slots     []Record
+	mask             uint64
+	slots            []Record
 }
 
 // NewRing returns a ring with room for size records; size must be a power
