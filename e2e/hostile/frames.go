@@ -656,6 +656,13 @@ func Frames() []Frame {
 			"records_exported", "dex_removed,records_exported", nil)
 	}
 
+	{
+		p := plain("dex-between-options")
+		dexRow("dex-between-options", "Router Alert, PadN(2), DEX, option 0x1e: removing DEX must not leave more than 7 padding octets",
+			eth6(withHbH(p, hbh(0, opt(0x05, 0, 0), pad(2), dexOpt(Namespace, 0), opt(0x1e, 0xab, 0xcd)))),
+			"records_exported", "dex_removed,records_exported", nil)
+	}
+
 	// --- extension header chain ---
 	add(Frame{Name: "hbh-not-first", What: "Destination Options then Hop-by-Hop",
 		Bytes:  eth6(ip6(60, 64, addrA, addrB, cat(hbh(0, pad(6)), hbh(17, pad(2), dexOpt(Namespace, 0)), udp(addrA, addrB, 40000, 5001, payloadOf("hbh-not-first"))))),
