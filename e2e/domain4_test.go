@@ -662,6 +662,10 @@ func d4CheckRecords(t *testing.T, node, role string, c d4Case, cfg *config.Confi
 		if r["role"] != role || r["src"] != hostA || r["dst"] != hostB {
 			errorf("record %d: role %v %v > %v, want %s %s > %s", k, r["role"], r["src"], r["dst"], role, hostA, hostB)
 		}
+		if ts, err := time.Parse(time.RFC3339Nano, fmt.Sprint(r["time"])); err != nil ||
+			ts.Before(start.Add(-time.Second)) || ts.After(end.Add(time.Second)) {
+			errorf("record %d: time %v outside the run [%v, %v]", k, r["time"], start.UTC(), end.UTC())
+		}
 		if tt&0x200000 != 0 {
 			sec, _ := d4ParseUint(fmt.Sprint(r["ts_sec"]))
 			if int64(sec) < start.Unix()-1 || int64(sec) > end.Unix()+1 {

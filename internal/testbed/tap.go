@@ -13,6 +13,9 @@ package testbed
 // wire's kernel as an skb, passes its taps, and is bridged on to the next
 // node. Capturing on a wire veth with direction "in" therefore sees exactly
 // what one node transmitted towards the other.
+//
+// Domain4Tap also needs ethtool (hosts' TX checksum offload off), and
+// StartCapture needs tcpdump; scripts/install-deps.sh installs both.
 
 import (
 	"bufio"
