@@ -120,6 +120,11 @@ up() {
 	fi
 	pass "$a" eth0
 	pass "$b" eth0
+	# Hosts compute their own L4 checksums: a veth hands a frame with a
+	# pending (CHECKSUM_PARTIAL) checksum to an AF_XDP data plane as is, and
+	# the receiving host would count every such datagram as a checksum error.
+	ip netns exec "$a" ethtool -K eth0 tx off >/dev/null
+	ip netns exec "$b" ethtool -K eth0 tx off >/dev/null
 	echo "testbed: $topo up: namespaces ${nodes[*]/#/$prefix-}"
 }
 

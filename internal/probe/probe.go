@@ -126,7 +126,6 @@ func Send(ctx context.Context, o SendOptions) (int, error) {
 		}
 		f := n % o.Flows
 		Fill(buf, uint32(f), seqs[f])
-		seqs[f]++
 		if _, err := conns[f].Write(buf); err != nil {
 			// ENOBUFS and ECONNREFUSED from a previous ICMP error are transient.
 			n--
@@ -136,6 +135,7 @@ func Send(ctx context.Context, o SendOptions) (int, error) {
 			time.Sleep(100 * time.Microsecond)
 			continue
 		}
+		seqs[f]++ // only a datagram that left consumes its sequence number
 	}
 	return o.Count, nil
 }

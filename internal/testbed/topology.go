@@ -154,6 +154,7 @@ func New(t testing.TB, topo Topology) *Testbed {
 		tb.buildRouter(t)
 	} else {
 		tb.buildBump(t)
+		tb.hostsChecksumTx(t)
 	}
 	if topo == Domain4Tap {
 		tb.hostsChecksumTx(t)
