@@ -532,7 +532,8 @@ func TestPeerTshark(t *testing.T) {
 		t.Fatalf("tshark: %v", err)
 	}
 	if bytes.Contains(out, []byte("_ws.malformed")) || bytes.Contains(out, []byte("_ws.expert")) {
-		t.Fatalf("tshark reports malformed or expert info:\n%s", out)
+		i := max(bytes.Index(out, []byte("_ws.malformed")), bytes.Index(out, []byte("_ws.expert")))
+		t.Fatalf("tshark reports malformed or expert info in %d messages: ...%s", len(msgs), out[max(i-1500, 0):min(i+500, len(out))])
 	}
 	var pkts []struct {
 		Source struct {
