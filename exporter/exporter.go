@@ -368,6 +368,7 @@ func (x *Exporter) Sockets() []Socket {
 
 // CollectorCounters are the counters of one collector.
 type CollectorCounters struct {
+	// Address and Transport identify the collector (as configured).
 	Address   string
 	Transport policy.Transport
 	// Up reports an established session (UDP: socket open).
@@ -387,6 +388,7 @@ type CollectorCounters struct {
 
 // OutputCounters are the counters of one local output.
 type OutputCounters struct {
+	// Path ("" or "-" = stdout) and Format identify the output.
 	Path   string
 	Format policy.OutputFormat
 	// Records written; Dropped because the writer was behind or a write
@@ -413,9 +415,10 @@ type Counters struct {
 	OutputDropped uint64
 	// RateLimit is the current limit in records per second.
 	RateLimit uint64
-	// Collectors and Outputs are in configuration order.
+	// Collectors are the per-collector counters, in configuration order.
 	Collectors []CollectorCounters
-	Outputs    []OutputCounters
+	// Outputs are the per-output counters, in configuration order.
+	Outputs []OutputCounters
 }
 
 // Counters returns a snapshot of the counters; safe from any goroutine.

@@ -15,26 +15,33 @@ import (
 // PacketKey identifies one user packet across the nodes of a domain
 // (RFC 9326: Flow ID and Sequence Number together identify a packet).
 type PacketKey struct {
+	// Namespace is the IOAM Namespace-ID.
 	Namespace uint16
-	FlowID    uint32
-	Seq       uint32
+	// FlowID and Seq are the DEX Flow ID and Sequence Number.
+	FlowID uint32
+	Seq    uint32
 }
 
 // FlowKey identifies one monitored flow.
 type FlowKey struct {
+	// Namespace is the IOAM Namespace-ID.
 	Namespace uint16
-	FlowID    uint32
+	// FlowID is the DEX Flow ID.
+	FlowID uint32
 }
 
 // Hop is one node's observation of a packet.
 type Hop struct {
 	// Domain is the Observation Domain ID of the exporting node.
 	Domain uint32
-	// NodeID is the IOAM node_id (24-bit, or 56-bit wide), if exported.
-	NodeID    uint64
+	// NodeID is the IOAM node_id (24-bit, or 56-bit wide), valid if
+	// HasNodeID.
+	NodeID uint64
+	// HasNodeID tells whether NodeID was exported.
 	HasNodeID bool
-	// HopLimit is the exported Hop_Lim, if HasHopLimit.
-	HopLimit    uint8
+	// HopLimit is the exported Hop_Lim, valid if HasHopLimit.
+	HopLimit uint8
+	// HasHopLimit tells whether HopLimit was exported.
 	HasHopLimit bool
 	// Time is when the node saw the packet, unix ns: the IOAM timestamp
 	// (seconds + microseconds) if exported, else observationTimeNanoseconds;
@@ -107,6 +114,7 @@ func (s *seqTracker) add(seq uint32) {
 
 // NodeFlowStats are the sequence statistics of one flow at one node.
 type NodeFlowStats struct {
+	// Domain is the Observation Domain ID of the node.
 	Domain uint32
 	// Received records, duplicates included.
 	Received uint64
@@ -128,15 +136,17 @@ type PathStats struct {
 	Nodes []uint32
 	// Packets is the number of packets seen on this path.
 	Packets uint64
-	// DelayNs[i] sums the delays between Nodes[i] and Nodes[i+1] over
-	// DelaySamples[i] packets (those with times at both nodes);
-	// DelayMin/DelayMax are their extremes.
+	// DelayNs[i] sums the delays in nanoseconds between Nodes[i] and
+	// Nodes[i+1] over DelaySamples[i] packets (those with a time at both).
 	DelayNs, DelaySamples []uint64
-	DelayMin, DelayMax    []int64
+	// DelayMin[i] and DelayMax[i] are the extreme delays of hop i, in
+	// nanoseconds (negative when the nodes' clocks disagree).
+	DelayMin, DelayMax []int64
 }
 
 // FlowSummary is the correlation result for one flow.
 type FlowSummary struct {
+	// Key identifies the flow.
 	Key   FlowKey
 	Nodes []NodeFlowStats // by Domain
 	Paths []PathStats     // most used first
