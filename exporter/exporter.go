@@ -247,15 +247,16 @@ func (x *Exporter) Run(ctx context.Context) error {
 	var err error
 loop:
 	for {
-		if n := x.drain(); n > 0 {
+		n := x.drain()
+		if now := x.opts.Now(); now.After(nextRate) {
+			x.updateRate() // also under sustained load
+			nextRate = now.Add(time.Second)
+		}
+		if n > 0 {
 			idle = 0
 			continue
 		}
 		x.flush()
-		if now := x.opts.Now(); now.After(nextRate) {
-			x.updateRate()
-			nextRate = now.Add(time.Second)
-		}
 		idle = min(max(2*idle, 20*time.Microsecond), x.opts.PollInterval)
 		t := time.NewTimer(idle)
 		select {
