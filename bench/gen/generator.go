@@ -21,6 +21,8 @@ type GenConfig struct {
 	Batch int
 	// Count stops after this many packets (0 = until the context ends).
 	Count uint64
+	// CPUs pins the generator's thread (nil: not pinned).
+	CPUs []int
 }
 
 // GenCounters are the generator's cumulative counters.
@@ -106,7 +108,11 @@ func (g *Generator) Done() <-chan struct{} { return g.done }
 
 func (g *Generator) run(ctx context.Context, ready chan<- error) {
 	defer close(g.done)
-	if err := lockInNetns(g.cfg.Netns); err != nil {
+	err := lockInNetns(g.cfg.Netns)
+	if err == nil {
+		err = pinThread(g.cfg.CPUs)
+	}
+	if err != nil {
 		ready <- err
 		g.err = err
 		return

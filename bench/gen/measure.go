@@ -12,8 +12,10 @@ import (
 // namespace through the device under test to a sink in another.
 type MeasureConfig struct {
 	Gen GenConfig
-	// SinkNetns and SinkIface say where the sink receives.
+	// SinkNetns and SinkIface say where the sink receives; SinkCPUs pins
+	// its thread (nil: not pinned).
 	SinkNetns, SinkIface string
+	SinkCPUs             []int
 	// Warmup runs traffic before the window opens; Duration is the
 	// window; Drain waits after the generator stops before the sink
 	// stops, so that frames in flight are not counted as lost.
@@ -21,6 +23,9 @@ type MeasureConfig struct {
 	// DUT, if set, measures the device under test's CPU time (for
 	// dexplane: ProcessCPU of its pid). Softirq time is always measured.
 	DUT CPUProbe
+	// DUTCores, if set, are the CPUs reserved for the device under test;
+	// their busy time is measured (CoreCPU).
+	DUTCores []int
 	// Progress, if set, is called about every 500 ms with the seconds
 	// elapsed and the sink's counters (for a progress line).
 	Progress func(elapsed time.Duration, c SinkCounters)
@@ -76,7 +81,11 @@ type Result struct {
 	// SoftirqNsPerPkt its share per received packet.
 	SoftirqCPU      time.Duration
 	SoftirqNsPerPkt float64
-	Limit           Limit
+	// CoreCPU is the busy time of DUTCores in the window and CoreNsPerPkt
+	// its share per received packet (0 without DUTCores).
+	CoreCPU      time.Duration
+	CoreNsPerPkt float64
+	Limit        Limit
 	// FrameLen is the plain frame length, FrameLenDEX that of frames the
 	// generator sent with DEX (0 if none).
 	FrameLen, FrameLenDEX int
@@ -89,6 +98,7 @@ type snapshot struct {
 	sink    SinkCounters
 	dut     time.Duration
 	softirq time.Duration
+	core    time.Duration
 }
 
 // Measure runs one measurement: start the sink, start the generator, wait
@@ -109,7 +119,8 @@ func Measure(ctx context.Context, mc MeasureConfig) (Result, error) {
 		return Result{}, err
 	}
 	ts := g.Templates()
-	sink := NewSink(SinkConfig{Netns: mc.SinkNetns, Iface: mc.SinkIface, Flows: ts.Flows, Run: mc.Gen.Stream.Run})
+	sink := NewSink(SinkConfig{Netns: mc.SinkNetns, Iface: mc.SinkIface, Flows: ts.Flows, Run: mc.Gen.Stream.Run,
+		CPUs: mc.SinkCPUs})
 
 	sinkCtx, stopSink := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSink()
@@ -133,6 +144,11 @@ func Measure(ctx context.Context, mc MeasureConfig) (Result, error) {
 		}
 		if s.softirq, err = (SoftirqCPU{}).Sample(); err != nil {
 			return s, err
+		}
+		if len(mc.DUTCores) > 0 {
+			if s.core, err = (CoreCPU{CPUs: mc.DUTCores}).Sample(); err != nil {
+				return s, err
+			}
 		}
 		return s, nil
 	}
@@ -210,6 +226,8 @@ func Measure(ctx context.Context, mc MeasureConfig) (Result, error) {
 		r.DUTNsPerPkt = float64(r.DUTCPU.Nanoseconds()) / float64(rxWin)
 		r.SoftirqCPU = s1.softirq - s0.softirq
 		r.SoftirqNsPerPkt = float64(r.SoftirqCPU.Nanoseconds()) / float64(rxWin)
+		r.CoreCPU = s1.core - s0.core
+		r.CoreNsPerPkt = float64(r.CoreCPU.Nanoseconds()) / float64(rxWin)
 	}
 	r.Lost = int64(r.Sent) - int64(r.Received)
 	if r.Sent > 0 {
@@ -245,6 +263,9 @@ func (r Result) String() string {
 		r.SinkDrops.Dropped, r.SinkDrops.RxRingFull, r.SinkDrops.FillRingEmpty, r.RingFull, r.TxErrors)
 	if r.DUTCPU > 0 {
 		s += fmt.Sprintf("DUT CPU %.3fs = %.0f ns/pkt; ", r.DUTCPU.Seconds(), r.DUTNsPerPkt)
+	}
+	if r.CoreCPU > 0 {
+		s += fmt.Sprintf("DUT cores busy %.2fs = %.0f ns/pkt; ", r.CoreCPU.Seconds(), r.CoreNsPerPkt)
 	}
 	s += fmt.Sprintf("softirq (machine-wide) %.2fs = %.0f ns/pkt\n", r.SoftirqCPU.Seconds(), r.SoftirqNsPerPkt)
 	switch r.Limit {

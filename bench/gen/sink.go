@@ -22,6 +22,8 @@ type SinkConfig struct {
 	Run uint32
 	// MaxPayload bounds the checked payload length (default 9000).
 	MaxPayload int
+	// CPUs pins the sink's thread (nil: not pinned).
+	CPUs []int
 }
 
 // SinkCounters are the sink's cumulative counters.
@@ -129,7 +131,11 @@ func (s *Sink) Wait() error {
 
 func (s *Sink) run(ctx context.Context, ready chan<- error) {
 	defer close(s.done)
-	if err := lockInNetns(s.cfg.Netns); err != nil {
+	err := lockInNetns(s.cfg.Netns)
+	if err == nil {
+		err = pinThread(s.cfg.CPUs)
+	}
+	if err != nil {
 		s.err = err
 		ready <- err
 		return

@@ -61,8 +61,18 @@ type metric struct {
 var metrics = []metric{
 	{file: "rxpps", ylabel: "received packets/s (10^3)", scale: 1e-3, baselines: true,
 		get: func(s *scenario.Summary) scenario.Stat { return s.RxPPS }},
-	{file: "cpu", ylabel: "DUT process CPU per packet (ns)", scale: 1,
-		get: func(s *scenario.Summary) scenario.Stat { return s.ProcNs }},
+	{file: "cpu", ylabel: "DUT CPU per received packet (ns)", scale: 1, baselines: true,
+		get: cpuStat},
+}
+
+// cpuStat is the DUT's CPU per packet: the busy time of its reserved core
+// when the run was pinned (comparable across DUT kinds), else the dexplane
+// process's CPU time.
+func cpuStat(s *scenario.Summary) scenario.Stat {
+	if !math.IsNaN(s.CoreNs.Median) {
+		return s.CoreNs
+	}
+	return s.ProcNs
 }
 
 // Figures writes PNG figures for every role, packet size and run found in
@@ -190,10 +200,11 @@ func draw1(sums []scenario.Summary, run, role string, size int, m metric, path s
 		} {
 			for j := range sums {
 				f := &sums[j].First
-				if f.RunID != run || f.Size != size || !b.match(f) || math.IsNaN(sums[j].RxPPS.Median) {
+				st := m.get(&sums[j])
+				if f.RunID != run || f.Size != size || !b.match(f) || math.IsNaN(st.Median) {
 					continue
 				}
-				y := sums[j].RxPPS.Median * m.scale
+				y := st.Median * m.scale
 				line, err := plotter.NewLine(plotter.XYs{{X: -0.2, Y: y}, {X: float64(len(rates)-1) + 0.2, Y: y}})
 				if err != nil {
 					return err

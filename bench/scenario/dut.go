@@ -32,6 +32,9 @@ type DUTOptions struct {
 	WorkDir string
 	// StartTimeout bounds how long a DUT may take to attach to its ports.
 	StartTimeout time.Duration
+	// CPU pins the dexplane process (taskset); -1 leaves it free. Set by
+	// Run from Options.Pin.
+	CPU int
 }
 
 // runningDUT is a started device under test.
@@ -152,7 +155,13 @@ func startDexplane(tb *Testbed, s Scenario, o DUTOptions, tag string) (*dexplane
 		return nil, err
 	}
 	defer lf.Close()
-	cmd := exec.Command("ip", "netns", "exec", tb.DUT(), o.Dexplane, "run", "-c", cfg)
+	args := []string{"netns", "exec", tb.DUT()}
+	if o.CPU >= 0 {
+		// taskset execs dexplane: the pid stays the one we measure.
+		args = append(args, "taskset", "-c", fmt.Sprint(o.CPU))
+	}
+	args = append(args, o.Dexplane, "run", "-c", cfg)
+	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start dexplane: %w", err)

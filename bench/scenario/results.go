@@ -67,6 +67,12 @@ type Row struct {
 	// window, and per received packet (kernel forwarding and XDP run here).
 	SoftirqCPUS     float64 `csv:"softirq_cpu_s"`
 	SoftirqNsPerPkt float64 `csv:"softirq_ns_per_pkt"`
+	// DUTCoreCPUS and DUTCoreNsPerPkt: busy time of the CPU reserved for
+	// the DUT (pinned runs only: generator and sink on another CPU, the
+	// DUT's softirq work steered to its CPU by RPS), and per received
+	// packet. The same measure for every DUT kind.
+	DUTCoreCPUS     float64 `csv:"dut_core_cpu_s"`
+	DUTCoreNsPerPkt float64 `csv:"dut_core_ns_per_pkt"`
 	Limit           string  `csv:"limit"`
 	// Check is "ok" when the frames reaching the sink carry DEX in the
 	// share the scenario implies (encap, transit: the injection rate;

@@ -24,6 +24,15 @@ type Options struct {
 	Rate float64
 	// Flows is the number of flows (UDP source ports).
 	Flows int
+	// Pin gives the DUT a CPU of its own: the generator and sink threads
+	// run on GenCPU, the DUT's per-packet work on DUTCPU — for kernel
+	// forwarding and the XDP redirect (attached in generic mode, which runs
+	// after RPS) by RPS on the dut's ports, for dexplane by pinning its
+	// process (its XDP steering stays in the sender's softirq, as a NIC's
+	// NAPI on another core: with RPS the softirq and the worker share the
+	// core and the worker starves under overload, a receive livelock).
+	Pin            bool
+	GenCPU, DUTCPU int
 	// TestbedScript is the path of scripts/testbed.sh; Prefix starts the
 	// namespace names (the runner appends -b and -r for its two testbeds).
 	TestbedScript, Prefix string
@@ -70,20 +79,30 @@ func Run(ctx context.Context, o Options) (rows []Row, err error) {
 			}
 		}
 	}()
-	if needBitw {
-		tb := &Testbed{Script: o.TestbedScript, Topology: "bitw", Prefix: o.Prefix + "b"}
+	o.DUT.CPU = -1
+	if o.Pin {
+		o.DUT.CPU = o.DUTCPU
+	}
+	build := func(topo, suffix string) (*Testbed, error) {
+		tb := &Testbed{Script: o.TestbedScript, Topology: topo, Prefix: o.Prefix + suffix}
 		if err := tb.Up(); err != nil {
 			return nil, err
 		}
 		up = append(up, tb)
+		return tb, nil
+	}
+	if needBitw {
+		tb, err := build("bitw", "b")
+		if err != nil {
+			return nil, err
+		}
 		beds[XDPRedirect], beds[Dexplane] = tb, tb
 	}
 	if needRouter {
-		tb := &Testbed{Script: o.TestbedScript, Topology: "router", Prefix: o.Prefix + "r"}
-		if err := tb.Up(); err != nil {
+		tb, err := build("router", "r")
+		if err != nil {
 			return nil, err
 		}
-		up = append(up, tb)
 		beds[Kernel] = tb
 	}
 
@@ -188,12 +207,24 @@ func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag str
 	}
 	spec.SrcMAC, spec.DstMAC = src, dst
 
+	// Where the DUT's per-packet work runs (see Options.Pin): kernel
+	// forwarding and the generic-mode redirect are steered to the DUT's
+	// CPU by RPS; dexplane's worker is pinned there by taskset while its
+	// XDP steering runs in the sender's context, like a NIC's NAPI on
+	// another core.
+	rps, redirectMode := -1, o.DUT.AttachMode
+	if o.Pin && s.DUT != Dexplane {
+		rps, redirectMode = o.DUTCPU, "generic"
+	}
+	if err := tb.SteerRPS(rps); err != nil {
+		return fail(err)
+	}
 	var dut runningDUT
 	switch s.DUT {
 	case Kernel:
 		dut = kernelDUT{}
 	case XDPRedirect:
-		if dut, err = startRedirect(tb, o.DUT.AttachMode); err != nil {
+		if dut, err = startRedirect(tb, redirectMode); err != nil {
 			return fail(err)
 		}
 	case Dexplane:
@@ -203,12 +234,16 @@ func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag str
 	default:
 		return fail(fmt.Errorf("unknown DUT %q", s.DUT))
 	}
-	res, merr := gen.Measure(ctx, gen.MeasureConfig{
+	mc := gen.MeasureConfig{
 		Gen:       gen.GenConfig{Netns: tb.HostA(), Iface: HostIf, Stream: spec, Rate: o.Rate},
 		SinkNetns: tb.HostB(), SinkIface: HostIf,
 		Warmup: o.Warmup, Duration: o.Duration,
 		DUT: dut.CPU(), Progress: progress,
-	})
+	}
+	if o.Pin {
+		mc.Gen.CPUs, mc.SinkCPUs, mc.DUTCores = []int{o.GenCPU}, []int{o.GenCPU}, []int{o.DUTCPU}
+	}
+	res, merr := gen.Measure(ctx, mc)
 	serr := dut.Stop()
 	if err := errors.Join(merr, serr); err != nil {
 		return fail(err)
@@ -221,6 +256,7 @@ func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag str
 	row.SinkDrops = res.SinkDrops.Total()
 	row.DUTProcCPUS, row.DUTProcNsPerPkt = res.DUTCPU.Seconds(), res.DUTNsPerPkt
 	row.SoftirqCPUS, row.SoftirqNsPerPkt = res.SoftirqCPU.Seconds(), res.SoftirqNsPerPkt
+	row.DUTCoreCPUS, row.DUTCoreNsPerPkt = res.CoreCPU.Seconds(), res.CoreNsPerPkt
 	row.Limit = string(res.Limit)
 	row.Check = CheckDEX(s, res.RxDEXFraction)
 	return row

@@ -190,15 +190,21 @@ func Full() []Scenario {
 	return out
 }
 
-// Filter keeps the scenarios whose name contains every comma-separated
-// term of expr ("" keeps all); terms starting with "!" must not occur.
-// Baselines of the kept scenarios' sizes are always kept.
+// Filter keeps the scenarios whose name matches expr ("" keeps all):
+// alternatives separated by ";", each a comma-separated list of terms that
+// must all occur in the name ("!term": must not occur). Baselines of the
+// kept scenarios' sizes are always kept.
 func Filter(in []Scenario, expr string) []Scenario {
 	if expr == "" {
 		return in
 	}
-	terms := strings.Split(expr, ",")
-	match := func(name string) bool {
+	var alts [][]string
+	for _, a := range strings.Split(expr, ";") {
+		if a = strings.TrimSpace(a); a != "" {
+			alts = append(alts, strings.Split(a, ","))
+		}
+	}
+	matchAll := func(name string, terms []string) bool {
 		for _, t := range terms {
 			if neg, ok := strings.CutPrefix(t, "!"); ok {
 				if strings.Contains(name, neg) {
@@ -210,11 +216,17 @@ func Filter(in []Scenario, expr string) []Scenario {
 		}
 		return true
 	}
+	match := func(name string) bool {
+		for _, terms := range alts {
+			if matchAll(name, terms) {
+				return true
+			}
+		}
+		return false
+	}
 	sizes := map[int]bool{}
-	var kept []Scenario
 	for _, s := range in {
 		if match(s.Name()) {
-			kept = append(kept, s)
 			sizes[s.Size] = true
 		}
 	}

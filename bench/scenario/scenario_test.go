@@ -66,6 +66,21 @@ func TestFilterKeepsBaselines(t *testing.T) {
 }
 
 // Every generated DUT config must be accepted by the config package.
+func TestFilterAlternatives(t *testing.T) {
+	got := Filter(Full(), "decap,/1%/,ext00,all/w1; w2")
+	var names []string
+	for _, s := range got {
+		if s.DUT == Dexplane && s.Role != RoleForward {
+			names = append(names, s.Name())
+		}
+	}
+	want := []string{"decap/1%/tt800000/ext00/all/w1/1500", "encap-inline/1%/tt800000/ext00/all/w2/1500",
+		"encap-inline/100%/tt800000/ext00/all/w2/1500"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("got %v, want %v", names, want)
+	}
+}
+
 func TestDexplaneConfigsValidate(t *testing.T) {
 	n := 0
 	for _, s := range Full() {

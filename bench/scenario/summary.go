@@ -45,9 +45,11 @@ func (s Stat) SpreadPct() float64 {
 type Summary struct {
 	// First is the scenario's first row (for its descriptive columns).
 	First Row
-	// RxPPS, OfferedPPS, ProcNs and SoftirqNs summarise the columns of
-	// the same names; LossPct the loss; DEXFrac the DEX share at the sink.
-	RxPPS, OfferedPPS, ProcNs, SoftirqNs, LossPct, DEXFrac Stat
+	// RxPPS, OfferedPPS, ProcNs, SoftirqNs and CoreNs summarise the
+	// columns rx_pps, offered_pps, dut_proc_ns_per_pkt, softirq_ns_per_pkt
+	// and dut_core_ns_per_pkt; LossPct the loss; DEXFrac the DEX share at
+	// the sink.
+	RxPPS, OfferedPPS, ProcNs, SoftirqNs, CoreNs, LossPct, DEXFrac Stat
 	// Errors counts failed repetitions, BadChecks repetitions whose DUT
 	// did not do the scenario's job (Row.Check); Limits counts rows per
 	// limit.
@@ -79,7 +81,7 @@ func Summarize(rows []Row) []Summary {
 	out := make([]Summary, 0, len(groups))
 	for _, g := range groups {
 		s := Summary{First: g[0], Limits: map[string]int{}}
-		var rx, off, proc, sirq, loss, dex []float64
+		var rx, off, proc, sirq, core, loss, dex []float64
 		for _, r := range g {
 			if r.Error != "" {
 				s.Errors++
@@ -93,6 +95,11 @@ func Summarize(rows []Row) []Summary {
 			}
 			proc = append(proc, p)
 			sirq = append(sirq, r.SoftirqNsPerPkt)
+			c := r.DUTCoreNsPerPkt
+			if r.DUTCoreCPUS == 0 {
+				c = math.NaN()
+			}
+			core = append(core, c)
 			loss = append(loss, r.LossPct)
 			dex = append(dex, r.RxDEXFrac)
 			s.Limits[r.Limit]++
@@ -101,7 +108,7 @@ func Summarize(rows []Row) []Summary {
 			}
 		}
 		s.RxPPS, s.OfferedPPS, s.ProcNs = newStat(rx), newStat(off), newStat(proc)
-		s.SoftirqNs, s.LossPct, s.DEXFrac = newStat(sirq), newStat(loss), newStat(dex)
+		s.SoftirqNs, s.CoreNs, s.LossPct, s.DEXFrac = newStat(sirq), newStat(core), newStat(loss), newStat(dex)
 		out = append(out, s)
 	}
 	base := func(runID string, size int, match func(r *Row) bool) float64 {
@@ -151,8 +158,8 @@ func fmtNs(x float64) string {
 // WriteMarkdown writes the summary as a Markdown table.
 func WriteMarkdown(w io.Writer, sums []Summary) error {
 	var b strings.Builder
-	b.WriteString("| scenario | n | rx kpps median [min–max] | spread | offered kpps | DUT proc ns/pkt | softirq ns/pkt | loss % | DEX at sink | vs kernel | vs XDP redirect | vs IOAM off | limit |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | n | rx kpps median [min–max] | spread | offered kpps | DUT core ns/pkt | DUT proc ns/pkt | softirq ns/pkt | loss % | DEX at sink | vs kernel | vs XDP redirect | vs IOAM off | limit |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range sums {
 		limits := make([]string, 0, len(s.Limits))
 		for l, c := range s.Limits {
@@ -177,9 +184,9 @@ func WriteMarkdown(w io.Writer, sums []Summary) error {
 		if !math.IsNaN(s.LossPct.Median) {
 			loss = fmt.Sprintf("%.2f", s.LossPct.Median)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s [%s–%s] | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %d | %s [%s–%s] | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			s.First.Scenario, s.RxPPS.N, fmtK(s.RxPPS.Median), fmtK(s.RxPPS.Min), fmtK(s.RxPPS.Max), spread,
-			fmtK(s.OfferedPPS.Median), fmtNs(s.ProcNs.Median), fmtNs(s.SoftirqNs.Median), loss, dexs,
+			fmtK(s.OfferedPPS.Median), fmtNs(s.CoreNs.Median), fmtNs(s.ProcNs.Median), fmtNs(s.SoftirqNs.Median), loss, dexs,
 			fmtRatio(s.VsKernel), fmtRatio(s.VsRedirect), fmtRatio(s.VsIOAMOff), strings.Join(limits, " "))
 	}
 	_, err := io.WriteString(w, b.String())

@@ -66,3 +66,23 @@ func (t *Testbed) script(action string) error {
 	}
 	return nil
 }
+
+// SteerRPS sets receive packet steering on both dut ports to cpu, so that
+// the kernel's receive work for frames entering the dut (forwarding,
+// generic XDP, AF_XDP copy) runs there rather than on the sending CPU;
+// cpu < 0 turns RPS off.
+func (t *Testbed) SteerRPS(cpu int) error {
+	mask := "0"
+	if cpu >= 0 {
+		mask = fmt.Sprintf("%x", uint64(1)<<cpu)
+	}
+	for _, port := range []string{West, East} {
+		path := "/sys/class/net/" + port + "/queues/rx-0/rps_cpus"
+		// ip netns exec mounts the namespace's own /sys.
+		out, err := exec.Command("ip", "netns", "exec", t.DUT(), "sh", "-c", "echo "+mask+" > "+path).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("set RPS of %s %s to CPU %d: %w %s", t.DUT(), port, cpu, err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -27,7 +28,10 @@ func runScenarios(ctx context.Context, args []string) int {
 	out := fs.String("out", "bench/results", "results directory; each run writes a subdirectory RUNID/")
 	dexBin := fs.String("dexplane", "", "dexplane binary (default: go build ./cmd/dexplane into the run directory)")
 	script := fs.String("testbed", "scripts/testbed.sh", "path of scripts/testbed.sh")
-	attach := fs.String("attach", "auto", "XDP attach mode for dexplane and the redirect baseline: auto, native, generic")
+	attach := fs.String("attach", "auto", "XDP attach mode for dexplane, and for the redirect baseline without -pin (with -pin it is generic, to run after RPS): auto, native, generic")
+	pin := fs.Bool("pin", runtime.NumCPU() >= 2, "give the DUT a CPU of its own (-dut-cpu: kernel forwarding and XDP redirect via RPS, dexplane via taskset) and run generator and sink on -gen-cpu")
+	genCPU := fs.Int("gen-cpu", 0, "CPU of the generator and sink threads with -pin")
+	dutCPU := fs.Int("dut-cpu", 1, "CPU of the device under test with -pin")
 	exportRate := fs.Uint64("export-rate", 0, "dexplane export.rate_limit.records_per_second (0: config default)")
 	prefix := fs.String("prefix", fmt.Sprintf("dxb%d", os.Getpid()%100000), "namespace name prefix")
 	list := fs.Bool("list", false, "print the scenarios and exit")
@@ -101,10 +105,15 @@ func runScenarios(ctx context.Context, args []string) int {
 		return fail("run", err)
 	}
 	defer w.Close()
-	fmt.Fprintf(os.Stderr, "run %s: %d scenarios × %d reps, window %v after %v warm-up → %s\n",
-		runID, len(scens), *reps, *dur, *warmup, dir)
+	pinning := "not pinned"
+	if *pin {
+		pinning = fmt.Sprintf("generator+sink on CPU %d, DUT on CPU %d", *genCPU, *dutCPU)
+	}
+	fmt.Fprintf(os.Stderr, "run %s: %d scenarios × %d reps, window %v after %v warm-up, %s → %s\n",
+		runID, len(scens), *reps, *dur, *warmup, pinning, dir)
 	rows, err := scenario.Run(ctx, scenario.Options{
 		Scenarios: scens, Reps: *reps, Warmup: *warmup, Duration: *dur, Rate: *rate, Flows: *flows,
+		Pin: *pin, GenCPU: *genCPU, DUTCPU: *dutCPU,
 		TestbedScript: *script, Prefix: *prefix, RunID: runID, CSV: w, Progress: os.Stderr,
 		DUT: scenario.DUTOptions{Dexplane: *dexBin, AttachMode: *attach, ExportRate: *exportRate,
 			WorkDir: filepath.Join(dir, "dut")},
