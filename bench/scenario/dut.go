@@ -49,18 +49,24 @@ type runningDUT interface {
 // kernelDUT is kernel forwarding: the router testbed already forwards.
 type kernelDUT struct{}
 
+// CPU returns nil: forwarding runs in softirq, there is no process.
 func (kernelDUT) CPU() gen.CPUProbe { return nil }
-func (kernelDUT) Stop() error       { return nil }
 
-// redirectDUT is ebpf's dxp_redirect attached to both dut ports; Stop
-// detaches it.
-type redirectDUT struct{ objs *dxebpf.Objects }
+// Stop does nothing: the router testbed forwards for as long as it exists.
+func (kernelDUT) Stop() error { return nil }
 
-func (d *redirectDUT) CPU() gen.CPUProbe { return nil }
-func (d *redirectDUT) Stop() error       { return d.objs.Close() }
+// Redirect is ebpf's dxp_redirect attached to two ports (the plain XDP
+// redirect baseline).
+type Redirect struct{ objs *dxebpf.Objects }
+
+// CPU returns nil: the redirect runs in softirq, there is no process.
+func (d *Redirect) CPU() gen.CPUProbe { return nil }
+
+// Stop detaches the program from both ports and frees its maps.
+func (d *Redirect) Stop() error { return d.objs.Close() }
 
 // startRedirect attaches dxp_redirect to west and east of the dut.
-func startRedirect(tb *Testbed, mode string) (*redirectDUT, error) {
+func startRedirect(tb *Testbed, mode string) (*Redirect, error) {
 	return AttachRedirect(tb.DUT(), West, East, mode)
 }
 
@@ -68,7 +74,7 @@ func startRedirect(tb *Testbed, mode string) (*redirectDUT, error) {
 // port: the plain XDP redirect baseline) to west and east inside network
 // namespace netns ("" = current) until Stop. Used by the runner and by
 // `dexbench redirect` on NIC testbeds.
-func AttachRedirect(netns, west, east, mode string) (*redirectDUT, error) {
+func AttachRedirect(netns, west, east, mode string) (*Redirect, error) {
 	am, err := dxebpf.ParseAttachMode(mode)
 	if err != nil {
 		return nil, err
@@ -96,7 +102,7 @@ func AttachRedirect(netns, west, east, mode string) (*redirectDUT, error) {
 	if err != nil {
 		return nil, errors.Join(err, objs.Close())
 	}
-	return &redirectDUT{objs: objs}, nil
+	return &Redirect{objs: objs}, nil
 }
 
 // dexplaneDUT is a `dexplane run` process inside the dut namespace.
@@ -106,6 +112,8 @@ type dexplaneDUT struct {
 	done chan error
 }
 
+// CPU measures the dexplane process (ip netns exec and taskset exec it, so
+// the pid started is dexplane's).
 func (d *dexplaneDUT) CPU() gen.CPUProbe { return gen.ProcessCPU{PID: d.cmd.Process.Pid} }
 
 // Stop sends SIGTERM, waits up to 5 s, then kills.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"time"
 
 	"github.com/dexplane/dexplane/bench/gen"
@@ -281,6 +280,3 @@ func CheckDEX(s Scenario, got float64) string {
 	}
 	return "ok"
 }
-
-// MkWorkDir creates a directory for configs and logs of one run.
-func MkWorkDir(dir string) error { return os.MkdirAll(dir, 0o755) }

@@ -16,7 +16,8 @@ type Testbed struct {
 	Topology, Prefix string
 }
 
-// Namespace names and interfaces, as scripts/testbed.sh creates them.
+// HostA returns the namespace of host-a (the generator's side), as
+// scripts/testbed.sh names it.
 func (t *Testbed) HostA() string { return t.Prefix + "-host-a" }
 
 // HostB returns the namespace of host-b.
@@ -44,7 +45,7 @@ var (
 	TunDst = netip.MustParseAddr("2001:db8:ff::2")
 )
 
-// HostB returns host-b's IPv6 address in this topology.
+// HostBAddr returns host-b's IPv6 address in this topology.
 func (t *Testbed) HostBAddr() netip.Addr {
 	if t.Topology == "router" {
 		return HostBAddrRouter
