@@ -383,15 +383,22 @@ print_refresh_time: 1
 	cmd, log := startPeer(t, bin, "-f", conf)
 	waitBound(t, port, cmd, log)
 	// nfacctd hands records to its plugin a buffer (plugin_buffer_size,
-	// default 1476 octets) at a time: send enough to fill several.
-	var recs []telemetry.Record
-	for i := range 64 {
+	// default 1476 octets) at a time and keeps a partial buffer until more
+	// data comes: follow the 64 records under test with as many fillers
+	// (another flow) so that all 64 reach the print plugin.
+	var recs, sent []telemetry.Record
+	for i := range 128 {
 		r := peerRecord(uint32(i))
 		r.TraceType &^= telemetry.TraceOSS
 		r.RawLen = 0
-		recs = append(recs, r)
+		if i >= 64 {
+			r.FlowID = 0xF111E4
+		} else {
+			recs = append(recs, r)
+		}
+		sent = append(sent, r)
 	}
-	exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), recs)
+	exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), sent)
 	defer func() {
 		if t.Failed() {
 			t.Logf("nfacctd log:\n%s", log)
@@ -403,7 +410,7 @@ print_refresh_time: 1
 			d := json.NewDecoder(strings.NewReader(l))
 			d.UseNumber()
 			var m map[string]any
-			if d.Decode(&m) == nil {
+			if d.Decode(&m) == nil && fmt.Sprint(m["ioam_dex_flow_id"]) == fmt.Sprint(0x12345678) {
 				rows[fmt.Sprint(m["ioam_dex_sequence_number"])] = m
 			}
 		}
