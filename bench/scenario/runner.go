@@ -200,6 +200,14 @@ func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag str
 	if err != nil {
 		return fail(err)
 	}
+	if s.DUT == Dexplane && s.Workers > 1 {
+		// A veth delivers a frame on the RX queue matching the sender's
+		// TX queue, and the generator sends on queue 0 of one-queue
+		// veths: a second worker would never see a frame.
+		q, err := tb.RxQueues()
+		return fail(fmt.Errorf("%d workers are not measurable on veth: the generator sends on one queue (the dut's veths have %d; %v); use the NIC testbed (bench/trex)",
+			s.Workers, q, err))
+	}
 	src, dst, err := gen.ResolveMACs(tb.HostA(), HostIf, spec.Dst)
 	if err != nil {
 		return fail(err)

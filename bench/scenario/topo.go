@@ -5,6 +5,10 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/dexplane/dexplane/bench/gen"
 )
 
 // Testbed is one topology built by scripts/testbed.sh (the shell twin of
@@ -86,4 +90,18 @@ func (t *Testbed) SteerRPS(cpu int) error {
 		}
 	}
 	return nil
+}
+
+// RxQueues returns the number of RX queues of the dut's west port.
+func (t *Testbed) RxQueues() (int, error) {
+	n := 0
+	err := gen.InNetns(t.DUT(), func() error {
+		l, err := netlink.LinkByName(West)
+		if err != nil {
+			return fmt.Errorf("dut %s: %w", West, err)
+		}
+		n = l.Attrs().NumRxQueues
+		return nil
+	})
+	return n, err
 }
