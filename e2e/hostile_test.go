@@ -137,41 +137,81 @@ func (s *hostileSender) send(frame []byte) error { return unix.Sendto(s.fd, fram
 // hostileKernelPath lists the steering reasons under which dxp_steer sends a
 // frame to the peer port itself, and the node never sees it.
 var hostileKernelPath = []dxebpf.Reason{
-	dxebpf.ReasonNotIPv6, dxebpf.ReasonND, dxebpf.ReasonMalformed,
+	dxebpf.ReasonNotIPv6, dxebpf.ReasonND,
 	dxebpf.ReasonIPv6Pass, dxebpf.ReasonNoRoute, dxebpf.ReasonUnsampled,
 }
 
-// hostileSteeredSampled models dxp_steer in steer: sampled, as package ebpf
-// documents it, for a frame arriving on port 0 in role r under hostile.Spec(r):
-// whether it goes to the worker. On the outside port that is a frame whose
-// destination a route covers (the suite's k/n is 1/1) or that has a
-// Hop-by-Hop header (foreign IOAM is not forwarded); on an inside port a
-// frame with a Hop-by-Hop header or an ip6ip6 frame to a decap endpoint.
-// Non-IPv6, truncated and neighbour-discovery frames never go up.
-func hostileSteeredSampled(b []byte, r hostile.Role) bool {
+// hostileKernelDrop lists the steering reasons under which dxp_steer drops
+// a frame itself, and the node never sees it.
+var hostileKernelDrop = []dxebpf.Reason{dxebpf.ReasonMalformed}
+
+// hostileClass is dxp_steer's classification of a frame as package ebpf
+// documents it, in every steering mode.
+type hostileClass uint8
+
+const (
+	hostileNotIPv6 hostileClass = iota // not IPv6 to dxp_steer: crosses
+	hostileDrop                        // malformed IPv6: dropped in XDP
+	hostileND                          // neighbour discovery: crosses
+	hostileIPv6                        // IPv6 the mode's rules then judge
+)
+
+// hostileClassify returns the class of frame b and, for IPv6, the offset of
+// its IPv6 header. EtherType IPv6 (behind at most one 802.1Q/802.1ad tag)
+// with a cut tag or header, a version other than 6 or a Payload Length past
+// the frame is dropped.
+func hostileClassify(b []byte) (hostileClass, int) {
 	if len(b) < 14 {
-		return false
+		return hostileNotIPv6, 0
 	}
 	l3, et := 14, binary.BigEndian.Uint16(b[12:])
 	if et == 0x8100 || et == 0x88a8 {
 		if len(b) < 18 {
-			return false
+			return hostileDrop, 0
 		}
 		l3, et = 18, binary.BigEndian.Uint16(b[16:])
 	}
-	if et != 0x86dd || len(b) < l3+40 || b[l3]>>4 != 6 {
+	switch {
+	case et != 0x86dd:
+		return hostileNotIPv6, 0
+	case len(b) < l3+40 || b[l3]>>4 != 6:
+		return hostileDrop, 0
+	case int(binary.BigEndian.Uint16(b[l3+4:])) > len(b)-l3-40:
+		return hostileDrop, 0
+	case b[l3+6] == packet.ProtoICMPv6 && len(b) > l3+40 && b[l3+40] >= 133 && b[l3+40] <= 137:
+		return hostileND, l3
+	}
+	return hostileIPv6, l3
+}
+
+// hostileSteeredSampled models dxp_steer in steer: sampled, as package ebpf
+// documents it, for a frame arriving on port 0 in role r under hostile.Spec(r):
+// whether it goes to the worker. A Payload Length 0 frame with a Hop-by-Hop
+// header (jumbogram candidate) always goes up. On the outside port so does a
+// frame whose destination a route covers (the suite's k/n is 1/1) or that
+// has a Hop-by-Hop header (foreign IOAM is not forwarded); on an inside port
+// a frame with a Hop-by-Hop header, an ip6ip6 frame to a decap endpoint, and
+// any frame whose Next Header is not TCP, UDP, ICMPv6, SCTP or ESP.
+// Non-IPv6, malformed and neighbour-discovery frames never go up.
+func hostileSteeredSampled(b []byte, r hostile.Role) bool {
+	class, l3 := hostileClassify(b)
+	if class != hostileIPv6 {
 		return false
 	}
 	nh := b[l3+6]
-	if nh == packet.ProtoICMPv6 && len(b) > l3+40 && b[l3+40] >= 133 && b[l3+40] <= 137 {
-		return false
+	if nh == packet.ProtoHopByHop {
+		return true
 	}
 	dst := netip.AddrFrom16([16]byte(b[l3+24 : l3+40]))
 	spec := hostile.Spec(r)
 	if r == hostile.RoleEncap {
-		return spec.Routes[0].Prefix.Contains(dst) || nh == packet.ProtoHopByHop
+		return spec.Routes[0].Prefix.Contains(dst)
 	}
-	return nh == packet.ProtoHopByHop || (nh == packet.ProtoIPv6 && slices.Contains(spec.DecapEndpoints, dst))
+	switch nh {
+	case packet.ProtoTCP, packet.ProtoUDP, packet.ProtoICMPv6, 132 /* SCTP */, 50 /* ESP */ :
+		return false
+	}
+	return true // ip6ip6 to a decap endpoint or not, every extension header, unknown
 }
 
 // hostilePresampled hands the node dxp_steer's k/n decision from the metadata in
@@ -195,8 +235,11 @@ func hostilePresampled(f *xsk.Frame) (selected, ok bool) {
 // TestHostileDataPlane sends every frame of the table from host-a through
 // the engine running the node roles in the dut of a bitw testbed, one
 // engine start per role and steering mode, and checks what host-b receives
-// and which counter moved. In steer: all every IPv6 frame but neighbour
-// discovery reaches the node, so the table applies as written. In steer:
+// and which counter moved. In both modes dxp_steer drops malformed IPv6
+// (cut tag or header, version ≠ 6, Payload Length past the frame) itself;
+// the test checks it drops exactly those. In steer: all every other IPv6
+// frame but neighbour discovery reaches the node, so the table applies as
+// written. In steer:
 // sampled dxp_steer forwards what the node need not see itself; the test
 // checks that exactly the frames package ebpf documents are steered, that
 // the others cross unchanged, and logs each row whose documented node
@@ -275,31 +318,35 @@ func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer dxebpf
 			t.Fatal(err)
 		}
 	}
-	xdpCount := func() (kernel uint64) {
+	xdpCount := func() (kernel, dropped uint64) {
 		c := e.Counters()
 		for _, reason := range hostileKernelPath {
 			kernel += c.Ports[0].XDP[reason].Packets
 		}
-		return kernel
+		for _, reason := range hostileKernelDrop {
+			dropped += c.Ports[0].XDP[reason].Packets
+		}
+		return kernel, dropped
 	}
 	for _, f := range hostile.Frames() {
 		if f.NoInject != "" {
 			continue
 		}
 		var c hostile.Checker
-		before, kBefore := hostile.SnapshotCounters(n), xdpCount()
+		before := hostile.SnapshotCounters(n)
+		kBefore, dBefore := xdpCount()
 		if err := tx.send(f.Bytes); err != nil {
 			t.Fatalf("%s: send: %v", f.Name, err)
 		}
 		// Wait until the node or the steering program has handled it.
-		var viaKernel bool
+		var viaKernel, xdpDropped bool
 		for deadline := time.Now().Add(2 * time.Second); ; {
 			now := hostile.SnapshotCounters(n)
 			if now["forwarded"]+now["dropped"] > before["forwarded"]+before["dropped"] {
 				break
 			}
-			if xdpCount() > kBefore {
-				viaKernel = true
+			if k, d := xdpCount(); k > kBefore || d > dBefore {
+				viaKernel, xdpDropped = k > kBefore, d > dBefore
 				break
 			}
 			if time.Now().After(deadline) {
@@ -309,7 +356,7 @@ func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer dxebpf
 			time.Sleep(time.Millisecond)
 		}
 		wait := 50 * time.Millisecond
-		if f.Expect[r].Outcome != hostile.Dropped || viaKernel {
+		if (f.Expect[r].Outcome != hostile.Dropped && !xdpDropped) || viaKernel {
 			wait = time.Second
 		}
 		out, err := rx.next(wait)
@@ -320,10 +367,30 @@ func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer dxebpf
 		if f.Bug != "" {
 			bug = f.Bug
 		}
-		if steer == dxebpf.SteerSampled && viaKernel == hostileSteeredSampled(f.Bytes, r) {
+		class, _ := hostileClassify(f.Bytes)
+		if xdpDropped != (class == hostileDrop) {
+			c.Errorf("%s/%v: dropped by dxp_steer %v, want %v (package ebpf)", f.Name, r, xdpDropped, class == hostileDrop)
+		}
+		if steer == dxebpf.SteerSampled && !xdpDropped && viaKernel == hostileSteeredSampled(f.Bytes, r) {
 			c.Errorf("%s/%v: steered to the worker %v, want %v (package ebpf, steer: sampled)", f.Name, r, !viaKernel, hostileSteeredSampled(f.Bytes, r))
 		}
-		if viaKernel {
+		if steer == dxebpf.SteerAll && viaKernel && class == hostileIPv6 {
+			c.Errorf("%s/%v: IPv6 crossed in the kernel in steer: all", f.Name, r)
+		}
+		switch {
+		case xdpDropped:
+			// Dropped in XDP as malformed: nothing may leave, the table
+			// must say dropped, and the node never saw the frame.
+			if out != nil {
+				c.Errorf("%s/%v: dxp_steer dropped the frame, yet %x left", f.Name, r, out)
+			}
+			if f.Expect[r].Outcome != hostile.Dropped {
+				c.Errorf("%s/%v: want %v, dxp_steer dropped it in the kernel", f.Name, r, f.Expect[r].Outcome)
+			}
+			if d := hostile.DeltaCounters(before, hostile.SnapshotCounters(n)); len(d) != 0 {
+				c.Errorf("%s/%v: node counters moved for a frame it never saw: %v", f.Name, r, d)
+			}
+		case viaKernel:
 			// dxp_steer redirected the frame to east itself. host-b's stack
 			// may discard a frame it cannot untag before packet sockets
 			// see it, so the steering counter is the evidence it was sent.
@@ -344,7 +411,7 @@ func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer dxebpf
 			if d := hostile.DeltaCounters(before, hostile.SnapshotCounters(n)); len(d) != 0 {
 				c.Errorf("%s/%v: node counters moved for a frame it never saw: %v", f.Name, r, d)
 			}
-		} else {
+		default:
 			hostile.CheckOutput(&c, &f, r, f.Bytes, out)
 			hostile.CheckCounters(&c, &f, r, hostile.DeltaCounters(before, hostile.SnapshotCounters(n)))
 		}

@@ -5,19 +5,55 @@
 // # Programs
 //
 // dxp_steer (steer.c) runs on each port and classifies every frame. Frames a
-// worker must see are redirected to the AF_XDP socket of their RX queue; all
-// others (ARP, neighbour discovery, IPv4, LLDP, IPv6 that will not be
-// touched) cross to the peer port through a devmap without leaving the
-// kernel. What goes to the workers depends on the SteerMode:
+// worker must see are redirected to the AF_XDP socket of their RX queue;
+// frames no IPv6 node accepts are dropped; all others (ARP, neighbour
+// discovery, IPv4, LLDP, IPv6 that will not be touched) cross to the peer
+// port through a devmap without leaving the kernel.
 //
-//   - SteerAll: every IPv6 frame except ICMPv6 types 133-137 (ND). The
-//     workers do the route lookup and the k/n sampling (kernel semantics).
-//   - SteerSampled: the program decides. On an outside port it looks the
-//     destination up in an LPM trie (SetRoutes) and runs the route's k/n
-//     sampler; frames with a Hop-by-Hop header also go up, so the node can
-//     apply its foreign-IOAM policy (unless Options.PassForeignHbH). On an
-//     inside port frames with a Hop-by-Hop header and ip6ip6 frames
-//     addressed to a decap endpoint (SetDecapEndpoints) go up.
+// In every mode dxp_steer first drops, as Linux ipv6_rcv does and as package
+// node's malformed-packet table says, an EtherType-IPv6 frame (untagged or
+// behind one 802.1Q/802.1ad tag) whose VLAN tag or 40-octet IPv6 header is
+// cut, whose version nibble is not 6, or whose Payload Length claims more
+// octets than the frame holds after the IPv6 header (octets beyond it, such
+// as Ethernet padding, are fine). These count as ReasonMalformed. Frames
+// shorter than an Ethernet header, frames with two tags and non-IPv6
+// EtherTypes (IPv4, ARP, LLDP, ...) are not IPv6 to us and cross
+// (ReasonNotIPv6). ICMPv6 types 133-137 (ND) then cross in the kernel
+// (ReasonND) in every mode. What goes to the workers depends on the
+// SteerMode:
+//
+//   - SteerAll: every other IPv6 frame (ReasonAll). The workers do the
+//     route lookup and the k/n sampling (kernel semantics).
+//   - SteerSampled: the program decides. A frame with Payload Length 0 and
+//     a Hop-by-Hop header (a jumbogram candidate) always goes up
+//     (ReasonHbH), so the codec judges it. On an outside port the program
+//     looks the destination up in an LPM trie (SetRoutes) and runs the
+//     route's k/n sampler (ReasonSampled; ReasonUnsampled and ReasonNoRoute
+//     cross); frames with a Hop-by-Hop header also go up (ReasonHbH), so the
+//     node can apply its foreign-IOAM policy (unless Options.PassForeignHbH).
+//     On an inside port a frame goes up when it has a Hop-by-Hop header
+//     (ReasonHbH), is ip6ip6 addressed to a decap endpoint
+//     (SetDecapEndpoints, ReasonDecap), or otherwise has an IPv6 Next
+//     Header that is not a plain upper-layer protocol (ReasonExtHdr); only
+//     TCP (6), UDP (17), ICMPv6 (58, ND already excluded), SCTP (132) and
+//     ESP (50) cross in the kernel (ReasonIPv6Pass).
+//
+// Design note on the inside-port rule: the program does not walk extension
+// header chains; the codec does (package packet). A frame whose first
+// header is not Hop-by-Hop can still hide IOAM (a second Hop-by-Hop header
+// after Destination Options, DEX in a Destination Options header) or be
+// malformed past the fixed header (a Routing or Fragment header cut short).
+// Crossing in the kernel would carry such frames through transit nodes and
+// out of the domain at the decapsulating node unchecked, so every Next
+// Header value except the five above goes to a worker, which validates the
+// chain and applies the node's policy: Routing, Fragment, Destination
+// Options, AH (its ICV covers the headers, and it may be followed by
+// anything), Mobility, HIP, Shim6, the experimental values, No Next Header
+// (59), unknown protocols, and ip6ip6 (41) to an address that is not a decap
+// endpoint (another tenant's tunnel). ESP stays in the kernel: what follows
+// it is encrypted, so there is nothing the node could check or strip. Such
+// frames are rare on a domain's inside links, so the cost is small; the bulk
+// (TCP, UDP, ICMPv6) still never leaves the kernel unless sampled.
 //
 // k/n semantics in SteerSampled are the kernel's (net/ipv6/ioam6_iptunnel.c):
 // one 32-bit counter per route, global (shared by all CPUs and both ports,

@@ -33,6 +33,7 @@ const (
 	flagRoutes = 1 << 1
 	flagHbH    = 1 << 2
 	flagDecap  = 1 << 3
+	flagExtHdr = 1 << 4
 )
 
 // ProgPrefix starts the kernel name of every dexplane XDP program; a
@@ -339,7 +340,7 @@ func (o *Objects) loadProgram(port int, role PortRole) (*ebpf.Program, error) {
 			flags |= flagHbH
 		}
 	default:
-		flags = flagHbH | flagDecap
+		flags = flagHbH | flagDecap | flagExtHdr
 	}
 	spec := o.spec.Copy()
 	if err := spec.Variables["port_index"].Set(uint32(port)); err != nil {

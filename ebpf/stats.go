@@ -6,7 +6,7 @@ import (
 
 // Reason is a counter index within a port, the enum reason of steer.c.
 // Every frame dxp_steer sees is counted under exactly one classification
-// reason (ReasonNotIPv6 .. ReasonDecap), so their sum is the number of
+// reason (ReasonNotIPv6 .. ReasonExtHdr), so their sum is the number of
 // frames the port received; ReasonXSKMiss and ReasonNoPeer are events that
 // additionally count what then happened to some of those frames.
 type Reason uint32
@@ -15,7 +15,7 @@ type Reason uint32
 const (
 	ReasonNotIPv6   Reason = iota // ARP, IPv4, LLDP, anything not IPv6 → peer
 	ReasonND                      // ICMPv6 133-137 → peer
-	ReasonMalformed               // truncated VLAN/IPv6 header, IP version != 6 → peer
+	ReasonMalformed               // truncated VLAN/IPv6 header, IP version != 6, Payload Length past the frame → dropped
 	ReasonIPv6Pass                // IPv6 nothing asked for (sampled mode) → peer
 	ReasonNoRoute                 // outside: no steering route matched → peer
 	ReasonUnsampled               // outside: route matched, k/n did not select → peer
@@ -23,6 +23,7 @@ const (
 	ReasonSampled                 // outside: route matched and k/n selected → worker
 	ReasonHbH                     // Hop-by-Hop header present → worker
 	ReasonDecap                   // ip6ip6 to a decap endpoint → worker
+	ReasonExtHdr                  // inside, sampled: Next Header not TCP/UDP/ICMPv6/SCTP/ESP → worker
 	ReasonXSKMiss                 // event: meant for a worker, no socket on the queue → peer
 	ReasonNoPeer                  // event: port has no peer in tx_ports → dropped
 	NumReasons
@@ -30,7 +31,7 @@ const (
 
 var reasonNames = [NumReasons]string{
 	"not_ipv6", "nd", "malformed", "ipv6_pass", "no_route", "unsampled",
-	"all", "sampled", "hbh", "decap", "xsk_miss", "no_peer",
+	"all", "sampled", "hbh", "decap", "ext_hdr", "xsk_miss", "no_peer",
 }
 
 // String returns the reason's snake_case name, as used in metrics.
@@ -42,7 +43,12 @@ func (r Reason) String() string {
 }
 
 // Steered reports whether frames of this classification go to a worker.
-func (r Reason) Steered() bool { return r >= ReasonAll && r <= ReasonDecap }
+func (r Reason) Steered() bool { return r >= ReasonAll && r <= ReasonExtHdr }
+
+// Dropped reports whether dxp_steer drops frames of this classification
+// itself (ReasonMalformed; ReasonNoPeer is the event of a drop for want of
+// a peer). Frames neither steered nor dropped cross to the peer port.
+func (r Reason) Dropped() bool { return r == ReasonMalformed || r == ReasonNoPeer }
 
 // Counter is a frame and octet count (octets from the Ethernet header on,
 // no FCS).

@@ -7,8 +7,11 @@
 // constants), all copies share the maps below.
 //
 //   dxp_steer     classifies every frame: frames a worker must see go to the
-//                 AF_XDP socket of their RX queue (xsks), all others cross to
-//                 the peer port through the devmap (tx_ports), untouched.
+//                 AF_XDP socket of their RX queue (xsks), frames no IPv6 node
+//                 would accept (truncated VLAN/IPv6 header, IP version != 6,
+//                 Payload Length past the frame) are dropped, all others
+//                 cross to the peer port through the devmap (tx_ports),
+//                 untouched.
 //   dxp_redirect  sends every frame to the peer port: the benchmark ceiling
 //                 for "the bump does nothing".
 //
@@ -29,19 +32,21 @@
 #define MAX_DECAP 256
 
 // port_flags bits: what a port steers to userspace.
-#define F_ALL (1u << 0)    // every IPv6 frame except ND ("steer: all")
-#define F_ROUTES (1u << 1) // destination LPM + k/n sampler (outside ports)
-#define F_HBH (1u << 2)    // frames with a Hop-by-Hop header
-#define F_DECAP (1u << 3)  // ip6ip6 addressed to a decap endpoint (inside ports)
+#define F_ALL (1u << 0)     // every IPv6 frame except ND ("steer: all")
+#define F_ROUTES (1u << 1)  // destination LPM + k/n sampler (outside ports)
+#define F_HBH (1u << 2)     // frames with a Hop-by-Hop header
+#define F_DECAP (1u << 3)   // ip6ip6 addressed to a decap endpoint (inside ports)
+#define F_EXT_HDR (1u << 4) // IPv6 whose Next Header is not a plain upper layer (inside ports)
 
 // Counter index within a port. Every frame is counted under exactly one
-// classification reason (R_NOT_IPV6 .. R_DECAP), so their sum is the number
+// classification reason (R_NOT_IPV6 .. R_EXT_HDR), so their sum is the number
 // of frames the port received; R_XSK_MISS and R_NO_PEER additionally count
-// what then happened to some of them.
+// what then happened to some of them. ebpf/stats.go mirrors this enum.
 enum reason {
 	R_NOT_IPV6 = 0, // ARP, IPv4, LLDP, anything not IPv6 → peer
 	R_ND,           // ICMPv6 133-137 (RS, RA, NS, NA, redirect) → peer
-	R_MALFORMED,    // truncated VLAN or IPv6 header, IP version != 6 → peer
+	R_MALFORMED,    // truncated VLAN or IPv6 header, IP version != 6,
+	                // Payload Length past the frame → dropped
 	R_IPV6_PASS,    // IPv6 nobody asked for (sampled mode) → peer
 	R_NO_ROUTE,     // outside port: destination matches no steering route → peer
 	R_UNSAMPLED,    // outside port: route matched, k/n did not select → peer
@@ -49,6 +54,7 @@ enum reason {
 	R_SAMPLED,      // outside port: route matched and k/n selected → worker
 	R_HBH,          // Hop-by-Hop header present → worker
 	R_DECAP,        // ip6ip6 to a decap endpoint → worker
+	R_EXT_HDR,      // inside port: Next Header not a plain upper layer → worker
 	R_XSK_MISS,     // event: wanted a worker, no socket on this queue → peer instead
 	R_NO_PEER,      // event: no peer in tx_ports → dropped
 	NR_REASONS,
@@ -163,6 +169,28 @@ static __always_inline int redirect_peer(__u64 len)
 	return act;
 }
 
+// drop discards a frame no IPv6 node would accept, as Linux ipv6_rcv does.
+static __always_inline int drop(__u32 reason, __u64 len)
+{
+	count(reason, len);
+	return XDP_DROP;
+}
+
+// plain_upper reports whether Next Header nh is an upper-layer protocol
+// that carries no IOAM for the node to see and needs no header-chain check:
+// TCP, UDP, ICMPv6 (ND is handled before), SCTP and ESP (what follows ESP
+// is encrypted; nothing there is ours to strip). Everything else, every
+// extension header (Hop-by-Hop, Routing, Fragment, Destination Options,
+// AH, Mobility, HIP, Shim6, experimental 253/254), No Next Header, IPv6-in-
+// IPv6 and unknown protocols, goes to a worker on inside ports, whose codec
+// walks and validates the chain: an IOAM option behind an odd chain must not
+// cross the domain or leave it unchecked.
+static __always_inline int plain_upper(__u8 nh)
+{
+	return nh == IPPROTO_TCP || nh == IPPROTO_UDP || nh == IPPROTO_ICMPV6 ||
+	       nh == IPPROTO_SCTP || nh == IPPROTO_ESP;
+}
+
 // to_peer sends a frame the workers need not see across the bump.
 static __always_inline int to_peer(__u32 reason, __u64 len)
 {
@@ -208,7 +236,10 @@ int dxp_steer(struct xdp_md *ctx)
 	struct ipv6hdr *ip6;
 	__be16 proto;
 	__u32 off = sizeof(*eth);
+	__u64 plen;
 
+	// Shorter than an Ethernet header: nothing to classify (devices do not
+	// deliver such frames; AF_PACKET cannot send them).
 	if ((void *)(eth + 1) > end)
 		return to_peer(R_NOT_IPV6, len);
 	proto = eth->h_proto;
@@ -218,16 +249,24 @@ int dxp_steer(struct xdp_md *ctx)
 		struct vlan_hdr *vh = data + off;
 
 		if ((void *)(vh + 1) > end)
-			return to_peer(R_MALFORMED, len);
+			return drop(R_MALFORMED, len);
 		proto = vh->proto;
 		off += sizeof(*vh);
 	}
 	if (proto != bpf_htons(ETH_P_IPV6))
 		return to_peer(R_NOT_IPV6, len);
 
+	// What Linux ipv6_rcv drops (and package node's malformed table): a
+	// cut header, a version other than 6, a Payload Length claiming more
+	// octets than the frame holds. Octets after the payload (Ethernet
+	// padding) are fine. Payload Length 0 never trips the check; with a
+	// Hop-by-Hop header it announces a jumbogram, which a worker judges.
 	ip6 = data + off;
 	if ((void *)(ip6 + 1) > end || ip6->version != 6)
-		return to_peer(R_MALFORMED, len);
+		return drop(R_MALFORMED, len);
+	plen = bpf_ntohs(ip6->payload_len);
+	if (plen > len - off - sizeof(*ip6))
+		return drop(R_MALFORMED, len);
 
 	// Neighbour discovery stays in the kernel in every mode: the workers
 	// would only forward it, and a slow or absent worker must not break the
@@ -243,6 +282,11 @@ int dxp_steer(struct xdp_md *ctx)
 
 	if (port_flags & F_ALL)
 		return to_worker(ctx, R_ALL, 0, len);
+
+	// Jumbogram candidate (Payload Length 0, Hop-by-Hop header): the codec
+	// decides, whatever the port (PassForeignHbH included).
+	if (plen == 0 && ip6->nexthdr == 0)
+		return to_worker(ctx, R_HBH, 0, len);
 
 	if (port_flags & F_ROUTES) {
 		struct lpm_key key = {.prefixlen = 128};
@@ -285,6 +329,11 @@ int dxp_steer(struct xdp_md *ctx)
 		if (bpf_map_lookup_elem(&decap_addrs, &dst))
 			return to_worker(ctx, R_DECAP, 0, len);
 	}
+
+	// Extension headers (other than a first Hop-by-Hop), ip6ip6 to another
+	// address, unknown protocols: a worker validates the chain.
+	if ((port_flags & F_EXT_HDR) && !plain_upper(ip6->nexthdr))
+		return to_worker(ctx, R_EXT_HDR, 0, len);
 	return to_peer(R_IPV6_PASS, len);
 }
 

@@ -1,6 +1,7 @@
 package ebpf_test
 
 import (
+	"encoding/binary"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -126,7 +127,9 @@ func format(pc [dx.NumReasons]dx.Counter) string {
 }
 
 // TestSteerSampled checks each classification of dxp_steer in SteerSampled
-// with injected frames, and the k/n phase: the first K of every N.
+// with injected frames (the table of the package doc: malformed IPv6
+// dropped, outside routes and k/n, Hop-by-Hop, decap, other Next Headers
+// on the inside port), and the k/n phase: the first K of every N.
 func TestSteerSampled(t *testing.T) {
 	n := start(t, dx.Options{Steer: dx.SteerSampled}, dx.AttachGeneric, dx.RoleOutside, dx.RoleInside)
 	a, b := n.tb.HostA, n.tb.HostB
@@ -154,6 +157,18 @@ func TestSteerSampled(t *testing.T) {
 		return ether(nobody, testbed.HostBMAC, 0, etIPv6, ipv6(nh, n.tb.AddrB, dst, l4))
 	}
 	const udpNH, hbhNH, ip6NH = 17, 0, 41
+	// withPlen sets the Payload Length of an untagged frame.
+	withPlen := func(f []byte, plen int) []byte {
+		f = append([]byte{}, f...)
+		binary.BigEndian.PutUint16(f[14+4:], uint16(plen))
+		return f
+	}
+	// ext is an 8-octet extension header (Routing, Fragment, Destination
+	// Options) before payload.
+	ext := func(nh uint8, payload []byte) []byte { return append([]byte{nh, 0, 1, 4, 0, 0, 0, 0}, payload...) }
+	plainUDP := toB(0, n.tb.AddrB, udp(), udpNH)
+	v4 := append([]byte{}, plainUDP...)
+	v4[14] = 0x40
 
 	steps := []struct {
 		name   string
@@ -184,16 +199,52 @@ func TestSteerSampled(t *testing.T) {
 			map[int]uint64{int(dx.ReasonND): 1}},
 		{"lldp", a, [][]byte{ether("01:80:c2:00:00:0e", testbed.HostAMAC, 0, etLLDP, make([]byte, 46))}, 0,
 			map[int]uint64{int(dx.ReasonNotIPv6): 1}},
-		{"truncated ipv6", a, [][]byte{ether(nobody, testbed.HostAMAC, 0, etIPv6, make([]byte, 46))}, 0,
+		// Malformed IPv6 is dropped in every mode, counted once each.
+		{"truncated ipv6", a, [][]byte{ether(nobody, testbed.HostAMAC, 0, etIPv6, make([]byte, 39))}, 0,
 			map[int]uint64{int(dx.ReasonMalformed): 1}},
+		{"vlan cut", a, [][]byte{ether(nobody, testbed.HostAMAC, 0, etVLAN, []byte{0, 7})}, 0,
+			map[int]uint64{int(dx.ReasonMalformed): 2}},
+		{"vlan then nothing", a, [][]byte{ether(nobody, testbed.HostAMAC, 7, etIPv6, nil)}, 0,
+			map[int]uint64{int(dx.ReasonMalformed): 3}},
+		{"version 4", a, [][]byte{v4}, 0,
+			map[int]uint64{int(dx.ReasonMalformed): 4, int(dx.ReasonSampled): 12, int(dx.ReasonUnsampled): 19}},
+		{"payload length past the frame", a, [][]byte{withPlen(plainUDP, len(udp())+1)}, 0,
+			map[int]uint64{int(dx.ReasonMalformed): 5, int(dx.ReasonSampled): 12, int(dx.ReasonUnsampled): 19}},
+		// Payload Length short of the frame (trailer) is fine: counter 28
+		// is in the window starting at 25, not selected.
+		{"payload length short", a, [][]byte{withPlen(plainUDP, len(udp())-8)}, 0,
+			map[int]uint64{int(dx.ReasonMalformed): 5, int(dx.ReasonUnsampled): 20}},
+		// A jumbogram candidate goes up before the route's sampler runs.
+		{"jumbogram candidate", a, [][]byte{withPlen(toB(0, n.tb.AddrB, hbh(udpNH, udp()), hbhNH), 0)}, 0,
+			map[int]uint64{int(dx.ReasonHbH): 2, int(dx.ReasonSampled): 12, int(dx.ReasonUnsampled): 20}},
+		{"outside routing header", a, [][]byte{toB(0, other, ext(udpNH, udp()), 43)}, 0,
+			map[int]uint64{int(dx.ReasonNoRoute): 3, int(dx.ReasonExtHdr): 0}},
 		{"inside hbh", b, [][]byte{toA(n.tb.AddrA, hbh(udpNH, udp()), hbhNH)}, 1,
 			map[int]uint64{int(dx.ReasonHbH): 1}},
 		{"inside decap", b, repeat(2, toA(decapEP, ipv6(udpNH, n.tb.AddrB, n.tb.AddrA, udp()), ip6NH)), 1,
 			map[int]uint64{int(dx.ReasonDecap): 2}},
 		{"inside ip6ip6 elsewhere", b, [][]byte{toA(other, ipv6(udpNH, n.tb.AddrB, n.tb.AddrA, udp()), ip6NH)}, 1,
-			map[int]uint64{int(dx.ReasonIPv6Pass): 1}},
+			map[int]uint64{int(dx.ReasonExtHdr): 1, int(dx.ReasonIPv6Pass): 0}},
 		{"inside plain", b, repeat(3, toA(n.tb.AddrA, udp(), udpNH)), 1,
-			map[int]uint64{int(dx.ReasonIPv6Pass): 4}},
+			map[int]uint64{int(dx.ReasonIPv6Pass): 3}},
+		// Plain upper layers stay in the kernel: TCP, ICMPv6 echo, SCTP, ESP.
+		{"inside upper layers", b, [][]byte{
+			toA(n.tb.AddrA, make([]byte, 20), 6), toA(n.tb.AddrA, []byte{128, 0, 0, 0, 0, 1, 0, 1}, 58),
+			toA(n.tb.AddrA, make([]byte, 12), 132), toA(n.tb.AddrA, make([]byte, 16), 50)}, 1,
+			map[int]uint64{int(dx.ReasonIPv6Pass): 7, int(dx.ReasonExtHdr): 1}},
+		{"inside nd", b, [][]byte{toA(n.tb.AddrA, []byte{136, 0, 0, 0, 0, 0, 0, 0}, 58)}, 1,
+			map[int]uint64{int(dx.ReasonIPv6Pass): 7, int(dx.ReasonExtHdr): 1}},
+		// Every other Next Header goes to a worker: Routing, Fragment,
+		// Destination Options, AH, No Next Header, unknown (253).
+		{"inside extension headers", b, [][]byte{
+			toA(n.tb.AddrA, ext(udpNH, udp()), 43), toA(n.tb.AddrA, ext(udpNH, udp()), 44),
+			toA(n.tb.AddrA, ext(hbhNH, hbh(udpNH, udp())), 60), toA(n.tb.AddrA, ext(udpNH, udp()), 51),
+			toA(n.tb.AddrA, nil, 59), toA(n.tb.AddrA, udp(), 253)}, 1,
+			map[int]uint64{int(dx.ReasonExtHdr): 7, int(dx.ReasonIPv6Pass): 7, int(dx.ReasonHbH): 1}},
+		{"inside payload length past the frame", b, [][]byte{withPlen(toA(n.tb.AddrA, udp(), udpNH), 100)}, 1,
+			map[int]uint64{int(dx.ReasonMalformed): 1, int(dx.ReasonIPv6Pass): 7}},
+		{"inside jumbogram candidate", b, [][]byte{withPlen(toA(n.tb.AddrA, hbh(udpNH, udp()), hbhNH), 0)}, 1,
+			map[int]uint64{int(dx.ReasonHbH): 2}},
 	}
 	for _, s := range steps {
 		inject(t, s.from, testbed.HostIf, s.frames...)

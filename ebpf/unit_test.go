@@ -2,6 +2,8 @@ package ebpf
 
 import (
 	"encoding/binary"
+	"fmt"
+	"math/bits"
 	"net/netip"
 	"os"
 	"strings"
@@ -40,6 +42,43 @@ func TestSpecMatchesConstants(t *testing.T) {
 	}
 }
 
+// The Reason constants must follow steer.c's enum reason (same order) and
+// the port_flags bits its F_ defines: the enum is read from the C source.
+func TestReasonsMatchC(t *testing.T) {
+	src, err := os.ReadFile("steer.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, ok := strings.CutPrefix(string(src)[strings.Index(string(src), "enum reason {"):], "enum reason {")
+	body, _, found := strings.Cut(body, "};")
+	if !ok || !found {
+		t.Fatal("enum reason not found in steer.c")
+	}
+	var names []string
+	for _, line := range strings.Split(body, "\n") {
+		line, _, _ = strings.Cut(strings.TrimSpace(line), "//")
+		id, _, _ := strings.Cut(strings.TrimSpace(line), ",")
+		id, _, _ = strings.Cut(id, " ")
+		if strings.HasPrefix(id, "R_") {
+			names = append(names, strings.ToLower(strings.TrimPrefix(id, "R_")))
+		}
+	}
+	if len(names) != int(NumReasons) {
+		t.Fatalf("steer.c has %d reasons %v, Go %d", len(names), names, NumReasons)
+	}
+	for i, n := range names {
+		if Reason(i).String() != n {
+			t.Errorf("reason %d: steer.c R_%s, Go %s", i, strings.ToUpper(n), Reason(i))
+		}
+	}
+	for name, bit := range map[string]int{"F_ALL": flagAll, "F_ROUTES": flagRoutes, "F_HBH": flagHbH, "F_DECAP": flagDecap, "F_EXT_HDR": flagExtHdr} {
+		want := fmt.Sprintf("#define %s (1u << %d)", name, bits.TrailingZeros(uint(bit)))
+		if !strings.Contains(string(src), want) {
+			t.Errorf("steer.c lacks %q", want)
+		}
+	}
+}
+
 func TestReasonNames(t *testing.T) {
 	seen := map[string]bool{}
 	for r := Reason(0); r < NumReasons; r++ {
@@ -49,8 +88,16 @@ func TestReasonNames(t *testing.T) {
 		}
 		seen[s] = true
 	}
-	if !ReasonSampled.Steered() || ReasonUnsampled.Steered() || ReasonXSKMiss.Steered() {
+	if !ReasonSampled.Steered() || !ReasonExtHdr.Steered() || ReasonUnsampled.Steered() || ReasonXSKMiss.Steered() {
 		t.Error("Steered misclassifies")
+	}
+	for r := Reason(0); r < NumReasons; r++ {
+		if r.Steered() && r.Dropped() {
+			t.Errorf("reason %s both steered and dropped", r)
+		}
+	}
+	if !ReasonMalformed.Dropped() || ReasonNotIPv6.Dropped() || ReasonIPv6Pass.Dropped() {
+		t.Error("Dropped misclassifies")
 	}
 }
 
