@@ -57,6 +57,9 @@ var roleCases = []roleCase{
 	{"transit/ip6ip6", func() policy.Spec { return baseSpec(transitDir) }, withDEX(policy.ModeEncap)},
 	{"decap/inline", func() policy.Spec { return baseSpec(decapDir) }, withDEX(policy.ModeInline)},
 	{"decap/ip6ip6", func() policy.Spec { return baseSpec(decapDir) }, withDEX(policy.ModeEncap)},
+	// The first DEX option has an unknown namespace: the second is decoded.
+	{"transit/second_dex", func() policy.Spec { return baseSpec(transitDir) },
+		func(t testing.TB) []byte { return unhex(t, vecUnknownThenKnown) }},
 }
 
 // setup returns the node, the frame and a restore function that puts the

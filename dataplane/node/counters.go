@@ -25,6 +25,9 @@ const (
 	MalformedPadNNonZero                      // packet.ErrPadNNonZero
 	MalformedTooManyOptions                   // packet.ErrTooManyOptions
 	MalformedOptionDiscard                    // packet.ErrOptionDiscard
+	MalformedRouterAlert                      // packet.ErrRouterAlert
+	MalformedJumbo                            // packet.ErrJumbo
+	MalformedCALIPSO                          // packet.ErrCALIPSO
 	MalformedIOAMMisaligned                   // packet.ErrIOAMMisaligned
 	MalformedIOAMShort                        // packet.ErrIOAMShort
 	MalformedDEXShort                         // packet.ErrDEXShort
@@ -46,7 +49,7 @@ var malformedErrs = [NumMalformed - 1]error{
 	packet.ErrShortIPv6, packet.ErrIPVersion, packet.ErrPayloadLength,
 	packet.ErrHbHTruncated, packet.ErrOptTruncated, packet.ErrOptOverrun,
 	packet.ErrPadTooLong, packet.ErrPadNNonZero, packet.ErrTooManyOptions,
-	packet.ErrOptionDiscard,
+	packet.ErrOptionDiscard, packet.ErrRouterAlert, packet.ErrJumbo, packet.ErrCALIPSO,
 	packet.ErrIOAMMisaligned, packet.ErrIOAMShort, packet.ErrDEXShort,
 	packet.ErrDEXExtTruncated, packet.ErrPTOShort,
 	packet.ErrHbHNotFirst, packet.ErrExtTruncated, packet.ErrInnerShort, packet.ErrInnerVersion,
@@ -58,7 +61,7 @@ var malformedNames = [NumMalformed]string{
 	"short_ipv6", "ip_version", "payload_length",
 	"hbh_truncated", "opt_truncated", "opt_overrun",
 	"pad_too_long", "padn_nonzero", "too_many_options",
-	"option_discard",
+	"option_discard", "router_alert", "jumbo", "calipso",
 	"ioam_misaligned", "ioam_short", "dex_short",
 	"dex_ext_truncated", "pto_short",
 	"hbh_not_first", "ext_truncated", "inner_short", "inner_version",

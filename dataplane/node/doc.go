@@ -69,7 +69,16 @@
 //
 // One telemetry.Record per export, reserved in the node's ring and filled in
 // place; a full ring drops the record and counts it (RecordsDropped), it
-// never blocks forwarding. Addresses, next header, ports and flow label are
+// never blocks forwarding.
+//
+// A packet is exported at most once per node, however many DEX options its
+// Hop-by-Hop header carries: the record describes the first DEX option
+// whose namespace is configured (earlier options with an unknown namespace
+// are skipped); when none is, UnknownNamespace counts the packet. This
+// differs from Linux, whose ipv6_hop_ioam runs for every option and so
+// exports one record per DEX option with a known namespace: RFC 9326 warns
+// that DEX must not become an amplifier, and a crafted header with eight
+// DEX options would otherwise cost eight exports. Addresses, next header, ports and flow label are
 // the innermost packet's (the collector's flow key); RawSection holds the
 // first octets of the IPv6 packet from its outer header, with DEX (as the
 // packet left an encapsulating node, as it arrived elsewhere). Node data,
@@ -120,6 +129,12 @@
 //	ErrOptOverrun, ErrPadTooLong,
 //	ErrPadNNonZero, ErrTooManyOptions,
 //	ErrOptionDiscard
+//	ErrRouterAlert, ErrJumbo,            drop (Linux ipv6_hop_ra, ipv6_hop_jumbo,
+//	ErrCALIPSO                           ipv6_hop_calipso drop; IPv6 Payload
+//	                                     Length ≠ 0 with a Jumbo option is
+//	                                     always an error, jumbograms are not
+//	                                     supported; the CALIPSO DOI is not
+//	                                     looked up)
 //	ErrIOAMMisaligned                    drop (Linux drops even with IOAM off)
 //	ErrIOAMShort, ErrDEXShort,           inside → inside with the ingress
 //	ErrDEXExtTruncated, ErrPTOShort      port not ioam_enabled: forward

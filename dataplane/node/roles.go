@@ -186,9 +186,10 @@ func (n *Node) passOutside(s *policy.Snapshot, f *xsk.Frame, in int) xsk.Verdict
 	return n.forward()
 }
 
-// observe exports a record for the DEX option of n.pkt if the ingress port
-// is IOAM-enabled and the namespace is configured, as Linux ipv6_hop_ioam
-// does; the packet is not modified.
+// observe exports one record for n.pkt if the ingress port is
+// IOAM-enabled and one of its DEX options has a configured namespace (the
+// first such option, see knownDEX), as Linux ipv6_hop_ioam does for each
+// option; the packet is not modified.
 func (n *Node) observe(role telemetry.Role, s *policy.Snapshot, f *xsk.Frame, in, out int) {
 	p := &n.pkt
 	n.ctr.DEXSeen.Add(1)
@@ -196,15 +197,44 @@ func (n *Node) observe(role telemetry.Role, s *policy.Snapshot, f *xsk.Frame, in
 		n.ctr.IOAMDisabled.Add(1)
 		return
 	}
-	ns, ok := n.view.namespaces.Lookup(p.DEX.Namespace)
-	if !ok {
+	frame := f.Buf[f.Off : f.Off+f.Len]
+	d, ns := n.knownDEX(frame)
+	if ns == nil {
 		n.ctr.UnknownNamespace.Add(1)
 		return
 	}
-	frame := f.Buf[f.Off : f.Off+f.Len]
 	var fi flowInfo
 	captureFlow(frame, p, &fi)
-	n.export(role, s, ns, f, in, out, &p.DEX, &fi, frame[p.L3:p.End])
+	n.export(role, s, ns, f, in, out, &d, &fi, frame[p.L3:p.End])
+}
+
+// knownDEX returns the first DEX option of n.pkt (parsed from frame) whose
+// namespace is configured, and that namespace; ns is nil when there is
+// none. The codec decodes only the first DEX option (Packet.DEX); later
+// ones, listed in Packet.IOAM, are decoded here only when the first has an
+// unknown namespace. A packet yields at most one record however many DEX
+// options it carries (RFC 9326's amplification concern: one packet must
+// not trigger a burst of exports).
+func (n *Node) knownDEX(frame []byte) (d packet.DEX, ns *policy.Namespace) {
+	p := &n.pkt
+	if ns, ok := n.view.namespaces.Lookup(p.DEX.Namespace); ok {
+		return p.DEX, ns
+	}
+	end := p.HbH + p.HbHLen
+	for i := p.DEXOpt + 1; i < p.NumIOAM; i++ {
+		o := &p.IOAM[i]
+		if o.IOAMType != packet.IOAMTypeDirectExporting || o.Off < 0 || o.Off >= end || end > len(frame) {
+			continue
+		}
+		d, err := packet.DecodeDEXOption(frame[o.Off:end])
+		if err != nil {
+			continue // Parse checked it; not reached
+		}
+		if ns, ok := n.view.namespaces.Lookup(d.Namespace); ok {
+			return d, ns
+		}
+	}
+	return packet.DEX{}, nil
 }
 
 // transit is the transit role (inside → inside): export, never modify.

@@ -52,8 +52,26 @@ var (
 	// ErrOptionDiscard: an option this package (and Linux) does not know has
 	// action bits other than 00 ("skip"), so RFC 8200 §4.2 requires the packet
 	// to be discarded. Router Alert (0x05), CALIPSO (0x07) and Jumbo Payload
-	// (0xC2), which Linux knows, are skipped without checking their contents.
+	// (0xC2), which Linux knows, are checked instead (ErrRouterAlert,
+	// ErrCALIPSO, ErrJumbo).
 	ErrOptionDiscard = errors.New("packet: unknown Hop-by-Hop option requires discarding the packet")
+	// ErrRouterAlert: a Router Alert option (0x05, RFC 2711) whose Opt Data
+	// Len is not 2 (Linux ipv6_hop_ra drops it). ErrVal is the length.
+	ErrRouterAlert = errors.New("packet: Router Alert option length is not 2")
+	// ErrJumbo: a Jumbo Payload option (0xC2, RFC 2675) in a packet whose
+	// options are walked, i.e. whose IPv6 Payload Length is not 0. Linux
+	// ipv6_hop_jumbo drops it; ErrOff/ErrVal name the first failing check
+	// in Linux order: Opt Data Len not 4, option not at 4n+2 in the header,
+	// Jumbo Payload Length not above 65535, then the non-zero Payload
+	// Length. Jumbograms themselves are not supported (ErrHbHTruncated).
+	ErrJumbo = errors.New("packet: Jumbo Payload option in a packet that is not a jumbogram")
+	// ErrCALIPSO: a CALIPSO option (0x07, RFC 5570) that Linux
+	// ipv6_hop_calipso/calipso_validate drops: Opt Data Len below 8, a
+	// Compartment Length (in 4-octet units) whose bitmap does not fit in
+	// the option, or a wrong CRC-16 checksum. Unlike a kernel built with
+	// NetLabel, which also drops options whose DOI is not configured
+	// locally, the DOI is not checked: a bump in the wire has no DOI table.
+	ErrCALIPSO = errors.New("packet: malformed CALIPSO option")
 
 	// ErrIOAMMisaligned: an IOAM option's type octet is not at a multiple of
 	// 4 octets from the start of the Hop-by-Hop header (RFC 9486; Linux drops

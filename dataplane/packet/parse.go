@@ -193,8 +193,19 @@ func parseHbH(h []byte, base int, p *Packet) error {
 			if err := parseIOAM(h[o:o+ol], base+o, o, p); err != nil {
 				return err
 			}
-		case optRouterAlert, optCALIPSO, optJumbo:
-			// Known to Linux; contents not checked here.
+		case optRouterAlert:
+			// RFC 2711: a 16-bit value; Linux ipv6_hop_ra drops any other
+			// length.
+			if ol != 2+2 {
+				p.ErrOff, p.ErrVal = base+o+1, ol-2
+				return ErrRouterAlert
+			}
+		case optJumbo:
+			return jumboError(h[o:o+ol], base+o, o, p)
+		case optCALIPSO:
+			if err := checkCALIPSO(h[o:o+ol], base+o, p); err != nil {
+				return err
+			}
 		default:
 			if t>>6 != 0 {
 				p.ErrOff, p.ErrVal = base+o, int(t)
@@ -204,6 +215,87 @@ func parseHbH(h []byte, base int, p *Packet) error {
 		o += ol
 	}
 	return nil
+}
+
+// jumboError reports why the Jumbo Payload option opt (Option Type octet
+// first) at frame offset at and Hop-by-Hop offset hoff is refused, with the
+// checks of Linux ipv6_hop_jumbo in its order: Opt Data Len 4, alignment
+// 4n+2, a length above 65535, then an IPv6 Payload Length of 0. Options are
+// only walked when the Payload Length is not 0 (a jumbogram fails earlier
+// with ErrHbHTruncated), so the last check always fails: every Jumbo
+// Payload option that reaches here is an error.
+func jumboError(opt []byte, at, hoff int, p *Packet) error {
+	switch {
+	case opt[1] != 4:
+		p.ErrOff, p.ErrVal = at+1, int(opt[1])
+	case hoff&3 != 2:
+		p.ErrOff, p.ErrVal = at, hoff
+	case binary.BigEndian.Uint32(opt[2:]) <= 0xFFFF:
+		p.ErrOff, p.ErrVal = at+2, int(binary.BigEndian.Uint32(opt[2:]))
+	default:
+		p.ErrOff, p.ErrVal = p.L3+4, p.PayloadLen
+	}
+	return ErrJumbo
+}
+
+// calipsoMinLen is the smallest CALIPSO Opt Data Len (RFC 5570 §5.1): DOI
+// (4 octets), Compartment Length, Sensitivity Level and the 2-octet
+// checksum.
+const calipsoMinLen = 8
+
+// checkCALIPSO checks the CALIPSO option opt (Option Type octet first) at
+// frame offset at as Linux ipv6_hop_calipso and calipso_validate do: Opt
+// Data Len at least 8, a compartment bitmap (Compartment Length, in 4-octet
+// units) that fits in it, and the checksum. The DOI is not looked up (see
+// ErrCALIPSO).
+func checkCALIPSO(opt []byte, at int, p *Packet) error {
+	dl := int(opt[1])
+	if dl < calipsoMinLen {
+		p.ErrOff, p.ErrVal = at+1, dl
+		return ErrCALIPSO
+	}
+	if c := int(opt[6]); calipsoMinLen+4*c > dl {
+		p.ErrOff, p.ErrVal = at+6, c
+		return ErrCALIPSO
+	}
+	// CRC-16/CCITT, reflected, initial value 0xFFFF, complemented, over
+	// the whole option with the checksum field counted as zero; the field
+	// holds it least significant octet first.
+	crc := crc16(0xFFFF, opt[:8])
+	crc = crc16(crc, calipsoZero[:])
+	crc = ^crc16(crc, opt[10:])
+	if got := uint16(opt[8]) | uint16(opt[9])<<8; got != crc {
+		p.ErrOff, p.ErrVal = at+8, int(got)
+		return ErrCALIPSO
+	}
+	return nil
+}
+
+var calipsoZero [2]byte
+
+// crc16Table drives crc16: the reflected CRC-16/CCITT polynomial
+// (x^16 + x^12 + x^5 + 1, 0x8408 bit-reversed), one entry per octet value.
+var crc16Table = func() (t [256]uint16) {
+	for i := range t {
+		c := uint16(i)
+		for range 8 {
+			if c&1 != 0 {
+				c = c>>1 ^ 0x8408
+			} else {
+				c >>= 1
+			}
+		}
+		t[i] = c
+	}
+	return t
+}()
+
+// crc16 continues the reflected CRC-16/CCITT crc over b.
+func crc16(crc uint16, b []byte) uint16 {
+	for _, c := range b {
+		crc = crc>>8 ^ crc16Table[uint8(crc)^c]
+	}
+	return crc
 }
 
 // parseIOAM checks one IOAM option opt (Option Type octet first) at frame

@@ -53,6 +53,16 @@ func TestParseErrors(t *testing.T) {
 		{"unknown option act 01", ethHdr + hbh("1100 5e04 00000000"), ErrOptionDiscard},
 		{"unknown option act 10", ethHdr + hbh("1100 9e04 00000000"), ErrOptionDiscard},
 		{"unknown option act 11", ethHdr + hbh("1100 de04 00000000"), ErrOptionDiscard},
+		{"router alert length 4", ethHdr + hbh("1100 050400000000"), ErrRouterAlert},
+		{"router alert length 0", ethHdr + hbh("1100 0500 01020000"), ErrRouterAlert},
+		{"jumbo in a packet with a payload length", ethHdr + hbh("1100 c20400010000"), ErrJumbo},
+		{"jumbo length 2", ethHdr + hbh("1100 c2020000 0100"), ErrJumbo},
+		{"jumbo misaligned", ethHdr + hbh("1101 00 c20400010000 01050000000000"), ErrJumbo},
+		{"jumbo length 65535", ethHdr + hbh("1100 c2040000ffff"), ErrJumbo},
+		{"calipso length 4", ethHdr + hbh("1100 070400000000"), ErrCALIPSO},
+		{"calipso compartments past the option", ethHdr + hbh("1101 0708000000010105beea 01020000"), ErrCALIPSO},
+		{"calipso bad checksum", ethHdr + hbh("1101 0708000000010005beeb 01020000"), ErrCALIPSO},
+		{"calipso checksum byte order", ethHdr + hbh("1101 0708000000010005eabe 01020000"), ErrCALIPSO},
 		{"ioam misaligned (offset 5)", ethHdr + hbh("1102 010100 "+optA+" 01050000000000"), ErrIOAMMisaligned},
 		{"ioam misaligned (offset 2)", ethHdr + hbh("1101 "+optA+" 0100"), ErrIOAMMisaligned},
 		{"ioam 0x11 misaligned", ethHdr + hbh("1101 110a0004007b000080000000 0100"), ErrIOAMMisaligned},
@@ -92,7 +102,7 @@ func TestParseErrors(t *testing.T) {
 	// Every parse sentinel has at least one case, and they are distinct.
 	all := []error{ErrShortFrame, ErrShortVLAN, ErrNotIPv6, ErrShortIPv6, ErrIPVersion, ErrPayloadLength,
 		ErrHbHTruncated, ErrOptTruncated, ErrOptOverrun, ErrPadTooLong, ErrPadNNonZero, ErrTooManyOptions,
-		ErrOptionDiscard, ErrIOAMMisaligned, ErrIOAMShort, ErrDEXShort, ErrDEXExtTruncated, ErrPTOShort,
+		ErrOptionDiscard, ErrRouterAlert, ErrJumbo, ErrCALIPSO, ErrIOAMMisaligned, ErrIOAMShort, ErrDEXShort, ErrDEXExtTruncated, ErrPTOShort,
 		ErrHbHNotFirst, ErrExtTruncated, ErrInnerShort, ErrInnerVersion, ErrInnerLength}
 	for i, e := range all {
 		if !seen[e] {
@@ -118,6 +128,8 @@ func TestParseAccepts(t *testing.T) {
 		{"pad1 + padN = 7 around an option", ethHdr + hbh("1101 0000 0103000000 1e00 0103 000000"), nil},
 		{"skippable unknown option", ethHdr + hbh("1100 1e04 abcdef01"), nil},
 		{"router alert", ethHdr + hbh("1100 05020000 0100"), nil},
+		{"calipso without compartments", ethHdr + hbh("1101 0708000000010005beea 01020000"), nil},
+		{"calipso with a compartment bitmap", ethHdr + hbh("1101 070c000000030105cd7980000001"), nil},
 		{"ioam 0x11", ethHdr + hbh("1101 0100 110a0004007b000080000000"), func(p *Packet) string {
 			if !p.HasDEX || p.IOAM[0].OptType != OptIOAMAlt || p.DEX.Namespace != 123 {
 				return fmt.Sprintf("%+v", p.IOAM[0])
@@ -198,6 +210,43 @@ func TestParseAccepts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParseKnownOptionDetail checks where ErrOff and ErrVal point for the
+// option checks Linux makes on Router Alert, Jumbo Payload and CALIPSO
+// (the first failing check in Linux order). The Hop-by-Hop header starts
+// at frame offset 54, its first option at 56.
+func TestParseKnownOptionDetail(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		hbh      string
+		want     error
+		off, val int
+	}{
+		{"router alert length", "1100 050400000000", ErrRouterAlert, 57, 4},
+		{"jumbo length first", "1101 00 c202000000 01050000000000", ErrJumbo, 58, 2},
+		{"jumbo alignment", "1101 00 c20400010000 01050000000000", ErrJumbo, 57, 3},
+		{"jumbo value", "1100 c2040000ffff", ErrJumbo, 58, 0xffff},
+		{"jumbo payload length", "1100 c20400010000", ErrJumbo, 18, 8 + len(udpPing)/2},
+		{"calipso length", "1100 070400000000", ErrCALIPSO, 57, 4},
+		{"calipso compartment length", "1101 0708000000010205beea 01020000", ErrCALIPSO, 62, 2},
+		{"calipso checksum", "1101 0708000000010005beeb 01020000", ErrCALIPSO, 64, 0xebbe},
+	} {
+		var p Packet
+		err := Parse(mustHex(t, ethHdr+hbh(tc.hbh)), &p)
+		if err != tc.want || p.ErrOff != tc.off || p.ErrVal != tc.val {
+			t.Errorf("%s: %v at %d value %d, want %v at %d value %d", tc.name, err, p.ErrOff, p.ErrVal, tc.want, tc.off, tc.val)
+		}
+	}
+}
+
+// TestCRC16 checks the CALIPSO checksum against the published check value
+// of CRC-16/CCITT reflected with initial value and final XOR 0xFFFF
+// ("123456789" → 0x906E).
+func TestCRC16(t *testing.T) {
+	if got := ^crc16(0xFFFF, []byte("123456789")); got != 0x906E {
+		t.Errorf("crc16 check value %#04x, want 0x906e", got)
 	}
 }
 

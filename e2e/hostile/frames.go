@@ -559,14 +559,19 @@ func Frames() []Frame {
 		Bytes:  eth6(withHbH(plain("router-alert-ok"), hbh(0, opt(0x05, 0, 0), pad(2)))),
 		Expect: [NumRoles]Expect{dex("dex_inserted,dex_merged"), same("forwarded"), same("forwarded")}})
 	add(Frame{Name: "router-alert-bad-len", What: "Router Alert with Opt Data Len 4 (must be 2; Linux ipv6_hop_ra drops it)",
-		Bytes: eth6(withHbH(plain("router-alert-bad-len"), hbh(0, opt(0x05, 0, 0, 0, 0)))), Expect: all(drop("")),
-		Bug: "packet.Parse skips Router Alert contents, so the node forwards (or merges DEX into) a packet Linux drops"})
+		Bytes: eth6(withHbH(plain("router-alert-bad-len"), hbh(0, opt(0x05, 0, 0, 0, 0)))), Expect: malformed("router_alert")})
 	add(Frame{Name: "jumbo-plen-nonzero", What: "Jumbo Payload option in a packet whose Payload Length is not 0 (RFC 2675 §3; Linux ipv6_hop_jumbo drops it)",
-		Bytes: eth6(withHbH(plain("jumbo-plen-nonzero"), hbh(0, opt(0xc2, 0, 1, 0, 0)))), Expect: all(drop("")),
-		Bug: "packet.Parse skips Jumbo Payload contents, so the node forwards (or merges DEX into) a packet Linux drops"})
+		Bytes: eth6(withHbH(plain("jumbo-plen-nonzero"), hbh(0, opt(0xc2, 0, 1, 0, 0)))), Expect: malformed("jumbo")})
 	add(Frame{Name: "calipso-bad-len", What: "CALIPSO option with Opt Data Len 4 (at least 8; Linux ipv6_hop_calipso drops it)",
-		Bytes: eth6(withHbH(plain("calipso-bad-len"), hbh(0, opt(0x07, 0, 0, 0, 0)))), Expect: all(drop("")),
-		Bug: "packet.Parse skips CALIPSO contents, so the node forwards (or merges DEX into) a packet Linux drops"})
+		Bytes: eth6(withHbH(plain("calipso-bad-len"), hbh(0, opt(0x07, 0, 0, 0, 0)))), Expect: malformed("calipso")})
+	// calipso is a CALIPSO option (DOI 1, no compartments, level 5) with
+	// the CRC-16 Linux calipso_validate expects (0xeabe, low octet first).
+	calipso := opt(0x07, 0, 0, 0, 1, 0, 5, 0xbe, 0xea)
+	add(Frame{Name: "calipso-bad-crc", What: "CALIPSO option with a wrong checksum (Linux calipso_validate drops it)",
+		Bytes: eth6(withHbH(plain("calipso-bad-crc"), hbh(0, calipso[:8], []byte{0xbe, 0xeb}, pad(4)))), Expect: malformed("calipso")})
+	add(Frame{Name: "calipso-ok", What: "well-formed CALIPSO option (DOI not checked: a Linux with NetLabel also needs the DOI configured); DEX merged after it",
+		Bytes:  eth6(withHbH(plain("calipso-ok"), hbh(0, calipso, pad(4)))),
+		Expect: [NumRoles]Expect{dex("dex_inserted,dex_merged"), same("forwarded"), same("forwarded")}})
 	{
 		p := withHbH(plain("jumbogram"), hbh(0, opt(0xc2, 0, 1, 0, 0x30)))
 		add(Frame{Name: "jumbogram", What: "jumbogram: Payload Length 0 with a Jumbo Payload option (unsupported)",
@@ -627,8 +632,10 @@ func Frames() []Frame {
 		dexRow("dex-unknown-ns", "DEX for namespace 999, which the node does not know: never exported, still removed at the edge",
 			eth6(withHbH(p, dexHbH(0, 999, 0))), "unknown_namespace", "unknown_namespace,dex_removed", eth6(p))
 	}
-	inlineDEXRow("dex-twice", "two DEX options in one Hop-by-Hop header (one record, both removed)",
+	inlineDEXRow("dex-twice", "two DEX options in one Hop-by-Hop header (one record, for the first; both removed)",
 		hbh(0, pad(2), dexOpt(Namespace, 0), dexOpt(Namespace, 0), pad(4)))
+	inlineDEXRow("dex-unknown-then-known", "DEX for namespace 999 (unknown) then DEX for 123: one record, for the second; both removed",
+		hbh(0, pad(2), dexOpt(999, 0), dexOpt(Namespace, 0), pad(4)))
 	pto := ioamOpt(0x31, 18, []byte{0, 0, 0, Namespace, 0x08, 0x01, 0x80, 0, 0, 0, 0, 0, 0, 0, 0x3f, 0, 0, 1})
 	inlineDEXRow("pto-and-dex", "Pre-allocated Trace option then DEX in one header", hbh(0, pad(2), pto, dexOpt(Namespace, 0), pad(4)))
 	add(Frame{Name: "pto-odl-9", What: "Pre-allocated Trace option cut after 9 octets of content (needs 10)",
