@@ -74,12 +74,13 @@ func (e *Engine) countersLocked() Counters {
 // Lost returns, for port p, the frames received on p that the data plane
 // knowingly did not deliver to the peer: dropped by the handler or invalid,
 // dropped by the kernel before the worker (socket counters), or dropped by
-// the device on transmit to p's peer (copy mode, EBUSY).
+// the device on transmit to p's peer (copy mode, EBUSY), or dropped by the
+// XDP program (malformed, or no peer port).
 func (c *Counters) Lost(p int) uint64 {
 	w, s := &c.Ports[p].Worker, &c.Ports[p].Socket
 	return w[xsk.CtrDropped] + w[xsk.CtrInvalid] + s.RxDropped + s.RxRingFull + s.RxInvalidDescs +
 		c.Ports[1-p].Worker[xsk.CtrTxDeviceDrop] + c.Ports[1-p].Socket.TxInvalidDescs +
-		c.Ports[p].XDP[dxebpf.ReasonNoPeer].Packets
+		c.Ports[p].XDP[dxebpf.ReasonNoPeer].Packets + c.Ports[p].XDP[dxebpf.ReasonMalformed].Packets
 }
 
 // WriteText writes the non-zero counters, one "port N group name value" line

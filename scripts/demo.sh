@@ -17,7 +17,7 @@ top=$(cd "$here/.." && pwd)
 bin=${DEXPLANE:-$top/bin/dexplane}
 prefix=${DEMO_PREFIX:-dxdemo}
 count=${DEMO_PACKETS:-3000}
-flows=${DEMO_FLOWS:-6}
+flows=${DEMO_FLOWS:-7}  # coprime with freq 1/10, so every flow gets sampled packets
 rate=${DEMO_RATE:-3000}
 work=$(mktemp -d /tmp/dexplane-demo.XXXXXX)
 pids=()
@@ -75,7 +75,7 @@ YAML
 done
 
 say "starting the collector and four dexplane nodes"
-nsx coll "$bin" collect --listen 'udp://[::]:4739' >"$work/collect.out" 2>"$work/collect.err" &
+ip netns exec "$prefix-coll" "$bin" collect --quiet --paths 4 --listen 'udp://[::]:4739' >"$work/collect.out" 2>"$work/collect.err" &
 pids+=($!)
 for n in 1 2 3 4; do
 	"$bin" run -c "$work/r$n.yaml" --netns "$prefix-r$n" >"$work/r$n.out" 2>"$work/r$n.log" &
@@ -92,7 +92,7 @@ for n in 1 2 3 4; do
 done
 
 say "sending $count UDP datagrams in $flows flows host-a → host-b"
-nsx host-b "$bin" probe recv --listen '[2001:db8:1::b]:5001' --idle 2s --timeout 60s >"$work/recv.out" &
+ip netns exec "$prefix-host-b" "$bin" probe recv --listen '[2001:db8:1::b]:5001' --idle 2s --timeout 60s >"$work/recv.out" &
 recv=$!
 sleep 0.3
 nsx host-a "$bin" probe send --to '[2001:db8:1::b]:5001' --flows "$flows" --count "$count" --size 512 --rate "$rate"
@@ -106,12 +106,28 @@ for n in 1 2 3 4; do
 	nsx "r$n" "$bin" stats --addr '[::1]:9102' | sed 's/^/  /'
 done
 
-say "stopping nodes (records drain to the collector)"
-for i in 1 2 3 4; do kill -TERM "${pids[$i]}"; done
-for i in 1 2 3 4; do wait "${pids[$i]}" || echo "demo: R$i exited with $?" >&2; done
-sleep 1
-kill -INT "${pids[0]}"; wait "${pids[0]}" || true
+say "stopping nodes (records drain to the collector)"; [[ -n ${DEMO_TRACE:-} ]] && set -x
+# stop PID NAME: SIGTERM, then SIGKILL if it has not exited within 15 s.
+stop() {
+	local pid=$1 name=$2 i
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "demo: $name did not stop within 15 s; killing it" >&2
+		kill -KILL "$pid"
+	fi
+	wait "$pid" || echo "demo: $name exited with status $?" >&2
+}
+for i in 1 2 3 4; do stop "${pids[$i]}" "R$i"; done
+sleep 0.5
+stop "${pids[0]}" collector
 pids=()
+for n in 1 2 3 4; do
+	echo "  R$n: $(grep '^roles:' "$work/r$n.log" | cut -c1-150)"
+done
 
 say "what the collector saw: packets across the domain, by (namespace, flow id, seq)"
 if [[ -s $work/collect.out ]]; then

@@ -291,7 +291,7 @@ func printCounters(w io.Writer, ports [2]string, c, last *dataplane.Counters, d 
 		for r, v := range x {
 			if dxebpf.Reason(r).Steered() {
 				steered += v.Packets
-			} else if r <= int(dxebpf.ReasonUnsampled) {
+			} else if r <= int(dxebpf.ReasonUnsampled) && !dxebpf.Reason(r).Dropped() {
 				kernel += v.Packets
 			}
 		}

@@ -15,7 +15,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -66,6 +69,7 @@ type Daemon struct {
 	expBase  exporter.Counters // totals of exporters replaced by reloads
 	cancel   context.CancelFunc
 	servDone chan struct{}
+	capacity uint64 // bits/s of the slower port, base of the export rate limit
 }
 
 // New validates opts and builds the engine and the per-worker nodes; nothing
@@ -97,6 +101,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d.eng = eng
 	mtus := [2]int{interfaceMTU(eo.Ports[0]), interfaceMTU(eo.Ports[1])}
+	d.capacity = min(linkSpeed(eo.Ports[0]), linkSpeed(eo.Ports[1]))
 	for w := 0; w < workers; w++ {
 		n, err := node.New(node.Config{Policy: eng.Policy(), PortMTU: mtus, Presampled: presampled})
 		if err != nil {
@@ -135,6 +140,21 @@ func interfaceMTU(name string) int {
 		return 0
 	}
 	return ifi.MTU
+}
+
+// linkSpeed returns the speed of the named interface in bits per second as
+// the kernel reports it (/sys/class/net/IF/speed, Mb/s), or 0 (unknown: the
+// exporter then assumes its default capacity).
+func linkSpeed(name string) uint64 {
+	b, err := os.ReadFile(filepath.Join("/sys/class/net", name, "speed"))
+	if err != nil {
+		return 0
+	}
+	mbps, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || mbps <= 0 {
+		return 0
+	}
+	return uint64(mbps) * 1_000_000
 }
 
 // Start attaches the data plane, starts the exporter and, if an address is
@@ -196,7 +216,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 func (d *Daemon) startExporter(e policy.Export) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	x, err := exporter.New(exporter.Options{Export: e}, d.rings)
+	x, err := exporter.New(exporter.Options{Export: e, PortCapacity: d.capacity}, d.rings)
 	if err != nil {
 		return fmt.Errorf("exporter: %w", err)
 	}
@@ -216,8 +236,9 @@ func (d *Daemon) startExporter(e policy.Export) error {
 		}
 	}()
 	d.exp, d.expStop, d.expDone, d.export = x, cancel, done, e
-	for _, s := range x.Sockets() {
-		d.log.Info("exporting", "socket", fmt.Sprintf("%+v", s))
+	for _, c := range e.Collectors {
+		d.log.Info("exporting IPFIX", "collector", c.Address, "transport", c.Transport.String(),
+			"observation_domain", c.ObservationDomainID)
 	}
 	return nil
 }
@@ -335,6 +356,7 @@ func (d *Daemon) Stop() error {
 		d.expStop()
 		<-d.expDone
 		d.exp.Stop()
+		d.expBase = addExportCounters(d.expBase, d.exp.Counters())
 		d.exp = nil
 	}
 	d.mu.Unlock()
