@@ -2,6 +2,7 @@ package xsk
 
 import (
 	"bytes"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,7 +34,10 @@ func newFakeWorker(t testing.TB, frames int, rxSize, txSize uint32, batch int, h
 	}
 	u := &Umem{area: make([]byte, frames*FrameSize2K), frameSize: FrameSize2K, numFrames: uint32(frames), headroom: DefaultHeadroom}
 	w := &Worker{
-		cfg:     WorkerConfig{ID: 3, BatchSize: batch, IdleSpins: 1, IdleTimeout: time.Millisecond, DrainTime: time.Millisecond},
+		// DrainTime is generous: on a loaded CI machine the fake kernel's
+		// goroutine may not run for a while; drain returns once quiet.
+		cfg:     WorkerConfig{ID: 3, BatchSize: batch, IdleSpins: 1, IdleTimeout: time.Millisecond, DrainTime: 500 * time.Millisecond},
+		log:     slog.New(slog.DiscardHandler),
 		umem:    u,
 		handler: h,
 		area:    u.area,

@@ -19,6 +19,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/dataplane/xsk"
+	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/internal/metrics"
 	"github.com/dexplane/dexplane/internal/metrics/metricstest"
@@ -181,10 +182,10 @@ func TestValues(t *testing.T) {
 		{"dexplane_workers", nil, 2},
 		{"dexplane_drops_total", []string{"port", "1", "reason", "handler"}, float64(e.C.Ports[1].Worker[xsk.CtrDropped])},
 		{"dexplane_drops_total", []string{"port", "0", "reason", "socket_rx_ring_full"}, 14},
-		{"dexplane_drops_total", []string{"port", "1", "reason", "xdp_no_peer"}, float64(e.C.Ports[1].XDP[11].Packets)},
+		{"dexplane_drops_total", []string{"port", "1", "reason", "xdp_no_peer"}, float64(e.C.Ports[1].XDP[dxebpf.ReasonNoPeer].Packets)},
 		{"dexplane_port_events_total", []string{"port", "0", "reason", "tx_ring_full"}, float64(e.C.Ports[0].Worker[xsk.CtrTxRingFull])},
-		{"dexplane_xdp_packets_total", []string{"port", "1", "reason", "hbh"}, float64(e.C.Ports[1].XDP[8].Packets)},
-		{"dexplane_xdp_bytes_total", []string{"port", "0", "reason", "all"}, float64(e.C.Ports[0].XDP[6].Bytes)},
+		{"dexplane_xdp_packets_total", []string{"port", "1", "reason", "hbh"}, float64(e.C.Ports[1].XDP[dxebpf.ReasonHbH].Packets)},
+		{"dexplane_xdp_bytes_total", []string{"port", "0", "reason", "all"}, float64(e.C.Ports[0].XDP[dxebpf.ReasonAll].Bytes)},
 		{"dexplane_export_records_total", nil, 800},
 		{"dexplane_export_drops_total", []string{"reason", "rate_limited"}, 70},
 		{"dexplane_export_rate_limit_records_per_second", nil, 10000},

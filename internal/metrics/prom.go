@@ -35,7 +35,7 @@ var (
 	descTxPackets   = newDesc("tx_packets_total", "Frames queued for transmission on the port by the worker.", "port", "worker")
 	descTxBytes     = newDesc("tx_bytes_total", "Bytes of frames queued for transmission on the port by the worker.", "port", "worker")
 	descTxCompleted = newDesc("tx_completed_total", "Frames the kernel reported transmitted on the port for the worker.", "port", "worker")
-	descDrops       = newDesc("drops_total", "Frames lost at the port, by reason (handler, invalid, tx_device_drop, socket_*, xdp_no_peer).", "port", "reason")
+	descDrops       = newDesc("drops_total", "Frames lost at the port, by reason (handler, invalid, tx_device_drop, socket_*, xdp_no_peer, xdp_malformed).", "port", "reason")
 	descEvents      = newDesc("port_events_total", "Non-loss port conditions by reason (ring full, fill ring empty, kick retries, link down, errors).", "port", "reason")
 	descXDPPackets  = newDesc("xdp_packets_total", "Frames classified by the XDP steering program, by reason.", "port", "reason")
 	descXDPBytes    = newDesc("xdp_bytes_total", "Bytes of frames classified by the XDP steering program, by reason.", "port", "reason")

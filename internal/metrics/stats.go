@@ -373,6 +373,7 @@ func portStats(p int, ec *dataplane.Counters) PortStats {
 	s.Drops["socket_rx_invalid_descs"] = k.RxInvalidDescs
 	s.Drops["socket_tx_invalid_descs"] = k.TxInvalidDescs
 	s.Drops["xdp_no_peer"] = pc.XDP[dxebpf.ReasonNoPeer].Packets
+	s.Drops["xdp_malformed"] = pc.XDP[dxebpf.ReasonMalformed].Packets
 	s.Events["socket_rx_fill_ring_empty"] = k.RxFillRingEmpty
 	s.Events["socket_tx_ring_empty_descs"] = k.TxRingEmptyDescs
 	for r := range dxebpf.NumReasons {
