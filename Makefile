@@ -6,7 +6,7 @@ BIN       := bin/dexplane
 FUZZTIME  ?= 5s
 PKGS      := ./...
 
-.PHONY: all build test unit e2e fuzz bench demo generate fmt vet deps clean
+.PHONY: all build test race unit fuzz bench bench-harness demo soak generate fmt vet deps clean
 
 all: build
 
@@ -17,10 +17,16 @@ build:
 deps:
 	./scripts/install-deps.sh
 
-## test: everything CI runs: vet, unit and e2e tests (e2e need root), short fuzzing.
+## test: everything CI runs: vet, unit and e2e tests (e2e need root), the same
+## under the race detector, short fuzzing of every parser and editor.
 test: deps vet
 	$(GO) test -count=1 -timeout 30m $(PKGS)
+	$(MAKE) race
 	./scripts/fuzz.sh $(FUZZTIME)
+
+## race: unit and e2e tests under the race detector.
+race:
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 ## unit: tests that need neither root nor extra packages.
 unit:
@@ -32,6 +38,14 @@ fuzz:
 ## bench: Go micro-benchmarks of the hot paths (benchstat-friendly).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./dataplane/... ./exporter/... ./config/...
+
+## bench-harness: the paper's evaluation on veths (quick mode; FULL=1 for the full matrix).
+bench-harness: build
+	./scripts/bench.sh $(if $(FULL),full,quick)
+
+## soak: 10 minutes of the demo under load with faults on a timer (not in CI).
+soak: build
+	./scripts/soak.sh
 
 ## demo: the main job: a four-node IOAM domain in network namespaces (root).
 demo: build
