@@ -98,7 +98,7 @@ func TestCollectCorrelates(t *testing.T) {
 	var stdout, stderr lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- collectMain(ctx, []string{"--listen", "udp://127.0.0.1:0", "--listen", "tcp://127.0.0.1:0"}, &stdout, &stderr)
+		done <- collectMain(ctx, []string{"--paths", "2", "--listen", "udp://127.0.0.1:0", "--listen", "tcp://127.0.0.1:0"}, &stdout, &stderr)
 	}()
 	re := regexp.MustCompile(`listening on (udp|tcp)://(\S+)`)
 	addrs := map[string]string{}
@@ -160,6 +160,13 @@ func TestCollectCorrelates(t *testing.T) {
 		"node 3: received 4, seq 0..4, lost 1, duplicates 0, reordered 0",
 		"path 1 > 2 > 3: 4 packet(s); 1>2 delay avg 150µs min 150µs max 150µs; 2>3 delay avg 250µs",
 		"path 1 > 2: 1 packet(s)",
+		// --paths 2: the first two packets seen (node 1 sends first), each
+		// node's timestamp, and the delays the nodes were given above.
+		"--- paths of 2 packet(s)\nns 123 flow 0x0000abcd seq 0:\n" +
+			"  node 1 (node_id 1) at 22:13:20.000000\n" +
+			"  node 2 (node_id 2) at 22:13:20.000150  +150µs\n" +
+			"  node 3 (node_id 3) at 22:13:20.000400  +250µs\n" +
+			"ns 123 flow 0x0000abcd seq 1:\n  node 1 (node_id 1) at 22:13:20.001000\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
