@@ -11,9 +11,19 @@ import (
 // InNetns runs fn on a fresh OS thread inside the named network namespace
 // ("" = current) and returns its error. The thread is discarded afterwards.
 func InNetns(name string, fn func() error) error {
+	return InNetnsOnCPUs(name, nil, fn)
+}
+
+// InNetnsOnCPUs is InNetns with the thread pinned to cpus (nil: not
+// pinned), for long-running helpers that must stay off the DUT's CPU.
+func InNetnsOnCPUs(name string, cpus []int, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		if err := lockInNetns(name); err != nil {
+		err := lockInNetns(name)
+		if err == nil {
+			err = pinThread(cpus)
+		}
+		if err != nil {
 			errc <- err
 			return
 		}

@@ -73,7 +73,10 @@ type Row struct {
 	// packet. The same measure for every DUT kind.
 	DUTCoreCPUS     float64 `csv:"dut_core_cpu_s"`
 	DUTCoreNsPerPkt float64 `csv:"dut_core_ns_per_pkt"`
-	Limit           string  `csv:"limit"`
+	// ExportMsgs counts the IPFIX datagrams the harness's collector
+	// received from a dexplane DUT over the whole run.
+	ExportMsgs uint64 `csv:"export_msgs"`
+	Limit      string `csv:"limit"`
 	// Check is "ok" when the frames reaching the sink carry DEX in the
 	// share the scenario implies (encap, transit: the injection rate;
 	// decap and forwarding: none), else what was seen: a row whose DUT did

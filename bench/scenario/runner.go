@@ -235,6 +235,21 @@ func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag str
 			return fail(err)
 		}
 	case Dexplane:
+		var cpus []int
+		if o.Pin {
+			cpus = []int{o.GenCPU}
+		}
+		col, err := startCollector(tb.DUT(), cpus)
+		if err != nil {
+			return fail(err)
+		}
+		defer func() {
+			msgs, _, cerr := col.close()
+			row.ExportMsgs = msgs
+			if cerr != nil && row.Error == "" {
+				row.Error = cerr.Error()
+			}
+		}()
 		if dut, err = startDexplane(tb, s, o.DUT, tag); err != nil {
 			return fail(err)
 		}

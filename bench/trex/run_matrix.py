@@ -50,7 +50,8 @@ COLUMNS = [
     "size", "flows", "rep",
     "target_pps", "window_s", "offered_pps", "rx_pps", "rx_mbps", "rx_dex_frac", "sent", "received", "lost",
     "loss_pct", "corrupt", "late", "sink_drops", "dut_proc_cpu_s", "dut_proc_ns_per_pkt", "softirq_cpu_s",
-    "softirq_ns_per_pkt", "dut_core_cpu_s", "dut_core_ns_per_pkt", "limit", "check", "error",
+    "softirq_ns_per_pkt", "dut_core_cpu_s", "dut_core_ns_per_pkt",
+    "export_msgs", "limit", "check", "error",
 ]
 
 RATES = [0.001, 1, 5, 10, 25, 50, 100]
