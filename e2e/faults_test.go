@@ -581,10 +581,13 @@ func TestFaultCollectorDown(t *testing.T) {
 
 // TestFaultAmplification is RFC 9326 §8's amplification: R1 adds DEX to
 // every packet and R2, a transit node limited to 200 records/s (burst 200),
-// receives 6000 of them in 2 s. R2 writes at most burst + rate × elapsed
-// records (elapsed from the first packet to the end of its stop, 2 %
-// tolerance for timer granularity), counts the rest as rate-limited, and
-// forwards everything.
+// receives 6000 of them, sent at a nominal 3000/s (on 2 shared cores with
+// four nodes the sender reaches about 1000/s; the bounds use the measured
+// time). R2 writes at most burst + limit × elapsed records (elapsed from
+// the first packet until R2 had offered every record to the limiter; 2 %
+// tolerance for timer granularity) and at least 80 % of limit × the flood's
+// duration, counts every other record as rate-limited, and forwards
+// everything.
 func TestFaultAmplification(t *testing.T) {
 	b := newFaultBed(t, testbed.Domain4)
 	const limit, count, rate = 200, 6000, 3000
@@ -640,8 +643,12 @@ func TestFaultAmplification(t *testing.T) {
 	if len(recs) > bound {
 		t.Errorf("R2 wrote %d records in %v, more than burst %d + %d/s × elapsed (+2 %%) = %d", len(recs), elapsed, limit, limit, bound)
 	}
-	if len(recs) < limit {
-		t.Errorf("R2 wrote %d records, want at least the burst (%d): the limit is not what limits", len(recs), limit)
+	// The bucket starts empty (exporter.TokenBucket) and fills at the
+	// limit, so a flood longer than a second gets about limit × its
+	// duration through: a much lower count means records are lost, not
+	// limited.
+	if low := int(0.8*limit*flood.Seconds()) - 10; len(recs) < low {
+		t.Errorf("R2 wrote %d records during a %v flood, want at least %d (80 %% of %d/s)", len(recs), flood, low, limit)
 	}
 	if limited := s.Export.Drops["rate_limited"] - s0.Export.Drops["rate_limited"]; limited+uint64(len(recs)) < count {
 		t.Errorf("R2: %d records rate-limited + %d written < %d DEX packets: records lost uncounted", limited, len(recs), count)
