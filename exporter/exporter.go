@@ -104,6 +104,7 @@ type Exporter struct {
 
 	offered, admitted, rateLimited, encodeErrors atomic.Uint64
 	rate                                         atomic.Uint64
+	tokens                                       atomic.Uint64 // nano-records in the bucket after the last drain
 
 	running  atomic.Bool
 	stopOnce sync.Once
@@ -300,6 +301,13 @@ func (x *Exporter) Reopen() {
 	}
 }
 
+// Tokens returns how many records the rate limiter would have let through
+// back to back when it last admitted or refused one (the bucket refills
+// between drains, so this is a lower bound). Safe from any goroutine.
+func (x *Exporter) Tokens() float64 {
+	return float64(x.tokens.Load()) / nanoRecord
+}
+
 // drain takes up to DefaultBatch records from each ring and exports them;
 // it returns the number of records taken. Drainer goroutine only.
 func (x *Exporter) drain() int {
@@ -322,6 +330,7 @@ func (x *Exporter) drain() int {
 		}
 	}
 	if total > 0 {
+		x.tokens.Store(x.bucket.tokens)
 		x.offered.Add(uint64(total))
 		x.admitted.Add(uint64(admitted))
 		x.rateLimited.Add(uint64(limited))

@@ -42,6 +42,17 @@ func TestExporterRateLimitSynthetic(t *testing.T) {
 	if c.Offered != 3_000_000 || c.Exported+c.RateLimited != c.Offered || c.RateLimited < 2_960_000 {
 		t.Fatalf("counters %+v", c)
 	}
+	// A flooded bucket is empty; 5 ms of quiet refills 50 tokens, and the
+	// one record drained then takes one of them.
+	if tok := x.Tokens(); tok >= 1 {
+		t.Errorf("Tokens after a flood = %v, want < 1", tok)
+	}
+	now = now.Add(5 * time.Millisecond)
+	q.TryPush(&r)
+	x.drain()
+	if tok := x.Tokens(); tok < 48.9 || tok > 50 {
+		t.Errorf("Tokens after 5 ms idle and one record = %v, want about 49", tok)
+	}
 }
 
 // TestExporterRateLimitRealTime runs the drainer on the real clock for

@@ -175,6 +175,12 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.coll.SetEngine(d.eng)
 	d.coll.SetConfig(d.reloads.State)
 	d.coll.SetExporter(d.ExportCounters)
+	d.coll.SetRateLimitTokens(func() float64 {
+		if x := d.Exporter(); x != nil {
+			return x.Tokens()
+		}
+		return 0
+	})
 	d.coll.SetHealth(func() error {
 		select {
 		case <-d.eng.Done():
