@@ -36,6 +36,10 @@
 // offset and length of the frame. None of them touches L4 checksums, which
 // do not cover IPv6 extension headers.
 //
+// [BuildPacketTooBig] turns a frame, in place, into the ICMPv6 Packet Too
+// Big message (RFC 4443 §3.2) answering it, with its checksum
+// ([ICMPv6Checksum]); a tunnel entry point sends it under RFC 2473 §7.1.
+//
 // Nothing in this package keeps state; all functions are safe for concurrent
 // use on distinct buffers.
 package packet
