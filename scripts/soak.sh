@@ -16,18 +16,21 @@
 # Accounting, per cycle: sent = received + missing (the probe receiver sees
 # every (flow, seq) that arrived intact; missing is sent minus received).
 # Missing datagrams must be explained by
-#   (a) drops the nodes counted: the sum over nodes and ports of every
-#       "drops" counter in /stats (handler, invalid, tx_device_drop, socket_*,
-#       xdp_no_peer), as a delta over the cycle (for a restarted node, its
-#       counters since the restart), and
+#   (a) counted drops: the sum over nodes and ports of every "drops" counter
+#       in /stats (handler, invalid, tx_device_drop, socket_*, xdp_no_peer),
+#       as a delta over the cycle (for a restarted node, its counters since
+#       the restart), plus what host-b's kernel counted (Udp6NoPorts,
+#       Udp6InErrors, eth0 rx dropped), and
 #   (b) the fault's outage window, for flap and kill only: SOAK_RATE × the
 #       measured time the port was down / the node was not forwarding, plus
 #       a 0.25 s margin for links coming back (carrier, fill rings).
 # Any loss beyond (a)+(b), any corrupt or duplicate datagram, a node that
 # dies (other than the one killed), a panic or data race in a node log, or
-# growth of go_goroutines (> +10) or process_resident_memory_bytes
-# (> +25 % and > +16 MiB) between the first and last sample of each process
-# makes the run FAIL.
+# growth of go_goroutines (> +10), process_resident_memory_bytes (> +25 %
+# and > +16 MiB) or go_memstats_heap_inuse_bytes (> +25 % and > +8 MiB)
+# between a process's baseline (its sample after 3 cycles, past the warm-up
+# of RSS; per-cycle samples in $work/runtime) and its last sample makes the
+# run FAIL.
 #
 # Environment: SOAK_SECONDS (default 600), SOAK_CYCLE (10), SOAK_RATE (1000),
 # SOAK_FLAP (0.5), SOAK_RACE (1: build a -race binary and fail on races; 0:
@@ -46,19 +49,20 @@ flows=7
 metrics='[::1]:9102'
 work=$(mktemp -d /tmp/dexplane-soak.XXXXXX)
 declare -A pid   # r1..r4, coll
-declare -A base_gor base_rss last_gor last_rss # runtime samples by node number
+declare -A base_gor base_rss base_heap last_gor last_rss last_heap # runtime samples by node number
 fail=()
 
 [[ $(id -u) -eq 0 ]] || { echo "soak: needs root (network namespaces, XDP)" >&2; exit 1; }
 for tool in jq ip; do command -v $tool >/dev/null || { echo "soak: needs $tool" >&2; exit 1; }; done
 
+# $tool runs the probe, stats and the collector; $bin the four nodes.
+tool=${DEXPLANE:-$top/bin/dexplane}
+[[ -x $tool ]] || { echo "soak: $tool missing: run 'make build' first" >&2; exit 1; }
+bin=$tool
 if [[ $race == 1 ]]; then
 	bin=$work/dexplane-race
-	echo "soak: building a -race binary"
+	echo "soak: building a -race binary for the nodes"
 	(cd "$top" && go build -race -o "$bin" ./cmd/dexplane)
-else
-	bin=${DEXPLANE:-$top/bin/dexplane}
-	[[ -x $bin ]] || { echo "soak: $bin missing: run 'make build' first" >&2; exit 1; }
 fi
 
 nsx() { local n=$1; shift; ip netns exec "$prefix-$n" "$@"; }
@@ -101,14 +105,14 @@ export:
 dataplane:
   metrics_address: "$metrics"
 YAML
-	"$bin" validate -q -c "$work/r$n.yaml"
+	"$tool" validate -q -c "$work/r$n.yaml"
 done
 
 start_collector() {
-	ip netns exec "$prefix-coll" "$bin" collect --quiet --listen 'udp://[::]:4739' >>"$work/collect.out" 2>>"$work/collect.err" &
+	ip netns exec "$prefix-coll" "$tool" collect --quiet --listen 'udp://[::]:4739' >>"$work/collect.out" 2>>"$work/collect.err" &
 	pid[coll]=$!
 }
-stats() { nsx "r$1" "$bin" stats --addr "$metrics" --json 2>/dev/null; }
+stats() { nsx "r$1" "$tool" stats --addr "$metrics" --json 2>/dev/null; }
 # start_node N: start R N and wait until its metrics endpoint answers.
 start_node() {
 	local n=$1 i
@@ -123,10 +127,22 @@ start_node() {
 }
 # drops N: sum of every drop counter of R N's ports.
 drops() { { stats "$1" || echo '{}'; } | jq '[.ports[]?.drops[]] | add // 0'; }
-# runtime N: "goroutines rss" of R N from /metrics.
+# runtime_of N: "goroutines rss heap" of R N from /metrics (heap: Go heap
+# in use; RSS also holds the UMEM, touched frame by frame as rings cycle).
 runtime_of() {
-	nsx "r$1" curl -s "http://$metrics/metrics" |
-		awk '$1=="go_goroutines"{g=$2} $1=="process_resident_memory_bytes"{r=$2} END{printf "%d %d\n", g, r}'
+	nsx "r$1" curl -s "http://$metrics/metrics" | awk '$1=="go_goroutines"{g=$2}
+		$1=="process_resident_memory_bytes"{r=$2} $1=="go_memstats_heap_inuse_bytes"{h=$2}
+		END{printf "%d %d %d\n", g, r, h}'
+}
+
+# hostb_drops: datagrams host-b's kernel dropped: UDP without a socket
+# (Udp6NoPorts), UDP receive errors (Udp6InErrors, which include buffer
+# overruns) and frames eth0 dropped on receive.
+hostb_drops() {
+	local udp rx
+	udp=$(nsx host-b cat /proc/net/snmp6 | awk '$1=="Udp6NoPorts"||$1=="Udp6InErrors"{s+=$2} END{print s+0}')
+	rx=$(nsx host-b ip -s -j link show dev eth0 | jq '.[0].stats64.rx.dropped // 0')
+	echo $((udp + rx))
 }
 
 start_collector
@@ -139,17 +155,20 @@ declare -A tot=([sent]=0 [received]=0 [corrupt]=0 [dup]=0 [nodedrops]=0 [outage]
 declare -A nfault=()
 restarted=0
 end=$(( $(date +%s) + seconds ))
+warm=3 # a process's runtime baseline is its sample after this many cycles
+declare -A age=([1]=0 [2]=0 [3]=0 [4]=0)
 c=0
-printf '%-5s %-9s %7s %8s %7s %9s %10s %11s\n' cycle fault sent received missing nodedrops outage_alw unexplained >"$work/table"
+printf '%-5s %-9s %7s %8s %7s %9s %10s %11s\n' cycle fault sent received missing counted outage_alw unexplained >"$work/table"
 while (( $(date +%s) + cycle <= end )); do
 	f=${faults[$((c % ${#faults[@]}))]}
 	count=$((rate * cycle))
 	declare -A d0=()
 	for n in 1 2 3 4; do d0[$n]=$(drops "$n"); done
-	nsx host-b "$bin" probe recv --listen '[2001:db8:1::b]:5001' --idle 1s --timeout $((cycle + 30))s >"$work/recv.$c" &
+	h0=$(hostb_drops)
+	nsx host-b "$tool" probe recv --listen '[2001:db8:1::b]:5001' --idle 1s --timeout $((cycle + 30))s >"$work/recv.$c" &
 	recvpid=$!
-	sleep 0.2
-	nsx host-a "$bin" probe send --to '[2001:db8:1::b]:5001' --flows $flows --count "$count" --rate "$rate" >"$work/send.$c" &
+	for _ in $(seq 100); do nsx host-b ss -Hlun 'sport = :5001' | grep -q . && break; sleep 0.02; done
+	nsx host-a "$tool" probe send --to '[2001:db8:1::b]:5001' --flows $flows --count "$count" --rate "$rate" >"$work/send.$c" &
 	sendpid=$!
 	sleep "$((cycle / 2))"
 	window=0
@@ -173,7 +192,8 @@ while (( $(date +%s) + cycle <= end )); do
 		start_node 3
 		window=$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.3f", b - a}')
 		restarted=$((restarted + 1))
-		unset 'base_gor[3]' 'base_rss[3]' ;;
+		unset 'base_gor[3]' 'base_rss[3]' 'base_heap[3]'
+		age[3]=0 ;;
 	esac
 	wait "$sendpid" || fail+=("cycle $c: probe send failed")
 	sendpid=
@@ -186,12 +206,14 @@ while (( $(date +%s) + cycle <= end )); do
 		kill -0 "${pid[r$n]}" 2>/dev/null || { fail+=("cycle $c: R$n died"); continue; }
 		d=$(drops "$n"); nd=$((nd + d - d0[$n]))
 	done
+	hd=$(($(hostb_drops) - h0))
+	nd=$((nd + hd))
 	outage=0
 	[[ $f == flap || $f == kill ]] && outage=$(awk -v w="$window" -v r="$rate" 'BEGIN{printf "%d", (w + 0.25) * r}')
 	missing=$((sent - received))
 	unexplained=$((missing - nd - outage)); ((unexplained < 0)) && unexplained=0
 	printf '%-5d %-9s %7d %8d %7d %9d %10d %11d\n' "$c" "$f" "$sent" "$received" "$missing" "$nd" "$outage" "$unexplained" >>"$work/table"
-	log "cycle $c $f: sent $sent received $received missing $missing node-drops $nd outage-allowance $outage (window ${window}s) corrupt $corrupt dup $dup"
+	log "cycle $c $f: sent $sent received $received missing $missing counted-drops $nd (host-b $hd) outage-allowance $outage (window ${window}s) corrupt $corrupt dup $dup"
 	((unexplained == 0)) || fail+=("cycle $c ($f): $unexplained datagrams lost beyond counted drops and the outage window")
 	((corrupt == 0 && dup == 0)) || fail+=("cycle $c ($f): $corrupt corrupt, $dup duplicate datagrams")
 	tot[sent]=$((tot[sent] + sent)); tot[received]=$((tot[received] + received)); tot[missing]=$((tot[missing] + missing))
@@ -199,12 +221,16 @@ while (( $(date +%s) + cycle <= end )); do
 	tot[outage]=$((tot[outage] + (missing - nd > 0 ? (missing - nd < outage ? missing - nd : outage) : 0)))
 	tot[unexplained]=$((tot[unexplained] + unexplained))
 	nfault[$f]=$((${nfault[$f]:-0} + 1))
-	# Runtime samples: the first one per process (after a full cycle of
-	# warm-up) is the baseline; the last one is compared at the end.
+	# Runtime samples: RSS climbs for the first 20-30 s of a process (UMEM
+	# pages touched as the rings cycle; race-detector shadow memory), so a
+	# process's baseline is its sample at the end of its third cycle; the
+	# last sample is compared with it at the end.
 	for n in 1 2 3 4; do
-		read -r g r < <(runtime_of "$n")
-		[[ -z ${base_gor[$n]:-} ]] && { base_gor[$n]=$g; base_rss[$n]=$r; }
-		last_gor[$n]=$g; last_rss[$n]=$r
+		read -r g r h < <(runtime_of "$n")
+		age[$n]=$((age[$n] + 1))
+		echo "cycle $c R$n age ${age[$n]} goroutines $g rss $r heap $h" >>"$work/runtime"
+		((age[$n] == warm)) && { base_gor[$n]=$g base_rss[$n]=$r base_heap[$n]=$h; }
+		last_gor[$n]=$g last_rss[$n]=$r last_heap[$n]=$h
 	done
 	c=$((c + 1))
 done
@@ -217,10 +243,16 @@ for n in 1 2 3 4; do
 done
 growth=()
 for n in 1 2 3 4; do
+	if [[ -z ${base_gor[$n]:-} ]]; then
+		growth+=("R$n n/a (process younger than $warm cycles);")
+		continue
+	fi
 	bg=${base_gor[$n]:-0} lg=${last_gor[$n]:-0} br=${base_rss[$n]:-0} lr=${last_rss[$n]:-0}
-	growth+=("R$n goroutines $bg→$lg rss $((br >> 20))→$((lr >> 20)) MiB")
+	bh=${base_heap[$n]:-0} lh=${last_heap[$n]:-0}
+	growth+=("R$n goroutines $bg→$lg rss $((br >> 20))→$((lr >> 20)) MiB heap $((bh >> 20))→$((lh >> 20)) MiB;")
 	((lg <= bg + 10)) || fail+=("R$n goroutines grew $bg → $lg")
 	if ((lr > br + br / 4 && lr > br + (16 << 20))); then fail+=("R$n RSS grew $((br >> 20)) → $((lr >> 20)) MiB"); fi
+	if ((lh > bh + bh / 4 && lh > bh + (8 << 20))); then fail+=("R$n Go heap grew $((bh >> 20)) → $((lh >> 20)) MiB"); fi
 done
 ((c > 0)) || fail+=("no complete cycle: SOAK_SECONDS ($seconds) < SOAK_CYCLE ($cycle)")
 
@@ -229,9 +261,9 @@ done
 	echo "faults: sighup ${nfault[sighup]:-0}, collector restart ${nfault[collector]:-0}, port flap ${nfault[flap]:-0} (${flap}s), SIGKILL+restart of R3 ${nfault[kill]:-0}"
 	cat "$work/table"
 	echo "packets: sent ${tot[sent]} = received ${tot[received]} + missing ${tot[missing]}"
-	echo "missing ${tot[missing]} = counted by nodes ${tot[nodedrops]} + lost in fault windows ${tot[outage]} + unexplained ${tot[unexplained]}"
+	echo "missing ${tot[missing]} = counted drops (nodes + host-b kernel) ${tot[nodedrops]} + lost in fault windows ${tot[outage]} + unexplained ${tot[unexplained]}"
 	echo "corrupt ${tot[corrupt]}, duplicates ${tot[dup]}"
-	echo "runtime (first → last sample of each process): ${growth[*]}"
+	echo "runtime (each process's sample after $warm cycles → last sample; for R3 since its last restart): ${growth[*]}"
 	for n in 1 2 3 4; do
 		printf 'R%d export (since its last start): %s\n' "$n" "$(stats "$n" | jq -c '.export | {offered, exported, drops}')"
 	done
