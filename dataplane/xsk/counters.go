@@ -22,6 +22,7 @@ const (
 	CtrLinkDown                    // TX kicks or polls answered ENETDOWN or ENXIO (retried later)
 	CtrKickError                   // TX kicks answered another errno
 	CtrPollError                   // POLLERR, POLLHUP or POLLNVAL on the port's socket
+	CtrReflected                   // frames received on the port that the handler sent back out of it (Reflect); also in the port's tx_frames
 	NumCounters                    // number of counters
 )
 
@@ -29,6 +30,7 @@ var counterNames = [NumCounters]string{
 	"rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "tx_completed",
 	"dropped", "invalid", "tx_ring_full", "fill_empty",
 	"kick_retry", "tx_device_drop", "link_down", "kick_error", "poll_error",
+	"reflected",
 }
 
 // String returns the counter's snake_case name, e.g. "rx_frames".

@@ -43,15 +43,26 @@ const (
 	Forward Verdict = iota
 	// Drop returns the frame to the UMEM free list; counted as CtrDropped.
 	Drop
+	// Reflect transmits Buf[Off:Off+Len] back out of the port it arrived
+	// on (Frame.Ingress), without a copy: for a reply the handler built in
+	// place, such as an ICMPv6 error to the sender. Both sockets of a worker
+	// share one UMEM, so the chunk goes to the ingress port's TX ring and
+	// its completion returns it to the worker's free list. Counted on the
+	// ingress port as CtrReflected (and CtrTxFrames, CtrTxBytes); when that
+	// TX ring is full the frame is dropped and counted as CtrDropped and
+	// CtrTxRingFull.
+	Reflect
 )
 
-// String returns "forward" or "drop".
+// String returns "forward", "drop" or "reflect".
 func (v Verdict) String() string {
 	switch v {
 	case Forward:
 		return "forward"
 	case Drop:
 		return "drop"
+	case Reflect:
+		return "reflect"
 	}
 	return "Verdict(?)"
 }

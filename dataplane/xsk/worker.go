@@ -359,7 +359,7 @@ func (w *Worker) refill(p int, max uint32) {
 }
 
 // forward moves one batch from port in's RX ring through the handler to
-// port out's TX ring. It never waits: when out's TX ring is full the rest of
+// port out's TX ring (frames the handler reflects go to port in's TX ring). It never waits: when out's TX ring is full the rest of
 // the batch stays in in's RX ring and the event is counted.
 func (w *Worker) forward(in, out int) uint32 {
 	rx := &w.sock[in].rx
@@ -391,7 +391,10 @@ func (w *Worker) forward(in, out int) uint32 {
 	f.TxQueueDepth = tx.pending()
 	f.UmemInUse = w.umem.numFrames - uint32(len(w.free))
 	fsize := int(w.fsize)
-	var sent, rxBytes, txBytes, dropped, invalid uint64
+	// Reflected frames go to in's own TX ring (the UMEM is shared); they
+	// are rare (handler replies), so room is checked per frame.
+	rtx := &w.sock[in].tx
+	var sent, rxBytes, txBytes, dropped, invalid, reflected, rBytes, rFull uint64
 	for i := uint32(0); i < n; i++ {
 		d := &rx.descs[(rx.cachedCons+i)&rx.mask]
 		base := d.Addr & w.fmask
@@ -399,7 +402,8 @@ func (w *Worker) forward(in, out int) uint32 {
 		f.Off = int(d.Addr - base)
 		f.Len = int(d.Len)
 		rxBytes += uint64(d.Len)
-		if w.handler.Handle(f) != Forward {
+		v := w.handler.Handle(f)
+		if v != Forward && v != Reflect {
 			dropped++
 			w.free = append(w.free, base)
 			continue
@@ -407,6 +411,21 @@ func (w *Worker) forward(in, out int) uint32 {
 		if f.Off < 0 || f.Len <= 0 || f.Off+f.Len > fsize {
 			invalid++
 			w.free = append(w.free, base)
+			continue
+		}
+		if v == Reflect {
+			if want := uint32(reflected) + 1; rtx.freeProd(want) < want {
+				rFull++
+				dropped++
+				w.free = append(w.free, base)
+				continue
+			}
+			td := &rtx.descs[(rtx.cachedProd+uint32(reflected))&rtx.mask]
+			td.Addr = base + uint64(f.Off)
+			td.Len = uint32(f.Len)
+			td.Options = 0
+			reflected++
+			rBytes += uint64(f.Len)
 			continue
 		}
 		td := &tx.descs[(tx.cachedProd+uint32(sent))&tx.mask]
@@ -423,6 +442,15 @@ func (w *Worker) forward(in, out int) uint32 {
 	l[CtrRxBytes] += rxBytes
 	l[CtrDropped] += dropped
 	l[CtrInvalid] += invalid
+	l[CtrTxRingFull] += rFull
+	if reflected > 0 {
+		rtx.submit(uint32(reflected))
+		w.inFlight += uint32(reflected)
+		l[CtrTxFrames] += reflected
+		l[CtrTxBytes] += rBytes
+		l[CtrReflected] += reflected
+		w.flushTx(in)
+	}
 	if sent > 0 {
 		tx.submit(uint32(sent))
 		w.inFlight += uint32(sent)

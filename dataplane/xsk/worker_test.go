@@ -360,3 +360,120 @@ func TestRunForwardsAndDrainsOnStop(t *testing.T) {
 		t.Errorf("second Run: %v, want ErrRunning", err)
 	}
 }
+
+// TestReflectSendsBackOnIngressPort has a handler reflect every third frame
+// (after rewriting it in place) and forward the rest: reflected frames leave
+// on the ingress port's TX ring from the same UMEM chunk, the others on the
+// peer's; completions on both rings return every frame; counters add up.
+func TestReflectSendsBackOnIngressPort(t *testing.T) {
+	var calls int
+	h := HandlerFunc(func(f *Frame) Verdict {
+		calls++
+		if calls%3 != 0 {
+			return Forward
+		}
+		// A reply built in place: 8 octets in front, truncated to 40.
+		f.Off -= 8
+		f.Len = 40
+		copy(f.Buf[f.Off:], "REFLECT!")
+		return Reflect
+	})
+	w, k := newFakeWorker(t, 256, 64, 64, 16, h)
+	for _, in := range []int{0, 1} {
+		calls = 0
+		out := 1 - in
+		k.deliver(in, 12, 100, 0)
+		var rxAddrs []uint64
+		for i := uint32(0); i < 12; i++ {
+			rxAddrs = append(rxAddrs, w.sock[in].rx.descs[(atomic.LoadUint32(w.sock[in].rx.consumer)+i)&w.sock[in].rx.mask].Addr)
+		}
+		w.step()
+		var back, fwd []unix.XDPDesc
+		k.transmit(in, func(d unix.XDPDesc) { back = append(back, d) })
+		k.transmit(out, func(d unix.XDPDesc) { fwd = append(fwd, d) })
+		if len(back) != 4 || len(fwd) != 8 {
+			t.Fatalf("port %d: %d reflected, %d forwarded; want 4 and 8", in, len(back), len(fwd))
+		}
+		for i, d := range back {
+			want := rxAddrs[3*i+2] - 8
+			if d.Addr != want || d.Len != 40 || string(w.area[d.Addr:d.Addr+8]) != "REFLECT!" {
+				t.Errorf("port %d reflected %d: %+v, want addr %d len 40 with the reply", in, i, d, want)
+			}
+		}
+		w.step() // reap both completion rings
+		c := w.Counters().Snapshot()
+		if c[in][CtrReflected] != 4 || c[in][CtrTxFrames] != 4 || c[in][CtrTxBytes] != 160 || c[in][CtrTxCompleted] != 4 ||
+			c[out][CtrTxFrames] != 8 || c[out][CtrTxCompleted] != 8 || c[in][CtrRxFrames] != 12 || c[in][CtrDropped] != 0 {
+			t.Errorf("port %d counters %v", in, c)
+		}
+		if w.inFlight != 0 {
+			t.Errorf("in flight %d after completions", w.inFlight)
+		}
+		for p := range w.counters.v {
+			for i := range w.counters.v[p] {
+				w.counters.v[p][i].Store(0)
+			}
+		}
+	}
+	if n := k.accounted(); n != 256 {
+		t.Errorf("frames accounted %d, want 256", n)
+	}
+}
+
+// TestReflectRingFull fills port 0's TX ring (the kernel does not drain
+// it) and reflects: frames with no room are dropped and counted, nothing
+// leaks, and forwarding to port 1 goes on.
+func TestReflectRingFull(t *testing.T) {
+	reflect := true
+	h := HandlerFunc(func(f *Frame) Verdict {
+		if reflect && f.Ingress == 0 {
+			return Reflect
+		}
+		return Forward
+	})
+	w, k := newFakeWorker(t, 256, 32, 8, 8, h)
+	k.deliver(0, 8, 64, 0)
+	w.step() // 8 reflected: port 0's TX ring is full
+	k.deliver(0, 8, 64, 0)
+	w.step() // no room: dropped
+	c := w.Counters().Snapshot()
+	if c[0][CtrReflected] != 8 || c[0][CtrDropped] != 8 || c[0][CtrTxRingFull] == 0 {
+		t.Errorf("counters %v", c[0])
+	}
+	reflect = false
+	k.deliver(0, 8, 64, 0)
+	w.step()
+	if got := k.transmit(1, nil); got != 8 {
+		t.Errorf("forwarded %d after the reflect ring filled, want 8", got)
+	}
+	k.transmit(0, nil)
+	w.step()
+	if n := k.accounted(); n != 256 || w.inFlight != 0 {
+		t.Errorf("frames accounted %d (want 256), in flight %d", n, w.inFlight)
+	}
+}
+
+func TestStepWithReflectAllocatesNothing(t *testing.T) {
+	var i int
+	h := HandlerFunc(func(f *Frame) Verdict {
+		i++
+		if i%5 == 0 {
+			return Reflect
+		}
+		return Forward
+	})
+	w, k := newFakeWorker(t, 1024, 256, 256, 64, h)
+	allocs := testing.AllocsPerRun(200, func() {
+		k.deliver(0, 64, 128, 0)
+		k.deliver(1, 64, 128, 0)
+		w.step()
+		k.transmit(0, nil)
+		k.transmit(1, nil)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per iteration, want 0", allocs)
+	}
+	if n := k.accounted(); n != 1024 {
+		t.Errorf("frames accounted %d, want 1024", n)
+	}
+}
