@@ -94,9 +94,11 @@ func malformedOf(err error) Malformed {
 // consistent snapshot). All counts are packets unless noted. Counters are
 // cumulative and survive snapshot reloads.
 //
-// Every handled frame is counted exactly once in Forwarded or Dropped.
+// Every handled frame is counted exactly once in Forwarded, Dropped or
+// PTBSent.
 type Counters struct {
-	// Forwarded and Dropped are the verdicts.
+	// Forwarded and Dropped are the verdicts xsk.Forward and xsk.Drop
+	// (PTBSent counts xsk.Reflect).
 	Forwarded, Dropped atomic.Uint64
 	// NotIPv6 counts frames forwarded untouched because they are not IPv6.
 	NotIPv6 atomic.Uint64
@@ -117,6 +119,16 @@ type Counters struct {
 	// SkippedMTU counts selected packets forwarded without DEX because the
 	// result would exceed the egress MTU.
 	SkippedMTU atomic.Uint64
+	// PTBSent counts packets answered with an ICMPv6 Packet Too Big
+	// (Options.PacketTooBig): the packet is discarded and its frame,
+	// rewritten into the reply, leaves through the ingress port (verdict
+	// xsk.Reflect). Such packets are not in SkippedMTU, Forwarded or
+	// Dropped.
+	PTBSent atomic.Uint64
+	// PTBRateLimited counts packets that would have been answered with
+	// Packet Too Big but found the worker's token bucket empty; they are
+	// forwarded without DEX and also counted in SkippedMTU.
+	PTBRateLimited atomic.Uint64
 	// SkippedHbH counts selected packets forwarded without DEX because they
 	// already had a Hop-by-Hop header and Options.MergeHbH is off (the
 	// Linux behaviour), or the header could not take another option.
@@ -189,6 +201,8 @@ func (c *Counters) Each(fn func(name string, value uint64)) {
 	fn("dex_merged", c.DEXMerged.Load())
 	fn("dex_encapsulated", c.DEXEncapsulated.Load())
 	fn("skipped_mtu", c.SkippedMTU.Load())
+	fn("ptb_sent", c.PTBSent.Load())
+	fn("ptb_rate_limited", c.PTBRateLimited.Load())
 	fn("skipped_hbh", c.SkippedHbH.Load())
 	fn("skipped_no_room", c.SkippedNoRoom.Load())
 	fn("skipped_export", c.SkippedExport.Load())

@@ -14,7 +14,9 @@
 //	                                   routed packet counts, as in the kernel
 //	                                   and in the XDP pre-selection); foreign
 //	                                   IOAM policy; export traffic is never
-//	                                   touched; MTU check; DEX inserted
+//	                                   touched; MTU check (Packet Too Big
+//	                                   with Options.PacketTooBig, see
+//	                                   below); DEX inserted
 //	                                   inline (merged into an existing
 //	                                   Hop-by-Hop header when
 //	                                   Options.MergeHbH, else skipped as Linux
@@ -55,6 +57,44 @@
 // packet whose source is the node's address, or whose TCP/UDP/SCTP
 // destination port is 4739 or 4740 (IPFIX) or the port of a configured
 // collector.
+//
+// # MTU and Packet Too Big
+//
+// The encapsulating role checks, before it edits a selected packet, that
+// the packet with DEX (inline: +16/+24 octets, merged: what the merge adds,
+// ip6ip6: +56/+64) still fits the egress port's MTU (Port.MTU, else
+// Config.PortMTU). When it does not, the packet is forwarded without DEX
+// and counted in SkippedMTU: DEX is sampling based, and a bump in the wire
+// cannot fragment.
+//
+// With Options.PacketTooBig the node acts as an RFC 2473 §7.1 tunnel entry
+// instead, for routes in mode encap (ip6ip6) only: if the original IPv6
+// packet is longer than 1280 octets (packet.MinMTU), it is discarded and
+// answered with an ICMPv6 Packet Too Big (type 2, code 0; RFC 4443 §3.2)
+// built in place in its frame by packet.BuildPacketTooBig:
+//
+//	Ethernet  destination and source swapped (802.1Q tag kept): the
+//	          reply leaves through the ingress port, towards the sender
+//	          (verdict xsk.Reflect)
+//	IPv6      source Node.Address (required by config with the option),
+//	          destination the packet's (outer) source, hop limit 64
+//	          (packet.PTBHopLimit, Linux's default), TC and flow label 0
+//	ICMPv6    MTU = max(egress MTU − encapsulation overhead, 1280); the
+//	          leading octets of the packet so that the message is 1280
+//	          octets; checksum over the RFC 8200 pseudo-header
+//
+// and counted in PTBSent (not in Forwarded, Dropped or SkippedMTU). The
+// replies are rate limited per worker (RFC 4443 §2.4 (f)) by a token bucket
+// of PTBBurst (10) messages refilled at PTBRate (100) per second on the
+// frames' receive time; a packet that finds the bucket empty is forwarded
+// without DEX as before and counted in PTBRateLimited and SkippedMTU.
+// Packets of at most 1280 octets (RFC 2473 would fragment the outer packet;
+// a bump in the wire does not), routes in inline mode, and packets RFC 4443
+// §2.4 (e) forbids answering (unspecified or multicast source, ICMPv6 error
+// messages) keep the default behaviour. Only selected packets are checked,
+// so with k/n sampling one large packet in n/k is answered; once the sender
+// has learnt the smaller path MTU, all its packets of the flow shrink. The
+// Flow ID sequence number is not consumed.
 //
 // # Sequence numbers
 //

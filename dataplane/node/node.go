@@ -90,7 +90,45 @@ type Node struct {
 	flowStats flow.Stats // last stats mirrored into ctr
 
 	pkt packet.Packet // parse scratch
+
+	ptbBucket tokenBucket // Packet Too Big replies of this worker
 }
+
+// Packet Too Big rate limit per worker (RFC 4443 §2.4 (f)): a token bucket
+// of PTBBurst messages refilled at PTBRate messages per second, on the
+// frames' receive clock (xsk.Frame.RxTime).
+const (
+	PTBRate  = 100 // messages per second
+	PTBBurst = 10  // messages
+)
+
+// ptbInterval is the refill time of one token, in ns.
+const ptbInterval = int64(time.Second) / PTBRate
+
+// tokenBucket is an allocation-free token bucket kept as nanoseconds of
+// credit; it starts full.
+type tokenBucket struct {
+	last    int64 // ns, the last refill
+	credit  int64 // ns of credit, at most PTBBurst*ptbInterval
+	started bool
+}
+
+// ready refills the bucket up to now (a clock going backwards adds nothing)
+// and reports whether a token is available.
+func (b *tokenBucket) ready(now int64) bool {
+	const full = PTBBurst * ptbInterval
+	switch {
+	case !b.started:
+		b.started, b.last, b.credit = true, now, full
+	case now > b.last:
+		b.credit = min(b.credit+(now-b.last), full)
+		b.last = now
+	}
+	return b.credit >= ptbInterval
+}
+
+// take consumes one token; call it only after ready reported true.
+func (b *tokenBucket) take() { b.credit -= ptbInterval }
 
 // Empty tables stand in for nil ones of a hand-built Snapshot (the zero
 // value of each is a valid empty table).

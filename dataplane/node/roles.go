@@ -79,6 +79,13 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 	}
 	ipLen := p.End - p.L3
 	if mtu := n.view.mtu[out]; mtu > 0 && ipLen+overhead > mtu {
+		// RFC 2473 §7.1: a tunnel entry answers a packet longer than the
+		// IPv6 minimum MTU that does not fit the tunnel with Packet Too Big.
+		if r.Mode == policy.ModeEncap && s.Options.PacketTooBig && ipLen > packet.MinMTU && n.view.hasNodeAddr {
+			if n.packetTooBig(f, max(mtu-overhead, packet.MinMTU)) {
+				return xsk.Reflect
+			}
+		}
 		n.ctr.SkippedMTU.Add(1)
 		return n.forward()
 	}
@@ -121,6 +128,30 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		n.export(telemetry.RoleEncap, s, ns, f, in, out, &d, &fi, f.Buf[l3:end])
 	}
 	return n.forward()
+}
+
+// packetTooBig turns frame f (n.pkt describes it) into an ICMPv6 Packet
+// Too Big message to its source reporting mtu, to be reflected out of the
+// ingress port, and reports whether it did. It does not when the worker's
+// PTB token bucket is empty (PTBRateLimited) or RFC 4443 forbids an error
+// for the packet; the frame is then untouched.
+func (n *Node) packetTooBig(f *xsk.Frame, mtu int) bool {
+	now := f.RxTime
+	if now == 0 {
+		now = n.clock()
+	}
+	if !n.ptbBucket.ready(now) {
+		n.ctr.PTBRateLimited.Add(1)
+		return false
+	}
+	off, ln, err := packet.BuildPacketTooBig(f.Buf, f.Off, f.Len, &n.pkt, uint32(mtu), n.view.nodeAddr)
+	if err != nil {
+		return false
+	}
+	n.ptbBucket.take()
+	f.Off, f.Len = off, ln
+	n.ctr.PTBSent.Add(1)
+	return true
 }
 
 // sample runs route r's k/n selection for frame f, unless the XDP program
