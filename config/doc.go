@@ -49,7 +49,8 @@
 //	              frame_size 2048|4096 [2048], batch_size [64], attach_mode
 //	              auto|native|generic [auto], steer all|sampled [all],
 //	              cpus (list or "0-3,6") [none], metrics_address [none]
-//	options:      merge_hbh [true], strip [true; false = test mode], packet_too_big [false]
+//	options:      merge_hbh [true], strip [true; false = test mode], packet_too_big [false;
+//	              true needs node.address]
 //
 // # Routes
 //
@@ -77,6 +78,23 @@
 // packets matching the route (1 <= K <= N <= 1000000). The trace type may
 // not be 0 and may not set bit 7 (checksum complement), bits 12-21
 // (undefined) or bit 23 (reserved); the namespace must be configured.
+//
+// # MTU
+//
+// A selected packet that would exceed the egress port's MTU (ports[].mtu,
+// else the interface MTU) once DEX is added is forwarded without DEX and
+// counted (skipped_mtu). With options.packet_too_big: true a route in mode
+// encap (or auto) behaves as an RFC 2473 §7.1 tunnel entry instead: if the
+// packet is longer than 1280 octets it is discarded and answered with an
+// ICMPv6 Packet Too Big (type 2, code 0) sent back out of the port it came
+// in on, from node.address (required with the option), hop limit 64,
+// reporting MTU max(egress MTU − encapsulation overhead (56, or 64 with
+// ext_flags), 1280); at most 100 replies per second per worker (burst 10),
+// the rest forwarded without DEX (ptb_sent, ptb_rate_limited). Inline
+// routes and packets of at most 1280 octets keep the default behaviour.
+// Since only sampled packets are checked, the sender learns the smaller
+// MTU from the first sampled large packet, and then every packet of the
+// path shrinks: enable it only when that is wanted.
 //
 // mode auto is the kernel's "inline for locally generated packets, encap
 // for forwarded ones". A bump in the wire generates no packets: everything

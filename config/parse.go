@@ -129,6 +129,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 	c.Options = Options{MergeHbH: true, Strip: true}
 
 	var routesNode *yaml.Node
+	var optionNodes map[string]*yaml.Node
 	d.mapping(root, "", []field{
 		{"node", false, func(n *yaml.Node, p string) { d.node(n, p, &c.Node) }},
 		{"ports", true, func(n *yaml.Node, p string) { c.Ports = d.ports(n, p) }},
@@ -138,8 +139,11 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		{"flows", false, func(n *yaml.Node, p string) { d.flows(n, p, &c.Flows) }},
 		{"export", false, func(n *yaml.Node, p string) { d.export(n, p, &c.Export) }},
 		{"dataplane", false, func(n *yaml.Node, p string) { d.dataplane(n, p, &c.Dataplane) }},
-		{"options", false, func(n *yaml.Node, p string) { d.options(n, p, &c.Options) }},
+		{"options", false, func(n *yaml.Node, p string) { optionNodes = d.options(n, p, &c.Options) }},
 	})
+	if ptb := optionNodes["packet_too_big"]; c.Options.PacketTooBig && !c.Node.Address.IsValid() && ptb != nil {
+		d.errorf(ptb, "options.packet_too_big", "true needs node.address: it is the source address of the ICMPv6 Packet Too Big messages")
+	}
 	if routesNode != nil {
 		c.Routes = d.routes(routesNode, "routes", c)
 		if len(c.Routes) > 0 && len(c.Ports) == 2 && !slices.ContainsFunc(c.Ports, func(p Port) bool { return p.Domain == "outside" }) {
@@ -621,8 +625,9 @@ func (d *decoder) cpus(n *yaml.Node, path string) []int {
 	return out
 }
 
-func (d *decoder) options(n *yaml.Node, path string, out *Options) {
-	d.mapping(n, path, []field{
+// options decodes the "options" section and returns its value nodes by key.
+func (d *decoder) options(n *yaml.Node, path string, out *Options) map[string]*yaml.Node {
+	return d.mapping(n, path, []field{
 		{"merge_hbh", false, func(n *yaml.Node, p string) {
 			if v, ok := d.boolean(n, p); ok {
 				out.MergeHbH = v

@@ -237,8 +237,14 @@ type Options struct {
 	// Strip removes IOAM at the decapsulating node; default true. false
 	// is a test mode that leaks IOAM out of the domain.
 	Strip bool `yaml:"strip"`
-	// PacketTooBig answers packets that no longer fit the MTU with ICMPv6
-	// Packet Too Big; default false (forward them without DEX).
+	// PacketTooBig makes routes in mode encap (and auto) act as an RFC 2473
+	// §7.1 tunnel entry: a selected packet longer than 1280 octets that
+	// would not fit the egress MTU once encapsulated is discarded and
+	// answered with ICMPv6 Packet Too Big (MTU = max(egress MTU − 56 or 64,
+	// 1280)) from node.address, which is then required; at most 100 per
+	// second per worker (burst 10). Default false: such packets, and with
+	// the option packets of at most 1280 octets, inline routes and replies
+	// over the rate limit, are forwarded without DEX (counted skipped_mtu).
 	PacketTooBig bool `yaml:"packet_too_big"`
 }
 
