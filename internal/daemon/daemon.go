@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/dataplane"
 	"github.com/dexplane/dexplane/dataplane/node"
@@ -70,6 +72,9 @@ type Daemon struct {
 	cancel   context.CancelFunc
 	servDone chan struct{}
 	capacity uint64 // bits/s of the slower port, base of the export rate limit
+
+	polMu  sync.Mutex // serialises policy swaps (reload, MTU changes)
+	cfgMTU [2]int     // ports[].mtu as configured (0: follow the interface)
 }
 
 // New validates opts and builds the engine and the per-worker nodes; nothing
@@ -83,7 +88,8 @@ func New(opts Options) (*Daemon, error) {
 		d.log = slog.Default()
 	}
 	eo := opts.Engine
-	eo.Policy = opts.Snapshot
+	d.cfgMTU = [2]int{opts.Snapshot.Ports[0].MTU, opts.Snapshot.Ports[1].MTU}
+	eo.Policy = withLinkMTU(opts.Snapshot, d.cfgMTU, [2]int{interfaceMTU(eo.Ports[0]), interfaceMTU(eo.Ports[1])})
 	eo.Logger = d.log
 	workers := eo.Queues
 	if workers <= 0 {
@@ -142,6 +148,73 @@ func interfaceMTU(name string) int {
 	return ifi.MTU
 }
 
+// withLinkMTU returns s with the interface MTU (live) filled in for every
+// port whose configuration (cfg) leaves the MTU to the interface (ports[].mtu: 0), so the
+// roles check against the MTU in force; s itself is never modified (a
+// snapshot is immutable once published).
+func withLinkMTU(s *policy.Snapshot, cfg, live [2]int) *policy.Snapshot {
+	c := *s
+	changed := false
+	for i := range c.Ports {
+		if cfg[i] == 0 && live[i] > 0 && c.Ports[i].MTU != live[i] {
+			c.Ports[i].MTU = live[i]
+			changed = true
+		}
+	}
+	if !changed {
+		return s
+	}
+	return &c
+}
+
+// liveMTU reads both ports' interface MTUs (0 where unreadable).
+func (d *Daemon) liveMTU() [2]int {
+	p := d.opts.Engine.Ports
+	return [2]int{interfaceMTU(p[0]), interfaceMTU(p[1])}
+}
+
+// watchLinks follows the ports' link changes over rtnetlink and, when an
+// MTU changes, swaps in the running snapshot with the new MTU, so an
+// encapsulation that no longer fits is skipped (and counted) instead of
+// producing frames the port cannot send. It returns when ctx ends.
+func (d *Daemon) watchLinks(ctx context.Context) {
+	ch := make(chan netlink.LinkUpdate, 16)
+	done := make(chan struct{})
+	defer close(done)
+	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
+		ErrorCallback: func(err error) { d.log.Warn("link watch", "err", err) },
+	})
+	if err != nil {
+		d.log.Warn("cannot follow link changes; MTU changes need a reload", "err", err)
+		return
+	}
+	ports := d.opts.Engine.Ports
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u, ok := <-ch:
+			if !ok {
+				return
+			}
+			name := u.Attrs().Name
+			if name != ports[0] && name != ports[1] {
+				continue
+			}
+			d.polMu.Lock()
+			cur := d.eng.Policy().Load()
+			if next := withLinkMTU(cur, d.cfgMTU, d.liveMTU()); next != cur {
+				if err := d.eng.SetPolicy(next); err != nil {
+					d.log.Error("MTU change", "port", name, "err", err)
+				} else {
+					d.log.Info("port MTU changed", "port", name, "mtu", u.Attrs().MTU)
+				}
+			}
+			d.polMu.Unlock()
+		}
+	}
+}
+
 // linkSpeed returns the speed of the named interface in bits per second as
 // the kernel reports it (/sys/class/net/IF/speed, Mb/s), or 0 (unknown: the
 // exporter then assumes its default capacity).
@@ -172,6 +245,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return err
 	}
 	d.reloads.Loaded(s.Generation)
+	go d.watchLinks(ctx)
 	d.coll.SetEngine(d.eng)
 	d.coll.SetConfig(d.reloads.State)
 	d.coll.SetExporter(d.ExportCounters)
@@ -262,6 +336,8 @@ func (d *Daemon) Reload() error {
 }
 
 func (d *Daemon) reload() error {
+	d.polMu.Lock()
+	defer d.polMu.Unlock()
 	if d.opts.ConfigFile == "" {
 		return errors.New("no configuration file to reload (started without -c)")
 	}
@@ -277,6 +353,8 @@ func (d *Daemon) reload() error {
 	if diff := policy.RestartRequired(cur, s); len(diff) > 0 {
 		return fmt.Errorf("%s changed: restart dexplane to apply", strings.Join(diff, ", "))
 	}
+	cfgMTU := [2]int{s.Ports[0].MTU, s.Ports[1].MTU}
+	s = withLinkMTU(s, cfgMTU, d.liveMTU())
 	d.mu.Lock()
 	exportChanged := !reflect.DeepEqual(d.export, s.Export)
 	d.mu.Unlock()
@@ -290,6 +368,7 @@ func (d *Daemon) reload() error {
 	if err := d.eng.SetPolicy(s); err != nil {
 		return err
 	}
+	d.cfgMTU = cfgMTU
 	d.reloads.Loaded(s.Generation)
 	d.log.Info("configuration reloaded", "file", d.opts.ConfigFile, "generation", s.Generation,
 		"export_changed", exportChanged)
