@@ -162,6 +162,8 @@ func TestValues(t *testing.T) {
 			{"dexplane_malformed_total", []string{"reason", "ioam_misaligned"}, nc.Malformed[node.MalformedIOAMMisaligned].Load()},
 			{"dexplane_foreign_ioam_total", []string{"action", "stripped"}, nc.ForeignStripped.Load()},
 			{"dexplane_leak_dropped_total", nil, nc.LeakDropped.Load()},
+			{"dexplane_ptb_sent_total", nil, nc.PTBSent.Load()},
+			{"dexplane_ptb_rate_limited_total", nil, nc.PTBRateLimited.Load()},
 			{"dexplane_ring_dropped_total", nil, nc.RecordsDropped.Load()},
 			{"dexplane_ring_occupancy_records", nil, uint64(w + 1)},
 			{"dexplane_ring_capacity_records", nil, 8},

@@ -52,6 +52,8 @@ var (
 	descOtherIOAM     = newDesc("other_ioam_total", "Packets carrying IOAM options but no DEX.", "worker")
 	descTunnels       = newDesc("tunnels_stripped_total", "ip6ip6 outer headers removed.", "worker")
 	descLeakDropped   = newDesc("leak_dropped_total", "Packets dropped because their IOAM could not be removed before an outside port.", "worker")
+	descPTBSent       = newDesc("ptb_sent_total", "Packets answered with ICMPv6 Packet Too Big at the tunnel entry (options.packet_too_big).", "worker")
+	descPTBLimited    = newDesc("ptb_rate_limited_total", "Packet Too Big replies suppressed by the per-worker rate limit (the packet was forwarded without DEX).", "worker")
 
 	descRingRecords = newDesc("ring_records_total", "Telemetry records the worker pushed to its ring.", "worker")
 	descRingDropped = newDesc("ring_dropped_total", "Telemetry records the worker lost because its ring was full.", "worker")
@@ -190,6 +192,8 @@ func (e emitter) node(n *NodeStats, worker string) {
 	e.counter(descOtherIOAM, n.OtherIOAM, worker)
 	e.counter(descTunnels, n.TunnelsStripped, worker)
 	e.counter(descLeakDropped, n.LeakDropped, worker)
+	e.counter(descPTBSent, n.PTBSent, worker)
+	e.counter(descPTBLimited, n.PTBRateLimited, worker)
 	e.counter(descRingRecords, n.RecordsExported, worker)
 	e.counter(descRingDropped, n.RecordsDropped, worker)
 	e.gauge(descFlows, float64(n.Flows), worker)

@@ -120,6 +120,10 @@ type NodeStats struct {
 	OtherIOAM       uint64 `json:"other_ioam"`
 	TunnelsStripped uint64 `json:"tunnels_stripped"`
 	LeakDropped     uint64 `json:"leak_dropped"`
+	// PTBSent were answered with ICMPv6 Packet Too Big (options.packet_too_big);
+	// PTBRateLimited would have been but exceeded the reply rate limit.
+	PTBSent        uint64 `json:"ptb_sent"`
+	PTBRateLimited uint64 `json:"ptb_rate_limited"`
 	// RecordsExported were pushed to the ring; RecordsDropped found it full.
 	RecordsExported uint64 `json:"records_exported"`
 	RecordsDropped  uint64 `json:"records_dropped"`
@@ -333,7 +337,7 @@ var workerDrops = []struct {
 // Events a worker counts per port, as xsk counters.
 var workerEvents = []xsk.Counter{
 	xsk.CtrTxRingFull, xsk.CtrFillEmpty, xsk.CtrKickRetry,
-	xsk.CtrLinkDown, xsk.CtrKickError, xsk.CtrPollError,
+	xsk.CtrLinkDown, xsk.CtrKickError, xsk.CtrPollError, xsk.CtrReflected,
 }
 
 func workerPort(p int, pc *xsk.PortCounts) WorkerPortStats {
@@ -394,6 +398,8 @@ func nodeStats(c *node.Counters) *NodeStats {
 		OtherIOAM:       c.OtherIOAM.Load(),
 		TunnelsStripped: c.TunnelsStripped.Load(),
 		LeakDropped:     c.LeakDropped.Load(),
+		PTBSent:         c.PTBSent.Load(),
+		PTBRateLimited:  c.PTBRateLimited.Load(),
 		RecordsExported: c.RecordsExported.Load(),
 		RecordsDropped:  c.RecordsDropped.Load(),
 		Flows:           c.FlowsActive.Load(),

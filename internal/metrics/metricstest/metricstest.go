@@ -124,6 +124,8 @@ func FillNode(c *node.Counters, k uint64) {
 	c.DEXRemoved.Store(next())
 	c.TunnelsStripped.Store(next())
 	c.LeakDropped.Store(next())
+	c.PTBSent.Store(next())
+	c.PTBRateLimited.Store(next())
 	c.RecordsExported.Store(next())
 	c.RecordsDropped.Store(next())
 	c.FlowsActive.Store(next())
