@@ -49,6 +49,7 @@ soak: build
 
 ## demo: the main job: a four-node IOAM domain in network namespaces (root).
 demo: build
+	./scripts/install-deps.sh --demo
 	./scripts/demo.sh
 
 ## generate: rebuild the XDP objects with bpf2go (needs clang, llvm, libbpf-dev).

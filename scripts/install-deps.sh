@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Installs what dexplane's tests, demo and benchmarks use on a Debian machine
 # that already has Go. Safe to run again: it only installs what is missing.
+#
+#   scripts/install-deps.sh          everything the tests use
+#   scripts/install-deps.sh --demo   only what `make demo` needs (iproute2, ethtool, ping)
 set -euo pipefail
 
 apt_pkgs=(clang llvm libbpf-dev tshark tcpdump python3-scapy python3-ipfix pmacct iproute2 iputils-ping ethtool)
+demo_only=false
+if [[ ${1:-} == --demo ]]; then
+	apt_pkgs=(iproute2 iputils-ping ethtool)
+	demo_only=true
+fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,6 +27,8 @@ if ((${#missing[@]})); then
 	# tshark asks whether non-root users may capture; the default (no) is fine.
 	apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+$demo_only && exit 0
 
 # goflow2 is an independent IPFIX decoder used by the exporter's tests.
 gobin=$(go env GOPATH)/bin
