@@ -68,7 +68,13 @@ func runScenarios(ctx context.Context, args []string) int {
 
 	runID := time.Now().UTC().Format("20060102T150405Z")
 	dir := filepath.Join(*out, runID)
-	if err := os.MkdirAll(filepath.Join(dir, "dut"), 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail("run", err)
+	}
+	// Generated DUT configs and DUT logs go to a temporary directory that
+	// is kept for inspection (outside the tree, so runs leave it clean).
+	dutDir, err := os.MkdirTemp("", "dexbench-"+runID+"-dut-")
+	if err != nil {
 		return fail("run", err)
 	}
 	if *dexBin == "" && hasDexplane(scens) {
@@ -95,7 +101,7 @@ func runScenarios(ctx context.Context, args []string) int {
 				}
 			}
 			scens = kept
-		} else if err := validateConfigs(*dexBin, scens, *attach, *exportRate, filepath.Join(dir, "dut")); err != nil {
+		} else if err := validateConfigs(*dexBin, scens, *attach, *exportRate, dutDir); err != nil {
 			return fail("run", err)
 		}
 	}
@@ -105,6 +111,7 @@ func runScenarios(ctx context.Context, args []string) int {
 		return fail("run", err)
 	}
 	defer w.Close()
+	fmt.Fprintf(os.Stderr, "DUT configs and logs: %s\n", dutDir)
 	pinning := "not pinned"
 	if *pin {
 		pinning = fmt.Sprintf("generator+sink on CPU %d, DUT on CPU %d", *genCPU, *dutCPU)
@@ -116,7 +123,7 @@ func runScenarios(ctx context.Context, args []string) int {
 		Pin: *pin, GenCPU: *genCPU, DUTCPU: *dutCPU,
 		TestbedScript: *script, Prefix: *prefix, RunID: runID, CSV: w, Progress: os.Stderr,
 		DUT: scenario.DUTOptions{Dexplane: *dexBin, AttachMode: *attach, ExportRate: *exportRate,
-			WorkDir: filepath.Join(dir, "dut")},
+			WorkDir: dutDir},
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dexbench run: %v (partial results kept)\n", err)
