@@ -385,7 +385,10 @@ func hostPort(s, defPort string) (string, string) {
 	if host != "" {
 		if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
 			host = "[" + host + "]"
-		} else if strings.ContainsAny(host, " /[]") {
+		} else if strings.ContainsAny(host, " /[]:") {
+			// A colon outside brackets can only belong to an IPv6
+			// address, and this one did not parse as one; taking it as
+			// a host name would make "host:port" ambiguous.
 			return "", "must be host:port with a host name or IP address"
 		}
 	}

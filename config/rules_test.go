@@ -205,6 +205,10 @@ func TestRules(t *testing.T) {
 			return base + "export: {collectors: [{address: \"[2001:db8::9]:99999\"}]}\n"
 		},
 			[]string{`t.yaml:14:33: export.collectors[0].address: "[2001:db8::9]:99999": port "99999" must be a number from 1 to 65535`}},
+		{"collector host with a colon that is no IPv6 address", func(t *testing.T) string {
+			return base + "export: {collectors: [{address: \"00000::0\"}]}\n"
+		},
+			[]string{`t.yaml:14:33: export.collectors[0].address: "00000::0": must be host:port with a host name or IP address`}},
 		{"duplicate output path", func(t *testing.T) string { return base + "export: {outputs: [{format: text}, {format: json}]}\n" },
 			[]string{`t.yaml:14:36: export.outputs[1].path: "-": already written by export.outputs[0]`}},
 		{"ring not power of two", func(t *testing.T) string { return base + "dataplane: {rx_ring_size: 1000}\n" },
