@@ -527,11 +527,11 @@ func TestFaultMTUChange(t *testing.T) {
 	}
 }
 
-// TestFaultCollectorDown exports IPFIX over UDP to a port nothing listens
+// TestFaultCollectorDropped exports IPFIX over UDP to a port nothing listens
 // on and over TCP to a refused port: forwarding is unaffected and the
 // exporter counts its drops; a collector started later on the UDP address
 // receives records without the node being restarted.
-func TestFaultCollectorDown(t *testing.T) {
+func TestFaultCollectorDropped(t *testing.T) {
 	b := newFaultBed(t, testbed.Bitw)
 	dut := b.tb.DUT()
 	cfg := b.writeConfig(1, "r1.yaml", func(c *config.Config) {

@@ -40,6 +40,7 @@ type collector struct {
 
 	records, messages, octets atomic.Uint64 // sent
 	dropped, sendErrors       atomic.Uint64
+	behind                    atomic.Uint64 // part of dropped: no free buffer
 	connects                  atomic.Uint64
 	templates                 atomic.Int64
 	nTemplates                int // drainer's copy of enc.Templates()
@@ -108,6 +109,7 @@ func (c *collector) emit(msg []byte, n int) bool {
 	m := c.q.get()
 	if m == nil {
 		c.dropped.Add(uint64(n))
+		c.behind.Add(uint64(n))
 		return false
 	}
 	m.b = append(m.b, msg...)

@@ -388,6 +388,10 @@ type CollectorCounters struct {
 	// Dropped records: collector down or unreachable, writer behind,
 	// send errors, or encoded for a session that was lost.
 	Dropped uint64
+	// Behind is the part of Dropped lost because every message buffer was
+	// queued: the writer goroutine could not keep up (CPU starved or a
+	// slow socket), although the collector may be up.
+	Behind uint64
 	// SendErrors counts failed socket writes.
 	SendErrors uint64
 	// Connects counts established sessions (TCP: connections).
@@ -417,8 +421,11 @@ type Counters struct {
 	RateLimited uint64
 	// RingFull records were dropped by workers because their ring was full.
 	RingFull uint64
-	// CollectorDown is the sum of the collectors' Dropped.
-	CollectorDown uint64
+	// CollectorDropped is the sum of the collectors' Dropped.
+	CollectorDropped uint64
+	// CollectorBehind is the sum of the collectors' Behind (a part of
+	// CollectorDropped).
+	CollectorBehind uint64
 	// EncodeErrors records could not be encoded (template limit).
 	EncodeErrors uint64
 	// OutputDropped is the sum of the local outputs' Dropped.
@@ -448,9 +455,11 @@ func (x *Exporter) Counters() Counters {
 			Address: col.cfg.Address, Transport: col.cfg.Transport, Up: col.up.Load(),
 			Records: col.records.Load(), Messages: col.messages.Load(), Octets: col.octets.Load(),
 			Dropped: col.dropped.Load(), SendErrors: col.sendErrors.Load(), Connects: col.connects.Load(),
+			Behind:    col.behind.Load(),
 			Templates: int(col.templates.Load()),
 		}
-		c.CollectorDown += cc.Dropped
+		c.CollectorDropped += cc.Dropped
+		c.CollectorBehind += cc.Behind
 		c.Collectors = append(c.Collectors, cc)
 	}
 	for _, o := range x.outputs {

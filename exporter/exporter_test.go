@@ -244,7 +244,7 @@ func pushPaced(t *testing.T, q *telemetry.Ring, from, n uint32, rate int) {
 	}
 }
 
-func TestCollectorDownUDP(t *testing.T) {
+func TestCollectorDroppedUDP(t *testing.T) {
 	addr := freePort(t, "udp")
 	q, _ := telemetry.NewRing(4096)
 	x, err := exporter.New(exporter.Options{Export: policy.Export{
@@ -260,7 +260,7 @@ func TestCollectorDownUDP(t *testing.T) {
 	pushPaced(t, q, 0, 5000, 50000) // 100 ms with nobody listening
 	waitFor(t, "drained", 2*time.Second, func() bool { return q.Len() == 0 })
 	c := x.Counters()
-	if c.Offered != 5000 || c.CollectorDown == 0 || c.Collectors[0].SendErrors == 0 {
+	if c.Offered != 5000 || c.CollectorDropped == 0 || c.Collectors[0].SendErrors == 0 {
 		t.Fatalf("while down: %+v %+v", c, c.Collectors[0])
 	}
 	col := listenUDP(t, addr)
@@ -284,7 +284,7 @@ func TestCollectorDownUDP(t *testing.T) {
 	})
 }
 
-func TestCollectorDownTCP(t *testing.T) {
+func TestCollectorDroppedTCP(t *testing.T) {
 	addr := freePort(t, "tcp")
 	q, _ := telemetry.NewRing(4096)
 	x, err := exporter.New(exporter.Options{Export: policy.Export{
@@ -298,8 +298,8 @@ func TestCollectorDownTCP(t *testing.T) {
 	defer stop()
 	pushPaced(t, q, 0, 3000, 50000) // refused: every record dropped, none queued
 	waitFor(t, "drained", 2*time.Second, func() bool { return q.Len() == 0 })
-	if c := x.Counters(); c.CollectorDown != 3000 || c.Collectors[0].Up {
-		t.Fatalf("while refused: %+v", c)
+	if c := x.Counters(); c.CollectorDropped != 3000 || c.CollectorBehind != 0 || c.Collectors[0].Up {
+		t.Fatalf("while refused (all dropped as down, none as behind): %+v", c)
 	}
 
 	l, err := net.Listen("tcp", addr)
@@ -352,7 +352,6 @@ func TestCollectorDownTCP(t *testing.T) {
 	// (the listen backlog completes the new handshake before Accept)
 	waitFor(t, "second session", 2*time.Second, func() bool { return x.Counters().Collectors[0].Connects == 2 })
 	conn = accept()
-	defer conn.Close()
 	go read(conn, 500)
 	pushPaced(t, q, 4000, 500, 50000)
 	s2 := <-sessions
@@ -361,6 +360,21 @@ func TestCollectorDownTCP(t *testing.T) {
 	}
 	if c := x.Counters().Collectors[0]; c.Connects != 2 {
 		t.Fatalf("connects %d", c.Connects)
+	}
+	// Collector crashes mid-stream: the connection is reset (RST, not
+	// FIN). The exporter must notice, reconnect and start a clean session.
+	if err := conn.(*net.TCPConn).SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	waitFor(t, "third session after a reset", 2*time.Second, func() bool { return x.Counters().Collectors[0].Connects == 3 })
+	conn = accept()
+	defer conn.Close()
+	go read(conn, 200)
+	pushPaced(t, q, 5000, 200, 50000)
+	s3 := <-sessions
+	if len(s3.evs) != 200 || s3.seqs[0] != 0 || s3.evs[0].Record.Seq != 5000 || s3.evs[199].Record.Seq != 5199 {
+		t.Fatalf("session after reset: %d events, message seqs %v", len(s3.evs), s3.seqs[:1])
 	}
 }
 
@@ -395,7 +409,7 @@ func TestSlowCollectorDoesNotStall(t *testing.T) {
 	pushPaced(t, q, 0, 100000, 500000)
 	waitFor(t, "drained", time.Second, func() bool { return q.Len() == 0 })
 	c := x.Counters()
-	if c.Offered != 100000 || c.CollectorDown == 0 {
-		t.Fatalf("%+v %+v", c, c.Collectors[0])
+	if c.Offered != 100000 || c.CollectorDropped == 0 || c.CollectorBehind == 0 || !c.Collectors[0].Up {
+		t.Fatalf("want drops counted as writer behind on an established session: %+v %+v", c, c.Collectors[0])
 	}
 }

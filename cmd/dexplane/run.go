@@ -200,8 +200,8 @@ func printNodeCounters(w io.Writer, d *daemon.Daemon) {
 	fmt.Fprintf(w, "roles:%s\n", b.String())
 	{
 		c := d.ExportCounters()
-		fmt.Fprintf(w, "export: offered=%d exported=%d rate_limited=%d ring_full=%d collector_down=%d\n",
-			c.Offered, c.Exported, c.RateLimited, c.RingFull, c.CollectorDown)
+		fmt.Fprintf(w, "export: offered=%d exported=%d rate_limited=%d ring_full=%d collector_dropped=%d (writer_behind=%d)\n",
+			c.Offered, c.Exported, c.RateLimited, c.RingFull, c.CollectorDropped, c.CollectorBehind)
 	}
 }
 

@@ -404,7 +404,8 @@ func addExportCounters(base, c exporter.Counters) exporter.Counters {
 	c.Exported += base.Exported
 	c.RateLimited += base.RateLimited
 	// RingFull is read from the rings, which outlive exporters.
-	c.CollectorDown += base.CollectorDown
+	c.CollectorDropped += base.CollectorDropped
+	c.CollectorBehind += base.CollectorBehind
 	c.EncodeErrors += base.EncodeErrors
 	c.OutputDropped += base.OutputDropped
 	return c

@@ -173,7 +173,10 @@ type CollectorStats struct {
 	Bytes    uint64 `json:"bytes"`
 	// Drops are records lost for this collector; SendErrors failed writes;
 	// Connects sessions established.
-	Drops      uint64 `json:"drops"`
+	Drops uint64 `json:"drops"`
+	// Behind is the part of Drops lost because the writer could not keep
+	// up while the session may have been fine.
+	Behind     uint64 `json:"behind"`
 	SendErrors uint64 `json:"send_errors"`
 	Connects   uint64 `json:"connects"`
 	// Templates is the number of templates allocated (a gauge).
@@ -447,7 +450,7 @@ func exportStats(x exporter.Counters) *ExportStats {
 			"ring_full":    x.RingFull,
 			"rate_limited": x.RateLimited,
 			"encode_error": x.EncodeErrors,
-			"collector":    x.CollectorDown,
+			"collector":    x.CollectorDropped,
 			"output":       x.OutputDropped,
 		},
 	}
@@ -455,7 +458,7 @@ func exportStats(x exporter.Counters) *ExportStats {
 		s.Collectors = append(s.Collectors, CollectorStats{
 			Collector: cc.Address, Transport: cc.Transport.String(), Up: cc.Up,
 			Records: cc.Records, Messages: cc.Messages, Bytes: cc.Octets,
-			Drops: cc.Dropped, SendErrors: cc.SendErrors, Connects: cc.Connects,
+			Drops: cc.Dropped, Behind: cc.Behind, SendErrors: cc.SendErrors, Connects: cc.Connects,
 			Templates: cc.Templates,
 		})
 	}

@@ -138,11 +138,11 @@ func FillNode(c *node.Counters, k uint64) {
 // UDP collector and one local output.
 func ExporterCounters() exporter.Counters {
 	return exporter.Counters{
-		Offered: 900, Exported: 800, RateLimited: 70, RingFull: 6, CollectorDown: 5,
+		Offered: 900, Exported: 800, RateLimited: 70, RingFull: 6, CollectorDropped: 5, CollectorBehind: 2,
 		EncodeErrors: 4, OutputDropped: 3, RateLimit: 10000,
 		Collectors: []exporter.CollectorCounters{{
 			Address: "[2001:db8::9]:4739", Transport: policy.TransportUDP, Up: true,
-			Records: 795, Messages: 40, Octets: 123456, Dropped: 5, SendErrors: 2, Connects: 1, Templates: 3,
+			Records: 795, Messages: 40, Octets: 123456, Dropped: 5, Behind: 2, SendErrors: 1, Connects: 1, Templates: 3,
 		}},
 		Outputs: []exporter.OutputCounters{{
 			Path: "/var/log/dexplane/records.json", Format: policy.OutputJSON, Records: 797, Dropped: 3, Errors: 1,
