@@ -21,6 +21,9 @@ type PortCounters struct {
 	Socket xsk.Stats
 	// XDP are the steering program's counters by classification reason.
 	XDP [dxebpf.NumReasons]dxebpf.Counter
+	// RxQueues is the port's RX queue count as last read by
+	// Engine.CheckQueues (0: unknown); a gauge.
+	RxQueues int
 }
 
 // Counters is a point-in-time copy of the engine's counters. Values are
@@ -60,6 +63,9 @@ func (e *Engine) countersLocked() Counters {
 				k.TxRingEmptyDescs += st.TxRingEmptyDescs
 			}
 		}
+	}
+	for p := range 2 {
+		c.Ports[p].RxQueues = int(e.rxQueues[p].Load())
 	}
 	if e.xdp != nil {
 		if x, err := e.xdp.Counters(); err == nil {

@@ -138,6 +138,8 @@ type Engine struct {
 	stopCtx  context.CancelFunc
 	done     chan struct{}
 	final    Counters // kept after Stop
+
+	rxQueues [2]atomic.Int32 // ports' RX queue counts as last read; 0 unknown
 }
 
 const (
@@ -243,6 +245,12 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 		}
 		e.ifindex[p] = ifc.Index
 	}
+	for p, n := range e.CheckQueues() {
+		if n > 0 && n < e.opts.Queues {
+			return fmt.Errorf("dataplane: port %d %q has %d RX queues, fewer than queues %d: lower queues or raise the device's channels (ethtool -L %s combined %d; on a veth: rx %d tx %d)",
+				p, e.opts.Ports[p], n, e.opts.Queues, e.opts.Ports[p], e.opts.Queues, e.opts.Queues, e.opts.Queues)
+		}
+	}
 	e.xdp, err = dxebpf.Load(dxebpf.Options{
 		Steer: e.opts.Steer, MaxRoutes: e.opts.MaxRoutes,
 		PassForeignHbH: e.opts.PassForeignHbH, Logger: e.log,
@@ -305,6 +313,38 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 		"attach", [2]dxebpf.AttachMode{e.atts[0].Mode, e.atts[1].Mode}, "steer", e.opts.Steer,
 		"zerocopy", e.workers[0].ZeroCopy(), "frames", e.opts.Frames, "frame_size", e.opts.FrameSize)
 	return nil
+}
+
+// CheckQueues reads both ports' RX queue counts (RxQueues, in the calling
+// thread's network namespace), keeps them for Counters, logs a warning when
+// a port has more queues than the engine has workers (frames on the extra
+// queues cross unmodified, counted as xsk_miss) and a line when a count
+// changes, and returns them (0 where unknown). Safe from any goroutine;
+// the daemon calls it at start and periodically, since a channel change
+// (ethtool -L) raises no link notification.
+func (e *Engine) CheckQueues() [2]int {
+	var got [2]int
+	for p, name := range e.opts.Ports {
+		n, err := RxQueues(name)
+		if err != nil {
+			if !errors.Is(err, ErrNoChannels) {
+				e.log.Debug("dataplane: cannot read RX queue count", "port", name, "err", err)
+			}
+			n = 0
+		}
+		got[p] = n
+		old := int(e.rxQueues[p].Swap(int32(n)))
+		if n == old || n == 0 {
+			continue
+		}
+		if n > e.opts.Queues {
+			e.log.Warn("dataplane: port has more RX queues than workers; frames on the others cross without IOAM (counted as xdp xsk_miss)",
+				"port", name, "rx_queues", n, "workers", e.opts.Queues, "fix", fmt.Sprintf("ethtool -L %s combined %d, or queues: %d", name, e.opts.Queues, n))
+		} else if old != 0 {
+			e.log.Info("dataplane: port RX queue count changed", "port", name, "rx_queues", n, "was", old, "workers", e.opts.Queues)
+		}
+	}
+	return got
 }
 
 // SetPolicy makes s the snapshot handlers see from their next frame on and,

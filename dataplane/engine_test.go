@@ -449,8 +449,8 @@ func TestStartFailsCleanly(t *testing.T) {
 		opts dataplane.Options
 	}{
 		{"missing interface", dataplane.Options{Ports: [2]string{testbed.West, "nope0"}}},
-		// The veths have one queue: worker 1 cannot bind after worker 0
-		// and the XDP objects were created.
+		// The veths have one queue: Start refuses a second worker before
+		// it binds anything.
 		{"queue beyond the device", dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Queues: 2, Attach: dxebpf.AttachGeneric}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

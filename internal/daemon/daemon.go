@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -189,10 +190,15 @@ func (d *Daemon) watchLinks(ctx context.Context) {
 		return
 	}
 	ports := d.opts.Engine.Ports
+	// A channel change (ethtool -L) raises no link notification: poll.
+	queues := time.NewTicker(queueCheckInterval)
+	defer queues.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-queues.C:
+			d.eng.CheckQueues()
 		case u, ok := <-ch:
 			if !ok {
 				return
@@ -214,6 +220,10 @@ func (d *Daemon) watchLinks(ctx context.Context) {
 		}
 	}
 }
+
+// queueCheckInterval is how often the daemon reads the ports' RX queue
+// counts (dataplane.Engine.CheckQueues).
+const queueCheckInterval = 2 * time.Second
 
 // linkSpeed returns the speed of the named interface in bits per second as
 // the kernel reports it (/sys/class/net/IF/speed, Mb/s), or 0 (unknown: the

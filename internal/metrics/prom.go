@@ -37,6 +37,7 @@ var (
 	descTxCompleted = newDesc("tx_completed_total", "Frames the kernel reported transmitted on the port for the worker.", "port", "worker")
 	descDrops       = newDesc("drops_total", "Frames lost at the port, by reason (handler, invalid, tx_device_drop, socket_*, xdp_no_peer, xdp_malformed).", "port", "reason")
 	descEvents      = newDesc("port_events_total", "Non-loss port conditions by reason (ring full, fill ring empty, kick retries, link down, errors).", "port", "reason")
+	descRxQueues    = newDesc("port_rx_queues", "RX queues of the port as last read (ethtool -l); more than workers means frames bypass IOAM (xdp xsk_miss).", "port")
 	descXDPPackets  = newDesc("xdp_packets_total", "Frames classified by the XDP steering program, by reason.", "port", "reason")
 	descXDPBytes    = newDesc("xdp_bytes_total", "Bytes of frames classified by the XDP steering program, by reason.", "port", "reason")
 
@@ -105,6 +106,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for i := range s.Ports {
 		p := &s.Ports[i]
 		port := strconv.Itoa(p.Port)
+		if p.RxQueues > 0 {
+			e.gauge(descRxQueues, float64(p.RxQueues), port)
+		}
 		for r, v := range p.Drops {
 			e.counter(descDrops, v, port, r)
 		}

@@ -51,6 +51,9 @@ type PortStats struct {
 	// XDP are the steering program's counters by classification reason
 	// (see ebpf.Reason).
 	XDP map[string]XDPCount `json:"xdp"`
+	// RxQueues is the port's RX queue count as last read (a gauge; absent
+	// if unknown). More queues than workers means frames bypass IOAM.
+	RxQueues int `json:"rx_queues,omitempty"`
 }
 
 // XDPCount is a frame and byte count of the XDP steering program.
@@ -370,9 +373,10 @@ func portStats(p int, ec *dataplane.Counters) PortStats {
 		Port:      p,
 		RxPackets: w.RxPackets, RxBytes: w.RxBytes,
 		TxPackets: w.TxPackets, TxBytes: w.TxBytes,
-		Drops:  w.Drops,
-		Events: w.Events,
-		XDP:    make(map[string]XDPCount, dxebpf.NumReasons),
+		Drops:    w.Drops,
+		Events:   w.Events,
+		XDP:      make(map[string]XDPCount, dxebpf.NumReasons),
+		RxQueues: pc.RxQueues,
 	}
 	k := &pc.Socket
 	s.Drops["socket_rx_dropped"] = k.RxDropped

@@ -57,8 +57,8 @@ func (tb *Testbed) addWire(t testing.TB, i int) {
 	// New devices in w (including veths moved in) start with IPv6 off.
 	w.Sysctl(t, "net.ipv6.conf.default.disable_ipv6", "1")
 	w.Sysctl(t, "net.ipv6.conf.all.disable_ipv6", "1")
-	Veth(t, tb.Bumps[i], East, PortMAC(i+1, 1), w, WireWest, WireMAC(i, 0))
-	Veth(t, w, WireEast, WireMAC(i, 1), tb.Bumps[i+1], West, PortMAC(i+2, 0))
+	VethQueues(t, tb.Queues, tb.Bumps[i], East, PortMAC(i+1, 1), w, WireWest, WireMAC(i, 0))
+	VethQueues(t, tb.Queues, w, WireEast, WireMAC(i, 1), tb.Bumps[i+1], West, PortMAC(i+2, 0))
 	w.mustIP(t, "link", "add", WireBridge, "type", "bridge", "stp_state", "0", "mcast_snooping", "0")
 	w.mustIP(t, "link", "set", WireBridge, "addrgenmode", "none")
 	for _, ifname := range []string{WireBridge, WireWest, WireEast} {

@@ -253,6 +253,19 @@ func (n *Netns) MustIfindex(t testing.TB, ifname string) int {
 // and are set up. The pair disappears with either namespace.
 func Veth(t testing.TB, a *Netns, aName, aMAC string, b *Netns, bName, bMAC string) (*Iface, *Iface) {
 	t.Helper()
+	return VethQueues(t, 1, a, aName, aMAC, b, bName, bMAC)
+}
+
+// VethQueues is Veth with queues TX and RX queues per end. A veth delivers a
+// frame on the peer's RX queue with the index of the TX queue it was sent
+// on, and the sender picks its TX queue by flow hash (veths configure no
+// XPS), so the flows of a multi-queue pair spread over the queues and each
+// flow stays on one, as with RSS on a NIC.
+func VethQueues(t testing.TB, queues int, a *Netns, aName, aMAC string, b *Netns, bName, bMAC string) (*Iface, *Iface) {
+	t.Helper()
+	if queues < 1 {
+		t.Fatalf("testbed: veth %s: %d queues", aName, queues)
+	}
 	ma, err := net.ParseMAC(aMAC)
 	if err != nil {
 		t.Fatalf("testbed: veth %s: %v", aName, err)
@@ -261,8 +274,9 @@ func Veth(t testing.TB, a *Netns, aName, aMAC string, b *Netns, bName, bMAC stri
 	if err != nil {
 		t.Fatalf("testbed: veth %s: %v", bName, err)
 	}
-	a.mustIP(t, "link", "add", aName, "numtxqueues", "1", "numrxqueues", "1", "address", aMAC,
-		"type", "veth", "peer", "name", bName, "numtxqueues", "1", "numrxqueues", "1",
+	q := strconv.Itoa(queues)
+	a.mustIP(t, "link", "add", aName, "numtxqueues", q, "numrxqueues", q, "address", aMAC,
+		"type", "veth", "peer", "name", bName, "numtxqueues", q, "numrxqueues", q,
 		"address", bMAC, "netns", b.Name)
 	for _, side := range []struct {
 		ns   *Netns

@@ -98,13 +98,23 @@ type Testbed struct {
 	// their IPv4 addresses, as configured in this topology.
 	AddrA, AddrB   netip.Addr
 	AddrA4, AddrB4 netip.Addr
+	// Queues is the number of TX and RX queues of every veth.
+	Queues int
 }
 
 // DUT returns the first bump node (the dut of bitw and router, r1 of domain4).
 func (tb *Testbed) DUT() *Netns { return tb.Bumps[0] }
 
-// New builds topology topo, skipping t when not root.
+// New builds topology topo with one queue pair per veth, skipping t when
+// not root.
 func New(t testing.TB, topo Topology) *Testbed {
+	t.Helper()
+	return NewQueues(t, topo, 1)
+}
+
+// NewQueues builds topology topo with queues TX and RX queues on every
+// veth (see VethQueues), skipping t when not root.
+func NewQueues(t testing.TB, topo Topology, queues int) *Testbed {
 	t.Helper()
 	SkipIfNotRoot(t)
 	var nbumps int
@@ -116,7 +126,7 @@ func New(t testing.TB, topo Topology) *Testbed {
 	default:
 		t.Fatalf("testbed: unknown topology %q (want bitw, router, domain4 or domain4tap)", topo)
 	}
-	tb := &Testbed{Topology: topo, AddrA: HostAAddr, AddrB: HostBAddr, AddrA4: HostAAddr4, AddrB4: HostBAddr4}
+	tb := &Testbed{Topology: topo, AddrA: HostAAddr, AddrB: HostBAddr, AddrA4: HostAAddr4, AddrB4: HostBAddr4, Queues: queues}
 	tb.HostA = NewNetns(t, "host-a")
 	for i := 1; i <= nbumps; i++ {
 		name := "dut"
@@ -128,15 +138,15 @@ func New(t testing.TB, topo Topology) *Testbed {
 	tb.HostB = NewNetns(t, "host-b")
 
 	// Wire host-a ── bump1 ── … ── bumpN ── host-b.
-	Veth(t, tb.HostA, HostIf, HostAMAC, tb.Bumps[0], West, PortMAC(1, 0))
+	VethQueues(t, queues, tb.HostA, HostIf, HostAMAC, tb.Bumps[0], West, PortMAC(1, 0))
 	for i := 0; i+1 < nbumps; i++ {
 		if topo == Domain4Tap {
 			tb.addWire(t, i)
 			continue
 		}
-		Veth(t, tb.Bumps[i], East, PortMAC(i+1, 1), tb.Bumps[i+1], West, PortMAC(i+2, 0))
+		VethQueues(t, queues, tb.Bumps[i], East, PortMAC(i+1, 1), tb.Bumps[i+1], West, PortMAC(i+2, 0))
 	}
-	Veth(t, tb.Bumps[nbumps-1], East, PortMAC(nbumps, 1), tb.HostB, HostIf, HostBMAC)
+	VethQueues(t, queues, tb.Bumps[nbumps-1], East, PortMAC(nbumps, 1), tb.HostB, HostIf, HostBMAC)
 
 	// Attach before any address exists: attaching changes the veth's
 	// features, and the host would then repeat its MLD reports.
