@@ -163,9 +163,17 @@ type sender struct {
 // host-b port from source port sport.
 func (b *faultBed) sendAsync(port, sport, count, rate, size int) *sender {
 	b.t.Helper()
+	return b.sendFlows(port, sport, 1, count, rate, size)
+}
+
+// sendFlows is sendAsync over flows flows (source ports sport, sport+1, …;
+// one socket each), count datagrams in all, round-robin.
+func (b *faultBed) sendFlows(port, sport, flows, count, rate, size int) *sender {
+	b.t.Helper()
 	s := &sender{out: &lockedBuffer{}}
 	s.cmd = b.tb.HostA.Command(b.bin, "probe", "send", "-to", netip.AddrPortFrom(b.tb.AddrB, uint16(port)).String(),
-		"-sport", fmt.Sprint(sport), "-count", fmt.Sprint(count), "-rate", fmt.Sprint(rate), "-size", fmt.Sprint(size))
+		"-sport", fmt.Sprint(sport), "-flows", fmt.Sprint(flows),
+		"-count", fmt.Sprint(count), "-rate", fmt.Sprint(rate), "-size", fmt.Sprint(size))
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		b.t.Fatal(err)
