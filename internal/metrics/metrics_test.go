@@ -193,6 +193,7 @@ func TestValues(t *testing.T) {
 		{"dexplane_export_rate_limit_records_per_second", nil, 10000},
 		{"dexplane_export_rate_limit_tokens", nil, 42.5},
 		{"dexplane_export_collector_messages_total", []string{"collector", "[2001:db8::9]:4739", "transport", "udp"}, 40},
+		{"dexplane_port_rx_queues", []string{"port", "1"}, 5},
 		{"dexplane_export_collector_behind_total", []string{"collector", "[2001:db8::9]:4739", "transport", "udp"}, 2},
 		{"dexplane_export_collector_up", []string{"collector", "[2001:db8::9]:4739", "transport", "udp"}, 1},
 		{"dexplane_export_output_drops_total", []string{"output", "/var/log/dexplane/records.json", "format", "json"}, 3},

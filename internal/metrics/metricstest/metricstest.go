@@ -85,6 +85,7 @@ func NewEngine(n int) *Engine {
 	}
 	for p := range 2 {
 		pc := &e.C.Ports[p]
+		pc.RxQueues = 4 + p
 		pc.Socket = xsk.Stats{RxDropped: 11, RxInvalidDescs: 12, TxInvalidDescs: 13, RxRingFull: 14, RxFillRingEmpty: 15, TxRingEmptyDescs: 16}
 		for r := range dxebpf.NumReasons {
 			pc.XDP[r] = dxebpf.Counter{Packets: uint64(10*p) + uint64(r) + 1, Bytes: 100 * (uint64(10*p) + uint64(r) + 1)}
