@@ -2,6 +2,7 @@ package collect
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"net/netip"
 	"strings"
@@ -243,5 +244,43 @@ func TestAppendEvent(t *testing.T) {
 	js := string(AppendEvent(nil, e, true))
 	if !strings.HasPrefix(js, `{"exporter":"[2001:db8::9]:4739","domain":3,"template":0,"time":`) || strings.Contains(js, "role") {
 		t.Fatalf("json: %s", js)
+	}
+}
+
+// TestDecodeUnusableTemplates: templates whose data records would be zero
+// octets long are rejected before goflow2 sees them (it would decode their
+// data sets into endless empty records); usable ones pass.
+func TestDecodeUnusableTemplates(t *testing.T) {
+	// msg wraps one set (id, body) in an IPFIX header (version 10, length,
+	// export time 0, sequence 0, observation domain 1).
+	msg := func(id uint16, body string) []byte {
+		b, _ := hex.DecodeString(strings.ReplaceAll(body, " ", ""))
+		set := append([]byte{byte(id >> 8), byte(id), byte((len(b) + 4) >> 8), byte(len(b) + 4)}, b...)
+		l := 16 + len(set)
+		return append([]byte{0, 10, byte(l >> 8), byte(l), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, set...)
+	}
+	for _, tc := range []struct {
+		name    string
+		set     uint16
+		body    string // template records: id, field count, [scope count], (field id, length[, PEN])…
+		wantErr bool
+	}{
+		{"one 4-octet field", 2, "0100 0001  0008 0004", false},
+		{"variable-length field only", 2, "0100 0001  0008 ffff", false},
+		{"enterprise field", 2, "0100 0001  8001 0004 0000 d3a0", false},
+		{"zero-length fields only", 2, "0100 0002  0008 0000 000c 0000", true},
+		{"withdrawal (no fields)", 2, "0100 0000", true},
+		{"second template bad", 2, "0100 0001 0008 0004  0101 0001 0008 0000", true},
+		{"field overruns the set", 2, "0100 0002  0008 0004", true},
+		{"enterprise number overruns", 2, "0100 0001  8001 0004 0000", true},
+		{"options template, zero length", 3, "0100 0001 0001  0008 0000", true},
+		{"options template, fine", 3, "0100 0001 0001  0008 0004", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := NewDecoder().Decode(netip.MustParseAddrPort("[::1]:1"), msg(tc.set, tc.body), func(*Event) {})
+			if got := errors.Is(err, ErrTemplate); got != tc.wantErr {
+				t.Errorf("Decode: %v; want ErrTemplate: %v", err, tc.wantErr)
+			}
+		})
 	}
 }

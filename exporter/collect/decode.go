@@ -34,6 +34,11 @@ var (
 	ErrVersion = errors.New("collect: not an IPFIX message (version != 10)")
 	// ErrFraming: message or set lengths are inconsistent.
 	ErrFraming = errors.New("collect: bad IPFIX framing")
+	// ErrTemplate: a (options) template cannot describe data records: its
+	// records would be zero octets long (no fields, i.e. a withdrawal, which
+	// this decoder does not support, or only zero-length fields), or its
+	// field specifiers overrun the set.
+	ErrTemplate = errors.New("collect: unusable IPFIX template")
 )
 
 // Event is one decoded DEX record and where it came from.
@@ -115,13 +120,68 @@ func CheckFraming(msg []byte) error {
 	return nil
 }
 
+// checkTemplates rejects template records a data set could match with
+// records of zero octets: goflow2 would decode such a set into endless empty
+// records. msg must have passed CheckFraming.
+func checkTemplates(msg []byte) error {
+	for off := msgHeaderLen; off < len(msg); {
+		id := binary.BigEndian.Uint16(msg[off:])
+		l := int(binary.BigEndian.Uint16(msg[off+2:]))
+		set := msg[off+setHeaderLen : off+l]
+		off += l
+		if id != 2 && id != 3 {
+			continue
+		}
+		hdr := 4 // template ID, field count
+		if id == 3 {
+			hdr = 6 // and scope field count
+		}
+		for len(set) >= hdr {
+			tid := binary.BigEndian.Uint16(set)
+			if tid < 256 {
+				break // padding (or garbage goflow2 rejects itself)
+			}
+			n := int(binary.BigEndian.Uint16(set[2:]))
+			set = set[hdr:]
+			size, varlen := 0, false
+			for i := 0; i < n; i++ {
+				if len(set) < 4 {
+					return fmt.Errorf("%w: template %d: field %d of %d overruns the set", ErrTemplate, tid, i+1, n)
+				}
+				fid, flen := binary.BigEndian.Uint16(set), binary.BigEndian.Uint16(set[2:])
+				set = set[4:]
+				if fid&0x8000 != 0 {
+					if len(set) < 4 {
+						return fmt.Errorf("%w: template %d: enterprise number of field %d overruns the set", ErrTemplate, tid, i+1)
+					}
+					set = set[4:]
+				}
+				if flen == 0xFFFF {
+					varlen = true
+				} else {
+					size += int(flen)
+				}
+			}
+			if size == 0 && !varlen {
+				return fmt.Errorf("%w: template %d: %d fields, records of zero octets", ErrTemplate, tid, n)
+			}
+		}
+	}
+	return nil
+}
+
 // Decode decodes one IPFIX message received from src and calls fn for each
 // DEX data record (ev is reused after fn returns). Template sets update the
 // decoder's state for src. Data sets whose template is unknown are counted
-// in MissingTemplate and skipped.
+// in MissingTemplate and skipped. A message with a template that would
+// describe zero-octet records (including template withdrawals) is rejected
+// whole with ErrTemplate.
 func (d *Decoder) Decode(src netip.AddrPort, msg []byte, fn func(ev *Event)) error {
 	if err := CheckFraming(msg); err != nil {
 		return err
+	}
+	if err := checkTemplates(msg); err != nil {
+		return fmt.Errorf("collect: message from %v: %w", src, err)
 	}
 	ts := d.templates[src]
 	if ts == nil {
