@@ -93,7 +93,7 @@ var linkCases = []linkCase{
 }
 
 // writeCapture writes frames to a pcap or pcapng file and returns its path.
-func writeCapture(t *testing.T, lc linkCase, frames [][]byte, truncate map[int]int) string {
+func writeCapture(t testing.TB, lc linkCase, frames [][]byte, truncate map[int]int) string {
 	t.Helper()
 	var buf bytes.Buffer
 	ts := time.Unix(1700000000, 0)
@@ -237,4 +237,38 @@ func TestRunDecode(t *testing.T) {
 	if code := runDecode([]string{"-r", junk, "--json"}); code != 1 {
 		t.Errorf("junk file: exit %d, want 1", code)
 	}
+}
+
+// FuzzDecodeCapture feeds arbitrary capture files to `dexplane decode`: it
+// must never panic or hang, and a file it accepts produces one JSON object
+// per packet.
+func FuzzDecodeCapture(f *testing.F) {
+	for _, lc := range linkCases {
+		var frames [][]byte
+		for _, v := range decodeVectors[:3] {
+			ip, err := hex.DecodeString(v.hex)
+			if err != nil {
+				f.Fatal(err)
+			}
+			frames = append(frames, lc.wrap(ip))
+		}
+		data, err := os.ReadFile(writeCapture(f, lc, frames, nil))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var out bytes.Buffer
+		if err := decodeCapture(bytes.NewReader(data), &out, true); err != nil {
+			return
+		}
+		d := json.NewDecoder(&out)
+		for d.More() {
+			var rec map[string]any
+			if err := d.Decode(&rec); err != nil {
+				t.Fatalf("output is not a JSON object stream: %v", err)
+			}
+		}
+	})
 }
