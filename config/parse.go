@@ -516,7 +516,7 @@ func (d *decoder) dataplane(n *yaml.Node, path string, out *Dataplane) {
 			}
 		}
 	}
-	var batchNode *yaml.Node
+	var batchNode, orderNode *yaml.Node
 	d.mapping(n, path, []field{
 		{"queues", false, func(n *yaml.Node, p string) {
 			if v, ok := d.intRange(n, p, 1, 256); ok {
@@ -560,6 +560,11 @@ func (d *decoder) dataplane(n *yaml.Node, path string, out *Dataplane) {
 				out.Steer = s
 			}
 		}},
+		{"order_window", false, func(n *yaml.Node, p string) {
+			if v, ok := d.duration(n, p, 0, time.Second); ok {
+				out.OrderWindow, orderNode = Duration(v), n
+			}
+		}},
 		{"cpus", false, func(n *yaml.Node, p string) { out.CPUs = d.cpus(n, p) }},
 		{"metrics_address", false, func(n *yaml.Node, p string) {
 			s, ok := d.text(n, p)
@@ -574,6 +579,10 @@ func (d *decoder) dataplane(n *yaml.Node, path string, out *Dataplane) {
 			out.MetricsAddress = a
 		}},
 	})
+	if orderNode != nil && out.OrderWindow > 0 && out.Steer != "sampled" {
+		d.errorf(orderNode, join(path, "order_window"), "%v: needs steer: sampled (with steer: %s every frame goes through a worker, in order)",
+			time.Duration(out.OrderWindow), out.Steer)
+	}
 	if batchNode != nil && out.BatchSize > out.RxRingSize {
 		d.errorf(batchNode, join(path, "batch_size"), "%d: larger than rx_ring_size %d", out.BatchSize, out.RxRingSize)
 	}

@@ -221,6 +221,12 @@ type Dataplane struct {
 	AttachMode string `yaml:"attach_mode"`
 	// Steer is "all" (default) or "sampled".
 	Steer string `yaml:"steer"`
+	// OrderWindow, with steer: sampled, is how long after a frame of a
+	// flow went to a worker the flow's other frames follow it there, so
+	// that none overtakes it on the faster XDP path; 0 (default) turns it
+	// off, at most 1s. It costs a map lookup per frame and sends more
+	// frames through the workers.
+	OrderWindow Duration `yaml:"order_window"`
 	// CPUs pins the workers, as a list or a cpulist string "0-3,6";
 	// default none.
 	CPUs []int `yaml:"cpus,flow"`

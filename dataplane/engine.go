@@ -105,6 +105,8 @@ type Options struct {
 	Steer dxebpf.SteerMode
 	// PassForeignHbH: see dxebpf.Options.
 	PassForeignHbH bool
+	// OrderWindow: see dxebpf.Options; needs SteerSampled.
+	OrderWindow time.Duration
 	// MaxRoutes sizes the XDP route tables; default dxebpf.DefaultMaxRoutes.
 	MaxRoutes int
 	// CPUs pins worker i to CPUs[i%len(CPUs)]; empty means no pinning.
@@ -253,7 +255,7 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 	}
 	e.xdp, err = dxebpf.Load(dxebpf.Options{
 		Steer: e.opts.Steer, MaxRoutes: e.opts.MaxRoutes,
-		PassForeignHbH: e.opts.PassForeignHbH, Logger: e.log,
+		PassForeignHbH: e.opts.PassForeignHbH, OrderWindow: e.opts.OrderWindow, Logger: e.log,
 	})
 	if err != nil {
 		return fmt.Errorf("dataplane: %w", err)

@@ -25,6 +25,7 @@ func OptionsFromSnapshot(s *policy.Snapshot) (Options, error) {
 		CPUs:           append([]int(nil), d.CPUs...),
 		Policy:         s,
 		PassForeignHbH: true,
+		OrderWindow:    d.OrderWindow,
 	}
 	for i, v := range []struct {
 		dst *uint32

@@ -62,6 +62,17 @@
 // N frames in the order they reach the counter. Frames of a route that carry
 // a Hop-by-Hop header advance the counter too.
 //
+// Order window (SteerSampled, Options.OrderWindow > 0): a worker's path is
+// slower than crossing in XDP, so the frames of a flow that follow one sent
+// to a worker would overtake it. With a window, every frame sent to a worker
+// in SteerSampled records its flow (innermost IPv6 addresses, upper layer
+// and ports, past one Hop-by-Hop header and an ip6ip6 outer header) in the
+// LRU map order_hold with a deadline now+window; a frame that would cross
+// (ReasonUnsampled, ReasonNoRoute, ReasonIPv6Pass) goes to the worker
+// instead while its flow's deadline lies ahead (ReasonOrder), so the
+// worker's queue keeps the flow in order. Held frames do not extend the
+// deadline. The worker forwards them untouched (not selected).
+//
 // A frame classified for a worker whose queue has no socket in the XSKMAP
 // crosses to the peer port instead (counted as ReasonXSKMiss), so the node
 // stays transparent while workers start or restart.
@@ -76,6 +87,9 @@
 //     port*MaxQueues + queue, value an AF_XDP socket fd. One map for both
 //     ports. See RegisterXSK and XSKMap.
 //   - tx_ports (DEVMAP, MaxPorts): key port index, value the peer ifindex.
+//   - order_hold (LRU_HASH, Options.OrderFlows): key {saddr, daddr [16]byte,
+//     sport, dport network order, proto, port uint8, pad uint16}, value the
+//     bpf_ktime_get_ns deadline (uint64).
 //   - routes (LPM_TRIE): key {prefixlen uint32 host order, addr [16]byte
 //     network order}, value {route id, K, N uint32 host order}.
 //   - samplers (ARRAY, one 64-byte slot per route id): the k/n counters.

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -25,6 +26,10 @@ const (
 	MaxDecapEndpoints = 256
 	// DefaultMaxRoutes is the size of the steering LPM and sampler tables.
 	DefaultMaxRoutes = 16384
+	// DefaultOrderFlows is the size of the order_hold map.
+	DefaultOrderFlows = 65536
+	// MaxOrderWindow bounds Options.OrderWindow.
+	MaxOrderWindow = time.Second
 )
 
 // port_flags bits in steer.c.
@@ -160,6 +165,13 @@ type Options struct {
 	// the kernel in SteerSampled unless their route selects them; set it
 	// when foreign IOAM is forwarded untouched.
 	PassForeignHbH bool
+	// OrderWindow, in SteerSampled, sends a flow's frames to the worker for
+	// this long after one of them went there, so none overtakes it (see the
+	// package documentation); 0 disables it. At most MaxOrderWindow.
+	OrderWindow time.Duration
+	// OrderFlows sizes the order_hold LRU map (flows remembered at once);
+	// 0 means DefaultOrderFlows. Ignored without OrderWindow.
+	OrderFlows int
 	// Logger receives attach/replace messages; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -191,12 +203,28 @@ func Load(opts Options) (*Objects, error) {
 	if opts.Program > ProgramRedirect || opts.Steer > SteerSampled {
 		return nil, fmt.Errorf("ebpf: bad options program=%d steer=%d", opts.Program, opts.Steer)
 	}
+	if opts.OrderWindow < 0 || opts.OrderWindow > MaxOrderWindow {
+		return nil, fmt.Errorf("ebpf: order window %v out of range 0..%v", opts.OrderWindow, MaxOrderWindow)
+	}
+	if opts.OrderWindow > 0 && opts.Steer != SteerSampled {
+		return nil, fmt.Errorf("ebpf: order window %v needs steer sampled (with steer all every frame goes to a worker)", opts.OrderWindow)
+	}
+	if opts.OrderFlows == 0 {
+		opts.OrderFlows = DefaultOrderFlows
+	}
+	if opts.OrderFlows < 1 || opts.OrderFlows > 1<<24 {
+		return nil, fmt.Errorf("ebpf: OrderFlows %d out of range 1..%d", opts.OrderFlows, 1<<24)
+	}
 	spec, err := loadSteer()
 	if err != nil {
 		return nil, fmt.Errorf("ebpf: parse steer object: %w", err)
 	}
 	spec.Maps["routes"].MaxEntries = uint32(opts.MaxRoutes)
 	spec.Maps["samplers"].MaxEntries = uint32(opts.MaxRoutes)
+	spec.Maps["order_hold"].MaxEntries = uint32(opts.OrderFlows)
+	if opts.OrderWindow == 0 {
+		spec.Maps["order_hold"].MaxEntries = 1 // unused: keep it small
+	}
 	o := &Objects{
 		opts:   opts,
 		spec:   spec,
@@ -349,6 +377,9 @@ func (o *Objects) loadProgram(port int, role PortRole) (*ebpf.Program, error) {
 	if err := spec.Variables["port_flags"].Set(flags); err != nil {
 		return nil, fmt.Errorf("ebpf: set port_flags: %w", err)
 	}
+	if err := spec.Variables["order_window_ns"].Set(uint64(o.opts.OrderWindow.Nanoseconds())); err != nil {
+		return nil, fmt.Errorf("ebpf: set order_window_ns: %w", err)
+	}
 	var steer struct {
 		P *ebpf.Program `ebpf:"dxp_steer"`
 	}
@@ -366,6 +397,7 @@ func (o *Objects) loadProgram(port int, role PortRole) (*ebpf.Program, error) {
 		"routes":      o.maps.Routes,
 		"samplers":    o.maps.Samplers,
 		"decap_addrs": o.maps.DecapAddrs,
+		"order_hold":  o.maps.OrderHold,
 		"stats":       o.maps.Stats,
 	}})
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 
 // Reason is a counter index within a port, the enum reason of steer.c.
 // Every frame dxp_steer sees is counted under exactly one classification
-// reason (ReasonNotIPv6 .. ReasonExtHdr), so their sum is the number of
+// reason (ReasonNotIPv6 .. ReasonOrder), so their sum is the number of
 // frames the port received; ReasonXSKMiss and ReasonNoPeer are events that
 // additionally count what then happened to some of those frames.
 type Reason uint32
@@ -24,6 +24,7 @@ const (
 	ReasonHbH                     // Hop-by-Hop header present → worker
 	ReasonDecap                   // ip6ip6 to a decap endpoint → worker
 	ReasonExtHdr                  // inside, sampled: Next Header not TCP/UDP/ICMPv6/SCTP/ESP → worker
+	ReasonOrder                   // sampled, Options.OrderWindow: a frame of its flow went to a worker just before → worker
 	ReasonXSKMiss                 // event: meant for a worker, no socket on the queue → peer
 	ReasonNoPeer                  // event: port has no peer in tx_ports → dropped
 	NumReasons
@@ -31,7 +32,7 @@ const (
 
 var reasonNames = [NumReasons]string{
 	"not_ipv6", "nd", "malformed", "ipv6_pass", "no_route", "unsampled",
-	"all", "sampled", "hbh", "decap", "ext_hdr", "xsk_miss", "no_peer",
+	"all", "sampled", "hbh", "decap", "ext_hdr", "order", "xsk_miss", "no_peer",
 }
 
 // String returns the reason's snake_case name, as used in metrics.
@@ -43,7 +44,7 @@ func (r Reason) String() string {
 }
 
 // Steered reports whether frames of this classification go to a worker.
-func (r Reason) Steered() bool { return r >= ReasonAll && r <= ReasonExtHdr }
+func (r Reason) Steered() bool { return r >= ReasonAll && r <= ReasonOrder }
 
 // Dropped reports whether dxp_steer drops frames of this classification
 // itself (ReasonMalformed; ReasonNoPeer is the event of a drop for want of

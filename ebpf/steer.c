@@ -55,6 +55,9 @@ enum reason {
 	R_HBH,          // Hop-by-Hop header present → worker
 	R_DECAP,        // ip6ip6 to a decap endpoint → worker
 	R_EXT_HDR,      // inside port: Next Header not a plain upper layer → worker
+	R_ORDER,        // sampled mode: would cross, but a frame of its flow went
+	                // to a worker less than order_window_ns ago → worker, so
+	                // the flow stays in order
 	R_XSK_MISS,     // event: wanted a worker, no socket on this queue → peer instead
 	R_NO_PEER,      // event: no peer in tx_ports → dropped
 	NR_REASONS,
@@ -63,6 +66,10 @@ enum reason {
 // Set by the loader before loading, per port copy.
 volatile const __u32 port_index = 0;
 volatile const __u32 port_flags = 0;
+// Sampled mode: how long after a frame of a flow went to a worker the
+// flow's other frames follow it there (0: never). A worker's path is slower
+// than crossing in XDP; without this, frames overtake the one at the worker.
+volatile const __u64 order_window_ns = 0;
 
 struct counter {
 	__u64 packets;
@@ -135,6 +142,28 @@ struct {
 	__type(key, struct in6_addr);
 	__type(value, __u8);
 } decap_addrs SEC(".maps");
+
+// A flow as order_hold sees it: the innermost IPv6 addresses, the upper
+// layer and its ports (TCP, UDP, SCTP; else 0), and the ingress port.
+struct flow_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 port;
+	__u16 pad;
+};
+
+// Flows with a frame sent to a worker recently: value is the
+// bpf_ktime_get_ns() until which their frames follow it (order_window_ns).
+// LRU: an old flow makes room for a new one.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536); // the loader may change it
+	__type(key, struct flow_key);
+	__type(value, __u64);
+} order_hold SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -226,6 +255,85 @@ static __always_inline int to_worker(struct xdp_md *ctx, __u32 reason, __u32 rou
 	return redirect_peer(len);
 }
 
+// flow_of fills k with the flow of the IPv6 packet at ip6, looking past one
+// Hop-by-Hop header and into an IPv6-in-IPv6 inner header: a frame that got
+// DEX (inline, or in an outer header) and the plain frames of its flow have
+// the same key. It returns -1 if the headers it needs are cut.
+static __always_inline int flow_of(struct ipv6hdr *ip6, void *end, struct flow_key *k)
+{
+	struct ipv6hdr *h = ip6;
+	__u8 nh = ip6->nexthdr;
+	void *p = ip6 + 1;
+
+	if (nh == 0) {
+		__u8 *hbh = p;
+
+		if ((void *)(hbh + 2) > end)
+			return -1;
+		nh = hbh[0];
+		p += ((__u32)hbh[1] + 1) * 8;
+	}
+	if (nh == IPPROTO_IPV6) {
+		h = p;
+		if ((void *)(h + 1) > end)
+			return -1;
+		nh = h->nexthdr;
+		p = h + 1;
+	}
+	__builtin_memcpy(k->saddr, &h->saddr, sizeof(k->saddr));
+	__builtin_memcpy(k->daddr, &h->daddr, sizeof(k->daddr));
+	k->proto = nh;
+	k->port = port_index;
+	k->pad = 0;
+	k->sport = 0;
+	k->dport = 0;
+	if (nh == IPPROTO_TCP || nh == IPPROTO_UDP || nh == IPPROTO_SCTP) {
+		__be16 *ports = p;
+
+		if ((void *)(ports + 2) > end)
+			return -1;
+		k->sport = ports[0];
+		k->dport = ports[1];
+	}
+	return 0;
+}
+
+// to_worker_held is to_worker for sampled mode: with an order window, the
+// frame's flow is remembered so its next frames follow it to the worker.
+// It must run before to_worker moves the packet pointers (adjust_meta).
+static __always_inline int to_worker_held(struct xdp_md *ctx, struct ipv6hdr *ip6, void *end,
+					  __u32 reason, __u32 route_id, __u64 len)
+{
+	if (order_window_ns) {
+		struct flow_key k;
+
+		if (flow_of(ip6, end, &k) == 0) {
+			__u64 until = bpf_ktime_get_ns() + order_window_ns;
+
+			bpf_map_update_elem(&order_hold, &k, &until, BPF_ANY);
+		}
+	}
+	return to_worker(ctx, reason, route_id, len);
+}
+
+// to_peer_held is to_peer for IPv6 in sampled mode: a frame whose flow has
+// a frame at a worker (within the order window) follows it there instead.
+static __always_inline int to_peer_held(struct xdp_md *ctx, struct ipv6hdr *ip6, void *end,
+					__u32 reason, __u64 len)
+{
+	if (order_window_ns) {
+		struct flow_key k;
+		__u64 *until;
+
+		if (flow_of(ip6, end, &k) == 0) {
+			until = bpf_map_lookup_elem(&order_hold, &k);
+			if (until && bpf_ktime_get_ns() < *until)
+				return to_worker(ctx, R_ORDER, 0, len);
+		}
+	}
+	return to_peer(reason, len);
+}
+
 SEC("xdp")
 int dxp_steer(struct xdp_md *ctx)
 {
@@ -286,7 +394,7 @@ int dxp_steer(struct xdp_md *ctx)
 	// Jumbogram candidate (Payload Length 0, Hop-by-Hop header): the codec
 	// decides, whatever the port (PassForeignHbH included).
 	if (plen == 0 && ip6->nexthdr == 0)
-		return to_worker(ctx, R_HBH, 0, len);
+		return to_worker_held(ctx, ip6, end, R_HBH, 0, len);
 
 	if (port_flags & F_ROUTES) {
 		struct lpm_key key = {.prefixlen = 128};
@@ -308,33 +416,33 @@ int dxp_steer(struct xdp_md *ctx)
 				__u32 cnt = __sync_fetch_and_add(&s->cnt, 1);
 
 				if (cnt % n < k)
-					return to_worker(ctx, R_SAMPLED, id, len);
+					return to_worker_held(ctx, ip6, end, R_SAMPLED, id, len);
 			}
 			if (ip6->nexthdr == 0 && (port_flags & F_HBH))
-				return to_worker(ctx, R_HBH, 0, len);
-			return to_peer(R_UNSAMPLED, len);
+				return to_worker_held(ctx, ip6, end, R_HBH, 0, len);
+			return to_peer_held(ctx, ip6, end, R_UNSAMPLED, len);
 		}
 		if (ip6->nexthdr == 0 && (port_flags & F_HBH))
-			return to_worker(ctx, R_HBH, 0, len);
-		return to_peer(R_NO_ROUTE, len);
+			return to_worker_held(ctx, ip6, end, R_HBH, 0, len);
+		return to_peer_held(ctx, ip6, end, R_NO_ROUTE, len);
 	}
 
 	if (ip6->nexthdr == 0 && (port_flags & F_HBH))
-		return to_worker(ctx, R_HBH, 0, len);
+		return to_worker_held(ctx, ip6, end, R_HBH, 0, len);
 
 	if (ip6->nexthdr == IPPROTO_IPV6 && (port_flags & F_DECAP)) {
 		struct in6_addr dst;
 
 		__builtin_memcpy(&dst, &ip6->daddr, sizeof(dst));
 		if (bpf_map_lookup_elem(&decap_addrs, &dst))
-			return to_worker(ctx, R_DECAP, 0, len);
+			return to_worker_held(ctx, ip6, end, R_DECAP, 0, len);
 	}
 
 	// Extension headers (other than a first Hop-by-Hop), ip6ip6 to another
 	// address, unknown protocols: a worker validates the chain.
 	if ((port_flags & F_EXT_HDR) && !plain_upper(ip6->nexthdr))
-		return to_worker(ctx, R_EXT_HDR, 0, len);
-	return to_peer(R_IPV6_PASS, len);
+		return to_worker_held(ctx, ip6, end, R_EXT_HDR, 0, len);
+	return to_peer_held(ctx, ip6, end, R_IPV6_PASS, len);
 }
 
 SEC("xdp")

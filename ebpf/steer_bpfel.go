@@ -16,16 +16,18 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	steerMapDecapAddrs   = "decap_addrs"
-	steerMapRoutes       = "routes"
-	steerMapSamplers     = "samplers"
-	steerMapStats        = "stats"
-	steerMapTxPorts      = "tx_ports"
-	steerMapXsks         = "xsks"
-	steerProgDxpRedirect = "dxp_redirect"
-	steerProgDxpSteer    = "dxp_steer"
-	steerVarPortFlags    = "port_flags"
-	steerVarPortIndex    = "port_index"
+	steerMapDecapAddrs    = "decap_addrs"
+	steerMapOrderHold     = "order_hold"
+	steerMapRoutes        = "routes"
+	steerMapSamplers      = "samplers"
+	steerMapStats         = "stats"
+	steerMapTxPorts       = "tx_ports"
+	steerMapXsks          = "xsks"
+	steerProgDxpRedirect  = "dxp_redirect"
+	steerProgDxpSteer     = "dxp_steer"
+	steerVarOrderWindowNs = "order_window_ns"
+	steerVarPortFlags     = "port_flags"
+	steerVarPortIndex     = "port_index"
 )
 
 // loadSteer returns the embedded CollectionSpec for steer.
@@ -79,6 +81,7 @@ type steerProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerMapSpecs struct {
 	DecapAddrs *ebpf.MapSpec `ebpf:"decap_addrs"`
+	OrderHold  *ebpf.MapSpec `ebpf:"order_hold"`
 	Routes     *ebpf.MapSpec `ebpf:"routes"`
 	Samplers   *ebpf.MapSpec `ebpf:"samplers"`
 	Stats      *ebpf.MapSpec `ebpf:"stats"`
@@ -90,8 +93,9 @@ type steerMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerVariableSpecs struct {
-	PortFlags *ebpf.VariableSpec `ebpf:"port_flags"`
-	PortIndex *ebpf.VariableSpec `ebpf:"port_index"`
+	OrderWindowNs *ebpf.VariableSpec `ebpf:"order_window_ns"`
+	PortFlags     *ebpf.VariableSpec `ebpf:"port_flags"`
+	PortIndex     *ebpf.VariableSpec `ebpf:"port_index"`
 }
 
 // steerObjects contains all objects after they have been loaded into the kernel.
@@ -115,6 +119,7 @@ func (o *steerObjects) Close() error {
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerMaps struct {
 	DecapAddrs *ebpf.Map `ebpf:"decap_addrs"`
+	OrderHold  *ebpf.Map `ebpf:"order_hold"`
 	Routes     *ebpf.Map `ebpf:"routes"`
 	Samplers   *ebpf.Map `ebpf:"samplers"`
 	Stats      *ebpf.Map `ebpf:"stats"`
@@ -125,6 +130,7 @@ type steerMaps struct {
 func (m *steerMaps) Close() error {
 	return _SteerClose(
 		m.DecapAddrs,
+		m.OrderHold,
 		m.Routes,
 		m.Samplers,
 		m.Stats,
@@ -137,8 +143,9 @@ func (m *steerMaps) Close() error {
 //
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerVariables struct {
-	PortFlags *ebpf.Variable `ebpf:"port_flags"`
-	PortIndex *ebpf.Variable `ebpf:"port_index"`
+	OrderWindowNs *ebpf.Variable `ebpf:"order_window_ns"`
+	PortFlags     *ebpf.Variable `ebpf:"port_flags"`
+	PortIndex     *ebpf.Variable `ebpf:"port_index"`
 }
 
 // steerPrograms contains all programs after they have been loaded into the kernel.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	dx "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
@@ -305,4 +306,88 @@ func TestDomain4(t *testing.T) {
 		}
 	}
 	pings(t, tb)
+}
+
+// udpFrom is udp() with source port sport: another flow.
+func udpFrom(sport uint16) []byte {
+	u := udp()
+	binary.BigEndian.PutUint16(u, sport)
+	return u
+}
+
+// TestSteerOrderWindow: with an order window, the frames of a flow that
+// follow one sent to a worker go to the worker too (ReasonOrder) instead of
+// crossing and overtaking it, on both ports and through Hop-by-Hop and
+// ip6ip6 headers; frames of other flows still cross. Each step's frames
+// leave one socket back to back, well inside the window.
+func TestSteerOrderWindow(t *testing.T) {
+	n := start(t, dx.Options{Steer: dx.SteerSampled, OrderWindow: dx.MaxOrderWindow}, dx.AttachGeneric, dx.RoleOutside, dx.RoleInside)
+	a, b := n.tb.HostA, n.tb.HostB
+	decapEP := netip.MustParseAddr("2001:db8:1::d")
+	other := netip.MustParseAddr("2001:db8:5::1")
+	if err := n.objs.SetRoutes([]dx.SteerRoute{{Prefix: netip.PrefixFrom(n.tb.AddrB, 128), RouteID: 1, K: 1, N: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.objs.SetDecapEndpoints([]netip.Addr{decapEP}); err != nil {
+		t.Fatal(err)
+	}
+	const nobody = "02:00:00:00:ee:ee"
+	const udpNH, hbhNH, ip6NH = 17, 0, 41
+	toB := func(dst netip.Addr, l4 []byte, nh uint8) []byte {
+		return ether(nobody, testbed.HostAMAC, 0, etIPv6, ipv6(nh, n.tb.AddrA, dst, l4))
+	}
+	toA := func(dst netip.Addr, l4 []byte, nh uint8) []byte {
+		return ether(nobody, testbed.HostBMAC, 0, etIPv6, ipv6(nh, n.tb.AddrB, dst, l4))
+	}
+	flowA := toB(n.tb.AddrB, udpFrom(1000), udpNH)
+	steps := []struct {
+		name   string
+		from   *testbed.Netns
+		frames [][]byte
+		port   int
+		want   map[dx.Reason]uint64 // cumulative packets on port
+	}{
+		// Counter 0 selects the first frame; 1 and 2 would cross unsampled
+		// but follow it.
+		{"sampled flow", a, repeat(3, flowA), 0,
+			map[dx.Reason]uint64{dx.ReasonSampled: 1, dx.ReasonOrder: 2, dx.ReasonUnsampled: 0}},
+		// Same route, another flow: counter 3 selects the first, which then
+		// holds only its own flow; flow A's hold is still on.
+		{"second flow", a, [][]byte{toB(n.tb.AddrB, udpFrom(2000), udpNH), toB(n.tb.AddrB, udpFrom(2000), udpNH), flowA}, 0,
+			map[dx.Reason]uint64{dx.ReasonSampled: 2, dx.ReasonOrder: 4, dx.ReasonUnsampled: 0}},
+		{"unrelated flow crosses", a, repeat(2, toB(other, udpFrom(1000), udpNH)), 0,
+			map[dx.Reason]uint64{dx.ReasonNoRoute: 2, dx.ReasonOrder: 4}},
+		// Inside: a Hop-by-Hop frame (DEX in transit) holds its flow.
+		{"inside hbh then plain", b, [][]byte{toA(n.tb.AddrA, hbh(udpNH, udpFrom(3000)), hbhNH),
+			toA(n.tb.AddrA, udpFrom(3000), udpNH), toA(n.tb.AddrA, udpFrom(3000), udpNH),
+			toA(n.tb.AddrA, udpFrom(3001), udpNH)}, 1,
+			map[dx.Reason]uint64{dx.ReasonHbH: 1, dx.ReasonOrder: 2, dx.ReasonIPv6Pass: 1}},
+		// An ip6ip6 frame to a decap endpoint holds its inner flow.
+		{"inside decap then inner plain", b, [][]byte{toA(decapEP, ipv6(udpNH, n.tb.AddrB, n.tb.AddrA, udpFrom(4000)), ip6NH),
+			toA(n.tb.AddrA, udpFrom(4000), udpNH)}, 1,
+			map[dx.Reason]uint64{dx.ReasonDecap: 1, dx.ReasonOrder: 3, dx.ReasonIPv6Pass: 1}},
+	}
+	for _, s := range steps {
+		inject(t, s.from, testbed.HostIf, s.frames...)
+		c := n.counters(t)
+		for r, want := range s.want {
+			if got := c[s.port][r].Packets; got != want {
+				t.Errorf("%s: port %d %s = %d, want %d (port: %s)", s.name, s.port, r, got, want, format(c[s.port]))
+			}
+		}
+	}
+}
+
+func TestOrderWindowOptions(t *testing.T) {
+	for _, o := range []dx.Options{
+		{Steer: dx.SteerAll, OrderWindow: time.Millisecond},
+		{Steer: dx.SteerSampled, OrderWindow: -1},
+		{Steer: dx.SteerSampled, OrderWindow: dx.MaxOrderWindow + 1},
+		{Steer: dx.SteerSampled, OrderWindow: time.Millisecond, OrderFlows: -1},
+	} {
+		if objs, err := dx.Load(o); err == nil {
+			objs.Close()
+			t.Errorf("Load(%+v) succeeded", o)
+		}
+	}
 }

@@ -62,8 +62,8 @@ type Config struct {
 	// the route's Go Sampler again. ok false (or a nil Presampled, steer:
 	// all) makes the node sample the frame itself. The engine implements it
 	// by decoding the XDP metadata in front of the frame (ebpf.ParseMeta:
-	// ReasonSampled → selected, ReasonHbH → not selected, no metadata → not
-	// decided). Called at most once per frame, from the worker.
+	// ReasonSampled → selected, ReasonHbH and ReasonOrder → not selected,
+	// no metadata → not decided). Called at most once per frame, from the worker.
 	Presampled func(f *xsk.Frame) (selected, ok bool)
 }
 

@@ -201,6 +201,9 @@ type Dataplane struct {
 	AttachMode AttachMode
 	// Steer selects which frames reach userspace.
 	Steer Steer
+	// OrderWindow, with SteerSampled, keeps a flow's frames behind one sent
+	// to a worker for this long (see ebpf.Options.OrderWindow); 0 is off.
+	OrderWindow time.Duration
 	// CPUs pins worker i to CPUs[i % len(CPUs)]; empty means no pinning.
 	CPUs []int
 	// MetricsAddress is the "host:port" of the Prometheus endpoint; ""

@@ -133,8 +133,8 @@ func presampled(f *xsk.Frame) (selected, ok bool) {
 	switch m.Reason {
 	case dxebpf.ReasonSampled:
 		return true, true
-	case dxebpf.ReasonHbH:
-		return false, true
+	case dxebpf.ReasonHbH, dxebpf.ReasonOrder:
+		return false, true // decided: not selected
 	}
 	return false, false
 }
