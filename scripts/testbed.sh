@@ -21,7 +21,8 @@
 #   node N east  02:00:00:00:0N:02  port 1, faces host-b
 #   router dut:  west 2001:db8:1::1/64 192.0.2.254/24, east 2001:db8:2::1/64 198.51.100.254/24
 #
-# Every veth has one TX and one RX queue, addrgenmode none, nodad addresses;
+# Every veth has one TX and one RX queue (TESTBED_QUEUES=N: N of each; a
+# sender's TX queue q arrives on the peer's RX queue q), addrgenmode none, nodad addresses;
 # the hosts have permanent IPv6 neighbours (IPv4 uses ARP). Bump ports carry
 # no address and have IPv6 disabled. The hosts' eth0 gets an XDP_PASS
 # program (ebpf/pass_bpfel.o) so that frames a bump redirects with native
@@ -40,6 +41,8 @@ domain4) bumps=(r1 r2 r3 r4) ;;
 *) usage ;;
 esac
 [[ $prefix =~ ^[A-Za-z0-9_.-]+$ ]] || { echo "testbed: bad prefix '$prefix'" >&2; exit 2; }
+queues=${TESTBED_QUEUES:-1}
+[[ $queues =~ ^[1-9][0-9]?$ ]] || { echo "testbed: bad TESTBED_QUEUES '$queues' (1 to 99)" >&2; exit 2; }
 [[ $(id -u) -eq 0 ]] || { echo "testbed: needs root" >&2; exit 1; }
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -56,10 +59,10 @@ down() {
 	done
 }
 
-# veth NS_A IF_A MAC_A NS_B IF_B MAC_B: one queue pair per end, no SLAAC.
+# veth NS_A IF_A MAC_A NS_B IF_B MAC_B: $queues queue pairs per end, no SLAAC.
 veth() {
-	ip -n "$1" link add "$2" numtxqueues 1 numrxqueues 1 address "$3" type veth \
-		peer name "$5" numtxqueues 1 numrxqueues 1 address "$6" netns "$4"
+	ip -n "$1" link add "$2" numtxqueues "$queues" numrxqueues "$queues" address "$3" type veth \
+		peer name "$5" numtxqueues "$queues" numrxqueues "$queues" address "$6" netns "$4"
 	ip -n "$1" link set "$2" addrgenmode none up
 	ip -n "$4" link set "$5" addrgenmode none up
 }

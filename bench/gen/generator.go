@@ -23,6 +23,11 @@ type GenConfig struct {
 	Count uint64
 	// CPUs pins the generator's thread (nil: not pinned).
 	CPUs []int
+	// Queues is how many TX queues of Iface (0, 1, …) the generator sends
+	// on, one socket each, from its one thread; 0 means 1. Flow f always
+	// leaves on queue f mod Queues, so a flow stays on one queue (and on
+	// one RX queue of a veth peer), as RSS keeps it on a NIC.
+	Queues int
 }
 
 // GenCounters are the generator's cumulative counters.
@@ -38,13 +43,17 @@ type GenCounters struct {
 	Errors uint64
 }
 
-// Generator sends one stream on an AF_XDP socket.
+// Generator sends one stream on one AF_XDP socket per TX queue.
 type Generator struct {
 	cfg                              GenConfig
 	ts                               *Templates
 	sent, sentDEX, bytes, full, errs atomic.Uint64
-	done                             chan struct{}
-	err                              error
+	// perQueue[q] counts the frames sent on queue q; flowsOn[q] is the
+	// number of flows that queue carries.
+	perQueue []atomic.Uint64
+	flowsOn  []uint64
+	done     chan struct{}
+	err      error
 }
 
 // NewGenerator validates cfg and builds the stream's templates.
@@ -61,11 +70,22 @@ func NewGenerator(cfg GenConfig) (*Generator, error) {
 	if cfg.Stream.Size+ethLen > frameSize {
 		return nil, fmt.Errorf("%w: size %d does not fit a %d-octet UMEM frame", ErrSpec, cfg.Stream.Size, frameSize)
 	}
+	if cfg.Queues <= 0 {
+		cfg.Queues = 1
+	}
 	ts, err := Build(cfg.Stream)
 	if err != nil {
 		return nil, err
 	}
-	return &Generator{cfg: cfg, ts: ts, done: make(chan struct{})}, nil
+	if cfg.Queues > ts.Flows {
+		return nil, fmt.Errorf("%w: %d queues for %d flows: a queue would carry none", ErrSpec, cfg.Queues, ts.Flows)
+	}
+	g := &Generator{cfg: cfg, ts: ts, done: make(chan struct{}),
+		perQueue: make([]atomic.Uint64, cfg.Queues), flowsOn: make([]uint64, cfg.Queues)}
+	for f := range ts.Flows {
+		g.flowsOn[f%cfg.Queues]++
+	}
+	return g, nil
 }
 
 // Templates returns the generator's prebuilt frames.
@@ -77,12 +97,14 @@ func (g *Generator) Counters() GenCounters {
 		RingFull: g.full.Load(), Errors: g.errs.Load()}
 }
 
-// SentPerFlow returns how many packets flow f has been sent when total
-// packets were sent (packets go to flows round-robin).
-func (g *Generator) SentPerFlow(total uint64, f int) uint64 {
-	n := uint64(g.ts.Flows)
-	c := total / n
-	if uint64(f) < total%n {
+// SentPerFlow returns how many packets flow f has been sent so far: each
+// queue sends its flows (f mod Queues = queue) round-robin.
+func (g *Generator) SentPerFlow(f int) uint64 {
+	nq := len(g.perQueue)
+	q, j := f%nq, uint64(f/nq)
+	total, m := g.perQueue[q].Load(), g.flowsOn[q]
+	c := total / m
+	if j < total%m {
 		c++
 	}
 	return c
@@ -117,55 +139,84 @@ func (g *Generator) run(ctx context.Context, ready chan<- error) {
 		g.err = err
 		return
 	}
-	sock, err := openTX(g.cfg.Iface)
+	socks, err := openTX(g.cfg.Iface, g.cfg.Queues)
 	if err != nil {
 		ready <- err
 		g.err = err
 		return
 	}
 	ready <- nil
-	g.err = errors.Join(g.loop(ctx, sock), sock.close())
+	errs := []error{g.loop(ctx, socks)}
+	for _, x := range socks {
+		errs = append(errs, x.close())
+	}
+	g.err = errors.Join(errs...)
 }
 
 // maxConsecutiveErrors bounds how long the generator retries a failing
 // transmit (link down, device gone) before giving up.
 const maxConsecutiveErrors = 1000
 
-func (g *Generator) loop(ctx context.Context, sock *xsk) error {
+func (g *Generator) loop(ctx context.Context, socks []*xsk) error {
 	var (
 		ts              = g.ts
-		flows           = uint64(ts.Flows)
+		nq              = uint64(len(socks))
 		k, n            = uint64(ts.K), uint64(ts.N)
 		sent, dex, octs uint64
 		fails           int
 		start           = time.Now()
 		rate            = g.cfg.Rate
 		batch           = uint64(g.cfg.Batch)
+		q               uint64 // queue being filled
+		onQ             = make([]uint64, nq)
+		stamped         uint64 // frames stamped, for the k-of-n DEX choice
 	)
-	// stamp writes packet number sent+i into chunk and returns its length.
+	// stamp writes the next packet of queue q into chunk and returns its
+	// length: queue q's packet number p belongs to its flow p mod m (of
+	// the m flows f ≡ q mod nq) and is that flow's packet p / m.
 	stamp := func(i int, chunk []byte) int {
-		idx := sent + uint64(i)
-		f := idx % flows
+		p, m := onQ[q]+uint64(i), g.flowsOn[q]
+		f := q + (p%m)*nq
 		t := &ts.Plain[f]
-		if n > 0 && idx%n < k {
+		if n > 0 && stamped%n < k {
 			t = &ts.WithDEX[f]
 			dex++
 		}
+		stamped++
 		copy(chunk, t.Frame)
-		t.Stamp(chunk[:len(t.Frame)], uint32(idx/flows))
+		t.Stamp(chunk[:len(t.Frame)], uint32(p/m))
 		octs += uint64(len(t.Frame))
 		return len(t.Frame)
+	}
+	// flush sends what is still on the TX rings when the generator stops,
+	// so the last frames are not lost in its own rings.
+	flush := func() error {
+		deadline := time.Now().Add(100 * time.Millisecond)
+		for _, x := range socks {
+			for x.txPending() > 0 && time.Now().Before(deadline) {
+				if err := x.kick(); err != nil {
+					return err
+				}
+				x.complete()
+			}
+		}
+		return nil
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return flush()
 		default:
 		}
 		if g.cfg.Count > 0 && sent >= g.cfg.Count {
-			return nil
+			return flush()
 		}
-		sock.complete()
+		for _, x := range socks {
+			x.complete()
+			if x.txPending() > 0 && x != socks[q] {
+				_ = x.kick() // leftovers of an earlier turn; errors surface on its own turn
+			}
+		}
 		want := batch
 		if g.cfg.Count > 0 {
 			want = min(want, g.cfg.Count-sent)
@@ -180,11 +231,16 @@ func (g *Generator) loop(ctx context.Context, sock *xsk) error {
 			}
 			want = min(want, due-sent)
 		}
-		q := sock.transmit(int(want), stamp)
-		if q < int(want) {
+		// One batch per loop, on the queues in turn.
+		sock := socks[q]
+		c := uint64(sock.transmit(int(want), stamp))
+		if c < want {
 			g.full.Add(1)
 		}
-		sent += uint64(q)
+		sent += c
+		onQ[q] += c
+		g.perQueue[q].Store(onQ[q])
+		q = (q + 1) % nq
 		if err := sock.kick(); err != nil {
 			g.errs.Add(1)
 			if fails++; fails > maxConsecutiveErrors {

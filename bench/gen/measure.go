@@ -16,6 +16,9 @@ type MeasureConfig struct {
 	// its thread (nil: not pinned).
 	SinkNetns, SinkIface string
 	SinkCPUs             []int
+	// SinkQueues is how many RX queues the sink listens on (0 means 1); on
+	// a multi-queue testbed it must cover every queue the DUT may send on.
+	SinkQueues int
 	// Warmup runs traffic before the window opens; Duration is the
 	// window; Drain waits after the generator stops before the sink
 	// stops, so that frames in flight are not counted as lost.
@@ -120,7 +123,7 @@ func Measure(ctx context.Context, mc MeasureConfig) (Result, error) {
 	}
 	ts := g.Templates()
 	sink := NewSink(SinkConfig{Netns: mc.SinkNetns, Iface: mc.SinkIface, Flows: ts.Flows, Run: mc.Gen.Stream.Run,
-		CPUs: mc.SinkCPUs})
+		CPUs: mc.SinkCPUs, Queues: mc.SinkQueues})
 
 	sinkCtx, stopSink := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSink()
@@ -211,7 +214,7 @@ func Measure(ctx context.Context, mc MeasureConfig) (Result, error) {
 	}
 	r.Flows = ts.Flows
 	for f, fs := range sink.Flows() {
-		if fs.Received < g.SentPerFlow(gc.Sent, f) {
+		if fs.Received < g.SentPerFlow(f) {
 			r.FlowsWithLoss++
 		}
 	}

@@ -24,6 +24,9 @@ type SinkConfig struct {
 	MaxPayload int
 	// CPUs pins the sink's thread (nil: not pinned).
 	CPUs []int
+	// Queues is how many RX queues of Iface (0, 1, …) the sink receives
+	// on, one socket each, all served by its one thread; 0 means 1.
+	Queues int
 }
 
 // SinkCounters are the sink's cumulative counters.
@@ -140,7 +143,7 @@ func (s *Sink) run(ctx context.Context, ready chan<- error) {
 		ready <- err
 		return
 	}
-	port, err := openRX(s.cfg.Iface)
+	port, err := openRX(s.cfg.Iface, s.cfg.Queues)
 	if err != nil {
 		s.err = err
 		ready <- err
@@ -152,13 +155,18 @@ func (s *Sink) run(ctx context.Context, ready chan<- error) {
 	// Failure (no CAP_SYS_NICE) only costs that margin.
 	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), sinkNice)
 	ready <- nil
-	err = s.loop(ctx, port.sock)
-	if st, serr := port.sock.stats(); serr == nil {
-		s.mu.Lock()
-		s.kstats = SocketDrops{Dropped: st.Rx_dropped, RxRingFull: st.Rx_ring_full,
-			FillRingEmpty: st.Rx_fill_ring_empty_descs}
-		s.mu.Unlock()
+	err = s.loop(ctx, port.socks)
+	var kd SocketDrops
+	for _, x := range port.socks {
+		if st, serr := x.stats(); serr == nil {
+			kd.Dropped += st.Rx_dropped
+			kd.RxRingFull += st.Rx_ring_full
+			kd.FillRingEmpty += st.Rx_fill_ring_empty_descs
+		}
 	}
+	s.mu.Lock()
+	s.kstats = kd
+	s.mu.Unlock()
 	s.err = errors.Join(err, port.close())
 }
 
@@ -169,7 +177,7 @@ const sinkNice = -10
 // at its context again.
 const pollTimeoutMs = 50
 
-func (s *Sink) loop(ctx context.Context, sock *xsk) error {
+func (s *Sink) loop(ctx context.Context, socks []*xsk) error {
 	var (
 		c SinkCounters
 		r Parsed
@@ -178,9 +186,13 @@ func (s *Sink) loop(ctx context.Context, sock *xsk) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ctx.Err() == nil {
-		sock.refill()
-		if sock.receive(account) == 0 {
-			if err := sock.wait(pollTimeoutMs); err != nil {
+		got := 0
+		for _, sock := range socks {
+			sock.refill()
+			got += sock.receive(account)
+		}
+		if got == 0 {
+			if err := waitAny(socks, pollTimeoutMs); err != nil {
 				return err
 			}
 			continue

@@ -6,6 +6,7 @@ import (
 
 	"github.com/asavie/xdp"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // UMEM and ring sizes. asavie/xdp's default of 128 frames let the fill
@@ -23,69 +24,87 @@ const (
 	smallRing      = 64
 )
 
-// openTX binds a TX-only socket to queue 0 of ifname in the calling
-// thread's network namespace. No XDP program is needed to transmit.
-func openTX(ifname string) (*xsk, error) {
+// openTX binds TX-only sockets to queues 0..queues-1 of ifname in the
+// calling thread's network namespace, one UMEM each. No XDP program is
+// needed to transmit. On a veth, what is sent on TX queue q arrives on the
+// peer's RX queue q.
+func openTX(ifname string, queues int) (_ []*xsk, err error) {
 	link, err := netlink.LinkByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("find interface %q: %w", ifname, err)
 	}
-	x, err := newXSK(link.Attrs().Index, xskConfig{Frames: umemFrames, FrameSize: frameSize,
-		Fill: smallRing, Completion: umemFrames, TX: txRingSize})
-	if err != nil {
-		return nil, fmt.Errorf("AF_XDP TX socket on %s: %w", ifname, err)
+	var socks []*xsk
+	defer func() {
+		if err != nil {
+			for _, x := range socks {
+				x.close()
+			}
+		}
+	}()
+	for q := range max(queues, 1) {
+		x, err := newXSK(link.Attrs().Index, xskConfig{Frames: umemFrames, FrameSize: frameSize,
+			Fill: smallRing, Completion: umemFrames, TX: txRingSize, Queue: q})
+		if err != nil {
+			return nil, fmt.Errorf("AF_XDP TX socket on %s queue %d: %w", ifname, q, err)
+		}
+		socks = append(socks, x)
 	}
-	return x, nil
+	return socks, nil
 }
 
-// rxPort is a receive-only AF_XDP socket on queue 0 of an interface, with
-// asavie/xdp's built-in XDP program redirecting that queue to it. The
-// program also satisfies veth's rule that the peer of a device receiving
-// bpf_redirect must have an XDP program attached.
+// rxPort is a receive-only AF_XDP socket on each of queues 0..n-1 of an
+// interface, with asavie/xdp's built-in XDP program redirecting each queue
+// to its socket. The program also satisfies veth's rule that the peer of a
+// device receiving bpf_redirect must have an XDP program attached.
 type rxPort struct {
 	ifindex int
 	prog    *xdp.Program
-	sock    *xsk
+	socks   []*xsk
 }
 
 // openRX attaches the redirect program to ifname (replacing any XDP program
-// already there), binds a receive socket to queue 0 and fills its fill ring.
-func openRX(ifname string) (_ *rxPort, err error) {
+// already there), binds a receive socket to each of queues 0..queues-1 and
+// fills their fill rings.
+func openRX(ifname string, queues int) (_ *rxPort, err error) {
 	link, err := netlink.LinkByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("find interface %q: %w", ifname, err)
 	}
+	queues = max(queues, 1)
 	p := &rxPort{ifindex: link.Attrs().Index}
 	defer func() {
 		if err != nil {
 			p.close()
 		}
 	}()
-	if p.prog, err = xdp.NewProgram(1); err != nil {
+	if p.prog, err = xdp.NewProgram(queues); err != nil {
 		return nil, fmt.Errorf("load XDP redirect program: %w", err)
 	}
 	if err = p.prog.Attach(p.ifindex); err != nil {
 		return nil, fmt.Errorf("attach XDP program to %s: %w", ifname, err)
 	}
-	p.sock, err = newXSK(p.ifindex, xskConfig{Frames: sinkUmemFrames, FrameSize: frameSize,
-		Fill: sinkUmemFrames, Completion: smallRing, RX: rxRingSize})
-	if err != nil {
-		return nil, fmt.Errorf("AF_XDP RX socket on %s: %w", ifname, err)
-	}
-	p.sock.refill()
-	if err = p.prog.Register(0, p.sock.fd); err != nil {
-		return nil, fmt.Errorf("register AF_XDP socket of %s: %w", ifname, err)
+	for q := range queues {
+		x, err := newXSK(p.ifindex, xskConfig{Frames: sinkUmemFrames, FrameSize: frameSize,
+			Fill: sinkUmemFrames, Completion: smallRing, RX: rxRingSize, Queue: q})
+		if err != nil {
+			return nil, fmt.Errorf("AF_XDP RX socket on %s queue %d: %w", ifname, q, err)
+		}
+		p.socks = append(p.socks, x)
+		x.refill()
+		if err = p.prog.Register(q, x.fd); err != nil {
+			return nil, fmt.Errorf("register AF_XDP socket of %s queue %d: %w", ifname, q, err)
+		}
 	}
 	return p, nil
 }
 
-// close detaches the program and releases the socket; safe on a partly
+// close detaches the program and releases the sockets; safe on a partly
 // opened port.
 func (p *rxPort) close() error {
 	var errs []error
 	if p.prog != nil {
-		if p.sock != nil {
-			_ = p.prog.Unregister(0)
+		for q := range p.socks {
+			_ = p.prog.Unregister(q)
 		}
 		if err := p.prog.Detach(p.ifindex); err != nil {
 			errs = append(errs, fmt.Errorf("detach XDP program from ifindex %d: %w", p.ifindex, err))
@@ -94,10 +113,32 @@ func (p *rxPort) close() error {
 			errs = append(errs, err)
 		}
 	}
-	if p.sock != nil {
-		if err := p.sock.close(); err != nil {
+	for _, x := range p.socks {
+		if err := x.close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// waitAny blocks in poll(2) until one of socks can receive or timeoutMs
+// passes.
+func waitAny(socks []*xsk, timeoutMs int) error {
+	if len(socks) == 1 {
+		return socks[0].wait(timeoutMs)
+	}
+	fds := make([]unix.PollFd, len(socks))
+	for i, x := range socks {
+		fds[i] = unix.PollFd{Fd: int32(x.fd), Events: unix.POLLIN}
+	}
+	for {
+		_, err := unix.Poll(fds, timeoutMs)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("poll AF_XDP sockets: %w", err)
+		}
+		return nil
+	}
 }

@@ -82,8 +82,21 @@ func Run(ctx context.Context, o Options) (rows []Row, err error) {
 	if o.Pin {
 		o.DUT.CPU = o.DUTCPU
 	}
+	// The bitw testbed gets as many queues as the most workers any
+	// scenario asks for; the generator then sends on as many queues as
+	// the scenario has workers (one for the baselines) and the sink
+	// listens on all of them.
+	queues := 1
+	for _, s := range o.Scenarios {
+		if s.DUT == Dexplane {
+			queues = max(queues, s.Workers)
+		}
+	}
 	build := func(topo, suffix string) (*Testbed, error) {
 		tb := &Testbed{Script: o.TestbedScript, Topology: topo, Prefix: o.Prefix + suffix}
+		if topo == "bitw" {
+			tb.Queues = queues
+		}
 		if err := tb.Up(); err != nil {
 			return nil, err
 		}
@@ -200,13 +213,15 @@ func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag str
 	if err != nil {
 		return fail(err)
 	}
+	genQueues := 1
 	if s.DUT == Dexplane && s.Workers > 1 {
 		// A veth delivers a frame on the RX queue matching the sender's
-		// TX queue, and the generator sends on queue 0 of one-queue
-		// veths: a second worker would never see a frame.
-		q, err := tb.RxQueues()
-		return fail(fmt.Errorf("%d workers are not measurable on veth: the generator sends on one queue (the dut's veths have %d; %v); use the NIC testbed (bench/trex)",
-			s.Workers, q, err))
+		// TX queue: the generator sends on as many queues as there are
+		// workers, each flow on one.
+		if q, err := tb.RxQueues(); err != nil || q < s.Workers {
+			return fail(fmt.Errorf("%d workers: the dut's veths have %d queues (%v)", s.Workers, q, err))
+		}
+		genQueues = s.Workers
 	}
 	src, dst, err := gen.ResolveMACs(tb.HostA(), HostIf, spec.Dst)
 	if err != nil {
@@ -257,8 +272,8 @@ func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag str
 		return fail(fmt.Errorf("unknown DUT %q", s.DUT))
 	}
 	mc := gen.MeasureConfig{
-		Gen:       gen.GenConfig{Netns: tb.HostA(), Iface: HostIf, Stream: spec, Rate: o.Rate},
-		SinkNetns: tb.HostB(), SinkIface: HostIf,
+		Gen:       gen.GenConfig{Netns: tb.HostA(), Iface: HostIf, Stream: spec, Rate: o.Rate, Queues: genQueues},
+		SinkNetns: tb.HostB(), SinkIface: HostIf, SinkQueues: max(tb.Queues, 1),
 		Warmup: o.Warmup, Duration: o.Duration,
 		DUT: dut.CPU(), Progress: progress,
 	}

@@ -144,15 +144,15 @@ func dx(r Role, pct float64, tt uint32, ext uint8, steer string, workers int) Sc
 
 // Full is the paper's matrix, varied one factor at a time around the
 // paper's defaults (trace type 0x800000, ext-flags 0x00, steer all, one
-// worker, 1500 bytes), as the paper's figures do. Two workers are not in
-// it: on veth the generator feeds one queue (see bench/trex for the
-// multi-queue NIC testbed).
+// worker, 1500 bytes), as the paper's figures do:
 //   - every role at every injection rate;
 //   - encap inline and encap ip6ip6 with ext-flags 0x80 and 0xC0, and
 //     transit with 0xC0, at every rate;
 //   - encap inline with every trace type of TraceTypes at every rate;
 //   - steer sampled for encap inline, encap ip6ip6 and transit at every rate;
-//   - the baselines at 64 and 512 bytes too.
+//   - the baselines at 64 and 512 bytes too;
+//   - two workers (two-queue veths, the generator sending on both queues):
+//     dexplane IOAM off and every role at 1 % and 100 %.
 func Full() []Scenario {
 	var out []Scenario
 	for _, size := range []int{1500, 512, 64} {
@@ -181,6 +181,12 @@ func Full() []Scenario {
 	for _, r := range []Role{RoleEncapInline, RoleEncapIP6IP6, RoleTransit} {
 		for _, p := range InjectionRates {
 			out = append(out, dx(r, p, DefaultTraceType, 0x00, "sampled", 1))
+		}
+	}
+	out = append(out, Scenario{DUT: Dexplane, Role: RoleForward, Steer: "all", Workers: 2, Size: 1500})
+	for _, r := range Roles {
+		for _, p := range []float64{1, 100} {
+			out = append(out, dx(r, p, DefaultTraceType, 0x00, "all", 2))
 		}
 	}
 	return out
@@ -228,7 +234,9 @@ func Filter(in []Scenario, expr string) []Scenario {
 	}
 	var out []Scenario
 	for _, s := range in {
-		isBase := s.DUT != Dexplane || s.Role == RoleForward
+		// A two-worker baseline comes only with two-worker scenarios: it
+		// needs a two-queue testbed.
+		isBase := s.DUT != Dexplane || (s.Role == RoleForward && s.Workers <= 1)
 		if match(s.Name()) || (isBase && sizes[s.Size]) {
 			out = append(out, s)
 		}

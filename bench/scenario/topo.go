@@ -3,6 +3,7 @@ package scenario
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 
@@ -18,6 +19,9 @@ type Testbed struct {
 	Script string
 	// Topology is "bitw" or "router"; Prefix starts the namespace names.
 	Topology, Prefix string
+	// Queues is the number of TX and RX queues of every veth (0 means 1),
+	// TESTBED_QUEUES of the script.
+	Queues int
 }
 
 // HostA returns the namespace of host-a (the generator's side), as
@@ -64,7 +68,9 @@ func (t *Testbed) Up() error { return t.script("up") }
 func (t *Testbed) Down() error { return t.script("down") }
 
 func (t *Testbed) script(action string) error {
-	out, err := exec.Command(t.Script, action, t.Topology, t.Prefix).CombinedOutput()
+	cmd := exec.Command(t.Script, action, t.Topology, t.Prefix)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("TESTBED_QUEUES=%d", max(t.Queues, 1)))
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s %s %s %s: %w\n%s", t.Script, action, t.Topology, t.Prefix, err,
 			strings.TrimSpace(string(out)))
@@ -82,9 +88,9 @@ func (t *Testbed) SteerRPS(cpu int) error {
 		mask = fmt.Sprintf("%x", uint64(1)<<cpu)
 	}
 	for _, port := range []string{West, East} {
-		path := "/sys/class/net/" + port + "/queues/rx-0/rps_cpus"
+		path := "/sys/class/net/" + port + "/queues/rx-*/rps_cpus"
 		// ip netns exec mounts the namespace's own /sys.
-		out, err := exec.Command("ip", "netns", "exec", t.DUT(), "sh", "-c", "echo "+mask+" > "+path).CombinedOutput()
+		out, err := exec.Command("ip", "netns", "exec", t.DUT(), "sh", "-c", "for f in "+path+"; do echo "+mask+" > $f; done").CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("set RPS of %s %s to CPU %d: %w %s", t.DUT(), port, cpu, err, strings.TrimSpace(string(out)))
 		}
