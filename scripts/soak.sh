@@ -30,7 +30,10 @@
 # and > +16 MiB) or go_memstats_heap_inuse_bytes (> +25 % and > +8 MiB)
 # between a process's baseline (its sample after 3 cycles, past the warm-up
 # of RSS; per-cycle samples in $work/runtime) and its last sample makes the
-# run FAIL.
+# run FAIL. With the race detector on, RSS growth is reported but not a
+# failure: ThreadSanitizer's shadow and history memory grows with heap
+# churn (measured here: +27 % in 10 minutes with -race, while the same run
+# without it stayed at 42 → 45 MiB); run SOAK_RACE=0 for the memory verdict.
 #
 # Environment: SOAK_SECONDS (default 600), SOAK_CYCLE (10), SOAK_RATE (1000),
 # SOAK_FLAP (0.5), SOAK_RACE (1: build a -race binary and fail on races; 0:
@@ -251,7 +254,13 @@ for n in 1 2 3 4; do
 	bh=${base_heap[$n]:-0} lh=${last_heap[$n]:-0}
 	growth+=("R$n goroutines $bg→$lg rss $((br >> 20))→$((lr >> 20)) MiB heap $((bh >> 20))→$((lh >> 20)) MiB;")
 	((lg <= bg + 10)) || fail+=("R$n goroutines grew $bg → $lg")
-	if ((lr > br + br / 4 && lr > br + (16 << 20))); then fail+=("R$n RSS grew $((br >> 20)) → $((lr >> 20)) MiB"); fi
+	if ((lr > br + br / 4 && lr > br + (16 << 20))); then
+		if [[ $race == 1 ]]; then
+			growth+=("(R$n RSS growth not judged with the race detector on; SOAK_RACE=0 judges it)")
+		else
+			fail+=("R$n RSS grew $((br >> 20)) → $((lr >> 20)) MiB")
+		fi
+	fi
 	if ((lh > bh + bh / 4 && lh > bh + (8 << 20))); then fail+=("R$n Go heap grew $((bh >> 20)) → $((lh >> 20)) MiB"); fi
 done
 ((c > 0)) || fail+=("no complete cycle: SOAK_SECONDS ($seconds) < SOAK_CYCLE ($cycle)")
