@@ -292,14 +292,18 @@ func (x *xsk) kick() error {
 
 // wait blocks in poll(2) until frames can be received or timeoutMs passes.
 func (x *xsk) wait(timeoutMs int) error {
-	fds := []unix.PollFd{{Fd: int32(x.fd), Events: unix.POLLIN}}
+	return pollIn([]unix.PollFd{{Fd: int32(x.fd), Events: unix.POLLIN}}, timeoutMs)
+}
+
+// pollIn waits in poll(2) for fds, retrying on EINTR.
+func pollIn(fds []unix.PollFd, timeoutMs int) error {
 	for {
 		_, err := unix.Poll(fds, timeoutMs)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("poll AF_XDP socket: %w", err)
+			return fmt.Errorf("poll AF_XDP sockets: %w", err)
 		}
 		return nil
 	}

@@ -131,14 +131,5 @@ func waitAny(socks []*xsk, timeoutMs int) error {
 	for i, x := range socks {
 		fds[i] = unix.PollFd{Fd: int32(x.fd), Events: unix.POLLIN}
 	}
-	for {
-		_, err := unix.Poll(fds, timeoutMs)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("poll AF_XDP sockets: %w", err)
-		}
-		return nil
-	}
+	return pollIn(fds, timeoutMs)
 }
