@@ -90,6 +90,13 @@ type descRing struct {
 	descs []unix.XDPDesc
 }
 
+// put writes the i-th descriptor after the cached producer index (not yet
+// submitted): a frame of n octets at UMEM address addr.
+func (r *descRing) put(i uint32, addr uint64, n int) {
+	d := &r.descs[(r.cachedProd+i)&r.mask]
+	d.Addr, d.Len, d.Options = addr, uint32(n), 0
+}
+
 // mapRing mmaps one ring of size entries of entrySize bytes at page offset
 // pgoff of socket fd, using the kernel-reported offsets off.
 func mapRing(fd int, pgoff int64, off unix.XDPRingOffset, size, entrySize uint32) (ring, unsafe.Pointer, error) {

@@ -420,18 +420,12 @@ func (w *Worker) forward(in, out int) uint32 {
 				w.free = append(w.free, base)
 				continue
 			}
-			td := &rtx.descs[(rtx.cachedProd+uint32(reflected))&rtx.mask]
-			td.Addr = base + uint64(f.Off)
-			td.Len = uint32(f.Len)
-			td.Options = 0
+			rtx.put(uint32(reflected), base+uint64(f.Off), f.Len)
 			reflected++
 			rBytes += uint64(f.Len)
 			continue
 		}
-		td := &tx.descs[(tx.cachedProd+uint32(sent))&tx.mask]
-		td.Addr = base + uint64(f.Off)
-		td.Len = uint32(f.Len)
-		td.Options = 0
+		tx.put(uint32(sent), base+uint64(f.Off), f.Len)
 		sent++
 		txBytes += uint64(f.Len)
 		f.TxQueueDepth++
