@@ -33,28 +33,16 @@ cleanup() {
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	"$here/testbed.sh" down domain4 "$prefix" >/dev/null 2>&1 || true
-	ip netns del "$prefix-coll" 2>/dev/null || true
 	[[ -n ${KEEP_DEMO:-} ]] && echo "demo: files kept in $work" || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 say "building the domain: host-a, R1..R4, host-b ($prefix-*)"
-"$here/testbed.sh" up domain4 "$prefix" >/dev/null
-
-# Management network: one point-to-point link from each node to the collector
-# namespace, outside the data plane, so export traffic never crosses a port
-# dexplane could add DEX to.
-ip netns add "$prefix-coll"
-nsx coll ip link set lo up
-for n in 1 2 3 4; do
-	ip link add "m$n" netns "$prefix-coll" type veth peer name mgmt netns "$prefix-r$n"
-	nsx coll ip addr add "2001:db8:ee:$n::1/64" dev "m$n" nodad
-	nsx "r$n" ip addr add "2001:db8:ee:$n::2/64" dev mgmt nodad
-	nsx coll ip link set "m$n" up
-	nsx "r$n" ip link set mgmt up
-	nsx "r$n" ip link set lo up
-done
+# With a management network: one point-to-point link from each node to the
+# collector namespace, outside the data plane, so export traffic never
+# crosses a port dexplane could add DEX to.
+TESTBED_MGMT=1 "$here/testbed.sh" up domain4 "$prefix" >/dev/null
 
 # Node configs: the examples, with IPFIX to the collector (observation domain
 # = node number) and a metrics endpoint instead of text on stdout.

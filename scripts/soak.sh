@@ -79,23 +79,14 @@ cleanup() {
 	[[ -n ${sendpid:-} ]] && kill "$sendpid" 2>/dev/null || true
 	[[ -n ${recvpid:-} ]] && kill "$recvpid" 2>/dev/null || true
 	"$here/testbed.sh" down domain4 "$prefix" >/dev/null 2>&1 || true
-	ip netns del "$prefix-coll" 2>/dev/null || true
 	[[ -n ${KEEP_SOAK:-} ]] && echo "soak: files kept in $work" || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- topology: the demo's (scripts/demo.sh) -----------------------------------
-"$here/testbed.sh" up domain4 "$prefix" >/dev/null
-ip netns add "$prefix-coll"
-nsx coll ip link set lo up
+TESTBED_MGMT=1 "$here/testbed.sh" up domain4 "$prefix" >/dev/null
 for n in 1 2 3 4; do
-	ip link add "m$n" netns "$prefix-coll" type veth peer name mgmt netns "$prefix-r$n"
-	nsx coll ip addr add "2001:db8:ee:$n::1/64" dev "m$n" nodad
-	nsx "r$n" ip addr add "2001:db8:ee:$n::2/64" dev mgmt nodad
-	nsx coll ip link set "m$n" up
-	nsx "r$n" ip link set mgmt up
-	nsx "r$n" ip link set lo up
 	sed '/^export:/,$d' "$top/config/examples/demo-r$n.yaml" >"$work/r$n.yaml"
 	cat >>"$work/r$n.yaml" <<YAML
 export:

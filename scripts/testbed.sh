@@ -21,6 +21,12 @@
 #   node N east  02:00:00:00:0N:02  port 1, faces host-b
 #   router dut:  west 2001:db8:1::1/64 192.0.2.254/24, east 2001:db8:2::1/64 198.51.100.254/24
 #
+# TESTBED_MGMT=1 (domain4) adds a management network outside the data plane:
+# namespace PREFIX-coll with interface mN at 2001:db8:ee:N::1/64, linked to
+# interface mgmt at 2001:db8:ee:N::2/64 in rN (the demo's and the soak's
+# collector network: export traffic never crosses a port dexplane could add
+# DEX to). down removes PREFIX-coll too.
+#
 # Every veth has one TX and one RX queue (TESTBED_QUEUES=N: N of each; a
 # sender's TX queue q arrives on the peer's RX queue q), addrgenmode none, nodad addresses;
 # the hosts have permanent IPv6 neighbours (IPv4 uses ARP). Bump ports carry
@@ -52,7 +58,7 @@ ns() { echo "$prefix-$1"; }
 
 down() {
 	local n
-	for n in "${nodes[@]}"; do
+	for n in "${nodes[@]}" coll; do
 		if ip netns list | awk '{print $1}' | grep -qxF -- "$(ns "$n")"; then
 			ip netns del "$(ns "$n")"
 		fi
@@ -128,7 +134,24 @@ up() {
 	# the receiving host would count every such datagram as a checksum error.
 	ip netns exec "$a" ethtool -K eth0 tx off >/dev/null
 	ip netns exec "$b" ethtool -K eth0 tx off >/dev/null
+	[[ ${TESTBED_MGMT:-0} == 1 && $topo == domain4 ]] && mgmt
 	echo "testbed: $topo up: namespaces ${nodes[*]/#/$prefix-}"
+}
+
+# mgmt builds the management network (TESTBED_MGMT=1, see the header).
+mgmt() {
+	local c n r
+	c=$(ns coll)
+	ip netns add "$c"
+	ip -n "$c" link set lo up
+	for n in 1 2 3 4; do
+		r=$(ns "r$n")
+		ip link add "m$n" netns "$c" type veth peer name mgmt netns "$r"
+		ip -n "$c" addr add "2001:db8:ee:$n::1/64" dev "m$n" nodad
+		ip -n "$r" addr add "2001:db8:ee:$n::2/64" dev mgmt nodad
+		ip -n "$c" link set "m$n" up
+		ip -n "$r" link set mgmt up
+	done
 }
 
 case $action in
