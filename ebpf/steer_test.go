@@ -385,9 +385,14 @@ func TestOrderWindowOptions(t *testing.T) {
 		{Steer: dx.SteerSampled, OrderWindow: dx.MaxOrderWindow + 1},
 		{Steer: dx.SteerSampled, OrderWindow: time.Millisecond, OrderFlows: -1},
 	} {
-		if objs, err := dx.Load(o); err == nil {
+		// The options are checked before anything is created, so the
+		// error names them even without the privileges to load.
+		objs, err := dx.Load(o)
+		if err == nil {
 			objs.Close()
 			t.Errorf("Load(%+v) succeeded", o)
+		} else if !strings.Contains(strings.ToLower(err.Error()), "order") {
+			t.Errorf("Load(%+v): %v; want an error about the order window options", o, err)
 		}
 	}
 }
