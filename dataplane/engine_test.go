@@ -93,6 +93,19 @@ func logCounters(t *testing.T, e *dataplane.Engine) dataplane.Counters {
 	return c
 }
 
+// settledCounters returns the engine's counters once ok accepts them, or
+// the last read after 2 s. A worker publishes its counters at the end of a
+// loop iteration, after the kick that already delivered the frames (copy
+// mode sends synchronously), so a receiver can see a frame a moment before
+// the counters do.
+func settledCounters(e *dataplane.Engine, ok func(dataplane.Counters) bool) {
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if ok(e.Counters()) {
+			return
+		}
+	}
+}
+
 // ndBothWays forgets the hosts' permanent neighbours, so the next pings
 // need neighbour discovery across the bump, and checks both learn again.
 func ndBothWays(t *testing.T, tb *testbed.Testbed) {
@@ -175,6 +188,14 @@ func TestTransparency(t *testing.T) {
 				}()
 			}
 			wg.Wait()
+			settledCounters(e, func(c dataplane.Counters) bool {
+				x := c.Ports[0].XDP
+				w := c.Ports[0].Worker[xsk.CtrRxFrames]
+				if mode == dxebpf.SteerAll {
+					return w >= x[dxebpf.ReasonAll].Packets
+				}
+				return w >= x[dxebpf.ReasonSampled].Packets
+			})
 			c := logCounters(t, e)
 			x := c.Ports[0].XDP
 			switch mode {
