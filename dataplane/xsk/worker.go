@@ -101,10 +101,9 @@ type Worker struct {
 	closed   bool
 }
 
-// NewWorker creates the UMEM and the two sockets of a worker and puts every
-// frame either in a fill ring or in the free list. The sockets still need to
-// be registered in the XDP program's XSKMAP (Socket(i).FD()).
-func NewWorker(cfg WorkerConfig) (*Worker, error) {
+// withDefaults fills the zero fields of cfg with their defaults and checks
+// the sizes against each other.
+func (cfg WorkerConfig) withDefaults() (WorkerConfig, error) {
 	if cfg.FillSize == 0 {
 		cfg.FillSize = DefaultFillSize
 	}
@@ -141,14 +140,25 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.BatchSize > int(cfg.RxSize) || cfg.BatchSize > int(cfg.TxSize) {
-		return nil, fmt.Errorf("xsk: batch size %d exceeds RX ring %d or TX ring %d", cfg.BatchSize, cfg.RxSize, cfg.TxSize)
+		return cfg, fmt.Errorf("xsk: batch size %d exceeds RX ring %d or TX ring %d", cfg.BatchSize, cfg.RxSize, cfg.TxSize)
 	}
 	if cfg.Umem.NumFrames < int(cfg.FillSize)+cfg.BatchSize {
-		return nil, fmt.Errorf("xsk: %d UMEM frames cannot fill a %d-entry fill ring and keep a batch of %d in reserve", cfg.Umem.NumFrames, cfg.FillSize, cfg.BatchSize)
+		return cfg, fmt.Errorf("xsk: %d UMEM frames cannot fill a %d-entry fill ring and keep a batch of %d in reserve", cfg.Umem.NumFrames, cfg.FillSize, cfg.BatchSize)
+	}
+	return cfg, nil
+}
+
+// NewWorker creates the UMEM and the two sockets of a worker and puts every
+// frame either in a fill ring or in the free list. The sockets still need to
+// be registered in the XDP program's XSKMAP (Socket(i).FD()).
+func NewWorker(cfg WorkerConfig) (*Worker, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	w := &Worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.ID), handler: cfg.Handler, eventfd: -1, done: make(chan struct{})}
 	mode := cfg.Mode
-	err := w.open(mode)
+	err = w.open(mode)
 	if err != nil && mode == ModeAuto {
 		w.log.Info("xsk: zero-copy pair failed, retrying in copy mode", "err", err)
 		w.closeSockets()
