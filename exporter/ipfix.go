@@ -297,7 +297,7 @@ func (e *Encoder) Encode(r *telemetry.Record) error {
 			d := e.buf[n:]
 			o := 0
 			for _, fi := range t.fields {
-				o += Fields[fi].put(d[o:], r)
+				o += putField(fi, d[o:], r)
 			}
 			e.records++
 			return nil
