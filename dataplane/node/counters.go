@@ -185,6 +185,33 @@ type Counters struct {
 	FlowsNew, FlowsEvicted, FlowsExpired atomic.Uint64
 }
 
+// hotCounters are the counters most packets move, kept in plain memory
+// while the worker handles a batch (Node.BeginBatch) and added to Counters
+// once at its end (Node.EndBatch), instead of one atomic add each per
+// packet. Outside a batch (a caller of Handle that is not a worker) they
+// are published after every frame, so Counters read the same either way
+// once Handle or EndBatch has returned.
+type hotCounters struct {
+	forwarded, noRoute, notSampled, dexInserted, dexEncapsulated, dexSeen, recordsExported uint64
+}
+
+// publish adds h to c and zeroes h.
+func (h *hotCounters) publish(c *Counters) {
+	for _, v := range [...]struct {
+		n *uint64
+		c *atomic.Uint64
+	}{
+		{&h.forwarded, &c.Forwarded}, {&h.noRoute, &c.NoRoute}, {&h.notSampled, &c.NotSampled},
+		{&h.dexInserted, &c.DEXInserted}, {&h.dexEncapsulated, &c.DEXEncapsulated},
+		{&h.dexSeen, &c.DEXSeen}, {&h.recordsExported, &c.RecordsExported},
+	} {
+		if *v.n != 0 {
+			v.c.Add(*v.n)
+			*v.n = 0
+		}
+	}
+}
+
 // Each calls fn for every counter with a stable snake_case name, for
 // metrics and the demo. Malformed reasons are reported as
 // "malformed_<reason>". FlowsActive is a gauge, the rest are counters.

@@ -91,6 +91,15 @@ type Node struct {
 
 	pkt packet.Packet // parse scratch
 
+	// hot counts in plain memory during a worker batch (see hotCounters);
+	// batching is true between BeginBatch and EndBatch.
+	hot      hotCounters
+	batching bool
+	// sampled is the route sampler selecting every packet (Sampler.Every)
+	// whose count is being kept locally during a batch, and that count.
+	sampled  *policy.Sampler
+	nSampled uint64
+
 	ptbBucket tokenBucket // Packet Too Big replies of this worker
 }
 
@@ -299,10 +308,41 @@ func (n *Node) ExpireFlows(now int64, budget int) int {
 	return r
 }
 
+// BeginBatch tells the node that the worker starts a batch of frames: until
+// EndBatch, the counters most frames move are kept in plain memory and so
+// is the packet count of a route that selects every packet. It implements
+// xsk.BatchHandler.
+func (n *Node) BeginBatch() { n.batching = true }
+
+// EndBatch publishes what the node counted during the batch to Counters
+// and the route samplers. It implements xsk.BatchHandler.
+func (n *Node) EndBatch() {
+	n.batching = false
+	n.publish()
+}
+
+// publish adds the locally kept counts to Counters and the samplers.
+func (n *Node) publish() {
+	n.hot.publish(&n.ctr)
+	if n.sampled != nil {
+		n.sampled.AddCount(n.nSampled)
+		n.sampled, n.nSampled = nil, 0
+	}
+}
+
 // Handle runs the role the frame's direction selects (see the package
 // documentation) and returns the verdict. It never panics and, once the
-// snapshot has been seen, never allocates.
+// snapshot has been seen, never allocates. Called outside a batch
+// (BeginBatch, EndBatch), it publishes its counts before it returns.
 func (n *Node) Handle(f *xsk.Frame) xsk.Verdict {
+	v := n.handle(f)
+	if !n.batching {
+		n.publish()
+	}
+	return v
+}
+
+func (n *Node) handle(f *xsk.Frame) xsk.Verdict {
 	s := n.policy.Load()
 	if s == nil {
 		return n.forward()
@@ -360,7 +400,7 @@ func (n *Node) parseError(s *policy.Snapshot, in, out int, err error) xsk.Verdic
 }
 
 func (n *Node) forward() xsk.Verdict {
-	n.ctr.Forwarded.Add(1)
+	n.hot.forwarded++
 	return xsk.Forward
 }
 

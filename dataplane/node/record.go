@@ -80,7 +80,7 @@ func (n *Node) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namesp
 	n.fillNodeData(r, s, ns, f, in, out)
 	r.RawLen = uint16(copy(r.RawSection[:], raw))
 	n.ring.Commit()
-	n.ctr.RecordsExported.Add(1)
+	n.hot.recordsExported++
 }
 
 // fillNodeData fills the node-data fields r.TraceType asks for, the way the

@@ -31,7 +31,7 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 	}
 	frame := f.Buf[f.Off : f.Off+f.Len]
 	if !routed {
-		n.ctr.NoRoute.Add(1)
+		n.hot.noRoute++
 		return n.forward()
 	}
 	if n.isExportTraffic(frame, p) {
@@ -39,7 +39,7 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		return n.forward()
 	}
 	if !selected {
-		n.ctr.NotSampled.Add(1)
+		n.hot.notSampled++
 		return n.forward()
 	}
 
@@ -114,11 +114,11 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		n.flows.Next(id, f.RxTime)
 		n.syncFlowStats()
 	}
-	n.ctr.DEXInserted.Add(1)
+	n.hot.dexInserted++
 	if merge {
 		n.ctr.DEXMerged.Add(1)
 	} else if r.Mode == policy.ModeEncap {
-		n.ctr.DEXEncapsulated.Add(1)
+		n.hot.dexEncapsulated++
 	}
 	// Like Linux, export the encapsulating node's own record only if the
 	// namespace is configured locally (New guarantees it for routes).
@@ -161,6 +161,17 @@ func (n *Node) sample(f *xsk.Frame, r *policy.Route) bool {
 		if selected, ok := n.presel(f); ok {
 			return selected
 		}
+	}
+	if sm := r.Sampler; sm.Every() && n.batching {
+		// Selected whatever the count: count locally, publish at EndBatch.
+		if n.sampled != sm {
+			if n.sampled != nil {
+				n.sampled.AddCount(n.nSampled)
+			}
+			n.sampled, n.nSampled = sm, 0
+		}
+		n.nSampled++
+		return true
 	}
 	return r.Sampler.Sample()
 }
@@ -223,7 +234,7 @@ func (n *Node) passOutside(s *policy.Snapshot, f *xsk.Frame, in int) xsk.Verdict
 // option; the packet is not modified.
 func (n *Node) observe(role telemetry.Role, s *policy.Snapshot, f *xsk.Frame, in, out int) {
 	p := &n.pkt
-	n.ctr.DEXSeen.Add(1)
+	n.hot.dexSeen++
 	if !s.Ports[in].IOAMEnabled {
 		n.ctr.IOAMDisabled.Add(1)
 		return

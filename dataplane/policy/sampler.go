@@ -73,6 +73,17 @@ func (s *Sampler) Sample() bool {
 	return cnt%uint64(s.n) < uint64(s.k)
 }
 
+// Every reports whether the sampler selects every packet (k = n). Such a
+// sampler's decision does not depend on its counter, so a worker may count
+// its packets locally and publish them with AddCount, once per batch,
+// instead of one atomic add per packet; the counter then stays exact at
+// batch boundaries.
+func (s *Sampler) Every() bool { return s.k == s.n }
+
+// AddCount adds n packets that were selected without Sample to the
+// counter (only meaningful when Every is true). Safe for concurrent use.
+func (s *Sampler) AddCount(n uint64) { s.c.n.Add(n) }
+
 // K returns the number of packets selected per block.
 func (s *Sampler) K() uint32 { return s.k }
 

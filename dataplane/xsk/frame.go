@@ -74,6 +74,17 @@ type Handler interface {
 	Handle(f *Frame) Verdict
 }
 
+// BatchHandler is a Handler that wants to know where the worker's batches
+// begin and end: the worker calls BeginBatch before the first Handle of a
+// batch of frames taken from one RX ring and EndBatch after the last, from
+// its goroutine. A handler can keep per-packet bookkeeping (counters) in
+// plain memory during a batch and publish it once at EndBatch.
+type BatchHandler interface {
+	Handler
+	BeginBatch()
+	EndBatch()
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(f *Frame) Verdict
 

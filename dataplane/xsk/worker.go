@@ -77,6 +77,7 @@ type Worker struct {
 	umem    *Umem
 	sock    [2]*Socket
 	handler Handler
+	batchH  BatchHandler // handler as a BatchHandler, or nil
 
 	area  []byte
 	fsize uint64
@@ -179,6 +180,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		{Fd: int32(w.sock[1].fd), Events: unix.POLLIN},
 		{Fd: int32(efd), Events: unix.POLLIN},
 	}
+	w.batchH, _ = w.handler.(BatchHandler)
 	w.initFrames()
 	return w, nil
 }
@@ -405,6 +407,9 @@ func (w *Worker) forward(in, out int) uint32 {
 	// are rare (handler replies), so room is checked per frame.
 	rtx := &w.sock[in].tx
 	var sent, rxBytes, txBytes, dropped, invalid, reflected, rBytes, rFull uint64
+	if w.batchH != nil {
+		w.batchH.BeginBatch()
+	}
 	for i := uint32(0); i < n; i++ {
 		d := &rx.descs[(rx.cachedCons+i)&rx.mask]
 		base := d.Addr & w.fmask
@@ -439,6 +444,9 @@ func (w *Worker) forward(in, out int) uint32 {
 		sent++
 		txBytes += uint64(f.Len)
 		f.TxQueueDepth++
+	}
+	if w.batchH != nil {
+		w.batchH.EndBatch()
 	}
 	rx.release(n)
 	l := &w.local[in]
