@@ -295,10 +295,7 @@ func (e *Encoder) Encode(r *telemetry.Record) error {
 			n := len(e.buf)
 			e.buf = e.buf[:n+rlen]
 			d := e.buf[n:]
-			o := 0
-			for _, fi := range t.fields {
-				o += putField(fi, d[o:], r)
-			}
+			encodeData(t.mask, d, r)
 			e.records++
 			return nil
 		}
