@@ -52,25 +52,20 @@ func (n *Node) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namesp
 		n.ctr.RecordsDropped.Add(1)
 		return
 	}
-	*r = telemetry.Record{
-		RxTime:      f.RxTime,
-		TraceType:   d.TraceType & policy.TraceTypeMask,
-		FlowLabel:   fi.label,
-		Namespace:   d.Namespace,
-		SrcPort:     fi.srcPort,
-		DstPort:     fi.dstPort,
-		Role:        role,
-		IngressPort: uint8(in),
-		EgressPort:  uint8(out),
-		Flags:       d.Flags,
-		ExtFlags:    d.ExtFlags,
-		HasFlowID:   d.HasFlowID(),
-		HasSeq:      d.HasSeq(),
-		NextHeader:  fi.nextHeader,
-		HopLimit:    fi.hopLimit,
-		Src:         fi.src,
-		Dst:         fi.dst,
-	}
+	// Filled in place: Reset leaves the OSS and raw arrays alone, so only
+	// the cache lines this record uses are written.
+	r.Reset()
+	r.RxTime = f.RxTime
+	r.TraceType = d.TraceType & policy.TraceTypeMask
+	r.FlowLabel = fi.label
+	r.Namespace = d.Namespace
+	r.SrcPort, r.DstPort = fi.srcPort, fi.dstPort
+	r.Role = role
+	r.IngressPort, r.EgressPort = uint8(in), uint8(out)
+	r.Flags, r.ExtFlags = d.Flags, d.ExtFlags
+	r.HasFlowID, r.HasSeq = d.HasFlowID(), d.HasSeq()
+	r.NextHeader, r.HopLimit = fi.nextHeader, fi.hopLimit
+	r.Src, r.Dst = fi.src, fi.dst
 	if r.HasFlowID {
 		r.FlowID = d.FlowID
 	}

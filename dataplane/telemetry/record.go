@@ -10,6 +10,8 @@
 // network order exactly as they appeared in the packet.
 package telemetry
 
+import "unsafe"
+
 // Role is the IOAM role a node played for the packet that produced a Record.
 type Role uint8
 
@@ -191,4 +193,18 @@ func itoa(v uint64) string {
 		}
 	}
 	return string(b[i:])
+}
+
+// Reset makes r a zero Record for a producer about to fill it in place (a
+// ring slot from Ring.Reserve), except for the octets of OSSData and
+// RawSection: OSSLen and RawLen become 0, so no consumer reads them, and
+// the producer writes only the part it uses. That leaves up to three of a
+// slot's cache lines untouched per record. The arrays must stay adjacent
+// (TestResetKeepsArraysAdjacent).
+func (r *Record) Reset() {
+	const head = unsafe.Offsetof(Record{}.OSSData)
+	const tail = unsafe.Offsetof(Record{}.RawSection) + RawSectionMax
+	p := unsafe.Pointer(r)
+	*(*[head]byte)(p) = [head]byte{}
+	*(*[unsafe.Sizeof(Record{}) - tail]byte)(unsafe.Add(p, tail)) = [unsafe.Sizeof(Record{}) - tail]byte{}
 }

@@ -227,3 +227,21 @@ func BenchmarkRingPush(b *testing.B) {
 		q.TryPush(&r)
 	}
 }
+
+// TestResetKeepsArraysAdjacent checks the layout Record.Reset relies on
+// and that it zeroes every other field.
+func TestResetKeepsArraysAdjacent(t *testing.T) {
+	if unsafe.Offsetof(Record{}.RawSection) != unsafe.Offsetof(Record{}.OSSData)+OSSDataMax {
+		t.Fatal("a field sits between OSSData and RawSection: Record.Reset would not clear it")
+	}
+	var r Record
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&r)), unsafe.Sizeof(r))
+	for i := range b {
+		b[i] = 0xA5
+	}
+	r.Reset()
+	r.OSSData, r.RawSection = [OSSDataMax]byte{}, [RawSectionMax]byte{}
+	if r != (Record{}) {
+		t.Fatalf("Reset left %+v", r)
+	}
+}
