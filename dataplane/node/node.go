@@ -65,7 +65,27 @@ type Config struct {
 	// ReasonSampled → selected, ReasonHbH and ReasonOrder → not selected,
 	// no metadata → not decided). Called at most once per frame, from the worker.
 	Presampled func(f *xsk.Frame) (selected, ok bool)
+	// RawSection says when records carry the raw header section (the
+	// first octets of the IPv6 packet, telemetry.Record.RawSection).
+	// Copying it writes two of a record's six cache lines, so a node whose
+	// exporter does not use it should not fill it.
+	RawSection RawSectionMode
 }
+
+// RawSectionMode says when a node fills telemetry.Record.RawSection.
+type RawSectionMode uint8
+
+const (
+	// RawAlways fills it in every record (the zero value).
+	RawAlways RawSectionMode = iota
+	// RawForJSON fills it only while the snapshot has a JSON local output,
+	// the only consumer that prints it when the exporter's IPFIX
+	// collectors do not export ipHeaderPacketSection (exporter
+	// Options.RawSection off, as dexplane run configures them).
+	RawForJSON
+	// RawNever leaves it empty (RawLen 0).
+	RawNever
+)
 
 // Node runs the IOAM roles for one worker. It implements xsk.Handler.
 //
@@ -81,6 +101,7 @@ type Node struct {
 	clock   func() int64
 	portMTU [2]int
 	presel  func(f *xsk.Frame) (selected, ok bool)
+	rawMode RawSectionMode
 
 	// view caches what the node derives from the current snapshot; it is
 	// rebuilt when the snapshot pointer changes.
@@ -158,6 +179,7 @@ type view struct {
 	hasNodeAddr bool
 	exportPorts [maxExportPorts]uint16
 	nExport     int
+	raw         bool // records carry the raw header section (Config.RawSection)
 }
 
 // New returns a Node for one worker.
@@ -178,7 +200,7 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("%w: port %d: negative mtu %d", ErrConfig, i, m)
 		}
 	}
-	n := &Node{policy: cfg.Policy, ring: ring, clock: cfg.Clock, portMTU: cfg.PortMTU, presel: cfg.Presampled}
+	n := &Node{policy: cfg.Policy, ring: ring, clock: cfg.Clock, portMTU: cfg.PortMTU, presel: cfg.Presampled, rawMode: cfg.RawSection}
 	if n.clock == nil {
 		n.clock = wallClock
 	}
@@ -237,6 +259,14 @@ func (n *Node) refresh(s *policy.Snapshot) error {
 	}
 	if s.Node.Address.Is6() {
 		v.nodeAddr, v.hasNodeAddr = s.Node.Address.As16(), true
+	}
+	switch n.rawMode {
+	case RawAlways:
+		v.raw = true
+	case RawForJSON:
+		for _, o := range s.Export.Outputs {
+			v.raw = v.raw || o.Format == policy.OutputJSON
+		}
 	}
 	v.exportPorts[0], v.exportPorts[1], v.nExport = portIPFIX, portIPFIXTLS, 2
 	for _, c := range s.Export.Collectors {

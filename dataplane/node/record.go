@@ -73,7 +73,9 @@ func (n *Node) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namesp
 		r.Seq = d.Seq
 	}
 	n.fillNodeData(r, s, ns, f, in, out)
-	r.RawLen = uint16(copy(r.RawSection[:], raw))
+	if n.view.raw {
+		r.RawLen = uint16(copy(r.RawSection[:], raw))
+	}
 	n.ring.Commit()
 	n.hot.recordsExported++
 }

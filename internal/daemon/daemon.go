@@ -110,7 +110,7 @@ func New(opts Options) (*Daemon, error) {
 	mtus := [2]int{interfaceMTU(eo.Ports[0]), interfaceMTU(eo.Ports[1])}
 	d.capacity = min(linkSpeed(eo.Ports[0]), linkSpeed(eo.Ports[1]))
 	for w := 0; w < workers; w++ {
-		n, err := node.New(node.Config{Policy: eng.Policy(), PortMTU: mtus, Presampled: presampled})
+		n, err := node.New(node.Config{Policy: eng.Policy(), PortMTU: mtus, Presampled: presampled, RawSection: node.RawForJSON})
 		if err != nil {
 			return nil, fmt.Errorf("daemon: worker %d: %w", w, err)
 		}
