@@ -108,6 +108,7 @@ type Node struct {
 	view view
 
 	flows     *flow.Table
+	flowIDs   flowIDCache
 	flowStats flow.Stats // last stats mirrored into ctr
 
 	pkt packet.Packet // parse scratch

@@ -49,7 +49,7 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 	var id uint32
 	if d.ExtFlags&(packet.ExtFlagFlowID|packet.ExtFlagSeq) != 0 {
 		k := fi.key()
-		id = k.ID(s.Flows.FlowIDSeed)
+		id = n.flowIDs.id(&k, s.Flows.FlowIDSeed)
 		d.FlowID = id
 		if d.HasSeq() {
 			// The sequence advances only once the packet really carries DEX.
