@@ -3,11 +3,14 @@ package dataplane_test
 import (
 	"encoding/binary"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
@@ -88,6 +91,21 @@ type pipeCase struct {
 	dexMode policy.Mode // mode of the upstream encap node; ModeInline or ModeEncap
 	withDEX bool
 	records bool // one record per packet expected
+	remote  bool // receive on another CPU (see startRemote)
+}
+
+// remoteCases are ioam-off and encap-inline with the frames received on
+// another CPU: the headers arrive in that core's cache, as a copy-mode
+// kernel's on the sender's CPU do, and the worker's first load of each
+// frame misses.
+func remoteCases() []pipeCase {
+	var cs []pipeCase
+	for _, pc := range pipeCases[:2] {
+		pc.name += "/remote-rx"
+		pc.remote = true
+		cs = append(cs, pc)
+	}
+	return cs
 }
 
 var pipeCases = []pipeCase{
@@ -178,6 +196,9 @@ type pipeline struct {
 	fill   func(buf []byte) int
 
 	pkts, records, messages, octets uint64
+
+	remoteGo   chan struct{} // receive on another CPU: start a Deliver
+	remoteDone chan int      // and its result
 }
 
 func newPipeline(tb testing.TB, pc pipeCase) *pipeline {
@@ -248,7 +269,53 @@ func (p *pipeline) round() int {
 }
 
 // receive is the in-memory kernel's receive half of a round.
-func (p *pipeline) receive() int { return p.k.Deliver(0, pipeBatch, p.fill) }
+func (p *pipeline) receive() int {
+	if p.remoteGo != nil {
+		p.remoteGo <- struct{}{}
+		return <-p.remoteDone
+	}
+	return p.k.Deliver(0, pipeBatch, p.fill)
+}
+
+// startRemote makes receive run Deliver in a goroutine locked to an OS
+// thread pinned to another CPU than the caller's (which it pins too), for
+// the rest of the benchmark. It skips without two CPUs to pin to.
+func (p *pipeline) startRemote(b *testing.B) {
+	runtime.LockOSThread()
+	b.Cleanup(runtime.UnlockOSThread)
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil || set.Count() < 2 {
+		b.Skip("remote-rx needs two CPUs")
+	}
+	var cpus []int
+	for c := 0; c < 1024 && len(cpus) < 2; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	pin := func(c int) {
+		var one unix.CPUSet
+		one.Set(c)
+		_ = unix.SchedSetaffinity(0, &one)
+	}
+	pin(cpus[0])
+	b.Cleanup(func() { pin(cpus[0]); _ = unix.SchedSetaffinity(0, &set) })
+	p.remoteGo, p.remoteDone = make(chan struct{}), make(chan int)
+	stop := make(chan struct{})
+	b.Cleanup(func() { close(stop) })
+	go func() {
+		runtime.LockOSThread()
+		pin(cpus[1])
+		for {
+			select {
+			case <-p.remoteGo:
+				p.remoteDone <- p.k.Deliver(0, pipeBatch, p.fill)
+			case <-stop:
+				return
+			}
+		}
+	}()
+}
 
 // transmit is the in-memory kernel's transmit half of a round.
 func (p *pipeline) transmit(want int) {
@@ -298,9 +365,12 @@ func BenchmarkPipeline(b *testing.B) {
 			src[i&1023]++
 		}
 	})
-	for _, pc := range pipeCases {
+	for _, pc := range append(pipeCases, remoteCases()...) {
 		b.Run(pc.name, func(b *testing.B) {
 			p := newPipeline(b, pc)
+			if pc.remote {
+				p.startRemote(b)
+			}
 			// Each iteration times one round and, right after it, a batch's
 			// worth of frame copies, so that both see the same machine (other
 			// processes, frequency); the medians ignore preemptions.

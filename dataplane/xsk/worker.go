@@ -86,6 +86,7 @@ type Worker struct {
 
 	free     []uint64 // worker-local free list of chunk base addresses
 	inFlight uint32   // frames queued for TX and not yet completed
+	touched  byte     // sink of touch's loads, so they are not optimised away
 
 	frame    Frame
 	local    [2]PortCounts // deltas since the last flush
@@ -406,6 +407,7 @@ func (w *Worker) forward(in, out int) uint32 {
 	// Reflected frames go to in's own TX ring (the UMEM is shared); they
 	// are rare (handler replies), so room is checked per frame.
 	rtx := &w.sock[in].tx
+	w.touch(rx, n)
 	var sent, rxBytes, txBytes, dropped, invalid, reflected, rBytes, rFull uint64
 	if w.batchH != nil {
 		w.batchH.BeginBatch()
@@ -471,6 +473,25 @@ func (w *Worker) forward(in, out int) uint32 {
 		w.flushTx(out)
 	}
 	return n
+}
+
+// touch loads the first two cache lines of each of the next n frames of rx
+// before any is handled. The loads do not depend on each other, so the CPU
+// overlaps their cache misses (the frames were written by a copy-mode
+// kernel on another CPU or by a NIC), where the handler's first load of each
+// frame would otherwise take one miss per packet, serially. On this VM perf
+// put that miss at about 220 ns per packet, dexplane's largest own cost in
+// the veth harness.
+func (w *Worker) touch(rx *descRing, n uint32) {
+	var sum byte
+	area := w.area
+	for i := uint32(0); i < n; i++ {
+		a := rx.descs[(rx.cachedCons+i)&rx.mask].Addr
+		if a+64 < uint64(len(area)) {
+			sum += area[a] + area[a+64]
+		}
+	}
+	w.touched += sum
 }
 
 // maxKicks bounds the sendto calls per flush; copy mode sends at most 32
