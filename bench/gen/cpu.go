@@ -159,6 +159,43 @@ func (c CoreCPU) Sample() (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
+// MachineCPU measures the busy time of all CPUs: every column of the
+// aggregate "cpu" line of /proc/stat except idle and iowait (user, nice,
+// system, irq, softirq, steal; 10 ms ticks). Per received packet it is what
+// the whole path costs the machine — generator, sink, the DUT's process
+// and every softirq on whichever CPU it ran, including the XDP and
+// copy-mode work a pinned DUT-core figure does not see. On a shared
+// machine it also counts other tenants' work.
+type MachineCPU struct{}
+
+// Name implements CPUProbe.
+func (MachineCPU) Name() string { return "machine" }
+
+// Sample implements CPUProbe.
+func (MachineCPU) Sample() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("parse /proc/stat: unexpected first line %q", line)
+	}
+	var ticks int64
+	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse /proc/stat cpu: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
+}
+
 // pinThread restricts the calling OS thread to cpus (nil: no change).
 func pinThread(cpus []int) error {
 	if len(cpus) == 0 {

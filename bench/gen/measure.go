@@ -88,6 +88,10 @@ type Result struct {
 	// its share per received packet (0 without DUTCores).
 	CoreCPU      time.Duration
 	CoreNsPerPkt float64
+	// MachineCPU is the busy time of all CPUs in the window (MachineCPU)
+	// and MachineNsPerPkt its share per received packet.
+	MachineCPU      time.Duration
+	MachineNsPerPkt float64
 	Limit        Limit
 	// FrameLen is the plain frame length, FrameLenDEX that of frames the
 	// generator sent with DEX (0 if none).
@@ -102,6 +106,7 @@ type snapshot struct {
 	dut     time.Duration
 	softirq time.Duration
 	core    time.Duration
+	machine time.Duration
 }
 
 // Measure runs one measurement: start the sink, start the generator, wait
@@ -146,6 +151,9 @@ func Measure(ctx context.Context, mc MeasureConfig) (Result, error) {
 			}
 		}
 		if s.softirq, err = (SoftirqCPU{}).Sample(); err != nil {
+			return s, err
+		}
+		if s.machine, err = (MachineCPU{}).Sample(); err != nil {
 			return s, err
 		}
 		if len(mc.DUTCores) > 0 {
@@ -231,6 +239,8 @@ func Measure(ctx context.Context, mc MeasureConfig) (Result, error) {
 		r.SoftirqNsPerPkt = float64(r.SoftirqCPU.Nanoseconds()) / float64(rxWin)
 		r.CoreCPU = s1.core - s0.core
 		r.CoreNsPerPkt = float64(r.CoreCPU.Nanoseconds()) / float64(rxWin)
+		r.MachineCPU = s1.machine - s0.machine
+		r.MachineNsPerPkt = float64(r.MachineCPU.Nanoseconds()) / float64(rxWin)
 	}
 	r.Lost = int64(r.Sent) - int64(r.Received)
 	if r.Sent > 0 {
@@ -270,7 +280,8 @@ func (r Result) String() string {
 	if r.CoreCPU > 0 {
 		s += fmt.Sprintf("DUT cores busy %.2fs = %.0f ns/pkt; ", r.CoreCPU.Seconds(), r.CoreNsPerPkt)
 	}
-	s += fmt.Sprintf("softirq (machine-wide) %.2fs = %.0f ns/pkt\n", r.SoftirqCPU.Seconds(), r.SoftirqNsPerPkt)
+	s += fmt.Sprintf("softirq (machine-wide) %.2fs = %.0f ns/pkt; all CPUs busy %.2fs = %.0f ns/pkt\n",
+		r.SoftirqCPU.Seconds(), r.SoftirqNsPerPkt, r.MachineCPU.Seconds(), r.MachineNsPerPkt)
 	switch r.Limit {
 	case LimitGenerator:
 		if r.TargetPPS > 0 {

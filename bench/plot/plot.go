@@ -63,6 +63,8 @@ var metrics = []metric{
 		get: func(s *scenario.Summary) scenario.Stat { return s.RxPPS }},
 	{file: "cpu", ylabel: "DUT CPU per received packet (ns)", scale: 1, baselines: true,
 		get: cpuStat},
+	{file: "machinecpu", ylabel: "all CPUs' busy time per received packet (ns)", scale: 1, baselines: true,
+		get: func(s *scenario.Summary) scenario.Stat { return s.MachineNs }},
 }
 
 // cpuStat is the DUT's CPU per packet: the busy time of its reserved core
@@ -194,6 +196,7 @@ func draw1(sums []scenario.Summary, run, role string, size int, m metric, path s
 		}{
 			{"kernel IPv6 forwarding", func(f *scenario.Row) bool { return f.DUT == string(scenario.Kernel) }},
 			{"plain XDP redirect", func(f *scenario.Row) bool { return f.DUT == string(scenario.XDPRedirect) }},
+			{"C AF_XDP floor", func(f *scenario.Row) bool { return f.DUT == string(scenario.AFXDPFloor) }},
 			{"dexplane IOAM off", func(f *scenario.Row) bool {
 				return f.DUT == string(scenario.Dexplane) && f.Role == string(scenario.RoleForward) && f.Steer == "all" && f.Workers == 1
 			}},

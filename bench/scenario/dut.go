@@ -35,6 +35,8 @@ type DUTOptions struct {
 	// CPU pins the dexplane process (taskset); -1 leaves it free. Set by
 	// Run from Options.Pin.
 	CPU int
+	// Floor is the path of the afxdp-floor binary (bench/floor).
+	Floor string
 }
 
 // runningDUT is a started device under test.
@@ -105,11 +107,20 @@ func AttachRedirect(netns, west, east, mode string) (*Redirect, error) {
 	return &Redirect{objs: objs}, nil
 }
 
-// dexplaneDUT is a `dexplane run` process inside the dut namespace.
+// dexplaneDUT is a `dexplane run` (or afxdp-floor) process inside the dut
+// namespace.
 type dexplaneDUT struct {
 	cmd  *exec.Cmd
 	log  string
 	done chan error
+	name string // "" = dexplane
+}
+
+func (d *dexplaneDUT) String() string {
+	if d.name == "" {
+		return "dexplane"
+	}
+	return d.name
 }
 
 // CPU measures the dexplane process (ip netns exec and taskset exec it, so
@@ -123,13 +134,13 @@ func (d *dexplaneDUT) Stop() error {
 	case err := <-d.done:
 		var ee *exec.ExitError
 		if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 0) {
-			return fmt.Errorf("dexplane exited with %v; log %s:\n%s", err, d.log, tail(d.log, 15))
+			return fmt.Errorf("%s exited with %v; log %s:\n%s", d, err, d.log, tail(d.log, 15))
 		}
 		return nil
 	case <-time.After(5 * time.Second):
 		_ = d.cmd.Process.Kill()
 		<-d.done
-		return fmt.Errorf("dexplane did not stop within 5 s of SIGTERM (killed); log %s", d.log)
+		return fmt.Errorf("%s did not stop within 5 s of SIGTERM (killed); log %s", d, d.log)
 	}
 }
 
@@ -197,6 +208,57 @@ func startDexplane(tb *Testbed, s Scenario, o DUTOptions, tag string) (*dexplane
 		if time.Now().After(deadline) {
 			return nil, errors.Join(fmt.Errorf("dexplane did not attach to %s and %s within %v; log:\n%s",
 				West, East, o.StartTimeout, tail(logPath, 20)), d.Stop())
+		}
+	}
+}
+
+// startFloor starts the C AF_XDP floor forwarder in the dut namespace
+// (pinned like dexplane, XDP in the same attach mode dexplane gets, TX
+// budget raised to the TX ring as dexplane raises it) and waits until both
+// ports carry its XDP program.
+func startFloor(tb *Testbed, o DUTOptions, tag string) (*dexplaneDUT, error) {
+	logPath := filepath.Join(o.WorkDir, tag+".log")
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer lf.Close()
+	mode := "native" // what dexplane's auto mode gets on a veth
+	if o.AttachMode == "generic" {
+		mode = "skb"
+	}
+	args := []string{"netns", "exec", tb.DUT()}
+	if o.CPU >= 0 {
+		args = append(args, "taskset", "-c", fmt.Sprint(o.CPU))
+	}
+	args = append(args, o.Floor, "-m", mode, "-b", "64", "-t", "2048", West, East)
+	cmd := exec.Command("ip", args...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	// No bpffs in the namespace: libxdp loads its program without the
+	// dispatcher (it says so in the log).
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start afxdp-floor: %w", err)
+	}
+	d := &dexplaneDUT{cmd: cmd, log: logPath, done: make(chan error, 1), name: "afxdp-floor"}
+	go func() { d.done <- cmd.Wait() }()
+	deadline := time.Now().Add(o.StartTimeout)
+	for {
+		ok, err := xdpOnBoth(tb.DUT())
+		if err != nil {
+			return nil, errors.Join(err, d.Stop())
+		}
+		if ok {
+			time.Sleep(300 * time.Millisecond)
+			return d, nil
+		}
+		select {
+		case err := <-d.done:
+			d.done <- err
+			return nil, fmt.Errorf("afxdp-floor exited during start-up (%v); log:\n%s", err, tail(logPath, 20))
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.Join(fmt.Errorf("afxdp-floor did not attach within %v; log:\n%s", o.StartTimeout, tail(logPath, 20)), d.Stop())
 		}
 	}
 }

@@ -73,6 +73,12 @@ type Row struct {
 	// packet. The same measure for every DUT kind.
 	DUTCoreCPUS     float64 `csv:"dut_core_cpu_s"`
 	DUTCoreNsPerPkt float64 `csv:"dut_core_ns_per_pkt"`
+	// MachineCPUS and MachineNsPerPkt: busy time of all CPUs (user,
+	// system, softirq, steal, …) in the window, and per received packet:
+	// the whole path's cost, wherever it ran (on a shared machine, other
+	// tenants' work too).
+	MachineCPUS     float64 `csv:"machine_cpu_s"`
+	MachineNsPerPkt float64 `csv:"machine_ns_per_pkt"`
 	// ExportMsgs counts the IPFIX datagrams the harness's collector
 	// received from a dexplane DUT over the whole run.
 	ExportMsgs uint64 `csv:"export_msgs"`

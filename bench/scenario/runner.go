@@ -68,6 +68,9 @@ func Run(ctx context.Context, o Options) (rows []Row, err error) {
 		if s.DUT == Dexplane && o.DUT.Dexplane == "" {
 			return nil, errors.New("dexplane scenarios need the dexplane binary (DUTOptions.Dexplane)")
 		}
+		if s.DUT == AFXDPFloor && o.DUT.Floor == "" {
+			return nil, errors.New("afxdp-floor scenarios need the C forwarder (DUTOptions.Floor; scripts/bench.sh builds bench/floor/afxdp-floor.c)")
+		}
 	}
 	beds := map[DUTKind]*Testbed{}
 	var up []*Testbed
@@ -108,7 +111,7 @@ func Run(ctx context.Context, o Options) (rows []Row, err error) {
 		if err != nil {
 			return nil, err
 		}
-		beds[XDPRedirect], beds[Dexplane] = tb, tb
+		beds[XDPRedirect], beds[Dexplane], beds[AFXDPFloor] = tb, tb, tb
 	}
 	if needRouter {
 		tb, err := build("router", "r")
@@ -235,7 +238,7 @@ func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag str
 	// XDP steering runs in the sender's context, like a NIC's NAPI on
 	// another core.
 	rps, redirectMode := -1, o.DUT.AttachMode
-	if o.Pin && s.DUT != Dexplane {
+	if o.Pin && s.DUT != Dexplane && s.DUT != AFXDPFloor {
 		rps, redirectMode = o.DUTCPU, "generic"
 	}
 	if err := tb.SteerRPS(rps); err != nil {
@@ -268,6 +271,10 @@ func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag str
 		if dut, err = startDexplane(tb, s, o.DUT, tag); err != nil {
 			return fail(err)
 		}
+	case AFXDPFloor:
+		if dut, err = startFloor(tb, o.DUT, tag); err != nil {
+			return fail(err)
+		}
 	default:
 		return fail(fmt.Errorf("unknown DUT %q", s.DUT))
 	}
@@ -294,6 +301,7 @@ func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag str
 	row.DUTProcCPUS, row.DUTProcNsPerPkt = res.DUTCPU.Seconds(), res.DUTNsPerPkt
 	row.SoftirqCPUS, row.SoftirqNsPerPkt = res.SoftirqCPU.Seconds(), res.SoftirqNsPerPkt
 	row.DUTCoreCPUS, row.DUTCoreNsPerPkt = res.CoreCPU.Seconds(), res.CoreNsPerPkt
+	row.MachineCPUS, row.MachineNsPerPkt = res.MachineCPU.Seconds(), res.MachineNsPerPkt
 	row.Limit = string(res.Limit)
 	row.Check = CheckDEX(s, res.RxDEXFraction)
 	return row

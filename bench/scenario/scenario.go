@@ -27,6 +27,11 @@ const (
 	XDPRedirect DUTKind = "xdp-redirect"
 	// Dexplane is `dexplane run` in the dut namespace of the bitw testbed.
 	Dexplane DUTKind = "dexplane"
+	// AFXDPFloor is bench/floor/afxdp-floor.c, a minimal C AF_XDP L2
+	// forwarder (libxdp, shared UMEM, batch 64, busy loop), in the dut
+	// namespace of the bitw testbed and the same layout as dexplane: what
+	// a userspace bump in the wire costs when it does nothing per packet.
+	AFXDPFloor DUTKind = "afxdp-floor"
 )
 
 // Role is what the DUT does to the traffic.
@@ -111,13 +116,14 @@ func fmtPct(p float64) string {
 	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", p), "0"), ".") + "%"
 }
 
-// Baselines returns the three baselines for one packet size: kernel
-// forwarding, plain XDP redirect and dexplane with IOAM off (steer all,
-// and steer sampled with nothing selected).
+// Baselines returns the baselines for one packet size: kernel forwarding,
+// plain XDP redirect, the C AF_XDP floor and dexplane with IOAM off (steer
+// all, and steer sampled with nothing selected).
 func Baselines(size, workers int) []Scenario {
 	return []Scenario{
 		{DUT: Kernel, Role: RoleForward, Size: size},
 		{DUT: XDPRedirect, Role: RoleForward, Size: size},
+		{DUT: AFXDPFloor, Role: RoleForward, Size: size},
 		{DUT: Dexplane, Role: RoleForward, Steer: "all", Workers: workers, Size: size},
 		{DUT: Dexplane, Role: RoleForward, Steer: "sampled", Workers: workers, Size: size},
 	}

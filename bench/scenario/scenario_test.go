@@ -137,7 +137,8 @@ func TestCSVRoundTripAndSummary(t *testing.T) {
 	add := func(s Scenario, rep int, pps, ns float64) {
 		r := Row{RunID: "r1", Scenario: s.Name(), Variant: s.Variant(), DUT: string(s.DUT), Role: string(s.Role),
 			InjectPct: s.Inject, Steer: s.Steer, Workers: s.Workers, Size: s.Size, Rep: rep, RxPPS: pps,
-			OfferedPPS: pps, DUTProcNsPerPkt: ns, DUTProcCPUS: ns * pps * 1e-9, Limit: "dut"}
+			OfferedPPS: pps, DUTProcNsPerPkt: ns, DUTProcCPUS: ns * pps * 1e-9, Limit: "dut",
+			MachineNsPerPkt: 1e9 / pps, MachineCPUS: 1}
 		rows = append(rows, r)
 	}
 	base := Baselines(1500, 1)
@@ -145,7 +146,8 @@ func TestCSVRoundTripAndSummary(t *testing.T) {
 	for rep := 1; rep <= 5; rep++ {
 		add(base[0], rep, 100e3+float64(rep), 0)
 		add(base[1], rep, 200e3, 0)
-		add(base[2], rep, 150e3, 800)
+		add(base[2], rep, 140e3, 0) // afxdp-floor
+		add(base[3], rep, 150e3, 800)
 		add(enc, rep, 120e3+1000*float64(rep), 1000)
 	}
 	rows = append(rows, Row{RunID: "r1", Scenario: enc.Name(), Rep: 6, Error: "boom"})
@@ -171,10 +173,10 @@ func TestCSVRoundTripAndSummary(t *testing.T) {
 		t.Fatalf("round trip: got %d rows, first %+v", len(back), back[0])
 	}
 	sums := Summarize(back)
-	if len(sums) != 4 {
+	if len(sums) != 5 {
 		t.Fatalf("%d summaries", len(sums))
 	}
-	e := sums[3]
+	e := sums[4]
 	if e.Errors != 1 || e.RxPPS.N != 5 || e.RxPPS.Median != 123e3 || e.RxPPS.Min != 121e3 || e.RxPPS.Max != 125e3 {
 		t.Errorf("encap summary %+v", e)
 	}
@@ -184,8 +186,19 @@ func TestCSVRoundTripAndSummary(t *testing.T) {
 	if r := e.VsRedirect; math.Abs(r-123e3/200e3) > 1e-9 {
 		t.Errorf("vs redirect %v", r)
 	}
-	if o := e.VsIOAMOff; math.Abs(o-123e3/150e3) > 1e-9 {
-		t.Errorf("vs IOAM off %v", o)
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"vs IOAM off", e.VsIOAMOff, 123e3 / 150e3},
+		{"vs floor", e.VsFloor, 123e3 / 140e3},
+		// machine ns/pkt is 1e9/pps here: floor ns ÷ encap ns = encap pps ÷ floor pps
+		{"CPU vs floor", e.CPUVsFloor, 123e3 / 140e3},
+		{"CPU vs kernel", e.CPUVsKernel, 123e3 / 100003},
+	} {
+		if !(math.Abs(c.got-c.want) < 1e-9) {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
 	}
 	var md bytes.Buffer
 	if err := WriteMarkdown(&md, sums); err != nil {

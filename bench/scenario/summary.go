@@ -50,6 +50,9 @@ type Summary struct {
 	// and dut_core_ns_per_pkt; LossPct the loss; DEXFrac the DEX share at
 	// the sink.
 	RxPPS, OfferedPPS, ProcNs, SoftirqNs, CoreNs, LossPct, DEXFrac Stat
+	// MachineNs summarises machine_ns_per_pkt (all CPUs' busy time per
+	// received packet).
+	MachineNs Stat
 	// Errors counts failed repetitions, BadChecks repetitions whose DUT
 	// did not do the scenario's job (Row.Check); Limits counts rows per
 	// limit.
@@ -58,6 +61,12 @@ type Summary struct {
 	// VsKernel, VsRedirect and VsIOAMOff are RxPPS.Median divided by the
 	// median of the same-size baseline of the same run (NaN if absent).
 	VsKernel, VsRedirect, VsIOAMOff float64
+	// VsFloor is RxPPS.Median over the afxdp-floor baseline's.
+	VsFloor float64
+	// CPUVsKernel and CPUVsFloor compare machine-wide CPU per packet the
+	// other way round, baseline ÷ this, so that like the rate ratios more
+	// is better: 0.9× means 11 % more CPU per packet than the baseline.
+	CPUVsKernel, CPUVsFloor float64
 }
 
 // key groups rows of one scenario in one run.
@@ -81,7 +90,7 @@ func Summarize(rows []Row) []Summary {
 	out := make([]Summary, 0, len(groups))
 	for _, g := range groups {
 		s := Summary{First: g[0], Limits: map[string]int{}}
-		var rx, off, proc, sirq, core, loss, dex []float64
+		var rx, off, proc, sirq, core, loss, dex, mach []float64
 		for _, r := range g {
 			if r.Error != "" {
 				s.Errors++
@@ -100,6 +109,11 @@ func Summarize(rows []Row) []Summary {
 				c = math.NaN()
 			}
 			core = append(core, c)
+			mc := r.MachineNsPerPkt
+			if r.MachineCPUS == 0 {
+				mc = math.NaN() // older CSV files have no such column
+			}
+			mach = append(mach, mc)
 			loss = append(loss, r.LossPct)
 			dex = append(dex, r.RxDEXFrac)
 			s.Limits[r.Limit]++
@@ -109,21 +123,39 @@ func Summarize(rows []Row) []Summary {
 		}
 		s.RxPPS, s.OfferedPPS, s.ProcNs = newStat(rx), newStat(off), newStat(proc)
 		s.SoftirqNs, s.CoreNs, s.LossPct, s.DEXFrac = newStat(sirq), newStat(core), newStat(loss), newStat(dex)
+		s.MachineNs = newStat(mach)
 		out = append(out, s)
 	}
-	base := func(runID string, size int, match func(r *Row) bool) float64 {
+	find := func(runID string, size int, match func(r *Row) bool) *Summary {
 		for i := range out {
 			f := &out[i].First
 			if f.RunID == runID && f.Size == size && match(f) {
-				return out[i].RxPPS.Median
+				return &out[i]
 			}
+		}
+		return nil
+	}
+	base := func(runID string, size int, match func(r *Row) bool) float64 {
+		if b := find(runID, size, match); b != nil {
+			return b.RxPPS.Median
 		}
 		return math.NaN()
 	}
+	cpuBase := func(runID string, size int, match func(r *Row) bool) float64 {
+		if b := find(runID, size, match); b != nil {
+			return b.MachineNs.Median
+		}
+		return math.NaN()
+	}
+	isKernel := func(r *Row) bool { return r.DUT == string(Kernel) }
+	isFloor := func(r *Row) bool { return r.DUT == string(AFXDPFloor) }
 	for i := range out {
 		f := &out[i].First
 		m := out[i].RxPPS.Median
-		out[i].VsKernel = m / base(f.RunID, f.Size, func(r *Row) bool { return r.DUT == string(Kernel) })
+		out[i].VsKernel = m / base(f.RunID, f.Size, isKernel)
+		out[i].VsFloor = m / base(f.RunID, f.Size, isFloor)
+		out[i].CPUVsKernel = cpuBase(f.RunID, f.Size, isKernel) / out[i].MachineNs.Median
+		out[i].CPUVsFloor = cpuBase(f.RunID, f.Size, isFloor) / out[i].MachineNs.Median
 		out[i].VsRedirect = m / base(f.RunID, f.Size, func(r *Row) bool { return r.DUT == string(XDPRedirect) })
 		out[i].VsIOAMOff = m / base(f.RunID, f.Size, func(r *Row) bool {
 			return r.DUT == string(Dexplane) && r.Role == string(RoleForward) && r.Steer == "all" && r.Workers == f.Workers
@@ -158,8 +190,8 @@ func fmtNs(x float64) string {
 // WriteMarkdown writes the summary as a Markdown table.
 func WriteMarkdown(w io.Writer, sums []Summary) error {
 	var b strings.Builder
-	b.WriteString("| scenario | n | rx kpps median [min–max] | spread | offered kpps | DUT core ns/pkt | DUT proc ns/pkt | softirq ns/pkt | loss % | DEX at sink | vs kernel | vs XDP redirect | vs IOAM off | limit |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | n | rx kpps median [min–max] | spread | offered kpps | DUT core ns/pkt | machine ns/pkt | DUT proc ns/pkt | softirq ns/pkt | loss % | DEX at sink | vs kernel | vs XDP redirect | vs floor | vs IOAM off | CPU vs kernel | CPU vs floor | limit |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range sums {
 		limits := make([]string, 0, len(s.Limits))
 		for l, c := range s.Limits {
@@ -184,10 +216,11 @@ func WriteMarkdown(w io.Writer, sums []Summary) error {
 		if !math.IsNaN(s.LossPct.Median) {
 			loss = fmt.Sprintf("%.2f", s.LossPct.Median)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s [%s–%s] | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %d | %s [%s–%s] | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			s.First.Scenario, s.RxPPS.N, fmtK(s.RxPPS.Median), fmtK(s.RxPPS.Min), fmtK(s.RxPPS.Max), spread,
-			fmtK(s.OfferedPPS.Median), fmtNs(s.CoreNs.Median), fmtNs(s.ProcNs.Median), fmtNs(s.SoftirqNs.Median), loss, dexs,
-			fmtRatio(s.VsKernel), fmtRatio(s.VsRedirect), fmtRatio(s.VsIOAMOff), strings.Join(limits, " "))
+			fmtK(s.OfferedPPS.Median), fmtNs(s.CoreNs.Median), fmtNs(s.MachineNs.Median), fmtNs(s.ProcNs.Median), fmtNs(s.SoftirqNs.Median), loss, dexs,
+			fmtRatio(s.VsKernel), fmtRatio(s.VsRedirect), fmtRatio(s.VsFloor), fmtRatio(s.VsIOAMOff),
+			fmtRatio(s.CPUVsKernel), fmtRatio(s.CPUVsFloor), strings.Join(limits, " "))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -27,6 +27,7 @@ func runScenarios(ctx context.Context, args []string) int {
 	flows := fs.Int("flows", 16, "flows (UDP source ports)")
 	out := fs.String("out", "bench/results", "results directory; each run writes a subdirectory RUNID/")
 	dexBin := fs.String("dexplane", "", "dexplane binary (default: go build ./cmd/dexplane into the run directory)")
+	floorBin := fs.String("floor", "", "afxdp-floor binary (default: cc -O2 bench/floor/afxdp-floor.c -lxdp -lbpf into a temporary directory; needs libxdp-dev)")
 	script := fs.String("testbed", "scripts/testbed.sh", "path of scripts/testbed.sh")
 	attach := fs.String("attach", "auto", "XDP attach mode for dexplane, and for the redirect baseline without -pin (with -pin it is generic, to run after RPS): auto, native, generic")
 	pin := fs.Bool("pin", runtime.NumCPU() >= 2, "give the DUT a CPU of its own (-dut-cpu: kernel forwarding and XDP redirect via RPS, dexplane via taskset) and run generator and sink on -gen-cpu")
@@ -105,6 +106,27 @@ func runScenarios(ctx context.Context, args []string) int {
 			return fail("run", err)
 		}
 	}
+	if *floorBin == "" && hasDUT(scens, scenario.AFXDPFloor) {
+		tmp, err := os.MkdirTemp("", "dexbench-floor-")
+		if err != nil {
+			return fail("run", err)
+		}
+		defer os.RemoveAll(tmp)
+		out := filepath.Join(tmp, "afxdp-floor")
+		cmd := exec.Command("cc", "-O2", "-o", out, filepath.Join("bench", "floor", "afxdp-floor.c"), "-lxdp", "-lbpf")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "dexbench run: afxdp-floor scenarios skipped: cannot build bench/floor/afxdp-floor.c (%v; scripts/install-deps.sh installs libxdp-dev):\n%s", err, b)
+			var kept []scenario.Scenario
+			for _, s := range scens {
+				if s.DUT != scenario.AFXDPFloor {
+					kept = append(kept, s)
+				}
+			}
+			scens = kept
+		} else {
+			*floorBin = out
+		}
+	}
 	csvPath := filepath.Join(dir, "results.csv")
 	w, err := scenario.CreateCSV(csvPath)
 	if err != nil {
@@ -123,7 +145,7 @@ func runScenarios(ctx context.Context, args []string) int {
 		Pin: *pin, GenCPU: *genCPU, DUTCPU: *dutCPU,
 		TestbedScript: *script, Prefix: *prefix, RunID: runID, CSV: w, Progress: os.Stderr,
 		DUT: scenario.DUTOptions{Dexplane: *dexBin, AttachMode: *attach, ExportRate: *exportRate,
-			WorkDir: dutDir},
+			WorkDir: dutDir, Floor: *floorBin},
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dexbench run: %v (partial results kept)\n", err)
@@ -149,6 +171,16 @@ func setDefaultDur(p *time.Duration, v time.Duration) {
 	if *p == 0 {
 		*p = v
 	}
+}
+
+// hasDUT reports whether a scenario runs on DUT kind k.
+func hasDUT(scens []scenario.Scenario, k scenario.DUTKind) bool {
+	for _, s := range scens {
+		if s.DUT == k {
+			return true
+		}
+	}
+	return false
 }
 
 func hasDexplane(scens []scenario.Scenario) bool {
