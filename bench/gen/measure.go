@@ -92,7 +92,7 @@ type Result struct {
 	// and MachineNsPerPkt its share per received packet.
 	MachineCPU      time.Duration
 	MachineNsPerPkt float64
-	Limit        Limit
+	Limit           Limit
 	// FrameLen is the plain frame length, FrameLenDEX that of frames the
 	// generator sent with DEX (0 if none).
 	FrameLen, FrameLenDEX int
