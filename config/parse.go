@@ -566,6 +566,16 @@ func (d *decoder) dataplane(n *yaml.Node, path string, out *Dataplane) {
 			}
 		}},
 		{"cpus", false, func(n *yaml.Node, p string) { out.CPUs = d.cpus(n, p) }},
+		{"busy_poll", false, func(n *yaml.Node, p string) {
+			if v, ok := d.duration(n, p, 0, time.Millisecond); ok {
+				out.BusyPoll = Duration(v)
+			}
+		}},
+		{"busy_poll_budget", false, func(n *yaml.Node, p string) {
+			if v, ok := d.intRange(n, p, 0, 65535); ok {
+				out.BusyPollBudget = v
+			}
+		}},
 		{"metrics_address", false, func(n *yaml.Node, p string) {
 			s, ok := d.text(n, p)
 			if !ok || s == "" {

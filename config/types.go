@@ -230,6 +230,16 @@ type Dataplane struct {
 	// CPUs pins the workers, as a list or a cpulist string "0-3,6";
 	// default none.
 	CPUs []int `yaml:"cpus,flow"`
+	// BusyPoll turns on preferred busy polling of the AF_XDP sockets
+	// (SO_PREFER_BUSY_POLL, SO_BUSY_POLL = this, in µs granularity): the
+	// worker drives the NIC's NAPI from its own loop instead of waiting for
+	// interrupts. 0 (default) is off, at most 1ms. On a NIC, set the
+	// queue's napi_defer_hard_irqs and gro_flush_timeout too
+	// (bench/trex/README.md).
+	BusyPoll Duration `yaml:"busy_poll"`
+	// BusyPollBudget is SO_BUSY_POLL_BUDGET, the frames one busy poll may
+	// process; 0 (default) means the batch size, at most 65535.
+	BusyPollBudget int `yaml:"busy_poll_budget"`
 	// MetricsAddress is the Prometheus listen address; "" (default)
 	// disables it.
 	MetricsAddress string `yaml:"metrics_address"`

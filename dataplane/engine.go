@@ -96,6 +96,10 @@ type Options struct {
 	// BatchSize is the most frames a worker takes from one RX ring per
 	// iteration; default xsk.DefaultBatchSize.
 	BatchSize int
+	// BusyPoll and BusyPollBudget turn on preferred busy polling of the
+	// workers' sockets (xsk.WorkerConfig.BusyPoll); 0 is off.
+	BusyPoll       time.Duration
+	BusyPollBudget int
 	// Bind is the AF_XDP bind mode; default xsk.ModeAuto (zero-copy if the
 	// driver has it, else copy, logged).
 	Bind xsk.BindMode
@@ -273,6 +277,7 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 			Umem:   xsk.UmemConfig{FrameSize: e.opts.FrameSize, NumFrames: e.opts.Frames, Headroom: e.opts.Headroom},
 			RxSize: e.opts.RxSize, TxSize: e.opts.TxSize, FillSize: e.opts.FillSize, CompletionSize: e.opts.CompletionSize,
 			Mode: e.opts.Bind, BatchSize: e.opts.BatchSize, Handler: h, Logger: e.log,
+			BusyPoll: e.opts.BusyPoll, BusyPollBudget: e.opts.BusyPollBudget,
 		}
 		if len(e.opts.CPUs) > 0 {
 			cfg.PinCPU, cfg.CPU = true, e.opts.CPUs[q%len(e.opts.CPUs)]

@@ -26,6 +26,8 @@ func OptionsFromSnapshot(s *policy.Snapshot) (Options, error) {
 		Policy:         s,
 		PassForeignHbH: true,
 		OrderWindow:    d.OrderWindow,
+		BusyPoll:       d.BusyPoll,
+		BusyPollBudget: d.BusyPollBudget,
 	}
 	for i, v := range []struct {
 		dst *uint32

@@ -209,6 +209,11 @@ type Dataplane struct {
 	// MetricsAddress is the "host:port" of the Prometheus endpoint; ""
 	// disables it.
 	MetricsAddress string
+	// BusyPoll, when positive, turns on preferred busy polling of the
+	// AF_XDP sockets for this long per poll (xsk.SocketConfig.BusyPoll);
+	// BusyPollBudget is the frames per poll (0: the batch size).
+	BusyPoll       time.Duration
+	BusyPollBudget int
 }
 
 // Options are behaviour switches of the IOAM roles.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -62,6 +63,41 @@ type SocketConfig struct {
 	// Logger receives the line saying which bind mode was obtained; nil
 	// means slog.Default().
 	Logger *slog.Logger
+	// BusyPoll, when positive, sets SO_PREFER_BUSY_POLL, SO_BUSY_POLL (this,
+	// rounded down to µs, at least 1) and SO_BUSY_POLL_BUDGET
+	// (BusyPollBudget, default 64) on the socket (Linux ≥ 5.11): a
+	// recvfrom, sendto or poll on it then runs the device queue's NAPI in
+	// the caller's context. With the queue's napi_defer_hard_irqs and
+	// gro_flush_timeout set, interrupts stay off while the application
+	// keeps polling.
+	BusyPoll       time.Duration
+	BusyPollBudget int
+}
+
+// Socket options of preferred busy polling (asm-generic/socket.h; not in
+// golang.org/x/sys/unix).
+const (
+	soBusyPoll       = 46 // SO_BUSY_POLL
+	soPreferBusyPoll = 69 // SO_PREFER_BUSY_POLL
+	soBusyPollBudget = 70 // SO_BUSY_POLL_BUDGET
+)
+
+// setBusyPoll applies cfg's busy-polling options to fd.
+func setBusyPoll(fd int, cfg *SocketConfig) error {
+	us := max(int(cfg.BusyPoll/time.Microsecond), 1)
+	budget := cfg.BusyPollBudget
+	if budget <= 0 {
+		budget = DefaultBatchSize
+	}
+	for _, o := range []struct {
+		name, val int
+		what      string
+	}{{soPreferBusyPoll, 1, "SO_PREFER_BUSY_POLL"}, {soBusyPoll, us, "SO_BUSY_POLL"}, {soBusyPollBudget, budget, "SO_BUSY_POLL_BUDGET"}} {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, o.name, o.val); err != nil {
+			return fmt.Errorf("xsk: setsockopt %s=%d on ifindex %d queue %d: %w", o.what, o.val, cfg.Ifindex, cfg.Queue, err)
+		}
+	}
+	return nil
 }
 
 // Socket is an AF_XDP socket bound to one device queue, with its own RX and TX
@@ -203,6 +239,11 @@ func (u *Umem) NewSocket(cfg SocketConfig) (*Socket, error) {
 		u.primary = s
 		u.fdTaken = true
 		log.Info("xsk: socket bound", "ifindex", cfg.Ifindex, "queue", cfg.Queue, "mode", modeName(s.zeroCopy), "need_wakeup", s.needWakeup)
+	}
+	if cfg.BusyPoll > 0 {
+		if err := setBusyPoll(fd, &cfg); err != nil {
+			return fail(err)
+		}
 	}
 	if !s.zeroCopy {
 		// Copy mode transmits at most a budget of frames per sendto (32 by

@@ -44,6 +44,12 @@ type WorkerConfig struct {
 	// BatchSize is the most frames taken from one RX ring per loop
 	// iteration; 0 means DefaultBatchSize.
 	BatchSize int
+	// BusyPoll, when positive, turns on preferred busy polling on both
+	// sockets (SocketConfig.BusyPoll) and makes the worker drive the
+	// device's NAPI itself: it calls recvfrom on a port whose RX ring is
+	// empty. BusyPollBudget is the frames per poll; 0 means BatchSize.
+	BusyPoll       time.Duration
+	BusyPollBudget int
 	// PinCPU pins the worker's OS thread to CPU.
 	PinCPU bool
 	CPU    int
@@ -126,6 +132,9 @@ func (cfg WorkerConfig) withDefaults() (WorkerConfig, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultBatchSize
 	}
+	if cfg.BusyPoll > 0 && cfg.BusyPollBudget <= 0 {
+		cfg.BusyPollBudget = cfg.BatchSize
+	}
 	if cfg.IdleSpins <= 0 {
 		cfg.IdleSpins = DefaultIdleSpins
 	}
@@ -199,6 +208,7 @@ func (w *Worker) open(mode BindMode) error {
 			RxSize: w.cfg.RxSize, TxSize: w.cfg.TxSize,
 			FillSize: w.cfg.FillSize, CompletionSize: w.cfg.CompletionSize,
 			Mode: mode, NoNeedWakeup: w.cfg.NoNeedWakeup, Logger: w.log,
+			BusyPoll: w.cfg.BusyPoll, BusyPollBudget: w.cfg.BusyPollBudget,
 		})
 		if err != nil {
 			return fmt.Errorf("xsk: worker %d port %d: %w", w.cfg.ID, p, err)
@@ -377,6 +387,12 @@ func (w *Worker) refill(p int, max uint32) {
 func (w *Worker) forward(in, out int) uint32 {
 	rx := &w.sock[in].rx
 	n := rx.availCons(w.batch)
+	if n == 0 && w.cfg.BusyPoll > 0 && w.sock[in].fd >= 0 {
+		// Preferred busy polling: interrupts are deferred, so the worker
+		// runs the device's NAPI itself, then looks again.
+		_ = wakeRx(w.sock[in].fd)
+		n = rx.availCons(w.batch)
+	}
 	if n == 0 {
 		// Frames may still wait in the TX ring after an earlier partial kick.
 		w.flushTx(out)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/dataplane/xsk"
 	"github.com/dexplane/dexplane/dataplane/xsk/xsktest"
@@ -16,7 +17,7 @@ import (
 
 // bitwWorker builds a bitw testbed, attaches the test steering program to
 // both dut ports in generic mode and runs one worker on queue 0.
-func bitwWorker(t *testing.T, what xsktest.SteerIPv6, h xsk.Handler) (*testbed.Testbed, *xsk.Worker) {
+func bitwWorker(t *testing.T, what xsktest.SteerIPv6, h xsk.Handler, opts ...func(*xsk.WorkerConfig)) (*testbed.Testbed, *xsk.Worker) {
 	t.Helper()
 	tb := testbed.New(t, testbed.Bitw)
 	xsktest.NoTxChecksumOffload(t, tb)
@@ -34,10 +35,14 @@ func bitwWorker(t *testing.T, what xsktest.SteerIPv6, h xsk.Handler) (*testbed.T
 			steers[p] = s
 		}
 		var err error
-		w, err = xsk.NewWorker(xsk.WorkerConfig{
+		cfg := xsk.WorkerConfig{
 			ID: 0, Ifindex: [2]int{west, east}, FillSize: 4096,
 			Handler: h, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		})
+		}
+		for _, o := range opts {
+			o(&cfg)
+		}
+		w, err = xsk.NewWorker(cfg)
 		if err != nil {
 			return err
 		}
@@ -110,5 +115,37 @@ func TestWorkerForwardsBitw(t *testing.T) {
 	}
 	if c[0][xsk.CtrRxFrames] < n || c[1][xsk.CtrTxFrames] < n {
 		t.Errorf("counters do not show the stream: %v", c)
+	}
+}
+
+// TestWorkerBusyPollBitw runs a worker with preferred busy polling on the
+// veths: the socket options are set, and every frame of a stream each way
+// still crosses.
+func TestWorkerBusyPollBitw(t *testing.T) {
+	tb, w := bitwWorker(t, xsktest.SteerAllIPv6, nil, func(c *xsk.WorkerConfig) {
+		c.BusyPoll, c.BusyPollBudget = 20*time.Microsecond, 64
+	})
+	for p := range 2 {
+		for _, o := range []struct {
+			name      string
+			opt, want int
+		}{{"SO_PREFER_BUSY_POLL", 69, 1}, {"SO_BUSY_POLL", 46, 20}} {
+			// SO_BUSY_POLL_BUDGET cannot be read back (ENOPROTOOPT); its
+			// setsockopt succeeded or NewWorker would have failed.
+			got, err := unix.GetsockoptInt(w.Socket(p).FD(), unix.SOL_SOCKET, o.opt)
+			if err != nil || got != o.want {
+				t.Errorf("port %d %s = %d (%v), want %d", p, o.name, got, err, o.want)
+			}
+		}
+	}
+	const n = 2000
+	for i, dir := range []struct {
+		src, dst *testbed.Netns
+		addr     netip.Addr
+	}{{tb.HostA, tb.HostB, tb.AddrB}, {tb.HostB, tb.HostA, tb.AddrA}} {
+		r, _ := xsktest.Stream(t, dir.src, dir.dst, dir.addr, xsktest.StreamConfig{ID: uint32(i + 1), Count: n, MinSize: 20, MaxSize: 1452, Rate: 20000}, 500*time.Millisecond)
+		if got := r.Received.Load(); got != n || r.Corrupt.Load() != 0 {
+			t.Errorf("direction %d: received %d/%d, corrupt %d (%v)", i, got, n, r.Corrupt.Load(), r.Err())
+		}
 	}
 }
