@@ -301,6 +301,15 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 		}
 		e.atts[p] = a
 	}
+	if len(e.opts.CPUs) > 0 {
+		// Only the workers' threads are pinned; the rest of the runtime
+		// (GC, exporter, metrics) stays off their CPUs.
+		if msg, err := confineRuntime(e.opts.CPUs); err != nil {
+			e.log.Warn("dataplane: cannot keep the runtime off the worker CPUs", "cpus", e.opts.CPUs, "err", err)
+		} else if msg != "" {
+			e.log.Info("dataplane: "+msg, "worker_cpus", e.opts.CPUs)
+		}
+	}
 	e.runErrs = make(chan error, len(e.workers))
 	for _, w := range e.workers {
 		go func() { e.runErrs <- w.Run() }()

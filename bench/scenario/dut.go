@@ -37,6 +37,11 @@ type DUTOptions struct {
 	CPU int
 	// Floor is the path of the afxdp-floor binary (bench/floor).
 	Floor string
+	// PinWorkers pins only dexplane's worker threads to CPU (dataplane.cpus,
+	// the rest of the runtime kept off it) instead of the whole process
+	// (taskset); the exporter and GC then run on the other CPUs, where the
+	// machine-wide figure still counts them.
+	PinWorkers bool
 }
 
 // runningDUT is a started device under test.
@@ -160,7 +165,11 @@ func tail(path string, n int) string {
 // startDexplane writes the scenario's config, starts dexplane in the dut
 // namespace and waits until both ports carry an XDP program.
 func startDexplane(tb *Testbed, s Scenario, o DUTOptions, tag string) (*dexplaneDUT, error) {
-	yml, err := DexplaneConfig(s, ConfigOptions{AttachMode: o.AttachMode, ExportRate: o.ExportRate})
+	co := ConfigOptions{AttachMode: o.AttachMode, ExportRate: o.ExportRate}
+	if o.PinWorkers && o.CPU >= 0 {
+		co.CPUs = fmt.Sprint(o.CPU)
+	}
+	yml, err := DexplaneConfig(s, co)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +184,7 @@ func startDexplane(tb *Testbed, s Scenario, o DUTOptions, tag string) (*dexplane
 	}
 	defer lf.Close()
 	args := []string{"netns", "exec", tb.DUT()}
-	if o.CPU >= 0 {
+	if o.CPU >= 0 && !o.PinWorkers {
 		// taskset execs dexplane: the pid stays the one we measure.
 		args = append(args, "taskset", "-c", fmt.Sprint(o.CPU))
 	}

@@ -27,6 +27,7 @@ func runScenarios(ctx context.Context, args []string) int {
 	flows := fs.Int("flows", 16, "flows (UDP source ports)")
 	out := fs.String("out", "bench/results", "results directory; each run writes a subdirectory RUNID/")
 	dexBin := fs.String("dexplane", "", "dexplane binary (default: go build ./cmd/dexplane into the run directory)")
+	pinWorkers := fs.Bool("pin-workers", false, "with -pin, pin only dexplane's worker threads to -dut-cpu (dataplane.cpus) instead of the whole process (taskset)")
 	floorBin := fs.String("floor", "", "afxdp-floor binary (default: cc -O2 bench/floor/afxdp-floor.c -lxdp -lbpf into a temporary directory; needs libxdp-dev)")
 	script := fs.String("testbed", "scripts/testbed.sh", "path of scripts/testbed.sh")
 	attach := fs.String("attach", "auto", "XDP attach mode for dexplane, and for the redirect baseline without -pin (with -pin it is generic, to run after RPS): auto, native, generic")
@@ -145,7 +146,7 @@ func runScenarios(ctx context.Context, args []string) int {
 		Pin: *pin, GenCPU: *genCPU, DUTCPU: *dutCPU,
 		TestbedScript: *script, Prefix: *prefix, RunID: runID, CSV: w, Progress: os.Stderr,
 		DUT: scenario.DUTOptions{Dexplane: *dexBin, AttachMode: *attach, ExportRate: *exportRate,
-			WorkDir: dutDir, Floor: *floorBin},
+			WorkDir: dutDir, Floor: *floorBin, PinWorkers: *pinWorkers},
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dexbench run: %v (partial results kept)\n", err)
