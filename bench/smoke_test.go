@@ -41,6 +41,12 @@ func TestQuickMatrixSmoke(t *testing.T) {
 	if why := scenario.EngineMissing(bin); why != "" {
 		t.Skip(why)
 	}
+	// The C AF_XDP floor baseline, built as dexbench builds it
+	// (scripts/install-deps.sh installs libxdp-dev).
+	floor := filepath.Join(dir, "afxdp-floor")
+	if out, err := exec.Command("cc", "-O2", "-o", floor, filepath.Join("floor", "afxdp-floor.c"), "-lxdp", "-lbpf").CombinedOutput(); err != nil {
+		t.Fatalf("build bench/floor/afxdp-floor.c (needs libxdp-dev: scripts/install-deps.sh): %v\n%s", err, out)
+	}
 	scens := scenario.Quick()
 	w, err := scenario.CreateCSV(filepath.Join(dir, "results.csv"))
 	if err != nil {
@@ -53,7 +59,7 @@ func TestQuickMatrixSmoke(t *testing.T) {
 		Scenarios: scens, Reps: 1, Warmup: 200 * time.Millisecond, Duration: 500 * time.Millisecond,
 		Rate: 20000, Flows: 8, TestbedScript: script, Prefix: fmt.Sprintf("dxs%d", os.Getpid()%100000),
 		RunID: "smoke", CSV: w,
-		DUT: scenario.DUTOptions{Dexplane: bin, AttachMode: "auto", WorkDir: dir},
+		DUT: scenario.DUTOptions{Dexplane: bin, AttachMode: "auto", WorkDir: dir, Floor: floor},
 	})
 	if err != nil {
 		t.Fatal(err)

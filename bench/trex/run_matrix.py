@@ -50,7 +50,7 @@ COLUMNS = [
     "size", "flows", "rep",
     "target_pps", "window_s", "offered_pps", "rx_pps", "rx_mbps", "rx_dex_frac", "sent", "received", "lost",
     "loss_pct", "corrupt", "late", "sink_drops", "dut_proc_cpu_s", "dut_proc_ns_per_pkt", "softirq_cpu_s",
-    "softirq_ns_per_pkt", "dut_core_cpu_s", "dut_core_ns_per_pkt",
+    "softirq_ns_per_pkt", "dut_core_cpu_s", "dut_core_ns_per_pkt", "machine_cpu_s", "machine_ns_per_pkt",
     "export_msgs", "limit", "check", "error",
 ]
 
