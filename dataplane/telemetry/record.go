@@ -204,7 +204,10 @@ func itoa(v uint64) string {
 func (r *Record) Reset() {
 	const head = unsafe.Offsetof(Record{}.OSSData)
 	const tail = unsafe.Offsetof(Record{}.RawSection) + RawSectionMax
+	const size = unsafe.Sizeof(Record{})
 	p := unsafe.Pointer(r)
 	*(*[head]byte)(p) = [head]byte{}
-	*(*[unsafe.Sizeof(Record{}) - tail]byte)(unsafe.Add(p, tail)) = [unsafe.Sizeof(Record{}) - tail]byte{}
+	if size > tail { // fields after RawSection (none today: it is the last)
+		*(*[size - tail]byte)(unsafe.Add(p, tail)) = [size - tail]byte{}
+	}
 }
