@@ -24,18 +24,18 @@ import (
 
 // netdev generic netlink family (<linux/netdev.h>, Linux 6.3+).
 const (
-	netdevCmdDevGet          = 1
-	netdevAttrIfindex        = 1
-	netdevAttrXDPFeatures    = 3
-	netdevAttrXDPZCMaxSegs   = 4
-	netdevXDPBasic           = 1 << 0
-	netdevXDPRedirect        = 1 << 1
-	netdevXDPNdoXmit         = 1 << 2
-	netdevXDPXSKZeroCopy     = 1 << 3
-	netdevXDPRxSG            = 1 << 5
-	errNoXDPFeaturesKernel   = "6.3"
-	virtualZeroCopyExpected  = "copy mode: no virtual device has AF_XDP zero-copy"
-	physicalZeroCopyAdvice   = "for zero-copy use a NIC whose driver has it (ice, i40e, ixgbe, mlx5, igc, stmmac …) with attach_mode native"
+	netdevCmdDevGet         = 1
+	netdevAttrIfindex       = 1
+	netdevAttrXDPFeatures   = 3
+	netdevAttrXDPZCMaxSegs  = 4
+	netdevXDPBasic          = 1 << 0
+	netdevXDPRedirect       = 1 << 1
+	netdevXDPNdoXmit        = 1 << 2
+	netdevXDPXSKZeroCopy    = 1 << 3
+	netdevXDPRxSG           = 1 << 5
+	errNoXDPFeaturesKernel  = "6.3"
+	virtualZeroCopyExpected = "copy mode: no virtual device has AF_XDP zero-copy"
+	physicalZeroCopyAdvice  = "for zero-copy use a NIC whose driver has it (ice, i40e, ixgbe, mlx5, igc, stmmac …) with attach_mode native"
 )
 
 // xdpFeatures asks the kernel which XDP features the device's driver has

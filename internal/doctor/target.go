@@ -139,4 +139,3 @@ const HowToGivePorts = "give the node your interfaces (list them with: ip -br li
 func (t *Target) MissingPort(p int) string {
 	return fmt.Sprintf("%s of %s: no interface %q in this network namespace", t.portLabel(p), t.Source, t.Ports[p].Name)
 }
-
