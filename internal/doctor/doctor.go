@@ -61,6 +61,32 @@ func (s Status) MarshalText() ([]byte, error) {
 	}
 }
 
+// UnmarshalText decodes what MarshalText encodes.
+func (s *Status) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "ok":
+		*s = OK
+	case "warn":
+		*s = Warn
+	case "fail":
+		*s = Fail
+	default:
+		return fmt.Errorf("doctor: status %q: want ok, warn or fail", b)
+	}
+	return nil
+}
+
+// Find returns the first check of scope (a prefix, such as "port 0")
+// named name, or nil.
+func (r *Report) Find(scope, name string) *Check {
+	for i := range r.Checks {
+		if strings.HasPrefix(r.Checks[i].Scope, scope) && r.Checks[i].Name == name {
+			return &r.Checks[i]
+		}
+	}
+	return nil
+}
+
 // Check is the result of one check.
 type Check struct {
 	// Scope is what was checked: "host", "port 0 west", "collector ADDR".

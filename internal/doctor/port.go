@@ -46,8 +46,11 @@ func xdpFeatures(ifindex int) (uint64, error) {
 		return 0, fmt.Errorf("%w: generic netlink family netdev: %v", ebpf.ErrNotSupported, err)
 	}
 	req := nl.NewNetlinkRequest(int(fam.ID), 0)
-	req.AddData(&nl.Genlmsg{Command: netdevCmdDevGet, Version: 1})
-	req.AddData(nl.NewRtAttr(netdevAttrIfindex, nl.Uint32Attr(uint32(ifindex))))
+	// struct genlmsghdr and the ifindex attribute written out: nl.Genlmsg
+	// leaves its reserved octets uninitialised, and the kernel rejects a
+	// non-zero one (EINVAL).
+	body := []byte{netdevCmdDevGet, 1, 0, 0, 8, 0, netdevAttrIfindex, 0}
+	req.AddRawData(append(body, nl.Uint32Attr(uint32(ifindex))...))
 	msgs, err := req.Execute(unix.NETLINK_GENERIC, 0)
 	if err != nil {
 		return 0, err
@@ -265,7 +268,8 @@ func AttachedXDP(ifname string) (*XDPProgram, error) {
 		if err != nil || info.Type != link.XDPType {
 			continue
 		}
-		if xi := info.XDP(); xi != nil && int(xi.Ifindex) == l.Attrs().Index {
+		// Interface indexes repeat across namespaces; program ids do not.
+		if xi := info.XDP(); xi != nil && int(xi.Ifindex) == l.Attrs().Index && uint32(info.Program) == x.ProgId {
 			p.LinkID = uint32(it.ID)
 			break
 		}
