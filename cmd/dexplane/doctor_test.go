@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -261,5 +263,118 @@ func TestDoctorOnVeths(t *testing.T) {
 		if code != 2 {
 			t.Errorf("exit %d, want 2", code)
 		}
+	})
+}
+
+// runOnce runs `dexplane run args` in the node namespace through prefix and
+// returns its exit code and stderr; it must fail before forwarding.
+func (b *doctorBed) runOnce(t *testing.T, ns string, prefix []string, args ...string) (int, string) {
+	t.Helper()
+	full := append(append(append([]string{"netns", "exec", ns}, prefix...), b.bin, "run"), args...)
+	cmd := exec.Command("ip", full...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), stderr.String()
+		}
+		return 0, stderr.String()
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("dexplane run %q did not fail:\n%s", args, stderr.String())
+	}
+	return 0, ""
+}
+
+// wantAll checks that out contains each of want.
+func wantAll(t *testing.T, what, out string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s: stderr lacks %q:\n%s", what, w, out)
+		}
+	}
+}
+
+// TestRunFirstErrors: the errors a first run meets, from the real binary on
+// real veths, each say what to do — a non-root user, a missing interface
+// (the embedded default config, #11 item 9), a port with another XDP
+// program, a queue another AF_XDP socket holds — and point to doctor.
+func TestRunFirstErrors(t *testing.T) {
+	b := newDoctorBed(t)
+	t.Run("non-root", func(t *testing.T) {
+		code, out := b.runOnce(t, b.dut.Name, []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+			"--inh-caps=-all", "--bounding-set=-all"}, "-c", b.cfg)
+		if code != 1 {
+			t.Errorf("exit %d", code)
+		}
+		wantAll(t, "non-root", out, "missing capabilities: CAP_NET_ADMIN", "CAP_BPF", "setcap cap_net_admin,cap_bpf,cap_net_raw,cap_ipc_lock+ep",
+			"AmbientCapabilities=", "dexplane doctor -c "+b.cfg)
+		if strings.Contains(out, "rlimit.RemoveMemlock") {
+			t.Errorf("advice names a Go function:\n%s", out)
+		}
+	})
+	t.Run("without -c, no west/east", func(t *testing.T) {
+		code, out := b.runOnce(t, b.dut.Name, nil)
+		if code != 1 {
+			t.Errorf("exit %d", code)
+		}
+		wantAll(t, "without -c", out, "embedded default configuration (demo-r1", `port 0 "west" (outside): no interface "west"`,
+			`port 1 "east" (inside): no interface "east"`, "dexplane run --ports IF0,IF1", "ip -br link", "dexplane doctor")
+	})
+	t.Run("foreign XDP program", func(t *testing.T) {
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "someone_else", Type: ebpf.XDP, License: "GPL",
+			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer prog.Close()
+		err = b.dut.Do(func() error {
+			l, err := netlink.LinkByName("p1")
+			if err != nil {
+				return err
+			}
+			return netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_SKB_MODE)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.dut.Run("ip", "link", "set", "dev", "p1", "xdpgeneric", "off")
+		code, out := b.runOnce(t, b.dut.Name, nil, "-c", b.cfg, "--attach", "generic")
+		if code != 1 {
+			t.Errorf("exit %d", code)
+		}
+		wantAll(t, "foreign program", out, `port 1 "p1" (inside) of configuration `+b.cfg+` is in use`, `"someone_else"`,
+			"ip link set dev p1 xdpgeneric off", "dexplane doctor -c "+b.cfg)
+	})
+	t.Run("queue held by another AF_XDP socket", func(t *testing.T) {
+		// A first node on the ports, then a second one on the same ports.
+		first := exec.Command("ip", "netns", "exec", b.dut.Name, b.bin, "run", "-c", b.cfg, "--attach", "generic")
+		var ferr syncBuffer
+		first.Stderr = &ferr
+		if err := first.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { first.Process.Signal(syscall.SIGTERM); first.Wait() }()
+		deadline := time.Now().Add(15 * time.Second)
+		for !strings.Contains(ferr.String(), "dataplane: started") {
+			if time.Now().After(deadline) {
+				t.Fatalf("first node did not start:\n%s", ferr.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		code, out := b.runOnce(t, b.dut.Name, nil, "-c", b.cfg, "--attach", "generic")
+		if code != 1 {
+			t.Errorf("exit %d", code)
+		}
+		wantAll(t, "second node", out, "another AF_XDP socket is bound to that queue", "ss -a --xdp -p", "dexplane doctor -c "+b.cfg)
 	})
 }

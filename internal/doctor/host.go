@@ -53,7 +53,7 @@ const CapsFix = "run as root, or: sudo setcap cap_net_admin,cap_bpf,cap_net_raw,
 	"under systemd: AmbientCapabilities=CAP_NET_ADMIN CAP_BPF CAP_NET_RAW CAP_IPC_LOCK (deploy/dexplane.service)"
 
 // MemlockFix is how to raise RLIMIT_MEMLOCK.
-const MemlockFix = "grant CAP_IPC_LOCK (see the capabilities above), or raise the limit: ulimit -l unlimited (shell),\n" +
+const MemlockFix = "grant CAP_IPC_LOCK (as for the other capabilities: cap_ipc_lock in setcap, CAP_IPC_LOCK in the unit), or raise the limit: ulimit -l unlimited (shell),\n" +
 	"LimitMEMLOCK=infinity (systemd unit), or a memlock line in /etc/security/limits.conf"
 
 // effectiveCaps returns the calling process's effective capability set

@@ -135,7 +135,3 @@ const HowToGivePorts = "give the node your interfaces (list them with: ip -br li
 	"  dexplane run -c FILE --ports IF0,IF1          a configuration with other interface names\n" +
 	"  dexplane run --netns NAME ...                 when the interfaces live in network namespace NAME"
 
-// MissingPort explains a port whose interface does not exist.
-func (t *Target) MissingPort(p int) string {
-	return fmt.Sprintf("%s of %s: no interface %q in this network namespace", t.portLabel(p), t.Source, t.Ports[p].Name)
-}
