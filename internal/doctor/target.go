@@ -134,4 +134,3 @@ const HowToGivePorts = "give the node your interfaces (list them with: ip -br li
 	"                                                (config/examples/ has a commented file per role; check it with dexplane validate -c FILE)\n" +
 	"  dexplane run -c FILE --ports IF0,IF1          a configuration with other interface names\n" +
 	"  dexplane run --netns NAME ...                 when the interfaces live in network namespace NAME"
-
