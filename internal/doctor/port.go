@@ -299,6 +299,10 @@ func checkPorts(r *Report, t *Target) {
 		} else {
 			r.add(scope, "link", OK, fmt.Sprintf("up, ifindex %d, MTU %d", ifc.Index, ifc.MTU), "")
 		}
+		if m := t.Ports[p].MTU; m > ifc.MTU {
+			r.add(scope, "configured MTU", Warn, fmt.Sprintf("ports[%d].mtu is %d but the interface's MTU is %d: frames above %d are dropped on the way out", p, m, ifc.MTU, ifc.MTU),
+				fmt.Sprintf("ip link set dev %s mtu %d (and its neighbours), or set ports[%d].mtu: %d", name, m, p, ifc.MTU))
+		}
 		virtual := isVirtual(name)
 		driver := "unknown"
 		if fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err == nil {
@@ -359,7 +363,7 @@ func checkQueues(r *Report, t *Target, p int, virtual bool) {
 	n, err := dataplane.RxQueues(name)
 	setChannels := fmt.Sprintf("ethtool -L %s combined %d", name, q)
 	if virtual {
-		setChannels = fmt.Sprintf("ethtool -L %s rx %d tx %d (a veth's queues are fixed at creation on older kernels: ip link add … numrxqueues %d numtxqueues %d)", name, q, q, q, q)
+		setChannels = fmt.Sprintf("ethtool -L %s rx %d tx %d (a veth cannot exceed the queues it was created with: ip link add … numrxqueues %d numtxqueues %d)", name, q, q, q, q)
 	}
 	switch {
 	case err != nil:
@@ -444,7 +448,7 @@ func checkTxChecksum(r *Report, t *Target, p int) {
 	case on:
 		r.add(scope, "tx checksum", Warn,
 			fmt.Sprintf("TX checksum offload on %s: frames its sender hands over may carry unfinished checksums (CHECKSUM_PARTIAL) that AF_XDP forwards unfinished", who),
-			fmt.Sprintf("ethtool -K %s tx off (where the sender is: on the veth peer, in its namespace)", who))
+			fmt.Sprintf("ethtool -K %s tx off, and the same on its veth peer (in the peer's namespace)", who))
 	default:
 		r.add(scope, "tx checksum", OK, fmt.Sprintf("offload off on %s: checksums arrive complete", who), "")
 	}
