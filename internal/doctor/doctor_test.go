@@ -1,0 +1,76 @@
+package doctor
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestReportExitCodeAndFormats(t *testing.T) {
+	for _, tc := range []struct {
+		statuses []Status
+		exit     int
+	}{
+		{nil, 0},
+		{[]Status{OK, OK}, 0},
+		{[]Status{OK, Warn}, 1},
+		{[]Status{Warn, Fail, OK}, 2},
+	} {
+		r := &Report{Source: "test"}
+		for i, s := range tc.statuses {
+			r.add("host", string(rune('a'+i)), s, "detail", "fix line 1\nfix line 2")
+		}
+		if got := r.ExitCode(); got != tc.exit {
+			t.Errorf("%v: exit %d, want %d", tc.statuses, got, tc.exit)
+		}
+		var b bytes.Buffer
+		if err := r.WriteJSON(&b); err != nil {
+			t.Fatal(err)
+		}
+		var back struct {
+			Report
+			Exit int `json:"exit"`
+		}
+		if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+			t.Fatal(err)
+		}
+		if back.Exit != tc.exit || len(back.Checks) != len(tc.statuses) {
+			t.Errorf("JSON round trip: %+v", back)
+		}
+		for i, c := range back.Checks {
+			if c.Status != tc.statuses[i] || (c.Status == OK) != (c.Fix == "") {
+				t.Errorf("check %d: %+v (a fix only on ⚠/✗)", i, c)
+			}
+		}
+	}
+	r := &Report{Source: "configuration x.yaml"}
+	r.add("port 0 \"a\"", "MTU", Warn, "too small", "ip link set dev a mtu 1564\nor lower the hosts' MTU")
+	var b strings.Builder
+	r.WriteText(&b)
+	want := "dexplane doctor: configuration x.yaml\n" +
+		"port 0 \"a\":\n" +
+		"  ⚠ MTU                too small\n" +
+		"      fix: ip link set dev a mtu 1564\n" +
+		"           or lower the hosts' MTU\n" +
+		"0 ok, 1 warning(s), 0 error(s)\n"
+	if b.String() != want {
+		t.Errorf("text:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestRouteOverhead: inline adds a Hop-by-Hop header with DEX (16 octets, 24
+// with Flow ID and Sequence Number), encap and auto an outer IPv6 header too.
+func TestRouteOverhead(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		ext  uint8
+		want int
+	}{
+		{"inline", 0, 16}, {"inline", 0xc0, 24}, {"encap", 0, 56}, {"encap", 0xc0, 64}, {"auto", 0x80, 64},
+	} {
+		if got := (Route{Mode: tc.mode, ExtFlags: tc.ext}).Overhead(); got != tc.want {
+			t.Errorf("%s ext %#x: %d, want %d", tc.mode, tc.ext, got, tc.want)
+		}
+	}
+}
