@@ -127,8 +127,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	// What doctor would check, from the same configuration: the first-run
 	// errors name the configuration, the port and the fix.
 	target, _ := doctorTarget(f.file, f.ports)
-	if target != nil {
+	if target != nil { // the engine's sizing, after the command-line overrides
 		target.Queues = opts.Queues
+		target.MemlockBytes = uint64(max(opts.Queues, 1)) * uint64(opts.Frames) * uint64(opts.FrameSize)
 	}
 	d, err := daemon.New(daemon.Options{Engine: opts, Snapshot: snap, ConfigFile: f.file,
 		MetricsAddress: f.metrics, PlainForwarding: f.file == "" && f.ports != "", Logger: log})

@@ -171,7 +171,8 @@ func Explain(t *Target, h Host, err error) error {
 	case errors.Is(err, dxebpf.ErrForeignProgram) || errors.Is(err, dxebpf.ErrPortBusy):
 		for p := range 2 {
 			x, xerr := AttachedXDP(t.Ports[p].Name)
-			if xerr != nil || x == nil || !strings.Contains(err.Error(), t.Ports[p].Name) {
+			// The engine names the port it failed on: `port 0 "eth1"`.
+			if xerr != nil || x == nil || !strings.Contains(err.Error(), fmt.Sprintf("port %d %q", p, t.Ports[p].Name)) {
 				continue
 			}
 			return ExplainXDP(t, p, x, err)
