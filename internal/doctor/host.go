@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"strconv"
@@ -14,7 +16,10 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // MinKernel is the oldest kernel dexplane runs on: AF_XDP sockets of two
@@ -115,7 +120,7 @@ var kernelFeatures = []feature{
 	{"bpf_link for XDP", "5.9", true, "an XDP program that leaves with the process", probeXDPLink},
 	{"AF_XDP sockets", "4.18", true, "moving frames to the workers", probeAFXDP},
 	{"AF_XDP need_wakeup", "5.4", true, "kicking the kernel only when it sleeps", probeNeedWakeup},
-	{"AF_XDP shared UMEM", "5.10", true, "one UMEM for both ports of a worker (forwarding without a copy)", nil},
+	{"AF_XDP shared UMEM", "5.10", true, "one UMEM for both ports of a worker (forwarding without a copy)", probeSharedUmem},
 	{"XDP multi-buffer", "5.18", false, "frames longer than one page (jumbo MTU)", probeXDPFrags},
 	{"busy polling", "5.11", false, "SO_PREFER_BUSY_POLL for AF_XDP sockets", probePreferBusyPoll},
 }
@@ -300,6 +305,19 @@ func probeXDPLink() error {
 		return err
 	}
 	defer prog.Close()
+	return inPrivateNetns(func() error {
+		lo := 1 // the loopback device is ifindex 1 in a new namespace
+		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: lo, Flags: link.XDPGenericMode})
+		if err != nil {
+			return notSupported(err, unix.EINVAL)
+		}
+		return l.Close()
+	})
+}
+
+// inPrivateNetns runs fn on a locked thread inside a network namespace
+// created for it; the thread, and with it the namespace, ends with fn.
+func inPrivateNetns(fn func() error) error {
 	res := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with its namespace
@@ -307,14 +325,45 @@ func probeXDPLink() error {
 			res <- fmt.Errorf("private namespace for the probe: %w", err)
 			return
 		}
-		lo := 1 // the loopback device is ifindex 1 in a new namespace
-		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: lo, Flags: link.XDPGenericMode})
-		if err != nil {
-			res <- notSupported(err, unix.EINVAL)
-			return
-		}
-		l.Close()
-		res <- nil
+		res <- fn()
 	}()
 	return <-res
+}
+
+// probeSharedUmem binds two AF_XDP sockets of one UMEM to two devices
+// (a veth pair in a private namespace), as a worker binds its two ports:
+// kernels before 5.10 refuse the second bind with EINVAL.
+func probeSharedUmem() error {
+	return inPrivateNetns(func() error {
+		var idx [2]int
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "dxpprobe0"}, PeerName: "dxpprobe1"}
+		if err := netlink.LinkAdd(veth); err != nil {
+			return fmt.Errorf("veth pair for the probe: %w", err)
+		}
+		for i := range idx {
+			l, err := netlink.LinkByName(fmt.Sprintf("dxpprobe%d", i))
+			if err != nil {
+				return err
+			}
+			idx[i] = l.Attrs().Index
+		}
+		u, err := xsk.NewUmem(xsk.UmemConfig{FrameSize: xsk.FrameSize2K, NumFrames: 64})
+		if err != nil {
+			return err
+		}
+		defer u.Close()
+		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+		for i, ifindex := range idx {
+			s, err := u.NewSocket(xsk.SocketConfig{Ifindex: ifindex, RxSize: 16, TxSize: 16, FillSize: 16, CompletionSize: 16,
+				Mode: xsk.ModeCopy, Logger: quiet})
+			if err != nil {
+				if i == 1 {
+					return notSupported(err, unix.EINVAL)
+				}
+				return err
+			}
+			defer s.Close()
+		}
+		return nil
+	})
 }
