@@ -15,9 +15,10 @@
 // Checks only read: nothing is attached to a port, no socket is bound to
 // a port's queue. Feature probes load tiny programs and create tiny maps
 // and sockets that are closed before Run returns; the bpf_link probe
-// attaches to the loopback device of a private network namespace that
-// exists only for the probe. Run must be called in the node's network
-// namespace. It is safe for concurrent use.
+// attaches to the loopback device, and the shared-UMEM probe binds two
+// AF_XDP sockets to a veth pair, of a private network namespace that exists
+// only for the probe (on a thread of its own). Run must be called in the
+// node's network namespace. It is safe for concurrent use.
 package doctor
 
 import (
