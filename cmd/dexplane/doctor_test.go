@@ -172,7 +172,7 @@ func TestDoctorOnVeths(t *testing.T) {
 	for _, name := range []string{"kernel", "bpf_link for XDP", "AF_XDP need_wakeup", "CAP_BPF", "RLIMIT_MEMLOCK"} {
 		expect(t, rep, "host", name, doctor.OK, "")
 	}
-	for _, name := range []string{"interface", "link", "driver", "native XDP", "zero-copy", "channels", "tx checksum", "XDP program"} {
+	for _, name := range []string{"interface", "link", "driver", "native XDP", "zero-copy", "channels", "tx checksum", "XDP program", "AF_XDP sockets"} {
 		if name == "interface" {
 			continue // only reported when missing
 		}
@@ -376,5 +376,23 @@ func TestRunFirstErrors(t *testing.T) {
 			t.Errorf("exit %d", code)
 		}
 		wantAll(t, "second node", out, "another AF_XDP socket is bound to that queue", "ss -a --xdp -p", "dexplane doctor -c "+b.cfg)
+		// doctor names the running node on both ports: its program and its sockets.
+		rep, code := b.doctor(t, nil, "-c", b.cfg)
+		for _, port := range []string{"port 0", "port 1"} {
+			expect(t, rep, port, "XDP program", doctor.Fail, fmt.Sprintf("kill %d (dexplane)", first.Process.Pid))
+		}
+		if code != 2 {
+			t.Errorf("doctor exit %d, want 2", code)
+		}
+		t.Run("socket owner named", func(t *testing.T) {
+			if c := rep.Find("port 0", "AF_XDP sockets"); c != nil && strings.Contains(c.Detail, "CONFIG_XDP_SOCKETS_DIAG") {
+				t.Skip("this kernel cannot list AF_XDP sockets (no CONFIG_XDP_SOCKETS_DIAG): the owner of a busy queue cannot be named")
+			}
+			held := fmt.Sprintf("held by dexplane (pid %d)", first.Process.Pid)
+			wantAll(t, "second node", out, held)
+			for _, port := range []string{"port 0", "port 1"} {
+				expect(t, rep, port, "AF_XDP sockets", doctor.Fail, fmt.Sprintf("kill %d (dexplane)", first.Process.Pid))
+			}
+		})
 	})
 }

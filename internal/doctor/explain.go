@@ -181,9 +181,21 @@ func Explain(t *Target, h Host, err error) error {
 			Cause: "a port already has an XDP program that dexplane may not replace",
 			Fix:   "see it with: ip -d link show dev IF; dexplane doctor names it and its detach command"}
 	case errors.Is(err, unix.EBUSY) && strings.Contains(err.Error(), "xsk: bind"):
-		return &FirstRunError{What: err.Error(), Err: errors.Join(ErrQueueBusy, err),
-			Cause: "another AF_XDP socket is bound to that queue: another dexplane on the same ports, or another AF_XDP program",
-			Fix:   "find it: ss -a --xdp -p (the owning process is listed); stop it, or give this node other ports"}
+		cause := "another AF_XDP socket is bound to that queue: another dexplane on the same ports, or another AF_XDP program"
+		var held []string
+		for p := range 2 {
+			if ifc, ierr := net.InterfaceByName(t.Ports[p].Name); ierr == nil {
+				xs, _ := BoundXSKs(ifc.Index)
+				for _, x := range xs {
+					held = append(held, fmt.Sprintf("%s: %s", t.portLabel(p), x))
+				}
+			}
+		}
+		if len(held) > 0 {
+			cause += "\n         " + strings.Join(held, "\n         ")
+		}
+		return &FirstRunError{What: err.Error(), Err: errors.Join(ErrQueueBusy, err), Cause: cause,
+			Fix: "find it: ss -a --xdp -p (the owning process is listed); stop it, or give this node other ports"}
 	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
 		if e := privileges(t, h); e != nil {
 			e.What += "\n  (the data plane failed with: " + err.Error() + ")"
@@ -211,13 +223,21 @@ func Explain(t *Target, h Host, err error) error {
 // probeFeature runs f's probe; tests replace it to play an older kernel.
 var probeFeature = func(f feature) error { return f.probe() }
 
+// stopOther is how to stop the dexplane holding x.
+func stopOther(x *XDPProgram) string {
+	if x.LinkPID != 0 {
+		return fmt.Sprintf("stop it: kill %d (%s), or systemctl stop dexplane if it runs as the service;\nor give this node other ports", x.LinkPID, x.LinkComm)
+	}
+	return fmt.Sprintf("stop it: systemctl stop dexplane, or the process `bpftool link show id %d` names;\nor give this node other ports", x.LinkID)
+}
+
 // ExplainXDP explains a port that already has an XDP program.
 func ExplainXDP(t *Target, p int, x *XDPProgram, err error) *FirstRunError {
 	name := t.Ports[p].Name
 	if x.Ours && x.LinkID != 0 {
 		return &FirstRunError{What: fmt.Sprintf("%s of %s is in use: %s", t.portLabel(p), t.Source, x), Err: err,
 			Cause: "another dexplane runs on this port (its program is held by a bpf_link of a live process)",
-			Fix:   "stop it (systemctl stop dexplane, or its PID from: bpftool link show id " + fmt.Sprint(x.LinkID) + "), or give this node other ports"}
+			Fix:   stopOther(x)}
 	}
 	return &FirstRunError{What: fmt.Sprintf("%s of %s is in use: %s", t.portLabel(p), t.Source, x), Err: err,
 		Cause: "another program uses this port, and dexplane does not remove other people's programs",

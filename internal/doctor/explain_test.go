@@ -98,7 +98,7 @@ func TestFirstRunMessages(t *testing.T) {
 		}},
 		{"another-dexplane", dxebpf.ErrPortBusy, func(t *testing.T) error {
 			err := fmt.Errorf("dataplane: port 0 %q: %w", "ens1f0", dxebpf.ErrPortBusy)
-			return ExplainXDP(fileTarget(t), 0, &XDPProgram{Name: "dxp_steer", ID: 77, Mode: "xdpdrv", LinkID: 12, Ours: true}, err)
+			return ExplainXDP(fileTarget(t), 0, &XDPProgram{Name: "dxp_steer", ID: 77, Mode: "xdpdrv", LinkID: 12, Ours: true, LinkPID: 4242, LinkComm: "dexplane"}, err)
 		}},
 		{"xsk-bind-ebusy", ErrQueueBusy, func(t *testing.T) error {
 			return Explain(fileTarget(t), goodHost(), bindErr)

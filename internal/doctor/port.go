@@ -214,13 +214,20 @@ type XDPProgram struct {
 	LinkID uint32
 	// Ours: the name has dexplane's prefix (dxp_).
 	Ours bool
+	// LinkPID and LinkComm name a process holding the bpf_link (0, "" if
+	// none was found).
+	LinkPID  int
+	LinkComm string
 }
 
 // Detach is the command that removes the program; for one held by a
 // bpf_link, how to find the process that holds it.
 func (x *XDPProgram) Detach(ifname string) string {
+	if x.LinkID != 0 && x.LinkPID != 0 {
+		return fmt.Sprintf("it goes when the process holding its bpf_link stops: kill %d (%s)", x.LinkPID, x.LinkComm)
+	}
 	if x.LinkID != 0 {
-		return fmt.Sprintf("it is held by bpf_link %d of a running process: stop that process (bpftool link show id %d; its pids are listed)", x.LinkID, x.LinkID)
+		return fmt.Sprintf("it is held by bpf_link %d of a running process: stop that process (bpftool link show id %d lists its pids)", x.LinkID, x.LinkID)
 	}
 	return fmt.Sprintf("ip link set dev %s %s off", ifname, x.Mode)
 }
@@ -229,6 +236,9 @@ func (x *XDPProgram) String() string {
 	s := fmt.Sprintf("XDP program %q (id %d) attached in %s mode", x.Name, x.ID, x.Mode)
 	if x.LinkID != 0 {
 		s += fmt.Sprintf(" through bpf_link %d", x.LinkID)
+	}
+	if x.LinkPID != 0 {
+		s += fmt.Sprintf(" of %s (pid %d)", x.LinkComm, x.LinkPID)
 	}
 	return s
 }
@@ -271,6 +281,7 @@ func AttachedXDP(ifname string) (*XDPProgram, error) {
 		// Interface indexes repeat across namespaces; program ids do not.
 		if xi := info.XDP(); xi != nil && int(xi.Ifindex) == l.Attrs().Index && uint32(info.Program) == x.ProgId {
 			p.LinkID = uint32(it.ID)
+			p.LinkPID, p.LinkComm = linkOwner(p.LinkID)
 			break
 		}
 	}
@@ -322,6 +333,7 @@ func checkPorts(r *Report, t *Target) {
 			checkTxChecksum(r, t, p)
 		}
 		checkXDPAttached(r, t, p)
+		checkXSKs(r, t, p, ifc.Index)
 	}
 	checkMTU(r, t, present, mtu)
 }
@@ -463,7 +475,7 @@ func checkXDPAttached(r *Report, t *Target, p int) {
 	case x == nil:
 		r.add(scope, "XDP program", OK, "none attached", "")
 	case x.Ours && x.LinkID != 0:
-		r.add(scope, "XDP program", Fail, "another dexplane runs on this port: "+x.String(), x.Detach(name))
+		r.add(scope, "XDP program", Fail, "another dexplane runs on this port: "+x.String(), stopOther(x))
 	case x.Ours:
 		r.add(scope, "XDP program", OK, "stale dexplane "+x.String()+": replaced at start", "")
 	default:
@@ -501,4 +513,38 @@ func checkMTU(r *Report, t *Target, present [2]bool, mtu [2]int) {
 			fmt.Sprintf("ip link set dev %s mtu %d (and every link of the IOAM domain), or ip link set dev %s mtu %d on the hosts outside, or options.packet_too_big: true for encap routes",
 				t.Ports[p].Name, need, t.Ports[in].Name, mtu[p]-worst.Overhead()))
 	}
+}
+
+// checkXSKs reports AF_XDP sockets already bound to the port's queues: a
+// worker's bind on such a queue fails with EBUSY.
+func checkXSKs(r *Report, t *Target, p, ifindex int) {
+	scope := t.portLabel(p)
+	xs, err := BoundXSKs(ifindex)
+	if errors.Is(err, ErrNoXSKDiag) {
+		r.add(scope, "AF_XDP sockets", OK, "not listed: "+err.Error()+"; a queue in use shows at start as EBUSY", "")
+		return
+	}
+	if err != nil {
+		r.add(scope, "AF_XDP sockets", Warn, "cannot list: "+err.Error(), "")
+		return
+	}
+	var busy []string
+	var fix []string
+	for _, x := range xs {
+		if x.Queue < max(t.Queues, 1) {
+			busy = append(busy, x.String())
+			if x.PID != 0 {
+				fix = append(fix, fmt.Sprintf("kill %d (%s)", x.PID, x.Comm))
+			}
+		}
+	}
+	if len(busy) == 0 {
+		r.add(scope, "AF_XDP sockets", OK, "no other socket on the workers' queues", "")
+		return
+	}
+	f := "stop the process holding it (ss -a --xdp -p lists them)"
+	if len(fix) > 0 {
+		f = "stop the process holding it: " + strings.Join(fix, "; ") + " (or systemctl stop dexplane)"
+	}
+	r.add(scope, "AF_XDP sockets", Fail, strings.Join(busy, "; ")+": dexplane cannot bind these queues (EBUSY)", f)
 }
