@@ -38,6 +38,7 @@ type FirstRunError struct {
 	Err error
 }
 
+// Error returns What, then the cause and the fix on indented lines.
 func (e *FirstRunError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.What)

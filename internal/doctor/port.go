@@ -24,16 +24,20 @@ import (
 
 // netdev generic netlink family (<linux/netdev.h>, Linux 6.3+).
 const (
-	netdevCmdDevGet         = 1
-	netdevAttrIfindex       = 1
-	netdevAttrXDPFeatures   = 3
-	netdevAttrXDPZCMaxSegs  = 4
-	netdevXDPBasic          = 1 << 0
-	netdevXDPRedirect       = 1 << 1
-	netdevXDPNdoXmit        = 1 << 2
-	netdevXDPXSKZeroCopy    = 1 << 3
-	netdevXDPRxSG           = 1 << 5
-	errNoXDPFeaturesKernel  = "6.3"
+	netdevCmdDevGet        = 1
+	netdevAttrIfindex      = 1
+	netdevAttrXDPFeatures  = 3
+	netdevAttrXDPZCMaxSegs = 4
+	netdevXDPBasic         = 1 << 0
+	netdevXDPRedirect      = 1 << 1
+	netdevXDPNdoXmit       = 1 << 2
+	netdevXDPXSKZeroCopy   = 1 << 3
+	netdevXDPRxSG          = 1 << 5
+)
+
+// Texts of the XDP support checks.
+const (
+	errNoXDPFeaturesKernel  = "6.3" // first kernel reporting xdp-features
 	virtualZeroCopyExpected = "copy mode: no virtual device has AF_XDP zero-copy"
 	physicalZeroCopyAdvice  = "for zero-copy use a NIC whose driver has it (ice, i40e, ixgbe, mlx5, igc, stmmac …) with attach_mode native"
 )
@@ -232,6 +236,7 @@ func (x *XDPProgram) Detach(ifname string) string {
 	return fmt.Sprintf("ip link set dev %s %s off", ifname, x.Mode)
 }
 
+// String names the program, its id, mode and the bpf_link holding it.
 func (x *XDPProgram) String() string {
 	s := fmt.Sprintf("XDP program %q (id %d) attached in %s mode", x.Name, x.ID, x.Mode)
 	if x.LinkID != 0 {

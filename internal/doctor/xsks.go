@@ -25,6 +25,7 @@ type XSK struct {
 	Comm string
 }
 
+// String names the socket, its queue and the process holding it.
 func (x XSK) String() string {
 	s := fmt.Sprintf("AF_XDP socket (inode %d) on queue %d", x.Inode, x.Queue)
 	if x.PID != 0 {
