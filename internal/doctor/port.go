@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/dataplane"
@@ -447,28 +449,98 @@ func seq(n int) []int {
 }
 
 // checkTxChecksum warns when frames a virtual port receives may carry
-// unfinished checksums: a veth peer (or the port itself, whose pair is
-// usually set alike) with TX checksum offload hands over CHECKSUM_PARTIAL
-// frames, which leave AF_XDP with the pseudo-header sum only.
+// unfinished checksums: a sender device with TX checksum offload (a veth
+// peer, a tap) hands over CHECKSUM_PARTIAL frames, which leave AF_XDP with
+// the pseudo-header sum only. For a veth the peer is checked, in its own
+// namespace when `ip netns` names it; otherwise the port itself (a veth
+// pair is created with the same offloads).
 func checkTxChecksum(r *Report, t *Target, p int) {
 	scope, name := t.portLabel(p), t.Ports[p].Name
-	who := name
-	if l, err := netlink.LinkByName(name); err == nil && l.Type() == "veth" && l.Attrs().NetNsID < 0 {
-		if peer, err := netlink.LinkByIndex(l.Attrs().ParentIndex); err == nil {
+	who, where := name, ""
+	var on bool
+	var err error
+	l, lerr := netlink.LinkByName(name)
+	switch {
+	case lerr == nil && l.Type() == "veth" && l.Attrs().NetNsID < 0:
+		if peer, perr := netlink.LinkByIndex(l.Attrs().ParentIndex); perr == nil {
 			who = peer.Attrs().Name
 		}
+		on, err = txChecksum(who)
+	case lerr == nil && l.Type() == "veth":
+		var ns string
+		ns, who, on, err = peerTxChecksum(l.Attrs().NetNsID, l.Attrs().ParentIndex)
+		if err == nil {
+			where = " (in network namespace " + ns + ")"
+		} else {
+			who, where = name, " (its veth peer's namespace is not one `ip netns` names; the pair shares its offloads)"
+			on, err = txChecksum(name)
+		}
+	default:
+		on, err = txChecksum(name)
 	}
-	on, err := txChecksum(who)
 	switch {
 	case err != nil:
 		r.add(scope, "tx checksum", OK, fmt.Sprintf("%s does not report TX checksum offload (%v)", who, err), "")
 	case on:
+		fix := fmt.Sprintf("ethtool -K %s tx off", who)
+		if ns, ok := strings.CutPrefix(where, " (in network namespace "); ok {
+			fix = fmt.Sprintf("ip netns exec %s ethtool -K %s tx off", strings.TrimSuffix(ns, ")"), who)
+		}
 		r.add(scope, "tx checksum", Warn,
-			fmt.Sprintf("TX checksum offload on %s: frames its sender hands over may carry unfinished checksums (CHECKSUM_PARTIAL) that AF_XDP forwards unfinished", who),
-			fmt.Sprintf("ethtool -K %s tx off, and the same on its veth peer (in the peer's namespace)", who))
+			fmt.Sprintf("TX checksum offload on %s%s, which sends into this port: its frames may carry unfinished checksums (CHECKSUM_PARTIAL) that AF_XDP forwards unfinished", who, where),
+			fix)
 	default:
-		r.add(scope, "tx checksum", OK, fmt.Sprintf("offload off on %s: checksums arrive complete", who), "")
+		r.add(scope, "tx checksum", OK, fmt.Sprintf("offload off on %s%s, which sends into this port: checksums arrive complete", who, where), "")
 	}
+}
+
+// peerTxChecksum reads TX checksum offload of interface ifindex in the
+// network namespace the calling namespace knows as nsid, looked up among
+// the namespaces `ip netns` names (/var/run/netns).
+func peerTxChecksum(nsid, ifindex int) (ns, name string, on bool, err error) {
+	ents, err := os.ReadDir("/var/run/netns")
+	if err != nil {
+		return "", "", false, err
+	}
+	for _, e := range ents {
+		h, herr := netns.GetFromPath(filepath.Join("/var/run/netns", e.Name()))
+		if herr != nil {
+			continue
+		}
+		id, iderr := netlink.GetNetNsIdByFd(int(h))
+		if iderr != nil || id != nsid {
+			h.Close()
+			continue
+		}
+		defer h.Close()
+		res := make(chan error, 1)
+		go func() {
+			runtime.LockOSThread() // unlocked only if the namespace is restored
+			orig, err := netns.Get()
+			if err != nil {
+				res <- err
+				return
+			}
+			defer orig.Close()
+			if err := netns.Set(h); err != nil {
+				res <- err
+				return
+			}
+			var ferr error
+			if ifc, err := net.InterfaceByIndex(ifindex); err != nil {
+				ferr = err
+			} else {
+				name = ifc.Name
+				on, ferr = txChecksum(name)
+			}
+			if netns.Set(orig) == nil {
+				runtime.UnlockOSThread()
+			}
+			res <- ferr
+		}()
+		return e.Name(), name, on, <-res
+	}
+	return "", "", false, fmt.Errorf("no named network namespace has nsid %d", nsid)
 }
 
 func checkXDPAttached(r *Report, t *Target, p int) {
