@@ -125,18 +125,22 @@ func (r *Report) Worst() Status {
 func (r *Report) ExitCode() int { return int(r.Worst()) }
 
 // WriteText writes one line per check: the symbol, the scope, the name and
-// the detail, and for a warning or an error an indented "fix:" line.
+// the detail, and for a warning or an error an indented "fix:" line ("as
+// above" when it repeats the previous fix).
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "dexplane doctor: %s\n", r.Source)
-	scope := ""
+	scope, lastFix := "", ""
 	for _, c := range r.Checks {
 		if c.Scope != scope {
 			scope = c.Scope
 			fmt.Fprintf(&b, "%s:\n", scope)
 		}
 		fmt.Fprintf(&b, "  %s %-18s %s\n", c.Status, c.Name, c.Detail)
-		if c.Fix != "" {
+		if c.Fix != "" && c.Fix == lastFix {
+			fmt.Fprintf(&b, "      fix: as above\n")
+		} else if c.Fix != "" {
+			lastFix = c.Fix
 			for i, l := range strings.Split(c.Fix, "\n") {
 				if i == 0 {
 					fmt.Fprintf(&b, "      fix: %s\n", l)

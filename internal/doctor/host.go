@@ -135,6 +135,7 @@ func checkHost(r *Report, t *Target) {
 		r.add(scope, "kernel", Fail, fmt.Sprintf("Linux %s: dexplane needs %s or later", rel, MinKernel),
 			"upgrade the kernel to "+MinKernel+" or later (Debian 12 ships 6.1)")
 	}
+	var denied []string // probes the process may not run
 	for _, f := range kernelFeatures {
 		name := f.name
 		if f.probe == nil { // no syscall can tell without binding a port
@@ -157,10 +158,14 @@ func checkHost(r *Report, t *Target) {
 			r.add(scope, name, s, fmt.Sprintf("not supported by this kernel (needs %s) — used for %s", f.minimum, f.why),
 				"upgrade the kernel to "+f.minimum+" or later")
 		case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
-			r.add(scope, name, Warn, "not probed: permission denied (the probe needs the capabilities below)", "run doctor as the node runs: as root, or with the capabilities below")
+			denied = append(denied, name)
 		default:
 			r.add(scope, name, Warn, fmt.Sprintf("not probed: %v", err), "")
 		}
+	}
+	if len(denied) > 0 {
+		r.add(scope, "kernel features", Warn, fmt.Sprintf("%d not probed, permission denied: %s", len(denied), strings.Join(denied, ", ")),
+			"run doctor as the node runs: as root, or with the capabilities below")
 	}
 	checkCaps(r, t)
 }

@@ -334,6 +334,9 @@ func checkPorts(r *Report, t *Target) {
 			kind = "virtual device"
 		}
 		r.add(scope, "driver", OK, fmt.Sprintf("%s (%s)", driver, kind), "")
+		if driver == "unknown" {
+			driver = name + "'s driver"
+		}
 		checkXDPSupport(r, t, p, ifc.Index, virtual, driver)
 		checkQueues(r, t, p, virtual)
 		if virtual {
