@@ -3,6 +3,7 @@ package doctor
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"strings"
 	"testing"
 )
@@ -71,6 +72,57 @@ func TestRouteOverhead(t *testing.T) {
 	} {
 		if got := (Route{Mode: tc.mode, ExtFlags: tc.ext}).Overhead(); got != tc.want {
 			t.Errorf("%s ext %#x: %d, want %d", tc.mode, tc.ext, got, tc.want)
+		}
+	}
+}
+
+// TestCollectorChecks: a TCP collector that listens is ✓, one that refuses
+// is ⚠ with the command that starts a collector, a name that does not
+// resolve is ⚠, a UDP collector with a route is ✓, a malformed address ✗.
+func TestCollectorChecks(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	tg := &Target{Collectors: []Collector{
+		{"tcp", ln.Addr().String()},
+		{"tcp", closedAddr},
+		{"udp", "127.0.0.1:4739"},
+		{"tcp", "collector.invalid:4739"},
+		{"udp", "no-port"},
+	}}
+	r := &Report{}
+	checkCollectors(r, tg)
+	for _, tc := range []struct {
+		scope, name string
+		status      Status
+		fix         string
+	}{
+		{"collector 0", "reach", OK, ""},
+		{"collector 1", "reach", Warn, "dexplane collect --listen tcp://" + closedAddr},
+		{"collector 2", "reach", OK, ""},
+		{"collector 3", "resolve", Warn, "export.collectors[3].address"},
+		{"collector 4", "address", Fail, "HOST:PORT"},
+	} {
+		c := r.Find(tc.scope, tc.name)
+		if c == nil || c.Status != tc.status || !strings.Contains(c.Fix, tc.fix) {
+			t.Errorf("%s/%s: %+v; want %v with fix containing %q", tc.scope, tc.name, c, tc.status, tc.fix)
 		}
 	}
 }
