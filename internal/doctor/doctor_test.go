@@ -3,6 +3,7 @@ package doctor
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -123,6 +124,52 @@ func TestCollectorChecks(t *testing.T) {
 		c := r.Find(tc.scope, tc.name)
 		if c == nil || c.Status != tc.status || !strings.Contains(c.Fix, tc.fix) {
 			t.Errorf("%s/%s: %+v; want %v with fix containing %q", tc.scope, tc.name, c, tc.status, tc.fix)
+		}
+	}
+}
+
+func TestParseInterrupts(t *testing.T) {
+	const procInterrupts = `           CPU0       CPU1
+ 24:          0          0  IR-PCI-MSI 1048576-edge      ens1f0
+ 25:        120       4000  IR-PCI-MSI 1048577-edge      ens1f0-TxRx-0
+ 26:       3000          9  IR-PCI-MSI 1048578-edge      ens1f0-TxRx-1
+ 27:          1          0  IR-PCI-MSI 1048579-edge      ens1f01-TxRx-0
+ 28:          5          0  IR-PCI-MSI 1050624-edge      ens1f1-rx-0
+ 29:          5          0  IR-PCI-MSI 1050625-edge      ens1f1-tx-0
+ 30:          7          0  PCI-MSI 49153-edge      virtio0-input.0
+ 31:          2          1  IR-PCI-MSI 524288-edge      mlx5_comp0@pci:0000:01:00.0
+`
+	for _, tc := range []struct {
+		ifname string
+		want   map[int]int
+	}{
+		{"ens1f0", map[int]int{0: 25, 1: 26}},
+		{"ens1f1", map[int]int{0: 28}},
+		{"eth0", map[int]int{}},
+	} {
+		got := parseInterrupts(strings.NewReader(procInterrupts), tc.ifname)
+		if len(got) != len(tc.want) {
+			t.Errorf("%s: %v, want %v", tc.ifname, got, tc.want)
+			continue
+		}
+		for q, irq := range tc.want {
+			if got[q] != irq {
+				t.Errorf("%s: %v, want %v", tc.ifname, got, tc.want)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		in   string
+		want []int
+		bad  bool
+	}{
+		{"3\n", []int{3}, false},
+		{"0-3,8", []int{0, 1, 2, 3, 8}, false},
+		{"x", nil, true},
+	} {
+		got, err := parseCPUList(tc.in)
+		if (err != nil) != tc.bad || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%q: %v %v", tc.in, got, err)
 		}
 	}
 }

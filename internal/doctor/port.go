@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -147,17 +148,24 @@ func rssQueues(ifname string) ([]int, error) {
 	return qs, nil
 }
 
-// queueIRQs maps RX queue number to IRQ for ifname, from the names drivers
-// give their interrupts in /proc/interrupts ("IF-TxRx-3", "IF-rx-3",
-// "IF-3", "mlx5_comp3@pci…" is not matched).
+// queueIRQs maps RX queue number to IRQ for ifname from /proc/interrupts.
 func queueIRQs(ifname string) map[int]int {
 	f, err := os.Open("/proc/interrupts")
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
+	return parseInterrupts(f, ifname)
+}
+
+// parseInterrupts reads /proc/interrupts and maps queue number to IRQ for
+// the names drivers give per-queue interrupts: "IF-TxRx-3" (i40e, ice,
+// ixgbe), "IF-rx-3", "IF-3" (virtio, igc); TX-only vectors ("IF-tx-3") are
+// skipped. Names such as "mlx5_comp3@pci:…" do not carry the interface
+// name and are not matched.
+func parseInterrupts(r io.Reader, ifname string) map[int]int {
 	out := map[int]int{}
-	s := bufio.NewScanner(f)
+	s := bufio.NewScanner(r)
 	for s.Scan() {
 		fields := strings.Fields(s.Text())
 		if len(fields) < 2 {
@@ -167,14 +175,17 @@ func queueIRQs(ifname string) map[int]int {
 		if err != nil {
 			continue
 		}
-		name := fields[len(fields)-1]
-		rest, ok := strings.CutPrefix(name, ifname)
+		rest, ok := strings.CutPrefix(fields[len(fields)-1], ifname)
 		if !ok || rest == "" || (rest[0] != '-' && rest[0] != '_') {
+			continue
+		}
+		lower := strings.ToLower(rest)
+		if strings.Contains(lower, "tx") && !strings.Contains(lower, "rx") {
 			continue
 		}
 		i := strings.LastIndexAny(rest, "-_")
 		q, err := strconv.Atoi(rest[i+1:])
-		if err != nil || strings.Contains(strings.ToLower(rest), "tx-") && !strings.Contains(strings.ToLower(rest), "rx") {
+		if err != nil {
 			continue
 		}
 		out[q] = irq
@@ -182,23 +193,28 @@ func queueIRQs(ifname string) map[int]int {
 	return out
 }
 
-// irqCPUs reads /proc/irq/N/smp_affinity_list ("0-3,8").
+// irqCPUs reads /proc/irq/N/smp_affinity_list.
 func irqCPUs(irq int) ([]int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/irq/%d/smp_affinity_list", irq))
 	if err != nil {
 		return nil, err
 	}
+	return parseCPUList(string(b))
+}
+
+// parseCPUList parses a CPU list such as "0-3,8".
+func parseCPUList(list string) ([]int, error) {
 	var cpus []int
-	for _, part := range strings.Split(strings.TrimSpace(string(b)), ",") {
+	for _, part := range strings.Split(strings.TrimSpace(list), ",") {
 		lo, hi, isRange := strings.Cut(part, "-")
 		a, err := strconv.Atoi(lo)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("cpu list %q: %w", list, err)
 		}
 		z := a
 		if isRange {
 			if z, err = strconv.Atoi(hi); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("cpu list %q: %w", list, err)
 			}
 		}
 		for c := a; c <= z; c++ {
