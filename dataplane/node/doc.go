@@ -177,7 +177,8 @@
 //	                                     looked up)
 //	ErrIOAMMisaligned                    drop (Linux drops even with IOAM off)
 //	ErrIOAMShort, ErrDEXShort,           inside → inside with the ingress
-//	ErrDEXExtTruncated, ErrPTOShort      port not ioam_enabled: forward
+//	ErrDEXExtTruncated, ErrPTOShort,     port not ioam_enabled: forward
+//	ErrPTORemLen, ErrPTONodeLen
 //	                                     untouched (Linux ignores IOAM then);
 //	                                     otherwise drop (Linux drops; and an
 //	                                     IOAM option we cannot parse must not

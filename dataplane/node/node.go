@@ -348,7 +348,7 @@ func (n *Node) parseError(s *policy.Snapshot, in, out int, err error) xsk.Verdic
 	m := malformedOf(err)
 	n.ctr.Malformed[m].Add(1)
 	switch m {
-	case MalformedIOAMShort, MalformedDEXShort, MalformedDEXExtTruncated, MalformedPTOShort:
+	case MalformedIOAMShort, MalformedDEXShort, MalformedDEXExtTruncated, MalformedPTOShort, MalformedPTORemLen, MalformedPTONodeLen:
 		// Linux checks IOAM lengths only when ioam6_enabled is set on the
 		// ingress device, and forwards the packet untouched otherwise. We do
 		// the same inside the domain; such a packet must not leave it.
