@@ -185,6 +185,9 @@ type Counters struct {
 	// FlowsNew, FlowsEvicted and FlowsExpired mirror flow.Stats, summed over
 	// the tables this worker used across reloads.
 	FlowsNew, FlowsEvicted, FlowsExpired atomic.Uint64
+
+	// Trace counts the Pre-allocated Trace work (pto.go).
+	Trace TraceCounters
 }
 
 // Each calls fn for every counter with a stable snake_case name, for
@@ -224,6 +227,7 @@ func (c *Counters) Each(fn func(name string, value uint64)) {
 	fn("flows_new", c.FlowsNew.Load())
 	fn("flows_evicted", c.FlowsEvicted.Load())
 	fn("flows_expired", c.FlowsExpired.Load())
+	c.Trace.each(fn)
 }
 
 // MalformedTotal returns the sum of the Malformed counters.

@@ -91,6 +91,12 @@ type Node struct {
 
 	pkt packet.Packet // parse scratch
 
+	// Pre-allocated Trace scratch (pto.go): what the encapsulating role
+	// inserts, this node's data, and the trace the next record carries.
+	ins      packet.Insert
+	nd       packet.NodeData
+	traceOpt []byte
+
 	ptbBucket tokenBucket // Packet Too Big replies of this worker
 }
 

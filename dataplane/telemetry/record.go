@@ -175,6 +175,10 @@ type Record struct {
 	// RawSection holds the first RawLen octets of the IPv6 packet, starting
 	// at the (outer) IPv6 header, as exported in IPFIX IE 313.
 	RawSection [RawSectionMax]byte
+	// Trace is the Pre-allocated Trace the packet carried, filled by a
+	// decapsulating node (Trace.Has). A record may carry DEX fields, a
+	// trace, or both.
+	Trace Trace
 }
 
 // itoa formats v in decimal without allocating through fmt (used by String
