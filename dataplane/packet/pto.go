@@ -415,3 +415,77 @@ func PTONodes(opt []byte, fn func(PTONode)) (count int, ok bool) {
 	}
 	return count, true
 }
+
+// DecodeNodeData reads one node's entry b (as PTONodes yields it) of a
+// trace with trace type tt into d, the inverse of what FillPTO writes.
+// Fields of bits not in tt are zero; SchemaData aliases b. It reports false
+// when b is too short for tt.
+func DecodeNodeData(b []byte, tt uint32, d *NodeData) bool {
+	*d = NodeData{}
+	need := 4 * PTONodeLen(tt)
+	if tt&traceOSS != 0 {
+		need += 4
+	}
+	if len(b) < need {
+		return false
+	}
+	be := binary.BigEndian
+	o := 0
+	get32 := func() uint32 { v := be.Uint32(b[o:]); o += 4; return v }
+	if tt&0x800000 != 0 {
+		v := get32()
+		d.HopLimit, d.NodeID = uint8(v>>24), v&0xFFFFFF
+	}
+	if tt&0x400000 != 0 {
+		v := get32()
+		d.IfIn, d.IfOut = uint16(v>>16), uint16(v)
+	}
+	if tt&0x200000 != 0 {
+		d.TsSec = get32()
+	}
+	if tt&0x100000 != 0 {
+		d.TsFrac = get32()
+	}
+	if tt&0x080000 != 0 {
+		d.TransitDelay = get32()
+	}
+	if tt&0x040000 != 0 {
+		d.NSData = get32()
+	}
+	if tt&0x020000 != 0 {
+		d.QueueDepth = get32()
+	}
+	if tt&0x010000 != 0 {
+		get32() // checksum complement
+	}
+	if tt&0x008000 != 0 {
+		v := be.Uint64(b[o:])
+		o += 8
+		d.HopLimit, d.NodeIDWide = uint8(v>>56), v&(1<<56-1)
+	}
+	if tt&0x004000 != 0 {
+		d.IfInWide = get32()
+		d.IfOutWide = get32()
+	}
+	if tt&0x002000 != 0 {
+		d.NSDataWide = be.Uint64(b[o:])
+		o += 8
+	}
+	if tt&0x001000 != 0 {
+		d.BufferOccupancy = get32()
+	}
+	for m := uint32(0x000800); m >= 0x000004; m >>= 1 {
+		if tt&m != 0 {
+			get32()
+		}
+	}
+	if tt&traceOSS != 0 {
+		v := get32()
+		d.SchemaID = v & 0xFFFFFF
+		if l := 4 * int(v>>24); l > 0 || d.SchemaID != 0xFFFFFF {
+			d.HasSchema = true
+			d.SchemaData = b[o:min(o+l, len(b))]
+		}
+	}
+	return true
+}

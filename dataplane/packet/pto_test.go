@@ -316,3 +316,24 @@ func BenchmarkInsertPTOInline(b *testing.B) {
 		FillPTO(buf[no+pto:no+nn], &nd)
 	}
 }
+
+func TestDecodeNodeDataRoundTrip(t *testing.T) {
+	const tt = 0xFFF002
+	in := NodeData{HopLimit: 9, NodeID: 0x0a0b0c, NodeIDWide: 0x01020304050607, IfIn: 5, IfOut: 6, IfInWide: 7, IfOutWide: 8,
+		TsSec: 1, TsFrac: 2, TransitDelay: 3, NSData: 4, NSDataWide: 5, QueueDepth: 6, BufferOccupancy: 7,
+		HasSchema: true, SchemaID: 0x777, SchemaData: []byte{1, 2, 3, 4}}
+	size := 4*PTONodeLen(tt) + 8
+	opt := make([]byte, PTOOptionLen(size))
+	putPTOOption(opt, &PTO{TraceType: tt, RemLen: uint8(size / 4)})
+	if r := FillPTO(opt, &in); r != FillWritten {
+		t.Fatal(r)
+	}
+	var out NodeData
+	if !DecodeNodeData(opt[PTOHeaderLen:], tt, &out) {
+		t.Fatal("decode failed")
+	}
+	if out.HopLimit != 9 || out.NodeID != in.NodeID || out.NodeIDWide != in.NodeIDWide || out.IfOutWide != 8 ||
+		out.BufferOccupancy != 7 || !out.HasSchema || out.SchemaID != 0x777 || !bytes.Equal(out.SchemaData, in.SchemaData) {
+		t.Errorf("round trip: %+v", out)
+	}
+}
