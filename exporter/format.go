@@ -113,6 +113,9 @@ func AppendText(b []byte, r *telemetry.Record) []byte {
 	if r.Trace.Has {
 		b = appendTraceText(b, &r.Trace) // trace.go
 	}
+	if r.TraceHops > 0 {
+		b = appendTraceHopText(b, r) // trace.go
+	}
 	if n := rawLen(r); n > 0 {
 		b = append(b, " raw_len="...) // the octets themselves are in the JSON output
 		b = strconv.AppendUint(b, uint64(n), 10)
@@ -199,6 +202,11 @@ func AppendJSON(b []byte, r *telemetry.Record) []byte {
 	}
 	if r.Trace.Has {
 		b = appendTraceJSON(b, &r.Trace) // trace.go
+	}
+	if r.TraceHops > 0 {
+		b = jsonUint(b, "trace_hop", uint64(r.TraceHop))
+		b = jsonUint(b, "trace_hops", uint64(r.TraceHops))
+		b = jsonUint(b, "trace_flags", uint64(r.Trace.Flags))
 	}
 	if n := rawLen(r); n > 0 {
 		b = append(b, `,"raw":"`...)
