@@ -20,7 +20,9 @@ func TestCollectTrace(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr lockedBuffer
 	done := make(chan int, 1)
-	go func() { done <- collectMain(ctx, []string{"--paths", "1", "--listen", "udp://127.0.0.1:0"}, &stdout, &stderr) }()
+	go func() {
+		done <- collectMain(ctx, []string{"--paths", "1", "--listen", "udp://127.0.0.1:0"}, &stdout, &stderr)
+	}()
 	re := regexp.MustCompile(`listening on udp://(\S+)`)
 	var addr string
 	for deadline := time.Now().Add(5 * time.Second); addr == ""; time.Sleep(5 * time.Millisecond) {
