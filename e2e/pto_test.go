@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -100,14 +101,14 @@ func wantHop(hl uint8, id uint32, idWide uint64, in, out uint16, inW, outW uint3
 }
 
 // startNode runs an in-process dexplane engine with one node for spec in ns
-// (generic XDP, steer all) and returns the node; t.Cleanup stops it.
-func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec) *node.Node {
+// (generic XDP, steering steer) and returns the node; t.Cleanup stops it.
+func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec, steer dxebpf.SteerMode) *node.Node {
 	t.Helper()
 	s, err := policy.New(spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Attach: dxebpf.AttachGeneric, Steer: dxebpf.SteerAll, Policy: s}
+	opts := dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Attach: dxebpf.AttachGeneric, Steer: steer, Policy: s}
 	for i, p := range spec.Ports {
 		opts.Roles[i] = dxebpf.RoleInside
 		if p.Domain == policy.Outside {
@@ -119,7 +120,11 @@ func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec) *node.Node {
 		nodes []*node.Node
 	)
 	opts.Handler = func(int) xsk.Handler {
-		n, err := node.New(node.Config{Policy: e.Policy()})
+		cfg := node.Config{Policy: e.Policy()}
+		if steer == dxebpf.SteerSampled {
+			cfg.Presampled = hostilePresampled // the XDP sampler's decision, from the frame's metadata
+		}
+		n, err := node.New(cfg)
 		if err != nil {
 			t.Errorf("node.New: %v", err)
 			return xsk.Identity{}
@@ -127,11 +132,21 @@ func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec) *node.Node {
 		nodes = append(nodes, n)
 		return n
 	}
-	if e, err = dataplane.New(opts); err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.Do(func() error { return e.Start(context.Background()) }); err != nil {
-		t.Fatalf("%s: engine start: %v", ns.Node, err)
+	// The kernel releases the AF_XDP sockets of an engine that just stopped
+	// on these ports asynchronously: retry while the bind says EBUSY.
+	for attempt := 0; ; attempt++ {
+		nodes = nodes[:0]
+		if e, err = dataplane.New(opts); err != nil {
+			t.Fatal(err)
+		}
+		err = ns.Do(func() error { return e.Start(context.Background()) })
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EBUSY) || attempt == 50 {
+			t.Fatalf("%s: engine start: %v", ns.Node, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	t.Cleanup(func() {
 		if err := e.Stop(); err != nil {
@@ -199,11 +214,21 @@ func TestPTOKernelInterop(t *testing.T) {
 	k.AddNeigh(t, "ke", ptoTunDst, mustMAC(macB)) // D ends the tunnel in the wire
 	kernelIOAMRouter(t, k, "kw", "ke")
 
-	tn := startNode(t, tr, ptoSpec(33, policy.Inside, policy.Inside, 7, 8))
+	for _, steer := range []dxebpf.SteerMode{dxebpf.SteerAll, dxebpf.SteerSampled} {
+		// steer: sampled checks that XDP hands the trace frames to the
+		// workers: inside ports steer every Hop-by-Hop frame, and the
+		// encapsulating port's XDP sampler knows trace routes.
+		t.Run(steer.String(), func(t *testing.T) { ptoChain(t, steer, e, k, tr, d, ha, hb) })
+	}
+}
+
+// ptoChain runs the inline and ip6ip6 cases of TestPTOKernelInterop with
+// dexplane's XDP steering steer.
+func ptoChain(t *testing.T, steer dxebpf.SteerMode, e, k, tr, d, ha, hb *testbed.Netns) {
+	tn := startNode(t, tr, ptoSpec(33, policy.Inside, policy.Inside, 7, 8), steer)
 	dspec := ptoSpec(44, policy.Inside, policy.Outside, 9, 10)
 	dspec.DecapEndpoints = []netip.Addr{ptoTunDst}
-	dn := startNode(t, d, dspec)
-
+	dn := startNode(t, d, dspec, steer)
 	for i, tc := range []struct {
 		name  string
 		mode  policy.Mode
@@ -222,7 +247,7 @@ func TestPTOKernelInterop(t *testing.T) {
 			if tc.mode == policy.ModeEncap {
 				espec.Routes[0].TunSrc, espec.Routes[0].TunDst = ptoTunSrc, ptoTunDst
 			}
-			en := startNode(t, e, espec) // stopped when the subtest ends, before the next one starts
+			en := startNode(t, e, espec, steer) // stopped when the subtest ends, before the next one starts
 			port := 7000 + i
 			l, err := listenHopOpts(hb, port)
 			if err != nil {
