@@ -227,7 +227,7 @@ func (c *Counters) Each(fn func(name string, value uint64)) {
 	fn("flows_new", c.FlowsNew.Load())
 	fn("flows_evicted", c.FlowsEvicted.Load())
 	fn("flows_expired", c.FlowsExpired.Load())
-	c.Trace.each(fn)
+	c.Trace.Each(fn)
 }
 
 // MalformedTotal returns the sum of the Malformed counters.

@@ -40,8 +40,9 @@ type TraceCounters struct {
 	Exported atomic.Uint64
 }
 
-// each reports the trace counters for Counters.Each.
-func (c *TraceCounters) each(fn func(string, uint64)) {
+// Each calls fn for every trace counter with its Counters.Each name
+// ("trace_inserted", ...).
+func (c *TraceCounters) Each(fn func(name string, value uint64)) {
 	fn("trace_inserted", c.Inserted.Load())
 	fn("trace_filled", c.Filled.Load())
 	fn("trace_overflowed", c.Overflowed.Load())
