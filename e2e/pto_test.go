@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -159,22 +161,17 @@ func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec, steer dxebpf.S
 	return nodes[0]
 }
 
-// TestPTOKernelInterop: host-a ── E ── K ── T ── D ── host-b, where E, T and
-// D are dexplane bumps in the wire (encapsulating, transit, decapsulating)
-// and K is a Linux IOAM router. E inserts a Pre-allocated Trace (inline, and
-// ip6ip6 to D's tunnel end), K, T and D write their data. D's records must
-// list the four hops in path order with each node's own ids and hop
-// limit, RemainingLen and Overflow right (the ip6ip6 case has room for three
-// nodes only: D finds it full and sets Overflow), and host-b must get every
-// datagram without IOAM.
-func TestPTOKernelInterop(t *testing.T) {
+// ptoTopology builds host-a ── E ── K ── T ── D ── host-b for the trace
+// interop tests: E, T and D bumps in the wire (ports west/east, IPv6 off),
+// K a Linux IOAM router (kernelIOAMRouter), host-a and host-b routing via K.
+func ptoTopology(t *testing.T) (e, k, tr, d, ha, hb *testbed.Netns) {
 	testbed.SkipIfNotRoot(t)
-	ha := testbed.NewNetns(t, "pto-a")
-	e := testbed.NewNetns(t, "pto-e")
-	k := testbed.NewNetns(t, "pto-k")
-	tr := testbed.NewNetns(t, "pto-t")
-	d := testbed.NewNetns(t, "pto-d")
-	hb := testbed.NewNetns(t, "pto-b")
+	ha = testbed.NewNetns(t, "pto-a")
+	e = testbed.NewNetns(t, "pto-e")
+	k = testbed.NewNetns(t, "pto-k")
+	tr = testbed.NewNetns(t, "pto-t")
+	d = testbed.NewNetns(t, "pto-d")
+	hb = testbed.NewNetns(t, "pto-b")
 	const (
 		macA, macB   = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 		macKW, macKE = "02:00:00:00:77:01", "02:00:00:00:77:02"
@@ -213,7 +210,19 @@ func TestPTOKernelInterop(t *testing.T) {
 	k.AddNeigh(t, "ke", ptoHostB, mustMAC(macB))
 	k.AddNeigh(t, "ke", ptoTunDst, mustMAC(macB)) // D ends the tunnel in the wire
 	kernelIOAMRouter(t, k, "kw", "ke")
+	return e, k, tr, d, ha, hb
+}
 
+// TestPTOKernelInterop: host-a ── E ── K ── T ── D ── host-b, where E, T and
+// D are dexplane bumps in the wire (encapsulating, transit, decapsulating)
+// and K is a Linux IOAM router. E inserts a Pre-allocated Trace (inline, and
+// ip6ip6 to D's tunnel end), K, T and D write their data. D's records must
+// list the four hops in path order with each node's own ids and hop
+// limit, RemainingLen and Overflow right (the ip6ip6 case has room for three
+// nodes only: D finds it full and sets Overflow), and host-b must get every
+// datagram without IOAM.
+func TestPTOKernelInterop(t *testing.T) {
+	e, k, tr, d, ha, hb := ptoTopology(t)
 	for _, steer := range []dxebpf.SteerMode{dxebpf.SteerAll, dxebpf.SteerSampled} {
 		// steer: sampled checks that XDP hands the trace frames to the
 		// workers: inside ports steer every Hop-by-Hop frame, and the
@@ -257,7 +266,7 @@ func ptoChain(t *testing.T, steer dxebpf.SteerMode, e, k, tr, d, ha, hb *testbed
 			if err := ha.Do(func() error { return sendUDP(ptoHostB, port, count) }); err != nil {
 				t.Fatal(err)
 			}
-			got := l.wait(count, 2*time.Second)
+			got := l.wait(count, 5*time.Second)
 			if len(got) != count {
 				for _, x := range []struct {
 					n    string
@@ -276,7 +285,7 @@ func ptoChain(t *testing.T, steer dxebpf.SteerMode, e, k, tr, d, ha, hb *testbed
 			wantCtr(t, "E", en, "trace_inserted", count)
 			wantCtr(t, "T", tn, "trace_filled", uint64(count*(i+1))) // T and D serve both subtests
 			var recs []telemetry.Record
-			deadline := time.Now().Add(2 * time.Second)
+			deadline := time.Now().Add(5 * time.Second)
 			for len(recs) < count && time.Now().Before(deadline) {
 				var r telemetry.Record
 				for dn.Ring().Pop(&r) {
@@ -518,4 +527,92 @@ func nonZero(n *node.Node) map[string]uint64 {
 		}
 	})
 	return m
+}
+
+// TestPTOKernelInteropRun is the same chain with real `dexplane run`
+// processes configured from YAML, the encapsulating route written in the
+// kernel's own iproute2 syntax, and the decapsulating node's JSON output as
+// the judge: every record lists the four hops in path order with each
+// node's id, hop limit and interface ids.
+func TestPTOKernelInteropRun(t *testing.T) {
+	bin := buildDexplane(t)
+	e, _, tr, d, ha, hb := ptoTopology(t)
+	dir := t.TempDir()
+	recFile := filepath.Join(dir, "d.json")
+	write := func(name, node, west, east, routes, outputs string) string {
+		p := filepath.Join(dir, name+".yaml")
+		y := fmt.Sprintf(`node: {%s}
+ports:
+  - {name: west, %s}
+  - {name: east, %s}
+namespaces:
+  - {id: 123, data: 0x1234, data_wide: 0xabcdef01}
+%s
+export:
+  rate_limit: {records_per_second: 1000000, capacity_fraction: 0}
+%s
+dataplane: {attach_mode: generic}
+`, node, west, east, routes, outputs)
+		if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ecfg := write("e", "id: 11, address: 2001:db8:1::e", "domain: outside, if_id: 1", "domain: inside, if_id: 2",
+		`routes:
+  - "2001:db8:2::/64 encap ioam6 mode inline trace prealloc type 0xc40000 ns 123 size 48"`, "")
+	tcfg := write("t", "id: 33", "domain: inside, if_id: 7", "domain: inside, if_id: 8", "", "")
+	dcfg := write("d", "id: 44", "domain: inside, if_id: 9", "domain: outside, if_id: 10", "",
+		fmt.Sprintf("  outputs: [{format: json, path: %q}]", recFile))
+	var nodes []*dexNode
+	for _, x := range []struct {
+		ns  *testbed.Netns
+		cfg string
+	}{{e, ecfg}, {tr, tcfg}, {d, dcfg}} {
+		n := startDexNode(t, bin, x.ns, x.cfg)
+		if err := n.waitForwarding(20 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	const port, count = 7200, 10
+	l, err := listenHopOpts(hb, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ha.Do(func() error { return sendUDP(ptoHostB, port, count) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.wait(count, 5*time.Second); len(got) != count {
+		t.Fatalf("host-b received %d of %d datagrams", len(got), count)
+	}
+	for _, n := range nodes {
+		if err := n.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := readJSONRecords(t, recFile)
+	if len(recs) != count {
+		t.Fatalf("decap wrote %d records, want %d", len(recs), count)
+	}
+	// Path order: E (hop limit as sent), K (64-1), T (63-1, forwards with
+	// 63), D (63-1).
+	want := []struct{ id, hl, in, out int }{{11, 64, 1, 2}, {kNodeID, 63, kIfIn, kIfOut}, {33, 62, 7, 8}, {44, 62, 9, 10}}
+	str := fmt.Sprint
+	for _, r := range recs {
+		pto, _ := r["pto"].(map[string]any)
+		hops, _ := pto["hops"].([]any)
+		if len(hops) != len(want) || str(pto["rem_len"]) != "0" || str(pto["overflow"]) != "false" {
+			t.Fatalf("record trace %v", pto)
+		}
+		for i, h := range hops {
+			m := h.(map[string]any)
+			w := want[i]
+			if str(m["index"]) != str(i) || str(m["node_id"]) != str(w.id) || str(m["hop_limit"]) != str(w.hl) ||
+				str(m["ingress_if_id"]) != str(w.in) || str(m["egress_if_id"]) != str(w.out) || str(m["namespace_data"]) != str(ptoNSData) {
+				t.Fatalf("hop %d: %v, want %+v", i, m, w)
+			}
+		}
+	}
+	t.Logf("dexplane run (YAML, kernel route syntax) -> Linux -> dexplane -> dexplane: %d records, 4 hops each in path order", len(recs))
 }
