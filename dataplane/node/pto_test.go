@@ -291,3 +291,23 @@ func BenchmarkHandleTrace(b *testing.B) {
 		}
 	}
 }
+
+// TestTracePacketTooBig: an ip6ip6 trace route answers a packet that no
+// longer fits the tunnel with Packet Too Big exactly as a DEX route does,
+// reporting the MTU minus the trace's overhead (40 + 16 + size).
+func TestTracePacketTooBig(t *testing.T) {
+	s := traceSpec(encapDir, policy.ModeEncap, 0x800000, 12, false, 1)
+	s.Ports[1].MTU = 1400
+	s.Options.PacketTooBig = true
+	n, _ := newNode(t, s)
+	f := newFrame(udpPacket("2001:db8::1", "2001:db8::2", 1, 2, 1400-40-32+1), 0)
+	if v := n.Handle(f); v != xsk.Reflect {
+		t.Fatalf("verdict %v, want Reflect", v)
+	}
+	wantCounters(t, n, map[string]uint64{"ptb_sent": 1, "trace_inserted": 0})
+	out := ip6Of(f)
+	// ICMPv6 type 2 (Packet Too Big) right after the IPv6 header, MTU at +4.
+	if out[6] != packet.ProtoICMPv6 || out[40] != 2 || binary.BigEndian.Uint32(out[44:]) != 1400-40-32 {
+		t.Errorf("reply %x", out[:48])
+	}
+}
