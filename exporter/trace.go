@@ -188,6 +188,8 @@ func appendNodeJSON(b []byte, tt uint32, d *packet.NodeData) []byte {
 // one record per trace, but goflow2 and nfacctd do not decode
 // subTemplateList contents and tshark shows them only as nested raw
 // fields. The raw trace keeps the export lossless for `dexplane collect`.
+// goflow2, nfacctd and tshark are tested live on the hop records
+// (peers_trace_test.go).
 //
 // The four trace IEs are dexplane's own, numbered 100-103 under the ULiège
 // PEN 10383 next to the ULiège IEs 0-16 (which dexplane reuses unchanged);
