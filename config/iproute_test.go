@@ -190,3 +190,18 @@ func TestIprouteErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestTraceSizeCountsSchema: with bit 22 the size must also hold the
+// namespace's opaque state snapshot (its 4-octet header and its data).
+func TestTraceSizeCountsSchema(t *testing.T) {
+	doc := strings.Replace(routeDoc(`{prefix: cd00::/64, trace: {type: 0x800002, ns: 123, size: 12}}`),
+		"namespaces: [{id: 123}]", "namespaces: [{id: 123, schema: {id: 7, data: 0x0102030405}}]", 1)
+	_, err := Parse("r.yaml", []byte(doc))
+	want := "r.yaml:7:64: routes[0].trace.size: 12: too small for one node's data: type 0x800002 needs 16 octets per node"
+	if err == nil || err.Error() != want {
+		t.Errorf("error:\n%v\nwant:\n%s", err, want)
+	}
+	if _, err := Parse("r.yaml", []byte(strings.Replace(doc, "size: 12", "size: 16", 1))); err != nil {
+		t.Errorf("size 16 (4 node id + 4 OSS header + 8 schema data) refused: %v", err)
+	}
+}

@@ -358,7 +358,13 @@ func (d *decoder) finishRoute(in *routeInput, site routeSite, c *Config, nsKnown
 			r.Trace.Type = Hex(in.tType)
 		}
 		if in.tSizeOK {
-			if msg := traceSizeProblem(in.tSize, in.tType, in.tTypeOK); msg != "" {
+			oss := 0 // the namespace's opaque state snapshot, written with bit 22
+			for _, ns := range c.Namespaces {
+				if in.tNSOK && uint64(ns.ID) == in.tNS && ns.Schema != nil {
+					oss = (len(ns.Schema.Data) + 3) &^ 3
+				}
+			}
+			if msg := traceSizeProblem(in.tSize, in.tType, in.tTypeOK, oss); msg != "" {
 				fail("trace.size", "%s", msg)
 			}
 			r.Trace.Size = int(min(in.tSize, 1<<20))
@@ -442,8 +448,9 @@ func ptoTraceTypeProblem(t uint64) string {
 }
 
 // traceSizeProblem returns why size (octets) is not a valid pre-allocated
-// trace size for trace type t (when typeOK), or "".
-func traceSizeProblem(size, t uint64, typeOK bool) string {
+// trace size for trace type t (when typeOK) whose namespace's schema data
+// is oss octets, or "".
+func traceSizeProblem(size, t uint64, typeOK bool, oss int) string {
 	if size == 0 || size%4 != 0 || size > policy.MaxTraceSize {
 		return fmt.Sprintf("%d: must be a multiple of 4 from 4 to %d octets (the kernel's IOAM6_TRACE_DATA_SIZE_MAX)", size, policy.MaxTraceSize)
 	}
@@ -452,7 +459,7 @@ func traceSizeProblem(size, t uint64, typeOK bool) string {
 	}
 	need := 4 * policy.TraceNodeLen(uint32(t))
 	if uint32(t)&policy.TraceTypeOSS != 0 {
-		need += 4
+		need += 4 + oss
 	}
 	if int(size) < need {
 		return fmt.Sprintf("%d: too small for one node's data: type 0x%06x needs %d octets per node", size, t, need)
