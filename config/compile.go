@@ -82,12 +82,13 @@ func (c *Config) Spec() (policy.Spec, error) {
 		MaxFlows: c.Flows.MaxFlows, FlowID: policy.FlowIDHash, FlowIDSeed: uint32(c.Flows.FlowID.Seed),
 	}
 	for i, col := range c.Export.Collectors {
-		tr, err := lookup(col.Transport, map[string]policy.Transport{"udp": policy.TransportUDP, "tcp": policy.TransportTCP})
+		tr, err := lookup(col.Transport, map[string]policy.Transport{"udp": policy.TransportUDP, "tcp": policy.TransportTCP, "tls": policy.TransportTLS})
 		if err != nil {
 			return s, fmt.Errorf("config: compile: export.collectors[%d].transport: %w", i, err)
 		}
 		s.Export.Collectors = append(s.Export.Collectors, policy.Collector{
 			Transport: tr, Address: col.Address, ObservationDomainID: col.ObservationDomainID,
+			TLS:             policy.TLSFiles{CA: col.TLS.CA, Cert: col.TLS.Cert, Key: col.TLS.Key, ServerName: col.TLS.ServerName},
 			TemplateRefresh: time.Duration(col.TemplateRefresh),
 		})
 	}

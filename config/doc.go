@@ -40,7 +40,9 @@
 //	decap:        endpoints: IPv6 addresses whose ip6ip6 tunnels end here
 //	flows:        seq_start 0|1 [0], idle_timeout [30s; 0 = never], max_flows [65536],
 //	              flow_id {method hash [hash], seed [0]}
-//	export:       collectors [{transport udp|tcp [udp], address host[:4739],
+//	export:       collectors [{transport udp|tcp|tls [udp], address host[:4739],
+//	              tls {ca [system roots], cert, key, server_name [host of address]}
+//	              (transport tls only; paths relative to the file),
 //	              observation_domain_id [1], template_refresh [60s]}],
 //	              rate_limit {records_per_second [10000], burst [0 = 1 s worth],
 //	              capacity_fraction [0.001] (or "1/1000")},

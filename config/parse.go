@@ -404,11 +404,16 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 				cp := index(p, i)
 				c := Collector{Transport: "udp", ObservationDomainID: 1, TemplateRefresh: Duration(DefaultTemplateRefresh)}
 				ok := true
+				var transportNode, tlsNode *yaml.Node
 				d.mapping(item, cp, []field{
 					{"transport", false, func(n *yaml.Node, p string) {
-						if s, sok := d.enum(n, p, "udp", "tcp"); sok {
-							c.Transport = s
+						if s, sok := d.enum(n, p, "udp", "tcp", "tls"); sok {
+							c.Transport, transportNode = s, n
 						}
+					}},
+					{"tls", false, func(n *yaml.Node, p string) {
+						tlsNode = n
+						d.collectorTLS(n, p, &c.TLS)
 					}},
 					{"address", true, func(n *yaml.Node, p string) {
 						s, sok := d.text(n, p)
@@ -438,6 +443,7 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 						}
 					}},
 				})
+				ok = d.checkCollectorTLS(cp, transportNode, tlsNode, &c) && ok
 				if ok {
 					out.Collectors = append(out.Collectors, c)
 				}

@@ -385,12 +385,16 @@ func (d *Daemon) reload() error {
 	return nil
 }
 
-// Reopen makes the local outputs reopen their files (log rotation).
+// Reopen makes the local outputs reopen their files (log rotation) and
+// the TLS collectors reread their certificate files (rotation); a TLS file
+// that does not load is logged and the previous certificate kept.
 func (d *Daemon) Reopen() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.exp != nil {
-		d.exp.Reopen()
+		if err := d.exp.Reopen(); err != nil {
+			d.log.Error("SIGHUP: keeping the previous TLS certificates", "err", err)
+		}
 	}
 }
 
