@@ -121,7 +121,7 @@ func (c *Config) Spec() (policy.Spec, error) {
 		Queues: dp.Queues, RxRingSize: dp.RxRingSize, TxRingSize: dp.TxRingSize,
 		FillRingSize: dp.FillRingSize, CompletionRingSize: dp.CompletionRingSize,
 		UmemFrames: dp.UmemFrames, FrameSize: dp.FrameSize, BatchSize: dp.BatchSize,
-		AttachMode: am, Steer: st, OrderWindow: time.Duration(dp.OrderWindow), CPUs: dp.CPUs, MetricsAddress: dp.MetricsAddress,
+		AttachMode: am, Steer: st, OrderWindow: time.Duration(dp.OrderWindow), CPUs: dp.CPUs, MetricsAddress: dp.MetricsAddress, MetricsWebConfig: dp.MetricsWebConfig,
 	}
 	s.Options = policy.Options{MergeHbH: c.Options.MergeHbH, StripAtDecap: c.Options.Strip, PacketTooBig: c.Options.PacketTooBig}
 	return s, nil

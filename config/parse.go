@@ -584,6 +584,7 @@ func (d *decoder) dataplane(n *yaml.Node, path string, out *Dataplane) {
 			}
 			out.MetricsAddress = a
 		}},
+		{"metrics_web_config", false, func(n *yaml.Node, p string) { out.MetricsWebConfig = d.webConfig(n, p) }},
 	})
 	if orderNode != nil && out.OrderWindow > 0 && out.Steer != "sampled" {
 		d.errorf(orderNode, join(path, "order_window"), "%v: needs steer: sampled (with steer: %s every frame goes through a worker, in order)",

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/exporter-toolkit/web"
 	"gopkg.in/yaml.v3"
 )
 
@@ -70,4 +71,23 @@ func (d *decoder) checkCollectorTLS(path string, transportNode, tlsNode *yaml.No
 		}
 	}
 	return ok
+}
+
+// webConfig decodes the path of an exporter-toolkit web configuration
+// file, relative to the configuration file, and checks that it loads.
+func (d *decoder) webConfig(n *yaml.Node, path string) string {
+	s, ok := d.text(n, path)
+	if !ok || s == "" {
+		return ""
+	}
+	if !filepath.IsAbs(s) && d.file != "" {
+		if a, err := filepath.Abs(filepath.Join(filepath.Dir(d.file), s)); err == nil {
+			s = a
+		}
+	}
+	if err := web.Validate(s); err != nil {
+		d.errorf(n, path, "%s: %v", s, err)
+		return ""
+	}
+	return s
 }

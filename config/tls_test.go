@@ -61,3 +61,26 @@ func TestCollectorTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsWebConfig: dataplane.metrics_web_config must be an
+// exporter-toolkit web configuration that loads; errors name the line.
+func TestMetricsWebConfig(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "web.yml"), []byte("basic_auth_users:\n  prometheus: $2y$10$abcdefghijklmnopqrstuvABCDEFGHIJKLMNOPQRSTUVWXYZ01234\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "bad.yml"), []byte("tls_server_config:\n  cert_file: /nonexistent.crt\n"), 0o600)
+	base := "node: {id: 1}\nports:\n  - {name: a, domain: inside}\n  - {name: b, domain: inside}\ndataplane:\n  metrics_address: \":9102\"\n  metrics_web_config: "
+	c, err := config.Parse(filepath.Join(dir, "x.yaml"), []byte(base+"web.yml\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Dataplane.MetricsWebConfig != filepath.Join(dir, "web.yml") {
+		t.Errorf("MetricsWebConfig = %q", s.Dataplane.MetricsWebConfig)
+	}
+	if _, err := config.Parse(filepath.Join(dir, "x.yaml"), []byte(base+"bad.yml\n")); err == nil || !strings.Contains(err.Error(), "x.yaml:7:23: dataplane.metrics_web_config: "+filepath.Join(dir, "bad.yml")) {
+		t.Errorf("bad web config: %v", err)
+	}
+}

@@ -250,8 +250,13 @@ type Dataplane struct {
 	// default none.
 	CPUs []int `yaml:"cpus,flow"`
 	// MetricsAddress is the Prometheus listen address; "" (default)
-	// disables it.
+	// disables it. Without a host (":9102") it binds the loopback
+	// interface only.
 	MetricsAddress string `yaml:"metrics_address"`
+	// MetricsWebConfig is a Prometheus exporter-toolkit web configuration
+	// file (TLS, client certificates, basic auth) for the metrics
+	// endpoint; "" (default) serves plain HTTP. Relative to the file.
+	MetricsWebConfig string `yaml:"metrics_web_config,omitempty"`
 }
 
 // Options is the "options" section.

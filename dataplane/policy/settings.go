@@ -232,6 +232,9 @@ type Dataplane struct {
 	// MetricsAddress is the "host:port" of the Prometheus endpoint; ""
 	// disables it.
 	MetricsAddress string
+	// MetricsWebConfig is the exporter-toolkit web configuration file of
+	// the metrics endpoint (TLS, basic auth); "" means plain HTTP.
+	MetricsWebConfig string
 }
 
 // Options are behaviour switches of the IOAM roles.
