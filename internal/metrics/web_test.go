@@ -99,7 +99,9 @@ func TestServeWebConfigInvalid(t *testing.T) {
 	}
 	c, _, _ := fullCollector(t)
 	errc := make(chan error, 1)
-	go func() { errc <- metrics.ServeListenerWeb(context.Background(), ln, metrics.NewHandler(c, nil), webCfg, nil) }()
+	go func() {
+		errc <- metrics.ServeListenerWeb(context.Background(), ln, metrics.NewHandler(c, nil), webCfg, nil)
+	}()
 	select {
 	case err := <-errc:
 		if err == nil || !strings.Contains(err.Error(), "nonexistent") {
