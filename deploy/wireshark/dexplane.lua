@@ -17,7 +17,10 @@
 --   tshark -X lua_script:dexplane.lua -r capture.pcap -V
 -- Filter fields: dexplane.ioam.*, dexplane.dex.*, dexplane.pto.*
 
-local p = Proto("dexplane", "IOAM DEX (dexplane)")
+-- Loaded twice (the package's copy in the global plugin directory and
+-- -X lua_script:), the second copy steps aside.
+local ok, p = pcall(Proto, "dexplane", "IOAM DEX (dexplane)")
+if not ok then return end
 
 -- IOAM option types in the Hop-by-Hop header (RFC 9486: 0x11 and 0x31).
 local IOAM_OPTION = { [0x11] = true, [0x31] = true }
