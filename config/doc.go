@@ -51,7 +51,8 @@
 //	              frame_size 2048|4096 [2048], batch_size [64], attach_mode
 //	              auto|native|generic [auto], steer all|sampled [all],
 //	              order_window [0 = off; steer sampled only, at most 1s],
-//	              cpus (list or "0-3,6") [none], metrics_address [none]
+//	              cpus (list or "0-3,6") [none], metrics_address [none; no host = loopback],
+//	              metrics_web_config [none; exporter-toolkit web config: TLS, basic auth]
 //	options:      merge_hbh [true], strip [true; false = test mode], packet_too_big [false;
 //	              true needs node.address]
 //

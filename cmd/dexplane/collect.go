@@ -78,7 +78,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	paths := fs.Int("paths", 0, "with the summary, print the hop-by-hop path of the first `N` packets seen (node, time, delay)")
 	maxPackets := fs.Int("max-packets", 65536, "packets kept for path assembly before the oldest are folded into statistics")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: dexplane collect [--listen URL]... [--json] [--quiet] [--interval D]")
+		fmt.Fprintln(fs.Output(), "usage: dexplane collect [--listen URL]... [--tls-cert F --tls-key F --tls-client-ca F] [--json] [--quiet] [--interval D]")
 		fmt.Fprintln(fs.Output(), "Receives IPFIX from dexplane exporters, prints each DEX record and, on exit (SIGINT/SIGTERM)")
 		fmt.Fprintln(fs.Output(), "or every --interval, correlates records by (namespace, flow id, sequence) across nodes")
 		fmt.Fprintln(fs.Output(), "(observation domain = node): paths with per-hop delay, per-node loss/duplicates/reordering.")
