@@ -212,14 +212,18 @@ func TestCollectTLSCountsEqualTCP(t *testing.T) {
 func TestCollectTLSRefusesBadCertificates(t *testing.T) {
 	p := newPKI(t)
 	col := startCollect(t, append([]string{"--quiet", "--interval", "100ms", "--listen", "tls://127.0.0.1:0"}, tlsArgs(p, p.ca.File)...)...)
-	for i, tc := range []struct{ name, cert, key string }{
-		{"expired", p.expiredCert, p.expKey},
-		{"wrong CA", p.wrongCACert, p.wrongKey},
+	for i, tc := range []struct{ name, ca, cert, key, serverName string }{
+		{"expired", p.ca.File, p.expiredCert, p.expKey, ""},
+		{"wrong CA", p.ca.File, p.wrongCACert, p.wrongKey, ""},
+		// The exporter refuses the collector: its CA is not the one that
+		// signed the collector, or the name does not match.
+		{"untrusted collector", p.otherCA.File, p.goodCert, p.goodKey, ""},
+		{"wrong server name", p.ca.File, p.goodCert, p.goodKey, "elsewhere.example"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dom := uint32(20 + i)
 			e := startExporter(t, policy.Collector{Transport: policy.TransportTLS, Address: col.addrs["tls"], ObservationDomainID: dom,
-				TLS: policy.TLSFiles{CA: p.ca.File, Cert: tc.cert, Key: tc.key}})
+				TLS: policy.TLSFiles{CA: tc.ca, Cert: tc.cert, Key: tc.key, ServerName: tc.serverName}})
 			start := time.Now()
 			const n = 2000
 			e.push(t, 0, n)
@@ -258,7 +262,7 @@ func TestCollectTLSRefusesBadCertificates(t *testing.T) {
 		}
 	})
 	waitUntil(t, "refusals logged", 5*time.Second, func() bool {
-		return strings.Count(col.stderr.String(), "session from") >= 3
+		return strings.Count(col.stderr.String(), "session from") >= 5
 	})
 }
 
