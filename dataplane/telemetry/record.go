@@ -177,6 +177,16 @@ type Record struct {
 	// RawSection holds the first RawLen octets of the IPv6 packet, starting
 	// at the (outer) IPv6 header, as exported in IPFIX IE 313.
 	RawSection [RawSectionMax]byte
+	// TraceHop and TraceHops are set only on the per-hop records an
+	// exporter derives from a trace (IPFIX): the hop's index in path order
+	// (0 = the encapsulating node) and the number of hops in the trace.
+	// TraceHops is 0 on every record a data plane produces.
+	TraceHop, TraceHops uint8
+
+	// Trace is the Pre-allocated Trace the packet carried, filled by a
+	// decapsulating node (Trace.Has). A record may carry DEX fields, a
+	// trace, or both.
+	Trace Trace
 }
 
 // itoa formats v in decimal without allocating through fmt (used by String
@@ -196,18 +206,25 @@ func itoa(v uint64) string {
 }
 
 // Reset makes r a zero Record for a producer about to fill it in place (a
-// ring slot from Ring.Reserve), except for the octets of OSSData and
-// RawSection: OSSLen and RawLen become 0, so no consumer reads them, and
-// the producer writes only the part it uses. That leaves up to three of a
-// slot's cache lines untouched per record. The arrays must stay adjacent
-// (TestResetKeepsArraysAdjacent).
+// ring slot from Ring.Reserve), except for the octets of the three arrays
+// whose valid part a length field bounds: OSSData (OSSLen), RawSection
+// (RawLen) and Trace.Data (Trace.DataLen). Their lengths become 0, so no
+// consumer reads the old octets, and the producer writes only the cache
+// lines it uses: a plain DEX record touches 4 of a slot's 10 lines instead
+// of all of them. The layout it relies on is checked by
+// TestResetLeavesOnlyTheArrays.
 func (r *Record) Reset() {
-	const head = unsafe.Offsetof(Record{}.OSSData)
-	const tail = unsafe.Offsetof(Record{}.RawSection) + RawSectionMax
-	const size = unsafe.Sizeof(Record{})
+	const (
+		head    = unsafe.Offsetof(Record{}.OSSData)                               // up to the OSS data
+		mid     = unsafe.Offsetof(Record{}.RawSection) + RawSectionMax            // after the raw section
+		data    = unsafe.Offsetof(Record{}.Trace) + unsafe.Offsetof(Trace{}.Data) // the trace's data
+		dataEnd = data + TraceDataMax
+		size    = unsafe.Sizeof(Record{})
+	)
 	p := unsafe.Pointer(r)
 	*(*[head]byte)(p) = [head]byte{}
-	if size > tail { // fields after RawSection (none today: it is the last)
-		*(*[size - tail]byte)(unsafe.Add(p, tail)) = [size - tail]byte{}
+	*(*[data - mid]byte)(unsafe.Add(p, mid)) = [data - mid]byte{}
+	if size > dataEnd { // padding, or fields after the trace
+		*(*[size - dataEnd]byte)(unsafe.Add(p, dataEnd)) = [size - dataEnd]byte{}
 	}
 }

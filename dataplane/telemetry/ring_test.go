@@ -139,8 +139,11 @@ func TestRingAllocs(t *testing.T) {
 func TestRecordHasNoPointers(t *testing.T) {
 	// A pointer-free fixed-size type: the size is a compile-time constant and
 	// copying it is a memmove. Guard the size so that growth is deliberate.
-	if s := unsafe.Sizeof(Record{}); s > 384 {
-		t.Fatalf("Record is %d octets; keep it ≤ 384", s)
+	// The Pre-allocated Trace (Record.Trace, up to 244 octets of node data,
+	// exported whole by a decapsulating node) took it from 336 to 592
+	// octets; BenchmarkHandle's DEX roles did not move beyond the noise.
+	if s := unsafe.Sizeof(Record{}); s > 640 {
+		t.Fatalf("Record is %d octets; keep it ≤ 640", s)
 	}
 }
 
@@ -228,20 +231,27 @@ func BenchmarkRingPush(b *testing.B) {
 	}
 }
 
-// TestResetKeepsArraysAdjacent checks the layout Record.Reset relies on
-// and that it zeroes every other field.
-func TestResetKeepsArraysAdjacent(t *testing.T) {
+// TestResetLeavesOnlyTheArrays checks the layout Record.Reset relies on
+// (the OSS and raw arrays adjacent, the trace's data last in the trace) and
+// that it zeroes every field but those arrays' octets.
+func TestResetLeavesOnlyTheArrays(t *testing.T) {
 	if unsafe.Offsetof(Record{}.RawSection) != unsafe.Offsetof(Record{}.OSSData)+OSSDataMax {
 		t.Fatal("a field sits between OSSData and RawSection: Record.Reset would not clear it")
 	}
-	var r Record
-	b := unsafe.Slice((*byte)(unsafe.Pointer(&r)), unsafe.Sizeof(r))
+	if unsafe.Offsetof(Trace{}.Data)+TraceDataMax != unsafe.Sizeof(Trace{}) {
+		t.Fatal("a field follows Trace.Data: Record.Reset would not clear it")
+	}
+	r := new(Record) // on the heap, as ring slots are (checkptr)
+	b := unsafe.Slice((*byte)(unsafe.Pointer(r)), unsafe.Sizeof(*r))
 	for i := range b {
 		b[i] = 0xA5
 	}
 	r.Reset()
-	r.OSSData, r.RawSection = [OSSDataMax]byte{}, [RawSectionMax]byte{}
-	if r != (Record{}) {
-		t.Fatalf("Reset left %+v", r)
+	if r.OSSLen != 0 || r.RawLen != 0 || r.Trace.DataLen != 0 || r.Trace.Has {
+		t.Fatalf("lengths not cleared: oss %d raw %d trace %d", r.OSSLen, r.RawLen, r.Trace.DataLen)
+	}
+	r.OSSData, r.RawSection, r.Trace.Data = [OSSDataMax]byte{}, [RawSectionMax]byte{}, [TraceDataMax]byte{}
+	if *r != (Record{}) {
+		t.Fatalf("Reset left %+v", *r)
 	}
 }
