@@ -602,6 +602,14 @@ func encodeData(mask uint32, d []byte, r *telemetry.Record) int {
 		be.PutUint16(d[o:], uint16(rawLen(r)))
 		o += 2
 	}
+	if mask>>(fRawLength+1) != 0 {
+		// Later fields (the trace's, trace.go) through the table's writers.
+		for i := uint8(fRawLength + 1); i < numFields; i++ {
+			if mask&(1<<i) != 0 {
+				o += putField(i, d[o:], r)
+			}
+		}
+	}
 	return o
 }
 
