@@ -66,6 +66,11 @@ type Port struct {
 	// ForeignIOAM is "drop", "strip" or "forward": what an outside port
 	// does with IOAM arriving from outside the domain; default drop.
 	ForeignIOAM string `yaml:"foreign_ioam"`
+	// CompleteChecksums is "auto", "on" or "off": whether frames received
+	// on the port whose TCP/UDP/ICMPv6 checksum a virtual device left
+	// unfinished (TX checksum offload) get it completed; default auto (on
+	// for virtual devices such as veth, tap, virtio).
+	CompleteChecksums string `yaml:"complete_checksums,omitempty"`
 }
 
 // Namespace is one entry of "namespaces" (ip ioam namespace add).
