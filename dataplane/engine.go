@@ -38,10 +38,14 @@
 // queue's IRQ (/proc/irq/*/smp_affinity_list) to the CPU its worker is
 // pinned to (Options.CPUs) or to its SMT sibling. Zero-copy needs driver
 // support (ice, i40e, mlx5, ixgbe, …) and native attach; veths have one
-// queue pair each and run in copy mode, where generic attach is faster. A
-// veth's TX checksum offload must be off on hosts that send through the
-// bump (ethtool -K IF tx off): the copy to userspace exposes the unfilled
-// checksum a real NIC would have computed.
+// queue pair each and run in copy mode. With AttachAuto a port whose
+// frames leave through a veth is attached natively with the crossing frames
+// moved by TC (dxebpf.AttachPortPeerViaTC), since a veth refuses native
+// redirects unless its neighbour runs XDP; an explicit AttachNative toward
+// a veth is logged as a warning. Frames from a virtual device with TX
+// checksum offload arrive with unfinished transport checksums; each worker
+// completes them on ports whose Options.Checksums allows it (package
+// dataplane/checksum), counted in PortCounters.Checksum.
 package dataplane
 
 import (
