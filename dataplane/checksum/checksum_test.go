@@ -273,6 +273,14 @@ func BenchmarkComplete(b *testing.B) {
 	for _, size := range []int{64, 1400} {
 		good := frame(b, "hbh-dex", layers.IPProtocolTCP, size)
 		part := partial(good, l4(b, good, layers.IPProtocolTCP), layers.IPProtocolTCP)
+		buf := append([]byte(nil), good...)
+		b.Run("copy-only/"+itoa(len(buf)), func(b *testing.B) {
+			// Baseline: the frame copy every case below also does.
+			b.SetBytes(int64(len(buf)))
+			for b.Loop() {
+				copy(buf, good)
+			}
+		})
 		for _, c := range []struct {
 			name string
 			src  []byte
