@@ -93,12 +93,14 @@ func ParseSteerMode(s string) (SteerMode, error) {
 type AttachMode uint8
 
 const (
-	// AttachAuto tries native first, then generic.
+	// AttachAuto tries native first, then generic. dataplane.Engine
+	// refines it per port: toward a veth it uses AttachPortPeerViaTC.
 	AttachAuto AttachMode = iota
 	// AttachNative runs in the driver (XDP_FLAGS_DRV_MODE).
 	AttachNative
 	// AttachGeneric runs on the skb path (XDP_FLAGS_SKB_MODE); works on
-	// every device and beats native on veth.
+	// every device, but hands AF_XDP sockets the GSO frames a local sender
+	// produces (up to 64 KiB, dropped when larger than a UMEM chunk).
 	AttachGeneric
 )
 
