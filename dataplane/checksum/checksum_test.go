@@ -1,12 +1,15 @@
 package checksum
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net"
 	"testing"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 var (
@@ -308,5 +311,43 @@ func itoa(n int) string {
 		if n == 0 {
 			return string(d[i:])
 		}
+	}
+}
+
+// TestHandler: the stage completes on Fix ports, counts on the others,
+// warns once per port, and allocates nothing per frame.
+func TestHandler(t *testing.T) {
+	good := frame(t, "plain", layers.IPProtocolTCP, 200)
+	part := partial(good, l4(t, good, layers.IPProtocolTCP), layers.IPProtocolTCP)
+	var warned []int
+	h := &Handler{Fix: [2]bool{true, false}, OnUnfinished: func(p int) { warned = append(warned, p) }}
+	buf := make([]byte, 2048)
+	f := &xsk.Frame{Buf: buf, Off: 256, Len: len(part)}
+	for _, in := range []int{0, 1, 1, 0} {
+		copy(buf[256:], part)
+		f.Ingress = in
+		if v := h.Handle(f); v != xsk.Forward {
+			t.Fatalf("verdict %v", v)
+		}
+		want := good
+		if in == 1 {
+			want = part
+		}
+		if !bytes.Equal(buf[256:256+len(part)], want) {
+			t.Errorf("port %d: frame after the stage differs from the expected one", in)
+		}
+	}
+	if c := h.Ports[0].Load(); c.Completed != 2 || c.Unfinished != 0 {
+		t.Errorf("port 0 counters %+v", c)
+	}
+	if c := h.Ports[1].Load(); c.Completed != 0 || c.Unfinished != 2 {
+		t.Errorf("port 1 counters %+v", c)
+	}
+	if len(warned) != 1 || warned[0] != 1 {
+		t.Errorf("warnings for ports %v, want [1]", warned)
+	}
+	f.Ingress = 0
+	if n := testing.AllocsPerRun(100, func() { copy(buf[256:], part); h.Handle(f) }); n != 0 {
+		t.Errorf("Handle allocates %v per frame", n)
 	}
 }
