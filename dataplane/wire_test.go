@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
 	"github.com/dexplane/dexplane/dataplane"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
@@ -243,5 +246,42 @@ func TestChecksumOffCounted(t *testing.T) {
 	}
 	if n := e.Counters().Ports[0].Checksum.Completed; n != 0 {
 		t.Fatalf("complete_checksums off: %d checksums completed", n)
+	}
+}
+
+// TestStopLeavesNoTC: the TC programs of auto attach on a veth go with the
+// engine, like its XDP programs.
+func TestStopLeavesNoTC(t *testing.T) {
+	testbed.SkipIfNotRoot(t)
+	p := newPlainBump(t)
+	e := p.start(t, dataplane.Options{})
+	count := func() (n int) {
+		t.Helper()
+		for _, ifn := range []string{"west", "east"} {
+			if err := p.dut.Do(func() error {
+				ifc, err := net.InterfaceByName(ifn)
+				if err != nil {
+					return err
+				}
+				r, err := link.QueryPrograms(link.QueryOptions{Target: ifc.Index, Attach: ebpf.AttachTCXIngress})
+				if err != nil {
+					return err
+				}
+				n += len(r.Programs)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return n
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("running: %d tcx ingress programs on the ports, want 2", n)
+	}
+	if err := e.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("stopped: %d tcx ingress programs left on the ports", n)
 	}
 }
