@@ -143,11 +143,15 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	var line []byte
 	var records, bad uint64
 	var samples []collect.PacketKey
+	var traces []traceSample
 	sampled := map[collect.PacketKey]bool{}
 	handle := func(m collectMsg) {
 		err := dec.Decode(m.src, m.b, func(ev *collect.Event) {
 			records++
 			corr.Add(ev)
+			if r := &ev.Record; r.Trace.Has && len(traces) < *paths {
+				traces = append(traces, traceSample{domain: ev.Domain, rec: *r}) // collect_pto.go
+			}
 			if r := &ev.Record; len(samples) < *paths && r.HasFlowID && r.HasSeq {
 				k := collect.PacketKey{Namespace: r.Namespace, FlowID: r.FlowID, Seq: r.Seq}
 				if !sampled[k] {
@@ -169,6 +173,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(out, "--- %d record(s), %d bad message(s), %d data set(s) without template\n", records, bad, dec.MissingTemplate)
 		collect.WriteSummary(out, corr.Summary())
 		writePaths(out, corr, samples)
+		writeTraces(out, traces)
 		out.Flush()
 	}
 loop:
