@@ -264,7 +264,21 @@ func (e *Encoder) Encode(r *telemetry.Record) error {
 	if err != nil {
 		return err
 	}
-	rlen := recordLen(t, r)
+	d, err := e.reserve(t, recordLen(t, r))
+	if err != nil {
+		return err
+	}
+	o := 0
+	for _, fi := range t.fields {
+		o += Fields[fi].put(d[o:], r)
+	}
+	return nil
+}
+
+// reserve makes room for one data record of rlen octets under t in the
+// current message (finishing the message first, and adding the template
+// and a set header, as needed) and returns the record's octets to fill.
+func (e *Encoder) reserve(t *template, rlen int) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		if len(e.buf) == 0 {
 			e.openMessage()
@@ -294,16 +308,11 @@ func (e *Encoder) Encode(r *telemetry.Record) error {
 			}
 			n := len(e.buf)
 			e.buf = e.buf[:n+rlen]
-			d := e.buf[n:]
-			o := 0
-			for _, fi := range t.fields {
-				o += Fields[fi].put(d[o:], r)
-			}
 			e.records++
-			return nil
+			return e.buf[n:], nil
 		}
 		if attempt > 0 || e.records == 0 && len(e.inMsg) == 0 {
-			return fmt.Errorf("%w: %d octets with a %d-octet budget", ErrMessageSize, need, e.cfg.MessageSize)
+			return nil, fmt.Errorf("%w: %d octets with a %d-octet budget", ErrMessageSize, need, e.cfg.MessageSize)
 		}
 		e.Flush()
 	}

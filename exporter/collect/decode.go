@@ -18,6 +18,7 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/exporter/aggregate"
 )
 
 // Framing limits (RFC 7011 §3.1).
@@ -83,6 +84,11 @@ type Decoder struct {
 	MissingTemplate uint64
 	// BadRecords counts data records with a field of the wrong length.
 	BadRecords uint64
+	// OnAggregate, when set, receives the per-flow aggregate records
+	// (exporter.AggregateTemplate) instead of fn; nil skips them.
+	OnAggregate func(src netip.AddrPort, domain uint32, rec *aggregate.Record)
+	// Aggregates counts aggregate records decoded.
+	Aggregates uint64
 }
 
 // NewDecoder returns an empty Decoder.
@@ -198,6 +204,9 @@ func (d *Decoder) Decode(src netip.AddrPort, msg []byte, fn func(ev *Event)) err
 		switch set := fs.(type) {
 		case netflow.DataFlowSet:
 			for _, rec := range set.Records {
+				if d.aggregate(src, pkt.ObservationDomainId, rec.Values) {
+					continue
+				}
 				ev = Event{Exporter: src, Domain: pkt.ObservationDomainId, ExportTime: pkt.ExportTime,
 					Sequence: pkt.SequenceNumber, Template: set.Id}
 				if d.fill(&ev, rec.Values) {
