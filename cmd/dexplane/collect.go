@@ -12,11 +12,14 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/exporter/aggregate"
 	"github.com/dexplane/dexplane/exporter/collect"
 )
 
@@ -72,6 +75,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	interval := fs.Duration("interval", 0, "also print the summary every `DURATION` (0: only on exit)")
 	paths := fs.Int("paths", 0, "with the summary, print the hop-by-hop path of the first `N` packets seen (node, time, delay)")
 	maxPackets := fs.Int("max-packets", 65536, "packets kept for path assembly before the oldest are folded into statistics")
+	af := addAnalyticsFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: dexplane collect [--listen URL]... [--json] [--quiet] [--interval D]")
 		fmt.Fprintln(fs.Output(), "Receives IPFIX from dexplane exporters, prints each DEX record and, on exit (SIGINT/SIGTERM)")
@@ -134,6 +138,12 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	dec := collect.NewDecoder()
 	corr := collect.NewCorrelator()
 	corr.MaxPackets = *maxPackets
+	an, err := newAnalytics(af, corr, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
+		closeAll()
+		return 2
+	}
 	var tick <-chan time.Time
 	if *interval > 0 {
 		t := time.NewTicker(*interval)
@@ -141,6 +151,13 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		tick = t.C
 	}
 	var line []byte
+	dec.OnAggregate = func(src netip.AddrPort, domain uint32, rec *aggregate.Record) {
+		an.aggregate(domain, rec)
+		if !*quiet {
+			line = exporter.AppendAggregate(append(append(line[:0], "domain="...), strconv.Itoa(int(domain))+" "...), rec, false)
+			out.Write(line)
+		}
+	}
 	var records, bad uint64
 	var samples []collect.PacketKey
 	sampled := map[collect.PacketKey]bool{}
@@ -148,6 +165,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		err := dec.Decode(m.src, m.b, func(ev *collect.Event) {
 			records++
 			corr.Add(ev)
+			an.event(ev)
 			if r := &ev.Record; len(samples) < *paths && r.HasFlowID && r.HasSeq {
 				k := collect.PacketKey{Namespace: r.Namespace, FlowID: r.FlowID, Seq: r.Seq}
 				if !sampled[k] {
@@ -182,6 +200,8 @@ loop:
 			out.Flush()
 		case <-tick:
 			summary()
+		case now := <-an.tick.C:
+			an.onTick(now)
 		case <-ctx.Done():
 			break loop
 		}
@@ -201,6 +221,7 @@ loop:
 	for len(msgs) > 0 {
 		handle(<-msgs)
 	}
+	an.close()
 	summary()
 	return 0
 }
