@@ -30,6 +30,19 @@ fi
 
 $demo_only && exit 0
 
+# Prometheus (Debian 12: 2.42) scrapes `dexplane collect --metrics-address`
+# in cmd/dexplane's analytics test; without recommends (no node exporter).
+if ! dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok installed"; then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "install-deps: need root to install: prometheus" >&2
+		exit 1
+	fi
+	echo "install-deps: apt-get install prometheus"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
 # goflow2 is an independent IPFIX decoder used by the exporter's tests.
 gobin=$(go env GOPATH)/bin
 if [[ ! -x $gobin/goflow2 ]]; then

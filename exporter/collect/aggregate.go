@@ -27,6 +27,9 @@ func (d *Decoder) aggregate(src netip.AddrPort, domain uint32, values []netflow.
 	if !isAgg {
 		return false
 	}
+	if d.delay(domain, values) {
+		return true
+	}
 	var rec aggregate.Record
 	for _, v := range values {
 		b, ok := v.Value.([]byte)
@@ -80,4 +83,66 @@ func (t *AggregateTotals) Lost() uint64 {
 		return t.Gaps - t.Reordered
 	}
 	return 0
+}
+
+// delay decodes values as an RFC 9951 delay record (DelayTemplate) when
+// they carry pathDelayMeanDeltaMicroseconds, hands it to OnDelay and
+// returns true.
+func (d *Decoder) delay(domain uint32, values []netflow.DataField) bool {
+	isDelay := false
+	for _, v := range values {
+		if !v.PenProvided && v.Type == IEPathDelayMean {
+			isDelay = true
+		}
+	}
+	if !isDelay {
+		return false
+	}
+	var r DelayRecord
+	for _, v := range values {
+		b, ok := v.Value.([]byte)
+		if !ok || len(b) == 0 || len(b) > 8 {
+			d.BadRecords++
+			return true
+		}
+		var x uint64
+		for _, c := range b {
+			x = x<<8 | uint64(c)
+		}
+		var pen uint32
+		if v.PenProvided {
+			pen = v.Pen
+		}
+		switch {
+		case pen == exporter.PEN && v.Type&^0x8000 == 0:
+			r.Namespace = uint16(x)
+		case pen == exporter.AggPEN && v.Type&^0x8000 == IEPathID:
+			r.PathID = uint32(x)
+		case pen == exporter.AggPEN && v.Type&^0x8000 == IEFromDomain:
+			r.From = uint32(x)
+		case pen == exporter.AggPEN && v.Type&^0x8000 == IEToDomain:
+			r.To = uint32(x)
+		case pen == exporter.AggPEN && v.Type&^0x8000 == IEPathHops:
+			r.Hops = uint8(x)
+		case pen == 0 && v.Type == 152:
+			r.Start = int64(x) * 1e6
+		case pen == 0 && v.Type == 153:
+			r.End = int64(x) * 1e6
+		case pen == 0 && v.Type == 2:
+			r.Packets = x
+		case pen == 0 && v.Type == IEPathDelayMean:
+			r.MeanUs = uint32(x)
+		case pen == 0 && v.Type == IEPathDelayMin:
+			r.MinUs = uint32(x)
+		case pen == 0 && v.Type == IEPathDelayMax:
+			r.MaxUs = uint32(x)
+		case pen == 0 && v.Type == IEPathDelaySum:
+			r.SumUs = x
+		}
+	}
+	d.Delays++
+	if d.OnDelay != nil {
+		d.OnDelay(domain, &r)
+	}
+	return true
 }

@@ -89,6 +89,11 @@ type Decoder struct {
 	OnAggregate func(src netip.AddrPort, domain uint32, rec *aggregate.Record)
 	// Aggregates counts aggregate records decoded.
 	Aggregates uint64
+	// OnDelay, when set, receives the RFC 9951 delay records
+	// (DelayTemplate) of an upstream `dexplane collect --ipfix-out`.
+	OnDelay func(domain uint32, rec *DelayRecord)
+	// Delays counts delay records decoded.
+	Delays uint64
 }
 
 // NewDecoder returns an empty Decoder.
