@@ -51,12 +51,13 @@ type PathCounters struct {
 // front: Add allocates nothing once the index map has grown. Not safe for
 // concurrent use.
 //
-// Memory: about 180 octets per open packet (the 152-octet slab entry and
-// its index map entry).
+// Memory: about 170 octets per open packet (the 160-octet slab entry and
+// two 4-octet slots of the open-addressing index).
 type Paths struct {
 	timeout int64
 	slab    []openPath
-	index   map[PacketKey]int32
+	index   []int32 // open addressing, linear probing: slab index + 1, 0 = empty
+	mask    uint64
 	fifo    []int32 // slab indexes in arrival order (ring)
 	head, n int
 	done    func(p *Path)
@@ -69,7 +70,11 @@ type Paths struct {
 // completes a packet timeout after its first record, calling done.
 func NewPaths(maxOpen int, timeout time.Duration, done func(p *Path)) *Paths {
 	maxOpen = max(maxOpen, 1)
-	p := &Paths{timeout: int64(timeout), slab: make([]openPath, maxOpen), index: make(map[PacketKey]int32, maxOpen),
+	size := 1
+	for size < 2*maxOpen {
+		size <<= 1
+	}
+	p := &Paths{timeout: int64(timeout), slab: make([]openPath, maxOpen), index: make([]int32, size), mask: uint64(size - 1),
 		fifo: make([]int32, maxOpen), done: done}
 	for i := range p.fifo {
 		p.fifo[i] = int32(i)
@@ -87,18 +92,20 @@ func (p *Paths) Open() int { return p.n }
 // unknown); now is the collector's clock (unix ns).
 func (p *Paths) Add(k PacketKey, domain uint32, t int64, now int64) {
 	p.ctr.Records++
-	i, ok := p.index[k]
-	if !ok {
+	pos, found := p.lookup(k)
+	i := p.index[pos] - 1
+	if !found {
 		if p.n == len(p.slab) {
 			p.ctr.Evicted++
 			p.complete()
+			pos, _ = p.lookup(k) // the removal may have moved entries
 		}
 		// the slot after the last open one in the ring is free
 		i = p.fifo[(p.head+p.n)%len(p.fifo)]
 		p.n++
 		o := &p.slab[i]
 		o.key, o.arrived, o.n, o.live = k, now, 0, true
-		p.index[k] = i
+		p.index[pos] = i + 1
 	}
 	o := &p.slab[i]
 	if int(o.n) == MaxPathHops {
@@ -130,7 +137,7 @@ func (p *Paths) complete() {
 	p.head = (p.head + 1) % len(p.fifo)
 	p.n--
 	o := &p.slab[i]
-	delete(p.index, o.key)
+	p.remove(o.key)
 	o.live = false
 	h := p.sorted[:o.n]
 	copy(h, o.hops[:o.n])
@@ -152,4 +159,59 @@ func hopBefore(a, b PathHop) bool {
 		return a.Time < b.Time
 	}
 	return a.Domain < b.Domain
+}
+
+// hash mixes a packet key into 64 bits (splitmix64 finaliser).
+func hash(k PacketKey) uint64 {
+	x := uint64(k.Namespace)<<32 | uint64(k.FlowID)
+	x ^= uint64(k.Seq) * 0x9E3779B97F4A7C15
+	x ^= x >> 30
+	x *= 0xBF58476D1CE4E5B9
+	x ^= x >> 27
+	x *= 0x94D049BB133111EB
+	x ^= x >> 31
+	return x
+}
+
+// lookup returns the index slot holding k (found) or the empty slot where
+// it would go.
+func (p *Paths) lookup(k PacketKey) (uint64, bool) {
+	pos := hash(k) & p.mask
+	for {
+		v := p.index[pos]
+		if v == 0 {
+			return pos, false
+		}
+		if p.slab[v-1].key == k {
+			return pos, true
+		}
+		pos = (pos + 1) & p.mask
+	}
+}
+
+// remove deletes k from the index with backward-shift deletion (no
+// tombstones, so probes stay short under constant churn).
+func (p *Paths) remove(k PacketKey) {
+	pos, found := p.lookup(k)
+	if !found {
+		return
+	}
+	for {
+		p.index[pos] = 0
+		next := pos
+		for {
+			next = (next + 1) & p.mask
+			v := p.index[next]
+			if v == 0 {
+				return
+			}
+			home := hash(p.slab[v-1].key) & p.mask
+			// move v back to pos unless its home lies cyclically in (pos, next]
+			if (next-home)&p.mask >= (next-pos)&p.mask {
+				p.index[pos] = v
+				pos = next
+				break
+			}
+		}
+	}
 }
