@@ -238,9 +238,44 @@ func TestCollectPrometheus(t *testing.T) {
 	if !ok || p50 < 244e-6 || p50 > 611e-6 {
 		t.Errorf("PromQL median of segment 2→3 = %v (%v)", p50, ok)
 	}
+	// every expression of the domain dashboard is valid PromQL for this
+	// Prometheus and returns data for the segments and nodes above
+	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "grafana-domain-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	vars := strings.NewReplacer("$namespace", ".*", "$instance", ".*", "$from", ".*", "$to", ".*", "$__rate_interval", "1m")
+	exprs := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			q := vars.Replace(tg.Expr)
+			resp, err := http.Get("http://" + web + "/api/v1/query?query=" + url.QueryEscape(q))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(body), `"status":"success"`) {
+				t.Errorf("dashboard panel %q: %s: %s", p.Title, q, body)
+			}
+			exprs++
+		}
+	}
 	wait()
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
+	t.Logf("Prometheus 2.42 accepted the domain dashboard's %d expressions", exprs)
 	t.Logf("Prometheus 2.42: segment 2→3 mean delay %.1f µs, median bucket ≤ %.0f µs; node 3 lost %v packets", mean*1e6, p50*1e6, lost)
 }
