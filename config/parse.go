@@ -482,6 +482,11 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 						out.Aggregate.MaxFlows = v
 					}
 				}},
+				{"keep_per_packet", false, func(n *yaml.Node, p string) {
+					if v, ok := d.boolean(n, p); ok {
+						out.Aggregate.KeepPerPacket = v
+					}
+				}},
 			})
 		}},
 		{"partition", false, func(n *yaml.Node, p string) {

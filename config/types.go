@@ -177,6 +177,9 @@ type Aggregate struct {
 	Interval Duration `yaml:"interval"`
 	// MaxFlows bounds the flows aggregated at once; default 65536.
 	MaxFlows uint64 `yaml:"max_flows"`
+	// KeepPerPacket also exports every packet (both views side by side,
+	// as `make demo` does); default false.
+	KeepPerPacket bool `yaml:"keep_per_packet"`
 }
 
 // Collector is one entry of "export.collectors".

@@ -337,8 +337,10 @@ func (x *Exporter) drain() int {
 			total++
 			if x.agg != nil {
 				x.agg.Add(r) // rate limited when the aggregates leave
-				q.Release()
-				continue
+				if !x.opts.Aggregate.KeepPerPacket {
+					q.Release()
+					continue
+				}
 			}
 			if x.bucket.Allow(now) {
 				admitted++

@@ -186,6 +186,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	summary := func() {
 		fmt.Fprintf(out, "--- %d record(s), %d bad message(s), %d data set(s) without template\n", records, bad, dec.MissingTemplate)
 		collect.WriteSummary(out, corr.Summary())
+		an.writeSummary(out)
 		writePaths(out, corr, samples)
 		out.Flush()
 	}

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,6 +61,15 @@ type analytics struct {
 	nextOut time.Time
 	records uint64
 	stderr  io.Writer
+	// per node: per-packet records, and aggregate totals by flow
+	perPacket map[uint32]uint64
+	aggs      map[aggKey]*collect.AggregateTotals
+}
+
+// aggKey is a node and a flow of the aggregate summary.
+type aggKey struct {
+	domain uint32
+	flow   collect.FlowKey
 }
 
 // errOTLP: --otlp is not implemented yet.
@@ -70,7 +82,7 @@ func newAnalytics(f *analyticsFlags, corr *collect.Correlator, stderr io.Writer)
 	if *f.exportInterval <= 0 || *f.pathTimeout <= 0 {
 		return nil, fmt.Errorf("--export-interval and --path-timeout must be positive")
 	}
-	a := &analytics{f: f, corr: corr, stderr: stderr}
+	a := &analytics{f: f, corr: corr, stderr: stderr, perPacket: map[uint32]uint64{}, aggs: map[aggKey]*collect.AggregateTotals{}}
 	now := time.Now()
 	a.delays = collect.NewDelays(now.UnixNano())
 	a.paths = collect.NewPaths(*f.maxOpen, *f.pathTimeout, a.delays.AddPath)
@@ -108,6 +120,7 @@ func newAnalytics(f *analyticsFlags, corr *collect.Correlator, stderr io.Writer)
 // event adds one per-packet record.
 func (a *analytics) event(ev *collect.Event) {
 	a.records++
+	a.perPacket[ev.Domain]++
 	r := &ev.Record
 	if !r.HasFlowID || !r.HasSeq {
 		return
@@ -139,6 +152,40 @@ func (a *analytics) aggregate(domain uint32, rec *aggregate.Record) {
 	a.records++
 	if a.metrics != nil {
 		a.metrics.AddAggregate(domain, rec)
+	}
+	k := aggKey{domain, collect.FlowKey{Namespace: rec.Namespace, FlowID: rec.FlowID}}
+	t := a.aggs[k]
+	if t == nil {
+		t = &collect.AggregateTotals{}
+		a.aggs[k] = t
+	}
+	t.Add(rec)
+}
+
+// writeSummary prints the aggregates nodes sent (export.aggregate), flow
+// by flow, beside the per-packet records the same nodes sent.
+func (a *analytics) writeSummary(w io.Writer) {
+	if len(a.aggs) == 0 {
+		return
+	}
+	keys := make([]aggKey, 0, len(a.aggs))
+	recs := map[uint32]uint64{}
+	for k, t := range a.aggs {
+		keys = append(keys, k)
+		recs[k.domain] += t.Records
+	}
+	slices.SortFunc(keys, func(x, y aggKey) int {
+		return cmp.Or(cmp.Compare(x.flow.Namespace, y.flow.Namespace), cmp.Compare(x.flow.FlowID, y.flow.FlowID), cmp.Compare(x.domain, y.domain))
+	})
+	fmt.Fprintf(w, "--- aggregates (export.aggregate at the node)\n")
+	for _, k := range keys {
+		t := a.aggs[k]
+		fmt.Fprintf(w, "flow ns=%d id=0x%08x node %d: %d aggregate record(s) for %d packet(s), %d octets, seq %d..%d, lost %d, duplicates %d, reordered %d\n",
+			k.flow.Namespace, k.flow.FlowID, k.domain, t.Records, t.Packets, t.Octets, t.FirstSeq, t.LastSeq, t.Lost(), t.Duplicates, t.Reordered)
+	}
+	doms := slices.Sorted(maps.Keys(recs))
+	for _, d := range doms {
+		fmt.Fprintf(w, "node %d: %d aggregate record(s) against %d per-packet record(s)\n", d, recs[d], a.perPacket[d])
 	}
 }
 

@@ -143,6 +143,9 @@ type Aggregate struct {
 	Interval time.Duration
 	// MaxFlows bounds the flows aggregated at once; 0 means 65536.
 	MaxFlows int
+	// KeepPerPacket also exports every packet's record (both views, for
+	// comparison; the export volume is not reduced).
+	KeepPerPacket bool
 }
 
 // Partition is how records are spread over the configured collectors.
