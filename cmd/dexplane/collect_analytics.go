@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -42,7 +41,7 @@ func addAnalyticsFlags(fs *flag.FlagSet) *analyticsFlags {
 		pathTimeout:    fs.Duration("path-timeout", time.Second, "a packet's path is complete `DURATION` after its first record arrived"),
 		maxOpen:        fs.Int("max-open", 1<<20, "packets assembled at once (about 180 octets each); the oldest complete early beyond"),
 		metricsAddr:    fs.String("metrics-address", "", "serve Prometheus /metrics on `ADDR` (host:port)"),
-		otlp:           fs.String("otlp", "", "send each packet path as an OpenTelemetry trace to `ENDPOINT` (not implemented yet)"),
+		otlp:           fs.String("otlp", "", "send each packet path as an OpenTelemetry trace (OTLP/HTTP, JSON) to `ENDPOINT`, e.g. http://HOST:4318"),
 	}
 }
 
@@ -54,6 +53,7 @@ type analytics struct {
 	paths   *collect.Paths
 	delays  *collect.Delays
 	out     *collect.IPFIXOut
+	otlp    *collect.OTLP
 	metrics *collect.Metrics
 	srv     *http.Server
 	corr    *collect.Correlator
@@ -72,20 +72,27 @@ type aggKey struct {
 	flow   collect.FlowKey
 }
 
-// errOTLP: --otlp is not implemented yet.
-var errOTLP = errors.New("--otlp is not implemented yet")
-
 func newAnalytics(f *analyticsFlags, corr *collect.Correlator, stderr io.Writer) (*analytics, error) {
-	if *f.otlp != "" {
-		return nil, errOTLP
-	}
 	if *f.exportInterval <= 0 || *f.pathTimeout <= 0 {
 		return nil, fmt.Errorf("--export-interval and --path-timeout must be positive")
 	}
 	a := &analytics{f: f, corr: corr, stderr: stderr, perPacket: map[uint32]uint64{}, aggs: map[aggKey]*collect.AggregateTotals{}}
 	now := time.Now()
 	a.delays = collect.NewDelays(now.UnixNano())
-	a.paths = collect.NewPaths(*f.maxOpen, *f.pathTimeout, a.delays.AddPath)
+	if *f.otlp != "" {
+		o, err := collect.NewOTLP(*f.otlp)
+		if err != nil {
+			return nil, err
+		}
+		a.otlp = o
+		fmt.Fprintf(stderr, "dexplane collect: packet paths as OTLP traces to %s\n", *f.otlp)
+	}
+	a.paths = collect.NewPaths(*f.maxOpen, *f.pathTimeout, func(p *collect.Path) {
+		a.delays.AddPath(p)
+		if a.otlp != nil {
+			a.otlp.Add(p)
+		}
+	})
 	a.nextOut = now.Add(*f.exportInterval)
 	if *f.ipfixOut != "" {
 		o, err := collect.DialIPFIXOut(*f.ipfixOut, uint32(*f.ipfixOutDomain))
@@ -193,6 +200,9 @@ func (a *analytics) writeSummary(w io.Writer) {
 // the metrics.
 func (a *analytics) onTick(now time.Time) {
 	a.paths.Expire(now.UnixNano())
+	if a.otlp != nil {
+		a.otlp.Flush()
+	}
 	if !now.Before(a.nextOut) {
 		a.flushDelays(now)
 		a.nextOut = now.Add(*a.f.exportInterval)
@@ -223,6 +233,9 @@ func (a *analytics) close() {
 		a.tick.Stop()
 	}
 	a.paths.Flush()
+	if a.otlp != nil {
+		a.otlp.Close()
+	}
 	a.flushDelays(time.Now())
 	if a.out != nil {
 		a.out.Close()
