@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -133,8 +134,13 @@ func TestPeerTsharkAnalytics(t *testing.T) {
 					}
 				}
 				if strings.HasPrefix(fk, "Flow ") {
+					// "Flow N": N-th record of the set, in record order
 					id := set["cflow.flowset_id"].(string)
-					flows[id] = append(flows[id], fv.(map[string]any))
+					n, _ := strconv.Atoi(strings.TrimPrefix(fk, "Flow "))
+					for len(flows[id]) < n {
+						flows[id] = append(flows[id], nil)
+					}
+					flows[id][n-1] = fv.(map[string]any)
 				}
 			}
 		}
