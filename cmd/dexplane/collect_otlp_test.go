@@ -42,6 +42,9 @@ func otelcolBinary(t *testing.T) string {
 			return bin
 		}
 	}
+	if testing.Short() {
+		t.Skipf("-short: the OpenTelemetry Collector %s is not built (scripts/install-deps.sh builds it)", bin)
+	}
 	t.Logf("building the OpenTelemetry Collector from e2e/otelcol into %s (minutes the first time)", bin)
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	cmd.Dir = src
