@@ -28,90 +28,12 @@ import (
 func TestPartitionFlow(t *testing.T) {
 	testbed.SkipIfNotRoot(t)
 	bin := buildDexplane(t)
-	tb := testbed.New(t, testbed.Domain4)
-	dir := t.TempDir()
 	const (
 		flows = 13 // coprime with the 1-in-10 sampler: every flow gets samples
 		count = 2600
 		m     = 3
 	)
-	// management network: a link from every node to the collectors' namespace
-	coll := testbed.NewNetns(t, "coll")
-	for i, r := range tb.Bumps {
-		n := i + 1
-		testbed.Veth(t, coll, fmt.Sprintf("m%d", n), fmt.Sprintf("02:00:00:ee:0%d:01", n), r, "mgmt", fmt.Sprintf("02:00:00:ee:0%d:02", n))
-		coll.AddAddr(t, fmt.Sprintf("m%d", n), netip.MustParsePrefix(fmt.Sprintf("2001:db8:ee:%d::1/64", n)))
-		r.AddAddr(t, "mgmt", netip.MustParsePrefix(fmt.Sprintf("2001:db8:ee:%d::2/64", n)))
-	}
-	var outs [m]*lockedBuffer
-	var cols [m]*exec.Cmd
-	for c := range m {
-		outs[c] = &lockedBuffer{}
-		cols[c] = coll.Command(bin, "collect", "--quiet", "--listen", fmt.Sprintf("udp://[::]:%d", 4801+c))
-		cols[c].Stdout, cols[c].Stderr = outs[c], outs[c]
-		if err := cols[c].Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmd := cols[c]
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	}
-	var nodes [4]*dexNode
-	for i, ns := range tb.Bumps {
-		n := i + 1
-		cfg, err := config.Load(filepath.Join("..", "config", "examples", fmt.Sprintf("demo-r%d.yaml", n)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Export.Outputs = []config.Output{}
-		cfg.Export.Partition = "flow"
-		cfg.Export.RateLimit = config.RateLimit{RecordsPerSecond: 1_000_000}
-		cfg.Export.Collectors = nil
-		for c := range m {
-			cfg.Export.Collectors = append(cfg.Export.Collectors, config.Collector{Transport: "udp",
-				Address: fmt.Sprintf("[2001:db8:ee:%d::1]:%d", n, 4801+c), ObservationDomainID: uint32(n), TemplateRefresh: config.Duration(5 * time.Second)})
-		}
-		data, err := yaml.Marshal(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, fmt.Sprintf("r%d.yaml", n))
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = startDexNode(t, bin, ns, path)
-	}
-	for _, n := range nodes {
-		if err := n.waitForwarding(20 * time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ready := false
-	for try := 0; try < 20 && !ready; try++ {
-		_, err := tb.HostA.Run("ping", "-6", "-n", "-q", "-c", "1", "-W", "1", tb.AddrB.String())
-		ready = err == nil
-	}
-	if !ready {
-		t.Fatal("host-a cannot ping host-b through the domain")
-	}
-	out, err := tb.HostA.Run(bin, "probe", "send", "-to", netip.AddrPortFrom(tb.AddrB, 5001).String(),
-		"-flows", fmt.Sprint(flows), "-sport", "40000", "-count", fmt.Sprint(count), "-size", "100", "-rate", "5000")
-	if err != nil {
-		t.Fatalf("probe send: %v\n%s", err, out)
-	}
-	time.Sleep(300 * time.Millisecond)
-	for _, n := range nodes {
-		if err := n.stop(); err != nil {
-			t.Error(err)
-		}
-	}
-	time.Sleep(300 * time.Millisecond)
-	for c := range m {
-		cols[c].Process.Signal(syscall.SIGTERM)
-		if err := cols[c].Wait(); err != nil {
-			t.Fatalf("collector %d: %v\n%s", c, err, outs[c].String())
-		}
-	}
-
+	outs := runMgmtDomain(t, bin, m, flows, count, nil)
 	flowRe := regexp.MustCompile(`(?m)^flow ns=(\d+) id=0x([0-9a-f]{8})$`)
 	nodeRe := regexp.MustCompile(`^  node (\d+): received (\d+),`)
 	pathRe := regexp.MustCompile(`^  path ([0-9 >]+): (\d+) packet\(s\)`)
@@ -169,4 +91,97 @@ func TestPartitionFlow(t *testing.T) {
 			len(seen), flows, packets, count/10, per, outs[0].String(), outs[1].String(), outs[2].String())
 	}
 	t.Logf("3 collectors, flows per collector %v: every flow's %d sampled packets complete (4 nodes) at exactly one collector", per, packets)
+}
+
+// runMgmtDomain runs the demo domain (config/examples/demo-rN.yaml) with m
+// `dexplane collect` processes on a management network, every node
+// exporting to all of them in the same order with export.partition: flow
+// (edit may change node n's configuration further), sends count datagrams
+// in flows flows host-a → host-b, stops everything and returns each
+// collector's output.
+func runMgmtDomain(t *testing.T, bin string, m, flows, count int, edit func(n int, cfg *config.Config)) []*lockedBuffer {
+	t.Helper()
+	tb := testbed.New(t, testbed.Domain4)
+	dir := t.TempDir()
+	// management network: a link from every node to the collectors' namespace
+	coll := testbed.NewNetns(t, "coll")
+	for i, r := range tb.Bumps {
+		n := i + 1
+		testbed.Veth(t, coll, fmt.Sprintf("m%d", n), fmt.Sprintf("02:00:00:ee:0%d:01", n), r, "mgmt", fmt.Sprintf("02:00:00:ee:0%d:02", n))
+		coll.AddAddr(t, fmt.Sprintf("m%d", n), netip.MustParsePrefix(fmt.Sprintf("2001:db8:ee:%d::1/64", n)))
+		r.AddAddr(t, "mgmt", netip.MustParsePrefix(fmt.Sprintf("2001:db8:ee:%d::2/64", n)))
+	}
+	outs := make([]*lockedBuffer, m)
+	cols := make([]*exec.Cmd, m)
+	for c := range m {
+		outs[c] = &lockedBuffer{}
+		cols[c] = coll.Command(bin, "collect", "--quiet", "--listen", fmt.Sprintf("udp://[::]:%d", 4801+c))
+		cols[c].Stdout, cols[c].Stderr = outs[c], outs[c]
+		if err := cols[c].Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmd := cols[c]
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+	var nodes [4]*dexNode
+	for i, ns := range tb.Bumps {
+		n := i + 1
+		cfg, err := config.Load(filepath.Join("..", "config", "examples", fmt.Sprintf("demo-r%d.yaml", n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Export.Outputs = []config.Output{}
+		cfg.Export.Partition = "flow"
+		if edit != nil {
+			edit(n, cfg)
+		}
+		cfg.Export.RateLimit = config.RateLimit{RecordsPerSecond: 1_000_000}
+		cfg.Export.Collectors = nil
+		for c := range m {
+			cfg.Export.Collectors = append(cfg.Export.Collectors, config.Collector{Transport: "udp",
+				Address: fmt.Sprintf("[2001:db8:ee:%d::1]:%d", n, 4801+c), ObservationDomainID: uint32(n), TemplateRefresh: config.Duration(5 * time.Second)})
+		}
+		data, err := yaml.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, fmt.Sprintf("r%d.yaml", n))
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = startDexNode(t, bin, ns, path)
+	}
+	for _, n := range nodes {
+		if err := n.waitForwarding(20 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ready := false
+	for try := 0; try < 20 && !ready; try++ {
+		_, err := tb.HostA.Run("ping", "-6", "-n", "-q", "-c", "1", "-W", "1", tb.AddrB.String())
+		ready = err == nil
+	}
+	if !ready {
+		t.Fatal("host-a cannot ping host-b through the domain")
+	}
+	out, err := tb.HostA.Run(bin, "probe", "send", "-to", netip.AddrPortFrom(tb.AddrB, 5001).String(),
+		"-flows", fmt.Sprint(flows), "-sport", "40000", "-count", fmt.Sprint(count), "-size", "100", "-rate", "5000")
+	if err != nil {
+		t.Fatalf("probe send: %v\n%s", err, out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, n := range nodes {
+		if err := n.stop(); err != nil {
+			t.Error(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	for c := range m {
+		cols[c].Process.Signal(syscall.SIGTERM)
+		if err := cols[c].Wait(); err != nil {
+			t.Fatalf("collector %d: %v\n%s", c, err, outs[c].String())
+		}
+	}
+
+	return outs
 }
