@@ -32,6 +32,8 @@ const (
 	DefaultUmemFrames       = 8192
 	DefaultFrameSize        = 2048
 	DefaultBatchSize        = 64
+	// DefaultAggregateFlows bounds export.aggregate's flow table.
+	DefaultAggregateFlows = 65536
 )
 
 // MaxFileSize bounds the configuration files Load and Parse accept.
@@ -120,6 +122,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		Collectors: []Collector{},
 		RateLimit:  RateLimit{RecordsPerSecond: DefaultRecordsPerSecond, CapacityFraction: DefaultCapacityFraction},
 		Outputs:    []Output{},
+		Aggregate:  Aggregate{MaxFlows: DefaultAggregateFlows},
 		Partition:  "none",
 	}
 	c.Dataplane = Dataplane{
