@@ -256,3 +256,50 @@ func TestPathsRandom(t *testing.T) {
 		t.Fatalf("%d paths with wrong hops, %d packets never completed", bad, len(want))
 	}
 }
+
+// BenchmarkCorrelateStage is the correlation a collector core does per
+// record once decoded, without the IPFIX decoder: the per-(flow, node)
+// sequence statistics (loss, duplicates, reordering) and path assembly
+// with per-segment and per-path delay, 4 nodes, 1,000 flows, 250,000
+// packets/s, 1 s path timeout. Reports records per CPU-second.
+func BenchmarkCorrelateStage(b *testing.B) {
+	d := NewDelays(0)
+	p := NewPaths(1<<18+1024, time.Second, d.AddPath)
+	seqs := make(map[FlowKey]map[uint32]*seqTracker)
+	seq := uint32(0)
+	add := func(i int) {
+		dom := uint32(i%4) + 1
+		k := PacketKey{123, seq % 1000, seq / 1000}
+		fk := FlowKey{k.Namespace, k.FlowID}
+		nodes := seqs[fk]
+		if nodes == nil {
+			nodes = make(map[uint32]*seqTracker)
+			seqs[fk] = nodes
+		}
+		st := nodes[dom]
+		if st == nil {
+			st = &seqTracker{}
+			nodes[dom] = st
+		}
+		st.add(k.Seq)
+		now := int64(seq) * 4000
+		p.Add(k, dom, now+int64(dom)*50_000, now)
+		if dom == 4 {
+			seq++
+			if seq%1024 == 0 {
+				p.Expire(now)
+			}
+		}
+	}
+	for i := range 4 << 20 {
+		add(i)
+	}
+	b.ReportAllocs()
+	c0 := cpuTime()
+	n := 0
+	for i := 0; b.Loop(); i++ {
+		add(i)
+		n++
+	}
+	b.ReportMetric(float64(n)/(cpuTime()-c0).Seconds(), "records/cpu-s")
+}
