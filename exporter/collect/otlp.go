@@ -188,9 +188,16 @@ func (o *OTLP) Flush() {
 	o.paths, o.spans = 0, 0
 }
 
-// Close flushes, sends what is queued and stops the sender.
+// Close flushes and stops the sender after what is queued was sent, or
+// after 3 s (an unreachable OTel Collector must not hold up the exit; the
+// batches still queued then are abandoned).
 func (o *OTLP) Close() {
 	o.Flush()
 	close(o.queue)
-	o.wg.Wait()
+	done := make(chan struct{})
+	go func() { o.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+	}
 }

@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -302,4 +303,38 @@ func BenchmarkCorrelateStage(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64(n)/(cpuTime()-c0).Seconds(), "records/cpu-s")
+}
+
+// TestOTLPDownNeverStalls: with nothing listening, Add and Flush return at
+// once, batches beyond the queue are dropped and counted, Close returns.
+func TestOTLPDownNeverStalls(t *testing.T) {
+	o, err := NewOTLP("http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hops := []PathHop{{1, 1000}, {2, 2000}}
+	start := time.Now()
+	for seq := range uint32(100 * maxBatchPaths) {
+		o.Add(&Path{Key: PacketKey{1, 2, seq}, Hops: hops})
+	}
+	o.Close()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("took %v", d)
+	}
+	if got := o.Sent.Load() + o.Dropped.Load() + o.Failed.Load(); got != 100*maxBatchPaths || o.Sent.Load() != 0 {
+		t.Fatalf("sent %d dropped %d failed %d", o.Sent.Load(), o.Dropped.Load(), o.Failed.Load())
+	}
+}
+
+func TestOutputURLs(t *testing.T) {
+	for _, u := range []string{"", "udp://", "grpc://h:4317", "http//x", "ftp://h:1"} {
+		if _, err := NewOTLP(u); !errors.Is(err, ErrOTLPEndpoint) {
+			t.Errorf("NewOTLP(%q): %v", u, err)
+		}
+	}
+	for _, u := range []string{"", "http://h:1", "udp://", "udp://h:1/path", "tcp//h:1"} {
+		if _, err := DialIPFIXOut(u, 0); !errors.Is(err, ErrIPFIXOutURL) {
+			t.Errorf("DialIPFIXOut(%q): %v", u, err)
+		}
+	}
 }
