@@ -93,6 +93,10 @@ type Decoder struct {
 	OnDelay func(domain uint32, rec *DelayRecord)
 	// Delays counts delay records decoded.
 	Delays uint64
+
+	fast   map[fastKey]*fastTemplate // compiled templates (fastdecode.go)
+	fastEv Event
+	noFast bool // tests: always the general path
 	// Withdrawn counts template withdrawal records applied (RFC 7011 §8.1).
 	Withdrawn uint64
 }
@@ -325,6 +329,9 @@ func (d *Decoder) withdraw(ts netflow.NetFlowTemplateSystem, domain uint32, setI
 // decode runs one well-framed message through goflow2 and calls fn for
 // each DEX data record.
 func (d *Decoder) decode(src netip.AddrPort, ts netflow.NetFlowTemplateSystem, msg []byte, fn func(ev *Event)) error {
+	if !d.noFast && d.decodeFast(src, ts, msg, fn) {
+		return nil
+	}
 	var pkt netflow.IPFIXPacket
 	err := netflow.DecodeMessageVersion(bytes.NewBuffer(msg), ts, nil, &pkt)
 	if err != nil && !errors.Is(err, netflow.ErrorTemplateNotFound) {
