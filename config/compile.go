@@ -70,11 +70,16 @@ func (c *Config) Spec() (policy.Spec, error) {
 		if err != nil {
 			return s, fmt.Errorf("config: compile: routes[%d].mode: %w", i, err)
 		}
-		s.Routes = append(s.Routes, policy.Route{
+		pr := policy.Route{
 			Prefix: r.Prefix, Mode: mode, TunSrc: r.TunSrc, TunDst: r.TunDst,
 			K: r.Freq.K, N: r.Freq.N,
 			DEX: policy.DEX{Namespace: r.DEX.Namespace, TraceType: uint32(r.DEX.TraceType), ExtFlags: uint8(r.DEX.ExtFlags)},
-		})
+		}
+		if r.Trace != nil {
+			pr.HasTrace = true
+			pr.Trace = policy.Trace{Namespace: r.Trace.Namespace, TraceType: uint32(r.Trace.Type), Size: r.Trace.Size}
+		}
+		s.Routes = append(s.Routes, pr)
 	}
 	s.DecapEndpoints = c.Decap.Endpoints
 	s.Flows = policy.Flows{

@@ -35,7 +35,7 @@
 //	              schema {id (24 bits), data (hex, padded to 4n, <= 64 octets)}
 //	routes:       prefix, mode inline|encap|auto [inline], tunsrc [node.address],
 //	              tundst (required for encap/auto), freq K/N [1/1],
-//	              dex {ns, trace_type, ext_flags [0]}
+//	              trace {type, ns, size (octets)} and/or dex {ns, trace_type, ext_flags [0]}
 //	              or an iproute2 string (see below)
 //	decap:        endpoints: IPv6 addresses whose ip6ip6 tunnels end here
 //	flows:        seq_start 0|1 [0], idle_timeout [30s; 0 = never], max_flows [65536],
@@ -74,6 +74,17 @@
 // are refused with inline and tundst is required otherwise; after "dex"
 // come trace-type, ns and ext-flags in any order, all three required. All
 // forms compile to the same route.
+//
+// A route may instead, or also, carry the Pre-allocated Trace of mainline
+// Linux, written as the kernel's iproute2 reads it: "trace prealloc type
+// TYPE ns NS size SIZE" (this order; size in octets, a multiple of 4 from 4
+// to 244, enough for one node's data), or "trace: {type, ns, size}". Its
+// trace type follows the kernel's rules (not 0, bits 12-21 clear; bit 7 is
+// accepted and written as 0xffffffff) plus reserved bit 23. With trace and
+// dex on one route, one k/n decision selects a packet for both (so every
+// DEX record has the trace of the same packet, as one lwtunnel counter
+// would do); the trace is placed first, at Hop-by-Hop offset 4 where the
+// kernel puts it, DEX after it. See config/examples/pto-encap.yaml.
 //
 // The sampling frequency has the kernel's meaning: the first K of every N
 // packets matching the route (1 <= K <= N <= 1000000). The trace type may

@@ -109,8 +109,23 @@ type Route struct {
 	TunDst netip.Addr `yaml:"tundst,omitempty"`
 	// Freq selects the first K of every N matching packets; default 1/1.
 	Freq Freq `yaml:"freq"`
-	// DEX is the DEX header to insert.
+	// Trace is the Pre-allocated Trace to insert, or nil.
+	Trace *Trace `yaml:"trace,omitempty"`
+	// DEX is the DEX header to insert; zero (and not marshalled) on a
+	// trace-only route.
 	DEX DEX `yaml:"dex"`
+}
+
+// Trace is the "trace" part of a route: a Pre-allocated Trace (RFC 9197
+// §4.4), "trace prealloc type TYPE ns NS size SIZE" in iproute2.
+type Trace struct {
+	// Type is the 24-bit IOAM-Trace-Type: not 0, bits 12-21 and 23 clear.
+	Type Hex `yaml:"type"`
+	// Namespace is the Namespace-ID; it must be in "namespaces".
+	Namespace uint16 `yaml:"ns"`
+	// Size is the pre-allocated node data in octets: a multiple of 4, 4 to
+	// 244, at least one node's data.
+	Size int `yaml:"size"`
 }
 
 // DEX is the "dex" part of a route.
@@ -321,7 +336,12 @@ func (r Route) Iproute() string {
 	if r.TunDst.IsValid() {
 		fmt.Fprintf(&b, " tundst %s", r.TunDst)
 	}
-	fmt.Fprintf(&b, " dex trace-type 0x%06x ns %d ext-flags 0x%02x", uint64(r.DEX.TraceType), r.DEX.Namespace, uint64(r.DEX.ExtFlags))
+	if t := r.Trace; t != nil {
+		fmt.Fprintf(&b, " trace prealloc type 0x%06x ns %d size %d", uint64(t.Type), t.Namespace, t.Size)
+	}
+	if r.Trace == nil || r.DEX.TraceType != 0 {
+		fmt.Fprintf(&b, " dex trace-type 0x%06x ns %d ext-flags 0x%02x", uint64(r.DEX.TraceType), r.DEX.Namespace, uint64(r.DEX.ExtFlags))
+	}
 	return b.String()
 }
 
@@ -345,12 +365,17 @@ func (n Node) MarshalYAML() (any, error) {
 
 // MarshalYAML implements yaml.Marshaler, omitting unset tunnel addresses.
 func (r Route) MarshalYAML() (any, error) {
+	dex := &r.DEX
+	if r.Trace != nil && r.DEX.TraceType == 0 {
+		dex = nil // trace-only route
+	}
 	return struct {
 		Prefix netip.Prefix `yaml:"prefix"`
 		Mode   string       `yaml:"mode"`
 		TunSrc string       `yaml:"tunsrc,omitempty"`
 		TunDst string       `yaml:"tundst,omitempty"`
 		Freq   Freq         `yaml:"freq"`
-		DEX    DEX          `yaml:"dex"`
-	}{r.Prefix, r.Mode, addrString(r.TunSrc), addrString(r.TunDst), r.Freq, r.DEX}, nil
+		Trace  *Trace       `yaml:"trace,omitempty"`
+		DEX    *DEX         `yaml:"dex,omitempty"`
+	}{r.Prefix, r.Mode, addrString(r.TunSrc), addrString(r.TunDst), r.Freq, r.Trace, dex}, nil
 }

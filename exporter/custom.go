@@ -2,7 +2,6 @@ package exporter
 
 import (
 	"fmt"
-	"sync/atomic"
 )
 
 // FieldSpec is one Field Specifier of a CustomTemplate: an Information
@@ -26,7 +25,6 @@ type FieldSpec struct {
 // NewCustomTemplate at init time and share it; every Encoder allocates its
 // own Template ID for it on first use. Safe for concurrent use (immutable).
 type CustomTemplate struct {
-	key    uint32 // Encoder template map key: 1<<31 | sequence
 	fields []FieldSpec
 	reclen int
 }
@@ -38,13 +36,11 @@ type CustomRecord interface {
 	Put(dst []byte)
 }
 
-var customSeq atomic.Uint32
-
 // NewCustomTemplate returns a template with the given field specifiers, in
 // record order. It panics on a variable-length or zero-length field (a
 // programming error: templates are package-level values).
 func NewCustomTemplate(fields []FieldSpec) *CustomTemplate {
-	t := &CustomTemplate{key: 1<<31 | customSeq.Add(1), fields: append([]FieldSpec(nil), fields...)}
+	t := &CustomTemplate{fields: append([]FieldSpec(nil), fields...)}
 	for _, f := range fields {
 		if f.Len == 0 || f.Len == 0xFFFF {
 			panic(fmt.Sprintf("exporter: custom template field %s (%d/%d): length %d", f.Name, f.PEN, f.ID, f.Len))
@@ -65,12 +61,12 @@ func (t *CustomTemplate) RecordLen() int { return t.reclen }
 // like the templates of telemetry Records. r.Put fills the record. It does
 // not allocate except when ct is first used by this Encoder.
 func (e *Encoder) EncodeCustom(ct *CustomTemplate, r CustomRecord) error {
-	t := e.templates[ct.key]
+	t := e.custom[ct]
 	if t == nil {
-		if len(e.templates) >= e.cfg.MaxTemplates {
+		if e.Templates() >= e.cfg.MaxTemplates {
 			return fmt.Errorf("%w (%d), custom template", ErrTooManyTemplates, e.cfg.MaxTemplates)
 		}
-		t = &template{id: uint16(e.nextID), mask: ct.key, fixedLen: ct.reclen}
+		t = &template{id: uint16(e.nextID), fixedLen: ct.reclen}
 		e.nextID++
 		rec := make([]byte, 4, 4+len(ct.fields)*8)
 		for _, f := range ct.fields {
@@ -87,7 +83,10 @@ func (e *Encoder) EncodeCustom(ct *CustomTemplate, r CustomRecord) error {
 		be.PutUint16(rec[0:], t.id)
 		be.PutUint16(rec[2:], uint16(len(ct.fields)))
 		t.record = rec
-		e.templates[ct.key] = t
+		if e.custom == nil {
+			e.custom = make(map[*CustomTemplate]*template)
+		}
+		e.custom[ct] = t
 	}
 	d, err := e.reserve(t, ct.reclen)
 	if err != nil {

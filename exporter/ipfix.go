@@ -28,7 +28,7 @@ var minMessageOctets = func() int {
 		}
 		n += int(Fields[i].Len)
 	}
-	return n + varSize(telemetry.OSSDataMax) + varSize(telemetry.RawSectionMax)
+	return n + varSize(telemetry.OSSDataMax) + varSize(telemetry.RawSectionMax) + varSize(traceHeaderLen+telemetry.TraceDataMax)
 }()
 
 // Defaults of EncoderConfig.
@@ -105,7 +105,8 @@ type template struct {
 type Encoder struct {
 	cfg       EncoderConfig
 	templates map[uint32]*template
-	last      *template // template of the previous record (fast path)
+	custom    map[*CustomTemplate]*template // custom.go
+	last      *template                     // template of the previous record (fast path)
 	nextID    uint32
 	seq       uint32 // data records emitted in this session (RFC 7011 seq)
 
@@ -115,6 +116,8 @@ type Encoder struct {
 	setTmpl  *template
 	records  int
 	inMsg    []*template // templates carried by the current message
+
+	hop telemetry.Record // scratch for the per-hop records of a trace (trace.go)
 }
 
 // NewEncoder returns an Encoder for cfg.
@@ -161,7 +164,7 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 func (e *Encoder) SequenceNumber() uint32 { return e.seq }
 
 // Templates returns the number of allocated templates.
-func (e *Encoder) Templates() int { return len(e.templates) }
+func (e *Encoder) Templates() int { return len(e.templates) + len(e.custom) }
 
 // Pending returns the number of data records in the unfinished message.
 func (e *Encoder) Pending() int { return e.records }
@@ -174,9 +177,7 @@ func (e *Encoder) ResetSession() int {
 	n := e.records
 	e.resetMessage()
 	e.seq = 0
-	for _, t := range e.templates {
-		t.sentAt = 0
-	}
+	e.RefreshTemplates()
 	return n
 }
 
@@ -184,6 +185,9 @@ func (e *Encoder) ResetSession() int {
 // record, as after a collector restart.
 func (e *Encoder) RefreshTemplates() {
 	for _, t := range e.templates {
+		t.sentAt = 0
+	}
+	for _, t := range e.custom {
 		t.sentAt = 0
 	}
 }
@@ -203,7 +207,7 @@ func (e *Encoder) templateFor(mask uint32) (*template, error) {
 	}
 	t := e.templates[mask]
 	if t == nil {
-		if len(e.templates) >= e.cfg.MaxTemplates {
+		if e.Templates() >= e.cfg.MaxTemplates {
 			return nil, fmt.Errorf("%w (%d), field mask %#x", ErrTooManyTemplates, e.cfg.MaxTemplates, mask)
 		}
 		t = newTemplate(uint16(e.nextID), mask)
@@ -254,12 +258,16 @@ func recordLen(t *template, r *telemetry.Record) int {
 	if t.mask&(1<<fRawSection) != 0 {
 		n += varSize(rawLen(r))
 	}
+	if t.mask&(1<<fTraceData) != 0 {
+		n += varSize(traceDataLen(r))
+	}
 	return n
 }
 
-// Encode appends r to the current message, first finishing the message if r
-// (with its template, when that must be sent) does not fit.
-func (e *Encoder) Encode(r *telemetry.Record) error {
+// encode appends r to the current message, first finishing the message if r
+// (with its template, when that must be sent) does not fit. Encode wraps it
+// (trace.go).
+func (e *Encoder) encode(r *telemetry.Record) error {
 	t, err := e.templateFor(fieldMask(r, e.cfg.Fields))
 	if err != nil {
 		return err

@@ -160,12 +160,16 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	var records, bad uint64
 	var samples []collect.PacketKey
+	var traces []traceSample
 	sampled := map[collect.PacketKey]bool{}
 	handle := func(m collectMsg) {
 		err := dec.Decode(m.src, m.b, func(ev *collect.Event) {
 			records++
 			corr.Add(ev)
 			an.event(ev)
+			if r := &ev.Record; r.Trace.Has && len(traces) < *paths {
+				traces = append(traces, traceSample{domain: ev.Domain, rec: *r}) // collect_pto.go
+			}
 			if r := &ev.Record; len(samples) < *paths && r.HasFlowID && r.HasSeq {
 				k := collect.PacketKey{Namespace: r.Namespace, FlowID: r.FlowID, Seq: r.Seq}
 				if !sampled[k] {
@@ -188,6 +192,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		collect.WriteSummary(out, corr.Summary())
 		an.writeSummary(out)
 		writePaths(out, corr, samples)
+		writeTraces(out, traces)
 		out.Flush()
 	}
 loop:

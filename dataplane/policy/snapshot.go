@@ -177,12 +177,24 @@ func checkRoute(r *Route, n Node, nst *NamespaceTable) error {
 	if err := validateFreq(r.K, r.N); err != nil {
 		return err
 	}
-	if err := ValidateTraceType(r.DEX.TraceType); err != nil {
-		return err
+	if r.HasDEX() || !r.HasTrace {
+		if err := ValidateTraceType(r.DEX.TraceType); err != nil {
+			return err
+		}
+		if nst != nil {
+			if _, ok := nst.Lookup(r.DEX.Namespace); !ok {
+				return fmt.Errorf("%w: namespace %d is not configured", ErrNamespace, r.DEX.Namespace)
+			}
+		}
 	}
-	if nst != nil {
-		if _, ok := nst.Lookup(r.DEX.Namespace); !ok {
-			return fmt.Errorf("%w: namespace %d is not configured", ErrNamespace, r.DEX.Namespace)
+	if r.HasTrace {
+		if err := ValidateTrace(r.Trace); err != nil {
+			return err
+		}
+		if nst != nil {
+			if _, ok := nst.Lookup(r.Trace.Namespace); !ok {
+				return fmt.Errorf("%w: trace namespace %d is not configured", ErrNamespace, r.Trace.Namespace)
+			}
 		}
 	}
 	if r.ConfiguredMode == 0 {

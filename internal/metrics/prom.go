@@ -55,6 +55,7 @@ var (
 	descLeakDropped   = newDesc("leak_dropped_total", "Packets dropped because their IOAM could not be removed before an outside port.", "worker")
 	descPTBSent       = newDesc("ptb_sent_total", "Packets answered with ICMPv6 Packet Too Big at the tunnel entry (options.packet_too_big).", "worker")
 	descPTBLimited    = newDesc("ptb_rate_limited_total", "Packet Too Big replies suppressed by the per-worker rate limit (the packet was forwarded without DEX).", "worker")
+	descTrace         = newDesc("trace_total", "Pre-allocated Trace events: inserted, filled, overflowed, skipped_overflow, malformed, ioam_disabled, unknown_namespace, exported.", "worker", "event")
 
 	descRingRecords = newDesc("ring_records_total", "Telemetry records the worker pushed to its ring.", "worker")
 	descRingDropped = newDesc("ring_dropped_total", "Telemetry records the worker lost because its ring was full.", "worker")
@@ -199,6 +200,9 @@ func (e emitter) node(n *NodeStats, worker string) {
 	e.counter(descLeakDropped, n.LeakDropped, worker)
 	e.counter(descPTBSent, n.PTBSent, worker)
 	e.counter(descPTBLimited, n.PTBRateLimited, worker)
+	for ev, v := range n.Trace {
+		e.counter(descTrace, v, worker, ev)
+	}
 	e.counter(descRingRecords, n.RecordsExported, worker)
 	e.counter(descRingDropped, n.RecordsDropped, worker)
 	e.gauge(descFlows, float64(n.Flows), worker)
