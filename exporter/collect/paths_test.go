@@ -187,28 +187,34 @@ func benchMessages(tb testing.TB, n int) [][]byte {
 // and the heap per open packet.
 func BenchmarkCollectCore(b *testing.B) {
 	msgs := benchMessages(b, 250_000) // 1,000,000 records
-	recsPerMsg := 1_000_000 / float64(len(msgs))
 	src := netip.MustParseAddrPort("[2001:db8::1]:4739")
-	b.ResetTimer()
-	var records int
-	c0 := cpuTime()
-	for range b.N {
-		dec := NewDecoder()
-		corr := NewCorrelator()
-		d := NewDelays(0)
-		p := NewPaths(1<<20, time.Second, d.AddPath)
-		for _, m := range msgs {
-			dec.Decode(src, m, func(ev *Event) {
-				records++
-				corr.Add(ev)
-				r := &ev.Record
-				p.Add(PacketKey{r.Namespace, r.FlowID, r.Seq}, ev.Domain, int64(r.TimestampSec)*1e9+int64(r.TimestampFrac)*1e3, 0)
-			})
+	for _, general := range []bool{false, true} {
+		name := "fast-decode"
+		if general {
+			name = "goflow2-decode" // every record through goflow2, as before the fast path
 		}
-		p.Flush()
+		b.Run(name, func(b *testing.B) {
+			var records int
+			c0 := cpuTime()
+			for range b.N {
+				dec := NewDecoder()
+				dec.noFast = general
+				corr := NewCorrelator()
+				d := NewDelays(0)
+				p := NewPaths(1<<20, time.Second, d.AddPath)
+				for _, m := range msgs {
+					dec.Decode(src, m, func(ev *Event) {
+						records++
+						corr.Add(ev)
+						r := &ev.Record
+						p.Add(PacketKey{r.Namespace, r.FlowID, r.Seq}, ev.Domain, int64(r.TimestampSec)*1e9+int64(r.TimestampFrac)*1e3, 0)
+					})
+				}
+				p.Flush()
+			}
+			b.ReportMetric(float64(records)/(cpuTime()-c0).Seconds(), "records/cpu-s")
+		})
 	}
-	b.ReportMetric(float64(records)/(cpuTime()-c0).Seconds(), "records/cpu-s")
-	_ = recsPerMsg
 }
 
 // TestPathsMemory measures the heap one open packet costs in Paths.
