@@ -93,3 +93,48 @@ func TestDecodeFastDataOnly(t *testing.T) {
 		t.Fatalf("%d events, %d compiled templates", n, len(d.fast))
 	}
 }
+
+// FuzzDecodeFast primes two decoders with the same templates, then feeds
+// both an arbitrary message: the fast path and goflow2's general path must
+// return the same events and counters (and neither may panic).
+func FuzzDecodeFast(f *testing.F) {
+	var msgs [][]byte
+	enc, err := exporter.NewEncoder(exporter.EncoderConfig{ObservationDomain: 1, Fields: exporter.FieldsStandard,
+		Emit: func(m []byte, _ int) bool { msgs = append(msgs, append([]byte(nil), m...)); return true }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	r := fullRecord()
+	r.OSSLen = 0
+	r.TraceType = 0xF00000
+	enc.Encode(&r)
+	enc.Flush()
+	r.Seq++
+	enc.Encode(&r)
+	enc.Encode(&r)
+	enc.Flush()
+	prime := msgs[0]
+	for _, m := range msgs[1:] {
+		f.Add(m)
+	}
+	src := netip.MustParseAddrPort("[::1]:1")
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		var got [2][]Event
+		var errs [2]error
+		var decs [2]*Decoder
+		for i := range 2 {
+			d := NewDecoder()
+			d.noFast = i == 1
+			if err := d.Decode(src, prime, func(*Event) {}); err != nil {
+				t.Fatal(err)
+			}
+			errs[i] = d.Decode(src, msg, func(ev *Event) { got[i] = append(got[i], *ev) })
+			decs[i] = d
+		}
+		if (errs[0] == nil) != (errs[1] == nil) || !reflect.DeepEqual(got[0], got[1]) ||
+			decs[0].BadRecords != decs[1].BadRecords || decs[0].MissingTemplate != decs[1].MissingTemplate {
+			t.Fatalf("fast: %d events, err %v, bad %d; general: %d events, err %v, bad %d",
+				len(got[0]), errs[0], decs[0].BadRecords, len(got[1]), errs[1], decs[1].BadRecords)
+		}
+	})
+}
