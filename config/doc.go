@@ -40,7 +40,9 @@
 //	decap:        endpoints: IPv6 addresses whose ip6ip6 tunnels end here
 //	flows:        seq_start 0|1 [0], idle_timeout [30s; 0 = never], max_flows [65536],
 //	              flow_id {method hash [hash], seed [0]}
-//	export:       collectors [{transport udp|tcp [udp], address host[:4739],
+//	export:       collectors [{transport udp|tcp|tls [udp], address host[:4739],
+//	              tls {ca [system roots], cert, key, server_name [host of address]}
+//	              (transport tls only; paths relative to the file),
 //	              observation_domain_id [1], template_refresh [60s]}],
 //	              rate_limit {records_per_second [10000], burst [0 = 1 s worth],
 //	              capacity_fraction [0.001] (or "1/1000")},
@@ -49,7 +51,8 @@
 //	              frame_size 2048|4096 [2048], batch_size [64], attach_mode
 //	              auto|native|generic [auto], steer all|sampled [all],
 //	              order_window [0 = off; steer sampled only, at most 1s],
-//	              cpus (list or "0-3,6") [none], metrics_address [none]
+//	              cpus (list or "0-3,6") [none], metrics_address [none; no host = loopback],
+//	              metrics_web_config [none; exporter-toolkit web config: TLS, basic auth]
 //	options:      merge_hbh [true], strip [true; false = test mode], packet_too_big [false;
 //	              true needs node.address]
 //

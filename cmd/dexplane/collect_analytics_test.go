@@ -22,10 +22,10 @@ import (
 	"github.com/dexplane/dexplane/exporter/collect"
 )
 
-// startCollect runs collectMain with args in the background and returns
+// startAnalyticsCollect runs collectMain with args in the background and returns
 // the address of every "listening on"/"metrics on" line, the output
 // buffers and a stop function returning the exit code.
-func startCollect(t *testing.T, args ...string) (map[string]string, *lockedBuffer, *lockedBuffer, func() int) {
+func startAnalyticsCollect(t *testing.T, args ...string) (map[string]string, *lockedBuffer, *lockedBuffer, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr lockedBuffer
@@ -85,7 +85,7 @@ func TestCollectDelayExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer down.Close()
-	addrs, _, stderr, stop := startCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "100ms",
+	addrs, _, stderr, stop := startAnalyticsCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "100ms",
 		"--export-interval", "300ms", "--ipfix-out", "udp://"+down.LocalAddr().String(), "--ipfix-out-domain", "77")
 	conn, err := net.Dial("udp", addrs["udp"])
 	if err != nil {
@@ -156,7 +156,7 @@ func TestCollectPrometheus(t *testing.T) {
 	if err != nil {
 		t.Skip("prometheus not installed (Debian package prometheus; scripts/install-deps.sh installs it)")
 	}
-	addrs, _, stderr, stop := startCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "100ms",
+	addrs, _, stderr, stop := startAnalyticsCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "100ms",
 		"--metrics-address", "127.0.0.1:0")
 	conn, err := net.Dial("udp", addrs["udp"])
 	if err != nil {

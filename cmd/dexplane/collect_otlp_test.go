@@ -184,7 +184,7 @@ service:
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	addrs, _, stderr, stop := startCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "100ms", "--otlp", "http://"+recv)
+	addrs, _, stderr, stop := startAnalyticsCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "100ms", "--otlp", "http://"+recv)
 	conn, err := net.Dial("udp", addrs["udp"])
 	if err != nil {
 		t.Fatal(err)

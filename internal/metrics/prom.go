@@ -80,6 +80,7 @@ var (
 	descCollectorBehind = newDesc("export_collector_behind_total", "Records lost for the collector because its writer could not keep up (part of drops).", "collector", "transport")
 	descCollectorErrs   = newDesc("export_collector_send_errors_total", "Failed socket writes to the collector.", "collector", "transport")
 	descCollectorConns  = newDesc("export_collector_connects_total", "Sessions established with the collector.", "collector", "transport")
+	descCollectorTLS    = newDesc("export_collector_tls_errors_total", "Failed TLS handshakes with the collector and TLS sessions it refused (transport tls).", "collector", "transport")
 	descCollectorTmpls  = newDesc("export_collector_templates", "Templates allocated for the collector.", "collector", "transport")
 	descOutputRecords   = newDesc("export_output_records_total", "Records written to the local output.", "output", "format")
 	descOutputDrops     = newDesc("export_output_drops_total", "Records lost by the local output.", "output", "format")
@@ -243,6 +244,7 @@ func (e emitter) export(x *ExportStats) {
 		e.counter(descCollectorBehind, c.Behind, l...)
 		e.counter(descCollectorErrs, c.SendErrors, l...)
 		e.counter(descCollectorConns, c.Connects, l...)
+		e.counter(descCollectorTLS, c.TLSErrors, l...)
 		e.gauge(descCollectorTmpls, float64(c.Templates), l...)
 	}
 	outs := make(map[[2]string]int, len(x.Outputs))

@@ -186,6 +186,8 @@ type CollectorStats struct {
 	Behind     uint64 `json:"behind"`
 	SendErrors uint64 `json:"send_errors"`
 	Connects   uint64 `json:"connects"`
+	// TLSErrors counts failed TLS handshakes and refused TLS sessions.
+	TLSErrors uint64 `json:"tls_errors"`
 	// Templates is the number of templates allocated (a gauge).
 	Templates int `json:"templates"`
 }
@@ -468,7 +470,7 @@ func exportStats(x exporter.Counters) *ExportStats {
 		s.Collectors = append(s.Collectors, CollectorStats{
 			Collector: cc.Address, Transport: cc.Transport.String(), Up: cc.Up,
 			Records: cc.Records, Messages: cc.Messages, Bytes: cc.Octets,
-			Drops: cc.Dropped, Behind: cc.Behind, SendErrors: cc.SendErrors, Connects: cc.Connects,
+			Drops: cc.Dropped, Behind: cc.Behind, SendErrors: cc.SendErrors, Connects: cc.Connects, TLSErrors: cc.TLSErrors,
 			Templates: cc.Templates,
 		})
 	}
