@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/dexplane/dexplane/dataplane/checksum"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
@@ -215,7 +216,8 @@ func newPipeline(tb testing.TB, pc pipeCase) *pipeline {
 		tb.Fatal(err)
 	}
 	p := &pipeline{tb: tb, n: n, ring: n.Ring(), frames: pipeFrames(tb, pc)}
-	p.w, p.k, err = xsk.NewMemWorker(xsk.WorkerConfig{Handler: n})
+	// The engine wraps every worker's handler in the checksum handler.
+	p.w, p.k, err = xsk.NewMemWorker(xsk.WorkerConfig{Handler: &checksum.Handler{Next: n}})
 	if err != nil {
 		tb.Fatal(err)
 	}

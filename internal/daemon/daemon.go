@@ -438,6 +438,9 @@ func addExportCounters(base, c exporter.Counters) exporter.Counters {
 	c.CollectorBehind += base.CollectorBehind
 	c.EncodeErrors += base.EncodeErrors
 	c.OutputDropped += base.OutputDropped
+	c.Aggregated += base.Aggregated
+	c.AggregateRecords += base.AggregateRecords
+	c.AggregateOverflow += base.AggregateOverflow
 	return c
 }
 
