@@ -10,8 +10,8 @@ import (
 type batchCounter struct{ begin, end, frames int }
 
 func (b *batchCounter) Handle(*xsk.Frame) xsk.Verdict { b.frames++; return xsk.Forward }
-func (b *batchCounter) BeginBatch()                    { b.begin++ }
-func (b *batchCounter) EndBatch()                      { b.end++ }
+func (b *batchCounter) BeginBatch()                   { b.begin++ }
+func (b *batchCounter) EndBatch()                     { b.end++ }
 
 // TestHandlerPassesBatches checks that the wrapper passes the worker's
 // batch boundaries on to a BatchHandler behind it and ignores them for a
