@@ -365,7 +365,9 @@ func (o *Objects) loadProgram(port int, role PortRole) (*ebpf.Program, error) {
 	case role == RoleOutside:
 		flags = flagRoutes
 		if !o.opts.PassForeignHbH {
-			flags |= flagHbH
+			// Hop-by-Hop and other extension headers (foreign IOAM in a
+			// Destination Options header) meet the foreign_ioam policy.
+			flags |= flagHbH | flagExtHdr
 		}
 	default:
 		flags = flagHbH | flagDecap | flagExtHdr

@@ -8,14 +8,23 @@ import (
 // Header sizes in octets.
 const (
 	EthernetLen = 14 // destination, source, EtherType
-	VLANTagLen  = 4  // 802.1Q TPID + TCI
+	VLANTagLen  = 4  // TPID + TCI of one VLAN tag
 	IPv6Len     = 40 // fixed IPv6 header
 )
 
 // EtherTypes understood by [Parse].
 const (
 	EtherTypeIPv6 = 0x86DD
-	EtherTypeVLAN = 0x8100 // 802.1Q; at most one tag is parsed
+	EtherTypeVLAN = 0x8100 // 802.1Q C-tag
+	// EtherTypeQinQ is the 802.1ad S-tag TPID.
+	EtherTypeQinQ = 0x88A8
+	// EtherTypeQinQ9100 is the pre-standard Q-in-Q TPID some switches use.
+	EtherTypeQinQ9100 = 0x9100
+	// MaxVLANTags is how many VLAN tags (any of the three TPIDs, in any
+	// order) [Parse] and ebpf/steer.c look through; a frame with more is
+	// not IPv6 to either (it crosses untouched, as a kernel without VLAN
+	// devices would not see IPv6 in it either).
+	MaxVLANTags = 2
 )
 
 // IPv6 Next Header values used by this package (IANA "Assigned Internet
@@ -159,12 +168,14 @@ type PTO struct {
 // pointers: a caller keeps one per worker and passes its address to [Parse]
 // for each frame. All offsets are octets from the start of that frame.
 type Packet struct {
-	// L3 is the offset of the (outer) IPv6 header: 14, 18 with an 802.1Q
-	// tag, or the l3 argument of ParseIPv6.
+	// L3 is the offset of the (outer) IPv6 header: 14, plus 4 per VLAN tag,
+	// or the l3 argument of ParseIPv6.
 	L3 int
-	// VLAN reports an 802.1Q tag; VLANTCI is its Tag Control Information.
-	VLAN    bool
-	VLANTCI uint16
+	// VLAN reports at least one VLAN tag; VLANTCI is the outermost tag's Tag
+	// Control Information and VLANTags the number of tags (0..MaxVLANTags).
+	VLAN     bool
+	VLANTCI  uint16
+	VLANTags uint8
 
 	// PayloadLen is the outer IPv6 Payload Length; End = L3+40+PayloadLen is
 	// the offset just past the IPv6 packet (the frame may be longer).

@@ -5,15 +5,15 @@ import (
 	"math/bits"
 )
 
-// Parse parses an Ethernet frame (with zero or one 802.1Q tag) carrying IPv6
-// into p, validating the Hop-by-Hop header the way the Linux receive path
-// does. p is overwritten entirely. It does not allocate and never panics;
-// frame is only read.
+// Parse parses an Ethernet frame (with up to MaxVLANTags VLAN tags, see
+// [IsVLANEtherType]) carrying IPv6 into p, validating the Hop-by-Hop header
+// the way the Linux receive path does. p is overwritten entirely. It does
+// not allocate and never panics; frame is only read.
 //
 // Errors are the sentinels declared in this package, returned as is; after
 // an error p.ErrOff and p.ErrVal locate the offending field and the other
 // fields of p are only partially filled. ErrNotIPv6 means the frame is well
-// formed but not IPv6.
+// formed but not IPv6 (including a frame with more than MaxVLANTags tags).
 func Parse(frame []byte, p *Packet) error {
 	*p = Packet{}
 	l3, tci, vlan, err := ParseEthernet(frame)
@@ -21,26 +21,38 @@ func Parse(frame []byte, p *Packet) error {
 		p.ErrOff, p.ErrVal = max(l3-2, 0), int(tci)
 		return err
 	}
-	p.VLAN, p.VLANTCI = vlan, tci
+	p.VLAN, p.VLANTCI, p.VLANTags = vlan, tci, uint8((l3-EthernetLen)/VLANTagLen)
 	return parseIPv6(frame, l3, p)
 }
 
-// ParseEthernet reads the Ethernet header of frame, with at most one 802.1Q
-// tag, and returns the offset of the IPv6 header (14 or 18) and the tag's
-// TCI when vlan is true. Errors: ErrShortFrame, ErrShortVLAN, ErrNotIPv6 (then
-// tci holds the EtherType found, and l3 the offset after it).
+// IsVLANEtherType reports whether et is a VLAN tag protocol identifier the
+// data plane looks through: 0x8100 (802.1Q), 0x88A8 (802.1ad S-tag) or
+// 0x9100 (pre-standard Q-in-Q). ebpf/steer.c uses the same set and the same
+// limit of MaxVLANTags tags; keep them in step.
+func IsVLANEtherType(et uint16) bool {
+	return et == EtherTypeVLAN || et == EtherTypeQinQ || et == EtherTypeQinQ9100
+}
+
+// ParseEthernet reads the Ethernet header of frame with up to MaxVLANTags
+// VLAN tags and returns the offset of the IPv6 header (14, 18 or 22) and
+// the outermost tag's TCI when vlan is true. Tags are kept in the frame
+// (editors move them with the Ethernet header). Errors: ErrShortFrame,
+// ErrShortVLAN, ErrNotIPv6 (then tci holds the EtherType found, and l3 the
+// offset after it; a third tag is ErrNotIPv6 with its TPID in tci).
 func ParseEthernet(frame []byte) (l3 int, tci uint16, vlan bool, err error) {
 	if len(frame) < EthernetLen {
 		return 0, uint16(len(frame)), false, ErrShortFrame
 	}
 	l3 = EthernetLen
 	et := binary.BigEndian.Uint16(frame[12:14])
-	if et == EtherTypeVLAN {
-		if len(frame) < EthernetLen+VLANTagLen {
+	for i := 0; i < MaxVLANTags && IsVLANEtherType(et); i++ {
+		if len(frame) < l3+VLANTagLen {
 			return l3, uint16(len(frame)), false, ErrShortVLAN
 		}
-		tci = binary.BigEndian.Uint16(frame[14:16])
-		et = binary.BigEndian.Uint16(frame[16:18])
+		if !vlan {
+			tci = binary.BigEndian.Uint16(frame[l3:])
+		}
+		et = binary.BigEndian.Uint16(frame[l3+2:])
 		l3 += VLANTagLen
 		vlan = true
 	}
