@@ -209,6 +209,17 @@ func RemoveDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error
 	if hl > plen {
 		return off, n, ErrLayout
 	}
+	return removeIOAMOpts(buf, off, n, f, l3, plen, hb, l3+6, hl)
+}
+
+// removeIOAMOpts removes the IOAM options of the options header (Hop-by-Hop
+// or Destination Options) of length hl at frame offset hb, announced by the
+// Next Header octet at frame offset prev, in the frame f = buf[off:off+n]
+// whose IPv6 header at l3 has Payload Length plen (all checked by the
+// caller): the whole header when nothing but IOAM and padding is left,
+// else compacted (see RemoveDEX). Everything in front of the header moves
+// towards the back by what is removed.
+func removeIOAMOpts(buf []byte, off, n int, f []byte, l3, plen, hb, prev, hl int) (newOff, newLen int, err error) {
 	h := f[hb : hb+hl]
 	_, nopt, nioam, err := walkHbH(h)
 	switch {
@@ -218,7 +229,7 @@ func RemoveDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error
 		return off, n, nil
 	case nopt == nioam:
 		// Only IOAM and padding: drop the whole header.
-		f[l3+6] = h[0]
+		f[prev] = h[0]
 		binary.BigEndian.PutUint16(f[l3+4:], uint16(plen-hl))
 		newOff = off + hl
 		copy(buf[newOff:newOff+hb], f[:hb])
@@ -251,6 +262,34 @@ func RemoveDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error
 	newOff = off + shrink
 	copy(buf[newOff:newOff+hb+total], f[:hb+total])
 	return newOff, n - shrink, nil
+}
+
+// RemoveDstOptsIOAM removes the IOAM options of the Destination Options
+// header p.DstOpts (see Packet.DstOpts) the way RemoveDEX does for the
+// Hop-by-Hop header: the whole header when only IOAM and padding are left
+// (the Next Header octet at p.DstOptsPrev then takes its Next Header), else
+// the remaining options compacted with canonical padding. The headers in
+// front move towards the back. A packet without such a header is left
+// unchanged and is not an error. It returns the new frame offset and
+// length. Errors: ErrFrameBounds, ErrLayout.
+func RemoveDstOptsIOAM(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error) {
+	f, plen, err := frameIPv6(buf, off, n, p)
+	if err != nil {
+		return off, n, err
+	}
+	if p.DstOpts == 0 {
+		return off, n, nil
+	}
+	l3, hb, prev := p.L3, p.DstOpts, p.DstOptsPrev
+	end := l3 + IPv6Len + plen
+	if hb < l3+IPv6Len || hb > end-8 || prev < l3 || prev >= hb || f[prev] != ProtoDstOpts {
+		return off, n, ErrLayout
+	}
+	hl := (int(f[hb+1]) + 1) << 3
+	if hl > end-hb {
+		return off, n, ErrLayout
+	}
+	return removeIOAMOpts(buf, off, n, f, l3, plen, hb, prev, hl)
 }
 
 // StripOuter removes the outer IPv6 header and every extension header before

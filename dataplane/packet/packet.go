@@ -205,6 +205,17 @@ type Packet struct {
 	HasPTO bool
 	PTO    PTO
 
+	// DstOpts is the offset of the first Destination Options header of the
+	// outer header chain that holds IOAM options (0 when none does),
+	// DstOptsPrev the offset of the Next Header octet that announces it
+	// (in the IPv6 header or the preceding extension header), and
+	// DstOptsIOAM the number of IOAM options (0x31 or 0x11) in it. Such
+	// options are not decoded or validated beyond their lengths: the data
+	// plane removes them at the domain edge (RemoveDstOptsIOAM) and treats
+	// them as foreign IOAM at the encapsulating node, but never exports
+	// them. Not counted in NumIOAM or Encap.
+	DstOpts, DstOptsPrev, DstOptsIOAM int
+
 	// Encap says how IOAM is carried.
 	Encap Encap
 	// Inner is the offset of the inner IPv6 header of an IPv6-in-IPv6

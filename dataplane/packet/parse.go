@@ -397,6 +397,12 @@ func decodePTO(opt []byte, at int) PTO {
 // offset. Contents are not validated, only lengths. A Hop-by-Hop header is
 // allowed only as the first header of the chain and only when hbhFirst.
 func skipExtHeaders(b []byte, nh uint8, off, end int, hbhFirst bool, p *Packet) (uint8, int, error) {
+	// prev is the offset of the Next Header octet announcing nh: the IPv6
+	// header's, or the Hop-by-Hop header's when there is one.
+	prev := p.L3 + 6
+	if p.HbH != 0 && !hbhFirst {
+		prev = p.HbH
+	}
 	for i := range maxExtHeaders {
 		var hl int
 		switch nh {
@@ -412,6 +418,11 @@ func skipExtHeaders(b []byte, nh uint8, off, end int, hbhFirst bool, p *Packet) 
 				return nh, off, ErrExtTruncated
 			}
 			hl = (int(b[off+1]) + 1) << 3
+			if nh == ProtoDstOpts && !hbhFirst && p.DstOpts == 0 && hl <= end-off {
+				if k := countIOAMOpts(b[off : off+hl]); k > 0 {
+					p.DstOpts, p.DstOptsPrev, p.DstOptsIOAM = off, prev, k
+				}
+			}
 		case ProtoAH:
 			if end-off < 2 {
 				p.ErrOff, p.ErrVal = off, end-off
@@ -431,10 +442,21 @@ func skipExtHeaders(b []byte, nh uint8, off, end int, hbhFirst bool, p *Packet) 
 			p.ErrOff, p.ErrVal = off, hl
 			return nh, off, ErrExtTruncated
 		}
-		nh = b[off]
+		nh, prev = b[off], off
 		off += hl
 	}
 	return nh, off, nil
+}
+
+// countIOAMOpts returns how many IOAM options (0x31, 0x11) the options
+// header h (whole header) holds, walking only its structure; a header whose
+// options overrun it counts as none (it carries no well-formed option).
+func countIOAMOpts(h []byte) int {
+	_, _, nioam, err := walkHbH(h)
+	if err != nil {
+		return 0
+	}
+	return nioam
 }
 
 // parseL4 records the upper-layer protocol and, where the protocol has
