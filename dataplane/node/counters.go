@@ -140,10 +140,10 @@ type Counters struct {
 	// SkippedExport counts packets never given DEX because they are
 	// telemetry export traffic (RFC 9326 loop prevention).
 	SkippedExport atomic.Uint64
-	// MetaMissing counts outside-port frames that reached the worker
-	// without the XDP metadata carrying the route sampler's decision in
-	// steer: sampled (node.PresampleMissing); they are treated as not
-	// selected, never sampled a second time.
+	// MetaMissing counts routed packets from an outside port that reached
+	// the worker without the XDP metadata carrying the route sampler's
+	// decision in steer: sampled (PresampleMissing): forwarded without DEX,
+	// never sampled a second time. They are not in NotSampled.
 	MetaMissing atomic.Uint64
 
 	// Foreign IOAM: IOAM arriving on an outside port, by the port's

@@ -24,9 +24,9 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 	// Like the kernel and the XDP pre-selection, every packet that matches
 	// a route counts in its k/n sampler, whatever happens to it next.
 	r, routed := n.view.routes.Lookup(packet.Dst(f.Buf[f.Off:f.Off+f.Len], p.L3))
-	selected := false
+	selected, missing := false, false
 	if routed {
-		selected = n.sample(f, r)
+		selected, missing = n.sample(f, r)
 	}
 	if p.NumIOAM > 0 || p.DstOptsIOAM > 0 {
 		if v, done := n.foreign(s, f, in); done {
@@ -43,7 +43,11 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		return n.forward()
 	}
 	if !selected {
-		n.ctr.NotSampled.Add(1)
+		if missing {
+			n.ctr.MetaMissing.Add(1)
+		} else {
+			n.ctr.NotSampled.Add(1)
+		}
 		return n.forward()
 	}
 
@@ -159,20 +163,20 @@ func (n *Node) packetTooBig(f *xsk.Frame, mtu int) bool {
 }
 
 // sample runs route r's k/n selection for frame f, unless the XDP program
-// already did (Config.Presampled).
-func (n *Node) sample(f *xsk.Frame, r *policy.Route) bool {
+// already did (Config.Presampled). missing reports a frame whose decision
+// did not arrive (PresampleMissing): it is not selected.
+func (n *Node) sample(f *xsk.Frame, r *policy.Route) (selected, missing bool) {
 	if n.presel != nil {
 		switch n.presel(f) {
 		case PresampleSelected:
-			return true
+			return true, false
 		case PresampleNotSelected:
-			return false
+			return false, false
 		case PresampleMissing:
-			n.ctr.MetaMissing.Add(1)
-			return false
+			return false, true
 		}
 	}
-	return r.Sampler.Sample()
+	return r.Sampler.Sample(), false
 }
 
 // isND reports whether the IPv6 packet at p.L3 of frame is neighbour
