@@ -13,6 +13,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/dexplane/dexplane/dataplane"
 	dxnode "github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
@@ -66,8 +67,14 @@ func diffSpec(r hostile.Role) policy.Spec {
 }
 
 func newDiffHarness(t testing.TB, r hostile.Role) *diffHarness {
+	return newDiffHarnessSpec(t, r, diffSpec(r))
+}
+
+// newDiffHarnessSpec is newDiffHarness for a given policy; the XDP options
+// are the engine's for it (dataplane.OptionsFromSnapshot: PassForeignHbH
+// when no outside port drops or strips foreign IOAM).
+func newDiffHarnessSpec(t testing.TB, r hostile.Role, spec policy.Spec) *diffHarness {
 	t.Helper()
-	spec := diffSpec(r)
 	h := &diffHarness{role: r}
 	var err error
 	if h.snapA, err = policy.New(spec, nil); err != nil {
@@ -87,9 +94,11 @@ func newDiffHarness(t testing.TB, r hostile.Role) *diffHarness {
 	if h.smp, err = dxnode.New(dxnode.Config{Policy: &ps, RingSize: 64, Presampled: presel}); err != nil {
 		t.Fatal(err)
 	}
-	// The engine's options for this policy (foreign IOAM is dropped, so
-	// outside ports steer Hop-by-Hop and extension headers).
-	if h.objs, err = dx.Load(dx.Options{Steer: dx.SteerSampled}); err != nil {
+	opts, err := dataplane.OptionsFromSnapshot(h.snapA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.objs, err = dx.Load(dx.Options{Steer: dx.SteerSampled, PassForeignHbH: opts.PassForeignHbH}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.objs.Close() })
@@ -274,17 +283,43 @@ func diffCorpus(t testing.TB) (names []string, frames [][]byte) {
 	return names, frames
 }
 
+// diffConfigs are the node configurations the differential test covers:
+// the three roles of the hostile suite (foreign IOAM dropped), and the
+// encapsulating role with foreign IOAM stripped and forwarded (the latter
+// loads dxp_steer with PassForeignHbH, as the engine does).
+var diffConfigs = []struct {
+	name    string
+	role    hostile.Role
+	foreign policy.ForeignIOAM
+}{
+	{"encap", hostile.RoleEncap, policy.ForeignDrop},
+	{"transit", hostile.RoleTransit, policy.ForeignDrop},
+	{"decap", hostile.RoleDecap, policy.ForeignDrop},
+	{"encap-foreign-strip", hostile.RoleEncap, policy.ForeignStrip},
+	{"encap-foreign-forward", hostile.RoleEncap, policy.ForeignForward},
+}
+
+func newDiffConfig(t testing.TB, i int) *diffHarness {
+	c := diffConfigs[i]
+	spec := diffSpec(c.role)
+	for p := range spec.Ports {
+		spec.Ports[p].ForeignIOAM = c.foreign
+	}
+	return newDiffHarnessSpec(t, c.role, spec)
+}
+
 // TestDifferentialSteer runs the hostile corpus and the golden vectors
-// through dxp_steer and the Go node in every role (see the comment above).
+// through dxp_steer and the Go node in every configuration (see the
+// comment at the top of the file). It fails on a single difference.
 func TestDifferentialSteer(t *testing.T) {
 	skipIfNoBPF(t)
 	names, frames := diffCorpus(t)
-	for r := range hostile.NumRoles {
-		t.Run(r.String(), func(t *testing.T) {
-			h := newDiffHarness(t, r)
+	for i, c := range diffConfigs {
+		t.Run(c.name, func(t *testing.T) {
+			h := newDiffConfig(t, i)
 			bad := 0
-			for i, f := range frames {
-				if msg := h.check(t, names[i], f); msg != "" {
+			for j, f := range frames {
+				if msg := h.check(t, names[j], f); msg != "" {
 					bad++
 					t.Error(msg)
 				}
@@ -299,20 +334,19 @@ func TestDifferentialSteer(t *testing.T) {
 // counters keep running across inputs in XDP and in Go alike.
 var (
 	fuzzOnce      sync.Once
-	fuzzHarnesses [hostile.NumRoles]*diffHarness
+	fuzzHarnesses []*diffHarness
 	fuzzErr       error
 )
 
 // FuzzDifferentialSteer is TestDifferentialSteer's property for arbitrary
-// frames: role selects the node's role (mod 3), frame is sent on port 0.
-// Needs root; run it with scripts/fuzz.sh (CI) or
+// frames: cfg selects the configuration (mod len(diffConfigs)), frame is
+// sent on port 0. Needs root; scripts/fuzz.sh (CI) runs it, or
 // go test -run '^$' -fuzz FuzzDifferentialSteer ./ebpf/.
 func FuzzDifferentialSteer(f *testing.F) {
 	skipIfNoBPF(f)
-	names, frames := diffCorpus(f)
-	_ = names
+	_, frames := diffCorpus(f)
 	for i, fr := range frames {
-		f.Add(uint8(i%3), fr)
+		f.Add(uint8(i%len(diffConfigs)), fr)
 	}
 	fuzzOnce.Do(func() {
 		defer func() {
@@ -320,18 +354,18 @@ func FuzzDifferentialSteer(f *testing.F) {
 				fuzzErr = fmt.Errorf("%v", r)
 			}
 		}()
-		for r := range hostile.NumRoles {
-			fuzzHarnesses[r] = newDiffHarness(f, r)
+		for i := range diffConfigs {
+			fuzzHarnesses = append(fuzzHarnesses, newDiffConfig(f, i))
 		}
 	})
 	if fuzzErr != nil {
 		f.Fatal(fuzzErr)
 	}
-	f.Fuzz(func(t *testing.T, role uint8, frame []byte) {
+	f.Fuzz(func(t *testing.T, cfg uint8, frame []byte) {
 		if len(frame) > 3000 {
 			return // BPF_PROG_TEST_RUN's XDP frames fit one page
 		}
-		h := fuzzHarnesses[int(role)%int(hostile.NumRoles)]
+		h := fuzzHarnesses[int(cfg)%len(fuzzHarnesses)]
 		if msg := h.check(t, "fuzz", frame); msg != "" {
 			t.Error(msg)
 		}

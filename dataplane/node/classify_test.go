@@ -171,3 +171,30 @@ func TestSamplerLikeSteerC(t *testing.T) {
 		}
 	}
 }
+
+// TestForeignForwardMalformedLikeSteerC: with foreign_ioam: forward,
+// steer.c lets an unselected frame with extension headers cross without
+// walking them, so the steer: all node forwards such a frame untouched
+// even when the codec rejects its chain (counted); a selected one is
+// dropped.
+func TestForeignForwardMalformedLikeSteerC(t *testing.T) {
+	trunc := func(dst string) []byte {
+		b := unhex(t, vecPlain)
+		d := netip.MustParseAddr(dst).As16()
+		copy(b[24:], d[:])
+		b[6] = packet.ProtoRouting
+		b[41] = 20 // Hdr Ext Len past the payload
+		return b
+	}
+	spec := baseSpec(encapDir)
+	spec.Ports[0].ForeignIOAM = policy.ForeignForward
+	n, _ := newNode(t, spec)
+	f := newFrame(trunc("2001:db9::2"), 0) // no route
+	if v := n.Handle(f); v != xsk.Forward || !bytes.Equal(ip6Of(f), trunc("2001:db9::2")) {
+		t.Errorf("unselected: verdict %v, frame changed: %v", v, !bytes.Equal(ip6Of(f), trunc("2001:db9::2")))
+	}
+	if v := n.Handle(newFrame(trunc("2001:db8::2"), 0)); v != xsk.Drop { // route 1/1: selected
+		t.Errorf("selected: verdict %v, want drop", v)
+	}
+	wantCounters(t, n, map[string]uint64{"malformed_ext_truncated": 2, "forwarded": 1, "dropped": 1})
+}

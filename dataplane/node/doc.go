@@ -212,6 +212,16 @@
 //	ErrInnerLength
 //	anything else                        drop (MalformedOther; a codec bug)
 //
+// One exception keeps the two steer modes alike: on an outside port whose
+// ForeignIOAM is forward (steer.c then lets Hop-by-Hop and extension
+// headers cross unless the route selects the frame, see package ebpf), an
+// outside → inside frame with a sound fixed IPv6 header whose extension
+// headers the codec rejects (any error below ErrPayloadLength in the table,
+// except a jumbogram candidate) is forwarded untouched when its route does
+// not select it, counted in Malformed; a selected one is dropped. Foreign
+// traffic we do not touch is not ours to judge; a router or the
+// destination will.
+//
 // A frame whose Off/Len do not fit its buffer counts as ErrShortFrame.
 // After an edit the node parses the frame again; a failure there (an editor
 // bug) drops the frame, so no frame leaves that our parser rejects.

@@ -345,7 +345,13 @@ func (n *Node) Handle(f *xsk.Frame) xsk.Verdict {
 	p := &n.pkt
 	if err := packet.Parse(f.Buf[f.Off:f.Off+f.Len], p); err != nil {
 		if s.Ports[in].Domain == policy.Outside && s.Ports[out].Domain == policy.Inside {
-			n.sampleRejected(f, err)
+			sound, selected := n.sampleRejected(f, err)
+			if sound && !selected && s.Ports[in].ForeignIOAM == policy.ForeignForward {
+				// What steer.c does with it in steer: sampled (see the
+				// malformed-packet table): crosses untouched.
+				n.ctr.Malformed[malformedOf(err)].Add(1)
+				return n.forward()
+			}
 		}
 		return n.parseError(s, in, out, err)
 	}

@@ -192,25 +192,26 @@ func isND(frame []byte, p *packet.Packet) bool {
 // steer.c's for an outside-port frame the codec rejected: steer.c samples
 // every frame with a sound fixed IPv6 header (it does not walk the rest),
 // except a jumbogram candidate (Payload Length 0 and Hop-by-Hop), which it
-// steers before the route lookup. The frame is dropped afterwards whatever
-// the sampler says.
-func (n *Node) sampleRejected(f *xsk.Frame, err error) {
+// steers before the route lookup. sound reports such a frame (sampled or
+// not: the route may not match), selected the sampler's decision.
+func (n *Node) sampleRejected(f *xsk.Frame, err error) (sound, selected bool) {
 	switch err {
 	case packet.ErrNotIPv6, packet.ErrShortFrame, packet.ErrShortVLAN, packet.ErrShortIPv6,
 		packet.ErrIPVersion, packet.ErrPayloadLength:
-		return // steer.c: not IPv6 or dropped before any sampler
+		return false, false // steer.c: not IPv6 or dropped before any sampler
 	}
 	p := &n.pkt
 	frame := f.Buf[f.Off : f.Off+f.Len]
 	if p.L3 < packet.EthernetLen || p.L3+packet.IPv6Len > len(frame) {
-		return
+		return false, false
 	}
 	if p.PayloadLen == 0 && frame[p.L3+6] == packet.ProtoHopByHop {
-		return
+		return false, false
 	}
 	if r, ok := n.view.routes.Lookup(packet.Dst(frame, p.L3)); ok {
-		n.sample(f, r)
+		selected, _ = n.sample(f, r)
 	}
+	return true, selected
 }
 
 // isExportTraffic reports whether the packet is telemetry export traffic,
