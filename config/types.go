@@ -64,7 +64,9 @@ type Port struct {
 	// uses the interface's.
 	MTU int `yaml:"mtu"`
 	// ForeignIOAM is "drop", "strip" or "forward": what an outside port
-	// does with IOAM arriving from outside the domain; default drop.
+	// does with IOAM arriving from outside the domain, in the Hop-by-Hop
+	// header or in a Destination Options header (no DEX is ever added
+	// next to it); default drop.
 	ForeignIOAM string `yaml:"foreign_ioam"`
 }
 
