@@ -45,6 +45,9 @@ func ParseEthernet(frame []byte) (l3 int, tci uint16, vlan bool, err error) {
 	}
 	l3 = EthernetLen
 	et := binary.BigEndian.Uint16(frame[12:14])
+	if et == EtherTypeIPv6 {
+		return l3, 0, false, nil // the common case, without the tag loop
+	}
 	for i := 0; i < MaxVLANTags && IsVLANEtherType(et); i++ {
 		if len(frame) < l3+VLANTagLen {
 			return l3, uint16(len(frame)), false, ErrShortVLAN
