@@ -371,3 +371,40 @@ func FuzzDifferentialSteer(f *testing.F) {
 		}
 	})
 }
+
+// TestSamplerWidth: dxp_steer's k/n counter is 64 bits wide like the Go
+// sampler's, so the k-of-n cycle does not break at 2^32 (a 32-bit counter
+// wraps to 0 and selects again early when n does not divide 2^32).
+func TestSamplerWidth(t *testing.T) {
+	skipIfNoBPF(t)
+	h := newDiffHarness(t, hostile.RoleEncap)
+	r := h.routes[1] // 2001:db8:9::/48, 1 of every 3
+	if r.K != 1 || r.N != 3 {
+		t.Fatalf("route %v: k/n %d/%d", r.Prefix, r.K, r.N)
+	}
+	start := uint64(1)<<32 - 1 // ≡ 0 (mod 3): selected; then 2^32 ≡ 1, 2^32+1 ≡ 2, 2^32+2 ≡ 0
+	if err := h.objs.SetSamplerCount(uint32(r.ID), start); err != nil {
+		t.Fatal(err)
+	}
+	frame, err := hex.DecodeString(linkHeaders["untagged"] + goldenVectors["plain"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := netip.MustParseAddr("2001:db8:9::7").As16()
+	copy(frame[14+24:], other[:])
+	var got []bool
+	for range 4 {
+		_, r0 := h.xdpCounts(t)
+		if _, err := h.prog.Run(&ebpf.RunOptions{Data: frame}); err != nil {
+			t.Fatal(err)
+		}
+		_, r1 := h.xdpCounts(t)
+		got = append(got, r1[dx.ReasonSampled] > r0[dx.ReasonSampled])
+	}
+	if want := []bool{true, false, false, true}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("selected %v from counter 2^32-1, want %v (64-bit k/n)", got, want)
+	}
+	if c, err := h.objs.SamplerCount(uint32(r.ID)); err != nil || c != start+4 {
+		t.Errorf("counter %d (%v), want %d", c, err, start+4)
+	}
+}

@@ -21,3 +21,10 @@ func (o *Objects) SamplerCount(id uint32) (uint64, error) {
 	}
 	return binary.NativeEndian.Uint64(v[:8]), nil
 }
+
+// SetSamplerCount sets the k/n counter of route id.
+func (o *Objects) SetSamplerCount(id uint32, c uint64) error {
+	var v [64]byte
+	binary.NativeEndian.PutUint64(v[:8], c)
+	return o.maps.Samplers.Put(id, v)
+}
