@@ -16,6 +16,9 @@ import (
 // formed but not IPv6 (including a frame with more than MaxVLANTags tags).
 func Parse(frame []byte, p *Packet) error {
 	*p = Packet{}
+	if len(frame) >= EthernetLen && binary.BigEndian.Uint16(frame[12:]) == EtherTypeIPv6 {
+		return parseIPv6(frame, EthernetLen, p) // untagged: no call to ParseEthernet
+	}
 	l3, tci, vlan, err := ParseEthernet(frame)
 	if err != nil {
 		p.ErrOff, p.ErrVal = max(l3-2, 0), int(tci)
@@ -45,9 +48,6 @@ func ParseEthernet(frame []byte) (l3 int, tci uint16, vlan bool, err error) {
 	}
 	l3 = EthernetLen
 	et := binary.BigEndian.Uint16(frame[12:14])
-	if et == EtherTypeIPv6 {
-		return l3, 0, false, nil // the common case, without the tag loop
-	}
 	for i := 0; i < MaxVLANTags && IsVLANEtherType(et); i++ {
 		if len(frame) < l3+VLANTagLen {
 			return l3, uint16(len(frame)), false, ErrShortVLAN
@@ -122,7 +122,11 @@ func parseIPv6(b []byte, l3 int, p *Packet) error {
 
 	// Skip further outer extension headers up to an inner IPv6 header or
 	// the upper layer.
-	nh, off, err := skipExtHeaders(b, nh, off, end, false, p)
+	prev := l3 + 6 // the Next Header octet announcing nh
+	if p.HbH != 0 {
+		prev = p.HbH
+	}
+	nh, off, err := skipExtHeaders(b, nh, prev, off, end, false, p)
 	if err != nil {
 		return err
 	}
@@ -148,7 +152,7 @@ func parseIPv6(b []byte, l3 int, p *Packet) error {
 		return ErrInnerLength
 	}
 	p.Inner = off
-	nh, ioff, err := skipExtHeaders(b, b[off+6], off+IPv6Len, iend, true, p)
+	nh, ioff, err := skipExtHeaders(b, b[off+6], off+6, off+IPv6Len, iend, true, p)
 	if err != nil {
 		return err
 	}
@@ -399,13 +403,10 @@ func decodePTO(opt []byte, at int) PTO {
 // extension header (or ProtoFragment for a non-first fragment) and its
 // offset. Contents are not validated, only lengths. A Hop-by-Hop header is
 // allowed only as the first header of the chain and only when hbhFirst.
-func skipExtHeaders(b []byte, nh uint8, off, end int, hbhFirst bool, p *Packet) (uint8, int, error) {
-	// prev is the offset of the Next Header octet announcing nh: the IPv6
-	// header's, or the Hop-by-Hop header's when there is one.
-	prev := p.L3 + 6
-	if p.HbH != 0 && !hbhFirst {
-		prev = p.HbH
-	}
+// prev is the offset of the Next Header octet announcing nh. In the outer
+// chain (hbhFirst false) the first Destination Options header holding IOAM
+// options is recorded in p.DstOpts.
+func skipExtHeaders(b []byte, nh uint8, prev, off, end int, hbhFirst bool, p *Packet) (uint8, int, error) {
 	for i := range maxExtHeaders {
 		var hl int
 		switch nh {
