@@ -89,6 +89,21 @@ const (
 	PresampleMissing
 )
 
+// String returns "none", "selected", "not_selected" or "missing".
+func (p Presample) String() string {
+	switch p {
+	case PresampleNone:
+		return "none"
+	case PresampleSelected:
+		return "selected"
+	case PresampleNotSelected:
+		return "not_selected"
+	case PresampleMissing:
+		return "missing"
+	}
+	return "Presample(" + strconv.Itoa(int(p)) + ")"
+}
+
 // Node runs the IOAM roles for one worker. It implements xsk.Handler.
 //
 // A Node owns its flow table, its record ring (it is the ring's only
