@@ -32,7 +32,7 @@
 //	              if_id_wide [0xffffffff], mtu [0 = interface MTU; else 1280..65535],
 //	              foreign_ioam drop|strip|forward [drop]
 //	namespaces:   id (16 bits), data (32 bits), data_wide (64 bits),
-//	              schema {id (24 bits), data (hex, padded to 4n, <= 1020 octets)}
+//	              schema {id (24 bits), data (hex, padded to 4n, <= 64 octets)}
 //	routes:       prefix, mode inline|encap|auto [inline], tunsrc [node.address],
 //	              tundst (required for encap/auto), freq K/N [1/1],
 //	              dex {ns, trace_type, ext_flags [0]}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"gopkg.in/yaml.v3"
 )
 
@@ -316,9 +317,16 @@ func (d *decoder) namespaces(n *yaml.Node, path string) []Namespace {
 	return out
 }
 
+// MaxSchemaData is the longest opaque state snapshot (schema data, trace
+// bit 22) a configuration accepts, in octets: what a telemetry record, and
+// so every export format, carries whole (telemetry.OSSDataMax). The IOAM
+// format allows up to policy.MaxSchemaData (1020); a longer schema would be
+// exported cut, so it is refused here rather than truncated silently.
+const MaxSchemaData = telemetry.OSSDataMax
+
 // hexBytes decodes opaque schema data written as hex digits ("0x" prefix
 // and white space or ':' between octets allowed), pads it to a multiple of
-// 4 octets and checks the 1020-octet limit.
+// 4 octets and checks it against MaxSchemaData.
 func (d *decoder) hexBytes(n *yaml.Node, path string) (HexBytes, bool) {
 	if !d.scalar(n, path, "a hex string") {
 		return nil, false
@@ -335,8 +343,9 @@ func (d *decoder) hexBytes(n *yaml.Node, path string) (HexBytes, bool) {
 		v, _ := strconv.ParseUint(s[i:i+2], 16, 8)
 		b[i/2] = byte(v)
 	}
-	if len(b) > policy.MaxSchemaData {
-		d.errorf(n, path, "%d octets after padding to 4n: at most %d allowed", len(b), policy.MaxSchemaData)
+	if len(b) > MaxSchemaData {
+		d.errorf(n, path, "%d octets after padding to 4n: at most %d allowed (records and IPFIX carry %d octets of opaque state; the IOAM format's %d would be cut)",
+			len(b), MaxSchemaData, MaxSchemaData, policy.MaxSchemaData)
 		return nil, false
 	}
 	return b, true

@@ -136,7 +136,13 @@ func TestRules(t *testing.T) {
 		{"schema too long", func(t *testing.T) string {
 			return edit(t, "  - id: 123", "  - id: 123\n    schema: {id: 1, data: 0x"+strings.Repeat("ab", 1021)+"}")
 		},
-			[]string{"t.yaml:8:27: namespaces[0].schema.data: 1024 octets after padding to 4n: at most 1020 allowed"}},
+			[]string{"t.yaml:8:27: namespaces[0].schema.data: 1024 octets after padding to 4n: at most 64 allowed (records and IPFIX carry 64 octets of opaque state; the IOAM format's 1020 would be cut)"}},
+		// What records and IPFIX carry is the limit: 65 octets (68 after
+		// padding) used to be accepted and exported cut to 64 (#11 item 7).
+		{"schema longer than exported", func(t *testing.T) string {
+			return edit(t, "  - id: 123", "  - id: 123\n    schema: {id: 1, data: 0x"+strings.Repeat("ab", 65)+"}")
+		},
+			[]string{"t.yaml:8:27: namespaces[0].schema.data: 68 octets after padding to 4n: at most 64 allowed (records and IPFIX carry 64 octets of opaque state; the IOAM format's 1020 would be cut)"}},
 		{"schema id 24 bits", func(t *testing.T) string {
 			return edit(t, "  - id: 123", "  - id: 123\n    schema: {id: 0x1000000, data: 0x01}")
 		},

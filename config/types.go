@@ -87,7 +87,8 @@ type Schema struct {
 	// ID is the 24-bit Schema ID.
 	ID Hex `yaml:"id"`
 	// Data is the opaque data, padded with zeros to a multiple of 4
-	// octets, at most 1020 octets. Written as a hex string ("0x0102...").
+	// octets, at most MaxSchemaData (64) octets: what records and IPFIX
+	// carry whole. Written as a hex string ("0x0102...").
 	Data HexBytes `yaml:"data"`
 }
 

@@ -79,8 +79,8 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(fs.Output(), "(observation domain = node): paths with per-hop delay, per-node loss/duplicates/reordering.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() != 0 || *interval < 0 {
 		fs.Usage()

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"regexp"
@@ -181,5 +182,73 @@ func TestCollectUsage(t *testing.T) {
 	}
 	if code := collectMain(context.Background(), []string{"extra"}, &out, &errb); code != 2 {
 		t.Fatalf("extra arg: exit %d", code)
+	}
+}
+
+// TestCollectTemplateWithdrawal: over TCP, where RFC 7011 §8.1 has the
+// exporter withdraw templates, a message holding a withdrawal is accepted
+// (not counted bad), and data sent after it no longer decodes (#11 item 8:
+// the whole message was refused).
+func TestCollectTemplateWithdrawal(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- collectMain(ctx, []string{"--listen", "tcp://127.0.0.1:0"}, &stdout, &stderr) }()
+	re := regexp.MustCompile(`listening on tcp://(\S+)`)
+	deadline := time.Now().Add(5 * time.Second)
+	for !re.MatchString(stderr.String()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("collect did not start: %s", stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var msgs [][]byte
+	enc, err := exporter.NewEncoder(exporter.EncoderConfig{ObservationDomain: 5, Fields: exporter.FieldsStandard,
+		Emit: func(m []byte, _ int) bool { msgs = append(msgs, bytes.Clone(m)); return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := telemetry.Record{Namespace: 123, HasFlowID: true, FlowID: 7, HasSeq: true, Seq: 1, TraceType: telemetry.TraceHopLimNodeID, NodeID: 5}
+	if err := enc.Encode(&r); err != nil {
+		t.Fatal(err)
+	}
+	enc.Flush()
+	m := msgs[0]
+	tl := int(binary.BigEndian.Uint16(m[18:]))
+	hdr, data := m[:16], m[16+tl:]
+	frame := func(sets ...[]byte) []byte {
+		b := bytes.Clone(hdr)
+		for _, s := range sets {
+			b = append(b, s...)
+		}
+		binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+		return b
+	}
+	// Set ID 2, Length 8 | Template ID (the encoder's), Field Count 0.
+	withdrawal := []byte{0, 2, 0, 8, m[20], m[21], 0, 0}
+	conn, err := net.Dial("tcp", re.FindStringSubmatch(stderr.String())[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range [][]byte{m, frame(withdrawal), frame(data)} {
+		if _, err := conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close()
+	deadline = time.Now().Add(5 * time.Second)
+	for !strings.Contains(stdout.String(), "seq=1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no record printed:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the rest of the stream
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if want := "--- 1 record(s), 0 bad message(s), 1 data set(s) without template"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("summary lacks %q:\n%s\nstderr:\n%s", want, stdout.String(), stderr.String())
 	}
 }

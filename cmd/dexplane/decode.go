@@ -31,8 +31,8 @@ func runDecode(args []string) int {
 		fmt.Fprintln(fs.Output(), "usage: dexplane decode -r FILE [--json]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *file == "" || fs.NArg() != 0 {
 		fs.Usage()

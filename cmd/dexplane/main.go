@@ -5,6 +5,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"sort"
@@ -28,6 +30,26 @@ func register(name, summary string, run func(args []string) int) {
 	commands[name] = command{summary: summary, run: run}
 }
 
+// parseFlags parses a command's arguments. ok is false when the command
+// must stop with the returned exit code: 0 after -h/--help (the FlagSet
+// printed its usage), 2 for a usage error (the FlagSet printed the error).
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		return 0, false
+	default:
+		return 2, false
+	}
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
+}
+
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: dexplane COMMAND [flags]\n\ncommands:")
 	names := make([]string, 0, len(commands))
@@ -47,7 +69,7 @@ func main() {
 		os.Exit(2)
 	}
 	name := os.Args[1]
-	if name == "-h" || name == "--help" || name == "help" {
+	if isHelp(name) {
 		usage()
 		return
 	}

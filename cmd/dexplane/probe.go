@@ -19,7 +19,10 @@ func init() {
 
 func runProbe(args []string) int {
 	if len(args) == 0 || (args[0] != "send" && args[0] != "recv") {
-		fmt.Fprintln(os.Stderr, "usage: dexplane probe send|recv [flags]")
+		fmt.Fprintln(os.Stderr, "usage: dexplane probe send|recv [flags]\n\nRun 'dexplane probe send -h' or 'dexplane probe recv -h' for their flags.")
+		if len(args) > 0 && isHelp(args[0]) {
+			return 0
+		}
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -33,8 +36,8 @@ func runProbe(args []string) int {
 		count := fs.Int("count", 1000, "datagrams to send")
 		size := fs.Int("size", 64, "UDP payload octets")
 		rate := fs.Int("rate", 0, "datagrams per second (0: as fast as possible)")
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
+		if code, ok := parseFlags(fs, args[1:]); !ok {
+			return code
 		}
 		ap, err := netip.ParseAddrPort(*to)
 		if err != nil {
@@ -52,8 +55,8 @@ func runProbe(args []string) int {
 		listen := fs.String("listen", "[::]:5001", "UDP [ADDR]:PORT to listen on")
 		idle := fs.Duration("idle", time.Second, "stop this long after the last datagram")
 		timeout := fs.Duration("timeout", time.Minute, "stop after this long in any case")
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
+		if code, ok := parseFlags(fs, args[1:]); !ok {
+			return code
 		}
 		ua, err := net.ResolveUDPAddr("udp6", *listen)
 		if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/xsk"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/daemon"
+	"github.com/dexplane/dexplane/internal/doctor"
 	"github.com/dexplane/dexplane/internal/logging"
 )
 
@@ -120,16 +121,37 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	snap, opts, err := engineOptions(f)
 	if err != nil {
 		fmt.Fprintln(stderr, "dexplane run:", err)
+		fmt.Fprintln(stderr, doctorPointer(f))
 		return 2
+	}
+	// What doctor would check, from the same configuration: the first-run
+	// errors name the configuration, the port and the fix.
+	target, _ := doctorTarget(f.file, f.ports)
+	if target != nil { // the engine's sizing, after the command-line overrides
+		target.Queues = opts.Queues
+		target.MemlockBytes = uint64(max(opts.Queues, 1)) * uint64(opts.Frames) * uint64(opts.FrameSize)
 	}
 	d, err := daemon.New(daemon.Options{Engine: opts, Snapshot: snap, ConfigFile: f.file,
 		MetricsAddress: f.metrics, PlainForwarding: f.file == "" && f.ports != "", Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "dexplane run:", err)
+		fmt.Fprintln(stderr, doctorPointer(f))
 		return 2
 	}
+	host := doctor.CurrentHost()
+	if target != nil {
+		if err := doctor.Preflight(target, host); err != nil {
+			fmt.Fprintln(stderr, "dexplane run:", err)
+			fmt.Fprintln(stderr, doctorPointer(f))
+			return 1
+		}
+	}
 	if err := d.Start(ctx); err != nil {
+		if target != nil {
+			err = doctor.Explain(target, host, err)
+		}
 		fmt.Fprintln(stderr, "dexplane run:", err)
+		fmt.Fprintln(stderr, doctorPointer(f))
 		return 1
 	}
 	log.Info("forwarding", "ports", strings.Join(opts.Ports[:], ","), "generation", snap.Generation)
@@ -177,6 +199,22 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 			last, lastAt = c, now
 		}
 	}
+}
+
+// doctorPointer is the line run prints when it fails before forwarding:
+// the doctor command for the same configuration and ports.
+func doctorPointer(f *runFlags) string {
+	args := []string{"dexplane", "doctor"}
+	if f.file != "" {
+		args = append(args, "-c", f.file)
+	}
+	if f.ports != "" {
+		args = append(args, "--ports", f.ports)
+	}
+	if f.netns != "" {
+		args = append(args, "--netns", f.netns)
+	}
+	return "dexplane run: not forwarding; check this host and its ports with: " + strings.Join(args, " ")
 }
 
 // printNodeCounters writes the non-zero role counters summed over workers.

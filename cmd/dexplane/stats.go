@@ -55,8 +55,8 @@ func stats(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: dexplane stats [--addr HOST:PORT | --url URL] [--watch 1s [-n N]] [--json]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 || *watch < 0 || *count < 0 {
 		fs.Usage()

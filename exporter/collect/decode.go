@@ -35,9 +35,8 @@ var (
 	// ErrFraming: message or set lengths are inconsistent.
 	ErrFraming = errors.New("collect: bad IPFIX framing")
 	// ErrTemplate: a (options) template cannot describe data records: its
-	// records would be zero octets long (no fields, i.e. a withdrawal, which
-	// this decoder does not support, or only zero-length fields), or its
-	// field specifiers overrun the set.
+	// records would be zero octets long (only zero-length fields), or its
+	// field specifiers overrun the set. Withdrawals are not templates.
 	ErrTemplate = errors.New("collect: unusable IPFIX template")
 )
 
@@ -83,6 +82,8 @@ type Decoder struct {
 	MissingTemplate uint64
 	// BadRecords counts data records with a field of the wrong length.
 	BadRecords uint64
+	// Withdrawn counts template withdrawal records applied (RFC 7011 §8.1).
+	Withdrawn uint64
 }
 
 // NewDecoder returns an empty Decoder.
@@ -120,10 +121,66 @@ func CheckFraming(msg []byte) error {
 	return nil
 }
 
+// templateRecords walks the template records of one (options) template set
+// body (setID 2 or 3) and calls fn with each record's offset, length, id and
+// field count. A record with a field count of 0 is a withdrawal (RFC 7011
+// §8.1: 4 octets, Template ID and Field Count, in either set). The walk ends
+// at a record id below 256 that is not a withdrawal of all templates
+// (padding), or at the first record that overruns the set (an error).
+func templateRecords(setID uint16, set []byte, fn func(off, n int, tid uint16, fields int, size int, varlen bool) error) error {
+	for off := 0; len(set)-off >= 4; {
+		tid := binary.BigEndian.Uint16(set[off:])
+		n := int(binary.BigEndian.Uint16(set[off+2:]))
+		if n == 0 && (tid >= 256 || tid == setID) {
+			if err := fn(off, 4, tid, 0, 0, false); err != nil {
+				return err
+			}
+			off += 4
+			continue
+		}
+		if tid < 256 {
+			return nil // padding (or garbage goflow2 rejects itself)
+		}
+		hdr := 4 // template ID, field count
+		if setID == 3 {
+			hdr = 6 // and scope field count
+		}
+		if len(set)-off < hdr {
+			return fmt.Errorf("%w: template %d: header overruns the set", ErrTemplate, tid)
+		}
+		p := off + hdr
+		size, varlen := 0, false
+		for i := 0; i < n; i++ {
+			if len(set)-p < 4 {
+				return fmt.Errorf("%w: template %d: field %d of %d overruns the set", ErrTemplate, tid, i+1, n)
+			}
+			fid, flen := binary.BigEndian.Uint16(set[p:]), binary.BigEndian.Uint16(set[p+2:])
+			p += 4
+			if fid&0x8000 != 0 {
+				if len(set)-p < 4 {
+					return fmt.Errorf("%w: template %d: enterprise number of field %d overruns the set", ErrTemplate, tid, i+1)
+				}
+				p += 4
+			}
+			if flen == 0xFFFF {
+				varlen = true
+			} else {
+				size += int(flen)
+			}
+		}
+		if err := fn(off, p-off, tid, n, size, varlen); err != nil {
+			return err
+		}
+		off = p
+	}
+	return nil
+}
+
 // checkTemplates rejects template records a data set could match with
 // records of zero octets: goflow2 would decode such a set into endless empty
-// records. msg must have passed CheckFraming.
-func checkTemplates(msg []byte) error {
+// records. Withdrawals (a field count of 0) are not templates and pass. It
+// reports whether msg holds a withdrawal. msg must have passed CheckFraming.
+func checkTemplates(msg []byte) (withdrawals bool, err error) {
 	for off := msgHeaderLen; off < len(msg); {
 		id := binary.BigEndian.Uint16(msg[off:])
 		l := int(binary.BigEndian.Uint16(msg[off+2:]))
@@ -132,55 +189,37 @@ func checkTemplates(msg []byte) error {
 		if id != 2 && id != 3 {
 			continue
 		}
-		hdr := 4 // template ID, field count
-		if id == 3 {
-			hdr = 6 // and scope field count
-		}
-		for len(set) >= hdr {
-			tid := binary.BigEndian.Uint16(set)
-			if tid < 256 {
-				break // padding (or garbage goflow2 rejects itself)
-			}
-			n := int(binary.BigEndian.Uint16(set[2:]))
-			set = set[hdr:]
-			size, varlen := 0, false
-			for i := 0; i < n; i++ {
-				if len(set) < 4 {
-					return fmt.Errorf("%w: template %d: field %d of %d overruns the set", ErrTemplate, tid, i+1, n)
-				}
-				fid, flen := binary.BigEndian.Uint16(set), binary.BigEndian.Uint16(set[2:])
-				set = set[4:]
-				if fid&0x8000 != 0 {
-					if len(set) < 4 {
-						return fmt.Errorf("%w: template %d: enterprise number of field %d overruns the set", ErrTemplate, tid, i+1)
-					}
-					set = set[4:]
-				}
-				if flen == 0xFFFF {
-					varlen = true
-				} else {
-					size += int(flen)
-				}
-			}
-			if size == 0 && !varlen {
+		err := templateRecords(id, set, func(_, _ int, tid uint16, n, size int, varlen bool) error {
+			if n == 0 {
+				withdrawals = true
+			} else if size == 0 && !varlen {
 				return fmt.Errorf("%w: template %d: %d fields, records of zero octets", ErrTemplate, tid, n)
 			}
+			return nil
+		})
+		if err != nil {
+			return false, err
 		}
 	}
-	return nil
+	return withdrawals, nil
 }
 
 // Decode decodes one IPFIX message received from src and calls fn for each
 // DEX data record (ev is reused after fn returns). Template sets update the
-// decoder's state for src. Data sets whose template is unknown are counted
-// in MissingTemplate and skipped. A message with a template that would
-// describe zero-octet records (including template withdrawals) is rejected
-// whole with ErrTemplate.
+// decoder's state for src; a template withdrawal (RFC 7011 §8.1: a template
+// record with a field count of 0, or Template ID 2 / 3 withdrawing all
+// templates / options templates of the observation domain) removes the
+// template, in message order, so data sets after it in the same message no
+// longer match it and the Template ID may be redefined. Data sets whose
+// template is unknown are counted in MissingTemplate and skipped. A message
+// with a template that would describe zero-octet records is rejected whole
+// with ErrTemplate.
 func (d *Decoder) Decode(src netip.AddrPort, msg []byte, fn func(ev *Event)) error {
 	if err := CheckFraming(msg); err != nil {
 		return err
 	}
-	if err := checkTemplates(msg); err != nil {
+	withdrawals, err := checkTemplates(msg)
+	if err != nil {
 		return fmt.Errorf("collect: message from %v: %w", src, err)
 	}
 	ts := d.templates[src]
@@ -188,6 +227,93 @@ func (d *Decoder) Decode(src netip.AddrPort, msg []byte, fn func(ev *Event)) err
 		ts = netflow.CreateTemplateSystem()
 		d.templates[src] = ts
 	}
+	if !withdrawals {
+		return d.decode(src, ts, msg, fn)
+	}
+	// Split the message at each withdrawal: the sets (and parts of template
+	// sets) before it are decoded first, then the template is removed.
+	domain := binary.BigEndian.Uint32(msg[12:])
+	part := bytes.Clone(msg[:msgHeaderLen])
+	flush := func() error {
+		if len(part) == msgHeaderLen {
+			return nil
+		}
+		binary.BigEndian.PutUint16(part[2:], uint16(len(part)))
+		err := d.decode(src, ts, part, fn)
+		part = part[:msgHeaderLen]
+		return err
+	}
+	for off := msgHeaderLen; off < len(msg); {
+		id := binary.BigEndian.Uint16(msg[off:])
+		l := int(binary.BigEndian.Uint16(msg[off+2:]))
+		set := msg[off+setHeaderLen : off+l]
+		off += l
+		if id != 2 && id != 3 {
+			part = append(part, msg[off-l:off]...)
+			continue
+		}
+		// Template records of this set go into sub-sets between withdrawals.
+		start := -1 // offset in part of the open sub-set's header
+		open := func() {
+			if start < 0 {
+				start = len(part)
+				part = append(part, byte(id>>8), byte(id), 0, 0)
+			}
+		}
+		closeSet := func() {
+			if start >= 0 {
+				binary.BigEndian.PutUint16(part[start+2:], uint16(len(part)-start))
+				start = -1
+			}
+		}
+		end := 0
+		err := templateRecords(id, set, func(o, n int, tid uint16, fields int, _ int, _ bool) error {
+			end = o + n
+			if fields != 0 {
+				open()
+				part = append(part, set[o:o+n]...)
+				return nil
+			}
+			closeSet()
+			if err := flush(); err != nil {
+				return err
+			}
+			d.withdraw(ts, domain, id, tid)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("collect: message from %v: %w", src, err)
+		}
+		if end < len(set) && start >= 0 { // keep padding with its records
+			part = append(part, set[end:]...)
+		}
+		closeSet()
+	}
+	return flush()
+}
+
+// withdraw removes template tid of the observation domain (setID 2:
+// templates, 3: options templates); tid equal to setID removes them all.
+func (d *Decoder) withdraw(ts netflow.NetFlowTemplateSystem, domain uint32, setID, tid uint16) {
+	d.Withdrawn++
+	if tid >= 256 {
+		ts.RemoveTemplate(10, domain, tid)
+		return
+	}
+	for key, t := range ts.GetTemplates() {
+		if uint16(key>>48) != 10 || uint32(key>>16) != domain {
+			continue
+		}
+		_, opts := t.(netflow.IPFIXOptionsTemplateRecord)
+		if opts == (setID == 3) {
+			ts.RemoveTemplate(10, domain, uint16(key))
+		}
+	}
+}
+
+// decode runs one well-framed message through goflow2 and calls fn for
+// each DEX data record.
+func (d *Decoder) decode(src netip.AddrPort, ts netflow.NetFlowTemplateSystem, msg []byte, fn func(ev *Event)) error {
 	var pkt netflow.IPFIXPacket
 	err := netflow.DecodeMessageVersion(bytes.NewBuffer(msg), ts, nil, &pkt)
 	if err != nil && !errors.Is(err, netflow.ErrorTemplateNotFound) {

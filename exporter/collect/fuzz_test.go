@@ -22,6 +22,18 @@ func FuzzDecode(f *testing.F) {
 		f.Add(m)
 	}
 	f.Add([]byte{0, 10, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
+	// Template, data, withdrawal of the template and of all templates, data
+	// again, an options template withdrawal: template withdrawals (RFC 7011
+	// §8.1) split the message.
+	if m := encode(f, 1, exporter.FieldsStandard, r)[0]; len(m) > 20 {
+		tl := int(binary.BigEndian.Uint16(m[18:]))
+		hdr, tmpl, data := m[:16], m[16:16+tl], m[16+tl:]
+		wd := []byte{0, 2, 0, 12, m[20], m[21], 0, 0, 0, 2, 0, 0}
+		opt := []byte{0, 3, 0, 8, 1, 0, 0, 0}
+		msg := append(append(append(append(append(bytes.Clone(hdr), tmpl...), data...), wd...), data...), opt...)
+		binary.BigEndian.PutUint16(msg[2:], uint16(len(msg)))
+		f.Add(msg)
+	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		d := NewDecoder()
 		src := netip.MustParseAddrPort("[::1]:1")
