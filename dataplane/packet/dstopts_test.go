@@ -39,12 +39,12 @@ const (
 
 func TestDstOptsIOAM(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		in, out  string
-		dst, pre int // relative to the IPv6 header
+		name    string
+		in, out string
+		dst     int // relative to the IPv6 header
 	}{
-		{"only dex", vecDstOpts, vecPlain, 40, 6},
-		{"behind hbh", vecHbHDstOpts, vecHbHPlain, 48, 40},
+		{"only dex", vecDstOpts, vecPlain, 40},
+		{"behind hbh", vecHbHDstOpts, vecHbHPlain, 48},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			frame := mustHex(t, ethHdr+tc.in)
@@ -52,8 +52,8 @@ func TestDstOptsIOAM(t *testing.T) {
 			if err := Parse(frame, &p); err != nil {
 				t.Fatal(p.Detail(err))
 			}
-			if p.DstOpts != 14+tc.dst || p.DstOptsPrev != 14+tc.pre || p.DstOptsIOAM != 1 || p.NumIOAM != 0 || p.HasDEX {
-				t.Fatalf("DstOpts %d prev %d n %d NumIOAM %d", p.DstOpts, p.DstOptsPrev, p.DstOptsIOAM, p.NumIOAM)
+			if p.DstOpts != 14+tc.dst || p.DstOptsIOAM != 1 || p.NumIOAM != 0 || p.HasDEX {
+				t.Fatalf("DstOpts %d n %d NumIOAM %d", p.DstOpts, p.DstOptsIOAM, p.NumIOAM)
 			}
 			buf, off := frameIn(64, frame)
 			no, nn, err := RemoveDstOptsIOAM(buf, off, len(frame), &p)
@@ -101,9 +101,9 @@ func TestRemoveDstOptsIOAMLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, bad := range []Packet{
-		func() Packet { q := p; q.DstOptsPrev = q.DstOpts; return q }(),
+		func() Packet { q := p; q.DstOpts += 8; return q }(),
 		func() Packet { q := p; q.DstOpts = len(frame) - 4; return q }(),
-		func() Packet { q := p; q.DstOptsPrev = 15; return q }(),
+		func() Packet { q := p; q.DstOpts = 14 + 20; return q }(),
 	} {
 		buf, off := frameIn(64, frame)
 		if _, _, err := RemoveDstOptsIOAM(buf, off, len(frame), &bad); err != ErrLayout {

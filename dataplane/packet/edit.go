@@ -267,11 +267,12 @@ func removeIOAMOpts(buf []byte, off, n int, f []byte, l3, plen, hb, prev, hl int
 // RemoveDstOptsIOAM removes the IOAM options of the Destination Options
 // header p.DstOpts (see Packet.DstOpts) the way RemoveDEX does for the
 // Hop-by-Hop header: the whole header when only IOAM and padding are left
-// (the Next Header octet at p.DstOptsPrev then takes its Next Header), else
-// the remaining options compacted with canonical padding. The headers in
-// front move towards the back. A packet without such a header is left
+// (the Next Header octet that announced it then takes its Next Header),
+// else the remaining options compacted with canonical padding. The headers
+// in front move towards the back. A packet without such a header is left
 // unchanged and is not an error. It returns the new frame offset and
-// length. Errors: ErrFrameBounds, ErrLayout.
+// length. Errors: ErrFrameBounds, ErrLayout (also when p.DstOpts is not a
+// Destination Options header of the chain that starts at p.L3).
 func RemoveDstOptsIOAM(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error) {
 	f, plen, err := frameIPv6(buf, off, n, p)
 	if err != nil {
@@ -280,9 +281,35 @@ func RemoveDstOptsIOAM(buf []byte, off, n int, p *Packet) (newOff, newLen int, e
 	if p.DstOpts == 0 {
 		return off, n, nil
 	}
-	l3, hb, prev := p.L3, p.DstOpts, p.DstOptsPrev
+	l3, hb := p.L3, p.DstOpts
 	end := l3 + IPv6Len + plen
-	if hb < l3+IPv6Len || hb > end-8 || prev < l3 || prev >= hb || f[prev] != ProtoDstOpts {
+	if hb < l3+IPv6Len || hb > end-8 {
+		return off, n, ErrLayout
+	}
+	// Find the Next Header octet that announces the header: walk the
+	// chain from the IPv6 header (a cold path; Parse keeps no copy).
+	prev, at := l3+6, l3+IPv6Len
+	for range maxExtHeaders + 1 {
+		if at >= hb {
+			break
+		}
+		var hl int
+		switch f[prev] {
+		case ProtoHopByHop, ProtoRouting, ProtoDstOpts, 135, 139, 140:
+			hl = (int(f[at+1]) + 1) << 3
+		case ProtoAH:
+			hl = (int(f[at+1]) + 2) << 2
+		case ProtoFragment:
+			hl = 8
+		default:
+			return off, n, ErrLayout
+		}
+		prev, at = at, at+hl
+		if at > end-2 {
+			return off, n, ErrLayout
+		}
+	}
+	if at != hb || f[prev] != ProtoDstOpts {
 		return off, n, ErrLayout
 	}
 	hl := (int(f[hb+1]) + 1) << 3

@@ -176,6 +176,9 @@ type Packet struct {
 	VLAN     bool
 	VLANTCI  uint16
 	VLANTags uint8
+	// DstOptsIOAM is the number of IOAM options in the Destination Options
+	// header at DstOpts (kept here, where the layout has room).
+	DstOptsIOAM uint8
 
 	// PayloadLen is the outer IPv6 Payload Length; End = L3+40+PayloadLen is
 	// the offset just past the IPv6 packet (the frame may be longer).
@@ -206,15 +209,13 @@ type Packet struct {
 	PTO    PTO
 
 	// DstOpts is the offset of the first Destination Options header of the
-	// outer header chain that holds IOAM options (0 when none does),
-	// DstOptsPrev the offset of the Next Header octet that announces it
-	// (in the IPv6 header or the preceding extension header), and
-	// DstOptsIOAM the number of IOAM options (0x31 or 0x11) in it. Such
-	// options are not decoded or validated beyond their lengths: the data
-	// plane removes them at the domain edge (RemoveDstOptsIOAM) and treats
-	// them as foreign IOAM at the encapsulating node, but never exports
-	// them. Not counted in NumIOAM or Encap.
-	DstOpts, DstOptsPrev, DstOptsIOAM int
+	// outer header chain that holds IOAM options (0 when none does), and
+	// DstOptsIOAM (above) the number of IOAM options (0x31 or 0x11) in it.
+	// Such options are not decoded or validated beyond their lengths: the
+	// data plane removes them at the domain edge (RemoveDstOptsIOAM) and
+	// treats them as foreign IOAM at the encapsulating node, but never
+	// exports them. They are not counted in NumIOAM or Encap.
+	DstOpts int
 
 	// Encap says how IOAM is carried.
 	Encap Encap

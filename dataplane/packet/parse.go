@@ -122,11 +122,7 @@ func parseIPv6(b []byte, l3 int, p *Packet) error {
 
 	// Skip further outer extension headers up to an inner IPv6 header or
 	// the upper layer.
-	prev := l3 + 6 // the Next Header octet announcing nh
-	if p.HbH != 0 {
-		prev = p.HbH
-	}
-	nh, off, err := skipExtHeaders(b, nh, prev, off, end, false, p)
+	nh, off, err := skipExtHeaders(b, nh, off, end, false, p)
 	if err != nil {
 		return err
 	}
@@ -152,7 +148,7 @@ func parseIPv6(b []byte, l3 int, p *Packet) error {
 		return ErrInnerLength
 	}
 	p.Inner = off
-	nh, ioff, err := skipExtHeaders(b, b[off+6], off+6, off+IPv6Len, iend, true, p)
+	nh, ioff, err := skipExtHeaders(b, b[off+6], off+IPv6Len, iend, true, p)
 	if err != nil {
 		return err
 	}
@@ -403,10 +399,9 @@ func decodePTO(opt []byte, at int) PTO {
 // extension header (or ProtoFragment for a non-first fragment) and its
 // offset. Contents are not validated, only lengths. A Hop-by-Hop header is
 // allowed only as the first header of the chain and only when hbhFirst.
-// prev is the offset of the Next Header octet announcing nh. In the outer
-// chain (hbhFirst false) the first Destination Options header holding IOAM
-// options is recorded in p.DstOpts.
-func skipExtHeaders(b []byte, nh uint8, prev, off, end int, hbhFirst bool, p *Packet) (uint8, int, error) {
+// In the outer chain (hbhFirst false) the first Destination Options header
+// holding IOAM options is recorded in p.DstOpts.
+func skipExtHeaders(b []byte, nh uint8, off, end int, hbhFirst bool, p *Packet) (uint8, int, error) {
 	for i := range maxExtHeaders {
 		var hl int
 		switch nh {
@@ -424,7 +419,7 @@ func skipExtHeaders(b []byte, nh uint8, prev, off, end int, hbhFirst bool, p *Pa
 			hl = (int(b[off+1]) + 1) << 3
 			if nh == ProtoDstOpts && !hbhFirst && p.DstOpts == 0 && hl <= end-off {
 				if k := countIOAMOpts(b[off : off+hl]); k > 0 {
-					p.DstOpts, p.DstOptsPrev, p.DstOptsIOAM = off, prev, k
+					p.DstOpts, p.DstOptsIOAM = off, uint8(k)
 				}
 			}
 		case ProtoAH:
@@ -446,7 +441,7 @@ func skipExtHeaders(b []byte, nh uint8, prev, off, end int, hbhFirst bool, p *Pa
 			p.ErrOff, p.ErrVal = off, hl
 			return nh, off, ErrExtTruncated
 		}
-		nh, prev = b[off], off
+		nh = b[off]
 		off += hl
 	}
 	return nh, off, nil
@@ -455,12 +450,13 @@ func skipExtHeaders(b []byte, nh uint8, prev, off, end int, hbhFirst bool, p *Pa
 // countIOAMOpts returns how many IOAM options (0x31, 0x11) the options
 // header h (whole header) holds, walking only its structure; a header whose
 // options overrun it counts as none (it carries no well-formed option).
+// The count saturates at 255 (a 2048-octet header could hold more).
 func countIOAMOpts(h []byte) int {
 	_, _, nioam, err := walkHbH(h)
 	if err != nil {
 		return 0
 	}
-	return nioam
+	return min(nioam, 255)
 }
 
 // parseL4 records the upper-layer protocol and, where the protocol has
