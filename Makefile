@@ -6,12 +6,17 @@ BIN       := bin/dexplane
 FUZZTIME  ?= 5s
 PKGS      := ./...
 
-.PHONY: all build test race unit fuzz bench bench-harness demo soak generate fmt vet deps clean
+.PHONY: all build test race unit fuzz bench bench-harness demo soak generate fmt vet deps clean deb
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/dexplane
+
+## deb: bin/dexplane_VERSION_ARCH.deb with dpkg-deb (binary, systemd unit,
+## /etc/dexplane/dexplane.yaml conffile, Wireshark dissector, collector files).
+deb:
+	./scripts/deb.sh bin
 
 ## deps: install the Debian packages and tools the tests and the demo use (idempotent).
 deps:

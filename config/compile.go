@@ -70,11 +70,16 @@ func (c *Config) Spec() (policy.Spec, error) {
 		if err != nil {
 			return s, fmt.Errorf("config: compile: routes[%d].mode: %w", i, err)
 		}
-		s.Routes = append(s.Routes, policy.Route{
+		pr := policy.Route{
 			Prefix: r.Prefix, Mode: mode, TunSrc: r.TunSrc, TunDst: r.TunDst,
 			K: r.Freq.K, N: r.Freq.N,
 			DEX: policy.DEX{Namespace: r.DEX.Namespace, TraceType: uint32(r.DEX.TraceType), ExtFlags: uint8(r.DEX.ExtFlags)},
-		})
+		}
+		if r.Trace != nil {
+			pr.HasTrace = true
+			pr.Trace = policy.Trace{Namespace: r.Trace.Namespace, TraceType: uint32(r.Trace.Type), Size: r.Trace.Size}
+		}
+		s.Routes = append(s.Routes, pr)
 	}
 	s.DecapEndpoints = c.Decap.Endpoints
 	s.Flows = policy.Flows{
@@ -82,12 +87,13 @@ func (c *Config) Spec() (policy.Spec, error) {
 		MaxFlows: c.Flows.MaxFlows, FlowID: policy.FlowIDHash, FlowIDSeed: uint32(c.Flows.FlowID.Seed),
 	}
 	for i, col := range c.Export.Collectors {
-		tr, err := lookup(col.Transport, map[string]policy.Transport{"udp": policy.TransportUDP, "tcp": policy.TransportTCP})
+		tr, err := lookup(col.Transport, map[string]policy.Transport{"udp": policy.TransportUDP, "tcp": policy.TransportTCP, "tls": policy.TransportTLS})
 		if err != nil {
 			return s, fmt.Errorf("config: compile: export.collectors[%d].transport: %w", i, err)
 		}
 		s.Export.Collectors = append(s.Export.Collectors, policy.Collector{
 			Transport: tr, Address: col.Address, ObservationDomainID: col.ObservationDomainID,
+			TLS:             policy.TLSFiles{CA: col.TLS.CA, Cert: col.TLS.Cert, Key: col.TLS.Key, ServerName: col.TLS.ServerName},
 			TemplateRefresh: time.Duration(col.TemplateRefresh),
 		})
 	}
@@ -120,7 +126,7 @@ func (c *Config) Spec() (policy.Spec, error) {
 		Queues: dp.Queues, RxRingSize: dp.RxRingSize, TxRingSize: dp.TxRingSize,
 		FillRingSize: dp.FillRingSize, CompletionRingSize: dp.CompletionRingSize,
 		UmemFrames: dp.UmemFrames, FrameSize: dp.FrameSize, BatchSize: dp.BatchSize,
-		AttachMode: am, Steer: st, OrderWindow: time.Duration(dp.OrderWindow), CPUs: dp.CPUs, MetricsAddress: dp.MetricsAddress,
+		AttachMode: am, Steer: st, OrderWindow: time.Duration(dp.OrderWindow), CPUs: dp.CPUs, MetricsAddress: dp.MetricsAddress, MetricsWebConfig: dp.MetricsWebConfig,
 	}
 	s.Options = policy.Options{MergeHbH: c.Options.MergeHbH, StripAtDecap: c.Options.Strip, PacketTooBig: c.Options.PacketTooBig}
 	return s, nil

@@ -35,12 +35,14 @@
 //	              schema {id (24 bits), data (hex, padded to 4n, <= 64 octets)}
 //	routes:       prefix, mode inline|encap|auto [inline], tunsrc [node.address],
 //	              tundst (required for encap/auto), freq K/N [1/1],
-//	              dex {ns, trace_type, ext_flags [0]}
+//	              trace {type, ns, size (octets)} and/or dex {ns, trace_type, ext_flags [0]}
 //	              or an iproute2 string (see below)
 //	decap:        endpoints: IPv6 addresses whose ip6ip6 tunnels end here
 //	flows:        seq_start 0|1 [0], idle_timeout [30s; 0 = never], max_flows [65536],
 //	              flow_id {method hash [hash], seed [0]}
-//	export:       collectors [{transport udp|tcp [udp], address host[:4739],
+//	export:       collectors [{transport udp|tcp|tls [udp], address host[:4739],
+//	              tls {ca [system roots], cert, key, server_name [host of address]}
+//	              (transport tls only; paths relative to the file),
 //	              observation_domain_id [1], template_refresh [60s]}],
 //	              rate_limit {records_per_second [10000], burst [0 = 1 s worth],
 //	              capacity_fraction [0.001] (or "1/1000")},
@@ -49,7 +51,8 @@
 //	              frame_size 2048|4096 [2048], batch_size [64], attach_mode
 //	              auto|native|generic [auto], steer all|sampled [all],
 //	              order_window [0 = off; steer sampled only, at most 1s],
-//	              cpus (list or "0-3,6") [none], metrics_address [none]
+//	              cpus (list or "0-3,6") [none], metrics_address [none; no host = loopback],
+//	              metrics_web_config [none; exporter-toolkit web config: TLS, basic auth]
 //	options:      merge_hbh [true], strip [true; false = test mode], packet_too_big [false;
 //	              true needs node.address]
 //
@@ -74,6 +77,17 @@
 // are refused with inline and tundst is required otherwise; after "dex"
 // come trace-type, ns and ext-flags in any order, all three required. All
 // forms compile to the same route.
+//
+// A route may instead, or also, carry the Pre-allocated Trace of mainline
+// Linux, written as the kernel's iproute2 reads it: "trace prealloc type
+// TYPE ns NS size SIZE" (this order; size in octets, a multiple of 4 from 4
+// to 244, enough for one node's data), or "trace: {type, ns, size}". Its
+// trace type follows the kernel's rules (not 0, bits 12-21 clear; bit 7 is
+// accepted and written as 0xffffffff) plus reserved bit 23. With trace and
+// dex on one route, one k/n decision selects a packet for both (so every
+// DEX record has the trace of the same packet, as one lwtunnel counter
+// would do); the trace is placed first, at Hop-by-Hop offset 4 where the
+// kernel puts it, DEX after it. See config/examples/pto-encap.yaml.
 //
 // The sampling frequency has the kernel's meaning: the first K of every N
 // packets matching the route (1 <= K <= N <= 1000000). The trace type may

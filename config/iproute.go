@@ -7,20 +7,22 @@ import (
 	"strings"
 )
 
-// A route may be written the way the paper configures Linux:
+// A route may be written the way Linux configures it:
 //
 //	[PREFIX] encap ioam6 [freq K/N] [mode inline|encap|auto] [tunsrc ADDR] [tundst ADDR]
-//	         dex trace-type TYPE ns NS ext-flags FLAGS
+//	         [trace prealloc type TYPE ns NS size SIZE] [dex trace-type TYPE ns NS ext-flags FLAGS]
 //
 // parseIproute follows iproute2's parse_encap_ioam6: the keywords before
-// "dex" are optional but must come in this order, each at most once; the
-// mode defaults to inline; tunsrc and tundst are refused in inline mode and
-// tundst is required otherwise. The DEX extension of the ULiège iproute2
-// patch follows "dex": trace-type, ns and ext-flags in any order, all three
-// required. Numbers are decimal or 0x hex. Nothing may follow (no "via" or
-// "dev": a bump in the wire always forwards to its other port). The
-// pre-allocated trace ("trace prealloc ...") is refused: dexplane only
-// inserts DEX.
+// the options are optional but must come in this order, each at most once;
+// the mode defaults to inline; tunsrc and tundst are refused in inline mode
+// and tundst is required otherwise. Then at least one of: mainline's
+// pre-allocated trace ("trace prealloc type TYPE ns NS size SIZE", in this
+// fixed order as iproute2 reads it; SIZE in octets) and the DEX extension
+// of the ULiège iproute2 patch ("dex" then trace-type, ns and ext-flags in
+// any order, all three required). Both may be given, in either order, for
+// a route that inserts both options. Numbers are decimal or 0x hex.
+// Nothing may follow (no "via" or "dev": a bump in the wire always
+// forwards to its other port).
 
 // token is one whitespace-separated word of a route string and its byte
 // offset.
@@ -57,6 +59,11 @@ type ipRoute struct {
 	ns        uint64
 	traceType uint64
 	extFlags  uint64
+	hasDEX    bool
+	hasTrace  bool
+	tType     uint64
+	tNS       uint64
+	tSize     uint64
 	// off maps a field name (as used by routeSite) to its value's offset.
 	off map[string]int
 	// end is the offset just past the string, for "missing" errors.
@@ -164,16 +171,94 @@ func parseIproute(s string, withPrefix bool) (ipRoute, []tokenError) {
 		}
 	}
 
-	t, ok := next()
-	switch {
-	case ok && t.s == "trace":
-		fail(t.off, "trace (pre-allocated trace option) is not supported: dexplane inserts DEX; write dex trace-type TYPE ns NS ext-flags FLAGS")
-		return r, errs
-	case !ok || t.s != "dex":
-		fail(t.off, "want dex trace-type TYPE ns NS ext-flags FLAGS, got %s", quoteTok(t, ok))
+	// Then "trace prealloc ..." (mainline), "dex ..." (ULiège patch), or
+	// both, each at most once, in either order.
+	if i >= len(toks) {
+		fail(len(s), "want trace prealloc type TYPE ns NS size SIZE, dex trace-type TYPE ns NS ext-flags FLAGS, or both; got end of string")
 		return r, errs
 	}
-	dexOff := t.off
+	for i < len(toks) {
+		t := toks[i]
+		switch {
+		case t.s == "trace" && !r.hasTrace:
+			i++
+			r.hasTrace = true
+			r.off["trace"] = t.off
+			if !parseTrace(&r, toks, &i, len(s), fail) {
+				return r, errs
+			}
+		case t.s == "dex" && !r.hasDEX:
+			i++
+			r.hasDEX = true
+			r.off["dex"] = t.off
+			parseDEX(&r, toks, &i, len(s), fail)
+		case t.s == "trace" || t.s == "dex":
+			fail(t.off, "duplicate %s: a route carries at most one trace and one dex", t.s)
+			return r, errs
+		case t.s == "via" || t.s == "dev":
+			fail(t.off, "%q: a bump in the wire always forwards to its other port; end the route after the trace/dex options", t.s)
+			return r, errs
+		default:
+			fail(t.off, "want trace prealloc type TYPE ns NS size SIZE or dex trace-type TYPE ns NS ext-flags FLAGS, got %q", t.s)
+			return r, errs
+		}
+	}
+	return r, errs
+}
+
+// parseTrace reads "prealloc type TYPE ns NS size SIZE" (iproute2's fixed
+// order) after "trace", advancing *i. It returns false after an error that
+// makes the rest of the string unreadable.
+func parseTrace(r *ipRoute, toks []token, i *int, end int, fail func(int, string, ...any)) bool {
+	next := func() (token, bool) {
+		if *i < len(toks) {
+			*i++
+			return toks[*i-1], true
+		}
+		return token{off: end}, false
+	}
+	if t, ok := next(); !ok || t.s != "prealloc" {
+		fail(t.off, "trace must be followed by prealloc (the only trace iproute2 and Linux support), got %s", quoteTok(t, ok))
+		return false
+	}
+	for _, a := range []struct {
+		name, key string
+		max       uint64
+		dst       *uint64
+	}{
+		{"type", "trace.type", 0xFFFFFFFF, &r.tType},
+		{"ns", "trace.ns", 0xFFFF, &r.tNS},
+		{"size", "trace.size", 0xFFFFFFFF, &r.tSize},
+	} {
+		t, ok := next()
+		if !ok || t.s != a.name {
+			fail(t.off, "trace prealloc reads type TYPE ns NS size SIZE in this order: want %s, got %s", a.name, quoteTok(t, ok))
+			return false
+		}
+		v, ok := next()
+		if !ok {
+			fail(v.off, "%s needs a value", a.name)
+			return false
+		}
+		r.off[a.key] = v.off
+		x, msg := parseUint(v.s)
+		if msg == "" && x > a.max {
+			msg = fmt.Sprintf("out of range (%s)", rangeText(0, a.max, true))
+		}
+		if msg != "" {
+			fail(v.off, "%s %q: %s", a.name, v.s, msg)
+			delete(r.off, a.key)
+			continue
+		}
+		*a.dst = x
+	}
+	return true
+}
+
+// parseDEX reads "trace-type TYPE ns NS ext-flags FLAGS" in any order after
+// "dex", advancing *i, up to the first other word.
+func parseDEX(r *ipRoute, toks []token, i *int, end int, fail func(int, string, ...any)) {
+	dexOff := r.off["dex"]
 	type dexArg struct {
 		name, key string
 		max       uint64
@@ -184,8 +269,9 @@ func parseIproute(s string, withPrefix bool) (ipRoute, []tokenError) {
 		{"ns", "ns", 0xFFFF, &r.ns},
 		{"ext-flags", "ext_flags", 0xFF, &r.extFlags},
 	}
-	for i < len(toks) {
-		t := toks[i]
+	seen := map[string]bool{}
+	for *i < len(toks) {
+		t := toks[*i]
 		j := -1
 		for a := range args {
 			if args[a].name == t.s {
@@ -193,23 +279,20 @@ func parseIproute(s string, withPrefix bool) (ipRoute, []tokenError) {
 			}
 		}
 		if j < 0 {
-			if t.s == "via" || t.s == "dev" {
-				fail(t.off, "%q: a bump in the wire always forwards to its other port; end the route after the dex options", t.s)
-			} else {
-				fail(t.off, "unexpected %q after dex (valid: trace-type, ns, ext-flags; nothing may follow them)", t.s)
-			}
 			break
 		}
-		i++
+		*i++
 		a := args[j]
-		if _, dup := r.off[a.key]; dup {
+		if seen[a.key] {
 			fail(t.off, "duplicate %s", a.name)
 		}
-		v, ok := next()
-		if !ok {
-			fail(v.off, "%s needs a value", a.name)
+		seen[a.key] = true
+		if *i >= len(toks) {
+			fail(end, "%s needs a value", a.name)
 			break
 		}
+		v := toks[*i]
+		*i++
 		r.off[a.key] = v.off
 		x, msg := parseUint(v.s)
 		if msg == "" && x > a.max {
@@ -223,14 +306,13 @@ func parseIproute(s string, withPrefix bool) (ipRoute, []tokenError) {
 	}
 	var missing []string
 	for _, a := range args {
-		if _, ok := r.off[a.key]; !ok {
+		if !seen[a.key] {
 			missing = append(missing, a.name)
 		}
 	}
 	if len(missing) > 0 {
 		fail(dexOff, "dex needs trace-type, ns and ext-flags (missing %s)", strings.Join(missing, ", "))
 	}
-	return r, errs
 }
 
 func quoteTok(t token, ok bool) string {

@@ -40,6 +40,16 @@ var spec45 = []struct {
 		"cd00::/64 encap ioam6 mode auto tundst db02::1 dex trace-type 8388608 ns 0x7b ext-flags 192",
 		"{prefix: cd00::/64, mode: auto, tundst: db02::1, dex: {ns: 123, trace_type: 0x800000, ext_flags: 0xc0}}",
 	},
+	{
+		// The mainline kernel's pre-allocated trace, verbatim.
+		"cd00::/64 encap ioam6 freq 1/100 mode encap tunsrc db02::2 tundst db02::1 trace prealloc type 0x800000 ns 123 size 12",
+		"{prefix: cd00::/64, mode: encap, tunsrc: db02::2, tundst: db02::1, freq: 1/100, trace: {type: 0x800000, ns: 123, size: 12}}",
+	},
+	{
+		// Both options on one route, in either order.
+		"cd00::/64 encap ioam6 dex ns 123 trace-type 0xc00000 ext-flags 0xc0 trace prealloc type 0xf00002 ns 123 size 48",
+		"{prefix: cd00::/64, trace: {type: 0xf00002, ns: 123, size: 48}, dex: {ns: 123, trace_type: 0xc00000, ext_flags: 0xc0}}",
+	},
 }
 
 // routeDoc is a node whose only route is the YAML sequence item route.
@@ -126,9 +136,31 @@ func TestIprouteErrors(t *testing.T) {
 		{`"cd00::/64 encap ioam6 dex ns 123 ns 124 trace-type 0x800000 ext-flags 0"`,
 			`r.yaml:7:39: routes[0]: duplicate ns`},
 		{`"cd00::/64 encap ioam6 freq 1/100 mode encap tundst db02::1 dex ns 123 trace-type 0x800000 ext-flags 0xC0 via db02::1 dev ens6f1"`,
-			`r.yaml:7:111: routes[0]: "via": a bump in the wire always forwards to its other port; end the route after the dex options`},
-		{`"cd00::/64 encap ioam6 trace prealloc type 0x800000 ns 123 size 12"`,
-			`r.yaml:7:28: routes[0]: trace (pre-allocated trace option) is not supported: dexplane inserts DEX; write dex trace-type TYPE ns NS ext-flags FLAGS`},
+			`r.yaml:7:111: routes[0]: "via": a bump in the wire always forwards to its other port; end the route after the trace/dex options`},
+		{`"cd00::/64 encap ioam6 trace prealloc type 0x800000 ns 123 size 14"`,
+			`r.yaml:7:69: routes[0]: size 14: must be a multiple of 4 from 4 to 244 octets (the kernel's IOAM6_TRACE_DATA_SIZE_MAX)`},
+		{`"cd00::/64 encap ioam6 trace prealloc type 0x800000 ns 123 size 248"`,
+			`r.yaml:7:69: routes[0]: size 248: must be a multiple of 4 from 4 to 244 octets (the kernel's IOAM6_TRACE_DATA_SIZE_MAX)`},
+		{`"cd00::/64 encap ioam6 trace prealloc type 0xf00000 ns 123 size 12"`,
+			`r.yaml:7:69: routes[0]: size 12: too small for one node's data: type 0xf00000 needs 16 octets per node`},
+		{`"cd00::/64 encap ioam6 trace prealloc type 0x800800 ns 123 size 12"`,
+			`r.yaml:7:48: routes[0]: type 0x800800: bits 12-21 (0x000ffc) are undefined and must be 0 (Linux refuses them too)`},
+		{`"cd00::/64 encap ioam6 trace prealloc type 0 ns 123 size 12"`,
+			`r.yaml:7:48: routes[0]: type 0x000000: must not be 0; set the bit of at least one field each node writes (bits 0-11, 22)`},
+		{`"cd00::/64 encap ioam6 trace prealloc type 0x800000 ns 7 size 12"`,
+			`r.yaml:7:60: routes[0]: ns 7: namespace not in namespaces (configured: 123)`},
+		{`"cd00::/64 encap ioam6 trace prealloc ns 123 type 0x800000 size 12"`,
+			`r.yaml:7:43: routes[0]: trace prealloc reads type TYPE ns NS size SIZE in this order: want type, got "ns"`},
+		{`"cd00::/64 encap ioam6 trace incremental type 0x800000 ns 123 size 12"`,
+			`r.yaml:7:34: routes[0]: trace must be followed by prealloc (the only trace iproute2 and Linux support), got "incremental"`},
+		{`"cd00::/64 encap ioam6 trace prealloc type 0x800000 ns 123 size 12 trace prealloc type 0x800000 ns 123 size 12"`,
+			`r.yaml:7:72: routes[0]: duplicate trace: a route carries at most one trace and one dex`},
+		{`"cd00::/64 encap ioam6 mode inline"`,
+			`r.yaml:7:39: routes[0]: want trace prealloc type TYPE ns NS size SIZE, dex trace-type TYPE ns NS ext-flags FLAGS, or both; got end of string`},
+		{`{prefix: cd00::/64}`,
+			`r.yaml:7:5: routes[0]: a route needs trace (pre-allocated trace), dex (direct export) or both`},
+		{`{prefix: cd00::/64, trace: {type: 0x800000, ns: 123, size: 6}}`,
+			`r.yaml:7:64: routes[0].trace.size: 6: must be a multiple of 4 from 4 to 244 octets (the kernel's IOAM6_TRACE_DATA_SIZE_MAX)`},
 		{`"cd00::/64 encap seg6 mode encap segs db02::1"`,
 			`r.yaml:7:22: routes[0]: encap type must be ioam6, got "seg6"`},
 		{`"cd00::1/64 encap ioam6 dex ns 123 trace-type 0x800000 ext-flags 0"`,
@@ -142,7 +174,7 @@ func TestIprouteErrors(t *testing.T) {
 		{`{prefix: cd00::/64, encap: 12}`,
 			`r.yaml:7:32: routes[0].encap: want "encap ioam6" first, got "12"`},
 		{`42`,
-			`r.yaml:7:5: routes[0]: must be a mapping (keys prefix, mode, tunsrc, tundst, freq, dex) or an iproute2 route string, got an integer`},
+			`r.yaml:7:5: routes[0]: must be a mapping (keys prefix, mode, tunsrc, tundst, freq, trace, dex) or an iproute2 route string, got an integer`},
 		{`{prefix: cd00::/64, encap: "encap ioam6 dex ns 123 trace-type 0x800000 ext-flags 0", mode: encap}`,
 			`r.yaml:7:90: routes[0].mode: unknown key (valid: prefix, encap)`},
 	}
@@ -156,5 +188,20 @@ func TestIprouteErrors(t *testing.T) {
 				t.Errorf("error:\n%s\nwant:\n%s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestTraceSizeCountsSchema: with bit 22 the size must also hold the
+// namespace's opaque state snapshot (its 4-octet header and its data).
+func TestTraceSizeCountsSchema(t *testing.T) {
+	doc := strings.Replace(routeDoc(`{prefix: cd00::/64, trace: {type: 0x800002, ns: 123, size: 12}}`),
+		"namespaces: [{id: 123}]", "namespaces: [{id: 123, schema: {id: 7, data: 0x0102030405}}]", 1)
+	_, err := Parse("r.yaml", []byte(doc))
+	want := "r.yaml:7:64: routes[0].trace.size: 12: too small for one node's data: type 0x800002 needs 16 octets per node"
+	if err == nil || err.Error() != want {
+		t.Errorf("error:\n%v\nwant:\n%s", err, want)
+	}
+	if _, err := Parse("r.yaml", []byte(strings.Replace(doc, "size: 12", "size: 16", 1))); err != nil {
+		t.Errorf("size 16 (4 node id + 4 OSS header + 8 schema data) refused: %v", err)
 	}
 }

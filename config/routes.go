@@ -45,7 +45,8 @@ type stringSite struct {
 }
 
 // ipNames maps structured field names to iproute2 keywords.
-var ipNames = map[string]string{"trace_type": "trace-type", "ext_flags": "ext-flags"}
+var ipNames = map[string]string{"trace_type": "trace-type", "ext_flags": "ext-flags",
+	"trace.type": "type", "trace.ns": "ns", "trace.size": "size"}
 
 func (s stringSite) at(field string) (int, int, string, string) {
 	off, ok := s.off[field]
@@ -105,10 +106,14 @@ type routeInput struct {
 	traceOK            bool
 	extFlags           uint64
 	extOK              bool
+	hasDEX, hasTrace   bool
+	tType, tNS, tSize  uint64
+	tTypeOK, tNSOK     bool
+	tSizeOK            bool
 }
 
 // routeKeys are the keys of a structured route.
-var routeKeys = []string{"prefix", "mode", "tunsrc", "tundst", "freq", "dex"}
+var routeKeys = []string{"prefix", "mode", "tunsrc", "tundst", "freq", "trace", "dex"}
 
 func (d *decoder) routes(n *yaml.Node, path string, c *Config) []Route {
 	out := []Route{}
@@ -210,10 +215,17 @@ func (d *decoder) stringRoute(n *yaml.Node, path string, withPrefix bool, in *ro
 	_, in.traceOK = r.off["trace_type"]
 	_, in.extOK = r.off["ext_flags"]
 	in.ns, in.traceType, in.extFlags = r.ns, r.traceType, r.extFlags
+	in.hasDEX, in.hasTrace = r.hasDEX, r.hasTrace
+	in.tType, in.tNS, in.tSize = r.tType, r.tNS, r.tSize
+	_, in.tTypeOK = r.off["trace.type"]
+	_, in.tNSOK = r.off["trace.ns"]
+	_, in.tSizeOK = r.off["trace.size"]
 	if len(errs) > 0 {
 		// Values after a syntax error may be missing or misread: skip the
 		// semantic checks rather than report follow-on errors.
 		in.nsOK, in.traceOK, in.extOK, in.modeBad = false, false, false, true
+		in.tTypeOK, in.tNSOK, in.tSizeOK = false, false, false
+		in.hasDEX, in.hasTrace = true, true // no "neither" follow-on error
 	}
 	return site
 }
@@ -253,7 +265,27 @@ func (d *decoder) structuredRoute(n *yaml.Node, path string, in *routeInput) map
 			}
 			in.freq = Freq{k, nn}
 		}},
-		{"dex", true, func(n *yaml.Node, p string) {
+		{"trace", false, func(n *yaml.Node, p string) {
+			in.hasTrace = true
+			site.nodes["trace"] = n
+			d.mapping(n, p, []field{
+				{"type", true, func(n *yaml.Node, p string) {
+					site.nodes["trace.type"] = n
+					in.tType, in.tTypeOK = d.number(n, p, 0xFFFFFFFF)
+				}},
+				{"ns", true, func(n *yaml.Node, p string) {
+					site.nodes["trace.ns"] = n
+					in.tNS, in.tNSOK = d.number(n, p, 0xFFFF)
+				}},
+				{"size", true, func(n *yaml.Node, p string) {
+					site.nodes["trace.size"] = n
+					in.tSize, in.tSizeOK = d.number(n, p, 0xFFFFFFFF)
+				}},
+			})
+		}},
+		{"dex", false, func(n *yaml.Node, p string) {
+			in.hasDEX = true
+			site.nodes["dex"] = n
 			d.mapping(n, p, []field{
 				{"ns", true, func(n *yaml.Node, p string) {
 					site.nodes["ns"] = n
@@ -272,6 +304,10 @@ func (d *decoder) structuredRoute(n *yaml.Node, path string, in *routeInput) map
 	})
 	if _, given := site.nodes["ext_flags"]; !given {
 		in.extOK = true // default 0
+	}
+	if !in.hasDEX && !in.hasTrace {
+		d.errorf(n, path, "a route needs trace (pre-allocated trace), dex (direct export) or both")
+		in.hasDEX, in.hasTrace = true, true // reported; no follow-on errors
 	}
 	return site
 }
@@ -313,6 +349,37 @@ func (d *decoder) finishRoute(in *routeInput, site routeSite, c *Config, nsKnown
 			fail("tundst", "%s: same as tunsrc; the tunnel must end at another node", r.TunDst)
 		}
 	}
+	if in.hasTrace {
+		r.Trace = &Trace{}
+		if in.tTypeOK {
+			if msg := ptoTraceTypeProblem(in.tType); msg != "" {
+				fail("trace.type", "%s", msg)
+			}
+			r.Trace.Type = Hex(in.tType)
+		}
+		if in.tSizeOK {
+			oss := 0 // the namespace's opaque state snapshot, written with bit 22
+			for _, ns := range c.Namespaces {
+				if in.tNSOK && uint64(ns.ID) == in.tNS && ns.Schema != nil {
+					oss = (len(ns.Schema.Data) + 3) &^ 3
+				}
+			}
+			if msg := traceSizeProblem(in.tSize, in.tType, in.tTypeOK, oss); msg != "" {
+				fail("trace.size", "%s", msg)
+			}
+			r.Trace.Size = int(min(in.tSize, 1<<20))
+		}
+		if in.tNSOK {
+			if !nsKnown[uint16(in.tNS)] {
+				fail("trace.ns", "%d: namespace not in namespaces (%s)", in.tNS, knownText(nsKnown))
+			}
+			r.Trace.Namespace = uint16(in.tNS)
+		}
+		ok = ok && in.tTypeOK && in.tSizeOK && in.tNSOK
+	}
+	if !in.hasDEX {
+		return r, ok
+	}
 	if in.traceOK {
 		if msg := traceTypeProblem(in.traceType); msg != "" {
 			fail("trace_type", "%s", msg)
@@ -321,11 +388,7 @@ func (d *decoder) finishRoute(in *routeInput, site routeSite, c *Config, nsKnown
 	}
 	if in.nsOK {
 		if !nsKnown[uint16(in.ns)] {
-			known := "none is configured"
-			if len(nsKnown) > 0 {
-				known = "configured: " + strings.Join(sortedKeys(nsKnown), ", ")
-			}
-			fail("ns", "%d: namespace not in namespaces (%s)", in.ns, known)
+			fail("ns", "%d: namespace not in namespaces (%s)", in.ns, knownText(nsKnown))
 		}
 		r.DEX.Namespace = uint16(in.ns)
 	}
@@ -353,6 +416,53 @@ func traceTypeProblem(t uint64) string {
 		return v + ": bits 12-21 (0x000ffc) are undefined and must be 0"
 	case uint32(t)&policy.TraceTypeReserved != 0:
 		return v + ": bit 23 (0x000001) is reserved and must be 0"
+	}
+	return ""
+}
+
+// knownText lists the configured namespaces for an error message.
+func knownText(nsKnown map[uint16]bool) string {
+	if len(nsKnown) == 0 {
+		return "none is configured"
+	}
+	return "configured: " + strings.Join(sortedKeys(nsKnown), ", ")
+}
+
+// ptoTraceTypeProblem returns why t is not a valid Pre-allocated Trace
+// IOAM-Trace-Type, or "". The rules are the kernel's
+// (ioam6_validate_trace_hdr: not 0, bits 12-21 clear; bit 7, checksum
+// complement, is accepted and filled with 0xffffffff) plus reserved bit 23.
+func ptoTraceTypeProblem(t uint64) string {
+	v := fmt.Sprintf("0x%06x", t)
+	switch {
+	case t > uint64(policy.TraceTypeMask):
+		return v + ": wider than 24 bits (0x000001 to 0xffffff)"
+	case t == 0:
+		return v + ": must not be 0; set the bit of at least one field each node writes (bits 0-11, 22)"
+	case uint32(t)&policy.TraceTypeUndefined != 0:
+		return v + ": bits 12-21 (0x000ffc) are undefined and must be 0 (Linux refuses them too)"
+	case uint32(t)&policy.TraceTypeReserved != 0:
+		return v + ": bit 23 (0x000001) is reserved and must be 0"
+	}
+	return ""
+}
+
+// traceSizeProblem returns why size (octets) is not a valid pre-allocated
+// trace size for trace type t (when typeOK) whose namespace's schema data
+// is oss octets, or "".
+func traceSizeProblem(size, t uint64, typeOK bool, oss int) string {
+	if size == 0 || size%4 != 0 || size > policy.MaxTraceSize {
+		return fmt.Sprintf("%d: must be a multiple of 4 from 4 to %d octets (the kernel's IOAM6_TRACE_DATA_SIZE_MAX)", size, policy.MaxTraceSize)
+	}
+	if !typeOK || t == 0 || t > uint64(policy.TraceTypeMask) {
+		return ""
+	}
+	need := 4 * policy.TraceNodeLen(uint32(t))
+	if uint32(t)&policy.TraceTypeOSS != 0 {
+		need += 4 + oss
+	}
+	if int(size) < need {
+		return fmt.Sprintf("%d: too small for one node's data: type 0x%06x needs %d octets per node", size, t, need)
 	}
 	return ""
 }

@@ -111,8 +111,23 @@ type Route struct {
 	TunDst netip.Addr `yaml:"tundst,omitempty"`
 	// Freq selects the first K of every N matching packets; default 1/1.
 	Freq Freq `yaml:"freq"`
-	// DEX is the DEX header to insert.
+	// Trace is the Pre-allocated Trace to insert, or nil.
+	Trace *Trace `yaml:"trace,omitempty"`
+	// DEX is the DEX header to insert; zero (and not marshalled) on a
+	// trace-only route.
 	DEX DEX `yaml:"dex"`
+}
+
+// Trace is the "trace" part of a route: a Pre-allocated Trace (RFC 9197
+// §4.4), "trace prealloc type TYPE ns NS size SIZE" in iproute2.
+type Trace struct {
+	// Type is the 24-bit IOAM-Trace-Type: not 0, bits 12-21 and 23 clear.
+	Type Hex `yaml:"type"`
+	// Namespace is the Namespace-ID; it must be in "namespaces".
+	Namespace uint16 `yaml:"ns"`
+	// Size is the pre-allocated node data in octets: a multiple of 4, 4 to
+	// 244, at least one node's data.
+	Size int `yaml:"size"`
 }
 
 // DEX is the "dex" part of a route.
@@ -169,14 +184,33 @@ type Export struct {
 
 // Collector is one entry of "export.collectors".
 type Collector struct {
-	// Transport is "udp" (default) or "tcp".
+	// Transport is "udp" (default), "tcp" or "tls" (IPFIX over TLS 1.3 or
+	// 1.2 over TCP, RFC 7011 §11, with mutual authentication).
 	Transport string `yaml:"transport"`
+	// TLS holds the certificate files of transport "tls".
+	TLS CollectorTLS `yaml:"tls,omitempty"`
 	// Address is host:port; a bare host gets port 4739.
 	Address string `yaml:"address"`
 	// ObservationDomainID goes in every IPFIX message; default 1.
 	ObservationDomainID uint32 `yaml:"observation_domain_id"`
 	// TemplateRefresh re-sends templates over UDP; default 60s.
 	TemplateRefresh Duration `yaml:"template_refresh"`
+}
+
+// CollectorTLS is "export.collectors[i].tls". Relative paths are relative
+// to the directory of the configuration file. The files are checked when
+// the configuration is parsed and read again on every SIGHUP.
+type CollectorTLS struct {
+	// CA is the PEM file of the CA certificates that verify the
+	// collector; "" means the system roots.
+	CA string `yaml:"ca"`
+	// Cert and Key are the exporter's PEM certificate (chain) and private
+	// key, presented to the collector; both required.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// ServerName is the name the collector's certificate must carry;
+	// "" means the host part of address.
+	ServerName string `yaml:"server_name"`
 }
 
 // RateLimit is "export.rate_limit". The lower of the two limits applies;
@@ -234,8 +268,13 @@ type Dataplane struct {
 	// default none.
 	CPUs []int `yaml:"cpus,flow"`
 	// MetricsAddress is the Prometheus listen address; "" (default)
-	// disables it.
+	// disables it. Without a host (":9102") it binds the loopback
+	// interface only.
 	MetricsAddress string `yaml:"metrics_address"`
+	// MetricsWebConfig is a Prometheus exporter-toolkit web configuration
+	// file (TLS, client certificates, basic auth) for the metrics
+	// endpoint; "" (default) serves plain HTTP. Relative to the file.
+	MetricsWebConfig string `yaml:"metrics_web_config,omitempty"`
 }
 
 // Options is the "options" section.
@@ -305,7 +344,12 @@ func (r Route) Iproute() string {
 	if r.TunDst.IsValid() {
 		fmt.Fprintf(&b, " tundst %s", r.TunDst)
 	}
-	fmt.Fprintf(&b, " dex trace-type 0x%06x ns %d ext-flags 0x%02x", uint64(r.DEX.TraceType), r.DEX.Namespace, uint64(r.DEX.ExtFlags))
+	if t := r.Trace; t != nil {
+		fmt.Fprintf(&b, " trace prealloc type 0x%06x ns %d size %d", uint64(t.Type), t.Namespace, t.Size)
+	}
+	if r.Trace == nil || r.DEX.TraceType != 0 {
+		fmt.Fprintf(&b, " dex trace-type 0x%06x ns %d ext-flags 0x%02x", uint64(r.DEX.TraceType), r.DEX.Namespace, uint64(r.DEX.ExtFlags))
+	}
 	return b.String()
 }
 
@@ -329,12 +373,17 @@ func (n Node) MarshalYAML() (any, error) {
 
 // MarshalYAML implements yaml.Marshaler, omitting unset tunnel addresses.
 func (r Route) MarshalYAML() (any, error) {
+	dex := &r.DEX
+	if r.Trace != nil && r.DEX.TraceType == 0 {
+		dex = nil // trace-only route
+	}
 	return struct {
 		Prefix netip.Prefix `yaml:"prefix"`
 		Mode   string       `yaml:"mode"`
 		TunSrc string       `yaml:"tunsrc,omitempty"`
 		TunDst string       `yaml:"tundst,omitempty"`
 		Freq   Freq         `yaml:"freq"`
-		DEX    DEX          `yaml:"dex"`
-	}{r.Prefix, r.Mode, addrString(r.TunSrc), addrString(r.TunDst), r.Freq, r.DEX}, nil
+		Trace  *Trace       `yaml:"trace,omitempty"`
+		DEX    *DEX         `yaml:"dex,omitempty"`
+	}{r.Prefix, r.Mode, addrString(r.TunSrc), addrString(r.TunDst), r.Freq, r.Trace, dex}, nil
 }

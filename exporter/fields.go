@@ -90,7 +90,11 @@ const (
 	fObservationTime
 	fRawSection
 	fRawLength
-	numFields
+	fTraceData  // trace.go
+	fTraceHop   // trace.go
+	fTraceHops  // trace.go
+	fTraceFlags // trace.go
+	numFields   // at most 32: template masks are uint32
 )
 
 var be = binary.BigEndian
@@ -330,6 +334,10 @@ var Fields = [numFields]Field{
 		func(r *telemetry.Record, v []byte) {
 			_ = v // implied by the section itself
 		}),
+	fTraceData:  traceDataField,
+	fTraceHop:   traceHopField,
+	fTraceHops:  traceHopsField,
+	fTraceFlags: traceFlagsField,
 }
 
 // ntpToUnixNano converts an RFC 7011 dateTimeNanoseconds (NTP era 0) to
@@ -452,5 +460,5 @@ func fieldMask(r *telemetry.Record, fs FieldSet) uint32 {
 	if fs&FieldsRaw != 0 && r.RawLen > 0 {
 		m |= 1<<fRawSection | 1<<fRawLength
 	}
-	return m
+	return m | traceMask(r) // trace.go
 }

@@ -110,6 +110,12 @@ func AppendText(b []byte, r *telemetry.Record) []byte {
 			b = append(b, "..."...)
 		}
 	}
+	if r.Trace.Has {
+		b = appendTraceText(b, &r.Trace) // trace.go
+	}
+	if r.TraceHops > 0 {
+		b = appendTraceHopText(b, r) // trace.go
+	}
 	if n := rawLen(r); n > 0 {
 		b = append(b, " raw_len="...) // the octets themselves are in the JSON output
 		b = strconv.AppendUint(b, uint64(n), 10)
@@ -193,6 +199,14 @@ func AppendJSON(b []byte, r *telemetry.Record) []byte {
 		if r.OSSTruncated {
 			b = append(b, `,"oss_truncated":true`...)
 		}
+	}
+	if r.Trace.Has {
+		b = appendTraceJSON(b, &r.Trace) // trace.go
+	}
+	if r.TraceHops > 0 {
+		b = jsonUint(b, "trace_hop", uint64(r.TraceHop))
+		b = jsonUint(b, "trace_hops", uint64(r.TraceHops))
+		b = jsonUint(b, "trace_flags", uint64(r.Trace.Flags))
 	}
 	if n := rawLen(r); n > 0 {
 		b = append(b, `,"raw":"`...)

@@ -28,7 +28,7 @@ var minMessageOctets = func() int {
 		}
 		n += int(Fields[i].Len)
 	}
-	return n + varSize(telemetry.OSSDataMax) + varSize(telemetry.RawSectionMax)
+	return n + varSize(telemetry.OSSDataMax) + varSize(telemetry.RawSectionMax) + varSize(traceHeaderLen+telemetry.TraceDataMax)
 }()
 
 // Defaults of EncoderConfig.
@@ -115,6 +115,8 @@ type Encoder struct {
 	setTmpl  *template
 	records  int
 	inMsg    []*template // templates carried by the current message
+
+	hop telemetry.Record // scratch for the per-hop records of a trace (trace.go)
 }
 
 // NewEncoder returns an Encoder for cfg.
@@ -254,12 +256,16 @@ func recordLen(t *template, r *telemetry.Record) int {
 	if t.mask&(1<<fRawSection) != 0 {
 		n += varSize(rawLen(r))
 	}
+	if t.mask&(1<<fTraceData) != 0 {
+		n += varSize(traceDataLen(r))
+	}
 	return n
 }
 
-// Encode appends r to the current message, first finishing the message if r
-// (with its template, when that must be sent) does not fit.
-func (e *Encoder) Encode(r *telemetry.Record) error {
+// encode appends r to the current message, first finishing the message if r
+// (with its template, when that must be sent) does not fit. Encode wraps it
+// (trace.go).
+func (e *Encoder) encode(r *telemetry.Record) error {
 	t, err := e.templateFor(fieldMask(r, e.cfg.Fields))
 	if err != nil {
 		return err

@@ -281,8 +281,8 @@ func TestPeerGoflow2Raw(t *testing.T) {
 		t.Fatalf("goflow2 decoded %d records, want %d\n%s", len(got), len(recs), log)
 	}
 	for i, vals := range got {
-		if len(vals) != len(exporter.Fields) {
-			t.Fatalf("record %d: %d fields, want %d", i, len(vals), len(exporter.Fields))
+		if len(vals) != exporter.NumDEXFields {
+			t.Fatalf("record %d: %d fields, want %d", i, len(vals), exporter.NumDEXFields)
 		}
 		for j, v := range vals {
 			f := &exporter.Fields[j]
@@ -296,7 +296,7 @@ func TestPeerGoflow2Raw(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("goflow2 v2.2.6 decoded %d records x %d fields", len(got), len(exporter.Fields))
+	t.Logf("goflow2 v2.2.6 decoded %d records x %d fields", len(got), exporter.NumDEXFields)
 	_ = runtime.GOOS
 }
 
@@ -570,7 +570,7 @@ func TestPeerTshark(t *testing.T) {
 		for k, v := range cf {
 			if strings.HasPrefix(k, "Set ") {
 				for fk, fv := range v.(map[string]any) {
-					if strings.HasPrefix(fk, "Template (") && fk != fmt.Sprintf("Template (Id = 256, Count = %d)", len(exporter.Fields)) {
+					if strings.HasPrefix(fk, "Template (") && fk != fmt.Sprintf("Template (Id = 256, Count = %d)", exporter.NumDEXFields) {
 						t.Errorf("template %s", fk)
 					}
 					if strings.HasPrefix(fk, "Flow ") {

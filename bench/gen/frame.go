@@ -125,19 +125,51 @@ type DEX struct {
 	TraceType uint32
 	FlowID    uint32
 	Seq       uint32
+	// TraceSize, when not 0, makes the option an empty Pre-allocated Trace
+	// (RFC 9197) of TraceSize octets of node data (a multiple of 4) with
+	// trace type TraceType, in the Linux ioam6 lwtunnel layout, instead of
+	// DEX; Flags, ExtFlags, FlowID and Seq are then unused.
+	TraceSize int
 }
 
 // HbHLen returns the length in octets of the Hop-by-Hop header that carries
-// d alone: 16 without optional fields, 24 with one or two (spec §3.6).
+// d alone: 16 without optional fields, 24 with one or two (spec §3.6); for
+// a trace, 16 + TraceSize rounded up to 8.
 func (d DEX) HbHLen() int {
+	if d.TraceSize > 0 {
+		return 16 + (d.TraceSize+7)&^7
+	}
 	k := bits.OnesCount8(d.ExtFlags)
 	return 16 + (4*k+7)&^7
+}
+
+// appendTraceHbH appends a Hop-by-Hop header carrying an empty
+// Pre-allocated Trace as the Linux ioam6 lwtunnel builds it: PadN(2), the
+// option (NodeLen from the trace type, RemainingLen = TraceSize/4), zeroed
+// data, PadN(4) when TraceSize is 4 modulo 8.
+func (d DEX) appendTraceHbH(b []byte, nextHeader uint8) []byte {
+	total := d.HbHLen()
+	tt := d.TraceType & 0xFFFFFF
+	nodeLen := bits.OnesCount32(tt&0xFF1FFC) + 2*bits.OnesCount32(tt&0x00E000)
+	b = append(b, nextHeader, uint8(total/8-1), optPadN, 0)
+	b = append(b, optIOAM, uint8(2+8+d.TraceSize), 0, 0 /* IOAM Option-Type 0: Pre-allocated Trace */)
+	b = binary.BigEndian.AppendUint16(b, d.Namespace)
+	b = binary.BigEndian.AppendUint16(b, uint16(nodeLen)<<11|uint16(d.TraceSize/4))
+	b = binary.BigEndian.AppendUint32(b, tt<<8)
+	b = append(b, make([]byte, d.TraceSize)...)
+	if d.TraceSize%8 != 0 {
+		b = append(b, optPadN, 2, 0, 0)
+	}
+	return b
 }
 
 // appendHbH appends a Hop-by-Hop header carrying only d, laid out exactly as
 // the ULiège kernel does (struct ioam6_lwt_dex, spec §3.6): NH, HdrExtLen,
 // PadN(2), IOAM option, optional fields, PadN(4) if they are not 8n.
 func (d DEX) appendHbH(b []byte, nextHeader uint8) []byte {
+	if d.TraceSize > 0 {
+		return d.appendTraceHbH(b, nextHeader)
+	}
 	k := bits.OnesCount8(d.ExtFlags)
 	total := d.HbHLen()
 	b = append(b, nextHeader, uint8(total/8-1), optPadN, 0)

@@ -250,10 +250,17 @@ routes:
     tunsrc: {{.TunSrc}}
 {{- end}}
     freq: {{.K}}/{{.N}}
+{{- if .TraceSize}}
+    trace:
+      type: {{printf "0x%06x" .TraceType}}
+      ns: 123
+      size: {{.TraceSize}}
+{{- else}}
     dex:
       ns: 123
       trace_type: {{printf "0x%06x" .TraceType}}
       ext_flags: {{printf "0x%02x" .ExtFlags}}
+{{- end}}
 {{- end}}
 {{- if .Decap}}
 decap:
@@ -304,13 +311,14 @@ func DexplaneConfig(s Scenario, co ConfigOptions) ([]byte, error) {
 		K, N                         uint32
 		TraceType                    uint32
 		ExtFlags                     uint8
+		TraceSize                    int
 		Workers                      int
 		AttachMode, Steer            string
 		ExportRate                   uint64
 		WestName, EastName, CPUs     string
 	}{
 		Name: s.Name(), WestDomain: "outside", EastDomain: "inside", TunSrc: TunSrc.String(),
-		Prefix: HostBAddrBitw.String() + "/128", K: k, N: n, TraceType: s.TraceType, ExtFlags: s.ExtFlags,
+		Prefix: HostBAddrBitw.String() + "/128", K: k, N: n, TraceType: s.TraceType, ExtFlags: s.ExtFlags, TraceSize: s.TraceSize,
 		Workers: max(s.Workers, 1), AttachMode: co.AttachMode, Steer: s.Steer, ExportRate: co.ExportRate,
 		WestName: co.West, EastName: co.East, CPUs: co.CPUs,
 	}

@@ -83,6 +83,9 @@ type Scenario struct {
 	// Size is the IPv6 packet size leaving the DUT for encap and entering
 	// it otherwise (the paper's 1500-byte packets).
 	Size int
+	// TraceSize, when not 0, replaces DEX by a Pre-allocated Trace of that
+	// many octets of node data (RFC 9197; trace type TraceType).
+	TraceSize int
 }
 
 // Name identifies the scenario in CSV files, summaries and plots.
@@ -93,6 +96,10 @@ func (s Scenario) Name() string {
 	case s.Role == RoleForward:
 		return fmt.Sprintf("dexplane-ioam-off/%s/w%d/%d", s.Steer, s.Workers, s.Size)
 	}
+	if s.TraceSize > 0 {
+		return fmt.Sprintf("%s/%s/pto%d/tt%06x/%s/w%d/%d", s.Role, fmtPct(s.Inject), s.TraceSize, s.TraceType,
+			s.Steer, s.Workers, s.Size)
+	}
 	return fmt.Sprintf("%s/%s/tt%06x/ext%02x/%s/w%d/%d", s.Role, fmtPct(s.Inject), s.TraceType, s.ExtFlags,
 		s.Steer, s.Workers, s.Size)
 }
@@ -102,6 +109,9 @@ func (s Scenario) Name() string {
 func (s Scenario) Variant() string {
 	if s.DUT != Dexplane || s.Role == RoleForward {
 		return s.Name()
+	}
+	if s.TraceSize > 0 {
+		return fmt.Sprintf("pto=%d tt=0x%06x %s w%d", s.TraceSize, s.TraceType, s.Steer, s.Workers)
 	}
 	return fmt.Sprintf("tt=0x%06x ext=0x%02x %s w%d", s.TraceType, s.ExtFlags, s.Steer, s.Workers)
 }
@@ -124,7 +134,8 @@ func Baselines(size, workers int) []Scenario {
 }
 
 // Quick is the smoke matrix (well under 3 minutes with one repetition):
-// the baselines and each role at 100 % and 1 % at 1500 bytes.
+// the baselines and each role at 100 % and 1 % at 1500 bytes, and the
+// Pre-allocated Trace rows (PTORows).
 func Quick() []Scenario {
 	out := Baselines(1500, 1)
 	for _, r := range Roles {
@@ -133,6 +144,30 @@ func Quick() []Scenario {
 		}
 		for _, p := range []float64{1, 100} {
 			out = append(out, dx(r, p, DefaultTraceType, 0x00, "all", 1))
+		}
+	}
+	return append(out, PTORows()...)
+}
+
+// PTOTraceSizes are the Pre-allocated Trace sizes of PTORows, in octets:
+// three nodes of type 0x800000, and four nodes of type 0xc00000 (hop limit,
+// node id, interface ids).
+var PTOTraceSizes = []int{12, 48}
+
+// PTORows are the Pre-allocated Trace rows beside DEX: encap inline, encap
+// ip6ip6 and transit with every packet carrying a trace of each size of
+// PTOTraceSizes (type 0x800000 for 12 octets, 0xc00000 for 48).
+func PTORows() []Scenario {
+	var out []Scenario
+	for _, size := range PTOTraceSizes {
+		tt := uint32(0x800000)
+		if size == 48 {
+			tt = 0xC00000
+		}
+		for _, r := range []Role{RoleEncapInline, RoleEncapIP6IP6, RoleTransit} {
+			s := dx(r, 100, tt, 0x00, "all", 1)
+			s.TraceSize = size
+			out = append(out, s)
 		}
 	}
 	return out
@@ -183,6 +218,7 @@ func Full() []Scenario {
 			out = append(out, dx(r, p, DefaultTraceType, 0x00, "sampled", 1))
 		}
 	}
+	out = append(out, PTORows()...)
 	out = append(out, Scenario{DUT: Dexplane, Role: RoleForward, Steer: "all", Workers: 2, Size: 1500})
 	for _, r := range Roles {
 		for _, p := range []float64{1, 100} {

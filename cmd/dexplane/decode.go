@@ -141,6 +141,10 @@ type ioamRecord struct {
 	Seq        *uint32 `json:"seq,omitempty"`
 	NodeLen    *uint8  `json:"node_len,omitempty"`
 	RemLen     *uint8  `json:"rem_len,omitempty"`
+	// Overflow and Hops: a trace's Overflow flag and its node entries in
+	// path order (index 0 = the encapsulating node), see decode_pto.go.
+	Overflow *bool            `json:"overflow,omitempty"`
+	Hops     []map[string]any `json:"hops,omitempty"`
 }
 
 // Link-layer header lengths of the Linux cooked captures.
@@ -212,6 +216,9 @@ func decodeFrame(index int, lt layers.LinkType, data []byte, p *packet.Packet) d
 		case packet.IOAMTypePreallocTrace:
 			if t, err := packet.DecodePTOOption(opt); err == nil {
 				r.NS, r.Flags, r.TraceType, r.NodeLen, r.RemLen = &t.Namespace, &t.Flags, &t.TraceType, &t.NodeLen, &t.RemLen
+				ov := t.Flags&packet.PTOFlagOverflow != 0
+				r.Overflow = &ov
+				r.Hops = traceHops(opt, t.TraceType)
 			}
 		}
 		rec.IOAM = append(rec.IOAM, r)
@@ -261,6 +268,10 @@ func (r *decodeRecord) text() string {
 			}
 		case o.IOAMType == packet.IOAMTypePreallocTrace && o.NS != nil:
 			fmt.Fprintf(&b, " PTO ns %d trace 0x%06x nodelen %d remlen %d", *o.NS, *o.TraceType, *o.NodeLen, *o.RemLen)
+			if *o.Overflow {
+				b.WriteString(" overflow")
+			}
+			writeHops(&b, o.Hops)
 		}
 	}
 	return b.String()

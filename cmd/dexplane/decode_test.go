@@ -41,7 +41,8 @@ var decodeVectors = []struct {
 			{"offset":8,"option_type":49,"ioam_type":4,"ns":123,"flags":0,"ext_flags":0,"trace_type":8388608}]}`},
 	{"e", "600000000024004020010db800000000000000000000000120010db80000000000000000000000021102010031120000007b080180000000000000003f0000019c401389000c15c770696e67",
 		`{"ok":true,"encap":"inline","src":"2001:db8::1","dst":"2001:db8::2","ioam":[
-			{"offset":4,"option_type":49,"ioam_type":0,"ns":123,"flags":0,"trace_type":8388608,"node_len":1,"rem_len":1}]}`},
+			{"offset":4,"option_type":49,"ioam_type":0,"ns":123,"flags":0,"trace_type":8388608,"node_len":1,"rem_len":1,
+			 "overflow":false,"hops":[{"index":0,"hop_limit":63,"node_id":1}]}]}`},
 	{"ioam 0x11", "60000000001c004020010db800000000000000000000000120010db800000000000000000000000211010100110a0004007b0000800000009c401389000c15c770696e67",
 		`{"ok":true,"encap":"inline","src":"2001:db8::1","dst":"2001:db8::2","ioam":[
 			{"offset":4,"option_type":17,"ioam_type":4,"ns":123,"flags":0,"ext_flags":0,"trace_type":8388608}]}`},
@@ -210,7 +211,7 @@ func TestDecodeText(t *testing.T) {
 		"3 2001:db8::1 > 2001:db8::2 inline | IOAM@4 opt 0x31 type 4 DEX ns 123 flags 0x00 ext 0x80 trace 0xb00000 flow 0x12345678",
 		"4 2001:db8:ffff::1 > 2001:db8:ffff::2 ip6ip6 [2001:db8::1 > 2001:db8::2] | IOAM@4 opt 0x31 type 4 DEX ns 123 flags 0x00 ext 0xc0 trace 0x800000 flow 0x12345678 seq 1",
 		"5 2001:db8::1 > 2001:db8::2 inline | IOAM@8 opt 0x31 type 4 DEX ns 123 flags 0x00 ext 0x00 trace 0x800000",
-		"6 2001:db8::1 > 2001:db8::2 inline | IOAM@4 opt 0x31 type 0 PTO ns 123 trace 0x800000 nodelen 1 remlen 1",
+		"6 2001:db8::1 > 2001:db8::2 inline | IOAM@4 opt 0x31 type 0 PTO ns 123 trace 0x800000 nodelen 1 remlen 1 hop[0] hop_limit 63 node_id 1",
 		"7 2001:db8::1 > 2001:db8::2 inline | IOAM@4 opt 0x11 type 4 DEX ns 123 flags 0x00 ext 0x00 trace 0x800000",
 		"8 MALFORMED 2001:db8::1 > 2001:db8::2: packet: IOAM option is not 4n-aligned (frame offset 59, value 5)",
 		"9 MALFORMED 2001:db8::1 > 2001:db8::2: packet: Hop-by-Hop option runs past the end of the header (frame offset 59, value 10)",

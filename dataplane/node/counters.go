@@ -33,6 +33,8 @@ const (
 	MalformedDEXShort                         // packet.ErrDEXShort
 	MalformedDEXExtTruncated                  // packet.ErrDEXExtTruncated
 	MalformedPTOShort                         // packet.ErrPTOShort
+	MalformedPTORemLen                        // packet.ErrPTORemLen
+	MalformedPTONodeLen                       // packet.ErrPTONodeLen
 	MalformedHbHNotFirst                      // packet.ErrHbHNotFirst
 	MalformedExtTruncated                     // packet.ErrExtTruncated
 	MalformedInnerShort                       // packet.ErrInnerShort
@@ -51,7 +53,7 @@ var malformedErrs = [NumMalformed - 1]error{
 	packet.ErrPadTooLong, packet.ErrPadNNonZero, packet.ErrTooManyOptions,
 	packet.ErrOptionDiscard, packet.ErrRouterAlert, packet.ErrJumbo, packet.ErrCALIPSO,
 	packet.ErrIOAMMisaligned, packet.ErrIOAMShort, packet.ErrDEXShort,
-	packet.ErrDEXExtTruncated, packet.ErrPTOShort,
+	packet.ErrDEXExtTruncated, packet.ErrPTOShort, packet.ErrPTORemLen, packet.ErrPTONodeLen,
 	packet.ErrHbHNotFirst, packet.ErrExtTruncated, packet.ErrInnerShort, packet.ErrInnerVersion,
 	packet.ErrInnerLength,
 }
@@ -63,7 +65,7 @@ var malformedNames = [NumMalformed]string{
 	"pad_too_long", "padn_nonzero", "too_many_options",
 	"option_discard", "router_alert", "jumbo", "calipso",
 	"ioam_misaligned", "ioam_short", "dex_short",
-	"dex_ext_truncated", "pto_short",
+	"dex_ext_truncated", "pto_short", "pto_remlen", "pto_nodelen",
 	"hbh_not_first", "ext_truncated", "inner_short", "inner_version",
 	"inner_length",
 	"other",
@@ -188,6 +190,9 @@ type Counters struct {
 	// FlowsNew, FlowsEvicted and FlowsExpired mirror flow.Stats, summed over
 	// the tables this worker used across reloads.
 	FlowsNew, FlowsEvicted, FlowsExpired atomic.Uint64
+
+	// Trace counts the Pre-allocated Trace work (pto.go).
+	Trace TraceCounters
 }
 
 // Each calls fn for every counter with a stable snake_case name, for
@@ -228,6 +233,7 @@ func (c *Counters) Each(fn func(name string, value uint64)) {
 	fn("flows_new", c.FlowsNew.Load())
 	fn("flows_evicted", c.FlowsEvicted.Load())
 	fn("flows_expired", c.FlowsExpired.Load())
+	c.Trace.Each(fn)
 }
 
 // MalformedTotal returns the sum of the Malformed counters.

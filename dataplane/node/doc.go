@@ -50,6 +50,36 @@
 //	                                   forwards the packet with its IOAM.
 //	outside → outside  none            foreign IOAM policy only
 //
+// # Pre-allocated Trace
+//
+// A route with a trace (policy.Route.HasTrace) makes the encapsulating role
+// insert the RFC 9197 Pre-allocated Trace with the Linux ioam6 lwtunnel's
+// layout (inline, or in the pushed ip6ip6 header; a packet that already has
+// a Hop-by-Hop header is skipped in inline mode, as Linux does) and write
+// the node's own data into it first, as the kernel's output path does
+// (Hop_Lim = the hop limit as sent). With DEX on the same route the one k/n
+// decision covers both options and the DEX option follows the trace. The
+// transit role writes its data into every trace of the (outer) Hop-by-Hop
+// header, as Linux ipv6_hop_ioam on input: only when the ingress port is
+// ioam_enabled and the trace's namespace is configured, with Hop_Lim = the
+// received hop limit minus one (mainline Linux; a Linux transit router and
+// a dexplane transit node write the same octets). This is the only edit a
+// transit node makes; it changes nothing but the node's slot, RemainingLen
+// and the Overflow flag, and costs less than a DEX transit record
+// (BenchmarkHandleTrace vs BenchmarkHandle/transit). The decapsulating role
+// writes its data too (Linux fills at the tunnel end), exports the whole
+// trace (in the DEX record of the same packet, or a record of its own) and
+// removes it with the other IOAM options.
+//
+// Hostile traces: RemainingLen past the option (packet.ErrPTORemLen) and a
+// NodeLen that does not match the trace type (packet.ErrPTONodeLen) are
+// parse errors handled like ErrPTOShort below; a trace with Overflow set is
+// forwarded untouched (TraceCounters.SkippedOverflow) and still exported and
+// removed at decap; a data area that is not a multiple of 4 octets is
+// forwarded untouched (TraceCounters.Malformed); a trace in a Destination
+// Options header is not IOAM to this node (nor to Linux, which only parses
+// IOAM in Hop-by-Hop): forwarded untouched by every role.
+//
 // Foreign IOAM is an IOAM option in the (outer) Hop-by-Hop header of a
 // packet arriving on an outside port; the port's ForeignIOAM policy drops
 // the packet, strips the options (then the packet is processed as if it had
@@ -202,7 +232,8 @@
 //	                                     looked up)
 //	ErrIOAMMisaligned                    drop (Linux drops even with IOAM off)
 //	ErrIOAMShort, ErrDEXShort,           inside → inside with the ingress
-//	ErrDEXExtTruncated, ErrPTOShort      port not ioam_enabled: forward
+//	ErrDEXExtTruncated, ErrPTOShort,     port not ioam_enabled: forward
+//	ErrPTORemLen, ErrPTONodeLen
 //	                                     untouched (Linux ignores IOAM then);
 //	                                     otherwise drop (Linux drops; and an
 //	                                     IOAM option we cannot parse must not

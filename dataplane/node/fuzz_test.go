@@ -45,6 +45,13 @@ func fuzzSpec(i int) (policy.Spec, int) {
 	r.Prefix = netip.MustParsePrefix("::/0")
 	r.Mode, r.DEX.ExtFlags, r.DEX.TraceType = mode, ext, 0xFFF002&^0x010000
 	r.K, r.N = 2, 3
+	switch ext {
+	case 0x00: // trace only
+		r.DEX = policy.DEX{}
+		r.HasTrace, r.Trace = true, policy.Trace{Namespace: 123, TraceType: 0xC00000, Size: 12}
+	case 0x40: // trace (every field the kernel fills, OSS included) and DEX
+		r.HasTrace, r.Trace = true, policy.Trace{Namespace: 123, TraceType: 0xFFF002, Size: 4 * 16}
+	}
 	if mode == policy.ModeEncap {
 		r.TunDst = netip.MustParseAddr("2001:db8:ffff::2")
 	}
@@ -70,8 +77,9 @@ func fuzzNode(t *testing.T, i int) *Node {
 // FuzzHandle feeds arbitrary IPv6 packets (behind a fixed Ethernet header)
 // to every role and checks the invariants: no panic; a frame the node
 // modified parses with our own validation; a packet given DEX carries it;
-// transit never modifies; nothing with IOAM leaves through an outside port
-// when stripping is on.
+// a packet given a trace carries it; transit modifies nothing but trace
+// slots; nothing with IOAM leaves through an outside port when stripping is
+// on.
 func FuzzHandle(f *testing.F) {
 	for _, v := range []string{vecPlain, vecA, vecB, vecB2, vecC, vecD, vecDIn, vecPTO} {
 		for _, cfg := range []uint16{0, 1, 2, 3, 5, 6, 13, 77, 200} {
@@ -93,6 +101,7 @@ func FuzzHandle(f *testing.F) {
 		var pin packet.Packet
 		inErr := packet.Parse(before, &pin)
 		inserted := n.Counters().DEXInserted.Load()
+		traced := n.Counters().Trace.Inserted.Load()
 
 		v := n.Handle(fr)
 		records(n) // keep the ring drained
@@ -115,10 +124,17 @@ func FuzzHandle(f *testing.F) {
 				t.Fatalf("DEX inserted but output has none: %v %+v", outErr, p.DEX)
 			}
 		}
+		if n.Counters().Trace.Inserted.Load() != traced {
+			if outErr != nil || !p.HasPTO || p.PTO.Namespace != 123 {
+				t.Fatalf("trace inserted but output has none: %v %+v", outErr, p.PTO)
+			}
+		}
 		switch dir {
 		case transitDir:
-			if modified {
-				t.Fatalf("transit modified the frame\n in %x\nout %x", before, out)
+			// Transit edits only inside Pre-allocated Traces: the flags and
+			// RemainingLen word and the node data area.
+			if modified && !onlyTraceChanged(before, out, &pin, inErr) {
+				t.Fatalf("transit modified the frame outside a trace\n in %x\nout %x", before, out)
 			}
 		case decapDir:
 			strip := (i/4/2/4/2)%2 == 0
@@ -131,4 +147,28 @@ func FuzzHandle(f *testing.F) {
 		}
 		_ = inErr
 	})
+}
+
+// onlyTraceChanged reports whether out differs from in (parsed into pin)
+// only inside its trace options, after their first 6 octets.
+func onlyTraceChanged(in, out []byte, pin *packet.Packet, inErr error) bool {
+	if inErr != nil || len(in) != len(out) || !pin.HasPTO {
+		return false
+	}
+	for i := range in {
+		if in[i] == out[i] {
+			continue
+		}
+		ok := false
+		for k := range pin.NumIOAM {
+			o := &pin.IOAM[k]
+			if o.IOAMType == packet.IOAMTypePreallocTrace && i >= o.Off+6 && i < o.Off+2+int(o.DataLen) {
+				ok = true
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -128,6 +128,12 @@ type Node struct {
 
 	pkt packet.Packet // parse scratch
 
+	// Pre-allocated Trace scratch (pto.go): what the encapsulating role
+	// inserts, this node's data, and the trace the next record carries.
+	ins      packet.Insert
+	nd       packet.NodeData
+	traceOpt []byte
+
 	ptbBucket tokenBucket // Packet Too Big replies of this worker
 }
 
@@ -394,7 +400,7 @@ func (n *Node) parseError(s *policy.Snapshot, in, out int, err error) xsk.Verdic
 	m := malformedOf(err)
 	n.ctr.Malformed[m].Add(1)
 	switch m {
-	case MalformedIOAMShort, MalformedDEXShort, MalformedDEXExtTruncated, MalformedPTOShort:
+	case MalformedIOAMShort, MalformedDEXShort, MalformedDEXExtTruncated, MalformedPTOShort, MalformedPTORemLen, MalformedPTONodeLen:
 		// Linux checks IOAM lengths only when ioam6_enabled is set on the
 		// ingress device, and forwards the packet untouched otherwise. We do
 		// the same inside the domain; such a packet must not leave it.

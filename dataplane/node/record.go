@@ -78,6 +78,11 @@ func (n *Node) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namesp
 		r.Seq = d.Seq
 	}
 	n.fillNodeData(r, s, ns, f, in, out)
+	if n.traceOpt != nil { // decap of a packet with DEX and a trace (pto.go)
+		putTrace(&r.Trace, n.traceOpt)
+		n.traceOpt = nil
+		n.ctr.Trace.Exported.Add(1)
+	}
 	r.RawLen = uint16(copy(r.RawSection[:], raw))
 	n.ring.Commit()
 	n.ctr.RecordsExported.Add(1)

@@ -50,6 +50,9 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		}
 		return n.forward()
 	}
+	if r.HasTrace {
+		return n.encapTrace(s, f, in, out, r) // pto.go
+	}
 
 	var fi flowInfo
 	captureFlow(frame, p, &fi)
@@ -331,6 +334,9 @@ func (n *Node) knownDEX(frame []byte) (d packet.DEX, ns *policy.Namespace) {
 
 // transit is the transit role (inside → inside): export, never modify.
 func (n *Node) transit(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict {
+	if n.pkt.HasPTO {
+		n.transitTrace(s, f, in, out) // pto.go: the one in-transit edit
+	}
 	switch {
 	case n.pkt.HasDEX:
 		n.observe(telemetry.RoleTransit, s, f, in, out)
@@ -345,11 +351,18 @@ func (n *Node) transit(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdic
 func (n *Node) decap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict {
 	p := &n.pkt
 	observed := p.HasDEX
+	if p.HasPTO {
+		n.traceOpt = n.fillTraces(s, f, in, out) // pto.go; the DEX record carries it
+	}
 	switch {
 	case p.HasDEX:
 		n.observe(telemetry.RoleDecap, s, f, in, out)
 	case p.NumIOAM > 0:
 		n.ctr.OtherIOAM.Add(1)
+	}
+	if n.traceOpt != nil {
+		n.exportTrace(telemetry.RoleDecap, f, in, out, n.traceOpt)
+		n.traceOpt = nil
 	}
 	if !s.Options.StripAtDecap {
 		return n.forward() // test mode: let a capture behind the edge see DEX

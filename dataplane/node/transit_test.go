@@ -27,7 +27,11 @@ func TestTransitNeverModifies(t *testing.T) {
 		{"ip6ip6 dex", vecC, nil, 1, "dex_seen"},
 		{"merged dex", vecD, nil, 1, "dex_seen"},
 		{"plain", vecPlain, nil, 0, "forwarded"},
-		{"pto only", vecPTO, nil, 0, "other_ioam"},
+		{"pto, unknown namespace", vecPTO, func(s *policy.Spec) {
+			s.Namespaces[0].ID = 7
+			s.Routes[0].DEX.Namespace = 7
+		}, 0, "trace_unknown_namespace"},
+		{"pto, ioam disabled", vecPTO, func(s *policy.Spec) { s.Ports[0].IOAMEnabled = false }, 0, "trace_ioam_disabled"},
 		{"unknown namespace", vecB, func(s *policy.Spec) {
 			s.Namespaces[0].ID = 7
 			s.Routes[0].DEX.Namespace = 7
@@ -227,7 +231,7 @@ func TestDecap(t *testing.T) {
 		{"inline b2", unhex(t, vecB2), true, unhex(t, vecPlain), 1, map[string]uint64{"dex_removed": 1}},
 		{"merged d keeps other option", unhex(t, vecD), true, unhex(t, vecDIn), 1, map[string]uint64{"dex_removed": 1}},
 		{"ip6ip6 c to endpoint", unhex(t, vecC), true, unhex(t, vecPlain), 1, map[string]uint64{"dex_removed": 1, "tunnels_stripped": 1}},
-		{"pto only", unhex(t, vecPTO), true, unhex(t, vecPlain), 0, map[string]uint64{"dex_removed": 1, "other_ioam": 1}},
+		{"pto only", unhex(t, vecPTO), true, unhex(t, vecPlain), 1, map[string]uint64{"dex_removed": 1, "other_ioam": 1, "trace_exported": 1}},
 		{"plain tunnel to endpoint", plainTunnel("2001:db8:ffff::2"), true, unhex(t, vecPlain), 0, map[string]uint64{"tunnels_stripped": 1}},
 		{"another tenant's tunnel", plainTunnel("2001:db8:eeee::2"), true, plainTunnel("2001:db8:eeee::2"), 0, map[string]uint64{"tunnels_stripped": 0}},
 		{"plain", unhex(t, vecPlain), true, unhex(t, vecPlain), 0, map[string]uint64{"dex_removed": 0}},

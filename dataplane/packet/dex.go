@@ -134,7 +134,8 @@ func PutPad(b []byte, n int) bool {
 
 // PutPTO encodes the 8-octet Pre-allocated Trace header of t at the start of
 // b (t.Data and t.DataLen are ignored) and returns 8, or 0 if b is short.
-// It exists for tests and tools; the data plane never writes PTO.
+// The data plane builds whole trace options with InsertIOAMInline and
+// PushIP6IP6IOAM (pto.go).
 func PutPTO(b []byte, t *PTO) int {
 	if len(b) < 8 {
 		return 0

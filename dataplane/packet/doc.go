@@ -3,7 +3,10 @@
 // with up to two VLAN tags (802.1Q, 802.1ad, 0x9100), IPv6, the Hop-by-Hop
 // options header and its TLVs (RFC 8200), the IOAM option (RFC 9486, option types 0x31 and 0x11),
 // the DEX header with its optional fields (RFC 9326), the Pre-allocated
-// Trace header (RFC 9197, parse only) and IPv6-in-IPv6 (RFC 2473).
+// Trace (RFC 9197: [InsertIOAMInline] and [PushIP6IP6IOAM] insert it in the
+// Linux ioam6 lwtunnel's layout, [FillPTO] writes one node's data as Linux
+// ioam6_fill_trace_data, [PTONodes] and [DecodeNodeData] read it back) and
+// IPv6-in-IPv6 (RFC 2473).
 //
 // Conventions used throughout the package:
 //

@@ -92,6 +92,14 @@ var (
 	// ErrPTOShort: a Pre-allocated Trace option's Opt Data Len is below 10
 	// (2 + the 8-octet trace header).
 	ErrPTOShort = errors.New("packet: IOAM pre-allocated trace option shorter than its header")
+	// ErrPTORemLen: a Pre-allocated Trace's RemainingLen (4-octet units)
+	// points past the end of its option (Linux ipv6_hop_ioam drops it).
+	ErrPTORemLen = errors.New("packet: IOAM pre-allocated trace RemainingLen runs past the option")
+	// ErrPTONodeLen: a Pre-allocated Trace's NodeLen differs from what its
+	// IOAM-Trace-Type implies (PTONodeLen); mainline Linux drops it since
+	// ioam6_trace_compute_nodelen (2026), and a node writing with the wrong
+	// NodeLen would corrupt the other nodes' data.
+	ErrPTONodeLen = errors.New("packet: IOAM pre-allocated trace NodeLen does not match its trace type")
 
 	// ErrHbHNotFirst: a Hop-by-Hop header that does not immediately follow
 	// an IPv6 header (RFC 8200 §4.1; Linux drops it at delivery).

@@ -347,6 +347,17 @@ func parseIOAM(opt []byte, at, hoff int, p *Packet) error {
 			p.ErrOff, p.ErrVal = at+1, dl
 			return ErrPTOShort
 		}
+		// Linux ipv6_hop_ioam: RemainingLen must lie inside the option and
+		// NodeLen must match the Trace-Type (ioam6_trace_compute_nodelen).
+		w := binary.BigEndian.Uint16(opt[6:8])
+		if rem := int(w & 0x7F); 2+8+4*rem > dl {
+			p.ErrOff, p.ErrVal = at+7, rem
+			return ErrPTORemLen
+		}
+		if nl := int(w >> 11); nl != PTONodeLen(binary.BigEndian.Uint32(opt[8:12])>>8) {
+			p.ErrOff, p.ErrVal = at+6, nl
+			return ErrPTONodeLen
+		}
 		if !p.HasPTO {
 			p.HasPTO = true
 			p.PTO = decodePTO(opt, at)

@@ -177,12 +177,24 @@ func checkRoute(r *Route, n Node, nst *NamespaceTable) error {
 	if err := validateFreq(r.K, r.N); err != nil {
 		return err
 	}
-	if err := ValidateTraceType(r.DEX.TraceType); err != nil {
-		return err
+	if r.HasDEX() || !r.HasTrace {
+		if err := ValidateTraceType(r.DEX.TraceType); err != nil {
+			return err
+		}
+		if nst != nil {
+			if _, ok := nst.Lookup(r.DEX.Namespace); !ok {
+				return fmt.Errorf("%w: namespace %d is not configured", ErrNamespace, r.DEX.Namespace)
+			}
+		}
 	}
-	if nst != nil {
-		if _, ok := nst.Lookup(r.DEX.Namespace); !ok {
-			return fmt.Errorf("%w: namespace %d is not configured", ErrNamespace, r.DEX.Namespace)
+	if r.HasTrace {
+		if err := ValidateTrace(r.Trace); err != nil {
+			return err
+		}
+		if nst != nil {
+			if _, ok := nst.Lookup(r.Trace.Namespace); !ok {
+				return fmt.Errorf("%w: trace namespace %d is not configured", ErrNamespace, r.Trace.Namespace)
+			}
 		}
 	}
 	if r.ConfiguredMode == 0 {
@@ -362,5 +374,6 @@ func equalDataplane(a, b Dataplane) bool {
 	return a.Queues == b.Queues && a.RxRingSize == b.RxRingSize && a.TxRingSize == b.TxRingSize &&
 		a.FillRingSize == b.FillRingSize && a.CompletionRingSize == b.CompletionRingSize &&
 		a.UmemFrames == b.UmemFrames && a.FrameSize == b.FrameSize && a.BatchSize == b.BatchSize &&
-		a.AttachMode == b.AttachMode && a.Steer == b.Steer && a.OrderWindow == b.OrderWindow && a.MetricsAddress == b.MetricsAddress
+		a.AttachMode == b.AttachMode && a.Steer == b.Steer && a.OrderWindow == b.OrderWindow && a.MetricsAddress == b.MetricsAddress &&
+		a.MetricsWebConfig == b.MetricsWebConfig
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math/bits"
 	"net/netip"
 )
 
@@ -209,8 +210,28 @@ type DEX struct {
 	ExtFlags uint8
 }
 
-// Route selects the packets that receive a DEX option: those whose IPv6
-// destination matches Prefix (longest match wins), sampled k of every n.
+// MaxTraceSize is the largest Pre-allocated Trace data area in octets, the
+// kernel's IOAM6_TRACE_DATA_SIZE_MAX.
+const MaxTraceSize = 244
+
+// Trace is the Pre-allocated Trace (RFC 9197 §4.4) a route inserts, as
+// "ip -6 route add ... encap ioam6 ... trace prealloc type T ns N size S".
+type Trace struct {
+	// Namespace is the Namespace-ID; it must be configured on the node.
+	Namespace uint16
+	// TraceType is the 24-bit IOAM-Trace-Type (bit 0 = 0x800000).
+	TraceType uint32
+	// Size is the pre-allocated node data area in octets: a multiple of 4,
+	// 4 to MaxTraceSize.
+	Size int
+}
+
+// Route selects the packets that receive IOAM: those whose IPv6
+// destination matches Prefix (longest match wins), sampled k of every n. A
+// route inserts a DEX option (DEX.TraceType != 0), a Pre-allocated Trace
+// (HasTrace), or both; one k/n decision per packet covers both options, so
+// that a selected packet carries both and DEX records and traces describe
+// the same packets.
 type Route struct {
 	// ID is the route's index in the configuration (0-based); stable
 	// within a snapshot and usable as a counter index.
@@ -230,8 +251,12 @@ type Route struct {
 	// K and N are the sampling frequency: the first K of every N packets
 	// matching the route receive the option (1 <= K <= N <= MaxFreq).
 	K, N uint32
-	// DEX is the header to insert.
+	// DEX is the header to insert; a zero TraceType means no DEX (only
+	// valid with HasTrace).
 	DEX DEX
+	// HasTrace and Trace: the Pre-allocated Trace to insert.
+	HasTrace bool
+	Trace    Trace
 	// Sampler decides per packet whether the route applies; set by New.
 	Sampler *Sampler
 }
@@ -251,6 +276,45 @@ func ValidateTraceType(t uint32) error {
 		return fmt.Errorf("%w: 0x%06x: bits 12-21 are undefined", ErrTraceType, t)
 	case t&TraceTypeReserved != 0:
 		return fmt.Errorf("%w: 0x%06x: bit 23 is reserved", ErrTraceType, t)
+	}
+	return nil
+}
+
+// HasDEX reports whether the route inserts a DEX option.
+func (r *Route) HasDEX() bool { return r.DEX.TraceType != 0 }
+
+// TraceNodeLen returns the NodeLen, in 4-octet units, of a Pre-allocated
+// Trace with trace type t (Linux ioam6_trace_compute_nodelen): one unit per
+// 4-octet field (bits 0-7, 11 and the undefined 12-21), two per 8-octet
+// field (bits 8-10); the Opaque State Snapshot (bit 22) is not counted.
+func TraceNodeLen(t uint32) int {
+	return bits.OnesCount32(t&0xFF1FFC) + 2*bits.OnesCount32(t&0x00E000)
+}
+
+// ValidateTrace reports whether tr is acceptable as a route's
+// Pre-allocated Trace, with the kernel's rules (ioam6_validate_trace_hdr,
+// iproute2's size check) plus the reserved bit 23 and a size that holds at
+// least one node's data. The returned error wraps ErrTraceType.
+func ValidateTrace(tr Trace) error {
+	t := tr.TraceType
+	switch {
+	case t == 0:
+		return fmt.Errorf("%w: trace 0x%06x: no bit set", ErrTraceType, t)
+	case t&^TraceTypeMask != 0:
+		return fmt.Errorf("%w: trace 0x%x: wider than 24 bits", ErrTraceType, t)
+	case t&TraceTypeUndefined != 0:
+		return fmt.Errorf("%w: trace 0x%06x: bits 12-21 are undefined", ErrTraceType, t)
+	case t&TraceTypeReserved != 0:
+		return fmt.Errorf("%w: trace 0x%06x: bit 23 is reserved", ErrTraceType, t)
+	case tr.Size <= 0 || tr.Size%4 != 0 || tr.Size > MaxTraceSize:
+		return fmt.Errorf("%w: trace size %d: must be a multiple of 4 from 4 to %d octets", ErrTraceType, tr.Size, MaxTraceSize)
+	}
+	need := 4 * TraceNodeLen(t)
+	if t&TraceTypeOSS != 0 {
+		need += 4
+	}
+	if tr.Size < need {
+		return fmt.Errorf("%w: trace size %d cannot hold one node's data (%d octets for type 0x%06x)", ErrTraceType, tr.Size, need, t)
 	}
 	return nil
 }

@@ -175,6 +175,16 @@ type Record struct {
 	// RawSection holds the first RawLen octets of the IPv6 packet, starting
 	// at the (outer) IPv6 header, as exported in IPFIX IE 313.
 	RawSection [RawSectionMax]byte
+	// TraceHop and TraceHops are set only on the per-hop records an
+	// exporter derives from a trace (IPFIX): the hop's index in path order
+	// (0 = the encapsulating node) and the number of hops in the trace.
+	// TraceHops is 0 on every record a data plane produces.
+	TraceHop, TraceHops uint8
+
+	// Trace is the Pre-allocated Trace the packet carried, filled by a
+	// decapsulating node (Trace.Has). A record may carry DEX fields, a
+	// trace, or both.
+	Trace Trace
 }
 
 // itoa formats v in decimal without allocating through fmt (used by String

@@ -139,8 +139,11 @@ func TestRingAllocs(t *testing.T) {
 func TestRecordHasNoPointers(t *testing.T) {
 	// A pointer-free fixed-size type: the size is a compile-time constant and
 	// copying it is a memmove. Guard the size so that growth is deliberate.
-	if s := unsafe.Sizeof(Record{}); s > 384 {
-		t.Fatalf("Record is %d octets; keep it ≤ 384", s)
+	// The Pre-allocated Trace (Record.Trace, up to 244 octets of node data,
+	// exported whole by a decapsulating node) took it from 336 to 592
+	// octets; BenchmarkHandle's DEX roles did not move beyond the noise.
+	if s := unsafe.Sizeof(Record{}); s > 640 {
+		t.Fatalf("Record is %d octets; keep it ≤ 640", s)
 	}
 }
 

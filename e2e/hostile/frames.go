@@ -65,6 +65,10 @@ const (
 	Stripped
 	// Dropped: nothing leaves.
 	Dropped
+	// TraceFilled: the frame leaves with this node's data written into its
+	// Pre-allocated Trace (RemainingLen lowered), nothing else changed;
+	// Want gives the exact octets.
+	TraceFilled
 )
 
 // String returns the outcome as the table writes it.
@@ -78,6 +82,8 @@ func (o Outcome) String() string {
 		return "stripped"
 	case Dropped:
 		return "dropped"
+	case TraceFilled:
+		return "forwarded with this node's trace data"
 	}
 	return fmt.Sprintf("Outcome(%d)", uint8(o))
 }
@@ -654,8 +660,25 @@ func Frames() []Frame {
 		hbh(0, pad(2), dexOpt(Namespace, 0), dexOpt(Namespace, 0), pad(4)))
 	inlineDEXRow("dex-unknown-then-known", "DEX for namespace 999 (unknown) then DEX for 123: one record, for the second; both removed",
 		hbh(0, pad(2), dexOpt(999, 0), dexOpt(Namespace, 0), pad(4)))
+	// pto is reference vector (e)'s trace: ns 123, type 0x800000 (NodeLen
+	// 1), RemainingLen 1, 4 free octets, then node 1 (Hop_Lim 63). A
+	// transit or decapsulating node (node_id 1, the packet's hop limit 64)
+	// writes 0x3f000001 (64-1, as mainline Linux on input) into the free
+	// word and lowers RemainingLen to 0: ptoFilled.
 	pto := ioamOpt(0x31, 18, []byte{0, 0, 0, Namespace, 0x08, 0x01, 0x80, 0, 0, 0, 0, 0, 0, 0, 0x3f, 0, 0, 1})
-	inlineDEXRow("pto-and-dex", "Pre-allocated Trace option then DEX in one header", hbh(0, pad(2), pto, dexOpt(Namespace, 0), pad(4)))
+	ptoFilled := ioamOpt(0x31, 18, []byte{0, 0, 0, Namespace, 0x08, 0x00, 0x80, 0, 0, 0, 0x3f, 0, 0, 1, 0x3f, 0, 0, 1})
+	// ptoRow: a packet with the trace body h (and hFilled after this
+	// node's write): foreign IOAM at the outside port, filled at transit,
+	// filled, exported and removed at the decapsulating node.
+	ptoRow := func(name, what string, h, hFilled []byte, transit, decap string) {
+		p := plain(name)
+		add(Frame{Name: name, What: what, Bytes: eth6(withHbH(p, h)),
+			Expect: [NumRoles]Expect{drop("foreign_dropped"), {TraceFilled, transit}, strip(decap)},
+			Want:   [NumRoles][]byte{RoleTransit: eth6(withHbH(p, hFilled)), RoleDecap: eth6(p)}})
+	}
+	ptoRow("pto-and-dex", "Pre-allocated Trace option then DEX in one header: trace filled, DEX exported with the trace at decap",
+		hbh(0, pad(2), pto, dexOpt(Namespace, 0), pad(4)), hbh(0, pad(2), ptoFilled, dexOpt(Namespace, 0), pad(4)),
+		"records_exported,trace_filled", "dex_removed,records_exported,trace_filled,trace_exported")
 	add(Frame{Name: "pto-odl-9", What: "Pre-allocated Trace option cut after 9 octets of content (needs 10)",
 		Bytes:  eth6(withHbH(plain("pto-odl-9"), hbh(0, pad(2), ioamOpt(0x31, 9, pto[2:]), pad(1)))),
 		Expect: malformed("pto_short")})
@@ -665,10 +688,45 @@ func Frames() []Frame {
 			eth6(withHbH(p, hbh(0, pad(2), ioamOpt(0x31, 10, []byte{0, 3, 0, Namespace, 0x80, 0, 0, 0, 0, 1})))),
 			"other_ioam", "other_ioam,dex_removed", eth6(p))
 	}
+	ptoRow("pto-only", "Pre-allocated Trace option, no DEX: filled at transit, filled, exported and removed at the edge",
+		hbh(0, pad(2), pto), hbh(0, pad(2), ptoFilled),
+		"other_ioam,trace_filled", "other_ioam,dex_removed,trace_filled,trace_exported,records_exported")
 	{
-		p := plain("pto-only")
-		dexRow("pto-only", "Pre-allocated Trace option, no DEX (other IOAM): not exported, removed at the edge",
-			eth6(withHbH(p, hbh(0, pad(2), pto))), "other_ioam", "other_ioam,dex_removed", eth6(p))
+		// Hostile traces (the node package documents the policy).
+		body := func(w0, w1 byte) []byte {
+			return []byte{0, 0, 0, Namespace, w0, w1, 0x80, 0, 0, 0, 0, 0, 0, 0, 0x3f, 0, 0, 1}
+		}
+		add(Frame{Name: "pto-remlen-past-end", What: "trace RemainingLen 3 (12 octets) in an 8-octet data area (Linux ipv6_hop_ioam drops it)",
+			Bytes:  eth6(withHbH(plain("pto-remlen-past-end"), hbh(0, pad(2), ioamOpt(0x31, 18, body(0x08, 0x03))))),
+			Expect: malformed("pto_remlen")})
+		add(Frame{Name: "pto-nodelen-mismatch", What: "trace NodeLen 2 for trace type 0x800000, which implies 1 (mainline Linux drops it)",
+			Bytes:  eth6(withHbH(plain("pto-nodelen-mismatch"), hbh(0, pad(2), ioamOpt(0x31, 18, body(0x10, 0x01))))),
+			Expect: malformed("pto_nodelen")})
+		p := plain("pto-overflow")
+		add(Frame{Name: "pto-overflow", What: "trace with the Overflow flag set: nobody writes, still exported and removed at the edge",
+			Bytes: eth6(withHbH(p, hbh(0, pad(2), ioamOpt(0x31, 18, body(0x0c, 0x01))))),
+			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("other_ioam,trace_skipped_overflow"),
+				strip("other_ioam,dex_removed,trace_skipped_overflow,trace_exported,records_exported")},
+			Want: [NumRoles][]byte{RoleDecap: eth6(p)}})
+		// Data area of 10 octets (not a multiple of 4): Opt Data Len 20.
+		p = plain("pto-size-10")
+		odd := cat(body(0x08, 0x01), []byte{0, 0})
+		add(Frame{Name: "pto-size-10", What: "trace data area of 10 octets, not a multiple of 4 (Linux would write into it): left untouched, exported and removed at the edge",
+			Bytes: eth6(withHbH(p, hbh(0, pad(2), ioamOpt(0x31, 20, odd), pad(6)))),
+			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("other_ioam,trace_malformed"),
+				strip("other_ioam,dex_removed,trace_malformed,trace_exported,records_exported")},
+			Want: [NumRoles][]byte{RoleDecap: eth6(p)}})
+		// The same trace in a Destination Options header: not read by
+		// Linux (IOAM is a Hop-by-Hop option) nor traced by dexplane, but
+		// IOAM all the same: foreign at the encapsulating node, removed at
+		// decap like DEX in Destination Options (issue 11 finding 6).
+		q := plain("pto-in-dstopts")
+		d := withHbH(q, hbh(0, pad(2), pto))
+		d[6] = 60 // Next Header: Destination Options
+		add(Frame{Name: "pto-in-dstopts", What: "Pre-allocated Trace in a Destination Options header: not traced by any role (as Linux); IOAM all the same: foreign at the encapsulating node, forwarded in transit, removed at decap",
+			Bytes:  eth6(d),
+			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("forwarded"), strip("dex_removed")},
+			Want:   [NumRoles][]byte{RoleDecap: eth6(q)}})
 	}
 	{
 		p := plain("dex-with-other-option")

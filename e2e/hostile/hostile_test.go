@@ -83,7 +83,7 @@ func TestTable(t *testing.T) {
 					t.Errorf("%s/%v: unknown counter %q", f.Name, Role(r), n)
 				}
 			}
-			if f.Want[r] != nil && e.Outcome != WithDEX && e.Outcome != Stripped {
+			if f.Want[r] != nil && e.Outcome != WithDEX && e.Outcome != Stripped && e.Outcome != TraceFilled {
 				t.Errorf("%s/%v: Want set for outcome %v", f.Name, Role(r), e.Outcome)
 			}
 		}
@@ -356,7 +356,8 @@ func runUnit(t *testing.T, spec policy.Spec, r Role, rows []Frame) {
 // ioamLengthReasons are the parse failures the node forwards untouched
 // inside the domain when the ingress port is not IOAM-enabled (node's
 // malformed-packet table: Linux checks IOAM lengths only then).
-var ioamLengthReasons = []string{"malformed_ioam_short", "malformed_dex_short", "malformed_dex_ext_truncated", "malformed_pto_short"}
+var ioamLengthReasons = []string{"malformed_ioam_short", "malformed_dex_short", "malformed_dex_ext_truncated", "malformed_pto_short",
+	"malformed_pto_remlen", "malformed_pto_nodelen"}
 
 // TestIOAMDisabled runs the table in the transit and decap roles
 // with the ingress port not IOAM-enabled. Documented policy: IOAM length
@@ -376,11 +377,22 @@ func TestIOAMDisabled(t *testing.T) {
 					e.Outcome = Unchanged // Linux ignores IOAM it is not enabled for
 				}
 				// Never a record, whatever the namespace: the enabled check
-				// comes first.
+				// comes first. Traces are neither written nor exported
+				// (trace_ioam_disabled), as Linux ignores them.
+				if e.Outcome == TraceFilled {
+					e.Outcome, f.Want[r] = Unchanged, nil
+				}
+				var p packet.Packet
+				hasDEX := packet.Parse(f.Bytes, &p) == nil && p.HasDEX
 				var ctrs []string
 				for _, c := range strings.Split(e.Counters, ",") {
-					if c == "records_exported" || c == "unknown_namespace" {
+					switch {
+					case strings.HasPrefix(c, "trace_"):
+						c = "trace_ioam_disabled"
+					case (c == "records_exported" || c == "unknown_namespace") && hasDEX:
 						c = "ioam_disabled"
+					case c == "records_exported":
+						c = ""
 					}
 					if c != "" && !slices.Contains(ctrs, c) {
 						ctrs = append(ctrs, c)

@@ -69,7 +69,7 @@ func TestRoundTripAllFields(t *testing.T) {
 	if ev.Domain != 9 || ev.Unknown != 0 || ev.Exporter != src {
 		t.Fatalf("event meta %+v", ev)
 	}
-	if ev.Present != 1<<len(exporter.Fields)-1 {
+	if ev.Present != 1<<exporter.NumDEXFields-1 {
 		t.Fatalf("present mask %#x", ev.Present)
 	}
 	if ev.Record != want {

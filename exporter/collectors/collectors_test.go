@@ -53,13 +53,21 @@ func TestIPFIXcol2XML(t *testing.T) {
 	if err := xml.Unmarshal(IPFIXcol2(), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.Scope.PEN != exporter.PEN || len(doc.Elements) != 17 {
+	// ULiège IEs 0-16, then dexplane's trace IEs 100-103.
+	if doc.Scope.PEN != exporter.PEN || len(doc.Elements) != 17+4 {
 		t.Fatalf("scope %+v, %d elements", doc.Scope, len(doc.Elements))
 	}
 	for i, e := range doc.Elements {
-		if e.ID != uint16(i) || e.Name == "" || e.DataType == "" {
+		want := uint16(i)
+		if i >= 17 {
+			want = uint16(100 + i - 17)
+		}
+		if e.ID != want || e.Name == "" || e.DataType == "" {
 			t.Errorf("element %d: %+v", i, e)
 		}
+	}
+	if e := doc.Elements[17]; e.Name != "ioamPreallocatedTraceData" || e.DataType != "octetArray" {
+		t.Errorf("trace element %+v", e)
 	}
 }
 
@@ -85,7 +93,7 @@ func TestGoflow2YAML(t *testing.T) {
 	if err := yaml.Unmarshal(Goflow2(), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.IPFIX.Mapping) != len(cfg.Formatter.Protobuf) || len(cfg.IPFIX.Mapping) != 20 {
+	if len(cfg.IPFIX.Mapping) != len(cfg.Formatter.Protobuf) || len(cfg.IPFIX.Mapping) != 20+4 {
 		t.Fatalf("%d mappings, %d protobuf fields", len(cfg.IPFIX.Mapping), len(cfg.Formatter.Protobuf))
 	}
 	m := cfg.IPFIX.Mapping[2]
@@ -113,8 +121,11 @@ func TestPmacctPrimitives(t *testing.T) {
 			t.Fatalf("incomplete line %q", l)
 		}
 	}
-	if lines != 20 {
+	if lines != 20+4 { // 4 trace IEs
 		t.Fatalf("%d primitives", lines)
+	}
+	if !strings.Contains(string(Pmacct()), "name=ioam_trace_hop_index\tfield_type=10383:101\tlen=1\tsemantics=u_int") {
+		t.Fatal("trace hop index primitive missing")
 	}
 	if !strings.Contains(string(Pmacct()), "name=ioam_node_id\tfield_type=10383:2\tlen=3\tsemantics=raw") {
 		t.Fatal("node id primitive missing")

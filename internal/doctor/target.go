@@ -30,12 +30,24 @@ type Route struct {
 	// Trace-Type is not followed by data in DEX).
 	ExtFlags  uint8
 	TraceType uint32
+	// TraceSize is the route's Pre-allocated Trace size in octets (0: no
+	// trace); NoDEX is set on a trace-only route.
+	TraceSize int
+	NoDEX     bool
 }
 
 // Overhead returns the most octets the route adds to a packet: the
-// inline Hop-by-Hop header with DEX, plus an outer IPv6 header for encap
-// (auto may use either, so it counts as encap).
+// inline Hop-by-Hop header with DEX (and/or a Pre-allocated Trace), plus an
+// outer IPv6 header for encap (auto may use either, so it counts as encap).
 func (r Route) Overhead() int {
+	if r.TraceSize > 0 {
+		ins := packet.Insert{HasPTO: true, PTO: packet.PTO{RemLen: uint8(r.TraceSize / 4)},
+			HasDEX: !r.NoDEX, DEX: packet.DEX{ExtFlags: r.ExtFlags}}
+		if r.Mode == "inline" {
+			return packet.IOAMInlineOverhead(&ins)
+		}
+		return packet.IOAMEncapOverhead(&ins)
+	}
 	if r.Mode == "inline" {
 		return packet.InlineOverhead(r.ExtFlags)
 	}
@@ -94,7 +106,11 @@ func FromConfig(c *config.Config, source string) *Target {
 		t.Ports[i] = Port{Name: c.Ports[i].Name, Domain: c.Ports[i].Domain, MTU: c.Ports[i].MTU}
 	}
 	for _, r := range c.Routes {
-		t.Routes = append(t.Routes, Route{Prefix: r.Prefix.String(), Mode: r.Mode, ExtFlags: uint8(r.DEX.ExtFlags), TraceType: uint32(r.DEX.TraceType)})
+		rt := Route{Prefix: r.Prefix.String(), Mode: r.Mode, ExtFlags: uint8(r.DEX.ExtFlags), TraceType: uint32(r.DEX.TraceType)}
+		if r.Trace != nil {
+			rt.TraceSize, rt.NoDEX = r.Trace.Size, r.DEX.TraceType == 0
+		}
+		t.Routes = append(t.Routes, rt)
 	}
 	for _, col := range c.Export.Collectors {
 		t.Collectors = append(t.Collectors, Collector{Transport: col.Transport, Address: col.Address})

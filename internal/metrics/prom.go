@@ -55,6 +55,7 @@ var (
 	descLeakDropped   = newDesc("leak_dropped_total", "Packets dropped because their IOAM could not be removed before an outside port.", "worker")
 	descPTBSent       = newDesc("ptb_sent_total", "Packets answered with ICMPv6 Packet Too Big at the tunnel entry (options.packet_too_big).", "worker")
 	descPTBLimited    = newDesc("ptb_rate_limited_total", "Packet Too Big replies suppressed by the per-worker rate limit (the packet was forwarded without DEX).", "worker")
+	descTrace         = newDesc("trace_total", "Pre-allocated Trace events: inserted, filled, overflowed, skipped_overflow, malformed, ioam_disabled, unknown_namespace, exported.", "worker", "event")
 
 	descRingRecords = newDesc("ring_records_total", "Telemetry records the worker pushed to its ring.", "worker")
 	descRingDropped = newDesc("ring_dropped_total", "Telemetry records the worker lost because its ring was full.", "worker")
@@ -79,6 +80,7 @@ var (
 	descCollectorBehind = newDesc("export_collector_behind_total", "Records lost for the collector because its writer could not keep up (part of drops).", "collector", "transport")
 	descCollectorErrs   = newDesc("export_collector_send_errors_total", "Failed socket writes to the collector.", "collector", "transport")
 	descCollectorConns  = newDesc("export_collector_connects_total", "Sessions established with the collector.", "collector", "transport")
+	descCollectorTLS    = newDesc("export_collector_tls_errors_total", "Failed TLS handshakes with the collector and TLS sessions it refused (transport tls).", "collector", "transport")
 	descCollectorTmpls  = newDesc("export_collector_templates", "Templates allocated for the collector.", "collector", "transport")
 	descOutputRecords   = newDesc("export_output_records_total", "Records written to the local output.", "output", "format")
 	descOutputDrops     = newDesc("export_output_drops_total", "Records lost by the local output.", "output", "format")
@@ -199,6 +201,9 @@ func (e emitter) node(n *NodeStats, worker string) {
 	e.counter(descLeakDropped, n.LeakDropped, worker)
 	e.counter(descPTBSent, n.PTBSent, worker)
 	e.counter(descPTBLimited, n.PTBRateLimited, worker)
+	for ev, v := range n.Trace {
+		e.counter(descTrace, v, worker, ev)
+	}
 	e.counter(descRingRecords, n.RecordsExported, worker)
 	e.counter(descRingDropped, n.RecordsDropped, worker)
 	e.gauge(descFlows, float64(n.Flows), worker)
@@ -239,6 +244,7 @@ func (e emitter) export(x *ExportStats) {
 		e.counter(descCollectorBehind, c.Behind, l...)
 		e.counter(descCollectorErrs, c.SendErrors, l...)
 		e.counter(descCollectorConns, c.Connects, l...)
+		e.counter(descCollectorTLS, c.TLSErrors, l...)
 		e.gauge(descCollectorTmpls, float64(c.Templates), l...)
 	}
 	outs := make(map[[2]string]int, len(x.Outputs))

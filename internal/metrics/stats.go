@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"strings"
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane"
@@ -136,6 +137,9 @@ type NodeStats struct {
 	FlowsNew     uint64 `json:"flows_new"`
 	FlowsEvicted uint64 `json:"flows_evicted"`
 	FlowsExpired uint64 `json:"flows_expired"`
+	// Trace counts the Pre-allocated Trace work by event (node.TraceCounters
+	// names without the "trace_" prefix: inserted, filled, overflowed, ...).
+	Trace map[string]uint64 `json:"trace"`
 }
 
 // RingStats is a record ring's occupancy in records (a gauge).
@@ -182,6 +186,8 @@ type CollectorStats struct {
 	Behind     uint64 `json:"behind"`
 	SendErrors uint64 `json:"send_errors"`
 	Connects   uint64 `json:"connects"`
+	// TLSErrors counts failed TLS handshakes and refused TLS sessions.
+	TLSErrors uint64 `json:"tls_errors"`
 	// Templates is the number of templates allocated (a gauge).
 	Templates int `json:"templates"`
 }
@@ -417,6 +423,8 @@ func nodeStats(c *node.Counters) *NodeStats {
 	for i := range c.Malformed {
 		s.Malformed[node.Malformed(i).String()] = c.Malformed[i].Load()
 	}
+	s.Trace = map[string]uint64{}
+	c.Trace.Each(func(name string, v uint64) { s.Trace[strings.TrimPrefix(name, "trace_")] = v })
 	ins, merged, encap := c.DEXInserted.Load(), c.DEXMerged.Load(), c.DEXEncapsulated.Load()
 	inline := uint64(0)
 	if ins > merged+encap { // the three are read one after the other
@@ -463,7 +471,7 @@ func exportStats(x exporter.Counters) *ExportStats {
 		s.Collectors = append(s.Collectors, CollectorStats{
 			Collector: cc.Address, Transport: cc.Transport.String(), Up: cc.Up,
 			Records: cc.Records, Messages: cc.Messages, Bytes: cc.Octets,
-			Drops: cc.Dropped, Behind: cc.Behind, SendErrors: cc.SendErrors, Connects: cc.Connects,
+			Drops: cc.Dropped, Behind: cc.Behind, SendErrors: cc.SendErrors, Connects: cc.Connects, TLSErrors: cc.TLSErrors,
 			Templates: cc.Templates,
 		})
 	}

@@ -1,0 +1,330 @@
+package exporter
+
+import (
+	"encoding/hex"
+	"strconv"
+
+	"github.com/vmware/go-ipfix/pkg/entities"
+
+	"github.com/dexplane/dexplane/dataplane/packet"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
+)
+
+// maxTraceHops bounds the node entries of one trace (244 octets of 4).
+const maxTraceHops = telemetry.TraceDataMax / 4
+
+// traceHops locates the node entries of t and returns their offsets and
+// lengths in Data in path order (the encapsulating node first, the node
+// that wrote last at the end), and how many there are. Entries that do not
+// fit (a hostile trace) end the walk.
+func traceHops(t *telemetry.Trace, offs, lens *[maxTraceHops]int) int {
+	data := t.Data[:min(int(t.DataLen), telemetry.TraceDataMax)]
+	nl := 4 * int(t.NodeLen)
+	o := 4 * int(t.RemLen)
+	n := 0
+	for o < len(data) && n < maxTraceHops {
+		l := nl
+		if t.TraceType&telemetry.TraceOSS != 0 {
+			if o+nl+4 > len(data) {
+				break
+			}
+			l += 4 + 4*int(data[o+nl])
+		}
+		if l == 0 || o+l > len(data) {
+			break
+		}
+		offs[n], lens[n] = o, l
+		n++
+		o += l
+	}
+	for i, j := 0, n-1; i < j; i, j = i+1, j-1 {
+		offs[i], offs[j] = offs[j], offs[i]
+		lens[i], lens[j] = lens[j], lens[i]
+	}
+	return n
+}
+
+// appendTraceText appends " pto=ns:N,flags:0xF,rem:R hops=..." for a record
+// carrying a trace: one "node_id@hop_limit" (or "#index" when the trace type
+// has no node id) per hop, in path order, with the interface ids when bit 1
+// is set.
+func appendTraceText(b []byte, t *telemetry.Trace) []byte {
+	var offs, lens [maxTraceHops]int
+	n := traceHops(t, &offs, &lens)
+	b = append(b, " pto=ns:"...)
+	b = strconv.AppendUint(b, uint64(t.Namespace), 10)
+	b = append(b, ",type:0x"...)
+	b = appendHexN(b, uint64(t.TraceType&0xFFFFFF), 6)
+	b = append(b, ",flags:0x"...)
+	b = appendHexN(b, uint64(t.Flags), 1)
+	b = append(b, ",rem:"...)
+	b = strconv.AppendUint(b, uint64(t.RemLen), 10)
+	b = append(b, ",hops:"...)
+	b = strconv.AppendUint(b, uint64(n), 10)
+	var d packet.NodeData
+	for i := range n {
+		b = append(b, " hop"...)
+		b = strconv.AppendUint(b, uint64(i), 10)
+		b = append(b, '=')
+		packet.DecodeNodeData(t.Data[offs[i]:offs[i]+lens[i]], t.TraceType, &d)
+		switch {
+		case t.TraceType&telemetry.TraceHopLimNodeID != 0:
+			b = strconv.AppendUint(b, uint64(d.NodeID), 10)
+		case t.TraceType&telemetry.TraceHopLimNodeIDWide != 0:
+			b = strconv.AppendUint(b, d.NodeIDWide, 10)
+		default:
+			b = append(b, '-')
+		}
+		if t.TraceType&(telemetry.TraceHopLimNodeID|telemetry.TraceHopLimNodeIDWide) != 0 {
+			b = append(b, "/hl"...)
+			b = strconv.AppendUint(b, uint64(d.HopLimit), 10)
+		}
+		if t.TraceType&telemetry.TraceIfIDs != 0 {
+			b = append(b, "/if"...)
+			b = strconv.AppendUint(b, uint64(d.IfIn), 10)
+			b = append(b, '>')
+			b = strconv.AppendUint(b, uint64(d.IfOut), 10)
+		}
+	}
+	return b
+}
+
+// appendTraceJSON appends ,"pto":{...} for a record carrying a trace: the
+// header fields, the raw data area as hex, and "hops", one object per node
+// in path order (index 0 = the encapsulating node) with the fields its
+// trace type asks for, named as the DEX record keys.
+func appendTraceJSON(b []byte, t *telemetry.Trace) []byte {
+	var offs, lens [maxTraceHops]int
+	n := traceHops(t, &offs, &lens)
+	b = append(b, `,"pto":{"namespace":`...)
+	b = strconv.AppendUint(b, uint64(t.Namespace), 10)
+	b = jsonUint(b, "trace_type", uint64(t.TraceType&0xFFFFFF))
+	b = jsonUint(b, "node_len", uint64(t.NodeLen))
+	b = jsonUint(b, "flags", uint64(t.Flags))
+	b = append(b, `,"overflow":`...)
+	b = strconv.AppendBool(b, t.Flags&packet.PTOFlagOverflow != 0)
+	b = jsonUint(b, "rem_len", uint64(t.RemLen))
+	b = append(b, `,"data":"`...)
+	b = hex.AppendEncode(b, t.Data[:min(int(t.DataLen), telemetry.TraceDataMax)])
+	b = append(b, `","hops":[`...)
+	var d packet.NodeData
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"index":`...)
+		b = strconv.AppendUint(b, uint64(i), 10)
+		packet.DecodeNodeData(t.Data[offs[i]:offs[i]+lens[i]], t.TraceType, &d)
+		b = appendNodeJSON(b, t.TraceType, &d)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+// appendNodeJSON appends the fields of one decoded node entry.
+func appendNodeJSON(b []byte, tt uint32, d *packet.NodeData) []byte {
+	if tt&(telemetry.TraceHopLimNodeID|telemetry.TraceHopLimNodeIDWide) != 0 {
+		b = jsonUint(b, "hop_limit", uint64(d.HopLimit))
+	}
+	if tt&telemetry.TraceHopLimNodeID != 0 {
+		b = jsonUint(b, "node_id", uint64(d.NodeID))
+	}
+	if tt&telemetry.TraceIfIDs != 0 {
+		b = jsonUint(b, "ingress_if_id", uint64(d.IfIn))
+		b = jsonUint(b, "egress_if_id", uint64(d.IfOut))
+	}
+	if tt&telemetry.TraceTimestampSec != 0 {
+		b = jsonUint(b, "ts_sec", uint64(d.TsSec))
+	}
+	if tt&telemetry.TraceTimestampFrac != 0 {
+		b = jsonUint(b, "ts_frac_us", uint64(d.TsFrac))
+	}
+	if tt&telemetry.TraceTransitDelay != 0 {
+		b = jsonUint(b, "transit_delay_ns", uint64(d.TransitDelay))
+	}
+	if tt&telemetry.TraceNamespaceData != 0 {
+		b = jsonUint(b, "namespace_data", uint64(d.NSData))
+	}
+	if tt&telemetry.TraceQueueDepth != 0 {
+		b = jsonUint(b, "queue_depth", uint64(d.QueueDepth))
+	}
+	if tt&telemetry.TraceHopLimNodeIDWide != 0 {
+		b = jsonUint(b, "node_id_wide", d.NodeIDWide)
+	}
+	if tt&telemetry.TraceIfIDsWide != 0 {
+		b = jsonUint(b, "ingress_if_id_wide", uint64(d.IfInWide))
+		b = jsonUint(b, "egress_if_id_wide", uint64(d.IfOutWide))
+	}
+	if tt&telemetry.TraceNamespaceDataW != 0 {
+		b = jsonUint(b, "namespace_data_wide", d.NSDataWide)
+	}
+	if tt&telemetry.TraceBufferOccupancy != 0 {
+		b = jsonUint(b, "buffer_occupancy", uint64(d.BufferOccupancy))
+	}
+	if tt&telemetry.TraceOSS != 0 {
+		b = jsonUint(b, "oss_schema_id", uint64(d.SchemaID))
+		b = append(b, `,"oss_data":"`...)
+		b = hex.AppendEncode(b, d.SchemaData)
+		b = append(b, '"')
+	}
+	return b
+}
+
+// IPFIX for the Pre-allocated Trace.
+//
+// A record that carries a trace (telemetry.Trace.Has, from a decapsulating
+// node) is exported as the record itself, with the whole trace in
+// ioamPreallocatedTraceData (the 8-octet trace header as on the wire, then
+// the node data area, a variable-length octetArray), followed by one data
+// record per hop in path order. Each hop record carries the hop's node data
+// in the same ULiège IEs a DEX record uses (ioamHopLim, ioamNodeId,
+// ioamIngressIfId, ..., selected by the trace type exactly as for DEX), the
+// packet's flow fields, and ioamTraceHopIndex, ioamTraceHopCount and
+// ioamTraceFlags. This is what the ULiège ioam-exporter does for the
+// kernel's trace events (one record per node), so every collector that
+// decodes dexplane's DEX records (goflow2 with mapping.yaml, nfacctd with
+// primitives.lst, ipfixcol2, tshark) decodes each hop with no new
+// machinery; RFC 6313 structured data (a subTemplateList of hops) would be
+// one record per trace, but goflow2 and nfacctd do not decode
+// subTemplateList contents and tshark shows them only as nested raw
+// fields. The raw trace keeps the export lossless for `dexplane collect`.
+// goflow2, nfacctd and tshark are tested live on the hop records
+// (peers_trace_test.go).
+//
+// The four trace IEs are dexplane's own, numbered 100-103 under the ULiège
+// PEN 10383 next to the ULiège IEs 0-16 (which dexplane reuses unchanged);
+// the ULiège exporter does not define them.
+
+// traceHeaderLen is the trace header in ioamPreallocatedTraceData.
+const traceHeaderLen = 8
+
+// traceDataLen returns the octets of r's ioamPreallocatedTraceData value.
+func traceDataLen(r *telemetry.Record) int {
+	return traceHeaderLen + min(int(r.Trace.DataLen), telemetry.TraceDataMax)
+}
+
+// traceMask returns the trace fields r carries.
+func traceMask(r *telemetry.Record) uint32 {
+	var m uint32
+	if r.Trace.Has {
+		m |= 1 << fTraceData
+	}
+	if r.TraceHops > 0 {
+		m |= 1<<fTraceHop | 1<<fTraceHops | 1<<fTraceFlags
+	}
+	return m
+}
+
+var (
+	traceDataField = ent("ioamPreallocatedTraceData", 100, entities.OctetArray, entities.VariableLength,
+		"whole Pre-allocated Trace: 8-octet trace header as on the wire, then the node data area",
+		func(d []byte, r *telemetry.Record) int {
+			n := traceDataLen(r)
+			o := 1
+			if n >= 255 {
+				d[0] = 0xFF
+				be.PutUint16(d[1:], uint16(n))
+				o = 3
+			} else {
+				d[0] = byte(n)
+			}
+			t := &r.Trace
+			be.PutUint16(d[o:], t.Namespace)
+			be.PutUint16(d[o+2:], uint16(t.NodeLen&0x1F)<<11|uint16(t.Flags&0xF)<<7|uint16(t.RemLen&0x7F))
+			be.PutUint32(d[o+4:], (t.TraceType&0xFFFFFF)<<8)
+			copy(d[o+traceHeaderLen:], t.Data[:n-traceHeaderLen])
+			return o + n
+		},
+		func(r *telemetry.Record, v []byte) {
+			if len(v) < traceHeaderLen {
+				return
+			}
+			t := &r.Trace
+			w := be.Uint16(v[2:])
+			t.Has = true
+			t.Namespace = be.Uint16(v)
+			t.NodeLen, t.Flags, t.RemLen = uint8(w>>11), uint8(w>>7)&0xF, uint8(w)&0x7F
+			t.TraceType = be.Uint32(v[4:]) >> 8
+			t.DataLen = uint16(copy(t.Data[:], v[traceHeaderLen:]))
+		})
+	traceHopField = ent("ioamTraceHopIndex", 101, entities.Unsigned8, 1,
+		"position of this hop in the trace's path, 0 = encapsulating node (per-hop trace records)",
+		func(d []byte, r *telemetry.Record) int { return put8(d, r.TraceHop) },
+		func(r *telemetry.Record, v []byte) { r.TraceHop = uint8(uintBE(v)) })
+	traceHopsField = ent("ioamTraceHopCount", 102, entities.Unsigned8, 1,
+		"number of hops written in the trace (per-hop trace records)",
+		func(d []byte, r *telemetry.Record) int { return put8(d, r.TraceHops) },
+		func(r *telemetry.Record, v []byte) { r.TraceHops = uint8(uintBE(v)) })
+	traceFlagsField = ent("ioamTraceFlags", 103, entities.Unsigned8, 1,
+		"trace flags: 0x8 Overflow, 0x4 Loopback, 0x2 Active (per-hop trace records)",
+		func(d []byte, r *telemetry.Record) int { return put8(d, r.Trace.Flags) },
+		func(r *telemetry.Record, v []byte) { r.Trace.Flags = uint8(uintBE(v)) & 0xF })
+)
+
+// Encode appends r to the current message, first finishing the message if r
+// (with its template, when that must be sent) does not fit. A record that
+// carries a trace is followed by one record per hop (see above).
+func (e *Encoder) Encode(r *telemetry.Record) error {
+	if err := e.encode(r); err != nil || !r.Trace.Has {
+		return err
+	}
+	var offs, lens [maxTraceHops]int
+	t := &r.Trace
+	n := traceHops(t, &offs, &lens)
+	var d packet.NodeData
+	for i := range n {
+		h := &e.hop
+		*h = telemetry.Record{
+			RxTime: r.RxTime, Role: r.Role, IngressPort: r.IngressPort, EgressPort: r.EgressPort,
+			Src: r.Src, Dst: r.Dst, SrcPort: r.SrcPort, DstPort: r.DstPort, NextHeader: r.NextHeader, FlowLabel: r.FlowLabel,
+			Namespace: t.Namespace, TraceType: t.TraceType, TraceHop: uint8(i), TraceHops: uint8(n),
+		}
+		h.Trace.Flags = t.Flags
+		packet.DecodeNodeData(t.Data[offs[i]:offs[i]+lens[i]], t.TraceType, &d)
+		h.HopLimit, h.NodeID, h.NodeIDWide = d.HopLimit, d.NodeID, d.NodeIDWide
+		h.IngressIfID, h.EgressIfID, h.IngressIfIDWide, h.EgressIfIDWide = d.IfIn, d.IfOut, d.IfInWide, d.IfOutWide
+		h.TimestampSec, h.TimestampFrac, h.TransitDelay = d.TsSec, d.TsFrac, d.TransitDelay
+		h.NamespaceData, h.NamespaceDataWide = d.NSData, d.NSDataWide
+		h.QueueDepth, h.BufferOccupancy = d.QueueDepth, d.BufferOccupancy
+		if t.TraceType&telemetry.TraceOSS != 0 {
+			h.SchemaID = d.SchemaID
+			k := copy(h.OSSData[:], d.SchemaData)
+			h.OSSLen, h.OSSTruncated = uint16(k), k < len(d.SchemaData)
+		}
+		if err := e.encode(h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NumDEXFields is the number of leading entries of Fields a record without
+// a trace can carry; the trace IEs (ioamPreallocatedTraceData and the
+// per-hop ioamTraceHopIndex, ioamTraceHopCount, ioamTraceFlags) follow.
+const NumDEXFields = fTraceData
+
+// TraceNodes decodes the hops of t in path order (index 0 = the
+// encapsulating node). It allocates; for tools, not the data path.
+func TraceNodes(t *telemetry.Trace) []packet.NodeData {
+	var offs, lens [maxTraceHops]int
+	n := traceHops(t, &offs, &lens)
+	out := make([]packet.NodeData, n)
+	for i := range n {
+		packet.DecodeNodeData(t.Data[offs[i]:offs[i]+lens[i]], t.TraceType, &out[i])
+		out[i].SchemaData = append([]byte(nil), out[i].SchemaData...)
+	}
+	return out
+}
+
+// appendTraceHopText appends " trace_hop=I/N" (and " overflow") for a
+// per-hop record derived from a trace.
+func appendTraceHopText(b []byte, r *telemetry.Record) []byte {
+	b = append(b, " trace_hop="...)
+	b = strconv.AppendUint(b, uint64(r.TraceHop), 10)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, uint64(r.TraceHops), 10)
+	if r.Trace.Flags&packet.PTOFlagOverflow != 0 {
+		b = append(b, " overflow"...)
+	}
+	return b
+}
