@@ -65,8 +65,8 @@ type Port struct {
 	MTU int `yaml:"mtu"`
 	// ForeignIOAM is "drop", "strip" or "forward": what an outside port
 	// does with IOAM arriving from outside the domain, in the Hop-by-Hop
-	// header or in a Destination Options header (no DEX is ever added
-	// next to it); default drop.
+	// header or as DEX in a Destination Options header (no DEX is ever
+	// added next to it); default drop.
 	ForeignIOAM string `yaml:"foreign_ioam"`
 }
 

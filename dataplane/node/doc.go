@@ -37,7 +37,8 @@
 //	                                   terminated), else the IOAM options of
 //	                                   the Hop-by-Hop header (the whole header
 //	                                   when nothing else is left), else those
-//	                                   of a Destination Options header;
+//	                                   of a Destination Options header that
+//	                                   holds DEX;
 //	                                   repeated on the result, and a packet
 //	                                   that still carries IOAM after three
 //	                                   removals is dropped. Another tenant's
@@ -85,11 +86,14 @@
 // the packet, strips the options (then the packet is processed as if it had
 // arrived without them), or forwards it untouched (no DEX is added to it).
 //
-// IOAM in a Destination Options header (packet.Packet.DstOpts; Linux
-// ignores it, no IOAM node reads it) never crosses the domain edge: the
-// encapsulating node treats it as foreign IOAM (drop, strip or forward by
-// the port's ForeignIOAM, so it never gets a second DEX), transit nodes
-// forward it without exporting it, and the decapsulating node removes it.
+// A DEX option in a Destination Options header (packet.Packet.DstOpts;
+// Linux ignores it, no IOAM node reads it) never crosses the domain edge:
+// the encapsulating node treats the header's IOAM as foreign IOAM (drop,
+// strip or forward by the port's ForeignIOAM, so the packet never gets a
+// second DEX), transit nodes forward it without exporting it, and the
+// decapsulating node removes the header's IOAM options. Other IOAM in
+// Destination Options (a Pre-allocated Trace) is not IOAM to any role, as
+// in Linux, and crosses untouched.
 //
 // # One classifier
 //

@@ -28,7 +28,7 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 	if routed {
 		selected, missing = n.sample(f, r)
 	}
-	if p.NumIOAM > 0 || p.DstOptsIOAM > 0 {
+	if p.NumIOAM > 0 || p.DstOptsDEX > 0 {
 		if v, done := n.foreign(s, f, in); done {
 			return v
 		}
@@ -242,7 +242,7 @@ func (n *Node) foreign(s *policy.Snapshot, f *xsk.Frame, in int) (v xsk.Verdict,
 	case policy.ForeignStrip:
 		// The Hop-by-Hop options first, then a Destination Options header
 		// with IOAM (at most one edit each; the result is parsed again).
-		for edits := 0; n.pkt.NumIOAM > 0 || n.pkt.DstOptsIOAM > 0; edits++ {
+		for edits := 0; n.pkt.NumIOAM > 0 || n.pkt.DstOptsDEX > 0; edits++ {
 			var off, ln int
 			var err error
 			if edits == 2 {
@@ -250,7 +250,7 @@ func (n *Node) foreign(s *policy.Snapshot, f *xsk.Frame, in int) (v xsk.Verdict,
 			} else if n.pkt.NumIOAM > 0 {
 				off, ln, err = packet.RemoveDEX(f.Buf, f.Off, f.Len, &n.pkt)
 			} else {
-				off, ln, err = packet.RemoveDstOptsIOAM(f.Buf, f.Off, f.Len, &n.pkt)
+				off, ln, err = packet.RemoveDstOptsDEX(f.Buf, f.Off, f.Len, &n.pkt)
 			}
 			if err != nil {
 				n.ctr.ForeignDropped.Add(1)
@@ -273,7 +273,7 @@ func (n *Node) foreign(s *policy.Snapshot, f *xsk.Frame, in int) (v xsk.Verdict,
 // passOutside handles outside → outside frames: no IOAM role, but foreign
 // IOAM still follows the ingress port's policy.
 func (n *Node) passOutside(s *policy.Snapshot, f *xsk.Frame, in int) xsk.Verdict {
-	if n.pkt.NumIOAM > 0 || n.pkt.DstOptsIOAM > 0 {
+	if n.pkt.NumIOAM > 0 || n.pkt.DstOptsDEX > 0 {
 		if v, done := n.foreign(s, f, in); done {
 			return v
 		}
@@ -375,7 +375,7 @@ func (n *Node) decap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		// inserted into its outer header inline) keeps its outer header:
 		// only the IOAM is removed, so it leaves as it entered the domain.
 		tunnel := p.Encap == packet.EncapIP6IP6 && n.view.decap.Contains(packet.Dst(frame, p.L3))
-		if !tunnel && p.NumIOAM == 0 && p.DstOptsIOAM == 0 {
+		if !tunnel && p.NumIOAM == 0 && p.DstOptsDEX == 0 {
 			if removed {
 				n.ctr.DEXRemoved.Add(1)
 			}
@@ -393,9 +393,9 @@ func (n *Node) decap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		case p.NumIOAM > 0:
 			off, ln, err = packet.RemoveDEX(f.Buf, f.Off, f.Len, p)
 		default:
-			// IOAM in a Destination Options header leaves the domain
-			// neither: removed like Hop-by-Hop IOAM, never exported.
-			off, ln, err = packet.RemoveDstOptsIOAM(f.Buf, f.Off, f.Len, p)
+			// DEX in a Destination Options header leaves the domain
+			// neither: the header's IOAM is removed, never exported.
+			off, ln, err = packet.RemoveDstOptsDEX(f.Buf, f.Off, f.Len, p)
 		}
 		if err != nil {
 			n.ctr.LeakDropped.Add(1)
@@ -404,7 +404,7 @@ func (n *Node) decap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		if tunnel {
 			n.ctr.TunnelsStripped.Add(1)
 		}
-		removed = removed || p.NumIOAM > 0 || p.DstOptsIOAM > 0
+		removed = removed || p.NumIOAM > 0 || p.DstOptsDEX > 0
 		f.Off, f.Len = off, ln
 		if err := n.reparse(f); err != nil {
 			n.ctr.Malformed[malformedOf(err)].Add(1)

@@ -37,7 +37,7 @@ const (
 		"11" + "00" + "1e02abcd" + "0100" + udpPing
 )
 
-func TestDstOptsIOAM(t *testing.T) {
+func TestDstOptsDEX(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		in, out string
@@ -52,19 +52,19 @@ func TestDstOptsIOAM(t *testing.T) {
 			if err := Parse(frame, &p); err != nil {
 				t.Fatal(p.Detail(err))
 			}
-			if p.DstOpts != 14+tc.dst || p.DstOptsIOAM != 1 || p.NumIOAM != 0 || p.HasDEX {
-				t.Fatalf("DstOpts %d n %d NumIOAM %d", p.DstOpts, p.DstOptsIOAM, p.NumIOAM)
+			if p.DstOpts != 14+tc.dst || p.DstOptsDEX != 1 || p.NumIOAM != 0 || p.HasDEX {
+				t.Fatalf("DstOpts %d n %d NumIOAM %d", p.DstOpts, p.DstOptsDEX, p.NumIOAM)
 			}
 			buf, off := frameIn(64, frame)
-			no, nn, err := RemoveDstOptsIOAM(buf, off, len(frame), &p)
+			no, nn, err := RemoveDstOptsDEX(buf, off, len(frame), &p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if want := mustHex(t, ethHdr+tc.out); !bytes.Equal(buf[no:no+nn], want) {
 				t.Errorf("got  %x\nwant %x", buf[no:no+nn], want)
 			}
-			if err := Parse(buf[no:no+nn], &p); err != nil || p.DstOptsIOAM != 0 {
-				t.Errorf("after removal: %v, %d IOAM options left", err, p.DstOptsIOAM)
+			if err := Parse(buf[no:no+nn], &p); err != nil || p.DstOptsDEX != 0 {
+				t.Errorf("after removal: %v, %d IOAM options left", err, p.DstOptsDEX)
 			}
 		})
 	}
@@ -75,17 +75,17 @@ func TestDstOptsIOAM(t *testing.T) {
 	}
 }
 
-func TestDstOptsIOAMKeepsOthers(t *testing.T) {
+func TestDstOptsDEXKeepsOthers(t *testing.T) {
 	frame := mustHex(t, ethHdr+vecDstOptsKeep)
 	var p Packet
 	if err := Parse(frame, &p); err != nil {
 		t.Fatal(p.Detail(err))
 	}
-	if p.DstOptsIOAM != 1 {
-		t.Fatalf("DstOptsIOAM %d", p.DstOptsIOAM)
+	if p.DstOptsDEX != 1 {
+		t.Fatalf("DstOptsDEX %d", p.DstOptsDEX)
 	}
 	buf, off := frameIn(64, frame)
-	no, nn, err := RemoveDstOptsIOAM(buf, off, len(frame), &p)
+	no, nn, err := RemoveDstOptsDEX(buf, off, len(frame), &p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestDstOptsIOAMKeepsOthers(t *testing.T) {
 	}
 }
 
-func TestRemoveDstOptsIOAMLayout(t *testing.T) {
+func TestRemoveDstOptsDEXLayout(t *testing.T) {
 	frame := mustHex(t, ethHdr+vecDstOpts)
 	var p Packet
 	if err := Parse(frame, &p); err != nil {
@@ -106,7 +106,7 @@ func TestRemoveDstOptsIOAMLayout(t *testing.T) {
 		func() Packet { q := p; q.DstOpts = 14 + 20; return q }(),
 	} {
 		buf, off := frameIn(64, frame)
-		if _, _, err := RemoveDstOptsIOAM(buf, off, len(frame), &bad); err != ErrLayout {
+		if _, _, err := RemoveDstOptsDEX(buf, off, len(frame), &bad); err != ErrLayout {
 			t.Errorf("%+v: err %v, want ErrLayout", bad, err)
 		}
 	}

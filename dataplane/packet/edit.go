@@ -264,7 +264,7 @@ func removeIOAMOpts(buf []byte, off, n int, f []byte, l3, plen, hb, prev, hl int
 	return newOff, n - shrink, nil
 }
 
-// RemoveDstOptsIOAM removes the IOAM options of the Destination Options
+// RemoveDstOptsDEX removes the IOAM options of the Destination Options
 // header p.DstOpts (see Packet.DstOpts) the way RemoveDEX does for the
 // Hop-by-Hop header: the whole header when only IOAM and padding are left
 // (the Next Header octet that announced it then takes its Next Header),
@@ -273,7 +273,7 @@ func removeIOAMOpts(buf []byte, off, n int, f []byte, l3, plen, hb, prev, hl int
 // unchanged and is not an error. It returns the new frame offset and
 // length. Errors: ErrFrameBounds, ErrLayout (also when p.DstOpts is not a
 // Destination Options header of the chain that starts at p.L3).
-func RemoveDstOptsIOAM(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error) {
+func RemoveDstOptsDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error) {
 	f, plen, err := frameIPv6(buf, off, n, p)
 	if err != nil {
 		return off, n, err

@@ -68,7 +68,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("DecodeDEXOption %+v %v, Parse %+v", d, err, p.DEX)
 			}
 		}
-		if p.DstOptsIOAM > 0 {
+		if p.DstOptsDEX > 0 {
 			// IOAM in Destination Options: removable, and what is left is
 			// accepted, ends where it did, and no longer has IOAM in that
 			// header (a later Destination Options header may have some).
@@ -76,22 +76,22 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("DstOpts %d outside the packet", p.DstOpts)
 			}
 			buf, off := frameIn(0, bytes.Clone(frame))
-			no, nn, err := RemoveDstOptsIOAM(buf, off, len(frame), &p)
+			no, nn, err := RemoveDstOptsDEX(buf, off, len(frame), &p)
 			if err != nil {
-				t.Fatalf("RemoveDstOptsIOAM on an accepted packet: %v", err)
+				t.Fatalf("RemoveDstOptsDEX on an accepted packet: %v", err)
 			}
 			var q Packet
 			if err := Parse(buf[no:no+nn], &q); err != nil {
-				t.Fatalf("after RemoveDstOptsIOAM: %v\nin  %x\nout %x", q.Detail(err), frame, buf[no:no+nn])
+				t.Fatalf("after RemoveDstOptsDEX: %v\nin  %x\nout %x", q.Detail(err), frame, buf[no:no+nn])
 			}
 			// Compacted in place (not removed whole): the header is still
 			// at p.DstOpts and must hold no IOAM.
 			hl := (int(frame[p.DstOpts+1]) + 1) << 3
-			if q.DstOptsIOAM != 0 && len(frame)-nn < hl && q.DstOpts == p.DstOpts {
+			if q.DstOptsDEX != 0 && len(frame)-nn < hl && q.DstOpts == p.DstOpts {
 				t.Fatalf("IOAM left in the Destination Options header\nin  %x\nout %x", frame, buf[no:no+nn])
 			}
 			if no+nn != off+len(frame) {
-				t.Fatal("RemoveDstOptsIOAM moved the payload end")
+				t.Fatal("RemoveDstOptsDEX moved the payload end")
 			}
 		}
 		if p.NumIOAM == 0 {
@@ -274,8 +274,8 @@ func FuzzEditorsGarbageLayout(f *testing.F) {
 		_, _, _ = StripOuter(buf, off, len(frame), &p)
 		_, _ = MergeOverhead(frame, &p, 0xC0)
 		copy(buf[off:], frame)
-		q := Packet{L3: l3, DstOpts: hbh, DstOptsIOAM: 1}
-		_, _, _ = RemoveDstOptsIOAM(buf, off, len(frame), &q)
+		q := Packet{L3: l3, DstOpts: hbh, DstOptsDEX: 1}
+		_, _, _ = RemoveDstOptsDEX(buf, off, len(frame), &q)
 	})
 }
 

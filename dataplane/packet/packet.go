@@ -176,9 +176,9 @@ type Packet struct {
 	VLAN     bool
 	VLANTCI  uint16
 	VLANTags uint8
-	// DstOptsIOAM is the number of IOAM options in the Destination Options
-	// header at DstOpts (kept here, where the layout has room).
-	DstOptsIOAM uint8
+	// DstOptsDEX is the number of IOAM DEX options in the Destination
+	// Options header at DstOpts (kept here, where the layout has room).
+	DstOptsDEX uint8
 
 	// PayloadLen is the outer IPv6 Payload Length; End = L3+40+PayloadLen is
 	// the offset just past the IPv6 packet (the frame may be longer).
@@ -209,12 +209,14 @@ type Packet struct {
 	PTO    PTO
 
 	// DstOpts is the offset of the first Destination Options header of the
-	// outer header chain that holds IOAM options (0 when none does), and
-	// DstOptsIOAM (above) the number of IOAM options (0x31 or 0x11) in it.
-	// Such options are not decoded or validated beyond their lengths: the
-	// data plane removes them at the domain edge (RemoveDstOptsIOAM) and
+	// outer header chain that holds an IOAM DEX option (0 when none does),
+	// and DstOptsDEX (above) the number of DEX options in it. They are not
+	// decoded or validated beyond their lengths: the data plane removes the
+	// header's IOAM options at the domain edge (RemoveDstOptsDEX) and
 	// treats them as foreign IOAM at the encapsulating node, but never
-	// exports them. They are not counted in NumIOAM or Encap.
+	// exports them. Not counted in NumIOAM or Encap. Other IOAM options in
+	// Destination Options (a Pre-allocated Trace) are not recorded: no node
+	// reads IOAM there.
 	DstOpts int
 
 	// Encap says how IOAM is carried.

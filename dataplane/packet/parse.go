@@ -429,8 +429,8 @@ func skipExtHeaders(b []byte, nh uint8, off, end int, hbhFirst bool, p *Packet) 
 			}
 			hl = (int(b[off+1]) + 1) << 3
 			if nh == ProtoDstOpts && !hbhFirst && p.DstOpts == 0 && hl <= end-off {
-				if k := countIOAMOpts(b[off : off+hl]); k > 0 {
-					p.DstOpts, p.DstOptsIOAM = off, uint8(k)
+				if k := countDEXOpts(b[off : off+hl]); k > 0 {
+					p.DstOpts, p.DstOptsDEX = off, uint8(k)
 				}
 			}
 		case ProtoAH:
@@ -458,16 +458,34 @@ func skipExtHeaders(b []byte, nh uint8, off, end int, hbhFirst bool, p *Packet) 
 	return nh, off, nil
 }
 
-// countIOAMOpts returns how many IOAM options (0x31, 0x11) the options
-// header h (whole header) holds, walking only its structure; a header whose
-// options overrun it counts as none (it carries no well-formed option).
-// The count saturates at 255 (a 2048-octet header could hold more).
-func countIOAMOpts(h []byte) int {
-	_, _, nioam, err := walkHbH(h)
-	if err != nil {
-		return 0
+// countDEXOpts returns how many IOAM DEX options (Option Type 0x31 or
+// 0x11, IOAM Option-Type 4) the options header h (whole header) holds,
+// walking only its structure; a header whose options overrun it counts as
+// none (it carries no well-formed option). Other IOAM options (a
+// Pre-allocated Trace) do not count: no node reads IOAM there (Linux
+// neither), only DEX must not leave the domain or be doubled. The count
+// saturates at 255.
+func countDEXOpts(h []byte) int {
+	n := 0
+	for o := 2; o < len(h); {
+		t := h[o]
+		if t == OptPad1 {
+			o++
+			continue
+		}
+		if len(h)-o < 2 {
+			return 0
+		}
+		ol := int(h[o+1]) + 2
+		if ol > len(h)-o {
+			return 0
+		}
+		if (t == OptIOAM || t == OptIOAMAlt) && ol >= 4 && h[o+3] == IOAMTypeDirectExporting {
+			n++
+		}
+		o += ol
 	}
-	return min(nioam, 255)
+	return min(n, 255)
 }
 
 // parseL4 records the upper-layer protocol and, where the protocol has

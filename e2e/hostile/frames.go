@@ -716,17 +716,14 @@ func Frames() []Frame {
 			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("other_ioam,trace_malformed"),
 				strip("other_ioam,dex_removed,trace_malformed,trace_exported,records_exported")},
 			Want: [NumRoles][]byte{RoleDecap: eth6(p)}})
-		// The same trace in a Destination Options header: not read by
-		// Linux (IOAM is a Hop-by-Hop option) nor traced by dexplane, but
-		// IOAM all the same: foreign at the encapsulating node, removed at
-		// decap like DEX in Destination Options (issue 11 finding 6).
+		// The same trace in a Destination Options header: not IOAM to
+		// dexplane, nor to Linux (IOAM is a Hop-by-Hop option).
 		q := plain("pto-in-dstopts")
 		d := withHbH(q, hbh(0, pad(2), pto))
 		d[6] = 60 // Next Header: Destination Options
-		add(Frame{Name: "pto-in-dstopts", What: "Pre-allocated Trace in a Destination Options header: not traced by any role (as Linux); IOAM all the same: foreign at the encapsulating node, forwarded in transit, removed at decap",
+		add(Frame{Name: "pto-in-dstopts", What: "Pre-allocated Trace in a Destination Options header: not IOAM to any role (as Linux): untouched at transit and decap; DEX added in front at the encapsulating node",
 			Bytes:  eth6(d),
-			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("forwarded"), strip("dex_removed")},
-			Want:   [NumRoles][]byte{RoleDecap: eth6(q)}})
+			Expect: [NumRoles]Expect{dex("dex_inserted"), same("forwarded"), same("forwarded")}})
 	}
 	{
 		p := plain("dex-with-other-option")

@@ -459,13 +459,13 @@ func TestForeignPolicies(t *testing.T) {
 			default:
 				routed := routePrefix.Contains(packet.Addr(packet.Dst(f.Bytes, pi.L3)))
 				in := f.Bytes
-				if pi.DstOptsIOAM > 0 {
+				if pi.DstOptsDEX > 0 {
 					// IOAM in Destination Options is stripped too: compare
 					// with the input without it.
 					buf := make([]byte, 64+len(in))
 					copy(buf[64:], in)
-					o, l, err := packet.RemoveDstOptsIOAM(buf, 64, len(in), &pi)
-					if err != nil || po.DstOptsIOAM != 0 {
+					o, l, err := packet.RemoveDstOptsDEX(buf, 64, len(in), &pi)
+					if err != nil || po.DstOptsDEX != 0 {
 						c.Errorf("%s: Destination Options IOAM left (%v)", f.Name, err)
 					}
 					in = buf[o : o+l]
