@@ -46,9 +46,16 @@ func (c *Config) Spec() (policy.Spec, error) {
 		if err != nil {
 			return s, fmt.Errorf("config: compile: ports[%d].foreign_ioam: %w", i, err)
 		}
+		cs := policy.ChecksumAuto
+		if p.CompleteChecksums != "" {
+			if cs, err = lookup(p.CompleteChecksums, map[string]policy.ChecksumMode{
+				"auto": policy.ChecksumAuto, "on": policy.ChecksumOn, "off": policy.ChecksumOff}); err != nil {
+				return s, fmt.Errorf("config: compile: ports[%d].complete_checksums: %w", i, err)
+			}
+		}
 		s.Ports[i] = policy.Port{
 			Name: p.Name, Domain: dom, IOAMEnabled: p.IOAMEnabled,
-			IfID: uint16(p.IfID), IfIDWide: uint32(p.IfIDWide), MTU: p.MTU, ForeignIOAM: fg,
+			IfID: uint16(p.IfID), IfIDWide: uint32(p.IfIDWide), MTU: p.MTU, ForeignIOAM: fg, Checksums: cs,
 		}
 	}
 	for _, ns := range c.Namespaces {

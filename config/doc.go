@@ -30,7 +30,8 @@
 //	ports:        exactly two: name (Linux ifname), domain inside|outside (required),
 //	              ioam_enabled [true inside, false outside], if_id [0xffff],
 //	              if_id_wide [0xffffffff], mtu [0 = interface MTU; else 1280..65535],
-//	              foreign_ioam drop|strip|forward [drop]
+//	              foreign_ioam drop|strip|forward [drop],
+//	              complete_checksums auto|on|off [auto = on for virtual devices]
 //	namespaces:   id (16 bits), data (32 bits), data_wide (64 bits),
 //	              schema {id (24 bits), data (hex, padded to 4n, <= 64 octets)}
 //	routes:       prefix, mode inline|encap|auto [inline], tunsrc [node.address],

@@ -241,6 +241,11 @@ func (d *decoder) ports(n *yaml.Node, path string) []Port {
 					port.ForeignIOAM = s
 				}
 			}},
+			{"complete_checksums", false, func(n *yaml.Node, p string) {
+				if s, ok := d.enum(n, p, "auto", "on", "off"); ok {
+					port.CompleteChecksums = s
+				}
+			}},
 		})
 		if !ioamSet {
 			port.IOAMEnabled = port.Domain == "inside"

@@ -68,6 +68,11 @@ type Port struct {
 	// header or as DEX in a Destination Options header (no DEX is ever
 	// added next to it); default drop.
 	ForeignIOAM string `yaml:"foreign_ioam"`
+	// CompleteChecksums is "auto", "on" or "off": whether frames received
+	// on the port whose TCP/UDP/ICMPv6 checksum a virtual device left
+	// unfinished (TX checksum offload) get it completed; default auto (on
+	// for virtual devices such as veth, tap, virtio).
+	CompleteChecksums string `yaml:"complete_checksums,omitempty"`
 }
 
 // Namespace is one entry of "namespaces" (ip ioam namespace add).

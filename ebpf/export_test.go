@@ -10,7 +10,7 @@ import (
 // ProgramForTest loads port's copy of the selected program without
 // attaching it, for BPF_PROG_TEST_RUN (Program.Run). The caller closes it.
 func (o *Objects) ProgramForTest(port int, role PortRole) (*ebpf.Program, error) {
-	return o.loadProgram(port, role)
+	return o.loadProgram(port, role, false)
 }
 
 // SamplerCount reads the k/n counter of route id (struct sampler.cnt).
