@@ -64,7 +64,9 @@ type Port struct {
 	// uses the interface's.
 	MTU int `yaml:"mtu"`
 	// ForeignIOAM is "drop", "strip" or "forward": what an outside port
-	// does with IOAM arriving from outside the domain; default drop.
+	// does with IOAM arriving from outside the domain, in the Hop-by-Hop
+	// header or as DEX in a Destination Options header (no DEX is ever
+	// added next to it); default drop.
 	ForeignIOAM string `yaml:"foreign_ioam"`
 	// CompleteChecksums is "auto", "on" or "off": whether frames received
 	// on the port whose TCP/UDP/ICMPv6 checksum a virtual device left

@@ -45,11 +45,13 @@ fi
 
 # An OpenTelemetry Collector built from its Go modules (e2e/otelcol: otelcol
 # v0.165.0, v1.71.0 modules, OTLP receiver and OTLP/HTTP exporter) for
-# cmd/dexplane's TestCollectOTLP; rebuilt when its sources change. A few
+# cmd/dexplane's TestCollectOTLP; named by the hash of its sources (as the test
+# names it), so it is rebuilt only when they change. A few
 # minutes the first time (module download and compile), cached after.
-otelcol_bin=$(go env GOPATH)/bin/otelcol-dexplane-test-v0.165.0
 otelcol_src=$(cd "$(dirname "$0")/../e2e/otelcol" && pwd)
-if [[ ! -x $otelcol_bin || $otelcol_src/main.go -nt $otelcol_bin || $otelcol_src/go.mod -nt $otelcol_bin || $otelcol_src/go.sum -nt $otelcol_bin ]]; then
+otelcol_sum=$(cd "$otelcol_src" && cat main.go go.mod go.sum | sha256sum | cut -c1-12)
+otelcol_bin=$(go env GOPATH)/bin/otelcol-dexplane-test-$otelcol_sum
+if [[ ! -x $otelcol_bin ]]; then
 	echo "install-deps: build the OpenTelemetry Collector (e2e/otelcol)"
 	(cd "$otelcol_src" && go build -o "$otelcol_bin" .)
 fi

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -22,25 +23,28 @@ import (
 // otelcolBinary returns the OpenTelemetry Collector built from e2e/otelcol
 // (otelcol v0.165.0 with the v1.71.0 modules: OTLP receiver, OTLP/HTTP
 // exporter), building it into GOPATH/bin when it is not there yet
-// (scripts/install-deps.sh builds it too).
+// (scripts/install-deps.sh builds it too). The binary's name carries the
+// first 12 hex digits of the SHA-256 of main.go, go.mod and go.sum in that
+// order, as install-deps.sh names it, so a fresh clone (new mtimes) reuses
+// it and a changed source gets a new one.
 func otelcolBinary(t *testing.T) string {
 	t.Helper()
 	gopath, err := exec.Command("go", "env", "GOPATH").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "otelcol-dexplane-test-v0.165.0")
 	src := filepath.Join("..", "..", "e2e", "otelcol")
-	if st, err := os.Stat(bin); err == nil {
-		fresh := true
-		for _, f := range []string{"main.go", "go.mod", "go.sum"} {
-			if fs, err := os.Stat(filepath.Join(src, f)); err != nil || fs.ModTime().After(st.ModTime()) {
-				fresh = false
-			}
+	h := sha256.New()
+	for _, f := range []string{"main.go", "go.mod", "go.sum"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if fresh {
-			return bin
-		}
+		h.Write(b)
+	}
+	bin := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "otelcol-dexplane-test-"+hex.EncodeToString(h.Sum(nil))[:12])
+	if _, err := os.Stat(bin); err == nil {
+		return bin
 	}
 	if testing.Short() {
 		t.Skipf("-short: the OpenTelemetry Collector %s is not built (scripts/install-deps.sh builds it)", bin)
