@@ -347,7 +347,7 @@ func (o *Objects) AttachPort(ifindex, portIndex, peerIfindex int, mode AttachMod
 		prog.Close()
 		return nil, fmt.Errorf("ebpf: attach port %d to ifindex %d: %w", portIndex, ifindex, errors.Join(errs...))
 	}
-	o.log.Info("xdp attached", "prog", progName[o.opts.Program], "port", portIndex, "ifindex", ifindex, "peer", peerIfindex,
+	o.log.Info("xdp attached", "prog", progName[o.opts.Program], "port_index", portIndex, "ifindex", ifindex, "peer", peerIfindex,
 		"mode", a.Mode, "requested", mode, "role", role, "steer", o.opts.Steer)
 	o.atts = append(o.atts, a)
 	return a, nil
