@@ -8,12 +8,17 @@ PKGS      := ./...
 # staticcheck is installed (pinned) by scripts/install-deps.sh.
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build test race unit fuzz bench bench-harness demo soak generate generate-check lint fmt vet deps clean
+.PHONY: all build test race unit fuzz bench bench-harness demo soak generate generate-check lint fmt vet deps clean deb
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/dexplane
+
+## deb: bin/dexplane_VERSION_ARCH.deb with dpkg-deb (binary, systemd unit,
+## /etc/dexplane/dexplane.yaml conffile, Wireshark dissector, collector files).
+deb:
+	./scripts/deb.sh bin
 
 ## deps: install the Debian packages and tools the tests and the demo use (idempotent).
 deps:

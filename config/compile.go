@@ -46,9 +46,16 @@ func (c *Config) Spec() (policy.Spec, error) {
 		if err != nil {
 			return s, fmt.Errorf("config: compile: ports[%d].foreign_ioam: %w", i, err)
 		}
+		cs := policy.ChecksumAuto
+		if p.CompleteChecksums != "" {
+			if cs, err = lookup(p.CompleteChecksums, map[string]policy.ChecksumMode{
+				"auto": policy.ChecksumAuto, "on": policy.ChecksumOn, "off": policy.ChecksumOff}); err != nil {
+				return s, fmt.Errorf("config: compile: ports[%d].complete_checksums: %w", i, err)
+			}
+		}
 		s.Ports[i] = policy.Port{
 			Name: p.Name, Domain: dom, IOAMEnabled: p.IOAMEnabled,
-			IfID: uint16(p.IfID), IfIDWide: uint32(p.IfIDWide), MTU: p.MTU, ForeignIOAM: fg,
+			IfID: uint16(p.IfID), IfIDWide: uint32(p.IfIDWide), MTU: p.MTU, ForeignIOAM: fg, Checksums: cs,
 		}
 	}
 	for _, ns := range c.Namespaces {
@@ -87,12 +94,13 @@ func (c *Config) Spec() (policy.Spec, error) {
 		MaxFlows: c.Flows.MaxFlows, FlowID: policy.FlowIDHash, FlowIDSeed: uint32(c.Flows.FlowID.Seed),
 	}
 	for i, col := range c.Export.Collectors {
-		tr, err := lookup(col.Transport, map[string]policy.Transport{"udp": policy.TransportUDP, "tcp": policy.TransportTCP})
+		tr, err := lookup(col.Transport, map[string]policy.Transport{"udp": policy.TransportUDP, "tcp": policy.TransportTCP, "tls": policy.TransportTLS})
 		if err != nil {
 			return s, fmt.Errorf("config: compile: export.collectors[%d].transport: %w", i, err)
 		}
 		s.Export.Collectors = append(s.Export.Collectors, policy.Collector{
 			Transport: tr, Address: col.Address, ObservationDomainID: col.ObservationDomainID,
+			TLS:             policy.TLSFiles{CA: col.TLS.CA, Cert: col.TLS.Cert, Key: col.TLS.Key, ServerName: col.TLS.ServerName},
 			TemplateRefresh: time.Duration(col.TemplateRefresh),
 		})
 	}
@@ -125,7 +133,7 @@ func (c *Config) Spec() (policy.Spec, error) {
 		Queues: dp.Queues, RxRingSize: dp.RxRingSize, TxRingSize: dp.TxRingSize,
 		FillRingSize: dp.FillRingSize, CompletionRingSize: dp.CompletionRingSize,
 		UmemFrames: dp.UmemFrames, FrameSize: dp.FrameSize, BatchSize: dp.BatchSize,
-		AttachMode: am, Steer: st, OrderWindow: time.Duration(dp.OrderWindow), CPUs: dp.CPUs, MetricsAddress: dp.MetricsAddress,
+		AttachMode: am, Steer: st, OrderWindow: time.Duration(dp.OrderWindow), CPUs: dp.CPUs, MetricsAddress: dp.MetricsAddress, MetricsWebConfig: dp.MetricsWebConfig,
 	}
 	s.Options = policy.Options{MergeHbH: c.Options.MergeHbH, StripAtDecap: c.Options.Strip, PacketTooBig: c.Options.PacketTooBig}
 	return s, nil

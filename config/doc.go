@@ -31,7 +31,8 @@
 //	ports:        exactly two: name (Linux ifname), domain inside|outside (required),
 //	              ioam_enabled [true inside, false outside], if_id [0xffff],
 //	              if_id_wide [0xffffffff], mtu [0 = interface MTU; else 1280..65535],
-//	              foreign_ioam drop|strip|forward [drop]
+//	              foreign_ioam drop|strip|forward [drop],
+//	              complete_checksums auto|on|off [auto = on for virtual devices]
 //	namespaces:   id (16 bits), data (32 bits), data_wide (64 bits),
 //	              schema {id (24 bits), data (hex, padded to 4n, <= 64 octets)}
 //	routes:       prefix, mode inline|encap|auto [inline], tunsrc [node.address],
@@ -41,7 +42,9 @@
 //	decap:        endpoints: IPv6 addresses whose ip6ip6 tunnels end here
 //	flows:        seq_start 0|1 [0], idle_timeout [30s; 0 = never], max_flows [65536],
 //	              flow_id {method hash [hash], seed [0]}
-//	export:       collectors [{transport udp|tcp [udp], address host[:4739],
+//	export:       collectors [{transport udp|tcp|tls [udp], address host[:4739],
+//	              tls {ca [system roots], cert, key, server_name [host of address]}
+//	              (transport tls only; paths relative to the file),
 //	              observation_domain_id [1], template_refresh [60s]}],
 //	              rate_limit {records_per_second [10000], burst [0 = 1 s worth],
 //	              capacity_fraction [0.001] (or "1/1000")},
@@ -50,7 +53,8 @@
 //	              frame_size 2048|4096 [2048], batch_size [64], attach_mode
 //	              auto|native|generic [auto], steer all|sampled [all],
 //	              order_window [0 = off; steer sampled only, at most 1s],
-//	              cpus (list or "0-3,6") [none], metrics_address [none]
+//	              cpus (list or "0-3,6") [none], metrics_address [none; no host = loopback],
+//	              metrics_web_config [none; exporter-toolkit web config: TLS, basic auth]
 //	options:      merge_hbh [true], strip [true; false = test mode], packet_too_big [false;
 //	              true needs node.address]
 //

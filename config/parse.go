@@ -241,6 +241,11 @@ func (d *decoder) ports(n *yaml.Node, path string) []Port {
 					port.ForeignIOAM = s
 				}
 			}},
+			{"complete_checksums", false, func(n *yaml.Node, p string) {
+				if s, ok := d.enum(n, p, "auto", "on", "off"); ok {
+					port.CompleteChecksums = s
+				}
+			}},
 		})
 		if !ioamSet {
 			port.IOAMEnabled = port.Domain == "inside"
@@ -413,11 +418,16 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 				cp := index(p, i)
 				c := Collector{Transport: "udp", ObservationDomainID: 1, TemplateRefresh: Duration(DefaultTemplateRefresh)}
 				ok := true
+				var transportNode, tlsNode *yaml.Node
 				d.mapping(item, cp, []field{
 					{"transport", false, func(n *yaml.Node, p string) {
-						if s, sok := d.enum(n, p, "udp", "tcp"); sok {
-							c.Transport = s
+						if s, sok := d.enum(n, p, "udp", "tcp", "tls"); sok {
+							c.Transport, transportNode = s, n
 						}
+					}},
+					{"tls", false, func(n *yaml.Node, p string) {
+						tlsNode = n
+						d.collectorTLS(n, p, &c.TLS)
 					}},
 					{"address", true, func(n *yaml.Node, p string) {
 						s, sok := d.text(n, p)
@@ -447,6 +457,7 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 						}
 					}},
 				})
+				ok = d.checkCollectorTLS(cp, transportNode, tlsNode, &c) && ok
 				if ok {
 					out.Collectors = append(out.Collectors, c)
 				}
@@ -587,6 +598,7 @@ func (d *decoder) dataplane(n *yaml.Node, path string, out *Dataplane) {
 			}
 			out.MetricsAddress = a
 		}},
+		{"metrics_web_config", false, func(n *yaml.Node, p string) { out.MetricsWebConfig = d.webConfig(n, p) }},
 	})
 	if orderNode != nil && out.OrderWindow > 0 && out.Steer != "sampled" {
 		d.errorf(orderNode, join(path, "order_window"), "%v: needs steer: sampled (with steer: %s every frame goes through a worker, in order)",

@@ -66,6 +66,11 @@ type Port struct {
 	// ForeignIOAM is "drop", "strip" or "forward": what an outside port
 	// does with IOAM arriving from outside the domain; default drop.
 	ForeignIOAM string `yaml:"foreign_ioam"`
+	// CompleteChecksums is "auto", "on" or "off": whether frames received
+	// on the port whose TCP/UDP/ICMPv6 checksum a virtual device left
+	// unfinished (TX checksum offload) get it completed; default auto (on
+	// for virtual devices such as veth, tap, virtio).
+	CompleteChecksums string `yaml:"complete_checksums,omitempty"`
 }
 
 // Namespace is one entry of "namespaces" (ip ioam namespace add).
@@ -182,14 +187,33 @@ type Export struct {
 
 // Collector is one entry of "export.collectors".
 type Collector struct {
-	// Transport is "udp" (default) or "tcp".
+	// Transport is "udp" (default), "tcp" or "tls" (IPFIX over TLS 1.3 or
+	// 1.2 over TCP, RFC 7011 §11, with mutual authentication).
 	Transport string `yaml:"transport"`
+	// TLS holds the certificate files of transport "tls".
+	TLS CollectorTLS `yaml:"tls,omitempty"`
 	// Address is host:port; a bare host gets port 4739.
 	Address string `yaml:"address"`
 	// ObservationDomainID goes in every IPFIX message; default 1.
 	ObservationDomainID uint32 `yaml:"observation_domain_id"`
 	// TemplateRefresh re-sends templates over UDP; default 60s.
 	TemplateRefresh Duration `yaml:"template_refresh"`
+}
+
+// CollectorTLS is "export.collectors[i].tls". Relative paths are relative
+// to the directory of the configuration file. The files are checked when
+// the configuration is parsed and read again on every SIGHUP.
+type CollectorTLS struct {
+	// CA is the PEM file of the CA certificates that verify the
+	// collector; "" means the system roots.
+	CA string `yaml:"ca"`
+	// Cert and Key are the exporter's PEM certificate (chain) and private
+	// key, presented to the collector; both required.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// ServerName is the name the collector's certificate must carry;
+	// "" means the host part of address.
+	ServerName string `yaml:"server_name"`
 }
 
 // RateLimit is "export.rate_limit". The lower of the two limits applies;
@@ -247,8 +271,13 @@ type Dataplane struct {
 	// default none.
 	CPUs []int `yaml:"cpus,flow"`
 	// MetricsAddress is the Prometheus listen address; "" (default)
-	// disables it.
+	// disables it. Without a host (":9102") it binds the loopback
+	// interface only.
 	MetricsAddress string `yaml:"metrics_address"`
+	// MetricsWebConfig is a Prometheus exporter-toolkit web configuration
+	// file (TLS, client certificates, basic auth) for the metrics
+	// endpoint; "" (default) serves plain HTTP. Relative to the file.
+	MetricsWebConfig string `yaml:"metrics_web_config,omitempty"`
 }
 
 // Options is the "options" section.

@@ -7,6 +7,7 @@ import (
 
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 
+	"github.com/dexplane/dexplane/dataplane/checksum"
 	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
@@ -24,6 +25,16 @@ type PortCounters struct {
 	// RxQueues is the port's RX queue count as last read by
 	// Engine.CheckQueues (0: unknown); a gauge.
 	RxQueues int
+	// Checksum counts frames received on the port whose transport
+	// checksum was unfinished: completed, or left (completion off).
+	Checksum checksum.Counts
+	// RedirectErrors are the XDP redirects of frames received on the port
+	// that the kernel refused (the frames were dropped), by target; valid
+	// when RedirectCounted.
+	RedirectErrors [dxebpf.NumTargets]uint64
+	// RedirectCounted is false when the kernel's refusals cannot be
+	// counted (no tracefs; logged at start).
+	RedirectCounted bool
 }
 
 // Counters is a point-in-time copy of the engine's counters. Values are
@@ -66,11 +77,21 @@ func (e *Engine) countersLocked() Counters {
 	}
 	for p := range 2 {
 		c.Ports[p].RxQueues = int(e.rxQueues[p].Load())
+		for _, h := range e.csum {
+			v := h.Ports[p].Load()
+			c.Ports[p].Checksum.Completed += v.Completed
+			c.Ports[p].Checksum.Unfinished += v.Unfinished
+		}
 	}
 	if e.xdp != nil {
 		if x, err := e.xdp.Counters(); err == nil {
 			for p := range 2 {
 				c.Ports[p].XDP = x[p]
+			}
+		}
+		if r, ok, err := e.xdp.RedirectErrors(); err == nil && ok {
+			for p := range 2 {
+				c.Ports[p].RedirectErrors, c.Ports[p].RedirectCounted = r[p], true
 			}
 		}
 	}
@@ -80,13 +101,16 @@ func (e *Engine) countersLocked() Counters {
 // Lost returns, for port p, the frames received on p that the data plane
 // knowingly did not deliver to the peer: dropped by the handler or invalid,
 // dropped by the kernel before the worker (socket counters), or dropped by
-// the device on transmit to p's peer (copy mode, EBUSY), or dropped by the
-// XDP program (malformed, or no peer port).
+// the device on transmit to p's peer (copy mode, EBUSY), dropped by the
+// XDP program (malformed, or no peer port), or refused by the kernel when
+// XDP redirected them to the peer port (socket refusals are already in the
+// socket counters).
 func (c *Counters) Lost(p int) uint64 {
 	w, s := &c.Ports[p].Worker, &c.Ports[p].Socket
 	return w[xsk.CtrDropped] + w[xsk.CtrInvalid] + s.RxDropped + s.RxRingFull + s.RxInvalidDescs +
 		c.Ports[1-p].Worker[xsk.CtrTxDeviceDrop] + c.Ports[1-p].Socket.TxInvalidDescs +
-		c.Ports[p].XDP[dxebpf.ReasonNoPeer].Packets + c.Ports[p].XDP[dxebpf.ReasonMalformed].Packets
+		c.Ports[p].XDP[dxebpf.ReasonNoPeer].Packets + c.Ports[p].XDP[dxebpf.ReasonMalformed].Packets +
+		c.Ports[p].RedirectErrors[dxebpf.TargetPeer] + c.Ports[p].RedirectErrors[dxebpf.TargetOther]
 }
 
 // WriteText writes the non-zero counters, one "port N group name value" line
@@ -116,6 +140,17 @@ func (c *Counters) WriteText(w io.Writer) error {
 			if v.Packets != 0 {
 				fmt.Fprintf(&b, "port %d xdp %s %d\n", p, dxebpf.Reason(r), v.Packets)
 			}
+		}
+		for t, v := range pc.RedirectErrors {
+			if v != 0 {
+				fmt.Fprintf(&b, "port %d xdp_redirect_err %s %d\n", p, dxebpf.RedirectTarget(t), v)
+			}
+		}
+		if v := pc.Checksum.Completed; v != 0 {
+			fmt.Fprintf(&b, "port %d checksum completed %d\n", p, v)
+		}
+		if v := pc.Checksum.Unfinished; v != 0 {
+			fmt.Fprintf(&b, "port %d checksum unfinished %d\n", p, v)
 		}
 	}
 	_, err := io.WriteString(w, b.String())

@@ -38,10 +38,14 @@
 // queue's IRQ (/proc/irq/*/smp_affinity_list) to the CPU its worker is
 // pinned to (Options.CPUs) or to its SMT sibling. Zero-copy needs driver
 // support (ice, i40e, mlx5, ixgbe, …) and native attach; veths have one
-// queue pair each and run in copy mode, where generic attach is faster. A
-// veth's TX checksum offload must be off on hosts that send through the
-// bump (ethtool -K IF tx off): the copy to userspace exposes the unfilled
-// checksum a real NIC would have computed.
+// queue pair each and run in copy mode. With AttachAuto a port whose
+// frames leave through a veth is attached natively with the crossing frames
+// moved by TC (dxebpf.AttachPortPeerViaTC), since a veth refuses native
+// redirects unless its neighbour runs XDP; an explicit AttachNative toward
+// a veth is logged as a warning. Frames from a virtual device with TX
+// checksum offload arrive with unfinished transport checksums; each worker
+// completes them on ports whose Options.Checksums allows it (package
+// dataplane/checksum), counted in PortCounters.Checksum.
 package dataplane
 
 import (
@@ -57,6 +61,7 @@ import (
 
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 
+	"github.com/dexplane/dexplane/dataplane/checksum"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/xsk"
 )
@@ -103,6 +108,10 @@ type Options struct {
 	Attach dxebpf.AttachMode
 	// Steer selects what reaches the workers; default dxebpf.SteerAll.
 	Steer dxebpf.SteerMode
+	// Checksums says, per port, whether frames received there get an
+	// unfinished transport checksum completed (package dataplane/checksum);
+	// default policy.ChecksumAuto: on for virtual devices.
+	Checksums [2]policy.ChecksumMode
 	// PassForeignHbH: see dxebpf.Options.
 	PassForeignHbH bool
 	// OrderWindow: see dxebpf.Options; needs SteerSampled.
@@ -136,6 +145,10 @@ type Engine struct {
 	atts     [2]*dxebpf.Attachment
 	workers  []*xsk.Worker
 	handlers []xsk.Handler
+	csum     []*checksum.Handler
+	devices  [2]Device
+	fixCsum  [2]bool
+	warned   [2]atomic.Bool // unfinished checksums on a port without completion
 	runErrs  chan error
 	stopCtx  context.CancelFunc
 	done     chan struct{}
@@ -246,6 +259,16 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("dataplane: port %d %q: %w", p, name, err)
 		}
 		e.ifindex[p] = ifc.Index
+		d, err := DeviceInfo(name)
+		if err != nil {
+			e.log.Debug("dataplane: cannot read the port's driver", "port", name, "err", err)
+		}
+		e.devices[p] = d
+		e.fixCsum[p] = fixChecksums(e.opts.Checksums[p], d, err == nil)
+		if e.fixCsum[p] {
+			e.log.Info("dataplane: completing unfinished transport checksums of frames received on the port",
+				"port", name, "driver", d.Driver, "complete_checksums", e.opts.Checksums[p])
+		}
 	}
 	for p, n := range e.CheckQueues() {
 		if n > 0 && n < e.opts.Queues {
@@ -268,11 +291,12 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 		if h == nil {
 			return fmt.Errorf("dataplane: handler factory returned nil for worker %d", q)
 		}
+		ch := &checksum.Handler{Next: h, Fix: e.fixCsum, OnUnfinished: e.warnUnfinished}
 		cfg := xsk.WorkerConfig{
 			ID: q, Ifindex: e.ifindex,
 			Umem:   xsk.UmemConfig{FrameSize: e.opts.FrameSize, NumFrames: e.opts.Frames, Headroom: e.opts.Headroom},
 			RxSize: e.opts.RxSize, TxSize: e.opts.TxSize, FillSize: e.opts.FillSize, CompletionSize: e.opts.CompletionSize,
-			Mode: e.opts.Bind, BatchSize: e.opts.BatchSize, Handler: h, Logger: e.log,
+			Mode: e.opts.Bind, BatchSize: e.opts.BatchSize, Handler: ch, Logger: e.log,
 		}
 		if len(e.opts.CPUs) > 0 {
 			cfg.PinCPU, cfg.CPU = true, e.opts.CPUs[q%len(e.opts.CPUs)]
@@ -283,6 +307,7 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 		}
 		e.workers = append(e.workers, w)
 		e.handlers = append(e.handlers, h)
+		e.csum = append(e.csum, ch)
 		for p := range 2 {
 			if err := e.xdp.RegisterXSK(p, q, w.Socket(p).FD()); err != nil {
 				return fmt.Errorf("dataplane: %w", err)
@@ -290,7 +315,27 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 		}
 	}
 	for p := range 2 {
-		a, err := e.xdp.AttachPort(e.ifindex[p], p, e.ifindex[1-p], e.opts.Attach, e.opts.Roles[p])
+		plan := chooseAttach(e.opts.Attach, e.devices[1-p])
+		if plan.warn != "" {
+			e.log.Warn("dataplane: attach_mode native may drop the frames XDP forwards in the kernel (neighbour discovery, IPv4, unsampled frames); refused redirects are counted as drops_total{reason=\"xdp_redirect_peer\"}",
+				"port", e.opts.Ports[p], "egress", e.opts.Ports[1-p], "egress_driver", e.devices[1-p].Driver, "why", plan.warn,
+				"fix", "set dataplane.attach_mode: auto (native, crossing frames moved by TC), or give the peer of "+e.opts.Ports[1-p]+" an XDP program or GRO (ethtool -K PEER gro on)")
+		}
+		var a *dxebpf.Attachment
+		if plan.viaTC {
+			a, err = e.xdp.AttachPortPeerViaTC(e.ifindex[p], p, e.ifindex[1-p], e.opts.Roles[p])
+			if err != nil {
+				e.log.Warn("dataplane: attach_mode auto: native attach with TC crossing failed; falling back to generic (the neighbour's GSO frames larger than a UMEM chunk will be dropped: turn its TSO off or use a kernel with tcx, Linux ≥ 6.6)",
+					"port", e.opts.Ports[p], "err", err)
+				plan = attachPlan{mode: dxebpf.AttachGeneric}
+			} else {
+				e.log.Info("dataplane: attach_mode auto: native, frames that cross the bump leave through TC (the egress is a veth, which refuses native redirects unless its neighbour runs XDP)",
+					"port", e.opts.Ports[p], "egress", e.opts.Ports[1-p])
+			}
+		}
+		if a == nil {
+			a, err = e.xdp.AttachPort(e.ifindex[p], p, e.ifindex[1-p], plan.mode, e.opts.Roles[p])
+		}
 		if err != nil {
 			return fmt.Errorf("dataplane: port %d %q: %w", p, e.opts.Ports[p], err)
 		}
@@ -315,6 +360,17 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 		"attach", [2]dxebpf.AttachMode{e.atts[0].Mode, e.atts[1].Mode}, "steer", e.opts.Steer,
 		"zerocopy", e.workers[0].ZeroCopy(), "frames", e.opts.Frames, "frame_size", e.opts.FrameSize)
 	return nil
+}
+
+// warnUnfinished is called by a worker the first time a frame with an
+// unfinished checksum arrives on port p, where completion is off.
+func (e *Engine) warnUnfinished(p int) {
+	if e.warned[p].Swap(true) {
+		return
+	}
+	e.log.Warn("dataplane: frames with an unfinished transport checksum (TX checksum offload of a virtual sender) arrive on a port that does not complete them; they leave with a wrong checksum and the receiver drops them (counted as checksums_unfinished_total)",
+		"port", e.opts.Ports[p], "driver", e.devices[p].Driver,
+		"fix", "set ports[].complete_checksums: on (or auto) for "+e.opts.Ports[p]+", or turn the sender's offload off (ethtool -K IF tx off)")
 }
 
 // CheckQueues reads both ports' RX queue counts (RxQueues, in the calling

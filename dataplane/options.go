@@ -56,6 +56,7 @@ func OptionsFromSnapshot(s *policy.Snapshot) (Options, error) {
 	}
 	for i, p := range s.Ports {
 		o.Ports[i] = p.Name
+		o.Checksums[i] = p.Checksums
 		if p.Domain == policy.Outside {
 			o.Roles[i] = dxebpf.RoleOutside
 			// Foreign IOAM that is dropped or stripped must reach a worker.

@@ -93,12 +93,14 @@ func ParseSteerMode(s string) (SteerMode, error) {
 type AttachMode uint8
 
 const (
-	// AttachAuto tries native first, then generic.
+	// AttachAuto tries native first, then generic. dataplane.Engine
+	// refines it per port: toward a veth it uses AttachPortPeerViaTC.
 	AttachAuto AttachMode = iota
 	// AttachNative runs in the driver (XDP_FLAGS_DRV_MODE).
 	AttachNative
 	// AttachGeneric runs on the skb path (XDP_FLAGS_SKB_MODE); works on
-	// every device and beats native on veth.
+	// every device, but hands AF_XDP sockets the GSO frames a local sender
+	// produces (up to 64 KiB, dropped when larger than a UMEM chunk).
 	AttachGeneric
 )
 
@@ -190,6 +192,7 @@ type Objects struct {
 	routes map[netip.Prefix]struct{}
 	decap  map[netip.Addr]struct{}
 	closed bool
+	redir  *redirectWatch // nil when refused redirects cannot be counted
 }
 
 // Load creates the maps. Nothing is attached until AttachPort.
@@ -238,6 +241,12 @@ func Load(opts Options) (*Objects, error) {
 	if err := spec.LoadAndAssign(&o.maps, nil); err != nil {
 		return nil, fmt.Errorf("ebpf: create maps: %w", err)
 	}
+	if w, err := loadRedirectWatch(o.maps.TxPorts, o.maps.Xsks); err != nil {
+		o.log.Warn("xdp redirect failures will not be counted (dexplane_xdp_redirect_errors_total stays absent)", "err", err,
+			"fix", "mount tracefs (mount -t tracefs none /sys/kernel/tracing)")
+	} else {
+		o.redir = w
+	}
 	return o, nil
 }
 
@@ -251,9 +260,15 @@ type Attachment struct {
 	// empty when the interface had none.
 	Replaced string
 
-	prog *ebpf.Program
-	lnk  link.Link
-	o    *Objects
+	// PeerViaTC: frames that cross go up with XDP_PASS and a TC program
+	// moves them to the peer port (AttachPortPeerViaTC).
+	PeerViaTC bool
+
+	prog   *ebpf.Program
+	lnk    link.Link
+	tcProg *ebpf.Program
+	tcLnk  link.Link
+	o      *Objects
 }
 
 // Detach removes the program from the interface. Idempotent.
@@ -271,7 +286,20 @@ func (a *Attachment) detachLocked() error {
 		}
 		a.lnk = nil
 	}
+	if a.tcLnk != nil {
+		if err := a.tcLnk.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("ebpf: detach tc ifindex %d: %w", a.Ifindex, err))
+		}
+		a.tcLnk = nil
+	}
+	if a.tcProg != nil {
+		errs = append(errs, a.tcProg.Close())
+		a.tcProg = nil
+	}
 	if a.prog != nil {
+		if a.o.redir != nil {
+			a.o.redir.unwatch(a.prog)
+		}
 		errs = append(errs, a.prog.Close())
 		a.prog = nil
 	}
@@ -297,6 +325,25 @@ func (a *Attachment) detachLocked() error {
 // OS thread: call it from the node's namespace (a locked thread that did
 // setns, or a process started inside it).
 func (o *Objects) AttachPort(ifindex, portIndex, peerIfindex int, mode AttachMode, role PortRole) (*Attachment, error) {
+	return o.attachPort(ifindex, portIndex, peerIfindex, mode, role, false)
+}
+
+// AttachPortPeerViaTC is AttachPort in native mode for a port whose peer
+// port may refuse native XDP redirects (a veth whose neighbour runs no XDP
+// program and no GRO): dxp_steer lets the frames that cross the bump up
+// with XDP_PASS and dxp_tc_peer, on the port's TC ingress (tcx, Linux ≥
+// 6.6), redirects them to the peer port on the skb path, which every
+// device accepts. Native attach on a veth also makes the kernel segment
+// what the neighbour sends (no GSO frames larger than a UMEM chunk), which
+// generic attach does not. Needs ProgramSteer.
+func (o *Objects) AttachPortPeerViaTC(ifindex, portIndex, peerIfindex int, role PortRole) (*Attachment, error) {
+	if o.opts.Program != ProgramSteer {
+		return nil, fmt.Errorf("ebpf: port %d: peer via tc needs the steer program", portIndex)
+	}
+	return o.attachPort(ifindex, portIndex, peerIfindex, AttachNative, role, true)
+}
+
+func (o *Objects) attachPort(ifindex, portIndex, peerIfindex int, mode AttachMode, role PortRole, viaTC bool) (*Attachment, error) {
 	if portIndex < 0 || portIndex >= MaxPorts {
 		return nil, fmt.Errorf("ebpf: port index %d out of range 0..%d", portIndex, MaxPorts-1)
 	}
@@ -315,11 +362,18 @@ func (o *Objects) AttachPort(ifindex, portIndex, peerIfindex int, mode AttachMod
 	if err := o.maps.TxPorts.Put(uint32(portIndex), uint32(peerIfindex)); err != nil {
 		return nil, fmt.Errorf("ebpf: port %d: set peer ifindex %d: %w", portIndex, peerIfindex, err)
 	}
-	prog, err := o.loadProgram(portIndex, role)
+	prog, err := o.loadProgram(portIndex, role, viaTC)
 	if err != nil {
 		return nil, err
 	}
-	a := &Attachment{Ifindex: ifindex, Port: portIndex, prog: prog, o: o}
+	a := &Attachment{Ifindex: ifindex, Port: portIndex, prog: prog, o: o, PeerViaTC: viaTC}
+	if viaTC {
+		// TC first: from the moment XDP passes frames up, they must cross.
+		if a.tcProg, a.tcLnk, err = attachTCPeer(ifindex, peerIfindex); err != nil {
+			prog.Close()
+			return nil, err
+		}
+	}
 	if a.Replaced, err = o.removeStale(ifindex); err != nil {
 		prog.Close()
 		return nil, err
@@ -345,10 +399,19 @@ func (o *Objects) AttachPort(ifindex, portIndex, peerIfindex int, mode AttachMod
 	}
 	if a.lnk == nil {
 		prog.Close()
+		if a.tcLnk != nil {
+			a.tcLnk.Close()
+			a.tcProg.Close()
+		}
 		return nil, fmt.Errorf("ebpf: attach port %d to ifindex %d: %w", portIndex, ifindex, errors.Join(errs...))
 	}
+	if o.redir != nil {
+		if err := o.redir.watch(prog, portIndex); err != nil {
+			o.log.Warn("xdp redirect failures of this port will not be counted", "port_index", portIndex, "err", err)
+		}
+	}
 	o.log.Info("xdp attached", "prog", progName[o.opts.Program], "port_index", portIndex, "ifindex", ifindex, "peer", peerIfindex,
-		"mode", a.Mode, "requested", mode, "role", role, "steer", o.opts.Steer)
+		"mode", a.Mode, "requested", mode, "role", role, "steer", o.opts.Steer, "peer_via_tc", viaTC)
 	o.atts = append(o.atts, a)
 	return a, nil
 }
@@ -357,7 +420,7 @@ var progName = [...]string{ProgramSteer: "dxp_steer", ProgramRedirect: "dxp_redi
 
 // loadProgram loads this port's copy of the selected program, sharing the
 // node's maps; port_index and port_flags become verifier-known constants.
-func (o *Objects) loadProgram(port int, role PortRole) (*ebpf.Program, error) {
+func (o *Objects) loadProgram(port int, role PortRole, viaTC bool) (*ebpf.Program, error) {
 	var flags uint32
 	switch {
 	case o.opts.Steer == SteerAll:
@@ -379,6 +442,11 @@ func (o *Objects) loadProgram(port int, role PortRole) (*ebpf.Program, error) {
 	}
 	if err := spec.Variables["order_window_ns"].Set(uint64(o.opts.OrderWindow.Nanoseconds())); err != nil {
 		return nil, fmt.Errorf("ebpf: set order_window_ns: %w", err)
+	}
+	if viaTC {
+		if err := spec.Variables["peer_via_tc"].Set(uint32(1)); err != nil {
+			return nil, fmt.Errorf("ebpf: set peer_via_tc: %w", err)
+		}
 	}
 	var steer struct {
 		P *ebpf.Program `ebpf:"dxp_steer"`
@@ -470,6 +538,10 @@ func (o *Objects) Close() error {
 	var errs []error
 	for len(o.atts) > 0 {
 		errs = append(errs, o.atts[len(o.atts)-1].detachLocked())
+	}
+	if o.redir != nil {
+		errs = append(errs, o.redir.close())
+		o.redir = nil
 	}
 	errs = append(errs, o.maps.Close())
 	return errors.Join(errs...)

@@ -189,8 +189,16 @@ static __always_inline void count(__u32 reason, __u64 len)
 	}
 }
 
+// peer_via_tc (set by the loader, AttachPortPeerViaTC, wire lane): native
+// redirects to the peer port may be refused (a veth whose neighbour runs no
+// XDP), so frames that cross go up with XDP_PASS and dxp_tc_peer (tcpeer.c)
+// moves them to the peer port on the skb path.
+volatile const __u32 peer_via_tc = 0;
+
 static __always_inline int redirect_peer(__u64 len)
 {
+	if (peer_via_tc)
+		return XDP_PASS;
 	int act = bpf_redirect_map(&tx_ports, port_index, XDP_DROP);
 
 	if (act != XDP_REDIRECT)

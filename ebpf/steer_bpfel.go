@@ -26,6 +26,7 @@ const (
 	steerProgDxpRedirect  = "dxp_redirect"
 	steerProgDxpSteer     = "dxp_steer"
 	steerVarOrderWindowNs = "order_window_ns"
+	steerVarPeerViaTc     = "peer_via_tc"
 	steerVarPortFlags     = "port_flags"
 	steerVarPortIndex     = "port_index"
 )
@@ -94,6 +95,7 @@ type steerMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerVariableSpecs struct {
 	OrderWindowNs *ebpf.VariableSpec `ebpf:"order_window_ns"`
+	PeerViaTc     *ebpf.VariableSpec `ebpf:"peer_via_tc"`
 	PortFlags     *ebpf.VariableSpec `ebpf:"port_flags"`
 	PortIndex     *ebpf.VariableSpec `ebpf:"port_index"`
 }
@@ -144,6 +146,7 @@ func (m *steerMaps) Close() error {
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerVariables struct {
 	OrderWindowNs *ebpf.Variable `ebpf:"order_window_ns"`
+	PeerViaTc     *ebpf.Variable `ebpf:"peer_via_tc"`
 	PortFlags     *ebpf.Variable `ebpf:"port_flags"`
 	PortIndex     *ebpf.Variable `ebpf:"port_index"`
 }

@@ -2,6 +2,8 @@ package exporter
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -14,7 +16,7 @@ import (
 // Socket describes the transport endpoint of one collector session, so that
 // the data plane can recognise (and never add DEX to) export traffic.
 type Socket struct {
-	// Transport is udp or tcp.
+	// Transport is udp, tcp or tls.
 	Transport policy.Transport
 	// Local is the exporter's source address and port; invalid while no
 	// socket is open.
@@ -30,6 +32,7 @@ type collector struct {
 	opts *Options
 	enc  *Encoder
 	q    *bufQueue
+	tls  *tlsClient // TransportTLS only
 
 	encGen uint64        // session the encoder works for (drainer only)
 	gen    atomic.Uint64 // current session, bumped by the writer per TCP connection
@@ -42,6 +45,7 @@ type collector struct {
 	dropped, sendErrors       atomic.Uint64
 	behind                    atomic.Uint64 // part of dropped: no free buffer
 	connects                  atomic.Uint64
+	tlsErrors                 atomic.Uint64 // failed handshakes and sessions the peer refused
 	templates                 atomic.Int64
 	nTemplates                int // drainer's copy of enc.Templates()
 	socket                    atomic.Pointer[Socket]
@@ -50,7 +54,7 @@ type collector struct {
 func newCollector(cfg policy.Collector, opts *Options) (*collector, error) {
 	c := &collector{cfg: cfg, opts: opts}
 	refresh := cfg.TemplateRefresh
-	if cfg.Transport == policy.TransportTCP {
+	if cfg.Transport != policy.TransportUDP {
 		refresh = 0 // templates are resent per session instead
 	} else if refresh <= 0 {
 		refresh = DefaultTemplateRefresh
@@ -76,6 +80,11 @@ func newCollector(cfg policy.Collector, opts *Options) (*collector, error) {
 		return nil, err
 	}
 	c.enc = enc
+	if cfg.Transport == policy.TransportTLS {
+		if c.tls, err = newTLSClient(cfg.TLS, cfg.Address); err != nil {
+			return nil, err
+		}
+	}
 	c.q = newBufQueue(opts.QueueDepth, cap(enc.buf))
 	return c, nil
 }
@@ -139,37 +148,67 @@ func (c *collector) run(done <-chan struct{}) {
 			backoff = min(2*backoff, c.opts.MaxBackoff)
 			continue
 		}
-		backoff = c.opts.MinBackoff
 		c.connects.Add(1)
 		s := &Socket{Transport: c.cfg.Transport, Local: addrPort(conn.LocalAddr()), Remote: addrPort(conn.RemoteAddr())}
 		c.socket.Store(s)
 		c.gen.Add(1)
 		c.up.Store(true)
-		stop := c.serve(conn, done)
+		stop, refused := c.serve(conn, done)
 		c.up.Store(false)
 		conn.Close()
 		if stop {
 			return
 		}
+		if !refused {
+			backoff = c.opts.MinBackoff
+			continue
+		}
+		// The collector refused our certificate after the TLS 1.3
+		// handshake: back off as for a failed connection attempt.
+		if !c.waitDiscarding(done, backoff) {
+			c.discardQueued()
+			return
+		}
+		backoff = min(2*backoff, c.opts.MaxBackoff)
 	}
 }
 
 func (c *collector) dial(ctx context.Context) (net.Conn, error) {
 	d := net.Dialer{Timeout: c.opts.DialTimeout}
+	if c.cfg.Transport == policy.TransportTLS {
+		// The timeout covers the handshake too.
+		td := tls.Dialer{NetDialer: &d, Config: c.tls.cfg.Load()}
+		conn, err := td.DialContext(ctx, "tcp", c.cfg.Address)
+		if err != nil && ctx.Err() == nil {
+			var op *net.OpError
+			if !errors.As(err, &op) || op.Op != "dial" {
+				c.tlsErrors.Add(1) // the TCP connection was up: the handshake failed
+			}
+		}
+		return conn, err
+	}
 	return d.DialContext(ctx, c.cfg.Transport.String(), c.cfg.Address)
 }
 
-// serve sends queued messages on conn until the session fails (false) or
-// done is closed (true).
-func (c *collector) serve(conn net.Conn, done <-chan struct{}) bool {
+// serve sends queued messages on conn until the session fails (stop
+// false) or done is closed (stop true); refused reports a TLS session the
+// collector ended with an alert (e.g. it did not accept our certificate).
+func (c *collector) serve(conn net.Conn, done <-chan struct{}) (stop, refused bool) {
 	dead := make(chan struct{})
-	if c.cfg.Transport == policy.TransportTCP {
+	var rejected atomic.Bool
+	stream := c.cfg.Transport != policy.TransportUDP
+	if stream {
 		// A collector never sends on an IPFIX session: a read returning
-		// means it closed or reset the connection.
+		// means it closed or reset the connection (or, over TLS, refused
+		// the session with an alert).
 		go func() {
 			var b [256]byte
 			for {
 				if _, err := conn.Read(b[:]); err != nil {
+					if isTLSRejection(err) {
+						c.tlsErrors.Add(1)
+						rejected.Store(true)
+					}
 					close(dead)
 					return
 				}
@@ -192,11 +231,11 @@ func (c *collector) serve(conn net.Conn, done <-chan struct{}) bool {
 					}
 					c.q.recycle(m)
 				default:
-					return true
+					return true, false
 				}
 			}
 		case <-dead:
-			return false
+			return false, rejected.Load()
 		case m := <-c.q.full:
 			if m.gen != c.gen.Load() {
 				c.dropped.Add(uint64(m.records)) // encoded for a previous session
@@ -210,8 +249,11 @@ func (c *collector) serve(conn net.Conn, done <-chan struct{}) bool {
 			case err == nil && failing:
 				failing = false
 				c.refresh.Store(true)
-			case err != nil && c.cfg.Transport == policy.TransportTCP:
-				return false // stream framing is lost: reconnect
+			case err != nil && stream:
+				// stream framing is lost: reconnect
+				conn.Close() // ends the reader
+				<-dead
+				return false, rejected.Load()
 			case err != nil:
 				failing = true // UDP: e.g. ICMP port unreachable; keep going
 			}

@@ -164,7 +164,7 @@ func New(opts Options, rings []*telemetry.Ring) (*Exporter, error) {
 	x.bucket = NewTokenBucket(1, 1)
 	x.updateRate()
 	for i, c := range opts.Collectors {
-		if c.Transport != policy.TransportUDP && c.Transport != policy.TransportTCP {
+		if c.Transport > policy.TransportTLS {
 			return nil, fmt.Errorf("exporter: collector %d (%s): unknown transport %v", i, c.Address, c.Transport)
 		}
 		col, err := newCollector(c, &x.opts)
@@ -275,6 +275,14 @@ loop:
 	for x.drain() > 0 {
 	}
 	x.flush()
+	for _, c := range x.collectors {
+		if !c.up.Load() {
+			// Encoded while a session was briefly up (e.g. a TLS 1.3
+			// session the collector refused after the handshake) and never
+			// flushed: count them, so sent + dropped = exported.
+			c.dropped.Add(uint64(c.enc.ResetSession()))
+		}
+	}
 	close(writersDone)
 	wg.Wait()
 	return err
@@ -290,9 +298,25 @@ func (x *Exporter) Stop() {
 }
 
 // Reopen makes every file output reopen its path (after log rotation); the
-// files are reopened by their writer goroutines shortly after. Safe from any
+// files are reopened by their writer goroutines shortly after. It also
+// rereads the certificate, key and CA files of TLS collectors, used from
+// the next connection on; a collector whose files do not load keeps its
+// previous ones, and the errors are returned joined. Safe from any
 // goroutine, e.g. a SIGHUP handler.
-func (x *Exporter) Reopen() {
+func (x *Exporter) Reopen() error {
+	var errs []error
+	for i, c := range x.collectors {
+		if c.tls != nil {
+			if err := c.tls.load(); err != nil {
+				errs = append(errs, fmt.Errorf("collector %d (%s): %w", i, c.cfg.Address, err))
+			}
+		}
+	}
+	defer x.reopenOutputs()
+	return errors.Join(errs...)
+}
+
+func (x *Exporter) reopenOutputs() {
 	for _, o := range x.outputs {
 		select {
 		case o.reopen <- struct{}{}:
@@ -396,6 +420,9 @@ type CollectorCounters struct {
 	SendErrors uint64
 	// Connects counts established sessions (TCP: connections).
 	Connects uint64
+	// TLSErrors counts failed TLS handshakes and TLS sessions the
+	// collector refused with an alert (TransportTLS only).
+	TLSErrors uint64
 	// Templates is the number of templates allocated.
 	Templates int
 }
@@ -455,7 +482,7 @@ func (x *Exporter) Counters() Counters {
 			Address: col.cfg.Address, Transport: col.cfg.Transport, Up: col.up.Load(),
 			Records: col.records.Load(), Messages: col.messages.Load(), Octets: col.octets.Load(),
 			Dropped: col.dropped.Load(), SendErrors: col.sendErrors.Load(), Connects: col.connects.Load(),
-			Behind:    col.behind.Load(),
+			Behind: col.behind.Load(), TLSErrors: col.tlsErrors.Load(),
 			Templates: int(col.templates.Load()),
 		}
 		c.CollectorDropped += cc.Dropped

@@ -6,7 +6,7 @@
 #   scripts/install-deps.sh --demo   only what `make demo` needs (iproute2, ethtool, ping)
 set -euo pipefail
 
-apt_pkgs=(clang llvm libbpf-dev tshark tcpdump python3-scapy python3-ipfix pmacct iproute2 iputils-ping ethtool)
+apt_pkgs=(clang llvm libbpf-dev tshark tcpdump python3-scapy python3-ipfix pmacct iproute2 iputils-ping ethtool openssl)
 demo_only=false
 if [[ ${1:-} == --demo ]]; then
 	apt_pkgs=(iproute2 iputils-ping ethtool)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,7 +22,7 @@ import (
 )
 
 func init() {
-	register("collect", "receive IPFIX DEX records (UDP/TCP), print them and correlate packets across nodes", runCollect)
+	register("collect", "receive IPFIX DEX records (UDP/TCP/TLS), print them and correlate packets across nodes", runCollect)
 }
 
 func runCollect(args []string) int {
@@ -37,7 +38,7 @@ func (l *listenList) String() string     { return strings.Join(*l, ",") }
 func (l *listenList) Set(s string) error { *l = append(*l, s); return nil }
 
 // errListen is returned by parseListen for an unusable --listen value.
-var errListen = errors.New("listen address must be udp://HOST:PORT or tcp://HOST:PORT")
+var errListen = errors.New("listen address must be udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT")
 
 // parseListen splits "udp://127.0.0.1:4739" into network and address.
 func parseListen(s string) (network, address string, err error) {
@@ -45,7 +46,7 @@ func parseListen(s string) (network, address string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("%w: %q: %v", errListen, s, err)
 	}
-	if (u.Scheme != "udp" && u.Scheme != "tcp") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+	if (u.Scheme != "udp" && u.Scheme != "tcp" && u.Scheme != "tls") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
 		return "", "", fmt.Errorf("%w: %q", errListen, s)
 	}
 	if _, _, err := net.SplitHostPort(u.Host); err != nil {
@@ -66,14 +67,18 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var listens listenList
-	fs.Var(&listens, "listen", "`URL` to receive IPFIX on: udp://HOST:PORT or tcp://HOST:PORT (repeatable; default udp://:4739)")
+	fs.Var(&listens, "listen", "`URL` to receive IPFIX on: udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT (repeatable; default udp://:4739)")
+	var tlsFiles collectTLS
+	fs.StringVar(&tlsFiles.cert, "tls-cert", "", "PEM `FILE` of the collector's certificate (tls:// listeners; reread on SIGHUP)")
+	fs.StringVar(&tlsFiles.key, "tls-key", "", "PEM `FILE` of the collector's private key (tls://)")
+	fs.StringVar(&tlsFiles.clientCA, "tls-client-ca", "", "PEM `FILE` of the CAs exporters' certificates must chain to; exporters without one are refused (tls://)")
 	asJSON := fs.Bool("json", false, "print records as JSON objects, one per line")
 	quiet := fs.Bool("quiet", false, "do not print records, only the correlation summary")
 	interval := fs.Duration("interval", 0, "also print the summary every `DURATION` (0: only on exit)")
 	paths := fs.Int("paths", 0, "with the summary, print the hop-by-hop path of the first `N` packets seen (node, time, delay)")
 	maxPackets := fs.Int("max-packets", 65536, "packets kept for path assembly before the oldest are folded into statistics")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: dexplane collect [--listen URL]... [--json] [--quiet] [--interval D]")
+		fmt.Fprintln(fs.Output(), "usage: dexplane collect [--listen URL]... [--tls-cert F --tls-key F --tls-client-ca F] [--json] [--quiet] [--interval D]")
 		fmt.Fprintln(fs.Output(), "Receives IPFIX from dexplane exporters, prints each DEX record and, on exit (SIGINT/SIGTERM)")
 		fmt.Fprintln(fs.Output(), "or every --interval, correlates records by (namespace, flow id, sequence) across nodes")
 		fmt.Fprintln(fs.Output(), "(observation domain = node): paths with per-hop delay, per-node loss/duplicates/reordering.")
@@ -118,6 +123,14 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			go func() { defer wg.Done(); collectUDP(pc.(*net.UDPConn), msgs) }()
 			continue
 		}
+		if network == "tls" && tlsFiles.cfg.Load() == nil {
+			if err := tlsFiles.load(); err != nil {
+				fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
+				closeAll()
+				return 2
+			}
+			tlsFiles.reloadOnHUP(ctx, stderr)
+		}
 		ln, err := net.Listen("tcp", address)
 		if err != nil {
 			fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
@@ -125,7 +138,10 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return 1
 		}
 		closers = append(closers, ln)
-		fmt.Fprintf(stderr, "dexplane collect: listening on tcp://%s\n", ln.Addr())
+		if network == "tls" {
+			ln = tls.NewListener(ln, tlsFiles.config())
+		}
+		fmt.Fprintf(stderr, "dexplane collect: listening on %s://%s\n", network, ln.Addr())
 		wg.Add(1)
 		go func() { defer wg.Done(); collectTCP(ctx, ln, msgs, stderr) }()
 	}
@@ -246,7 +262,7 @@ func collectTCP(ctx context.Context, ln net.Listener, msgs chan<- collectMsg, st
 				m, err := collect.ReadMessage(r, buf)
 				if err != nil {
 					if !errors.Is(err, io.EOF) && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-						fmt.Fprintf(stderr, "dexplane collect: tcp session from %v: %v\n", src, err)
+						fmt.Fprintf(stderr, "dexplane collect: session from %v: %v\n", src, err)
 					}
 					return
 				}

@@ -41,6 +41,7 @@ func TestParseListen(t *testing.T) {
 	}{
 		{"udp://127.0.0.1:4739", "udp", "127.0.0.1:4739", true},
 		{"tcp://[::1]:4739", "tcp", "[::1]:4739", true},
+		{"tls://[::1]:4739", "tls", "[::1]:4739", true},
 		{"udp://:4739", "udp", ":4739", true},
 		{"sctp://:4739", "", "", false},
 		{"udp://127.0.0.1", "", "", false},
@@ -64,7 +65,7 @@ func FuzzParseListen(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		n, a, err := parseListen(s)
-		if err == nil && (n != "udp" && n != "tcp" || a == "") {
+		if err == nil && (n != "udp" && n != "tcp" && n != "tls" || a == "") {
 			t.Fatalf("parseListen(%q) = %q, %q without error", s, n, a)
 		}
 	})

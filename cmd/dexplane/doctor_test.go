@@ -194,8 +194,24 @@ func TestDoctorOnVeths(t *testing.T) {
 	t.Run("offload on", func(t *testing.T) {
 		b.hosts[0].MustRun(t, "ethtool", "-K", "e0", "tx", "on")
 		defer b.hosts[0].MustRun(t, "ethtool", "-K", "e0", "tx", "off")
+		// complete_checksums defaults to auto: dexplane repairs them.
 		rep, code := b.doctor(t, nil, "-c", b.cfg)
+		expect(t, rep, "port 0", "tx checksum", doctor.OK, "")
+		if code != 0 {
+			t.Errorf("exit %d, want 0 (checksums completed)\n%s", code, dump(rep))
+		}
+		// With completion off, the unfinished checksums would leave as they came.
+		raw, err := os.ReadFile(b.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off := filepath.Join(t.TempDir(), "csum-off.yaml")
+		if err := os.WriteFile(off, bytes.Replace(raw, []byte("{name: p0, domain: outside}"), []byte("{name: p0, domain: outside, complete_checksums: \"off\"}"), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rep, code = b.doctor(t, nil, "-c", off)
 		expect(t, rep, "port 0", "tx checksum", doctor.Warn, "ip netns exec "+b.hosts[0].Name+" ethtool -K e0 tx off")
+		expect(t, rep, "port 0", "tx checksum", doctor.Warn, "ports[0].complete_checksums: auto")
 		expect(t, rep, "port 1", "tx checksum", doctor.OK, "")
 		if code != 1 {
 			t.Errorf("exit %d, want 1\n%s", code, dump(rep))

@@ -49,6 +49,7 @@ type runFlags struct {
 	attach    string
 	queues    int
 	metrics   string
+	webConfig string // --web.config.file
 	logLevel  string
 	logFormat string
 	verbose   bool
@@ -61,6 +62,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.file, "c", "", "configuration `FILE`; without it the embedded default (the demo's R1), or plain forwarding with --ports")
 	fs.StringVar(&f.metrics, "metrics", "", "serve /metrics, /stats and /healthz on `ADDR` (overrides dataplane.metrics_address)")
+	fs.StringVar(&f.webConfig, "web.config.file", "", "exporter-toolkit web configuration `FILE` for the metrics endpoint: TLS, basic auth (overrides dataplane.metrics_web_config)")
 	fs.StringVar(&f.netns, "netns", "", "run inside network namespace `NAME` (as `ip netns` names it, or a path)")
 	fs.StringVar(&f.ports, "ports", "", "`PORT0,PORT1` interface names (overrides the configuration's)")
 	fs.StringVar(&f.steer, "steer", "", "steering `MODE` all|sampled (overrides the configuration)")
@@ -132,7 +134,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		target.MemlockBytes = uint64(max(opts.Queues, 1)) * uint64(opts.Frames) * uint64(opts.FrameSize)
 	}
 	d, err := daemon.New(daemon.Options{Engine: opts, Snapshot: snap, ConfigFile: f.file,
-		MetricsAddress: f.metrics, PlainForwarding: f.file == "" && f.ports != "", Logger: log})
+		MetricsAddress: f.metrics, MetricsWebConfig: f.webConfig, PlainForwarding: f.file == "" && f.ports != "", Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "dexplane run:", err)
 		fmt.Fprintln(stderr, doctorPointer(f))

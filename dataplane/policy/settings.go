@@ -50,6 +50,9 @@ type Transport uint8
 const (
 	TransportUDP Transport = iota
 	TransportTCP
+	// TransportTLS is IPFIX over TLS over TCP (RFC 7011 §11.1) with
+	// mutual authentication.
+	TransportTLS
 )
 
 // String returns the configuration keyword of t.
@@ -59,14 +62,19 @@ func (t Transport) String() string {
 		return "udp"
 	case TransportTCP:
 		return "tcp"
+	case TransportTLS:
+		return "tls"
 	}
 	return fmt.Sprintf("Transport(%d)", uint8(t))
 }
 
 // Collector is one IPFIX collector the exporter sends records to.
 type Collector struct {
-	// Transport is udp or tcp.
+	// Transport is udp, tcp or tls.
 	Transport Transport
+	// TLS names the certificate files of a TransportTLS session; ignored
+	// for the other transports.
+	TLS TLSFiles
 	// Address is the collector's "host:port" (port 4739 by default).
 	Address string
 	// ObservationDomainID is written in every IPFIX message header.
@@ -74,6 +82,21 @@ type Collector struct {
 	// TemplateRefresh is how often templates are re-sent over UDP (a UDP
 	// collector that restarts learns them again); ignored for TCP.
 	TemplateRefresh time.Duration
+}
+
+// TLSFiles are the PEM files of one mutually authenticated TLS session.
+// The files are read when the exporter is built and again on
+// Exporter.Reopen (SIGHUP), so rotated certificates need no restart.
+type TLSFiles struct {
+	// CA is the file of CA certificates that verify the collector's
+	// certificate; "" means the system roots.
+	CA string
+	// Cert and Key are the exporter's own certificate (chain) and private
+	// key, presented to the collector.
+	Cert, Key string
+	// ServerName is the name the collector's certificate must carry (and
+	// the SNI sent); "" means the host part of Address.
+	ServerName string
 }
 
 // RateLimit bounds the export rate, as RFC 9326 requires ("MUST support
@@ -209,6 +232,9 @@ type Dataplane struct {
 	// MetricsAddress is the "host:port" of the Prometheus endpoint; ""
 	// disables it.
 	MetricsAddress string
+	// MetricsWebConfig is the exporter-toolkit web configuration file of
+	// the metrics endpoint (TLS, basic auth); "" means plain HTTP.
+	MetricsWebConfig string
 }
 
 // Options are behaviour switches of the IOAM roles.

@@ -374,5 +374,6 @@ func equalDataplane(a, b Dataplane) bool {
 	return a.Queues == b.Queues && a.RxRingSize == b.RxRingSize && a.TxRingSize == b.TxRingSize &&
 		a.FillRingSize == b.FillRingSize && a.CompletionRingSize == b.CompletionRingSize &&
 		a.UmemFrames == b.UmemFrames && a.FrameSize == b.FrameSize && a.BatchSize == b.BatchSize &&
-		a.AttachMode == b.AttachMode && a.Steer == b.Steer && a.OrderWindow == b.OrderWindow && a.MetricsAddress == b.MetricsAddress
+		a.AttachMode == b.AttachMode && a.Steer == b.Steer && a.OrderWindow == b.OrderWindow && a.MetricsAddress == b.MetricsAddress &&
+		a.MetricsWebConfig == b.MetricsWebConfig
 }

@@ -136,6 +136,9 @@ type Port struct {
 	// ForeignIOAM is the policy for IOAM arriving on this port from
 	// outside the domain; only meaningful when Domain is Outside.
 	ForeignIOAM ForeignIOAM
+	// Checksums says whether frames received on the port get unfinished
+	// transport checksums completed.
+	Checksums ChecksumMode
 }
 
 // Schema is an IOAM opaque state snapshot schema (trace bit 22), as

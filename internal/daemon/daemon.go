@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/vishvananda/netlink"
 
 	"github.com/dexplane/dexplane/config"
@@ -46,7 +47,11 @@ type Options struct {
 	// ConfigFile is reread by Reload; "" makes Reload fail.
 	ConfigFile string
 	// MetricsAddress overrides the snapshot's dataplane.metrics_address.
+	// An address without host (":9102") binds the loopback interface.
 	MetricsAddress string
+	// MetricsWebConfig overrides dataplane.metrics_web_config (an
+	// exporter-toolkit web configuration file: TLS, basic auth).
+	MetricsWebConfig string
 	// PlainForwarding runs the engine without the IOAM roles: every frame
 	// crosses unmodified and nothing is exported.
 	PlainForwarding bool
@@ -277,7 +282,18 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if addr == "" {
 		addr = s.Dataplane.MetricsAddress
 	}
+	webCfg := d.opts.MetricsWebConfig
+	if webCfg == "" {
+		webCfg = s.Dataplane.MetricsWebConfig
+	}
 	if addr != "" {
+		addr = loopbackDefault(addr)
+		if webCfg != "" {
+			if err := web.Validate(webCfg); err != nil {
+				d.Stop()
+				return fmt.Errorf("metrics web config %s: %w", webCfg, err)
+			}
+		}
 		reg, err := metrics.NewRegistry(d.coll)
 		if err != nil {
 			d.Stop()
@@ -291,11 +307,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 		d.servDone = make(chan struct{})
 		go func() {
 			defer close(d.servDone)
-			if err := metrics.ServeListener(ctx, ln, metrics.NewHandler(d.coll, reg)); err != nil {
+			if err := metrics.ServeListenerWeb(ctx, ln, metrics.NewHandler(d.coll, reg), webCfg, d.log.With("component", "metrics")); err != nil {
 				d.log.Error("metrics endpoint stopped", "addr", addr, "err", err)
 			}
 		}()
-		d.log.Info("metrics endpoint", "addr", ln.Addr().String())
+		d.log.Info("metrics endpoint", "addr", ln.Addr().String(), "web_config", webCfg)
 	}
 	return nil
 }
@@ -385,12 +401,16 @@ func (d *Daemon) reload() error {
 	return nil
 }
 
-// Reopen makes the local outputs reopen their files (log rotation).
+// Reopen makes the local outputs reopen their files (log rotation) and
+// the TLS collectors reread their certificate files (rotation); a TLS file
+// that does not load is logged and the previous certificate kept.
 func (d *Daemon) Reopen() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.exp != nil {
-		d.exp.Reopen()
+		if err := d.exp.Reopen(); err != nil {
+			d.log.Error("SIGHUP: keeping the previous TLS certificates", "err", err)
+		}
 	}
 }
 
@@ -463,4 +483,13 @@ func (d *Daemon) Stop() error {
 		<-d.servDone
 	}
 	return err
+}
+
+// loopbackDefault gives an address without host (":9102") the loopback
+// host, so that the metrics endpoint is never exposed by omission.
+func loopbackDefault(addr string) string {
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		return net.JoinHostPort("localhost", port)
+	}
+	return addr
 }

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -468,7 +469,8 @@ func seq(n int) []int {
 }
 
 // checkTxChecksum warns when frames a virtual port receives may carry
-// unfinished checksums: a sender device with TX checksum offload (a veth
+// unfinished checksums that dexplane does not complete (complete_checksums:
+// off): a sender device with TX checksum offload (a veth
 // peer, a tap) hands over CHECKSUM_PARTIAL frames, which leave AF_XDP with
 // the pseudo-header sum only. For a veth the peer is checked, in its own
 // namespace when `ip netns` names it; otherwise the port itself (a veth
@@ -500,14 +502,18 @@ func checkTxChecksum(r *Report, t *Target, p int) {
 	switch {
 	case err != nil:
 		r.add(scope, "tx checksum", OK, fmt.Sprintf("%s does not report TX checksum offload (%v)", who, err), "")
+	case on && t.Ports[p].CompleteChecksums != "off":
+		r.add(scope, "tx checksum", OK,
+			fmt.Sprintf("TX checksum offload on %s%s, which sends into this port: dexplane completes its unfinished checksums (complete_checksums: %s; counted in dexplane_checksums_completed_total)", who, where, cmp.Or(t.Ports[p].CompleteChecksums, "auto")),
+			"")
 	case on:
 		fix := fmt.Sprintf("ethtool -K %s tx off", who)
 		if ns, ok := strings.CutPrefix(where, " (in network namespace "); ok {
 			fix = fmt.Sprintf("ip netns exec %s ethtool -K %s tx off", strings.TrimSuffix(ns, ")"), who)
 		}
 		r.add(scope, "tx checksum", Warn,
-			fmt.Sprintf("TX checksum offload on %s%s, which sends into this port: its frames may carry unfinished checksums (CHECKSUM_PARTIAL) that AF_XDP forwards unfinished", who, where),
-			fix)
+			fmt.Sprintf("TX checksum offload on %s%s, which sends into this port, and complete_checksums is off: its frames may carry unfinished checksums (CHECKSUM_PARTIAL) that AF_XDP forwards unfinished", who, where),
+			fmt.Sprintf("set ports[%d].complete_checksums: auto\nor %s", p, fix))
 	default:
 		r.add(scope, "tx checksum", OK, fmt.Sprintf("offload off on %s%s, which sends into this port: checksums arrive complete", who, where), "")
 	}

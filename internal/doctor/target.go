@@ -17,6 +17,10 @@ type Port struct {
 	Domain string `json:"domain,omitempty"`
 	// MTU is the configured ports[].mtu (0: the interface's).
 	MTU int `json:"mtu,omitempty"`
+	// CompleteChecksums is ports[].complete_checksums: "auto" (or ""),
+	// "on" or "off". With auto or on, dexplane finishes the checksums of
+	// CHECKSUM_PARTIAL frames a virtual port hands over.
+	CompleteChecksums string `json:"complete_checksums,omitempty"`
 }
 
 // Route is the part of a route the MTU check needs.
@@ -103,7 +107,8 @@ func PortsSource(a, b string) string {
 func FromConfig(c *config.Config, source string) *Target {
 	t := &Target{Source: source, Queues: c.Dataplane.Queues, CPUs: c.Dataplane.CPUs, Attach: c.Dataplane.AttachMode}
 	for i := 0; i < len(c.Ports) && i < 2; i++ {
-		t.Ports[i] = Port{Name: c.Ports[i].Name, Domain: c.Ports[i].Domain, MTU: c.Ports[i].MTU}
+		t.Ports[i] = Port{Name: c.Ports[i].Name, Domain: c.Ports[i].Domain, MTU: c.Ports[i].MTU,
+			CompleteChecksums: c.Ports[i].CompleteChecksums}
 	}
 	for _, r := range c.Routes {
 		rt := Route{Prefix: r.Prefix.String(), Mode: r.Mode, ExtFlags: uint8(r.DEX.ExtFlags), TraceType: uint32(r.DEX.TraceType)}

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -79,6 +82,20 @@ func Serve(ctx context.Context, addr string, h http.Handler) error {
 
 // ServeListener is Serve on an open listener, which it closes.
 func ServeListener(ctx context.Context, ln net.Listener, h http.Handler) error {
+	return ServeListenerWeb(ctx, ln, h, "", nil)
+}
+
+// ServeListenerWeb is ServeListener with a Prometheus exporter-toolkit web
+// configuration file (TLS with optional client certificates, basic auth,
+// rate limit; the convention of Prometheus exporters, see
+// https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md);
+// "" serves plain HTTP. The TLS files are reread for every connection and
+// the users for every request, so they change without a restart. log
+// receives the toolkit's messages (nil: slog.Default()).
+func ServeListenerWeb(ctx context.Context, ln net.Listener, h http.Handler, webConfigFile string, log *slog.Logger) error {
+	if log == nil {
+		log = slog.Default()
+	}
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -86,7 +103,9 @@ func ServeListener(ctx context.Context, ln net.Listener, h http.Handler) error {
 		IdleTimeout:       2 * time.Minute,
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	go func() {
+		done <- web.Serve(ln, srv, &web.FlagConfig{WebConfigFile: &webConfigFile}, log)
+	}()
 	select {
 	case err := <-done:
 		return fmt.Errorf("metrics: serve %s: %w", ln.Addr(), err)

@@ -35,7 +35,9 @@ var (
 	descTxPackets   = newDesc("tx_packets_total", "Frames queued for transmission on the port by the worker.", "port", "worker")
 	descTxBytes     = newDesc("tx_bytes_total", "Bytes of frames queued for transmission on the port by the worker.", "port", "worker")
 	descTxCompleted = newDesc("tx_completed_total", "Frames the kernel reported transmitted on the port for the worker.", "port", "worker")
-	descDrops       = newDesc("drops_total", "Frames lost at the port, by reason (handler, invalid, tx_device_drop, socket_*, xdp_no_peer, xdp_malformed).", "port", "reason")
+	descDrops       = newDesc("drops_total", "Frames lost at the port, by reason (handler, invalid, tx_device_drop, socket_*, xdp_no_peer, xdp_malformed, xdp_redirect_peer, xdp_redirect_other).", "port", "reason")
+	descCsumDone    = newDesc("checksums_completed_total", "Frames received on the port whose unfinished TCP/UDP/ICMPv6 checksum (TX checksum offload of a virtual sender) was completed.", "port")
+	descCsumLeft    = newDesc("checksums_unfinished_total", "Frames received on the port with an unfinished transport checksum that were not completed (complete_checksums off); the receiver drops them.", "port")
 	descEvents      = newDesc("port_events_total", "Non-loss port conditions by reason (ring full, fill ring empty, kick retries, link down, errors).", "port", "reason")
 	descRxQueues    = newDesc("port_rx_queues", "RX queues of the port as last read (ethtool -l); more than workers means frames bypass IOAM (xdp xsk_miss).", "port")
 	descXDPPackets  = newDesc("xdp_packets_total", "Frames classified by the XDP steering program, by reason.", "port", "reason")
@@ -80,6 +82,7 @@ var (
 	descCollectorBehind = newDesc("export_collector_behind_total", "Records lost for the collector because its writer could not keep up (part of drops).", "collector", "transport")
 	descCollectorErrs   = newDesc("export_collector_send_errors_total", "Failed socket writes to the collector.", "collector", "transport")
 	descCollectorConns  = newDesc("export_collector_connects_total", "Sessions established with the collector.", "collector", "transport")
+	descCollectorTLS    = newDesc("export_collector_tls_errors_total", "Failed TLS handshakes with the collector and TLS sessions it refused (transport tls).", "collector", "transport")
 	descCollectorTmpls  = newDesc("export_collector_templates", "Templates allocated for the collector.", "collector", "transport")
 	descOutputRecords   = newDesc("export_output_records_total", "Records written to the local output.", "output", "format")
 	descOutputDrops     = newDesc("export_output_drops_total", "Records lost by the local output.", "output", "format")
@@ -113,6 +116,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for r, v := range p.Drops {
 			e.counter(descDrops, v, port, r)
 		}
+		e.counter(descCsumDone, p.ChecksumsCompleted, port)
+		e.counter(descCsumLeft, p.ChecksumsUnfinished, port)
 		for r, v := range p.Events {
 			e.counter(descEvents, v, port, r)
 		}
@@ -243,6 +248,7 @@ func (e emitter) export(x *ExportStats) {
 		e.counter(descCollectorBehind, c.Behind, l...)
 		e.counter(descCollectorErrs, c.SendErrors, l...)
 		e.counter(descCollectorConns, c.Connects, l...)
+		e.counter(descCollectorTLS, c.TLSErrors, l...)
 		e.gauge(descCollectorTmpls, float64(c.Templates), l...)
 	}
 	outs := make(map[[2]string]int, len(x.Outputs))

@@ -44,7 +44,9 @@ type PortStats struct {
 	// Drops are frames lost at this port by reason: "handler" (dropped by
 	// the IOAM roles), "invalid" (bad handler result), "tx_device_drop"
 	// (device dropped a frame sent to this port), "socket_*" (the kernel's
-	// AF_XDP socket counters) and "xdp_no_peer".
+	// AF_XDP socket counters), "xdp_no_peer", "xdp_malformed" and
+	// "xdp_redirect_peer"/"xdp_redirect_other" (redirects the kernel
+	// refused, counted on the xdp:xdp_redirect_err tracepoint).
 	Drops map[string]uint64 `json:"drops"`
 	// Events are non-loss conditions by name (ring full, fill ring empty,
 	// kick retries, link down, …); a count of occurrences, not frames.
@@ -55,6 +57,12 @@ type PortStats struct {
 	// RxQueues is the port's RX queue count as last read (a gauge; absent
 	// if unknown). More queues than workers means frames bypass IOAM.
 	RxQueues int `json:"rx_queues,omitempty"`
+	// ChecksumsCompleted counts frames received on the port whose
+	// unfinished transport checksum (TX checksum offload of a virtual
+	// sender) was completed; ChecksumsUnfinished those left unfinished
+	// because the port's complete_checksums is off.
+	ChecksumsCompleted  uint64 `json:"checksums_completed"`
+	ChecksumsUnfinished uint64 `json:"checksums_unfinished"`
 }
 
 // XDPCount is a frame and byte count of the XDP steering program.
@@ -186,6 +194,8 @@ type CollectorStats struct {
 	Behind     uint64 `json:"behind"`
 	SendErrors uint64 `json:"send_errors"`
 	Connects   uint64 `json:"connects"`
+	// TLSErrors counts failed TLS handshakes and refused TLS sessions.
+	TLSErrors uint64 `json:"tls_errors"`
 	// Templates is the number of templates allocated (a gauge).
 	Templates int `json:"templates"`
 }
@@ -389,6 +399,15 @@ func portStats(p int, ec *dataplane.Counters) PortStats {
 	s.Drops["socket_tx_invalid_descs"] = k.TxInvalidDescs
 	s.Drops["xdp_no_peer"] = pc.XDP[dxebpf.ReasonNoPeer].Packets
 	s.Drops["xdp_malformed"] = pc.XDP[dxebpf.ReasonMalformed].Packets
+	if pc.RedirectCounted {
+		// Refused XDP redirects: to the peer port (a veth without XDP on
+		// its peer under native attach) and other targets; refusals by a
+		// socket are in socket_rx_* already, so they are an event here.
+		s.Drops["xdp_redirect_peer"] = pc.RedirectErrors[dxebpf.TargetPeer]
+		s.Drops["xdp_redirect_other"] = pc.RedirectErrors[dxebpf.TargetOther]
+		s.Events["xdp_redirect_xsk"] = pc.RedirectErrors[dxebpf.TargetXSK]
+	}
+	s.ChecksumsCompleted, s.ChecksumsUnfinished = pc.Checksum.Completed, pc.Checksum.Unfinished
 	s.Events["socket_rx_fill_ring_empty"] = k.RxFillRingEmpty
 	s.Events["socket_tx_ring_empty_descs"] = k.TxRingEmptyDescs
 	for r := range dxebpf.NumReasons {
@@ -468,7 +487,7 @@ func exportStats(x exporter.Counters) *ExportStats {
 		s.Collectors = append(s.Collectors, CollectorStats{
 			Collector: cc.Address, Transport: cc.Transport.String(), Up: cc.Up,
 			Records: cc.Records, Messages: cc.Messages, Bytes: cc.Octets,
-			Drops: cc.Dropped, Behind: cc.Behind, SendErrors: cc.SendErrors, Connects: cc.Connects,
+			Drops: cc.Dropped, Behind: cc.Behind, SendErrors: cc.SendErrors, Connects: cc.Connects, TLSErrors: cc.TLSErrors,
 			Templates: cc.Templates,
 		})
 	}

@@ -133,7 +133,8 @@ type CaptureStats struct {
 
 // StartCapture starts `tcpdump -U -w file -i ifname -Q dir` inside n (dir is
 // "in", "out" or "inout"), unbuffered, immediate mode, full snap length and
-// an 8 MiB kernel buffer, and returns once tcpdump is listening, so no frame
+// a 64 MiB kernel buffer (room for a whole test run of full-size frames
+// when a loaded machine starves tcpdump), and returns once tcpdump is listening, so no frame
 // sent afterwards is missed. It needs tcpdump in PATH.
 func (n *Netns) StartCapture(t testing.TB, ifname, dir, file string) (*Capture, error) {
 	t.Helper()
@@ -143,7 +144,7 @@ func (n *Netns) StartCapture(t testing.TB, ifname, dir, file string) (*Capture, 
 	c := &Capture{File: file, Iface: ifname, NS: n, done: make(chan struct{})}
 	// -Z root: tcpdump must not drop privileges to a user that cannot
 	// write file's directory.
-	c.cmd = n.Command("tcpdump", "-n", "-U", "--immediate-mode", "-s", "0", "-B", "8192",
+	c.cmd = n.Command("tcpdump", "-n", "-U", "--immediate-mode", "-s", "0", "-B", "65536",
 		"-Z", "root", "-Q", dir, "-i", ifname, "-w", file)
 	stderr, err := c.cmd.StderrPipe()
 	if err != nil {

@@ -143,7 +143,7 @@ func ExporterCounters() exporter.Counters {
 		EncodeErrors: 4, OutputDropped: 3, RateLimit: 10000,
 		Collectors: []exporter.CollectorCounters{{
 			Address: "[2001:db8::9]:4739", Transport: policy.TransportUDP, Up: true,
-			Records: 795, Messages: 40, Octets: 123456, Dropped: 5, Behind: 2, SendErrors: 1, Connects: 1, Templates: 3,
+			Records: 795, Messages: 40, Octets: 123456, Dropped: 5, Behind: 2, SendErrors: 1, Connects: 1, TLSErrors: 2, Templates: 3,
 		}},
 		Outputs: []exporter.OutputCounters{{
 			Path: "/var/log/dexplane/records.json", Format: policy.OutputJSON, Records: 797, Dropped: 3, Errors: 1,

@@ -1,0 +1,70 @@
+package checksum
+
+import (
+	"sync/atomic"
+
+	"github.com/dexplane/dexplane/dataplane/xsk"
+)
+
+// PortCounters count, for frames received on one port, what the checksum
+// stage found. Safe for concurrent reads while a worker adds.
+type PortCounters struct {
+	// Completed counts frames whose transport checksum was finished.
+	Completed atomic.Uint64
+	// Unfinished counts frames that arrived with only the pseudo-header sum
+	// on a port where completion is off (they leave with a bad checksum).
+	Unfinished atomic.Uint64
+}
+
+// Counts is a plain copy of PortCounters.
+type Counts struct {
+	Completed, Unfinished uint64
+}
+
+// Load returns a copy.
+func (c *PortCounters) Load() Counts {
+	return Counts{Completed: c.Completed.Load(), Unfinished: c.Unfinished.Load()}
+}
+
+// Handler is an xsk.Handler that finishes the transport checksum of every
+// frame received on a port whose Fix flag is set (Complete) and counts, on
+// other ports, the frames that needed it (Check), before passing the frame
+// to Next. Like any xsk.Handler it belongs to one worker; its counters may
+// be read from any goroutine.
+type Handler struct {
+	// Next handles the frame afterwards; nil means xsk.Identity.
+	Next xsk.Handler
+	// Fix[p] enables completion on frames received on port p.
+	Fix [2]bool
+	// OnUnfinished, if set, is called from the worker's goroutine with the
+	// port index the first time a frame with an unfinished checksum
+	// arrives on a port whose Fix flag is off (once per Handler and port).
+	OnUnfinished func(port int)
+	// Ports are the counters, by ingress port.
+	Ports [2]PortCounters
+
+	warned [2]bool
+}
+
+// Handle implements xsk.Handler.
+func (h *Handler) Handle(f *xsk.Frame) xsk.Verdict {
+	p := f.Ingress & 1
+	b := f.Buf[f.Off : f.Off+f.Len]
+	if h.Fix[p] {
+		if Complete(b) == Completed {
+			h.Ports[p].Completed.Add(1)
+		}
+	} else if Check(b) == Completed {
+		h.Ports[p].Unfinished.Add(1)
+		if !h.warned[p] {
+			h.warned[p] = true
+			if h.OnUnfinished != nil {
+				h.OnUnfinished(p)
+			}
+		}
+	}
+	if h.Next == nil {
+		return xsk.Forward
+	}
+	return h.Next.Handle(f)
+}

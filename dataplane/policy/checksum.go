@@ -1,0 +1,33 @@
+package policy
+
+import "fmt"
+
+// ChecksumMode says whether a port finishes the transport checksums of
+// frames that arrive with only the pseudo-header sum in them
+// (CHECKSUM_PARTIAL frames of a virtual device with TX checksum offload;
+// see package dataplane/checksum).
+type ChecksumMode uint8
+
+const (
+	// ChecksumAuto completes on virtual devices (veth, tun/tap, virtio,
+	// macvlan, …) and not on physical NICs, which never hand them over.
+	ChecksumAuto ChecksumMode = iota
+	// ChecksumOn always completes.
+	ChecksumOn
+	// ChecksumOff never completes; such frames are counted and a warning
+	// names the port once.
+	ChecksumOff
+)
+
+// String returns "auto", "on" or "off".
+func (m ChecksumMode) String() string {
+	switch m {
+	case ChecksumAuto:
+		return "auto"
+	case ChecksumOn:
+		return "on"
+	case ChecksumOff:
+		return "off"
+	}
+	return fmt.Sprintf("ChecksumMode(%d)", uint8(m))
+}
