@@ -108,6 +108,11 @@ func (c *Config) Spec() (policy.Spec, error) {
 		RecordsPerSecond: c.Export.RateLimit.RecordsPerSecond, Burst: c.Export.RateLimit.Burst,
 		CapacityFraction: c.Export.RateLimit.CapacityFraction,
 	}
+	s.Export.Aggregate = policy.Aggregate{Interval: time.Duration(c.Export.Aggregate.Interval), MaxFlows: int(c.Export.Aggregate.MaxFlows),
+		KeepPerPacket: c.Export.Aggregate.KeepPerPacket}
+	if c.Export.Partition == "flow" {
+		s.Export.Partition = policy.PartitionFlow
+	}
 	for i, o := range c.Export.Outputs {
 		f, err := lookup(o.Format, map[string]policy.OutputFormat{"text": policy.OutputText, "json": policy.OutputJSON})
 		if err != nil {

@@ -32,6 +32,8 @@ const (
 	DefaultUmemFrames       = 8192
 	DefaultFrameSize        = 2048
 	DefaultBatchSize        = 64
+	// DefaultAggregateFlows bounds export.aggregate's flow table.
+	DefaultAggregateFlows = 65536
 )
 
 // MaxFileSize bounds the configuration files Load and Parse accept.
@@ -120,6 +122,8 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		Collectors: []Collector{},
 		RateLimit:  RateLimit{RecordsPerSecond: DefaultRecordsPerSecond, CapacityFraction: DefaultCapacityFraction},
 		Outputs:    []Output{},
+		Aggregate:  Aggregate{MaxFlows: DefaultAggregateFlows},
+		Partition:  "none",
 	}
 	c.Dataplane = Dataplane{
 		Queues: DefaultQueues, RxRingSize: DefaultRingSize, TxRingSize: DefaultRingSize,
@@ -483,6 +487,34 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 			})
 			if out.RateLimit.RecordsPerSecond == 0 && out.RateLimit.CapacityFraction == 0 {
 				d.errorf(n, p, "records_per_second and capacity_fraction are both 0: RFC 9326 requires a limit on the export rate; set at least one")
+			}
+		}},
+		{"aggregate", false, func(n *yaml.Node, p string) {
+			d.mapping(n, p, []field{
+				{"interval", false, func(n *yaml.Node, p string) {
+					if v, ok := d.duration(n, p, 0, time.Hour); ok {
+						if v != 0 && v < 100*time.Millisecond {
+							d.errorf(n, p, "%s: out of range (0 for per-packet export, or 100ms to 1h)", n.Value)
+							return
+						}
+						out.Aggregate.Interval = Duration(v)
+					}
+				}},
+				{"max_flows", false, func(n *yaml.Node, p string) {
+					if v, ok := d.number(n, p, 16_000_000); ok {
+						out.Aggregate.MaxFlows = v
+					}
+				}},
+				{"keep_per_packet", false, func(n *yaml.Node, p string) {
+					if v, ok := d.boolean(n, p); ok {
+						out.Aggregate.KeepPerPacket = v
+					}
+				}},
+			})
+		}},
+		{"partition", false, func(n *yaml.Node, p string) {
+			if s, ok := d.enum(n, p, "none", "flow"); ok {
+				out.Partition = s
 			}
 		}},
 		{"outputs", false, func(n *yaml.Node, p string) {

@@ -64,7 +64,9 @@ type Port struct {
 	// uses the interface's.
 	MTU int `yaml:"mtu"`
 	// ForeignIOAM is "drop", "strip" or "forward": what an outside port
-	// does with IOAM arriving from outside the domain; default drop.
+	// does with IOAM arriving from outside the domain, in the Hop-by-Hop
+	// header or as DEX in a Destination Options header (no DEX is ever
+	// added next to it); default drop.
 	ForeignIOAM string `yaml:"foreign_ioam"`
 	// CompleteChecksums is "auto", "on" or "off": whether frames received
 	// on the port whose TCP/UDP/ICMPv6 checksum a virtual device left
@@ -183,6 +185,24 @@ type Export struct {
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// Outputs are local outputs.
 	Outputs []Output `yaml:"outputs"`
+	// Aggregate is "export.aggregate": per-flow aggregation at the node.
+	Aggregate Aggregate `yaml:"aggregate"`
+	// Partition is "none" (default: every collector gets every record) or
+	// "flow" (each flow's records go to one collector, chosen by a hash of
+	// namespace and Flow ID, the same on every node).
+	Partition string `yaml:"partition"`
+}
+
+// Aggregate is "export.aggregate".
+type Aggregate struct {
+	// Interval: one record per flow and interval instead of one per
+	// packet; 0 (default) exports every packet. 100ms to 1h.
+	Interval Duration `yaml:"interval"`
+	// MaxFlows bounds the flows aggregated at once; default 65536.
+	MaxFlows uint64 `yaml:"max_flows"`
+	// KeepPerPacket also exports every packet (both views side by side,
+	// as `make demo` does); default false.
+	KeepPerPacket bool `yaml:"keep_per_packet"`
 }
 
 // Collector is one entry of "export.collectors".

@@ -18,6 +18,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/xsk"
 	"github.com/dexplane/dexplane/e2e/hostile"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/internal/daemon"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
 
@@ -156,19 +157,22 @@ const (
 )
 
 // hostileClassify returns the class of frame b and, for IPv6, the offset of
-// its IPv6 header. EtherType IPv6 (behind at most one 802.1Q/802.1ad tag)
-// with a cut tag or header, a version other than 6 or a Payload Length past
+// its IPv6 header. EtherType IPv6 (behind at most two 802.1Q/802.1ad/0x9100
+// tags) with a cut tag or header, a version other than 6 or a Payload Length past
 // the frame is dropped.
 func hostileClassify(b []byte) (hostileClass, int) {
 	if len(b) < 14 {
 		return hostileNotIPv6, 0
 	}
 	l3, et := 14, binary.BigEndian.Uint16(b[12:])
-	if et == 0x8100 || et == 0x88a8 {
-		if len(b) < 18 {
+	for range packet.MaxVLANTags {
+		if !packet.IsVLANEtherType(et) {
+			break
+		}
+		if len(b) < l3+4 {
 			return hostileDrop, 0
 		}
-		l3, et = 18, binary.BigEndian.Uint16(b[16:])
+		l3, et = l3+4, binary.BigEndian.Uint16(b[l3+2:])
 	}
 	switch {
 	case et != 0x86dd:
@@ -187,10 +191,10 @@ func hostileClassify(b []byte) (hostileClass, int) {
 // documents it, for a frame arriving on port 0 in role r under hostile.Spec(r):
 // whether it goes to the worker. A Payload Length 0 frame with a Hop-by-Hop
 // header (jumbogram candidate) always goes up. On the outside port so does a
-// frame whose destination a route covers (the suite's k/n is 1/1) or that
-// has a Hop-by-Hop header (foreign IOAM is not forwarded); on an inside port
-// a frame with a Hop-by-Hop header, an ip6ip6 frame to a decap endpoint, and
-// any frame whose Next Header is not TCP, UDP, ICMPv6, SCTP or ESP.
+// frame whose destination a route covers (the suite's k/n is 1/1); on every
+// port a frame with a Hop-by-Hop header and any frame whose Next Header is
+// not TCP, UDP, ICMPv6, SCTP or ESP (foreign IOAM is not forwarded, so the
+// outside port steers them like an inside port).
 // Non-IPv6, malformed and neighbour-discovery frames never go up.
 func hostileSteeredSampled(b []byte, r hostile.Role) bool {
 	class, l3 := hostileClassify(b)
@@ -203,32 +207,14 @@ func hostileSteeredSampled(b []byte, r hostile.Role) bool {
 	}
 	dst := netip.AddrFrom16([16]byte(b[l3+24 : l3+40]))
 	spec := hostile.Spec(r)
-	if r == hostile.RoleEncap {
-		return spec.Routes[0].Prefix.Contains(dst)
+	if r == hostile.RoleEncap && spec.Routes[0].Prefix.Contains(dst) {
+		return true
 	}
 	switch nh {
 	case packet.ProtoTCP, packet.ProtoUDP, packet.ProtoICMPv6, 132 /* SCTP */, 50 /* ESP */ :
 		return false
 	}
 	return true // ip6ip6 to a decap endpoint or not, every extension header, unknown
-}
-
-// hostilePresampled hands the node dxp_steer's k/n decision from the metadata in
-// front of the frame (node.Config.Presampled for steer: sampled).
-func hostilePresampled(f *xsk.Frame) (selected, ok bool) {
-	if f.Off < dxebpf.MetaLen {
-		return false, false
-	}
-	m, ok := dxebpf.ParseMeta(f.Buf[f.Off-dxebpf.MetaLen : f.Off])
-	switch {
-	case !ok:
-		return false, false
-	case m.Reason == dxebpf.ReasonSampled:
-		return true, true
-	case m.Reason == dxebpf.ReasonHbH:
-		return false, true
-	}
-	return false, false
 }
 
 // TestHostileDataPlane sends every frame of the table from host-a through
@@ -287,7 +273,7 @@ func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer dxebpf
 	opts.Handler = func(int) xsk.Handler {
 		cfg := node.Config{Policy: e.Policy()}
 		if steer == dxebpf.SteerSampled {
-			cfg.Presampled = hostilePresampled
+			cfg.Presampled = daemon.Presampled
 		}
 		n, err := node.New(cfg)
 		if err != nil {

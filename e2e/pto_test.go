@@ -23,6 +23,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/dataplane/xsk"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/internal/daemon"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
 
@@ -124,7 +125,7 @@ func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec, steer dxebpf.S
 	opts.Handler = func(int) xsk.Handler {
 		cfg := node.Config{Policy: e.Policy()}
 		if steer == dxebpf.SteerSampled {
-			cfg.Presampled = hostilePresampled // the XDP sampler's decision, from the frame's metadata
+			cfg.Presampled = daemon.Presampled // the XDP sampler's decision, from the frame's metadata
 		}
 		n, err := node.New(cfg)
 		if err != nil {

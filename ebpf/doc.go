@@ -12,11 +12,12 @@
 //
 // In every mode dxp_steer first drops, as Linux ipv6_rcv does and as package
 // node's malformed-packet table says, an EtherType-IPv6 frame (untagged or
-// behind one 802.1Q/802.1ad tag) whose VLAN tag or 40-octet IPv6 header is
+// behind up to two VLAN tags of 0x8100, 0x88A8 or 0x9100, the stack package
+// packet parses) whose VLAN tag or 40-octet IPv6 header is
 // cut, whose version nibble is not 6, or whose Payload Length claims more
 // octets than the frame holds after the IPv6 header (octets beyond it, such
 // as Ethernet padding, are fine). These count as ReasonMalformed. Frames
-// shorter than an Ethernet header, frames with two tags and non-IPv6
+// shorter than an Ethernet header, frames with three tags and non-IPv6
 // EtherTypes (IPv4, ARP, LLDP, ...) are not IPv6 to us and cross
 // (ReasonNotIPv6). ICMPv6 types 133-137 (ND) then cross in the kernel
 // (ReasonND) in every mode. What goes to the workers depends on the
@@ -29,8 +30,10 @@
 //     (ReasonHbH), so the codec judges it. On an outside port the program
 //     looks the destination up in an LPM trie (SetRoutes) and runs the
 //     route's k/n sampler (ReasonSampled; ReasonUnsampled and ReasonNoRoute
-//     cross); frames with a Hop-by-Hop header also go up (ReasonHbH), so the
-//     node can apply its foreign-IOAM policy (unless Options.PassForeignHbH).
+//     cross); frames with a Hop-by-Hop header (ReasonHbH) or another Next
+//     Header that is not a plain upper layer (ReasonExtHdr: IOAM in a
+//     Destination Options header) also go up, so the node can apply its
+//     foreign-IOAM policy (unless Options.PassForeignHbH).
 //     On an inside port a frame goes up when it has a Hop-by-Hop header
 //     (ReasonHbH), is ip6ip6 addressed to a decap endpoint
 //     (SetDecapEndpoints, ReasonDecap), or otherwise has an IPv6 Next
@@ -55,8 +58,10 @@
 // frames are rare on a domain's inside links, so the cost is small; the bulk
 // (TCP, UDP, ICMPv6) still never leaves the kernel unless sampled.
 //
-// k/n semantics in SteerSampled are the kernel's (net/ipv6/ioam6_iptunnel.c):
-// one 32-bit counter per route, global (shared by all CPUs and both ports,
+// k/n semantics in SteerSampled are the kernel's (net/ipv6/ioam6_iptunnel.c)
+// but 64 bits wide like package policy's Sampler, so steer: all and steer:
+// sampled select the same frames however many a route sees: one counter
+// per route, global (shared by all CPUs and both ports,
 // updated with an atomic fetch-and-add, on its own cache line); a matching
 // frame is selected iff counter++ % N < K, i.e. exactly the first K of every
 // N frames in the order they reach the counter. Frames of a route that carry

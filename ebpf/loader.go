@@ -428,7 +428,9 @@ func (o *Objects) loadProgram(port int, role PortRole, viaTC bool) (*ebpf.Progra
 	case role == RoleOutside:
 		flags = flagRoutes
 		if !o.opts.PassForeignHbH {
-			flags |= flagHbH
+			// Hop-by-Hop and other extension headers (foreign IOAM in a
+			// Destination Options header) meet the foreign_ioam policy.
+			flags |= flagHbH | flagExtHdr
 		}
 	default:
 		flags = flagHbH | flagDecap | flagExtHdr

@@ -23,7 +23,7 @@ const (
 	ReasonSampled                 // outside: route matched and k/n selected → worker
 	ReasonHbH                     // Hop-by-Hop header present → worker
 	ReasonDecap                   // ip6ip6 to a decap endpoint → worker
-	ReasonExtHdr                  // inside, sampled: Next Header not TCP/UDP/ICMPv6/SCTP/ESP → worker
+	ReasonExtHdr                  // sampled: Next Header not TCP/UDP/ICMPv6/SCTP/ESP → worker (inside ports; outside ports unless PassForeignHbH)
 	ReasonOrder                   // sampled, Options.OrderWindow: a frame of its flow went to a worker just before → worker
 	ReasonXSKMiss                 // event: meant for a worker, no socket on the queue → peer
 	ReasonNoPeer                  // event: port has no peer in tx_ports → dropped

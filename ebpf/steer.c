@@ -36,7 +36,10 @@
 #define F_ROUTES (1u << 1)  // destination LPM + k/n sampler (outside ports)
 #define F_HBH (1u << 2)     // frames with a Hop-by-Hop header
 #define F_DECAP (1u << 3)   // ip6ip6 addressed to a decap endpoint (inside ports)
-#define F_EXT_HDR (1u << 4) // IPv6 whose Next Header is not a plain upper layer (inside ports)
+#define F_EXT_HDR (1u << 4) // IPv6 whose Next Header is not a plain upper layer (inside
+                            // ports; outside ports unless foreign IOAM is forwarded,
+                            // so foreign IOAM in a Destination Options header meets
+                            // the foreign_ioam policy in both steer modes)
 
 // Counter index within a port. Every frame is counted under exactly one
 // classification reason (R_NOT_IPV6 .. R_EXT_HDR), so their sum is the number
@@ -54,7 +57,7 @@ enum reason {
 	R_SAMPLED,      // outside port: route matched and k/n selected → worker
 	R_HBH,          // Hop-by-Hop header present → worker
 	R_DECAP,        // ip6ip6 to a decap endpoint → worker
-	R_EXT_HDR,      // inside port: Next Header not a plain upper layer → worker
+	R_EXT_HDR,      // Next Header not a plain upper layer → worker
 	R_ORDER,        // sampled mode: would cross, but a frame of its flow went
 	                // to a worker less than order_window_ns ago → worker, so
 	                // the flow stays in order
@@ -100,10 +103,13 @@ struct route {
 
 // One global counter per route on its own cache line: all CPUs share it, as
 // the kernel's ioam6 lwtunnel shares its atomic_t pkt_cnt. 64-byte values
-// keep two routes' counters off one line.
+// keep two routes' counters off one line. 64 bits wide, like the Go
+// sampler (policy.Sampler), so that steer: all and steer: sampled select
+// the same frames however many a route sees (a 32-bit counter breaks the
+// k-of-n cycle at its wrap when n does not divide 2^32).
 struct sampler {
-	__u32 cnt;
-	__u32 pad[15];
+	__u64 cnt;
+	__u64 pad[7];
 };
 
 struct {
@@ -176,6 +182,16 @@ struct vlan_hdr {
 	__be16 tci;
 	__be16 proto;
 };
+
+// VLAN tags looked through: the same set and limit as package packet.
+#define MAX_VLAN_TAGS 2
+#define ETH_P_QINQ_9100 0x9100
+
+static __always_inline int is_vlan(__be16 proto)
+{
+	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD) ||
+	       proto == bpf_htons(ETH_P_QINQ_9100);
+}
 
 static __always_inline void count(__u32 reason, __u64 len)
 {
@@ -359,11 +375,16 @@ int dxp_steer(struct xdp_md *ctx)
 	if ((void *)(eth + 1) > end)
 		return to_peer(R_NOT_IPV6, len);
 	proto = eth->h_proto;
-	// One 802.1Q or 802.1ad tag, like the packet codec. A second tag leaves
-	// proto at a VLAN ethertype, so the frame crosses in the kernel.
-	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+	// The VLAN tag stack of package packet (IsVLANEtherType, MaxVLANTags):
+	// up to two tags of 802.1Q, 802.1ad or 0x9100, in any order, kept in
+	// the frame. A third tag leaves proto at a VLAN TPID: not IPv6 to
+	// either classifier, the frame crosses.
+#pragma unroll
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
 		struct vlan_hdr *vh = data + off;
 
+		if (!is_vlan(proto))
+			break;
 		if ((void *)(vh + 1) > end)
 			return drop(R_MALFORMED, len);
 		proto = vh->proto;
@@ -417,21 +438,25 @@ int dxp_steer(struct xdp_md *ctx)
 			// Kernel semantics (ioam6_output in net/ipv6/ioam6_iptunnel.c):
 			// one counter per route shared by all CPUs, cnt = fetch_inc(),
 			// selected iff cnt % n < k: the first k of every n frames in
-			// the order they hit the counter. 32 bits, wrapping like the
-			// kernel's u32 pkt_cnt. As in the kernel, frames that already
-			// carry a Hop-by-Hop header advance the counter too.
+			// the order they hit the counter. 64 bits (see struct
+			// sampler). As in the kernel, frames that already carry a
+			// Hop-by-Hop header advance the counter too.
 			if (s && n) {
-				__u32 cnt = __sync_fetch_and_add(&s->cnt, 1);
+				__u64 cnt = __sync_fetch_and_add(&s->cnt, 1);
 
 				if (cnt % n < k)
 					return to_worker_held(ctx, ip6, end, R_SAMPLED, id, len);
 			}
 			if (ip6->nexthdr == 0 && (port_flags & F_HBH))
 				return to_worker_held(ctx, ip6, end, R_HBH, 0, len);
+			if ((port_flags & F_EXT_HDR) && !plain_upper(ip6->nexthdr))
+				return to_worker_held(ctx, ip6, end, R_EXT_HDR, 0, len);
 			return to_peer_held(ctx, ip6, end, R_UNSAMPLED, len);
 		}
 		if (ip6->nexthdr == 0 && (port_flags & F_HBH))
 			return to_worker_held(ctx, ip6, end, R_HBH, 0, len);
+		if ((port_flags & F_EXT_HDR) && !plain_upper(ip6->nexthdr))
+			return to_worker_held(ctx, ip6, end, R_EXT_HDR, 0, len);
 		return to_peer_held(ctx, ip6, end, R_NO_ROUTE, len);
 	}
 

@@ -218,8 +218,10 @@ func TestSteerSampled(t *testing.T) {
 		// A jumbogram candidate goes up before the route's sampler runs.
 		{"jumbogram candidate", a, [][]byte{withPlen(toB(0, n.tb.AddrB, hbh(udpNH, udp()), hbhNH), 0)}, 0,
 			map[int]uint64{int(dx.ReasonHbH): 2, int(dx.ReasonSampled): 12, int(dx.ReasonUnsampled): 20}},
+		// Outside ports steer extension headers too, so foreign IOAM in a
+		// Destination Options header meets the foreign_ioam policy.
 		{"outside routing header", a, [][]byte{toB(0, other, ext(udpNH, udp()), 43)}, 0,
-			map[int]uint64{int(dx.ReasonNoRoute): 3, int(dx.ReasonExtHdr): 0}},
+			map[int]uint64{int(dx.ReasonNoRoute): 2, int(dx.ReasonExtHdr): 1}},
 		{"inside hbh", b, [][]byte{toA(n.tb.AddrA, hbh(udpNH, udp()), hbhNH)}, 1,
 			map[int]uint64{int(dx.ReasonHbH): 1}},
 		{"inside decap", b, repeat(2, toA(decapEP, ipv6(udpNH, n.tb.AddrB, n.tb.AddrA, udp()), ip6NH)), 1,

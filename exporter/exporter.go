@@ -12,6 +12,7 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
+	"github.com/dexplane/dexplane/exporter/aggregate"
 )
 
 // Defaults applied by New to zero Options fields.
@@ -106,6 +107,10 @@ type Exporter struct {
 	rate                                         atomic.Uint64
 	tokens                                       atomic.Uint64 // nano-records in the bucket after the last drain
 
+	agg                                 *aggregate.Aggregator // nil: per-packet export
+	aggNext                             time.Time
+	aggregated, aggRecords, aggOverflow atomic.Uint64
+
 	running  atomic.Bool
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -160,6 +165,9 @@ func New(opts Options, rings []*telemetry.Ring) (*Exporter, error) {
 	}
 	if x.limitRPS == 0 && x.fraction == 0 {
 		x.fraction = DefaultCapacityFraction // RFC 9326: the limit is not optional
+	}
+	if opts.Aggregate.Interval > 0 {
+		x.agg = aggregate.New(aggregate.Config{Interval: opts.Aggregate.Interval, MaxFlows: opts.Aggregate.MaxFlows})
 	}
 	x.bucket = NewTokenBucket(1, 1)
 	x.updateRate()
@@ -245,10 +253,14 @@ func (x *Exporter) Run(ctx context.Context) error {
 	x.bucket.Reset(t0.UnixNano())
 	idle := time.Duration(0)
 	nextRate := t0.Add(time.Second)
+	x.aggNext = t0.Add(x.opts.Aggregate.Interval)
 	var err error
 loop:
 	for {
 		n := x.drain()
+		if x.agg != nil {
+			x.aggTick(false)
+		}
 		if now := x.opts.Now(); now.After(nextRate) {
 			x.updateRate() // also under sustained load
 			nextRate = now.Add(time.Second)
@@ -273,6 +285,9 @@ loop:
 	}
 	// Final pass: what the workers pushed before stopping.
 	for x.drain() > 0 {
+	}
+	if x.agg != nil {
+		x.aggTick(true)
 	}
 	x.flush()
 	for _, c := range x.collectors {
@@ -344,6 +359,13 @@ func (x *Exporter) drain() int {
 				break
 			}
 			total++
+			if x.agg != nil {
+				x.agg.Add(r) // rate limited when the aggregates leave
+				if !x.opts.Aggregate.KeepPerPacket {
+					q.Release()
+					continue
+				}
+			}
 			if x.bucket.Allow(now) {
 				admitted++
 				x.export(r)
@@ -363,6 +385,15 @@ func (x *Exporter) drain() int {
 }
 
 func (x *Exporter) export(r *telemetry.Record) {
+	if x.opts.Partition == policy.PartitionFlow && len(x.collectors) > 0 {
+		if err := x.collectors[PartitionIndex(r.Namespace, r.FlowID, len(x.collectors))].offer(r); err != nil {
+			x.encodeErrors.Add(1)
+		}
+		for _, o := range x.outputs {
+			o.offer(r)
+		}
+		return
+	}
 	for _, c := range x.collectors {
 		if err := c.offer(r); err != nil {
 			x.encodeErrors.Add(1)
@@ -442,6 +473,11 @@ type OutputCounters struct {
 type Counters struct {
 	// Offered records were taken from the rings.
 	Offered uint64
+	// Aggregated per-packet records were folded into per-flow aggregates
+	// (export.aggregate); AggregateRecords aggregates were exported
+	// (also counted in Exported); AggregateOverflow records were dropped
+	// because the aggregation table was full.
+	Aggregated, AggregateRecords, AggregateOverflow uint64
 	// Exported records passed the rate limit and went to the outputs.
 	Exported uint64
 	// RateLimited records were dropped by the export rate limit.
@@ -468,7 +504,8 @@ type Counters struct {
 // Counters returns a snapshot of the counters; safe from any goroutine.
 func (x *Exporter) Counters() Counters {
 	c := Counters{
-		Offered:      x.offered.Load(),
+		Offered:    x.offered.Load(),
+		Aggregated: x.aggregated.Load(), AggregateRecords: x.aggRecords.Load(), AggregateOverflow: x.aggOverflow.Load(),
 		Exported:     x.admitted.Load(),
 		RateLimited:  x.rateLimited.Load(),
 		EncodeErrors: x.encodeErrors.Load(),

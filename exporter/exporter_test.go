@@ -17,6 +17,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/exporter/aggregate"
 	"github.com/dexplane/dexplane/exporter/collect"
 )
 
@@ -130,6 +131,9 @@ type udpCollector struct {
 	msgs int
 	errs []error
 	done chan struct{}
+	// onAggregate receives aggregate records (set before the first one
+	// arrives; called with mu held).
+	onAggregate func(rec *aggregate.Record)
 }
 
 func listenUDP(t *testing.T, addr string) *udpCollector {
@@ -153,6 +157,11 @@ func listenUDP(t *testing.T, addr string) *udpCollector {
 			c.msgs++
 			if n > exporter.DefaultMessageSize {
 				c.errs = append(c.errs, errors.New("message above the MTU budget"))
+			}
+			d.OnAggregate = func(_ netip.AddrPort, _ uint32, rec *aggregate.Record) {
+				if c.onAggregate != nil {
+					c.onAggregate(rec)
+				}
 			}
 			if err := d.Decode(src, buf[:n], func(ev *collect.Event) { c.evs = append(c.evs, *ev) }); err != nil {
 				c.errs = append(c.errs, err)

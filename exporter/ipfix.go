@@ -105,7 +105,8 @@ type template struct {
 type Encoder struct {
 	cfg       EncoderConfig
 	templates map[uint32]*template
-	last      *template // template of the previous record (fast path)
+	custom    map[*CustomTemplate]*template // custom.go
+	last      *template                     // template of the previous record (fast path)
 	nextID    uint32
 	seq       uint32 // data records emitted in this session (RFC 7011 seq)
 
@@ -163,7 +164,7 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 func (e *Encoder) SequenceNumber() uint32 { return e.seq }
 
 // Templates returns the number of allocated templates.
-func (e *Encoder) Templates() int { return len(e.templates) }
+func (e *Encoder) Templates() int { return len(e.templates) + len(e.custom) }
 
 // Pending returns the number of data records in the unfinished message.
 func (e *Encoder) Pending() int { return e.records }
@@ -176,9 +177,7 @@ func (e *Encoder) ResetSession() int {
 	n := e.records
 	e.resetMessage()
 	e.seq = 0
-	for _, t := range e.templates {
-		t.sentAt = 0
-	}
+	e.RefreshTemplates()
 	return n
 }
 
@@ -186,6 +185,9 @@ func (e *Encoder) ResetSession() int {
 // record, as after a collector restart.
 func (e *Encoder) RefreshTemplates() {
 	for _, t := range e.templates {
+		t.sentAt = 0
+	}
+	for _, t := range e.custom {
 		t.sentAt = 0
 	}
 }
@@ -205,7 +207,7 @@ func (e *Encoder) templateFor(mask uint32) (*template, error) {
 	}
 	t := e.templates[mask]
 	if t == nil {
-		if len(e.templates) >= e.cfg.MaxTemplates {
+		if e.Templates() >= e.cfg.MaxTemplates {
 			return nil, fmt.Errorf("%w (%d), field mask %#x", ErrTooManyTemplates, e.cfg.MaxTemplates, mask)
 		}
 		t = newTemplate(uint16(e.nextID), mask)
@@ -270,7 +272,21 @@ func (e *Encoder) encode(r *telemetry.Record) error {
 	if err != nil {
 		return err
 	}
-	rlen := recordLen(t, r)
+	d, err := e.reserve(t, recordLen(t, r))
+	if err != nil {
+		return err
+	}
+	o := 0
+	for _, fi := range t.fields {
+		o += Fields[fi].put(d[o:], r)
+	}
+	return nil
+}
+
+// reserve makes room for one data record of rlen octets under t in the
+// current message (finishing the message first, and adding the template
+// and a set header, as needed) and returns the record's octets to fill.
+func (e *Encoder) reserve(t *template, rlen int) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		if len(e.buf) == 0 {
 			e.openMessage()
@@ -300,16 +316,11 @@ func (e *Encoder) encode(r *telemetry.Record) error {
 			}
 			n := len(e.buf)
 			e.buf = e.buf[:n+rlen]
-			d := e.buf[n:]
-			o := 0
-			for _, fi := range t.fields {
-				o += Fields[fi].put(d[o:], r)
-			}
 			e.records++
-			return nil
+			return e.buf[n:], nil
 		}
 		if attempt > 0 || e.records == 0 && len(e.inMsg) == 0 {
-			return fmt.Errorf("%w: %d octets with a %d-octet budget", ErrMessageSize, need, e.cfg.MessageSize)
+			return nil, fmt.Errorf("%w: %d octets with a %d-octet budget", ErrMessageSize, need, e.cfg.MessageSize)
 		}
 		e.Flush()
 	}

@@ -30,6 +30,32 @@ fi
 
 $demo_only && exit 0
 
+# Prometheus (Debian 12: 2.42) scrapes `dexplane collect --metrics-address`
+# in cmd/dexplane's analytics test; without recommends (no node exporter).
+if ! dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok installed"; then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "install-deps: need root to install: prometheus" >&2
+		exit 1
+	fi
+	echo "install-deps: apt-get install prometheus"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+# An OpenTelemetry Collector built from its Go modules (e2e/otelcol: otelcol
+# v0.165.0, v1.71.0 modules, OTLP receiver and OTLP/HTTP exporter) for
+# cmd/dexplane's TestCollectOTLP; named by the hash of its sources (as the test
+# names it), so it is rebuilt only when they change. A few
+# minutes the first time (module download and compile), cached after.
+otelcol_src=$(cd "$(dirname "$0")/../e2e/otelcol" && pwd)
+otelcol_sum=$(cd "$otelcol_src" && cat main.go go.mod go.sum | sha256sum | cut -c1-12)
+otelcol_bin=$(go env GOPATH)/bin/otelcol-dexplane-test-$otelcol_sum
+if [[ ! -x $otelcol_bin ]]; then
+	echo "install-deps: build the OpenTelemetry Collector (e2e/otelcol)"
+	(cd "$otelcol_src" && go build -o "$otelcol_bin" .)
+fi
+
 # goflow2 is an independent IPFIX decoder used by the exporter's tests.
 gobin=$(go env GOPATH)/bin
 if [[ ! -x $gobin/goflow2 ]]; then

@@ -13,11 +13,14 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/exporter/aggregate"
 	"github.com/dexplane/dexplane/exporter/collect"
 )
 
@@ -77,6 +80,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	interval := fs.Duration("interval", 0, "also print the summary every `DURATION` (0: only on exit)")
 	paths := fs.Int("paths", 0, "with the summary, print the hop-by-hop path of the first `N` packets seen (node, time, delay)")
 	maxPackets := fs.Int("max-packets", 65536, "packets kept for path assembly before the oldest are folded into statistics")
+	af := addAnalyticsFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: dexplane collect [--listen URL]... [--tls-cert F --tls-key F --tls-client-ca F] [--json] [--quiet] [--interval D]")
 		fmt.Fprintln(fs.Output(), "Receives IPFIX from dexplane exporters, prints each DEX record and, on exit (SIGINT/SIGTERM)")
@@ -150,6 +154,12 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	dec := collect.NewDecoder()
 	corr := collect.NewCorrelator()
 	corr.MaxPackets = *maxPackets
+	an, err := newAnalytics(af, corr, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
+		closeAll()
+		return 2
+	}
 	var tick <-chan time.Time
 	if *interval > 0 {
 		t := time.NewTicker(*interval)
@@ -157,6 +167,13 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		tick = t.C
 	}
 	var line []byte
+	dec.OnAggregate = func(src netip.AddrPort, domain uint32, rec *aggregate.Record) {
+		an.aggregate(domain, rec)
+		if !*quiet {
+			line = exporter.AppendAggregate(append(append(line[:0], "domain="...), strconv.Itoa(int(domain))+" "...), rec, false)
+			out.Write(line)
+		}
+	}
 	var records, bad uint64
 	var samples []collect.PacketKey
 	var traces []traceSample
@@ -165,6 +182,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		err := dec.Decode(m.src, m.b, func(ev *collect.Event) {
 			records++
 			corr.Add(ev)
+			an.event(ev)
 			if r := &ev.Record; r.Trace.Has && len(traces) < *paths {
 				traces = append(traces, traceSample{domain: ev.Domain, rec: *r}) // collect_pto.go
 			}
@@ -188,6 +206,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	summary := func() {
 		fmt.Fprintf(out, "--- %d record(s), %d bad message(s), %d data set(s) without template\n", records, bad, dec.MissingTemplate)
 		collect.WriteSummary(out, corr.Summary())
+		an.writeSummary(out)
 		writePaths(out, corr, samples)
 		writeTraces(out, traces)
 		out.Flush()
@@ -203,6 +222,8 @@ loop:
 			out.Flush()
 		case <-tick:
 			summary()
+		case now := <-an.tick.C:
+			an.onTick(now)
 		case <-ctx.Done():
 			break loop
 		}
@@ -222,6 +243,7 @@ loop:
 	for len(msgs) > 0 {
 		handle(<-msgs)
 	}
+	an.close()
 	summary()
 	return 0
 }

@@ -142,6 +142,11 @@ type Counters struct {
 	// SkippedExport counts packets never given DEX because they are
 	// telemetry export traffic (RFC 9326 loop prevention).
 	SkippedExport atomic.Uint64
+	// MetaMissing counts routed packets from an outside port that reached
+	// the worker without the XDP metadata carrying the route sampler's
+	// decision in steer: sampled (PresampleMissing): forwarded without DEX,
+	// never sampled a second time. They are not in NotSampled.
+	MetaMissing atomic.Uint64
 
 	// Foreign IOAM: IOAM arriving on an outside port, by the port's
 	// ForeignIOAM policy.
@@ -164,8 +169,8 @@ type Counters struct {
 	// outside port without it (inline option removed or outer header
 	// stripped).
 	DEXRemoved atomic.Uint64
-	// TunnelsStripped counts ip6ip6 outer headers removed (IOAM-bearing or
-	// addressed to a decap endpoint).
+	// TunnelsStripped counts ip6ip6 outer headers removed (those addressed
+	// to a decap endpoint; another tenant's tunnel keeps its outer header).
 	TunnelsStripped atomic.Uint64
 	// LeakDropped counts packets dropped because their IOAM could not be
 	// removed before an outside port (an edit failed, or IOAM kept showing
@@ -211,6 +216,7 @@ func (c *Counters) Each(fn func(name string, value uint64)) {
 	fn("skipped_hbh", c.SkippedHbH.Load())
 	fn("skipped_no_room", c.SkippedNoRoom.Load())
 	fn("skipped_export", c.SkippedExport.Load())
+	fn("meta_missing", c.MetaMissing.Load())
 	fn("foreign_dropped", c.ForeignDropped.Load())
 	fn("foreign_stripped", c.ForeignStripped.Load())
 	fn("foreign_forwarded", c.ForeignForwarded.Load())

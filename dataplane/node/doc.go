@@ -33,13 +33,20 @@
 //	                                   outer header), then every IOAM
 //	                                   header is removed: the outer header of
 //	                                   an ip6ip6 packet addressed to a decap
-//	                                   endpoint or carrying IOAM (another
-//	                                   tenant's plain tunnel is left alone),
-//	                                   or the inline IOAM options (the whole
-//	                                   Hop-by-Hop header when nothing else is
-//	                                   left); repeated on the exposed header,
-//	                                   and a packet that still carries IOAM
-//	                                   after three removals is dropped.
+//	                                   endpoint (only those tunnels are
+//	                                   terminated), else the IOAM options of
+//	                                   the Hop-by-Hop header (the whole header
+//	                                   when nothing else is left), else those
+//	                                   of a Destination Options header that
+//	                                   holds DEX;
+//	                                   repeated on the result, and a packet
+//	                                   that still carries IOAM after three
+//	                                   removals is dropped. Another tenant's
+//	                                   ip6ip6 tunnel (outer destination not a
+//	                                   decap endpoint) that got DEX in its
+//	                                   outer header inline loses only the
+//	                                   DEX and leaves byte-identical to how
+//	                                   it entered the domain.
 //	                                   Options.StripAtDecap=false (test mode)
 //	                                   forwards the packet with its IOAM.
 //	outside → outside  none            foreign IOAM policy only
@@ -79,9 +86,31 @@
 // the packet, strips the options (then the packet is processed as if it had
 // arrived without them), or forwards it untouched (no DEX is added to it).
 //
-// With steer: sampled the XDP program runs the samplers; Config.Presampled
-// passes its decision to the node, which then does not sample again, so
-// that steer: all and steer: sampled select the same packets.
+// A DEX option in a Destination Options header (packet.Packet.DstOpts;
+// Linux ignores it, no IOAM node reads it) never crosses the domain edge:
+// the encapsulating node treats the header's IOAM as foreign IOAM (drop,
+// strip or forward by the port's ForeignIOAM, so the packet never gets a
+// second DEX), transit nodes forward it without exporting it, and the
+// decapsulating node removes the header's IOAM options. Other IOAM in
+// Destination Options (a Pre-allocated Trace) is not IOAM to any role, as
+// in Linux, and crosses untouched.
+//
+// # One classifier
+//
+// The node and the XDP program (ebpf/steer.c) decide alike for every
+// frame (ebpf's TestDifferentialSteer and FuzzDifferentialSteer check it):
+// the same VLAN tag stack (package packet), neighbour discovery (ICMPv6
+// 133-137 right after the IPv6 header) forwarded untouched and never
+// sampled, and the same frames counted in a route's k/n sampler: every
+// frame from an outside port whose fixed IPv6 header is sound and whose
+// destination a route covers, including frames the codec then rejects and
+// drops (steer.c does not walk the rest), except a jumbogram candidate
+// (Payload Length 0 with a Hop-by-Hop header). Samplers are 64 bits wide in
+// both. With steer: sampled the XDP program runs the samplers and
+// Config.Presampled passes its decision to the node, which never samples
+// again; a frame that arrives without the decision is counted
+// (Counters.MetaMissing) and not selected. So steer: all and steer:
+// sampled select the same packets on any sequence.
 //
 // Export traffic, which never receives DEX (RFC 9326 loop prevention), is a
 // packet whose source is the node's address, or whose TCP/UDP/SCTP
@@ -217,6 +246,16 @@
 //	ErrInnerShort, ErrInnerVersion,      destination would drop it)
 //	ErrInnerLength
 //	anything else                        drop (MalformedOther; a codec bug)
+//
+// One exception keeps the two steer modes alike: on an outside port whose
+// ForeignIOAM is forward (steer.c then lets Hop-by-Hop and extension
+// headers cross unless the route selects the frame, see package ebpf), an
+// outside → inside frame with a sound fixed IPv6 header whose extension
+// headers the codec rejects (any error below ErrPayloadLength in the table,
+// except a jumbogram candidate) is forwarded untouched when its route does
+// not select it, counted in Malformed; a selected one is dropped. Foreign
+// traffic we do not touch is not ours to judge; a router or the
+// destination will.
 //
 // A frame whose Off/Len do not fit its buffer counts as ErrShortFrame.
 // After an edit the node parses the frame again; a failure there (an editor

@@ -56,15 +56,52 @@ type Config struct {
 	// time.Now().UnixNano.
 	Clock func() int64
 	// Presampled, when not nil, reports for a frame from an outside port
-	// whether the XDP program already ran the matching route's k/n sampler
-	// (steer: sampled) and what it decided: ok true means the decision is
-	// made and selected tells it, so the node does not count the frame in
-	// the route's Go Sampler again. ok false (or a nil Presampled, steer:
-	// all) makes the node sample the frame itself. The engine implements it
-	// by decoding the XDP metadata in front of the frame (ebpf.ParseMeta:
-	// ReasonSampled → selected, ReasonHbH and ReasonOrder → not selected,
-	// no metadata → not decided). Called at most once per frame, from the worker.
-	Presampled func(f *xsk.Frame) (selected, ok bool)
+	// what the XDP program's route sampler decided (steer: sampled), so
+	// the node never counts the frame in the route's Go Sampler a second
+	// time: PresampleSelected and PresampleNotSelected are taken as the
+	// decision, PresampleMissing (the frame came without the metadata that
+	// carries the decision) is counted in MetaMissing and treated as not
+	// selected, PresampleNone makes the node sample the frame itself. A nil
+	// Presampled (steer: all, where XDP never samples) is PresampleNone for
+	// every frame. The daemon implements it by decoding the XDP metadata in
+	// front of the frame (ebpf.ParseMeta). Called at most once per frame,
+	// from the worker.
+	Presampled func(f *xsk.Frame) Presample
+}
+
+// Presample is the XDP program's route-sampler decision for one frame, as
+// Config.Presampled reports it.
+type Presample uint8
+
+const (
+	// PresampleNone: the XDP program did not sample; the node does.
+	PresampleNone Presample = iota
+	// PresampleSelected: the route's k/n sampler selected the frame.
+	PresampleSelected
+	// PresampleNotSelected: the frame was counted by the XDP sampler (or
+	// went to the worker for another reason: Hop-by-Hop or extension
+	// headers, the order window) and not selected.
+	PresampleNotSelected
+	// PresampleMissing: the XDP program samples, but the frame carries no
+	// decision (a driver without metadata room). Policy: counted in
+	// Counters.MetaMissing and not selected; never sampled again, which
+	// would select about (k/n)² of such frames and miscount the route.
+	PresampleMissing
+)
+
+// String returns "none", "selected", "not_selected" or "missing".
+func (p Presample) String() string {
+	switch p {
+	case PresampleNone:
+		return "none"
+	case PresampleSelected:
+		return "selected"
+	case PresampleNotSelected:
+		return "not_selected"
+	case PresampleMissing:
+		return "missing"
+	}
+	return "Presample(" + strconv.Itoa(int(p)) + ")"
 }
 
 // Node runs the IOAM roles for one worker. It implements xsk.Handler.
@@ -80,7 +117,7 @@ type Node struct {
 	ctr     Counters
 	clock   func() int64
 	portMTU [2]int
-	presel  func(f *xsk.Frame) (selected, ok bool)
+	presel  func(f *xsk.Frame) Presample
 
 	// view caches what the node derives from the current snapshot; it is
 	// rebuilt when the snapshot pointer changes.
@@ -328,6 +365,15 @@ func (n *Node) Handle(f *xsk.Frame) xsk.Verdict {
 	out := 1 - in
 	p := &n.pkt
 	if err := packet.Parse(f.Buf[f.Off:f.Off+f.Len], p); err != nil {
+		if s.Ports[in].Domain == policy.Outside && s.Ports[out].Domain == policy.Inside {
+			sound, selected := n.sampleRejected(f, err)
+			if sound && !selected && s.Ports[in].ForeignIOAM == policy.ForeignForward {
+				// What steer.c does with it in steer: sampled (see the
+				// malformed-packet table): crosses untouched.
+				n.ctr.Malformed[malformedOf(err)].Add(1)
+				return n.forward()
+			}
+		}
 		return n.parseError(s, in, out, err)
 	}
 	inside := s.Ports[in].Domain == policy.Inside

@@ -110,8 +110,10 @@ func TestSamplerSharedByWorkers(t *testing.T) {
 	}
 }
 
-// TestPresampled checks that an XDP decision replaces the Go sampler and
-// that frames without a decision are sampled by the node.
+// TestPresampled checks that an XDP decision replaces the Go sampler, that
+// frames without a decision (PresampleNone) are sampled by the node, and
+// that frames whose decision is missing are counted, not selected and not
+// sampled again.
 func TestPresampled(t *testing.T) {
 	spec := baseSpec(encapDir)
 	spec.Routes[0].K, spec.Routes[0].N = 1, 2
@@ -119,12 +121,10 @@ func TestPresampled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decision := []struct{ selected, ok bool }{{true, true}, {true, true}, {false, true}, {false, false}, {false, false}}
+	decision := []Presample{PresampleSelected, PresampleSelected, PresampleNotSelected, PresampleNone, PresampleNone,
+		PresampleMissing, PresampleMissing}
 	i := 0
-	n, err := New(Config{Policy: newPtr(s), Presampled: func(*xsk.Frame) (bool, bool) {
-		d := decision[i]
-		return d.selected, d.ok
-	}})
+	n, err := New(Config{Policy: newPtr(s), Presampled: func(*xsk.Frame) Presample { return decision[i] }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,8 +134,9 @@ func TestPresampled(t *testing.T) {
 		n.Handle(f)
 		got = append(got, parseOut(t, f).HasDEX)
 	}
-	// XDP said yes, yes, no; then the Go sampler (1/2) selects its first.
-	want := []bool{true, true, false, true, false}
+	// XDP said yes, yes, no; then the Go sampler (1/2) selects its first;
+	// the two without metadata are not selected.
+	want := []bool{true, true, false, true, false, false, false}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("frame %d: DEX %v, want %v", i, got[i], want[i])
@@ -145,6 +146,7 @@ func TestPresampled(t *testing.T) {
 	if c := r.Sampler.Count(); c != 2 {
 		t.Errorf("Go sampler counted %d frames, want 2 (the undecided ones)", c)
 	}
+	wantCounters(t, n, map[string]uint64{"meta_missing": 2, "not_sampled": 2, "dex_inserted": 3})
 }
 
 // TestSamplerCountsEveryRoutedPacket checks the kernel's counting: export

@@ -8,8 +8,9 @@ import (
 )
 
 // maxDecapEdits bounds the header removals the decapsulating role makes on
-// one packet (outer header, then an inline option the inner packet carries,
-// with one spare) so that a hostile nesting costs a fixed amount of work.
+// one packet (outer header, then the Hop-by-Hop and Destination Options
+// IOAM the inner packet carries) so that a hostile nesting costs a fixed
+// amount of work.
 const maxDecapEdits = 3
 
 // encap is the encapsulating role (outside → inside): route lookup and k/n
@@ -17,14 +18,17 @@ const maxDecapEdits = 3
 // insertion (inline, merged or ip6ip6), flow sequence, own record.
 func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict {
 	p := &n.pkt
+	if isND(f.Buf[f.Off:f.Off+f.Len], p) {
+		return n.forward()
+	}
 	// Like the kernel and the XDP pre-selection, every packet that matches
 	// a route counts in its k/n sampler, whatever happens to it next.
 	r, routed := n.view.routes.Lookup(packet.Dst(f.Buf[f.Off:f.Off+f.Len], p.L3))
-	selected := false
+	selected, missing := false, false
 	if routed {
-		selected = n.sample(f, r)
+		selected, missing = n.sample(f, r)
 	}
-	if p.NumIOAM > 0 {
+	if p.NumIOAM > 0 || p.DstOptsDEX > 0 {
 		if v, done := n.foreign(s, f, in); done {
 			return v
 		}
@@ -39,7 +43,11 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		return n.forward()
 	}
 	if !selected {
-		n.ctr.NotSampled.Add(1)
+		if missing {
+			n.ctr.MetaMissing.Add(1)
+		} else {
+			n.ctr.NotSampled.Add(1)
+		}
 		return n.forward()
 	}
 	if r.HasTrace {
@@ -158,14 +166,55 @@ func (n *Node) packetTooBig(f *xsk.Frame, mtu int) bool {
 }
 
 // sample runs route r's k/n selection for frame f, unless the XDP program
-// already did (Config.Presampled).
-func (n *Node) sample(f *xsk.Frame, r *policy.Route) bool {
+// already did (Config.Presampled). missing reports a frame whose decision
+// did not arrive (PresampleMissing): it is not selected.
+func (n *Node) sample(f *xsk.Frame, r *policy.Route) (selected, missing bool) {
 	if n.presel != nil {
-		if selected, ok := n.presel(f); ok {
-			return selected
+		switch n.presel(f) {
+		case PresampleSelected:
+			return true, false
+		case PresampleNotSelected:
+			return false, false
+		case PresampleMissing:
+			return false, true
 		}
 	}
-	return r.Sampler.Sample()
+	return r.Sampler.Sample(), false
+}
+
+// isND reports whether the IPv6 packet at p.L3 of frame is neighbour
+// discovery (ICMPv6 133-137 right after the IPv6 header) by the rule of
+// steer.c: such frames cross in XDP in every steer mode, never meet a
+// route sampler, and the node forwards them untouched too.
+func isND(frame []byte, p *packet.Packet) bool {
+	t := p.L3 + packet.IPv6Len
+	return frame[p.L3+6] == packet.ProtoICMPv6 && t < len(frame) && frame[t] >= 133 && frame[t] <= 137
+}
+
+// sampleRejected keeps the route samplers of steer: all in step with
+// steer.c's for an outside-port frame the codec rejected: steer.c samples
+// every frame with a sound fixed IPv6 header (it does not walk the rest),
+// except a jumbogram candidate (Payload Length 0 and Hop-by-Hop), which it
+// steers before the route lookup. sound reports such a frame (sampled or
+// not: the route may not match), selected the sampler's decision.
+func (n *Node) sampleRejected(f *xsk.Frame, err error) (sound, selected bool) {
+	switch err {
+	case packet.ErrNotIPv6, packet.ErrShortFrame, packet.ErrShortVLAN, packet.ErrShortIPv6,
+		packet.ErrIPVersion, packet.ErrPayloadLength:
+		return false, false // steer.c: not IPv6 or dropped before any sampler
+	}
+	p := &n.pkt
+	frame := f.Buf[f.Off : f.Off+f.Len]
+	if p.L3 < packet.EthernetLen || p.L3+packet.IPv6Len > len(frame) {
+		return false, false
+	}
+	if p.PayloadLen == 0 && frame[p.L3+6] == packet.ProtoHopByHop {
+		return false, false
+	}
+	if r, ok := n.view.routes.Lookup(packet.Dst(frame, p.L3)); ok {
+		selected, _ = n.sample(f, r)
+	}
+	return true, selected
 }
 
 // isExportTraffic reports whether the packet is telemetry export traffic,
@@ -191,15 +240,27 @@ func (n *Node) foreign(s *policy.Snapshot, f *xsk.Frame, in int) (v xsk.Verdict,
 		n.ctr.ForeignForwarded.Add(1)
 		return n.forward(), true
 	case policy.ForeignStrip:
-		off, ln, err := packet.RemoveDEX(f.Buf, f.Off, f.Len, &n.pkt)
-		if err != nil {
-			n.ctr.ForeignDropped.Add(1)
-			return n.drop(), true
-		}
-		f.Off, f.Len = off, ln
-		if err := n.reparse(f); err != nil {
-			n.ctr.Malformed[malformedOf(err)].Add(1)
-			return n.drop(), true
+		// The Hop-by-Hop options first, then a Destination Options header
+		// with IOAM (at most one edit each; the result is parsed again).
+		for edits := 0; n.pkt.NumIOAM > 0 || n.pkt.DstOptsDEX > 0; edits++ {
+			var off, ln int
+			var err error
+			if edits == 2 {
+				err = packet.ErrLayout // IOAM reappeared: refuse
+			} else if n.pkt.NumIOAM > 0 {
+				off, ln, err = packet.RemoveDEX(f.Buf, f.Off, f.Len, &n.pkt)
+			} else {
+				off, ln, err = packet.RemoveDstOptsDEX(f.Buf, f.Off, f.Len, &n.pkt)
+			}
+			if err != nil {
+				n.ctr.ForeignDropped.Add(1)
+				return n.drop(), true
+			}
+			f.Off, f.Len = off, ln
+			if err := n.reparse(f); err != nil {
+				n.ctr.Malformed[malformedOf(err)].Add(1)
+				return n.drop(), true
+			}
 		}
 		n.ctr.ForeignStripped.Add(1)
 		return xsk.Forward, false
@@ -212,7 +273,7 @@ func (n *Node) foreign(s *policy.Snapshot, f *xsk.Frame, in int) (v xsk.Verdict,
 // passOutside handles outside → outside frames: no IOAM role, but foreign
 // IOAM still follows the ingress port's policy.
 func (n *Node) passOutside(s *policy.Snapshot, f *xsk.Frame, in int) xsk.Verdict {
-	if n.pkt.NumIOAM > 0 {
+	if n.pkt.NumIOAM > 0 || n.pkt.DstOptsDEX > 0 {
 		if v, done := n.foreign(s, f, in); done {
 			return v
 		}
@@ -309,9 +370,12 @@ func (n *Node) decap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 	removed := false
 	for edits := 0; ; edits++ {
 		frame := f.Buf[f.Off : f.Off+f.Len]
-		tunnel := p.Encap == packet.EncapIP6IP6 &&
-			(p.NumIOAM > 0 || n.view.decap.Contains(packet.Dst(frame, p.L3)))
-		if !tunnel && p.NumIOAM == 0 {
+		// Only a tunnel addressed to one of this node's decap endpoints is
+		// terminated. Another tenant's ip6ip6 tunnel (DEX may have been
+		// inserted into its outer header inline) keeps its outer header:
+		// only the IOAM is removed, so it leaves as it entered the domain.
+		tunnel := p.Encap == packet.EncapIP6IP6 && n.view.decap.Contains(packet.Dst(frame, p.L3))
+		if !tunnel && p.NumIOAM == 0 && p.DstOptsDEX == 0 {
 			if removed {
 				n.ctr.DEXRemoved.Add(1)
 			}
@@ -323,10 +387,15 @@ func (n *Node) decap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		}
 		var off, ln int
 		var err error
-		if tunnel {
+		switch {
+		case tunnel:
 			off, ln, err = packet.StripOuter(f.Buf, f.Off, f.Len, p)
-		} else {
+		case p.NumIOAM > 0:
 			off, ln, err = packet.RemoveDEX(f.Buf, f.Off, f.Len, p)
+		default:
+			// DEX in a Destination Options header leaves the domain
+			// neither: the header's IOAM is removed, never exported.
+			off, ln, err = packet.RemoveDstOptsDEX(f.Buf, f.Off, f.Len, p)
 		}
 		if err != nil {
 			n.ctr.LeakDropped.Add(1)
@@ -335,7 +404,7 @@ func (n *Node) decap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		if tunnel {
 			n.ctr.TunnelsStripped.Add(1)
 		}
-		removed = removed || p.NumIOAM > 0
+		removed = removed || p.NumIOAM > 0 || p.DstOptsDEX > 0
 		f.Off, f.Len = off, ln
 		if err := n.reparse(f); err != nil {
 			n.ctr.Malformed[malformedOf(err)].Add(1)

@@ -1,7 +1,7 @@
 // Package packet reads and edits, in place and without allocating, the wire
 // formats an IOAM Direct Exporting (RFC 9326) data plane touches: Ethernet
-// with zero or one 802.1Q tag, IPv6, the Hop-by-Hop options header and its
-// TLVs (RFC 8200), the IOAM option (RFC 9486, option types 0x31 and 0x11),
+// with up to two VLAN tags (802.1Q, 802.1ad, 0x9100), IPv6, the Hop-by-Hop
+// options header and its TLVs (RFC 8200), the IOAM option (RFC 9486, option types 0x31 and 0x11),
 // the DEX header with its optional fields (RFC 9326), the Pre-allocated
 // Trace (RFC 9197: [InsertIOAMInline] and [PushIP6IP6IOAM] insert it in the
 // Linux ioam6 lwtunnel's layout, [FillPTO] writes one node's data as Linux

@@ -209,6 +209,17 @@ func RemoveDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error
 	if hl > plen {
 		return off, n, ErrLayout
 	}
+	return removeIOAMOpts(buf, off, n, f, l3, plen, hb, l3+6, hl)
+}
+
+// removeIOAMOpts removes the IOAM options of the options header (Hop-by-Hop
+// or Destination Options) of length hl at frame offset hb, announced by the
+// Next Header octet at frame offset prev, in the frame f = buf[off:off+n]
+// whose IPv6 header at l3 has Payload Length plen (all checked by the
+// caller): the whole header when nothing but IOAM and padding is left,
+// else compacted (see RemoveDEX). Everything in front of the header moves
+// towards the back by what is removed.
+func removeIOAMOpts(buf []byte, off, n int, f []byte, l3, plen, hb, prev, hl int) (newOff, newLen int, err error) {
 	h := f[hb : hb+hl]
 	_, nopt, nioam, err := walkHbH(h)
 	switch {
@@ -218,7 +229,7 @@ func RemoveDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error
 		return off, n, nil
 	case nopt == nioam:
 		// Only IOAM and padding: drop the whole header.
-		f[l3+6] = h[0]
+		f[prev] = h[0]
 		binary.BigEndian.PutUint16(f[l3+4:], uint16(plen-hl))
 		newOff = off + hl
 		copy(buf[newOff:newOff+hb], f[:hb])
@@ -251,6 +262,61 @@ func RemoveDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error
 	newOff = off + shrink
 	copy(buf[newOff:newOff+hb+total], f[:hb+total])
 	return newOff, n - shrink, nil
+}
+
+// RemoveDstOptsDEX removes the IOAM options of the Destination Options
+// header p.DstOpts (see Packet.DstOpts) the way RemoveDEX does for the
+// Hop-by-Hop header: the whole header when only IOAM and padding are left
+// (the Next Header octet that announced it then takes its Next Header),
+// else the remaining options compacted with canonical padding. The headers
+// in front move towards the back. A packet without such a header is left
+// unchanged and is not an error. It returns the new frame offset and
+// length. Errors: ErrFrameBounds, ErrLayout (also when p.DstOpts is not a
+// Destination Options header of the chain that starts at p.L3).
+func RemoveDstOptsDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error) {
+	f, plen, err := frameIPv6(buf, off, n, p)
+	if err != nil {
+		return off, n, err
+	}
+	if p.DstOpts == 0 {
+		return off, n, nil
+	}
+	l3, hb := p.L3, p.DstOpts
+	end := l3 + IPv6Len + plen
+	if hb < l3+IPv6Len || hb > end-8 {
+		return off, n, ErrLayout
+	}
+	// Find the Next Header octet that announces the header: walk the
+	// chain from the IPv6 header (a cold path; Parse keeps no copy).
+	prev, at := l3+6, l3+IPv6Len
+	for range maxExtHeaders + 1 {
+		if at >= hb {
+			break
+		}
+		var hl int
+		switch f[prev] {
+		case ProtoHopByHop, ProtoRouting, ProtoDstOpts, 135, 139, 140:
+			hl = (int(f[at+1]) + 1) << 3
+		case ProtoAH:
+			hl = (int(f[at+1]) + 2) << 2
+		case ProtoFragment:
+			hl = 8
+		default:
+			return off, n, ErrLayout
+		}
+		prev, at = at, at+hl
+		if at > end-2 {
+			return off, n, ErrLayout
+		}
+	}
+	if at != hb || f[prev] != ProtoDstOpts {
+		return off, n, ErrLayout
+	}
+	hl := (int(f[hb+1]) + 1) << 3
+	if hl > end-hb {
+		return off, n, ErrLayout
+	}
+	return removeIOAMOpts(buf, off, n, f, l3, plen, hb, prev, hl)
 }
 
 // StripOuter removes the outer IPv6 header and every extension header before

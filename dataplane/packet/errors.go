@@ -14,9 +14,11 @@ import (
 var (
 	// ErrShortFrame: the frame is shorter than an Ethernet header (14 octets).
 	ErrShortFrame = errors.New("packet: frame shorter than an Ethernet header")
-	// ErrShortVLAN: an 802.1Q tag is announced but the frame ends inside it.
-	ErrShortVLAN = errors.New("packet: frame ends inside the 802.1Q tag")
-	// ErrNotIPv6: the EtherType (after at most one 802.1Q tag) is not 0x86DD.
+	// ErrShortVLAN: a VLAN tag (802.1Q, 802.1ad or 0x9100) is announced but
+	// the frame ends inside it.
+	ErrShortVLAN = errors.New("packet: frame ends inside a VLAN tag")
+	// ErrNotIPv6: the EtherType (after at most MaxVLANTags VLAN tags) is not
+	// 0x86DD.
 	// Callers that forward such frames untouched should treat it as "not ours"
 	// rather than as a malformed packet.
 	ErrNotIPv6 = errors.New("packet: not an IPv6 frame")

@@ -11,8 +11,9 @@ import (
 // frames (and more) are committed under testdata/fuzz/.
 func fuzzSeeds() [][]byte {
 	var out [][]byte
-	for _, v := range []string{vecPlain, vecA, vecB, vecB2, vecB2NonCanonical, vecC, vecD, vecD0, vecE} {
-		for _, l := range []string{ethHdr, ethVLANHdr} {
+	for _, v := range []string{vecPlain, vecA, vecB, vecB2, vecB2NonCanonical, vecC, vecD, vecD0, vecE,
+		vecDstOpts, vecHbHDstOpts, vecDstOptsKeep} {
+		for _, l := range []string{ethHdr, ethVLANHdr, eth8021ad, ethQinQ} {
 			b, _ := hex.DecodeString(l + v)
 			out = append(out, b)
 		}
@@ -65,6 +66,32 @@ func FuzzParse(f *testing.F) {
 			d, err := DecodeDEXOption(frame[p.IOAM[p.DEXOpt].Off:])
 			if err != nil || d != p.DEX {
 				t.Fatalf("DecodeDEXOption %+v %v, Parse %+v", d, err, p.DEX)
+			}
+		}
+		if p.DstOptsDEX > 0 {
+			// IOAM in Destination Options: removable, and what is left is
+			// accepted, ends where it did, and no longer has IOAM in that
+			// header (a later Destination Options header may have some).
+			if p.DstOpts < p.L3+IPv6Len || p.DstOpts > p.End-8 {
+				t.Fatalf("DstOpts %d outside the packet", p.DstOpts)
+			}
+			buf, off := frameIn(0, bytes.Clone(frame))
+			no, nn, err := RemoveDstOptsDEX(buf, off, len(frame), &p)
+			if err != nil {
+				t.Fatalf("RemoveDstOptsDEX on an accepted packet: %v", err)
+			}
+			var q Packet
+			if err := Parse(buf[no:no+nn], &q); err != nil {
+				t.Fatalf("after RemoveDstOptsDEX: %v\nin  %x\nout %x", q.Detail(err), frame, buf[no:no+nn])
+			}
+			// Compacted in place (not removed whole): the header is still
+			// at p.DstOpts and must hold no IOAM.
+			hl := (int(frame[p.DstOpts+1]) + 1) << 3
+			if q.DstOptsDEX != 0 && len(frame)-nn < hl && q.DstOpts == p.DstOpts {
+				t.Fatalf("IOAM left in the Destination Options header\nin  %x\nout %x", frame, buf[no:no+nn])
+			}
+			if no+nn != off+len(frame) {
+				t.Fatal("RemoveDstOptsDEX moved the payload end")
 			}
 		}
 		if p.NumIOAM == 0 {
@@ -246,6 +273,9 @@ func FuzzEditorsGarbageLayout(f *testing.F) {
 		copy(buf[off:], frame)
 		_, _, _ = StripOuter(buf, off, len(frame), &p)
 		_, _ = MergeOverhead(frame, &p, 0xC0)
+		copy(buf[off:], frame)
+		q := Packet{L3: l3, DstOpts: hbh, DstOptsDEX: 1}
+		_, _, _ = RemoveDstOptsDEX(buf, off, len(frame), &q)
 	})
 }
 

@@ -41,8 +41,8 @@ var ErrICMPSuppressed = errors.New("packet: RFC 4443 forbids an ICMPv6 error for
 // §3.2: Type 2, Code 0) answering it, in place, ready to leave through the
 // port the frame arrived on:
 //
-//   - the Ethernet destination and source addresses are swapped; an 802.1Q
-//     tag, if any, and the EtherType are kept;
+//   - the Ethernet destination and source addresses are swapped; VLAN
+//     tags, if any, and the EtherType are kept;
 //   - a new IPv6 header: Traffic Class 0, Flow Label 0, Next Header 58,
 //     Hop Limit PTBHopLimit, source src (the answering node's address),
 //     destination the invoking packet's (outer) source address;

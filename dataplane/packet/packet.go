@@ -8,14 +8,23 @@ import (
 // Header sizes in octets.
 const (
 	EthernetLen = 14 // destination, source, EtherType
-	VLANTagLen  = 4  // 802.1Q TPID + TCI
+	VLANTagLen  = 4  // TPID + TCI of one VLAN tag
 	IPv6Len     = 40 // fixed IPv6 header
 )
 
 // EtherTypes understood by [Parse].
 const (
 	EtherTypeIPv6 = 0x86DD
-	EtherTypeVLAN = 0x8100 // 802.1Q; at most one tag is parsed
+	EtherTypeVLAN = 0x8100 // 802.1Q C-tag
+	// EtherTypeQinQ is the 802.1ad S-tag TPID.
+	EtherTypeQinQ = 0x88A8
+	// EtherTypeQinQ9100 is the pre-standard Q-in-Q TPID some switches use.
+	EtherTypeQinQ9100 = 0x9100
+	// MaxVLANTags is how many VLAN tags (any of the three TPIDs, in any
+	// order) [Parse] and ebpf/steer.c look through; a frame with more is
+	// not IPv6 to either (it crosses untouched, as a kernel without VLAN
+	// devices would not see IPv6 in it either).
+	MaxVLANTags = 2
 )
 
 // IPv6 Next Header values used by this package (IANA "Assigned Internet
@@ -159,12 +168,17 @@ type PTO struct {
 // pointers: a caller keeps one per worker and passes its address to [Parse]
 // for each frame. All offsets are octets from the start of that frame.
 type Packet struct {
-	// L3 is the offset of the (outer) IPv6 header: 14, 18 with an 802.1Q
-	// tag, or the l3 argument of ParseIPv6.
+	// L3 is the offset of the (outer) IPv6 header: 14, plus 4 per VLAN tag,
+	// or the l3 argument of ParseIPv6.
 	L3 int
-	// VLAN reports an 802.1Q tag; VLANTCI is its Tag Control Information.
-	VLAN    bool
-	VLANTCI uint16
+	// VLAN reports at least one VLAN tag; VLANTCI is the outermost tag's Tag
+	// Control Information and VLANTags the number of tags (0..MaxVLANTags).
+	VLAN     bool
+	VLANTCI  uint16
+	VLANTags uint8
+	// DstOptsDEX is the number of IOAM DEX options in the Destination
+	// Options header at DstOpts (kept here, where the layout has room).
+	DstOptsDEX uint8
 
 	// PayloadLen is the outer IPv6 Payload Length; End = L3+40+PayloadLen is
 	// the offset just past the IPv6 packet (the frame may be longer).
@@ -193,6 +207,17 @@ type Packet struct {
 	// HasPTO reports a Pre-allocated Trace option; PTO holds the first one.
 	HasPTO bool
 	PTO    PTO
+
+	// DstOpts is the offset of the first Destination Options header of the
+	// outer header chain that holds an IOAM DEX option (0 when none does),
+	// and DstOptsDEX (above) the number of DEX options in it. They are not
+	// decoded or validated beyond their lengths: the data plane removes the
+	// header's IOAM options at the domain edge (RemoveDstOptsDEX) and
+	// treats them as foreign IOAM at the encapsulating node, but never
+	// exports them. Not counted in NumIOAM or Encap. Other IOAM options in
+	// Destination Options (a Pre-allocated Trace) are not recorded: no node
+	// reads IOAM there.
+	DstOpts int
 
 	// Encap says how IOAM is carried.
 	Encap Encap

@@ -5,42 +5,57 @@ import (
 	"math/bits"
 )
 
-// Parse parses an Ethernet frame (with zero or one 802.1Q tag) carrying IPv6
-// into p, validating the Hop-by-Hop header the way the Linux receive path
-// does. p is overwritten entirely. It does not allocate and never panics;
-// frame is only read.
+// Parse parses an Ethernet frame (with up to MaxVLANTags VLAN tags, see
+// [IsVLANEtherType]) carrying IPv6 into p, validating the Hop-by-Hop header
+// the way the Linux receive path does. p is overwritten entirely. It does
+// not allocate and never panics; frame is only read.
 //
 // Errors are the sentinels declared in this package, returned as is; after
 // an error p.ErrOff and p.ErrVal locate the offending field and the other
 // fields of p are only partially filled. ErrNotIPv6 means the frame is well
-// formed but not IPv6.
+// formed but not IPv6 (including a frame with more than MaxVLANTags tags).
 func Parse(frame []byte, p *Packet) error {
 	*p = Packet{}
+	if len(frame) >= EthernetLen && binary.BigEndian.Uint16(frame[12:]) == EtherTypeIPv6 {
+		return parseIPv6(frame, EthernetLen, p) // untagged: no call to ParseEthernet
+	}
 	l3, tci, vlan, err := ParseEthernet(frame)
 	if err != nil {
 		p.ErrOff, p.ErrVal = max(l3-2, 0), int(tci)
 		return err
 	}
-	p.VLAN, p.VLANTCI = vlan, tci
+	p.VLAN, p.VLANTCI, p.VLANTags = vlan, tci, uint8((l3-EthernetLen)/VLANTagLen)
 	return parseIPv6(frame, l3, p)
 }
 
-// ParseEthernet reads the Ethernet header of frame, with at most one 802.1Q
-// tag, and returns the offset of the IPv6 header (14 or 18) and the tag's
-// TCI when vlan is true. Errors: ErrShortFrame, ErrShortVLAN, ErrNotIPv6 (then
-// tci holds the EtherType found, and l3 the offset after it).
+// IsVLANEtherType reports whether et is a VLAN tag protocol identifier the
+// data plane looks through: 0x8100 (802.1Q), 0x88A8 (802.1ad S-tag) or
+// 0x9100 (pre-standard Q-in-Q). ebpf/steer.c uses the same set and the same
+// limit of MaxVLANTags tags; keep them in step.
+func IsVLANEtherType(et uint16) bool {
+	return et == EtherTypeVLAN || et == EtherTypeQinQ || et == EtherTypeQinQ9100
+}
+
+// ParseEthernet reads the Ethernet header of frame with up to MaxVLANTags
+// VLAN tags and returns the offset of the IPv6 header (14, 18 or 22) and
+// the outermost tag's TCI when vlan is true. Tags are kept in the frame
+// (editors move them with the Ethernet header). Errors: ErrShortFrame,
+// ErrShortVLAN, ErrNotIPv6 (then tci holds the EtherType found, and l3 the
+// offset after it; a third tag is ErrNotIPv6 with its TPID in tci).
 func ParseEthernet(frame []byte) (l3 int, tci uint16, vlan bool, err error) {
 	if len(frame) < EthernetLen {
 		return 0, uint16(len(frame)), false, ErrShortFrame
 	}
 	l3 = EthernetLen
 	et := binary.BigEndian.Uint16(frame[12:14])
-	if et == EtherTypeVLAN {
-		if len(frame) < EthernetLen+VLANTagLen {
+	for i := 0; i < MaxVLANTags && IsVLANEtherType(et); i++ {
+		if len(frame) < l3+VLANTagLen {
 			return l3, uint16(len(frame)), false, ErrShortVLAN
 		}
-		tci = binary.BigEndian.Uint16(frame[14:16])
-		et = binary.BigEndian.Uint16(frame[16:18])
+		if !vlan {
+			tci = binary.BigEndian.Uint16(frame[l3:])
+		}
+		et = binary.BigEndian.Uint16(frame[l3+2:])
 		l3 += VLANTagLen
 		vlan = true
 	}
@@ -395,6 +410,8 @@ func decodePTO(opt []byte, at int) PTO {
 // extension header (or ProtoFragment for a non-first fragment) and its
 // offset. Contents are not validated, only lengths. A Hop-by-Hop header is
 // allowed only as the first header of the chain and only when hbhFirst.
+// In the outer chain (hbhFirst false) the first Destination Options header
+// holding IOAM options is recorded in p.DstOpts.
 func skipExtHeaders(b []byte, nh uint8, off, end int, hbhFirst bool, p *Packet) (uint8, int, error) {
 	for i := range maxExtHeaders {
 		var hl int
@@ -411,6 +428,11 @@ func skipExtHeaders(b []byte, nh uint8, off, end int, hbhFirst bool, p *Packet) 
 				return nh, off, ErrExtTruncated
 			}
 			hl = (int(b[off+1]) + 1) << 3
+			if nh == ProtoDstOpts && !hbhFirst && p.DstOpts == 0 && hl <= end-off {
+				if k := countDEXOpts(b[off : off+hl]); k > 0 {
+					p.DstOpts, p.DstOptsDEX = off, uint8(k)
+				}
+			}
 		case ProtoAH:
 			if end-off < 2 {
 				p.ErrOff, p.ErrVal = off, end-off
@@ -434,6 +456,36 @@ func skipExtHeaders(b []byte, nh uint8, off, end int, hbhFirst bool, p *Packet) 
 		off += hl
 	}
 	return nh, off, nil
+}
+
+// countDEXOpts returns how many IOAM DEX options (Option Type 0x31 or
+// 0x11, IOAM Option-Type 4) the options header h (whole header) holds,
+// walking only its structure; a header whose options overrun it counts as
+// none (it carries no well-formed option). Other IOAM options (a
+// Pre-allocated Trace) do not count: no node reads IOAM there (Linux
+// neither), only DEX must not leave the domain or be doubled. The count
+// saturates at 255.
+func countDEXOpts(h []byte) int {
+	n := 0
+	for o := 2; o < len(h); {
+		t := h[o]
+		if t == OptPad1 {
+			o++
+			continue
+		}
+		if len(h)-o < 2 {
+			return 0
+		}
+		ol := int(h[o+1]) + 2
+		if ol > len(h)-o {
+			return 0
+		}
+		if (t == OptIOAM || t == OptIOAMAlt) && ol >= 4 && h[o+3] == IOAMTypeDirectExporting {
+			n++
+		}
+		o += ol
+	}
+	return min(n, 255)
 }
 
 // parseL4 records the upper-layer protocol and, where the protocol has

@@ -154,6 +154,45 @@ type Export struct {
 	RateLimit RateLimit
 	// Outputs are the local outputs; may be empty.
 	Outputs []LocalOutput
+	// Aggregate configures per-flow aggregation at the node.
+	Aggregate Aggregate
+	// Partition chooses which collectors receive a record.
+	Partition Partition
+}
+
+// Aggregate configures per-flow aggregation (package exporter/aggregate).
+type Aggregate struct {
+	// Interval is the aggregation interval; 0 exports one record per packet.
+	Interval time.Duration
+	// MaxFlows bounds the flows aggregated at once; 0 means 65536.
+	MaxFlows int
+	// KeepPerPacket also exports every packet's record (both views, for
+	// comparison; the export volume is not reduced).
+	KeepPerPacket bool
+}
+
+// Partition is how records are spread over the configured collectors.
+type Partition uint8
+
+// Partition modes.
+const (
+	// PartitionNone sends every record to every collector.
+	PartitionNone Partition = iota
+	// PartitionFlow sends a flow's records to one collector, number
+	// FNV-1a(namespace, Flow ID) mod len(Collectors) (exporter.PartitionIndex),
+	// the same choice on every node.
+	PartitionFlow
+)
+
+// String returns the configuration keyword of p.
+func (p Partition) String() string {
+	switch p {
+	case PartitionNone:
+		return "none"
+	case PartitionFlow:
+		return "flow"
+	}
+	return fmt.Sprintf("Partition(%d)", uint8(p))
 }
 
 // AttachMode is how the XDP program is attached to the ports.

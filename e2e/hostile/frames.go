@@ -441,11 +441,29 @@ func Frames() []Frame {
 	add(Frame{Name: "not-ipv6", What: "IPv4/UDP frame (EtherType 0x0800): not ours",
 		Bytes:  ether(0x0800, []byte{0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2, 0x9c, 0x40, 0x13, 0x89, 0, 8, 0, 0}),
 		Expect: all(same("not_ipv6"))})
-	add(Frame{Name: "qinq-88a8", What: "802.1ad S-tag then 802.1Q C-tag then IPv6 (two tags; the codec reads one)",
-		Bytes:  ether(0x86dd, plain("qinq-88a8"), vlanTag{0x88a8, 10}, vlanTag{0x8100, 20}),
-		Expect: all(same("not_ipv6"))})
-	add(Frame{Name: "vlan-double-8100", What: "two 802.1Q tags then IPv6",
-		Bytes:  ether(0x86dd, plain("vlan-double-8100"), vlanTag{0x8100, 10}, vlanTag{0x8100, 20}),
+	// VLAN stacks: up to two tags of 0x8100, 0x88a8, 0x9100 (package
+	// packet and steer.c alike); IOAM behind them is handled as untagged
+	// and the tags stay.
+	qinq := func(p []byte) []byte { return ether(0x86dd, p, vlanTag{0x88a8, 10}, vlanTag{0x8100, 20}) }
+	plainRow("qinq-88a8", "802.1ad S-tag then 802.1Q C-tag then IPv6: both tags kept", plain("qinq-88a8"), qinq)
+	plainRow("vlan-double-8100", "two 802.1Q tags then IPv6", plain("vlan-double-8100"),
+		func(p []byte) []byte { return ether(0x86dd, p, vlanTag{0x8100, 10}, vlanTag{0x8100, 20}) })
+	ad := func(p []byte) []byte { return ether(0x86dd, p, vlanTag{0x88a8, 200}) }
+	plainRow("vlan-88a8", "one 802.1ad tag then IPv6", plain("vlan-88a8"), ad)
+	plainRow("vlan-9100", "one 0x9100 (pre-standard Q-in-Q) tag then IPv6", plain("vlan-9100"),
+		func(p []byte) []byte { return ether(0x86dd, p, vlanTag{0x9100, 18}) })
+	{
+		p := plain("vlan-88a8-dex")
+		dexRow("vlan-88a8-dex", "one 802.1ad tag, inline DEX: must not leak past decap (issue 11)", ad(withHbH(p, dexHbH(0, Namespace, 0))),
+			"records_exported", "dex_removed,records_exported", ad(p))
+	}
+	{
+		p := plain("qinq-dex")
+		dexRow("qinq-dex", "802.1ad + 802.1Q tags, inline DEX", qinq(withHbH(p, dexHbH(0, Namespace, 0))),
+			"records_exported", "dex_removed,records_exported", qinq(p))
+	}
+	add(Frame{Name: "vlan-three-tags", What: "three tags then IPv6 with DEX: more than the stack, not IPv6 to either classifier",
+		Bytes:  ether(0x86dd, withHbH(plain("vlan-three-tags"), dexHbH(0, Namespace, 0)), vlanTag{0x88a8, 10}, vlanTag{0x8100, 20}, vlanTag{0x8100, 30}),
 		Expect: all(same("not_ipv6"))})
 	vlan := func(p []byte) []byte { return ether(0x86dd, p, vlanTag{0x8100, 0x2064}) }
 	plainRow("vlan-plain", "802.1Q-tagged (PCP 1, VID 100) IPv6/UDP: the tag stays in front of the IPv6 header", plain("vlan-plain"), vlan)
@@ -729,7 +747,10 @@ func Frames() []Frame {
 		Expect: malformed("hbh_not_first")})
 	{
 		p := ip6(60, 64, addrA, addrB, cat(hbh(17, pad(2), dexOpt(Namespace, 0)), udp(addrA, addrB, 40000, 5001, payloadOf("dstopts-dex"))))
-		plainRow("dstopts-dex", "DEX in a Destination Options header: not IOAM for the path (Linux ignores it); DEX added in a new Hop-by-Hop header", p, eth6)
+		add(Frame{Name: "dstopts-dex", What: "DEX in a Destination Options header: foreign IOAM at the encapsulating node (never a second DEX), forwarded in transit (not exported), removed at decap",
+			Bytes:  eth6(p),
+			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("forwarded"), strip("dex_removed")},
+			Want:   [NumRoles][]byte{RoleDecap: eth6(ip6(17, 64, addrA, addrB, udp(addrA, addrB, 40000, 5001, payloadOf("dstopts-dex"))))}})
 	}
 	add(Frame{Name: "routing-cut", What: "Routing header whose Hdr Ext Len runs past the payload",
 		Bytes:  eth6(ip6(43, 64, addrA, addrB, cat([]byte{17, 4, 0, 0, 0, 0, 0, 0}, udp(addrA, addrB, 40000, 5001, payloadOf("routing-cut"))[:8]))),
@@ -813,6 +834,11 @@ func Frames() []Frame {
 	{
 		p := encapIn(plain("ip6ip6-plain-tenant"), addrA, addrB, nil)
 		plainRow("ip6ip6-plain-tenant", "another tenant's plain ip6ip6 to a routed address: DEX goes in its outer header, decap leaves it alone", p, eth6)
+	}
+	{
+		p := encapIn(plain("ip6ip6-tenant-dex"), addrA, addrB, nil)
+		dexRow("ip6ip6-tenant-dex", "another tenant's ip6ip6 (outer destination not a decap endpoint) with inline DEX in its outer header: only DEX is removed, the tenant's outer header stays (issue 11)",
+			eth6(withHbH(p, dexHbH(0, Namespace, 0))), "records_exported", "dex_removed,records_exported", eth6(p))
 	}
 	{
 		in := withHbH(plain("ip6ip6-tenant-inner-dex"), dexHbH(0, Namespace, 0))

@@ -204,6 +204,7 @@ func (c *Correlator) Add(ev *Event) bool {
 	if !seen {
 		c.evict()
 		c.order = append(c.order, pk)
+		hops = make([]Hop, 0, 4) // a domain's path, usually: one allocation
 	}
 	c.packets[pk] = append(hops, hopOf(ev))
 	return true
@@ -251,10 +252,16 @@ func (c *Correlator) evict() {
 	}
 }
 
-// orderHops sorts a packet's hops into path order: by time when both hops
-// have one, else by decreasing hop limit, else by domain.
+// orderHops returns a packet's hops sorted into path order (see sortHops).
 func orderHops(hops []Hop) []Hop {
 	h := slices.Clone(hops)
+	sortHops(h)
+	return h
+}
+
+// sortHops sorts hops in place into path order: by time when both hops
+// have one, else by decreasing hop limit, else by domain.
+func sortHops(h []Hop) {
 	slices.SortStableFunc(h, func(a, b Hop) int {
 		if a.Time != 0 && b.Time != 0 && a.Time != b.Time {
 			if a.Time < b.Time {
@@ -267,7 +274,6 @@ func orderHops(hops []Hop) []Hop {
 		}
 		return int(int64(a.Domain) - int64(b.Domain))
 	})
-	return h
 }
 
 func pathKey(h []Hop) string {
@@ -281,12 +287,22 @@ func pathKey(h []Hop) string {
 	return b.String()
 }
 
-// foldPath adds one packet's hops to the per-path statistics.
+// foldPath adds one packet's hops to the per-path statistics; it sorts
+// hops in place (their order carries no meaning before sorting).
 func foldPath(paths map[string]*PathStats, hops []Hop) {
-	h := orderHops(hops)
-	k := pathKey(h)
-	p := paths[k]
+	h := hops
+	sortHops(h)
+	var kb [64]byte
+	kbuf := kb[:0]
+	for i, x := range h {
+		if i > 0 {
+			kbuf = append(kbuf, '>')
+		}
+		kbuf = strconv.AppendUint(kbuf, uint64(x.Domain), 10)
+	}
+	p := paths[string(kbuf)] // no allocation for the lookup
 	if p == nil {
+		k := string(kbuf)
 		n := len(h)
 		p = &PathStats{DelayNs: make([]uint64, max(n-1, 0)), DelaySamples: make([]uint64, max(n-1, 0)),
 			DelayMin: make([]int64, max(n-1, 0)), DelayMax: make([]int64, max(n-1, 0))}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/exporter/aggregate"
 )
 
 // Framing limits (RFC 7011 §3.1).
@@ -82,6 +83,20 @@ type Decoder struct {
 	MissingTemplate uint64
 	// BadRecords counts data records with a field of the wrong length.
 	BadRecords uint64
+	// OnAggregate, when set, receives the per-flow aggregate records
+	// (exporter.AggregateTemplate) instead of fn; nil skips them.
+	OnAggregate func(src netip.AddrPort, domain uint32, rec *aggregate.Record)
+	// Aggregates counts aggregate records decoded.
+	Aggregates uint64
+	// OnDelay, when set, receives the RFC 9951 delay records
+	// (DelayTemplate) of an upstream `dexplane collect --ipfix-out`.
+	OnDelay func(domain uint32, rec *DelayRecord)
+	// Delays counts delay records decoded.
+	Delays uint64
+
+	fast   map[fastKey]*fastTemplate // compiled templates (fastdecode.go)
+	fastEv Event
+	noFast bool // tests: always the general path
 	// Withdrawn counts template withdrawal records applied (RFC 7011 §8.1).
 	Withdrawn uint64
 }
@@ -314,6 +329,9 @@ func (d *Decoder) withdraw(ts netflow.NetFlowTemplateSystem, domain uint32, setI
 // decode runs one well-framed message through goflow2 and calls fn for
 // each DEX data record.
 func (d *Decoder) decode(src netip.AddrPort, ts netflow.NetFlowTemplateSystem, msg []byte, fn func(ev *Event)) error {
+	if !d.noFast && d.decodeFast(src, ts, msg, fn) {
+		return nil
+	}
 	var pkt netflow.IPFIXPacket
 	err := netflow.DecodeMessageVersion(bytes.NewBuffer(msg), ts, nil, &pkt)
 	if err != nil && !errors.Is(err, netflow.ErrorTemplateNotFound) {
@@ -324,6 +342,9 @@ func (d *Decoder) decode(src netip.AddrPort, ts netflow.NetFlowTemplateSystem, m
 		switch set := fs.(type) {
 		case netflow.DataFlowSet:
 			for _, rec := range set.Records {
+				if d.aggregate(src, pkt.ObservationDomainId, rec.Values) {
+					continue
+				}
 				ev = Event{Exporter: src, Domain: pkt.ObservationDomainId, ExportTime: pkt.ExportTime,
 					Sequence: pkt.SequenceNumber, Template: set.Id}
 				if d.fill(&ev, rec.Values) {

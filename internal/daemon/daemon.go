@@ -115,7 +115,11 @@ func New(opts Options) (*Daemon, error) {
 	mtus := [2]int{interfaceMTU(eo.Ports[0]), interfaceMTU(eo.Ports[1])}
 	d.capacity = min(linkSpeed(eo.Ports[0]), linkSpeed(eo.Ports[1]))
 	for w := 0; w < workers; w++ {
-		n, err := node.New(node.Config{Policy: eng.Policy(), PortMTU: mtus, Presampled: presampled})
+		nc := node.Config{Policy: eng.Policy(), PortMTU: mtus}
+		if eo.Steer == dxebpf.SteerSampled {
+			nc.Presampled = Presampled
+		}
+		n, err := node.New(nc)
 		if err != nil {
 			return nil, fmt.Errorf("daemon: worker %d: %w", w, err)
 		}
@@ -125,23 +129,25 @@ func New(opts Options) (*Daemon, error) {
 	return d, nil
 }
 
-// presampled reads the XDP program's decision in steer: sampled from the
-// metadata in front of the frame, so the route's k/n runs exactly once.
-func presampled(f *xsk.Frame) (selected, ok bool) {
+// Presampled reads the XDP program's decision in steer: sampled from the
+// metadata in front of the frame, so the route's k/n runs exactly once: a
+// frame steered as sampled was selected, one steered for another reason
+// (Hop-by-Hop, extension headers, order window) was not, and one without
+// metadata is node.PresampleMissing (counted, not selected, never sampled
+// again). It is node.Config.Presampled for steer: sampled; in steer: all
+// the workers are the only samplers and install none.
+func Presampled(f *xsk.Frame) node.Presample {
 	if f.Off < dxebpf.MetaLen {
-		return false, false
+		return node.PresampleMissing
 	}
 	m, ok := dxebpf.ParseMeta(f.Buf[f.Off-dxebpf.MetaLen : f.Off])
 	if !ok {
-		return false, false
+		return node.PresampleMissing
 	}
-	switch m.Reason {
-	case dxebpf.ReasonSampled:
-		return true, true
-	case dxebpf.ReasonHbH, dxebpf.ReasonOrder:
-		return false, true // decided: not selected
+	if m.Reason == dxebpf.ReasonSampled {
+		return node.PresampleSelected
 	}
-	return false, false
+	return node.PresampleNotSelected
 }
 
 // interfaceMTU returns the MTU of the named interface in the current network
@@ -438,6 +444,9 @@ func addExportCounters(base, c exporter.Counters) exporter.Counters {
 	c.CollectorBehind += base.CollectorBehind
 	c.EncodeErrors += base.EncodeErrors
 	c.OutputDropped += base.OutputDropped
+	c.Aggregated += base.Aggregated
+	c.AggregateRecords += base.AggregateRecords
+	c.AggregateOverflow += base.AggregateOverflow
 	return c
 }
 

@@ -450,12 +450,13 @@ func nodeStats(c *node.Counters) *NodeStats {
 	s.DEXInserted = map[string]uint64{"inline": inline, "merged": merged, "encapsulated": encap}
 	s.Skipped = map[string]map[string]uint64{
 		"encap": {
-			"no_route":    c.NoRoute.Load(),
-			"not_sampled": c.NotSampled.Load(),
-			"mtu":         c.SkippedMTU.Load(),
-			"hbh":         c.SkippedHbH.Load(),
-			"no_room":     c.SkippedNoRoom.Load(),
-			"export":      c.SkippedExport.Load(),
+			"no_route":     c.NoRoute.Load(),
+			"not_sampled":  c.NotSampled.Load(),
+			"mtu":          c.SkippedMTU.Load(),
+			"hbh":          c.SkippedHbH.Load(),
+			"no_room":      c.SkippedNoRoom.Load(),
+			"export":       c.SkippedExport.Load(),
+			"meta_missing": c.MetaMissing.Load(),
 		},
 		"transit": {
 			"ioam_disabled":     c.IOAMDisabled.Load(),

@@ -1,0 +1,43 @@
+package daemon
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/dexplane/dexplane/dataplane/node"
+	"github.com/dexplane/dexplane/dataplane/xsk"
+	dxebpf "github.com/dexplane/dexplane/ebpf"
+)
+
+// TestPresampled: the XDP decision is read from the metadata in front of
+// the frame; every steered reason other than ReasonSampled is a decision
+// (not selected), and a frame without metadata is PresampleMissing, never
+// PresampleNone (which would sample it a second time in Go).
+func TestPresampled(t *testing.T) {
+	frame := func(meta bool, r dxebpf.Reason) *xsk.Frame {
+		buf := make([]byte, 256)
+		if meta {
+			m := buf[64-dxebpf.MetaLen : 64]
+			binary.NativeEndian.PutUint32(m, 7)
+			binary.NativeEndian.PutUint16(m[4:], uint16(r))
+			binary.NativeEndian.PutUint16(m[6:], 0xd7e5)
+		}
+		return &xsk.Frame{Buf: buf, Off: 64, Len: 64}
+	}
+	for _, tc := range []struct {
+		name string
+		f    *xsk.Frame
+		want node.Presample
+	}{
+		{"sampled", frame(true, dxebpf.ReasonSampled), node.PresampleSelected},
+		{"hbh", frame(true, dxebpf.ReasonHbH), node.PresampleNotSelected},
+		{"ext hdr", frame(true, dxebpf.ReasonExtHdr), node.PresampleNotSelected},
+		{"order", frame(true, dxebpf.ReasonOrder), node.PresampleNotSelected},
+		{"no metadata", frame(false, 0), node.PresampleMissing},
+		{"no headroom", &xsk.Frame{Buf: make([]byte, 64), Off: 4, Len: 60}, node.PresampleMissing},
+	} {
+		if got := Presampled(tc.f); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
