@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dexplane/dexplane/e2e/hostile"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -175,6 +176,23 @@ func tsharkFields(t *testing.T, script, pcap string) (frames []map[string][]uint
 	return frames, luaErrors
 }
 
+// notIOAMToDexplane names the hostile frames whose IOAM bytes Wireshark
+// dissects but that dexplane, on purpose, does not treat as IOAM, so
+// `dexplane decode` reports none and the comparison does not apply.
+var notIOAMToDexplane = map[string]string{
+	"vlan-three-tags": "three VLAN tags exceed the tag stack both classifiers accept: not IPv6 to dexplane",
+	"pto-in-dstopts":  "a Pre-allocated Trace in a Destination Options header is not IOAM to Linux, nor to dexplane",
+}
+
+// hostileNames are the hostile frames' names in capture order.
+var hostileNames = func() []string {
+	var names []string
+	for _, f := range hostile.Frames() {
+		names = append(names, f.Name)
+	}
+	return names
+}()
+
 // TestLuaDissector runs tshark with deploy/wireshark/dexplane.lua over the
 // golden vectors and the hostile capture and compares every DEX and PTO
 // field with `dexplane decode --json` (decodeCapture, its implementation):
@@ -216,6 +234,12 @@ func TestLuaDissector(t *testing.T) {
 			}
 			compared, fields := 0, 0
 			for i, r := range recs {
+				if pcap != golden && i < len(hostileNames) {
+					if why, ok := notIOAMToDexplane[hostileNames[i]]; ok {
+						t.Logf("frame %d (%s): compared for Lua errors only: %s", i+1, hostileNames[i], why)
+						continue
+					}
+				}
 				if !r.OK {
 					if pcap == golden {
 						t.Errorf("golden frame %d: dexplane decode: %s", i+1, r.Error)
