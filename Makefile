@@ -5,8 +5,10 @@ GO        ?= go
 BIN       := bin/dexplane
 FUZZTIME  ?= 5s
 PKGS      := ./...
+# staticcheck is installed (pinned) by scripts/install-deps.sh.
+STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build test race unit fuzz bench bench-harness demo soak generate fmt vet deps clean deb
+.PHONY: all build test race unit fuzz bench bench-harness demo soak generate generate-check lint fmt vet deps clean deb
 
 all: build
 
@@ -22,9 +24,9 @@ deb:
 deps:
 	./scripts/install-deps.sh
 
-## test: everything CI runs: vet, unit and e2e tests (e2e need root), the same
+## test: everything CI runs: lint, unit and e2e tests (e2e need root), the same
 ## under the race detector, short fuzzing of every parser and editor.
-test: deps vet
+test: deps lint
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 	$(MAKE) race
 	./scripts/fuzz.sh $(FUZZTIME)
@@ -60,6 +62,23 @@ demo: build
 ## generate: rebuild the XDP objects with bpf2go (needs clang, llvm, libbpf-dev).
 generate:
 	$(GO) generate ./ebpf/...
+
+## generate-check: fail if `make generate` changes the bpf2go output (objects
+## and Go bindings) in the tree: CI catches a steer.c edit committed without
+## its objects. Regeneration is deterministic for the same clang.
+generate-check:
+	@before=$$(sha256sum ebpf/*_bpfel.*); $(MAKE) -s generate; \
+	if [ "$$before" != "$$(sha256sum ebpf/*_bpfel.*)" ]; then \
+		echo "generate-check: the bpf2go output was stale and is now regenerated; commit it:" >&2; \
+		git status --short -- ebpf >&2; exit 1; fi
+
+## lint: what CI requires of the source: gofmt -s, go vet, staticcheck (version
+## pinned in scripts/install-deps.sh), a tidy go.mod and fresh bpf2go objects.
+lint: vet generate-check
+	@out=$$(gofmt -s -l .); if [ -n "$$out" ]; then \
+		echo "lint: gofmt -s needed (make fmt):" >&2; echo "$$out" >&2; exit 1; fi
+	$(STATICCHECK) $(PKGS)
+	$(GO) mod tidy -diff
 
 fmt:
 	gofmt -s -w $$(git ls-files '*.go')

@@ -16,8 +16,9 @@
 //	s, err := c.Compile(current.Load()) // nothing swapped on error
 //	current.Store(s)                    // the only visible step
 //
-// Reload does exactly that. Default returns the embedded demo
-// configuration "dexplane run" uses without -c.
+// The daemon (internal/daemon, Daemon.Reload on SIGHUP) does exactly that
+// and refuses changes that need a restart. Default returns the embedded
+// demo configuration "dexplane run" uses without -c.
 //
 // # Schema
 //

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -406,8 +405,5 @@ func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer dxebpf
 	if f, err := rx.next(100 * time.Millisecond); f != nil || err != nil {
 		t.Errorf("stray frame after the table: %x (%v)", f, err)
 	}
-	var b strings.Builder
-	c := e.Counters()
-	_ = c.WriteText(&b)
-	t.Logf("engine counters:\n%s", b.String())
+	t.Logf("engine counters: %+v", e.Counters())
 }

@@ -407,10 +407,10 @@ func (o *Objects) attachPort(ifindex, portIndex, peerIfindex int, mode AttachMod
 	}
 	if o.redir != nil {
 		if err := o.redir.watch(prog, portIndex); err != nil {
-			o.log.Warn("xdp redirect failures of this port will not be counted", "port", portIndex, "err", err)
+			o.log.Warn("xdp redirect failures of this port will not be counted", "port_index", portIndex, "err", err)
 		}
 	}
-	o.log.Info("xdp attached", "prog", progName[o.opts.Program], "port", portIndex, "ifindex", ifindex, "peer", peerIfindex,
+	o.log.Info("xdp attached", "prog", progName[o.opts.Program], "port_index", portIndex, "ifindex", ifindex, "peer", peerIfindex,
 		"mode", a.Mode, "requested", mode, "role", role, "steer", o.opts.Steer, "peer_via_tc", viaTC)
 	o.atts = append(o.atts, a)
 	return a, nil

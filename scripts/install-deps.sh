@@ -62,3 +62,12 @@ if [[ ! -x $gobin/goflow2 ]]; then
 	echo "install-deps: go install goflow2 v2.2.6"
 	go install github.com/netsampler/goflow2/v2/cmd/goflow2@v2.2.6
 fi
+
+# staticcheck, pinned: `make lint` (part of `make test`) runs it. v0.8.2
+# (release 2026.2.2) is built for Go 1.26, this module's Go version (the
+# v0.7 line targets Go 1.25).
+staticcheck_version=v0.8.2
+if [[ $("$gobin/staticcheck" -version 2>/dev/null) != *"(${staticcheck_version#v})"* ]]; then
+	echo "install-deps: go install staticcheck $staticcheck_version"
+	go install honnef.co/go/tools/cmd/staticcheck@$staticcheck_version
+fi

@@ -167,7 +167,7 @@ func decodeFrame(index int, lt layers.LinkType, data []byte, p *packet.Packet) d
 		err = packet.ParseIPv6(data, 0, p)
 	case layers.LinkTypeLinuxSLL:
 		if len(data) < sllLen {
-			return failed(rec, fmt.Errorf("Linux SLL header truncated (%d octets)", len(data)))
+			return failed(rec, fmt.Errorf("truncated Linux SLL header (%d octets)", len(data)))
 		}
 		if binary.BigEndian.Uint16(data[14:16]) != packet.EtherTypeIPv6 {
 			return rec
@@ -175,7 +175,7 @@ func decodeFrame(index int, lt layers.LinkType, data []byte, p *packet.Packet) d
 		err = packet.ParseIPv6(data, sllLen, p)
 	case layers.LinkTypeLinuxSLL2:
 		if len(data) < sll2Len {
-			return failed(rec, fmt.Errorf("Linux SLL2 header truncated (%d octets)", len(data)))
+			return failed(rec, fmt.Errorf("truncated Linux SLL2 header (%d octets)", len(data)))
 		}
 		if binary.BigEndian.Uint16(data[0:2]) != packet.EtherTypeIPv6 {
 			return rec

@@ -513,9 +513,8 @@ func Frames() []Frame {
 			"records_exported", "dex_removed,records_exported", eth6(p))
 	}
 	{
-		p := plain("icmpv6-echo")
 		echo := l4(58, addrA, addrB, cat([]byte{128, 0, 0, 0, 0x12, 0x34, 0, 1}, payloadOf("icmpv6-echo")), 2)
-		p = ip6(58, 64, addrA, addrB, echo)
+		p := ip6(58, 64, addrA, addrB, echo)
 		plainRow("icmpv6-echo", "ICMPv6 echo request (not neighbour discovery)", p, eth6)
 	}
 	plainRow("tcp-syn", "TCP SYN (ports for the flow key from TCP)",

@@ -1,17 +1,12 @@
-// Package logging builds dexplane's structured loggers (log/slog) and
-// limits the rate of warnings about classes of packets, so that no line is
-// ever logged per packet.
-//
-// Messages about a port, worker or route carry the attributes of Port,
-// Worker and Route, under the keys KeyPort, KeyWorker and KeyRoute, so that
-// text and JSON logs can be filtered the same way.
+// Package logging builds dexplane's structured loggers (log/slog) from the
+// --log-format and --log-level settings. Keeping warnings about classes of
+// packets off the per-packet path is up to the caller (counters, not lines).
 package logging
 
 import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"strings"
 )
 
@@ -62,22 +57,3 @@ func New(format Format, level slog.Leveler, w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
-
-// Attribute keys for what a message is about.
-const (
-	// KeyPort is the data-plane port index (0 or 1).
-	KeyPort = "port"
-	// KeyWorker is the worker (RX queue) index.
-	KeyWorker = "worker"
-	// KeyRoute is the DEX route (its prefix).
-	KeyRoute = "route"
-)
-
-// Port returns the attribute of data-plane port p.
-func Port(p int) slog.Attr { return slog.Int(KeyPort, p) }
-
-// Worker returns the attribute of worker w.
-func Worker(w int) slog.Attr { return slog.Int(KeyWorker, w) }
-
-// Route returns the attribute of the route with the given prefix.
-func Route(prefix netip.Prefix) slog.Attr { return slog.String(KeyRoute, prefix.String()) }
