@@ -248,18 +248,19 @@ func (w *Worker) ZeroCopy() bool { return w.umem.zc }
 // FrameSize returns the UMEM chunk size in bytes.
 func (w *Worker) FrameSize() int { return int(w.fsize) }
 
-// ErrRunning is returned by Run when the worker is already running or was
-// stopped.
+// ErrRunning is returned by Run when the worker is running or has run, or
+// was closed.
 var ErrRunning = errors.New("xsk: worker already running or stopped")
 
 // Run forwards frames until Stop is called, then drains for at most
 // DrainTime: keeps forwarding until both RX rings are empty and every
 // transmitted frame has completed. It locks the calling goroutine to its OS
 // thread and pins it when configured. Run returns nil after a drain, or an
-// error if the worker cannot run.
+// error if the worker cannot run. A Stop that comes before Run (an engine
+// stopped right after it started) is not an error: Run then only drains.
 func (w *Worker) Run() error {
 	w.mu.Lock()
-	if w.closed || w.stopping.Load() || !w.running.CompareAndSwap(false, true) {
+	if w.closed || !w.running.CompareAndSwap(false, true) {
 		w.mu.Unlock()
 		return ErrRunning
 	}

@@ -361,6 +361,39 @@ func TestRunForwardsAndDrainsOnStop(t *testing.T) {
 	}
 }
 
+// TestStopBeforeRun: an engine stopped right after it started may call
+// Stop before the worker goroutine reaches Run. Run then drains what is
+// already in the RX ring and returns nil, not an error (it once returned
+// ErrRunning, which made Engine.Stop fail).
+func TestStopBeforeRun(t *testing.T) {
+	w, k := newFakeWorker(t, 1024, 256, 256, 32, nil)
+	n, _ := k.deliver(0, 10, 100, 0)
+	w.Stop()
+	done := make(chan error, 1)
+	go func() { done <- w.Run() }()
+	deadline := time.After(2 * time.Second)
+	for {
+		k.transmit(1, nil) // the kernel completes what the drain sends
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run after Stop: %v, want nil", err)
+			}
+			if got := w.Counters().Load(1, CtrTxFrames); got != uint64(n) {
+				t.Errorf("drained %d of %d frames in the RX ring", got, n)
+			}
+			if err := w.Run(); err != ErrRunning {
+				t.Errorf("second Run: %v, want ErrRunning", err)
+			}
+			return
+		case <-deadline:
+			t.Fatal("Run after Stop did not return")
+		default:
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
 // TestReflectSendsBackOnIngressPort has a handler reflect every third frame
 // (after rewriting it in place) and forward the rest: reflected frames leave
 // on the ingress port's TX ring from the same UMEM chunk, the others on the
