@@ -51,11 +51,18 @@ func peerRecord(seq uint32) telemetry.Record {
 // until they are written to the socket.
 func exportTo(t *testing.T, addr string, recs []telemetry.Record) {
 	t.Helper()
+	exportWith(t, addr, recs, uint64(len(recs)), true)
+}
+
+// exportWith sends recs through a real Exporter (RawSection as raw) over
+// UDP to addr and waits until it has written want IPFIX data records.
+func exportWith(t *testing.T, addr string, recs []telemetry.Record, want uint64, raw bool) {
+	t.Helper()
 	q, _ := telemetry.NewRing(1024)
 	x, err := exporter.New(exporter.Options{Export: policy.Export{
 		RateLimit:  policy.RateLimit{RecordsPerSecond: 1e6},
 		Collectors: []policy.Collector{{Transport: policy.TransportUDP, Address: addr, ObservationDomainID: 42}},
-	}, RawSection: true}, []*telemetry.Ring{q})
+	}, RawSection: raw}, []*telemetry.Ring{q})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +74,7 @@ func exportTo(t *testing.T, addr string, recs []telemetry.Record) {
 			t.Fatal("ring full")
 		}
 	}
-	waitFor(t, "records sent", 5*time.Second, func() bool { return x.Counters().Collectors[0].Records == uint64(len(recs)) })
+	waitFor(t, "records sent", 5*time.Second, func() bool { return x.Counters().Collectors[0].Records == want })
 	x.Stop()
 	if err := <-errc; err != nil {
 		t.Fatal(err)

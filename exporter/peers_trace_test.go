@@ -2,7 +2,6 @@ package exporter_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -13,36 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/exporter"
 )
 
 // exportRecords is exportTo waiting for want IPFIX data records (a trace
 // record becomes one record plus one per hop).
 func exportRecords(t *testing.T, addr string, recs []telemetry.Record, want uint64) {
 	t.Helper()
-	q, _ := telemetry.NewRing(1024)
-	x, err := exporter.New(exporter.Options{Export: policy.Export{
-		RateLimit:  policy.RateLimit{RecordsPerSecond: 1e6},
-		Collectors: []policy.Collector{{Transport: policy.TransportUDP, Address: addr, ObservationDomainID: 42}},
-	}}, []*telemetry.Ring{q})
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- x.Run(context.Background()) }()
-	time.Sleep(20 * time.Millisecond)
-	for i := range recs {
-		if !q.TryPush(&recs[i]) {
-			t.Fatal("ring full")
-		}
-	}
-	waitFor(t, "records sent", 5*time.Second, func() bool { return x.Counters().Collectors[0].Records == want })
-	x.Stop()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	exportWith(t, addr, recs, want, false)
 }
 
 // traceRecord is what a decapsulating node exports for a packet carrying a
