@@ -241,18 +241,29 @@ func parseTrace(r *ipRoute, toks []token, i *int, end int, fail func(int, string
 			return false
 		}
 		r.off[a.key] = v.off
-		x, msg := parseUint(v.s)
-		if msg == "" && x > a.max {
-			msg = fmt.Sprintf("out of range (%s)", rangeText(0, a.max, true))
-		}
-		if msg != "" {
-			fail(v.off, "%s %q: %s", a.name, v.s, msg)
+		x, ok := boundedUint(v, a.name, a.max, fail)
+		if !ok {
 			delete(r.off, a.key)
 			continue
 		}
 		*a.dst = x
 	}
 	return true
+}
+
+// boundedUint parses the value v of argument name as an unsigned number
+// from 0 to max. On failure it reports `name "v": why` at v's offset and
+// returns false.
+func boundedUint(v token, name string, max uint64, fail func(int, string, ...any)) (uint64, bool) {
+	x, msg := parseUint(v.s)
+	if msg == "" && x > max {
+		msg = fmt.Sprintf("out of range (%s)", rangeText(0, max, true))
+	}
+	if msg != "" {
+		fail(v.off, "%s %q: %s", name, v.s, msg)
+		return 0, false
+	}
+	return x, true
 }
 
 // parseDEX reads "trace-type TYPE ns NS ext-flags FLAGS" in any order after
@@ -294,12 +305,8 @@ func parseDEX(r *ipRoute, toks []token, i *int, end int, fail func(int, string, 
 		v := toks[*i]
 		*i++
 		r.off[a.key] = v.off
-		x, msg := parseUint(v.s)
-		if msg == "" && x > a.max {
-			msg = fmt.Sprintf("out of range (%s)", rangeText(0, a.max, true))
-		}
-		if msg != "" {
-			fail(v.off, "%s %q: %s", a.name, v.s, msg)
+		x, ok := boundedUint(v, a.name, a.max, fail)
+		if !ok {
 			continue
 		}
 		*a.dst = x

@@ -80,23 +80,11 @@ func (x *Exporter) exportAggregate(rec *aggregate.Record) {
 
 // offerCustom is offer for a custom-template record (drainer goroutine).
 func (c *collector) offerCustom(t *CustomTemplate, r CustomRecord) error {
-	if !c.up.Load() {
-		c.dropped.Add(1)
+	if !c.prepare() {
 		return nil
 	}
-	if g := c.gen.Load(); g != c.encGen {
-		c.dropped.Add(uint64(c.enc.ResetSession()))
-		c.encGen = g
-	}
-	if c.refresh.Load() {
-		c.refresh.Store(false)
-		c.enc.RefreshTemplates()
-	}
 	err := c.enc.EncodeCustom(t, r)
-	if n := c.enc.Templates(); n != c.nTemplates {
-		c.nTemplates = n
-		c.templates.Store(int64(n))
-	}
+	c.noteTemplates()
 	return err
 }
 

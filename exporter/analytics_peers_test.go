@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -79,34 +78,17 @@ func TestGoldenDelayRecord(t *testing.T) {
 // tshark's cflow dissector: well formed, templates with the announced
 // element ids, and the values of the IANA elements tshark knows.
 func TestPeerTsharkAnalytics(t *testing.T) {
-	bin, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed (Debian package tshark)")
-	}
+	bin := tsharkPath(t)
 	msgs := encodeAnalytics(t)
 	pcap := filepath.Join(t.TempDir(), "analytics.pcap")
 	writePcap(t, pcap, 4739, msgs)
-	out, err := exec.Command(bin, "-r", pcap, "-d", "udp.port==4739,cflow", "-T", "json", "--no-duplicate-keys").Output()
-	if err != nil {
-		t.Fatalf("tshark: %v", err)
-	}
-	if bytes.Contains(out, []byte("_ws.malformed")) || bytes.Contains(out, []byte("_ws.expert")) {
-		t.Fatalf("tshark reports malformed or expert info:\n%s", out)
-	}
-	var pkts []struct {
-		Source struct {
-			Layers map[string]json.RawMessage `json:"layers"`
-		} `json:"_source"`
-	}
-	if err := json.Unmarshal(out, &pkts); err != nil {
-		t.Fatal(err)
-	}
+	layers := tsharkCflow(t, bin, pcap, 4739)
 	// template id → field types in order; data set id → flows
 	types := map[string][]string{}
 	flows := map[string][]map[string]any{}
-	for _, p := range pkts {
+	for _, layer := range layers {
 		var cf map[string]any
-		json.Unmarshal(p.Source.Layers["cflow"], &cf)
+		json.Unmarshal(layer, &cf)
 		for k, v := range cf {
 			set, ok := v.(map[string]any)
 			if !ok || !strings.HasPrefix(k, "Set ") {
@@ -183,12 +165,7 @@ func TestPeerTsharkAnalytics(t *testing.T) {
 // TestPeerGoflow2Analytics sends the records to goflow2 v2.2.6 (-produce
 // raw) and compares every field's element id, enterprise and octets.
 func TestPeerGoflow2Analytics(t *testing.T) {
-	bin := goflow2Path(t)
-	port := udpPort(t)
-	out := filepath.Join(t.TempDir(), "goflow2.json")
-	cmd, log := startPeer(t, bin, "-listen", fmt.Sprintf("netflow://127.0.0.1:%d?count=1&workers=1", port),
-		"-produce", "raw", "-format", "json", "-transport", "file", "-transport.file", out, "-addr", "")
-	waitBound(t, port, cmd, log)
+	port, out, log := startGoflow2Raw(t)
 	conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
@@ -198,25 +175,13 @@ func TestPeerGoflow2Analytics(t *testing.T) {
 	for _, m := range msgs {
 		conn.Write(m)
 	}
-	type value struct {
-		PenProvided bool   `json:"pen-provided"`
-		Type        uint16 `json:"type"`
-		Pen         uint32 `json:"pen"`
-		Value       string `json:"value"`
-	}
-	type flowSet struct {
-		ID      uint16 `json:"id"`
-		Records []struct {
-			Values []value `json:"values"`
-		} `json:"records"`
-	}
-	var got [][]value
+	var got [][]goflowValue
 	waitFor(t, "goflow2 output", 5*time.Second, func() bool {
 		got = got[:0]
 		for _, l := range readLines(t, out) {
 			var m struct {
 				Message struct {
-					FlowSets []flowSet `json:"flow-sets"`
+					FlowSets []goflowFlowSet `json:"flow-sets"`
 				} `json:"message"`
 			}
 			if err := json.Unmarshal([]byte(l), &m); err != nil {

@@ -92,9 +92,22 @@ func newCollector(cfg policy.Collector, opts *Options) (*collector, error) {
 // offer encodes r for this collector (drainer goroutine). It returns an
 // encoding error, if any; drops for a down collector are counted here.
 func (c *collector) offer(r *telemetry.Record) error {
+	if !c.prepare() {
+		return nil
+	}
+	err := c.enc.Encode(r)
+	c.noteTemplates()
+	return err
+}
+
+// prepare readies the encoder for one record (drainer goroutine). It
+// returns false when the collector is down, counting the record as
+// dropped; otherwise it starts a new session after a reconnect (counting
+// what the old one lost) and resends the templates when asked.
+func (c *collector) prepare() bool {
 	if !c.up.Load() {
 		c.dropped.Add(1)
-		return nil
+		return false
 	}
 	if g := c.gen.Load(); g != c.encGen {
 		c.dropped.Add(uint64(c.enc.ResetSession()))
@@ -104,12 +117,16 @@ func (c *collector) offer(r *telemetry.Record) error {
 		c.refresh.Store(false)
 		c.enc.RefreshTemplates()
 	}
-	err := c.enc.Encode(r)
+	return true
+}
+
+// noteTemplates publishes the number of templates the encoder has sent
+// (drainer goroutine).
+func (c *collector) noteTemplates() {
 	if n := c.enc.Templates(); n != c.nTemplates {
 		c.nTemplates = n
 		c.templates.Store(int64(n))
 	}
-	return err
 }
 
 // emit is the Encoder's Emit: copy the message into a free buffer and queue

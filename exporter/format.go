@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 )
 
@@ -155,50 +156,19 @@ func AppendJSON(b []byte, r *telemetry.Record) []byte {
 	b = jsonUint(b, "hop_limit", uint64(r.HopLimit))
 	b = jsonUint(b, "in_port", uint64(r.IngressPort))
 	b = jsonUint(b, "out_port", uint64(r.EgressPort))
-	t := r.TraceType
-	if t&telemetry.TraceHopLimNodeID != 0 {
-		b = jsonUint(b, "node_id", uint64(r.NodeID))
+	nd := packet.NodeData{
+		NodeID: r.NodeID, NodeIDWide: r.NodeIDWide,
+		IfIn: r.IngressIfID, IfOut: r.EgressIfID,
+		IfInWide: r.IngressIfIDWide, IfOutWide: r.EgressIfIDWide,
+		TsSec: r.TimestampSec, TsFrac: r.TimestampFrac,
+		TransitDelay: r.TransitDelay,
+		NSData:       r.NamespaceData, NSDataWide: r.NamespaceDataWide,
+		QueueDepth: r.QueueDepth, BufferOccupancy: r.BufferOccupancy,
+		SchemaID: r.SchemaID, SchemaData: r.OSSData[:ossLen(r)],
 	}
-	if t&telemetry.TraceIfIDs != 0 {
-		b = jsonUint(b, "ingress_if_id", uint64(r.IngressIfID))
-		b = jsonUint(b, "egress_if_id", uint64(r.EgressIfID))
-	}
-	if t&telemetry.TraceTimestampSec != 0 {
-		b = jsonUint(b, "ts_sec", uint64(r.TimestampSec))
-	}
-	if t&telemetry.TraceTimestampFrac != 0 {
-		b = jsonUint(b, "ts_frac_us", uint64(r.TimestampFrac))
-	}
-	if t&telemetry.TraceTransitDelay != 0 {
-		b = jsonUint(b, "transit_delay_ns", uint64(r.TransitDelay))
-	}
-	if t&telemetry.TraceNamespaceData != 0 {
-		b = jsonUint(b, "namespace_data", uint64(r.NamespaceData))
-	}
-	if t&telemetry.TraceQueueDepth != 0 {
-		b = jsonUint(b, "queue_depth", uint64(r.QueueDepth))
-	}
-	if t&telemetry.TraceHopLimNodeIDWide != 0 {
-		b = jsonUint(b, "node_id_wide", r.NodeIDWide)
-	}
-	if t&telemetry.TraceIfIDsWide != 0 {
-		b = jsonUint(b, "ingress_if_id_wide", uint64(r.IngressIfIDWide))
-		b = jsonUint(b, "egress_if_id_wide", uint64(r.EgressIfIDWide))
-	}
-	if t&telemetry.TraceNamespaceDataW != 0 {
-		b = jsonUint(b, "namespace_data_wide", r.NamespaceDataWide)
-	}
-	if t&telemetry.TraceBufferOccupancy != 0 {
-		b = jsonUint(b, "buffer_occupancy", uint64(r.BufferOccupancy))
-	}
-	if t&telemetry.TraceOSS != 0 {
-		b = jsonUint(b, "oss_schema_id", uint64(r.SchemaID))
-		b = append(b, `,"oss_data":"`...)
-		b = hex.AppendEncode(b, r.OSSData[:ossLen(r)])
-		b = append(b, '"')
-		if r.OSSTruncated {
-			b = append(b, `,"oss_truncated":true`...)
-		}
+	b = appendNodeFieldsJSON(b, r.TraceType, &nd) // trace.go
+	if r.TraceType&telemetry.TraceOSS != 0 && r.OSSTruncated {
+		b = append(b, `,"oss_truncated":true`...)
 	}
 	if r.Trace.Has {
 		b = appendTraceJSON(b, &r.Trace) // trace.go

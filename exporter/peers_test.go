@@ -51,11 +51,18 @@ func peerRecord(seq uint32) telemetry.Record {
 // until they are written to the socket.
 func exportTo(t *testing.T, addr string, recs []telemetry.Record) {
 	t.Helper()
+	exportWith(t, addr, recs, uint64(len(recs)), true)
+}
+
+// exportWith sends recs through a real Exporter (RawSection as raw) over
+// UDP to addr and waits until it has written want IPFIX data records.
+func exportWith(t *testing.T, addr string, recs []telemetry.Record, want uint64, raw bool) {
+	t.Helper()
 	q, _ := telemetry.NewRing(1024)
 	x, err := exporter.New(exporter.Options{Export: policy.Export{
 		RateLimit:  policy.RateLimit{RecordsPerSecond: 1e6},
 		Collectors: []policy.Collector{{Transport: policy.TransportUDP, Address: addr, ObservationDomainID: 42}},
-	}, RawSection: true}, []*telemetry.Ring{q})
+	}, RawSection: raw}, []*telemetry.Ring{q})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +74,7 @@ func exportTo(t *testing.T, addr string, recs []telemetry.Record) {
 			t.Fatal("ring full")
 		}
 	}
-	waitFor(t, "records sent", 5*time.Second, func() bool { return x.Counters().Collectors[0].Records == uint64(len(recs)) })
+	waitFor(t, "records sent", 5*time.Second, func() bool { return x.Counters().Collectors[0].Records == want })
 	x.Stop()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
@@ -227,27 +234,10 @@ func fieldBytes(name string, r *telemetry.Record) []byte {
 // TestPeerGoflow2Raw decodes a live export with goflow2 v2.2.6
 // (-produce raw, one worker) and compares every field's octets.
 func TestPeerGoflow2Raw(t *testing.T) {
-	bin := goflow2Path(t)
-	port := udpPort(t)
-	out := filepath.Join(t.TempDir(), "goflow2.json")
-	cmd, log := startPeer(t, bin, "-listen", fmt.Sprintf("netflow://127.0.0.1:%d?count=1&workers=1", port),
-		"-produce", "raw", "-format", "json", "-transport", "file", "-transport.file", out, "-addr", "")
-	waitBound(t, port, cmd, log)
+	port, out, log := startGoflow2Raw(t)
 	recs := []telemetry.Record{peerRecord(0), peerRecord(1), peerRecord(2)}
 	exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), recs)
-	type value struct {
-		PenProvided bool   `json:"pen-provided"`
-		Type        uint16 `json:"type"`
-		Pen         uint32 `json:"pen"`
-		Value       string `json:"value"` // base64 of the octets
-	}
-	type flowSet struct {
-		ID      uint16 `json:"id"`
-		Records []struct {
-			Values []value `json:"values"`
-		} `json:"records"`
-	}
-	var got [][]value
+	var got [][]goflowValue
 	waitFor(t, "goflow2 output", 5*time.Second, func() bool {
 		got = got[:0]
 		for _, l := range readLines(t, out) {
@@ -261,7 +251,7 @@ func TestPeerGoflow2Raw(t *testing.T) {
 			if err := json.Unmarshal([]byte(l), &m); err != nil {
 				t.Fatalf("goflow2 line not JSON: %v: %s", err, l)
 			}
-			var sets []flowSet
+			var sets []goflowFlowSet
 			json.Unmarshal(m.Message.FlowSets, &sets)
 			for _, s := range sets {
 				if s.ID < 256 {
@@ -354,34 +344,11 @@ func TestPeerGoflow2Mapping(t *testing.T) {
 // data, raw header section); ioamNamespaceId cannot be a pmacct primitive
 // (element id 0).
 func TestPeerNfacctd(t *testing.T) {
-	bin, err := exec.LookPath("nfacctd")
-	if err != nil {
-		t.Skip("nfacctd not installed (Debian package pmacct)")
-	}
-	dir := t.TempDir()
-	port := udpPort(t)
-	prims, _ := filepath.Abs("collectors/pmacct/primitives.lst")
-	out := filepath.Join(dir, "out.json")
-	conf := filepath.Join(dir, "nfacctd.conf")
 	aggregate := "src_host, dst_host, src_port, dst_port, proto, ioam_hop_lim, ioam_node_id, ioam_ingress_if_id, " +
 		"ioam_egress_if_id, ioam_timestamp_seconds, ioam_timestamp_fraction, ioam_namespace_data, ioam_queue_depth, " +
 		"ioam_node_id_wide, ioam_ingress_if_id_wide, ioam_egress_if_id_wide, ioam_namespace_data_wide, " +
 		"ioam_dex_flow_id, ioam_dex_sequence_number, flow_label_i_pv6, observation_time_nanoseconds"
-	err = os.WriteFile(conf, []byte(fmt.Sprintf(`daemonize: false
-nfacctd_ip: 127.0.0.1
-nfacctd_port: %d
-aggregate_primitives: %s
-plugins: print
-aggregate: %s
-print_output: json
-print_output_file: %s
-print_refresh_time: 1
-`, port, prims, aggregate, out)), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd, log := startPeer(t, bin, "-f", conf)
-	waitBound(t, port, cmd, log)
+	port, out := startNfacctd(t, aggregate)
 	// nfacctd hands records to its plugin a buffer (plugin_buffer_size,
 	// default 1476 octets) at a time and keeps a partial buffer until more
 	// data comes: follow the 64 records under test with as many fillers
@@ -399,11 +366,6 @@ print_refresh_time: 1
 		sent = append(sent, r)
 	}
 	exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), sent)
-	defer func() {
-		if t.Failed() {
-			t.Logf("nfacctd log:\n%s", log)
-		}
-	}()
 	rows := map[string]map[string]any{} // by sequence number
 	// On a loaded machine nfacctd may still hold part of the records in a
 	// plugin buffer: push more fillers every 2 s until all rows are out.
@@ -534,34 +496,15 @@ func colonHex(b []byte) string {
 // TestPeerTshark dissects a pcap of a live export with tshark's cflow
 // dissector and compares every field.
 func TestPeerTshark(t *testing.T) {
-	bin, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed (Debian package tshark)")
-	}
+	bin := tsharkPath(t)
 	recs := []telemetry.Record{peerRecord(0), peerRecord(1), peerRecord(2)}
 	msgs, port := captureExport(t, recs)
 	pcap := filepath.Join(t.TempDir(), "export.pcap")
 	writePcap(t, pcap, port, msgs)
-	out, err := exec.Command(bin, "-r", pcap, "-d", fmt.Sprintf("udp.port==%d,cflow", port), "-T", "json", "--no-duplicate-keys").Output()
-	if err != nil {
-		t.Fatalf("tshark: %v", err)
-	}
-	if bytes.Contains(out, []byte("_ws.malformed")) || bytes.Contains(out, []byte("_ws.expert")) {
-		i := max(bytes.Index(out, []byte("_ws.malformed")), bytes.Index(out, []byte("_ws.expert")))
-		t.Fatalf("tshark reports malformed or expert info in %d messages: ...%s", len(msgs), out[max(i-1500, 0):min(i+500, len(out))])
-	}
-	var pkts []struct {
-		Source struct {
-			Layers map[string]json.RawMessage `json:"layers"`
-		} `json:"_source"`
-	}
-	if err := json.Unmarshal(out, &pkts); err != nil {
-		t.Fatal(err)
-	}
 	var flows []map[string]any
-	for i, p := range pkts {
+	for i, layer := range tsharkCflow(t, bin, pcap, port) {
 		var cf map[string]any
-		if err := json.Unmarshal(p.Source.Layers["cflow"], &cf); err != nil {
+		if err := json.Unmarshal(layer, &cf); err != nil {
 			t.Fatalf("packet %d has no cflow layer", i)
 		}
 		if cf["cflow.version"] != "10" || cf["cflow.od_id"] != "42" || cf["cflow.len"] != fmt.Sprint(len(msgs[i])) {

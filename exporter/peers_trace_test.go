@@ -2,49 +2,24 @@ package exporter_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/exporter"
 )
 
 // exportRecords is exportTo waiting for want IPFIX data records (a trace
 // record becomes one record plus one per hop).
 func exportRecords(t *testing.T, addr string, recs []telemetry.Record, want uint64) {
 	t.Helper()
-	q, _ := telemetry.NewRing(1024)
-	x, err := exporter.New(exporter.Options{Export: policy.Export{
-		RateLimit:  policy.RateLimit{RecordsPerSecond: 1e6},
-		Collectors: []policy.Collector{{Transport: policy.TransportUDP, Address: addr, ObservationDomainID: 42}},
-	}}, []*telemetry.Ring{q})
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- x.Run(context.Background()) }()
-	time.Sleep(20 * time.Millisecond)
-	for i := range recs {
-		if !q.TryPush(&recs[i]) {
-			t.Fatal("ring full")
-		}
-	}
-	waitFor(t, "records sent", 5*time.Second, func() bool { return x.Counters().Collectors[0].Records == want })
-	x.Stop()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	exportWith(t, addr, recs, want, false)
 }
 
 // traceRecord is what a decapsulating node exports for a packet carrying a
@@ -111,10 +86,7 @@ func TestPeerGoflow2TraceHops(t *testing.T) {
 // entries are, in template order, namespace, Hop_Lim, node_id, ingress and
 // egress if id, hop index, hop count and flags, as sent.
 func TestPeerTsharkTraceHops(t *testing.T) {
-	bin, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed (Debian package tshark)")
-	}
+	bin := tsharkPath(t)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -134,25 +106,11 @@ func TestPeerTsharkTraceHops(t *testing.T) {
 	port := pc.LocalAddr().(*net.UDPAddr).Port
 	pcap := filepath.Join(t.TempDir(), "export.pcap")
 	writePcap(t, pcap, port, msgs)
-	out, err := exec.Command(bin, "-r", pcap, "-d", fmt.Sprintf("udp.port==%d,cflow", port), "-T", "json", "--no-duplicate-keys").Output()
-	if err != nil {
-		t.Fatalf("tshark: %v", err)
-	}
-	if bytes.Contains(out, []byte("_ws.malformed")) || bytes.Contains(out, []byte("_ws.expert")) {
-		t.Fatalf("tshark reports malformed or expert info: %s", out)
-	}
-	var pkts []struct {
-		Source struct {
-			Layers map[string]json.RawMessage `json:"layers"`
-		} `json:"_source"`
-	}
-	if err := json.Unmarshal(out, &pkts); err != nil {
-		t.Fatal(err)
-	}
+	layers := tsharkCflow(t, bin, pcap, port)
 	var hops [][]any
-	for _, p := range pkts {
+	for _, layer := range layers {
 		var cf map[string]any
-		if err := json.Unmarshal(p.Source.Layers["cflow"], &cf); err != nil {
+		if err := json.Unmarshal(layer, &cf); err != nil {
 			t.Fatal(err)
 		}
 		for k, v := range cf {
@@ -175,7 +133,7 @@ func TestPeerTsharkTraceHops(t *testing.T) {
 		{"00:7b", "3e", "00:00:2c", "00:09", "00:0a", "02", "03", "08"},
 	}
 	if len(hops) != len(want) {
-		t.Fatalf("tshark found %d hop records, want %d: %s", len(hops), len(want), out)
+		t.Fatalf("tshark found %d hop records, want %d: %s", len(hops), len(want), layers)
 	}
 	for _, h := range hops {
 		i := -1
@@ -201,36 +159,9 @@ func TestPeerTsharkTraceHops(t *testing.T) {
 // hop index. (The trace record itself holds a variable-length field, which
 // nfacctd 1.7.7 mis-sizes, see TestPeerNfacctd; the hop records have none.)
 func TestPeerNfacctdTraceHops(t *testing.T) {
-	bin, err := exec.LookPath("nfacctd")
-	if err != nil {
-		t.Skip("nfacctd not installed (Debian package pmacct)")
-	}
-	dir := t.TempDir()
-	port := udpPort(t)
-	prims, _ := filepath.Abs("collectors/pmacct/primitives.lst")
-	out := filepath.Join(dir, "out.json")
-	conf := filepath.Join(dir, "nfacctd.conf")
 	aggregate := "src_host, dst_host, src_port, dst_port, ioam_hop_lim, ioam_node_id, ioam_ingress_if_id, ioam_egress_if_id, " +
 		"ioam_trace_hop_index, ioam_trace_hop_count, ioam_trace_flags"
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`daemonize: false
-nfacctd_ip: 127.0.0.1
-nfacctd_port: %d
-aggregate_primitives: %s
-plugins: print
-aggregate: %s
-print_output: json
-print_output_file: %s
-print_refresh_time: 1
-`, port, prims, aggregate, out)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd, log := startPeer(t, bin, "-f", conf)
-	waitBound(t, port, cmd, log)
-	defer func() {
-		if t.Failed() {
-			t.Logf("nfacctd log:\n%s", log)
-		}
-	}()
+	port, out := startNfacctd(t, aggregate)
 	// nfacctd keeps a partial plugin buffer until more data comes: send the
 	// trace record repeatedly (the rows aggregate) until the hops appear.
 	rows := map[string]map[string]any{}

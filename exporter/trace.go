@@ -126,6 +126,16 @@ func appendNodeJSON(b []byte, tt uint32, d *packet.NodeData) []byte {
 	if tt&(telemetry.TraceHopLimNodeID|telemetry.TraceHopLimNodeIDWide) != 0 {
 		b = jsonUint(b, "hop_limit", uint64(d.HopLimit))
 	}
+	return appendNodeFieldsJSON(b, tt, d)
+}
+
+// appendNodeFieldsJSON appends the node data fields that trace type tt
+// selects, from node_id (bit 0) to the Opaque State Snapshot (bit 22),
+// without hop_limit. It serves both a decoded PTO entry (appendNodeJSON) and
+// the node's own record (AppendJSON), so the two name and order the keys
+// alike. d.SchemaData is written as hex; d.HasSchema and d.HopLimit are not
+// read.
+func appendNodeFieldsJSON(b []byte, tt uint32, d *packet.NodeData) []byte {
 	if tt&telemetry.TraceHopLimNodeID != 0 {
 		b = jsonUint(b, "node_id", uint64(d.NodeID))
 	}

@@ -8,11 +8,41 @@ import (
 	"github.com/dexplane/dexplane/dataplane/packet"
 )
 
+// hopFields lists, per trace-type bit (RFC 9197 4.4.1, bit 0 = 0x800000),
+// the keys of a decoded trace hop (the JSON keys of the exporter's records)
+// and their values from the decoded node data, in the order of the node
+// data. Bits 0 and 8 both carry hop_limit.
+var hopFields = []struct {
+	bit  uint32
+	keys []string
+	vals func(d *packet.NodeData) []any
+}{
+	{0x808000, []string{"hop_limit"}, func(d *packet.NodeData) []any { return []any{d.HopLimit} }},
+	{0x800000, []string{"node_id"}, func(d *packet.NodeData) []any { return []any{d.NodeID} }},
+	{0x400000, []string{"ingress_if_id", "egress_if_id"}, func(d *packet.NodeData) []any { return []any{d.IfIn, d.IfOut} }},
+	{0x200000, []string{"ts_sec"}, func(d *packet.NodeData) []any { return []any{d.TsSec} }},
+	{0x100000, []string{"ts_frac_us"}, func(d *packet.NodeData) []any { return []any{d.TsFrac} }},
+	{0x080000, []string{"transit_delay_ns"}, func(d *packet.NodeData) []any { return []any{d.TransitDelay} }},
+	{0x040000, []string{"namespace_data"}, func(d *packet.NodeData) []any { return []any{d.NSData} }},
+	{0x020000, []string{"queue_depth"}, func(d *packet.NodeData) []any { return []any{d.QueueDepth} }},
+	{0x008000, []string{"node_id_wide"}, func(d *packet.NodeData) []any { return []any{d.NodeIDWide} }},
+	{0x004000, []string{"ingress_if_id_wide", "egress_if_id_wide"}, func(d *packet.NodeData) []any { return []any{d.IfInWide, d.IfOutWide} }},
+	{0x002000, []string{"namespace_data_wide"}, func(d *packet.NodeData) []any { return []any{d.NSDataWide} }},
+	{0x001000, []string{"buffer_occupancy"}, func(d *packet.NodeData) []any { return []any{d.BufferOccupancy} }},
+	{0x000002, []string{"oss_schema_id", "oss_data"}, func(d *packet.NodeData) []any {
+		return []any{d.SchemaID, fmt.Sprintf("%x", d.SchemaData)}
+	}},
+}
+
 // hopKeys are the keys of a decoded trace hop, in the order the text form
-// prints them (the JSON keys of the exporter's records).
-var hopKeys = []string{"index", "hop_limit", "node_id", "ingress_if_id", "egress_if_id", "ts_sec", "ts_frac_us",
-	"transit_delay_ns", "namespace_data", "queue_depth", "node_id_wide", "ingress_if_id_wide", "egress_if_id_wide",
-	"namespace_data_wide", "buffer_occupancy", "oss_schema_id", "oss_data"}
+// prints them: "index", then the keys of hopFields.
+var hopKeys = func() []string {
+	keys := []string{"index"}
+	for _, f := range hopFields {
+		keys = append(keys, f.keys...)
+	}
+	return keys
+}()
 
 // traceHops decodes the node entries of the trace option opt (Option Type
 // first) with trace type tt, in path order: index 0 is the encapsulating
@@ -27,45 +57,12 @@ func traceHops(opt []byte, tt uint32) []map[string]any {
 		var d packet.NodeData
 		packet.DecodeNodeData(e, tt, &d)
 		h := map[string]any{"index": i}
-		if tt&0x808000 != 0 {
-			h["hop_limit"] = d.HopLimit
-		}
-		if tt&0x800000 != 0 {
-			h["node_id"] = d.NodeID
-		}
-		if tt&0x400000 != 0 {
-			h["ingress_if_id"], h["egress_if_id"] = d.IfIn, d.IfOut
-		}
-		if tt&0x200000 != 0 {
-			h["ts_sec"] = d.TsSec
-		}
-		if tt&0x100000 != 0 {
-			h["ts_frac_us"] = d.TsFrac
-		}
-		if tt&0x080000 != 0 {
-			h["transit_delay_ns"] = d.TransitDelay
-		}
-		if tt&0x040000 != 0 {
-			h["namespace_data"] = d.NSData
-		}
-		if tt&0x020000 != 0 {
-			h["queue_depth"] = d.QueueDepth
-		}
-		if tt&0x008000 != 0 {
-			h["node_id_wide"] = d.NodeIDWide
-		}
-		if tt&0x004000 != 0 {
-			h["ingress_if_id_wide"], h["egress_if_id_wide"] = d.IfInWide, d.IfOutWide
-		}
-		if tt&0x002000 != 0 {
-			h["namespace_data_wide"] = d.NSDataWide
-		}
-		if tt&0x001000 != 0 {
-			h["buffer_occupancy"] = d.BufferOccupancy
-		}
-		if tt&0x000002 != 0 {
-			h["oss_schema_id"] = d.SchemaID
-			h["oss_data"] = fmt.Sprintf("%x", d.SchemaData)
+		for _, f := range hopFields {
+			if tt&f.bit != 0 {
+				for j, v := range f.vals(&d) {
+					h[f.keys[j]] = v
+				}
+			}
 		}
 		hops = append(hops, h)
 	}

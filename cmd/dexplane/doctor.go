@@ -60,12 +60,8 @@ func doctorMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Exit status: 0 all ok, 1 warnings, 2 errors.")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlagsNoArgs(fs, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
 	}
 	if *netns != "" && os.Getenv(netnsEnv) != *netns {
 		err := execInNetns(*netns) // only returns on failure

@@ -227,22 +227,7 @@ func TestDoctorOnVeths(t *testing.T) {
 		}
 	})
 	t.Run("foreign XDP program", func(t *testing.T) {
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "someone_else", Type: ebpf.XDP, License: "GPL",
-			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer prog.Close()
-		err = b.dut.Do(func() error {
-			l, err := netlink.LinkByName("p0")
-			if err != nil {
-				return err
-			}
-			return netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_SKB_MODE)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		b.attachForeignXDP(t, "p0")
 		rep, code := b.doctor(t, nil, "-c", b.cfg)
 		expect(t, rep, "port 0", "XDP program", doctor.Fail, "ip link set dev p0 xdpgeneric off")
 		if c := rep.Find("port 0", "XDP program"); c != nil && !strings.Contains(c.Detail, `"someone_else"`) {
@@ -279,6 +264,30 @@ func TestDoctorOnVeths(t *testing.T) {
 			t.Errorf("exit %d, want 2", code)
 		}
 	})
+}
+
+// attachForeignXDP attaches, as another tool would, an XDP program named
+// "someone_else" that passes every frame to ifname in the DUT namespace in
+// generic (SKB) mode. The program is closed when the test ends; detaching
+// it is the caller's part.
+func (b *doctorBed) attachForeignXDP(t *testing.T, ifname string) {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "someone_else", Type: ebpf.XDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prog.Close() })
+	err = b.dut.Do(func() error {
+		l, err := netlink.LinkByName(ifname)
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_SKB_MODE)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // runOnce runs `dexplane run args` in the node namespace through prefix and
@@ -346,22 +355,7 @@ func TestRunFirstErrors(t *testing.T) {
 			`port 1 "east" (inside): no interface "east"`, "dexplane run --ports IF0,IF1", "ip -br link", "dexplane doctor")
 	})
 	t.Run("foreign XDP program", func(t *testing.T) {
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "someone_else", Type: ebpf.XDP, License: "GPL",
-			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer prog.Close()
-		err = b.dut.Do(func() error {
-			l, err := netlink.LinkByName("p1")
-			if err != nil {
-				return err
-			}
-			return netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_SKB_MODE)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		b.attachForeignXDP(t, "p1")
 		defer b.dut.Run("ip", "link", "set", "dev", "p1", "xdpgeneric", "off")
 		code, out := b.runOnce(t, b.dut.Name, nil, "-c", b.cfg, "--attach", "generic")
 		if code != 1 {

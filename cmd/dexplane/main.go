@@ -45,6 +45,19 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 	}
 }
 
+// parseFlagsNoArgs is parseFlags for a command that takes no positional
+// arguments: when any remain it prints the usage and returns 2, false.
+func parseFlagsNoArgs(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if code, ok := parseFlags(fs, args); !ok {
+		return code, false
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return 2, false
+	}
+	return 0, true
+}
+
 // isHelp reports whether arg asks for help.
 func isHelp(arg string) bool {
 	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"

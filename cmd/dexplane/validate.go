@@ -32,12 +32,8 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: dexplane validate [-q] [-c FILE]")
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseFlagsNoArgs(fs, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
 	}
 
 	var (

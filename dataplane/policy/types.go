@@ -267,18 +267,25 @@ type Route struct {
 // ValidateTraceType reports whether t is acceptable as the IOAM-Trace-Type
 // of a DEX route, with the kernel's rules plus the reserved bit 23. The
 // returned error wraps ErrTraceType.
-func ValidateTraceType(t uint32) error {
+func ValidateTraceType(t uint32) error { return checkTraceBits(t, "", true) }
+
+// checkTraceBits checks the trace type bits t shared by a DEX route and a
+// Pre-allocated Trace: some bit set, 24 bits, no undefined bit (12-21), not
+// the reserved bit 23 and, when dex, not the checksum complement (bit 7).
+// prefix starts the offending value in the message. The returned error
+// wraps ErrTraceType.
+func checkTraceBits(t uint32, prefix string, dex bool) error {
 	switch {
 	case t == 0:
-		return fmt.Errorf("%w: 0x%06x: no bit set", ErrTraceType, t)
+		return fmt.Errorf("%w: %s0x%06x: no bit set", ErrTraceType, prefix, t)
 	case t&^TraceTypeMask != 0:
-		return fmt.Errorf("%w: 0x%x: wider than 24 bits", ErrTraceType, t)
-	case t&TraceTypeChecksum != 0:
-		return fmt.Errorf("%w: 0x%06x: bit 7 (checksum complement) is meaningless for DEX", ErrTraceType, t)
+		return fmt.Errorf("%w: %s0x%x: wider than 24 bits", ErrTraceType, prefix, t)
+	case dex && t&TraceTypeChecksum != 0:
+		return fmt.Errorf("%w: %s0x%06x: bit 7 (checksum complement) is meaningless for DEX", ErrTraceType, prefix, t)
 	case t&TraceTypeUndefined != 0:
-		return fmt.Errorf("%w: 0x%06x: bits 12-21 are undefined", ErrTraceType, t)
+		return fmt.Errorf("%w: %s0x%06x: bits 12-21 are undefined", ErrTraceType, prefix, t)
 	case t&TraceTypeReserved != 0:
-		return fmt.Errorf("%w: 0x%06x: bit 23 is reserved", ErrTraceType, t)
+		return fmt.Errorf("%w: %s0x%06x: bit 23 is reserved", ErrTraceType, prefix, t)
 	}
 	return nil
 }
@@ -300,16 +307,10 @@ func TraceNodeLen(t uint32) int {
 // least one node's data. The returned error wraps ErrTraceType.
 func ValidateTrace(tr Trace) error {
 	t := tr.TraceType
-	switch {
-	case t == 0:
-		return fmt.Errorf("%w: trace 0x%06x: no bit set", ErrTraceType, t)
-	case t&^TraceTypeMask != 0:
-		return fmt.Errorf("%w: trace 0x%x: wider than 24 bits", ErrTraceType, t)
-	case t&TraceTypeUndefined != 0:
-		return fmt.Errorf("%w: trace 0x%06x: bits 12-21 are undefined", ErrTraceType, t)
-	case t&TraceTypeReserved != 0:
-		return fmt.Errorf("%w: trace 0x%06x: bit 23 is reserved", ErrTraceType, t)
-	case tr.Size <= 0 || tr.Size%4 != 0 || tr.Size > MaxTraceSize:
+	if err := checkTraceBits(t, "trace ", false); err != nil {
+		return err
+	}
+	if tr.Size <= 0 || tr.Size%4 != 0 || tr.Size > MaxTraceSize {
 		return fmt.Errorf("%w: trace size %d: must be a multiple of 4 from 4 to %d octets", ErrTraceType, tr.Size, MaxTraceSize)
 	}
 	need := 4 * TraceNodeLen(t)

@@ -15,10 +15,7 @@ import (
 func (d *Decoder) aggregate(src netip.AddrPort, domain uint32, values []netflow.DataField) bool {
 	isAgg := false
 	for _, v := range values {
-		var pen uint32
-		if v.PenProvided {
-			pen = v.Pen
-		}
+		pen := fieldPEN(&v)
 		if exporter.IsAggregateField(pen, v.Type) {
 			isAgg = true
 			break
@@ -36,10 +33,7 @@ func (d *Decoder) aggregate(src netip.AddrPort, domain uint32, values []netflow.
 		if !ok {
 			continue
 		}
-		var pen uint32
-		if v.PenProvided {
-			pen = v.Pen
-		}
+		pen := fieldPEN(&v)
 		if !exporter.DecodeAggregateField(&rec, pen, v.Type, b) && exporter.IsAggregateField(pen, v.Type) {
 			d.BadRecords++
 			return true
@@ -109,10 +103,7 @@ func (d *Decoder) delay(domain uint32, values []netflow.DataField) bool {
 		for _, c := range b {
 			x = x<<8 | uint64(c)
 		}
-		var pen uint32
-		if v.PenProvided {
-			pen = v.Pen
-		}
+		pen := fieldPEN(&v)
 		switch {
 		case pen == exporter.PEN && v.Type&^0x8000 == 0:
 			r.Namespace = uint16(x)

@@ -1,8 +1,6 @@
 package collect
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -11,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dexplane/dexplane/exporter/aggregate"
+	"github.com/dexplane/dexplane/internal/grafanatest"
 )
 
 // TestDomainDashboard checks deploy/grafana-domain-dashboard.json like the
@@ -19,35 +18,7 @@ import (
 // metrics `collect --metrics-address` exports, and the panels the domain
 // view needs (segment delay heatmap, per-node loss).
 func TestDomainDashboard(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "grafana-domain-dashboard.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d struct {
-		Title, UID string
-		Panels     []struct {
-			ID         int            `json:"id"`
-			Type       string         `json:"type"`
-			Title      string         `json:"title"`
-			GridPos    map[string]int `json:"gridPos"`
-			Datasource *struct {
-				UID string `json:"uid"`
-			} `json:"datasource"`
-			Targets []struct {
-				Expr   string `json:"expr"`
-				RefID  string `json:"refId"`
-				Format string `json:"format"`
-			} `json:"targets"`
-		} `json:"panels"`
-		Templating struct {
-			List []struct {
-				Name, Definition string
-			} `json:"list"`
-		} `json:"templating"`
-	}
-	if err := json.Unmarshal(raw, &d); err != nil {
-		t.Fatal(err)
-	}
+	d := grafanatest.Load(t, filepath.Join("..", "..", "deploy", "grafana-domain-dashboard.json"))
 	m := NewMetrics()
 	reg := prometheus.NewRegistry()
 	if err := m.Register(reg); err != nil {
@@ -69,31 +40,10 @@ func TestDomainDashboard(t *testing.T) {
 		}
 	}
 	metricRef := regexp.MustCompile(`\bdexplane_[a-zA-Z0-9_]*`)
-	used := map[string]bool{}
-	ids := map[int]bool{}
+	used := grafanatest.CheckPanels(t, d, metricRef, exported)
 	heatmap := false
 	for _, p := range d.Panels {
-		if ids[p.ID] || p.GridPos["w"] == 0 || p.GridPos["h"] == 0 {
-			t.Errorf("panel %q: duplicate id or no size", p.Title)
-		}
-		ids[p.ID] = true
-		if p.Type == "row" {
-			continue
-		}
-		if p.Datasource == nil || p.Datasource.UID != "${datasource}" || len(p.Targets) == 0 {
-			t.Errorf("panel %q: datasource or targets", p.Title)
-		}
 		for _, tg := range p.Targets {
-			if strings.Count(tg.Expr, "(") != strings.Count(tg.Expr, ")") || strings.Count(tg.Expr, "{") != strings.Count(tg.Expr, "}") ||
-				strings.Count(tg.Expr, "[") != strings.Count(tg.Expr, "]") || tg.RefID == "" {
-				t.Errorf("panel %q: unbalanced %q or no refId", p.Title, tg.Expr)
-			}
-			for _, n := range metricRef.FindAllString(tg.Expr, -1) {
-				used[n] = true
-				if !exported[n] {
-					t.Errorf("panel %q uses %s, which collect does not export", p.Title, n)
-				}
-			}
 			if p.Type == "heatmap" && tg.Format == "heatmap" && strings.Contains(tg.Expr, "segment_delay_seconds_bucket") {
 				heatmap = true
 			}

@@ -358,6 +358,14 @@ func (d *Decoder) decode(src netip.AddrPort, ts netflow.NetFlowTemplateSystem, m
 	return nil
 }
 
+// fieldPEN returns the enterprise number of v, 0 for an IANA element.
+func fieldPEN(v *netflow.DataField) uint32 {
+	if v.PenProvided {
+		return v.Pen
+	}
+	return 0
+}
+
 // fill converts goflow2's decoded values into ev; false if a value is bad.
 func (d *Decoder) fill(ev *Event, values []netflow.DataField) bool {
 	for _, v := range values {
@@ -365,10 +373,7 @@ func (d *Decoder) fill(ev *Event, values []netflow.DataField) bool {
 		if !ok {
 			continue
 		}
-		var pen uint32
-		if v.PenProvided {
-			pen = v.Pen
-		}
+		pen := fieldPEN(&v)
 		i := exporter.FieldIndex(pen, v.Type)
 		if i < 0 {
 			ev.Unknown++

@@ -144,7 +144,14 @@ func BenchmarkPathsAdd(b *testing.B) {
 			}
 		}
 	}
-	for i := range 4 << 20 { // warm: every slab page touched, steady churn
+	benchRecords(b, add)
+}
+
+// benchRecords warms with 4Mi calls of add (every slab page touched,
+// steady churn), then calls add once per benchmark iteration with a rising
+// index and reports allocations and records per CPU second.
+func benchRecords(b *testing.B, add func(i int)) {
+	for i := range 4 << 20 {
 		add(i)
 	}
 	b.ReportAllocs()
@@ -298,17 +305,7 @@ func BenchmarkCorrelateStage(b *testing.B) {
 			}
 		}
 	}
-	for i := range 4 << 20 {
-		add(i)
-	}
-	b.ReportAllocs()
-	c0 := cpuTime()
-	n := 0
-	for i := 0; b.Loop(); i++ {
-		add(i)
-		n++
-	}
-	b.ReportMetric(float64(n)/(cpuTime()-c0).Seconds(), "records/cpu-s")
+	benchRecords(b, add)
 }
 
 // TestOTLPDownNeverStalls: with nothing listening, Add and Flush return at

@@ -36,6 +36,14 @@ type NodeTotals struct {
 	Received, Lost, Duplicates, Reordered uint64
 }
 
+// add adds every count of v to t.
+func (t *NodeTotals) add(v NodeTotals) {
+	t.Received += v.Received
+	t.Lost += v.Lost
+	t.Duplicates += v.Duplicates
+	t.Reordered += v.Reordered
+}
+
 // NodeTotals sums the per-flow, per-node sequence statistics by node and
 // namespace (cost: one pass over the flows and their nodes).
 func (c *Correlator) NodeTotals() map[NodeClass]NodeTotals {
@@ -186,10 +194,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	for k, v := range m.agg {
 		t := all[k]
-		t.Received += v.Received
-		t.Lost += v.Lost
-		t.Duplicates += v.Duplicates
-		t.Reordered += v.Reordered
+		t.add(*v)
 		all[k] = t
 	}
 	records, paths, open, overflow := m.records, m.paths, m.open, m.overflow
@@ -209,10 +214,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		n++
 		t := out[key]
-		t.Received += v.Received
-		t.Lost += v.Lost
-		t.Duplicates += v.Duplicates
-		t.Reordered += v.Reordered
+		t.add(v)
 		out[key] = t
 	}
 	for k, v := range out {
