@@ -19,12 +19,15 @@ const maxTraceHops = telemetry.TraceDataMax / 4
 // fit (a hostile trace) end the walk.
 func traceHops(t *telemetry.Trace, offs, lens *[maxTraceHops]int) int {
 	data := t.Data[:min(int(t.DataLen), telemetry.TraceDataMax)]
-	nl := 4 * int(t.NodeLen)
-	o := 4 * int(t.RemLen)
+	// NodeLen and RemainingLen as the trace header on the wire holds them
+	// (5 and 7 bits), so the hops follow from what ioamPreallocatedTraceData
+	// carries and a collector re-encoding it finds the same ones.
+	nl := 4 * int(t.NodeLen&0x1F)
+	o := 4 * int(t.RemLen&0x7F)
 	n := 0
 	for o < len(data) && n < maxTraceHops {
 		l := nl
-		if t.TraceType&telemetry.TraceOSS != 0 {
+		if t.TraceType&0xFFFFFF&telemetry.TraceOSS != 0 {
 			if o+nl+4 > len(data) {
 				break
 			}
@@ -267,7 +270,7 @@ var (
 		func(r *telemetry.Record, v []byte) { r.TraceHops = uint8(uintBE(v)) })
 	traceFlagsField = ent("ioamTraceFlags", 103, entities.Unsigned8, 1,
 		"trace flags: 0x8 Overflow, 0x4 Loopback, 0x2 Active (per-hop trace records)",
-		func(d []byte, r *telemetry.Record) int { return put8(d, r.Trace.Flags) },
+		func(d []byte, r *telemetry.Record) int { return put8(d, r.Trace.Flags&0xF) }, // a 4-bit field on the wire
 		func(r *telemetry.Record, v []byte) { r.Trace.Flags = uint8(uintBE(v)) & 0xF })
 )
 
