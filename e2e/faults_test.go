@@ -32,6 +32,7 @@ import (
 	"github.com/dexplane/dexplane/internal/metrics"
 	"github.com/dexplane/dexplane/internal/probe"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // faultMetrics is the metrics address every node of these tests serves in
@@ -56,7 +57,7 @@ func newFaultBed(t *testing.T, topo testbed.Topology) *faultBed {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skipf("needs the go tool to build dexplane: %v", err)
 	}
-	b := &faultBed{t: t, bin: buildDexplane(t), tb: testbed.New(t, topo), dir: t.TempDir()}
+	b := &faultBed{t: t, bin: testutil.BuildDexplane(t), tb: testbed.New(t, topo), dir: t.TempDir()}
 	b.tb.HostA.Sysctl(t, "net.ipv6.auto_flowlabels", "0")
 	return b
 }
@@ -156,7 +157,7 @@ type faultTally struct {
 // sender is a `dexplane probe send` running in host-a.
 type sender struct {
 	cmd *exec.Cmd
-	out *lockedBuffer
+	out *testutil.LockedBuffer
 }
 
 // sendAsync starts count datagrams of size octets at rate per second to
@@ -170,7 +171,7 @@ func (b *faultBed) sendAsync(port, sport, count, rate, size int) *sender {
 // one socket each), count datagrams in all, round-robin.
 func (b *faultBed) sendFlows(port, sport, flows, count, rate, size int) *sender {
 	b.t.Helper()
-	s := &sender{out: &lockedBuffer{}}
+	s := &sender{out: &testutil.LockedBuffer{}}
 	s.cmd = b.tb.HostA.Command(b.bin, "probe", "send", "-to", netip.AddrPortFrom(b.tb.AddrB, uint16(port)).String(),
 		"-sport", fmt.Sprint(sport), "-flows", fmt.Sprint(flows),
 		"-count", fmt.Sprint(count), "-rate", fmt.Sprint(rate), "-size", fmt.Sprint(size))
@@ -566,7 +567,7 @@ func TestFaultCollectorDropped(t *testing.T) {
 	}
 	udp0 := s.Export.Collectors[0].Records
 
-	out := &lockedBuffer{}
+	out := &testutil.LockedBuffer{}
 	coll := dut.Command(b.bin, "collect", "--json", "--listen", "udp://[::1]:4739")
 	coll.Stdout, coll.Stderr = out, out
 	if err := coll.Start(); err != nil {

@@ -25,6 +25,7 @@ import (
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/daemon"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // The Pre-allocated Trace interop tests put the Linux kernel in the path as
@@ -536,7 +537,7 @@ func nonZero(n *node.Node) map[string]uint64 {
 // the judge: every record lists the four hops in path order with each
 // node's id, hop limit and interface ids.
 func TestPTOKernelInteropRun(t *testing.T) {
-	bin := buildDexplane(t)
+	bin := testutil.BuildDexplane(t)
 	e, _, tr, d, ha, hb := ptoTopology(t)
 	dir := t.TempDir()
 	recFile := filepath.Join(dir, "d.json")

@@ -37,6 +37,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // Route of the k/n check: UDP to host-b's second address.
@@ -141,7 +142,7 @@ func TestUserTopology(t *testing.T) {
 		}
 	}
 	gf := goflow2Bin(t)
-	bin := buildDexplane(t)
+	bin := testutil.BuildDexplane(t)
 	for _, steer := range []string{"all", "sampled"} {
 		for _, mode := range []string{"inline", "encap"} {
 			t.Run(steer+"/"+mode, func(t *testing.T) { runUserTopo(t, bin, gf, steer, mode) })
@@ -174,7 +175,7 @@ func runUserTopo(t *testing.T, bin, gf, steer, mode string) {
 		gfOut[i] = filepath.Join(dir, names[i]+".goflow2")
 		cmd := n.Command(gf, "-listen", "netflow://"+utIPFIX+"?count=1&workers=1", "-produce", "raw", "-format", "json",
 			"-transport", "file", "-transport.file", gfOut[i], "-addr", "")
-		var log lockedBuffer
+		var log testutil.LockedBuffer
 		cmd.Stdout, cmd.Stderr = &log, &log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

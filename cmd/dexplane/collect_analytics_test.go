@@ -20,15 +20,16 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter/collect"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // startAnalyticsCollect runs collectMain with args in the background and returns
 // the address of every "listening on"/"metrics on" line, the output
 // buffers and a stop function returning the exit code.
-func startAnalyticsCollect(t *testing.T, args ...string) (map[string]string, *lockedBuffer, *lockedBuffer, func() int) {
+func startAnalyticsCollect(t *testing.T, args ...string) (map[string]string, *testutil.LockedBuffer, *testutil.LockedBuffer, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testutil.LockedBuffer
 	done := make(chan int, 1)
 	go func() { done <- collectMain(ctx, args, &stdout, &stderr) }()
 	re := regexp.MustCompile(`(?:listening on (udp|tcp)://|metrics on (http)://)([^/\s]+)`)
@@ -180,7 +181,7 @@ func TestCollectPrometheus(t *testing.T) {
 	}
 	web := l.Addr().String()
 	l.Close()
-	var log lockedBuffer
+	var log testutil.LockedBuffer
 	cmd := exec.Command(prom, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+web)
 	cmd.Stdout, cmd.Stderr = &log, &log

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/exporter/collect"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // otelcolBinary returns the OpenTelemetry Collector built from e2e/otelcol
@@ -162,7 +163,7 @@ service:
 	if err := os.WriteFile(filepath.Join(dir, "otelcol.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var log lockedBuffer
+	var log testutil.LockedBuffer
 	cmd := exec.Command(bin, "--config=file:"+filepath.Join(dir, "otelcol.yaml"))
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {

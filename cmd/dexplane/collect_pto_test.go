@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // TestCollectTrace sends what a decapsulating node exports for one packet
@@ -18,7 +19,7 @@ import (
 // checks the per-hop path collect prints.
 func TestCollectTrace(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testutil.LockedBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- collectMain(ctx, []string{"--paths", "1", "--listen", "udp://127.0.0.1:0"}, &stdout, &stderr)

@@ -8,31 +8,13 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
-
-// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestParseListen(t *testing.T) {
 	for _, tc := range []struct {
@@ -97,7 +79,7 @@ func sendNode(t *testing.T, conn net.Conn, dom uint32, recs []telemetry.Record) 
 // checks the printed records and the summary.
 func TestCollectCorrelates(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testutil.LockedBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- collectMain(ctx, []string{"--paths", "2", "--listen", "udp://127.0.0.1:0", "--listen", "tcp://127.0.0.1:0"}, &stdout, &stderr)
@@ -192,7 +174,7 @@ func TestCollectUsage(t *testing.T) {
 // the whole message was refused).
 func TestCollectTemplateWithdrawal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testutil.LockedBuffer
 	done := make(chan int, 1)
 	go func() { done <- collectMain(ctx, []string{"--listen", "tcp://127.0.0.1:0"}, &stdout, &stderr) }()
 	re := regexp.MustCompile(`listening on tcp://(\S+)`)

@@ -25,6 +25,7 @@ import (
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/exporter/collect"
 	"github.com/dexplane/dexplane/internal/testpki"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // pki is the set of certificates of the TLS tests: a good CA that signs
@@ -52,7 +53,7 @@ func newPKI(t *testing.T) *pki {
 // collectRun is a running collectMain.
 type collectRun struct {
 	addrs          map[string]string
-	stdout, stderr *lockedBuffer
+	stdout, stderr *testutil.LockedBuffer
 	cancel         func() int
 }
 
@@ -60,7 +61,7 @@ type collectRun struct {
 func startCollect(t *testing.T, args ...string) *collectRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &collectRun{addrs: map[string]string{}, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	r := &collectRun{addrs: map[string]string{}, stdout: &testutil.LockedBuffer{}, stderr: &testutil.LockedBuffer{}}
 	done := make(chan int, 1)
 	go func() { done <- collectMain(ctx, args, r.stdout, r.stderr) }()
 	want := strings.Count(strings.Join(args, " "), "--listen")
@@ -353,13 +354,13 @@ func freeTCPPort(t *testing.T) string {
 }
 
 // startOpenSSL starts openssl with args and stops it (by PID) at cleanup.
-func startOpenSSL(t *testing.T, stdin io.Reader, args ...string) (*exec.Cmd, *lockedBuffer, *lockedBuffer) {
+func startOpenSSL(t *testing.T, stdin io.Reader, args ...string) (*exec.Cmd, *testutil.LockedBuffer, *testutil.LockedBuffer) {
 	t.Helper()
 	path, err := exec.LookPath("openssl")
 	if err != nil {
 		t.Skip("openssl not installed (scripts/install-deps.sh installs it)")
 	}
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testutil.LockedBuffer
 	cmd := exec.Command(path, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
 	if err := cmd.Start(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/internal/specvec"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -22,24 +23,24 @@ var decodeVectors = []struct {
 	hex  string
 	want string // expected JSON object, without "index"
 }{
-	{"plain", "60000000000c114020010db800000000000000000000000120010db80000000000000000000000029c401389000c15c770696e67",
+	{"plain", specvec.Plain,
 		`{"ok":true,"encap":"none","src":"2001:db8::1","dst":"2001:db8::2","ioam":[]}`},
-	{"a", "60000000001c004020010db800000000000000000000000120010db800000000000000000000000211010100310a0004007b0000800000009c401389000c15c770696e67",
+	{"a", specvec.A,
 		`{"ok":true,"encap":"inline","src":"2001:db8::1","dst":"2001:db8::2","ioam":[
 			{"offset":4,"option_type":49,"ioam_type":4,"ns":123,"flags":0,"ext_flags":0,"trace_type":8388608}]}`},
-	{"b", "600000000024004020010db800000000000000000000000120010db80000000000000000000000021102010031120004007b00c0b000000012345678000000009c401389000c15c770696e67",
+	{"b", specvec.B,
 		`{"ok":true,"encap":"inline","src":"2001:db8::1","dst":"2001:db8::2","ioam":[
 			{"offset":4,"option_type":49,"ioam_type":4,"ns":123,"flags":0,"ext_flags":192,"trace_type":11534336,"flow_id":305419896,"seq":0}]}`},
-	{"b2", "600000000024004020010db800000000000000000000000120010db800000000000000000000000211020100310e0004007b0080b000000012345678010200009c401389000c15c770696e67",
+	{"b2", specvec.B2,
 		`{"ok":true,"encap":"inline","src":"2001:db8::1","dst":"2001:db8::2","ioam":[
 			{"offset":4,"option_type":49,"ioam_type":4,"ns":123,"flags":0,"ext_flags":128,"trace_type":11534336,"flow_id":305419896}]}`},
-	{"c", "60000000004c004020010db8ffff0000000000000000000120010db8ffff000000000000000000022902010031120004007b00c080000000123456780000000160000000000c114020010db800000000000000000000000120010db80000000000000000000000029c401389000c15c770696e67",
+	{"c", specvec.C,
 		`{"ok":true,"encap":"ip6ip6","src":"2001:db8:ffff::1","dst":"2001:db8:ffff::2","inner_src":"2001:db8::1","inner_dst":"2001:db8::2","ioam":[
 			{"offset":4,"option_type":49,"ioam_type":4,"ns":123,"flags":0,"ext_flags":192,"trace_type":8388608,"flow_id":305419896,"seq":1}]}`},
-	{"d", "600000000024004020010db800000000000000000000000120010db800000000000000000000000211021e02abcd0100310a0004007b000080000000010200009c401389000c15c770696e67",
+	{"d", specvec.D,
 		`{"ok":true,"encap":"inline","src":"2001:db8::1","dst":"2001:db8::2","ioam":[
 			{"offset":8,"option_type":49,"ioam_type":4,"ns":123,"flags":0,"ext_flags":0,"trace_type":8388608}]}`},
-	{"e", "600000000024004020010db800000000000000000000000120010db80000000000000000000000021102010031120000007b080180000000000000003f0000019c401389000c15c770696e67",
+	{"e", specvec.E,
 		`{"ok":true,"encap":"inline","src":"2001:db8::1","dst":"2001:db8::2","ioam":[
 			{"offset":4,"option_type":49,"ioam_type":0,"ns":123,"flags":0,"trace_type":8388608,"node_len":1,"rem_len":1,
 			 "overflow":false,"hops":[{"index":0,"hop_limit":63,"node_id":1}]}]}`},

@@ -21,6 +21,7 @@ import (
 
 	"github.com/dexplane/dexplane/internal/doctor"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // doctorBed is a node namespace with two veth ports, p0 (outside) and p1
@@ -54,7 +55,7 @@ func newDoctorBed(t *testing.T) *doctorBed {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	b := &doctorBed{bin: buildDexplane(t), dut: testbed.NewNetns(t, "doc")}
+	b := &doctorBed{bin: testutil.BuildDexplane(t), dut: testbed.NewNetns(t, "doc")}
 	for i := range 2 {
 		b.hosts[i] = testbed.NewNetns(t, fmt.Sprintf("doch%d", i))
 		testbed.Veth(t, b.dut, fmt.Sprintf("p%d", i), fmt.Sprintf("02:00:00:00:0d:%02x", i),
@@ -367,7 +368,7 @@ func TestRunFirstErrors(t *testing.T) {
 	t.Run("queue held by another AF_XDP socket", func(t *testing.T) {
 		// A first node on the ports, then a second one on the same ports.
 		first := exec.Command("ip", "netns", "exec", b.dut.Name, b.bin, "run", "-c", b.cfg, "--attach", "generic")
-		var ferr syncBuffer
+		var ferr testutil.LockedBuffer
 		first.Stderr = &ferr
 		if err := first.Start(); err != nil {
 			t.Fatal(err)
