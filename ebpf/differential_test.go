@@ -18,8 +18,8 @@ import (
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/xsk"
-	"github.com/dexplane/dexplane/e2e/hostile"
 	dx "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/internal/hostile"
 	"github.com/dexplane/dexplane/internal/specvec"
 )
 

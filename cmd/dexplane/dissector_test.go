@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dexplane/dexplane/e2e/hostile"
+	"github.com/dexplane/dexplane/internal/hostile"
 	"github.com/dexplane/dexplane/internal/specvec"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
