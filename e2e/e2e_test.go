@@ -59,16 +59,23 @@ func startDexNode(t *testing.T, bin string, ns *testbed.Netns, cfg string) *dexN
 // waitForwarding waits until the node logged that it forwards (the run
 // command logs msg=forwarding once the data plane is attached), or fails.
 func (n *dexNode) waitForwarding(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	exited := false
+	if testutil.Within(timeout, func() bool {
 		if strings.Contains(n.log.String(), "msg=forwarding") {
-			return nil
+			return true
 		}
 		select {
 		case <-n.done:
-			return fmt.Errorf("dexplane on %s exited before forwarding: %v\n%s", n.name, n.err, n.log.String())
-		case <-time.After(20 * time.Millisecond):
+			exited = true
+			return true
+		default:
+			return false
 		}
+	}) && !exited {
+		return nil
+	}
+	if exited {
+		return fmt.Errorf("dexplane on %s exited before forwarding: %v\n%s", n.name, n.err, n.log.String())
 	}
 	return fmt.Errorf("dexplane on %s not forwarding after %v:\n%s", n.name, timeout, n.log.String())
 }

@@ -135,17 +135,9 @@ func (b *faultBed) stats(ns *testbed.Netns) metrics.Stats {
 // returns the last snapshot and whether ok accepted it.
 func (b *faultBed) waitStats(ns *testbed.Netns, timeout time.Duration, ok func(metrics.Stats) bool) (metrics.Stats, bool) {
 	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		s := b.stats(ns)
-		if ok(s) {
-			return s, true
-		}
-		if time.Now().After(deadline) {
-			return s, false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var s metrics.Stats
+	done := testutil.Within(timeout, func() bool { s = b.stats(ns); return ok(s) })
+	return s, done
 }
 
 // faultTally is what host-b received of one probe stream.
@@ -576,11 +568,7 @@ func TestFaultCollectorDropped(t *testing.T) {
 	t.Cleanup(func() { _ = coll.Process.Kill(); _ = coll.Wait() })
 	time.Sleep(300 * time.Millisecond)
 	expectStream(t, "collector up", b.stream(2*count, 1000, 100), 2*count, 2*count)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), `"namespace"`) && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if !strings.Contains(out.String(), `"namespace"`) {
+	if !testutil.Within(5*time.Second, func() bool { return strings.Contains(out.String(), `"namespace"`) }) {
 		t.Errorf("the collector started late received no record in 5 s:\n%.2000s", out.String())
 	}
 	if s := b.stats(dut); s.Export.Collectors[0].Records <= udp0 {

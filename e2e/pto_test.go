@@ -287,14 +287,13 @@ func ptoChain(t *testing.T, steer dxebpf.SteerMode, e, k, tr, d, ha, hb *testbed
 			wantCtr(t, "E", en, "trace_inserted", count)
 			wantCtr(t, "T", tn, "trace_filled", uint64(count*(i+1))) // T and D serve both subtests
 			var recs []telemetry.Record
-			deadline := time.Now().Add(5 * time.Second)
-			for len(recs) < count && time.Now().Before(deadline) {
+			testutil.Within(5*time.Second, func() bool {
 				var r telemetry.Record
 				for dn.Ring().Pop(&r) {
 					recs = append(recs, r)
 				}
-				time.Sleep(10 * time.Millisecond)
-			}
+				return len(recs) >= count
+			})
 			if len(recs) != count {
 				t.Fatalf("decap exported %d records, want %d", len(recs), count)
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // peerRecord returns a record with a distinct value in every exported
@@ -74,7 +75,7 @@ func exportWith(t *testing.T, addr string, recs []telemetry.Record, want uint64,
 			t.Fatal("ring full")
 		}
 	}
-	waitFor(t, "records sent", 5*time.Second, func() bool { return x.Counters().Collectors[0].Records == want })
+	testutil.Eventually(t, "records sent", 5*time.Second, func() bool { return x.Counters().Collectors[0].Records == want })
 	x.Stop()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
@@ -238,7 +239,7 @@ func TestPeerGoflow2Raw(t *testing.T) {
 	recs := []telemetry.Record{peerRecord(0), peerRecord(1), peerRecord(2)}
 	exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), recs)
 	var got [][]goflowValue
-	waitFor(t, "goflow2 output", 5*time.Second, func() bool {
+	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
 		got = got[:0]
 		for _, l := range readLines(t, out) {
 			var m struct {
@@ -303,7 +304,7 @@ func TestPeerGoflow2Mapping(t *testing.T) {
 	r := peerRecord(5)
 	exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), []telemetry.Record{r})
 	var m map[string]any
-	waitFor(t, "goflow2 output", 5*time.Second, func() bool {
+	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
 		l := readLines(t, out)
 		if len(l) == 0 {
 			return false
@@ -371,7 +372,7 @@ func TestPeerNfacctd(t *testing.T) {
 	// plugin buffer: push more fillers every 2 s until all rows are out.
 	fillers := sent[64:]
 	lastPush := time.Now()
-	waitFor(t, "nfacctd output", 20*time.Second, func() bool {
+	testutil.Eventually(t, "nfacctd output", 20*time.Second, func() bool {
 		if time.Since(lastPush) > 2*time.Second {
 			exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), fillers)
 			lastPush = time.Now()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // exportRecords is exportTo waiting for want IPFIX data records (a trace
@@ -50,7 +51,7 @@ func TestPeerGoflow2TraceHops(t *testing.T) {
 	waitBound(t, port, cmd, log)
 	exportRecords(t, fmt.Sprintf("127.0.0.1:%d", port), []telemetry.Record{traceRecord()}, 4)
 	var lines []string
-	waitFor(t, "goflow2 output", 5*time.Second, func() bool {
+	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
 		lines = readLines(t, out)
 		return len(lines) >= 4
 	})
@@ -165,7 +166,7 @@ func TestPeerNfacctdTraceHops(t *testing.T) {
 	// nfacctd keeps a partial plugin buffer until more data comes: send the
 	// trace record repeatedly (the rows aggregate) until the hops appear.
 	rows := map[string]map[string]any{}
-	waitFor(t, "nfacctd output", 20*time.Second, func() bool {
+	testutil.Eventually(t, "nfacctd output", 20*time.Second, func() bool {
 		exportRecords(t, fmt.Sprintf("127.0.0.1:%d", port), []telemetry.Record{traceRecord(), traceRecord(), traceRecord()}, 12)
 		for _, l := range readLines(t, out) {
 			var m map[string]any

@@ -172,21 +172,24 @@ service:
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	gone := false
+	if !testutil.Within(20*time.Second, func() bool {
 		if c, err := net.Dial("tcp", recv); err == nil {
 			c.Close()
-			break
+			return true
 		}
 		select {
 		case <-exited:
-			t.Fatalf("the OpenTelemetry Collector exited:\n%s", log.String())
+			gone = true
+			return true
 		default:
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the OpenTelemetry Collector did not listen on %s:\n%s", recv, log.String())
+	}) || gone {
+		if gone {
+			t.Fatalf("the OpenTelemetry Collector exited:\n%s", log.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		t.Fatalf("the OpenTelemetry Collector did not listen on %s:\n%s", recv, log.String())
 	}
 
 	addrs, _, stderr, stop := startAnalyticsCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "100ms", "--otlp", "http://"+recv)
@@ -200,18 +203,14 @@ service:
 	for dom, recs := range nodes {
 		sendNode(t, conn, uint32(dom+1), recs)
 	}
-	deadline = time.Now().Add(20 * time.Second)
-	for {
+	var n int
+	if !testutil.Within(20*time.Second, func() bool {
 		mu.Lock()
-		n := len(spans)
-		mu.Unlock()
-		if n >= packets*4 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d spans arrived, want %d\notelcol:\n%s\ncollect:\n%s", n, packets*4, log.String(), stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		defer mu.Unlock()
+		n = len(spans)
+		return n >= packets*4
+	}) {
+		t.Fatalf("%d spans arrived, want %d\notelcol:\n%s\ncollect:\n%s", n, packets*4, log.String(), stderr.String())
 	}
 	if code := stop(); code != 0 {
 		t.Fatalf("collect exit %d: %s", code, stderr.String())

@@ -374,12 +374,8 @@ func TestRunFirstErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { first.Process.Signal(syscall.SIGTERM); first.Wait() }()
-		deadline := time.Now().Add(15 * time.Second)
-		for !strings.Contains(ferr.String(), "dataplane: started") {
-			if time.Now().After(deadline) {
-				t.Fatalf("first node did not start:\n%s", ferr.String())
-			}
-			time.Sleep(50 * time.Millisecond)
+		if !testutil.Within(15*time.Second, func() bool { return strings.Contains(ferr.String(), "dataplane: started") }) {
+			t.Fatalf("first node did not start:\n%s", ferr.String())
 		}
 		code, out := b.runOnce(t, b.dut.Name, nil, "-c", b.cfg, "--attach", "generic")
 		if code != 1 {

@@ -35,12 +35,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/dexplane/dexplane/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -438,4 +441,22 @@ func (n *Netns) XDPProgID(ifname string) (uint32, error) {
 		return nil
 	})
 	return id, err
+}
+
+// WaitDAD waits up to 10 s in all until no IPv6 address in the namespaces
+// is tentative (duplicate address detection finished, for addresses added
+// without `nodad`), or fails t naming the namespace and its addresses.
+func WaitDAD(t testing.TB, ns ...*Netns) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range ns {
+		var out string
+		var err error
+		if !testutil.Within(time.Until(deadline), func() bool {
+			out, err = n.Run("ip", "-6", "addr", "show", "tentative")
+			return err == nil && strings.TrimSpace(out) == ""
+		}) {
+			t.Fatalf("%s: addresses still tentative after 10 s (%v):\n%s", n.Node, err, out)
+		}
+	}
 }

@@ -5,16 +5,24 @@ import (
 	"time"
 )
 
-// Poll is how often Within and Eventually check their condition.
-const Poll = 10 * time.Millisecond
+// Polling intervals of Within: the first sleep is MinPoll, each next one
+// twice the last, up to MaxPoll. A condition that holds soon is seen soon,
+// and one that takes seconds (a process to start, a collector to answer)
+// is checked at most 1/MaxPoll times a second.
+const (
+	MinPoll = time.Millisecond
+	MaxPoll = 50 * time.Millisecond
+)
 
-// Within calls cond every Poll until it returns true or timeout has passed,
-// and reports whether it returned true. cond runs at least once, and once
-// more at the deadline, so a condition that became true during the last
-// sleep is not missed.
+// Within calls cond until it returns true or timeout has passed, sleeping
+// between calls as MinPoll and MaxPoll say, and reports whether it returned
+// true. cond runs at least once, and once more at the deadline, so a
+// condition that became true during the last sleep is not missed. Use it
+// where the failure message must show the state seen at the end (a log, a
+// counter); otherwise use Eventually.
 func Within(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
-	for {
+	for poll := MinPoll; ; poll = min(2*poll, MaxPoll) {
 		if cond() {
 			return true
 		}
@@ -22,18 +30,16 @@ func Within(timeout time.Duration, cond func() bool) bool {
 		if left <= 0 {
 			return cond()
 		}
-		time.Sleep(min(Poll, left))
+		time.Sleep(min(poll, left))
 	}
 }
 
-// Eventually waits up to timeout for cond to return nil (polling as Within
-// does) and fails t with the last error cond returned, prefixed by "not
-// within <timeout>:". cond's error should say what was seen and what was
-// wanted (a buffer's contents, a counter's value).
-func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
+// Eventually waits up to timeout for cond to return true (see Within) and
+// fails t with "timed out after <timeout> waiting for <what>" if it does
+// not.
+func Eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	var last error
-	if !Within(timeout, func() bool { last = cond(); return last == nil }) {
-		t.Fatalf("not within %v: %v", timeout, last)
+	if !Within(timeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
 	}
 }
