@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/internal/specvec"
+	"github.com/dexplane/dexplane/internal/testutil"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -144,23 +144,7 @@ func writeCapture(t testing.TB, lc linkCase, frames [][]byte, truncate map[int]i
 func TestDecodeJSON(t *testing.T) {
 	for _, lc := range linkCases {
 		t.Run(lc.name, func(t *testing.T) {
-			var frames [][]byte
-			for _, v := range decodeVectors {
-				ip, err := hex.DecodeString(v.hex)
-				if err != nil {
-					t.Fatal(err)
-				}
-				frames = append(frames, lc.wrap(ip))
-			}
-			f, err := os.Open(writeCapture(t, lc, frames, nil))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			var out bytes.Buffer
-			if err := decodeCapture(f, &out, true); err != nil {
-				t.Fatal(err)
-			}
+			out := decodeFile(t, writeCapture(t, lc, vectorFrames(t, lc, len(decodeVectors)), nil), true)
 			lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 			if len(lines) != len(decodeVectors) {
 				t.Fatalf("%d lines for %d packets:\n%s", len(lines), len(decodeVectors), out.String())
@@ -186,24 +170,36 @@ func TestDecodeJSON(t *testing.T) {
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
-// TestDecodeText checks the human-readable form and that a truncated
-// capture is reported as such while decoding continues.
-func TestDecodeText(t *testing.T) {
+// vectorFrames returns the first n decodeVectors behind lc's link header.
+func vectorFrames(t testing.TB, lc linkCase, n int) [][]byte {
 	var frames [][]byte
-	for _, v := range decodeVectors {
-		ip, _ := hex.DecodeString(v.hex)
-		frames = append(frames, linkCases[0].wrap(ip))
+	for _, v := range decodeVectors[:n] {
+		frames = append(frames, lc.wrap(testutil.MustHex(t, v.hex)))
 	}
-	path := writeCapture(t, linkCases[0], frames, map[int]int{1: 50})
+	return frames
+}
+
+// decodeFile runs decodeCapture on the capture file at path (as --json if
+// asJSON) and returns what it printed.
+func decodeFile(t testing.TB, path string, asJSON bool) *bytes.Buffer {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	var out bytes.Buffer
-	if err := decodeCapture(f, &out, false); err != nil {
+	if err := decodeCapture(f, &out, asJSON); err != nil {
 		t.Fatal(err)
 	}
+	return &out
+}
+
+// TestDecodeText checks the human-readable form and that a truncated
+// capture is reported as such while decoding continues.
+func TestDecodeText(t *testing.T) {
+	path := writeCapture(t, linkCases[0], vectorFrames(t, linkCases[0], len(decodeVectors)), map[int]int{1: 50})
+	out := decodeFile(t, path, false)
 	lines := strings.Split(out.String(), "\n")
 	for i, want := range []string{
 		"0 2001:db8::1 > 2001:db8::2 none",
@@ -246,15 +242,7 @@ func TestRunDecode(t *testing.T) {
 // per packet.
 func FuzzDecodeCapture(f *testing.F) {
 	for _, lc := range linkCases {
-		var frames [][]byte
-		for _, v := range decodeVectors[:3] {
-			ip, err := hex.DecodeString(v.hex)
-			if err != nil {
-				f.Fatal(err)
-			}
-			frames = append(frames, lc.wrap(ip))
-		}
-		data, err := os.ReadFile(writeCapture(f, lc, frames, nil))
+		data, err := os.ReadFile(writeCapture(f, lc, vectorFrames(f, lc, 3), nil))
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -99,30 +99,28 @@ func expectFields(r decodeRecord) map[string][]uint64 {
 	m := map[string][]uint64{}
 	add := func(k string, v uint64) { m[k] = append(m[k], v) }
 	for _, o := range r.IOAM {
-		switch {
-		case o.IOAMType == 4 && o.NS != nil:
-			add("dexplane.ioam.offset", uint64(o.Offset))
-			add("dexplane.ioam.option_type", uint64(o.OptionType))
-			add("dexplane.ioam.type", 4)
-			add("dexplane.dex.ns", uint64(*o.NS))
-			add("dexplane.dex.flags", uint64(*o.Flags))
+		prefix, ok := map[uint8]string{4: "dexplane.dex.", 0: "dexplane.pto."}[o.IOAMType]
+		if !ok || o.NS == nil {
+			continue
+		}
+		add("dexplane.ioam.offset", uint64(o.Offset))
+		add("dexplane.ioam.option_type", uint64(o.OptionType))
+		add("dexplane.ioam.type", uint64(o.IOAMType))
+		add(prefix+"ns", uint64(*o.NS))
+		add(prefix+"flags", uint64(*o.Flags))
+		add(prefix+"trace_type", uint64(*o.TraceType))
+		switch o.IOAMType {
+		case 4:
 			add("dexplane.dex.ext_flags", uint64(*o.ExtFlags))
-			add("dexplane.dex.trace_type", uint64(*o.TraceType))
 			if o.FlowID != nil {
 				add("dexplane.dex.flow_id", uint64(*o.FlowID))
 			}
 			if o.Seq != nil {
 				add("dexplane.dex.seq", uint64(*o.Seq))
 			}
-		case o.IOAMType == 0 && o.NS != nil:
-			add("dexplane.ioam.offset", uint64(o.Offset))
-			add("dexplane.ioam.option_type", uint64(o.OptionType))
-			add("dexplane.ioam.type", 0)
-			add("dexplane.pto.ns", uint64(*o.NS))
-			add("dexplane.pto.flags", uint64(*o.Flags))
+		case 0:
 			add("dexplane.pto.node_len", uint64(*o.NodeLen))
 			add("dexplane.pto.rem_len", uint64(*o.RemLen))
-			add("dexplane.pto.trace_type", uint64(*o.TraceType))
 			add("ipv6.opt.ioam.trace.ns", uint64(*o.NS))
 			add("ipv6.opt.ioam.trace.nodelen", uint64(*o.NodeLen))
 			add("ipv6.opt.ioam.trace.remlen", uint64(*o.RemLen))
@@ -208,17 +206,8 @@ func TestLuaDissector(t *testing.T) {
 	writeGoldenPcap(t, golden)
 	for _, pcap := range []string{golden, "../../e2e/testdata/hostile.pcap"} {
 		t.Run(filepath.Base(pcap), func(t *testing.T) {
-			f, err := os.Open(pcap)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			var js bytes.Buffer
-			if err := decodeCapture(f, &js, true); err != nil {
-				t.Fatal(err)
-			}
 			var recs []decodeRecord
-			dec := json.NewDecoder(&js)
+			dec := json.NewDecoder(decodeFile(t, pcap, true))
 			for dec.More() {
 				var r decodeRecord
 				if err := dec.Decode(&r); err != nil {
