@@ -112,17 +112,37 @@ func TestTable(t *testing.T) {
 // newNode returns a node for role r of the suite's policy.
 func newNode(t testing.TB, r Role) *node.Node {
 	t.Helper()
-	s, err := policy.New(Spec(r), nil)
+	return specNode(t, Spec(r))
+}
+
+// specNode returns a node of policy spec, with a 64-record ring.
+func specNode(t testing.TB, spec policy.Spec) *node.Node {
+	t.Helper()
+	s, err := policy.New(spec, nil)
 	if err != nil {
-		t.Fatalf("policy.New(%v): %v", r, err)
+		t.Fatalf("policy.New: %v", err)
 	}
+	return snapshotNode(t, s)
+}
+
+// snapshotNode returns a node of policy snapshot s, with a 64-record ring.
+func snapshotNode(t testing.TB, s *policy.Snapshot) *node.Node {
+	t.Helper()
 	var ptr atomic.Pointer[policy.Snapshot]
 	ptr.Store(s)
 	n, err := node.New(node.Config{Policy: &ptr, RingSize: 64})
 	if err != nil {
-		t.Fatalf("node.New(%v): %v", r, err)
+		t.Fatalf("node.New: %v", err)
 	}
 	return n
+}
+
+// handleCounted runs frame f through n (see handleInUMEM) and returns the
+// verdict, the frame that left and the counters that moved.
+func handleCounted(c *Checker, n *node.Node, f *Frame) (xsk.Verdict, []byte, map[string]uint64) {
+	before := SnapshotCounters(n)
+	v, out := handleInUMEM(c, f.Name, n, f.Bytes)
+	return v, out, DeltaCounters(before, SnapshotCounters(n))
 }
 
 // Layout of the UMEM-like test buffer: three chunks, the frame in the
@@ -232,10 +252,9 @@ func TestExtFlags(t *testing.T) {
 			f := &rows[i]
 			for r := range NumRoles {
 				n := nodes[r]
-				before := SnapshotCounters(n)
-				_, out := handleInUMEM(&c, f.Name, n, f.Bytes)
+				_, out, d := handleCounted(&c, n, f)
 				CheckOutput(&c, f, r, f.Bytes, out)
-				CheckCounters(&c, f, r, DeltaCounters(before, SnapshotCounters(n)))
+				CheckCounters(&c, f, r, d)
 				var rec telemetry.Record
 				for n.Ring().Pop(&rec) {
 					if r == RoleEncap {
@@ -283,16 +302,7 @@ func TestFlowExhaustion(t *testing.T) {
 	spec := Spec(RoleEncap)
 	spec.Routes[0].DEX.ExtFlags = packet.ExtFlagFlowID | packet.ExtFlagSeq
 	spec.Flows.MaxFlows = maxFlows
-	s, err := policy.New(spec, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ptr atomic.Pointer[policy.Snapshot]
-	ptr.Store(s)
-	n, err := node.New(node.Config{Policy: &ptr, RingSize: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := specNode(t, spec)
 	base := eth6(plain("flows"))
 	buf := make([]byte, chunk)
 	f := &xsk.Frame{Buf: buf}
@@ -356,17 +366,11 @@ func runUnit(t *testing.T, spec policy.Spec, r Role, rows []Frame) {
 	}
 	for i := range rows {
 		f := &rows[i]
-		var ptr atomic.Pointer[policy.Snapshot]
-		ptr.Store(s)
-		n, err := node.New(node.Config{Policy: &ptr, RingSize: 64})
-		if err != nil {
-			t.Fatal(err)
-		}
+		n := snapshotNode(t, s)
 		var c Checker
-		before := SnapshotCounters(n)
-		_, out := handleInUMEM(&c, f.Name, n, f.Bytes)
+		_, out, d := handleCounted(&c, n, f)
 		CheckOutput(&c, f, r, f.Bytes, out)
-		CheckCounters(&c, f, r, DeltaCounters(before, SnapshotCounters(n)))
+		CheckCounters(&c, f, r, d)
 		checkRecord(&c, f, r, n)
 		c.Settle(t, f.Bug)
 	}
@@ -458,16 +462,9 @@ func TestForeignPolicies(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range rows {
-			var ptr atomic.Pointer[policy.Snapshot]
-			ptr.Store(s)
-			n, err := node.New(node.Config{Policy: &ptr, RingSize: 64})
-			if err != nil {
-				t.Fatal(err)
-			}
+			n := snapshotNode(t, s)
 			var c Checker
-			before := SnapshotCounters(n)
-			v, out := handleInUMEM(&c, f.Name, n, f.Bytes)
-			d := DeltaCounters(before, SnapshotCounters(n))
+			v, out, d := handleCounted(&c, n, &f)
 			var pi, po packet.Packet
 			switch {
 			case v != xsk.Forward || out == nil:
@@ -564,9 +561,7 @@ func TestTruncations(t *testing.T) {
 			for i := range rows {
 				f := &rows[i]
 				var c Checker
-				before := SnapshotCounters(n)
-				_, out := handleInUMEM(&c, f.Name, n, f.Bytes)
-				d := DeltaCounters(before, SnapshotCounters(n))
+				_, out, d := handleCounted(&c, n, f)
 				CheckOutput(&c, f, r, f.Bytes, out)
 				if f.Expect[r].Outcome == Dropped && len(f.Expect[r].Counters) == 0 {
 					// Any one parse reason, exactly once.
