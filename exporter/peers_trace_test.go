@@ -1,11 +1,9 @@
 package exporter_test
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -88,23 +86,7 @@ func TestPeerGoflow2TraceHops(t *testing.T) {
 // egress if id, hop index, hop count and flags, as sent.
 func TestPeerTsharkTraceHops(t *testing.T) {
 	bin := tsharkPath(t)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	exportRecords(t, pc.LocalAddr().String(), []telemetry.Record{traceRecord()}, 4)
-	var msgs [][]byte
-	buf := make([]byte, 65535)
-	for {
-		pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		n, _, err := pc.ReadFrom(buf)
-		if err != nil {
-			break
-		}
-		msgs = append(msgs, bytes.Clone(buf[:n]))
-	}
-	port := pc.LocalAddr().(*net.UDPAddr).Port
+	msgs, port := captureWith(t, func(addr string) { exportRecords(t, addr, []telemetry.Record{traceRecord()}, 4) })
 	pcap := filepath.Join(t.TempDir(), "export.pcap")
 	writePcap(t, pcap, port, msgs)
 	layers := tsharkCflow(t, bin, pcap, port)
