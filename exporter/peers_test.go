@@ -83,15 +83,7 @@ func exportWith(t *testing.T, addr string, recs []telemetry.Record, want uint64,
 }
 
 // udpPort returns a free loopback UDP port.
-func udpPort(t *testing.T) int {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
-}
+var udpPort = testutil.FreeUDPPort
 
 // waitBound waits until some process has bound 127.0.0.1:port (our own
 // bind attempt fails).

@@ -22,16 +22,15 @@ import (
 // python3-scapy package installs scapy (not a pyenv/venv python on PATH).
 const debianPython = "/usr/bin/python3"
 
+// expectation is what selftest.py says it built for one packet: the case,
+// and the DEX fields (ns, ext_flags, trace_type, flow_id, seq) under the
+// keys `dexplane decode --json` uses.
 type expectation struct {
-	Case      map[string]any `json:"case"`
-	Stream    string         `json:"stream"`
-	FrameLen  int            `json:"frame_len"`
-	Encap     string         `json:"encap"`
-	NS        *uint16        `json:"ns"`
-	ExtFlags  *uint8         `json:"ext_flags"`
-	TraceType *uint32        `json:"trace_type"`
-	FlowID    *uint32        `json:"flow_id"`
-	Seq       *uint32        `json:"seq"`
+	Case     map[string]any `json:"case"`
+	Stream   string         `json:"stream"`
+	FrameLen int            `json:"frame_len"`
+	Encap    string         `json:"encap"`
+	testutil.DecodedIOAM
 }
 
 func eqPtr[T comparable](a, b *T) bool {

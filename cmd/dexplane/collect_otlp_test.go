@@ -59,16 +59,6 @@ func otelcolBinary(t *testing.T) string {
 	return bin
 }
 
-func freeTCP(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // otlpSpan is a span as the collector's OTLP/HTTP exporter writes it (JSON).
 type otlpSpan struct {
 	TraceID      string `json:"traceId"`
@@ -139,7 +129,7 @@ func TestCollectOTLP(t *testing.T) {
 	go sink.Serve(sl)
 	defer sink.Close()
 
-	recv := freeTCP(t)
+	recv := testutil.FreeTCPAddr(t)
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`receivers:
   otlp:

@@ -288,17 +288,6 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-// freeTCPPort returns a loopback TCP port nobody listens on right now.
-func freeTCPPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startOpenSSL starts openssl with args and stops it (by PID) at cleanup.
 func startOpenSSL(t *testing.T, stdin io.Reader, args ...string) (*exec.Cmd, *testutil.LockedBuffer, *testutil.LockedBuffer) {
 	t.Helper()
@@ -360,7 +349,7 @@ func TestExporterTLSToOpenSSL(t *testing.T) {
 		{"wrong CA", "-tls1_3", p.wrongCACert, p.wrongKey, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := freeTCPPort(t)
+			addr := testutil.FreeTCPAddr(t)
 			// s_server ends a session when its stdin ends: give it one that
 			// stays open.
 			stdin, keep := io.Pipe()
