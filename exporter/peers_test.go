@@ -89,17 +89,18 @@ var udpPort = testutil.FreeUDPPort
 // bind attempt fails).
 func waitBound(t *testing.T, port int, cmd *exec.Cmd, log *bytes.Buffer) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	bound := false
+	testutil.Within(10*time.Second, func() bool {
 		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			return
+			bound = true
+			return true
 		}
 		pc.Close()
-		if cmd.ProcessState != nil || time.Now().After(deadline) {
-			t.Fatalf("%s did not bind port %d:\n%s", cmd.Path, port, log)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return cmd.ProcessState != nil
+	})
+	if !bound {
+		t.Fatalf("%s did not bind port %d:\n%s", cmd.Path, port, log)
 	}
 }
 
@@ -274,13 +275,7 @@ func TestPeerGoflow2Raw(t *testing.T) {
 // TestPeerGoflow2Mapping runs goflow2's sample producer with the shipped
 // mapping file and checks the IOAM fields come out with our values.
 func TestPeerGoflow2Mapping(t *testing.T) {
-	bin := goflow2Path(t)
-	port := udpPort(t)
-	out := filepath.Join(t.TempDir(), "goflow2.json")
-	mapping, _ := filepath.Abs("collectors/goflow2/mapping.yaml")
-	cmd, log := startPeer(t, bin, "-listen", fmt.Sprintf("netflow://127.0.0.1:%d?count=1&workers=1", port),
-		"-produce", "sample", "-mapping", mapping, "-format", "json", "-transport", "file", "-transport.file", out, "-addr", "")
-	waitBound(t, port, cmd, log)
+	port, out := startGoflow2Mapped(t)
 	r := peerRecord(5)
 	exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), []telemetry.Record{r})
 	var m map[string]any

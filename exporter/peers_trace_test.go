@@ -40,13 +40,7 @@ func traceRecord() telemetry.Record {
 // trace record (raw trace) and one record per hop, each hop with its node
 // id, hop limit, interface ids, index, count and flags, in path order.
 func TestPeerGoflow2TraceHops(t *testing.T) {
-	bin := goflow2Path(t)
-	port := udpPort(t)
-	out := filepath.Join(t.TempDir(), "goflow2.json")
-	mapping, _ := filepath.Abs("collectors/goflow2/mapping.yaml")
-	cmd, log := startPeer(t, bin, "-listen", fmt.Sprintf("netflow://127.0.0.1:%d?count=1&workers=1", port),
-		"-produce", "sample", "-mapping", mapping, "-format", "json", "-transport", "file", "-transport.file", out, "-addr", "")
-	waitBound(t, port, cmd, log)
+	port, out := startGoflow2Mapped(t)
 	exportRecords(t, fmt.Sprintf("127.0.0.1:%d", port), []telemetry.Record{traceRecord()}, 4)
 	var lines []string
 	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {

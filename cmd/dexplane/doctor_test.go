@@ -16,7 +16,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/internal/doctor"
@@ -279,14 +278,7 @@ func (b *doctorBed) attachForeignXDP(t *testing.T, ifname string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { prog.Close() })
-	err = b.dut.Do(func() error {
-		l, err := netlink.LinkByName(ifname)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_SKB_MODE)
-	})
-	if err != nil {
+	if err := b.dut.AttachXDP(ifname, prog, unix.XDP_FLAGS_SKB_MODE); err != nil {
 		t.Fatal(err)
 	}
 }

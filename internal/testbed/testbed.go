@@ -369,13 +369,21 @@ func (n *Netns) AttachPass(ifname string) error {
 	if err != nil {
 		return err
 	}
+	return n.AttachXDP(ifname, prog, unix.XDP_FLAGS_DRV_MODE)
+}
+
+// AttachXDP attaches prog to ifname in n through netlink (the legacy
+// attachment `ip link set xdp` makes, not a bpf_link) with flags
+// (unix.XDP_FLAGS_*). The attachment keeps prog loaded until it is replaced
+// or the interface goes.
+func (n *Netns) AttachXDP(ifname string, prog *ebpf.Program, flags int) error {
 	return n.Do(func() error {
 		l, err := netlink.LinkByName(ifname)
 		if err != nil {
 			return fmt.Errorf("netns %s: link %q: %w", n.Name, ifname, err)
 		}
-		if err := netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_DRV_MODE); err != nil {
-			return fmt.Errorf("netns %s: attach XDP_PASS to %s: %w", n.Name, ifname, err)
+		if err := netlink.LinkSetXdpFdWithFlags(l, prog.FD(), flags); err != nil {
+			return fmt.Errorf("netns %s: attach XDP program %s to %s (flags %#x): %w", n.Name, prog, ifname, flags, err)
 		}
 		return nil
 	})
