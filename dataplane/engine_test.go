@@ -142,14 +142,7 @@ func TestTransparency(t *testing.T) {
 			}
 			e := startEngine(t, tb, opts)
 
-			for _, p := range []struct {
-				from *testbed.Netns
-				to   netip.Addr
-			}{{tb.HostA, tb.AddrB}, {tb.HostB, tb.AddrA}, {tb.HostA, tb.AddrB4}, {tb.HostB, tb.AddrA4}} {
-				if err := p.from.Ping(p.to, 3); err != nil {
-					t.Errorf("%s → %v: %v", p.from.Node, p.to, err)
-				}
-			}
+			tb.PingBothWays(t, 3)
 			ndBothWays(t, tb)
 
 			n := envInt("DEXPLANE_E2E_PACKETS", 100000)

@@ -68,14 +68,7 @@ func (n *node) counters(t *testing.T) dx.Counters {
 
 func pings(t *testing.T, tb *testbed.Testbed) {
 	t.Helper()
-	for _, p := range []struct {
-		from *testbed.Netns
-		to   netip.Addr
-	}{{tb.HostA, tb.AddrB}, {tb.HostB, tb.AddrA}, {tb.HostA, tb.AddrB4}, {tb.HostB, tb.AddrA4}} {
-		if err := p.from.Ping(p.to, 3); err != nil {
-			t.Errorf("%s → %v: %v", p.from.Node, p.to, err)
-		}
-	}
+	tb.PingBothWays(t, 3)
 }
 
 // TestSteerAllWithoutSockets: with an empty XSKMAP every frame still

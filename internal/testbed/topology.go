@@ -219,3 +219,18 @@ func (n *Netns) Ping(dst netip.Addr, count int) error {
 	_, err := n.Run("ping", "-n", "-q", "-c", fmt.Sprint(count), "-i", "0.01", "-W", "1", dst.String())
 	return err
 }
+
+// PingBothWays pings host-b from host-a and host-a from host-b, over IPv6
+// and over IPv4, count echo requests each, and reports every direction that
+// failed on t.
+func (tb *Testbed) PingBothWays(t testing.TB, count int) {
+	t.Helper()
+	for _, p := range []struct {
+		from *Netns
+		to   netip.Addr
+	}{{tb.HostA, tb.AddrB}, {tb.HostB, tb.AddrA}, {tb.HostA, tb.AddrB4}, {tb.HostB, tb.AddrA4}} {
+		if err := p.from.Ping(p.to, count); err != nil {
+			t.Errorf("%s → %v: %v", p.from.Node, p.to, err)
+		}
+	}
+}
