@@ -30,3 +30,26 @@ func FreeUDPPort(t testing.TB) int {
 	defer pc.Close()
 	return pc.LocalAddr().(*net.UDPAddr).Port
 }
+
+// ListenAndClose listens on TCP address addr ("127.0.0.1:0" for any port)
+// and closes every connection it accepts at once, until the test ends: a
+// collector that is up. It returns the address it listens on. Called inside
+// testbed.Netns.Do, the socket belongs to that namespace.
+func ListenAndClose(t testing.TB, addr string) *net.TCPAddr {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr)
+}
