@@ -124,6 +124,15 @@ func fuzzDEXInput(frame []byte, ns uint16, flags, ext uint8, trace, flow, seq ui
 	return p, d, buf, off, true
 }
 
+// unchangedOnError fails t unless an editor that refused a frame left the
+// buffer holding it (got) as it was.
+func unchangedOnError(t *testing.T, got, frame []byte) {
+	t.Helper()
+	if !bytes.Equal(got, frame) {
+		t.Fatal("buffer modified on error")
+	}
+}
+
 // FuzzInsertRemove: InsertDEXInline then RemoveDEX restores the exact frame,
 // and the inserted option parses back to d.
 func FuzzInsertRemove(f *testing.F) {
@@ -138,9 +147,7 @@ func FuzzInsertRemove(f *testing.F) {
 		no, nn, err := InsertDEXInline(buf, off, len(frame), &p, &d)
 		switch {
 		case err == ErrHasHbH && p.HbH != 0, err == ErrTooLong:
-			if !bytes.Equal(buf[off:], frame) {
-				t.Fatal("buffer modified on error")
-			}
+			unchangedOnError(t, buf[off:], frame)
 			return
 		case err != nil:
 			t.Fatalf("InsertDEXInline: %v", err)
@@ -178,9 +185,7 @@ func FuzzMergeRemove(f *testing.F) {
 		switch {
 		case err == ErrNoHbH && p.HbH == 0, err == ErrIOAMPresent && p.NumIOAM > 0,
 			err == ErrTooLong, err == ErrTooManyOptions:
-			if !bytes.Equal(buf[off:], frame) {
-				t.Fatal("buffer modified on error")
-			}
+			unchangedOnError(t, buf[off:], frame)
 			return
 		case err != nil:
 			t.Fatalf("MergeDEXIntoHbH: %v", err)
