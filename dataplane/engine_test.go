@@ -20,6 +20,7 @@ import (
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
 	"golang.org/x/sys/unix"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // quietLog shows the engine's warnings and errors only.
@@ -99,11 +100,7 @@ func logCounters(t *testing.T, e *dataplane.Engine) dataplane.Counters {
 // mode sends synchronously), so a receiver can see a frame a moment before
 // the counters do.
 func settledCounters(e *dataplane.Engine, ok func(dataplane.Counters) bool) {
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if ok(e.Counters()) {
-			return
-		}
-	}
+	testutil.Within(2*time.Second, func() bool { return ok(e.Counters()) })
 }
 
 // ndBothWays forgets the hosts' permanent neighbours, so the next pings
