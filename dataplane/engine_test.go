@@ -19,8 +19,8 @@ import (
 	"github.com/dexplane/dexplane/dataplane/xsk/xsktest"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
-	"golang.org/x/sys/unix"
 	"github.com/dexplane/dexplane/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // quietLog shows the engine's warnings and errors only.
