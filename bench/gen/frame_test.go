@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/dexplane/dexplane/internal/specvec"
-	"github.com/dexplane/dexplane/internal/testutil"
 	"net"
 	"net/netip"
 	"testing"
+
+	"github.com/dexplane/dexplane/internal/specvec"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 var mustHex = testutil.MustHex
