@@ -51,6 +51,14 @@ func main() {
 	os.Exit(code)
 }
 
+// withDuration bounds ctx to d, or leaves it unbounded when d is 0.
+func withDuration(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
 func fail(cmd string, err error) int {
 	fmt.Fprintf(os.Stderr, "dexbench %s: %v\n", cmd, err)
 	return 1
@@ -117,11 +125,8 @@ func runGen(ctx context.Context, args []string) int {
 	if err != nil {
 		return fail("gen", err)
 	}
-	if *dur > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *dur)
-		defer cancel()
-	}
+	ctx, cancel := withDuration(ctx, *dur)
+	defer cancel()
 	start := time.Now()
 	if err := g.Start(ctx); err != nil {
 		return fail("gen", err)
@@ -150,11 +155,8 @@ func runSink(ctx context.Context, args []string) int {
 		return 2
 	}
 	s := gen.NewSink(gen.SinkConfig{Netns: *netns, Iface: *iface, Flows: *flows})
-	if *dur > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *dur)
-		defer cancel()
-	}
+	ctx, cancel := withDuration(ctx, *dur)
+	defer cancel()
 	start := time.Now()
 	if err := s.Start(ctx); err != nil {
 		return fail("sink", err)
