@@ -82,7 +82,7 @@ type Options struct {
 	Ports [2]string
 	// Roles place each port inside or outside the IOAM domain; they decide
 	// what the XDP program steers in SteerSampled. Default inside.
-	Roles [2]dxebpf.PortRole
+	Roles [2]policy.Domain
 	// Queues is the number of RX queues per port, one worker each;
 	// default 1. Worker q binds queue q on both ports.
 	Queues int
@@ -108,10 +108,10 @@ type Options struct {
 	// Bind is the AF_XDP bind mode; default xsk.ModeAuto (zero-copy if the
 	// driver has it, else copy, logged).
 	Bind xsk.BindMode
-	// Attach is the XDP attach mode; default dxebpf.AttachAuto.
-	Attach dxebpf.AttachMode
-	// Steer selects what reaches the workers; default dxebpf.SteerAll.
-	Steer dxebpf.SteerMode
+	// Attach is the XDP attach mode; default policy.AttachAuto.
+	Attach policy.AttachMode
+	// Steer selects what reaches the workers; default policy.SteerAll.
+	Steer policy.Steer
 	// Checksums says, per port, whether frames received there get an
 	// unfinished transport checksum completed (package dataplane/checksum);
 	// default policy.ChecksumAuto: on for virtual devices.
@@ -332,7 +332,7 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 			if err != nil {
 				e.log.Warn("dataplane: attach_mode auto: native attach with TC crossing failed; falling back to generic (the neighbour's GSO frames larger than a UMEM chunk will be dropped: turn its TSO off or use a kernel with tcx, Linux ≥ 6.6)",
 					"port", e.opts.Ports[p], "err", err)
-				plan = attachPlan{mode: dxebpf.AttachGeneric}
+				plan = attachPlan{mode: policy.AttachGeneric}
 			} else {
 				e.log.Info("dataplane: attach_mode auto: native, frames that cross the bump leave through TC (the egress is a veth, which refuses native redirects unless its neighbour runs XDP)",
 					"port", e.opts.Ports[p], "egress", e.opts.Ports[1-p])
@@ -371,7 +371,7 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 		}
 	}()
 	e.log.Info("dataplane: started", "ports", e.opts.Ports, "ifindex", e.ifindex, "queues", e.opts.Queues,
-		"attach", [2]dxebpf.AttachMode{e.atts[0].Mode, e.atts[1].Mode}, "steer", e.opts.Steer,
+		"attach", [2]policy.AttachMode{e.atts[0].Mode, e.atts[1].Mode}, "steer", e.opts.Steer,
 		"zerocopy", e.workers[0].ZeroCopy(), "frames", e.opts.Frames, "frame_size", e.opts.FrameSize)
 	return nil
 }
@@ -436,7 +436,7 @@ func (e *Engine) SetPolicy(s *policy.Snapshot) error {
 
 // pushPolicy loads the snapshot's routes into the XDP maps (SteerSampled).
 func (e *Engine) pushPolicy(s *policy.Snapshot) error {
-	if s == nil || e.opts.Steer != dxebpf.SteerSampled || e.xdp == nil {
+	if s == nil || e.opts.Steer != policy.SteerSampled || e.xdp == nil {
 		return nil
 	}
 	var routes []dxebpf.SteerRoute

@@ -98,7 +98,7 @@ func newDiffHarnessSpec(t testing.TB, r hostile.Role, spec policy.Spec) *diffHar
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.objs, err = dx.Load(dx.Options{Steer: dx.SteerSampled, PassForeignHbH: opts.PassForeignHbH}); err != nil {
+	if h.objs, err = dx.Load(dx.Options{Steer: policy.SteerSampled, PassForeignHbH: opts.PassForeignHbH}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.objs.Close() })
@@ -112,9 +112,9 @@ func newDiffHarnessSpec(t testing.TB, r hostile.Role, spec policy.Spec) *diffHar
 	if err := h.objs.SetDecapEndpoints(h.snapA.DecapEndpoints.All()); err != nil {
 		t.Fatal(err)
 	}
-	role := dx.RoleInside
+	role := policy.Inside
 	if spec.Ports[0].Domain == policy.Outside {
-		role = dx.RoleOutside
+		role = policy.Outside
 	}
 	if h.prog, err = h.objs.ProgramForTest(0, role); err != nil {
 		t.Fatal(err)

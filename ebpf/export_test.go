@@ -5,11 +5,12 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"github.com/dexplane/dexplane/dataplane/policy"
 )
 
 // ProgramForTest loads port's copy of the selected program without
 // attaching it, for BPF_PROG_TEST_RUN (Program.Run). The caller closes it.
-func (o *Objects) ProgramForTest(port int, role PortRole) (*ebpf.Program, error) {
+func (o *Objects) ProgramForTest(port int, role policy.Domain) (*ebpf.Program, error) {
 	return o.loadProgram(port, role, false)
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/dataplane/policy"
 	dx "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
@@ -26,7 +27,7 @@ type node struct {
 
 // start builds bitw and attaches opts' program to both dut ports, port 0
 // (west, facing host-a) with role west and port 1 with role east.
-func start(t *testing.T, opts dx.Options, mode dx.AttachMode, west, east dx.PortRole) *node {
+func start(t *testing.T, opts dx.Options, mode policy.AttachMode, west, east policy.Domain) *node {
 	t.Helper()
 	tb := testbed.New(t, testbed.Bitw)
 	n := &node{tb: tb}
@@ -82,9 +83,9 @@ func pings(t *testing.T, tb *testbed.Testbed) {
 // crosses (steered ones via the xsk_miss fallback), ND and ARP included,
 // in both attach modes.
 func TestSteerAllWithoutSockets(t *testing.T) {
-	for _, mode := range []dx.AttachMode{dx.AttachGeneric, dx.AttachNative} {
+	for _, mode := range []policy.AttachMode{policy.AttachGeneric, policy.AttachNative} {
 		t.Run(mode.String(), func(t *testing.T) {
-			n := start(t, dx.Options{Steer: dx.SteerAll}, mode, dx.RoleOutside, dx.RoleInside)
+			n := start(t, dx.Options{Steer: policy.SteerAll}, mode, policy.Outside, policy.Inside)
 			if n.atts[0].Mode != mode || n.atts[1].Mode != mode {
 				t.Errorf("attached in %v/%v, asked %v", n.atts[0].Mode, n.atts[1].Mode, mode)
 			}
@@ -127,12 +128,12 @@ func format(pc [dx.NumReasons]dx.Counter) string {
 	return b.String()
 }
 
-// TestSteerSampled checks each classification of dxp_steer in SteerSampled
+// TestSteerSampled checks each classification of dxp_steer in policy.SteerSampled
 // with injected frames (the table of the package doc: malformed IPv6
 // dropped, outside routes and k/n, Hop-by-Hop, decap, other Next Headers
 // on the inside port), and the k/n phase: the first K of every N.
 func TestSteerSampled(t *testing.T) {
-	n := start(t, dx.Options{Steer: dx.SteerSampled}, dx.AttachGeneric, dx.RoleOutside, dx.RoleInside)
+	n := start(t, dx.Options{Steer: policy.SteerSampled}, policy.AttachGeneric, policy.Outside, policy.Inside)
 	a, b := n.tb.HostA, n.tb.HostB
 	decapEP := netip.MustParseAddr("2001:db8:1::d")
 	other := netip.MustParseAddr("2001:db8:5::1")
@@ -283,24 +284,24 @@ func TestSteerSampled(t *testing.T) {
 func TestDomain4(t *testing.T) {
 	tb := testbed.New(t, testbed.Domain4)
 	for i, r := range tb.Bumps {
-		objs, err := dx.Load(dx.Options{Steer: dx.SteerSampled, Logger: quiet})
+		objs, err := dx.Load(dx.Options{Steer: policy.SteerSampled, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { objs.Close() })
 		west, east := r.MustIfindex(t, testbed.West), r.MustIfindex(t, testbed.East)
-		roleW, roleE := dx.RoleInside, dx.RoleInside
+		roleW, roleE := policy.Inside, policy.Inside
 		if i == 0 {
-			roleW = dx.RoleOutside
+			roleW = policy.Outside
 		}
 		if i == len(tb.Bumps)-1 {
-			roleE = dx.RoleOutside
+			roleE = policy.Outside
 		}
 		err = r.Do(func() error {
-			if _, err := objs.AttachPort(west, 0, east, dx.AttachNative, roleW); err != nil {
+			if _, err := objs.AttachPort(west, 0, east, policy.AttachNative, roleW); err != nil {
 				return err
 			}
-			_, err := objs.AttachPort(east, 1, west, dx.AttachNative, roleE)
+			_, err := objs.AttachPort(east, 1, west, policy.AttachNative, roleE)
 			return err
 		})
 		if err != nil {
@@ -323,7 +324,7 @@ func udpFrom(sport uint16) []byte {
 // ip6ip6 headers; frames of other flows still cross. Each step's frames
 // leave one socket back to back, well inside the window.
 func TestSteerOrderWindow(t *testing.T) {
-	n := start(t, dx.Options{Steer: dx.SteerSampled, OrderWindow: dx.MaxOrderWindow}, dx.AttachGeneric, dx.RoleOutside, dx.RoleInside)
+	n := start(t, dx.Options{Steer: policy.SteerSampled, OrderWindow: dx.MaxOrderWindow}, policy.AttachGeneric, policy.Outside, policy.Inside)
 	a, b := n.tb.HostA, n.tb.HostB
 	decapEP := netip.MustParseAddr("2001:db8:1::d")
 	other := netip.MustParseAddr("2001:db8:5::1")
@@ -382,10 +383,10 @@ func TestSteerOrderWindow(t *testing.T) {
 
 func TestOrderWindowOptions(t *testing.T) {
 	for _, o := range []dx.Options{
-		{Steer: dx.SteerAll, OrderWindow: time.Millisecond},
-		{Steer: dx.SteerSampled, OrderWindow: -1},
-		{Steer: dx.SteerSampled, OrderWindow: dx.MaxOrderWindow + 1},
-		{Steer: dx.SteerSampled, OrderWindow: time.Millisecond, OrderFlows: -1},
+		{Steer: policy.SteerAll, OrderWindow: time.Millisecond},
+		{Steer: policy.SteerSampled, OrderWindow: -1},
+		{Steer: policy.SteerSampled, OrderWindow: dx.MaxOrderWindow + 1},
+		{Steer: policy.SteerSampled, OrderWindow: time.Millisecond, OrderFlows: -1},
 	} {
 		// The options are checked before anything is created, so the
 		// error names them even without the privileges to load.

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/dexplane/dexplane/dataplane/policy"
 )
 
 // The limits in loader.go must match steer.c's map sizes.
@@ -126,16 +128,16 @@ func TestXSKKey(t *testing.T) {
 
 func TestParseModes(t *testing.T) {
 	for _, s := range []string{"auto", "native", "generic"} {
-		if m, err := ParseAttachMode(s); err != nil || m.String() != s {
-			t.Errorf("ParseAttachMode(%q) = %v, %v", s, m, err)
+		if m, err := policy.ParseAttachMode(s); err != nil || m.String() != s {
+			t.Errorf("policy.ParseAttachMode(%q) = %v, %v", s, m, err)
 		}
 	}
 	for _, s := range []string{"all", "sampled"} {
-		if m, err := ParseSteerMode(s); err != nil || m.String() != s {
-			t.Errorf("ParseSteerMode(%q) = %v, %v", s, m, err)
+		if m, err := policy.ParseSteer(s); err != nil || m.String() != s {
+			t.Errorf("policy.ParseSteer(%q) = %v, %v", s, m, err)
 		}
 	}
-	if _, err := ParseAttachMode("offload"); err == nil {
+	if _, err := policy.ParseAttachMode("offload"); err == nil {
 		t.Error("offload accepted")
 	}
 }

@@ -273,14 +273,14 @@ func engineOptions(f *runFlags) (*policy.Snapshot, dataplane.Options, error) {
 		opts.Ports = [2]string{a, b}
 	}
 	if f.steer != "" {
-		m, err := dxebpf.ParseSteerMode(f.steer)
+		m, err := policy.ParseSteer(f.steer)
 		if err != nil {
 			return nil, opts, err
 		}
 		opts.Steer = m
 	}
 	if f.attach != "" {
-		m, err := dxebpf.ParseAttachMode(f.attach)
+		m, err := policy.ParseAttachMode(f.attach)
 		if err != nil {
 			return nil, opts, err
 		}

@@ -116,7 +116,7 @@ func New(opts Options) (*Daemon, error) {
 	d.capacity = min(linkSpeed(eo.Ports[0]), linkSpeed(eo.Ports[1]))
 	for w := 0; w < workers; w++ {
 		nc := node.Config{Policy: eng.Policy(), PortMTU: mtus, RawSection: node.RawForJSON}
-		if eo.Steer == dxebpf.SteerSampled {
+		if eo.Steer == policy.SteerSampled {
 			nc.Presampled = Presampled
 		}
 		n, err := node.New(nc)
