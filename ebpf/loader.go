@@ -1,7 +1,6 @@
 package ebpf
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,29 +17,14 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 )
 
-// Limits compiled into steer.c; keep them in sync.
+// Sizes of the maps the loader may change (steer.c's defaults).
 const (
-	// MaxPorts is the number of ports one node has.
-	MaxPorts = 2
-	// MaxQueues is the number of RX queues per port that can have a socket.
-	MaxQueues = 64
-	// MaxDecapEndpoints bounds SetDecapEndpoints.
-	MaxDecapEndpoints = 256
 	// DefaultMaxRoutes is the size of the steering LPM and sampler tables.
 	DefaultMaxRoutes = 16384
 	// DefaultOrderFlows is the size of the order_hold map.
 	DefaultOrderFlows = 65536
 	// MaxOrderWindow bounds Options.OrderWindow.
 	MaxOrderWindow = time.Second
-)
-
-// port_flags bits in steer.c.
-const (
-	flagAll    = 1 << 0
-	flagRoutes = 1 << 1
-	flagHbH    = 1 << 2
-	flagDecap  = 1 << 3
-	flagExtHdr = 1 << 4
 )
 
 // ProgPrefix starts the kernel name of every dexplane XDP program; a
@@ -504,34 +488,4 @@ func (o *Objects) UnregisterXSK(port, queue int) error {
 		return fmt.Errorf("ebpf: unregister xsk port %d queue %d: %w", port, queue, err)
 	}
 	return nil
-}
-
-// MetaLen is the size of the XDP metadata dxp_steer puts in front of a
-// steered frame.
-const MetaLen = 8
-
-const metaMagic = 0xd7e5
-
-// Meta is what dxp_steer tells a worker about a steered frame.
-type Meta struct {
-	// Reason is why the frame was steered: ReasonAll, ReasonSampled,
-	// ReasonHbH or ReasonDecap.
-	Reason Reason
-	// RouteID is the id of the route that selected it (ReasonSampled).
-	RouteID uint32
-}
-
-// ParseMeta decodes the MetaLen octets that precede the packet in its
-// UMEM chunk (chunk[off-MetaLen:off]); ok is false if b is short or does not
-// hold dexplane metadata (the driver gave the program no metadata room).
-// Fields are in host byte order.
-func ParseMeta(b []byte) (m Meta, ok bool) {
-	if len(b) < MetaLen {
-		return Meta{}, false
-	}
-	b = b[len(b)-MetaLen:]
-	if binary.NativeEndian.Uint16(b[6:]) != metaMagic {
-		return Meta{}, false
-	}
-	return Meta{RouteID: binary.NativeEndian.Uint32(b), Reason: Reason(binary.NativeEndian.Uint16(b[4:]))}, true
 }
