@@ -62,6 +62,7 @@ import (
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 
 	"github.com/dexplane/dexplane/dataplane/checksum"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/xsk"
 )
@@ -126,8 +127,8 @@ type Options struct {
 	CPUs []int
 
 	// Handler returns the handler of worker i; called once per worker by
-	// Start. nil means xsk.Identity (plain forwarding).
-	Handler func(worker int) xsk.Handler
+	// Start. nil means handle.Identity (plain forwarding).
+	Handler func(worker int) handle.Handler
 	// Policy is the initial snapshot stored in Engine.Policy() (may be nil).
 	Policy *policy.Snapshot
 	// Logger receives lifecycle messages; nil means slog.Default().
@@ -148,7 +149,7 @@ type Engine struct {
 	xdp      *dxebpf.Objects
 	atts     [2]*dxebpf.Attachment
 	workers  []*xsk.Worker
-	handlers []xsk.Handler
+	handlers []handle.Handler
 	csum     []*checksum.Handler
 	devices  [2]Device
 	fixCsum  [2]bool
@@ -193,7 +194,7 @@ func New(opts Options) (*Engine, error) {
 		opts.BatchSize = xsk.DefaultBatchSize
 	}
 	if opts.Handler == nil {
-		opts.Handler = func(int) xsk.Handler { return xsk.Identity{} }
+		opts.Handler = func(int) handle.Handler { return handle.Identity{} }
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -460,7 +461,7 @@ func (e *Engine) pushPolicy(s *policy.Snapshot) error {
 
 // Handler returns worker i's handler (for example to reach a node's record
 // ring), or nil.
-func (e *Engine) Handler(i int) xsk.Handler {
+func (e *Engine) Handler(i int) handle.Handler {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if i < 0 || i >= len(e.handlers) {

@@ -12,13 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 	"github.com/dexplane/dexplane/e2e/hostile"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
-	"github.com/dexplane/dexplane/internal/daemon"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
 
@@ -270,15 +269,15 @@ func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer policy
 		nodes   []*node.Node
 		nodeErr error
 	)
-	opts.Handler = func(int) xsk.Handler {
+	opts.Handler = func(int) handle.Handler {
 		cfg := node.Config{Policy: e.Policy()}
 		if steer == policy.SteerSampled {
-			cfg.Presampled = daemon.Presampled
+			cfg.Presampled = dataplane.Presampled
 		}
 		n, err := node.New(cfg)
 		if err != nil {
 			nodeErr = err
-			return xsk.Identity{}
+			return handle.Identity{}
 		}
 		nodes = append(nodes, n)
 		return n

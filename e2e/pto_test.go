@@ -17,12 +17,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/dataplane/xsk"
-	"github.com/dexplane/dexplane/internal/daemon"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
 
@@ -121,15 +120,15 @@ func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec, steer policy.S
 		e     *dataplane.Engine
 		nodes []*node.Node
 	)
-	opts.Handler = func(int) xsk.Handler {
+	opts.Handler = func(int) handle.Handler {
 		cfg := node.Config{Policy: e.Policy()}
 		if steer == policy.SteerSampled {
-			cfg.Presampled = daemon.Presampled // the XDP sampler's decision, from the frame's metadata
+			cfg.Presampled = dataplane.Presampled // the XDP sampler's decision, from the frame's metadata
 		}
 		n, err := node.New(cfg)
 		if err != nil {
 			t.Errorf("node.New: %v", err)
-			return xsk.Identity{}
+			return handle.Identity{}
 		}
 		nodes = append(nodes, n)
 		return n
@@ -455,8 +454,8 @@ func TestPTOKernelTransitSameBytes(t *testing.T) {
 	}
 	fb := make([]byte, 2048)
 	copy(fb[256:], in)
-	f := &xsk.Frame{Buf: fb, Off: 256, Len: len(in), Ingress: 0, RxTime: time.Now().UnixNano()}
-	if v := dn.Handle(f); v != xsk.Forward {
+	f := &handle.Frame{Buf: fb, Off: 256, Len: len(in), Ingress: 0, RxTime: time.Now().UnixNano()}
+	if v := dn.Handle(f); v != handle.Forward {
 		t.Fatalf("dexplane transit verdict %v", v)
 	}
 	var q packet.Packet

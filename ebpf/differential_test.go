@@ -14,10 +14,10 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	dxnode "github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 	"github.com/dexplane/dexplane/e2e/hostile"
 	dx "github.com/dexplane/dexplane/ebpf"
 )
@@ -90,7 +90,7 @@ func newDiffHarnessSpec(t testing.TB, r hostile.Role, spec policy.Spec) *diffHar
 	if h.all, err = dxnode.New(dxnode.Config{Policy: &pa, RingSize: 64}); err != nil {
 		t.Fatal(err)
 	}
-	presel := func(*xsk.Frame) dxnode.Presample { return dxnode.Presample(h.next.Load()) }
+	presel := func(*handle.Frame) dxnode.Presample { return dxnode.Presample(h.next.Load()) }
 	if h.smp, err = dxnode.New(dxnode.Config{Policy: &ps, RingSize: 64, Presampled: presel}); err != nil {
 		t.Fatal(err)
 	}
@@ -125,13 +125,13 @@ func newDiffHarnessSpec(t testing.TB, r hostile.Role, spec policy.Spec) *diffHar
 
 // runGo hands frame to n as a worker would (in a chunk with headroom) and
 // returns the verdict and the frame as it leaves (nil when dropped).
-func runGo(n *dxnode.Node, frame []byte) (xsk.Verdict, []byte) {
+func runGo(n *dxnode.Node, frame []byte) (handle.Verdict, []byte) {
 	const headroom = 256
 	buf := make([]byte, headroom+len(frame)+64)
 	copy(buf[headroom:], frame)
-	f := &xsk.Frame{Buf: buf, Off: headroom, Len: len(frame), RxTime: 1_700_000_000_000_000_000}
+	f := &handle.Frame{Buf: buf, Off: headroom, Len: len(frame), RxTime: 1_700_000_000_000_000_000}
 	v := n.Handle(f)
-	if v == xsk.Drop {
+	if v == handle.Drop {
 		return v, nil
 	}
 	return v, append([]byte(nil), buf[f.Off:f.Off+f.Len]...)
@@ -200,11 +200,11 @@ func (h *diffHarness) check(t testing.TB, name string, frame []byte) string {
 	}
 	switch {
 	case reason.Dropped():
-		if vAll != xsk.Drop {
+		if vAll != handle.Drop {
 			errs = append(errs, fmt.Sprintf("dxp_steer drops it (%v), the steer: all node %v it", reason, vAll))
 		}
 	case !reason.Steered():
-		if vAll != xsk.Forward || !bytes.Equal(outAll, frame) {
+		if vAll != handle.Forward || !bytes.Equal(outAll, frame) {
 			errs = append(errs, fmt.Sprintf("dxp_steer lets it cross (%v), the steer: all node gives %v %x", reason, vAll, outAll))
 		}
 	default:

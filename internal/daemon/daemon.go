@@ -28,11 +28,10 @@ import (
 
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/dataplane/xsk"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/internal/metrics"
 )
@@ -101,11 +100,11 @@ func New(opts Options) (*Daemon, error) {
 	if workers <= 0 {
 		workers = 1
 	}
-	eo.Handler = func(w int) xsk.Handler {
+	eo.Handler = func(w int) handle.Handler {
 		if w < len(d.nodes) && !opts.PlainForwarding {
 			return d.nodes[w]
 		}
-		return xsk.Identity{}
+		return handle.Identity{}
 	}
 	eng, err := dataplane.New(eo)
 	if err != nil {
@@ -117,7 +116,7 @@ func New(opts Options) (*Daemon, error) {
 	for w := 0; w < workers; w++ {
 		nc := node.Config{Policy: eng.Policy(), PortMTU: mtus, RawSection: node.RawForJSON}
 		if eo.Steer == policy.SteerSampled {
-			nc.Presampled = Presampled
+			nc.Presampled = dataplane.Presampled
 		}
 		n, err := node.New(nc)
 		if err != nil {
@@ -127,27 +126,6 @@ func New(opts Options) (*Daemon, error) {
 		d.rings = append(d.rings, n.Ring())
 	}
 	return d, nil
-}
-
-// Presampled reads the XDP program's decision in steer: sampled from the
-// metadata in front of the frame, so the route's k/n runs exactly once: a
-// frame steered as sampled was selected, one steered for another reason
-// (Hop-by-Hop, extension headers, order window) was not, and one without
-// metadata is node.PresampleMissing (counted, not selected, never sampled
-// again). It is node.Config.Presampled for steer: sampled; in steer: all
-// the workers are the only samplers and install none.
-func Presampled(f *xsk.Frame) node.Presample {
-	if f.Off < dxebpf.MetaLen {
-		return node.PresampleMissing
-	}
-	m, ok := dxebpf.ParseMeta(f.Buf[f.Off-dxebpf.MetaLen : f.Off])
-	if !ok {
-		return node.PresampleMissing
-	}
-	if m.Reason == dxebpf.ReasonSampled {
-		return node.PresampleSelected
-	}
-	return node.PresampleNotSelected
 }
 
 // interfaceMTU returns the MTU of the named interface in the current network
