@@ -32,6 +32,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
+	"github.com/dexplane/dexplane/dataplane/xsk"
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/internal/metrics"
 )
@@ -426,6 +427,41 @@ func addExportCounters(base, c exporter.Counters) exporter.Counters {
 	c.AggregateRecords += base.AggregateRecords
 	c.AggregateOverflow += base.AggregateOverflow
 	return c
+}
+
+// PortStats are one port's counters as an operator reads them (`dexplane run
+// -v`); frames unless noted. Values are monotonic over the node's life.
+type PortStats struct {
+	// RxFrames and TxFrames are the frames the workers took from the port's
+	// RX rings and queued on its TX rings.
+	RxFrames, TxFrames uint64
+	// Lost are the frames received on the port that the node knowingly did
+	// not deliver (dataplane.Counters.Lost).
+	Lost uint64
+	// Steered and Crossed are what the XDP program did with the frames it
+	// received: sent to the workers, or let cross in the kernel
+	// (dataplane.Counters.Steered and Crossed).
+	Steered, Crossed uint64
+	// LinkDown and KickRetry count the workers' transmit wakeups that met a
+	// down link or had to be retried; TxRingFull the frames dropped because
+	// the port's TX ring was full.
+	LinkDown, KickRetry, TxRingFull uint64
+}
+
+// PortStats returns both ports' PortStats; after Stop, the values read
+// while stopping. Safe from any goroutine.
+func (d *Daemon) PortStats() [2]PortStats {
+	c := d.eng.Counters()
+	var s [2]PortStats
+	for p := range s {
+		w := &c.Ports[p].Worker
+		s[p] = PortStats{
+			RxFrames: w[xsk.CtrRxFrames], TxFrames: w[xsk.CtrTxFrames], Lost: c.Lost(p),
+			Steered: c.Steered(p), Crossed: c.Crossed(p),
+			LinkDown: w[xsk.CtrLinkDown], KickRetry: w[xsk.CtrKickRetry], TxRingFull: w[xsk.CtrTxRingFull],
+		}
+	}
+	return s
 }
 
 // Engine returns the data-plane engine.
