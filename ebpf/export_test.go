@@ -29,3 +29,10 @@ func (o *Objects) SetSamplerCount(id uint32, c uint64) error {
 	binary.NativeEndian.PutUint64(v[:8], c)
 	return o.maps.Samplers.Put(id, v)
 }
+
+// SetPeerForTest makes ifindex port's peer in tx_ports, as AttachPort does,
+// without attaching anything: under BPF_PROG_TEST_RUN a frame that crosses
+// then returns XDP_REDIRECT instead of counting ReasonNoPeer.
+func (o *Objects) SetPeerForTest(port, ifindex int) error {
+	return o.maps.TxPorts.Put(uint32(port), uint32(ifindex))
+}
