@@ -259,10 +259,7 @@ func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer policy
 		Policy: s,
 	}
 	for i, p := range spec.Ports {
-		opts.Roles[i] = policy.Inside
-		if p.Domain == policy.Outside {
-			opts.Roles[i] = policy.Outside
-		}
+		opts.Roles[i] = p.Domain
 	}
 	var (
 		e       *dataplane.Engine

@@ -111,10 +111,7 @@ func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec, steer policy.S
 	}
 	opts := dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Attach: policy.AttachGeneric, Steer: steer, Policy: s}
 	for i, p := range spec.Ports {
-		opts.Roles[i] = policy.Inside
-		if p.Domain == policy.Outside {
-			opts.Roles[i] = policy.Outside
-		}
+		opts.Roles[i] = p.Domain
 	}
 	var (
 		e     *dataplane.Engine

@@ -95,11 +95,7 @@ func newDiffHarnessSpec(t testing.TB, r hostile.Role, spec policy.Spec) *diffHar
 	if err != nil {
 		t.Fatal(err)
 	}
-	role := policy.Inside
-	if spec.Ports[0].Domain == policy.Outside {
-		role = policy.Outside
-	}
-	h.x = newXDPRun(t, dx.Options{Steer: policy.SteerSampled, PassForeignHbH: opts.PassForeignHbH}, [2]policy.Domain{role, spec.Ports[1].Domain})
+	h.x = newXDPRun(t, dx.Options{Steer: policy.SteerSampled, PassForeignHbH: opts.PassForeignHbH}, opts.Roles)
 	var sr []dx.SteerRoute
 	for _, rt := range h.routes {
 		sr = append(sr, dx.SteerRoute{Prefix: rt.Prefix, RouteID: uint32(rt.ID), K: rt.K, N: rt.N})
