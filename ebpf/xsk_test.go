@@ -8,6 +8,7 @@ import (
 
 	"github.com/asavie/xdp"
 
+	"github.com/dexplane/dexplane/dataplane/policy"
 	dx "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
@@ -16,9 +17,9 @@ import (
 // and checks that steered frames reach it, bit for bit, with the metadata
 // that says why; unsteered frames still cross.
 func TestSteerToSocket(t *testing.T) {
-	for _, mode := range []dx.AttachMode{dx.AttachGeneric, dx.AttachNative} {
+	for _, mode := range []policy.AttachMode{policy.AttachGeneric, policy.AttachNative} {
 		t.Run(mode.String(), func(t *testing.T) {
-			n := start(t, dx.Options{Steer: dx.SteerSampled}, mode, dx.RoleOutside, dx.RoleInside)
+			n := start(t, dx.Options{Steer: policy.SteerSampled}, mode, policy.Outside, policy.Inside)
 			const routeID = 9
 			err := n.objs.SetRoutes([]dx.SteerRoute{{Prefix: netip.PrefixFrom(n.tb.AddrB, 128), RouteID: routeID, K: 1, N: 1}})
 			if err != nil {

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/xsk/xsktest"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
 
@@ -28,7 +28,7 @@ func TestRunFlags(t *testing.T) {
 		{nil, 1, `port 0 "west"`}, // the embedded default (demo R1) names ports west/east
 		{[]string{"--ports", "a"}, 2, "two interface names"},
 		{[]string{"--ports", "a,b,c"}, 2, "two interface names"},
-		{[]string{"--ports", "a,b", "--steer", "some"}, 2, "steer mode"},
+		{[]string{"--ports", "a,b", "--steer", "some"}, 2, `steer "some"`},
 		{[]string{"--ports", "a,b", "--attach", "hw"}, 2, "attach mode"},
 		{[]string{"--ports", "a,a"}, 2, "both are"},
 		{[]string{"-c", "testdata/does-not-exist.yaml"}, 2, "does-not-exist"},
@@ -48,7 +48,7 @@ func TestEngineOptionsOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Ports != [2]string{"west", "east"} || o.Steer != dxebpf.SteerSampled || o.Attach != dxebpf.AttachGeneric || o.Queues != 2 || o.Policy == nil || s != o.Policy {
+	if o.Ports != [2]string{"west", "east"} || o.Steer != policy.SteerSampled || o.Attach != policy.AttachGeneric || o.Queues != 2 || o.Policy == nil || s != o.Policy {
 		t.Errorf("options %+v", o)
 	}
 }
