@@ -179,7 +179,7 @@ func (s *Sink) loop(ctx context.Context, socks []*xsk.Port) error {
 		c SinkCounters
 		r Parsed
 	)
-	account := func(frame []byte) { s.account(frame, &r, &c) }
+	account := func(f *xsk.Frame) { s.account(f.Packet(), &r, &c) }
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ctx.Err() == nil {

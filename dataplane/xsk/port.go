@@ -49,6 +49,7 @@ type Port struct {
 	fmask uint64
 	fsize uint64
 	free  []uint64 // chunk base addresses owned by user space
+	frame Frame    // reused by Receive
 }
 
 // OpenPort creates the UMEM and binds the socket in the calling thread's
@@ -133,17 +134,24 @@ func (p *Port) Refill() int {
 	return int(n)
 }
 
-// Receive calls fn with every packet on the RX ring (the bytes alias the
-// UMEM and are valid only during the call), returns their frames to the
-// free list and the ring entries to the kernel; it returns how many packets
-// it took. Call Refill to hand the frames back to the kernel.
-func (p *Port) Receive(fn func(pkt []byte)) int {
+// Receive calls fn with every frame on the RX ring, returns their chunks to
+// the free list and the ring entries to the kernel; it returns how many
+// frames it took. fn gets one reused Frame with Buf (the whole UMEM chunk,
+// headroom and XDP metadata in front of the packet), Off, Len and Queue
+// set; it is valid only during the call, and what fn changes is ignored.
+// Call Refill to hand the chunks back to the kernel.
+func (p *Port) Receive(fn func(f *Frame)) int {
 	rx := &p.sock.rx
 	n := rx.availCons(rx.size)
+	f := &p.frame
+	f.Queue = p.sock.queue
 	for i := uint32(0); i < n; i++ {
 		d := &rx.descs[(rx.cachedCons+i)&rx.mask]
-		fn(p.area[d.Addr : d.Addr+uint64(d.Len) : d.Addr+uint64(d.Len)])
-		p.free = append(p.free, d.Addr&p.fmask)
+		base := d.Addr & p.fmask
+		f.Buf = p.area[base : base+p.fsize : base+p.fsize]
+		f.Off, f.Len = int(d.Addr-base), int(d.Len)
+		fn(f)
+		p.free = append(p.free, base)
 	}
 	if n > 0 {
 		rx.release(n)
