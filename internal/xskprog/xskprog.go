@@ -57,11 +57,26 @@ type Program struct {
 // thread's network namespace (replacing nothing: attaching to a device that
 // already has an XDP program fails).
 func Attach(cfg Config) (*Program, error) {
+	prog, m, err := load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: cfg.Ifindex, Flags: cfg.Flags})
+	if err != nil {
+		prog.Close()
+		m.Close()
+		return nil, fmt.Errorf("xskprog: attach to ifindex %d: %w", cfg.Ifindex, err)
+	}
+	return &Program{Prog: prog, XSKMap: m, link: l}, nil
+}
+
+// load builds the XSKMAP and loads the program for cfg without attaching it.
+func load(cfg Config) (*ebpf.Program, *ebpf.Map, error) {
 	m, err := ebpf.NewMap(&ebpf.MapSpec{
 		Name: "dxp_xsks", Type: ebpf.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: uint32(max(cfg.Queues, 1)),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("xskprog: XSKMAP of %d queues: %w", cfg.Queues, err)
+		return nil, nil, fmt.Errorf("xskprog: XSKMAP of %d queues: %w", cfg.Queues, err)
 	}
 	insns := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}
 	if cfg.Match != MatchAll {
@@ -107,15 +122,9 @@ func Attach(cfg Config) (*Program, error) {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "dxp_xsk_redir", Type: ebpf.XDP, Instructions: insns, License: "GPL"})
 	if err != nil {
 		m.Close()
-		return nil, fmt.Errorf("xskprog: load redirect program: %w", err)
+		return nil, nil, fmt.Errorf("xskprog: load redirect program: %w", err)
 	}
-	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: cfg.Ifindex, Flags: cfg.Flags})
-	if err != nil {
-		prog.Close()
-		m.Close()
-		return nil, fmt.Errorf("xskprog: attach to ifindex %d: %w", cfg.Ifindex, err)
-	}
-	return &Program{Prog: prog, XSKMap: m, link: l}, nil
+	return prog, m, nil
 }
 
 // Register puts socket fd at XSKMAP[queue].
