@@ -73,9 +73,10 @@ type rxPort struct {
 	ports []*xsk.Port
 }
 
-// openRX attaches the redirect program to ifname (which must have none),
-// binds a receive port to each of queues 0..queues-1 and fills their fill
-// rings.
+// openRX attaches the redirect program to ifname (in place of a program
+// attached there by netlink, such as a testbed host's XDP_PASS, which close
+// puts back), binds a receive port to each of queues 0..queues-1 and fills
+// their fill rings.
 func openRX(ifname string, queues int) (_ *rxPort, err error) {
 	link, err := netlink.LinkByName(ifname)
 	if err != nil {
@@ -88,7 +89,7 @@ func openRX(ifname string, queues int) (_ *rxPort, err error) {
 			r.close()
 		}
 	}()
-	if r.prog, err = xskprog.Attach(xskprog.Config{Ifindex: link.Attrs().Index, Queues: queues, Match: xskprog.MatchAll}); err != nil {
+	if r.prog, err = xskprog.Attach(xskprog.Config{Ifindex: link.Attrs().Index, Queues: queues, Match: xskprog.MatchAll, Replace: true}); err != nil {
 		return nil, fmt.Errorf("XDP redirect program on %s: %w", ifname, err)
 	}
 	for q := range queues {

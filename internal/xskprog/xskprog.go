@@ -16,6 +16,9 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
 )
 
 // Match selects which frames go to the sockets.
@@ -43,6 +46,12 @@ type Config struct {
 	// Flags are the attach flags, e.g. link.XDPGenericMode; 0 lets the
 	// kernel choose (native where the driver supports it).
 	Flags link.XDPAttachFlags
+	// Replace, when set, takes the device over from an XDP program that
+	// was attached by netlink rather than bpf_link (such as a testbed
+	// host's XDP_PASS, which veth needs on the peer of a redirect target)
+	// and puts that program back, in its mode, on Close. Without it,
+	// Attach fails on a device that has a program.
+	Replace bool
 }
 
 // Program is a loaded and attached redirect program with its XSKMAP.
@@ -51,6 +60,11 @@ type Program struct {
 	Prog   *ebpf.Program
 	XSKMap *ebpf.Map
 	link   link.Link
+
+	// Set when the program replaced a netlink-attached one (Config.Replace).
+	ifindex  int
+	nlFlags  int           // XDP_FLAGS_* mode both programs use
+	replaced *ebpf.Program // the program to put back, or nil
 }
 
 // Attach loads the program and attaches it to cfg.Ifindex in the calling
@@ -62,12 +76,50 @@ func Attach(cfg Config) (*Program, error) {
 		return nil, err
 	}
 	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: cfg.Ifindex, Flags: cfg.Flags})
-	if err != nil {
-		prog.Close()
-		m.Close()
-		return nil, fmt.Errorf("xskprog: attach to ifindex %d: %w", cfg.Ifindex, err)
+	if err == nil {
+		return &Program{Prog: prog, XSKMap: m, link: l}, nil
 	}
-	return &Program{Prog: prog, XSKMap: m, link: l}, nil
+	if cfg.Replace && errors.Is(err, unix.EBUSY) {
+		p := &Program{Prog: prog, XSKMap: m, ifindex: cfg.Ifindex}
+		if err = p.replace(cfg.Flags); err == nil {
+			return p, nil
+		}
+	}
+	prog.Close()
+	m.Close()
+	return nil, fmt.Errorf("xskprog: attach to ifindex %d: %w", cfg.Ifindex, err)
+}
+
+// replace attaches p.Prog by netlink in place of the device's current
+// program, remembering that one.
+func (p *Program) replace(flags link.XDPAttachFlags) error {
+	dev, err := netlink.LinkByIndex(p.ifindex)
+	if err != nil {
+		return err
+	}
+	p.nlFlags = unix.XDP_FLAGS_DRV_MODE
+	if flags&link.XDPGenericMode != 0 {
+		p.nlFlags = unix.XDP_FLAGS_SKB_MODE
+	}
+	if x := dev.Attrs().Xdp; x != nil && x.ProgId != 0 {
+		switch x.AttachMode {
+		case nl.XDP_ATTACHED_SKB:
+			p.nlFlags = unix.XDP_FLAGS_SKB_MODE
+		case nl.XDP_ATTACHED_DRV:
+			p.nlFlags = unix.XDP_FLAGS_DRV_MODE
+		}
+		if p.replaced, err = ebpf.NewProgramFromID(ebpf.ProgramID(x.ProgId)); err != nil {
+			return fmt.Errorf("open the attached XDP program %d: %w", x.ProgId, err)
+		}
+	}
+	if err := netlink.LinkSetXdpFdWithFlags(dev, p.Prog.FD(), p.nlFlags); err != nil {
+		if p.replaced != nil {
+			p.replaced.Close()
+			p.replaced = nil
+		}
+		return fmt.Errorf("replace the attached XDP program: %w", err)
+	}
+	return nil
 }
 
 // load builds the XSKMAP and loads the program for cfg without attaching it.
@@ -135,7 +187,28 @@ func (p *Program) Register(queue, fd int) error {
 	return nil
 }
 
-// Close detaches and unloads the program.
+// Close detaches and unloads the program, putting back a program it
+// replaced. It must run in the device's network namespace when the program
+// replaced another.
 func (p *Program) Close() error {
-	return errors.Join(p.link.Close(), p.Prog.Close(), p.XSKMap.Close())
+	var errs []error
+	if p.link != nil {
+		errs = append(errs, p.link.Close())
+	} else {
+		fd := -1
+		if p.replaced != nil {
+			fd = p.replaced.FD()
+		}
+		dev, err := netlink.LinkByIndex(p.ifindex)
+		if err == nil {
+			err = netlink.LinkSetXdpFdWithFlags(dev, fd, p.nlFlags)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("xskprog: restore the XDP program of ifindex %d: %w", p.ifindex, err))
+		}
+		if p.replaced != nil {
+			errs = append(errs, p.replaced.Close())
+		}
+	}
+	return errors.Join(append(errs, p.Prog.Close(), p.XSKMap.Close())...)
 }

@@ -1,10 +1,14 @@
 package xskprog
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/dexplane/dexplane/internal/testbed"
 )
 
 // XDP verdicts (uapi/linux/bpf.h).
@@ -64,5 +68,51 @@ func TestVerdicts(t *testing.T) {
 				t.Fatalf("verdict %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestReplaceRestores attaches over a netlink-attached XDP_PASS (as a
+// testbed host has): without Replace the device is refused, with it the
+// program takes over and Close puts XDP_PASS back.
+func TestReplaceRestores(t *testing.T) {
+	ns := testbed.NewNetns(t, "xskprog")
+	ns.MustRun(t, "ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+	ns.MustRun(t, "ip", "link", "set", "v0", "up")
+	ns.MustRun(t, "ip", "link", "set", "v1", "up")
+	if err := ns.AttachPass("v0"); err != nil {
+		t.Fatal(err)
+	}
+	pass, err := ns.XDPProgID("v0")
+	if err != nil || pass == 0 {
+		t.Fatalf("XDP_PASS not attached: id %d, %v", pass, err)
+	}
+	idx := ns.MustIfindex(t, "v0")
+	cfg := Config{Ifindex: idx, Queues: 1, Match: MatchAll}
+	err = ns.Do(func() error {
+		if p, err := Attach(cfg); err == nil {
+			p.Close()
+			return errors.New("attached over XDP_PASS without Replace")
+		}
+		cfg.Replace = true
+		p, err := Attach(cfg)
+		if err != nil {
+			return err
+		}
+		info, err := p.Prog.Info()
+		if err != nil {
+			return err
+		}
+		id, _ := info.ID()
+		if now, err := ns.XDPProgID("v0"); err != nil || now != uint32(id) {
+			p.Close()
+			return fmt.Errorf("attached program %d, want ours %d (%v)", now, id, err)
+		}
+		return p.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now, err := ns.XDPProgID("v0"); err != nil || now != pass {
+		t.Fatalf("after Close: program %d, want XDP_PASS %d back (%v)", now, pass, err)
 	}
 }
