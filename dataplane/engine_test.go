@@ -16,9 +16,9 @@ import (
 	"github.com/dexplane/dexplane/dataplane"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/xsk"
-	"github.com/dexplane/dexplane/internal/xsktest"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/xsktest"
 	"golang.org/x/sys/unix"
 )
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -241,10 +240,8 @@ func WaitRx(ports []*Port, timeout time.Duration) error {
 		fds = append(fds, unix.PollFd{Fd: int32(p.sock.fd), Events: unix.POLLIN})
 	}
 	ts := unix.NsecToTimespec(int64(timeout))
-	_, _, e := unix.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(unsafe.SliceData(fds))), uintptr(len(fds)),
-		uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
-	if e != 0 && e != unix.EINTR {
-		return fmt.Errorf("xsk: poll %d AF_XDP sockets: %w", len(fds), e)
+	if _, err := unix.Ppoll(fds, &ts, nil); err != nil && err != unix.EINTR {
+		return fmt.Errorf("xsk: poll %d AF_XDP sockets: %w", len(fds), err)
 	}
 	for i, f := range fds {
 		if f.Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {

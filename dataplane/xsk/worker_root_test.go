@@ -11,9 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/dataplane/xsk"
+	"github.com/dexplane/dexplane/internal/testbed"
 	"github.com/dexplane/dexplane/internal/xskprog"
 	"github.com/dexplane/dexplane/internal/xsktest"
-	"github.com/dexplane/dexplane/internal/testbed"
 )
 
 // bitwWorker builds a bitw testbed, attaches the test steering program to

@@ -52,25 +52,6 @@ const Magic = 0xDB5E
 // MaxLen is the longest payload: the largest UDP payload.
 const MaxLen = 65535 - 8
 
-// Sentinel errors of Parse and Verify; callers branch on them with
-// errors.Is.
-var (
-	// ErrShort means fewer than HeaderLen octets.
-	ErrShort = errors.New("payload: shorter than the header")
-	// ErrMagic means the payload does not start with Magic or its zero
-	// field is not 0: not a dexplane test payload (other traffic).
-	ErrMagic = errors.New("payload: bad magic")
-	// ErrCheck means the header's ones-complement check does not hold: a
-	// corrupted header.
-	ErrCheck = errors.New("payload: header check failed")
-	// ErrLength means the header's length is not the payload's: a
-	// truncated or padded payload.
-	ErrLength = errors.New("payload: length differs from the header's")
-	// ErrPattern means the filler differs from the pattern: a corrupted
-	// body.
-	ErrPattern = errors.New("payload: filler differs from the pattern")
-)
-
 // Header is the decoded payload header.
 type Header struct {
 	Stream uint32 // stream (flow) index
@@ -144,6 +125,22 @@ func onesSum(b []byte) uint16 {
 	return uint16(acc)
 }
 
+// Sentinel errors of Parse (and Verify, which wraps them); callers branch on
+// them with errors.Is.
+var (
+	// ErrShort means fewer than HeaderLen octets.
+	ErrShort = errors.New("payload: shorter than the header")
+	// ErrMagic means the payload does not start with Magic or its zero
+	// field is not 0: not a dexplane test payload (other traffic).
+	ErrMagic = errors.New("payload: bad magic")
+	// ErrCheck means the header's ones-complement check does not hold: a
+	// corrupted header.
+	ErrCheck = errors.New("payload: header check failed")
+	// ErrLength means the header's length is not the payload's: a
+	// truncated or padded payload.
+	ErrLength = errors.New("payload: length differs from the header's")
+)
+
 // Parse decodes and checks the header of payload b (magic, check, length);
 // it does not look at the filler (see Verify). It returns ErrShort,
 // ErrMagic, ErrCheck or ErrLength themselves, unwrapped, so that a receive
@@ -188,6 +185,10 @@ func FillerOK(b []byte) bool {
 	}
 	return bytes.Equal(b[HeaderLen:], pattern[HeaderLen:len(b)])
 }
+
+// ErrPattern is returned by Verify when the filler differs from the
+// pattern: a corrupted body.
+var ErrPattern = errors.New("payload: filler differs from the pattern")
 
 // Verify checks the whole payload b, header and filler, and returns its
 // header. Errors wrap those of Parse or ErrPattern with the offending
