@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dexplane/dexplane/internal/xsktest"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/xsktest"
 )
 
 func TestRunFlags(t *testing.T) {
