@@ -3,9 +3,12 @@
 // delivers what it is given, and the demo's traffic source.
 //
 // Every datagram is an internal/payload payload (magic, check, length,
-// flow as the stream index, per-flow sequence number, send time, pattern
-// filler), so the receiver can detect corruption, loss, duplicates and
-// reordering per flow without any state shared with the sender.
+// flow as the stream index, per-flow sequence number, pattern filler), so
+// the receiver can detect corruption, loss, duplicates and reordering per
+// flow without any state shared with the sender. The payload's time field
+// stays 0: datagram (flow, seq) has the same octets in every run, so the
+// IOAM records of two runs (whose raw field carries the packet) compare
+// equal.
 package probe
 
 import (
@@ -30,10 +33,10 @@ var (
 	ErrChecksum = errors.New("probe: corrupt datagram")
 )
 
-// Fill writes a probe datagram for (flow, seq) into b, stamped with the
-// current time. len(b) must be at least HeaderLen.
+// Fill writes the probe datagram for (flow, seq) into b; the same octets
+// every time. len(b) must be at least HeaderLen.
 func Fill(b []byte, flow, seq uint32) {
-	payload.Put(b, payload.Header{Stream: flow, Seq: seq, Time: uint64(time.Now().UnixNano())})
+	payload.Put(b, payload.Header{Stream: flow, Seq: seq})
 }
 
 // Verify checks a received datagram and returns its flow and sequence.
