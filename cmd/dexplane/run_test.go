@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/dataplane/xsk/xsktest"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/xsktest"
 )
 
 func TestRunFlags(t *testing.T) {
@@ -154,7 +154,7 @@ dataplane:
 			if err := tb.HostA.Ping(tb.AddrB, 3); err != nil {
 				t.Errorf("ping6 through dexplane run: %v", err)
 			}
-			r, res := xsktest.Stream(t, tb.HostB, tb.HostA, tb.AddrA, xsktest.StreamConfig{ID: 5, Count: 5000, MinSize: 20, MaxSize: 1452, Rate: 20000}, 3*time.Second)
+			r, res := xsktest.Stream(t, tb.HostB, tb.HostA, tb.AddrA, xsktest.StreamConfig{ID: 5, Count: 5000, MinSize: xsktest.MinPayload, MaxSize: 1452, Rate: 20000}, 3*time.Second)
 			if r.Received.Load() != int64(res.Sent) || r.Corrupt.Load() != 0 {
 				t.Errorf("stream: sent %d received %d corrupt %d", res.Sent, r.Received.Load(), r.Corrupt.Load())
 			}
