@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dexplane/dexplane/dataplane/xsk/xsktest"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/internal/testbed"
 	"github.com/dexplane/dexplane/internal/testutil"
+	"github.com/dexplane/dexplane/internal/xsktest"
 )
 
 func TestRunFlags(t *testing.T) {
@@ -28,7 +28,7 @@ func TestRunFlags(t *testing.T) {
 		{nil, 1, `port 0 "west"`}, // the embedded default (demo R1) names ports west/east
 		{[]string{"--ports", "a"}, 2, "two interface names"},
 		{[]string{"--ports", "a,b,c"}, 2, "two interface names"},
-		{[]string{"--ports", "a,b", "--steer", "some"}, 2, "steer mode"},
+		{[]string{"--ports", "a,b", "--steer", "some"}, 2, `steer "some"`},
 		{[]string{"--ports", "a,b", "--attach", "hw"}, 2, "attach mode"},
 		{[]string{"--ports", "a,a"}, 2, "both are"},
 		{[]string{"-c", "testdata/does-not-exist.yaml"}, 2, "does-not-exist"},
@@ -48,7 +48,7 @@ func TestEngineOptionsOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Ports != [2]string{"west", "east"} || o.Steer != dxebpf.SteerSampled || o.Attach != dxebpf.AttachGeneric || o.Queues != 2 || o.Policy == nil || s != o.Policy {
+	if o.Ports != [2]string{"west", "east"} || o.Steer != policy.SteerSampled || o.Attach != policy.AttachGeneric || o.Queues != 2 || o.Policy == nil || s != o.Policy {
 		t.Errorf("options %+v", o)
 	}
 }
@@ -125,7 +125,7 @@ dataplane:
 			if err := tb.HostA.Ping(tb.AddrB, 3); err != nil {
 				t.Errorf("ping6 through dexplane run: %v", err)
 			}
-			r, res := xsktest.Stream(t, tb.HostB, tb.HostA, tb.AddrA, xsktest.StreamConfig{ID: 5, Count: 5000, MinSize: 20, MaxSize: 1452, Rate: 20000}, 3*time.Second)
+			r, res := xsktest.Stream(t, tb.HostB, tb.HostA, tb.AddrA, xsktest.StreamConfig{ID: 5, Count: 5000, MinSize: xsktest.MinPayload, MaxSize: 1452, Rate: 20000}, 3*time.Second)
 			if r.Received.Load() != int64(res.Sent) || r.Corrupt.Load() != 0 {
 				t.Errorf("stream: sent %d received %d corrupt %d", res.Sent, r.Received.Load(), r.Corrupt.Load())
 			}

@@ -7,10 +7,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 	"github.com/dexplane/dexplane/internal/specvec"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
@@ -60,25 +60,25 @@ func withFlowID(t testing.TB, v string, id uint32) []byte {
 
 // newFrame places an Ethernet frame around the IPv6 packet ip6 in a UMEM-like
 // chunk with headroom.
-func newFrame(ip6 []byte, ingress int) *xsk.Frame {
+func newFrame(ip6 []byte, ingress int) *handle.Frame {
 	buf := make([]byte, chunkSize)
 	n := copy(buf[headroom:], ethHeader)
 	n += copy(buf[headroom+n:], ip6)
-	return &xsk.Frame{Buf: buf, Off: headroom, Len: n, Ingress: ingress, RxTime: testNow, TxQueueDepth: 7, UmemInUse: 99}
+	return &handle.Frame{Buf: buf, Off: headroom, Len: n, Ingress: ingress, RxTime: testNow, TxQueueDepth: 7, UmemInUse: 99}
 }
 
 // resetFrame reuses f for a new packet (like the worker does).
-func resetFrame(f *xsk.Frame, ip6 []byte) {
+func resetFrame(f *handle.Frame, ip6 []byte) {
 	n := copy(f.Buf[headroom:], ethHeader)
 	n += copy(f.Buf[headroom+n:], ip6)
 	f.Off, f.Len = headroom, n
 }
 
 // ip6Of returns the IPv6 packet of f (after the Ethernet header).
-func ip6Of(f *xsk.Frame) []byte { return f.Buf[f.Off+len(ethHeader) : f.Off+f.Len] }
+func ip6Of(f *handle.Frame) []byte { return f.Buf[f.Off+len(ethHeader) : f.Off+f.Len] }
 
 // parseOut parses the frame as it would leave.
-func parseOut(t testing.TB, f *xsk.Frame) packet.Packet {
+func parseOut(t testing.TB, f *handle.Frame) packet.Packet {
 	t.Helper()
 	var p packet.Packet
 	if err := packet.Parse(f.Buf[f.Off:f.Off+f.Len], &p); err != nil {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
@@ -138,11 +139,11 @@ const (
 // handleInUMEM runs frame through n in the middle of a three-chunk buffer
 // and returns the verdict and the frame that left (nil when dropped). It
 // reports a change to a neighbouring chunk on c.
-func handleInUMEM(c *Checker, name string, n *node.Node, frame []byte) (xsk.Verdict, []byte) {
+func handleInUMEM(c *Checker, name string, n *node.Node, frame []byte) (handle.Verdict, []byte) {
 	umem := bytes.Repeat([]byte{guard}, 3*chunk)
 	buf := umem[chunk : 2*chunk : 2*chunk]
 	copy(buf[headroom:], frame)
-	fr := &xsk.Frame{Buf: buf, Off: headroom, Len: len(frame), Ingress: 0, RxTime: 1_700_000_000_000_000_000}
+	fr := &handle.Frame{Buf: buf, Off: headroom, Len: len(frame), Ingress: 0, RxTime: 1_700_000_000_000_000_000}
 	v := n.Handle(fr)
 	for _, nb := range [][]byte{umem[:chunk], umem[2*chunk:]} {
 		if i := slices.IndexFunc(nb, func(b byte) bool { return b != guard }); i >= 0 {
@@ -153,7 +154,7 @@ func handleInUMEM(c *Checker, name string, n *node.Node, frame []byte) (xsk.Verd
 		c.Errorf("%s: frame bounds off %d len %d outside the chunk", name, fr.Off, fr.Len)
 		return v, nil
 	}
-	if v == xsk.Drop {
+	if v == handle.Drop {
 		return v, nil
 	}
 	return v, slices.Clone(buf[fr.Off : fr.Off+fr.Len])
@@ -168,7 +169,7 @@ func TestUnit(t *testing.T) {
 				n := newNode(t, r)
 				before := SnapshotCounters(n)
 				v, out := handleInUMEM(&c, f.Name+"/"+r.String(), n, f.Bytes)
-				if (v == xsk.Drop) != (out == nil) {
+				if (v == handle.Drop) != (out == nil) {
 					c.Errorf("%s/%v: verdict %v with output %v", f.Name, r, v, out != nil)
 				}
 				CheckOutput(&c, &f, r, f.Bytes, out)
@@ -287,7 +288,7 @@ func TestFlowExhaustion(t *testing.T) {
 	n := specNode(t, spec)
 	base := eth6(plain("flows"))
 	buf := make([]byte, chunk)
-	f := &xsk.Frame{Buf: buf}
+	f := &handle.Frame{Buf: buf}
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
@@ -302,7 +303,7 @@ func TestFlowExhaustion(t *testing.T) {
 		binary.BigEndian.PutUint32(buf[l3+20:], uint32(i>>12))
 		binary.BigEndian.PutUint16(buf[l3+40:], uint16(i*13))
 		f.Off, f.Len, f.RxTime = headroom, len(base), int64(i)
-		if v := n.Handle(f); v != xsk.Forward {
+		if v := n.Handle(f); v != handle.Forward {
 			t.Fatalf("packet %d dropped", i)
 		}
 		for n.Ring().Pop(&rec) {
@@ -449,7 +450,7 @@ func TestForeignPolicies(t *testing.T) {
 			v, out, d := handleCounted(&c, n, &f)
 			var pi, po packet.Packet
 			switch {
-			case v != xsk.Forward || out == nil:
+			case v != handle.Forward || out == nil:
 				c.Errorf("%s: dropped under foreign_ioam strip (counters %v)", f.Name, d)
 			case packet.Parse(f.Bytes, &pi) != nil:
 				c.Errorf("%s: input does not parse", f.Name)
