@@ -163,64 +163,52 @@ func fieldBytes(name string, r *telemetry.Record) []byte {
 		binary.BigEndian.PutUint64(b, v)
 		return b[8-n:]
 	}
+	// Integer fields: value and size in octets.
+	ints := map[string]struct {
+		v uint64
+		n int
+	}{
+		"ioamNamespaceId":          {uint64(r.Namespace), 2},
+		"ioamNodeId":               {uint64(r.NodeID), 3},
+		"ioamIngressIfId":          {uint64(r.IngressIfID), 2},
+		"ioamEgressIfId":           {uint64(r.EgressIfID), 2},
+		"ioamTimestampSeconds":     {uint64(r.TimestampSec), 4},
+		"ioamTimestampFraction":    {uint64(r.TimestampFrac), 4},
+		"ioamNamespaceData":        {uint64(r.NamespaceData), 4},
+		"ioamQueueDepth":           {uint64(r.QueueDepth), 4},
+		"ioamNodeIdWide":           {r.NodeIDWide, 7},
+		"ioamIngressIfIdWide":      {uint64(r.IngressIfIDWide), 4},
+		"ioamEgressIfIdWide":       {uint64(r.EgressIfIDWide), 4},
+		"ioamNamespaceDataWide":    {r.NamespaceDataWide, 8},
+		"ioamOssSchemaId":          {uint64(r.SchemaID), 3},
+		"ioamDexFlowId":            {uint64(r.FlowID), 4},
+		"ioamDexSequenceNumber":    {uint64(r.Seq), 4},
+		"sourceTransportPort":      {uint64(r.SrcPort), 2},
+		"destinationTransportPort": {uint64(r.DstPort), 2},
+		"flowLabelIPv6":            {uint64(r.FlowLabel), 4},
+		"ingressInterface":         {uint64(r.IngressPort), 4},
+		"egressInterface":          {uint64(r.EgressPort), 4},
+		"sectionExportedOctets":    {uint64(r.RawLen), 2},
+	}
+	if f, ok := ints[name]; ok {
+		return u(f.v, f.n)
+	}
 	switch name {
-	case "ioamNamespaceId":
-		return u(uint64(r.Namespace), 2)
 	case "ioamHopLim":
 		return []byte{r.HopLimit}
-	case "ioamNodeId":
-		return u(uint64(r.NodeID), 3)
-	case "ioamIngressIfId":
-		return u(uint64(r.IngressIfID), 2)
-	case "ioamEgressIfId":
-		return u(uint64(r.EgressIfID), 2)
-	case "ioamTimestampSeconds":
-		return u(uint64(r.TimestampSec), 4)
-	case "ioamTimestampFraction":
-		return u(uint64(r.TimestampFrac), 4)
-	case "ioamNamespaceData":
-		return u(uint64(r.NamespaceData), 4)
-	case "ioamQueueDepth":
-		return u(uint64(r.QueueDepth), 4)
-	case "ioamNodeIdWide":
-		return u(r.NodeIDWide, 7)
-	case "ioamIngressIfIdWide":
-		return u(uint64(r.IngressIfIDWide), 4)
-	case "ioamEgressIfIdWide":
-		return u(uint64(r.EgressIfIDWide), 4)
-	case "ioamNamespaceDataWide":
-		return u(r.NamespaceDataWide, 8)
-	case "ioamOssSchemaId":
-		return u(uint64(r.SchemaID), 3)
 	case "ioamOssData":
 		return r.OSSData[:r.OSSLen]
-	case "ioamDexFlowId":
-		return u(uint64(r.FlowID), 4)
-	case "ioamDexSequenceNumber":
-		return u(uint64(r.Seq), 4)
 	case "sourceIPv6Address":
 		return r.Src[:]
 	case "destinationIPv6Address":
 		return r.Dst[:]
 	case "protocolIdentifier":
 		return []byte{r.NextHeader}
-	case "sourceTransportPort":
-		return u(uint64(r.SrcPort), 2)
-	case "destinationTransportPort":
-		return u(uint64(r.DstPort), 2)
-	case "flowLabelIPv6":
-		return u(uint64(r.FlowLabel), 4)
-	case "ingressInterface":
-		return u(uint64(r.IngressPort), 4)
-	case "egressInterface":
-		return u(uint64(r.EgressPort), 4)
 	case "observationTimeNanoseconds":
 		// 1700000000.123456789 s: NTP seconds, fraction = ns * 2^32 / 1e9
 		return u(uint64(1700000000+2208988800)<<32|uint64(123456789)<<32/1e9, 8)
 	case "ipHeaderPacketSection":
 		return r.RawSection[:r.RawLen]
-	case "sectionExportedOctets":
-		return u(uint64(r.RawLen), 2)
 	}
 	panic("no expectation for " + name)
 }
