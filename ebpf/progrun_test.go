@@ -101,14 +101,6 @@ func (x *xdpRun) run(t testing.TB, port int, frame []byte) xdpResult {
 	return r
 }
 
-// runAll sends every frame into port's program.
-func (x *xdpRun) runAll(t testing.TB, port int, frames [][]byte) {
-	t.Helper()
-	for _, f := range frames {
-		x.run(t, port, f)
-	}
-}
-
 // Ethernet addresses of the frames the per-frame tests build.
 const (
 	macA = "02:00:00:00:00:0a"
