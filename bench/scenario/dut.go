@@ -234,7 +234,7 @@ func startFloor(tb *Testbed, o DUTOptions, tag string) (*dexplaneDUT, error) {
 	}
 	defer lf.Close()
 	mode := "native" // what dexplane's auto mode gets on a veth
-	if o.AttachMode == "generic" {
+	if o.AttachMode == policy.AttachGeneric.String() {
 		mode = "skb"
 	}
 	args := []string{"netns", "exec", tb.DUT()}
@@ -401,10 +401,10 @@ func DexplaneConfig(s Scenario, co ConfigOptions) ([]byte, error) {
 		v.EastName = East
 	}
 	if v.AttachMode == "" {
-		v.AttachMode = "auto"
+		v.AttachMode = policy.AttachAuto.String()
 	}
 	if v.Steer == "" {
-		v.Steer = "all"
+		v.Steer = policy.SteerAll.String()
 	}
 	switch s.Role {
 	case RoleForward:
