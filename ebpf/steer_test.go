@@ -135,7 +135,7 @@ func format(pc [dx.NumReasons]dx.Counter) string {
 // (the first K of every N), and each frame's fate: dropped, or crossing
 // unchanged, with the metadata of its reason when it was steered.
 func TestSteerSampled(t *testing.T) {
-	n := newXDPRun(t, dx.Options{Steer: policy.SteerSampled}, [2]policy.Domain{policy.Outside, policy.Inside})
+	n := newXDPRun(t, dx.Options{Steer: policy.SteerSampled}, policy.Outside, policy.Inside)
 	addrA, addrB := netip.MustParseAddr("2001:db8:1::a"), netip.MustParseAddr("2001:db8:1::b")
 	decapEP := netip.MustParseAddr("2001:db8:1::d")
 	other := netip.MustParseAddr("2001:db8:5::1")
@@ -326,7 +326,7 @@ func udpFrom(sport uint16) []byte {
 // ip6ip6 headers; frames of other flows still cross. Each step's frames
 // run back to back (BPF_PROG_TEST_RUN), well inside the window.
 func TestSteerOrderWindow(t *testing.T) {
-	n := newXDPRun(t, dx.Options{Steer: policy.SteerSampled, OrderWindow: dx.MaxOrderWindow}, [2]policy.Domain{policy.Outside, policy.Inside})
+	n := newXDPRun(t, dx.Options{Steer: policy.SteerSampled, OrderWindow: dx.MaxOrderWindow}, policy.Outside, policy.Inside)
 	addrA, addrB := netip.MustParseAddr("2001:db8:1::a"), netip.MustParseAddr("2001:db8:1::b")
 	decapEP := netip.MustParseAddr("2001:db8:1::d")
 	other := netip.MustParseAddr("2001:db8:5::1")
