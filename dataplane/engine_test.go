@@ -16,9 +16,9 @@ import (
 	"github.com/dexplane/dexplane/dataplane"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/xsk"
-	"github.com/dexplane/dexplane/dataplane/xsk/xsktest"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/xsktest"
 	"golang.org/x/sys/unix"
 )
 
@@ -176,7 +176,7 @@ func TestTransparency(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					cfg := xsktest.StreamConfig{ID: uint32(i + 1), Count: dir.count, MinSize: 20, MaxSize: 1452, Rate: 25000}
+					cfg := xsktest.StreamConfig{ID: uint32(i + 1), Count: dir.count, MinSize: xsktest.MinPayload, MaxSize: 1452, Rate: 25000}
 					// 3 s idle: shared CI cores can stall any process for a while.
 					r, res := xsktest.Stream(t, dir.src, dir.dst, dir.addr, cfg, 3*time.Second)
 					if got := r.Received.Load(); got != int64(res.Sent) || r.Corrupt.Load() != 0 || r.Duplicates.Load() != 0 {
@@ -292,7 +292,7 @@ func TestIntegrityUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cfg := xsktest.StreamConfig{ID: uint32(10 + i), Count: 50_000_000, MinSize: 20, MaxSize: 1452, Duration: time.Duration(secs) * time.Second}
+			cfg := xsktest.StreamConfig{ID: uint32(10 + i), Count: 50_000_000, MinSize: xsktest.MinPayload, MaxSize: 1452, Duration: time.Duration(secs) * time.Second}
 			r, res := xsktest.Stream(t, dir.src, dir.dst, dir.addr, cfg, time.Second)
 			results[i] = result{r, res}
 		}()

@@ -45,19 +45,7 @@ func newPlainBump(t *testing.T) *plainBump {
 	}
 	must(p.a, "addr", "add", "2001:db8:9::a/64", "dev", "eth0")
 	must(p.b, "addr", "add", "2001:db8:9::b/64", "dev", "eth0")
-	for _, n := range []*testbed.Netns{p.a, p.b} {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			out, _ := n.Run("ip", "-6", "addr", "show", "tentative")
-			if strings.TrimSpace(out) == "" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("DAD did not finish on %s", n.Node)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	testbed.WaitDAD(t, p.a, p.b)
 	return p
 }
 

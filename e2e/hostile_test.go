@@ -16,12 +16,12 @@ import (
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/e2e/hostile"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/internal/hostile"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
 
-// This file runs the hostile-traffic table (package e2e/hostile) through
+// This file runs the hostile-traffic table (package internal/hostile) through
 // the real data plane. The table's node-level tests live in that package.
 
 // hostileCapture is an AF_PACKET socket on host-b's eth0 that returns received

@@ -23,6 +23,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // The Pre-allocated Trace interop tests put the Linux kernel in the path as
@@ -281,14 +282,13 @@ func ptoChain(t *testing.T, steer policy.Steer, e, k, tr, d, ha, hb *testbed.Net
 			wantCtr(t, "E", en, "trace_inserted", count)
 			wantCtr(t, "T", tn, "trace_filled", uint64(count*(i+1))) // T and D serve both subtests
 			var recs []telemetry.Record
-			deadline := time.Now().Add(5 * time.Second)
-			for len(recs) < count && time.Now().Before(deadline) {
+			testutil.Within(5*time.Second, func() bool {
 				var r telemetry.Record
 				for dn.Ring().Pop(&r) {
 					recs = append(recs, r)
 				}
-				time.Sleep(10 * time.Millisecond)
-			}
+				return len(recs) >= count
+			})
 			if len(recs) != count {
 				t.Fatalf("decap exported %d records, want %d", len(recs), count)
 			}
@@ -531,7 +531,7 @@ func nonZero(n *node.Node) map[string]uint64 {
 // the judge: every record lists the four hops in path order with each
 // node's id, hop limit and interface ids.
 func TestPTOKernelInteropRun(t *testing.T) {
-	bin := buildDexplane(t)
+	bin := testutil.BuildDexplane(t)
 	e, _, tr, d, ha, hb := ptoTopology(t)
 	dir := t.TempDir()
 	recFile := filepath.Join(dir, "d.json")

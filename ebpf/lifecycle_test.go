@@ -7,7 +7,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/dataplane/policy"
@@ -77,14 +76,7 @@ func attachLegacy(t *testing.T, ns *testbed.Netns, ifname, name string) {
 		t.Fatal(err)
 	}
 	defer prog.Close() // the attachment keeps it alive
-	err = ns.Do(func() error {
-		l, err := netlink.LinkByName(ifname)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_SKB_MODE)
-	})
-	if err != nil {
+	if err := ns.AttachXDP(ifname, prog, unix.XDP_FLAGS_SKB_MODE); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -25,10 +25,6 @@ import (
 	"github.com/dexplane/dexplane/internal/logging"
 )
 
-func init() {
-	register("run", "run a node: forward between two ports through the AF_XDP data plane", runRun)
-}
-
 // netnsEnv marks a process that run re-executed inside --netns.
 const netnsEnv = "DEXPLANE_NETNS"
 

@@ -9,14 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/dataplane/xsk/xsktest"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
+	"github.com/dexplane/dexplane/internal/xsktest"
 )
 
 func TestRunFlags(t *testing.T) {
@@ -53,35 +53,6 @@ func TestEngineOptionsOverrides(t *testing.T) {
 	}
 }
 
-// buildDexplane compiles this command into a temporary directory.
-func buildDexplane(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "dexplane")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// syncBuffer collects a subprocess's stderr while tests read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRunBitw runs the built binary as a bump in the wire: --netns, -c and
 // --ports, ping6 and a UDP stream across, SIGTERM, and no XDP program left.
 func TestRunBitw(t *testing.T) {
@@ -89,7 +60,7 @@ func TestRunBitw(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildDexplane(t)
+	bin := testutil.BuildDexplane(t)
 	cfg := filepath.Join(t.TempDir(), "bitw.yaml")
 	if err := os.WriteFile(cfg, []byte(`node:
   id: 1
@@ -115,7 +86,7 @@ dataplane:
 			tb := testbed.New(t, testbed.Bitw)
 			xsktest.NoTxChecksumOffload(t, tb)
 			dut := tb.DUT()
-			var stderr syncBuffer
+			var stderr testutil.LockedBuffer
 			pr, pw := io.Pipe()
 			cmd := exec.Command(bin, append([]string{"run", "--netns", dut.Name, "-v", "--interval", "300ms"}, tc.args...)...)
 			cmd.Stderr = io.MultiWriter(&stderr, pw)
@@ -154,7 +125,7 @@ dataplane:
 			if err := tb.HostA.Ping(tb.AddrB, 3); err != nil {
 				t.Errorf("ping6 through dexplane run: %v", err)
 			}
-			r, res := xsktest.Stream(t, tb.HostB, tb.HostA, tb.AddrA, xsktest.StreamConfig{ID: 5, Count: 5000, MinSize: 20, MaxSize: 1452, Rate: 20000}, 3*time.Second)
+			r, res := xsktest.Stream(t, tb.HostB, tb.HostA, tb.AddrA, xsktest.StreamConfig{ID: 5, Count: 5000, MinSize: xsktest.MinPayload, MaxSize: 1452, Rate: 20000}, 3*time.Second)
 			if r.Received.Load() != int64(res.Sent) || r.Corrupt.Load() != 0 {
 				t.Errorf("stream: sent %d received %d corrupt %d", res.Sent, r.Received.Load(), r.Corrupt.Load())
 			}
