@@ -129,7 +129,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		Queues: DefaultQueues, RxRingSize: DefaultRingSize, TxRingSize: DefaultRingSize,
 		FillRingSize: DefaultRingSize, CompletionRingSize: DefaultRingSize,
 		UmemFrames: DefaultUmemFrames, FrameSize: DefaultFrameSize, BatchSize: DefaultBatchSize,
-		AttachMode: "auto", Steer: "all", CPUs: []int{},
+		AttachMode: policy.AttachAuto.String(), Steer: policy.SteerAll.String(), CPUs: []int{},
 	}
 	c.Options = Options{MergeHbH: true, Strip: true}
 
@@ -547,12 +547,12 @@ func (d *decoder) dataplane(n *yaml.Node, path string, out *Dataplane) {
 			}
 		}},
 		{"attach_mode", false, func(n *yaml.Node, p string) {
-			if s, ok := d.enum(n, p, "auto", "native", "generic"); ok {
+			if s, ok := d.enum(n, p, keywords(policy.AttachModes())...); ok {
 				out.AttachMode = s
 			}
 		}},
 		{"steer", false, func(n *yaml.Node, p string) {
-			if s, ok := d.enum(n, p, "all", "sampled"); ok {
+			if s, ok := d.enum(n, p, keywords(policy.Steers())...); ok {
 				out.Steer = s
 			}
 		}},
@@ -578,7 +578,7 @@ func (d *decoder) dataplane(n *yaml.Node, path string, out *Dataplane) {
 		}},
 		{"metrics_web_config", false, func(n *yaml.Node, p string) { out.MetricsWebConfig = d.webConfig(n, p) }},
 	})
-	if orderNode != nil && out.OrderWindow > 0 && out.Steer != "sampled" {
+	if orderNode != nil && out.OrderWindow > 0 && out.Steer != policy.SteerSampled.String() {
 		d.errorf(orderNode, join(path, "order_window"), "%v: needs steer: sampled (with steer: %s every frame goes through a worker, in order)",
 			time.Duration(out.OrderWindow), out.Steer)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/dexplane/dexplane/bench/gen"
+	"github.com/dexplane/dexplane/dataplane/policy"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 )
 
@@ -82,7 +83,7 @@ func startRedirect(tb *Testbed, mode string) (*Redirect, error) {
 // namespace netns ("" = current) until Stop. Used by the runner and by
 // `dexbench redirect` on NIC testbeds.
 func AttachRedirect(netns, west, east, mode string) (*Redirect, error) {
-	am, err := dxebpf.ParseAttachMode(mode)
+	am, err := policy.ParseAttachMode(mode)
 	if err != nil {
 		return nil, err
 	}
@@ -100,10 +101,10 @@ func AttachRedirect(netns, west, east, mode string) (*Redirect, error) {
 			return fmt.Errorf("port %s: %w", east, err)
 		}
 		wi, ei := w.Attrs().Index, e.Attrs().Index
-		if _, err := objs.AttachPort(wi, 0, ei, am, dxebpf.RoleOutside); err != nil {
+		if _, err := objs.AttachPort(wi, 0, ei, am, policy.Outside); err != nil {
 			return err
 		}
-		_, err = objs.AttachPort(ei, 1, wi, am, dxebpf.RoleInside)
+		_, err = objs.AttachPort(ei, 1, wi, am, policy.Inside)
 		return err
 	})
 	if err != nil {

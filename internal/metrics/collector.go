@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 	"github.com/dexplane/dexplane/exporter"
 )
 
@@ -23,7 +23,7 @@ type Engine interface {
 	// Workers returns the number of workers.
 	Workers() int
 	// Handler returns worker i's frame handler, or nil.
-	Handler(i int) xsk.Handler
+	Handler(i int) handle.Handler
 }
 
 // nodeCounters is implemented by *node.Node.
