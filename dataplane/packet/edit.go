@@ -232,14 +232,13 @@ func RemoveDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error
 	if err != nil {
 		return off, n, err
 	}
-	hb, hl := p.L3+IPv6Len, hbhLen(f, p.L3, plen)
-	switch {
-	case hl == 0:
-		return off, n, nil
+	switch hl := hbhLen(f, p.L3, plen); {
+	case hl > 0:
+		return removeIOAMOpts(buf, off, n, f, p.L3, plen, p.L3+IPv6Len, p.L3+6, hl)
 	case hl < 0:
 		return off, n, ErrLayout
 	}
-	return removeIOAMOpts(buf, off, n, f, p.L3, plen, hb, p.L3+6, hl)
+	return off, n, nil // no Hop-by-Hop header, no IOAM
 }
 
 // removeIOAMOpts removes the IOAM options of the options header (Hop-by-Hop
