@@ -52,6 +52,8 @@ func (x *Exporter) aggTick(final bool) {
 		admitted++
 		x.exportAggregate(rec)
 	})
+	x.aggIntervals.Add(1)
+	x.aggFlows.Store(uint64(x.agg.Flows()))
 	x.admitted.Add(admitted)
 	x.aggRecords.Add(admitted)
 	x.rateLimited.Add(limited)
