@@ -62,10 +62,12 @@ type analytics struct {
 	aggs map[aggKey]*collect.AggregateTotals
 }
 
-// aggKey is a node and a flow of the aggregate summary.
+// aggKey is a node, a flow and a route (encapsulating nodes) of the
+// aggregate summary.
 type aggKey struct {
 	domain uint32
 	flow   collect.FlowKey
+	route  uint16
 }
 
 func newAnalytics(f *analyticsFlags, corr *collect.Correlator, stderr io.Writer) (*analytics, error) {
@@ -130,7 +132,7 @@ func (a *analytics) aggregate(domain uint32, rec *aggregate.Record) {
 	if a.metrics != nil {
 		a.metrics.AddAggregate(domain, rec)
 	}
-	k := aggKey{domain, collect.FlowKey{Namespace: rec.Namespace, FlowID: rec.FlowID}}
+	k := aggKey{domain, collect.FlowKey{Namespace: rec.Namespace, FlowID: rec.FlowID}, rec.Route}
 	t := a.aggs[k]
 	if t == nil {
 		t = &collect.AggregateTotals{}
@@ -152,13 +154,18 @@ func (a *analytics) writeSummary(w io.Writer) {
 		recs[k.domain] += t.Records
 	}
 	slices.SortFunc(keys, func(x, y aggKey) int {
-		return cmp.Or(cmp.Compare(x.flow.Namespace, y.flow.Namespace), cmp.Compare(x.flow.FlowID, y.flow.FlowID), cmp.Compare(x.domain, y.domain))
+		return cmp.Or(cmp.Compare(x.flow.Namespace, y.flow.Namespace), cmp.Compare(x.flow.FlowID, y.flow.FlowID), cmp.Compare(x.domain, y.domain),
+			cmp.Compare(x.route, y.route))
 	})
 	fmt.Fprintf(w, "--- aggregates (export.aggregate at the node)\n")
 	for _, k := range keys {
 		t := a.aggs[k]
-		fmt.Fprintf(w, "flow ns=%d id=0x%08x node %d: %d aggregate record(s) for %d packet(s), %d octets, seq %d..%d, lost %d, duplicates %d, reordered %d\n",
-			k.flow.Namespace, k.flow.FlowID, k.domain, t.Records, t.Packets, t.Octets, t.FirstSeq, t.LastSeq, t.Lost(), t.Duplicates, t.Reordered)
+		route := ""
+		if k.route != 0 { // an encapsulating node: the route that selected the packets
+			route = fmt.Sprintf(" route %d", k.route)
+		}
+		fmt.Fprintf(w, "flow ns=%d id=0x%08x node %d%s: %d aggregate record(s) for %d packet(s), %d octets, seq %d..%d, lost %d, duplicates %d, reordered %d\n",
+			k.flow.Namespace, k.flow.FlowID, k.domain, route, t.Records, t.Packets, t.Octets, t.FirstSeq, t.LastSeq, t.Lost(), t.Duplicates, t.Reordered)
 	}
 	perPacket := map[uint32]uint64{}
 	for k, t := range a.corr.NodeTotals() {
