@@ -36,8 +36,8 @@ func addAnalyticsFlags(fs *flag.FlagSet) *analyticsFlags {
 		ipfixOut:       fs.String("ipfix-out", "", "re-export per-segment and per-path delay (RFC 9951 elements) as IPFIX to `URL` (udp://HOST:PORT or tcp://HOST:PORT)"),
 		ipfixOutDomain: fs.Uint("ipfix-out-domain", 0, "observation domain `ID` of the --ipfix-out messages"),
 		exportInterval: fs.Duration("export-interval", 10*time.Second, "delay statistics interval of --ipfix-out (`DURATION`)"),
-		pathTimeout:    fs.Duration("path-timeout", time.Second, "a packet's path is complete `DURATION` after its first record arrived"),
-		maxOpen:        fs.Int("max-open", 1<<20, "packets assembled at once (about 180 octets each); the oldest complete early beyond"),
+		pathTimeout:    fs.Duration("path-timeout", time.Second, "a packet's path is complete `DURATION` after its first record arrived (later records of it form a second path)"),
+		maxOpen:        fs.Int("max-open", 1<<20, "packets assembled at once (188 octets each, allocated at start); the oldest complete early beyond"),
 		metricsAddr:    fs.String("metrics-address", "", "serve Prometheus /metrics on `ADDR` (host:port)"),
 		otlp:           fs.String("otlp", "", "send each packet path as an OpenTelemetry trace (OTLP/HTTP, JSON) to `ENDPOINT`, e.g. http://HOST:4318"),
 	}

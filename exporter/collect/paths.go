@@ -60,8 +60,9 @@ type PathCounters struct {
 // A timeout of 0 completes packets only by the MaxOpen bound, Flush or an
 // explicit Expire far enough in the future.
 //
-// Memory: about 180 octets per open packet (the 160-octet slab entry, the
-// 4-octet ring slot and two 8-octet slots of the open-addressing index).
+// Memory: 180 to 196 octets per packet it can hold (the 160-octet slab entry, the
+// 4-octet ring slot and two to four 8-octet slots of the open-addressing
+// index, whose size is a power of two); see PacketOctets.
 type Paths struct {
 	timeout int64
 	slab    []openPath
