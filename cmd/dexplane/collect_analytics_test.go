@@ -148,6 +148,35 @@ func TestCollectDelayExport(t *testing.T) {
 	}
 }
 
+// startPrometheus runs Debian's prometheus (binary prom) scraping target
+// every second; it returns its web address, its log and a stop function
+// (also run at cleanup).
+func startPrometheus(t *testing.T, prom, target string) (web string, log *lockedBuffer, stop func()) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: dexplane-collect\n    static_configs: [{targets: ['%s']}]\n", target)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	web = l.Addr().String()
+	l.Close()
+	log = &lockedBuffer{}
+	cmd := exec.Command(prom, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+web)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { cmd.Process.Kill(); cmd.Wait() }) }
+	t.Cleanup(stop)
+	return web, log, stop
+}
+
 // TestCollectPrometheus has Debian's Prometheus (2.42) scrape `collect
 // --metrics-address` and answers PromQL: the mean delay of segment 2→3 and
 // the packets node 3 lost.
@@ -169,27 +198,7 @@ func TestCollectPrometheus(t *testing.T) {
 		sendNode(t, conn, uint32(dom+1), recs)
 	}
 
-	dir := t.TempDir()
-	cfg := fmt.Sprintf("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: dexplane-collect\n    static_configs: [{targets: ['%s']}]\n", addrs["http"])
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	web := l.Addr().String()
-	l.Close()
-	var log lockedBuffer
-	cmd := exec.Command(prom, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+web)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var waitOnce sync.Once
-	wait := func() { waitOnce.Do(func() { cmd.Process.Kill(); cmd.Wait() }) }
-	t.Cleanup(wait)
+	web, log, wait := startPrometheus(t, prom, addrs["http"])
 
 	query := func(q string) (float64, bool) {
 		resp, err := http.Get("http://" + web + "/api/v1/query?query=" + url.QueryEscape(q))
