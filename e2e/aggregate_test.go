@@ -8,6 +8,7 @@ import (
 
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // TestAggregateAtNode runs the demo domain with R1, R2 and R3 aggregating
@@ -19,7 +20,7 @@ import (
 // only route, 1); R2 and R3 match no route (0).
 func TestAggregateAtNode(t *testing.T) {
 	testbed.SkipIfNotRoot(t)
-	bin := buildDexplane(t)
+	bin := testutil.BuildDexplane(t)
 	const flows, count = 7, 2100
 	outs := runMgmtDomain(t, bin, 1, flows, count, func(n int, cfg *config.Config) {
 		if n == 1 || n == 2 || n == 3 {
