@@ -333,18 +333,32 @@ var ErrFieldLength = errors.New("exporter: field value has a bad length")
 // Trace-Type bit of a node-data field, HasFlowID/HasSeq and the extension
 // flags. Integers may use reduced-size encoding (1 to 8 octets).
 func (f *Field) Decode(r *telemetry.Record, v []byte) error {
-	switch {
-	case f.Variable():
-	case f.DataType == entities.Ipv6Address:
-		if len(v) != 16 {
-			return fmt.Errorf("%w: %s is %d octets, want 16", ErrFieldLength, f.Name, len(v))
-		}
-	case len(v) == 0 || len(v) > 8 || len(v) > int(entities.InfoElementLength[f.DataType]):
-		return fmt.Errorf("%w: %s is %d octets", ErrFieldLength, f.Name, len(v))
+	if err := f.CheckLength(len(v)); err != nil {
+		return err
 	}
 	f.set(r, v)
 	return nil
 }
+
+// CheckLength returns the error Decode returns for a value of n octets
+// (ErrFieldLength, wrapped), or nil when such a value fits the field.
+func (f *Field) CheckLength(n int) error {
+	switch {
+	case f.Variable():
+	case f.DataType == entities.Ipv6Address:
+		if n != 16 {
+			return fmt.Errorf("%w: %s is %d octets, want 16", ErrFieldLength, f.Name, n)
+		}
+	case n == 0 || n > 8 || n > int(entities.InfoElementLength[f.DataType]):
+		return fmt.Errorf("%w: %s is %d octets", ErrFieldLength, f.Name, n)
+	}
+	return nil
+}
+
+// DecodeChecked is Decode for a value whose length CheckLength accepted
+// (a fixed-length template field checked once): it stores v into r without
+// checking again.
+func (f *Field) DecodeChecked(r *telemetry.Record, v []byte) { f.set(r, v) }
 
 // ossLen and rawLen clamp the lengths a producer claims to the array sizes,
 // so that a corrupt record can never make the encoder read out of bounds.

@@ -66,6 +66,16 @@ func testSpec() StreamSpec {
 	}
 }
 
+// dexSpec is testSpec with size, DEX mode and option d, and the tunnel
+// addresses ip6ip6 needs.
+func dexSpec(mode DEXMode, size int, d DEX) StreamSpec {
+	s := testSpec()
+	s.Size, s.Mode, s.DEX = size, mode, d
+	s.TunSrc = netip.MustParseAddr("2001:db8:ffff::1")
+	s.TunDst = netip.MustParseAddr("2001:db8:ffff::2")
+	return s
+}
+
 // verifyUDP recomputes the UDP checksum of a parsed frame over the
 // innermost IPv6 header's addresses.
 func verifyUDP(t *testing.T, f []byte, r *Parsed) {
@@ -90,12 +100,7 @@ func TestBuildAndParse(t *testing.T) {
 	for _, mode := range []DEXMode{NoDEX, Inline, IP6IP6} {
 		for _, ext := range []uint8{0x00, 0x80, 0xC0} {
 			for _, size := range []int{MinSize, 512, 1500} {
-				s := testSpec()
-				s.Size = size
-				s.Mode = mode
-				s.DEX = DEX{Namespace: 123, ExtFlags: ext, TraceType: 0x800000, FlowID: 100}
-				s.TunSrc = netip.MustParseAddr("2001:db8:ffff::1")
-				s.TunDst = netip.MustParseAddr("2001:db8:ffff::2")
+				s := dexSpec(mode, size, DEX{Namespace: 123, ExtFlags: ext, TraceType: 0x800000, FlowID: 100})
 				ts, err := Build(s)
 				if err != nil {
 					t.Fatalf("%v ext %#x size %d: %v", mode, ext, size, err)

@@ -75,7 +75,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	quiet := fs.Bool("quiet", false, "do not print records, only the correlation summary")
 	interval := fs.Duration("interval", 0, "also print the summary every `DURATION` (0: only on exit)")
 	paths := fs.Int("paths", 0, "with the summary, print the hop-by-hop path of the first `N` packets seen (node, time, delay)")
-	maxPackets := fs.Int("max-packets", 65536, "packets kept for path assembly before the oldest are folded into statistics")
+	maxPackets := fs.Int("max-packets", 0, "deprecated alias of --max-open (`N` packets assembled at once)")
 	af := addAnalyticsFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: dexplane collect [--listen URL]... [--tls-cert F --tls-key F --tls-client-ca F] [--json] [--quiet] [--interval D]")
@@ -148,8 +148,10 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 
 	out := bufio.NewWriter(stdout)
 	dec := collect.NewDecoder()
+	if *maxPackets > 0 {
+		*af.maxOpen = *maxPackets
+	}
 	corr := collect.NewCorrelator()
-	corr.MaxPackets = *maxPackets
 	an, err := newAnalytics(af, corr, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
@@ -171,23 +173,19 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 	var records, bad uint64
-	var samples []collect.PacketKey
 	var traces []traceSample
-	sampled := map[collect.PacketKey]bool{}
+	samples := pathSamples{n: *paths}
 	handle := func(m collectMsg) {
+		corr.Expire(time.Now().UnixNano())
 		err := dec.Decode(m.src, m.b, func(ev *collect.Event) {
 			records++
+			an.records++
 			corr.Add(ev)
-			an.event(ev)
 			if r := &ev.Record; r.Trace.Has && len(traces) < *paths {
 				traces = append(traces, traceSample{domain: ev.Domain, rec: *r}) // collect_pto.go
 			}
-			if r := &ev.Record; len(samples) < *paths && r.HasFlowID && r.HasSeq {
-				k := collect.PacketKey{Namespace: r.Namespace, FlowID: r.FlowID, Seq: r.Seq}
-				if !sampled[k] {
-					sampled[k] = true
-					samples = append(samples, k)
-				}
+			if *paths > 0 {
+				samples.add(ev) // collect_analytics.go
 			}
 			if !*quiet {
 				line = collect.AppendEvent(line[:0], ev, *asJSON)
@@ -203,7 +201,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(out, "--- %d record(s), %d bad message(s), %d data set(s) without template\n", records, bad, dec.MissingTemplate)
 		collect.WriteSummary(out, corr.Summary())
 		an.writeSummary(out)
-		writePaths(out, corr, samples)
+		samples.write(out)
 		writeTraces(out, traces)
 		out.Flush()
 	}
@@ -287,37 +285,5 @@ func collectTCP(ctx context.Context, ln net.Listener, msgs chan<- collectMsg, st
 				msgs <- collectMsg{src: src, b: append([]byte(nil), m...)}
 			}
 		}()
-	}
-}
-
-// writePaths prints the path of each sampled packet: every node that
-// exported it, in path order, with its IOAM timestamp and the delay from the
-// previous node (clocks of nodes on one host agree; across hosts they need
-// PTP or NTP to be meaningful).
-func writePaths(w io.Writer, corr *collect.Correlator, keys []collect.PacketKey) {
-	if len(keys) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "--- paths of %d packet(s)\n", len(keys))
-	for _, k := range keys {
-		hops := corr.Path(k)
-		fmt.Fprintf(w, "ns %d flow 0x%08x seq %d:", k.Namespace, k.FlowID, k.Seq)
-		if len(hops) == 0 {
-			fmt.Fprintln(w, " (folded into statistics)")
-			continue
-		}
-		for i, h := range hops {
-			fmt.Fprintf(w, "\n  node %d", h.Domain)
-			if h.HasNodeID {
-				fmt.Fprintf(w, " (node_id %d)", h.NodeID)
-			}
-			if h.Time != 0 {
-				fmt.Fprintf(w, " at %s", time.Unix(0, h.Time).UTC().Format("15:04:05.000000"))
-				if i > 0 && hops[i-1].Time != 0 {
-					fmt.Fprintf(w, "  +%v", time.Duration(h.Time-hops[i-1].Time))
-				}
-			}
-		}
-		fmt.Fprintln(w)
 	}
 }

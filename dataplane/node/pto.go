@@ -133,7 +133,7 @@ func (n *Node) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r *p
 	if ns, ok := n.view.namespaces.Lookup(d.Namespace); ok {
 		l3 := f.Off + p.L3
 		end := min(l3+ipLen+overhead, f.Off+f.Len)
-		n.export(telemetry.RoleEncap, s, ns, f, in, out, d, &fi, f.Buf[l3:end])
+		n.export(telemetry.RoleEncap, s, ns, f, in, out, d, &fi, f.Buf[l3:end], uint16(r.ID+1))
 	}
 	return n.forward()
 }

@@ -136,7 +136,7 @@ func (n *Node) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Ve
 	if ns, ok := n.view.namespaces.Lookup(d.Namespace); ok {
 		l3 := f.Off + p.L3 // the link header kept its length
 		end := min(l3+ipLen+overhead, f.Off+f.Len)
-		n.export(telemetry.RoleEncap, s, ns, f, in, out, &d, &fi, f.Buf[l3:end])
+		n.export(telemetry.RoleEncap, s, ns, f, in, out, &d, &fi, f.Buf[l3:end], uint16(r.ID+1))
 	}
 	return n.forward()
 }
@@ -311,7 +311,7 @@ func (n *Node) observe(role telemetry.Role, s *policy.Snapshot, f *handle.Frame,
 	}
 	var fi flowInfo
 	captureFlow(frame, p, &fi)
-	n.export(role, s, ns, f, in, out, &d, &fi, frame[p.L3:p.End])
+	n.export(role, s, ns, f, in, out, &d, &fi, frame[p.L3:p.End], 0)
 }
 
 // knownDEX returns the first DEX option of n.pkt (parsed from frame) whose

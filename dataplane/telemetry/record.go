@@ -148,6 +148,10 @@ type Record struct {
 	// RawLen is the number of valid octets in RawSection (0 = no raw
 	// section exported; at most RawSectionMax).
 	RawLen uint16
+	// Route is the index + 1 of the configured route (policy.Route.ID)
+	// that selected the packet at an encapsulating node; 0 at transit and
+	// decapsulating nodes, which match no route. Aggregation keys on it.
+	Route uint16
 
 	// Role is the role this node played for the packet.
 	Role Role
