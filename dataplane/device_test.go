@@ -51,3 +51,25 @@ func TestFixChecksums(t *testing.T) {
 		}
 	}
 }
+
+func TestSkipChecksums(t *testing.T) {
+	ice := Device{Driver: "ice", Bus: "0000:3b:00.0"}
+	for _, tc := range []struct {
+		mode  policy.ChecksumMode
+		dev   Device
+		known bool
+		want  bool
+	}{
+		{policy.ChecksumAuto, ice, true, true}, // frames from the wire: nothing to complete or count
+		{policy.ChecksumOff, ice, true, true},
+		{policy.ChecksumOn, ice, true, false},                      // completes
+		{policy.ChecksumAuto, Device{Driver: "veth"}, true, false}, // completes
+		{policy.ChecksumOff, Device{Driver: "veth"}, true, false},  // counts and warns
+		{policy.ChecksumOff, Device{Driver: "virtio_net", Bus: "0000:00:03.0"}, true, false},
+		{policy.ChecksumOff, Device{}, false, false}, // unknown device: keep counting
+	} {
+		if got := skipChecksums(tc.mode, tc.dev, tc.known); got != tc.want {
+			t.Errorf("skipChecksums(%v, %+v, %v) = %v, want %v", tc.mode, tc.dev, tc.known, got, tc.want)
+		}
+	}
+}

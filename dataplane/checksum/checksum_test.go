@@ -351,3 +351,34 @@ func TestHandler(t *testing.T) {
 		t.Errorf("Handle allocates %v per frame", n)
 	}
 }
+
+// TestHandlerOff: on an Off port the stage neither completes nor counts;
+// Fix wins over Off.
+func TestHandlerOff(t *testing.T) {
+	good := frame(t, "plain", layers.IPProtocolTCP, 200)
+	part := partial(good, l4(t, good, layers.IPProtocolTCP), layers.IPProtocolTCP)
+	warned := 0
+	h := &Handler{Fix: [2]bool{true, false}, Off: [2]bool{true, true}, OnUnfinished: func(int) { warned++ }}
+	buf := make([]byte, 2048)
+	f := &xsk.Frame{Buf: buf, Off: 256, Len: len(part)}
+	for _, in := range []int{0, 1} {
+		copy(buf[256:], part)
+		f.Ingress = in
+		if v := h.Handle(f); v != xsk.Forward {
+			t.Fatalf("verdict %v", v)
+		}
+		want := good
+		if in == 1 {
+			want = part
+		}
+		if !bytes.Equal(buf[256:256+len(part)], want) {
+			t.Errorf("port %d: frame after the stage differs from the expected one", in)
+		}
+	}
+	if c := h.Ports[0].Load(); c.Completed != 1 || c.Unfinished != 0 {
+		t.Errorf("port 0 (Fix and Off) counters %+v", c)
+	}
+	if c := h.Ports[1].Load(); c != (Counts{}) || warned != 0 {
+		t.Errorf("port 1 (Off) counters %+v, %d warnings", c, warned)
+	}
+}
