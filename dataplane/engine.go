@@ -152,7 +152,7 @@ type Engine struct {
 	csum     []*checksum.Handler
 	devices  [2]Device
 	fixCsum  [2]bool
-	offCsum  [2]bool // neither completed nor checked (skipChecksums)
+	offCsum  [2]bool        // neither completed nor checked (skipChecksums)
 	warned   [2]atomic.Bool // unfinished checksums on a port without completion
 	runErrs  chan error
 	stopCtx  context.CancelFunc
