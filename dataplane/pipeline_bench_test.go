@@ -368,9 +368,10 @@ func (p *pipeline) export() {
 				p.tb.Fatal(err)
 			}
 		}
-		p.ring.Release()
+		p.ring.ReleaseBatched()
 		p.records++
 	}
+	p.ring.PublishReleases() // as the exporter's drain does
 }
 
 func processCPU() int64 {

@@ -383,9 +383,10 @@ func (n *Node) ExpireFlows(now int64, budget int) int {
 }
 
 // BeginBatch tells the node that the worker starts a batch of frames: until
-// EndBatch, the counters most frames move are kept in plain memory and so
-// is the packet count of a route that selects every packet. It implements
-// xsk.BatchHandler.
+// EndBatch, the counters most frames move are kept in plain memory, so is
+// the packet count of a route that selects every packet, and the batch's
+// records reach the exporter at EndBatch (one publication of the ring's
+// tail per batch). It implements xsk.BatchHandler.
 func (n *Node) BeginBatch() { n.batching = true }
 
 // EndBatch publishes what the node counted during the batch to Counters
@@ -395,8 +396,10 @@ func (n *Node) EndBatch() {
 	n.publish()
 }
 
-// publish adds the locally kept counts to Counters and the samplers.
+// publish adds the locally kept counts to Counters and the samplers, and
+// makes the batch's records visible to the ring's consumer.
 func (n *Node) publish() {
+	n.ring.PublishCommits()
 	n.hot.publish(&n.ctr)
 	if n.sampled != nil {
 		n.sampled.AddCount(n.nSampled)

@@ -282,3 +282,46 @@ func TestRecordLayout(t *testing.T) {
 		t.Errorf("ring slots start at %#x, not on a cache line", a)
 	}
 }
+
+// TestRingBatched: records committed with CommitBatched stay invisible to
+// the consumer until PublishCommits, and slots released with ReleaseBatched
+// stay unavailable to the producer until PublishReleases.
+func TestRingBatched(t *testing.T) {
+	q, err := NewRing(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		r := q.Reserve()
+		if r == nil {
+			t.Fatalf("Reserve %d: ring full", i)
+		}
+		r.Seq = uint32(i)
+		q.CommitBatched()
+	}
+	if q.Peek() != nil || q.Len() != 0 {
+		t.Fatal("a batched commit is visible before PublishCommits")
+	}
+	if q.Reserve() != nil {
+		t.Fatal("Reserve found room in a ring holding two unpublished records")
+	}
+	q.PublishCommits()
+	for i := range 2 {
+		r := q.Peek()
+		if r == nil || r.Seq != uint32(i) {
+			t.Fatalf("record %d after PublishCommits: %+v", i, r)
+		}
+		q.ReleaseBatched()
+	}
+	if q.Peek() != nil {
+		t.Fatal("Peek returned a released record")
+	}
+	full := q.Full()
+	if q.Reserve() != nil || q.Full() != full+1 {
+		t.Fatal("a batched release freed a slot before PublishReleases")
+	}
+	q.PublishReleases()
+	if q.Reserve() == nil {
+		t.Fatal("no room after PublishReleases")
+	}
+}
