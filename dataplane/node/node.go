@@ -144,6 +144,7 @@ type Node struct {
 	// rebuilt when the snapshot pointer changes.
 	view view
 
+	routes    routeCache // in front of view.routes
 	flows     *flow.Table
 	flowIDs   flowIDCache
 	flowStats flow.Stats // last stats mirrored into ctr
@@ -337,6 +338,7 @@ func (n *Node) refresh(s *policy.Snapshot) error {
 		n.ctr.FlowsActive.Store(0)
 	}
 	n.view = v
+	n.routes.reset()
 	return nil
 }
 
