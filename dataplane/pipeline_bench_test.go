@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -456,7 +457,7 @@ func median(v []int64) float64 {
 // every frame as it should leave, records and encodes one IPFIX data record
 // per packet (none with IOAM off), and allocates nothing per round.
 func TestPipeline(t *testing.T) {
-	for _, pc := range pipeCases {
+	for _, pc := range slices.Concat(pipeCases, vethCases()) {
 		t.Run(pc.name, func(t *testing.T) {
 			p := newPipeline(t, pc)
 			var out packet.Packet
@@ -467,7 +468,8 @@ func TestPipeline(t *testing.T) {
 				if err := packet.Parse(pkt, &out); err != nil {
 					t.Fatalf("frame %d does not parse: %v", checked, out.Detail(err))
 				}
-				wantDEX := pc.name != "ioam-off" && pc.name != "decap-inline" && pc.name != "decap-ip6ip6"
+				role := pc.name[strings.LastIndexByte(pc.name, '/')+1:]
+				wantDEX := role != "ioam-off" && role != "decap-inline" && role != "decap-ip6ip6"
 				if out.HasDEX != wantDEX || (!wantDEX && out.NumIOAM != 0) {
 					t.Errorf("frame %d: DEX %v, IOAM options %d", checked, out.HasDEX, out.NumIOAM)
 				}
