@@ -28,6 +28,9 @@ type routeCache struct {
 
 // lookup returns the route of dst in t, from the cache when it holds dst.
 func (c *routeCache) lookup(t *policy.RouteTable, dst [16]byte) (*policy.Route, bool) {
+	if t.Len() == 0 {
+		return nil, false // no routes (IOAM off): nothing to remember
+	}
 	h := binary.LittleEndian.Uint64(dst[8:]) ^ binary.LittleEndian.Uint64(dst[:8])>>1
 	e := &c.entries[(h*0x9E3779B97F4A7C15)>>58&(routeCacheSize-1)]
 	if e.valid && e.dst == dst {
