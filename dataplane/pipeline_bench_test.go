@@ -103,13 +103,7 @@ type pipeCase struct {
 // frame misses. They are named remote-rx/ROLE, so that -bench
 // 'Pipeline/ROLE$' selects the warm case alone.
 func remoteCases() []pipeCase {
-	var cs []pipeCase
-	for _, pc := range pipeCases[:2] {
-		pc.name = "remote-rx/" + pc.name
-		pc.remote = true
-		cs = append(cs, pc)
-	}
-	return cs
+	return variants("remote-rx/", func(pc *pipeCase) { pc.remote = true })
 }
 
 // vethCases are ioam-off and encap-inline with the checksum stage of a
@@ -117,10 +111,16 @@ func remoteCases() []pipeCase {
 // engine runs on veths (the frames here have finished checksums, so it
 // only finds that out: the check's cost).
 func vethCases() []pipeCase {
+	return variants("veth-csum/", func(pc *pipeCase) { pc.csum = true })
+}
+
+// variants returns ioam-off and encap-inline named prefix+ROLE and
+// changed by set.
+func variants(prefix string, set func(*pipeCase)) []pipeCase {
 	var cs []pipeCase
 	for _, pc := range pipeCases[:2] {
-		pc.name = "veth-csum/" + pc.name
-		pc.csum = true
+		pc.name = prefix + pc.name
+		set(&pc)
 		cs = append(cs, pc)
 	}
 	return cs
