@@ -45,7 +45,8 @@
 // a veth is logged as a warning. Frames from a virtual device with TX
 // checksum offload arrive with unfinished transport checksums; each worker
 // completes them on ports whose Options.Checksums allows it (package
-// dataplane/checksum), counted in PortCounters.Checksum.
+// dataplane/checksum), counted in PortCounters.Checksum; a port on a
+// known physical device skips that stage (its frames come from the wire).
 package dataplane
 
 import (
