@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/dataplane/checksum"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
@@ -173,8 +174,8 @@ func encapOnce(tb testing.TB, frame []byte, mode policy.Mode) []byte {
 	}
 	buf := make([]byte, 2048)
 	copy(buf[512:], frame)
-	f := &xsk.Frame{Buf: buf, Off: 512, Len: len(frame), RxTime: time.Now().UnixNano()}
-	if v := n.Handle(f); v != xsk.Forward || n.Counters().DEXInserted.Load() != 1 {
+	f := &handle.Frame{Buf: buf, Off: 512, Len: len(frame), RxTime: time.Now().UnixNano()}
+	if v := n.Handle(f); v != handle.Forward || n.Counters().DEXInserted.Load() != 1 {
 		tb.Fatalf("upstream encap: verdict %v, counters %+v", v, n.Counters().DEXInserted.Load())
 	}
 	return append([]byte(nil), f.Packet()...)
@@ -237,7 +238,7 @@ func newPipeline(tb testing.TB, pc pipeCase) *pipeline {
 	// path this benchmark stands for): the node alone, since no checksum
 	// needs completing or checking (dataplane skipChecksums); a virtual port
 	// (veth) puts the checksum stage in front (pc.csum).
-	var h xsk.Handler = n
+	var h handle.Handler = n
 	if pc.csum {
 		h = &checksum.Handler{Next: n, Fix: [2]bool{true, true}}
 	}

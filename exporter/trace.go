@@ -124,12 +124,45 @@ func appendTraceJSON(b []byte, t *telemetry.Trace) []byte {
 	return append(b, "]}"...)
 }
 
+// NodeField is one field of IOAM node data as the exporter's JSON records
+// name it (see NodeFields).
+type NodeField struct {
+	// Bits are the Trace-Type bits that select the field (RFC 9197 §4.4.1,
+	// bit 0 = 0x800000); any one of them does.
+	Bits uint32
+	// Key is the field's JSON key.
+	Key string
+	// Value returns the field from decoded node data.
+	Value func(d *packet.NodeData) uint64
+}
+
+// NodeFields lists the integer fields of a node data entry in the order of
+// the node data (RFC 9197 §4.4.2), with the JSON keys of the exporter's
+// records: hop_limit (carried by bit 0 and by bit 8) first, oss_schema_id
+// last. The Opaque State Snapshot's data (bit 22) follows them as
+// "oss_data", in hex. `dexplane decode` names a trace's hops by the same
+// table. Do not modify it.
+var NodeFields = []NodeField{
+	{telemetry.TraceHopLimNodeID | telemetry.TraceHopLimNodeIDWide, "hop_limit", func(d *packet.NodeData) uint64 { return uint64(d.HopLimit) }},
+	{telemetry.TraceHopLimNodeID, "node_id", func(d *packet.NodeData) uint64 { return uint64(d.NodeID) }},
+	{telemetry.TraceIfIDs, "ingress_if_id", func(d *packet.NodeData) uint64 { return uint64(d.IfIn) }},
+	{telemetry.TraceIfIDs, "egress_if_id", func(d *packet.NodeData) uint64 { return uint64(d.IfOut) }},
+	{telemetry.TraceTimestampSec, "ts_sec", func(d *packet.NodeData) uint64 { return uint64(d.TsSec) }},
+	{telemetry.TraceTimestampFrac, "ts_frac_us", func(d *packet.NodeData) uint64 { return uint64(d.TsFrac) }},
+	{telemetry.TraceTransitDelay, "transit_delay_ns", func(d *packet.NodeData) uint64 { return uint64(d.TransitDelay) }},
+	{telemetry.TraceNamespaceData, "namespace_data", func(d *packet.NodeData) uint64 { return uint64(d.NSData) }},
+	{telemetry.TraceQueueDepth, "queue_depth", func(d *packet.NodeData) uint64 { return uint64(d.QueueDepth) }},
+	{telemetry.TraceHopLimNodeIDWide, "node_id_wide", func(d *packet.NodeData) uint64 { return d.NodeIDWide }},
+	{telemetry.TraceIfIDsWide, "ingress_if_id_wide", func(d *packet.NodeData) uint64 { return uint64(d.IfInWide) }},
+	{telemetry.TraceIfIDsWide, "egress_if_id_wide", func(d *packet.NodeData) uint64 { return uint64(d.IfOutWide) }},
+	{telemetry.TraceNamespaceDataW, "namespace_data_wide", func(d *packet.NodeData) uint64 { return d.NSDataWide }},
+	{telemetry.TraceBufferOccupancy, "buffer_occupancy", func(d *packet.NodeData) uint64 { return uint64(d.BufferOccupancy) }},
+	{telemetry.TraceOSS, "oss_schema_id", func(d *packet.NodeData) uint64 { return uint64(d.SchemaID) }},
+}
+
 // appendNodeJSON appends the fields of one decoded node entry.
 func appendNodeJSON(b []byte, tt uint32, d *packet.NodeData) []byte {
-	if tt&(telemetry.TraceHopLimNodeID|telemetry.TraceHopLimNodeIDWide) != 0 {
-		b = jsonUint(b, "hop_limit", uint64(d.HopLimit))
-	}
-	return appendNodeFieldsJSON(b, tt, d)
+	return appendNodeFields(b, NodeFields, tt, d)
 }
 
 // appendNodeFieldsJSON appends the node data fields that trace type tt
@@ -139,43 +172,16 @@ func appendNodeJSON(b []byte, tt uint32, d *packet.NodeData) []byte {
 // alike. d.SchemaData is written as hex; d.HasSchema and d.HopLimit are not
 // read.
 func appendNodeFieldsJSON(b []byte, tt uint32, d *packet.NodeData) []byte {
-	if tt&telemetry.TraceHopLimNodeID != 0 {
-		b = jsonUint(b, "node_id", uint64(d.NodeID))
-	}
-	if tt&telemetry.TraceIfIDs != 0 {
-		b = jsonUint(b, "ingress_if_id", uint64(d.IfIn))
-		b = jsonUint(b, "egress_if_id", uint64(d.IfOut))
-	}
-	if tt&telemetry.TraceTimestampSec != 0 {
-		b = jsonUint(b, "ts_sec", uint64(d.TsSec))
-	}
-	if tt&telemetry.TraceTimestampFrac != 0 {
-		b = jsonUint(b, "ts_frac_us", uint64(d.TsFrac))
-	}
-	if tt&telemetry.TraceTransitDelay != 0 {
-		b = jsonUint(b, "transit_delay_ns", uint64(d.TransitDelay))
-	}
-	if tt&telemetry.TraceNamespaceData != 0 {
-		b = jsonUint(b, "namespace_data", uint64(d.NSData))
-	}
-	if tt&telemetry.TraceQueueDepth != 0 {
-		b = jsonUint(b, "queue_depth", uint64(d.QueueDepth))
-	}
-	if tt&telemetry.TraceHopLimNodeIDWide != 0 {
-		b = jsonUint(b, "node_id_wide", d.NodeIDWide)
-	}
-	if tt&telemetry.TraceIfIDsWide != 0 {
-		b = jsonUint(b, "ingress_if_id_wide", uint64(d.IfInWide))
-		b = jsonUint(b, "egress_if_id_wide", uint64(d.IfOutWide))
-	}
-	if tt&telemetry.TraceNamespaceDataW != 0 {
-		b = jsonUint(b, "namespace_data_wide", d.NSDataWide)
-	}
-	if tt&telemetry.TraceBufferOccupancy != 0 {
-		b = jsonUint(b, "buffer_occupancy", uint64(d.BufferOccupancy))
+	return appendNodeFields(b, NodeFields[1:], tt, d)
+}
+
+func appendNodeFields(b []byte, fields []NodeField, tt uint32, d *packet.NodeData) []byte {
+	for i := range fields {
+		if tt&fields[i].Bits != 0 {
+			b = jsonUint(b, fields[i].Key, fields[i].Value(d))
+		}
 	}
 	if tt&telemetry.TraceOSS != 0 {
-		b = jsonUint(b, "oss_schema_id", uint64(d.SchemaID))
 		b = append(b, `,"oss_data":"`...)
 		b = hex.AppendEncode(b, d.SchemaData)
 		b = append(b, '"')

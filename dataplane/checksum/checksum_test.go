@@ -6,10 +6,9 @@ import (
 	"net"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 var (
@@ -356,14 +355,14 @@ func TestHandlerOff(t *testing.T) {
 // handleOnPorts passes frame part through h once per port in ports and
 // checks that it leaves completed (good) from port 0 and untouched from
 // port 1. It returns the buffer and frame it used.
-func handleOnPorts(t *testing.T, h *Handler, ports []int, part, good []byte) ([]byte, *xsk.Frame) {
+func handleOnPorts(t *testing.T, h *Handler, ports []int, part, good []byte) ([]byte, *handle.Frame) {
 	t.Helper()
 	buf := make([]byte, 2048)
-	f := &xsk.Frame{Buf: buf, Off: 256, Len: len(part)}
+	f := &handle.Frame{Buf: buf, Off: 256, Len: len(part)}
 	for _, in := range ports {
 		copy(buf[256:], part)
 		f.Ingress = in
-		if v := h.Handle(f); v != xsk.Forward {
+		if v := h.Handle(f); v != handle.Forward {
 			t.Fatalf("verdict %v", v)
 		}
 		want := good

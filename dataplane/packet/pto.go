@@ -186,15 +186,8 @@ func PushIP6IP6IOAM(buf []byte, off, n int, p *Packet, ins *Insert, src, dst [16
 	}
 	newOff = off - size
 	g := buf[newOff : newOff+n+size]
-	inner := f[l3 : l3+IPv6Len]
 	copy(g[:l3], f[:l3])
-	o := g[l3 : l3+IPv6Len]
-	copy(o[0:4], inner[0:4])
-	binary.BigEndian.PutUint16(o[4:], uint16(hbh+IPv6Len+plen))
-	o[6] = ProtoHopByHop
-	o[7] = inner[7]
-	copy(o[8:24], src[:])
-	copy(o[24:40], dst[:])
+	putOuterIPv6(g[l3:l3+IPv6Len], f[l3:l3+IPv6Len], hbh+IPv6Len+plen, &src, &dst)
 	h := g[l3+IPv6Len : l3+size]
 	h[0] = ProtoIPv6
 	if x := ins.putHbHBody(h); x != 0 {
