@@ -106,25 +106,6 @@ func settledCounters(e *dataplane.Engine, ok func(dataplane.Counters) bool) {
 	}
 }
 
-// ndBothWays forgets the hosts' permanent neighbours, so the next pings
-// need neighbour discovery across the bump, and checks both learn again.
-func ndBothWays(t *testing.T, tb *testbed.Testbed) {
-	t.Helper()
-	for _, h := range []struct {
-		n    *testbed.Netns
-		peer netip.Addr
-	}{{tb.HostA, tb.AddrB}, {tb.HostB, tb.AddrA}} {
-		h.n.MustRun(t, "ip", "neigh", "del", h.peer.String(), "dev", testbed.HostIf)
-		if err := h.n.Ping(h.peer, 2); err != nil {
-			t.Errorf("%s: ping6 %v after forgetting the neighbour (ND across the bump): %v", h.n.Node, h.peer, err)
-		}
-		out := h.n.MustRun(t, "ip", "-6", "neigh", "show", h.peer.String(), "dev", testbed.HostIf)
-		if !strings.Contains(out, "lladdr") {
-			t.Errorf("%s: neighbour %v not resolved: %q", h.n.Node, h.peer, out)
-		}
-	}
-}
-
 func TestTransparency(t *testing.T) {
 	for _, tc := range []struct {
 		mode   policy.Steer
@@ -142,15 +123,8 @@ func TestTransparency(t *testing.T) {
 			}
 			e := startEngine(t, tb, opts)
 
-			for _, p := range []struct {
-				from *testbed.Netns
-				to   netip.Addr
-			}{{tb.HostA, tb.AddrB}, {tb.HostB, tb.AddrA}, {tb.HostA, tb.AddrB4}, {tb.HostB, tb.AddrA4}} {
-				if err := p.from.Ping(p.to, 3); err != nil {
-					t.Errorf("%s → %v: %v", p.from.Node, p.to, err)
-				}
-			}
-			ndBothWays(t, tb)
+			tb.PingBothWays(t, 3, true)
+			tb.NDBothWays(t)
 
 			n := envInt("DEXPLANE_E2E_PACKETS", 100000)
 			if tc.attach == policy.AttachNative {

@@ -75,7 +75,7 @@ func parseABIHeader(path string) (*abiHeader, error) {
 		case in == "enum" && code != "":
 			id, _, _ := strings.Cut(strings.TrimSuffix(code, ","), "=")
 			id = strings.TrimSpace(id)
-			if want := fmt.Sprintf("R_NOT_IPV6 = 0,"); len(h.reasons) == 0 && code != want {
+			if want := "R_NOT_IPV6 = 0,"; len(h.reasons) == 0 && code != want {
 				return nil, fmt.Errorf("%s:%d: enum reason must start with %q", path, n, want)
 			}
 			if len(h.reasons) > 0 && strings.Contains(code, "=") {

@@ -21,7 +21,7 @@ func TestRedirectBaseline(t *testing.T) {
 	if n.atts[0].Mode != policy.AttachNative {
 		t.Errorf("auto on veth gave %v, want native", n.atts[0].Mode)
 	}
-	pings(t, n.tb)
+	n.tb.PingBothWays(t, 3, true)
 }
 
 // xdpShown reports whether `ip -d link show` in the dut lists an XDP program.

@@ -25,8 +25,8 @@ const (
 	xdpRedirect = 4
 )
 
-// xdpRun is dxp_steer loaded for BPF_PROG_TEST_RUN, one copy per port with
-// the given roles, sharing the node's maps.
+// xdpRun is dxp_steer loaded for BPF_PROG_TEST_RUN, one copy per port
+// asked for, sharing the node's maps.
 type xdpRun struct {
 	objs  *dx.Objects
 	progs [dx.MaxPorts]*ebpf.Program
@@ -43,8 +43,10 @@ type xdpResult struct {
 	out     []byte // the frame as it leaves, without metadata
 }
 
-// newXDPRun loads opts' objects (skipping when not root) and port programs.
-func newXDPRun(t testing.TB, opts dx.Options, roles [dx.MaxPorts]policy.Domain) *xdpRun {
+// newXDPRun loads opts' objects (skipping when not root) and the programs
+// of ports 0 .. len(roles)-1, port i with role roles[i] (each load runs the
+// verifier: load only the ports a test sends frames into).
+func newXDPRun(t testing.TB, opts dx.Options, roles ...policy.Domain) *xdpRun {
 	t.Helper()
 	skipIfNoBPF(t)
 	opts.Logger = quiet
@@ -54,11 +56,11 @@ func newXDPRun(t testing.TB, opts dx.Options, roles [dx.MaxPorts]policy.Domain) 
 	}
 	t.Cleanup(func() { objs.Close() })
 	x := &xdpRun{objs: objs}
-	for p := range x.progs {
+	for p, role := range roles {
 		if err := objs.SetPeerForTest(p, 1); err != nil { // lo
 			t.Fatal(err)
 		}
-		if x.progs[p], err = objs.ProgramForTest(p, roles[p]); err != nil {
+		if x.progs[p], err = objs.ProgramForTest(p, role); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { x.progs[p].Close() })
@@ -99,14 +101,6 @@ func (x *xdpRun) run(t testing.TB, port int, frame []byte) xdpResult {
 		r.meta, r.hasMeta = dx.ParseMeta(r.metaRaw)
 	}
 	return r
-}
-
-// runAll sends every frame into port's program.
-func (x *xdpRun) runAll(t testing.TB, port int, frames [][]byte) {
-	t.Helper()
-	for _, f := range frames {
-		x.run(t, port, f)
-	}
 }
 
 // Ethernet addresses of the frames the per-frame tests build.

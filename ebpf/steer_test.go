@@ -67,18 +67,6 @@ func (n *node) counters(t *testing.T) dx.Counters {
 	return c
 }
 
-func pings(t *testing.T, tb *testbed.Testbed) {
-	t.Helper()
-	for _, p := range []struct {
-		from *testbed.Netns
-		to   netip.Addr
-	}{{tb.HostA, tb.AddrB}, {tb.HostB, tb.AddrA}, {tb.HostA, tb.AddrB4}, {tb.HostB, tb.AddrA4}} {
-		if err := p.from.Ping(p.to, 3); err != nil {
-			t.Errorf("%s → %v: %v", p.from.Node, p.to, err)
-		}
-	}
-}
-
 // TestSteerAllWithoutSockets: with an empty XSKMAP every frame still
 // crosses (steered ones via the xsk_miss fallback), ND and ARP included,
 // in both attach modes.
@@ -89,21 +77,8 @@ func TestSteerAllWithoutSockets(t *testing.T) {
 			if n.atts[0].Mode != mode || n.atts[1].Mode != mode {
 				t.Errorf("attached in %v/%v, asked %v", n.atts[0].Mode, n.atts[1].Mode, mode)
 			}
-			pings(t, n.tb)
-			// Provoke neighbour discovery both ways.
-			for _, h := range []struct {
-				ns   *testbed.Netns
-				peer netip.Addr
-			}{{n.tb.HostA, n.tb.AddrB}, {n.tb.HostB, n.tb.AddrA}} {
-				h.ns.MustRun(t, "ip", "neigh", "del", h.peer.String(), "dev", testbed.HostIf)
-				if err := h.ns.Ping(h.peer, 1); err != nil {
-					t.Errorf("%s → %v after neighbour flush: %v", h.ns.Node, h.peer, err)
-				}
-				out := h.ns.MustRun(t, "ip", "-6", "neigh", "show", h.peer.String())
-				if !strings.Contains(out, "lladdr") || strings.Contains(out, "PERMANENT") {
-					t.Errorf("%s: no neighbour entry for %v learnt through ND: %q", h.ns.Node, h.peer, out)
-				}
-			}
+			n.tb.PingBothWays(t, 3, true)
+			n.tb.NDBothWays(t) // neighbour discovery across the bump
 			c := n.counters(t)
 			for p := range dx.MaxPorts {
 				pc := c[p]
@@ -135,7 +110,7 @@ func format(pc [dx.NumReasons]dx.Counter) string {
 // (the first K of every N), and each frame's fate: dropped, or crossing
 // unchanged, with the metadata of its reason when it was steered.
 func TestSteerSampled(t *testing.T) {
-	n := newXDPRun(t, dx.Options{Steer: policy.SteerSampled}, [2]policy.Domain{policy.Outside, policy.Inside})
+	n := newXDPRun(t, dx.Options{Steer: policy.SteerSampled}, policy.Outside, policy.Inside)
 	addrA, addrB := netip.MustParseAddr("2001:db8:1::a"), netip.MustParseAddr("2001:db8:1::b")
 	decapEP := netip.MustParseAddr("2001:db8:1::d")
 	other := netip.MustParseAddr("2001:db8:5::1")
@@ -310,7 +285,7 @@ func TestDomain4(t *testing.T) {
 			t.Fatalf("%s: %v", r.Node, err)
 		}
 	}
-	pings(t, tb)
+	tb.PingBothWays(t, 3, true)
 }
 
 // udpFrom is udp() with source port sport: another flow.
@@ -326,7 +301,7 @@ func udpFrom(sport uint16) []byte {
 // ip6ip6 headers; frames of other flows still cross. Each step's frames
 // run back to back (BPF_PROG_TEST_RUN), well inside the window.
 func TestSteerOrderWindow(t *testing.T) {
-	n := newXDPRun(t, dx.Options{Steer: policy.SteerSampled, OrderWindow: dx.MaxOrderWindow}, [2]policy.Domain{policy.Outside, policy.Inside})
+	n := newXDPRun(t, dx.Options{Steer: policy.SteerSampled, OrderWindow: dx.MaxOrderWindow}, policy.Outside, policy.Inside)
 	addrA, addrB := netip.MustParseAddr("2001:db8:1::a"), netip.MustParseAddr("2001:db8:1::b")
 	decapEP := netip.MustParseAddr("2001:db8:1::d")
 	other := netip.MustParseAddr("2001:db8:5::1")

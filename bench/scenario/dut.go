@@ -239,7 +239,7 @@ func startAttached(tb *Testbed, o DUTOptions, name, logPath string, cpu int, arg
 // ports carry its XDP program.
 func startFloor(tb *Testbed, o DUTOptions, tag string) (*dexplaneDUT, error) {
 	mode := "native" // what dexplane's auto mode gets on a veth
-	if o.AttachMode == "generic" {
+	if o.AttachMode == policy.AttachGeneric.String() {
 		mode = "skb"
 	}
 	// No bpffs in the namespace: libxdp loads its program without the
@@ -376,10 +376,10 @@ func DexplaneConfig(s Scenario, co ConfigOptions) ([]byte, error) {
 		v.EastName = East
 	}
 	if v.AttachMode == "" {
-		v.AttachMode = "auto"
+		v.AttachMode = policy.AttachAuto.String()
 	}
 	if v.Steer == "" {
-		v.Steer = "all"
+		v.Steer = policy.SteerAll.String()
 	}
 	switch s.Role {
 	case RoleForward:

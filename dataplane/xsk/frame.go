@@ -2,8 +2,9 @@ package xsk
 
 import "github.com/dexplane/dexplane/dataplane/handle"
 
-// The worker's handler contract is package frame's; these are its names as
-// the worker code uses them (aliases, the same types).
+// The worker's handler contract is package handle's; these are its names as
+// the worker code in this package uses them (aliases: the same types, not
+// second definitions). Code outside the package uses handle directly.
 type (
 	// Frame is handle.Frame.
 	Frame = handle.Frame

@@ -311,13 +311,7 @@ func (d *Daemon) startExporter(e policy.Export) error {
 	if err != nil {
 		return fmt.Errorf("exporter: %w", err)
 	}
-	if d.exp != nil {
-		d.expStop()
-		<-d.expDone
-		d.exp.Stop()
-		d.expBase = addExportCounters(d.expBase, d.exp.Counters())
-		d.exp = nil
-	}
+	d.stopExporterLocked()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -332,6 +326,19 @@ func (d *Daemon) startExporter(e policy.Export) error {
 			"observation_domain", c.ObservationDomainID)
 	}
 	return nil
+}
+
+// stopExporterLocked stops the running exporter, if any, after its drainer
+// has emptied the rings, and keeps its record totals in expBase. d.mu held.
+func (d *Daemon) stopExporterLocked() {
+	if d.exp == nil {
+		return
+	}
+	d.expStop()
+	<-d.expDone
+	d.exp.Stop()
+	d.expBase = addExportCounters(d.expBase, d.exp.Counters())
+	d.exp = nil
 }
 
 // Reload rereads the configuration file and applies it atomically: either the
@@ -491,13 +498,7 @@ func (d *Daemon) Stop() error {
 		err = nil
 	}
 	d.mu.Lock()
-	if d.exp != nil {
-		d.expStop()
-		<-d.expDone
-		d.exp.Stop()
-		d.expBase = addExportCounters(d.expBase, d.exp.Counters())
-		d.exp = nil
-	}
+	d.stopExporterLocked()
 	d.mu.Unlock()
 	if d.cancel != nil {
 		d.cancel()
