@@ -124,16 +124,80 @@ func appendTraceJSON(b []byte, t *telemetry.Trace) []byte {
 	return append(b, "]}"...)
 }
 
-// NodeField is one field of IOAM node data as the exporter's JSON records
-// name it (see NodeFields).
+// NodeField is one field of IOAM node data as the exporter's records name
+// it (see NodeFields).
 type NodeField struct {
 	// Bits are the Trace-Type bits that select the field (RFC 9197 §4.4.1,
 	// bit 0 = 0x800000); any one of them does.
 	Bits uint32
 	// Key is the field's JSON key.
 	Key string
-	// Value returns the field from decoded node data.
-	Value func(d *packet.NodeData) uint64
+	// Text is what precedes the value in the text form of a record
+	// (AppendText): " key=", or ">" for the second of a pair, "" when the
+	// text form does not show the field this way (hop_limit, the snapshot).
+	Text string
+	// Hex is the number of hex digits the text form writes, 0 for decimal.
+	Hex int
+	id  nodeFieldID
+}
+
+type nodeFieldID uint8
+
+const (
+	nfHopLimit nodeFieldID = iota
+	nfNodeID
+	nfIfIn
+	nfIfOut
+	nfTsSec
+	nfTsFrac
+	nfTransitDelay
+	nfNSData
+	nfQueueDepth
+	nfNodeIDWide
+	nfIfInWide
+	nfIfOutWide
+	nfNSDataWide
+	nfBufferOccupancy
+	nfSchemaID
+)
+
+// Value returns the field from decoded node data. It is a switch rather
+// than a function per field so that d does not escape: the text and JSON
+// writers allocate nothing.
+func (f *NodeField) Value(d *packet.NodeData) uint64 {
+	switch f.id {
+	case nfHopLimit:
+		return uint64(d.HopLimit)
+	case nfNodeID:
+		return uint64(d.NodeID)
+	case nfIfIn:
+		return uint64(d.IfIn)
+	case nfIfOut:
+		return uint64(d.IfOut)
+	case nfTsSec:
+		return uint64(d.TsSec)
+	case nfTsFrac:
+		return uint64(d.TsFrac)
+	case nfTransitDelay:
+		return uint64(d.TransitDelay)
+	case nfNSData:
+		return uint64(d.NSData)
+	case nfQueueDepth:
+		return uint64(d.QueueDepth)
+	case nfNodeIDWide:
+		return d.NodeIDWide
+	case nfIfInWide:
+		return uint64(d.IfInWide)
+	case nfIfOutWide:
+		return uint64(d.IfOutWide)
+	case nfNSDataWide:
+		return d.NSDataWide
+	case nfBufferOccupancy:
+		return uint64(d.BufferOccupancy)
+	case nfSchemaID:
+		return uint64(d.SchemaID)
+	}
+	return 0
 }
 
 // NodeFields lists the integer fields of a node data entry in the order of
@@ -143,21 +207,21 @@ type NodeField struct {
 // "oss_data", in hex. `dexplane decode` names a trace's hops by the same
 // table. Do not modify it.
 var NodeFields = []NodeField{
-	{telemetry.TraceHopLimNodeID | telemetry.TraceHopLimNodeIDWide, "hop_limit", func(d *packet.NodeData) uint64 { return uint64(d.HopLimit) }},
-	{telemetry.TraceHopLimNodeID, "node_id", func(d *packet.NodeData) uint64 { return uint64(d.NodeID) }},
-	{telemetry.TraceIfIDs, "ingress_if_id", func(d *packet.NodeData) uint64 { return uint64(d.IfIn) }},
-	{telemetry.TraceIfIDs, "egress_if_id", func(d *packet.NodeData) uint64 { return uint64(d.IfOut) }},
-	{telemetry.TraceTimestampSec, "ts_sec", func(d *packet.NodeData) uint64 { return uint64(d.TsSec) }},
-	{telemetry.TraceTimestampFrac, "ts_frac_us", func(d *packet.NodeData) uint64 { return uint64(d.TsFrac) }},
-	{telemetry.TraceTransitDelay, "transit_delay_ns", func(d *packet.NodeData) uint64 { return uint64(d.TransitDelay) }},
-	{telemetry.TraceNamespaceData, "namespace_data", func(d *packet.NodeData) uint64 { return uint64(d.NSData) }},
-	{telemetry.TraceQueueDepth, "queue_depth", func(d *packet.NodeData) uint64 { return uint64(d.QueueDepth) }},
-	{telemetry.TraceHopLimNodeIDWide, "node_id_wide", func(d *packet.NodeData) uint64 { return d.NodeIDWide }},
-	{telemetry.TraceIfIDsWide, "ingress_if_id_wide", func(d *packet.NodeData) uint64 { return uint64(d.IfInWide) }},
-	{telemetry.TraceIfIDsWide, "egress_if_id_wide", func(d *packet.NodeData) uint64 { return uint64(d.IfOutWide) }},
-	{telemetry.TraceNamespaceDataW, "namespace_data_wide", func(d *packet.NodeData) uint64 { return d.NSDataWide }},
-	{telemetry.TraceBufferOccupancy, "buffer_occupancy", func(d *packet.NodeData) uint64 { return uint64(d.BufferOccupancy) }},
-	{telemetry.TraceOSS, "oss_schema_id", func(d *packet.NodeData) uint64 { return uint64(d.SchemaID) }},
+	{telemetry.TraceHopLimNodeID | telemetry.TraceHopLimNodeIDWide, "hop_limit", "", 0, nfHopLimit},
+	{telemetry.TraceHopLimNodeID, "node_id", " node=", 0, nfNodeID},
+	{telemetry.TraceIfIDs, "ingress_if_id", " if=", 0, nfIfIn},
+	{telemetry.TraceIfIDs, "egress_if_id", ">", 0, nfIfOut},
+	{telemetry.TraceTimestampSec, "ts_sec", " ts=", 0, nfTsSec},
+	{telemetry.TraceTimestampFrac, "ts_frac_us", " tsfrac_us=", 0, nfTsFrac},
+	{telemetry.TraceTransitDelay, "transit_delay_ns", " delay_ns=", 0, nfTransitDelay},
+	{telemetry.TraceNamespaceData, "namespace_data", " nsdata=0x", 8, nfNSData},
+	{telemetry.TraceQueueDepth, "queue_depth", " qdepth=", 0, nfQueueDepth},
+	{telemetry.TraceHopLimNodeIDWide, "node_id_wide", " node_wide=", 0, nfNodeIDWide},
+	{telemetry.TraceIfIDsWide, "ingress_if_id_wide", " if_wide=", 0, nfIfInWide},
+	{telemetry.TraceIfIDsWide, "egress_if_id_wide", ">", 0, nfIfOutWide},
+	{telemetry.TraceNamespaceDataW, "namespace_data_wide", " nsdata_wide=0x", 16, nfNSDataWide},
+	{telemetry.TraceBufferOccupancy, "buffer_occupancy", " bufocc=", 0, nfBufferOccupancy},
+	{telemetry.TraceOSS, "oss_schema_id", "", 0, nfSchemaID},
 }
 
 // appendNodeJSON appends the fields of one decoded node entry.

@@ -30,23 +30,48 @@ func frameIPv6(buf []byte, off, n int, p *Packet) ([]byte, int, error) {
 	return f, plen, nil
 }
 
-// hbhAfter returns the frame offset hb and length hl of the Hop-by-Hop
-// header right after the IPv6 header at l3 of the frame f, whose Payload
-// Length plen frameIPv6 checked: ErrLayout when it overruns plen, hl 0
-// when the IPv6 Next Header is not Hop-by-Hop. Small enough to inline.
-func hbhAfter(f []byte, l3, plen int) (hb, hl int, err error) {
-	hb = l3 + IPv6Len
+// openHbH moves the link-layer and IPv6 headers of the frame f =
+// buf[off:off+n] size octets towards the front, opening a gap for a new
+// Hop-by-Hop header right after the IPv6 header at l3, and copies the IPv6
+// Next Header into the gap's first octet. It returns the new frame offset,
+// the new frame and the gap. Small enough to inline.
+func openHbH(buf, f []byte, off, n, l3, size int) (newOff int, g, h []byte) {
+	newOff = off - size
+	hdr := l3 + IPv6Len
+	copy(buf[newOff:newOff+hdr], f[:hdr])
+	g = buf[newOff : newOff+n+size]
+	h = g[hdr : hdr+size]
+	h[0] = g[l3+6]
+	return newOff, g, h
+}
+
+// growthErr is the error of an edit that cannot add size octets to a
+// packet of Payload Length plen: ErrTooLong when the Payload Length would
+// exceed 65535, else ErrNoRoom (the headroom is too small). Callers test
+// both conditions inline, so the path without error pays nothing.
+func growthErr(plen, size int) error {
+	if plen+size > 0xFFFF {
+		return ErrTooLong
+	}
+	return ErrNoRoom
+}
+
+// hbhLen returns the length of the Hop-by-Hop header right after the IPv6
+// header at l3 of the frame f, whose Payload Length plen frameIPv6 checked:
+// 0 when the IPv6 Next Header is not Hop-by-Hop, -1 when the header
+// overruns plen (ErrLayout for the caller). Small enough to inline.
+func hbhLen(f []byte, l3, plen int) int {
 	if f[l3+6] != ProtoHopByHop {
-		return hb, 0, nil
+		return 0
 	}
 	if plen < 8 {
-		return hb, 0, ErrLayout
+		return -1
 	}
-	hl = (int(f[hb+1]) + 1) << 3
+	hl := (int(f[l3+IPv6Len+1]) + 1) << 3
 	if hl > plen {
-		return hb, 0, ErrLayout
+		return -1
 	}
-	return hb, hl, nil
+	return hl
 }
 
 // InsertDEXInline inserts a Hop-by-Hop header carrying the DEX option d
@@ -71,18 +96,10 @@ func InsertDEXInline(buf []byte, off, n int, p *Packet, d *DEX) (newOff, newLen 
 		return off, n, ErrHasHbH
 	}
 	size := InlineOverhead(d.ExtFlags)
-	if plen+size > 0xFFFF {
-		return off, n, ErrTooLong
+	if plen+size > 0xFFFF || off < size {
+		return off, n, growthErr(plen, size)
 	}
-	if off < size {
-		return off, n, ErrNoRoom
-	}
-	newOff = off - size
-	hdr := l3 + IPv6Len
-	copy(buf[newOff:newOff+hdr], f[:hdr])
-	g := buf[newOff : newOff+n+size]
-	h := g[hdr : hdr+size]
-	h[0] = g[l3+6]
+	newOff, g, h := openHbH(buf, f, off, n, l3, size)
 	h[1] = uint8(size/8 - 1)
 	h[2], h[3] = OptPadN, 0
 	k := PutDEXOption(h[4:], d)
@@ -110,13 +127,11 @@ func MergeDEXIntoHbH(buf []byte, off, n int, p *Packet, d *DEX) (newOff, newLen 
 	if err != nil {
 		return off, n, err
 	}
-	hb, hl, err := hbhAfter(f, p.L3, plen)
+	hb, hl := p.L3+IPv6Len, hbhLen(f, p.L3, plen)
 	switch {
-	case err != nil:
-		return off, n, err
 	case hl == 0:
 		return off, n, ErrNoHbH
-	case p.HbH != hb:
+	case hl < 0 || p.HbH != hb:
 		return off, n, ErrLayout
 	}
 	l3 := p.L3
@@ -132,11 +147,11 @@ func MergeDEXIntoHbH(buf []byte, off, n int, p *Packet, d *DEX) (newOff, newLen 
 	}
 	total := mergedLen(lastEnd, d.ExtFlags)
 	grow := total - hl // > 0: total >= lastEnd+12 > hl, both multiples of 8
-	switch {
-	case total > MaxHbHLen || plen+grow > 0xFFFF:
+	if total > MaxHbHLen {
 		return off, n, ErrTooLong
-	case off < grow:
-		return off, n, ErrNoRoom
+	}
+	if plen+grow > 0xFFFF || off < grow {
+		return off, n, growthErr(plen, grow)
 	}
 	newOff = off - grow
 	copy(buf[newOff:newOff+hb+lastEnd], f[:hb+lastEnd])
@@ -169,11 +184,8 @@ func PushIP6IP6(buf []byte, off, n int, p *Packet, d *DEX, src, dst [16]byte) (n
 	l3 := p.L3
 	hbh := InlineOverhead(d.ExtFlags)
 	size := IPv6Len + hbh
-	if hbh+IPv6Len+plen > 0xFFFF {
-		return off, n, ErrTooLong
-	}
-	if off < size {
-		return off, n, ErrNoRoom
+	if plen+size > 0xFFFF || off < size {
+		return off, n, growthErr(plen, size)
 	}
 	newOff = off - size
 	g := buf[newOff : newOff+n+size]
@@ -220,11 +232,13 @@ func RemoveDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error
 	if err != nil {
 		return off, n, err
 	}
-	hb, hl, err := hbhAfter(f, p.L3, plen)
-	if err != nil || hl == 0 {
-		return off, n, err
+	switch hl := hbhLen(f, p.L3, plen); {
+	case hl > 0:
+		return removeIOAMOpts(buf, off, n, f, p.L3, plen, p.L3+IPv6Len, p.L3+6, hl)
+	case hl < 0:
+		return off, n, ErrLayout
 	}
-	return removeIOAMOpts(buf, off, n, f, p.L3, plen, hb, p.L3+6, hl)
+	return off, n, nil // no Hop-by-Hop header, no IOAM
 }
 
 // removeIOAMOpts removes the IOAM options of the options header (Hop-by-Hop

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -12,12 +13,20 @@ func TestUsageAlignsAndSorts(t *testing.T) {
 	}
 	var b bytes.Buffer
 	c.Usage(&b, "prog")
-	want := "usage: prog COMMAND [flags]\n\ncommands:\n" +
-		"  run        run a node\n" +
-		"  validate   check a configuration\n" +
-		"\nRun 'prog COMMAND -h' for the flags of a command.\n"
-	if b.String() != want {
-		t.Errorf("usage:\n%s\nwant:\n%s", b.String(), want)
+	got := strings.Split(b.String(), "\n")
+	for i, want := range []string{
+		"usage: prog COMMAND [flags]",
+		"",
+		"commands:",
+		"  run        run a node", // names padded to the longest + 2
+		"  validate   check a configuration",
+		"",
+		"Run 'prog COMMAND -h' for the flags of a command.",
+		"",
+	} {
+		if i >= len(got) || got[i] != want {
+			t.Fatalf("usage line %d differs, want %q; usage:\n%s", i, want, b.String())
+		}
 	}
 }
 
