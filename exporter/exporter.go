@@ -363,7 +363,7 @@ func (x *Exporter) drain() int {
 			if x.agg != nil {
 				x.agg.Add(r) // rate limited when the aggregates leave
 				if !x.opts.Aggregate.KeepPerPacket {
-					q.Release()
+					q.ReleaseBatched()
 					continue
 				}
 			}
@@ -373,8 +373,9 @@ func (x *Exporter) drain() int {
 			} else {
 				limited++
 			}
-			q.Release()
+			q.ReleaseBatched()
 		}
+		q.PublishReleases() // one store per ring and drain, not per record
 	}
 	if total > 0 {
 		x.tokens.Store(x.bucket.tokens)

@@ -437,6 +437,32 @@ func fieldMask(r *telemetry.Record, fs FieldSet) uint32 {
 	return m | traceMask(r) // trace.go
 }
 
+// maskKey packs everything fieldMask reads of a record, so that an
+// Encoder can reuse the previous record's mask when the key repeats (the
+// records of one route and role all share it): the 24-bit trace type and
+// one bit each for the Flow ID, the sequence number, a raw section, a
+// trace and per-hop trace fields. TestMaskKeyCoversFieldMask fails when
+// fieldMask starts to depend on anything else.
+func maskKey(r *telemetry.Record) uint64 {
+	k := uint64(r.TraceType) << 8
+	if r.HasFlowID {
+		k |= 1
+	}
+	if r.HasSeq {
+		k |= 2
+	}
+	if r.RawLen > 0 {
+		k |= 4
+	}
+	if r.Trace.Has {
+		k |= 8
+	}
+	if r.TraceHops > 0 {
+		k |= 16
+	}
+	return k | 1<<63 // never 0, the key of an Encoder that has seen no record
+}
+
 // putField writes field i of r into d like Fields[i].put, through a switch
 // the compiler turns into a jump table with every writer inlined, instead
 // of an indirect call per field: the encoder's per-record hot path.

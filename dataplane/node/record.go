@@ -83,7 +83,11 @@ func (n *Node) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namesp
 	if n.view.raw {
 		r.RawLen = uint16(copy(r.RawSection[:], raw))
 	}
-	n.ring.Commit()
+	if n.batching {
+		n.ring.CommitBatched() // published at EndBatch
+	} else {
+		n.ring.Commit()
+	}
 	n.hot.recordsExported++
 }
 

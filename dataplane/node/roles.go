@@ -23,7 +23,7 @@ func (n *Node) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Ve
 	}
 	// Like the kernel and the XDP pre-selection, every packet that matches
 	// a route counts in its k/n sampler, whatever happens to it next.
-	r, routed := n.view.routes.Lookup(packet.Dst(f.Buf[f.Off:f.Off+f.Len], p.L3))
+	r, routed := n.routes.lookup(n.view.routes, packet.Dst(f.Buf[f.Off:f.Off+f.Len], p.L3))
 	selected, missing := false, false
 	if routed {
 		selected, missing = n.sample(f, r)
@@ -222,7 +222,7 @@ func (n *Node) sampleRejected(f *handle.Frame, err error) (sound, selected bool)
 	if p.PayloadLen == 0 && frame[p.L3+6] == packet.ProtoHopByHop {
 		return false, false
 	}
-	if r, ok := n.view.routes.Lookup(packet.Dst(frame, p.L3)); ok {
+	if r, ok := n.routes.lookup(n.view.routes, packet.Dst(frame, p.L3)); ok {
 		selected, _ = n.sample(f, r)
 	}
 	return true, selected
