@@ -69,13 +69,21 @@ func exportWith(t *testing.T, addr string, recs []telemetry.Record, want uint64,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- x.Run(context.Background()) }()
-	time.Sleep(20 * time.Millisecond)
+	// The rate limit's bucket starts empty when Run starts (export never
+	// exceeds rate × time): records pushed before Run has been scheduled
+	// would meet an empty bucket and be rate-limited on a loaded machine.
+	// Wait for Run's collector to be up, then give the bucket 50 ms.
+	testutil.Eventually(t, "collector up", 5*time.Second, func() bool { return x.Counters().Collectors[0].Up })
+	time.Sleep(50 * time.Millisecond)
 	for i := range recs {
 		if !q.TryPush(&recs[i]) {
 			t.Fatal("ring full")
 		}
 	}
 	testutil.Eventually(t, "records sent", 5*time.Second, func() bool { return x.Counters().Collectors[0].Records == want })
+	if c := x.Counters(); c.RateLimited != 0 {
+		t.Errorf("%d records rate-limited (counters %+v)", c.RateLimited, c)
+	}
 	x.Stop()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
