@@ -186,7 +186,7 @@ func TestProcessTCPSessions(t *testing.T) {
 }
 
 // dataOnly returns msg with its template set removed.
-func dataOnly(t *testing.T, msg []byte) []byte {
+func dataOnly(t testing.TB, msg []byte) []byte {
 	t.Helper()
 	out := bytes.Clone(msg[:msgHeaderLen])
 	for off := msgHeaderLen; off < len(msg); {
@@ -349,3 +349,65 @@ func TestMessageWalkOrder(t *testing.T) {
 }
 
 var netipLoop = netip.MustParseAddrPort("[::1]:4739")
+
+// simpleRecords are n per-packet records of a DEX trace with hop limit,
+// node id and timestamp: records the decoder's fast path takes.
+func simpleRecords(n int) []telemetry.Record {
+	recs := make([]telemetry.Record, n)
+	for i := range recs {
+		recs[i] = telemetry.Record{Namespace: 123, HasFlowID: true, FlowID: 7, HasSeq: true, Seq: uint32(i),
+			TraceType: telemetry.TraceHopLimNodeID | telemetry.TraceTimestampSec | telemetry.TraceTimestampFrac,
+			NodeID:    4, HopLimit: 60, TimestampSec: 1700000000, TimestampFrac: uint32(i), RxTime: 1700000000e9 + int64(i)}
+	}
+	return recs
+}
+
+// TestProcessDecodeAllocs checks that a session decodes a message of known
+// templates into a released Message without allocating.
+func TestProcessDecodeAllocs(t *testing.T) {
+	msgs := encode(t, 4, exporter.FieldsStandard, simpleRecords(20)...)
+	data := dataOnly(t, msgs[0])
+	sd := NewCollectingProcess(ProcessConfig{}).newSessionDecoder()
+	m := sd.decode(netipLoop, msgs[0])
+	want := len(m.Events)
+	m.Release()
+	if want == 0 {
+		t.Fatal("no events")
+	}
+	sd.decode(netipLoop, data).Release()
+	if a := testing.AllocsPerRun(100, func() {
+		m := sd.decode(netipLoop, data)
+		if len(m.Events) != want {
+			t.Fatalf("%d events, want %d", len(m.Events), want)
+		}
+		m.Release()
+	}); a != 0 {
+		t.Errorf("%v allocations per message, want 0", a)
+	}
+}
+
+// BenchmarkProcessDecode is the collecting process's cost per message of 20
+// per-packet records (decode into a Message, then Release), against
+// decoding alone with a Decoder and a no-op callback in the same run.
+func BenchmarkProcessDecode(b *testing.B) {
+	msgs := encode(b, 4, exporter.FieldsStandard, simpleRecords(20)...)
+	data := dataOnly(b, msgs[0])
+	b.Run("process", func(b *testing.B) {
+		sd := NewCollectingProcess(ProcessConfig{}).newSessionDecoder()
+		sd.decode(netipLoop, msgs[0]).Release()
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			sd.decode(netipLoop, data).Release()
+		}
+	})
+	b.Run("decoder", func(b *testing.B) {
+		d := NewDecoder()
+		d.Decode(netipLoop, msgs[0], func(*Event) {})
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			d.Decode(netipLoop, data, func(*Event) {})
+		}
+	})
+}
