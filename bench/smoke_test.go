@@ -13,6 +13,7 @@ import (
 
 	"github.com/dexplane/dexplane/bench/plot"
 	"github.com/dexplane/dexplane/bench/scenario"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // TestQuickMatrixSmoke runs the quick matrix with very short windows and
@@ -34,10 +35,7 @@ func TestQuickMatrixSmoke(t *testing.T) {
 		t.Skipf("needs scripts/testbed.sh: %v", err)
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "dexplane")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/dexplane/dexplane/cmd/dexplane").CombinedOutput(); err != nil {
-		t.Fatalf("build dexplane: %v\n%s", err, out)
-	}
+	bin := testutil.BuildDexplane(t)
 	if why := scenario.EngineMissing(bin); why != "" {
 		t.Skip(why)
 	}

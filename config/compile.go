@@ -125,12 +125,11 @@ func (c *Config) Spec() (policy.Spec, error) {
 		s.Export.Outputs = append(s.Export.Outputs, policy.LocalOutput{Format: f, Path: p})
 	}
 	dp := c.Dataplane
-	am, err := lookup(dp.AttachMode, map[string]policy.AttachMode{
-		"auto": policy.AttachAuto, "native": policy.AttachNative, "generic": policy.AttachGeneric})
+	am, err := policy.ParseAttachMode(dp.AttachMode)
 	if err != nil {
 		return s, fmt.Errorf("config: compile: dataplane.attach_mode: %w", err)
 	}
-	st, err := lookup(dp.Steer, map[string]policy.Steer{"all": policy.SteerAll, "sampled": policy.SteerSampled})
+	st, err := policy.ParseSteer(dp.Steer)
 	if err != nil {
 		return s, fmt.Errorf("config: compile: dataplane.steer: %w", err)
 	}

@@ -8,16 +8,23 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 )
 
-// TestCompileEncapEdge checks that every section reaches the snapshot.
-func TestCompileEncapEdge(t *testing.T) {
-	c, err := Example("encap-edge")
+// compileExample compiles the shipped example config/examples/name.yaml.
+func compileExample(t *testing.T, name string) *policy.Snapshot {
+	t.Helper()
+	c, err := Example(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := c.Compile(nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", name, err)
 	}
+	return s
+}
+
+// TestCompileEncapEdge checks that every section reaches the snapshot.
+func TestCompileEncapEdge(t *testing.T) {
+	s := compileExample(t, "encap-edge")
 	if s.Node != (policy.Node{ID: 0x101, IDWide: 0x101, Address: netip.MustParseAddr("2001:db8:ffff::101")}) {
 		t.Errorf("Node = %+v", s.Node)
 	}
@@ -67,14 +74,7 @@ func TestCompileEncapEdge(t *testing.T) {
 }
 
 func TestCompileDecapAndTransit(t *testing.T) {
-	c, err := Example("decap-edge")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := compileExample(t, "decap-edge")
 	if !s.DecapEndpoints.Contains(netip.MustParseAddr("2001:db8:ffff::201").As16()) {
 		t.Error("decap endpoint missing")
 	}
@@ -89,11 +89,7 @@ func TestCompileDecapAndTransit(t *testing.T) {
 		t.Errorf("collector = %+v", s.Export.Collectors[0])
 	}
 
-	c, _ = Example("transit")
-	s, err = c.Compile(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = compileExample(t, "transit")
 	if s.Routes.Len() != 0 || !s.Ports[0].IOAMEnabled || !s.Ports[1].IOAMEnabled {
 		t.Errorf("transit: %d routes, ports %+v", s.Routes.Len(), s.Ports)
 	}

@@ -129,7 +129,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		Queues: DefaultQueues, RxRingSize: DefaultRingSize, TxRingSize: DefaultRingSize,
 		FillRingSize: DefaultRingSize, CompletionRingSize: DefaultRingSize,
 		UmemFrames: DefaultUmemFrames, FrameSize: DefaultFrameSize, BatchSize: DefaultBatchSize,
-		AttachMode: "auto", Steer: "all", CPUs: []int{},
+		AttachMode: policy.AttachAuto.String(), Steer: policy.SteerAll.String(), CPUs: []int{},
 	}
 	c.Options = Options{MergeHbH: true, Strip: true}
 
@@ -160,16 +160,8 @@ func (d *decoder) config(root *yaml.Node) *Config {
 
 func (d *decoder) node(n *yaml.Node, path string, out *Node) {
 	d.mapping(n, path, []field{
-		{"id", false, func(n *yaml.Node, p string) {
-			if v, ok := d.number(n, p, uint64(policy.MaxNodeID)); ok {
-				out.ID = Hex(v)
-			}
-		}},
-		{"id_wide", false, func(n *yaml.Node, p string) {
-			if v, ok := d.number(n, p, policy.MaxNodeIDWide); ok {
-				out.IDWide = Hex(v)
-			}
-		}},
+		{"id", false, numberInto(d, uint64(policy.MaxNodeID), &out.ID)},
+		{"id_wide", false, numberInto(d, policy.MaxNodeIDWide, &out.IDWide)},
 		{"address", false, func(n *yaml.Node, p string) {
 			if a, ok := d.addr6(n, p); ok {
 				out.Address = a
@@ -221,16 +213,8 @@ func (d *decoder) ports(n *yaml.Node, path string) []Port {
 			}},
 			{"domain", true, func(n *yaml.Node, p string) { port.Domain, _ = d.enum(n, p, domains...) }},
 			{"ioam_enabled", false, func(n *yaml.Node, p string) { port.IOAMEnabled, ioamSet = d.boolean(n, p) }},
-			{"if_id", false, func(n *yaml.Node, p string) {
-				if v, ok := d.number(n, p, 0xFFFF); ok {
-					port.IfID = Hex(v)
-				}
-			}},
-			{"if_id_wide", false, func(n *yaml.Node, p string) {
-				if v, ok := d.number(n, p, 0xFFFFFFFF); ok {
-					port.IfIDWide = Hex(v)
-				}
-			}},
+			{"if_id", false, numberInto(d, 0xFFFF, &port.IfID)},
+			{"if_id_wide", false, numberInto(d, 0xFFFFFFFF, &port.IfIDWide)},
 			{"mtu", false, func(n *yaml.Node, p string) {
 				if v, ok := d.number(n, p, 65535); ok {
 					if v != 0 && v < 1280 {
@@ -383,21 +367,9 @@ func (d *decoder) decap(n *yaml.Node, path string, out *Decap) {
 
 func (d *decoder) flows(n *yaml.Node, path string, out *Flows) {
 	d.mapping(n, path, []field{
-		{"seq_start", false, func(n *yaml.Node, p string) {
-			if v, ok := d.number(n, p, 1); ok {
-				out.SeqStart = uint32(v)
-			}
-		}},
-		{"idle_timeout", false, func(n *yaml.Node, p string) {
-			if v, ok := d.duration(n, p, 0, 24*time.Hour); ok {
-				out.IdleTimeout = Duration(v)
-			}
-		}},
-		{"max_flows", false, func(n *yaml.Node, p string) {
-			if v, ok := d.intRange(n, p, 1, 1<<24); ok {
-				out.MaxFlows = v
-			}
-		}},
+		{"seq_start", false, numberInto(d, 1, &out.SeqStart)},
+		{"idle_timeout", false, d.durationInto(0, 24*time.Hour, &out.IdleTimeout)},
+		{"max_flows", false, d.intInto(1, 1<<24, &out.MaxFlows)},
 		{"flow_id", false, func(n *yaml.Node, p string) {
 			d.mapping(n, p, []field{
 				{"method", false, func(n *yaml.Node, p string) {
@@ -405,11 +377,7 @@ func (d *decoder) flows(n *yaml.Node, path string, out *Flows) {
 						out.FlowID.Method = s
 					}
 				}},
-				{"seed", false, func(n *yaml.Node, p string) {
-					if v, ok := d.number(n, p, 0xFFFFFFFF); ok {
-						out.FlowID.Seed = Hex(v)
-					}
-				}},
+				{"seed", false, numberInto(d, 0xFFFFFFFF, &out.FlowID.Seed)},
 			})
 		}},
 	})
@@ -469,21 +437,9 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 		}},
 		{"rate_limit", false, func(n *yaml.Node, p string) {
 			d.mapping(n, p, []field{
-				{"records_per_second", false, func(n *yaml.Node, p string) {
-					if v, ok := d.number(n, p, 100_000_000); ok {
-						out.RateLimit.RecordsPerSecond = v
-					}
-				}},
-				{"burst", false, func(n *yaml.Node, p string) {
-					if v, ok := d.number(n, p, 100_000_000); ok {
-						out.RateLimit.Burst = v
-					}
-				}},
-				{"capacity_fraction", false, func(n *yaml.Node, p string) {
-					if v, ok := d.fraction(n, p); ok {
-						out.RateLimit.CapacityFraction = v
-					}
-				}},
+				{"records_per_second", false, numberInto(d, 100_000_000, &out.RateLimit.RecordsPerSecond)},
+				{"burst", false, numberInto(d, 100_000_000, &out.RateLimit.Burst)},
+				{"capacity_fraction", false, d.fractionInto(&out.RateLimit.CapacityFraction)},
 			})
 			if out.RateLimit.RecordsPerSecond == 0 && out.RateLimit.CapacityFraction == 0 {
 				d.errorf(n, p, "records_per_second and capacity_fraction are both 0: RFC 9326 requires a limit on the export rate; set at least one")
@@ -500,16 +456,8 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 						out.Aggregate.Interval = Duration(v)
 					}
 				}},
-				{"max_flows", false, func(n *yaml.Node, p string) {
-					if v, ok := d.number(n, p, 16_000_000); ok {
-						out.Aggregate.MaxFlows = v
-					}
-				}},
-				{"keep_per_packet", false, func(n *yaml.Node, p string) {
-					if v, ok := d.boolean(n, p); ok {
-						out.Aggregate.KeepPerPacket = v
-					}
-				}},
+				{"max_flows", false, numberInto(d, 16_000_000, &out.Aggregate.MaxFlows)},
+				{"keep_per_packet", false, d.boolInto(&out.Aggregate.KeepPerPacket)},
 			})
 		}},
 		{"partition", false, func(n *yaml.Node, p string) {
@@ -570,11 +518,7 @@ func (d *decoder) dataplane(n *yaml.Node, path string, out *Dataplane) {
 	}
 	var batchNode, orderNode *yaml.Node
 	d.mapping(n, path, []field{
-		{"queues", false, func(n *yaml.Node, p string) {
-			if v, ok := d.intRange(n, p, 1, 256); ok {
-				out.Queues = v
-			}
-		}},
+		{"queues", false, d.intInto(1, 256, &out.Queues)},
 		{"rx_ring_size", false, ring(&out.RxRingSize)},
 		{"tx_ring_size", false, ring(&out.TxRingSize)},
 		{"fill_ring_size", false, ring(&out.FillRingSize)},
@@ -603,12 +547,12 @@ func (d *decoder) dataplane(n *yaml.Node, path string, out *Dataplane) {
 			}
 		}},
 		{"attach_mode", false, func(n *yaml.Node, p string) {
-			if s, ok := d.enum(n, p, "auto", "native", "generic"); ok {
+			if s, ok := d.enum(n, p, keywords(policy.AttachModes())...); ok {
 				out.AttachMode = s
 			}
 		}},
 		{"steer", false, func(n *yaml.Node, p string) {
-			if s, ok := d.enum(n, p, "all", "sampled"); ok {
+			if s, ok := d.enum(n, p, keywords(policy.Steers())...); ok {
 				out.Steer = s
 			}
 		}},
@@ -618,16 +562,8 @@ func (d *decoder) dataplane(n *yaml.Node, path string, out *Dataplane) {
 			}
 		}},
 		{"cpus", false, func(n *yaml.Node, p string) { out.CPUs = d.cpus(n, p) }},
-		{"busy_poll", false, func(n *yaml.Node, p string) {
-			if v, ok := d.duration(n, p, 0, time.Millisecond); ok {
-				out.BusyPoll = Duration(v)
-			}
-		}},
-		{"busy_poll_budget", false, func(n *yaml.Node, p string) {
-			if v, ok := d.intRange(n, p, 0, 65535); ok {
-				out.BusyPollBudget = v
-			}
-		}},
+		{"busy_poll", false, d.durationInto(0, time.Millisecond, &out.BusyPoll)},
+		{"busy_poll_budget", false, d.intInto(0, 65535, &out.BusyPollBudget)},
 		{"metrics_address", false, func(n *yaml.Node, p string) {
 			s, ok := d.text(n, p)
 			if !ok || s == "" {
@@ -642,7 +578,7 @@ func (d *decoder) dataplane(n *yaml.Node, path string, out *Dataplane) {
 		}},
 		{"metrics_web_config", false, func(n *yaml.Node, p string) { out.MetricsWebConfig = d.webConfig(n, p) }},
 	})
-	if orderNode != nil && out.OrderWindow > 0 && out.Steer != "sampled" {
+	if orderNode != nil && out.OrderWindow > 0 && out.Steer != policy.SteerSampled.String() {
 		d.errorf(orderNode, join(path, "order_window"), "%v: needs steer: sampled (with steer: %s every frame goes through a worker, in order)",
 			time.Duration(out.OrderWindow), out.Steer)
 	}
@@ -700,20 +636,57 @@ func (d *decoder) cpus(n *yaml.Node, path string) []int {
 // options decodes the "options" section and returns its value nodes by key.
 func (d *decoder) options(n *yaml.Node, path string, out *Options) map[string]*yaml.Node {
 	return d.mapping(n, path, []field{
-		{"merge_hbh", false, func(n *yaml.Node, p string) {
-			if v, ok := d.boolean(n, p); ok {
-				out.MergeHbH = v
-			}
-		}},
-		{"strip", false, func(n *yaml.Node, p string) {
-			if v, ok := d.boolean(n, p); ok {
-				out.Strip = v
-			}
-		}},
-		{"packet_too_big", false, func(n *yaml.Node, p string) {
-			if v, ok := d.boolean(n, p); ok {
-				out.PacketTooBig = v
-			}
-		}},
+		{"merge_hbh", false, d.boolInto(&out.MergeHbH)},
+		{"strip", false, d.boolInto(&out.Strip)},
+		{"packet_too_big", false, d.boolInto(&out.PacketTooBig)},
 	})
+}
+
+// Field actions that decode a value and, when it is valid, store it in
+// *dst (invalid values are reported by the decoding method and leave *dst
+// alone).
+
+// numberInto stores an unsigned integer in [0, hi] (see decoder.number).
+func numberInto[T ~uint32 | ~uint64](d *decoder, hi uint64, dst *T) func(*yaml.Node, string) {
+	return func(n *yaml.Node, p string) {
+		if v, ok := d.number(n, p, hi); ok {
+			*dst = T(v)
+		}
+	}
+}
+
+// intInto stores an int in [lo, hi] (see decoder.intRange).
+func (d *decoder) intInto(lo, hi int, dst *int) func(*yaml.Node, string) {
+	return func(n *yaml.Node, p string) {
+		if v, ok := d.intRange(n, p, lo, hi); ok {
+			*dst = v
+		}
+	}
+}
+
+// durationInto stores a duration in [lo, hi] (see decoder.duration).
+func (d *decoder) durationInto(lo, hi time.Duration, dst *Duration) func(*yaml.Node, string) {
+	return func(n *yaml.Node, p string) {
+		if v, ok := d.duration(n, p, lo, hi); ok {
+			*dst = Duration(v)
+		}
+	}
+}
+
+// boolInto stores a boolean (see decoder.boolean).
+func (d *decoder) boolInto(dst *bool) func(*yaml.Node, string) {
+	return func(n *yaml.Node, p string) {
+		if v, ok := d.boolean(n, p); ok {
+			*dst = v
+		}
+	}
+}
+
+// fractionInto stores a number in [0, 1] (see decoder.fraction).
+func (d *decoder) fractionInto(dst *float64) func(*yaml.Node, string) {
+	return func(n *yaml.Node, p string) {
+		if v, ok := d.fraction(n, p); ok {
+			*dst = v
+		}
+	}
 }

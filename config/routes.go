@@ -234,6 +234,14 @@ func (d *decoder) stringRoute(n *yaml.Node, path string, withPrefix bool, in *ro
 func (d *decoder) structuredRoute(n *yaml.Node, path string, in *routeInput) mapSite {
 	site := mapSite{node: n, path: path, nodes: map[string]*yaml.Node{}}
 	in.freq = Freq{1, 1}
+	// number decodes an unsigned integer in [0, hi] into *v and *ok and
+	// keeps its node as site key for finishRoute's errors.
+	number := func(key string, hi uint64, v *uint64, ok *bool) func(*yaml.Node, string) {
+		return func(n *yaml.Node, p string) {
+			site.nodes[key] = n
+			*v, *ok = d.number(n, p, hi)
+		}
+	}
 	d.mapping(n, path, []field{
 		{"prefix", true, func(n *yaml.Node, p string) {
 			site.nodes["prefix"] = n
@@ -269,36 +277,18 @@ func (d *decoder) structuredRoute(n *yaml.Node, path string, in *routeInput) map
 			in.hasTrace = true
 			site.nodes["trace"] = n
 			d.mapping(n, p, []field{
-				{"type", true, func(n *yaml.Node, p string) {
-					site.nodes["trace.type"] = n
-					in.tType, in.tTypeOK = d.number(n, p, 0xFFFFFFFF)
-				}},
-				{"ns", true, func(n *yaml.Node, p string) {
-					site.nodes["trace.ns"] = n
-					in.tNS, in.tNSOK = d.number(n, p, 0xFFFF)
-				}},
-				{"size", true, func(n *yaml.Node, p string) {
-					site.nodes["trace.size"] = n
-					in.tSize, in.tSizeOK = d.number(n, p, 0xFFFFFFFF)
-				}},
+				{"type", true, number("trace.type", 0xFFFFFFFF, &in.tType, &in.tTypeOK)},
+				{"ns", true, number("trace.ns", 0xFFFF, &in.tNS, &in.tNSOK)},
+				{"size", true, number("trace.size", 0xFFFFFFFF, &in.tSize, &in.tSizeOK)},
 			})
 		}},
 		{"dex", false, func(n *yaml.Node, p string) {
 			in.hasDEX = true
 			site.nodes["dex"] = n
 			d.mapping(n, p, []field{
-				{"ns", true, func(n *yaml.Node, p string) {
-					site.nodes["ns"] = n
-					in.ns, in.nsOK = d.number(n, p, 0xFFFF)
-				}},
-				{"trace_type", true, func(n *yaml.Node, p string) {
-					site.nodes["trace_type"] = n
-					in.traceType, in.traceOK = d.number(n, p, 0xFFFFFFFF)
-				}},
-				{"ext_flags", false, func(n *yaml.Node, p string) {
-					site.nodes["ext_flags"] = n
-					in.extFlags, in.extOK = d.number(n, p, 0xFF)
-				}},
+				{"ns", true, number("ns", 0xFFFF, &in.ns, &in.nsOK)},
+				{"trace_type", true, number("trace_type", 0xFFFFFFFF, &in.traceType, &in.traceOK)},
+				{"ext_flags", false, number("ext_flags", 0xFF, &in.extFlags, &in.extOK)},
 			})
 		}},
 	})

@@ -277,9 +277,10 @@ type Dataplane struct {
 	// BatchSize is the most frames handled per receive call, 1 to the RX
 	// ring size; default 64.
 	BatchSize int `yaml:"batch_size"`
-	// AttachMode is "auto" (default), "native" or "generic".
+	// AttachMode is a policy.AttachMode keyword: "auto" (default), "native"
+	// or "generic".
 	AttachMode string `yaml:"attach_mode"`
-	// Steer is "all" (default) or "sampled".
+	// Steer is a policy.Steer keyword: "all" (default) or "sampled".
 	Steer string `yaml:"steer"`
 	// OrderWindow, with steer: sampled, is how long after a frame of a
 	// flow went to a worker the flow's other frames follow it there, so

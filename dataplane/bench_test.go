@@ -11,6 +11,7 @@ import (
 
 	"github.com/dexplane/dexplane/bench/gen"
 	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/policy"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
@@ -37,9 +38,9 @@ func TestForwardingBench(t *testing.T) {
 		topo  testbed.Topology
 		setup func(t *testing.T, tb *testbed.Testbed)
 	}
-	engine := func(steer dxebpf.SteerMode) func(t *testing.T, tb *testbed.Testbed) {
+	engine := func(steer policy.Steer) func(t *testing.T, tb *testbed.Testbed) {
 		return func(t *testing.T, tb *testbed.Testbed) {
-			startEngine(t, tb, dataplane.Options{Attach: dxebpf.AttachGeneric, Steer: steer})
+			startEngine(t, tb, dataplane.Options{Attach: policy.AttachGeneric, Steer: steer})
 		}
 	}
 	scenarios := []scenario{
@@ -53,7 +54,7 @@ func TestForwardingBench(t *testing.T) {
 				t.Cleanup(func() { o.Close() })
 				w, e := tb.DUT().MustIfindex(t, testbed.West), tb.DUT().MustIfindex(t, testbed.East)
 				for p, idx := range [2][2]int{{w, e}, {e, w}} {
-					if _, err := o.AttachPort(idx[0], p, idx[1], dxebpf.AttachGeneric, dxebpf.RoleInside); err != nil {
+					if _, err := o.AttachPort(idx[0], p, idx[1], policy.AttachGeneric, policy.Inside); err != nil {
 						return err
 					}
 				}
@@ -63,8 +64,8 @@ func TestForwardingBench(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"dexplane-sampled-none", testbed.Bitw, engine(dxebpf.SteerSampled)},
-		{"dexplane-all", testbed.Bitw, engine(dxebpf.SteerAll)},
+		{"dexplane-sampled-none", testbed.Bitw, engine(policy.SteerSampled)},
+		{"dexplane-all", testbed.Bitw, engine(policy.SteerAll)},
 	}
 	results := map[string]map[int]gen.Result{}
 	for _, sc := range scenarios {

@@ -108,3 +108,30 @@ func (c *Counters) Lost(p int) uint64 {
 		c.Ports[p].XDP[dxebpf.ReasonNoPeer].Packets + c.Ports[p].XDP[dxebpf.ReasonMalformed].Packets +
 		c.Ports[p].RedirectErrors[dxebpf.TargetPeer] + c.Ports[p].RedirectErrors[dxebpf.TargetOther]
 }
+
+// Steered returns the frames received on port p that the XDP program sent
+// to the workers (every classification for which dxebpf.Reason.Steered).
+func (c *Counters) Steered(p int) uint64 {
+	var n uint64
+	for r, v := range c.Ports[p].XDP {
+		if dxebpf.Reason(r).Steered() {
+			n += v.Packets
+		}
+	}
+	return n
+}
+
+// Crossed returns the frames received on port p that the XDP program let
+// cross to the peer port in the kernel: the classifications neither steered
+// nor dropped (not IPv6, ND, IPv6 nothing asked for, no route, not
+// sampled). Frames steered to a queue without a socket (the
+// dxebpf.ReasonXSKMiss event) are counted under their steered reason.
+func (c *Counters) Crossed(p int) uint64 {
+	var n uint64
+	for r, v := range c.Ports[p].XDP {
+		if r := dxebpf.Reason(r); r < dxebpf.ReasonXSKMiss && !r.Steered() && !r.Dropped() {
+			n += v.Packets
+		}
+	}
+	return n
+}

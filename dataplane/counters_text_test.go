@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"testing"
 
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 
@@ -53,4 +54,24 @@ func (c *Counters) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// TestSteeredCrossed: every classification is steered, crossed or dropped,
+// and the events (xsk_miss, no_peer) are neither.
+func TestSteeredCrossed(t *testing.T) {
+	var c Counters
+	for r := range c.Ports[1].XDP {
+		c.Ports[1].XDP[r].Packets = 1 << r
+	}
+	steered := uint64(1<<dxebpf.ReasonAll | 1<<dxebpf.ReasonSampled | 1<<dxebpf.ReasonHbH | 1<<dxebpf.ReasonDecap | 1<<dxebpf.ReasonExtHdr | 1<<dxebpf.ReasonOrder)
+	crossed := uint64(1<<dxebpf.ReasonNotIPv6 | 1<<dxebpf.ReasonND | 1<<dxebpf.ReasonIPv6Pass | 1<<dxebpf.ReasonNoRoute | 1<<dxebpf.ReasonUnsampled)
+	if got := c.Steered(1); got != steered {
+		t.Errorf("Steered = %#x, want %#x", got, steered)
+	}
+	if got := c.Crossed(1); got != crossed {
+		t.Errorf("Crossed = %#x, want %#x", got, crossed)
+	}
+	if c.Steered(0) != 0 || c.Crossed(0) != 0 {
+		t.Errorf("port 0: %d %d", c.Steered(0), c.Crossed(0))
+	}
 }

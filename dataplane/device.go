@@ -6,8 +6,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	dxebpf "github.com/dexplane/dexplane/ebpf"
-
 	"github.com/dexplane/dexplane/dataplane/policy"
 )
 
@@ -54,7 +52,7 @@ func (d Device) NativeRedirectUnsafe() bool { return d.Driver == "veth" }
 
 // attachPlan is how a port is attached.
 type attachPlan struct {
-	mode  dxebpf.AttachMode
+	mode  policy.AttachMode
 	viaTC bool   // native, frames that cross go through TC (AttachPortPeerViaTC)
 	warn  string // why an explicit native attach may not deliver
 }
@@ -66,11 +64,11 @@ type attachPlan struct {
 // neighbour's GSO frames (up to 64 KiB, larger than a UMEM chunk), which
 // native attach makes the kernel segment. Elsewhere auto is native with a
 // generic fallback.
-func chooseAttach(requested dxebpf.AttachMode, egress Device) attachPlan {
+func chooseAttach(requested policy.AttachMode, egress Device) attachPlan {
 	switch {
-	case requested == dxebpf.AttachAuto && egress.NativeRedirectUnsafe():
-		return attachPlan{mode: dxebpf.AttachNative, viaTC: true}
-	case requested == dxebpf.AttachNative && egress.NativeRedirectUnsafe():
+	case requested == policy.AttachAuto && egress.NativeRedirectUnsafe():
+		return attachPlan{mode: policy.AttachNative, viaTC: true}
+	case requested == policy.AttachNative && egress.NativeRedirectUnsafe():
 		return attachPlan{mode: requested, warn: "native XDP redirects to a veth are dropped unless the veth's peer has an XDP program or GRO on"}
 	}
 	return attachPlan{mode: requested}

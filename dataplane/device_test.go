@@ -3,8 +3,6 @@ package dataplane
 import (
 	"testing"
 
-	dxebpf "github.com/dexplane/dexplane/ebpf"
-
 	"github.com/dexplane/dexplane/dataplane/policy"
 )
 
@@ -12,17 +10,17 @@ func TestChooseAttach(t *testing.T) {
 	veth := Device{Driver: "veth"}
 	ice := Device{Driver: "ice", Bus: "0000:3b:00.0"}
 	for _, tc := range []struct {
-		req    dxebpf.AttachMode
+		req    policy.AttachMode
 		egress Device
 		want   attachPlan
 		warn   bool
 	}{
-		{dxebpf.AttachAuto, veth, attachPlan{mode: dxebpf.AttachNative, viaTC: true}, false},
-		{dxebpf.AttachAuto, ice, attachPlan{mode: dxebpf.AttachAuto}, false},
-		{dxebpf.AttachAuto, Device{}, attachPlan{mode: dxebpf.AttachAuto}, false},
-		{dxebpf.AttachNative, veth, attachPlan{mode: dxebpf.AttachNative}, true},
-		{dxebpf.AttachNative, ice, attachPlan{mode: dxebpf.AttachNative}, false},
-		{dxebpf.AttachGeneric, veth, attachPlan{mode: dxebpf.AttachGeneric}, false},
+		{policy.AttachAuto, veth, attachPlan{mode: policy.AttachNative, viaTC: true}, false},
+		{policy.AttachAuto, ice, attachPlan{mode: policy.AttachAuto}, false},
+		{policy.AttachAuto, Device{}, attachPlan{mode: policy.AttachAuto}, false},
+		{policy.AttachNative, veth, attachPlan{mode: policy.AttachNative}, true},
+		{policy.AttachNative, ice, attachPlan{mode: policy.AttachNative}, false},
+		{policy.AttachGeneric, veth, attachPlan{mode: policy.AttachGeneric}, false},
 	} {
 		got := chooseAttach(tc.req, tc.egress)
 		if got.mode != tc.want.mode || got.viaTC != tc.want.viaTC || (got.warn != "") != tc.warn {

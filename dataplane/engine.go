@@ -62,6 +62,7 @@ import (
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 
 	"github.com/dexplane/dexplane/dataplane/checksum"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/xsk"
 )
@@ -82,7 +83,7 @@ type Options struct {
 	Ports [2]string
 	// Roles place each port inside or outside the IOAM domain; they decide
 	// what the XDP program steers in SteerSampled. Default inside.
-	Roles [2]dxebpf.PortRole
+	Roles [2]policy.Domain
 	// Queues is the number of RX queues per port, one worker each;
 	// default 1. Worker q binds queue q on both ports.
 	Queues int
@@ -108,10 +109,10 @@ type Options struct {
 	// Bind is the AF_XDP bind mode; default xsk.ModeAuto (zero-copy if the
 	// driver has it, else copy, logged).
 	Bind xsk.BindMode
-	// Attach is the XDP attach mode; default dxebpf.AttachAuto.
-	Attach dxebpf.AttachMode
-	// Steer selects what reaches the workers; default dxebpf.SteerAll.
-	Steer dxebpf.SteerMode
+	// Attach is the XDP attach mode; default policy.AttachAuto.
+	Attach policy.AttachMode
+	// Steer selects what reaches the workers; default policy.SteerAll.
+	Steer policy.Steer
 	// Checksums says, per port, whether frames received there get an
 	// unfinished transport checksum completed (package dataplane/checksum);
 	// default policy.ChecksumAuto: on for virtual devices.
@@ -126,8 +127,8 @@ type Options struct {
 	CPUs []int
 
 	// Handler returns the handler of worker i; called once per worker by
-	// Start. nil means xsk.Identity (plain forwarding).
-	Handler func(worker int) xsk.Handler
+	// Start. nil means handle.Identity (plain forwarding).
+	Handler func(worker int) handle.Handler
 	// Policy is the initial snapshot stored in Engine.Policy() (may be nil).
 	Policy *policy.Snapshot
 	// Logger receives lifecycle messages; nil means slog.Default().
@@ -148,7 +149,7 @@ type Engine struct {
 	xdp      *dxebpf.Objects
 	atts     [2]*dxebpf.Attachment
 	workers  []*xsk.Worker
-	handlers []xsk.Handler
+	handlers []handle.Handler
 	csum     []*checksum.Handler
 	devices  [2]Device
 	fixCsum  [2]bool
@@ -193,7 +194,7 @@ func New(opts Options) (*Engine, error) {
 		opts.BatchSize = xsk.DefaultBatchSize
 	}
 	if opts.Handler == nil {
-		opts.Handler = func(int) xsk.Handler { return xsk.Identity{} }
+		opts.Handler = func(int) handle.Handler { return handle.Identity{} }
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -332,7 +333,7 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 			if err != nil {
 				e.log.Warn("dataplane: attach_mode auto: native attach with TC crossing failed; falling back to generic (the neighbour's GSO frames larger than a UMEM chunk will be dropped: turn its TSO off or use a kernel with tcx, Linux ≥ 6.6)",
 					"port", e.opts.Ports[p], "err", err)
-				plan = attachPlan{mode: dxebpf.AttachGeneric}
+				plan = attachPlan{mode: policy.AttachGeneric}
 			} else {
 				e.log.Info("dataplane: attach_mode auto: native, frames that cross the bump leave through TC (the egress is a veth, which refuses native redirects unless its neighbour runs XDP)",
 					"port", e.opts.Ports[p], "egress", e.opts.Ports[1-p])
@@ -371,7 +372,7 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 		}
 	}()
 	e.log.Info("dataplane: started", "ports", e.opts.Ports, "ifindex", e.ifindex, "queues", e.opts.Queues,
-		"attach", [2]dxebpf.AttachMode{e.atts[0].Mode, e.atts[1].Mode}, "steer", e.opts.Steer,
+		"attach", [2]policy.AttachMode{e.atts[0].Mode, e.atts[1].Mode}, "steer", e.opts.Steer,
 		"zerocopy", e.workers[0].ZeroCopy(), "frames", e.opts.Frames, "frame_size", e.opts.FrameSize)
 	return nil
 }
@@ -436,7 +437,7 @@ func (e *Engine) SetPolicy(s *policy.Snapshot) error {
 
 // pushPolicy loads the snapshot's routes into the XDP maps (SteerSampled).
 func (e *Engine) pushPolicy(s *policy.Snapshot) error {
-	if s == nil || e.opts.Steer != dxebpf.SteerSampled || e.xdp == nil {
+	if s == nil || e.opts.Steer != policy.SteerSampled || e.xdp == nil {
 		return nil
 	}
 	var routes []dxebpf.SteerRoute
@@ -460,7 +461,7 @@ func (e *Engine) pushPolicy(s *policy.Snapshot) error {
 
 // Handler returns worker i's handler (for example to reach a node's record
 // ring), or nil.
-func (e *Engine) Handler(i int) xsk.Handler {
+func (e *Engine) Handler(i int) handle.Handler {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if i < 0 || i >= len(e.handlers) {

@@ -16,9 +16,9 @@ import (
 	"github.com/dexplane/dexplane/dataplane"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/xsk"
-	"github.com/dexplane/dexplane/dataplane/xsk/xsktest"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/xsktest"
 	"golang.org/x/sys/unix"
 )
 
@@ -106,54 +106,28 @@ func settledCounters(e *dataplane.Engine, ok func(dataplane.Counters) bool) {
 	}
 }
 
-// ndBothWays forgets the hosts' permanent neighbours, so the next pings
-// need neighbour discovery across the bump, and checks both learn again.
-func ndBothWays(t *testing.T, tb *testbed.Testbed) {
-	t.Helper()
-	for _, h := range []struct {
-		n    *testbed.Netns
-		peer netip.Addr
-	}{{tb.HostA, tb.AddrB}, {tb.HostB, tb.AddrA}} {
-		h.n.MustRun(t, "ip", "neigh", "del", h.peer.String(), "dev", testbed.HostIf)
-		if err := h.n.Ping(h.peer, 2); err != nil {
-			t.Errorf("%s: ping6 %v after forgetting the neighbour (ND across the bump): %v", h.n.Node, h.peer, err)
-		}
-		out := h.n.MustRun(t, "ip", "-6", "neigh", "show", h.peer.String(), "dev", testbed.HostIf)
-		if !strings.Contains(out, "lladdr") {
-			t.Errorf("%s: neighbour %v not resolved: %q", h.n.Node, h.peer, out)
-		}
-	}
-}
-
 func TestTransparency(t *testing.T) {
 	for _, tc := range []struct {
-		mode   dxebpf.SteerMode
-		attach dxebpf.AttachMode
-	}{{dxebpf.SteerAll, dxebpf.AttachGeneric}, {dxebpf.SteerSampled, dxebpf.AttachGeneric}, {dxebpf.SteerAll, dxebpf.AttachNative}} {
+		mode   policy.Steer
+		attach policy.AttachMode
+	}{{policy.SteerAll, policy.AttachGeneric}, {policy.SteerSampled, policy.AttachGeneric}, {policy.SteerAll, policy.AttachNative}} {
 		mode := tc.mode
 		t.Run(mode.String()+"/"+tc.attach.String(), func(t *testing.T) {
 			tb := newBitw(t)
 			// Rings sized for a CI machine whose cores are shared with
 			// other tests: 8192 fill entries hold 300 ms at 25 kpps.
-			opts := dataplane.Options{Attach: tc.attach, Steer: mode, Roles: [2]dxebpf.PortRole{dxebpf.RoleOutside, dxebpf.RoleInside},
+			opts := dataplane.Options{Attach: tc.attach, Steer: mode, Roles: [2]policy.Domain{policy.Outside, policy.Inside},
 				RxSize: 8192, FillSize: 8192}
-			if mode == dxebpf.SteerSampled {
+			if mode == policy.SteerSampled {
 				opts.Policy = samplingPolicy(t)
 			}
 			e := startEngine(t, tb, opts)
 
-			for _, p := range []struct {
-				from *testbed.Netns
-				to   netip.Addr
-			}{{tb.HostA, tb.AddrB}, {tb.HostB, tb.AddrA}, {tb.HostA, tb.AddrB4}, {tb.HostB, tb.AddrA4}} {
-				if err := p.from.Ping(p.to, 3); err != nil {
-					t.Errorf("%s → %v: %v", p.from.Node, p.to, err)
-				}
-			}
-			ndBothWays(t, tb)
+			tb.PingBothWays(t, 3, true)
+			tb.NDBothWays(t)
 
 			n := envInt("DEXPLANE_E2E_PACKETS", 100000)
-			if tc.attach == dxebpf.AttachNative {
+			if tc.attach == policy.AttachNative {
 				n /= 4 // the native path is the same code; keep CI short
 			}
 			before := dropCounters(t, tb)
@@ -176,7 +150,7 @@ func TestTransparency(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					cfg := xsktest.StreamConfig{ID: uint32(i + 1), Count: dir.count, MinSize: 20, MaxSize: 1452, Rate: 25000}
+					cfg := xsktest.StreamConfig{ID: uint32(i + 1), Count: dir.count, MinSize: xsktest.MinPayload, MaxSize: 1452, Rate: 25000}
 					// 3 s idle: shared CI cores can stall any process for a while.
 					r, res := xsktest.Stream(t, dir.src, dir.dst, dir.addr, cfg, 3*time.Second)
 					if got := r.Received.Load(); got != int64(res.Sent) || r.Corrupt.Load() != 0 || r.Duplicates.Load() != 0 {
@@ -191,7 +165,7 @@ func TestTransparency(t *testing.T) {
 			settledCounters(e, func(c dataplane.Counters) bool {
 				x := c.Ports[0].XDP
 				w := c.Ports[0].Worker[xsk.CtrRxFrames]
-				if mode == dxebpf.SteerAll {
+				if mode == policy.SteerAll {
 					return w >= x[dxebpf.ReasonAll].Packets
 				}
 				return w >= x[dxebpf.ReasonSampled].Packets
@@ -199,11 +173,11 @@ func TestTransparency(t *testing.T) {
 			c := logCounters(t, e)
 			x := c.Ports[0].XDP
 			switch mode {
-			case dxebpf.SteerAll:
+			case policy.SteerAll:
 				if x[dxebpf.ReasonAll].Packets < uint64(n) || c.Ports[0].Worker[xsk.CtrRxFrames] < uint64(n) {
 					t.Errorf("steer all: port 0 steered %d, worker received %d, want ≥ %d", x[dxebpf.ReasonAll].Packets, c.Ports[0].Worker[xsk.CtrRxFrames], n)
 				}
-			case dxebpf.SteerSampled:
+			case policy.SteerSampled:
 				s, u := x[dxebpf.ReasonSampled].Packets, x[dxebpf.ReasonUnsampled].Packets
 				if s < uint64(n)/2 || u < uint64(n)/2-10 || s-u > 10 {
 					t.Errorf("steer sampled 1/2: sampled %d unsampled %d of %d", s, u, n)
@@ -277,7 +251,7 @@ func outsideDrops(before, after map[string]uint64) [2]uint64 {
 func TestIntegrityUnderLoad(t *testing.T) {
 	secs := envInt("DEXPLANE_LOAD_SECONDS", 5)
 	tb := newBitw(t)
-	e := startEngine(t, tb, dataplane.Options{Attach: dxebpf.AttachGeneric, Steer: dxebpf.SteerAll})
+	e := startEngine(t, tb, dataplane.Options{Attach: policy.AttachGeneric, Steer: policy.SteerAll})
 	before := dropCounters(t, tb)
 	type result struct {
 		r   *xsktest.Receiver
@@ -292,7 +266,7 @@ func TestIntegrityUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cfg := xsktest.StreamConfig{ID: uint32(10 + i), Count: 50_000_000, MinSize: 20, MaxSize: 1452, Duration: time.Duration(secs) * time.Second}
+			cfg := xsktest.StreamConfig{ID: uint32(10 + i), Count: 50_000_000, MinSize: xsktest.MinPayload, MaxSize: 1452, Duration: time.Duration(secs) * time.Second}
 			r, res := xsktest.Stream(t, dir.src, dir.dst, dir.addr, cfg, time.Second)
 			results[i] = result{r, res}
 		}()
@@ -336,7 +310,7 @@ func TestIntegrityUnderLoad(t *testing.T) {
 func TestLinkFlap(t *testing.T) {
 	tb := newBitw(t)
 	// Pinned to CPU 0 to exercise Options.CPUs too.
-	e := startEngine(t, tb, dataplane.Options{Attach: dxebpf.AttachGeneric, Steer: dxebpf.SteerAll, CPUs: []int{0}})
+	e := startEngine(t, tb, dataplane.Options{Attach: policy.AttachGeneric, Steer: policy.SteerAll, CPUs: []int{0}})
 	rx, tx := xsktest.UDPPair(t, tb.HostA, tb.HostB, tb.AddrB, 9100)
 	r := xsktest.NewReceiver(20, 1_000_000)
 	go r.Run(rx, 3*time.Second)
@@ -446,7 +420,7 @@ func TestStopRestartLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for round := range 2 {
-		e := startEngine(t, tb, dataplane.Options{Attach: dxebpf.AttachGeneric, Steer: dxebpf.SteerAll})
+		e := startEngine(t, tb, dataplane.Options{Attach: policy.AttachGeneric, Steer: policy.SteerAll})
 		if n := xdpSockets(t); n != 2 {
 			t.Errorf("round %d: %d AF_XDP sockets open, want 2", round, n)
 		}
@@ -472,7 +446,7 @@ func TestStartFailsCleanly(t *testing.T) {
 		{"missing interface", dataplane.Options{Ports: [2]string{testbed.West, "nope0"}}},
 		// The veths have one queue: Start refuses a second worker before
 		// it binds anything.
-		{"queue beyond the device", dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Queues: 2, Attach: dxebpf.AttachGeneric}},
+		{"queue beyond the device", dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Queues: 2, Attach: policy.AttachGeneric}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Logger = quietLog
@@ -499,7 +473,7 @@ func TestStartFailsCleanly(t *testing.T) {
 
 func TestContextCancelStops(t *testing.T) {
 	tb := newBitw(t)
-	e, err := dataplane.New(dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Attach: dxebpf.AttachGeneric, Logger: quietLog})
+	e, err := dataplane.New(dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Attach: policy.AttachGeneric, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}

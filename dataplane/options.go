@@ -3,8 +3,6 @@ package dataplane
 import (
 	"fmt"
 
-	dxebpf "github.com/dexplane/dexplane/ebpf"
-
 	"github.com/dexplane/dexplane/dataplane/policy"
 )
 
@@ -38,35 +36,20 @@ func OptionsFromSnapshot(s *policy.Snapshot) (Options, error) {
 		}
 		*v.dst = uint32(v.v)
 	}
-	switch d.AttachMode {
-	case policy.AttachAuto:
-		o.Attach = dxebpf.AttachAuto
-	case policy.AttachNative:
-		o.Attach = dxebpf.AttachNative
-	case policy.AttachGeneric:
-		o.Attach = dxebpf.AttachGeneric
-	default:
+	if d.AttachMode > policy.AttachGeneric {
 		return Options{}, fmt.Errorf("%w: attach mode %v", ErrOptions, d.AttachMode)
 	}
-	switch d.Steer {
-	case policy.SteerAll:
-		o.Steer = dxebpf.SteerAll
-	case policy.SteerSampled:
-		o.Steer = dxebpf.SteerSampled
-	default:
+	if d.Steer > policy.SteerSampled {
 		return Options{}, fmt.Errorf("%w: steer %v", ErrOptions, d.Steer)
 	}
+	o.Attach, o.Steer = d.AttachMode, d.Steer
 	for i, p := range s.Ports {
 		o.Ports[i] = p.Name
 		o.Checksums[i] = p.Checksums
-		if p.Domain == policy.Outside {
-			o.Roles[i] = dxebpf.RoleOutside
-			// Foreign IOAM that is dropped or stripped must reach a worker.
-			if p.ForeignIOAM != policy.ForeignForward {
-				o.PassForeignHbH = false
-			}
-		} else {
-			o.Roles[i] = dxebpf.RoleInside
+		o.Roles[i] = p.Domain
+		// Foreign IOAM that is dropped or stripped must reach a worker.
+		if p.Domain == policy.Outside && p.ForeignIOAM != policy.ForeignForward {
+			o.PassForeignHbH = false
 		}
 	}
 	return o, nil

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/dexplane/dexplane/dataplane/policy"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
 )
 
 func TestNewValidates(t *testing.T) {
@@ -56,9 +55,9 @@ func TestOptionsFromSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Ports != [2]string{"ens1", "ens2"} || o.Roles != [2]dxebpf.PortRole{dxebpf.RoleOutside, dxebpf.RoleInside} ||
+	if o.Ports != [2]string{"ens1", "ens2"} || o.Roles != [2]policy.Domain{policy.Outside, policy.Inside} ||
 		o.Queues != 4 || o.RxSize != 4096 || o.FillSize != 8192 || o.TxSize != 0 || o.FrameSize != 4096 || o.Frames != 32768 ||
-		o.BatchSize != 32 || o.Attach != dxebpf.AttachGeneric || o.Steer != dxebpf.SteerSampled || len(o.CPUs) != 2 ||
+		o.BatchSize != 32 || o.Attach != policy.AttachGeneric || o.Steer != policy.SteerSampled || len(o.CPUs) != 2 ||
 		o.PassForeignHbH || o.Policy != s {
 		t.Errorf("options %+v", o)
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/dataplane/checksum"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
@@ -156,8 +157,8 @@ func encapOnce(tb testing.TB, frame []byte, mode policy.Mode) []byte {
 	}
 	buf := make([]byte, 2048)
 	copy(buf[512:], frame)
-	f := &xsk.Frame{Buf: buf, Off: 512, Len: len(frame), RxTime: time.Now().UnixNano()}
-	if v := n.Handle(f); v != xsk.Forward || n.Counters().DEXInserted.Load() != 1 {
+	f := &handle.Frame{Buf: buf, Off: 512, Len: len(frame), RxTime: time.Now().UnixNano()}
+	if v := n.Handle(f); v != handle.Forward || n.Counters().DEXInserted.Load() != 1 {
 		tb.Fatalf("upstream encap: verdict %v, counters %+v", v, n.Counters().DEXInserted.Load())
 	}
 	return append([]byte(nil), f.Packet()...)

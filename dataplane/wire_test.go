@@ -45,19 +45,7 @@ func newPlainBump(t *testing.T) *plainBump {
 	}
 	must(p.a, "addr", "add", "2001:db8:9::a/64", "dev", "eth0")
 	must(p.b, "addr", "add", "2001:db8:9::b/64", "dev", "eth0")
-	for _, n := range []*testbed.Netns{p.a, p.b} {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			out, _ := n.Run("ip", "-6", "addr", "show", "tentative")
-			if strings.TrimSpace(out) == "" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("DAD did not finish on %s", n.Node)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	testbed.WaitDAD(t, p.a, p.b)
 	return p
 }
 
@@ -98,7 +86,7 @@ func TestAutoAttachPlainVeth(t *testing.T) {
 func TestNativeRedirectErrorsCounted(t *testing.T) {
 	testbed.SkipIfNotRoot(t)
 	p := newPlainBump(t)
-	e := p.start(t, dataplane.Options{Attach: dxebpf.AttachNative})
+	e := p.start(t, dataplane.Options{Attach: policy.AttachNative})
 	_, _ = p.a.Run("ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", "2001:db8:9::b")
 	c := e.Counters()
 	if !c.Ports[0].RedirectCounted {
@@ -123,16 +111,16 @@ func TestKernelTCPThroughBump(t *testing.T) {
 	testbed.SkipIfNotRoot(t)
 	for _, c := range []struct {
 		name  string
-		mode  dxebpf.AttachMode
-		steer dxebpf.SteerMode
+		mode  policy.AttachMode
+		steer policy.Steer
 		size  int
 	}{
-		{"auto", dxebpf.AttachAuto, dxebpf.SteerAll, 4 << 20},
-		{"generic", dxebpf.AttachGeneric, dxebpf.SteerAll, 1000},
+		{"auto", policy.AttachAuto, policy.SteerAll, 4 << 20},
+		{"generic", policy.AttachGeneric, policy.SteerAll, 1000},
 		// steer sampled without routes: every frame crosses in the kernel
 		// (XDP_PASS and TC with auto), keeping its skb, so nothing needs
 		// completing.
-		{"auto-kernel-path", dxebpf.AttachAuto, dxebpf.SteerSampled, 4 << 20},
+		{"auto-kernel-path", policy.AttachAuto, policy.SteerSampled, 4 << 20},
 	} {
 		t.Run(c.name, func(t *testing.T) { kernelTCP(t, c.mode, c.steer, c.size) })
 	}
@@ -146,7 +134,7 @@ func TestKernelTCPThroughBump(t *testing.T) {
 func TestGenericGSORefusalCounted(t *testing.T) {
 	testbed.SkipIfNotRoot(t)
 	p := newPlainBump(t)
-	e := p.start(t, dataplane.Options{Attach: dxebpf.AttachGeneric, Steer: dxebpf.SteerSampled})
+	e := p.start(t, dataplane.Options{Attach: policy.AttachGeneric, Steer: policy.SteerSampled})
 	var ln net.Listener
 	if err := p.b.Do(func() (err error) { ln, err = net.Listen("tcp6", "[2001:db8:9::b]:7000"); return }); err != nil {
 		t.Fatal(err)
@@ -177,7 +165,7 @@ func TestGenericGSORefusalCounted(t *testing.T) {
 	t.Logf("generic attach: write %v, %d refused redirects counted on port 0", werr, refused)
 }
 
-func kernelTCP(t *testing.T, mode dxebpf.AttachMode, steer dxebpf.SteerMode, size int) {
+func kernelTCP(t *testing.T, mode policy.AttachMode, steer policy.Steer, size int) {
 	p := newPlainBump(t)
 	e := p.start(t, dataplane.Options{Attach: mode, Steer: steer})
 	var ln net.Listener
@@ -217,7 +205,7 @@ func kernelTCP(t *testing.T, mode dxebpf.AttachMode, steer dxebpf.SteerMode, siz
 		_ = c.WriteText(&b)
 		t.Fatalf("%d-byte TCP transfer across the bump (attach %v, steer %v) did not arrive intact; counters:\n%s", size, mode, steer, b.String())
 	}
-	if n := e.Counters().Ports[0].Checksum.Completed; steer == dxebpf.SteerAll && n == 0 {
+	if n := e.Counters().Ports[0].Checksum.Completed; steer == policy.SteerAll && n == 0 {
 		t.Error("no checksum completed on port 0, although the host's veth offloads TX checksums")
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // TestAggregateAtNode runs the demo domain with R2 and R3 aggregating
@@ -17,7 +18,7 @@ import (
 // R1 and R4 report packet by packet.
 func TestAggregateAtNode(t *testing.T) {
 	testbed.SkipIfNotRoot(t)
-	bin := buildDexplane(t)
+	bin := testutil.BuildDexplane(t)
 	const flows, count = 7, 2100
 	outs := runMgmtDomain(t, bin, 1, flows, count, func(n int, cfg *config.Config) {
 		if n == 2 || n == 3 {

@@ -33,6 +33,7 @@ import (
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/internal/probe"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // d4Case is one configuration of the domain: what R1's route inserts and how
@@ -80,7 +81,7 @@ func TestDomain4(t *testing.T) {
 			t.Skipf("needs %s (scripts/install-deps.sh): %v", tool, err)
 		}
 	}
-	bin := buildDexplane(t)
+	bin := testutil.BuildDexplane(t)
 	cases := []d4Case{
 		{name: "demo-ip6ip6-all", mode: "encap", k: 1, n: 10, traceType: ttDemo, extFlags: 0xc0, seqStart: 0, steer: "all"},
 		{name: "ip6ip6-flowid-sampled", mode: "encap", k: 3, n: 7, traceType: ttIDs, extFlags: 0x80, seqStart: 1, steer: "sampled"},
@@ -131,8 +132,8 @@ func TestDomain4(t *testing.T) {
 // d4Result is what one run of the domain produced.
 type d4Result struct {
 	cfgs     [4]*config.Config // as written for R1..R4
-	links    [3][]decodedPacket
-	hostB    []decodedPacket
+	links    [3][]testutil.DecodedPacket
+	hostB    []testutil.DecodedPacket
 	linkIDs  [3][]int // per captured packet: route index from its probe header, or -1
 	hostBIDs []int
 	records  [4][]map[string]any
@@ -241,11 +242,11 @@ func runDomain4(t *testing.T, bin string, c d4Case) *d4Result {
 	}
 	var files []string
 	for l := range 3 {
-		res.links[l] = decodePcap(t, bin, caps[l].File)
+		res.links[l] = testutil.DecodePcap(t, bin, caps[l].File)
 		res.linkIDs[l] = d4ProbeIndexes(t, caps[l].File)
 		files = append(files, caps[l].File)
 	}
-	res.hostB = decodePcap(t, bin, caps[3].File)
+	res.hostB = testutil.DecodePcap(t, bin, caps[3].File)
 	res.hostBIDs = d4ProbeIndexes(t, caps[3].File)
 	files = append(files, caps[3].File)
 	for i := range 4 {
@@ -390,7 +391,7 @@ func checkDomain4(t *testing.T, c d4Case, res *d4Result) {
 // sampled, frames the XDP program forwards overtake those that visit
 // userspace, so capture order is not send order. withDEX false means no
 // packet may carry IOAM (R4→host-b with stripping on).
-func d4CheckLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts []decodedPacket, ids []int,
+func d4CheckLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts []testutil.DecodedPacket, ids []int,
 	selected func(int) bool, withDEX bool) []d4SampledPkt {
 	t.Helper()
 	r1 := cfgs[0]
@@ -411,7 +412,7 @@ func d4CheckLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pk
 	if len(ids) != len(pkts) {
 		t.Fatalf("%s: %d packets decoded, %d read from the pcap", name, len(pkts), len(ids))
 	}
-	byJ := make([]*decodedPacket, d4Count)
+	byJ := make([]*testutil.DecodedPacket, d4Count)
 	for i := range pkts {
 		p := &pkts[i]
 		if !p.OK {
@@ -716,7 +717,7 @@ func d4First[T any](s []T) any {
 // each packet's decoded headers, in route order (ids from d4ProbeIndexes;
 // packets without a probe header, the readiness pings, come first in
 // capture order).
-func d4WireView(pkts []decodedPacket, ids []int) []string {
+func d4WireView(pkts []testutil.DecodedPacket, ids []int) []string {
 	type e struct {
 		j int
 		s string

@@ -5,13 +5,11 @@ package e2e
 // ask tshark for its opinion.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,46 +17,16 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
-
-// buildDexplane compiles cmd/dexplane into a temporary directory of t and
-// returns the binary's path. Call it once per top-level test and share the
-// path with its subtests; the Go build cache makes repeated builds cheap.
-func buildDexplane(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "dexplane")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/dexplane/dexplane/cmd/dexplane")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build cmd/dexplane: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // dexNode is a `dexplane run` process inside a testbed namespace.
 type dexNode struct {
 	name string
 	cmd  *exec.Cmd
-	log  *lockedBuffer // stdout and stderr
-	done chan struct{} // closed when the process has exited
-	err  error         // Wait's result, valid after done
+	log  *testutil.LockedBuffer // stdout and stderr
+	done chan struct{}          // closed when the process has exited
+	err  error                  // Wait's result, valid after done
 	once sync.Once
 }
 
@@ -67,7 +35,7 @@ type dexNode struct {
 // if the test did not stop it.
 func startDexNode(t *testing.T, bin string, ns *testbed.Netns, cfg string) *dexNode {
 	t.Helper()
-	n := &dexNode{name: ns.Node, log: &lockedBuffer{}, done: make(chan struct{})}
+	n := &dexNode{name: ns.Node, log: &testutil.LockedBuffer{}, done: make(chan struct{})}
 	n.cmd = exec.Command(bin, "run", "-c", cfg, "--netns", ns.Name)
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
@@ -91,16 +59,23 @@ func startDexNode(t *testing.T, bin string, ns *testbed.Netns, cfg string) *dexN
 // waitForwarding waits until the node logged that it forwards (the run
 // command logs msg=forwarding once the data plane is attached), or fails.
 func (n *dexNode) waitForwarding(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	exited := false
+	if testutil.Within(timeout, func() bool {
 		if strings.Contains(n.log.String(), "msg=forwarding") {
-			return nil
+			return true
 		}
 		select {
 		case <-n.done:
-			return fmt.Errorf("dexplane on %s exited before forwarding: %v\n%s", n.name, n.err, n.log.String())
-		case <-time.After(20 * time.Millisecond):
+			exited = true
+			return true
+		default:
+			return false
 		}
+	}) && !exited {
+		return nil
+	}
+	if exited {
+		return fmt.Errorf("dexplane on %s exited before forwarding: %v\n%s", n.name, n.err, n.log.String())
 	}
 	return fmt.Errorf("dexplane on %s not forwarding after %v:\n%s", n.name, timeout, n.log.String())
 }
@@ -120,53 +95,6 @@ func (n *dexNode) stop() error {
 		return fmt.Errorf("dexplane on %s: %v\n%s", n.name, n.err, n.log.String())
 	}
 	return nil
-}
-
-// decodedIOAM is one IOAM option as `dexplane decode --json` prints it.
-type decodedIOAM struct {
-	Offset     int     `json:"offset"`
-	OptionType uint8   `json:"option_type"`
-	IOAMType   uint8   `json:"ioam_type"`
-	NS         *uint16 `json:"ns"`
-	Flags      *uint8  `json:"flags"`
-	ExtFlags   *uint8  `json:"ext_flags"`
-	TraceType  *uint32 `json:"trace_type"`
-	FlowID     *uint32 `json:"flow_id"`
-	Seq        *uint32 `json:"seq"`
-}
-
-// decodedPacket is one line of `dexplane decode --json`.
-type decodedPacket struct {
-	Index    int           `json:"index"`
-	OK       bool          `json:"ok"`
-	Error    string        `json:"error"`
-	Encap    string        `json:"encap"`
-	Src      string        `json:"src"`
-	Dst      string        `json:"dst"`
-	InnerSrc string        `json:"inner_src"`
-	InnerDst string        `json:"inner_dst"`
-	IOAM     []decodedIOAM `json:"ioam"`
-}
-
-// decodePcap runs `bin decode -r file --json` and returns one entry per
-// captured packet, in capture order.
-func decodePcap(t *testing.T, bin, file string) []decodedPacket {
-	t.Helper()
-	out, err := exec.Command(bin, "decode", "-r", file, "--json").Output()
-	if err != nil {
-		t.Fatalf("dexplane decode %s: %v", file, err)
-	}
-	var pkts []decodedPacket
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var p decodedPacket
-		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
-			t.Fatalf("dexplane decode %s: line %q: %v", file, sc.Text(), err)
-		}
-		pkts = append(pkts, p)
-	}
-	return pkts
 }
 
 // readJSONRecords reads a file of exporter JSON records (one object per

@@ -32,6 +32,7 @@ import (
 	"github.com/dexplane/dexplane/internal/metrics"
 	"github.com/dexplane/dexplane/internal/probe"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // faultMetrics is the metrics address every node of these tests serves in
@@ -56,7 +57,7 @@ func newFaultBed(t *testing.T, topo testbed.Topology) *faultBed {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skipf("needs the go tool to build dexplane: %v", err)
 	}
-	b := &faultBed{t: t, bin: buildDexplane(t), tb: testbed.New(t, topo), dir: t.TempDir()}
+	b := &faultBed{t: t, bin: testutil.BuildDexplane(t), tb: testbed.New(t, topo), dir: t.TempDir()}
 	b.tb.HostA.Sysctl(t, "net.ipv6.auto_flowlabels", "0")
 	return b
 }
@@ -134,17 +135,9 @@ func (b *faultBed) stats(ns *testbed.Netns) metrics.Stats {
 // returns the last snapshot and whether ok accepted it.
 func (b *faultBed) waitStats(ns *testbed.Netns, timeout time.Duration, ok func(metrics.Stats) bool) (metrics.Stats, bool) {
 	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		s := b.stats(ns)
-		if ok(s) {
-			return s, true
-		}
-		if time.Now().After(deadline) {
-			return s, false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var s metrics.Stats
+	done := testutil.Within(timeout, func() bool { s = b.stats(ns); return ok(s) })
+	return s, done
 }
 
 // faultTally is what host-b received of one probe stream.
@@ -156,7 +149,7 @@ type faultTally struct {
 // sender is a `dexplane probe send` running in host-a.
 type sender struct {
 	cmd *exec.Cmd
-	out *lockedBuffer
+	out *testutil.LockedBuffer
 }
 
 // sendAsync starts count datagrams of size octets at rate per second to
@@ -170,7 +163,7 @@ func (b *faultBed) sendAsync(port, sport, count, rate, size int) *sender {
 // one socket each), count datagrams in all, round-robin.
 func (b *faultBed) sendFlows(port, sport, flows, count, rate, size int) *sender {
 	b.t.Helper()
-	s := &sender{out: &lockedBuffer{}}
+	s := &sender{out: &testutil.LockedBuffer{}}
 	s.cmd = b.tb.HostA.Command(b.bin, "probe", "send", "-to", netip.AddrPortFrom(b.tb.AddrB, uint16(port)).String(),
 		"-sport", fmt.Sprint(sport), "-flows", fmt.Sprint(flows),
 		"-count", fmt.Sprint(count), "-rate", fmt.Sprint(rate), "-size", fmt.Sprint(size))
@@ -566,7 +559,7 @@ func TestFaultCollectorDropped(t *testing.T) {
 	}
 	udp0 := s.Export.Collectors[0].Records
 
-	out := &lockedBuffer{}
+	out := &testutil.LockedBuffer{}
 	coll := dut.Command(b.bin, "collect", "--json", "--listen", "udp://[::1]:4739")
 	coll.Stdout, coll.Stderr = out, out
 	if err := coll.Start(); err != nil {
@@ -575,11 +568,7 @@ func TestFaultCollectorDropped(t *testing.T) {
 	t.Cleanup(func() { _ = coll.Process.Kill(); _ = coll.Wait() })
 	time.Sleep(300 * time.Millisecond)
 	expectStream(t, "collector up", b.stream(2*count, 1000, 100), 2*count, 2*count)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), `"namespace"`) && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if !strings.Contains(out.String(), `"namespace"`) {
+	if !testutil.Within(5*time.Second, func() bool { return strings.Contains(out.String(), `"namespace"`) }) {
 		t.Errorf("the collector started late received no record in 5 s:\n%.2000s", out.String())
 	}
 	if s := b.stats(dut); s.Export.Collectors[0].Records <= udp0 {

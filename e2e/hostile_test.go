@@ -12,17 +12,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/dataplane/xsk"
-	"github.com/dexplane/dexplane/e2e/hostile"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
-	"github.com/dexplane/dexplane/internal/daemon"
+	"github.com/dexplane/dexplane/internal/hostile"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
 
-// This file runs the hostile-traffic table (package e2e/hostile) through
+// This file runs the hostile-traffic table (package internal/hostile) through
 // the real data plane. The table's node-level tests live in that package.
 
 // hostileCapture is an AF_PACKET socket on host-b's eth0 that returns received
@@ -239,7 +238,7 @@ func TestHostileDataPlane(t *testing.T) {
 	}
 	tx := openHostileSender(t, tb.HostA)
 	rx := openHostileCapture(t, tb.HostB)
-	for _, steer := range []dxebpf.SteerMode{dxebpf.SteerAll, dxebpf.SteerSampled} {
+	for _, steer := range []policy.Steer{policy.SteerAll, policy.SteerSampled} {
 		for r := range hostile.NumRoles {
 			t.Run(steer.String()+"/"+r.String(), func(t *testing.T) { hostileRole(t, tb, r, steer, tx, rx) })
 		}
@@ -247,7 +246,7 @@ func TestHostileDataPlane(t *testing.T) {
 }
 
 // hostileRole runs the table through one engine start in role r.
-func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer dxebpf.SteerMode, tx *hostileSender, rx *hostileCapture) {
+func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer policy.Steer, tx *hostileSender, rx *hostileCapture) {
 	spec := hostile.Spec(r)
 	s, err := policy.New(spec, nil)
 	if err != nil {
@@ -255,30 +254,27 @@ func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer dxebpf
 	}
 	opts := dataplane.Options{
 		Ports:  [2]string{testbed.West, testbed.East},
-		Attach: dxebpf.AttachGeneric,
+		Attach: policy.AttachGeneric,
 		Steer:  steer,
 		Policy: s,
 	}
 	for i, p := range spec.Ports {
-		opts.Roles[i] = dxebpf.RoleInside
-		if p.Domain == policy.Outside {
-			opts.Roles[i] = dxebpf.RoleOutside
-		}
+		opts.Roles[i] = p.Domain
 	}
 	var (
 		e       *dataplane.Engine
 		nodes   []*node.Node
 		nodeErr error
 	)
-	opts.Handler = func(int) xsk.Handler {
+	opts.Handler = func(int) handle.Handler {
 		cfg := node.Config{Policy: e.Policy()}
-		if steer == dxebpf.SteerSampled {
-			cfg.Presampled = daemon.Presampled
+		if steer == policy.SteerSampled {
+			cfg.Presampled = dataplane.Presampled
 		}
 		n, err := node.New(cfg)
 		if err != nil {
 			nodeErr = err
-			return xsk.Identity{}
+			return handle.Identity{}
 		}
 		nodes = append(nodes, n)
 		return n
@@ -356,10 +352,10 @@ func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer dxebpf
 		if xdpDropped != (class == hostileDrop) {
 			c.Errorf("%s/%v: dropped by dxp_steer %v, want %v (package ebpf)", f.Name, r, xdpDropped, class == hostileDrop)
 		}
-		if steer == dxebpf.SteerSampled && !xdpDropped && viaKernel == hostileSteeredSampled(f.Bytes, r) {
+		if steer == policy.SteerSampled && !xdpDropped && viaKernel == hostileSteeredSampled(f.Bytes, r) {
 			c.Errorf("%s/%v: steered to the worker %v, want %v (package ebpf, steer: sampled)", f.Name, r, !viaKernel, hostileSteeredSampled(f.Bytes, r))
 		}
-		if steer == dxebpf.SteerAll && viaKernel && class == hostileIPv6 {
+		if steer == policy.SteerAll && viaKernel && class == hostileIPv6 {
 			c.Errorf("%s/%v: IPv6 crossed in the kernel in steer: all", f.Name, r)
 		}
 		switch {
@@ -387,7 +383,7 @@ func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer dxebpf
 			}
 			switch {
 			case f.Expect[r].Outcome == hostile.Unchanged:
-			case steer == dxebpf.SteerSampled && f.RealBug == "":
+			case steer == policy.SteerSampled && f.RealBug == "":
 				t.Logf("steer: sampled: %s/%v crosses in the kernel: documented node outcome %q not applied", f.Name, r, f.Expect[r].Outcome)
 				bug = "" // the node never saw it: its own bug cannot show
 			default:

@@ -18,6 +18,7 @@ import (
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // TestPartitionFlow runs the demo domain (R1 encapsulates with DEX on 1 of
@@ -27,7 +28,7 @@ import (
 // flows the hash gives it, and no record of any other flow.
 func TestPartitionFlow(t *testing.T) {
 	testbed.SkipIfNotRoot(t)
-	bin := buildDexplane(t)
+	bin := testutil.BuildDexplane(t)
 	const (
 		flows = 13 // coprime with the 1-in-10 sampler: every flow gets samples
 		count = 2600
@@ -99,7 +100,7 @@ func TestPartitionFlow(t *testing.T) {
 // (edit may change node n's configuration further), sends count datagrams
 // in flows flows host-a → host-b, stops everything and returns each
 // collector's output.
-func runMgmtDomain(t *testing.T, bin string, m, flows, count int, edit func(n int, cfg *config.Config)) []*lockedBuffer {
+func runMgmtDomain(t *testing.T, bin string, m, flows, count int, edit func(n int, cfg *config.Config)) []*testutil.LockedBuffer {
 	t.Helper()
 	tb := testbed.New(t, testbed.Domain4)
 	dir := t.TempDir()
@@ -111,10 +112,10 @@ func runMgmtDomain(t *testing.T, bin string, m, flows, count int, edit func(n in
 		coll.AddAddr(t, fmt.Sprintf("m%d", n), netip.MustParsePrefix(fmt.Sprintf("2001:db8:ee:%d::1/64", n)))
 		r.AddAddr(t, "mgmt", netip.MustParsePrefix(fmt.Sprintf("2001:db8:ee:%d::2/64", n)))
 	}
-	outs := make([]*lockedBuffer, m)
+	outs := make([]*testutil.LockedBuffer, m)
 	cols := make([]*exec.Cmd, m)
 	for c := range m {
-		outs[c] = &lockedBuffer{}
+		outs[c] = &testutil.LockedBuffer{}
 		cols[c] = coll.Command(bin, "collect", "--quiet", "--listen", fmt.Sprintf("udp://[::]:%d", 4801+c))
 		cols[c].Stdout, cols[c].Stderr = outs[c], outs[c]
 		if err := cols[c].Start(); err != nil {

@@ -17,14 +17,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/dataplane/xsk"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
-	"github.com/dexplane/dexplane/internal/daemon"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // The Pre-allocated Trace interop tests put the Linux kernel in the path as
@@ -105,32 +104,29 @@ func wantHop(hl uint8, id uint32, idWide uint64, in, out uint16, inW, outW uint3
 
 // startNode runs an in-process dexplane engine with one node for spec in ns
 // (generic XDP, steering steer) and returns the node; t.Cleanup stops it.
-func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec, steer dxebpf.SteerMode) *node.Node {
+func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec, steer policy.Steer) *node.Node {
 	t.Helper()
 	s, err := policy.New(spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Attach: dxebpf.AttachGeneric, Steer: steer, Policy: s}
+	opts := dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Attach: policy.AttachGeneric, Steer: steer, Policy: s}
 	for i, p := range spec.Ports {
-		opts.Roles[i] = dxebpf.RoleInside
-		if p.Domain == policy.Outside {
-			opts.Roles[i] = dxebpf.RoleOutside
-		}
+		opts.Roles[i] = p.Domain
 	}
 	var (
 		e     *dataplane.Engine
 		nodes []*node.Node
 	)
-	opts.Handler = func(int) xsk.Handler {
+	opts.Handler = func(int) handle.Handler {
 		cfg := node.Config{Policy: e.Policy()}
-		if steer == dxebpf.SteerSampled {
-			cfg.Presampled = daemon.Presampled // the XDP sampler's decision, from the frame's metadata
+		if steer == policy.SteerSampled {
+			cfg.Presampled = dataplane.Presampled // the XDP sampler's decision, from the frame's metadata
 		}
 		n, err := node.New(cfg)
 		if err != nil {
 			t.Errorf("node.New: %v", err)
-			return xsk.Identity{}
+			return handle.Identity{}
 		}
 		nodes = append(nodes, n)
 		return n
@@ -224,7 +220,7 @@ func ptoTopology(t *testing.T) (e, k, tr, d, ha, hb *testbed.Netns) {
 // datagram without IOAM.
 func TestPTOKernelInterop(t *testing.T) {
 	e, k, tr, d, ha, hb := ptoTopology(t)
-	for _, steer := range []dxebpf.SteerMode{dxebpf.SteerAll, dxebpf.SteerSampled} {
+	for _, steer := range []policy.Steer{policy.SteerAll, policy.SteerSampled} {
 		// steer: sampled checks that XDP hands the trace frames to the
 		// workers: inside ports steer every Hop-by-Hop frame, and the
 		// encapsulating port's XDP sampler knows trace routes.
@@ -234,7 +230,7 @@ func TestPTOKernelInterop(t *testing.T) {
 
 // ptoChain runs the inline and ip6ip6 cases of TestPTOKernelInterop with
 // dexplane's XDP steering steer.
-func ptoChain(t *testing.T, steer dxebpf.SteerMode, e, k, tr, d, ha, hb *testbed.Netns) {
+func ptoChain(t *testing.T, steer policy.Steer, e, k, tr, d, ha, hb *testbed.Netns) {
 	tn := startNode(t, tr, ptoSpec(33, policy.Inside, policy.Inside, 7, 8), steer)
 	dspec := ptoSpec(44, policy.Inside, policy.Outside, 9, 10)
 	dspec.DecapEndpoints = []netip.Addr{ptoTunDst}
@@ -286,14 +282,13 @@ func ptoChain(t *testing.T, steer dxebpf.SteerMode, e, k, tr, d, ha, hb *testbed
 			wantCtr(t, "E", en, "trace_inserted", count)
 			wantCtr(t, "T", tn, "trace_filled", uint64(count*(i+1))) // T and D serve both subtests
 			var recs []telemetry.Record
-			deadline := time.Now().Add(5 * time.Second)
-			for len(recs) < count && time.Now().Before(deadline) {
+			testutil.Within(5*time.Second, func() bool {
 				var r telemetry.Record
 				for dn.Ring().Pop(&r) {
 					recs = append(recs, r)
 				}
-				time.Sleep(10 * time.Millisecond)
-			}
+				return len(recs) >= count
+			})
 			if len(recs) != count {
 				t.Fatalf("decap exported %d records, want %d", len(recs), count)
 			}
@@ -456,8 +451,8 @@ func TestPTOKernelTransitSameBytes(t *testing.T) {
 	}
 	fb := make([]byte, 2048)
 	copy(fb[256:], in)
-	f := &xsk.Frame{Buf: fb, Off: 256, Len: len(in), Ingress: 0, RxTime: time.Now().UnixNano()}
-	if v := dn.Handle(f); v != xsk.Forward {
+	f := &handle.Frame{Buf: fb, Off: 256, Len: len(in), Ingress: 0, RxTime: time.Now().UnixNano()}
+	if v := dn.Handle(f); v != handle.Forward {
 		t.Fatalf("dexplane transit verdict %v", v)
 	}
 	var q packet.Packet
@@ -536,7 +531,7 @@ func nonZero(n *node.Node) map[string]uint64 {
 // the judge: every record lists the four hops in path order with each
 // node's id, hop limit and interface ids.
 func TestPTOKernelInteropRun(t *testing.T) {
-	bin := buildDexplane(t)
+	bin := testutil.BuildDexplane(t)
 	e, _, tr, d, ha, hb := ptoTopology(t)
 	dir := t.TempDir()
 	recFile := filepath.Join(dir, "d.json")

@@ -19,13 +19,14 @@ import (
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/internal/metrics"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // newQueueBed is newFaultBed on bitw with queues queue pairs per veth.
 func newQueueBed(t *testing.T, queues int) *faultBed {
 	t.Helper()
 	testbed.SkipIfNotRoot(t)
-	b := &faultBed{t: t, bin: buildDexplane(t), tb: testbed.NewQueues(t, testbed.Bitw, queues), dir: t.TempDir()}
+	b := &faultBed{t: t, bin: testutil.BuildDexplane(t), tb: testbed.NewQueues(t, testbed.Bitw, queues), dir: t.TempDir()}
 	b.tb.HostA.Sysctl(t, "net.ipv6.auto_flowlabels", "0")
 	return b
 }

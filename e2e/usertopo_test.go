@@ -37,6 +37,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // Route of the k/n check: UDP to host-b's second address.
@@ -141,7 +142,7 @@ func TestUserTopology(t *testing.T) {
 		}
 	}
 	gf := goflow2Bin(t)
-	bin := buildDexplane(t)
+	bin := testutil.BuildDexplane(t)
 	for _, steer := range []string{"all", "sampled"} {
 		for _, mode := range []string{"inline", "encap"} {
 			t.Run(steer+"/"+mode, func(t *testing.T) { runUserTopo(t, bin, gf, steer, mode) })
@@ -174,7 +175,7 @@ func runUserTopo(t *testing.T, bin, gf, steer, mode string) {
 		gfOut[i] = filepath.Join(dir, names[i]+".goflow2")
 		cmd := n.Command(gf, "-listen", "netflow://"+utIPFIX+"?count=1&workers=1", "-produce", "raw", "-format", "json",
 			"-transport", "file", "-transport.file", gfOut[i], "-addr", "")
-		var log lockedBuffer
+		var log testutil.LockedBuffer
 		cmd.Stdout, cmd.Stderr = &log, &log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -195,7 +196,7 @@ func runUserTopo(t *testing.T, bin, gf, steer, mode string) {
 		}
 	}
 	// Kernel defaults: DAD runs on the hosts' and router's addresses.
-	waitDAD(t, u.ha, u.rt, u.hb)
+	testbed.WaitDAD(t, u.ha, u.rt, u.hb)
 
 	t.Run("ping", func(t *testing.T) {
 		for _, c := range []struct {
@@ -246,7 +247,7 @@ func runUserTopo(t *testing.T, bin, gf, steer, mode string) {
 				}
 			}
 		}
-		waitDAD(t, u.ha, u.hb)
+		testbed.WaitDAD(t, u.ha, u.hb)
 		if out, err := u.ha.Run("ping", "-6", "-c", "5", "-i", "0.2", "-W", "2", "2001:db8:77::b"); err != nil || !strings.Contains(out, " 0% packet loss") {
 			t.Errorf("ping through the tenant's tunnel: %v\n%s", err, out)
 		}
@@ -286,37 +287,12 @@ func runUserTopo(t *testing.T, bin, gf, steer, mode string) {
 	}
 	for i, name := range names {
 		var got int
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			got = goflow2Records(t, gfOut[i])
-			if got >= len(recs[0]) || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		testutil.Within(10*time.Second, func() bool { got = goflow2Records(t, gfOut[i]); return got >= len(recs[0]) })
 		if got != len(recs[0]) {
 			t.Errorf("goflow2 decoded %d records from %s, want %d (e1's records)", got, name, len(recs[0]))
 		}
 	}
 	t.Logf("records per node: %d (k/n stream: %d)", len(recs[0]), want)
-}
-
-// waitDAD waits until no address in the namespaces is tentative.
-func waitDAD(t *testing.T, ns ...*testbed.Netns) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for _, n := range ns {
-		for {
-			out, err := n.Run("ip", "-6", "addr", "show", "tentative")
-			if err == nil && strings.TrimSpace(out) == "" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: addresses still tentative:\n%s", n.Node, out)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
 }
 
 // utTCP sends utTCPBytes of random data over a kernel TCP connection from
@@ -414,16 +390,11 @@ func utUDP(t *testing.T, src, dstNS *testbed.Netns, dst string, count int) int {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.Within(5*time.Second, func() bool {
 		mu.Lock()
-		n := len(seen)
-		mu.Unlock()
-		if n == count {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(seen) == count
+	})
 	time.Sleep(200 * time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()

@@ -11,15 +11,14 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/cilium/ebpf"
-
 	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	dxnode "github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/dataplane/xsk"
-	"github.com/dexplane/dexplane/e2e/hostile"
 	dx "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/internal/hostile"
+	"github.com/dexplane/dexplane/internal/specvec"
 )
 
 // The differential test runs every frame through dxp_steer with
@@ -35,8 +34,10 @@ import (
 //     for every frame, so both select the same packets on any sequence
 //     (the counters are 64 bits in both);
 //   - a frame dxp_steer steers to a worker leaves the steer: sampled node,
-//     which takes dxp_steer's decision from the metadata and never samples
-//     again, exactly as it leaves the steer: all node (verdict and bytes).
+//     which takes dxp_steer's decision from the metadata the program wrote
+//     in front of it (dataplane.Presampled, as the daemon wires it) and
+//     never samples again, exactly as it leaves the steer: all node
+//     (verdict and bytes).
 //
 // Frames shorter than an Ethernet header are skipped: BPF_PROG_TEST_RUN
 // refuses them (devices never deliver them either).
@@ -44,14 +45,12 @@ import (
 // diffHarness holds one role's XDP program and its two Go nodes.
 type diffHarness struct {
 	role   hostile.Role
-	objs   *dx.Objects
-	prog   *ebpf.Program
+	x      *xdpRun      // dxp_steer; the frames arrive on port 0
 	all    *dxnode.Node // steer: all
 	smp    *dxnode.Node // steer: sampled
 	snapA  *policy.Snapshot
 	snapS  *policy.Snapshot
 	routes []policy.Route
-	next   atomic.Uint32 // dxnode.Presample for smp's next frame
 }
 
 // diffSpec is hostile.Spec(r) with k/n samplers that select only some
@@ -90,73 +89,55 @@ func newDiffHarnessSpec(t testing.TB, r hostile.Role, spec policy.Spec) *diffHar
 	if h.all, err = dxnode.New(dxnode.Config{Policy: &pa, RingSize: 64}); err != nil {
 		t.Fatal(err)
 	}
-	presel := func(*xsk.Frame) dxnode.Presample { return dxnode.Presample(h.next.Load()) }
-	if h.smp, err = dxnode.New(dxnode.Config{Policy: &ps, RingSize: 64, Presampled: presel}); err != nil {
+	if h.smp, err = dxnode.New(dxnode.Config{Policy: &ps, RingSize: 64, Presampled: dataplane.Presampled}); err != nil {
 		t.Fatal(err)
 	}
 	opts, err := dataplane.OptionsFromSnapshot(h.snapA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.objs, err = dx.Load(dx.Options{Steer: dx.SteerSampled, PassForeignHbH: opts.PassForeignHbH}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.objs.Close() })
+	h.x = newXDPRun(t, dx.Options{Steer: policy.SteerSampled, PassForeignHbH: opts.PassForeignHbH}, opts.Roles[0])
 	var sr []dx.SteerRoute
 	for _, rt := range h.routes {
 		sr = append(sr, dx.SteerRoute{Prefix: rt.Prefix, RouteID: uint32(rt.ID), K: rt.K, N: rt.N})
 	}
-	if err := h.objs.SetRoutes(sr); err != nil {
+	if err := h.x.objs.SetRoutes(sr); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.objs.SetDecapEndpoints(h.snapA.DecapEndpoints.All()); err != nil {
+	if err := h.x.objs.SetDecapEndpoints(h.snapA.DecapEndpoints.All()); err != nil {
 		t.Fatal(err)
 	}
-	role := dx.RoleInside
-	if spec.Ports[0].Domain == policy.Outside {
-		role = dx.RoleOutside
-	}
-	if h.prog, err = h.objs.ProgramForTest(0, role); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.prog.Close() })
 	return h
 }
 
-// runGo hands frame to n as a worker would (in a chunk with headroom) and
-// returns the verdict and the frame as it leaves (nil when dropped).
-func runGo(n *dxnode.Node, frame []byte) (xsk.Verdict, []byte) {
+// runGo hands frame to n as a worker would (in a chunk with headroom, meta
+// the octets right before it) and returns the verdict and the frame as it
+// leaves (nil when dropped).
+func runGo(n *dxnode.Node, meta, frame []byte) (handle.Verdict, []byte) {
 	const headroom = 256
 	buf := make([]byte, headroom+len(frame)+64)
+	copy(buf[headroom-len(meta):], meta)
 	copy(buf[headroom:], frame)
-	f := &xsk.Frame{Buf: buf, Off: headroom, Len: len(frame), RxTime: 1_700_000_000_000_000_000}
+	f := &handle.Frame{Buf: buf, Off: headroom, Len: len(frame), RxTime: 1_700_000_000_000_000_000}
 	v := n.Handle(f)
-	if v == xsk.Drop {
+	if v == handle.Drop {
 		return v, nil
 	}
 	return v, append([]byte(nil), buf[f.Off:f.Off+f.Len]...)
 }
 
-// xdpCounts returns route id → k/n counter, and port 0's reason counts.
-func (h *diffHarness) xdpCounts(t testing.TB) (map[int]uint64, [dx.NumReasons]uint64) {
+// samplerCounts returns route id → XDP k/n counter.
+func (h *diffHarness) samplerCounts(t testing.TB) map[int]uint64 {
 	t.Helper()
 	m := map[int]uint64{}
 	for _, r := range h.routes {
-		c, err := h.objs.SamplerCount(uint32(r.ID))
+		c, err := h.x.objs.SamplerCount(uint32(r.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
 		m[r.ID] = c
 	}
-	c, err := h.objs.Counters()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rs [dx.NumReasons]uint64
-	for r := range dx.NumReasons {
-		rs[r] = c[0][r].Packets
-	}
-	return m, rs
+	return m
 }
 
 // goCounts returns route id → Go sampler count of snapshot s.
@@ -175,23 +156,16 @@ func (h *diffHarness) check(t testing.TB, name string, frame []byte) string {
 	if len(frame) < packet.EthernetLen {
 		return ""
 	}
-	x0, r0 := h.xdpCounts(t)
+	x0 := h.samplerCounts(t)
 	g0 := goCounts(h.snapA)
-	if _, err := h.prog.Run(&ebpf.RunOptions{Data: frame}); err != nil {
-		t.Fatalf("%s: BPF_PROG_TEST_RUN: %v", name, err)
-	}
-	x1, r1 := h.xdpCounts(t)
-	reason, n := dx.Reason(0), 0
-	for r := dx.ReasonNotIPv6; r < dx.ReasonXSKMiss; r++ {
-		if r1[r] != r0[r] {
-			reason, n = r, n+int(r1[r]-r0[r])
-		}
-	}
+	res := h.x.run(t, 0, frame)
+	x1 := h.samplerCounts(t)
+	reason := res.reason
 	var errs []string
-	if n != 1 {
-		return fmt.Sprintf("%s/%v: dxp_steer counted the frame under %d classifications", name, h.role, n)
+	if res.n != 1 {
+		return fmt.Sprintf("%s/%v: dxp_steer counted the frame under %d classifications", name, h.role, res.n)
 	}
-	vAll, outAll := runGo(h.all, frame)
+	vAll, outAll := runGo(h.all, nil, frame)
 	g1 := goCounts(h.snapA)
 	for id := range x1 {
 		if dxd, gd := x1[id]-x0[id], g1[id]-g0[id]; dxd != gd {
@@ -200,20 +174,18 @@ func (h *diffHarness) check(t testing.TB, name string, frame []byte) string {
 	}
 	switch {
 	case reason.Dropped():
-		if vAll != xsk.Drop {
+		if vAll != handle.Drop {
 			errs = append(errs, fmt.Sprintf("dxp_steer drops it (%v), the steer: all node %v it", reason, vAll))
 		}
 	case !reason.Steered():
-		if vAll != xsk.Forward || !bytes.Equal(outAll, frame) {
+		if vAll != handle.Forward || !bytes.Equal(outAll, frame) {
 			errs = append(errs, fmt.Sprintf("dxp_steer lets it cross (%v), the steer: all node gives %v %x", reason, vAll, outAll))
 		}
 	default:
-		ps := dxnode.PresampleNotSelected
-		if reason == dx.ReasonSampled {
-			ps = dxnode.PresampleSelected
+		if !res.hasMeta {
+			errs = append(errs, fmt.Sprintf("steered (%v) without metadata", reason))
 		}
-		h.next.Store(uint32(ps))
-		vS, outS := runGo(h.smp, frame)
+		vS, outS := runGo(h.smp, res.metaRaw, frame)
 		if vS != vAll || !bytes.Equal(outS, outAll) {
 			errs = append(errs, fmt.Sprintf("steered (%v): steer: sampled node %v %x, steer: all node %v %x", reason, vS, outS, vAll, outAll))
 		}
@@ -236,15 +208,10 @@ func skipIfNoBPF(t testing.TB) {
 	}
 }
 
-// Spec §7 golden vectors (IPv6 packets), the same bytes as package packet's.
+// Spec §7 golden vectors (IPv6 packets), by subtest name.
 var goldenVectors = map[string]string{
-	"plain": "60000000000c114020010db800000000000000000000000120010db80000000000000000000000029c401389000c15c770696e67",
-	"a":     "60000000001c004020010db800000000000000000000000120010db800000000000000000000000211010100310a0004007b0000800000009c401389000c15c770696e67",
-	"b":     "600000000024004020010db800000000000000000000000120010db80000000000000000000000021102010031120004007b00c0b000000012345678000000009c401389000c15c770696e67",
-	"b2":    "600000000024004020010db800000000000000000000000120010db800000000000000000000000211020100310e0004007b0080b000000012345678010200009c401389000c15c770696e67",
-	"c":     "60000000004c004020010db8ffff0000000000000000000120010db8ffff000000000000000000022902010031120004007b00c080000000123456780000000160000000000c114020010db800000000000000000000000120010db80000000000000000000000029c401389000c15c770696e67",
-	"d":     "600000000024004020010db800000000000000000000000120010db800000000000000000000000211021e02abcd0100310a0004007b000080000000010200009c401389000c15c770696e67",
-	"e-pto": "600000000024004020010db800000000000000000000000120010db80000000000000000000000021102010031120000007b080180000000000000003f0000019c401389000c15c770696e67",
+	"plain": specvec.Plain, "a": specvec.A, "b": specvec.B, "b2": specvec.B2,
+	"c": specvec.C, "d": specvec.D, "e-pto": specvec.E,
 }
 
 // linkHeaders are the VLAN stacks the golden vectors are sent behind:
@@ -324,7 +291,7 @@ func TestDifferentialSteer(t *testing.T) {
 					t.Error(msg)
 				}
 			}
-			x, _ := h.xdpCounts(t)
+			x := h.samplerCounts(t)
 			t.Logf("%d frames, %d differ; XDP route counters %v, Go %v", len(frames), bad, x, goCounts(h.snapA))
 		})
 	}
@@ -383,7 +350,7 @@ func TestSamplerWidth(t *testing.T) {
 		t.Fatalf("route %v: k/n %d/%d", r.Prefix, r.K, r.N)
 	}
 	start := uint64(1)<<32 - 1 // ≡ 0 (mod 3): selected; then 2^32 ≡ 1, 2^32+1 ≡ 2, 2^32+2 ≡ 0
-	if err := h.objs.SetSamplerCount(uint32(r.ID), start); err != nil {
+	if err := h.x.objs.SetSamplerCount(uint32(r.ID), start); err != nil {
 		t.Fatal(err)
 	}
 	frame, err := hex.DecodeString(linkHeaders["untagged"] + goldenVectors["plain"])
@@ -394,17 +361,12 @@ func TestSamplerWidth(t *testing.T) {
 	copy(frame[14+24:], other[:])
 	var got []bool
 	for range 4 {
-		_, r0 := h.xdpCounts(t)
-		if _, err := h.prog.Run(&ebpf.RunOptions{Data: frame}); err != nil {
-			t.Fatal(err)
-		}
-		_, r1 := h.xdpCounts(t)
-		got = append(got, r1[dx.ReasonSampled] > r0[dx.ReasonSampled])
+		got = append(got, h.x.run(t, 0, frame).reason == dx.ReasonSampled)
 	}
 	if want := []bool{true, false, false, true}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("selected %v from counter 2^32-1, want %v (64-bit k/n)", got, want)
 	}
-	if c, err := h.objs.SamplerCount(uint32(r.ID)); err != nil || c != start+4 {
+	if c, err := h.x.objs.SamplerCount(uint32(r.ID)); err != nil || c != start+4 {
 		t.Errorf("counter %d (%v), want %d", c, err, start+4)
 	}
 }

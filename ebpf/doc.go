@@ -21,11 +21,11 @@
 // EtherTypes (IPv4, ARP, LLDP, ...) are not IPv6 to us and cross
 // (ReasonNotIPv6). ICMPv6 types 133-137 (ND) then cross in the kernel
 // (ReasonND) in every mode. What goes to the workers depends on the
-// SteerMode:
+// Options.Steer (policy.Steer):
 //
-//   - SteerAll: every other IPv6 frame (ReasonAll). The workers do the
+//   - policy.SteerAll: every other IPv6 frame (ReasonAll). The workers do the
 //     route lookup and the k/n sampling (kernel semantics).
-//   - SteerSampled: the program decides. A frame with Payload Length 0 and
+//   - policy.SteerSampled: the program decides. A frame with Payload Length 0 and
 //     a Hop-by-Hop header (a jumbogram candidate) always goes up
 //     (ReasonHbH), so the codec judges it. On an outside port the program
 //     looks the destination up in an LPM trie (SetRoutes) and runs the
@@ -58,7 +58,7 @@
 // frames are rare on a domain's inside links, so the cost is small; the bulk
 // (TCP, UDP, ICMPv6) still never leaves the kernel unless sampled.
 //
-// k/n semantics in SteerSampled are the kernel's (net/ipv6/ioam6_iptunnel.c)
+// k/n semantics in policy.SteerSampled are the kernel's (net/ipv6/ioam6_iptunnel.c)
 // but 64 bits wide like package policy's Sampler, so steer: all and steer:
 // sampled select the same frames however many a route sees: one counter
 // per route, global (shared by all CPUs and both ports,
@@ -67,10 +67,10 @@
 // N frames in the order they reach the counter. Frames of a route that carry
 // a Hop-by-Hop header advance the counter too.
 //
-// Order window (SteerSampled, Options.OrderWindow > 0): a worker's path is
+// Order window (policy.SteerSampled, Options.OrderWindow > 0): a worker's path is
 // slower than crossing in XDP, so the frames of a flow that follow one sent
 // to a worker would overtake it. With a window, every frame sent to a worker
-// in SteerSampled records its flow (innermost IPv6 addresses, upper layer
+// in policy.SteerSampled records its flow (innermost IPv6 addresses, upper layer
 // and ports, past one Hop-by-Hop header and an ip6ip6 outer header) in the
 // LRU map order_hold with a deadline now+window; a frame that would cross
 // (ReasonUnsampled, ReasonNoRoute, ReasonIPv6Pass) goes to the worker

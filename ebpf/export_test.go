@@ -5,11 +5,12 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"github.com/dexplane/dexplane/dataplane/policy"
 )
 
 // ProgramForTest loads port's copy of the selected program without
 // attaching it, for BPF_PROG_TEST_RUN (Program.Run). The caller closes it.
-func (o *Objects) ProgramForTest(port int, role PortRole) (*ebpf.Program, error) {
+func (o *Objects) ProgramForTest(port int, role policy.Domain) (*ebpf.Program, error) {
 	return o.loadProgram(port, role, false)
 }
 
@@ -27,4 +28,11 @@ func (o *Objects) SetSamplerCount(id uint32, c uint64) error {
 	var v [64]byte
 	binary.NativeEndian.PutUint64(v[:8], c)
 	return o.maps.Samplers.Put(id, v)
+}
+
+// SetPeerForTest makes ifindex port's peer in tx_ports, as AttachPort does,
+// without attaching anything: under BPF_PROG_TEST_RUN a frame that crosses
+// then returns XDP_REDIRECT instead of counting ReasonNoPeer.
+func (o *Objects) SetPeerForTest(port, ifindex int) error {
+	return o.maps.TxPorts.Put(uint32(port), uint32(ifindex))
 }

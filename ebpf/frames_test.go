@@ -12,7 +12,8 @@ import (
 	"github.com/dexplane/dexplane/internal/testbed"
 )
 
-// Hand-built frames for injecting exact traffic with an AF_PACKET socket.
+// Hand-built frames: run through a program with BPF_PROG_TEST_RUN
+// (progrun_test.go), or injected on a veth with an AF_PACKET socket.
 
 const (
 	etIPv6 = 0x86dd

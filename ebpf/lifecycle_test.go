@@ -7,9 +7,9 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/dexplane/dexplane/dataplane/policy"
 	dx "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
@@ -17,11 +17,11 @@ import (
 // TestRedirectBaseline: dxp_redirect forwards everything, attach auto picks
 // native on veth.
 func TestRedirectBaseline(t *testing.T) {
-	n := start(t, dx.Options{Program: dx.ProgramRedirect}, dx.AttachAuto, dx.RoleOutside, dx.RoleInside)
-	if n.atts[0].Mode != dx.AttachNative {
+	n := start(t, dx.Options{Program: dx.ProgramRedirect}, policy.AttachAuto, policy.Outside, policy.Inside)
+	if n.atts[0].Mode != policy.AttachNative {
 		t.Errorf("auto on veth gave %v, want native", n.atts[0].Mode)
 	}
-	pings(t, n.tb)
+	n.tb.PingBothWays(t, 3, true)
 }
 
 // xdpShown reports whether `ip -d link show` in the dut lists an XDP program.
@@ -39,7 +39,7 @@ func xdpShown(t *testing.T, dut *testbed.Netns) string {
 
 // TestCloseDetaches: Detach and Close leave no program on the ports.
 func TestCloseDetaches(t *testing.T) {
-	n := start(t, dx.Options{}, dx.AttachGeneric, dx.RoleOutside, dx.RoleInside)
+	n := start(t, dx.Options{}, policy.AttachGeneric, policy.Outside, policy.Inside)
 	dut := n.tb.DUT()
 	if xdpShown(t, dut) == "" {
 		t.Fatal("no XDP program shown after attach")
@@ -76,14 +76,7 @@ func attachLegacy(t *testing.T, ns *testbed.Netns, ifname, name string) {
 		t.Fatal(err)
 	}
 	defer prog.Close() // the attachment keeps it alive
-	err = ns.Do(func() error {
-		l, err := netlink.LinkByName(ifname)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_SKB_MODE)
-	})
-	if err != nil {
+	if err := ns.AttachXDP(ifname, prog, unix.XDP_FLAGS_SKB_MODE); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -98,7 +91,7 @@ func TestStaleReplaced(t *testing.T) {
 	attachLegacy(t, dut, testbed.East, "foreign")
 	foreignID, _ := dut.XDPProgID(testbed.East)
 
-	objs, err := dx.Load(dx.Options{Steer: dx.SteerAll, Logger: quiet})
+	objs, err := dx.Load(dx.Options{Steer: policy.SteerAll, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,10 +100,10 @@ func TestStaleReplaced(t *testing.T) {
 	var err1 error
 	err = dut.Do(func() error {
 		var err error
-		if a0, err = objs.AttachPort(west, 0, east, dx.AttachGeneric, dx.RoleOutside); err != nil {
+		if a0, err = objs.AttachPort(west, 0, east, policy.AttachGeneric, policy.Outside); err != nil {
 			return err
 		}
-		_, err1 = objs.AttachPort(east, 1, west, dx.AttachGeneric, dx.RoleInside)
+		_, err1 = objs.AttachPort(east, 1, west, policy.AttachGeneric, policy.Inside)
 		return nil
 	})
 	if err != nil {
@@ -132,7 +125,7 @@ func TestStaleReplaced(t *testing.T) {
 	}
 	defer objs2.Close()
 	err = dut.Do(func() error {
-		_, err := objs2.AttachPort(west, 0, east, dx.AttachGeneric, dx.RoleOutside)
+		_, err := objs2.AttachPort(west, 0, east, policy.AttachGeneric, policy.Outside)
 		return err
 	})
 	if !errors.Is(err, dx.ErrPortBusy) {

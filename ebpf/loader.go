@@ -1,7 +1,6 @@
 package ebpf
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,31 +13,18 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/dexplane/dexplane/dataplane/policy"
 )
 
-// Limits compiled into steer.c; keep them in sync.
+// Sizes of the maps the loader may change (steer.c's defaults).
 const (
-	// MaxPorts is the number of ports one node has.
-	MaxPorts = 2
-	// MaxQueues is the number of RX queues per port that can have a socket.
-	MaxQueues = 64
-	// MaxDecapEndpoints bounds SetDecapEndpoints.
-	MaxDecapEndpoints = 256
 	// DefaultMaxRoutes is the size of the steering LPM and sampler tables.
 	DefaultMaxRoutes = 16384
 	// DefaultOrderFlows is the size of the order_hold map.
 	DefaultOrderFlows = 65536
 	// MaxOrderWindow bounds Options.OrderWindow.
 	MaxOrderWindow = time.Second
-)
-
-// port_flags bits in steer.c.
-const (
-	flagAll    = 1 << 0
-	flagRoutes = 1 << 1
-	flagHbH    = 1 << 2
-	flagDecap  = 1 << 3
-	flagExtHdr = 1 << 4
 )
 
 // ProgPrefix starts the kernel name of every dexplane XDP program; a
@@ -58,94 +44,6 @@ var (
 	ErrClosed = errors.New("ebpf objects closed")
 )
 
-// SteerMode selects what dxp_steer sends to the workers.
-type SteerMode uint8
-
-const (
-	// SteerAll sends every IPv6 frame except ND to the workers.
-	SteerAll SteerMode = iota
-	// SteerSampled lets the XDP program pick the frames (see the package doc).
-	SteerSampled
-)
-
-func (m SteerMode) String() string {
-	switch m {
-	case SteerAll:
-		return "all"
-	case SteerSampled:
-		return "sampled"
-	}
-	return fmt.Sprintf("SteerMode(%d)", uint8(m))
-}
-
-// ParseSteerMode parses "all" or "sampled".
-func ParseSteerMode(s string) (SteerMode, error) {
-	switch s {
-	case "all":
-		return SteerAll, nil
-	case "sampled":
-		return SteerSampled, nil
-	}
-	return 0, fmt.Errorf("steer mode %q: want all or sampled", s)
-}
-
-// AttachMode is how an XDP program is hooked into a driver.
-type AttachMode uint8
-
-const (
-	// AttachAuto tries native first, then generic. dataplane.Engine
-	// refines it per port: toward a veth it uses AttachPortPeerViaTC.
-	AttachAuto AttachMode = iota
-	// AttachNative runs in the driver (XDP_FLAGS_DRV_MODE).
-	AttachNative
-	// AttachGeneric runs on the skb path (XDP_FLAGS_SKB_MODE); works on
-	// every device, but hands AF_XDP sockets the GSO frames a local sender
-	// produces (up to 64 KiB, dropped when larger than a UMEM chunk).
-	AttachGeneric
-)
-
-func (m AttachMode) String() string {
-	switch m {
-	case AttachAuto:
-		return "auto"
-	case AttachNative:
-		return "native"
-	case AttachGeneric:
-		return "generic"
-	}
-	return fmt.Sprintf("AttachMode(%d)", uint8(m))
-}
-
-// ParseAttachMode parses "auto", "native" or "generic".
-func ParseAttachMode(s string) (AttachMode, error) {
-	for _, m := range []AttachMode{AttachAuto, AttachNative, AttachGeneric} {
-		if s == m.String() {
-			return m, nil
-		}
-	}
-	return 0, fmt.Errorf("attach mode %q: want auto, native or generic", s)
-}
-
-// PortRole says on which side of the IOAM domain edge a port is.
-type PortRole uint8
-
-const (
-	// RoleInside ports face the IOAM domain.
-	RoleInside PortRole = iota
-	// RoleOutside ports face the world outside the domain.
-	RoleOutside
-)
-
-func (r PortRole) String() string {
-	switch r {
-	case RoleInside:
-		return "inside"
-	case RoleOutside:
-		return "outside"
-	}
-	return fmt.Sprintf("PortRole(%d)", uint8(r))
-}
-
 // Program selects which XDP program AttachPort hooks to the ports.
 type Program uint8
 
@@ -159,17 +57,19 @@ const (
 // Options configures Load. The zero value steers all IPv6 to the workers.
 type Options struct {
 	Program Program
-	Steer   SteerMode
+	// Steer selects what dxp_steer sends to the workers.
+	Steer policy.Steer
 	// MaxRoutes sizes the route LPM and sampler tables (route ids must be
 	// below it); 0 means DefaultMaxRoutes.
 	MaxRoutes int
 	// PassForeignHbH keeps Hop-by-Hop frames arriving on outside ports in
-	// the kernel in SteerSampled unless their route selects them; set it
-	// when foreign IOAM is forwarded untouched.
+	// the kernel in policy.SteerSampled unless their route selects them;
+	// set it when foreign IOAM is forwarded untouched.
 	PassForeignHbH bool
-	// OrderWindow, in SteerSampled, sends a flow's frames to the worker for
-	// this long after one of them went there, so none overtakes it (see the
-	// package documentation); 0 disables it. At most MaxOrderWindow.
+	// OrderWindow, in policy.SteerSampled, sends a flow's frames to the
+	// worker for this long after one of them went there, so none overtakes
+	// it (see the package documentation); 0 disables it. At most
+	// MaxOrderWindow.
 	OrderWindow time.Duration
 	// OrderFlows sizes the order_hold LRU map (flows remembered at once);
 	// 0 means DefaultOrderFlows. Ignored without OrderWindow.
@@ -203,13 +103,13 @@ func Load(opts Options) (*Objects, error) {
 	if opts.MaxRoutes < 1 || opts.MaxRoutes > 1<<20 {
 		return nil, fmt.Errorf("ebpf: MaxRoutes %d out of range 1..%d", opts.MaxRoutes, 1<<20)
 	}
-	if opts.Program > ProgramRedirect || opts.Steer > SteerSampled {
+	if opts.Program > ProgramRedirect || opts.Steer > policy.SteerSampled {
 		return nil, fmt.Errorf("ebpf: bad options program=%d steer=%d", opts.Program, opts.Steer)
 	}
 	if opts.OrderWindow < 0 || opts.OrderWindow > MaxOrderWindow {
 		return nil, fmt.Errorf("ebpf: order window %v out of range 0..%v", opts.OrderWindow, MaxOrderWindow)
 	}
-	if opts.OrderWindow > 0 && opts.Steer != SteerSampled {
+	if opts.OrderWindow > 0 && opts.Steer != policy.SteerSampled {
 		return nil, fmt.Errorf("ebpf: order window %v needs steer sampled (with steer all every frame goes to a worker)", opts.OrderWindow)
 	}
 	if opts.OrderFlows == 0 {
@@ -254,8 +154,8 @@ func Load(opts Options) (*Objects, error) {
 type Attachment struct {
 	// Ifindex and Port are the interface and its port index.
 	Ifindex, Port int
-	// Mode is the mode the kernel accepted: AttachNative or AttachGeneric.
-	Mode AttachMode
+	// Mode is the mode the kernel accepted: policy.AttachNative or policy.AttachGeneric.
+	Mode policy.AttachMode
 	// Replaced names the stale dexplane program that was removed first,
 	// empty when the interface had none.
 	Replaced string
@@ -314,7 +214,7 @@ func (a *Attachment) detachLocked() error {
 
 // AttachPort loads a copy of the program for port portIndex (0 or 1), makes
 // peerIfindex the port's egress, and attaches the program to ifindex.
-// role decides what SteerSampled steers on this port; to change it, Detach
+// role decides what policy.SteerSampled steers on this port; to change it, Detach
 // and attach again (the role is compiled into the port's program). An
 // interface can hold one attachment at a time. A stale dexplane
 // program on the interface is replaced (logged, and named in
@@ -324,7 +224,7 @@ func (a *Attachment) detachLocked() error {
 // Interface indexes are resolved in the network namespace of the calling
 // OS thread: call it from the node's namespace (a locked thread that did
 // setns, or a process started inside it).
-func (o *Objects) AttachPort(ifindex, portIndex, peerIfindex int, mode AttachMode, role PortRole) (*Attachment, error) {
+func (o *Objects) AttachPort(ifindex, portIndex, peerIfindex int, mode policy.AttachMode, role policy.Domain) (*Attachment, error) {
 	return o.attachPort(ifindex, portIndex, peerIfindex, mode, role, false)
 }
 
@@ -336,21 +236,21 @@ func (o *Objects) AttachPort(ifindex, portIndex, peerIfindex int, mode AttachMod
 // device accepts. Native attach on a veth also makes the kernel segment
 // what the neighbour sends (no GSO frames larger than a UMEM chunk), which
 // generic attach does not. Needs ProgramSteer.
-func (o *Objects) AttachPortPeerViaTC(ifindex, portIndex, peerIfindex int, role PortRole) (*Attachment, error) {
+func (o *Objects) AttachPortPeerViaTC(ifindex, portIndex, peerIfindex int, role policy.Domain) (*Attachment, error) {
 	if o.opts.Program != ProgramSteer {
 		return nil, fmt.Errorf("ebpf: port %d: peer via tc needs the steer program", portIndex)
 	}
-	return o.attachPort(ifindex, portIndex, peerIfindex, AttachNative, role, true)
+	return o.attachPort(ifindex, portIndex, peerIfindex, policy.AttachNative, role, true)
 }
 
-func (o *Objects) attachPort(ifindex, portIndex, peerIfindex int, mode AttachMode, role PortRole, viaTC bool) (*Attachment, error) {
+func (o *Objects) attachPort(ifindex, portIndex, peerIfindex int, mode policy.AttachMode, role policy.Domain, viaTC bool) (*Attachment, error) {
 	if portIndex < 0 || portIndex >= MaxPorts {
 		return nil, fmt.Errorf("ebpf: port index %d out of range 0..%d", portIndex, MaxPorts-1)
 	}
 	if ifindex <= 0 || peerIfindex <= 0 {
 		return nil, fmt.Errorf("ebpf: port %d: bad ifindex %d or peer %d", portIndex, ifindex, peerIfindex)
 	}
-	if mode > AttachGeneric {
+	if mode > policy.AttachGeneric {
 		return nil, fmt.Errorf("ebpf: port %d: bad attach mode %d", portIndex, mode)
 	}
 	o.mu.Lock()
@@ -379,14 +279,14 @@ func (o *Objects) attachPort(ifindex, portIndex, peerIfindex int, mode AttachMod
 		return nil, err
 	}
 
-	try := []AttachMode{mode}
-	if mode == AttachAuto {
-		try = []AttachMode{AttachNative, AttachGeneric}
+	try := []policy.AttachMode{mode}
+	if mode == policy.AttachAuto {
+		try = []policy.AttachMode{policy.AttachNative, policy.AttachGeneric}
 	}
 	var errs []error
 	for _, m := range try {
 		flags := link.XDPDriverMode
-		if m == AttachGeneric {
+		if m == policy.AttachGeneric {
 			flags = link.XDPGenericMode
 		}
 		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: flags})
@@ -420,12 +320,12 @@ var progName = [...]string{ProgramSteer: "dxp_steer", ProgramRedirect: "dxp_redi
 
 // loadProgram loads this port's copy of the selected program, sharing the
 // node's maps; port_index and port_flags become verifier-known constants.
-func (o *Objects) loadProgram(port int, role PortRole, viaTC bool) (*ebpf.Program, error) {
+func (o *Objects) loadProgram(port int, role policy.Domain, viaTC bool) (*ebpf.Program, error) {
 	var flags uint32
 	switch {
-	case o.opts.Steer == SteerAll:
+	case o.opts.Steer == policy.SteerAll:
 		flags = flagAll
-	case role == RoleOutside:
+	case role == policy.Outside:
 		flags = flagRoutes
 		if !o.opts.PassForeignHbH {
 			// Hop-by-Hop and other extension headers (foreign IOAM in a
@@ -588,34 +488,4 @@ func (o *Objects) UnregisterXSK(port, queue int) error {
 		return fmt.Errorf("ebpf: unregister xsk port %d queue %d: %w", port, queue, err)
 	}
 	return nil
-}
-
-// MetaLen is the size of the XDP metadata dxp_steer puts in front of a
-// steered frame.
-const MetaLen = 8
-
-const metaMagic = 0xd7e5
-
-// Meta is what dxp_steer tells a worker about a steered frame.
-type Meta struct {
-	// Reason is why the frame was steered: ReasonAll, ReasonSampled,
-	// ReasonHbH or ReasonDecap.
-	Reason Reason
-	// RouteID is the id of the route that selected it (ReasonSampled).
-	RouteID uint32
-}
-
-// ParseMeta decodes the MetaLen octets that precede the packet in its
-// UMEM chunk (chunk[off-MetaLen:off]); ok is false if b is short or does not
-// hold dexplane metadata (the driver gave the program no metadata room).
-// Fields are in host byte order.
-func ParseMeta(b []byte) (m Meta, ok bool) {
-	if len(b) < MetaLen {
-		return Meta{}, false
-	}
-	b = b[len(b)-MetaLen:]
-	if binary.NativeEndian.Uint16(b[6:]) != metaMagic {
-		return Meta{}, false
-	}
-	return Meta{RouteID: binary.NativeEndian.Uint32(b), Reason: Reason(binary.NativeEndian.Uint16(b[4:]))}, true
 }

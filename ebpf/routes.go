@@ -9,7 +9,7 @@ import (
 )
 
 // SteerRoute is one destination prefix whose frames an outside port
-// samples in SteerSampled.
+// samples in policy.SteerSampled.
 type SteerRoute struct {
 	// Prefix is an IPv6 prefix; host bits must be zero.
 	Prefix netip.Prefix
@@ -86,7 +86,7 @@ func keyOf(p netip.Prefix) lpmKey {
 }
 
 // SetDecapEndpoints replaces the set of addresses whose ip6ip6 frames inside
-// ports steer to the workers in SteerSampled (the tunnel endpoints this node
+// ports steer to the workers in policy.SteerSampled (the tunnel endpoints this node
 // terminates).
 func (o *Objects) SetDecapEndpoints(addrs []netip.Addr) error {
 	want := make(map[netip.Addr]struct{}, len(addrs))

@@ -26,45 +26,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-// Limits shared with the Go loader (loader.go); unit_test.go checks them.
-#define MAX_PORTS 2
-#define MAX_QUEUES 64 // per port; XSKMAP key = port * MAX_QUEUES + rx queue
-#define MAX_DECAP 256
-
-// port_flags bits: what a port steers to userspace.
-#define F_ALL (1u << 0)     // every IPv6 frame except ND ("steer: all")
-#define F_ROUTES (1u << 1)  // destination LPM + k/n sampler (outside ports)
-#define F_HBH (1u << 2)     // frames with a Hop-by-Hop header
-#define F_DECAP (1u << 3)   // ip6ip6 addressed to a decap endpoint (inside ports)
-#define F_EXT_HDR (1u << 4) // IPv6 whose Next Header is not a plain upper layer (inside
-                            // ports; outside ports unless foreign IOAM is forwarded,
-                            // so foreign IOAM in a Destination Options header meets
-                            // the foreign_ioam policy in both steer modes)
-
-// Counter index within a port. Every frame is counted under exactly one
-// classification reason (R_NOT_IPV6 .. R_EXT_HDR), so their sum is the number
-// of frames the port received; R_XSK_MISS and R_NO_PEER additionally count
-// what then happened to some of them. ebpf/stats.go mirrors this enum.
-enum reason {
-	R_NOT_IPV6 = 0, // ARP, IPv4, LLDP, anything not IPv6 → peer
-	R_ND,           // ICMPv6 133-137 (RS, RA, NS, NA, redirect) → peer
-	R_MALFORMED,    // truncated VLAN or IPv6 header, IP version != 6,
-	                // Payload Length past the frame → dropped
-	R_IPV6_PASS,    // IPv6 nobody asked for (sampled mode) → peer
-	R_NO_ROUTE,     // outside port: destination matches no steering route → peer
-	R_UNSAMPLED,    // outside port: route matched, k/n did not select → peer
-	R_ALL,          // steer all: IPv6 → worker
-	R_SAMPLED,      // outside port: route matched and k/n selected → worker
-	R_HBH,          // Hop-by-Hop header present → worker
-	R_DECAP,        // ip6ip6 to a decap endpoint → worker
-	R_EXT_HDR,      // Next Header not a plain upper layer → worker
-	R_ORDER,        // sampled mode: would cross, but a frame of its flow went
-	                // to a worker less than order_window_ns ago → worker, so
-	                // the flow stays in order
-	R_XSK_MISS,     // event: wanted a worker, no socket on this queue → peer instead
-	R_NO_PEER,      // event: no peer in tx_ports → dropped
-	NR_REASONS,
-};
+#include "steer_abi.h"
 
 // Set by the loader before loading, per port copy.
 volatile const __u32 port_index = 0;
@@ -77,17 +39,6 @@ volatile const __u64 order_window_ns = 0;
 struct counter {
 	__u64 packets;
 	__u64 bytes; // frame length from the Ethernet header on, no FCS
-};
-
-// Metadata placed in front of a frame steered to a socket (bpf_xdp_adjust_meta),
-// so the worker knows why it got the frame; AF_XDP copies it into the UMEM
-// chunk right before the packet. Best effort: drivers without metadata room
-// deliver frames without it, hence the magic.
-#define META_MAGIC 0xd7e5
-struct meta {
-	__u32 route_id; // LPM route id for R_SAMPLED, else 0
-	__u16 reason;   // enum reason
-	__u16 magic;    // META_MAGIC
 };
 
 struct lpm_key {
@@ -183,8 +134,8 @@ struct vlan_hdr {
 	__be16 proto;
 };
 
-// VLAN tags looked through: the same set and limit as package packet.
-#define MAX_VLAN_TAGS 2
+// VLAN tags looked through: the set of package packet (the limit,
+// MAX_VLAN_TAGS, is in steer_abi.h).
 #define ETH_P_QINQ_9100 0x9100
 
 static __always_inline int is_vlan(__be16 proto)

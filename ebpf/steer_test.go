@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/dataplane/policy"
 	dx "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
@@ -26,7 +27,7 @@ type node struct {
 
 // start builds bitw and attaches opts' program to both dut ports, port 0
 // (west, facing host-a) with role west and port 1 with role east.
-func start(t *testing.T, opts dx.Options, mode dx.AttachMode, west, east dx.PortRole) *node {
+func start(t *testing.T, opts dx.Options, mode policy.AttachMode, west, east policy.Domain) *node {
 	t.Helper()
 	tb := testbed.New(t, testbed.Bitw)
 	n := &node{tb: tb}
@@ -66,43 +67,18 @@ func (n *node) counters(t *testing.T) dx.Counters {
 	return c
 }
 
-func pings(t *testing.T, tb *testbed.Testbed) {
-	t.Helper()
-	for _, p := range []struct {
-		from *testbed.Netns
-		to   netip.Addr
-	}{{tb.HostA, tb.AddrB}, {tb.HostB, tb.AddrA}, {tb.HostA, tb.AddrB4}, {tb.HostB, tb.AddrA4}} {
-		if err := p.from.Ping(p.to, 3); err != nil {
-			t.Errorf("%s → %v: %v", p.from.Node, p.to, err)
-		}
-	}
-}
-
 // TestSteerAllWithoutSockets: with an empty XSKMAP every frame still
 // crosses (steered ones via the xsk_miss fallback), ND and ARP included,
 // in both attach modes.
 func TestSteerAllWithoutSockets(t *testing.T) {
-	for _, mode := range []dx.AttachMode{dx.AttachGeneric, dx.AttachNative} {
+	for _, mode := range []policy.AttachMode{policy.AttachGeneric, policy.AttachNative} {
 		t.Run(mode.String(), func(t *testing.T) {
-			n := start(t, dx.Options{Steer: dx.SteerAll}, mode, dx.RoleOutside, dx.RoleInside)
+			n := start(t, dx.Options{Steer: policy.SteerAll}, mode, policy.Outside, policy.Inside)
 			if n.atts[0].Mode != mode || n.atts[1].Mode != mode {
 				t.Errorf("attached in %v/%v, asked %v", n.atts[0].Mode, n.atts[1].Mode, mode)
 			}
-			pings(t, n.tb)
-			// Provoke neighbour discovery both ways.
-			for _, h := range []struct {
-				ns   *testbed.Netns
-				peer netip.Addr
-			}{{n.tb.HostA, n.tb.AddrB}, {n.tb.HostB, n.tb.AddrA}} {
-				h.ns.MustRun(t, "ip", "neigh", "del", h.peer.String(), "dev", testbed.HostIf)
-				if err := h.ns.Ping(h.peer, 1); err != nil {
-					t.Errorf("%s → %v after neighbour flush: %v", h.ns.Node, h.peer, err)
-				}
-				out := h.ns.MustRun(t, "ip", "-6", "neigh", "show", h.peer.String())
-				if !strings.Contains(out, "lladdr") || strings.Contains(out, "PERMANENT") {
-					t.Errorf("%s: no neighbour entry for %v learnt through ND: %q", h.ns.Node, h.peer, out)
-				}
-			}
+			n.tb.PingBothWays(t, 3, true)
+			n.tb.NDBothWays(t) // neighbour discovery across the bump
 			c := n.counters(t)
 			for p := range dx.MaxPorts {
 				pc := c[p]
@@ -127,18 +103,20 @@ func format(pc [dx.NumReasons]dx.Counter) string {
 	return b.String()
 }
 
-// TestSteerSampled checks each classification of dxp_steer in SteerSampled
-// with injected frames (the table of the package doc: malformed IPv6
-// dropped, outside routes and k/n, Hop-by-Hop, decap, other Next Headers
-// on the inside port), and the k/n phase: the first K of every N.
+// TestSteerSampled checks each classification of dxp_steer in
+// policy.SteerSampled frame by frame with BPF_PROG_TEST_RUN (the table of
+// the package doc: malformed IPv6 dropped, outside routes and k/n,
+// Hop-by-Hop, decap, other Next Headers on the inside port), the k/n phase
+// (the first K of every N), and each frame's fate: dropped, or crossing
+// unchanged, with the metadata of its reason when it was steered.
 func TestSteerSampled(t *testing.T) {
-	n := start(t, dx.Options{Steer: dx.SteerSampled}, dx.AttachGeneric, dx.RoleOutside, dx.RoleInside)
-	a, b := n.tb.HostA, n.tb.HostB
+	n := newXDPRun(t, dx.Options{Steer: policy.SteerSampled}, policy.Outside, policy.Inside)
+	addrA, addrB := netip.MustParseAddr("2001:db8:1::a"), netip.MustParseAddr("2001:db8:1::b")
 	decapEP := netip.MustParseAddr("2001:db8:1::d")
 	other := netip.MustParseAddr("2001:db8:5::1")
 	never := netip.MustParseAddr("2001:db8:99::1")
 	err := n.objs.SetRoutes([]dx.SteerRoute{
-		{Prefix: netip.PrefixFrom(n.tb.AddrB, 128), RouteID: 3, K: 2, N: 5},
+		{Prefix: netip.PrefixFrom(addrB, 128), RouteID: 3, K: 2, N: 5},
 		{Prefix: netip.MustParsePrefix("2001:db8:99::/48"), RouteID: 4, K: 0, N: 1},
 	})
 	if err != nil {
@@ -148,14 +126,11 @@ func TestSteerSampled(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Injected frames go to a MAC nobody has: the far host drops them
-	// unseen instead of answering with ICMPv6 errors that would be counted.
-	const nobody = "02:00:00:00:ee:ee"
 	toB := func(vid uint16, dst netip.Addr, l4 []byte, nh uint8) []byte {
-		return ether(nobody, testbed.HostAMAC, vid, etIPv6, ipv6(nh, n.tb.AddrA, dst, l4))
+		return ether(macB, macA, vid, etIPv6, ipv6(nh, addrA, dst, l4))
 	}
 	toA := func(dst netip.Addr, l4 []byte, nh uint8) []byte {
-		return ether(nobody, testbed.HostBMAC, 0, etIPv6, ipv6(nh, n.tb.AddrB, dst, l4))
+		return ether(macA, macB, 0, etIPv6, ipv6(nh, addrB, dst, l4))
 	}
 	const udpNH, hbhNH, ip6NH = 17, 0, 41
 	// withPlen sets the Payload Length of an untagged frame.
@@ -167,90 +142,95 @@ func TestSteerSampled(t *testing.T) {
 	// ext is an 8-octet extension header (Routing, Fragment, Destination
 	// Options) before payload.
 	ext := func(nh uint8, payload []byte) []byte { return append([]byte{nh, 0, 1, 4, 0, 0, 0, 0}, payload...) }
-	plainUDP := toB(0, n.tb.AddrB, udp(), udpNH)
+	plainUDP := toB(0, addrB, udp(), udpNH)
 	v4 := append([]byte{}, plainUDP...)
 	v4[14] = 0x40
 
 	steps := []struct {
 		name   string
-		from   *testbed.Netns
 		frames [][]byte
 		port   int
 		want   map[int]uint64 // reason → cumulative packets on port
 	}{
 		// Counter 0,1,2: selected, selected, not.
-		{"k/n first window", a, repeat(3, toB(0, n.tb.AddrB, udp(), udpNH)), 0,
+		{"k/n first window", repeat(3, toB(0, addrB, udp(), udpNH)), 0,
 			map[int]uint64{int(dx.ReasonSampled): 2, int(dx.ReasonUnsampled): 1}},
 		// Counter 3,4 | 5,6 (new window): not, not, selected, selected.
-		{"k/n second window", a, repeat(4, toB(0, n.tb.AddrB, udp(), udpNH)), 0,
+		{"k/n second window", repeat(4, toB(0, addrB, udp(), udpNH)), 0,
 			map[int]uint64{int(dx.ReasonSampled): 4, int(dx.ReasonUnsampled): 3}},
 		// 802.1Q-tagged, counter 7: not selected.
-		{"vlan", a, [][]byte{toB(7, n.tb.AddrB, udp(), udpNH)}, 0,
+		{"vlan", [][]byte{toB(7, addrB, udp(), udpNH)}, 0,
 			map[int]uint64{int(dx.ReasonSampled): 4, int(dx.ReasonUnsampled): 4}},
 		// 20 more (counters 8..27): windows 5..9 start at 10,15,20,25 → 8 selected.
-		{"k/n 20 more", a, repeat(20, toB(0, n.tb.AddrB, udp(), udpNH)), 0,
+		{"k/n 20 more", repeat(20, toB(0, addrB, udp(), udpNH)), 0,
 			map[int]uint64{int(dx.ReasonSampled): 12, int(dx.ReasonUnsampled): 16}},
-		{"k=0 route", a, repeat(3, toB(0, never, udp(), udpNH)), 0,
+		{"k=0 route", repeat(3, toB(0, never, udp(), udpNH)), 0,
 			map[int]uint64{int(dx.ReasonUnsampled): 19}},
-		{"no route", a, repeat(2, toB(0, other, udp(), udpNH)), 0,
+		{"no route", repeat(2, toB(0, other, udp(), udpNH)), 0,
 			map[int]uint64{int(dx.ReasonNoRoute): 2}},
-		{"foreign hbh", a, [][]byte{toB(0, other, hbh(udpNH, udp()), hbhNH)}, 0,
+		{"foreign hbh", [][]byte{toB(0, other, hbh(udpNH, udp()), hbhNH)}, 0,
 			map[int]uint64{int(dx.ReasonHbH): 1, int(dx.ReasonNoRoute): 2}},
-		{"nd", a, [][]byte{toB(0, other, []byte{135, 0, 0, 0, 0, 0, 0, 0}, 58)}, 0,
+		{"nd", [][]byte{toB(0, other, []byte{135, 0, 0, 0, 0, 0, 0, 0}, 58)}, 0,
 			map[int]uint64{int(dx.ReasonND): 1}},
-		{"lldp", a, [][]byte{ether("01:80:c2:00:00:0e", testbed.HostAMAC, 0, etLLDP, make([]byte, 46))}, 0,
+		{"lldp", [][]byte{ether("01:80:c2:00:00:0e", macA, 0, etLLDP, make([]byte, 46))}, 0,
 			map[int]uint64{int(dx.ReasonNotIPv6): 1}},
 		// Malformed IPv6 is dropped in every mode, counted once each.
-		{"truncated ipv6", a, [][]byte{ether(nobody, testbed.HostAMAC, 0, etIPv6, make([]byte, 39))}, 0,
+		{"truncated ipv6", [][]byte{ether(macB, macA, 0, etIPv6, make([]byte, 39))}, 0,
 			map[int]uint64{int(dx.ReasonMalformed): 1}},
-		{"vlan cut", a, [][]byte{ether(nobody, testbed.HostAMAC, 0, etVLAN, []byte{0, 7})}, 0,
+		{"vlan cut", [][]byte{ether(macB, macA, 0, etVLAN, []byte{0, 7})}, 0,
 			map[int]uint64{int(dx.ReasonMalformed): 2}},
-		{"vlan then nothing", a, [][]byte{ether(nobody, testbed.HostAMAC, 7, etIPv6, nil)}, 0,
+		{"vlan then nothing", [][]byte{ether(macB, macA, 7, etIPv6, nil)}, 0,
 			map[int]uint64{int(dx.ReasonMalformed): 3}},
-		{"version 4", a, [][]byte{v4}, 0,
+		{"version 4", [][]byte{v4}, 0,
 			map[int]uint64{int(dx.ReasonMalformed): 4, int(dx.ReasonSampled): 12, int(dx.ReasonUnsampled): 19}},
-		{"payload length past the frame", a, [][]byte{withPlen(plainUDP, len(udp())+1)}, 0,
+		{"payload length past the frame", [][]byte{withPlen(plainUDP, len(udp())+1)}, 0,
 			map[int]uint64{int(dx.ReasonMalformed): 5, int(dx.ReasonSampled): 12, int(dx.ReasonUnsampled): 19}},
 		// Payload Length short of the frame (trailer) is fine: counter 28
 		// is in the window starting at 25, not selected.
-		{"payload length short", a, [][]byte{withPlen(plainUDP, len(udp())-8)}, 0,
+		{"payload length short", [][]byte{withPlen(plainUDP, len(udp())-8)}, 0,
 			map[int]uint64{int(dx.ReasonMalformed): 5, int(dx.ReasonUnsampled): 20}},
 		// A jumbogram candidate goes up before the route's sampler runs.
-		{"jumbogram candidate", a, [][]byte{withPlen(toB(0, n.tb.AddrB, hbh(udpNH, udp()), hbhNH), 0)}, 0,
+		{"jumbogram candidate", [][]byte{withPlen(toB(0, addrB, hbh(udpNH, udp()), hbhNH), 0)}, 0,
 			map[int]uint64{int(dx.ReasonHbH): 2, int(dx.ReasonSampled): 12, int(dx.ReasonUnsampled): 20}},
 		// Outside ports steer extension headers too, so foreign IOAM in a
 		// Destination Options header meets the foreign_ioam policy.
-		{"outside routing header", a, [][]byte{toB(0, other, ext(udpNH, udp()), 43)}, 0,
+		{"outside routing header", [][]byte{toB(0, other, ext(udpNH, udp()), 43)}, 0,
 			map[int]uint64{int(dx.ReasonNoRoute): 2, int(dx.ReasonExtHdr): 1}},
-		{"inside hbh", b, [][]byte{toA(n.tb.AddrA, hbh(udpNH, udp()), hbhNH)}, 1,
+		{"inside hbh", [][]byte{toA(addrA, hbh(udpNH, udp()), hbhNH)}, 1,
 			map[int]uint64{int(dx.ReasonHbH): 1}},
-		{"inside decap", b, repeat(2, toA(decapEP, ipv6(udpNH, n.tb.AddrB, n.tb.AddrA, udp()), ip6NH)), 1,
+		{"inside decap", repeat(2, toA(decapEP, ipv6(udpNH, addrB, addrA, udp()), ip6NH)), 1,
 			map[int]uint64{int(dx.ReasonDecap): 2}},
-		{"inside ip6ip6 elsewhere", b, [][]byte{toA(other, ipv6(udpNH, n.tb.AddrB, n.tb.AddrA, udp()), ip6NH)}, 1,
+		{"inside ip6ip6 elsewhere", [][]byte{toA(other, ipv6(udpNH, addrB, addrA, udp()), ip6NH)}, 1,
 			map[int]uint64{int(dx.ReasonExtHdr): 1, int(dx.ReasonIPv6Pass): 0}},
-		{"inside plain", b, repeat(3, toA(n.tb.AddrA, udp(), udpNH)), 1,
+		{"inside plain", repeat(3, toA(addrA, udp(), udpNH)), 1,
 			map[int]uint64{int(dx.ReasonIPv6Pass): 3}},
 		// Plain upper layers stay in the kernel: TCP, ICMPv6 echo, SCTP, ESP.
-		{"inside upper layers", b, [][]byte{
-			toA(n.tb.AddrA, make([]byte, 20), 6), toA(n.tb.AddrA, []byte{128, 0, 0, 0, 0, 1, 0, 1}, 58),
-			toA(n.tb.AddrA, make([]byte, 12), 132), toA(n.tb.AddrA, make([]byte, 16), 50)}, 1,
+		{"inside upper layers", [][]byte{
+			toA(addrA, make([]byte, 20), 6), toA(addrA, []byte{128, 0, 0, 0, 0, 1, 0, 1}, 58),
+			toA(addrA, make([]byte, 12), 132), toA(addrA, make([]byte, 16), 50)}, 1,
 			map[int]uint64{int(dx.ReasonIPv6Pass): 7, int(dx.ReasonExtHdr): 1}},
-		{"inside nd", b, [][]byte{toA(n.tb.AddrA, []byte{136, 0, 0, 0, 0, 0, 0, 0}, 58)}, 1,
+		{"inside nd", [][]byte{toA(addrA, []byte{136, 0, 0, 0, 0, 0, 0, 0}, 58)}, 1,
 			map[int]uint64{int(dx.ReasonIPv6Pass): 7, int(dx.ReasonExtHdr): 1}},
 		// Every other Next Header goes to a worker: Routing, Fragment,
 		// Destination Options, AH, No Next Header, unknown (253).
-		{"inside extension headers", b, [][]byte{
-			toA(n.tb.AddrA, ext(udpNH, udp()), 43), toA(n.tb.AddrA, ext(udpNH, udp()), 44),
-			toA(n.tb.AddrA, ext(hbhNH, hbh(udpNH, udp())), 60), toA(n.tb.AddrA, ext(udpNH, udp()), 51),
-			toA(n.tb.AddrA, nil, 59), toA(n.tb.AddrA, udp(), 253)}, 1,
+		{"inside extension headers", [][]byte{
+			toA(addrA, ext(udpNH, udp()), 43), toA(addrA, ext(udpNH, udp()), 44),
+			toA(addrA, ext(hbhNH, hbh(udpNH, udp())), 60), toA(addrA, ext(udpNH, udp()), 51),
+			toA(addrA, nil, 59), toA(addrA, udp(), 253)}, 1,
 			map[int]uint64{int(dx.ReasonExtHdr): 7, int(dx.ReasonIPv6Pass): 7, int(dx.ReasonHbH): 1}},
-		{"inside payload length past the frame", b, [][]byte{withPlen(toA(n.tb.AddrA, udp(), udpNH), 100)}, 1,
+		{"inside payload length past the frame", [][]byte{withPlen(toA(addrA, udp(), udpNH), 100)}, 1,
 			map[int]uint64{int(dx.ReasonMalformed): 1, int(dx.ReasonIPv6Pass): 7}},
-		{"inside jumbogram candidate", b, [][]byte{withPlen(toA(n.tb.AddrA, hbh(udpNH, udp()), hbhNH), 0)}, 1,
+		{"inside jumbogram candidate", [][]byte{withPlen(toA(addrA, hbh(udpNH, udp()), hbhNH), 0)}, 1,
 			map[int]uint64{int(dx.ReasonHbH): 2}},
 	}
 	for _, s := range steps {
-		inject(t, s.from, testbed.HostIf, s.frames...)
+		for _, f := range s.frames {
+			r := n.run(t, s.port, f)
+			checkFate(t, s.name, r, f)
+			if r.reason == dx.ReasonSampled && r.meta.RouteID != 3 {
+				t.Errorf("%s: sampled with route id %d in the metadata, want 3", s.name, r.meta.RouteID)
+			}
+		}
 		c := n.counters(t)
 		for r, want := range s.want {
 			if got := c[s.port][r].Packets; got != want {
@@ -271,11 +251,9 @@ func TestSteerSampled(t *testing.T) {
 	if steered != missed || c[0][dx.ReasonNoPeer].Packets+c[1][dx.ReasonNoPeer].Packets != 0 {
 		t.Errorf("steered %d, xsk_miss %d, no_peer %d/%d", steered, missed, c[0][dx.ReasonNoPeer].Packets, c[1][dx.ReasonNoPeer].Packets)
 	}
-	if c[0][dx.ReasonSampled].Bytes != 12*uint64(len(toB(0, n.tb.AddrB, udp(), udpNH))) {
+	if c[0][dx.ReasonSampled].Bytes != 12*uint64(len(toB(0, addrB, udp(), udpNH))) {
 		t.Errorf("sampled bytes %d", c[0][dx.ReasonSampled].Bytes)
 	}
-	// The unselected frames really crossed the bump.
-	pings(t, n.tb)
 }
 
 // TestDomain4 chains four nodes, each redirecting natively into the next
@@ -283,31 +261,31 @@ func TestSteerSampled(t *testing.T) {
 func TestDomain4(t *testing.T) {
 	tb := testbed.New(t, testbed.Domain4)
 	for i, r := range tb.Bumps {
-		objs, err := dx.Load(dx.Options{Steer: dx.SteerSampled, Logger: quiet})
+		objs, err := dx.Load(dx.Options{Steer: policy.SteerSampled, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { objs.Close() })
 		west, east := r.MustIfindex(t, testbed.West), r.MustIfindex(t, testbed.East)
-		roleW, roleE := dx.RoleInside, dx.RoleInside
+		roleW, roleE := policy.Inside, policy.Inside
 		if i == 0 {
-			roleW = dx.RoleOutside
+			roleW = policy.Outside
 		}
 		if i == len(tb.Bumps)-1 {
-			roleE = dx.RoleOutside
+			roleE = policy.Outside
 		}
 		err = r.Do(func() error {
-			if _, err := objs.AttachPort(west, 0, east, dx.AttachNative, roleW); err != nil {
+			if _, err := objs.AttachPort(west, 0, east, policy.AttachNative, roleW); err != nil {
 				return err
 			}
-			_, err := objs.AttachPort(east, 1, west, dx.AttachNative, roleE)
+			_, err := objs.AttachPort(east, 1, west, policy.AttachNative, roleE)
 			return err
 		})
 		if err != nil {
 			t.Fatalf("%s: %v", r.Node, err)
 		}
 	}
-	pings(t, tb)
+	tb.PingBothWays(t, 3, true)
 }
 
 // udpFrom is udp() with source port sport: another flow.
@@ -321,56 +299,56 @@ func udpFrom(sport uint16) []byte {
 // follow one sent to a worker go to the worker too (ReasonOrder) instead of
 // crossing and overtaking it, on both ports and through Hop-by-Hop and
 // ip6ip6 headers; frames of other flows still cross. Each step's frames
-// leave one socket back to back, well inside the window.
+// run back to back (BPF_PROG_TEST_RUN), well inside the window.
 func TestSteerOrderWindow(t *testing.T) {
-	n := start(t, dx.Options{Steer: dx.SteerSampled, OrderWindow: dx.MaxOrderWindow}, dx.AttachGeneric, dx.RoleOutside, dx.RoleInside)
-	a, b := n.tb.HostA, n.tb.HostB
+	n := newXDPRun(t, dx.Options{Steer: policy.SteerSampled, OrderWindow: dx.MaxOrderWindow}, policy.Outside, policy.Inside)
+	addrA, addrB := netip.MustParseAddr("2001:db8:1::a"), netip.MustParseAddr("2001:db8:1::b")
 	decapEP := netip.MustParseAddr("2001:db8:1::d")
 	other := netip.MustParseAddr("2001:db8:5::1")
-	if err := n.objs.SetRoutes([]dx.SteerRoute{{Prefix: netip.PrefixFrom(n.tb.AddrB, 128), RouteID: 1, K: 1, N: 3}}); err != nil {
+	if err := n.objs.SetRoutes([]dx.SteerRoute{{Prefix: netip.PrefixFrom(addrB, 128), RouteID: 1, K: 1, N: 3}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.objs.SetDecapEndpoints([]netip.Addr{decapEP}); err != nil {
 		t.Fatal(err)
 	}
-	const nobody = "02:00:00:00:ee:ee"
 	const udpNH, hbhNH, ip6NH = 17, 0, 41
 	toB := func(dst netip.Addr, l4 []byte, nh uint8) []byte {
-		return ether(nobody, testbed.HostAMAC, 0, etIPv6, ipv6(nh, n.tb.AddrA, dst, l4))
+		return ether(macB, macA, 0, etIPv6, ipv6(nh, addrA, dst, l4))
 	}
 	toA := func(dst netip.Addr, l4 []byte, nh uint8) []byte {
-		return ether(nobody, testbed.HostBMAC, 0, etIPv6, ipv6(nh, n.tb.AddrB, dst, l4))
+		return ether(macA, macB, 0, etIPv6, ipv6(nh, addrB, dst, l4))
 	}
-	flowA := toB(n.tb.AddrB, udpFrom(1000), udpNH)
+	flowA := toB(addrB, udpFrom(1000), udpNH)
 	steps := []struct {
 		name   string
-		from   *testbed.Netns
 		frames [][]byte
 		port   int
 		want   map[dx.Reason]uint64 // cumulative packets on port
 	}{
 		// Counter 0 selects the first frame; 1 and 2 would cross unsampled
 		// but follow it.
-		{"sampled flow", a, repeat(3, flowA), 0,
+		{"sampled flow", repeat(3, flowA), 0,
 			map[dx.Reason]uint64{dx.ReasonSampled: 1, dx.ReasonOrder: 2, dx.ReasonUnsampled: 0}},
 		// Same route, another flow: counter 3 selects the first, which then
 		// holds only its own flow; flow A's hold is still on.
-		{"second flow", a, [][]byte{toB(n.tb.AddrB, udpFrom(2000), udpNH), toB(n.tb.AddrB, udpFrom(2000), udpNH), flowA}, 0,
+		{"second flow", [][]byte{toB(addrB, udpFrom(2000), udpNH), toB(addrB, udpFrom(2000), udpNH), flowA}, 0,
 			map[dx.Reason]uint64{dx.ReasonSampled: 2, dx.ReasonOrder: 4, dx.ReasonUnsampled: 0}},
-		{"unrelated flow crosses", a, repeat(2, toB(other, udpFrom(1000), udpNH)), 0,
+		{"unrelated flow crosses", repeat(2, toB(other, udpFrom(1000), udpNH)), 0,
 			map[dx.Reason]uint64{dx.ReasonNoRoute: 2, dx.ReasonOrder: 4}},
 		// Inside: a Hop-by-Hop frame (DEX in transit) holds its flow.
-		{"inside hbh then plain", b, [][]byte{toA(n.tb.AddrA, hbh(udpNH, udpFrom(3000)), hbhNH),
-			toA(n.tb.AddrA, udpFrom(3000), udpNH), toA(n.tb.AddrA, udpFrom(3000), udpNH),
-			toA(n.tb.AddrA, udpFrom(3001), udpNH)}, 1,
+		{"inside hbh then plain", [][]byte{toA(addrA, hbh(udpNH, udpFrom(3000)), hbhNH),
+			toA(addrA, udpFrom(3000), udpNH), toA(addrA, udpFrom(3000), udpNH),
+			toA(addrA, udpFrom(3001), udpNH)}, 1,
 			map[dx.Reason]uint64{dx.ReasonHbH: 1, dx.ReasonOrder: 2, dx.ReasonIPv6Pass: 1}},
 		// An ip6ip6 frame to a decap endpoint holds its inner flow.
-		{"inside decap then inner plain", b, [][]byte{toA(decapEP, ipv6(udpNH, n.tb.AddrB, n.tb.AddrA, udpFrom(4000)), ip6NH),
-			toA(n.tb.AddrA, udpFrom(4000), udpNH)}, 1,
+		{"inside decap then inner plain", [][]byte{toA(decapEP, ipv6(udpNH, addrB, addrA, udpFrom(4000)), ip6NH),
+			toA(addrA, udpFrom(4000), udpNH)}, 1,
 			map[dx.Reason]uint64{dx.ReasonDecap: 1, dx.ReasonOrder: 3, dx.ReasonIPv6Pass: 1}},
 	}
 	for _, s := range steps {
-		inject(t, s.from, testbed.HostIf, s.frames...)
+		for _, f := range s.frames {
+			checkFate(t, s.name, n.run(t, s.port, f), f)
+		}
 		c := n.counters(t)
 		for r, want := range s.want {
 			if got := c[s.port][r].Packets; got != want {
@@ -382,10 +360,10 @@ func TestSteerOrderWindow(t *testing.T) {
 
 func TestOrderWindowOptions(t *testing.T) {
 	for _, o := range []dx.Options{
-		{Steer: dx.SteerAll, OrderWindow: time.Millisecond},
-		{Steer: dx.SteerSampled, OrderWindow: -1},
-		{Steer: dx.SteerSampled, OrderWindow: dx.MaxOrderWindow + 1},
-		{Steer: dx.SteerSampled, OrderWindow: time.Millisecond, OrderFlows: -1},
+		{Steer: policy.SteerAll, OrderWindow: time.Millisecond},
+		{Steer: policy.SteerSampled, OrderWindow: -1},
+		{Steer: policy.SteerSampled, OrderWindow: dx.MaxOrderWindow + 1},
+		{Steer: policy.SteerSampled, OrderWindow: time.Millisecond, OrderFlows: -1},
 	} {
 		// The options are checked before anything is created, so the
 		// error names them even without the privileges to load.

@@ -1,9 +1,6 @@
 package ebpf
 
 import (
-	"encoding/binary"
-	"fmt"
-	"math/bits"
 	"net/netip"
 	"os"
 	"strings"
@@ -42,43 +39,6 @@ func TestSpecMatchesConstants(t *testing.T) {
 	}
 }
 
-// The Reason constants must follow steer.c's enum reason (same order) and
-// the port_flags bits its F_ defines: the enum is read from the C source.
-func TestReasonsMatchC(t *testing.T) {
-	src, err := os.ReadFile("steer.c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, ok := strings.CutPrefix(string(src)[strings.Index(string(src), "enum reason {"):], "enum reason {")
-	body, _, found := strings.Cut(body, "};")
-	if !ok || !found {
-		t.Fatal("enum reason not found in steer.c")
-	}
-	var names []string
-	for _, line := range strings.Split(body, "\n") {
-		line, _, _ = strings.Cut(strings.TrimSpace(line), "//")
-		id, _, _ := strings.Cut(strings.TrimSpace(line), ",")
-		id, _, _ = strings.Cut(id, " ")
-		if strings.HasPrefix(id, "R_") {
-			names = append(names, strings.ToLower(strings.TrimPrefix(id, "R_")))
-		}
-	}
-	if len(names) != int(NumReasons) {
-		t.Fatalf("steer.c has %d reasons %v, Go %d", len(names), names, NumReasons)
-	}
-	for i, n := range names {
-		if Reason(i).String() != n {
-			t.Errorf("reason %d: steer.c R_%s, Go %s", i, strings.ToUpper(n), Reason(i))
-		}
-	}
-	for name, bit := range map[string]int{"F_ALL": flagAll, "F_ROUTES": flagRoutes, "F_HBH": flagHbH, "F_DECAP": flagDecap, "F_EXT_HDR": flagExtHdr} {
-		want := fmt.Sprintf("#define %s (1u << %d)", name, bits.TrailingZeros(uint(bit)))
-		if !strings.Contains(string(src), want) {
-			t.Errorf("steer.c lacks %q", want)
-		}
-	}
-}
-
 func TestReasonNames(t *testing.T) {
 	seen := map[string]bool{}
 	for r := Reason(0); r < NumReasons; r++ {
@@ -101,42 +61,9 @@ func TestReasonNames(t *testing.T) {
 	}
 }
 
-func TestParseMeta(t *testing.T) {
-	b := make([]byte, 16)
-	if _, ok := ParseMeta(b); ok {
-		t.Error("zero bytes parsed as metadata")
-	}
-	binary.NativeEndian.PutUint32(b[8:], 42)
-	binary.NativeEndian.PutUint16(b[12:], uint16(ReasonSampled))
-	binary.NativeEndian.PutUint16(b[14:], metaMagic)
-	m, ok := ParseMeta(b)
-	if !ok || m.RouteID != 42 || m.Reason != ReasonSampled {
-		t.Errorf("ParseMeta = %+v, %v", m, ok)
-	}
-	if _, ok := ParseMeta(b[:7]); ok {
-		t.Error("short slice parsed")
-	}
-}
-
 func TestXSKKey(t *testing.T) {
 	if XSKKey(1, 3) != MaxQueues+3 || XSKKey(0, 0) != 0 {
 		t.Error("XSKKey layout changed")
-	}
-}
-
-func TestParseModes(t *testing.T) {
-	for _, s := range []string{"auto", "native", "generic"} {
-		if m, err := ParseAttachMode(s); err != nil || m.String() != s {
-			t.Errorf("ParseAttachMode(%q) = %v, %v", s, m, err)
-		}
-	}
-	for _, s := range []string{"all", "sampled"} {
-		if m, err := ParseSteerMode(s); err != nil || m.String() != s {
-			t.Errorf("ParseSteerMode(%q) = %v, %v", s, m, err)
-		}
-	}
-	if _, err := ParseAttachMode("offload"); err == nil {
-		t.Error("offload accepted")
 	}
 }
 

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asavie/xdp"
-
+	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/xsk"
 	dx "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
@@ -16,42 +16,42 @@ import (
 // and checks that steered frames reach it, bit for bit, with the metadata
 // that says why; unsteered frames still cross.
 func TestSteerToSocket(t *testing.T) {
-	for _, mode := range []dx.AttachMode{dx.AttachGeneric, dx.AttachNative} {
+	for _, mode := range []policy.AttachMode{policy.AttachGeneric, policy.AttachNative} {
 		t.Run(mode.String(), func(t *testing.T) {
-			n := start(t, dx.Options{Steer: dx.SteerSampled}, mode, dx.RoleOutside, dx.RoleInside)
+			n := start(t, dx.Options{Steer: policy.SteerSampled}, mode, policy.Outside, policy.Inside)
 			const routeID = 9
 			err := n.objs.SetRoutes([]dx.SteerRoute{{Prefix: netip.PrefixFrom(n.tb.AddrB, 128), RouteID: routeID, K: 1, N: 1}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			var sock *xdp.Socket
+			var port *xsk.Port
 			err = n.tb.DUT().Do(func() error {
 				var err error
-				sock, err = xdp.NewSocket(n.west, 0, nil)
+				port, err = xsk.OpenPort(xsk.PortConfig{Ifindex: n.west, Queue: 0, FillSize: 64, RxSize: 64, TxSize: 64, CompletionSize: 64})
 				return err
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer sock.Close()
-			if err := n.objs.RegisterXSK(0, 0, sock.FD()); err != nil {
+			defer port.Close()
+			if err := n.objs.RegisterXSK(0, 0, port.Socket().FD()); err != nil {
 				t.Fatal(err)
 			}
-			sock.Fill(sock.GetDescs(64))
+			port.Refill()
 
 			frame := ether("02:00:00:00:ee:ee", testbed.HostAMAC, 0, etIPv6, ipv6(17, n.tb.AddrA, n.tb.AddrB, udp()))
 			inject(t, n.tb.HostA, testbed.HostIf, frame, frame, frame)
 			var got int
 			deadline := time.Now().Add(2 * time.Second)
 			for got < 3 && time.Now().Before(deadline) {
-				if _, _, err := sock.Poll(100); err != nil {
+				if err := xsk.WaitRx([]*xsk.Port{port}, 100*time.Millisecond); err != nil {
 					t.Fatal(err)
 				}
-				for _, d := range sock.Receive(64) {
+				port.Receive(func(f *xsk.Frame) {
 					got++
-					// Copy mode leaves XDP_PACKET_HEADROOM before the packet;
-					// the metadata is its last MetaLen octets.
-					withMeta := sock.GetFrame(xdp.Desc{Addr: d.Addr - dx.MetaLen, Len: d.Len + dx.MetaLen})
+					// The metadata is the last MetaLen octets of the
+					// headroom in front of the packet.
+					withMeta := f.Buf[f.Off-dx.MetaLen : f.Off+f.Len]
 					m, ok := dx.ParseMeta(withMeta[:dx.MetaLen])
 					if !ok || m.Reason != dx.ReasonSampled || m.RouteID != routeID {
 						t.Errorf("metadata %+v ok=%v, want sampled route %d", m, ok, routeID)
@@ -59,7 +59,7 @@ func TestSteerToSocket(t *testing.T) {
 					if !bytes.Equal(withMeta[dx.MetaLen:], frame) {
 						t.Errorf("frame changed on the way to the socket")
 					}
-				}
+				})
 			}
 			if got != 3 {
 				t.Fatalf("socket got %d frames, want 3", got)

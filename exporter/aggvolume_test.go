@@ -12,6 +12,7 @@ import (
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/exporter/aggregate"
 	"github.com/dexplane/dexplane/exporter/collect"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // aggRec is one record of flow f at a transit node at 100 % DEX: 1500-octet
@@ -175,7 +176,7 @@ func TestAggregateExportUDP(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	waitFor(t, "all packets in aggregates", 10*time.Second, func() bool {
+	testutil.Eventually(t, "all packets in aggregates", 10*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		var n uint64

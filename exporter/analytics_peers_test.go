@@ -15,6 +15,7 @@ import (
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/exporter/aggregate"
 	"github.com/dexplane/dexplane/exporter/collect"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // analyticsRecords are one aggregate and two delay records (a segment and
@@ -176,7 +177,7 @@ func TestPeerGoflow2Analytics(t *testing.T) {
 		conn.Write(m)
 	}
 	var got [][]goflowValue
-	waitFor(t, "goflow2 output", 5*time.Second, func() bool {
+	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
 		got = got[:0]
 		for _, l := range readLines(t, out) {
 			var m struct {

@@ -19,6 +19,7 @@ import (
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/exporter/aggregate"
 	"github.com/dexplane/dexplane/exporter/collect"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // rec returns a record of flow 0x1234 with the given sequence number.
@@ -61,17 +62,6 @@ func push(t *testing.T, q *telemetry.Ring, from, n uint32) {
 	}
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestLocalOutputsAndReopen(t *testing.T) {
 	dir := t.TempDir()
 	txt, js := filepath.Join(dir, "dex.log"), filepath.Join(dir, "dex.json")
@@ -86,14 +76,14 @@ func TestLocalOutputsAndReopen(t *testing.T) {
 	stop := start(t, x)
 	time.Sleep(5 * time.Millisecond) // let the bucket fill a little
 	push(t, q, 0, 3)
-	waitFor(t, "3 lines", 2*time.Second, func() bool { return x.Counters().Outputs[1].Records == 3 })
+	testutil.Eventually(t, "3 lines", 2*time.Second, func() bool { return x.Counters().Outputs[1].Records == 3 })
 	if err := os.Rename(txt, txt+".1"); err != nil {
 		t.Fatal(err)
 	}
 	x.Reopen()
-	waitFor(t, "reopened file", 2*time.Second, func() bool { _, err := os.Stat(txt); return err == nil })
+	testutil.Eventually(t, "reopened file", 2*time.Second, func() bool { _, err := os.Stat(txt); return err == nil })
 	push(t, q, 3, 1)
-	waitFor(t, "4 lines", 2*time.Second, func() bool { return x.Counters().Outputs[0].Records == 4 })
+	testutil.Eventually(t, "4 lines", 2*time.Second, func() bool { return x.Counters().Outputs[0].Records == 4 })
 	stop()
 
 	old, _ := os.ReadFile(txt + ".1")
@@ -195,7 +185,7 @@ func TestUDPExport(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	const n = 500
 	push(t, q, 0, n)
-	waitFor(t, "500 records", 5*time.Second, func() bool { return col.count() == n })
+	testutil.Eventually(t, "500 records", 5*time.Second, func() bool { return col.count() == n })
 	stop()
 	col.mu.Lock()
 	defer col.mu.Unlock()
@@ -267,14 +257,14 @@ func TestCollectorDroppedUDP(t *testing.T) {
 	stop := start(t, x)
 	defer stop()
 	pushPaced(t, q, 0, 5000, 50000) // 100 ms with nobody listening
-	waitFor(t, "drained", 2*time.Second, func() bool { return q.Len() == 0 })
+	testutil.Eventually(t, "drained", 2*time.Second, func() bool { return q.Len() == 0 })
 	c := x.Counters()
 	if c.Offered != 5000 || c.CollectorDropped == 0 || c.Collectors[0].SendErrors == 0 {
 		t.Fatalf("while down: %+v %+v", c, c.Collectors[0])
 	}
 	col := listenUDP(t, addr)
 	pushPaced(t, q, 5000, 5000, 20000)
-	waitFor(t, "records after the collector returned", 3*time.Second, func() bool { return col.count() > 0 })
+	testutil.Eventually(t, "records after the collector returned", 3*time.Second, func() bool { return col.count() > 0 })
 	// once templates are re-sent everything decodes
 	pushPaced(t, q, 10000, 2000, 20000)
 	defer func() {
@@ -286,7 +276,7 @@ func TestCollectorDroppedUDP(t *testing.T) {
 			t.Logf("first %d last %d", col.evs[0].Record.Seq, col.evs[len(col.evs)-1].Record.Seq)
 		}
 	}()
-	waitFor(t, "records of the last batch", 3*time.Second, func() bool {
+	testutil.Eventually(t, "records of the last batch", 3*time.Second, func() bool {
 		col.mu.Lock()
 		defer col.mu.Unlock()
 		return len(col.evs) > 0 && col.evs[len(col.evs)-1].Record.Seq >= 10000
@@ -306,7 +296,7 @@ func TestCollectorDroppedTCP(t *testing.T) {
 	stop := start(t, x)
 	defer stop()
 	pushPaced(t, q, 0, 3000, 50000) // refused: every record dropped, none queued
-	waitFor(t, "drained", 2*time.Second, func() bool { return q.Len() == 0 })
+	testutil.Eventually(t, "drained", 2*time.Second, func() bool { return q.Len() == 0 })
 	if c := x.Counters(); c.CollectorDropped != 3000 || c.CollectorBehind != 0 || c.Collectors[0].Up {
 		t.Fatalf("while refused (all dropped as down, none as behind): %+v", c)
 	}
@@ -348,7 +338,7 @@ func TestCollectorDroppedTCP(t *testing.T) {
 		sessions <- s
 	}
 	conn := accept()
-	waitFor(t, "session up", 2*time.Second, func() bool { return x.Counters().Collectors[0].Up })
+	testutil.Eventually(t, "session up", 2*time.Second, func() bool { return x.Counters().Collectors[0].Up })
 	go read(conn, 1000)
 	pushPaced(t, q, 3000, 1000, 50000)
 	s1 := <-sessions
@@ -359,7 +349,7 @@ func TestCollectorDroppedTCP(t *testing.T) {
 	// and restarts the message sequence numbers.
 	conn.Close()
 	// (the listen backlog completes the new handshake before Accept)
-	waitFor(t, "second session", 2*time.Second, func() bool { return x.Counters().Collectors[0].Connects == 2 })
+	testutil.Eventually(t, "second session", 2*time.Second, func() bool { return x.Counters().Collectors[0].Connects == 2 })
 	conn = accept()
 	go read(conn, 500)
 	pushPaced(t, q, 4000, 500, 50000)
@@ -376,7 +366,7 @@ func TestCollectorDroppedTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close()
-	waitFor(t, "third session after a reset", 2*time.Second, func() bool { return x.Counters().Collectors[0].Connects == 3 })
+	testutil.Eventually(t, "third session after a reset", 2*time.Second, func() bool { return x.Counters().Collectors[0].Connects == 3 })
 	conn = accept()
 	defer conn.Close()
 	go read(conn, 200)
@@ -412,11 +402,11 @@ func TestSlowCollectorDoesNotStall(t *testing.T) {
 	}
 	stop := start(t, x)
 	defer stop()
-	waitFor(t, "session up", 2*time.Second, func() bool { return x.Counters().Collectors[0].Up })
+	testutil.Eventually(t, "session up", 2*time.Second, func() bool { return x.Counters().Collectors[0].Up })
 	// 100,000 records (~8 MB of IPFIX, far above the socket buffers) while
 	// the writer is blocked: the drainer keeps emptying the ring.
 	pushPaced(t, q, 0, 100000, 500000)
-	waitFor(t, "drained", time.Second, func() bool { return q.Len() == 0 })
+	testutil.Eventually(t, "drained", time.Second, func() bool { return q.Len() == 0 })
 	c := x.Counters()
 	if c.Offered != 100000 || c.CollectorDropped == 0 || c.CollectorBehind == 0 || !c.Collectors[0].Up {
 		t.Fatalf("want drops counted as writer behind on an established session: %+v %+v", c, c.Collectors[0])

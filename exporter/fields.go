@@ -158,6 +158,35 @@ func iana(group FieldGroup, name string, id uint16, t entities.IEDataType, lengt
 	return Field{InfoElement: *entities.NewInfoElement(name, id, t, 0, length), Group: group, Doc: doc, put: put, set: set}
 }
 
+// uintIE is a field holding the unsigned integer *v(r) in length octets
+// (reduced-size when length is less than its type's); decoding it also sets
+// the Trace-Type bits trace (0: none). Group GroupLiege fields are
+// enterprise-specific (PEN), the others IANA's.
+func uintIE[T ~uint8 | ~uint16 | ~uint32 | ~uint64](group FieldGroup, name string, id uint16, t entities.IEDataType, length uint16, doc string,
+	v func(*telemetry.Record) *T, trace uint32) Field {
+	pen := uint32(0)
+	if group == GroupLiege {
+		pen = PEN
+	}
+	return Field{InfoElement: *entities.NewInfoElement(name, id, t, pen, length), Group: group, Doc: doc,
+		put: func(d []byte, r *telemetry.Record) int { return putUint(d[:length], uint64(*v(r))) },
+		set: func(r *telemetry.Record, b []byte) {
+			*v(r) = T(uintBE(b))
+			r.TraceType |= trace
+		},
+	}
+}
+
+// putUint writes the low len(d) octets of v into d, big-endian (RFC 7011
+// §6.2 reduced-size encoding), and returns len(d).
+func putUint(d []byte, v uint64) int {
+	for i := len(d) - 1; i >= 0; i-- {
+		d[i] = byte(v)
+		v >>= 8
+	}
+	return len(d)
+}
+
 // uintBE decodes a big-endian unsigned integer of 1 to 8 octets
 // (RFC 7011 §6.2 reduced-size encoding).
 func uintBE(v []byte) uint64 {
@@ -173,88 +202,34 @@ func uintBE(v []byte) uint64 {
 // documentation); collector definition files are generated from it. Do not
 // modify it.
 var Fields = [numFields]Field{
-	fNamespace: ent("ioamNamespaceId", 0, entities.Unsigned16, 2, "IOAM Namespace-ID of the DEX option",
-		func(d []byte, r *telemetry.Record) int { return put16(d, r.Namespace) },
-		func(r *telemetry.Record, v []byte) {
-			r.Namespace = uint16(uintBE(v))
-		}),
-	fHopLim: ent("ioamHopLim", 1, entities.Unsigned8, 1, "Hop_Lim at the exporting node (trace bit 0 or 8)",
-		func(d []byte, r *telemetry.Record) int { return put8(d, r.HopLimit) },
-		func(r *telemetry.Record, v []byte) {
-			r.HopLimit = uint8(uintBE(v))
-		}),
-	fNodeID: ent("ioamNodeId", 2, entities.Unsigned32, 3, "node_id, 24 bits (trace bit 0)",
-		func(d []byte, r *telemetry.Record) int { return put24(d, r.NodeID) },
-		func(r *telemetry.Record, v []byte) {
-			r.NodeID = uint32(uintBE(v))
-			r.TraceType |= telemetry.TraceHopLimNodeID
-		}),
-	fIngressIfID: ent("ioamIngressIfId", 3, entities.Unsigned16, 2, "ingress_if_id, 16 bits (trace bit 1)",
-		func(d []byte, r *telemetry.Record) int { return put16(d, r.IngressIfID) },
-		func(r *telemetry.Record, v []byte) {
-			r.IngressIfID = uint16(uintBE(v))
-			r.TraceType |= telemetry.TraceIfIDs
-		}),
-	fEgressIfID: ent("ioamEgressIfId", 4, entities.Unsigned16, 2, "egress_if_id, 16 bits (trace bit 1)",
-		func(d []byte, r *telemetry.Record) int { return put16(d, r.EgressIfID) },
-		func(r *telemetry.Record, v []byte) {
-			r.EgressIfID = uint16(uintBE(v))
-			r.TraceType |= telemetry.TraceIfIDs
-		}),
-	fTimestampSec: ent("ioamTimestampSeconds", 5, entities.Unsigned32, 4, "timestamp seconds, POSIX (trace bit 2)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.TimestampSec) },
-		func(r *telemetry.Record, v []byte) {
-			r.TimestampSec = uint32(uintBE(v))
-			r.TraceType |= telemetry.TraceTimestampSec
-		}),
-	fTimestampFrac: ent("ioamTimestampFraction", 6, entities.Unsigned32, 4, "timestamp fraction, microseconds (trace bit 3)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.TimestampFrac) },
-		func(r *telemetry.Record, v []byte) {
-			r.TimestampFrac = uint32(uintBE(v))
-			r.TraceType |= telemetry.TraceTimestampFrac
-		}),
-	fNamespaceData: ent("ioamNamespaceData", 7, entities.Unsigned32, 4, "namespace-specific data, 32 bits (trace bit 5)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.NamespaceData) },
-		func(r *telemetry.Record, v []byte) {
-			r.NamespaceData = uint32(uintBE(v))
-			r.TraceType |= telemetry.TraceNamespaceData
-		}),
-	fQueueDepth: ent("ioamQueueDepth", 8, entities.Unsigned32, 4, "egress queue depth (trace bit 6)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.QueueDepth) },
-		func(r *telemetry.Record, v []byte) {
-			r.QueueDepth = uint32(uintBE(v))
-			r.TraceType |= telemetry.TraceQueueDepth
-		}),
-	fNodeIDWide: ent("ioamNodeIdWide", 9, entities.Unsigned64, 7, "node_id, 56 bits (trace bit 8)",
-		func(d []byte, r *telemetry.Record) int { return put56(d, r.NodeIDWide) },
-		func(r *telemetry.Record, v []byte) {
-			r.NodeIDWide = uintBE(v)
-			r.TraceType |= telemetry.TraceHopLimNodeIDWide
-		}),
-	fIngressIfIDWide: ent("ioamIngressIfIdWide", 10, entities.Unsigned32, 4, "ingress_if_id, 32 bits (trace bit 9)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.IngressIfIDWide) },
-		func(r *telemetry.Record, v []byte) {
-			r.IngressIfIDWide = uint32(uintBE(v))
-			r.TraceType |= telemetry.TraceIfIDsWide
-		}),
-	fEgressIfIDWide: ent("ioamEgressIfIdWide", 11, entities.Unsigned32, 4, "egress_if_id, 32 bits (trace bit 9)",
-		func(d []byte, r *telemetry.Record) int { return put32(d, r.EgressIfIDWide) },
-		func(r *telemetry.Record, v []byte) {
-			r.EgressIfIDWide = uint32(uintBE(v))
-			r.TraceType |= telemetry.TraceIfIDsWide
-		}),
-	fNamespaceDataWide: ent("ioamNamespaceDataWide", 12, entities.Unsigned64, 8, "namespace-specific data, 64 bits (trace bit 10)",
-		func(d []byte, r *telemetry.Record) int { return put64(d, r.NamespaceDataWide) },
-		func(r *telemetry.Record, v []byte) {
-			r.NamespaceDataWide = uintBE(v)
-			r.TraceType |= telemetry.TraceNamespaceDataW
-		}),
-	fSchemaID: ent("ioamOssSchemaId", 13, entities.Unsigned32, 3, "Opaque State Snapshot schema id, 24 bits (trace bit 22)",
-		func(d []byte, r *telemetry.Record) int { return put24(d, r.SchemaID) },
-		func(r *telemetry.Record, v []byte) {
-			r.SchemaID = uint32(uintBE(v))
-			r.TraceType |= telemetry.TraceOSS
-		}),
+	fNamespace: uintIE(GroupLiege, "ioamNamespaceId", 0, entities.Unsigned16, 2, "IOAM Namespace-ID of the DEX option",
+		func(r *telemetry.Record) *uint16 { return &r.Namespace }, 0),
+	fHopLim: uintIE(GroupLiege, "ioamHopLim", 1, entities.Unsigned8, 1, "Hop_Lim at the exporting node (trace bit 0 or 8)",
+		func(r *telemetry.Record) *uint8 { return &r.HopLimit }, 0),
+	fNodeID: uintIE(GroupLiege, "ioamNodeId", 2, entities.Unsigned32, 3, "node_id, 24 bits (trace bit 0)",
+		func(r *telemetry.Record) *uint32 { return &r.NodeID }, telemetry.TraceHopLimNodeID),
+	fIngressIfID: uintIE(GroupLiege, "ioamIngressIfId", 3, entities.Unsigned16, 2, "ingress_if_id, 16 bits (trace bit 1)",
+		func(r *telemetry.Record) *uint16 { return &r.IngressIfID }, telemetry.TraceIfIDs),
+	fEgressIfID: uintIE(GroupLiege, "ioamEgressIfId", 4, entities.Unsigned16, 2, "egress_if_id, 16 bits (trace bit 1)",
+		func(r *telemetry.Record) *uint16 { return &r.EgressIfID }, telemetry.TraceIfIDs),
+	fTimestampSec: uintIE(GroupLiege, "ioamTimestampSeconds", 5, entities.Unsigned32, 4, "timestamp seconds, POSIX (trace bit 2)",
+		func(r *telemetry.Record) *uint32 { return &r.TimestampSec }, telemetry.TraceTimestampSec),
+	fTimestampFrac: uintIE(GroupLiege, "ioamTimestampFraction", 6, entities.Unsigned32, 4, "timestamp fraction, microseconds (trace bit 3)",
+		func(r *telemetry.Record) *uint32 { return &r.TimestampFrac }, telemetry.TraceTimestampFrac),
+	fNamespaceData: uintIE(GroupLiege, "ioamNamespaceData", 7, entities.Unsigned32, 4, "namespace-specific data, 32 bits (trace bit 5)",
+		func(r *telemetry.Record) *uint32 { return &r.NamespaceData }, telemetry.TraceNamespaceData),
+	fQueueDepth: uintIE(GroupLiege, "ioamQueueDepth", 8, entities.Unsigned32, 4, "egress queue depth (trace bit 6)",
+		func(r *telemetry.Record) *uint32 { return &r.QueueDepth }, telemetry.TraceQueueDepth),
+	fNodeIDWide: uintIE(GroupLiege, "ioamNodeIdWide", 9, entities.Unsigned64, 7, "node_id, 56 bits (trace bit 8)",
+		func(r *telemetry.Record) *uint64 { return &r.NodeIDWide }, telemetry.TraceHopLimNodeIDWide),
+	fIngressIfIDWide: uintIE(GroupLiege, "ioamIngressIfIdWide", 10, entities.Unsigned32, 4, "ingress_if_id, 32 bits (trace bit 9)",
+		func(r *telemetry.Record) *uint32 { return &r.IngressIfIDWide }, telemetry.TraceIfIDsWide),
+	fEgressIfIDWide: uintIE(GroupLiege, "ioamEgressIfIdWide", 11, entities.Unsigned32, 4, "egress_if_id, 32 bits (trace bit 9)",
+		func(r *telemetry.Record) *uint32 { return &r.EgressIfIDWide }, telemetry.TraceIfIDsWide),
+	fNamespaceDataWide: uintIE(GroupLiege, "ioamNamespaceDataWide", 12, entities.Unsigned64, 8, "namespace-specific data, 64 bits (trace bit 10)",
+		func(r *telemetry.Record) *uint64 { return &r.NamespaceDataWide }, telemetry.TraceNamespaceDataW),
+	fSchemaID: uintIE(GroupLiege, "ioamOssSchemaId", 13, entities.Unsigned32, 3, "Opaque State Snapshot schema id, 24 bits (trace bit 22)",
+		func(r *telemetry.Record) *uint32 { return &r.SchemaID }, telemetry.TraceOSS),
 	fOSSData: ent("ioamOssData", 14, entities.OctetArray, entities.VariableLength, "Opaque State Snapshot data (trace bit 22)",
 		func(d []byte, r *telemetry.Record) int { return putVar(d, r.OSSData[:ossLen(r)]) },
 		func(r *telemetry.Record, v []byte) {
@@ -288,36 +263,21 @@ var Fields = [numFields]Field{
 		func(r *telemetry.Record, v []byte) {
 			copy(r.Dst[:], v)
 		}),
-	fProtocol: iana(GroupStandard, "protocolIdentifier", 4, entities.Unsigned8, 1, "transport protocol (IPv6 next header)",
-		func(d []byte, r *telemetry.Record) int { return put8(d, r.NextHeader) },
-		func(r *telemetry.Record, v []byte) {
-			r.NextHeader = uint8(uintBE(v))
-		}),
-	fSrcPort: iana(GroupStandard, "sourceTransportPort", 7, entities.Unsigned16, 2, "transport source port",
-		func(d []byte, r *telemetry.Record) int { return put16(d, r.SrcPort) },
-		func(r *telemetry.Record, v []byte) {
-			r.SrcPort = uint16(uintBE(v))
-		}),
-	fDstPort: iana(GroupStandard, "destinationTransportPort", 11, entities.Unsigned16, 2, "transport destination port",
-		func(d []byte, r *telemetry.Record) int { return put16(d, r.DstPort) },
-		func(r *telemetry.Record, v []byte) {
-			r.DstPort = uint16(uintBE(v))
-		}),
+	fProtocol: uintIE(GroupStandard, "protocolIdentifier", 4, entities.Unsigned8, 1, "transport protocol (IPv6 next header)",
+		func(r *telemetry.Record) *uint8 { return &r.NextHeader }, 0),
+	fSrcPort: uintIE(GroupStandard, "sourceTransportPort", 7, entities.Unsigned16, 2, "transport source port",
+		func(r *telemetry.Record) *uint16 { return &r.SrcPort }, 0),
+	fDstPort: uintIE(GroupStandard, "destinationTransportPort", 11, entities.Unsigned16, 2, "transport destination port",
+		func(r *telemetry.Record) *uint16 { return &r.DstPort }, 0),
 	fFlowLabel: iana(GroupStandard, "flowLabelIPv6", 31, entities.Unsigned32, 4, "IPv6 flow label (20 bits)",
 		func(d []byte, r *telemetry.Record) int { return put32(d, r.FlowLabel&0xFFFFF) },
 		func(r *telemetry.Record, v []byte) {
 			r.FlowLabel = uint32(uintBE(v)) & 0xFFFFF
 		}),
-	fIngressInterface: iana(GroupStandard, "ingressInterface", 10, entities.Unsigned32, 4, "data-plane ingress port index",
-		func(d []byte, r *telemetry.Record) int { return put32(d, uint32(r.IngressPort)) },
-		func(r *telemetry.Record, v []byte) {
-			r.IngressPort = uint8(uintBE(v))
-		}),
-	fEgressInterface: iana(GroupStandard, "egressInterface", 14, entities.Unsigned32, 4, "data-plane egress port index",
-		func(d []byte, r *telemetry.Record) int { return put32(d, uint32(r.EgressPort)) },
-		func(r *telemetry.Record, v []byte) {
-			r.EgressPort = uint8(uintBE(v))
-		}),
+	fIngressInterface: uintIE(GroupStandard, "ingressInterface", 10, entities.Unsigned32, 4, "data-plane ingress port index",
+		func(r *telemetry.Record) *uint8 { return &r.IngressPort }, 0),
+	fEgressInterface: uintIE(GroupStandard, "egressInterface", 14, entities.Unsigned32, 4, "data-plane egress port index",
+		func(r *telemetry.Record) *uint8 { return &r.EgressPort }, 0),
 	fObservationTime: iana(GroupStandard, "observationTimeNanoseconds", 325, entities.DateTimeNanoseconds, 8, "receive time (NTP format)",
 		func(d []byte, r *telemetry.Record) int { return putNTP(d, r.RxTime) },
 		func(r *telemetry.Record, v []byte) {

@@ -54,53 +54,18 @@ func AppendText(b []byte, r *telemetry.Record) []byte {
 		b = appendHexN(b, uint64(r.Flags), 2)
 	}
 	t := r.TraceType
-	if t&telemetry.TraceHopLimNodeID != 0 {
-		b = append(b, " node="...)
-		b = strconv.AppendUint(b, uint64(r.NodeID), 10)
-	}
-	if t&telemetry.TraceIfIDs != 0 {
-		b = append(b, " if="...)
-		b = strconv.AppendUint(b, uint64(r.IngressIfID), 10)
-		b = append(b, '>')
-		b = strconv.AppendUint(b, uint64(r.EgressIfID), 10)
-	}
-	if t&telemetry.TraceTimestampSec != 0 {
-		b = append(b, " ts="...)
-		b = strconv.AppendUint(b, uint64(r.TimestampSec), 10)
-	}
-	if t&telemetry.TraceTimestampFrac != 0 {
-		b = append(b, " tsfrac_us="...)
-		b = strconv.AppendUint(b, uint64(r.TimestampFrac), 10)
-	}
-	if t&telemetry.TraceTransitDelay != 0 {
-		b = append(b, " delay_ns="...)
-		b = strconv.AppendUint(b, uint64(r.TransitDelay), 10)
-	}
-	if t&telemetry.TraceNamespaceData != 0 {
-		b = append(b, " nsdata=0x"...)
-		b = appendHex32(b, r.NamespaceData)
-	}
-	if t&telemetry.TraceQueueDepth != 0 {
-		b = append(b, " qdepth="...)
-		b = strconv.AppendUint(b, uint64(r.QueueDepth), 10)
-	}
-	if t&telemetry.TraceHopLimNodeIDWide != 0 {
-		b = append(b, " node_wide="...)
-		b = strconv.AppendUint(b, r.NodeIDWide, 10)
-	}
-	if t&telemetry.TraceIfIDsWide != 0 {
-		b = append(b, " if_wide="...)
-		b = strconv.AppendUint(b, uint64(r.IngressIfIDWide), 10)
-		b = append(b, '>')
-		b = strconv.AppendUint(b, uint64(r.EgressIfIDWide), 10)
-	}
-	if t&telemetry.TraceNamespaceDataW != 0 {
-		b = append(b, " nsdata_wide=0x"...)
-		b = appendHexN(b, r.NamespaceDataWide, 16)
-	}
-	if t&telemetry.TraceBufferOccupancy != 0 {
-		b = append(b, " bufocc="...)
-		b = strconv.AppendUint(b, uint64(r.BufferOccupancy), 10)
+	nd := nodeData(r)
+	for i := range NodeFields {
+		f := &NodeFields[i]
+		if t&f.Bits == 0 || f.Text == "" {
+			continue
+		}
+		b = append(b, f.Text...)
+		if f.Hex > 0 {
+			b = appendHexN(b, f.Value(&nd), f.Hex)
+		} else {
+			b = strconv.AppendUint(b, f.Value(&nd), 10)
+		}
 	}
 	if t&telemetry.TraceOSS != 0 {
 		b = append(b, " oss="...)
@@ -122,6 +87,21 @@ func AppendText(b []byte, r *telemetry.Record) []byte {
 		b = strconv.AppendUint(b, uint64(n), 10)
 	}
 	return append(b, '\n')
+}
+
+// nodeData is the node data of r as a PTO hop's (NodeFields reads it); the
+// snapshot's data are r's, not copied.
+func nodeData(r *telemetry.Record) packet.NodeData {
+	return packet.NodeData{
+		NodeID: r.NodeID, NodeIDWide: r.NodeIDWide,
+		IfIn: r.IngressIfID, IfOut: r.EgressIfID,
+		IfInWide: r.IngressIfIDWide, IfOutWide: r.EgressIfIDWide,
+		TsSec: r.TimestampSec, TsFrac: r.TimestampFrac,
+		TransitDelay: r.TransitDelay,
+		NSData:       r.NamespaceData, NSDataWide: r.NamespaceDataWide,
+		QueueDepth: r.QueueDepth, BufferOccupancy: r.BufferOccupancy,
+		SchemaID: r.SchemaID, SchemaData: r.OSSData[:ossLen(r)],
+	}
 }
 
 // AppendJSON appends one JSON object describing r, followed by '\n', to b.
@@ -156,16 +136,7 @@ func AppendJSON(b []byte, r *telemetry.Record) []byte {
 	b = jsonUint(b, "hop_limit", uint64(r.HopLimit))
 	b = jsonUint(b, "in_port", uint64(r.IngressPort))
 	b = jsonUint(b, "out_port", uint64(r.EgressPort))
-	nd := packet.NodeData{
-		NodeID: r.NodeID, NodeIDWide: r.NodeIDWide,
-		IfIn: r.IngressIfID, IfOut: r.EgressIfID,
-		IfInWide: r.IngressIfIDWide, IfOutWide: r.EgressIfIDWide,
-		TsSec: r.TimestampSec, TsFrac: r.TimestampFrac,
-		TransitDelay: r.TransitDelay,
-		NSData:       r.NamespaceData, NSDataWide: r.NamespaceDataWide,
-		QueueDepth: r.QueueDepth, BufferOccupancy: r.BufferOccupancy,
-		SchemaID: r.SchemaID, SchemaData: r.OSSData[:ossLen(r)],
-	}
+	nd := nodeData(r)
 	b = appendNodeFieldsJSON(b, r.TraceType, &nd) // trace.go
 	if r.TraceType&telemetry.TraceOSS != 0 && r.OSSTruncated {
 		b = append(b, `,"oss_truncated":true`...)

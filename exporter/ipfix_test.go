@@ -12,6 +12,7 @@ import (
 	"github.com/vmware/go-ipfix/pkg/entities"
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // goldenF is spec §7 (f): one DEX event (ns 123, Hop_Lim 63, node_id 1,
@@ -40,14 +41,7 @@ var goldenF = strings.Join([]string{
 	"00000001",  // Sequence Number 1
 }, "")
 
-func mustHex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+var mustHex = testutil.MustHex
 
 func fixedClock(sec int64) func() time.Time {
 	return func() time.Time { return time.Unix(sec, 0) }

@@ -55,11 +55,31 @@ print_refresh_time: 1
 // the output file and goflow2's own output.
 func startGoflow2Raw(t *testing.T) (port int, out string, log *bytes.Buffer) {
 	t.Helper()
+	return startGoflow2(t, "-produce", "raw")
+}
+
+// startGoflow2Mapped is startGoflow2Raw with goflow2's sample producer and
+// the shipped mapping (collectors/goflow2/mapping.yaml): one JSON line per
+// record, the DEX fields by name.
+func startGoflow2Mapped(t *testing.T) (port int, out string) {
+	t.Helper()
+	mapping, err := filepath.Abs("collectors/goflow2/mapping.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, out, _ = startGoflow2(t, "-produce", "sample", "-mapping", mapping)
+	return port, out
+}
+
+// startGoflow2 starts goflow2 with the producer arguments produce, JSON to
+// a file, one worker (see startGoflow2Raw).
+func startGoflow2(t *testing.T, produce ...string) (port int, out string, log *bytes.Buffer) {
+	t.Helper()
 	bin := goflow2Path(t)
 	port = udpPort(t)
 	out = filepath.Join(t.TempDir(), "goflow2.json")
-	cmd, log := startPeer(t, bin, "-listen", fmt.Sprintf("netflow://127.0.0.1:%d?count=1&workers=1", port),
-		"-produce", "raw", "-format", "json", "-transport", "file", "-transport.file", out, "-addr", "")
+	args := append([]string{"-listen", fmt.Sprintf("netflow://127.0.0.1:%d?count=1&workers=1", port)}, produce...)
+	cmd, log := startPeer(t, bin, append(args, "-format", "json", "-transport", "file", "-transport.file", out, "-addr", "")...)
 	waitBound(t, port, cmd, log)
 	return port, out, log
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // peerRecord returns a record with a distinct value in every exported
@@ -74,7 +75,7 @@ func exportWith(t *testing.T, addr string, recs []telemetry.Record, want uint64,
 			t.Fatal("ring full")
 		}
 	}
-	waitFor(t, "records sent", 5*time.Second, func() bool { return x.Counters().Collectors[0].Records == want })
+	testutil.Eventually(t, "records sent", 5*time.Second, func() bool { return x.Counters().Collectors[0].Records == want })
 	x.Stop()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
@@ -82,31 +83,24 @@ func exportWith(t *testing.T, addr string, recs []telemetry.Record, want uint64,
 }
 
 // udpPort returns a free loopback UDP port.
-func udpPort(t *testing.T) int {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
-}
+var udpPort = testutil.FreeUDPPort
 
 // waitBound waits until some process has bound 127.0.0.1:port (our own
 // bind attempt fails).
 func waitBound(t *testing.T, port int, cmd *exec.Cmd, log *bytes.Buffer) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	bound := false
+	testutil.Within(10*time.Second, func() bool {
 		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			return
+			bound = true
+			return true
 		}
 		pc.Close()
-		if cmd.ProcessState != nil || time.Now().After(deadline) {
-			t.Fatalf("%s did not bind port %d:\n%s", cmd.Path, port, log)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return cmd.ProcessState != nil
+	})
+	if !bound {
+		t.Fatalf("%s did not bind port %d:\n%s", cmd.Path, port, log)
 	}
 }
 
@@ -169,64 +163,52 @@ func fieldBytes(name string, r *telemetry.Record) []byte {
 		binary.BigEndian.PutUint64(b, v)
 		return b[8-n:]
 	}
+	// Integer fields: value and size in octets.
+	ints := map[string]struct {
+		v uint64
+		n int
+	}{
+		"ioamNamespaceId":          {uint64(r.Namespace), 2},
+		"ioamNodeId":               {uint64(r.NodeID), 3},
+		"ioamIngressIfId":          {uint64(r.IngressIfID), 2},
+		"ioamEgressIfId":           {uint64(r.EgressIfID), 2},
+		"ioamTimestampSeconds":     {uint64(r.TimestampSec), 4},
+		"ioamTimestampFraction":    {uint64(r.TimestampFrac), 4},
+		"ioamNamespaceData":        {uint64(r.NamespaceData), 4},
+		"ioamQueueDepth":           {uint64(r.QueueDepth), 4},
+		"ioamNodeIdWide":           {r.NodeIDWide, 7},
+		"ioamIngressIfIdWide":      {uint64(r.IngressIfIDWide), 4},
+		"ioamEgressIfIdWide":       {uint64(r.EgressIfIDWide), 4},
+		"ioamNamespaceDataWide":    {r.NamespaceDataWide, 8},
+		"ioamOssSchemaId":          {uint64(r.SchemaID), 3},
+		"ioamDexFlowId":            {uint64(r.FlowID), 4},
+		"ioamDexSequenceNumber":    {uint64(r.Seq), 4},
+		"sourceTransportPort":      {uint64(r.SrcPort), 2},
+		"destinationTransportPort": {uint64(r.DstPort), 2},
+		"flowLabelIPv6":            {uint64(r.FlowLabel), 4},
+		"ingressInterface":         {uint64(r.IngressPort), 4},
+		"egressInterface":          {uint64(r.EgressPort), 4},
+		"sectionExportedOctets":    {uint64(r.RawLen), 2},
+	}
+	if f, ok := ints[name]; ok {
+		return u(f.v, f.n)
+	}
 	switch name {
-	case "ioamNamespaceId":
-		return u(uint64(r.Namespace), 2)
 	case "ioamHopLim":
 		return []byte{r.HopLimit}
-	case "ioamNodeId":
-		return u(uint64(r.NodeID), 3)
-	case "ioamIngressIfId":
-		return u(uint64(r.IngressIfID), 2)
-	case "ioamEgressIfId":
-		return u(uint64(r.EgressIfID), 2)
-	case "ioamTimestampSeconds":
-		return u(uint64(r.TimestampSec), 4)
-	case "ioamTimestampFraction":
-		return u(uint64(r.TimestampFrac), 4)
-	case "ioamNamespaceData":
-		return u(uint64(r.NamespaceData), 4)
-	case "ioamQueueDepth":
-		return u(uint64(r.QueueDepth), 4)
-	case "ioamNodeIdWide":
-		return u(r.NodeIDWide, 7)
-	case "ioamIngressIfIdWide":
-		return u(uint64(r.IngressIfIDWide), 4)
-	case "ioamEgressIfIdWide":
-		return u(uint64(r.EgressIfIDWide), 4)
-	case "ioamNamespaceDataWide":
-		return u(r.NamespaceDataWide, 8)
-	case "ioamOssSchemaId":
-		return u(uint64(r.SchemaID), 3)
 	case "ioamOssData":
 		return r.OSSData[:r.OSSLen]
-	case "ioamDexFlowId":
-		return u(uint64(r.FlowID), 4)
-	case "ioamDexSequenceNumber":
-		return u(uint64(r.Seq), 4)
 	case "sourceIPv6Address":
 		return r.Src[:]
 	case "destinationIPv6Address":
 		return r.Dst[:]
 	case "protocolIdentifier":
 		return []byte{r.NextHeader}
-	case "sourceTransportPort":
-		return u(uint64(r.SrcPort), 2)
-	case "destinationTransportPort":
-		return u(uint64(r.DstPort), 2)
-	case "flowLabelIPv6":
-		return u(uint64(r.FlowLabel), 4)
-	case "ingressInterface":
-		return u(uint64(r.IngressPort), 4)
-	case "egressInterface":
-		return u(uint64(r.EgressPort), 4)
 	case "observationTimeNanoseconds":
 		// 1700000000.123456789 s: NTP seconds, fraction = ns * 2^32 / 1e9
 		return u(uint64(1700000000+2208988800)<<32|uint64(123456789)<<32/1e9, 8)
 	case "ipHeaderPacketSection":
 		return r.RawSection[:r.RawLen]
-	case "sectionExportedOctets":
-		return u(uint64(r.RawLen), 2)
 	}
 	panic("no expectation for " + name)
 }
@@ -238,7 +220,7 @@ func TestPeerGoflow2Raw(t *testing.T) {
 	recs := []telemetry.Record{peerRecord(0), peerRecord(1), peerRecord(2)}
 	exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), recs)
 	var got [][]goflowValue
-	waitFor(t, "goflow2 output", 5*time.Second, func() bool {
+	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
 		got = got[:0]
 		for _, l := range readLines(t, out) {
 			var m struct {
@@ -293,17 +275,11 @@ func TestPeerGoflow2Raw(t *testing.T) {
 // TestPeerGoflow2Mapping runs goflow2's sample producer with the shipped
 // mapping file and checks the IOAM fields come out with our values.
 func TestPeerGoflow2Mapping(t *testing.T) {
-	bin := goflow2Path(t)
-	port := udpPort(t)
-	out := filepath.Join(t.TempDir(), "goflow2.json")
-	mapping, _ := filepath.Abs("collectors/goflow2/mapping.yaml")
-	cmd, log := startPeer(t, bin, "-listen", fmt.Sprintf("netflow://127.0.0.1:%d?count=1&workers=1", port),
-		"-produce", "sample", "-mapping", mapping, "-format", "json", "-transport", "file", "-transport.file", out, "-addr", "")
-	waitBound(t, port, cmd, log)
+	port, out := startGoflow2Mapped(t)
 	r := peerRecord(5)
 	exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), []telemetry.Record{r})
 	var m map[string]any
-	waitFor(t, "goflow2 output", 5*time.Second, func() bool {
+	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
 		l := readLines(t, out)
 		if len(l) == 0 {
 			return false
@@ -371,7 +347,7 @@ func TestPeerNfacctd(t *testing.T) {
 	// plugin buffer: push more fillers every 2 s until all rows are out.
 	fillers := sent[64:]
 	lastPush := time.Now()
-	waitFor(t, "nfacctd output", 20*time.Second, func() bool {
+	testutil.Eventually(t, "nfacctd output", 20*time.Second, func() bool {
 		if time.Since(lastPush) > 2*time.Second {
 			exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), fillers)
 			lastPush = time.Now()
@@ -422,12 +398,20 @@ func TestPeerNfacctd(t *testing.T) {
 // the collector port.
 func captureExport(t *testing.T, recs []telemetry.Record) ([][]byte, int) {
 	t.Helper()
+	return captureWith(t, func(addr string) { exportTo(t, addr, recs) })
+}
+
+// captureWith runs export with the address of a UDP socket of the test and
+// returns the datagrams that arrived until none came for 200 ms, and the
+// socket's port.
+func captureWith(t *testing.T, export func(addr string)) ([][]byte, int) {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	exportTo(t, pc.LocalAddr().String(), recs)
+	export(pc.LocalAddr().String())
 	var msgs [][]byte
 	buf := make([]byte, 65535)
 	for {

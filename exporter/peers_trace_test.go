@@ -1,11 +1,9 @@
 package exporter_test
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // exportRecords is exportTo waiting for want IPFIX data records (a trace
@@ -41,16 +40,10 @@ func traceRecord() telemetry.Record {
 // trace record (raw trace) and one record per hop, each hop with its node
 // id, hop limit, interface ids, index, count and flags, in path order.
 func TestPeerGoflow2TraceHops(t *testing.T) {
-	bin := goflow2Path(t)
-	port := udpPort(t)
-	out := filepath.Join(t.TempDir(), "goflow2.json")
-	mapping, _ := filepath.Abs("collectors/goflow2/mapping.yaml")
-	cmd, log := startPeer(t, bin, "-listen", fmt.Sprintf("netflow://127.0.0.1:%d?count=1&workers=1", port),
-		"-produce", "sample", "-mapping", mapping, "-format", "json", "-transport", "file", "-transport.file", out, "-addr", "")
-	waitBound(t, port, cmd, log)
+	port, out := startGoflow2Mapped(t)
 	exportRecords(t, fmt.Sprintf("127.0.0.1:%d", port), []telemetry.Record{traceRecord()}, 4)
 	var lines []string
-	waitFor(t, "goflow2 output", 5*time.Second, func() bool {
+	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
 		lines = readLines(t, out)
 		return len(lines) >= 4
 	})
@@ -87,23 +80,7 @@ func TestPeerGoflow2TraceHops(t *testing.T) {
 // egress if id, hop index, hop count and flags, as sent.
 func TestPeerTsharkTraceHops(t *testing.T) {
 	bin := tsharkPath(t)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	exportRecords(t, pc.LocalAddr().String(), []telemetry.Record{traceRecord()}, 4)
-	var msgs [][]byte
-	buf := make([]byte, 65535)
-	for {
-		pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		n, _, err := pc.ReadFrom(buf)
-		if err != nil {
-			break
-		}
-		msgs = append(msgs, bytes.Clone(buf[:n]))
-	}
-	port := pc.LocalAddr().(*net.UDPAddr).Port
+	msgs, port := captureWith(t, func(addr string) { exportRecords(t, addr, []telemetry.Record{traceRecord()}, 4) })
 	pcap := filepath.Join(t.TempDir(), "export.pcap")
 	writePcap(t, pcap, port, msgs)
 	layers := tsharkCflow(t, bin, pcap, port)
@@ -165,7 +142,7 @@ func TestPeerNfacctdTraceHops(t *testing.T) {
 	// nfacctd keeps a partial plugin buffer until more data comes: send the
 	// trace record repeatedly (the rows aggregate) until the hops appear.
 	rows := map[string]map[string]any{}
-	waitFor(t, "nfacctd output", 20*time.Second, func() bool {
+	testutil.Eventually(t, "nfacctd output", 20*time.Second, func() bool {
 		exportRecords(t, fmt.Sprintf("127.0.0.1:%d", port), []telemetry.Record{traceRecord(), traceRecord(), traceRecord()}, 12)
 		for _, l := range readLines(t, out) {
 			var m map[string]any

@@ -124,12 +124,109 @@ func appendTraceJSON(b []byte, t *telemetry.Trace) []byte {
 	return append(b, "]}"...)
 }
 
+// NodeField is one field of IOAM node data as the exporter's records name
+// it (see NodeFields).
+type NodeField struct {
+	// Bits are the Trace-Type bits that select the field (RFC 9197 §4.4.1,
+	// bit 0 = 0x800000); any one of them does.
+	Bits uint32
+	// Key is the field's JSON key.
+	Key string
+	// Text is what precedes the value in the text form of a record
+	// (AppendText): " key=", or ">" for the second of a pair, "" when the
+	// text form does not show the field this way (hop_limit, the snapshot).
+	Text string
+	// Hex is the number of hex digits the text form writes, 0 for decimal.
+	Hex int
+	id  nodeFieldID
+}
+
+type nodeFieldID uint8
+
+const (
+	nfHopLimit nodeFieldID = iota
+	nfNodeID
+	nfIfIn
+	nfIfOut
+	nfTsSec
+	nfTsFrac
+	nfTransitDelay
+	nfNSData
+	nfQueueDepth
+	nfNodeIDWide
+	nfIfInWide
+	nfIfOutWide
+	nfNSDataWide
+	nfBufferOccupancy
+	nfSchemaID
+)
+
+// Value returns the field from decoded node data. It is a switch rather
+// than a function per field so that d does not escape: the text and JSON
+// writers allocate nothing.
+func (f *NodeField) Value(d *packet.NodeData) uint64 {
+	switch f.id {
+	case nfHopLimit:
+		return uint64(d.HopLimit)
+	case nfNodeID:
+		return uint64(d.NodeID)
+	case nfIfIn:
+		return uint64(d.IfIn)
+	case nfIfOut:
+		return uint64(d.IfOut)
+	case nfTsSec:
+		return uint64(d.TsSec)
+	case nfTsFrac:
+		return uint64(d.TsFrac)
+	case nfTransitDelay:
+		return uint64(d.TransitDelay)
+	case nfNSData:
+		return uint64(d.NSData)
+	case nfQueueDepth:
+		return uint64(d.QueueDepth)
+	case nfNodeIDWide:
+		return d.NodeIDWide
+	case nfIfInWide:
+		return uint64(d.IfInWide)
+	case nfIfOutWide:
+		return uint64(d.IfOutWide)
+	case nfNSDataWide:
+		return d.NSDataWide
+	case nfBufferOccupancy:
+		return uint64(d.BufferOccupancy)
+	case nfSchemaID:
+		return uint64(d.SchemaID)
+	}
+	return 0
+}
+
+// NodeFields lists the integer fields of a node data entry in the order of
+// the node data (RFC 9197 §4.4.2), with the JSON keys of the exporter's
+// records: hop_limit (carried by bit 0 and by bit 8) first, oss_schema_id
+// last. The Opaque State Snapshot's data (bit 22) follows them as
+// "oss_data", in hex. `dexplane decode` names a trace's hops by the same
+// table. Do not modify it.
+var NodeFields = []NodeField{
+	{telemetry.TraceHopLimNodeID | telemetry.TraceHopLimNodeIDWide, "hop_limit", "", 0, nfHopLimit},
+	{telemetry.TraceHopLimNodeID, "node_id", " node=", 0, nfNodeID},
+	{telemetry.TraceIfIDs, "ingress_if_id", " if=", 0, nfIfIn},
+	{telemetry.TraceIfIDs, "egress_if_id", ">", 0, nfIfOut},
+	{telemetry.TraceTimestampSec, "ts_sec", " ts=", 0, nfTsSec},
+	{telemetry.TraceTimestampFrac, "ts_frac_us", " tsfrac_us=", 0, nfTsFrac},
+	{telemetry.TraceTransitDelay, "transit_delay_ns", " delay_ns=", 0, nfTransitDelay},
+	{telemetry.TraceNamespaceData, "namespace_data", " nsdata=0x", 8, nfNSData},
+	{telemetry.TraceQueueDepth, "queue_depth", " qdepth=", 0, nfQueueDepth},
+	{telemetry.TraceHopLimNodeIDWide, "node_id_wide", " node_wide=", 0, nfNodeIDWide},
+	{telemetry.TraceIfIDsWide, "ingress_if_id_wide", " if_wide=", 0, nfIfInWide},
+	{telemetry.TraceIfIDsWide, "egress_if_id_wide", ">", 0, nfIfOutWide},
+	{telemetry.TraceNamespaceDataW, "namespace_data_wide", " nsdata_wide=0x", 16, nfNSDataWide},
+	{telemetry.TraceBufferOccupancy, "buffer_occupancy", " bufocc=", 0, nfBufferOccupancy},
+	{telemetry.TraceOSS, "oss_schema_id", "", 0, nfSchemaID},
+}
+
 // appendNodeJSON appends the fields of one decoded node entry.
 func appendNodeJSON(b []byte, tt uint32, d *packet.NodeData) []byte {
-	if tt&(telemetry.TraceHopLimNodeID|telemetry.TraceHopLimNodeIDWide) != 0 {
-		b = jsonUint(b, "hop_limit", uint64(d.HopLimit))
-	}
-	return appendNodeFieldsJSON(b, tt, d)
+	return appendNodeFields(b, NodeFields, tt, d)
 }
 
 // appendNodeFieldsJSON appends the node data fields that trace type tt
@@ -139,43 +236,16 @@ func appendNodeJSON(b []byte, tt uint32, d *packet.NodeData) []byte {
 // alike. d.SchemaData is written as hex; d.HasSchema and d.HopLimit are not
 // read.
 func appendNodeFieldsJSON(b []byte, tt uint32, d *packet.NodeData) []byte {
-	if tt&telemetry.TraceHopLimNodeID != 0 {
-		b = jsonUint(b, "node_id", uint64(d.NodeID))
-	}
-	if tt&telemetry.TraceIfIDs != 0 {
-		b = jsonUint(b, "ingress_if_id", uint64(d.IfIn))
-		b = jsonUint(b, "egress_if_id", uint64(d.IfOut))
-	}
-	if tt&telemetry.TraceTimestampSec != 0 {
-		b = jsonUint(b, "ts_sec", uint64(d.TsSec))
-	}
-	if tt&telemetry.TraceTimestampFrac != 0 {
-		b = jsonUint(b, "ts_frac_us", uint64(d.TsFrac))
-	}
-	if tt&telemetry.TraceTransitDelay != 0 {
-		b = jsonUint(b, "transit_delay_ns", uint64(d.TransitDelay))
-	}
-	if tt&telemetry.TraceNamespaceData != 0 {
-		b = jsonUint(b, "namespace_data", uint64(d.NSData))
-	}
-	if tt&telemetry.TraceQueueDepth != 0 {
-		b = jsonUint(b, "queue_depth", uint64(d.QueueDepth))
-	}
-	if tt&telemetry.TraceHopLimNodeIDWide != 0 {
-		b = jsonUint(b, "node_id_wide", d.NodeIDWide)
-	}
-	if tt&telemetry.TraceIfIDsWide != 0 {
-		b = jsonUint(b, "ingress_if_id_wide", uint64(d.IfInWide))
-		b = jsonUint(b, "egress_if_id_wide", uint64(d.IfOutWide))
-	}
-	if tt&telemetry.TraceNamespaceDataW != 0 {
-		b = jsonUint(b, "namespace_data_wide", d.NSDataWide)
-	}
-	if tt&telemetry.TraceBufferOccupancy != 0 {
-		b = jsonUint(b, "buffer_occupancy", uint64(d.BufferOccupancy))
+	return appendNodeFields(b, NodeFields[1:], tt, d)
+}
+
+func appendNodeFields(b []byte, fields []NodeField, tt uint32, d *packet.NodeData) []byte {
+	for i := range fields {
+		if tt&fields[i].Bits != 0 {
+			b = jsonUint(b, fields[i].Key, fields[i].Value(d))
+		}
 	}
 	if tt&telemetry.TraceOSS != 0 {
-		b = jsonUint(b, "oss_schema_id", uint64(d.SchemaID))
 		b = append(b, `,"oss_data":"`...)
 		b = hex.AppendEncode(b, d.SchemaData)
 		b = append(b, '"')

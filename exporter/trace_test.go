@@ -59,3 +59,18 @@ func TestTraceJSON(t *testing.T) {
 		t.Errorf("hostile: %v %+v", err, v.PTO)
 	}
 }
+
+// TestAppendAllocs: the text and JSON writers allocate nothing when the
+// buffer has room, for a record with every node data field and a trace
+// (a table of functions over the node data once made it escape to the heap).
+func TestAppendAllocs(t *testing.T) {
+	r := traceRecord(t)
+	r.TraceType = 0xFFF002
+	r.HasFlowID, r.HasSeq = true, true
+	buf := make([]byte, 0, 8192)
+	for name, f := range map[string]func([]byte, *telemetry.Record) []byte{"AppendText": AppendText, "AppendJSON": AppendJSON} {
+		if n := testing.AllocsPerRun(100, func() { buf = f(buf[:0], r) }); n != 0 {
+			t.Errorf("%s: %v allocations per record, want 0", name, n)
+		}
+	}
+}

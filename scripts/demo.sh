@@ -44,26 +44,11 @@ say "building the domain: host-a, R1..R4, host-b ($prefix-*)"
 # crosses a port dexplane could add DEX to.
 TESTBED_MGMT=1 "$here/testbed.sh" up domain4 "$prefix" >/dev/null
 
-# Node configs: the examples, with IPFIX to the collector (observation domain
-# = node number) and a metrics endpoint instead of text on stdout. R2 also
-# aggregates (export.aggregate, 1 s): the collector prints its per-flow
-# aggregates beside the per-packet view.
-for n in 1 2 3 4; do
-	sed '/^export:/,$d' "$top/config/examples/demo-r$n.yaml" >"$work/r$n.yaml"
-	cat >>"$work/r$n.yaml" <<YAML
-export:
-  collectors:
-    - address: "[2001:db8:ee:$n::1]:4739"
-      observation_domain_id: $n
-      template_refresh: 5s
-  rate_limit:
-    records_per_second: 100000
-$( ((n == 2)) && printf '  aggregate:          # R2 also sends one record per flow and second\n    interval: 1s\n    keep_per_packet: true\n' )
-dataplane:
-  metrics_address: "[::1]:9102"
-YAML
-	"$bin" validate -q -c "$work/r$n.yaml"
-done
+# Node configs (scripts/domain-configs.sh): the examples, with IPFIX to the
+# collector (observation domain = node number) and a metrics endpoint instead
+# of text on stdout. R2 also aggregates (export.aggregate, 1 s): the collector
+# prints its per-flow aggregates beside the per-packet view.
+"$here/domain-configs.sh" --aggregate-r2 "$work" "$bin" '[::1]:9102'
 
 say "starting the collector and four dexplane nodes"
 ip netns exec "$prefix-coll" "$bin" collect --quiet --paths 4 --listen 'udp://[::]:4739' >"$work/collect.out" 2>"$work/collect.err" &

@@ -12,11 +12,19 @@ if [[ ${1:-} == --demo ]]; then
 	apt_pkgs=(iproute2 iputils-ping ethtool)
 	demo_only=true
 fi
-missing=()
-for p in "${apt_pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
+# apt_install [APT-GET OPTION...] -- PACKAGE...: apt-get install the packages
+# that are not installed yet (needs root), with the given options.
+apt_install() {
+	local opts=() missing=() p
+	while [[ $1 != -- ]]; do
+		opts+=("$1")
+		shift
+	done
+	shift
+	for p; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	((${#missing[@]})) || return 0
 	if [[ $(id -u) -ne 0 ]]; then
 		echo "install-deps: need root to install: ${missing[*]}" >&2
 		exit 1
@@ -25,23 +33,15 @@ if ((${#missing[@]})); then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	# tshark asks whether non-root users may capture; the default (no) is fine.
-	apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+	apt-get install -y -qq "${opts[@]}" "${missing[@]}" >/dev/null
+}
+apt_install -- "${apt_pkgs[@]}"
 
 $demo_only && exit 0
 
 # Prometheus (Debian 12: 2.42) scrapes `dexplane collect --metrics-address`
 # in cmd/dexplane's analytics test; without recommends (no node exporter).
-if ! dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok installed"; then
-	if [[ $(id -u) -ne 0 ]]; then
-		echo "install-deps: need root to install: prometheus" >&2
-		exit 1
-	fi
-	echo "install-deps: apt-get install prometheus"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-fi
+apt_install --no-install-recommends -- prometheus
 
 # An OpenTelemetry Collector built from its Go modules (e2e/otelcol: otelcol
 # v0.165.0, v1.71.0 modules, OTLP receiver and OTLP/HTTP exporter) for

@@ -86,21 +86,7 @@ trap 'exit 130' INT TERM
 
 # --- topology: the demo's (scripts/demo.sh) -----------------------------------
 TESTBED_MGMT=1 "$here/testbed.sh" up domain4 "$prefix" >/dev/null
-for n in 1 2 3 4; do
-	sed '/^export:/,$d' "$top/config/examples/demo-r$n.yaml" >"$work/r$n.yaml"
-	cat >>"$work/r$n.yaml" <<YAML
-export:
-  collectors:
-    - address: "[2001:db8:ee:$n::1]:4739"
-      observation_domain_id: $n
-      template_refresh: 5s
-  rate_limit:
-    records_per_second: 100000
-dataplane:
-  metrics_address: "$metrics"
-YAML
-	"$tool" validate -q -c "$work/r$n.yaml"
-done
+"$here/domain-configs.sh" "$work" "$tool" "$metrics"
 
 start_collector() {
 	ip netns exec "$prefix-coll" "$tool" collect --quiet --listen 'udp://[::]:4739' >>"$work/collect.out" 2>>"$work/collect.err" &

@@ -12,19 +12,13 @@
 // # Frame layout
 //
 // Every generated packet is Ethernet + IPv6 [+ HbH with DEX] [+ inner IPv6] +
-// UDP + payload. The UDP payload starts with a 16-octet header (all fields
-// big-endian):
-//
-//	0  magic    uint16  0xDB5E
-//	2  check    uint16  ones-complement check: the 16 octets sum to 0xFFFF
-//	4  flow     uint32  flow index, 0 … flows-1
-//	8  seq      uint32  per-flow sequence number, from 0
-//	12 run      uint32  random per generator run (stale frames are foreign)
-//
-// followed by a fixed byte pattern (Pattern). Because the check field keeps
-// the header's ones-complement sum constant, the UDP checksum computed once
-// per template stays valid for every sequence number: the generator copies a
-// template and patches six octets per packet.
+// UDP + payload. The UDP payload is an internal/payload payload: the flow
+// index is its stream, the per-flow sequence number its seq, a random
+// per-generator-run id its run (stale frames are foreign), time 0 (not
+// stamped), then the fixed filler pattern. Because the payload header keeps
+// its ones-complement sum constant, the UDP checksum computed once per
+// template stays valid for every sequence number: the generator copies a
+// template and rewrites the header's seq and check (payload.Stamp).
 //
 // Size is the length of the IPv6 packet on the wire (outer header included),
 // like the paper's "1500-byte" packets in 1514-byte frames; packets that
@@ -39,6 +33,8 @@ import (
 	"math/bits"
 	"net"
 	"net/netip"
+
+	"github.com/dexplane/dexplane/internal/payload"
 )
 
 // Protocol numbers and sizes used by the frame builder and the parser.
@@ -59,14 +55,13 @@ const (
 	optPadN = 0x01
 	optIOAM = 0x31 // RFC 9486 IOAM option type used by Linux and Wireshark
 	// optIOAMAlt is the second IANA code point for IOAM (chg bit clear).
-	optIOAMAlt   = 0x11
-	ioamTypeDEX  = 4
-	payloadMagic = 0xDB5E
+	optIOAMAlt  = 0x11
+	ioamTypeDEX = 4
 )
 
 // HeaderLen is the length of the payload header every generated packet
 // carries at the start of its UDP payload.
-const HeaderLen = 16
+const HeaderLen = payload.HeaderLen
 
 // MinSize is the smallest IPv6 packet the generator builds without DEX:
 // IPv6 + UDP + the payload header.
@@ -295,18 +290,11 @@ type Template struct {
 // that the UDP checksum stays valid. The DEX sequence number, if present,
 // is set to seq too.
 func (t *Template) Stamp(f []byte, seq uint32) {
-	h := f[t.HeaderOff : t.HeaderOff+HeaderLen]
-	binary.BigEndian.PutUint32(h[8:], seq)
-	h[2], h[3] = 0, 0
-	binary.BigEndian.PutUint16(h[2:], ^onesSum(0, h))
+	payload.Stamp(f[t.HeaderOff:], seq, 0)
 	if t.DEXSeqOff >= 0 {
 		binary.BigEndian.PutUint32(f[t.DEXSeqOff:], seq)
 	}
 }
-
-// Pattern returns the payload filler octet at payload offset i (i counted
-// from the start of the UDP payload, so i ≥ HeaderLen).
-func Pattern(i int) byte { return byte(i*7 + 0x5A) }
 
 // Templates holds a stream's prebuilt frames: Plain[f] and WithDEX[f] for
 // every flow f (WithDEX is nil when the stream has no DEX).
@@ -439,14 +427,7 @@ func (s *StreamSpec) udpPacket(src, dst netip.Addr, sp, dp uint16, size int, flo
 	binary.BigEndian.PutUint16(u[0:], sp)
 	binary.BigEndian.PutUint16(u[2:], dp)
 	binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
-	pl := u[udpLen:]
-	binary.BigEndian.PutUint16(pl[0:], payloadMagic)
-	binary.BigEndian.PutUint32(pl[4:], flow)
-	binary.BigEndian.PutUint32(pl[12:], s.Run)
-	binary.BigEndian.PutUint16(pl[2:], ^onesSum(0, pl[:HeaderLen]))
-	for i := HeaderLen; i < len(pl); i++ {
-		pl[i] = Pattern(i)
-	}
+	payload.Put(u[udpLen:], payload.Header{Stream: flow, Run: s.Run})
 	binary.BigEndian.PutUint16(u[6:], udpChecksum(sa, da, u))
 	return p
 }

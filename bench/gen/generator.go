@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // GenConfig configures a Generator.
@@ -148,7 +150,7 @@ func (g *Generator) run(ctx context.Context, ready chan<- error) {
 	ready <- nil
 	errs := []error{g.loop(ctx, socks)}
 	for _, x := range socks {
-		errs = append(errs, x.close())
+		errs = append(errs, x.Close())
 	}
 	g.err = errors.Join(errs...)
 }
@@ -157,7 +159,7 @@ func (g *Generator) run(ctx context.Context, ready chan<- error) {
 // transmit (link down, device gone) before giving up.
 const maxConsecutiveErrors = 1000
 
-func (g *Generator) loop(ctx context.Context, socks []*xsk) error {
+func (g *Generator) loop(ctx context.Context, socks []*xsk.Port) error {
 	var (
 		ts              = g.ts
 		nq              = uint64(len(socks))
@@ -193,11 +195,11 @@ func (g *Generator) loop(ctx context.Context, socks []*xsk) error {
 	flush := func() error {
 		deadline := time.Now().Add(100 * time.Millisecond)
 		for _, x := range socks {
-			for x.txPending() > 0 && time.Now().Before(deadline) {
-				if err := x.kick(); err != nil {
+			for x.TxPending() > 0 && time.Now().Before(deadline) {
+				if err := x.Kick(); err != nil {
 					return err
 				}
-				x.complete()
+				x.Complete()
 			}
 		}
 		return nil
@@ -212,9 +214,9 @@ func (g *Generator) loop(ctx context.Context, socks []*xsk) error {
 			return flush()
 		}
 		for _, x := range socks {
-			x.complete()
-			if x.txPending() > 0 && x != socks[q] {
-				_ = x.kick() // leftovers of an earlier turn; errors surface on its own turn
+			x.Complete()
+			if x.TxPending() > 0 && x != socks[q] {
+				_ = x.Kick() // leftovers of an earlier turn; errors surface on its own turn
 			}
 		}
 		want := batch
@@ -233,7 +235,7 @@ func (g *Generator) loop(ctx context.Context, socks []*xsk) error {
 		}
 		// One batch per loop, on the queues in turn.
 		sock := socks[q]
-		c := uint64(sock.transmit(int(want), stamp))
+		c := uint64(sock.Transmit(int(want), stamp))
 		if c < want {
 			g.full.Add(1)
 		}
@@ -241,7 +243,7 @@ func (g *Generator) loop(ctx context.Context, socks []*xsk) error {
 		onQ[q] += c
 		g.perQueue[q].Store(onQ[q])
 		q = (q + 1) % nq
-		if err := sock.kick(); err != nil {
+		if err := sock.Kick(); err != nil {
 			g.errs.Add(1)
 			if fails++; fails > maxConsecutiveErrors {
 				return err

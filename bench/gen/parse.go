@@ -1,9 +1,10 @@
 package gen
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
+
+	"github.com/dexplane/dexplane/internal/payload"
 )
 
 // Parse errors; the sink counts frames by reason.
@@ -94,18 +95,22 @@ func Parse(frame []byte, r *Parsed) error {
 				return ErrTruncated
 			}
 			ulen := int(binary.BigEndian.Uint16(frame[off+4:]))
-			h := frame[off+udpLen : off+udpLen+HeaderLen]
-			if binary.BigEndian.Uint16(h) != payloadMagic {
+			if binary.BigEndian.Uint16(frame[off+udpLen:]) != payload.Magic {
 				return ErrNotOurs
 			}
-			if ulen < udpLen+HeaderLen || off+ulen > len(frame) || onesSum(0, h) != 0xFFFF {
+			if ulen < udpLen+HeaderLen || off+ulen > len(frame) {
+				return ErrCorrupt
+			}
+			h, err := payload.Parse(frame[off+udpLen : off+ulen])
+			switch {
+			case err == payload.ErrMagic:
+				return ErrNotOurs
+			case err != nil:
 				return ErrCorrupt
 			}
 			r.HeaderOff = off + udpLen
 			r.PayloadLen = ulen - udpLen
-			r.Flow = binary.BigEndian.Uint32(h[4:])
-			r.Seq = binary.BigEndian.Uint32(h[8:])
-			r.Run = binary.BigEndian.Uint32(h[12:])
+			r.Flow, r.Seq, r.Run = h.Stream, h.Seq, h.Run
 			return nil
 		default:
 			return ErrNotOurs
@@ -113,28 +118,10 @@ func Parse(frame []byte, r *Parsed) error {
 	}
 }
 
-// CheckPattern reports whether the payload after the header is the
-// generator's pattern (a memory compare against a prebuilt pattern).
-func CheckPattern(frame []byte, r *Parsed, pattern []byte) bool {
-	n := r.PayloadLen - HeaderLen
-	if n <= 0 {
-		return true
-	}
-	if n > len(pattern) {
-		return false
-	}
-	start := r.HeaderOff + HeaderLen
-	return bytes.Equal(frame[start:start+n], pattern[:n])
-}
-
-// PatternBytes returns the filler octets for UDP payload offsets
-// HeaderLen … HeaderLen+n-1, for CheckPattern.
-func PatternBytes(n int) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = Pattern(HeaderLen + i)
-	}
-	return p
+// CheckPattern reports whether the payload after the header of a frame
+// Parse accepted is the payload filler pattern (one memory compare).
+func CheckPattern(frame []byte, r *Parsed) bool {
+	return payload.FillerOK(frame[r.HeaderOff : r.HeaderOff+r.PayloadLen])
 }
 
 // hasDEXOption reports whether a Hop-by-Hop header carries an IOAM option

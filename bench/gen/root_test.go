@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -59,6 +60,57 @@ func vethPairQ(t *testing.T, queues int) (nsA, nsB string, macA, macB net.Hardwa
 	return nsA, nsB, macA, macB
 }
 
+// vethDrops are the drop counters of a veth pair, in frames. Tx is the
+// sending end's tx_dropped; Rx the receiving end's rx_dropped, which sums
+// its queues' rx_queue_N_drops (ethtool -S): frames its ring could not
+// take and frames XDP redirected into an AF_XDP socket that could not take
+// them (the socket counts those too, as RX ring full or dropped). XDP is
+// the receiving end's rx_queue_N_xdp_drops: XDP_DROP verdicts, which the
+// sink's program returns for a queue with no socket registered (yet: a
+// neighbour discovery frame may arrive between attach and register); it
+// explains no lost generator frame.
+type vethDrops struct{ Tx, Rx, XDP uint64 }
+
+func (d vethDrops) minus(o vethDrops) vethDrops {
+	return vethDrops{Tx: d.Tx - o.Tx, Rx: d.Rx - o.Rx, XDP: d.XDP - o.XDP}
+}
+
+// readVethDrops reads the drop counters of veth0 in nsTx (sending end) and
+// nsRx (receiving end).
+func readVethDrops(t *testing.T, nsTx, nsRx string) vethDrops {
+	t.Helper()
+	sysfs := func(ns, name string) uint64 {
+		out, err := exec.Command("ip", "netns", "exec", ns, "cat", "/sys/class/net/veth0/statistics/"+name).Output()
+		if err != nil {
+			t.Fatalf("%s of veth0 in %s: %v", name, ns, err)
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(string(out)), 10, 64)
+		if err != nil {
+			t.Fatalf("%s of veth0 in %s: %v", name, ns, err)
+		}
+		return n
+	}
+	d := vethDrops{Tx: sysfs(nsTx, "tx_dropped"), Rx: sysfs(nsRx, "rx_dropped")}
+	out, err := exec.Command("ip", "netns", "exec", nsRx, "ethtool", "-S", "veth0").Output()
+	if err != nil {
+		t.Fatalf("ethtool -S veth0 in %s: %v", nsRx, err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		name, val, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "rx_queue_") || !strings.HasSuffix(name, "_xdp_drops") {
+			continue
+		}
+		if n, err := strconv.ParseUint(strings.TrimSpace(val), 10, 64); err == nil {
+			d.XDP += n
+		}
+	}
+	return d
+}
+
+// TestGeneratorToSinkOverVeth sends each DEX mode over one veth pair and
+// accounts for every frame: received intact, or dropped where a counter
+// saw it (veth ring, XDP, sink socket). Loss under load is allowed; loss
+// nobody counted is a generator or sink bug.
 func TestGeneratorToSinkOverVeth(t *testing.T) {
 	nsA, nsB, macA, macB := vethPair(t)
 	for _, mode := range []DEXMode{NoDEX, Inline, IP6IP6} {
@@ -74,19 +126,31 @@ func TestGeneratorToSinkOverVeth(t *testing.T) {
 				SinkNetns: nsB, SinkIface: "veth0",
 				Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond,
 			}
+			before := readVethDrops(t, nsA, nsB)
 			r, err := Measure(context.Background(), mc)
 			if err != nil {
 				t.Fatal(err)
 			}
+			vd := readVethDrops(t, nsA, nsB).minus(before)
 			t.Log("\n" + r.String())
+			t.Logf("veth drops: %+v", vd)
 			if r.Sent == 0 || r.Received == 0 {
 				t.Fatalf("nothing went through: %+v", r)
 			}
 			if r.Corrupt != 0 || r.Late != 0 {
 				t.Errorf("corrupt %d, late %d; want 0", r.Corrupt, r.Late)
 			}
-			if r.Received+r.SinkDrops.Dropped < r.Sent*99/100 {
-				t.Errorf("received %d of %d sent", r.Received, r.Sent)
+			// Every frame sent is received or counted as dropped by the
+			// veth pair (on a loaded machine its ring overflows: not the
+			// generator's or the sink's fault) or by the sink's socket
+			// (a slow sink; veth counts those in rx_dropped as well).
+			explained := vd.Tx + max(vd.Rx, r.SinkDrops.Total())
+			if r.Received+explained < r.Sent {
+				t.Errorf("sent %d, received %d: %d frames lost that neither the veth pair (%+v) nor the sink socket (%+v) counted: a generator or sink bug",
+					r.Sent, r.Received, r.Sent-r.Received-explained, vd, r.SinkDrops)
+			}
+			if r.Gaps != r.Sent-r.Received {
+				t.Errorf("sink counted %d sequence gaps for %d frames lost", r.Gaps, r.Sent-r.Received)
 			}
 			wantDEX := uint64(0)
 			if mode != NoDEX {

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // SinkConfig configures a Sink.
@@ -20,8 +23,6 @@ type SinkConfig struct {
 	// Run, if non-zero, is the generator run id to accept; frames of
 	// other runs are foreign.
 	Run uint32
-	// MaxPayload bounds the checked payload length (default 9000).
-	MaxPayload int
 	// CPUs pins the sink's thread (nil: not pinned).
 	CPUs []int
 	// Queues is how many RX queues of Iface (0, 1, …) the sink receives
@@ -71,9 +72,8 @@ type FlowStats struct {
 
 // Sink receives generator frames on an AF_XDP socket and checks them.
 type Sink struct {
-	cfg     SinkConfig
-	pattern []byte
-	flows   []FlowStats
+	cfg   SinkConfig
+	flows []FlowStats
 
 	received, bytes, dex, encap, corrupt, foreign, late, gaps atomic.Uint64
 
@@ -90,10 +90,7 @@ func NewSink(cfg SinkConfig) *Sink {
 	if cfg.Flows <= 0 {
 		cfg.Flows = 1
 	}
-	if cfg.MaxPayload <= 0 {
-		cfg.MaxPayload = 9000
-	}
-	return &Sink{cfg: cfg, pattern: PatternBytes(cfg.MaxPayload), flows: make([]FlowStats, cfg.Flows),
+	return &Sink{cfg: cfg, flows: make([]FlowStats, cfg.Flows),
 		done: make(chan struct{})}
 }
 
@@ -155,13 +152,13 @@ func (s *Sink) run(ctx context.Context, ready chan<- error) {
 	// Failure (no CAP_SYS_NICE) only costs that margin.
 	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), sinkNice)
 	ready <- nil
-	err = s.loop(ctx, port.socks)
+	err = s.loop(ctx, port.ports)
 	var kd SocketDrops
-	for _, x := range port.socks {
-		if st, serr := x.stats(); serr == nil {
-			kd.Dropped += st.Rx_dropped
-			kd.RxRingFull += st.Rx_ring_full
-			kd.FillRingEmpty += st.Rx_fill_ring_empty_descs
+	for _, x := range port.ports {
+		if st, serr := x.Socket().Stats(); serr == nil {
+			kd.Dropped += st.RxDropped
+			kd.RxRingFull += st.RxRingFull
+			kd.FillRingEmpty += st.RxFillRingEmpty
 		}
 	}
 	s.mu.Lock()
@@ -173,26 +170,26 @@ func (s *Sink) run(ctx context.Context, ready chan<- error) {
 // sinkNice is the nice value of the sink's thread.
 const sinkNice = -10
 
-// pollTimeoutMs bounds how long the sink sleeps in poll(2) before it looks
+// pollTimeout bounds how long the sink sleeps in poll(2) before it looks
 // at its context again.
-const pollTimeoutMs = 50
+const pollTimeout = 50 * time.Millisecond
 
-func (s *Sink) loop(ctx context.Context, socks []*xsk) error {
+func (s *Sink) loop(ctx context.Context, socks []*xsk.Port) error {
 	var (
 		c SinkCounters
 		r Parsed
 	)
-	account := func(frame []byte) { s.account(frame, &r, &c) }
+	account := func(f *xsk.Frame) { s.account(f.Packet(), &r, &c) }
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ctx.Err() == nil {
 		got := 0
 		for _, sock := range socks {
-			sock.refill()
-			got += sock.receive(account)
+			sock.Refill()
+			got += sock.Receive(account)
 		}
 		if got == 0 {
-			if err := waitAny(socks, pollTimeoutMs); err != nil {
+			if err := xsk.WaitRx(socks, pollTimeout); err != nil {
 				return err
 			}
 			continue
@@ -224,7 +221,7 @@ func (s *Sink) account(frame []byte, r *Parsed, c *SinkCounters) {
 		c.Foreign++
 		return
 	}
-	if !CheckPattern(frame, r, s.pattern) {
+	if !CheckPattern(frame, r) {
 		c.Corrupt++
 		return
 	}

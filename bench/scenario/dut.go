@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/dexplane/dexplane/bench/gen"
+	"github.com/dexplane/dexplane/dataplane/policy"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 )
 
@@ -82,7 +83,7 @@ func startRedirect(tb *Testbed, mode string) (*Redirect, error) {
 // namespace netns ("" = current) until Stop. Used by the runner and by
 // `dexbench redirect` on NIC testbeds.
 func AttachRedirect(netns, west, east, mode string) (*Redirect, error) {
-	am, err := dxebpf.ParseAttachMode(mode)
+	am, err := policy.ParseAttachMode(mode)
 	if err != nil {
 		return nil, err
 	}
@@ -100,10 +101,10 @@ func AttachRedirect(netns, west, east, mode string) (*Redirect, error) {
 			return fmt.Errorf("port %s: %w", east, err)
 		}
 		wi, ei := w.Attrs().Index, e.Attrs().Index
-		if _, err := objs.AttachPort(wi, 0, ei, am, dxebpf.RoleOutside); err != nil {
+		if _, err := objs.AttachPort(wi, 0, ei, am, policy.Outside); err != nil {
 			return err
 		}
-		_, err = objs.AttachPort(ei, 1, wi, am, dxebpf.RoleInside)
+		_, err = objs.AttachPort(ei, 1, wi, am, policy.Inside)
 		return err
 	})
 	if err != nil {
@@ -178,23 +179,34 @@ func startDexplane(tb *Testbed, s Scenario, o DUTOptions, tag string) (*dexplane
 	if err := os.WriteFile(cfg, yml, 0o644); err != nil {
 		return nil, err
 	}
+	cpu := o.CPU
+	if o.PinWorkers {
+		cpu = -1 // dexplane pins its workers itself
+	}
+	return startAttached(tb, o, "", logPath, cpu, []string{o.Dexplane, "run", "-c", cfg}, "; config "+cfg)
+}
+
+// startAttached starts argv in the dut namespace, under taskset -c cpu when
+// cpu >= 0 (taskset execs it: the pid stays the one we measure), with its
+// output in logPath, and waits until both ports carry an XDP program. name
+// is the DUT's name ("" = dexplane); note is added to the error when the
+// process exits during start-up.
+func startAttached(tb *Testbed, o DUTOptions, name, logPath string, cpu int, argv []string, note string) (*dexplaneDUT, error) {
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer lf.Close()
 	args := []string{"netns", "exec", tb.DUT()}
-	if o.CPU >= 0 && !o.PinWorkers {
-		// taskset execs dexplane: the pid stays the one we measure.
-		args = append(args, "taskset", "-c", fmt.Sprint(o.CPU))
+	if cpu >= 0 {
+		args = append(args, "taskset", "-c", fmt.Sprint(cpu))
 	}
-	args = append(args, o.Dexplane, "run", "-c", cfg)
-	cmd := exec.Command("ip", args...)
+	cmd := exec.Command("ip", append(args, argv...)...)
 	cmd.Stdout, cmd.Stderr = lf, lf
+	d := &dexplaneDUT{cmd: cmd, log: logPath, done: make(chan error, 1), name: name}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start dexplane: %w", err)
+		return nil, fmt.Errorf("start %s: %w", d, err)
 	}
-	d := &dexplaneDUT{cmd: cmd, log: logPath, done: make(chan error, 1)}
 	go func() { d.done <- cmd.Wait() }()
 	deadline := time.Now().Add(o.StartTimeout)
 	for {
@@ -211,12 +223,12 @@ func startDexplane(tb *Testbed, s Scenario, o DUTOptions, tag string) (*dexplane
 		select {
 		case err := <-d.done:
 			d.done <- err
-			return nil, fmt.Errorf("dexplane exited during start-up (%v); config %s, log:\n%s", err, cfg, tail(logPath, 20))
+			return nil, fmt.Errorf("%s exited during start-up (%v)%s; log:\n%s", d, err, note, tail(logPath, 20))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return nil, errors.Join(fmt.Errorf("dexplane did not attach to %s and %s within %v; log:\n%s",
-				West, East, o.StartTimeout, tail(logPath, 20)), d.Stop())
+			return nil, errors.Join(fmt.Errorf("%s did not attach to %s and %s within %v; log:\n%s",
+				d, West, East, o.StartTimeout, tail(logPath, 20)), d.Stop())
 		}
 	}
 }
@@ -226,50 +238,14 @@ func startDexplane(tb *Testbed, s Scenario, o DUTOptions, tag string) (*dexplane
 // budget raised to the TX ring as dexplane raises it) and waits until both
 // ports carry its XDP program.
 func startFloor(tb *Testbed, o DUTOptions, tag string) (*dexplaneDUT, error) {
-	logPath := filepath.Join(o.WorkDir, tag+".log")
-	lf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer lf.Close()
 	mode := "native" // what dexplane's auto mode gets on a veth
-	if o.AttachMode == "generic" {
+	if o.AttachMode == policy.AttachGeneric.String() {
 		mode = "skb"
 	}
-	args := []string{"netns", "exec", tb.DUT()}
-	if o.CPU >= 0 {
-		args = append(args, "taskset", "-c", fmt.Sprint(o.CPU))
-	}
-	args = append(args, o.Floor, "-m", mode, "-b", "64", "-t", "2048", West, East)
-	cmd := exec.Command("ip", args...)
-	cmd.Stdout, cmd.Stderr = lf, lf
 	// No bpffs in the namespace: libxdp loads its program without the
 	// dispatcher (it says so in the log).
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start afxdp-floor: %w", err)
-	}
-	d := &dexplaneDUT{cmd: cmd, log: logPath, done: make(chan error, 1), name: "afxdp-floor"}
-	go func() { d.done <- cmd.Wait() }()
-	deadline := time.Now().Add(o.StartTimeout)
-	for {
-		ok, err := xdpOnBoth(tb.DUT())
-		if err != nil {
-			return nil, errors.Join(err, d.Stop())
-		}
-		if ok {
-			time.Sleep(300 * time.Millisecond)
-			return d, nil
-		}
-		select {
-		case err := <-d.done:
-			d.done <- err
-			return nil, fmt.Errorf("afxdp-floor exited during start-up (%v); log:\n%s", err, tail(logPath, 20))
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return nil, errors.Join(fmt.Errorf("afxdp-floor did not attach within %v; log:\n%s", o.StartTimeout, tail(logPath, 20)), d.Stop())
-		}
-	}
+	return startAttached(tb, o, "afxdp-floor", filepath.Join(o.WorkDir, tag+".log"), o.CPU,
+		[]string{o.Floor, "-m", mode, "-b", "64", "-t", "2048", West, East}, "")
 }
 
 // xdpOnBoth reports whether west and east of the dut namespace both have
@@ -400,10 +376,10 @@ func DexplaneConfig(s Scenario, co ConfigOptions) ([]byte, error) {
 		v.EastName = East
 	}
 	if v.AttachMode == "" {
-		v.AttachMode = "auto"
+		v.AttachMode = policy.AttachAuto.String()
 	}
 	if v.Steer == "" {
-		v.Steer = "all"
+		v.Steer = policy.SteerAll.String()
 	}
 	switch s.Role {
 	case RoleForward:

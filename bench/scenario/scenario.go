@@ -81,7 +81,7 @@ type Scenario struct {
 	Inject    float64
 	TraceType uint32
 	ExtFlags  uint8
-	// Steer is "all" or "sampled" (dexplane only).
+	// Steer is a policy.Steer keyword, "all" or "sampled" (dexplane only).
 	Steer string
 	// Workers is the number of dexplane queues/workers.
 	Workers int

@@ -140,3 +140,21 @@ class DexProfile(object):
 def register():
     """Entry point TRex calls to load the profile."""
     return DexProfile()
+
+
+def preset(mode):
+    """The register() of a profile file that presets ``mode`` (plain.py, inline.py, ip6ip6.py).
+
+    The user's tunables still override it, as any other default.
+    """
+
+    class Profile(DexProfile):
+        defaults = dict(mode=mode)
+
+    Profile.__doc__ = "dex_profile with mode=%s." % mode
+
+    def register():
+        """Entry point TRex calls to load the profile."""
+        return Profile()
+
+    return register

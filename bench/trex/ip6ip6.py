@@ -7,15 +7,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dex_profile import DexProfile  # noqa: E402
+from dex_profile import preset  # noqa: E402
 
-
-class Profile(DexProfile):
-    """dex_profile with mode=ip6ip6."""
-
-    defaults = dict(mode="ip6ip6")
-
-
-def register():
-    """Entry point TRex calls to load the profile."""
-    return Profile()
+# The entry point TRex calls to load the profile.
+register = preset("ip6ip6")

@@ -27,6 +27,8 @@ RATES = (0.001, 1, 5, 10, 25, 50, 100)
 def main(out):
     for name in PROFILES:
         prof = importlib.import_module(name).register()
+        if name != "dex_profile" and prof.defaults != dict(mode=name):
+            raise SystemExit("%s.register() presets %r, want mode=%s" % (name, prof.defaults, name))
         if not hasattr(prof, "get_streams"):
             raise SystemExit("%s.register() returned %r without get_streams" % (name, prof))
         if not dex_profile.HAVE_TREX:

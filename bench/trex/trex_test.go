@@ -5,7 +5,6 @@
 package trex
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -16,38 +15,22 @@ import (
 	"testing"
 
 	"github.com/dexplane/dexplane/bench/scenario"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // debianPython is the interpreter the test uses: Debian's, where the
 // python3-scapy package installs scapy (not a pyenv/venv python on PATH).
 const debianPython = "/usr/bin/python3"
 
+// expectation is what selftest.py says it built for one packet: the case,
+// and the DEX fields (ns, ext_flags, trace_type, flow_id, seq) under the
+// keys `dexplane decode --json` uses.
 type expectation struct {
-	Case      map[string]any `json:"case"`
-	Stream    string         `json:"stream"`
-	FrameLen  int            `json:"frame_len"`
-	Encap     string         `json:"encap"`
-	NS        *uint16        `json:"ns"`
-	ExtFlags  *uint8         `json:"ext_flags"`
-	TraceType *uint32        `json:"trace_type"`
-	FlowID    *uint32        `json:"flow_id"`
-	Seq       *uint32        `json:"seq"`
-}
-
-type decoded struct {
-	Index int    `json:"index"`
-	OK    bool   `json:"ok"`
-	Error string `json:"error"`
-	Encap string `json:"encap"`
-	IOAM  []struct {
-		OptionType uint8   `json:"option_type"`
-		IOAMType   uint8   `json:"ioam_type"`
-		NS         *uint16 `json:"ns"`
-		ExtFlags   *uint8  `json:"ext_flags"`
-		TraceType  *uint32 `json:"trace_type"`
-		FlowID     *uint32 `json:"flow_id"`
-		Seq        *uint32 `json:"seq"`
-	} `json:"ioam"`
+	Case     map[string]any `json:"case"`
+	Stream   string         `json:"stream"`
+	FrameLen int            `json:"frame_len"`
+	Encap    string         `json:"encap"`
+	testutil.DecodedIOAM
 }
 
 func eqPtr[T comparable](a, b *T) bool {
@@ -71,8 +54,7 @@ func TestProfilesDecodeWithDexplane(t *testing.T) {
 	if out, err := exec.Command(debianPython, "-c", "import scapy.all").CombinedOutput(); err != nil {
 		t.Skipf("needs scapy for %s (apt-get install python3-scapy): %v\n%s", debianPython, err, out)
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
+	if _, err := exec.LookPath("go"); err != nil {
 		t.Skipf("needs the go command to run dexplane decode: %v", err)
 	}
 	dir := t.TempDir()
@@ -89,26 +71,11 @@ func TestProfilesDecodeWithDexplane(t *testing.T) {
 		t.Fatalf("selftest.py output: %v\n%s", err, stdout.String())
 	}
 
-	bin := filepath.Join(dir, "dexplane")
-	if out, err := exec.Command(goBin, "build", "-o", bin, "github.com/dexplane/dexplane/cmd/dexplane").CombinedOutput(); err != nil {
-		t.Fatalf("build dexplane: %v\n%s", err, out)
-	}
+	bin := testutil.BuildDexplane(t)
 	if out, _ := exec.Command(bin, "help").CombinedOutput(); !strings.Contains(string(out), "decode") {
 		t.Skipf("dexplane has no decode command yet:\n%s", out)
 	}
-	out, err := exec.Command(bin, "decode", "--json", "-r", pcap).Output()
-	if err != nil {
-		t.Fatalf("dexplane decode: %v", err)
-	}
-	var got []decoded
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		var d decoded
-		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
-			t.Fatalf("decode output line %q: %v", sc.Text(), err)
-		}
-		got = append(got, d)
-	}
+	got := testutil.DecodePcap(t, bin, pcap)
 	if len(got) != len(want) {
 		t.Fatalf("decoded %d packets, profiles built %d", len(got), len(want))
 	}

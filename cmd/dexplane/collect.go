@@ -21,10 +21,6 @@ import (
 	"github.com/dexplane/dexplane/exporter/collect"
 )
 
-func init() {
-	register("collect", "receive IPFIX DEX records (UDP/TCP/TLS), print them and correlate packets across nodes", runCollect)
-}
-
 func runCollect(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

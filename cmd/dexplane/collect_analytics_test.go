@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,42 +18,16 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter/collect"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // startAnalyticsCollect runs collectMain with args in the background and returns
 // the address of every "listening on"/"metrics on" line, the output
 // buffers and a stop function returning the exit code.
-func startAnalyticsCollect(t *testing.T, args ...string) (map[string]string, *lockedBuffer, *lockedBuffer, func() int) {
+func startAnalyticsCollect(t *testing.T, args ...string) (map[string]string, *testutil.LockedBuffer, *testutil.LockedBuffer, func() int) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() { done <- collectMain(ctx, args, &stdout, &stderr) }()
-	re := regexp.MustCompile(`(?:listening on (udp|tcp)://|metrics on (http)://)([^/\s]+)`)
-	want := strings.Count(strings.Join(args, " "), "--listen") + strings.Count(strings.Join(args, " "), "--metrics-address")
-	addrs := map[string]string{}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(addrs) < want {
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("collect did not start: %s", stderr.String())
-		}
-		for _, m := range re.FindAllStringSubmatch(stderr.String(), -1) {
-			addrs[m[1]+m[2]] = m[3]
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	stopped := false
-	stop := func() int {
-		if stopped {
-			return 0
-		}
-		stopped = true
-		cancel()
-		return <-done
-	}
-	t.Cleanup(func() { stop() })
-	return addrs, &stdout, &stderr, stop
+	r := startCollect(t, args...)
+	return r.addrs, r.stdout, r.stderr, r.cancel
 }
 
 // threeNodes returns the records nodes 1, 2 and 3 export for n packets of
@@ -174,13 +146,8 @@ func TestCollectPrometheus(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	web := l.Addr().String()
-	l.Close()
-	var log lockedBuffer
+	web := testutil.FreeTCPAddr(t)
+	var log testutil.LockedBuffer
 	cmd := exec.Command(prom, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+web)
 	cmd.Stdout, cmd.Stderr = &log, &log
@@ -216,18 +183,13 @@ func TestCollectPrometheus(t *testing.T) {
 	const meanQ = `dexplane_collect_segment_delay_seconds_sum{namespace="123",from="2",to="3"} / dexplane_collect_segment_delay_seconds_count{namespace="123",from="2",to="3"}`
 	const lostQ = `dexplane_collect_node_lost_packets{node="3",namespace="123"}`
 	var mean, lost float64
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var ok1, ok2 bool
+	var ok1, ok2 bool
+	if !testutil.Within(30*time.Second, func() bool {
 		mean, ok1 = query(meanQ)
 		lost, ok2 = query(lostQ)
-		if ok1 && ok2 && lost == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus never answered (mean %v %v, lost %v %v)\nprometheus log:\n%s\ncollect:\n%s", mean, ok1, lost, ok2, log.String(), stderr.String())
-		}
-		time.Sleep(250 * time.Millisecond)
+		return ok1 && ok2 && lost == 2
+	}) {
+		t.Fatalf("prometheus never answered (mean %v %v, lost %v %v)\nprometheus log:\n%s\ncollect:\n%s", mean, ok1, lost, ok2, log.String(), stderr.String())
 	}
 	if mean < 249e-6 || mean > 251e-6 {
 		t.Errorf("PromQL mean delay of segment 2→3 = %v s, want 250 µs", mean)

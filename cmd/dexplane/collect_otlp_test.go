@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/exporter/collect"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // otelcolBinary returns the OpenTelemetry Collector built from e2e/otelcol
@@ -56,16 +57,6 @@ func otelcolBinary(t *testing.T) string {
 		t.Fatalf("build the OpenTelemetry Collector (e2e/otelcol): %v\n%s", err, out)
 	}
 	return bin
-}
-
-func freeTCP(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // otlpSpan is a span as the collector's OTLP/HTTP exporter writes it (JSON).
@@ -138,7 +129,7 @@ func TestCollectOTLP(t *testing.T) {
 	go sink.Serve(sl)
 	defer sink.Close()
 
-	recv := freeTCP(t)
+	recv := testutil.FreeTCPAddr(t)
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`receivers:
   otlp:
@@ -162,7 +153,7 @@ service:
 	if err := os.WriteFile(filepath.Join(dir, "otelcol.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var log lockedBuffer
+	var log testutil.LockedBuffer
 	cmd := exec.Command(bin, "--config=file:"+filepath.Join(dir, "otelcol.yaml"))
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
@@ -171,21 +162,24 @@ service:
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	gone := false
+	if !testutil.Within(20*time.Second, func() bool {
 		if c, err := net.Dial("tcp", recv); err == nil {
 			c.Close()
-			break
+			return true
 		}
 		select {
 		case <-exited:
-			t.Fatalf("the OpenTelemetry Collector exited:\n%s", log.String())
+			gone = true
+			return true
 		default:
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the OpenTelemetry Collector did not listen on %s:\n%s", recv, log.String())
+	}) || gone {
+		if gone {
+			t.Fatalf("the OpenTelemetry Collector exited:\n%s", log.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		t.Fatalf("the OpenTelemetry Collector did not listen on %s:\n%s", recv, log.String())
 	}
 
 	addrs, _, stderr, stop := startAnalyticsCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "100ms", "--otlp", "http://"+recv)
@@ -199,18 +193,14 @@ service:
 	for dom, recs := range nodes {
 		sendNode(t, conn, uint32(dom+1), recs)
 	}
-	deadline = time.Now().Add(20 * time.Second)
-	for {
+	var n int
+	if !testutil.Within(20*time.Second, func() bool {
 		mu.Lock()
-		n := len(spans)
-		mu.Unlock()
-		if n >= packets*4 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d spans arrived, want %d\notelcol:\n%s\ncollect:\n%s", n, packets*4, log.String(), stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		defer mu.Unlock()
+		n = len(spans)
+		return n >= packets*4
+	}) {
+		t.Fatalf("%d spans arrived, want %d\notelcol:\n%s\ncollect:\n%s", n, packets*4, log.String(), stderr.String())
 	}
 	if code := stop(); code != 0 {
 		t.Fatalf("collect exit %d: %s", code, stderr.String())

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/hex"
 	"net"
 	"net/netip"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 )
@@ -17,22 +14,7 @@ import (
 // with a Pre-allocated Trace (the trace record and its hop records) and
 // checks the per-hop path collect prints.
 func TestCollectTrace(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- collectMain(ctx, []string{"--paths", "1", "--listen", "udp://127.0.0.1:0"}, &stdout, &stderr)
-	}()
-	re := regexp.MustCompile(`listening on udp://(\S+)`)
-	var addr string
-	for deadline := time.Now().Add(5 * time.Second); addr == ""; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("collect did not start: %s", stderr.String())
-		}
-		if m := re.FindStringSubmatch(stderr.String()); m != nil {
-			addr = m[1]
-		}
-	}
+	col := startCollect(t, "--paths", "1", "--listen", "udp://127.0.0.1:0")
 	r := telemetry.Record{RxTime: 1700000000_000000001, Role: telemetry.RoleDecap, Namespace: 123, SrcPort: 40000, DstPort: 5001}
 	r.Src = netip.MustParseAddr("2001:db8::1").As16()
 	r.Dst = netip.MustParseAddr("2001:db8::2").As16()
@@ -40,22 +22,15 @@ func TestCollectTrace(t *testing.T) {
 	r.Trace = telemetry.Trace{Has: true, Namespace: 123, NodeLen: 2, Flags: 0x8, TraceType: 0xC00000, DataLen: 24}
 	data, _ := hex.DecodeString("3e00002c" + "0009000a" + "3f00004d" + "00050006" + "40000001" + "00010002")
 	copy(r.Trace.Data[:], data)
-	conn, err := net.Dial("udp", addr)
+	conn, err := net.Dial("udp", col.addrs["udp"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	sendNode(t, conn, 4, []telemetry.Record{r})
-	for deadline := time.Now().Add(5 * time.Second); strings.Count(stdout.String(), "\n") < 4; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("collect printed:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-		}
-	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
-	out := stdout.String()
+	col.waitOutput(t, func(out string) bool { return strings.Count(out, "\n") >= 4 })
+	col.stop(t)
+	out := col.stdout.String()
 	for _, want := range []string{
 		"pto=ns:123,type:0xc00000,flags:0x8,rem:0,hops:3 hop0=1/hl64/if1>2 hop1=77/hl63/if5>6 hop2=44/hl62/if9>10",
 		"node=77 if=5>6 trace_hop=1/3 overflow",

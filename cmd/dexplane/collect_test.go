@@ -8,30 +8,79 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
-// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// collectRun is a running collectMain.
+type collectRun struct {
+	addrs          map[string]string
+	stdout, stderr *testutil.LockedBuffer
+	cancel         func() int
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+// startCollect runs collectMain with args in the background and waits for
+// its listeners: addrs maps "udp", "tcp", "tls" (--listen) and "http"
+// (--metrics-address) to the address collect logged. t.Cleanup stops it.
+func startCollect(t *testing.T, args ...string) *collectRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &collectRun{addrs: map[string]string{}, stdout: &testutil.LockedBuffer{}, stderr: &testutil.LockedBuffer{}}
+	done := make(chan int, 1)
+	go func() { done <- collectMain(ctx, args, r.stdout, r.stderr) }()
+	joined := strings.Join(args, " ")
+	want := strings.Count(joined, "--listen") + strings.Count(joined, "--metrics-address")
+	re := regexp.MustCompile(`(?:listening on (udp|tcp|tls)://|metrics on (http)://)([^/\s]+)`)
+	exited := -1
+	started := testutil.Within(5*time.Second, func() bool {
+		select {
+		case exited = <-done:
+			return true
+		default:
+		}
+		for _, m := range re.FindAllStringSubmatch(r.stderr.String(), -1) {
+			r.addrs[m[1]+m[2]] = m[3]
+		}
+		return len(r.addrs) >= want
+	})
+	if exited >= 0 {
+		t.Fatalf("collect exited %d: %s", exited, r.stderr)
+	}
+	if !started {
+		cancel()
+		t.Fatalf("collect did not start: %s", r.stderr)
+	}
+	var code = -1
+	r.cancel = func() int {
+		if code < 0 {
+			cancel()
+			code = <-done
+		}
+		return code
+	}
+	t.Cleanup(func() { r.cancel() })
+	return r
 }
 
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+// waitOutput waits up to 5 s until ok accepts what collect printed, or
+// fails t showing stdout and stderr.
+func (r *collectRun) waitOutput(t *testing.T, ok func(stdout string) bool) {
+	t.Helper()
+	if !testutil.Within(5*time.Second, func() bool { return ok(r.stdout.String()) }) {
+		t.Fatalf("collect printed:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+}
+
+// stop cancels collect and fails t unless it exited 0.
+func (r *collectRun) stop(t *testing.T) {
+	t.Helper()
+	if code := r.cancel(); code != 0 {
+		t.Fatalf("exit %d: %s", code, r.stderr)
+	}
 }
 
 func TestParseListen(t *testing.T) {
@@ -96,24 +145,8 @@ func sendNode(t *testing.T, conn net.Conn, dom uint32, recs []telemetry.Record) 
 // five packets of one flow (node 3 misses one) over UDP and TCP, then
 // checks the printed records and the summary.
 func TestCollectCorrelates(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- collectMain(ctx, []string{"--paths", "2", "--listen", "udp://127.0.0.1:0", "--listen", "tcp://127.0.0.1:0"}, &stdout, &stderr)
-	}()
-	re := regexp.MustCompile(`listening on (udp|tcp)://(\S+)`)
-	addrs := map[string]string{}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(addrs) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("collect did not start: %s", stderr.String())
-		}
-		for _, m := range re.FindAllStringSubmatch(stderr.String(), -1) {
-			addrs[m[1]] = m[2]
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	col := startCollect(t, "--paths", "2", "--listen", "udp://127.0.0.1:0", "--listen", "tcp://127.0.0.1:0")
+	addrs := col.addrs
 	base := time.Unix(1700000000, 0)
 	node := func(dom uint32, hop uint8, delay time.Duration, skip uint32) []telemetry.Record {
 		var recs []telemetry.Record
@@ -142,18 +175,9 @@ func TestCollectCorrelates(t *testing.T) {
 	sendNode(t, tcp, 2, node(2, 63, 150*time.Microsecond, 99))
 	sendNode(t, udp, 3, node(3, 62, 400*time.Microsecond, 2))
 	tcp.Close()
-	deadline = time.Now().Add(5 * time.Second)
-	for strings.Count(stdout.String(), "\n") < 14 {
-		if time.Now().After(deadline) {
-			t.Fatalf("collect printed:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
-	out := stdout.String()
+	col.waitOutput(t, func(out string) bool { return strings.Count(out, "\n") >= 14 })
+	col.stop(t)
+	out := col.stdout.String()
 	for _, want := range []string{
 		"domain=2 from=127.0.0.1:",
 		"ns=123 flow=0x0000abcd seq=4",
@@ -191,18 +215,7 @@ func TestCollectUsage(t *testing.T) {
 // (not counted bad), and data sent after it no longer decodes (#11 item 8:
 // the whole message was refused).
 func TestCollectTemplateWithdrawal(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() { done <- collectMain(ctx, []string{"--listen", "tcp://127.0.0.1:0"}, &stdout, &stderr) }()
-	re := regexp.MustCompile(`listening on tcp://(\S+)`)
-	deadline := time.Now().Add(5 * time.Second)
-	for !re.MatchString(stderr.String()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("collect did not start: %s", stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	col := startCollect(t, "--listen", "tcp://127.0.0.1:0")
 	var msgs [][]byte
 	enc, err := exporter.NewEncoder(exporter.EncoderConfig{ObservationDomain: 5, Fields: exporter.FieldsStandard,
 		Emit: func(m []byte, _ int) bool { msgs = append(msgs, bytes.Clone(m)); return true }})
@@ -227,7 +240,7 @@ func TestCollectTemplateWithdrawal(t *testing.T) {
 	}
 	// Set ID 2, Length 8 | Template ID (the encoder's), Field Count 0.
 	withdrawal := []byte{0, 2, 0, 8, m[20], m[21], 0, 0}
-	conn, err := net.Dial("tcp", re.FindStringSubmatch(stderr.String())[1])
+	conn, err := net.Dial("tcp", col.addrs["tcp"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,19 +250,10 @@ func TestCollectTemplateWithdrawal(t *testing.T) {
 		}
 	}
 	conn.Close()
-	deadline = time.Now().Add(5 * time.Second)
-	for !strings.Contains(stdout.String(), "seq=1") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no record printed:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	col.waitOutput(t, func(out string) bool { return strings.Contains(out, "seq=1") })
 	time.Sleep(200 * time.Millisecond) // the rest of the stream
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
-	if want := "--- 1 record(s), 0 bad message(s), 1 data set(s) without template"; !strings.Contains(stdout.String(), want) {
-		t.Errorf("summary lacks %q:\n%s\nstderr:\n%s", want, stdout.String(), stderr.String())
+	col.stop(t)
+	if want := "--- 1 record(s), 0 bad message(s), 1 data set(s) without template"; !strings.Contains(col.stdout.String(), want) {
+		t.Errorf("summary lacks %q:\n%s\nstderr:\n%s", want, col.stdout, col.stderr)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/exporter/collect"
 	"github.com/dexplane/dexplane/internal/testpki"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // pki is the set of certificates of the TLS tests: a good CA that signs
@@ -47,49 +48,6 @@ func newPKI(t *testing.T) *pki {
 	p.expiredCert, p.expKey = p.ca.Issue(t, dir, testpki.Leaf{Name: "expired", Expired: true})
 	p.wrongCACert, p.wrongKey = p.otherCA.Issue(t, dir, testpki.Leaf{Name: "stranger"})
 	return p
-}
-
-// collectRun is a running collectMain.
-type collectRun struct {
-	addrs          map[string]string
-	stdout, stderr *lockedBuffer
-	cancel         func() int
-}
-
-// startCollect runs collectMain with args and waits for its listeners.
-func startCollect(t *testing.T, args ...string) *collectRun {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &collectRun{addrs: map[string]string{}, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
-	done := make(chan int, 1)
-	go func() { done <- collectMain(ctx, args, r.stdout, r.stderr) }()
-	want := strings.Count(strings.Join(args, " "), "--listen")
-	re := regexp.MustCompile(`listening on (udp|tcp|tls)://(\S+)`)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(r.addrs) < want {
-		select {
-		case code := <-done:
-			t.Fatalf("collect exited %d: %s", code, r.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("collect did not start: %s", r.stderr)
-		}
-		for _, m := range re.FindAllStringSubmatch(r.stderr.String(), -1) {
-			r.addrs[m[1]] = m[2]
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	var code = -1
-	r.cancel = func() int {
-		if code < 0 {
-			cancel()
-			code = <-done
-		}
-		return code
-	}
-	t.Cleanup(func() { r.cancel() })
-	return r
 }
 
 // records returns how many records of observation domain dom (one flow)
@@ -156,17 +114,6 @@ func (e *testExporter) push(t *testing.T, seq0, n int) {
 	}
 }
 
-func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func tlsArgs(p *pki, clientCA string) []string {
 	return []string{"--tls-cert", p.srvCert, "--tls-key", p.srvKey, "--tls-client-ca", clientCA}
 }
@@ -182,10 +129,10 @@ func TestCollectTLSCountsEqualTCP(t *testing.T) {
 		TLS: policy.TLSFiles{CA: p.ca.File, Cert: p.goodCert, Key: p.goodKey, ServerName: "collector"}})
 	viaTCP := startExporter(t, policy.Collector{Transport: policy.TransportTCP, Address: col.addrs["tcp"], ObservationDomainID: 8})
 	for _, e := range []*testExporter{viaTLS, viaTCP} {
-		waitUntil(t, "session up", 5*time.Second, func() bool { return e.counters().Up })
+		testutil.Eventually(t, "session up", 5*time.Second, func() bool { return e.counters().Up })
 		e.push(t, 0, n)
 	}
-	waitUntil(t, "records at collect", 20*time.Second, func() bool { return col.records(7) >= n && col.records(8) >= n })
+	testutil.Eventually(t, "records at collect", 20*time.Second, func() bool { return col.records(7) >= n && col.records(8) >= n })
 	time.Sleep(300 * time.Millisecond) // anything beyond n would show now
 	tlsN, tcpN := col.records(7), col.records(8)
 	if tlsN != n || tcpN != n {
@@ -227,8 +174,8 @@ func TestCollectTLSRefusesBadCertificates(t *testing.T) {
 			start := time.Now()
 			const n = 2000
 			e.push(t, 0, n)
-			waitUntil(t, "ring drained", 5*time.Second, func() bool { return e.ring.Len() == 0 })
-			waitUntil(t, "three refusals", 10*time.Second, func() bool { return e.counters().TLSErrors >= 3 })
+			testutil.Eventually(t, "ring drained", 5*time.Second, func() bool { return e.ring.Len() == 0 })
+			testutil.Eventually(t, "three refusals", 10*time.Second, func() bool { return e.counters().TLSErrors >= 3 })
 			for time.Since(start) < 1500*time.Millisecond {
 				time.Sleep(50 * time.Millisecond)
 			}
@@ -261,7 +208,7 @@ func TestCollectTLSRefusesBadCertificates(t *testing.T) {
 			t.Errorf("a client without certificate got %v, want the collector's certificate_required alert", err)
 		}
 	})
-	waitUntil(t, "refusals logged", 5*time.Second, func() bool {
+	testutil.Eventually(t, "refusals logged", 5*time.Second, func() bool {
 		return strings.Count(col.stderr.String(), "session from") >= 5
 	})
 }
@@ -290,7 +237,7 @@ func TestCollectTLSReloadOnSIGHUP(t *testing.T) {
 	feedUntil := func(e *testExporter, dom uint32) {
 		t.Helper()
 		seq := 0
-		waitUntil(t, fmt.Sprintf("records of domain %d", dom), 15*time.Second, func() bool {
+		testutil.Eventually(t, fmt.Sprintf("records of domain %d", dom), 15*time.Second, func() bool {
 			e.push(t, seq, 10)
 			seq += 10
 			return col.records(dom) > 0
@@ -299,12 +246,12 @@ func TestCollectTLSReloadOnSIGHUP(t *testing.T) {
 
 	a := startExporter(t, policy.Collector{Transport: policy.TransportTLS, Address: col.addrs["tls"], ObservationDomainID: 30,
 		TLS: policy.TLSFiles{CA: p.ca.File, Cert: p.goodCert, Key: p.goodKey}})
-	waitUntil(t, "refusal by the collect", 5*time.Second, func() bool { return a.counters().TLSErrors >= 1 })
+	testutil.Eventually(t, "refusal by the collect", 5*time.Second, func() bool { return a.counters().TLSErrors >= 1 })
 	copyFile(t, p.ca.File, clientCA)
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "collect reload", 5*time.Second, func() bool { return strings.Contains(col.stderr.String(), "certificates reloaded") })
+	testutil.Eventually(t, "collect reload", 5*time.Second, func() bool { return strings.Contains(col.stderr.String(), "certificates reloaded") })
 	feedUntil(a, 30)
 	a.stop()
 
@@ -313,7 +260,7 @@ func TestCollectTLSReloadOnSIGHUP(t *testing.T) {
 	copyFile(t, p.wrongKey, key)
 	b := startExporter(t, policy.Collector{Transport: policy.TransportTLS, Address: col.addrs["tls"], ObservationDomainID: 31,
 		TLS: policy.TLSFiles{CA: p.ca.File, Cert: cert, Key: key}})
-	waitUntil(t, "refusal of the exporter's certificate", 5*time.Second, func() bool { return b.counters().TLSErrors >= 1 })
+	testutil.Eventually(t, "refusal of the exporter's certificate", 5*time.Second, func() bool { return b.counters().TLSErrors >= 1 })
 	copyFile(t, p.goodCert, cert)
 	copyFile(t, p.goodKey, key)
 	if err := b.x.Reopen(); err != nil {
@@ -341,25 +288,14 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-// freeTCPPort returns a loopback TCP port nobody listens on right now.
-func freeTCPPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startOpenSSL starts openssl with args and stops it (by PID) at cleanup.
-func startOpenSSL(t *testing.T, stdin io.Reader, args ...string) (*exec.Cmd, *lockedBuffer, *lockedBuffer) {
+func startOpenSSL(t *testing.T, stdin io.Reader, args ...string) (*exec.Cmd, *testutil.LockedBuffer, *testutil.LockedBuffer) {
 	t.Helper()
 	path, err := exec.LookPath("openssl")
 	if err != nil {
 		t.Skip("openssl not installed (scripts/install-deps.sh installs it)")
 	}
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testutil.LockedBuffer
 	cmd := exec.Command(path, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -413,7 +349,7 @@ func TestExporterTLSToOpenSSL(t *testing.T) {
 		{"wrong CA", "-tls1_3", p.wrongCACert, p.wrongKey, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := freeTCPPort(t)
+			addr := testutil.FreeTCPAddr(t)
 			// s_server ends a session when its stdin ends: give it one that
 			// stays open.
 			stdin, keep := io.Pipe()
@@ -423,13 +359,13 @@ func TestExporterTLSToOpenSSL(t *testing.T) {
 			e := startExporter(t, policy.Collector{Transport: policy.TransportTLS, Address: addr, ObservationDomainID: 41,
 				TLS: policy.TLSFiles{CA: p.ca.File, Cert: tc.cert, Key: tc.key, ServerName: "collector"}})
 			if tc.want == 0 {
-				waitUntil(t, "refusal", 10*time.Second, func() bool { return e.counters().TLSErrors >= 2 })
+				testutil.Eventually(t, "refusal", 10*time.Second, func() bool { return e.counters().TLSErrors >= 2 })
 				e.push(t, 0, 100)
 			} else {
-				waitUntil(t, "session up", 10*time.Second, func() bool { return e.counters().Up })
+				testutil.Eventually(t, "session up", 10*time.Second, func() bool { return e.counters().Up })
 				e.push(t, 0, tc.want)
-				waitUntil(t, "records sent", 10*time.Second, func() bool { return e.counters().Records == uint64(tc.want) })
-				waitUntil(t, "records at s_server", 10*time.Second, func() bool { return countIPFIX(t, []byte(out.String()), 41) >= tc.want })
+				testutil.Eventually(t, "records sent", 10*time.Second, func() bool { return e.counters().Records == uint64(tc.want) })
+				testutil.Eventually(t, "records at s_server", 10*time.Second, func() bool { return countIPFIX(t, []byte(out.String()), 41) >= tc.want })
 			}
 			time.Sleep(200 * time.Millisecond)
 			if c := e.counters(); tc.want > 0 && (c.Connects != 1 || c.TLSErrors != 0) {
@@ -484,7 +420,7 @@ func TestCollectTLSFromOpenSSL(t *testing.T) {
 				t.Fatalf("s_client did not finish: %s", errb)
 			}
 			if tc.want > 0 {
-				waitUntil(t, "records at collect", 10*time.Second, func() bool { return col.records(dom) >= tc.want })
+				testutil.Eventually(t, "records at collect", 10*time.Second, func() bool { return col.records(dom) >= tc.want })
 			}
 			time.Sleep(300 * time.Millisecond)
 			if got := col.records(dom); got != tc.want {

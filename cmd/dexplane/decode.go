@@ -19,10 +19,6 @@ import (
 	"github.com/dexplane/dexplane/dataplane/packet"
 )
 
-func init() {
-	register("decode", "print the IOAM/DEX headers of the packets in a pcap or pcapng file", runDecode)
-}
-
 func runDecode(args []string) int {
 	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
 	file := fs.String("r", "", "pcap or pcapng `FILE` to read (Ethernet, raw IPv6, Linux SLL or SLL2)")
@@ -165,22 +161,18 @@ func decodeFrame(index int, lt layers.LinkType, data []byte, p *packet.Packet) d
 			return rec // IPv4 (or other) in a raw capture
 		}
 		err = packet.ParseIPv6(data, 0, p)
-	case layers.LinkTypeLinuxSLL:
-		if len(data) < sllLen {
-			return failed(rec, fmt.Errorf("truncated Linux SLL header (%d octets)", len(data)))
+	case layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2:
+		name, hdrLen, proto := "Linux SLL", sllLen, 14
+		if lt == layers.LinkTypeLinuxSLL2 {
+			name, hdrLen, proto = "Linux SLL2", sll2Len, 0
 		}
-		if binary.BigEndian.Uint16(data[14:16]) != packet.EtherTypeIPv6 {
+		if len(data) < hdrLen {
+			return failed(rec, fmt.Errorf("truncated %s header (%d octets)", name, len(data)))
+		}
+		if binary.BigEndian.Uint16(data[proto:]) != packet.EtherTypeIPv6 {
 			return rec
 		}
-		err = packet.ParseIPv6(data, sllLen, p)
-	case layers.LinkTypeLinuxSLL2:
-		if len(data) < sll2Len {
-			return failed(rec, fmt.Errorf("truncated Linux SLL2 header (%d octets)", len(data)))
-		}
-		if binary.BigEndian.Uint16(data[0:2]) != packet.EtherTypeIPv6 {
-			return rec
-		}
-		err = packet.ParseIPv6(data, sll2Len, p)
+		err = packet.ParseIPv6(data, hdrLen, p)
 	default:
 		return failed(rec, fmt.Errorf("unsupported link type %v (%d)", lt, uint8(lt)))
 	}

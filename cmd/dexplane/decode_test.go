@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/internal/specvec"
+	"github.com/dexplane/dexplane/internal/testutil"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -22,24 +23,24 @@ var decodeVectors = []struct {
 	hex  string
 	want string // expected JSON object, without "index"
 }{
-	{"plain", "60000000000c114020010db800000000000000000000000120010db80000000000000000000000029c401389000c15c770696e67",
+	{"plain", specvec.Plain,
 		`{"ok":true,"encap":"none","src":"2001:db8::1","dst":"2001:db8::2","ioam":[]}`},
-	{"a", "60000000001c004020010db800000000000000000000000120010db800000000000000000000000211010100310a0004007b0000800000009c401389000c15c770696e67",
+	{"a", specvec.A,
 		`{"ok":true,"encap":"inline","src":"2001:db8::1","dst":"2001:db8::2","ioam":[
 			{"offset":4,"option_type":49,"ioam_type":4,"ns":123,"flags":0,"ext_flags":0,"trace_type":8388608}]}`},
-	{"b", "600000000024004020010db800000000000000000000000120010db80000000000000000000000021102010031120004007b00c0b000000012345678000000009c401389000c15c770696e67",
+	{"b", specvec.B,
 		`{"ok":true,"encap":"inline","src":"2001:db8::1","dst":"2001:db8::2","ioam":[
 			{"offset":4,"option_type":49,"ioam_type":4,"ns":123,"flags":0,"ext_flags":192,"trace_type":11534336,"flow_id":305419896,"seq":0}]}`},
-	{"b2", "600000000024004020010db800000000000000000000000120010db800000000000000000000000211020100310e0004007b0080b000000012345678010200009c401389000c15c770696e67",
+	{"b2", specvec.B2,
 		`{"ok":true,"encap":"inline","src":"2001:db8::1","dst":"2001:db8::2","ioam":[
 			{"offset":4,"option_type":49,"ioam_type":4,"ns":123,"flags":0,"ext_flags":128,"trace_type":11534336,"flow_id":305419896}]}`},
-	{"c", "60000000004c004020010db8ffff0000000000000000000120010db8ffff000000000000000000022902010031120004007b00c080000000123456780000000160000000000c114020010db800000000000000000000000120010db80000000000000000000000029c401389000c15c770696e67",
+	{"c", specvec.C,
 		`{"ok":true,"encap":"ip6ip6","src":"2001:db8:ffff::1","dst":"2001:db8:ffff::2","inner_src":"2001:db8::1","inner_dst":"2001:db8::2","ioam":[
 			{"offset":4,"option_type":49,"ioam_type":4,"ns":123,"flags":0,"ext_flags":192,"trace_type":8388608,"flow_id":305419896,"seq":1}]}`},
-	{"d", "600000000024004020010db800000000000000000000000120010db800000000000000000000000211021e02abcd0100310a0004007b000080000000010200009c401389000c15c770696e67",
+	{"d", specvec.D,
 		`{"ok":true,"encap":"inline","src":"2001:db8::1","dst":"2001:db8::2","ioam":[
 			{"offset":8,"option_type":49,"ioam_type":4,"ns":123,"flags":0,"ext_flags":0,"trace_type":8388608}]}`},
-	{"e", "600000000024004020010db800000000000000000000000120010db80000000000000000000000021102010031120000007b080180000000000000003f0000019c401389000c15c770696e67",
+	{"e", specvec.E,
 		`{"ok":true,"encap":"inline","src":"2001:db8::1","dst":"2001:db8::2","ioam":[
 			{"offset":4,"option_type":49,"ioam_type":0,"ns":123,"flags":0,"trace_type":8388608,"node_len":1,"rem_len":1,
 			 "overflow":false,"hops":[{"index":0,"hop_limit":63,"node_id":1}]}]}`},
@@ -143,23 +144,7 @@ func writeCapture(t testing.TB, lc linkCase, frames [][]byte, truncate map[int]i
 func TestDecodeJSON(t *testing.T) {
 	for _, lc := range linkCases {
 		t.Run(lc.name, func(t *testing.T) {
-			var frames [][]byte
-			for _, v := range decodeVectors {
-				ip, err := hex.DecodeString(v.hex)
-				if err != nil {
-					t.Fatal(err)
-				}
-				frames = append(frames, lc.wrap(ip))
-			}
-			f, err := os.Open(writeCapture(t, lc, frames, nil))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			var out bytes.Buffer
-			if err := decodeCapture(f, &out, true); err != nil {
-				t.Fatal(err)
-			}
+			out := decodeFile(t, writeCapture(t, lc, vectorFrames(t, lc, len(decodeVectors)), nil), true)
 			lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 			if len(lines) != len(decodeVectors) {
 				t.Fatalf("%d lines for %d packets:\n%s", len(lines), len(decodeVectors), out.String())
@@ -185,24 +170,36 @@ func TestDecodeJSON(t *testing.T) {
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
-// TestDecodeText checks the human-readable form and that a truncated
-// capture is reported as such while decoding continues.
-func TestDecodeText(t *testing.T) {
+// vectorFrames returns the first n decodeVectors behind lc's link header.
+func vectorFrames(t testing.TB, lc linkCase, n int) [][]byte {
 	var frames [][]byte
-	for _, v := range decodeVectors {
-		ip, _ := hex.DecodeString(v.hex)
-		frames = append(frames, linkCases[0].wrap(ip))
+	for _, v := range decodeVectors[:n] {
+		frames = append(frames, lc.wrap(testutil.MustHex(t, v.hex)))
 	}
-	path := writeCapture(t, linkCases[0], frames, map[int]int{1: 50})
+	return frames
+}
+
+// decodeFile runs decodeCapture on the capture file at path (as --json if
+// asJSON) and returns what it printed.
+func decodeFile(t testing.TB, path string, asJSON bool) *bytes.Buffer {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	var out bytes.Buffer
-	if err := decodeCapture(f, &out, false); err != nil {
+	if err := decodeCapture(f, &out, asJSON); err != nil {
 		t.Fatal(err)
 	}
+	return &out
+}
+
+// TestDecodeText checks the human-readable form and that a truncated
+// capture is reported as such while decoding continues.
+func TestDecodeText(t *testing.T) {
+	path := writeCapture(t, linkCases[0], vectorFrames(t, linkCases[0], len(decodeVectors)), map[int]int{1: 50})
+	out := decodeFile(t, path, false)
 	lines := strings.Split(out.String(), "\n")
 	for i, want := range []string{
 		"0 2001:db8::1 > 2001:db8::2 none",
@@ -245,15 +242,7 @@ func TestRunDecode(t *testing.T) {
 // per packet.
 func FuzzDecodeCapture(f *testing.F) {
 	for _, lc := range linkCases {
-		var frames [][]byte
-		for _, v := range decodeVectors[:3] {
-			ip, err := hex.DecodeString(v.hex)
-			if err != nil {
-				f.Fatal(err)
-			}
-			frames = append(frames, lc.wrap(ip))
-		}
-		data, err := os.ReadFile(writeCapture(f, lc, frames, nil))
+		data, err := os.ReadFile(writeCapture(f, lc, vectorFrames(f, lc, 3), nil))
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -12,7 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dexplane/dexplane/e2e/hostile"
+	"github.com/dexplane/dexplane/internal/hostile"
+	"github.com/dexplane/dexplane/internal/specvec"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -28,13 +29,13 @@ const dissector = "../../deploy/wireshark/dexplane.lua"
 // (e) Pre-allocated Trace with one node, and a two-node PTO with wide
 // fields.
 var goldenIPv6 = []string{
-	"60000000000c114020010db800000000000000000000000120010db80000000000000000000000029c401389000c15c770696e67",
-	"60000000001c004020010db800000000000000000000000120010db800000000000000000000000211010100310a0004007b0000800000009c401389000c15c770696e67",
-	"600000000024004020010db800000000000000000000000120010db80000000000000000000000021102010031120004007b00c0b000000012345678000000009c401389000c15c770696e67",
-	"600000000024004020010db800000000000000000000000120010db800000000000000000000000211020100310e0004007b0080b000000012345678010200009c401389000c15c770696e67",
-	"60000000004c004020010db8ffff0000000000000000000120010db8ffff000000000000000000022902010031120004007b00c080000000123456780000000160000000000c114020010db800000000000000000000000120010db80000000000000000000000029c401389000c15c770696e67",
-	"600000000024004020010db800000000000000000000000120010db800000000000000000000000211021e02abcd0100310a0004007b000080000000010200009c401389000c15c770696e67",
-	"600000000024004020010db800000000000000000000000120010db80000000000000000000000021102010031120000007b080180000000000000003f0000019c401389000c15c770696e67",
+	specvec.Plain,
+	specvec.A,
+	specvec.B,
+	specvec.B2,
+	specvec.C,
+	specvec.D,
+	specvec.E,
 	// DEX ns 7, flags 0x80, ext 0x40 (seq only), trace 0xF00000, seq 0xFFFFFFFE.
 	"600000000024004020010db800000000000000000000000120010db800000000000000000000000211020100310e000400078040f0000000fffffffe010200009c401389000c15c770696e67",
 	// PTO ns 9, NodeLen 4, RemLen 0, trace 0xC08000 (bits 0, 1, 8), two
@@ -98,30 +99,28 @@ func expectFields(r decodeRecord) map[string][]uint64 {
 	m := map[string][]uint64{}
 	add := func(k string, v uint64) { m[k] = append(m[k], v) }
 	for _, o := range r.IOAM {
-		switch {
-		case o.IOAMType == 4 && o.NS != nil:
-			add("dexplane.ioam.offset", uint64(o.Offset))
-			add("dexplane.ioam.option_type", uint64(o.OptionType))
-			add("dexplane.ioam.type", 4)
-			add("dexplane.dex.ns", uint64(*o.NS))
-			add("dexplane.dex.flags", uint64(*o.Flags))
+		prefix, ok := map[uint8]string{4: "dexplane.dex.", 0: "dexplane.pto."}[o.IOAMType]
+		if !ok || o.NS == nil {
+			continue
+		}
+		add("dexplane.ioam.offset", uint64(o.Offset))
+		add("dexplane.ioam.option_type", uint64(o.OptionType))
+		add("dexplane.ioam.type", uint64(o.IOAMType))
+		add(prefix+"ns", uint64(*o.NS))
+		add(prefix+"flags", uint64(*o.Flags))
+		add(prefix+"trace_type", uint64(*o.TraceType))
+		switch o.IOAMType {
+		case 4:
 			add("dexplane.dex.ext_flags", uint64(*o.ExtFlags))
-			add("dexplane.dex.trace_type", uint64(*o.TraceType))
 			if o.FlowID != nil {
 				add("dexplane.dex.flow_id", uint64(*o.FlowID))
 			}
 			if o.Seq != nil {
 				add("dexplane.dex.seq", uint64(*o.Seq))
 			}
-		case o.IOAMType == 0 && o.NS != nil:
-			add("dexplane.ioam.offset", uint64(o.Offset))
-			add("dexplane.ioam.option_type", uint64(o.OptionType))
-			add("dexplane.ioam.type", 0)
-			add("dexplane.pto.ns", uint64(*o.NS))
-			add("dexplane.pto.flags", uint64(*o.Flags))
+		case 0:
 			add("dexplane.pto.node_len", uint64(*o.NodeLen))
 			add("dexplane.pto.rem_len", uint64(*o.RemLen))
-			add("dexplane.pto.trace_type", uint64(*o.TraceType))
 			add("ipv6.opt.ioam.trace.ns", uint64(*o.NS))
 			add("ipv6.opt.ioam.trace.nodelen", uint64(*o.NodeLen))
 			add("ipv6.opt.ioam.trace.remlen", uint64(*o.RemLen))
@@ -207,17 +206,8 @@ func TestLuaDissector(t *testing.T) {
 	writeGoldenPcap(t, golden)
 	for _, pcap := range []string{golden, "../../e2e/testdata/hostile.pcap"} {
 		t.Run(filepath.Base(pcap), func(t *testing.T) {
-			f, err := os.Open(pcap)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			var js bytes.Buffer
-			if err := decodeCapture(f, &js, true); err != nil {
-				t.Fatal(err)
-			}
 			var recs []decodeRecord
-			dec := json.NewDecoder(&js)
+			dec := json.NewDecoder(decodeFile(t, pcap, true))
 			for dec.More() {
 				var r decodeRecord
 				if err := dec.Decode(&r); err != nil {

@@ -11,10 +11,6 @@ import (
 	"github.com/dexplane/dexplane/internal/doctor"
 )
 
-func init() {
-	register("doctor", "check the host and each port before running a node: ✓/⚠/✗ with the fix for each", runDoctor)
-}
-
 func runDoctor(args []string) int { return doctorMain(args, os.Stdout, os.Stderr) }
 
 // doctorTarget builds what doctor checks from -c FILE and --ports the way

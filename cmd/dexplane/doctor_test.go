@@ -16,11 +16,11 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/internal/doctor"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // doctorBed is a node namespace with two veth ports, p0 (outside) and p1
@@ -54,7 +54,7 @@ func newDoctorBed(t *testing.T) *doctorBed {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	b := &doctorBed{bin: buildDexplane(t), dut: testbed.NewNetns(t, "doc")}
+	b := &doctorBed{bin: testutil.BuildDexplane(t), dut: testbed.NewNetns(t, "doc")}
 	for i := range 2 {
 		b.hosts[i] = testbed.NewNetns(t, fmt.Sprintf("doch%d", i))
 		testbed.Veth(t, b.dut, fmt.Sprintf("p%d", i), fmt.Sprintf("02:00:00:00:0d:%02x", i),
@@ -278,14 +278,7 @@ func (b *doctorBed) attachForeignXDP(t *testing.T, ifname string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { prog.Close() })
-	err = b.dut.Do(func() error {
-		l, err := netlink.LinkByName(ifname)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_SKB_MODE)
-	})
-	if err != nil {
+	if err := b.dut.AttachXDP(ifname, prog, unix.XDP_FLAGS_SKB_MODE); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -367,18 +360,14 @@ func TestRunFirstErrors(t *testing.T) {
 	t.Run("queue held by another AF_XDP socket", func(t *testing.T) {
 		// A first node on the ports, then a second one on the same ports.
 		first := exec.Command("ip", "netns", "exec", b.dut.Name, b.bin, "run", "-c", b.cfg, "--attach", "generic")
-		var ferr syncBuffer
+		var ferr testutil.LockedBuffer
 		first.Stderr = &ferr
 		if err := first.Start(); err != nil {
 			t.Fatal(err)
 		}
 		defer func() { first.Process.Signal(syscall.SIGTERM); first.Wait() }()
-		deadline := time.Now().Add(15 * time.Second)
-		for !strings.Contains(ferr.String(), "dataplane: started") {
-			if time.Now().After(deadline) {
-				t.Fatalf("first node did not start:\n%s", ferr.String())
-			}
-			time.Sleep(50 * time.Millisecond)
+		if !testutil.Within(15*time.Second, func() bool { return strings.Contains(ferr.String(), "dataplane: started") }) {
+			t.Fatalf("first node did not start:\n%s", ferr.String())
 		}
 		code, out := b.runOnce(t, b.dut.Name, nil, "-c", b.cfg, "--attach", "generic")
 		if code != 1 {

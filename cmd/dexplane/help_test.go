@@ -15,19 +15,19 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 	for name, c := range commands {
 		for _, h := range []string{"-h", "--help"} {
-			if code := c.run([]string{h}); code != 0 {
+			if code := c.Run([]string{h}); code != 0 {
 				t.Errorf("dexplane %s %s: exit %d, want 0", name, h, code)
 			}
 		}
 	}
 	for _, args := range [][]string{{"send", "-h"}, {"recv", "--help"}} {
-		if code := commands["probe"].run(args); code != 0 {
+		if code := commands["probe"].Run(args); code != 0 {
 			t.Errorf("dexplane probe %v: exit %d, want 0", args, code)
 		}
 	}
 	// A wrong flag is still a usage error.
 	for _, name := range []string{"collect", "decode", "stats", "validate", "doctor"} {
-		if code := commands[name].run([]string{"--no-such-flag"}); code != 2 {
+		if code := commands[name].Run([]string{"--no-such-flag"}); code != 2 {
 			t.Errorf("dexplane %s --no-such-flag: exit %d, want 2", name, code)
 		}
 	}

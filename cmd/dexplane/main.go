@@ -1,33 +1,28 @@
 // Command dexplane is a userspace IOAM Direct Exporting (RFC 9326) data plane.
 //
-// Each subcommand lives in its own file and registers itself in init, so
-// that the parts of the CLI can grow independently.
+// Each subcommand lives in its own file; main.go lists them (commands).
 package main
 
 import (
 	"errors"
 	"flag"
-	"fmt"
 	"os"
-	"sort"
+
+	"github.com/dexplane/dexplane/internal/cli"
 )
 
-// command is one dexplane subcommand.
-type command struct {
-	summary string
-	// run receives the arguments after the subcommand name and returns the
-	// process exit code.
-	run func(args []string) int
-}
-
-var commands = map[string]command{}
-
-// register adds a subcommand; called from init functions only.
-func register(name, summary string, run func(args []string) int) {
-	if _, dup := commands[name]; dup {
-		panic("dexplane: command registered twice: " + name)
-	}
-	commands[name] = command{summary: summary, run: run}
+// commands are dexplane's subcommands. Each lives in its own file; run
+// receives the arguments after the subcommand name and returns the process
+// exit code.
+var commands = cli.Commands[func(args []string) int]{
+	"collect":  {Summary: "receive IPFIX DEX records (UDP/TCP/TLS), print them and correlate packets across nodes", Run: runCollect},
+	"decode":   {Summary: "print the IOAM/DEX headers of the packets in a pcap or pcapng file", Run: runDecode},
+	"doctor":   {Summary: "check the host and each port before running a node: ✓/⚠/✗ with the fix for each", Run: runDoctor},
+	"probe":    {Summary: "send or receive self-checking UDP test traffic", Run: runProbe},
+	"run":      {Summary: "run a node: forward between two ports through the AF_XDP data plane", Run: runRun},
+	"stats":    {Summary: "show the counters of a running node (once, or refreshed like top)", Run: runStats},
+	"validate": {Summary: "check a configuration and print it with defaults filled in", Run: runValidate},
+	"version":  {Summary: "print the build version", Run: runVersion},
 }
 
 // parseFlags parses a command's arguments. ok is false when the command
@@ -58,39 +53,10 @@ func parseFlagsNoArgs(fs *flag.FlagSet, args []string) (code int, ok bool) {
 	return 0, true
 }
 
-// isHelp reports whether arg asks for help.
-func isHelp(arg string) bool {
-	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
-}
-
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: dexplane COMMAND [flags]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintln(os.Stderr, "\nRun 'dexplane COMMAND -h' for the flags of a command.")
-}
-
 func main() {
-	if len(os.Args) < 2 {
-		usage()
-		os.Exit(2)
-	}
-	name := os.Args[1]
-	if isHelp(name) {
-		usage()
-		return
-	}
-	cmd, ok := commands[name]
+	cmd, code, ok := commands.Lookup("dexplane", os.Args[1:])
 	if !ok {
-		fmt.Fprintf(os.Stderr, "dexplane: unknown command %q\n\n", name)
-		usage()
-		os.Exit(2)
+		os.Exit(code)
 	}
-	os.Exit(cmd.run(os.Args[2:]))
+	os.Exit(cmd.Run(os.Args[2:]))
 }

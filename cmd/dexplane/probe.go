@@ -10,17 +10,14 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/dexplane/dexplane/internal/cli"
 	"github.com/dexplane/dexplane/internal/probe"
 )
-
-func init() {
-	register("probe", "send or receive self-checking UDP test traffic", runProbe)
-}
 
 func runProbe(args []string) int {
 	if len(args) == 0 || (args[0] != "send" && args[0] != "recv") {
 		fmt.Fprintln(os.Stderr, "usage: dexplane probe send|recv [flags]\n\nRun 'dexplane probe send -h' or 'dexplane probe recv -h' for their flags.")
-		if len(args) > 0 && isHelp(args[0]) {
+		if len(args) > 0 && cli.IsHelp(args[0]) {
 			return 0
 		}
 		return 2

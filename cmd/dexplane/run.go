@@ -20,16 +20,10 @@ import (
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/dataplane"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/dataplane/xsk"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/daemon"
 	"github.com/dexplane/dexplane/internal/doctor"
 	"github.com/dexplane/dexplane/internal/logging"
 )
-
-func init() {
-	register("run", "run a node: forward between two ports through the AF_XDP data plane", runRun)
-}
 
 // netnsEnv marks a process that run re-executed inside --netns.
 const netnsEnv = "DEXPLANE_NETNS"
@@ -167,15 +161,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		defer t.Stop()
 		tick = t.C
 	}
-	e := d.Engine()
-	var last dataplane.Counters
+	var last [2]daemon.PortStats
 	lastAt := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			err := d.Stop()
-			c := e.Counters()
-			printCounters(stderr, opts.Ports, &c, nil, 0)
+			printCounters(stderr, opts.Ports, d.PortStats(), nil, 0)
 			printNodeCounters(stderr, d)
 			if err != nil {
 				fmt.Fprintln(stderr, "dexplane run: stop:", err)
@@ -196,8 +188,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 				log.Error("reload failed, keeping the running configuration", "err", err)
 			}
 		case now := <-tick:
-			c := e.Counters()
-			printCounters(stderr, opts.Ports, &c, &last, now.Sub(lastAt))
+			c := d.PortStats()
+			printCounters(stderr, opts.Ports, c, &last, now.Sub(lastAt))
 			last, lastAt = c, now
 		}
 	}
@@ -273,14 +265,14 @@ func engineOptions(f *runFlags) (*policy.Snapshot, dataplane.Options, error) {
 		opts.Ports = [2]string{a, b}
 	}
 	if f.steer != "" {
-		m, err := dxebpf.ParseSteerMode(f.steer)
+		m, err := policy.ParseSteer(f.steer)
 		if err != nil {
 			return nil, opts, err
 		}
 		opts.Steer = m
 	}
 	if f.attach != "" {
-		m, err := dxebpf.ParseAttachMode(f.attach)
+		m, err := policy.ParseAttachMode(f.attach)
 		if err != nil {
 			return nil, opts, err
 		}
@@ -323,28 +315,17 @@ func execInNetns(name string) error {
 
 // printCounters writes one line per port: frame rates over the interval
 // when last is given, totals otherwise.
-func printCounters(w io.Writer, ports [2]string, c, last *dataplane.Counters, d time.Duration) {
-	for p := range 2 {
-		wc := &c.Ports[p].Worker
-		x := &c.Ports[p].XDP
-		var steered, kernel uint64
-		for r, v := range x {
-			if dxebpf.Reason(r).Steered() {
-				steered += v.Packets
-			} else if r <= int(dxebpf.ReasonUnsampled) && !dxebpf.Reason(r).Dropped() {
-				kernel += v.Packets
-			}
-		}
+func printCounters(w io.Writer, ports [2]string, c [2]daemon.PortStats, last *[2]daemon.PortStats, d time.Duration) {
+	for p, s := range c {
 		if last == nil || d <= 0 {
 			fmt.Fprintf(w, "port %d %s: rx %d tx %d lost %d | xdp steered %d kernel %d | link_down %d kick_retry %d\n",
-				p, ports[p], wc[xsk.CtrRxFrames], wc[xsk.CtrTxFrames], c.Lost(p), steered, kernel,
-				wc[xsk.CtrLinkDown], wc[xsk.CtrKickRetry])
+				p, ports[p], s.RxFrames, s.TxFrames, s.Lost, s.Steered, s.Crossed, s.LinkDown, s.KickRetry)
 			continue
 		}
-		lc := &last.Ports[p].Worker
+		l := &last[p]
 		rate := func(now, before uint64) float64 { return float64(now-before) / d.Seconds() }
 		fmt.Fprintf(w, "port %d %s: rx %.0f pps tx %.0f pps | lost %d (+%d) | link_down %d kick_retry %d tx_ring_full %d\n",
-			p, ports[p], rate(wc[xsk.CtrRxFrames], lc[xsk.CtrRxFrames]), rate(wc[xsk.CtrTxFrames], lc[xsk.CtrTxFrames]),
-			c.Lost(p), c.Lost(p)-last.Lost(p), wc[xsk.CtrLinkDown], wc[xsk.CtrKickRetry], wc[xsk.CtrTxRingFull])
+			p, ports[p], rate(s.RxFrames, l.RxFrames), rate(s.TxFrames, l.TxFrames),
+			s.Lost, s.Lost-l.Lost, s.LinkDown, s.KickRetry, s.TxRingFull)
 	}
 }

@@ -9,14 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/dexplane/dexplane/dataplane/xsk/xsktest"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
+	"github.com/dexplane/dexplane/internal/xsktest"
 )
 
 func TestRunFlags(t *testing.T) {
@@ -28,7 +28,7 @@ func TestRunFlags(t *testing.T) {
 		{nil, 1, `port 0 "west"`}, // the embedded default (demo R1) names ports west/east
 		{[]string{"--ports", "a"}, 2, "two interface names"},
 		{[]string{"--ports", "a,b,c"}, 2, "two interface names"},
-		{[]string{"--ports", "a,b", "--steer", "some"}, 2, "steer mode"},
+		{[]string{"--ports", "a,b", "--steer", "some"}, 2, `steer "some"`},
 		{[]string{"--ports", "a,b", "--attach", "hw"}, 2, "attach mode"},
 		{[]string{"--ports", "a,a"}, 2, "both are"},
 		{[]string{"-c", "testdata/does-not-exist.yaml"}, 2, "does-not-exist"},
@@ -48,38 +48,9 @@ func TestEngineOptionsOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Ports != [2]string{"west", "east"} || o.Steer != dxebpf.SteerSampled || o.Attach != dxebpf.AttachGeneric || o.Queues != 2 || o.Policy == nil || s != o.Policy {
+	if o.Ports != [2]string{"west", "east"} || o.Steer != policy.SteerSampled || o.Attach != policy.AttachGeneric || o.Queues != 2 || o.Policy == nil || s != o.Policy {
 		t.Errorf("options %+v", o)
 	}
-}
-
-// buildDexplane compiles this command into a temporary directory.
-func buildDexplane(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "dexplane")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// syncBuffer collects a subprocess's stderr while tests read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestRunBitw runs the built binary as a bump in the wire: --netns, -c and
@@ -89,7 +60,7 @@ func TestRunBitw(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildDexplane(t)
+	bin := testutil.BuildDexplane(t)
 	cfg := filepath.Join(t.TempDir(), "bitw.yaml")
 	if err := os.WriteFile(cfg, []byte(`node:
   id: 1
@@ -115,7 +86,7 @@ dataplane:
 			tb := testbed.New(t, testbed.Bitw)
 			xsktest.NoTxChecksumOffload(t, tb)
 			dut := tb.DUT()
-			var stderr syncBuffer
+			var stderr testutil.LockedBuffer
 			pr, pw := io.Pipe()
 			cmd := exec.Command(bin, append([]string{"run", "--netns", dut.Name, "-v", "--interval", "300ms"}, tc.args...)...)
 			cmd.Stderr = io.MultiWriter(&stderr, pw)
@@ -154,7 +125,7 @@ dataplane:
 			if err := tb.HostA.Ping(tb.AddrB, 3); err != nil {
 				t.Errorf("ping6 through dexplane run: %v", err)
 			}
-			r, res := xsktest.Stream(t, tb.HostB, tb.HostA, tb.AddrA, xsktest.StreamConfig{ID: 5, Count: 5000, MinSize: 20, MaxSize: 1452, Rate: 20000}, 3*time.Second)
+			r, res := xsktest.Stream(t, tb.HostB, tb.HostA, tb.AddrA, xsktest.StreamConfig{ID: 5, Count: 5000, MinSize: xsktest.MinPayload, MaxSize: 1452, Rate: 20000}, 3*time.Second)
 			if r.Received.Load() != int64(res.Sent) || r.Corrupt.Load() != 0 {
 				t.Errorf("stream: sent %d received %d corrupt %d", res.Sent, r.Received.Load(), r.Corrupt.Load())
 			}

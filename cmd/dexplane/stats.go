@@ -21,10 +21,6 @@ import (
 	"github.com/dexplane/dexplane/internal/metrics"
 )
 
-func init() {
-	register("stats", "show the counters of a running node (once, or refreshed like top)", runStats)
-}
-
 // defaultStatsAddr is where `dexplane stats` looks without --addr or --url.
 const defaultStatsAddr = "localhost:9102"
 

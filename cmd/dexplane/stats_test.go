@@ -49,14 +49,22 @@ func row(t *testing.T, out, header, key string) []string {
 	return nil
 }
 
-func TestStatsOnce(t *testing.T) {
-	c, e := fakeNode()
+// metricsServer serves c's metrics (the node's /metrics and /stats
+// handler) until the test ends.
+func metricsServer(t *testing.T, c *metrics.Collector) *httptest.Server {
+	t.Helper()
 	reg, err := metrics.NewRegistry(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(metrics.NewHandler(c, reg))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestStatsOnce(t *testing.T) {
+	c, e := fakeNode()
+	srv := metricsServer(t, c)
 
 	var out, errb bytes.Buffer
 	if code := stats(context.Background(), []string{"--url", srv.URL}, &out, &errb); code != 0 {
@@ -155,12 +163,7 @@ func TestStatsWatchRates(t *testing.T) {
 
 func TestStatsJSON(t *testing.T) {
 	c, _ := fakeNode()
-	reg, err := metrics.NewRegistry(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(metrics.NewHandler(c, reg))
-	defer srv.Close()
+	srv := metricsServer(t, c)
 	addr := strings.TrimPrefix(srv.URL, "http://")
 
 	var out, errb bytes.Buffer

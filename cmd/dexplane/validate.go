@@ -11,10 +11,6 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-func init() {
-	register("validate", "check a configuration and print it with defaults filled in", runValidate)
-}
-
 func runValidate(args []string) int {
 	return validate(args, os.Stdout, os.Stderr)
 }

@@ -5,17 +5,17 @@ import (
 	"runtime/debug"
 )
 
-func init() {
-	register("version", "print the build version", func([]string) int {
-		v := "devel"
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" {
-					v = s.Value
-				}
+// runVersion prints the VCS revision the binary was built from ("devel"
+// when the build recorded none).
+func runVersion([]string) int {
+	v := "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				v = s.Value
 			}
 		}
-		fmt.Println("dexplane", v)
-		return 0
-	})
+	}
+	fmt.Println("dexplane", v)
+	return 0
 }

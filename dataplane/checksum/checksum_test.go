@@ -6,10 +6,9 @@ import (
 	"net"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 var (
@@ -322,11 +321,11 @@ func TestHandler(t *testing.T) {
 	var warned []int
 	h := &Handler{Fix: [2]bool{true, false}, OnUnfinished: func(p int) { warned = append(warned, p) }}
 	buf := make([]byte, 2048)
-	f := &xsk.Frame{Buf: buf, Off: 256, Len: len(part)}
+	f := &handle.Frame{Buf: buf, Off: 256, Len: len(part)}
 	for _, in := range []int{0, 1, 1, 0} {
 		copy(buf[256:], part)
 		f.Ingress = in
-		if v := h.Handle(f); v != xsk.Forward {
+		if v := h.Handle(f); v != handle.Forward {
 			t.Fatalf("verdict %v", v)
 		}
 		want := good

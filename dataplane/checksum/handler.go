@@ -3,7 +3,7 @@ package checksum
 import (
 	"sync/atomic"
 
-	"github.com/dexplane/dexplane/dataplane/xsk"
+	"github.com/dexplane/dexplane/dataplane/handle"
 )
 
 // PortCounters count, for frames received on one port, what the checksum
@@ -26,14 +26,14 @@ func (c *PortCounters) Load() Counts {
 	return Counts{Completed: c.Completed.Load(), Unfinished: c.Unfinished.Load()}
 }
 
-// Handler is an xsk.Handler that finishes the transport checksum of every
+// Handler is an handle.Handler that finishes the transport checksum of every
 // frame received on a port whose Fix flag is set (Complete) and counts, on
 // other ports, the frames that needed it (Check), before passing the frame
-// to Next. Like any xsk.Handler it belongs to one worker; its counters may
+// to Next. Like any handle.Handler it belongs to one worker; its counters may
 // be read from any goroutine.
 type Handler struct {
-	// Next handles the frame afterwards; nil means xsk.Identity.
-	Next xsk.Handler
+	// Next handles the frame afterwards; nil means handle.Identity.
+	Next handle.Handler
 	// Fix[p] enables completion on frames received on port p.
 	Fix [2]bool
 	// OnUnfinished, if set, is called from the worker's goroutine with the
@@ -46,8 +46,8 @@ type Handler struct {
 	warned [2]bool
 }
 
-// Handle implements xsk.Handler.
-func (h *Handler) Handle(f *xsk.Frame) xsk.Verdict {
+// Handle implements handle.Handler.
+func (h *Handler) Handle(f *handle.Frame) handle.Verdict {
 	p := f.Ingress & 1
 	b := f.Buf[f.Off : f.Off+f.Len]
 	if h.Fix[p] {
@@ -64,24 +64,24 @@ func (h *Handler) Handle(f *xsk.Frame) xsk.Verdict {
 		}
 	}
 	if h.Next == nil {
-		return xsk.Forward
+		return handle.Forward
 	}
 	return h.Next.Handle(f)
 }
 
 // BeginBatch passes the start of a worker batch on to Next when it is an
-// xsk.BatchHandler (a node keeps its per-packet counts in plain memory
-// during a batch). With EndBatch it implements xsk.BatchHandler.
+// handle.BatchHandler (a node keeps its per-packet counts in plain memory
+// during a batch). With EndBatch it implements handle.BatchHandler.
 func (h *Handler) BeginBatch() {
-	if b, ok := h.Next.(xsk.BatchHandler); ok {
+	if b, ok := h.Next.(handle.BatchHandler); ok {
 		b.BeginBatch()
 	}
 }
 
 // EndBatch passes the end of a worker batch on to Next when it is an
-// xsk.BatchHandler.
+// handle.BatchHandler.
 func (h *Handler) EndBatch() {
-	if b, ok := h.Next.(xsk.BatchHandler); ok {
+	if b, ok := h.Next.(handle.BatchHandler); ok {
 		b.EndBatch()
 	}
 }

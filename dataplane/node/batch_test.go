@@ -4,11 +4,11 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
-var _ xsk.BatchHandler = (*Node)(nil)
+var _ handle.BatchHandler = (*Node)(nil)
 
 // TestBatchCounters checks that counts kept locally during a worker batch
 // reach Counters and the route's sampler at EndBatch, and that frames

@@ -5,8 +5,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // frameLen is the benchmark frame: 1500 octets including the Ethernet
@@ -64,7 +64,7 @@ var roleCases = []roleCase{
 
 // setup returns the node, the frame and a restore function that puts the
 // original headers back (editors move only the headers, never the payload).
-func (rc roleCase) setup(t testing.TB) (*Node, *xsk.Frame, func()) {
+func (rc roleCase) setup(t testing.TB) (*Node, *handle.Frame, func()) {
 	s, err := policy.New(rc.spec(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestHandleAllocs(t *testing.T) {
 			n.Handle(f) // first frame may build the view
 			allocs := testing.AllocsPerRun(200, func() {
 				restore()
-				if n.Handle(f) != xsk.Forward {
+				if n.Handle(f) != handle.Forward {
 					t.Fatal("dropped")
 				}
 			})

@@ -6,21 +6,21 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // frameWithLink places link (Ethernet header with its tags) and the IPv6
 // packet ip6 in a chunk with headroom.
-func frameWithLink(link, ip6 []byte) *xsk.Frame {
+func frameWithLink(link, ip6 []byte) *handle.Frame {
 	buf := make([]byte, chunkSize)
 	n := copy(buf[headroom:], link)
 	n += copy(buf[headroom+n:], ip6)
-	return &xsk.Frame{Buf: buf, Off: headroom, Len: n, RxTime: testNow}
+	return &handle.Frame{Buf: buf, Off: headroom, Len: n, RxTime: testNow}
 }
 
-func outOf(f *xsk.Frame) []byte { return append([]byte(nil), f.Buf[f.Off:f.Off+f.Len]...) }
+func outOf(f *handle.Frame) []byte { return append([]byte(nil), f.Buf[f.Off:f.Off+f.Len]...) }
 
 // tenantTunnel is a tenant's own ip6ip6 packet: outer 2001:db8:eeee::1 →
 // 2001:db8::5 (covered by baseSpec's route, not a decap endpoint) around
@@ -46,11 +46,11 @@ func TestTenantTunnelCrossesIntact(t *testing.T) {
 	enc, _ := newNode(t, baseSpec(encapDir))
 	dec, _ := newNode(t, baseSpec(decapDir))
 	f := frameWithLink(ethHeader, tenantTunnel(t))
-	if v := enc.Handle(f); v != xsk.Forward || !parseOut(t, f).HasDEX {
+	if v := enc.Handle(f); v != handle.Forward || !parseOut(t, f).HasDEX {
 		t.Fatalf("encap: verdict %v, DEX %v", v, parseOut(t, f).HasDEX)
 	}
 	f.Ingress = 0
-	if v := dec.Handle(f); v != xsk.Forward {
+	if v := dec.Handle(f); v != handle.Forward {
 		t.Fatalf("decap: verdict %v", v)
 	}
 	if got := outOf(f); !bytes.Equal(got, in) {
@@ -72,19 +72,19 @@ func TestVLANStackRoles(t *testing.T) {
 		link := append(append(append([]byte(nil), macs...), tags...), 0x86, 0xdd)
 		dec, _ := newNode(t, baseSpec(decapDir))
 		f := frameWithLink(link, unhex(t, vecB))
-		if v := dec.Handle(f); v != xsk.Forward {
+		if v := dec.Handle(f); v != handle.Forward {
 			t.Fatalf("%x decap: verdict %v", tags, v)
 		}
 		if want := append(append([]byte(nil), link...), unhex(t, vecPlain)...); !bytes.Equal(outOf(f), want) {
 			t.Errorf("%x decap: got %x\nwant %x", tags, outOf(f), want)
 		}
 		enc, _ := newNode(t, baseSpec(encapDir))
-		if v := enc.Handle(frameWithLink(link, unhex(t, vecB))); v != xsk.Drop {
+		if v := enc.Handle(frameWithLink(link, unhex(t, vecB))); v != handle.Drop {
 			t.Errorf("%x encap: foreign DEX verdict %v, want drop", tags, v)
 		}
 		wantCounters(t, enc, map[string]uint64{"foreign_dropped": 1})
 		f = frameWithLink(link, unhex(t, vecPlain))
-		if v := enc.Handle(f); v != xsk.Forward {
+		if v := enc.Handle(f); v != handle.Forward {
 			t.Fatalf("%x encap: verdict %v", tags, v)
 		}
 		if want := append(append([]byte(nil), link...), unhex(t, vecA)...); !bytes.Equal(outOf(f), want) {
@@ -104,7 +104,7 @@ const vecDstOpts = "60000000001c3c4020010db800000000000000000000000120010db80000
 func TestDstOptsDEX(t *testing.T) {
 	dec, _ := newNode(t, baseSpec(decapDir))
 	f := newFrame(unhex(t, vecDstOpts), 0)
-	if v := dec.Handle(f); v != xsk.Forward {
+	if v := dec.Handle(f); v != handle.Forward {
 		t.Fatalf("decap verdict %v", v)
 	}
 	if got := ip6Of(f); !bytes.Equal(got, unhex(t, vecPlain)) {
@@ -113,13 +113,13 @@ func TestDstOptsDEX(t *testing.T) {
 	wantCounters(t, dec, map[string]uint64{"dex_removed": 1})
 	for _, tc := range []struct {
 		pol  policy.ForeignIOAM
-		v    xsk.Verdict
+		v    handle.Verdict
 		want string
 		ctr  string
 	}{
-		{policy.ForeignDrop, xsk.Drop, "", "foreign_dropped"},
-		{policy.ForeignStrip, xsk.Forward, vecA, "foreign_stripped"},
-		{policy.ForeignForward, xsk.Forward, vecDstOpts, "foreign_forwarded"},
+		{policy.ForeignDrop, handle.Drop, "", "foreign_dropped"},
+		{policy.ForeignStrip, handle.Forward, vecA, "foreign_stripped"},
+		{policy.ForeignForward, handle.Forward, vecDstOpts, "foreign_forwarded"},
 	} {
 		spec := baseSpec(encapDir)
 		spec.Ports[0].ForeignIOAM = tc.pol
@@ -152,12 +152,12 @@ func TestSamplerLikeSteerC(t *testing.T) {
 		name    string
 		pkt     []byte
 		counted uint64
-		v       xsk.Verdict
+		v       handle.Verdict
 	}{
-		{"truncated routing header", truncExt, 1, xsk.Drop},
-		{"neighbour solicitation", nd, 0, xsk.Forward},
-		{"jumbogram candidate", jumbo, 0, xsk.Drop},
-		{"plain", unhex(t, vecPlain), 1, xsk.Forward},
+		{"truncated routing header", truncExt, 1, handle.Drop},
+		{"neighbour solicitation", nd, 0, handle.Forward},
+		{"jumbogram candidate", jumbo, 0, handle.Drop},
+		{"plain", unhex(t, vecPlain), 1, handle.Forward},
 	} {
 		spec := baseSpec(encapDir)
 		n, ptr := newNode(t, spec)
@@ -190,10 +190,10 @@ func TestForeignForwardMalformedLikeSteerC(t *testing.T) {
 	spec.Ports[0].ForeignIOAM = policy.ForeignForward
 	n, _ := newNode(t, spec)
 	f := newFrame(trunc("2001:db9::2"), 0) // no route
-	if v := n.Handle(f); v != xsk.Forward || !bytes.Equal(ip6Of(f), trunc("2001:db9::2")) {
+	if v := n.Handle(f); v != handle.Forward || !bytes.Equal(ip6Of(f), trunc("2001:db9::2")) {
 		t.Errorf("unselected: verdict %v, frame changed: %v", v, !bytes.Equal(ip6Of(f), trunc("2001:db9::2")))
 	}
-	if v := n.Handle(newFrame(trunc("2001:db8::2"), 0)); v != xsk.Drop { // route 1/1: selected
+	if v := n.Handle(newFrame(trunc("2001:db8::2"), 0)); v != handle.Drop { // route 1/1: selected
 		t.Errorf("selected: verdict %v, want drop", v)
 	}
 	wantCounters(t, n, map[string]uint64{"malformed_ext_truncated": 2, "forwarded": 1, "dropped": 1})

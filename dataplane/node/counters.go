@@ -99,8 +99,8 @@ func malformedOf(err error) Malformed {
 // Every handled frame is counted exactly once in Forwarded, Dropped or
 // PTBSent.
 type Counters struct {
-	// Forwarded and Dropped are the verdicts xsk.Forward and xsk.Drop
-	// (PTBSent counts xsk.Reflect).
+	// Forwarded and Dropped are the verdicts handle.Forward and handle.Drop
+	// (PTBSent counts handle.Reflect).
 	Forwarded, Dropped atomic.Uint64
 	// NotIPv6 counts frames forwarded untouched because they are not IPv6.
 	NotIPv6 atomic.Uint64
@@ -124,7 +124,7 @@ type Counters struct {
 	// PTBSent counts packets answered with an ICMPv6 Packet Too Big
 	// (Options.PacketTooBig): the packet is discarded and its frame,
 	// rewritten into the reply, leaves through the ingress port (verdict
-	// xsk.Reflect). Such packets are not in SkippedMTU, Forwarded or
+	// handle.Reflect). Such packets are not in SkippedMTU, Forwarded or
 	// Dropped.
 	PTBSent atomic.Uint64
 	// PTBRateLimited counts packets that would have been answered with

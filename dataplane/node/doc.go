@@ -134,7 +134,7 @@
 //
 //	Ethernet  destination and source swapped (802.1Q tag kept): the
 //	          reply leaves through the ingress port, towards the sender
-//	          (verdict xsk.Reflect)
+//	          (verdict frame.Reflect)
 //	IPv6      source Node.Address (required by config with the option),
 //	          destination the packet's (outer) source, hop limit 64
 //	          (packet.PTBHopLimit, Linux's default), TC and flow label 0

@@ -8,10 +8,10 @@ import (
 	"testing"
 
 	"github.com/dexplane/dexplane/dataplane/flow"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 func TestVectorFlowID(t *testing.T) {
@@ -53,7 +53,7 @@ func TestEncapGolden(t *testing.T) {
 			spec.Flows.SeqStart = tc.seqStart
 			n, _ := newNode(t, spec)
 			f := newFrame(unhex(t, tc.in), 0)
-			if v := n.Handle(f); v != xsk.Forward {
+			if v := n.Handle(f); v != handle.Forward {
 				t.Fatalf("verdict %v", v)
 			}
 			if got := ip6Of(f); !bytes.Equal(got, tc.want) {
@@ -264,7 +264,7 @@ func TestEncapSkips(t *testing.T) {
 				t.Fatal(err)
 			}
 			f := newFrame(tc.pkt, 0)
-			if v := n.Handle(f); v != xsk.Forward {
+			if v := n.Handle(f); v != handle.Forward {
 				t.Fatalf("verdict %v", v)
 			}
 			if got := ip6Of(f); !bytes.Equal(got, tc.pkt) {
@@ -300,8 +300,8 @@ func TestEncapNoHeadroom(t *testing.T) {
 	buf := make([]byte, 200)
 	copy(buf[8:], ethHeader)
 	copy(buf[22:], ip6)
-	f := &xsk.Frame{Buf: buf, Off: 8, Len: 14 + len(ip6), RxTime: testNow}
-	if v := n.Handle(f); v != xsk.Forward {
+	f := &handle.Frame{Buf: buf, Off: 8, Len: 14 + len(ip6), RxTime: testNow}
+	if v := n.Handle(f); v != handle.Forward {
 		t.Fatalf("verdict %v", v)
 	}
 	if !bytes.Equal(ip6Of(f), ip6) {
@@ -316,17 +316,17 @@ func TestForeignIOAM(t *testing.T) {
 		policy  policy.ForeignIOAM
 		dir     int // encapDir or outside→outside
 		pkt     string
-		verdict xsk.Verdict
+		verdict handle.Verdict
 		want    string // expected output (hex) when forwarded
 		counter string
 	}{
-		{"drop", policy.ForeignDrop, encapDir, vecA, xsk.Drop, "", "foreign_dropped"},
-		{"forward", policy.ForeignForward, encapDir, vecB, xsk.Forward, vecB, "foreign_forwarded"},
+		{"drop", policy.ForeignDrop, encapDir, vecA, handle.Drop, "", "foreign_dropped"},
+		{"forward", policy.ForeignForward, encapDir, vecB, handle.Forward, vecB, "foreign_forwarded"},
 		// Stripped, then processed as a plain packet: the route adds our DEX.
-		{"strip then encap", policy.ForeignStrip, encapDir, vecPTO, xsk.Forward, vecA, "foreign_stripped"},
-		{"drop pto", policy.ForeignDrop, encapDir, vecPTO, xsk.Drop, "", "foreign_dropped"},
-		{"outside to outside strip", policy.ForeignStrip, -1, vecA, xsk.Forward, vecPlain, "foreign_stripped"},
-		{"outside to outside drop", policy.ForeignDrop, -1, vecA, xsk.Drop, "", "foreign_dropped"},
+		{"strip then encap", policy.ForeignStrip, encapDir, vecPTO, handle.Forward, vecA, "foreign_stripped"},
+		{"drop pto", policy.ForeignDrop, encapDir, vecPTO, handle.Drop, "", "foreign_dropped"},
+		{"outside to outside strip", policy.ForeignStrip, -1, vecA, handle.Forward, vecPlain, "foreign_stripped"},
+		{"outside to outside drop", policy.ForeignDrop, -1, vecA, handle.Drop, "", "foreign_dropped"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -340,7 +340,7 @@ func TestForeignIOAM(t *testing.T) {
 			if v := n.Handle(f); v != tc.verdict {
 				t.Fatalf("verdict %v, want %v", v, tc.verdict)
 			}
-			if tc.verdict == xsk.Forward {
+			if tc.verdict == handle.Forward {
 				if got := hex.EncodeToString(ip6Of(f)); got != tc.want {
 					t.Errorf("output\n got %s\nwant %s", got, tc.want)
 				}

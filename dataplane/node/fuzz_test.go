@@ -6,9 +6,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // fuzzConfigs is the number of node configurations FuzzHandle chooses from:
@@ -109,7 +109,7 @@ func FuzzHandle(f *testing.F) {
 		if fr.Off < 0 || fr.Len <= 0 || fr.Off+fr.Len > len(fr.Buf) {
 			t.Fatalf("frame bounds off %d len %d", fr.Off, fr.Len)
 		}
-		if v != xsk.Forward {
+		if v != handle.Forward {
 			return
 		}
 		out := fr.Buf[fr.Off : fr.Off+fr.Len]

@@ -3,31 +3,31 @@ package node
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"net/netip"
-	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/dataplane/xsk"
+	"github.com/dexplane/dexplane/internal/specvec"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // Spec §7 vectors (IPv6 packets, no link header).
 const (
-	vecPlain = "60000000000c114020010db800000000000000000000000120010db80000000000000000000000029c401389000c15c770696e67"
-	vecA     = "60000000001c004020010db800000000000000000000000120010db800000000000000000000000211010100310a0004007b0000800000009c401389000c15c770696e67"
-	vecB     = "600000000024004020010db800000000000000000000000120010db80000000000000000000000021102010031120004007b00c0b000000012345678000000009c401389000c15c770696e67"
-	vecB2    = "600000000024004020010db800000000000000000000000120010db800000000000000000000000211020100310e0004007b0080b000000012345678010200009c401389000c15c770696e67"
-	vecC     = "60000000004c004020010db8ffff0000000000000000000120010db8ffff000000000000000000022902010031120004007b00c080000000123456780000000160000000000c114020010db800000000000000000000000120010db80000000000000000000000029c401389000c15c770696e67"
-	vecD     = "600000000024004020010db800000000000000000000000120010db800000000000000000000000211021e02abcd0100310a0004007b000080000000010200009c401389000c15c770696e67"
+	vecPlain = specvec.Plain
+	vecA     = specvec.A
+	vecB     = specvec.B
+	vecB2    = specvec.B2
+	vecC     = specvec.C
+	vecD     = specvec.D
 	// vecDIn is vecD before the merge: the same packet with an 8-octet
 	// Hop-by-Hop header holding option 0x1E and PadN(2).
-	vecDIn = "600000000014004020010db800000000000000000000000120010db800000000000000000000000211001e02abcd01009c401389000c15c770696e67"
+	vecDIn = specvec.D0
 	// vecPTO is spec vector (e): a Pre-allocated Trace option, not DEX.
-	vecPTO = "600000000024004020010db800000000000000000000000120010db80000000000000000000000021102010031120000007b080180000000000000003f0000019c401389000c15c770696e67"
+	vecPTO = specvec.E
 )
 
 // vecFlowID is the Flow ID of the vectors' 5-tuple (2001:db8::1 →
@@ -43,14 +43,7 @@ const (
 
 var ethHeader = []byte{0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x86, 0xdd}
 
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("bad hex: %v", err)
-	}
-	return b
-}
+var unhex = testutil.MustHex
 
 // withFlowID returns vector v (hex) with the vectors' Flow ID 0x12345678
 // replaced by id.
@@ -67,25 +60,25 @@ func withFlowID(t testing.TB, v string, id uint32) []byte {
 
 // newFrame places an Ethernet frame around the IPv6 packet ip6 in a UMEM-like
 // chunk with headroom.
-func newFrame(ip6 []byte, ingress int) *xsk.Frame {
+func newFrame(ip6 []byte, ingress int) *handle.Frame {
 	buf := make([]byte, chunkSize)
 	n := copy(buf[headroom:], ethHeader)
 	n += copy(buf[headroom+n:], ip6)
-	return &xsk.Frame{Buf: buf, Off: headroom, Len: n, Ingress: ingress, RxTime: testNow, TxQueueDepth: 7, UmemInUse: 99}
+	return &handle.Frame{Buf: buf, Off: headroom, Len: n, Ingress: ingress, RxTime: testNow, TxQueueDepth: 7, UmemInUse: 99}
 }
 
 // resetFrame reuses f for a new packet (like the worker does).
-func resetFrame(f *xsk.Frame, ip6 []byte) {
+func resetFrame(f *handle.Frame, ip6 []byte) {
 	n := copy(f.Buf[headroom:], ethHeader)
 	n += copy(f.Buf[headroom+n:], ip6)
 	f.Off, f.Len = headroom, n
 }
 
 // ip6Of returns the IPv6 packet of f (after the Ethernet header).
-func ip6Of(f *xsk.Frame) []byte { return f.Buf[f.Off+len(ethHeader) : f.Off+f.Len] }
+func ip6Of(f *handle.Frame) []byte { return f.Buf[f.Off+len(ethHeader) : f.Off+f.Len] }
 
 // parseOut parses the frame as it would leave.
-func parseOut(t testing.TB, f *xsk.Frame) packet.Packet {
+func parseOut(t testing.TB, f *handle.Frame) packet.Packet {
 	t.Helper()
 	var p packet.Packet
 	if err := packet.Parse(f.Buf[f.Off:f.Off+f.Len], &p); err != nil {

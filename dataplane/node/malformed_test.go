@@ -9,10 +9,10 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/packet"
 
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // patch returns vector v with the octets at off replaced by b.
@@ -31,37 +31,37 @@ func TestMalformed(t *testing.T) {
 		pkt        []byte
 		dir        int
 		ioamOff    bool // ingress port not ioam_enabled
-		verdict    xsk.Verdict
+		verdict    handle.Verdict
 		reason     Malformed
 		notCounted bool
 	}{
-		{name: "short frame", frame: make([]byte, 10), verdict: xsk.Drop, reason: MalformedShortFrame},
-		{name: "short vlan", frame: append(append([]byte{}, ethHeader[:12]...), 0x81, 0, 0), verdict: xsk.Drop, reason: MalformedShortVLAN},
-		{name: "not ipv6", frame: append(append([]byte{}, ethHeader[:12]...), 0x08, 0, 0x45, 0), verdict: xsk.Forward, notCounted: true},
-		{name: "short ipv6", pkt: unhex(t, vecPlain)[:30], verdict: xsk.Drop, reason: MalformedShortIPv6},
-		{name: "ip version", pkt: patch(t, vecPlain, 0, 0x40), verdict: xsk.Drop, reason: MalformedIPVersion},
-		{name: "payload length", pkt: patch(t, vecPlain, 4, 0x01, 0x00), verdict: xsk.Drop, reason: MalformedPayloadLength},
-		{name: "hbh truncated", pkt: patch(t, vecA, 41, 0x09), verdict: xsk.Drop, reason: MalformedHbHTruncated},
-		{name: "padn nonzero", pkt: patch(t, vecB2, 63, 0x01), verdict: xsk.Drop, reason: MalformedPadNNonZero},
-		{name: "option discard", pkt: patch(t, vecD, 42, 0x9e), verdict: xsk.Drop, reason: MalformedOptionDiscard},
-		{name: "router alert length 4", dir: transitDir, ioamOff: true, pkt: patch(t, vecDIn, 42, 0x05, 0x04, 0, 0, 0, 0), verdict: xsk.Drop, reason: MalformedRouterAlert},
-		{name: "jumbo not a jumbogram", pkt: patch(t, vecDIn, 42, 0xc2, 0x04, 0, 1, 0, 0), verdict: xsk.Drop, reason: MalformedJumbo},
-		{name: "calipso length 4", dir: decapDir, pkt: patch(t, vecDIn, 42, 0x07, 0x04, 0, 0, 0, 0), verdict: xsk.Drop, reason: MalformedCALIPSO},
+		{name: "short frame", frame: make([]byte, 10), verdict: handle.Drop, reason: MalformedShortFrame},
+		{name: "short vlan", frame: append(append([]byte{}, ethHeader[:12]...), 0x81, 0, 0), verdict: handle.Drop, reason: MalformedShortVLAN},
+		{name: "not ipv6", frame: append(append([]byte{}, ethHeader[:12]...), 0x08, 0, 0x45, 0), verdict: handle.Forward, notCounted: true},
+		{name: "short ipv6", pkt: unhex(t, vecPlain)[:30], verdict: handle.Drop, reason: MalformedShortIPv6},
+		{name: "ip version", pkt: patch(t, vecPlain, 0, 0x40), verdict: handle.Drop, reason: MalformedIPVersion},
+		{name: "payload length", pkt: patch(t, vecPlain, 4, 0x01, 0x00), verdict: handle.Drop, reason: MalformedPayloadLength},
+		{name: "hbh truncated", pkt: patch(t, vecA, 41, 0x09), verdict: handle.Drop, reason: MalformedHbHTruncated},
+		{name: "padn nonzero", pkt: patch(t, vecB2, 63, 0x01), verdict: handle.Drop, reason: MalformedPadNNonZero},
+		{name: "option discard", pkt: patch(t, vecD, 42, 0x9e), verdict: handle.Drop, reason: MalformedOptionDiscard},
+		{name: "router alert length 4", dir: transitDir, ioamOff: true, pkt: patch(t, vecDIn, 42, 0x05, 0x04, 0, 0, 0, 0), verdict: handle.Drop, reason: MalformedRouterAlert},
+		{name: "jumbo not a jumbogram", pkt: patch(t, vecDIn, 42, 0xc2, 0x04, 0, 1, 0, 0), verdict: handle.Drop, reason: MalformedJumbo},
+		{name: "calipso length 4", dir: decapDir, pkt: patch(t, vecDIn, 42, 0x07, 0x04, 0, 0, 0, 0), verdict: handle.Drop, reason: MalformedCALIPSO},
 		{name: "ioam misaligned", dir: transitDir, ioamOff: true,
 			pkt:     patch(t, vecA, 42, 0x00, 0x31, 0x0a, 0x00, 0x04, 0x00, 0x7b, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00),
-			verdict: xsk.Drop, reason: MalformedIOAMMisaligned},
-		{name: "dex short transit enabled", dir: transitDir, pkt: dexShort, verdict: xsk.Drop, reason: MalformedDEXShort},
-		{name: "dex short transit disabled forwards", dir: transitDir, ioamOff: true, pkt: dexShort, verdict: xsk.Forward, reason: MalformedDEXShort},
-		{name: "dex short decap disabled drops", dir: decapDir, ioamOff: true, pkt: dexShort, verdict: xsk.Drop, reason: MalformedDEXShort},
-		{name: "dex short from outside", dir: encapDir, pkt: dexShort, verdict: xsk.Drop, reason: MalformedDEXShort},
-		{name: "inner version", dir: decapDir, pkt: patch(t, vecC, 64, 0x40), verdict: xsk.Drop, reason: MalformedInnerVersion},
+			verdict: handle.Drop, reason: MalformedIOAMMisaligned},
+		{name: "dex short transit enabled", dir: transitDir, pkt: dexShort, verdict: handle.Drop, reason: MalformedDEXShort},
+		{name: "dex short transit disabled forwards", dir: transitDir, ioamOff: true, pkt: dexShort, verdict: handle.Forward, reason: MalformedDEXShort},
+		{name: "dex short decap disabled drops", dir: decapDir, ioamOff: true, pkt: dexShort, verdict: handle.Drop, reason: MalformedDEXShort},
+		{name: "dex short from outside", dir: encapDir, pkt: dexShort, verdict: handle.Drop, reason: MalformedDEXShort},
+		{name: "inner version", dir: decapDir, pkt: patch(t, vecC, 64, 0x40), verdict: handle.Drop, reason: MalformedInnerVersion},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := baseSpec(tc.dir)
 			spec.Ports[0].IOAMEnabled = !tc.ioamOff
 			n, _ := newNode(t, spec)
-			var f *xsk.Frame
+			var f *handle.Frame
 			if tc.frame != nil {
 				f = newFrame(nil, 0)
 				f.Len = copy(f.Buf[headroom:], tc.frame)
@@ -72,7 +72,7 @@ func TestMalformed(t *testing.T) {
 			if v := n.Handle(f); v != tc.verdict {
 				t.Fatalf("verdict %v, want %v", v, tc.verdict)
 			}
-			if tc.verdict == xsk.Forward && !bytes.Equal(f.Buf[f.Off:f.Off+f.Len], before) {
+			if tc.verdict == handle.Forward && !bytes.Equal(f.Buf[f.Off:f.Off+f.Len], before) {
 				t.Error("malformed packet forwarded modified")
 			}
 			c := n.Counters()
@@ -94,13 +94,13 @@ func TestMalformed(t *testing.T) {
 
 func TestBadFrameBounds(t *testing.T) {
 	n, _ := newNode(t, baseSpec(transitDir))
-	for _, f := range []*xsk.Frame{
+	for _, f := range []*handle.Frame{
 		{Buf: make([]byte, 100), Off: 90, Len: 20},
 		{Buf: make([]byte, 100), Off: -1, Len: 20},
 		{Buf: make([]byte, 100), Off: 0, Len: 0},
 		{Buf: nil, Off: 0, Len: 1},
 	} {
-		if v := n.Handle(f); v != xsk.Drop {
+		if v := n.Handle(f); v != handle.Drop {
 			t.Errorf("frame off %d len %d in %d: verdict %v", f.Off, f.Len, len(f.Buf), v)
 		}
 	}
@@ -131,7 +131,7 @@ func TestNilSnapshotForwards(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFrame(unhex(t, vecA), 0)
-	if n.Handle(f) != xsk.Forward || !bytes.Equal(ip6Of(f), unhex(t, vecA)) {
+	if n.Handle(f) != handle.Forward || !bytes.Equal(ip6Of(f), unhex(t, vecA)) {
 		t.Fatal("nil snapshot: frame not forwarded untouched")
 	}
 	if _, err := New(Config{}); err == nil {
@@ -200,7 +200,7 @@ func TestZeroSnapshot(t *testing.T) {
 	}
 	for _, v := range []string{vecPlain, vecA, vecC} {
 		f := newFrame(unhex(t, v), 0)
-		if n.Handle(f) != xsk.Forward || !bytes.Equal(ip6Of(f), unhex(t, v)) {
+		if n.Handle(f) != handle.Forward || !bytes.Equal(ip6Of(f), unhex(t, v)) {
 			t.Errorf("zero snapshot changed or dropped %s", v[:16])
 		}
 	}
@@ -208,14 +208,14 @@ func TestZeroSnapshot(t *testing.T) {
 	s.Ports[0].Domain = policy.Outside
 	ptr.Store(s)
 	f := newFrame(unhex(t, vecPlain), 0)
-	if n.Handle(f) != xsk.Forward || !bytes.Equal(ip6Of(f), unhex(t, vecPlain)) {
+	if n.Handle(f) != handle.Forward || !bytes.Equal(ip6Of(f), unhex(t, vecPlain)) {
 		t.Error("encap without routes dropped or changed the packet")
 	}
 	s2 := &policy.Snapshot{Options: policy.Options{StripAtDecap: true}}
 	s2.Ports[1].Domain = policy.Outside
 	ptr.Store(s2)
 	f = newFrame(unhex(t, vecA), 0)
-	if n.Handle(f) != xsk.Forward || !bytes.Equal(ip6Of(f), unhex(t, vecPlain)) {
+	if n.Handle(f) != handle.Forward || !bytes.Equal(ip6Of(f), unhex(t, vecPlain)) {
 		t.Error("decap without tables did not strip")
 	}
 }

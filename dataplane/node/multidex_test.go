@@ -3,7 +3,7 @@ package node
 import (
 	"testing"
 
-	"github.com/dexplane/dexplane/dataplane/xsk"
+	"github.com/dexplane/dexplane/dataplane/handle"
 )
 
 // Packets whose Hop-by-Hop header carries two DEX options (PadN(2), then a
@@ -41,7 +41,7 @@ func TestSeveralDEXOptions(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				n, _ := newNode(t, baseSpec(dir))
 				f := newFrame(unhex(t, tc.pkt), 0)
-				if v := n.Handle(f); v != xsk.Forward {
+				if v := n.Handle(f); v != handle.Forward {
 					t.Fatalf("verdict %v", v)
 				}
 				recs := records(n)

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/flow"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // Defaults used when a Config or a Snapshot leaves a value at zero.
@@ -51,7 +51,7 @@ type Config struct {
 	// frame's headroom bounds what the node inserts.
 	PortMTU [2]int
 	// Clock returns CLOCK_REALTIME in nanoseconds since the Unix epoch, on
-	// the same clock as xsk.Frame.RxTime; it is read once per exported
+	// the same clock as handle.Frame.RxTime; it is read once per exported
 	// record whose trace type asks for the transit delay (bit 4). nil means
 	// time.Now().UnixNano.
 	Clock func() int64
@@ -63,10 +63,10 @@ type Config struct {
 	// carries the decision) is counted in MetaMissing and treated as not
 	// selected, PresampleNone makes the node sample the frame itself. A nil
 	// Presampled (steer: all, where XDP never samples) is PresampleNone for
-	// every frame. The daemon implements it by decoding the XDP metadata in
-	// front of the frame (ebpf.ParseMeta). Called at most once per frame,
-	// from the worker.
-	Presampled func(f *xsk.Frame) Presample
+	// every frame. dataplane.Presampled implements it by decoding the XDP
+	// metadata in front of the frame. Called at most once per frame, from
+	// the worker.
+	Presampled func(f *handle.Frame) Presample
 	// RawSection says when records carry the raw header section (the
 	// first octets of the IPv6 packet, telemetry.Record.RawSection).
 	// Copying it writes two of a record's cache lines, so a node whose
@@ -124,7 +124,7 @@ const (
 	RawNever
 )
 
-// Node runs the IOAM roles for one worker. It implements xsk.Handler.
+// Node runs the IOAM roles for one worker. It implements handle.Handler.
 //
 // A Node owns its flow table, its record ring (it is the ring's only
 // producer) and its counters. It is not safe for concurrent use: one Node
@@ -137,7 +137,7 @@ type Node struct {
 	ctr     Counters
 	clock   func() int64
 	portMTU [2]int
-	presel  func(f *xsk.Frame) Presample
+	presel  func(f *handle.Frame) Presample
 	rawMode RawSectionMode
 
 	// view caches what the node derives from the current snapshot; it is
@@ -170,7 +170,7 @@ type Node struct {
 
 // Packet Too Big rate limit per worker (RFC 4443 §2.4 (f)): a token bucket
 // of PTBBurst messages refilled at PTBRate messages per second, on the
-// frames' receive clock (xsk.Frame.RxTime).
+// frames' receive clock (handle.Frame.RxTime).
 const (
 	PTBRate  = 100 // messages per second
 	PTBBurst = 10  // messages
@@ -385,11 +385,11 @@ func (n *Node) ExpireFlows(now int64, budget int) int {
 // BeginBatch tells the node that the worker starts a batch of frames: until
 // EndBatch, the counters most frames move are kept in plain memory and so
 // is the packet count of a route that selects every packet. It implements
-// xsk.BatchHandler.
+// handle.BatchHandler.
 func (n *Node) BeginBatch() { n.batching = true }
 
 // EndBatch publishes what the node counted during the batch to Counters
-// and the route samplers. It implements xsk.BatchHandler.
+// and the route samplers. It implements handle.BatchHandler.
 func (n *Node) EndBatch() {
 	n.batching = false
 	n.publish()
@@ -408,7 +408,7 @@ func (n *Node) publish() {
 // documentation) and returns the verdict. It never panics and, once the
 // snapshot has been seen, never allocates. Called outside a batch
 // (BeginBatch, EndBatch), it publishes its counts before it returns.
-func (n *Node) Handle(f *xsk.Frame) xsk.Verdict {
+func (n *Node) Handle(f *handle.Frame) handle.Verdict {
 	v := n.handle(f)
 	if !n.batching {
 		n.publish()
@@ -416,7 +416,7 @@ func (n *Node) Handle(f *xsk.Frame) xsk.Verdict {
 	return v
 }
 
-func (n *Node) handle(f *xsk.Frame) xsk.Verdict {
+func (n *Node) handle(f *handle.Frame) handle.Verdict {
 	s := n.policy.Load()
 	if s == nil {
 		return n.forward()
@@ -463,7 +463,7 @@ func (n *Node) handle(f *xsk.Frame) xsk.Verdict {
 
 // parseError applies the malformed-packet policy of the package
 // documentation.
-func (n *Node) parseError(s *policy.Snapshot, in, out int, err error) xsk.Verdict {
+func (n *Node) parseError(s *policy.Snapshot, in, out int, err error) handle.Verdict {
 	if err == packet.ErrNotIPv6 {
 		n.ctr.NotIPv6.Add(1)
 		return n.forward()
@@ -482,19 +482,19 @@ func (n *Node) parseError(s *policy.Snapshot, in, out int, err error) xsk.Verdic
 	return n.drop()
 }
 
-func (n *Node) forward() xsk.Verdict {
+func (n *Node) forward() handle.Verdict {
 	n.hot.forwarded++
-	return xsk.Forward
+	return handle.Forward
 }
 
-func (n *Node) drop() xsk.Verdict {
+func (n *Node) drop() handle.Verdict {
 	n.ctr.Dropped.Add(1)
-	return xsk.Drop
+	return handle.Drop
 }
 
 // reparse parses the frame again after an edit. An error here means an
 // editor produced something the parser rejects, which must never reach the
 // wire: the caller drops the frame.
-func (n *Node) reparse(f *xsk.Frame) error {
+func (n *Node) reparse(f *handle.Frame) error {
 	return packet.Parse(f.Buf[f.Off:f.Off+f.Len], &n.pkt)
 }

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // ptbSpec is an encapsulating node with Options.PacketTooBig, an encap
@@ -27,7 +27,7 @@ func ptbSpec(mode policy.Mode, mtu int) policy.Spec {
 
 // checkPTBFrame checks that f holds the Packet Too Big answering the IPv6
 // packet orig (as received on port 0 behind ethHeader) with MTU mtu.
-func checkPTBFrame(t *testing.T, f *xsk.Frame, orig []byte, mtu uint32) {
+func checkPTBFrame(t *testing.T, f *handle.Frame, orig []byte, mtu uint32) {
 	t.Helper()
 	fr := f.Buf[f.Off : f.Off+f.Len]
 	if f.Len != 14+1280 {
@@ -72,7 +72,7 @@ func TestPTBEncapTooBig(t *testing.T) {
 			n, _ := newNode(t, spec)
 			pkt := udpPacket("2001:db8::1", "2001:db8::2", 40000, 5001, tc.size)
 			f := newFrame(pkt, 0)
-			if v := n.Handle(f); v != xsk.Reflect {
+			if v := n.Handle(f); v != handle.Reflect {
 				t.Fatalf("verdict %v, want reflect", v)
 			}
 			checkPTBFrame(t, f, pkt, tc.wantMTU)
@@ -108,7 +108,7 @@ func TestPTBDefaultBehaviour(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			n, _ := newNode(t, tc.spec)
 			f := newFrame(tc.pkt, 0)
-			if v := n.Handle(f); v != xsk.Forward {
+			if v := n.Handle(f); v != handle.Forward {
 				t.Fatalf("verdict %v, want forward", v)
 			}
 			wantCounters(t, n, map[string]uint64{tc.counter: 1, "forwarded": 1, "ptb_sent": 0})
@@ -123,7 +123,7 @@ func TestPTBRateLimit(t *testing.T) {
 	n, _ := newNode(t, ptbSpec(policy.ModeEncap, 1400))
 	pkt := udpPacket("2001:db8::1", "2001:db8::2", 40000, 5001, 1400)
 	f := newFrame(pkt, 0)
-	send := func(at int64) xsk.Verdict {
+	send := func(at int64) handle.Verdict {
 		resetFrame(f, pkt)
 		f.RxTime = at
 		return n.Handle(f)
@@ -131,9 +131,9 @@ func TestPTBRateLimit(t *testing.T) {
 	t0 := testNow
 	// Burst: 10 answered, the rest forwarded without DEX.
 	for i := 0; i < 15; i++ {
-		want := xsk.Reflect
+		want := handle.Reflect
 		if i >= PTBBurst {
-			want = xsk.Forward
+			want = handle.Forward
 		}
 		if v := send(t0); v != want {
 			t.Fatalf("packet %d at t0: %v, want %v", i, v, want)
@@ -144,20 +144,20 @@ func TestPTBRateLimit(t *testing.T) {
 		t.Error("rate-limited packet modified")
 	}
 	// 10 ms later exactly one token is back.
-	if v := send(t0 + int64(10*time.Millisecond)); v != xsk.Reflect {
+	if v := send(t0 + int64(10*time.Millisecond)); v != handle.Reflect {
 		t.Errorf("after 10 ms: %v, want reflect", v)
 	}
-	if v := send(t0 + int64(10*time.Millisecond)); v != xsk.Forward {
+	if v := send(t0 + int64(10*time.Millisecond)); v != handle.Forward {
 		t.Errorf("second after 10 ms: %v, want forward", v)
 	}
 	// A clock stepping back adds nothing.
-	if v := send(t0 - int64(time.Second)); v != xsk.Forward {
+	if v := send(t0 - int64(time.Second)); v != handle.Forward {
 		t.Errorf("clock back: %v, want forward", v)
 	}
 	// One second later: a full burst again, not more.
 	sent := 0
 	for i := 0; i < 50; i++ {
-		if send(t0+int64(2*time.Second)) == xsk.Reflect {
+		if send(t0+int64(2*time.Second)) == handle.Reflect {
 			sent++
 		}
 	}
@@ -167,7 +167,7 @@ func TestPTBRateLimit(t *testing.T) {
 	// Over 1 s of steady load at 1000/s about PTBRate are answered.
 	sent = 0
 	for i := 1; i <= 1000; i++ {
-		if send(t0+int64(3*time.Second)+int64(i)*int64(time.Millisecond)) == xsk.Reflect {
+		if send(t0+int64(3*time.Second)+int64(i)*int64(time.Millisecond)) == handle.Reflect {
 			sent++
 		}
 	}
@@ -188,7 +188,7 @@ func TestPTBAllocatesNothing(t *testing.T) {
 		resetFrame(f, pkt)
 		now += int64(time.Second)
 		f.RxTime = now
-		if v := n.Handle(f); v != xsk.Reflect {
+		if v := n.Handle(f); v != handle.Reflect {
 			t.Fatalf("verdict %v", v)
 		}
 	})

@@ -7,10 +7,10 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // traceSpec is baseSpec(dir) whose route inserts a trace of type tt and
@@ -72,7 +72,7 @@ func TestTraceChain(t *testing.T) {
 			dec, _ := newNode(t, traceSpec(decapDir, tc.mode, tt, size, tc.dex, 4))
 
 			f := newFrame(unhex(t, vecPlain), 0)
-			if v := enc.Handle(f); v != xsk.Forward {
+			if v := enc.Handle(f); v != handle.Forward {
 				t.Fatalf("encap verdict %v", v)
 			}
 			h, opt := traceOf(t, ip6Of(f))
@@ -90,7 +90,7 @@ func TestTraceChain(t *testing.T) {
 
 			before := append([]byte(nil), ip6Of(f)...)
 			f.Ingress = 0
-			if v := tr1.Handle(f); v != xsk.Forward {
+			if v := tr1.Handle(f); v != handle.Forward {
 				t.Fatalf("transit verdict %v", v)
 			}
 			after := ip6Of(f)
@@ -114,7 +114,7 @@ func TestTraceChain(t *testing.T) {
 			tr2.Handle(f)
 
 			f.Ingress = 0
-			if v := dec.Handle(f); v != xsk.Forward {
+			if v := dec.Handle(f); v != handle.Forward {
 				t.Fatalf("decap verdict %v", v)
 			}
 			if !bytes.Equal(ip6Of(f), unhex(t, vecPlain)) {
@@ -192,18 +192,18 @@ func TestTraceHostile(t *testing.T) {
 		pkt      []byte
 		dir      int
 		disabled bool
-		verdict  xsk.Verdict
+		verdict  handle.Verdict
 		same     bool
 		ctr      string
 	}{
-		{"remlen past end/transit", mut(func(b []byte) { b[51] = 3 }), transitDir, false, xsk.Drop, false, "malformed_pto_remlen"},
-		{"remlen past end/transit, ioam off", mut(func(b []byte) { b[51] = 3 }), transitDir, true, xsk.Forward, true, "malformed_pto_remlen"},
-		{"remlen past end/decap", mut(func(b []byte) { b[51] = 3 }), decapDir, false, xsk.Drop, false, "malformed_pto_remlen"},
-		{"nodelen mismatch/transit", mut(func(b []byte) { b[50] = 0x10 }), transitDir, false, xsk.Drop, false, "malformed_pto_nodelen"},
-		{"overflow set/transit", mut(func(b []byte) { b[50] |= 0x04 }), transitDir, false, xsk.Forward, true, "trace_skipped_overflow"},
-		{"overflow set/decap", mut(func(b []byte) { b[50] |= 0x04 }), decapDir, false, xsk.Forward, false, "trace_exported"},
-		{"trace in dstopts/transit", inDstOpts(), transitDir, false, xsk.Forward, true, "forwarded"},
-		{"trace in dstopts/decap", inDstOpts(), decapDir, false, xsk.Forward, true, "forwarded"},
+		{"remlen past end/transit", mut(func(b []byte) { b[51] = 3 }), transitDir, false, handle.Drop, false, "malformed_pto_remlen"},
+		{"remlen past end/transit, ioam off", mut(func(b []byte) { b[51] = 3 }), transitDir, true, handle.Forward, true, "malformed_pto_remlen"},
+		{"remlen past end/decap", mut(func(b []byte) { b[51] = 3 }), decapDir, false, handle.Drop, false, "malformed_pto_remlen"},
+		{"nodelen mismatch/transit", mut(func(b []byte) { b[50] = 0x10 }), transitDir, false, handle.Drop, false, "malformed_pto_nodelen"},
+		{"overflow set/transit", mut(func(b []byte) { b[50] |= 0x04 }), transitDir, false, handle.Forward, true, "trace_skipped_overflow"},
+		{"overflow set/decap", mut(func(b []byte) { b[50] |= 0x04 }), decapDir, false, handle.Forward, false, "trace_exported"},
+		{"trace in dstopts/transit", inDstOpts(), transitDir, false, handle.Forward, true, "forwarded"},
+		{"trace in dstopts/decap", inDstOpts(), decapDir, false, handle.Forward, true, "forwarded"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := baseSpec(tc.dir)
@@ -213,7 +213,7 @@ func TestTraceHostile(t *testing.T) {
 			if v := n.Handle(f); v != tc.verdict {
 				t.Fatalf("verdict %v, want %v", v, tc.verdict)
 			}
-			if tc.verdict == xsk.Forward && bytes.Equal(ip6Of(f), tc.pkt) != tc.same {
+			if tc.verdict == handle.Forward && bytes.Equal(ip6Of(f), tc.pkt) != tc.same {
 				t.Errorf("unchanged %v, want %v", !tc.same, tc.same)
 			}
 			wantCounters(t, n, map[string]uint64{tc.ctr: 1})
@@ -223,14 +223,14 @@ func TestTraceHostile(t *testing.T) {
 	// Through the encapsulating node's foreign policy a trace from outside
 	// is dropped like any IOAM.
 	n, _ := newNode(t, baseSpec(encapDir))
-	if v := n.Handle(newFrame(unhex(t, vecPTO), 0)); v != xsk.Drop {
+	if v := n.Handle(newFrame(unhex(t, vecPTO), 0)); v != handle.Drop {
 		t.Errorf("foreign trace: verdict %v", v)
 	}
 }
 
 // traceCase sets up a node and a frame for the allocation test and the
 // benchmarks; restore puts the frame back (240 octets of headers).
-func traceCase(t testing.TB, dir int, mode policy.Mode, size int, tt uint32) (*Node, *xsk.Frame, func()) {
+func traceCase(t testing.TB, dir int, mode policy.Mode, size int, tt uint32) (*Node, *handle.Frame, func()) {
 	pkt := plain1500(t)
 	if dir != encapDir {
 		e, _ := newNode(t, traceSpec(encapDir, mode, tt, size, false, 1))
@@ -301,7 +301,7 @@ func TestTracePacketTooBig(t *testing.T) {
 	s.Options.PacketTooBig = true
 	n, _ := newNode(t, s)
 	f := newFrame(udpPacket("2001:db8::1", "2001:db8::2", 1, 2, 1400-40-32+1), 0)
-	if v := n.Handle(f); v != xsk.Reflect {
+	if v := n.Handle(f); v != handle.Reflect {
 		t.Fatalf("verdict %v, want Reflect", v)
 	}
 	wantCounters(t, n, map[string]uint64{"ptb_sent": 1, "trace_inserted": 0})

@@ -2,10 +2,10 @@ package node
 
 import (
 	"github.com/dexplane/dexplane/dataplane/flow"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // transitDelayOverflow is the value exported for trace bit 4 when the delay
@@ -46,7 +46,7 @@ func (fi *flowInfo) key() flow.Key {
 // node in role; raw is the IPv6 packet as it leaves (encap) or arrived
 // (transit, decap), from its outer IPv6 header. A full ring drops the
 // record and counts it; export never blocks.
-func (n *Node) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namespace, f *xsk.Frame, in, out int, d *packet.DEX, fi *flowInfo, raw []byte) {
+func (n *Node) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namespace, f *handle.Frame, in, out int, d *packet.DEX, fi *flowInfo, raw []byte) {
 	r := n.ring.Reserve()
 	if r == nil {
 		n.ctr.RecordsDropped.Add(1)
@@ -88,7 +88,7 @@ func (n *Node) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namesp
 // fillNodeData fills the node-data fields r.TraceType asks for, the way the
 // Linux DEX patch fills them (spec §1.4), with the userspace improvements
 // documented in the package documentation for bits 4, 6, 11 and 22.
-func (n *Node) fillNodeData(r *telemetry.Record, s *policy.Snapshot, ns *policy.Namespace, f *xsk.Frame, in, out int) {
+func (n *Node) fillNodeData(r *telemetry.Record, s *policy.Snapshot, ns *policy.Namespace, f *handle.Frame, in, out int) {
 	tt := r.TraceType
 	if tt&telemetry.TraceHopLimNodeID != 0 {
 		r.NodeID = s.Node.ID & policy.MaxNodeID

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // TestReload swaps snapshots under a node: counters survive, sequences
@@ -124,7 +124,7 @@ func TestPresampled(t *testing.T) {
 	decision := []Presample{PresampleSelected, PresampleSelected, PresampleNotSelected, PresampleNone, PresampleNone,
 		PresampleMissing, PresampleMissing}
 	i := 0
-	n, err := New(Config{Policy: newPtr(s), Presampled: func(*xsk.Frame) Presample { return decision[i] }})
+	n, err := New(Config{Policy: newPtr(s), Presampled: func(*handle.Frame) Presample { return decision[i] }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,10 @@
 package node
 
 import (
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // maxDecapEdits bounds the header removals the decapsulating role makes on
@@ -16,7 +16,7 @@ const maxDecapEdits = 3
 // encap is the encapsulating role (outside → inside): route lookup and k/n
 // sampling, foreign IOAM policy, export-traffic exclusion, MTU check, DEX
 // insertion (inline, merged or ip6ip6), flow sequence, own record.
-func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict {
+func (n *Node) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Verdict {
 	p := &n.pkt
 	if isND(f.Buf[f.Off:f.Off+f.Len], p) {
 		return n.forward()
@@ -94,7 +94,7 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 		// IPv6 minimum MTU that does not fit the tunnel with Packet Too Big.
 		if r.Mode == policy.ModeEncap && s.Options.PacketTooBig && ipLen > packet.MinMTU && n.view.hasNodeAddr {
 			if n.packetTooBig(f, max(mtu-overhead, packet.MinMTU)) {
-				return xsk.Reflect
+				return handle.Reflect
 			}
 		}
 		n.ctr.SkippedMTU.Add(1)
@@ -146,7 +146,7 @@ func (n *Node) encap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict 
 // ingress port, and reports whether it did. It does not when the worker's
 // PTB token bucket is empty (PTBRateLimited) or RFC 4443 forbids an error
 // for the packet; the frame is then untouched.
-func (n *Node) packetTooBig(f *xsk.Frame, mtu int) bool {
+func (n *Node) packetTooBig(f *handle.Frame, mtu int) bool {
 	now := f.RxTime
 	if now == 0 {
 		now = n.clock()
@@ -168,7 +168,7 @@ func (n *Node) packetTooBig(f *xsk.Frame, mtu int) bool {
 // sample runs route r's k/n selection for frame f, unless the XDP program
 // already did (Config.Presampled). missing reports a frame whose decision
 // did not arrive (PresampleMissing): it is not selected.
-func (n *Node) sample(f *xsk.Frame, r *policy.Route) (selected, missing bool) {
+func (n *Node) sample(f *handle.Frame, r *policy.Route) (selected, missing bool) {
 	if n.presel != nil {
 		switch n.presel(f) {
 		case PresampleSelected:
@@ -208,7 +208,7 @@ func isND(frame []byte, p *packet.Packet) bool {
 // except a jumbogram candidate (Payload Length 0 and Hop-by-Hop), which it
 // steers before the route lookup. sound reports such a frame (sampled or
 // not: the route may not match), selected the sampler's decision.
-func (n *Node) sampleRejected(f *xsk.Frame, err error) (sound, selected bool) {
+func (n *Node) sampleRejected(f *handle.Frame, err error) (sound, selected bool) {
 	switch err {
 	case packet.ErrNotIPv6, packet.ErrShortFrame, packet.ErrShortVLAN, packet.ErrShortIPv6,
 		packet.ErrIPVersion, packet.ErrPayloadLength:
@@ -245,7 +245,7 @@ func (n *Node) isExportTraffic(frame []byte, p *packet.Packet) bool {
 // arrived from outside the domain with IOAM in its (outer) Hop-by-Hop
 // header. done is false when the option was stripped and processing goes
 // on with n.pkt describing the stripped frame.
-func (n *Node) foreign(s *policy.Snapshot, f *xsk.Frame, in int) (v xsk.Verdict, done bool) {
+func (n *Node) foreign(s *policy.Snapshot, f *handle.Frame, in int) (v handle.Verdict, done bool) {
 	switch s.Ports[in].ForeignIOAM {
 	case policy.ForeignForward:
 		n.ctr.ForeignForwarded.Add(1)
@@ -274,7 +274,7 @@ func (n *Node) foreign(s *policy.Snapshot, f *xsk.Frame, in int) (v xsk.Verdict,
 			}
 		}
 		n.ctr.ForeignStripped.Add(1)
-		return xsk.Forward, false
+		return handle.Forward, false
 	default:
 		n.ctr.ForeignDropped.Add(1)
 		return n.drop(), true
@@ -283,7 +283,7 @@ func (n *Node) foreign(s *policy.Snapshot, f *xsk.Frame, in int) (v xsk.Verdict,
 
 // passOutside handles outside → outside frames: no IOAM role, but foreign
 // IOAM still follows the ingress port's policy.
-func (n *Node) passOutside(s *policy.Snapshot, f *xsk.Frame, in int) xsk.Verdict {
+func (n *Node) passOutside(s *policy.Snapshot, f *handle.Frame, in int) handle.Verdict {
 	if n.pkt.NumIOAM > 0 || n.pkt.DstOptsDEX > 0 {
 		if v, done := n.foreign(s, f, in); done {
 			return v
@@ -296,7 +296,7 @@ func (n *Node) passOutside(s *policy.Snapshot, f *xsk.Frame, in int) xsk.Verdict
 // IOAM-enabled and one of its DEX options has a configured namespace (the
 // first such option, see knownDEX), as Linux ipv6_hop_ioam does for each
 // option; the packet is not modified.
-func (n *Node) observe(role telemetry.Role, s *policy.Snapshot, f *xsk.Frame, in, out int) {
+func (n *Node) observe(role telemetry.Role, s *policy.Snapshot, f *handle.Frame, in, out int) {
 	p := &n.pkt
 	n.hot.dexSeen++
 	if !s.Ports[in].IOAMEnabled {
@@ -344,7 +344,7 @@ func (n *Node) knownDEX(frame []byte) (d packet.DEX, ns *policy.Namespace) {
 }
 
 // transit is the transit role (inside → inside): export, never modify.
-func (n *Node) transit(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict {
+func (n *Node) transit(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Verdict {
 	if n.pkt.HasPTO {
 		n.transitTrace(s, f, in, out) // pto.go: the one in-transit edit
 	}
@@ -359,7 +359,7 @@ func (n *Node) transit(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdic
 
 // decap is the decapsulating role (inside → outside): export, then remove
 // every IOAM header so that nothing with IOAM leaves the domain.
-func (n *Node) decap(s *policy.Snapshot, f *xsk.Frame, in, out int) xsk.Verdict {
+func (n *Node) decap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Verdict {
 	p := &n.pkt
 	observed := p.HasDEX
 	if p.HasPTO {

@@ -6,9 +6,9 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
 // TestTransitNeverModifies feeds DEX and non-DEX packets through an
@@ -48,7 +48,7 @@ func TestTransitNeverModifies(t *testing.T) {
 			in := unhex(t, tc.pkt)
 			f := newFrame(in, 0)
 			before := append([]byte(nil), f.Buf...)
-			if v := n.Handle(f); v != xsk.Forward {
+			if v := n.Handle(f); v != handle.Forward {
 				t.Fatalf("verdict %v", v)
 			}
 			if f.Off != headroom || f.Len != 14+len(in) || !bytes.Equal(f.Buf, before) {
@@ -196,7 +196,7 @@ func TestRingFullCounts(t *testing.T) {
 	}
 	f := newFrame(unhex(t, vecB), 0)
 	for range 5 {
-		if n.Handle(f) != xsk.Forward {
+		if n.Handle(f) != handle.Forward {
 			t.Fatal("a full ring blocked forwarding")
 		}
 	}
@@ -244,7 +244,7 @@ func TestDecap(t *testing.T) {
 			spec.Options.StripAtDecap = tc.strip
 			n, _ := newNode(t, spec)
 			f := newFrame(tc.pkt, 0)
-			if v := n.Handle(f); v != xsk.Forward {
+			if v := n.Handle(f); v != handle.Forward {
 				t.Fatalf("verdict %v", v)
 			}
 			if got := ip6Of(f); !bytes.Equal(got, tc.want) {
@@ -284,7 +284,7 @@ func TestDecapECNDrop(t *testing.T) {
 	pkt := unhex(t, vecC)
 	pkt[1] |= 0x30 // outer ECN CE (traffic class low bits), inner Not-ECT
 	f := newFrame(pkt, 0)
-	if v := n.Handle(f); v != xsk.Drop {
+	if v := n.Handle(f); v != handle.Drop {
 		t.Fatalf("verdict %v, want drop", v)
 	}
 	wantCounters(t, n, map[string]uint64{"leak_dropped": 1, "dropped": 1})
@@ -307,7 +307,7 @@ func TestEncapTransitDecapChain(t *testing.T) {
 		resetFrame(f, in)
 		for _, n := range []*Node{e, tr, d} {
 			f.Ingress = 0
-			if v := n.Handle(f); v != xsk.Forward {
+			if v := n.Handle(f); v != handle.Forward {
 				t.Fatalf("verdict %v", v)
 			}
 		}

@@ -30,6 +30,50 @@ func frameIPv6(buf []byte, off, n int, p *Packet) ([]byte, int, error) {
 	return f, plen, nil
 }
 
+// openHbH moves the link-layer and IPv6 headers of the frame f =
+// buf[off:off+n] size octets towards the front, opening a gap for a new
+// Hop-by-Hop header right after the IPv6 header at l3, and copies the IPv6
+// Next Header into the gap's first octet. It returns the new frame offset,
+// the new frame and the gap. Small enough to inline.
+func openHbH(buf, f []byte, off, n, l3, size int) (newOff int, g, h []byte) {
+	newOff = off - size
+	hdr := l3 + IPv6Len
+	copy(buf[newOff:newOff+hdr], f[:hdr])
+	g = buf[newOff : newOff+n+size]
+	h = g[hdr : hdr+size]
+	h[0] = g[l3+6]
+	return newOff, g, h
+}
+
+// growthErr is the error of an edit that cannot add size octets to a
+// packet of Payload Length plen: ErrTooLong when the Payload Length would
+// exceed 65535, else ErrNoRoom (the headroom is too small). Callers test
+// both conditions inline, so the path without error pays nothing.
+func growthErr(plen, size int) error {
+	if plen+size > 0xFFFF {
+		return ErrTooLong
+	}
+	return ErrNoRoom
+}
+
+// hbhLen returns the length of the Hop-by-Hop header right after the IPv6
+// header at l3 of the frame f, whose Payload Length plen frameIPv6 checked:
+// 0 when the IPv6 Next Header is not Hop-by-Hop, -1 when the header
+// overruns plen (ErrLayout for the caller). Small enough to inline.
+func hbhLen(f []byte, l3, plen int) int {
+	if f[l3+6] != ProtoHopByHop {
+		return 0
+	}
+	if plen < 8 {
+		return -1
+	}
+	hl := (int(f[l3+IPv6Len+1]) + 1) << 3
+	if hl > plen {
+		return -1
+	}
+	return hl
+}
+
 // InsertDEXInline inserts a Hop-by-Hop header carrying the DEX option d
 // right after the IPv6 header of a packet that has none, producing exactly
 // the bytes the Linux ioam6 lwtunnel "inline" mode produces (PadN(2), the
@@ -52,18 +96,10 @@ func InsertDEXInline(buf []byte, off, n int, p *Packet, d *DEX) (newOff, newLen 
 		return off, n, ErrHasHbH
 	}
 	size := InlineOverhead(d.ExtFlags)
-	if plen+size > 0xFFFF {
-		return off, n, ErrTooLong
+	if plen+size > 0xFFFF || off < size {
+		return off, n, growthErr(plen, size)
 	}
-	if off < size {
-		return off, n, ErrNoRoom
-	}
-	newOff = off - size
-	hdr := l3 + IPv6Len
-	copy(buf[newOff:newOff+hdr], f[:hdr])
-	g := buf[newOff : newOff+n+size]
-	h := g[hdr : hdr+size]
-	h[0] = g[l3+6]
+	newOff, g, h := openHbH(buf, f, off, n, l3, size)
 	h[1] = uint8(size/8 - 1)
 	h[2], h[3] = OptPadN, 0
 	k := PutDEXOption(h[4:], d)
@@ -91,19 +127,15 @@ func MergeDEXIntoHbH(buf []byte, off, n int, p *Packet, d *DEX) (newOff, newLen 
 	if err != nil {
 		return off, n, err
 	}
-	l3 := p.L3
-	hb := l3 + IPv6Len
-	if f[l3+6] != ProtoHopByHop {
+	hb, hl := p.L3+IPv6Len, hbhLen(f, p.L3, plen)
+	switch {
+	case hl == 0:
 		return off, n, ErrNoHbH
-	}
-	if p.HbH != hb || plen < 8 {
+	case hl < 0 || p.HbH != hb:
 		return off, n, ErrLayout
 	}
-	hl := (int(f[hb+1]) + 1) << 3
-	if hl > plen {
-		return off, n, ErrLayout
-	}
-	lastEnd, nopt, nioam, err := walkHbH(f[hb : hb+hl])
+	l3 := p.L3
+	lastEnd, nopt, nioam, _, err := walkHbH(f[hb : hb+hl])
 	if err != nil {
 		return off, n, err
 	}
@@ -115,11 +147,11 @@ func MergeDEXIntoHbH(buf []byte, off, n int, p *Packet, d *DEX) (newOff, newLen 
 	}
 	total := mergedLen(lastEnd, d.ExtFlags)
 	grow := total - hl // > 0: total >= lastEnd+12 > hl, both multiples of 8
-	switch {
-	case total > MaxHbHLen || plen+grow > 0xFFFF:
+	if total > MaxHbHLen {
 		return off, n, ErrTooLong
-	case off < grow:
-		return off, n, ErrNoRoom
+	}
+	if plen+grow > 0xFFFF || off < grow {
+		return off, n, growthErr(plen, grow)
 	}
 	newOff = off - grow
 	copy(buf[newOff:newOff+hb+lastEnd], f[:hb+lastEnd])
@@ -152,23 +184,13 @@ func PushIP6IP6(buf []byte, off, n int, p *Packet, d *DEX, src, dst [16]byte) (n
 	l3 := p.L3
 	hbh := InlineOverhead(d.ExtFlags)
 	size := IPv6Len + hbh
-	if hbh+IPv6Len+plen > 0xFFFF {
-		return off, n, ErrTooLong
-	}
-	if off < size {
-		return off, n, ErrNoRoom
+	if plen+size > 0xFFFF || off < size {
+		return off, n, growthErr(plen, size)
 	}
 	newOff = off - size
 	g := buf[newOff : newOff+n+size]
-	inner := f[l3 : l3+IPv6Len] // = g[size+l3:], untouched by the writes below
 	copy(g[:l3], f[:l3])
-	o := g[l3 : l3+IPv6Len]
-	copy(o[0:4], inner[0:4])
-	binary.BigEndian.PutUint16(o[4:], uint16(hbh+IPv6Len+plen))
-	o[6] = ProtoHopByHop
-	o[7] = inner[7]
-	copy(o[8:24], src[:])
-	copy(o[24:40], dst[:])
+	putOuterIPv6(g[l3:l3+IPv6Len], f[l3:l3+IPv6Len], hbh+IPv6Len+plen, &src, &dst)
 	h := g[l3+IPv6Len : l3+size]
 	h[0] = ProtoIPv6
 	h[1] = uint8(hbh/8 - 1)
@@ -176,6 +198,19 @@ func PushIP6IP6(buf []byte, off, n int, p *Packet, d *DEX, src, dst [16]byte) (n
 	k := PutDEXOption(h[4:], d)
 	PutPad(h[4+k:], hbh-4-k)
 	return newOff, n + size, nil
+}
+
+// putOuterIPv6 writes the outer IPv6 header o of an ip6ip6 push (IPv6Len
+// octets, not overlapping the inner header): the inner header's version,
+// traffic class, flow label and Hop Limit, Payload Length payload, Next
+// Header Hop-by-Hop, src and dst.
+func putOuterIPv6(o, inner []byte, payload int, src, dst *[16]byte) {
+	copy(o[0:4], inner[0:4])
+	binary.BigEndian.PutUint16(o[4:], uint16(payload))
+	o[6] = ProtoHopByHop
+	o[7] = inner[7]
+	copy(o[8:24], src[:])
+	copy(o[24:40], dst[:])
 }
 
 // RemoveDEX removes every IOAM option (DEX and any other IOAM Option-Type)
@@ -197,19 +232,13 @@ func RemoveDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error
 	if err != nil {
 		return off, n, err
 	}
-	l3 := p.L3
-	hb := l3 + IPv6Len
-	if f[l3+6] != ProtoHopByHop {
-		return off, n, nil
-	}
-	if plen < 8 {
+	switch hl := hbhLen(f, p.L3, plen); {
+	case hl > 0:
+		return removeIOAMOpts(buf, off, n, f, p.L3, plen, p.L3+IPv6Len, p.L3+6, hl)
+	case hl < 0:
 		return off, n, ErrLayout
 	}
-	hl := (int(f[hb+1]) + 1) << 3
-	if hl > plen {
-		return off, n, ErrLayout
-	}
-	return removeIOAMOpts(buf, off, n, f, l3, plen, hb, l3+6, hl)
+	return off, n, nil // no Hop-by-Hop header, no IOAM
 }
 
 // removeIOAMOpts removes the IOAM options of the options header (Hop-by-Hop
@@ -221,7 +250,7 @@ func RemoveDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error
 // towards the back by what is removed.
 func removeIOAMOpts(buf []byte, off, n int, f []byte, l3, plen, hb, prev, hl int) (newOff, newLen int, err error) {
 	h := f[hb : hb+hl]
-	_, nopt, nioam, err := walkHbH(h)
+	_, nopt, nioam, _, err := walkHbH(h)
 	switch {
 	case err != nil:
 		return off, n, err
@@ -357,10 +386,11 @@ func StripOuter(buf []byte, off, n int, p *Packet) (newOff, newLen int, err erro
 
 // walkHbH walks the options of a Hop-by-Hop header h (whole header) and
 // returns the Hop-by-Hop offset just past the last non-padding option (2 if
-// none), the number of non-padding options and how many of them are IOAM.
-// It checks only the structure (ErrLayout when an option overruns h), not
-// the rules Parse enforces.
-func walkHbH(h []byte) (lastEnd, nopt, nioam int, err error) {
+// none), the number of non-padding options, how many of them are IOAM and
+// how many of those are DEX (IOAM Option-Type 4). It checks only the
+// structure (ErrLayout when an option overruns h), not the rules Parse
+// enforces. It serves any options header (Destination Options too).
+func walkHbH(h []byte) (lastEnd, nopt, nioam, ndex int, err error) {
 	lastEnd = 2
 	for o := 2; o < len(h); {
 		t := h[o]
@@ -369,29 +399,33 @@ func walkHbH(h []byte) (lastEnd, nopt, nioam int, err error) {
 			continue
 		}
 		if len(h)-o < 2 {
-			return 0, 0, 0, ErrLayout
+			return 0, 0, 0, 0, ErrLayout
 		}
 		ol := int(h[o+1]) + 2
 		if ol > len(h)-o {
-			return 0, 0, 0, ErrLayout
+			return 0, 0, 0, 0, ErrLayout
 		}
-		o += ol
 		if t == OptPadN {
+			o += ol
 			continue
 		}
 		nopt++
 		if t == OptIOAM || t == OptIOAMAlt {
 			nioam++
+			if ol >= 4 && h[o+3] == IOAMTypeDirectExporting {
+				ndex++
+			}
 		}
+		o += ol
 		lastEnd = o
 	}
-	return lastEnd, nopt, nioam, nil
+	return lastEnd, nopt, nioam, ndex, nil
 }
 
 // scanHbH is walkHbH for MergeOverhead: it fails with ErrIOAMPresent when
 // the header already carries IOAM.
 func scanHbH(h []byte) (lastEnd, nopt int, err error) {
-	lastEnd, nopt, nioam, err := walkHbH(h)
+	lastEnd, nopt, nioam, _, err := walkHbH(h)
 	if err == nil && nioam > 0 {
 		err = ErrIOAMPresent
 	}

@@ -466,24 +466,9 @@ func skipExtHeaders(b []byte, nh uint8, off, end int, hbhFirst bool, p *Packet) 
 // neither), only DEX must not leave the domain or be doubled. The count
 // saturates at 255.
 func countDEXOpts(h []byte) int {
-	n := 0
-	for o := 2; o < len(h); {
-		t := h[o]
-		if t == OptPad1 {
-			o++
-			continue
-		}
-		if len(h)-o < 2 {
-			return 0
-		}
-		ol := int(h[o+1]) + 2
-		if ol > len(h)-o {
-			return 0
-		}
-		if (t == OptIOAM || t == OptIOAMAlt) && ol >= 4 && h[o+3] == IOAMTypeDirectExporting {
-			n++
-		}
-		o += ol
+	_, _, _, n, err := walkHbH(h)
+	if err != nil {
+		return 0
 	}
 	return min(n, 255)
 }

@@ -146,20 +146,12 @@ func InsertIOAMInline(buf []byte, off, n int, p *Packet, ins *Insert) (newOff, n
 		return off, n, 0, ErrHasHbH
 	}
 	size := ins.hbhLen()
-	if plen+size > 0xFFFF {
-		return off, n, 0, ErrTooLong
+	if plen+size > 0xFFFF || off < size {
+		return off, n, 0, growthErr(plen, size)
 	}
-	if off < size {
-		return off, n, 0, ErrNoRoom
-	}
-	newOff = off - size
-	hdr := l3 + IPv6Len
-	copy(buf[newOff:newOff+hdr], f[:hdr])
-	g := buf[newOff : newOff+n+size]
-	h := g[hdr : hdr+size]
-	h[0] = g[l3+6]
+	newOff, g, h := openHbH(buf, f, off, n, l3, size)
 	if o := ins.putHbHBody(h); o != 0 {
-		pto = hdr + o
+		pto = l3 + IPv6Len + o
 	}
 	g[l3+6] = ProtoHopByHop
 	binary.BigEndian.PutUint16(g[l3+4:], uint16(plen+size))
@@ -178,23 +170,13 @@ func PushIP6IP6IOAM(buf []byte, off, n int, p *Packet, ins *Insert, src, dst [16
 	l3 := p.L3
 	hbh := ins.hbhLen()
 	size := IPv6Len + hbh
-	if hbh+IPv6Len+plen > 0xFFFF {
-		return off, n, 0, ErrTooLong
-	}
-	if off < size {
-		return off, n, 0, ErrNoRoom
+	if plen+size > 0xFFFF || off < size {
+		return off, n, 0, growthErr(plen, size)
 	}
 	newOff = off - size
 	g := buf[newOff : newOff+n+size]
-	inner := f[l3 : l3+IPv6Len]
 	copy(g[:l3], f[:l3])
-	o := g[l3 : l3+IPv6Len]
-	copy(o[0:4], inner[0:4])
-	binary.BigEndian.PutUint16(o[4:], uint16(hbh+IPv6Len+plen))
-	o[6] = ProtoHopByHop
-	o[7] = inner[7]
-	copy(o[8:24], src[:])
-	copy(o[24:40], dst[:])
+	putOuterIPv6(g[l3:l3+IPv6Len], f[l3:l3+IPv6Len], hbh+IPv6Len+plen, &src, &dst)
 	h := g[l3+IPv6Len : l3+size]
 	h[0] = ProtoIPv6
 	if x := ins.putHbHBody(h); x != 0 {

@@ -1,9 +1,10 @@
 package packet
 
 import (
-	"encoding/hex"
-	"strings"
 	"testing"
+
+	"github.com/dexplane/dexplane/internal/specvec"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // Byte-exact vectors of the reference spec §7 (IPv6 packets, no link
@@ -109,36 +110,22 @@ const (
 		udpPing
 )
 
-// The exact strings printed in the spec, to guard the annotated forms above
-// against typos.
-var specHex = map[string]string{
-	"plain": "60000000000c114020010db800000000000000000000000120010db80000000000000000000000029c401389000c15c770696e67",
-	"a":     "60000000001c004020010db800000000000000000000000120010db800000000000000000000000211010100310a0004007b0000800000009c401389000c15c770696e67",
-	"b":     "600000000024004020010db800000000000000000000000120010db80000000000000000000000021102010031120004007b00c0b000000012345678000000009c401389000c15c770696e67",
-	"b2":    "600000000024004020010db800000000000000000000000120010db800000000000000000000000211020100310e0004007b0080b000000012345678010200009c401389000c15c770696e67",
-	"c":     "60000000004c004020010db8ffff0000000000000000000120010db8ffff000000000000000000022902010031120004007b00c080000000123456780000000160000000000c114020010db800000000000000000000000120010db80000000000000000000000029c401389000c15c770696e67",
-	"d":     "600000000024004020010db800000000000000000000000120010db800000000000000000000000211021e02abcd0100310a0004007b000080000000010200009c401389000c15c770696e67",
-	"e":     "600000000024004020010db800000000000000000000000120010db80000000000000000000000021102010031120000007b080180000000000000003f0000019c401389000c15c770696e67",
-}
-
+// TestVectorsMatchSpec guards the annotated forms above against typos: they
+// must equal the strings the reference prints (package specvec).
 func TestVectorsMatchSpec(t *testing.T) {
-	ours := map[string]string{"plain": vecPlain, "a": vecA, "b": vecB, "b2": vecB2, "c": vecC, "d": vecD, "e": vecE}
-	for name, want := range specHex {
-		if ours[name] != want {
-			t.Errorf("vector (%s) annotated form differs from the spec:\n got %s\nwant %s", name, ours[name], want)
+	for _, v := range []struct{ name, ours, spec string }{
+		{"plain", vecPlain, specvec.Plain}, {"a", vecA, specvec.A}, {"b", vecB, specvec.B},
+		{"b2", vecB2, specvec.B2}, {"c", vecC, specvec.C}, {"d", vecD, specvec.D},
+		{"d0", vecD0, specvec.D0}, {"e", vecE, specvec.E},
+	} {
+		if v.ours != v.spec {
+			t.Errorf("vector (%s) annotated form differs from the spec:\n got %s\nwant %s", v.name, v.ours, v.spec)
 		}
 	}
 }
 
 // mustHex decodes a hex vector.
-func mustHex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("bad hex: %v", err)
-	}
-	return b
-}
+var mustHex = testutil.MustHex
 
 // ethHdr is a fixed Ethernet header (dst 02:00:00:00:00:02, src
 // 02:00:00:00:00:01, EtherType IPv6).

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -195,20 +197,32 @@ func (p Partition) String() string {
 	return fmt.Sprintf("Partition(%d)", uint8(p))
 }
 
-// AttachMode is how the XDP program is attached to the ports.
+// AttachMode is how the XDP program is hooked into a port's driver
+// (dataplane.attach_mode, `dexplane run --attach`). The one definition used
+// by the configuration, the engine and the XDP loader.
 type AttachMode uint8
 
 // XDP attach modes.
 const (
-	// AttachAuto tries native (driver) mode and falls back to generic.
+	// AttachAuto tries native (driver) mode first, then generic. The
+	// engine refines it per port: toward a veth it attaches natively and
+	// lets the frames that cross go to the peer port through TC (see
+	// dataplane.Engine).
 	AttachAuto AttachMode = iota
-	// AttachNative requires driver support (XDP_FLAGS_DRV_MODE).
+	// AttachNative runs the program in the driver (XDP_FLAGS_DRV_MODE);
+	// attaching fails where the driver has no XDP support.
 	AttachNative
-	// AttachGeneric uses the kernel's generic XDP (XDP_FLAGS_SKB_MODE).
+	// AttachGeneric runs it on the skb path (XDP_FLAGS_SKB_MODE): works on
+	// every device, but hands AF_XDP sockets the GSO frames a local sender
+	// produces (up to 64 KiB, dropped when larger than a UMEM chunk).
 	AttachGeneric
 )
 
-// String returns the configuration keyword of m.
+// AttachModes lists every AttachMode in numeric order.
+func AttachModes() []AttachMode { return []AttachMode{AttachAuto, AttachNative, AttachGeneric} }
+
+// String returns the configuration keyword of m: "auto", "native" or
+// "generic".
 func (m AttachMode) String() string {
 	switch m {
 	case AttachAuto:
@@ -221,19 +235,32 @@ func (m AttachMode) String() string {
 	return fmt.Sprintf("AttachMode(%d)", uint8(m))
 }
 
-// Steer selects which frames the XDP program hands to userspace.
+// ParseAttachMode parses a configuration keyword ("auto", "native" or
+// "generic"); the error wraps ErrKeyword and names s.
+func ParseAttachMode(s string) (AttachMode, error) {
+	return parseKeyword("attach mode", s, AttachModes())
+}
+
+// Steer selects which frames the XDP program hands to the workers
+// (dataplane.steer, `dexplane run --steer`). The one definition used by the
+// configuration, the engine and the XDP loader.
 type Steer uint8
 
 // Steering policies.
 const (
-	// SteerAll redirects every IPv6 frame to the AF_XDP sockets.
+	// SteerAll redirects every IPv6 frame except neighbour discovery to the
+	// AF_XDP sockets; the workers are the only route samplers.
 	SteerAll Steer = iota
 	// SteerSampled lets XDP do the route lookup and k/n pre-selection so
-	// that frames which will not be touched stay in the kernel.
+	// that frames which will not be touched stay in the kernel (see package
+	// ebpf's documentation).
 	SteerSampled
 )
 
-// String returns the configuration keyword of s.
+// Steers lists every Steer in numeric order.
+func Steers() []Steer { return []Steer{SteerAll, SteerSampled} }
+
+// String returns the configuration keyword of s: "all" or "sampled".
 func (s Steer) String() string {
 	switch s {
 	case SteerAll:
@@ -242,6 +269,29 @@ func (s Steer) String() string {
 		return "sampled"
 	}
 	return fmt.Sprintf("Steer(%d)", uint8(s))
+}
+
+// ParseSteer parses a configuration keyword ("all" or "sampled"); the error
+// wraps ErrKeyword and names s.
+func ParseSteer(s string) (Steer, error) {
+	return parseKeyword("steer", s, Steers())
+}
+
+// ErrKeyword is wrapped by the errors of the Parse functions for a keyword
+// that names no value.
+var ErrKeyword = errors.New("unknown keyword")
+
+// parseKeyword returns the value among all whose String is s.
+func parseKeyword[T fmt.Stringer](what, s string, all []T) (T, error) {
+	names := make([]string, len(all))
+	for i, v := range all {
+		if v.String() == s {
+			return v, nil
+		}
+		names[i] = v.String()
+	}
+	var zero T
+	return zero, fmt.Errorf("%s %q: %w: want one of %s", what, s, ErrKeyword, strings.Join(names, ", "))
 }
 
 // Dataplane configures the AF_XDP engine. Ring sizes and frame counts are

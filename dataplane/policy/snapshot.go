@@ -50,7 +50,7 @@ type Snapshot struct {
 	// Node is this node's IOAM identity.
 	Node Node
 	// Ports are the two ports; index 0 and 1 are the engine's port
-	// indices (xsk.Frame.Ingress).
+	// indices (handle.Frame.Ingress).
 	Ports [2]Port
 	// Namespaces are the configured IOAM namespaces.
 	Namespaces *NamespaceTable

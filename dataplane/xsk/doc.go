@@ -1,6 +1,8 @@
-// Package xsk is dexplane's AF_XDP layer: UMEM, the four rings, sockets bound
-// to a (device, queue) pair, and the per-queue Worker that forwards frames
-// between the two ports of a bump in the wire.
+// Package xsk is dexplane's AF_XDP layer, and the only package with AF_XDP
+// socket code: UMEM, the four rings, sockets bound to a (device, queue)
+// pair, the per-queue Worker that forwards frames between the two ports of a
+// bump in the wire, and Port, one socket on a UMEM of its own for a user
+// that only sends or only receives (the benchmark generator and sink).
 //
 // # Why this package owns its AF_XDP code
 //

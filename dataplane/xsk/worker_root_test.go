@@ -11,13 +11,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/dataplane/xsk"
-	"github.com/dexplane/dexplane/dataplane/xsk/xsktest"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/xskprog"
+	"github.com/dexplane/dexplane/internal/xsktest"
 )
 
 // bitwWorker builds a bitw testbed, attaches the test steering program to
 // both dut ports in generic mode and runs one worker on queue 0.
-func bitwWorker(t *testing.T, what xsktest.SteerIPv6, h xsk.Handler, opts ...func(*xsk.WorkerConfig)) (*testbed.Testbed, *xsk.Worker) {
+func bitwWorker(t *testing.T, what xskprog.Match, h xsk.Handler, opts ...func(*xsk.WorkerConfig)) (*testbed.Testbed, *xsk.Worker) {
 	t.Helper()
 	tb := testbed.New(t, testbed.Bitw)
 	xsktest.NoTxChecksumOffload(t, tb)
@@ -25,9 +26,9 @@ func bitwWorker(t *testing.T, what xsktest.SteerIPv6, h xsk.Handler, opts ...fun
 	west, east := dut.MustIfindex(t, testbed.West), dut.MustIfindex(t, testbed.East)
 	var w *xsk.Worker
 	err := dut.Do(func() error {
-		var steers [2]*xsktest.Steer
+		var steers [2]*xskprog.Program
 		for p, idx := range [2][2]int{{west, east}, {east, west}} {
-			s, err := xsktest.AttachSteer(idx[0], idx[1], 1, what, link.XDPGenericMode)
+			s, err := xskprog.Attach(xskprog.Config{Ifindex: idx[0], Peer: idx[1], Queues: 1, Match: what, Flags: link.XDPGenericMode})
 			if err != nil {
 				return err
 			}
@@ -71,7 +72,7 @@ func bitwWorker(t *testing.T, what xsktest.SteerIPv6, h xsk.Handler, opts ...fun
 }
 
 func TestWorkerForwardsBitw(t *testing.T) {
-	tb, w := bitwWorker(t, xsktest.SteerAllIPv6, nil)
+	tb, w := bitwWorker(t, xskprog.MatchIPv6, nil)
 	if w.ZeroCopy() {
 		t.Errorf("veth reported zero-copy")
 	}
@@ -89,7 +90,7 @@ func TestWorkerForwardsBitw(t *testing.T) {
 		src, dst *testbed.Netns
 		addr     netip.Addr
 	}{{tb.HostA, tb.HostB, tb.AddrB}, {tb.HostB, tb.HostA, tb.AddrA}} {
-		r, _ := xsktest.Stream(t, dir.src, dir.dst, dir.addr, xsktest.StreamConfig{ID: uint32(i + 1), Count: n, MinSize: 20, MaxSize: 1452, Rate: 50000}, 500*time.Millisecond)
+		r, _ := xsktest.Stream(t, dir.src, dir.dst, dir.addr, xsktest.StreamConfig{ID: uint32(i + 1), Count: n, MinSize: xsktest.MinPayload, MaxSize: 1452, Rate: 50000}, 500*time.Millisecond)
 		if got := r.Received.Load(); got != n || r.Corrupt.Load() != 0 {
 			for _, ns := range []*testbed.Netns{tb.HostA, tb.DUT(), tb.HostB} {
 				out, _ := ns.Run("ip", "-s", "link")
@@ -122,7 +123,7 @@ func TestWorkerForwardsBitw(t *testing.T) {
 // veths: the socket options are set, and every frame of a stream each way
 // still crosses.
 func TestWorkerBusyPollBitw(t *testing.T) {
-	tb, w := bitwWorker(t, xsktest.SteerAllIPv6, nil, func(c *xsk.WorkerConfig) {
+	tb, w := bitwWorker(t, xskprog.MatchIPv6, nil, func(c *xsk.WorkerConfig) {
 		c.BusyPoll, c.BusyPollBudget = 20*time.Microsecond, 64
 	})
 	for p := range 2 {
@@ -143,7 +144,7 @@ func TestWorkerBusyPollBitw(t *testing.T) {
 		src, dst *testbed.Netns
 		addr     netip.Addr
 	}{{tb.HostA, tb.HostB, tb.AddrB}, {tb.HostB, tb.HostA, tb.AddrA}} {
-		r, _ := xsktest.Stream(t, dir.src, dir.dst, dir.addr, xsktest.StreamConfig{ID: uint32(i + 1), Count: n, MinSize: 20, MaxSize: 1452, Rate: 20000}, 500*time.Millisecond)
+		r, _ := xsktest.Stream(t, dir.src, dir.dst, dir.addr, xsktest.StreamConfig{ID: uint32(i + 1), Count: n, MinSize: xsktest.MinPayload, MaxSize: 1452, Rate: 20000}, 500*time.Millisecond)
 		if got := r.Received.Load(); got != n || r.Corrupt.Load() != 0 {
 			t.Errorf("direction %d: received %d/%d, corrupt %d (%v)", i, got, n, r.Corrupt.Load(), r.Err())
 		}

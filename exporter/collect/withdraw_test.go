@@ -5,21 +5,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"net/netip"
-	"strings"
 	"testing"
 
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // unhex decodes hex with white space and '|' separators.
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.NewReplacer(" ", "", "\n", "", "\t", "", "|", "").Replace(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+var unhex = testutil.MustHex
 
 // splitTemplate returns the template set and the data set of a message the
 // Encoder produced (header, one template set, one data set).

@@ -28,11 +28,11 @@ import (
 
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/dataplane/xsk"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/internal/metrics"
 )
@@ -101,11 +101,11 @@ func New(opts Options) (*Daemon, error) {
 	if workers <= 0 {
 		workers = 1
 	}
-	eo.Handler = func(w int) xsk.Handler {
+	eo.Handler = func(w int) handle.Handler {
 		if w < len(d.nodes) && !opts.PlainForwarding {
 			return d.nodes[w]
 		}
-		return xsk.Identity{}
+		return handle.Identity{}
 	}
 	eng, err := dataplane.New(eo)
 	if err != nil {
@@ -116,8 +116,8 @@ func New(opts Options) (*Daemon, error) {
 	d.capacity = min(linkSpeed(eo.Ports[0]), linkSpeed(eo.Ports[1]))
 	for w := 0; w < workers; w++ {
 		nc := node.Config{Policy: eng.Policy(), PortMTU: mtus, RawSection: node.RawForJSON}
-		if eo.Steer == dxebpf.SteerSampled {
-			nc.Presampled = Presampled
+		if eo.Steer == policy.SteerSampled {
+			nc.Presampled = dataplane.Presampled
 		}
 		n, err := node.New(nc)
 		if err != nil {
@@ -127,27 +127,6 @@ func New(opts Options) (*Daemon, error) {
 		d.rings = append(d.rings, n.Ring())
 	}
 	return d, nil
-}
-
-// Presampled reads the XDP program's decision in steer: sampled from the
-// metadata in front of the frame, so the route's k/n runs exactly once: a
-// frame steered as sampled was selected, one steered for another reason
-// (Hop-by-Hop, extension headers, order window) was not, and one without
-// metadata is node.PresampleMissing (counted, not selected, never sampled
-// again). It is node.Config.Presampled for steer: sampled; in steer: all
-// the workers are the only samplers and install none.
-func Presampled(f *xsk.Frame) node.Presample {
-	if f.Off < dxebpf.MetaLen {
-		return node.PresampleMissing
-	}
-	m, ok := dxebpf.ParseMeta(f.Buf[f.Off-dxebpf.MetaLen : f.Off])
-	if !ok {
-		return node.PresampleMissing
-	}
-	if m.Reason == dxebpf.ReasonSampled {
-		return node.PresampleSelected
-	}
-	return node.PresampleNotSelected
 }
 
 // interfaceMTU returns the MTU of the named interface in the current network
@@ -332,13 +311,7 @@ func (d *Daemon) startExporter(e policy.Export) error {
 	if err != nil {
 		return fmt.Errorf("exporter: %w", err)
 	}
-	if d.exp != nil {
-		d.expStop()
-		<-d.expDone
-		d.exp.Stop()
-		d.expBase = addExportCounters(d.expBase, d.exp.Counters())
-		d.exp = nil
-	}
+	d.stopExporterLocked()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -353,6 +326,19 @@ func (d *Daemon) startExporter(e policy.Export) error {
 			"observation_domain", c.ObservationDomainID)
 	}
 	return nil
+}
+
+// stopExporterLocked stops the running exporter, if any, after its drainer
+// has emptied the rings, and keeps its record totals in expBase. d.mu held.
+func (d *Daemon) stopExporterLocked() {
+	if d.exp == nil {
+		return
+	}
+	d.expStop()
+	<-d.expDone
+	d.exp.Stop()
+	d.expBase = addExportCounters(d.expBase, d.exp.Counters())
+	d.exp = nil
 }
 
 // Reload rereads the configuration file and applies it atomically: either the
@@ -450,6 +436,41 @@ func addExportCounters(base, c exporter.Counters) exporter.Counters {
 	return c
 }
 
+// PortStats are one port's counters as an operator reads them (`dexplane run
+// -v`); frames unless noted. Values are monotonic over the node's life.
+type PortStats struct {
+	// RxFrames and TxFrames are the frames the workers took from the port's
+	// RX rings and queued on its TX rings.
+	RxFrames, TxFrames uint64
+	// Lost are the frames received on the port that the node knowingly did
+	// not deliver (dataplane.Counters.Lost).
+	Lost uint64
+	// Steered and Crossed are what the XDP program did with the frames it
+	// received: sent to the workers, or let cross in the kernel
+	// (dataplane.Counters.Steered and Crossed).
+	Steered, Crossed uint64
+	// LinkDown and KickRetry count the workers' transmit wakeups that met a
+	// down link or had to be retried; TxRingFull the frames dropped because
+	// the port's TX ring was full.
+	LinkDown, KickRetry, TxRingFull uint64
+}
+
+// PortStats returns both ports' PortStats; after Stop, the values read
+// while stopping. Safe from any goroutine.
+func (d *Daemon) PortStats() [2]PortStats {
+	c := d.eng.Counters()
+	var s [2]PortStats
+	for p := range s {
+		w := &c.Ports[p].Worker
+		s[p] = PortStats{
+			RxFrames: w[xsk.CtrRxFrames], TxFrames: w[xsk.CtrTxFrames], Lost: c.Lost(p),
+			Steered: c.Steered(p), Crossed: c.Crossed(p),
+			LinkDown: w[xsk.CtrLinkDown], KickRetry: w[xsk.CtrKickRetry], TxRingFull: w[xsk.CtrTxRingFull],
+		}
+	}
+	return s
+}
+
 // Engine returns the data-plane engine.
 func (d *Daemon) Engine() *dataplane.Engine { return d.eng }
 
@@ -477,13 +498,7 @@ func (d *Daemon) Stop() error {
 		err = nil
 	}
 	d.mu.Lock()
-	if d.exp != nil {
-		d.expStop()
-		<-d.expDone
-		d.exp.Stop()
-		d.expBase = addExportCounters(d.expBase, d.exp.Counters())
-		d.exp = nil
-	}
+	d.stopExporterLocked()
 	d.mu.Unlock()
 	if d.cancel != nil {
 		d.cancel()

@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 func TestReportExitCodeAndFormats(t *testing.T) {
@@ -95,12 +97,7 @@ func TestCollectorChecks(t *testing.T) {
 			c.Close()
 		}
 	}()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedAddr := closed.Addr().String()
-	closed.Close()
+	closedAddr := testutil.FreeTCPAddr(t)
 	tg := &Target{Collectors: []Collector{
 		{"tcp", ln.Addr().String()},
 		{"tcp", closedAddr},

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -238,34 +237,16 @@ func notSupported(err error, errnos ...unix.Errno) error {
 
 // probeAFXDP opens an AF_XDP socket.
 func probeAFXDP() error {
-	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return notSupported(err, unix.EAFNOSUPPORT)
-	}
-	unix.Close(fd)
-	return nil
+	return notSupported(xsk.HaveSockets(), unix.EAFNOSUPPORT)
 }
 
-// probeNeedWakeup asks an AF_XDP socket for its ring layout: kernels with
-// need_wakeup (5.4) report the flags word of each ring, a longer
-// struct xdp_mmap_offsets (4 rings × 4 × 8 octets) than before (4 × 3 × 8).
+// probeNeedWakeup checks the kernel's AF_XDP ring layout for need_wakeup.
 func probeNeedWakeup() error {
-	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return notSupported(err, unix.EAFNOSUPPORT)
+	err := xsk.HaveNeedWakeup()
+	if errors.Is(err, xsk.ErrNoNeedWakeup) {
+		return fmt.Errorf("%w: %v", ebpf.ErrNotSupported, err)
 	}
-	defer unix.Close(fd)
-	var off [16]uint64
-	l := uint32(len(off) * 8)
-	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_XDP, unix.XDP_MMAP_OFFSETS,
-		uintptr(unsafe.Pointer(&off[0])), uintptr(unsafe.Pointer(&l)), 0)
-	if e != 0 {
-		return e
-	}
-	if l < uint32(len(off)*8) {
-		return fmt.Errorf("%w: xdp_mmap_offsets of %d octets (no flags word)", ebpf.ErrNotSupported, l)
-	}
-	return nil
+	return notSupported(err, unix.EAFNOSUPPORT)
 }
 
 // probePreferBusyPoll sets SO_PREFER_BUSY_POLL (5.11) on a UDP socket; AF_XDP

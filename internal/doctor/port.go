@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/policy"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 )
 
@@ -379,7 +380,7 @@ func checkXDPSupport(r *Report, t *Target, p, ifindex int, virtual bool, driver 
 	switch {
 	case feat&netdevXDPBasic != 0:
 		r.add(scope, "native XDP", OK, fmt.Sprintf("supported by %s (xdp-features %#x)", driver, feat), "")
-	case t.Attach == "native":
+	case t.Attach == policy.AttachNative.String():
 		r.add(scope, "native XDP", Fail, fmt.Sprintf("%s has no native XDP and dataplane.attach_mode is native", driver),
 			"set dataplane.attach_mode: generic (or auto), or run with --attach generic")
 	default:

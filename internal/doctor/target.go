@@ -77,7 +77,7 @@ type Target struct {
 	Queues int
 	// CPUs is dataplane.cpus: worker q runs on CPUs[q % len(CPUs)].
 	CPUs []int
-	// Attach is dataplane.attach_mode: auto, native or generic.
+	// Attach is dataplane.attach_mode, a policy.AttachMode keyword.
 	Attach string
 	// Routes are the encapsulating routes (their overhead must fit the
 	// inside port's MTU).

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 	"github.com/dexplane/dexplane/exporter"
 )
 
@@ -23,7 +23,7 @@ type Engine interface {
 	// Workers returns the number of workers.
 	Workers() int
 	// Handler returns worker i's frame handler, or nil.
-	Handler(i int) xsk.Handler
+	Handler(i int) handle.Handler
 }
 
 // nodeCounters is implemented by *node.Node.
@@ -46,15 +46,8 @@ var (
 type Collector struct {
 	now func() time.Time
 
-	mu       sync.RWMutex
-	engine   Engine
-	counters func() dataplane.Counters
-	nodes    func() []*node.Counters
-	rings    func() []*telemetry.Ring
-	export   func() exporter.Counters
-	tokens   func() float64
-	config   func() ConfigStats
-	health   func() error
+	mu  sync.RWMutex
+	src sources // guarded by mu
 }
 
 // NewCollector returns a Collector with no sources: it exports nothing but
@@ -67,82 +60,71 @@ func NewCollector() *Collector {
 // role counters and record ring from e's handlers (unless SetNodes or
 // SetRings override them). A nil e removes the source.
 func (c *Collector) SetEngine(e Engine) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.engine = e
-	if e == nil {
-		c.counters = nil
-		return
-	}
-	c.counters = e.Counters
+	c.set(func(s *sources) {
+		s.engine, s.counters = e, nil
+		if e != nil {
+			s.counters = e.Counters
+		}
+	})
 }
 
 // SetEngineCounters reads port, worker and XDP counters from fn (for
 // example (*dataplane.Engine).Counters) without looking for handlers. It
 // replaces the counters part of SetEngine; nil removes it.
 func (c *Collector) SetEngineCounters(fn func() dataplane.Counters) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.counters = fn
+	c.set(func(s *sources) { s.counters = fn })
 }
 
 // SetNodes reads the role counters of each worker from fn; element i is
 // worker i's counters (nil elements are skipped). It takes precedence over
 // the handlers of SetEngine; nil restores them.
 func (c *Collector) SetNodes(fn func() []*node.Counters) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.nodes = fn
+	c.set(func(s *sources) { s.nodes = fn })
 }
 
 // SetRings reads the record ring of each worker from fn; element i is
 // worker i's ring (nil elements are skipped). Only Len and Cap are called.
 // It takes precedence over the handlers of SetEngine; nil restores them.
 func (c *Collector) SetRings(fn func() []*telemetry.Ring) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.rings = fn
+	c.set(func(s *sources) { s.rings = fn })
 }
 
 // SetExporter reads the exporter's counters from fn, typically
 // (*exporter.Exporter).Counters; nil removes the source.
 func (c *Collector) SetExporter(fn func() exporter.Counters) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.export = fn
+	c.set(func(s *sources) { s.export = fn })
 }
 
 // SetRateLimitTokens reads the export rate limiter's available tokens
 // (records that may be exported back to back now) from fn, which must be
 // safe to call from any goroutine; nil removes the gauge.
 func (c *Collector) SetRateLimitTokens(fn func() float64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.tokens = fn
+	c.set(func(s *sources) { s.tokens = fn })
 }
 
 // SetConfig reads the configuration generation and reload counts from fn,
 // typically (*Reloads).State; nil removes the source.
 func (c *Collector) SetConfig(fn func() ConfigStats) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.config = fn
+	c.set(func(s *sources) { s.config = fn })
 }
 
 // SetHealth makes /healthz answer 503 with the error's text while fn
 // returns an error (for example after the engine stopped); nil means
 // always healthy.
 func (c *Collector) SetHealth(fn func() error) {
+	c.set(func(s *sources) { s.health = fn })
+}
+
+// set changes the sources under the lock.
+func (c *Collector) set(change func(s *sources)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.health = fn
+	change(&c.src)
 }
 
 // Healthy returns the error of the SetHealth function, or nil.
 func (c *Collector) Healthy() error {
-	c.mu.RLock()
-	fn := c.health
-	c.mu.RUnlock()
+	fn := c.sources().health
 	if fn == nil {
 		return nil
 	}

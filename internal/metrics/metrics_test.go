@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/dataplane/xsk"
@@ -245,7 +246,7 @@ func TestHandlersWithoutNodes(t *testing.T) {
 	// port counters only.
 	e := metricstest.NewEngine(3)
 	for i := range e.Handlers {
-		e.Handlers[i] = xsk.Identity{}
+		e.Handlers[i] = handle.Identity{}
 	}
 	c := metrics.NewCollector()
 	c.SetEngine(e)

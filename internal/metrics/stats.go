@@ -224,7 +224,8 @@ type ConfigStats struct {
 	LastLoad time.Time `json:"last_load,omitzero"`
 }
 
-// sources is a copy of the registered functions, taken under the lock.
+// sources are the registered functions (Collector.Set*); Collector.sources
+// returns a copy taken under the lock.
 type sources struct {
 	engine   Engine
 	counters func() dataplane.Counters
@@ -233,12 +234,13 @@ type sources struct {
 	export   func() exporter.Counters
 	tokens   func() float64
 	config   func() ConfigStats
+	health   func() error
 }
 
 func (c *Collector) sources() sources {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return sources{c.engine, c.counters, c.nodes, c.rings, c.export, c.tokens, c.config}
+	return c.src
 }
 
 // Snapshot reads every registered source once and returns the values. It

@@ -2,72 +2,55 @@
 // ordinary sockets: the operator's tool for checking that a dexplane domain
 // delivers what it is given, and the demo's traffic source.
 //
-// Every datagram carries a 16-octet probe header followed by filler:
-//
-//	offset 0  magic   "DXPB" (4 octets)
-//	offset 4  flow    uint32, big-endian: index of the flow (source port offset)
-//	offset 8  seq     uint32, big-endian: per-flow sequence number from 0
-//	offset 12 sum     uint32, big-endian: FNV-1a over bytes 0..11 and 16..end
-//
-// so the receiver can detect corruption, loss, duplicates and reordering
-// per flow without any state shared with the sender.
+// Every datagram is an internal/payload payload (magic, check, length,
+// flow as the stream index, per-flow sequence number, pattern filler), so
+// the receiver can detect corruption, loss, duplicates and reordering per
+// flow without any state shared with the sender. The payload's time field
+// stays 0: datagram (flow, seq) has the same octets in every run, so the
+// IOAM records of two runs (whose raw field carries the packet) compare
+// equal.
 package probe
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/dexplane/dexplane/internal/payload"
 )
 
-// HeaderLen is the size of the probe header in octets.
-const HeaderLen = 16
-
-var magic = [4]byte{'D', 'X', 'P', 'B'}
+// HeaderLen is the size of the probe header in octets: the smallest
+// datagram.
+const HeaderLen = payload.HeaderLen
 
 // Errors returned by Verify.
 var (
-	ErrShort    = errors.New("probe: datagram shorter than the probe header")
-	ErrMagic    = errors.New("probe: bad magic")
-	ErrChecksum = errors.New("probe: checksum mismatch")
+	ErrShort    = payload.ErrShort
+	ErrMagic    = payload.ErrMagic
+	ErrChecksum = errors.New("probe: corrupt datagram")
 )
 
-func checksum(b []byte) uint32 {
-	h := fnv.New32a()
-	h.Write(b[:12])
-	h.Write(b[HeaderLen:])
-	return h.Sum32()
-}
-
-// Fill writes a probe header for (flow, seq) into b and fills the rest with
-// a pattern that depends on seq, so a swapped payload is caught. len(b) must
-// be at least HeaderLen.
+// Fill writes the probe datagram for (flow, seq) into b; the same octets
+// every time. len(b) must be at least HeaderLen.
 func Fill(b []byte, flow, seq uint32) {
-	copy(b[0:4], magic[:])
-	binary.BigEndian.PutUint32(b[4:8], flow)
-	binary.BigEndian.PutUint32(b[8:12], seq)
-	for i := HeaderLen; i < len(b); i++ {
-		b[i] = byte(uint32(i) + seq*7)
-	}
-	binary.BigEndian.PutUint32(b[12:16], checksum(b))
+	payload.Put(b, payload.Header{Stream: flow, Seq: seq})
 }
 
 // Verify checks a received datagram and returns its flow and sequence.
+// A datagram that is not a probe fails with ErrShort or ErrMagic, a
+// damaged one with ErrChecksum (wrapping the payload package's reason).
 func Verify(b []byte) (flow, seq uint32, err error) {
-	if len(b) < HeaderLen {
-		return 0, 0, ErrShort
+	h, err := payload.Verify(b)
+	switch {
+	case err == nil:
+		return h.Stream, h.Seq, nil
+	case errors.Is(err, payload.ErrShort), errors.Is(err, payload.ErrMagic):
+		return 0, 0, err
 	}
-	if [4]byte(b[0:4]) != magic {
-		return 0, 0, ErrMagic
-	}
-	if binary.BigEndian.Uint32(b[12:16]) != checksum(b) {
-		return 0, 0, ErrChecksum
-	}
-	return binary.BigEndian.Uint32(b[4:8]), binary.BigEndian.Uint32(b[8:12]), nil
+	return 0, 0, fmt.Errorf("%w: %w", ErrChecksum, err)
 }
 
 // SendOptions describes a probe stream.

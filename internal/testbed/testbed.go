@@ -35,12 +35,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/dexplane/dexplane/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -366,13 +369,21 @@ func (n *Netns) AttachPass(ifname string) error {
 	if err != nil {
 		return err
 	}
+	return n.AttachXDP(ifname, prog, unix.XDP_FLAGS_DRV_MODE)
+}
+
+// AttachXDP attaches prog to ifname in n through netlink (the legacy
+// attachment `ip link set xdp` makes, not a bpf_link) with flags
+// (unix.XDP_FLAGS_*). The attachment keeps prog loaded until it is replaced
+// or the interface goes.
+func (n *Netns) AttachXDP(ifname string, prog *ebpf.Program, flags int) error {
 	return n.Do(func() error {
 		l, err := netlink.LinkByName(ifname)
 		if err != nil {
 			return fmt.Errorf("netns %s: link %q: %w", n.Name, ifname, err)
 		}
-		if err := netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_DRV_MODE); err != nil {
-			return fmt.Errorf("netns %s: attach XDP_PASS to %s: %w", n.Name, ifname, err)
+		if err := netlink.LinkSetXdpFdWithFlags(l, prog.FD(), flags); err != nil {
+			return fmt.Errorf("netns %s: attach XDP program %s to %s (flags %#x): %w", n.Name, prog, ifname, flags, err)
 		}
 		return nil
 	})
@@ -438,4 +449,22 @@ func (n *Netns) XDPProgID(ifname string) (uint32, error) {
 		return nil
 	})
 	return id, err
+}
+
+// WaitDAD waits up to 10 s in all until no IPv6 address in the namespaces
+// is tentative (duplicate address detection finished, for addresses added
+// without `nodad`), or fails t naming the namespace and its addresses.
+func WaitDAD(t testing.TB, ns ...*Netns) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range ns {
+		var out string
+		var err error
+		if !testutil.Within(time.Until(deadline), func() bool {
+			out, err = n.Run("ip", "-6", "addr", "show", "tentative")
+			return err == nil && strings.TrimSpace(out) == ""
+		}) {
+			t.Fatalf("%s: addresses still tentative after 10 s (%v):\n%s", n.Node, err, out)
+		}
+	}
 }

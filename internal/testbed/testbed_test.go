@@ -31,14 +31,7 @@ func attachRedirect(t *testing.T, n *Netns, ifname string, to int) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { prog.Close() })
-	err = n.Do(func() error {
-		l, err := netlink.LinkByName(ifname)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetXdpFdWithFlags(l, prog.FD(), unix.XDP_FLAGS_DRV_MODE)
-	})
-	if err != nil {
+	if err := n.AttachXDP(ifname, prog, unix.XDP_FLAGS_DRV_MODE); err != nil {
 		t.Fatal(err)
 	}
 }

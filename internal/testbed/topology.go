@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -211,6 +212,47 @@ func (tb *Testbed) buildRouter(t testing.TB) {
 
 	d.Sysctl(t, "net.ipv6.conf.all.forwarding", "1")
 	d.Sysctl(t, "net.ipv4.ip_forward", "1")
+}
+
+// PingBothWays pings host-b from host-a and host-a from host-b, count echo
+// requests each, over IPv6 and, with v4, over IPv4 too (ARP included); it
+// reports every direction that failed.
+func (tb *Testbed) PingBothWays(t testing.TB, count int, v4 bool) {
+	t.Helper()
+	type dir struct {
+		from *Netns
+		to   netip.Addr
+	}
+	dirs := []dir{{tb.HostA, tb.AddrB}, {tb.HostB, tb.AddrA}}
+	if v4 {
+		dirs = append(dirs, dir{tb.HostA, tb.AddrB4}, dir{tb.HostB, tb.AddrA4})
+	}
+	for _, p := range dirs {
+		if err := p.from.Ping(p.to, count); err != nil {
+			t.Errorf("%s → %v: %v", p.from.Node, p.to, err)
+		}
+	}
+}
+
+// NDBothWays makes each host forget its neighbour entry for the other, so
+// the next ping needs neighbour discovery across whatever sits between
+// them, pings, and checks that each learnt the other's address through ND
+// (an lladdr entry that is not PERMANENT).
+func (tb *Testbed) NDBothWays(t testing.TB) {
+	t.Helper()
+	for _, h := range []struct {
+		n    *Netns
+		peer netip.Addr
+	}{{tb.HostA, tb.AddrB}, {tb.HostB, tb.AddrA}} {
+		h.n.MustRun(t, "ip", "neigh", "del", h.peer.String(), "dev", HostIf)
+		if err := h.n.Ping(h.peer, 2); err != nil {
+			t.Errorf("%s: ping6 %v after forgetting the neighbour (ND across the bump): %v", h.n.Node, h.peer, err)
+		}
+		out := h.n.MustRun(t, "ip", "-6", "neigh", "show", h.peer.String(), "dev", HostIf)
+		if !strings.Contains(out, "lladdr") || strings.Contains(out, "PERMANENT") {
+			t.Errorf("%s: no neighbour entry for %v learnt through ND: %q", h.n.Node, h.peer, out)
+		}
+	}
 }
 
 // Ping sends count echo requests from n to dst (IPv4 or IPv6), 10 ms apart,

@@ -20,56 +20,43 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
 	"time"
 
 	"github.com/dexplane/dexplane/bench/gen"
+	"github.com/dexplane/dexplane/internal/cli"
 )
 
-type command struct {
-	summary string
-	run     func(ctx context.Context, args []string) int
-}
-
-var commands = map[string]command{
-	"pair":     {"one measurement: generator in one namespace, sink in another", runPair},
-	"gen":      {"generator only", runGen},
-	"sink":     {"sink only", runSink},
-	"run":      {"scenario matrix with baselines: CSV, summary table, plots", runScenarios},
-	"plot":     {"summary table and plots from CSV files", runPlot},
-	"config":   {"print the dexplane config of one scenario (for DUTs on other machines)", runConfig},
-	"redirect": {"attach the plain XDP redirect baseline to two ports until interrupted", runRedirect},
-}
-
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: dexbench COMMAND [flags]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-6s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintln(os.Stderr, "\nRun 'dexbench COMMAND -h' for the flags of a command.")
+// commands are dexbench's subcommands; run receives the arguments after the
+// subcommand name and a context cancelled on SIGINT or SIGTERM, and returns
+// the process exit code.
+var commands = cli.Commands[func(ctx context.Context, args []string) int]{
+	"pair":     {Summary: "one measurement: generator in one namespace, sink in another", Run: runPair},
+	"gen":      {Summary: "generator only", Run: runGen},
+	"sink":     {Summary: "sink only", Run: runSink},
+	"run":      {Summary: "scenario matrix with baselines: CSV, summary table, plots", Run: runScenarios},
+	"plot":     {Summary: "summary table and plots from CSV files", Run: runPlot},
+	"config":   {Summary: "print the dexplane config of one scenario (for DUTs on other machines)", Run: runConfig},
+	"redirect": {Summary: "attach the plain XDP redirect baseline to two ports until interrupted", Run: runRedirect},
 }
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "help" {
-		usage()
-		os.Exit(2)
-	}
-	cmd, ok := commands[os.Args[1]]
+	cmd, code, ok := commands.Lookup("dexbench", os.Args[1:])
 	if !ok {
-		fmt.Fprintf(os.Stderr, "dexbench: unknown command %q\n", os.Args[1])
-		usage()
-		os.Exit(2)
+		os.Exit(code)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cmd.run(ctx, os.Args[2:])
+	code = cmd.Run(ctx, os.Args[2:])
 	stop()
 	os.Exit(code)
+}
+
+// withDuration bounds ctx to d, or leaves it unbounded when d is 0.
+func withDuration(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
 }
 
 func fail(cmd string, err error) int {
@@ -138,11 +125,8 @@ func runGen(ctx context.Context, args []string) int {
 	if err != nil {
 		return fail("gen", err)
 	}
-	if *dur > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *dur)
-		defer cancel()
-	}
+	ctx, cancel := withDuration(ctx, *dur)
+	defer cancel()
 	start := time.Now()
 	if err := g.Start(ctx); err != nil {
 		return fail("gen", err)
@@ -171,11 +155,8 @@ func runSink(ctx context.Context, args []string) int {
 		return 2
 	}
 	s := gen.NewSink(gen.SinkConfig{Netns: *netns, Iface: *iface, Flows: *flows})
-	if *dur > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *dur)
-		defer cancel()
-	}
+	ctx, cancel := withDuration(ctx, *dur)
+	defer cancel()
 	start := time.Now()
 	if err := s.Start(ctx); err != nil {
 		return fail("sink", err)

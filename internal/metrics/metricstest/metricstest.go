@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/dexplane/dexplane/dataplane"
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
@@ -18,7 +19,7 @@ import (
 // Handlers[i]. Not safe for concurrent modification while read.
 type Engine struct {
 	C        dataplane.Counters
-	Handlers []xsk.Handler
+	Handlers []handle.Handler
 }
 
 // Counters returns e.C.
@@ -28,7 +29,7 @@ func (e *Engine) Counters() dataplane.Counters { return e.C }
 func (e *Engine) Workers() int { return len(e.Handlers) }
 
 // Handler returns e.Handlers[i], or nil when i is out of range.
-func (e *Engine) Handler(i int) xsk.Handler {
+func (e *Engine) Handler(i int) handle.Handler {
 	if i < 0 || i >= len(e.Handlers) {
 		return nil
 	}
@@ -43,7 +44,7 @@ type Worker struct {
 }
 
 // Handle forwards every frame.
-func (w *Worker) Handle(*xsk.Frame) xsk.Verdict { return xsk.Forward }
+func (w *Worker) Handle(*handle.Frame) handle.Verdict { return handle.Forward }
 
 // Counters returns &w.C.
 func (w *Worker) Counters() *node.Counters { return &w.C }

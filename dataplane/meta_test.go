@@ -1,11 +1,11 @@
-package daemon
+package dataplane
 
 import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
-	"github.com/dexplane/dexplane/dataplane/xsk"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 )
 
@@ -14,7 +14,7 @@ import (
 // (not selected), and a frame without metadata is PresampleMissing, never
 // PresampleNone (which would sample it a second time in Go).
 func TestPresampled(t *testing.T) {
-	frame := func(meta bool, r dxebpf.Reason) *xsk.Frame {
+	frame := func(meta bool, r dxebpf.Reason) *handle.Frame {
 		buf := make([]byte, 256)
 		if meta {
 			m := buf[64-dxebpf.MetaLen : 64]
@@ -22,11 +22,11 @@ func TestPresampled(t *testing.T) {
 			binary.NativeEndian.PutUint16(m[4:], uint16(r))
 			binary.NativeEndian.PutUint16(m[6:], 0xd7e5)
 		}
-		return &xsk.Frame{Buf: buf, Off: 64, Len: 64}
+		return &handle.Frame{Buf: buf, Off: 64, Len: 64}
 	}
 	for _, tc := range []struct {
 		name string
-		f    *xsk.Frame
+		f    *handle.Frame
 		want node.Presample
 	}{
 		{"sampled", frame(true, dxebpf.ReasonSampled), node.PresampleSelected},
@@ -34,7 +34,7 @@ func TestPresampled(t *testing.T) {
 		{"ext hdr", frame(true, dxebpf.ReasonExtHdr), node.PresampleNotSelected},
 		{"order", frame(true, dxebpf.ReasonOrder), node.PresampleNotSelected},
 		{"no metadata", frame(false, 0), node.PresampleMissing},
-		{"no headroom", &xsk.Frame{Buf: make([]byte, 64), Off: 4, Len: 60}, node.PresampleMissing},
+		{"no headroom", &handle.Frame{Buf: make([]byte, 64), Off: 4, Len: 60}, node.PresampleMissing},
 	} {
 		if got := Presampled(tc.f); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
@@ -20,7 +21,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/hostile.pcap and testdata/hostile.md from the table")
+var update = flag.Bool("update", false, "rewrite e2e/testdata/hostile.pcap and hostile.md from the table")
 
 // TestFiles keeps testdata/hostile.pcap and testdata/hostile.md in
 // step with Frames.
@@ -36,7 +37,7 @@ func TestFiles(t *testing.T) {
 	for _, f := range []struct {
 		path string
 		data []byte
-	}{{"../testdata/hostile.pcap", pcap.Bytes()}, {"../testdata/hostile.md", md.Bytes()}} {
+	}{{"../../e2e/testdata/hostile.pcap", pcap.Bytes()}, {"../../e2e/testdata/hostile.md", md.Bytes()}} {
 		if *update {
 			if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 				t.Fatal(err)
@@ -48,22 +49,42 @@ func TestFiles(t *testing.T) {
 		}
 		got, err := os.ReadFile(f.path)
 		if err != nil {
-			t.Fatalf("%v (run go test ./e2e/hostile -run TestFiles -update)", err)
+			t.Fatalf("%v (run go test ./internal/hostile -run TestFiles -update)", err)
 		}
 		if !bytes.Equal(got, f.data) {
-			t.Errorf("%s differs from the table in frames.go (run go test ./e2e/hostile -run TestFiles -update)", f.path)
+			t.Errorf("%s differs from the table in frames.go (run go test ./internal/hostile -run TestFiles -update)", f.path)
 		}
 	}
 }
 
+// TestCounterNames checks that every Counter is a counter the node
+// reports, under a distinct name.
+func TestCounterNames(t *testing.T) {
+	names := CounterNames()
+	seen := map[string]Counter{}
+	for c := range Counter(numCounters) {
+		n := c.String()
+		if !names[n] {
+			t.Errorf("Counter %d: %q is not a node counter", c, n)
+		}
+		if d, ok := seen[n]; ok {
+			t.Errorf("Counters %d and %d are both %q", d, c, n)
+		}
+		seen[n] = c
+	}
+	if len(seen) != numCounters {
+		t.Errorf("%d names for %d counters", len(seen), numCounters)
+	}
+}
+
 // TestTable checks the table itself: enough frames, unique names, known
-// counter names, Want only where an edited frame is expected.
+// counters listed once per role, Want only where an edited frame is
+// expected.
 func TestTable(t *testing.T) {
 	fs := Frames()
 	if len(fs) < 40 {
 		t.Errorf("%d frames, want at least 40", len(fs))
 	}
-	names := CounterNames()
 	seen := map[string]bool{}
 	for _, f := range fs {
 		if seen[f.Name] {
@@ -74,13 +95,12 @@ func TestTable(t *testing.T) {
 			t.Errorf("%s: table is not deterministic", f.Name)
 		}
 		for r, e := range f.Expect {
-			m, err := ParseCounters(e.Counters)
-			if err != nil {
-				t.Errorf("%s/%v: %v", f.Name, Role(r), err)
+			if len(e.Counters.Deltas()) != len(e.Counters) {
+				t.Errorf("%s/%v: a counter listed twice in %v", f.Name, Role(r), e.Counters)
 			}
-			for n := range m {
-				if !names[n] {
-					t.Errorf("%s/%v: unknown counter %q", f.Name, Role(r), n)
+			for _, c := range e.Counters {
+				if int(c.Counter) >= numCounters || c.N == 0 {
+					t.Errorf("%s/%v: counter %v moved by %d", f.Name, Role(r), c.Counter, c.N)
 				}
 			}
 			if f.Want[r] != nil && e.Outcome != WithDEX && e.Outcome != Stripped && e.Outcome != TraceFilled {
@@ -93,17 +113,37 @@ func TestTable(t *testing.T) {
 // newNode returns a node for role r of the suite's policy.
 func newNode(t testing.TB, r Role) *node.Node {
 	t.Helper()
-	s, err := policy.New(Spec(r), nil)
+	return specNode(t, Spec(r))
+}
+
+// specNode returns a node of policy spec, with a 64-record ring.
+func specNode(t testing.TB, spec policy.Spec) *node.Node {
+	t.Helper()
+	s, err := policy.New(spec, nil)
 	if err != nil {
-		t.Fatalf("policy.New(%v): %v", r, err)
+		t.Fatalf("policy.New: %v", err)
 	}
+	return snapshotNode(t, s)
+}
+
+// snapshotNode returns a node of policy snapshot s, with a 64-record ring.
+func snapshotNode(t testing.TB, s *policy.Snapshot) *node.Node {
+	t.Helper()
 	var ptr atomic.Pointer[policy.Snapshot]
 	ptr.Store(s)
 	n, err := node.New(node.Config{Policy: &ptr, RingSize: 64})
 	if err != nil {
-		t.Fatalf("node.New(%v): %v", r, err)
+		t.Fatalf("node.New: %v", err)
 	}
 	return n
+}
+
+// handleCounted runs frame f through n (see handleInUMEM) and returns the
+// verdict, the frame that left and the counters that moved.
+func handleCounted(c *Checker, n *node.Node, f *Frame) (xsk.Verdict, []byte, map[string]uint64) {
+	before := SnapshotCounters(n)
+	v, out := handleInUMEM(c, f.Name, n, f.Bytes)
+	return v, out, DeltaCounters(before, SnapshotCounters(n))
 }
 
 // Layout of the UMEM-like test buffer: three chunks, the frame in the
@@ -117,11 +157,11 @@ const (
 // handleInUMEM runs frame through n in the middle of a three-chunk buffer
 // and returns the verdict and the frame that left (nil when dropped). It
 // reports a change to a neighbouring chunk on c.
-func handleInUMEM(c *Checker, name string, n *node.Node, frame []byte) (xsk.Verdict, []byte) {
+func handleInUMEM(c *Checker, name string, n *node.Node, frame []byte) (handle.Verdict, []byte) {
 	umem := bytes.Repeat([]byte{guard}, 3*chunk)
 	buf := umem[chunk : 2*chunk : 2*chunk]
 	copy(buf[headroom:], frame)
-	fr := &xsk.Frame{Buf: buf, Off: headroom, Len: len(frame), Ingress: 0, RxTime: 1_700_000_000_000_000_000}
+	fr := &handle.Frame{Buf: buf, Off: headroom, Len: len(frame), Ingress: 0, RxTime: 1_700_000_000_000_000_000}
 	v := n.Handle(fr)
 	for _, nb := range [][]byte{umem[:chunk], umem[2*chunk:]} {
 		if i := slices.IndexFunc(nb, func(b byte) bool { return b != guard }); i >= 0 {
@@ -132,7 +172,7 @@ func handleInUMEM(c *Checker, name string, n *node.Node, frame []byte) (xsk.Verd
 		c.Errorf("%s: frame bounds off %d len %d outside the chunk", name, fr.Off, fr.Len)
 		return v, nil
 	}
-	if v == xsk.Drop {
+	if v == handle.Drop {
 		return v, nil
 	}
 	return v, slices.Clone(buf[fr.Off : fr.Off+fr.Len])
@@ -147,7 +187,7 @@ func TestUnit(t *testing.T) {
 				n := newNode(t, r)
 				before := SnapshotCounters(n)
 				v, out := handleInUMEM(&c, f.Name+"/"+r.String(), n, f.Bytes)
-				if (v == xsk.Drop) != (out == nil) {
+				if (v == handle.Drop) != (out == nil) {
 					c.Errorf("%s/%v: verdict %v with output %v", f.Name, r, v, out != nil)
 				}
 				CheckOutput(&c, &f, r, f.Bytes, out)
@@ -162,7 +202,7 @@ func TestUnit(t *testing.T) {
 // checkRecord checks the transit record of a row that expects one: the
 // namespace and the hop limit of the header that carries DEX.
 func checkRecord(c *Checker, f *Frame, r Role, n *node.Node) {
-	want, _ := ParseCounters(f.Expect[r].Counters)
+	want := f.Expect[r].Counters.Deltas()
 	var rec telemetry.Record
 	got := 0
 	for n.Ring().Pop(&rec) {
@@ -197,7 +237,7 @@ func TestExtFlags(t *testing.T) {
 		p := plain("ext-flags")
 		good := eth6(withHbH(p, dexHbH(0, Namespace, ef, fields...)))
 		rows := []Frame{{Name: fmt.Sprintf("ext%02x", ef), Bytes: good,
-			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("records_exported"), strip("dex_removed,records_exported")},
+			Expect: [NumRoles]Expect{drop(CtrForeignDropped), same(CtrRecordsExported), strip(CtrDEXRemoved, CtrRecordsExported)},
 			Want:   [NumRoles][]byte{RoleDecap: eth6(p)}}}
 		if len(fields) > 0 {
 			o := ioamOpt(0x31, 10+4*(len(fields)-1), dexBody(Namespace, 0, ef, TraceType, fields...))
@@ -206,17 +246,16 @@ func TestExtFlags(t *testing.T) {
 				body = cat(body, pad(8-r))
 			}
 			rows = append(rows, Frame{Name: fmt.Sprintf("ext%02x-short", ef), Bytes: eth6(withHbH(p, hbh(0, body))),
-				Expect: malformed("dex_ext_truncated")})
+				Expect: malformed(node.MalformedDEXExtTruncated)})
 		}
 		var c Checker
 		for i := range rows {
 			f := &rows[i]
 			for r := range NumRoles {
 				n := nodes[r]
-				before := SnapshotCounters(n)
-				_, out := handleInUMEM(&c, f.Name, n, f.Bytes)
+				_, out, d := handleCounted(&c, n, f)
 				CheckOutput(&c, f, r, f.Bytes, out)
-				CheckCounters(&c, f, r, DeltaCounters(before, SnapshotCounters(n)))
+				CheckCounters(&c, f, r, d)
 				var rec telemetry.Record
 				for n.Ring().Pop(&rec) {
 					if r == RoleEncap {
@@ -264,19 +303,10 @@ func TestFlowExhaustion(t *testing.T) {
 	spec := Spec(RoleEncap)
 	spec.Routes[0].DEX.ExtFlags = packet.ExtFlagFlowID | packet.ExtFlagSeq
 	spec.Flows.MaxFlows = maxFlows
-	s, err := policy.New(spec, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ptr atomic.Pointer[policy.Snapshot]
-	ptr.Store(s)
-	n, err := node.New(node.Config{Policy: &ptr, RingSize: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := specNode(t, spec)
 	base := eth6(plain("flows"))
 	buf := make([]byte, chunk)
-	f := &xsk.Frame{Buf: buf}
+	f := &handle.Frame{Buf: buf}
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
@@ -291,7 +321,7 @@ func TestFlowExhaustion(t *testing.T) {
 		binary.BigEndian.PutUint32(buf[l3+20:], uint32(i>>12))
 		binary.BigEndian.PutUint16(buf[l3+40:], uint16(i*13))
 		f.Off, f.Len, f.RxTime = headroom, len(base), int64(i)
-		if v := n.Handle(f); v != xsk.Forward {
+		if v := n.Handle(f); v != handle.Forward {
 			t.Fatalf("packet %d dropped", i)
 		}
 		for n.Ring().Pop(&rec) {
@@ -337,17 +367,11 @@ func runUnit(t *testing.T, spec policy.Spec, r Role, rows []Frame) {
 	}
 	for i := range rows {
 		f := &rows[i]
-		var ptr atomic.Pointer[policy.Snapshot]
-		ptr.Store(s)
-		n, err := node.New(node.Config{Policy: &ptr, RingSize: 64})
-		if err != nil {
-			t.Fatal(err)
-		}
+		n := snapshotNode(t, s)
 		var c Checker
-		before := SnapshotCounters(n)
-		_, out := handleInUMEM(&c, f.Name, n, f.Bytes)
+		_, out, d := handleCounted(&c, n, f)
 		CheckOutput(&c, f, r, f.Bytes, out)
-		CheckCounters(&c, f, r, DeltaCounters(before, SnapshotCounters(n)))
+		CheckCounters(&c, f, r, d)
 		checkRecord(&c, f, r, n)
 		c.Settle(t, f.Bug)
 	}
@@ -356,8 +380,9 @@ func runUnit(t *testing.T, spec policy.Spec, r Role, rows []Frame) {
 // ioamLengthReasons are the parse failures the node forwards untouched
 // inside the domain when the ingress port is not IOAM-enabled (node's
 // malformed-packet table: Linux checks IOAM lengths only then).
-var ioamLengthReasons = []string{"malformed_ioam_short", "malformed_dex_short", "malformed_dex_ext_truncated", "malformed_pto_short",
-	"malformed_pto_remlen", "malformed_pto_nodelen"}
+var ioamLengthReasons = []Counter{Malformed(node.MalformedIOAMShort), Malformed(node.MalformedDEXShort),
+	Malformed(node.MalformedDEXExtTruncated), Malformed(node.MalformedPTOShort), Malformed(node.MalformedPTORemLen),
+	Malformed(node.MalformedPTONodeLen)}
 
 // TestIOAMDisabled runs the table in the transit and decap roles
 // with the ingress port not IOAM-enabled. Documented policy: IOAM length
@@ -373,7 +398,7 @@ func TestIOAMDisabled(t *testing.T) {
 			var rows []Frame
 			for _, f := range Frames() {
 				e := &f.Expect[r]
-				if r == RoleTransit && e.Outcome == Dropped && slices.Contains(ioamLengthReasons, e.Counters) {
+				if r == RoleTransit && e.Outcome == Dropped && len(e.Counters) == 1 && e.Counters[0].N == 1 && slices.Contains(ioamLengthReasons, e.Counters[0].Counter) {
 					e.Outcome = Unchanged // Linux ignores IOAM it is not enabled for
 				}
 				// Never a record, whatever the namespace: the enabled check
@@ -384,21 +409,21 @@ func TestIOAMDisabled(t *testing.T) {
 				}
 				var p packet.Packet
 				hasDEX := packet.Parse(f.Bytes, &p) == nil && p.HasDEX
-				var ctrs []string
-				for _, c := range strings.Split(e.Counters, ",") {
+				var ctrs Counts
+				for _, c := range e.Counters {
 					switch {
-					case strings.HasPrefix(c, "trace_"):
-						c = "trace_ioam_disabled"
-					case (c == "records_exported" || c == "unknown_namespace") && hasDEX:
-						c = "ioam_disabled"
-					case c == "records_exported":
-						c = ""
+					case c.Counter.IsTrace():
+						c = Count{CtrTraceIOAMDisabled, 1}
+					case (c.Counter == CtrRecordsExported || c.Counter == CtrUnknownNamespace) && hasDEX:
+						c = Count{CtrIOAMDisabled, 1}
+					case c.Counter == CtrRecordsExported:
+						continue
 					}
-					if c != "" && !slices.Contains(ctrs, c) {
+					if !slices.Contains(ctrs, c) {
 						ctrs = append(ctrs, c)
 					}
 				}
-				e.Counters = strings.Join(ctrs, ",")
+				e.Counters = ctrs
 				rows = append(rows, f)
 			}
 			runUnit(t, spec, r, rows)
@@ -414,7 +439,7 @@ func TestIOAMDisabled(t *testing.T) {
 func TestForeignPolicies(t *testing.T) {
 	var rows []Frame
 	for _, f := range Frames() {
-		if f.Expect[RoleEncap].Counters == "foreign_dropped" {
+		if f.Expect[RoleEncap].Counters.Is(CtrForeignDropped) {
 			rows = append(rows, f)
 		}
 	}
@@ -426,7 +451,7 @@ func TestForeignPolicies(t *testing.T) {
 		spec.Ports[0].ForeignIOAM = policy.ForeignForward
 		fw := slices.Clone(rows)
 		for i := range fw {
-			fw[i].Expect[RoleEncap] = same("foreign_forwarded")
+			fw[i].Expect[RoleEncap] = same(CtrForeignForwarded)
 		}
 		runUnit(t, spec, RoleEncap, fw)
 	})
@@ -438,19 +463,12 @@ func TestForeignPolicies(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range rows {
-			var ptr atomic.Pointer[policy.Snapshot]
-			ptr.Store(s)
-			n, err := node.New(node.Config{Policy: &ptr, RingSize: 64})
-			if err != nil {
-				t.Fatal(err)
-			}
+			n := snapshotNode(t, s)
 			var c Checker
-			before := SnapshotCounters(n)
-			v, out := handleInUMEM(&c, f.Name, n, f.Bytes)
-			d := DeltaCounters(before, SnapshotCounters(n))
+			v, out, d := handleCounted(&c, n, &f)
 			var pi, po packet.Packet
 			switch {
-			case v != xsk.Forward || out == nil:
+			case v != handle.Forward || out == nil:
 				c.Errorf("%s: dropped under foreign_ioam strip (counters %v)", f.Name, d)
 			case packet.Parse(f.Bytes, &pi) != nil:
 				c.Errorf("%s: input does not parse", f.Name)
@@ -520,7 +538,7 @@ func TestTruncations(t *testing.T) {
 		l3    int
 	}{{"vlan-dex", vlanDEX, 18}, {"ip6ip6-dex", tunDEX, 14}} {
 		for n := range len(base.frame) {
-			rows = append(rows, Frame{Name: fmt.Sprintf("%s-cut%d", base.name, n), Bytes: base.frame[:n], Expect: all(drop(""))})
+			rows = append(rows, Frame{Name: fmt.Sprintf("%s-cut%d", base.name, n), Bytes: base.frame[:n], Expect: all(drop())})
 			if n < base.l3+40 {
 				continue
 			}
@@ -528,11 +546,11 @@ func TestTruncations(t *testing.T) {
 			f := Frame{Name: fmt.Sprintf("%s-plen%d", base.name, plen), Bytes: cutPlen(base.frame, base.l3, n)}
 			switch {
 			case base.name == "ip6ip6-dex":
-				f.Expect = all(drop("")) // outer HbH, inner header or inner length cut
+				f.Expect = all(drop()) // outer HbH, inner header or inner length cut
 			case plen < 16:
-				f.Expect = malformed("hbh_truncated")
+				f.Expect = malformed(node.MalformedHbHTruncated)
 			default:
-				f.Expect = [NumRoles]Expect{drop("foreign_dropped"), same("records_exported"), strip("dex_removed,records_exported")}
+				f.Expect = [NumRoles]Expect{drop(CtrForeignDropped), same(CtrRecordsExported), strip(CtrDEXRemoved, CtrRecordsExported)}
 				f.Want[RoleDecap] = cutPlen(vlanPlain, base.l3, n-16)
 			}
 			rows = append(rows, f)
@@ -544,11 +562,9 @@ func TestTruncations(t *testing.T) {
 			for i := range rows {
 				f := &rows[i]
 				var c Checker
-				before := SnapshotCounters(n)
-				_, out := handleInUMEM(&c, f.Name, n, f.Bytes)
-				d := DeltaCounters(before, SnapshotCounters(n))
+				_, out, d := handleCounted(&c, n, f)
 				CheckOutput(&c, f, r, f.Bytes, out)
-				if f.Expect[r].Outcome == Dropped && f.Expect[r].Counters == "" {
+				if f.Expect[r].Outcome == Dropped && len(f.Expect[r].Counters) == 0 {
 					// Any one parse reason, exactly once.
 					var m uint64
 					for k, v := range d {

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/policy"
 )
 
@@ -91,10 +92,9 @@ func (o Outcome) String() string {
 // Expect is the expected handling of a frame in one role.
 type Expect struct {
 	Outcome Outcome
-	// Counters lists the node counters (node.Counters.Each names) that must
-	// move, comma separated, each optionally with "=n" for a delta other
-	// than 1. The verdict counter (forwarded or dropped) is implied.
-	Counters string
+	// Counters lists the node counters that must move, each by its
+	// amount. The verdict counter (forwarded or dropped) is implied.
+	Counters Counts
 }
 
 // Frame is one row of the hostile table.
@@ -391,15 +391,16 @@ func encapIn(inner []byte, src, dst netip.Addr, h []byte) []byte {
 
 // ---- expectations ----
 
-func same(ctr string) Expect  { return Expect{Unchanged, ctr} }
-func dex(ctr string) Expect   { return Expect{WithDEX, ctr} }
-func strip(ctr string) Expect { return Expect{Stripped, ctr} }
-func drop(ctr string) Expect  { return Expect{Dropped, ctr} }
+func same(cs ...Counter) Expect   { return Expect{Unchanged, counts(cs...)} }
+func dex(cs ...Counter) Expect    { return Expect{WithDEX, counts(cs...)} }
+func strip(cs ...Counter) Expect  { return Expect{Stripped, counts(cs...)} }
+func drop(cs ...Counter) Expect   { return Expect{Dropped, counts(cs...)} }
+func filled(cs ...Counter) Expect { return Expect{TraceFilled, counts(cs...)} }
 
 func all(e Expect) [NumRoles]Expect { return [NumRoles]Expect{e, e, e} }
 
 // malformed is the row of a frame every role drops for parse reason r.
-func malformed(r string) [NumRoles]Expect { return all(drop("malformed_" + r)) }
+func malformed(r node.Malformed) [NumRoles]Expect { return all(drop(Malformed(r))) }
 
 // Frames is the hostile table. Every call builds it afresh, identically.
 func Frames() []Frame {
@@ -411,36 +412,36 @@ func Frames() []Frame {
 	// the link header.
 	plainRow := func(name, what string, pkt []byte, frame func([]byte) []byte) {
 		add(Frame{Name: name, What: what, Bytes: frame(pkt),
-			Expect: [NumRoles]Expect{dex("dex_inserted"), same("forwarded"), same("forwarded")},
+			Expect: [NumRoles]Expect{dex(CtrDEXInserted), same(CtrForwarded), same(CtrForwarded)},
 			Want:   [NumRoles][]byte{RoleEncap: frame(inlineDEX(pkt))}})
 	}
 	// dexRow: a well-formed packet with IOAM in its (outer) Hop-by-Hop
 	// header: foreign IOAM dropped at the outside port, exported (or not)
 	// at transit, removed at the decapsulating node, leaving want.
-	dexRow := func(name, what string, frame []byte, transit, decap string, want []byte) {
+	dexRow := func(name, what string, frame []byte, transit, decap Expect, want []byte) {
 		add(Frame{Name: name, What: what, Bytes: frame,
-			Expect: [NumRoles]Expect{drop("foreign_dropped"), same(transit), strip(decap)},
+			Expect: [NumRoles]Expect{drop(CtrForeignDropped), transit, decap},
 			Want:   [NumRoles][]byte{RoleDecap: want}})
 	}
 	// inlineDEXRow: a plain packet with an IOAM Hop-by-Hop header h.
 	inlineDEXRow := func(name, what string, h []byte) {
 		p := plain(name)
-		dexRow(name, what, eth6(withHbH(p, h)), "records_exported", "dex_removed,records_exported", eth6(p))
+		dexRow(name, what, eth6(withHbH(p, h)), same(CtrRecordsExported), strip(CtrDEXRemoved, CtrRecordsExported), eth6(p))
 	}
 
 	// --- link layer ---
 	add(Frame{Name: "eth-13", What: "13 octets: shorter than an Ethernet header",
-		Bytes: eth6(nil)[:13], Expect: malformed("short_frame"),
+		Bytes: eth6(nil)[:13], Expect: malformed(node.MalformedShortFrame),
 		NoInject: "AF_PACKET refuses frames shorter than the Ethernet header"})
 	add(Frame{Name: "eth-only", What: "Ethernet header with EtherType IPv6 and nothing after it",
-		Bytes: eth6(nil), Expect: malformed("short_ipv6")})
+		Bytes: eth6(nil), Expect: malformed(node.MalformedShortIPv6)})
 	add(Frame{Name: "vlan-cut", What: "802.1Q TPID announced, frame ends 2 octets into the tag",
-		Bytes: ether(0x8100, nil)[:16], Expect: malformed("short_vlan")})
+		Bytes: ether(0x8100, nil)[:16], Expect: malformed(node.MalformedShortVLAN)})
 	add(Frame{Name: "vlan-then-nothing", What: "complete 802.1Q tag, EtherType IPv6, no IPv6 header",
-		Bytes: ether(0x86dd, nil, vlanTag{0x8100, 100}), Expect: malformed("short_ipv6")})
+		Bytes: ether(0x86dd, nil, vlanTag{0x8100, 100}), Expect: malformed(node.MalformedShortIPv6)})
 	add(Frame{Name: "not-ipv6", What: "IPv4/UDP frame (EtherType 0x0800): not ours",
 		Bytes:  ether(0x0800, []byte{0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2, 0x9c, 0x40, 0x13, 0x89, 0, 8, 0, 0}),
-		Expect: all(same("not_ipv6"))})
+		Expect: all(same(CtrNotIPv6))})
 	// VLAN stacks: up to two tags of 0x8100, 0x88a8, 0x9100 (package
 	// packet and steer.c alike); IOAM behind them is handled as untagged
 	// and the tags stay.
@@ -455,50 +456,50 @@ func Frames() []Frame {
 	{
 		p := plain("vlan-88a8-dex")
 		dexRow("vlan-88a8-dex", "one 802.1ad tag, inline DEX: must not leak past decap (issue 11)", ad(withHbH(p, dexHbH(0, Namespace, 0))),
-			"records_exported", "dex_removed,records_exported", ad(p))
+			same(CtrRecordsExported), strip(CtrDEXRemoved, CtrRecordsExported), ad(p))
 	}
 	{
 		p := plain("qinq-dex")
 		dexRow("qinq-dex", "802.1ad + 802.1Q tags, inline DEX", qinq(withHbH(p, dexHbH(0, Namespace, 0))),
-			"records_exported", "dex_removed,records_exported", qinq(p))
+			same(CtrRecordsExported), strip(CtrDEXRemoved, CtrRecordsExported), qinq(p))
 	}
 	add(Frame{Name: "vlan-three-tags", What: "three tags then IPv6 with DEX: more than the stack, not IPv6 to either classifier",
 		Bytes:  ether(0x86dd, withHbH(plain("vlan-three-tags"), dexHbH(0, Namespace, 0)), vlanTag{0x88a8, 10}, vlanTag{0x8100, 20}, vlanTag{0x8100, 30}),
-		Expect: all(same("not_ipv6"))})
+		Expect: all(same(CtrNotIPv6))})
 	vlan := func(p []byte) []byte { return ether(0x86dd, p, vlanTag{0x8100, 0x2064}) }
 	plainRow("vlan-plain", "802.1Q-tagged (PCP 1, VID 100) IPv6/UDP: the tag stays in front of the IPv6 header", plain("vlan-plain"), vlan)
 	{
 		p := plain("vlan-dex")
 		dexRow("vlan-dex", "802.1Q-tagged packet with inline DEX", vlan(withHbH(p, dexHbH(0, Namespace, 0))),
-			"records_exported", "dex_removed,records_exported", vlan(p))
+			same(CtrRecordsExported), strip(CtrDEXRemoved, CtrRecordsExported), vlan(p))
 	}
 
 	// --- IPv6 header ---
 	add(Frame{Name: "ipv6-cut-39", What: "39 octets of IPv6 header",
-		Bytes: eth6(plain("ipv6-cut-39")[:39]), Expect: malformed("short_ipv6")})
+		Bytes: eth6(plain("ipv6-cut-39")[:39]), Expect: malformed(node.MalformedShortIPv6)})
 	{
 		p := plain("ip-version-4")
 		p[0] = 0x40
-		add(Frame{Name: "ip-version-4", What: "EtherType IPv6, version nibble 4", Bytes: eth6(p), Expect: malformed("ip_version")})
+		add(Frame{Name: "ip-version-4", What: "EtherType IPv6, version nibble 4", Bytes: eth6(p), Expect: malformed(node.MalformedIPVersion)})
 	}
 	{
 		p := plain("plen-long")
 		add(Frame{Name: "plen-long", What: "Payload Length one octet past the frame",
-			Bytes: eth6(withPlen(p, len(p)-40+1)), Expect: malformed("payload_length")})
+			Bytes: eth6(withPlen(p, len(p)-40+1)), Expect: malformed(node.MalformedPayloadLength)})
 	}
 	{
 		p := plain("plen-short")
 		tr := cat(p, []byte("trailing octets after the packet"))
 		add(Frame{Name: "plen-short", What: "32 octets after the IPv6 packet (Payload Length below the frame, like Ethernet padding)",
 			Bytes:  eth6(tr),
-			Expect: [NumRoles]Expect{dex("dex_inserted"), same("forwarded"), same("forwarded")},
+			Expect: [NumRoles]Expect{dex(CtrDEXInserted), same(CtrForwarded), same(CtrForwarded)},
 			Want:   [NumRoles][]byte{RoleEncap: eth6(inlineDEX(tr))}})
 	}
 	{
 		p := withPlen(plain("plen-zero"), 0)
 		add(Frame{Name: "plen-zero", What: "Payload Length 0 without Hop-by-Hop (no jumbo): a bare header, the UDP octets are trailer",
 			Bytes:  eth6(p),
-			Expect: [NumRoles]Expect{dex("dex_inserted"), same("forwarded"), same("forwarded")},
+			Expect: [NumRoles]Expect{dex(CtrDEXInserted), same(CtrForwarded), same(CtrForwarded)},
 			Want:   [NumRoles][]byte{RoleEncap: eth6(inlineDEX(p))}})
 	}
 	for _, hl := range []uint8{0, 1} {
@@ -510,7 +511,7 @@ func Frames() []Frame {
 		p := plain("hop-limit-1-dex")
 		p[7] = 1
 		dexRow("hop-limit-1-dex", "inline DEX with hop limit 1 (exported as received)", eth6(withHbH(p, dexHbH(0, Namespace, 0))),
-			"records_exported", "dex_removed,records_exported", eth6(p))
+			same(CtrRecordsExported), strip(CtrDEXRemoved, CtrRecordsExported), eth6(p))
 	}
 	{
 		echo := l4(58, addrA, addrB, cat([]byte{128, 0, 0, 0, 0x12, 0x34, 0, 1}, payloadOf("icmpv6-echo")), 2)
@@ -522,31 +523,31 @@ func Frames() []Frame {
 
 	// --- Hop-by-Hop header structure ---
 	add(Frame{Name: "hbh-1-octet", What: "Next Header 0, Payload Length 1: one octet of Hop-by-Hop header",
-		Bytes: eth6(ip6(0, 64, addrA, addrB, []byte{17})), Expect: malformed("hbh_truncated")})
+		Bytes: eth6(ip6(0, 64, addrA, addrB, []byte{17})), Expect: malformed(node.MalformedHbHTruncated)})
 	add(Frame{Name: "hbh-len-past-payload", What: "Hdr Ext Len 2 (24 octets) in a 16-octet payload",
-		Bytes: eth6(ip6(0, 64, addrA, addrB, ext(59, 2, opt(0x1e, 1, 2, 3, 4, 5, 6), pad(6)))), Expect: malformed("hbh_truncated")})
+		Bytes: eth6(ip6(0, 64, addrA, addrB, ext(59, 2, opt(0x1e, 1, 2, 3, 4, 5, 6), pad(6)))), Expect: malformed(node.MalformedHbHTruncated)})
 	add(Frame{Name: "hbh-len-255", What: "Hdr Ext Len 255 (2048 octets) in a short packet",
-		Bytes: eth6(withHbH(plain("hbh-len-255"), ext(0, 255, pad(6)))), Expect: malformed("hbh_truncated")})
+		Bytes: eth6(withHbH(plain("hbh-len-255"), ext(0, 255, pad(6)))), Expect: malformed(node.MalformedHbHTruncated)})
 	add(Frame{Name: "opt-cut-last-octet", What: "last octet of the header is an option type (Router Alert) without a length",
-		Bytes: eth6(withHbH(plain("opt-cut-last-octet"), hbh(0, pad(5), []byte{0x05}))), Expect: malformed("opt_truncated")})
+		Bytes: eth6(withHbH(plain("opt-cut-last-octet"), hbh(0, pad(5), []byte{0x05}))), Expect: malformed(node.MalformedOptTruncated)})
 	add(Frame{Name: "opt-overrun", What: "option 0x1e with Opt Data Len 10 in an 8-octet header",
-		Bytes: eth6(withHbH(plain("opt-overrun"), ext(0, 0, []byte{0x1e, 10, 0, 0, 0, 0}))), Expect: malformed("opt_overrun")})
+		Bytes: eth6(withHbH(plain("opt-overrun"), ext(0, 0, []byte{0x1e, 10, 0, 0, 0, 0}))), Expect: malformed(node.MalformedOptOverrun)})
 	add(Frame{Name: "ioam-overrun", What: "DEX option with Opt Data Len 20 in a 16-octet header",
-		Bytes: eth6(withHbH(plain("ioam-overrun"), ext(0, 1, pad(2), ioamOpt(0x31, 20, dexBody(Namespace, 0, 0, TraceType))[:12]))), Expect: malformed("opt_overrun")})
+		Bytes: eth6(withHbH(plain("ioam-overrun"), ext(0, 1, pad(2), ioamOpt(0x31, 20, dexBody(Namespace, 0, 0, TraceType))[:12]))), Expect: malformed(node.MalformedOptOverrun)})
 	add(Frame{Name: "pad1-x8", What: "eight Pad1 octets in a row",
-		Bytes: eth6(withHbH(plain("pad1-x8"), hbh(0, make([]byte, 8), opt(0x1e, 1, 2, 3, 4)))), Expect: malformed("pad_too_long")})
+		Bytes: eth6(withHbH(plain("pad1-x8"), hbh(0, make([]byte, 8), opt(0x1e, 1, 2, 3, 4)))), Expect: malformed(node.MalformedPadTooLong)})
 	add(Frame{Name: "padn-8", What: "one PadN of 8 octets",
-		Bytes: eth6(withHbH(plain("padn-8"), hbh(0, pad(8), opt(0x1e, 1, 2, 3, 4)))), Expect: malformed("pad_too_long")})
+		Bytes: eth6(withHbH(plain("padn-8"), hbh(0, pad(8), opt(0x1e, 1, 2, 3, 4)))), Expect: malformed(node.MalformedPadTooLong)})
 	add(Frame{Name: "pad1-padn-8", What: "Pad1 then PadN(7): 8 consecutive padding octets",
-		Bytes: eth6(withHbH(plain("pad1-padn-8"), hbh(0, pad(1), pad(7), opt(0x1e, 1, 2, 3, 4)))), Expect: malformed("pad_too_long")})
+		Bytes: eth6(withHbH(plain("pad1-padn-8"), hbh(0, pad(1), pad(7), opt(0x1e, 1, 2, 3, 4)))), Expect: malformed(node.MalformedPadTooLong)})
 	{
 		p := plain("pad-7")
 		add(Frame{Name: "pad-7", What: "exactly 7 padding octets (Pad1 + PadN(6)) then option 0x1e: valid; DEX merged into the header",
 			Bytes:  eth6(withHbH(p, hbh(0, pad(1), pad(6), opt(0x1e, 1, 2, 3, 4, 5)))),
-			Expect: [NumRoles]Expect{dex("dex_inserted,dex_merged"), same("forwarded"), same("forwarded")}})
+			Expect: [NumRoles]Expect{dex(CtrDEXInserted, CtrDEXMerged), same(CtrForwarded), same(CtrForwarded)}})
 	}
 	add(Frame{Name: "padn-nonzero", What: "PadN(4) carrying a non-zero octet",
-		Bytes: eth6(withHbH(plain("padn-nonzero"), hbh(0, opt(0x1e), []byte{1, 2, 0, 7}))), Expect: malformed("padn_nonzero")})
+		Bytes: eth6(withHbH(plain("padn-nonzero"), hbh(0, opt(0x1e), []byte{1, 2, 0, 7}))), Expect: malformed(node.MalformedPadNNonZero)})
 	{
 		var nine, eight [][]byte
 		for range 9 {
@@ -554,17 +555,17 @@ func Frames() []Frame {
 		}
 		eight = nine[:8]
 		add(Frame{Name: "options-9", What: "nine non-padding options (Linux max_hbh_opts_number is 8)",
-			Bytes: eth6(withHbH(plain("options-9"), hbh(0, cat(nine...), pad(4)))), Expect: malformed("too_many_options")})
+			Bytes: eth6(withHbH(plain("options-9"), hbh(0, cat(nine...), pad(4)))), Expect: malformed(node.MalformedTooManyOptions)})
 		add(Frame{Name: "options-8", What: "eight non-padding options: valid, but no room for a ninth (DEX)",
 			Bytes:  eth6(withHbH(plain("options-8"), hbh(0, cat(eight...), pad(6)))),
-			Expect: [NumRoles]Expect{same("skipped_hbh"), same("forwarded"), same("forwarded")}})
+			Expect: [NumRoles]Expect{same(CtrSkippedHbH), same(CtrForwarded), same(CtrForwarded)}})
 	}
 	for _, c := range []struct {
 		typ  byte
 		name string
 	}{{0x5e, "opt-unknown-act01"}, {0x9e, "opt-unknown-act10"}, {0xde, "opt-unknown-act11"}} {
 		add(Frame{Name: c.name, What: fmt.Sprintf("unknown option 0x%02x whose action bits say discard", c.typ),
-			Bytes: eth6(withHbH(plain(c.name), hbh(0, opt(c.typ, 0, 0), pad(2)))), Expect: malformed("option_discard")})
+			Bytes: eth6(withHbH(plain(c.name), hbh(0, opt(c.typ, 0, 0), pad(2)))), Expect: malformed(node.MalformedOptionDiscard)})
 	}
 	// vectorD is reference vector (d): option 0x1e and PadN(2) before the
 	// DEX option, PadN(4) after it; vectorDIn is the header before the
@@ -575,41 +576,41 @@ func Frames() []Frame {
 		p := plain("opt-unknown-skip")
 		add(Frame{Name: "opt-unknown-skip", What: "unknown option 0x1e (action skip): valid; DEX merged after it (reference vector d)",
 			Bytes:  eth6(withHbH(p, vectorDIn())),
-			Expect: [NumRoles]Expect{dex("dex_inserted,dex_merged"), same("forwarded"), same("forwarded")},
+			Expect: [NumRoles]Expect{dex(CtrDEXInserted, CtrDEXMerged), same(CtrForwarded), same(CtrForwarded)},
 			Want:   [NumRoles][]byte{RoleEncap: eth6(withHbH(p, vectorD()))}})
 	}
 	add(Frame{Name: "router-alert-ok", What: "Router Alert (length 2) then PadN(2): valid; DEX merged after it",
 		Bytes:  eth6(withHbH(plain("router-alert-ok"), hbh(0, opt(0x05, 0, 0), pad(2)))),
-		Expect: [NumRoles]Expect{dex("dex_inserted,dex_merged"), same("forwarded"), same("forwarded")}})
+		Expect: [NumRoles]Expect{dex(CtrDEXInserted, CtrDEXMerged), same(CtrForwarded), same(CtrForwarded)}})
 	add(Frame{Name: "router-alert-bad-len", What: "Router Alert with Opt Data Len 4 (must be 2; Linux ipv6_hop_ra drops it)",
-		Bytes: eth6(withHbH(plain("router-alert-bad-len"), hbh(0, opt(0x05, 0, 0, 0, 0)))), Expect: malformed("router_alert")})
+		Bytes: eth6(withHbH(plain("router-alert-bad-len"), hbh(0, opt(0x05, 0, 0, 0, 0)))), Expect: malformed(node.MalformedRouterAlert)})
 	add(Frame{Name: "jumbo-plen-nonzero", What: "Jumbo Payload option in a packet whose Payload Length is not 0 (RFC 2675 §3; Linux ipv6_hop_jumbo drops it)",
-		Bytes: eth6(withHbH(plain("jumbo-plen-nonzero"), hbh(0, opt(0xc2, 0, 1, 0, 0)))), Expect: malformed("jumbo")})
+		Bytes: eth6(withHbH(plain("jumbo-plen-nonzero"), hbh(0, opt(0xc2, 0, 1, 0, 0)))), Expect: malformed(node.MalformedJumbo)})
 	add(Frame{Name: "calipso-bad-len", What: "CALIPSO option with Opt Data Len 4 (at least 8; Linux ipv6_hop_calipso drops it)",
-		Bytes: eth6(withHbH(plain("calipso-bad-len"), hbh(0, opt(0x07, 0, 0, 0, 0)))), Expect: malformed("calipso")})
+		Bytes: eth6(withHbH(plain("calipso-bad-len"), hbh(0, opt(0x07, 0, 0, 0, 0)))), Expect: malformed(node.MalformedCALIPSO)})
 	// calipso is a CALIPSO option (DOI 1, no compartments, level 5) with
 	// the CRC-16 Linux calipso_validate expects (0xeabe, low octet first).
 	calipso := opt(0x07, 0, 0, 0, 1, 0, 5, 0xbe, 0xea)
 	add(Frame{Name: "calipso-bad-crc", What: "CALIPSO option with a wrong checksum (Linux calipso_validate drops it)",
-		Bytes: eth6(withHbH(plain("calipso-bad-crc"), hbh(0, calipso[:8], []byte{0xbe, 0xeb}, pad(4)))), Expect: malformed("calipso")})
+		Bytes: eth6(withHbH(plain("calipso-bad-crc"), hbh(0, calipso[:8], []byte{0xbe, 0xeb}, pad(4)))), Expect: malformed(node.MalformedCALIPSO)})
 	add(Frame{Name: "calipso-ok", What: "well-formed CALIPSO option (DOI not checked: a Linux with NetLabel also needs the DOI configured); DEX merged after it",
 		Bytes:  eth6(withHbH(plain("calipso-ok"), hbh(0, calipso, pad(4)))),
-		Expect: [NumRoles]Expect{dex("dex_inserted,dex_merged"), same("forwarded"), same("forwarded")}})
+		Expect: [NumRoles]Expect{dex(CtrDEXInserted, CtrDEXMerged), same(CtrForwarded), same(CtrForwarded)}})
 	{
 		p := withHbH(plain("jumbogram"), hbh(0, opt(0xc2, 0, 1, 0, 0x30)))
 		add(Frame{Name: "jumbogram", What: "jumbogram: Payload Length 0 with a Jumbo Payload option (unsupported)",
-			Bytes: eth6(withPlen(p, 0)), Expect: malformed("hbh_truncated")})
+			Bytes: eth6(withPlen(p, 0)), Expect: malformed(node.MalformedHbHTruncated)})
 	}
 
 	// --- IOAM options ---
 	add(Frame{Name: "ioam-misaligned-2", What: "DEX option at Hop-by-Hop offset 2 (not 4n)",
-		Bytes: eth6(withHbH(plain("ioam-misaligned-2"), hbh(0, dexOpt(Namespace, 0), pad(2)))), Expect: malformed("ioam_misaligned")})
+		Bytes: eth6(withHbH(plain("ioam-misaligned-2"), hbh(0, dexOpt(Namespace, 0), pad(2)))), Expect: malformed(node.MalformedIOAMMisaligned)})
 	add(Frame{Name: "ioam-misaligned-3", What: "DEX option at Hop-by-Hop offset 3 (Pad1 in front)",
-		Bytes: eth6(withHbH(plain("ioam-misaligned-3"), hbh(0, pad(1), dexOpt(Namespace, 0), pad(1)))), Expect: malformed("ioam_misaligned")})
+		Bytes: eth6(withHbH(plain("ioam-misaligned-3"), hbh(0, pad(1), dexOpt(Namespace, 0), pad(1)))), Expect: malformed(node.MalformedIOAMMisaligned)})
 	add(Frame{Name: "ioam-odl-0", What: "IOAM option with Opt Data Len 0",
-		Bytes: eth6(withHbH(plain("ioam-odl-0"), hbh(0, pad(2), ioamOpt(0x31, 0, nil), pad(2)))), Expect: malformed("ioam_short")})
+		Bytes: eth6(withHbH(plain("ioam-odl-0"), hbh(0, pad(2), ioamOpt(0x31, 0, nil), pad(2)))), Expect: malformed(node.MalformedIOAMShort)})
 	add(Frame{Name: "ioam-odl-1", What: "IOAM option with Opt Data Len 1 (no IOAM Option-Type octet)",
-		Bytes: eth6(withHbH(plain("ioam-odl-1"), hbh(0, pad(2), ioamOpt(0x31, 1, nil), pad(1)))), Expect: malformed("ioam_short")})
+		Bytes: eth6(withHbH(plain("ioam-odl-1"), hbh(0, pad(2), ioamOpt(0x31, 1, nil), pad(1)))), Expect: malformed(node.MalformedIOAMShort)})
 	for _, odl := range []int{2, 6, 9} {
 		name := fmt.Sprintf("dex-odl-%d", odl)
 		o := ioamOpt(0x31, odl, dexBody(Namespace, 0, 0, TraceType))
@@ -618,7 +619,7 @@ func Frames() []Frame {
 			body = cat(body, pad(8-r))
 		}
 		add(Frame{Name: name, What: fmt.Sprintf("DEX option cut after %d octets of content (needs 10)", odl),
-			Bytes: eth6(withHbH(plain(name), hbh(0, body))), Expect: malformed("dex_short")})
+			Bytes: eth6(withHbH(plain(name), hbh(0, body))), Expect: malformed(node.MalformedDEXShort)})
 	}
 	for _, c := range []struct {
 		ext uint8
@@ -631,7 +632,7 @@ func Frames() []Frame {
 			body = cat(body, pad(8-r))
 		}
 		add(Frame{Name: name, What: fmt.Sprintf("Extension-Flags 0x%02x announce %d fields, Opt Data Len %d holds one fewer", c.ext, c.odl/4-1, c.odl),
-			Bytes: eth6(withHbH(plain(name), hbh(0, body))), Expect: malformed("dex_ext_truncated")})
+			Bytes: eth6(withHbH(plain(name), hbh(0, body))), Expect: malformed(node.MalformedDEXExtTruncated)})
 	}
 	for _, e := range []uint8{0x00, 0x80, 0x40, 0xc0, 0x20, 0x3f, 0xff} {
 		name := fmt.Sprintf("dex-ext%02x", e)
@@ -653,7 +654,7 @@ func Frames() []Frame {
 	{
 		p := plain("dex-unknown-ns")
 		dexRow("dex-unknown-ns", "DEX for namespace 999, which the node does not know: never exported, still removed at the edge",
-			eth6(withHbH(p, dexHbH(0, 999, 0))), "unknown_namespace", "unknown_namespace,dex_removed", eth6(p))
+			eth6(withHbH(p, dexHbH(0, 999, 0))), same(CtrUnknownNamespace), strip(CtrUnknownNamespace, CtrDEXRemoved), eth6(p))
 	}
 	inlineDEXRow("dex-twice", "two DEX options in one Hop-by-Hop header (one record, for the first; both removed)",
 		hbh(0, pad(2), dexOpt(Namespace, 0), dexOpt(Namespace, 0), pad(4)))
@@ -669,27 +670,27 @@ func Frames() []Frame {
 	// ptoRow: a packet with the trace body h (and hFilled after this
 	// node's write): foreign IOAM at the outside port, filled at transit,
 	// filled, exported and removed at the decapsulating node.
-	ptoRow := func(name, what string, h, hFilled []byte, transit, decap string) {
+	ptoRow := func(name, what string, h, hFilled []byte, transit, decap Expect) {
 		p := plain(name)
 		add(Frame{Name: name, What: what, Bytes: eth6(withHbH(p, h)),
-			Expect: [NumRoles]Expect{drop("foreign_dropped"), {TraceFilled, transit}, strip(decap)},
+			Expect: [NumRoles]Expect{drop(CtrForeignDropped), transit, decap},
 			Want:   [NumRoles][]byte{RoleTransit: eth6(withHbH(p, hFilled)), RoleDecap: eth6(p)}})
 	}
 	ptoRow("pto-and-dex", "Pre-allocated Trace option then DEX in one header: trace filled, DEX exported with the trace at decap",
 		hbh(0, pad(2), pto, dexOpt(Namespace, 0), pad(4)), hbh(0, pad(2), ptoFilled, dexOpt(Namespace, 0), pad(4)),
-		"records_exported,trace_filled", "dex_removed,records_exported,trace_filled,trace_exported")
+		filled(CtrRecordsExported, CtrTraceFilled), strip(CtrDEXRemoved, CtrRecordsExported, CtrTraceFilled, CtrTraceExported))
 	add(Frame{Name: "pto-odl-9", What: "Pre-allocated Trace option cut after 9 octets of content (needs 10)",
 		Bytes:  eth6(withHbH(plain("pto-odl-9"), hbh(0, pad(2), ioamOpt(0x31, 9, pto[2:]), pad(1)))),
-		Expect: malformed("pto_short")})
+		Expect: malformed(node.MalformedPTOShort)})
 	{
 		p := plain("ioam-type-e2e")
 		dexRow("ioam-type-e2e", "IOAM Edge-to-Edge option (type 3) in the Hop-by-Hop header: other IOAM, removed at the edge",
 			eth6(withHbH(p, hbh(0, pad(2), ioamOpt(0x31, 10, []byte{0, 3, 0, Namespace, 0x80, 0, 0, 0, 0, 1})))),
-			"other_ioam", "other_ioam,dex_removed", eth6(p))
+			same(CtrOtherIOAM), strip(CtrOtherIOAM, CtrDEXRemoved), eth6(p))
 	}
 	ptoRow("pto-only", "Pre-allocated Trace option, no DEX: filled at transit, filled, exported and removed at the edge",
 		hbh(0, pad(2), pto), hbh(0, pad(2), ptoFilled),
-		"other_ioam,trace_filled", "other_ioam,dex_removed,trace_filled,trace_exported,records_exported")
+		filled(CtrOtherIOAM, CtrTraceFilled), strip(CtrOtherIOAM, CtrDEXRemoved, CtrTraceFilled, CtrTraceExported, CtrRecordsExported))
 	{
 		// Hostile traces (the node package documents the policy).
 		body := func(w0, w1 byte) []byte {
@@ -697,23 +698,23 @@ func Frames() []Frame {
 		}
 		add(Frame{Name: "pto-remlen-past-end", What: "trace RemainingLen 3 (12 octets) in an 8-octet data area (Linux ipv6_hop_ioam drops it)",
 			Bytes:  eth6(withHbH(plain("pto-remlen-past-end"), hbh(0, pad(2), ioamOpt(0x31, 18, body(0x08, 0x03))))),
-			Expect: malformed("pto_remlen")})
+			Expect: malformed(node.MalformedPTORemLen)})
 		add(Frame{Name: "pto-nodelen-mismatch", What: "trace NodeLen 2 for trace type 0x800000, which implies 1 (mainline Linux drops it)",
 			Bytes:  eth6(withHbH(plain("pto-nodelen-mismatch"), hbh(0, pad(2), ioamOpt(0x31, 18, body(0x10, 0x01))))),
-			Expect: malformed("pto_nodelen")})
+			Expect: malformed(node.MalformedPTONodeLen)})
 		p := plain("pto-overflow")
 		add(Frame{Name: "pto-overflow", What: "trace with the Overflow flag set: nobody writes, still exported and removed at the edge",
 			Bytes: eth6(withHbH(p, hbh(0, pad(2), ioamOpt(0x31, 18, body(0x0c, 0x01))))),
-			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("other_ioam,trace_skipped_overflow"),
-				strip("other_ioam,dex_removed,trace_skipped_overflow,trace_exported,records_exported")},
+			Expect: [NumRoles]Expect{drop(CtrForeignDropped), same(CtrOtherIOAM, CtrTraceSkippedOverflow),
+				strip(CtrOtherIOAM, CtrDEXRemoved, CtrTraceSkippedOverflow, CtrTraceExported, CtrRecordsExported)},
 			Want: [NumRoles][]byte{RoleDecap: eth6(p)}})
 		// Data area of 10 octets (not a multiple of 4): Opt Data Len 20.
 		p = plain("pto-size-10")
 		odd := cat(body(0x08, 0x01), []byte{0, 0})
 		add(Frame{Name: "pto-size-10", What: "trace data area of 10 octets, not a multiple of 4 (Linux would write into it): left untouched, exported and removed at the edge",
 			Bytes: eth6(withHbH(p, hbh(0, pad(2), ioamOpt(0x31, 20, odd), pad(6)))),
-			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("other_ioam,trace_malformed"),
-				strip("other_ioam,dex_removed,trace_malformed,trace_exported,records_exported")},
+			Expect: [NumRoles]Expect{drop(CtrForeignDropped), same(CtrOtherIOAM, CtrTraceMalformed),
+				strip(CtrOtherIOAM, CtrDEXRemoved, CtrTraceMalformed, CtrTraceExported, CtrRecordsExported)},
 			Want: [NumRoles][]byte{RoleDecap: eth6(p)}})
 		// The same trace in a Destination Options header: not IOAM to
 		// dexplane, nor to Linux (IOAM is a Hop-by-Hop option).
@@ -722,39 +723,39 @@ func Frames() []Frame {
 		d[6] = 60 // Next Header: Destination Options
 		add(Frame{Name: "pto-in-dstopts", What: "Pre-allocated Trace in a Destination Options header: not IOAM to any role (as Linux): untouched at transit and decap; DEX added in front at the encapsulating node",
 			Bytes:  eth6(d),
-			Expect: [NumRoles]Expect{dex("dex_inserted"), same("forwarded"), same("forwarded")}})
+			Expect: [NumRoles]Expect{dex(CtrDEXInserted), same(CtrForwarded), same(CtrForwarded)}})
 	}
 	{
 		p := plain("dex-with-other-option")
 		dexRow("dex-with-other-option", "option 0x1e, PadN, DEX, PadN (reference vector d): decap keeps 0x1e and re-pads",
 			eth6(withHbH(p, hbh(0, opt(0x1e, 0xab, 0xcd), pad(2), dexOpt(Namespace, 0), pad(4)))),
-			"records_exported", "dex_removed,records_exported", nil)
+			same(CtrRecordsExported), strip(CtrDEXRemoved, CtrRecordsExported), nil)
 	}
 
 	{
 		p := plain("dex-between-options")
 		dexRow("dex-between-options", "Router Alert, PadN(2), DEX, option 0x1e: removing DEX must not leave more than 7 padding octets",
 			eth6(withHbH(p, hbh(0, opt(0x05, 0, 0), pad(2), dexOpt(Namespace, 0), opt(0x1e, 0xab, 0xcd)))),
-			"records_exported", "dex_removed,records_exported", nil)
+			same(CtrRecordsExported), strip(CtrDEXRemoved, CtrRecordsExported), nil)
 	}
 
 	// --- extension header chain ---
 	add(Frame{Name: "hbh-not-first", What: "Destination Options then Hop-by-Hop",
 		Bytes:  eth6(ip6(60, 64, addrA, addrB, cat(hbh(0, pad(6)), hbh(17, pad(2), dexOpt(Namespace, 0)), udp(addrA, addrB, 40000, 5001, payloadOf("hbh-not-first"))))),
-		Expect: malformed("hbh_not_first")})
+		Expect: malformed(node.MalformedHbHNotFirst)})
 	add(Frame{Name: "hbh-twice", What: "two Hop-by-Hop headers in a row",
 		Bytes:  eth6(ip6(0, 64, addrA, addrB, cat(hbh(0, pad(6)), hbh(17, pad(6)), udp(addrA, addrB, 40000, 5001, payloadOf("hbh-twice"))))),
-		Expect: malformed("hbh_not_first")})
+		Expect: malformed(node.MalformedHbHNotFirst)})
 	{
 		p := ip6(60, 64, addrA, addrB, cat(hbh(17, pad(2), dexOpt(Namespace, 0)), udp(addrA, addrB, 40000, 5001, payloadOf("dstopts-dex"))))
 		add(Frame{Name: "dstopts-dex", What: "DEX in a Destination Options header: foreign IOAM at the encapsulating node (never a second DEX), forwarded in transit (not exported), removed at decap",
 			Bytes:  eth6(p),
-			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("forwarded"), strip("dex_removed")},
+			Expect: [NumRoles]Expect{drop(CtrForeignDropped), same(CtrForwarded), strip(CtrDEXRemoved)},
 			Want:   [NumRoles][]byte{RoleDecap: eth6(ip6(17, 64, addrA, addrB, udp(addrA, addrB, 40000, 5001, payloadOf("dstopts-dex"))))}})
 	}
 	add(Frame{Name: "routing-cut", What: "Routing header whose Hdr Ext Len runs past the payload",
 		Bytes:  eth6(ip6(43, 64, addrA, addrB, cat([]byte{17, 4, 0, 0, 0, 0, 0, 0}, udp(addrA, addrB, 40000, 5001, payloadOf("routing-cut"))[:8]))),
-		Expect: malformed("ext_truncated")})
+		Expect: malformed(node.MalformedExtTruncated)})
 	frag := func(off uint16, more bool) []byte {
 		fo := off << 3
 		if more {
@@ -767,11 +768,11 @@ func Frames() []Frame {
 	plainRow("frag-later", "non-first fragment (offset 1000): no ports",
 		ip6(44, 64, addrA, addrB, cat(frag(125, false), []byte("tail of a fragmented datagram"))), eth6)
 	add(Frame{Name: "frag-cut", What: "Fragment header cut after 4 octets",
-		Bytes: eth6(ip6(44, 64, addrA, addrB, frag(0, true)[:4])), Expect: malformed("ext_truncated")})
+		Bytes: eth6(ip6(44, 64, addrA, addrB, frag(0, true)[:4])), Expect: malformed(node.MalformedExtTruncated)})
 	{
 		p := ip6(44, 64, addrA, addrB, cat(frag(0, true), udp(addrA, addrB, 40000, 5001, payloadOf("frag-dex"))))
 		dexRow("frag-dex", "inline DEX on a first fragment", eth6(withHbH(p, dexHbH(0, Namespace, 0))),
-			"records_exported", "dex_removed,records_exported", eth6(p))
+			same(CtrRecordsExported), strip(CtrDEXRemoved, CtrRecordsExported), eth6(p))
 	}
 
 	// --- IPv6-in-IPv6 ---
@@ -779,23 +780,23 @@ func Frames() []Frame {
 	{
 		in := plain("ip6ip6-dex")
 		dexRow("ip6ip6-dex", "ip6ip6 to the decap endpoint, DEX (flow id + seq) in the outer header",
-			eth6(encapIn(in, peerNode, endpoint, tunDEX())), "records_exported", "tunnels_stripped,dex_removed,records_exported", eth6(in))
+			eth6(encapIn(in, peerNode, endpoint, tunDEX())), same(CtrRecordsExported), strip(CtrTunnelsStripped, CtrDEXRemoved, CtrRecordsExported), eth6(in))
 	}
 	{
 		in := plain("ip6ip6-x2")
 		dexRow("ip6ip6-x2", "ip6ip6 nested twice: DEX outer header and a plain middle header, both to the decap endpoint",
-			eth6(encapIn(encapIn(in, peerNode, endpoint, nil), peerNode, endpoint, tunDEX())), "records_exported", "tunnels_stripped=2,dex_removed,records_exported", eth6(in))
+			eth6(encapIn(encapIn(in, peerNode, endpoint, nil), peerNode, endpoint, tunDEX())), same(CtrRecordsExported), strip(CtrTunnelsStripped, CtrDEXRemoved, CtrRecordsExported).times(CtrTunnelsStripped, 2), eth6(in))
 	}
 	{
 		mid := encapIn(plain("ip6ip6-x2-tenant"), addrA, addrOther, nil)
 		dexRow("ip6ip6-x2-tenant", "ip6ip6 nested twice: DEX outer header to the endpoint around another tenant's plain tunnel (kept)",
-			eth6(encapIn(mid, peerNode, endpoint, tunDEX())), "records_exported", "tunnels_stripped,dex_removed,records_exported", eth6(mid))
+			eth6(encapIn(mid, peerNode, endpoint, tunDEX())), same(CtrRecordsExported), strip(CtrTunnelsStripped, CtrDEXRemoved, CtrRecordsExported), eth6(mid))
 	}
 	{
 		in := plain("ip6ip6-x3-dex")
 		dexRow("ip6ip6-x3-dex", "DEX outer header, DEX middle header, inline DEX inside: three removals (the limit)",
 			eth6(encapIn(encapIn(withHbH(in, dexHbH(0, Namespace, 0)), peerNode, endpoint, tunDEX()), peerNode, endpoint, tunDEX())),
-			"records_exported", "tunnels_stripped=2,dex_removed,records_exported", eth6(in))
+			same(CtrRecordsExported), strip(CtrTunnelsStripped, CtrDEXRemoved, CtrRecordsExported).times(CtrTunnelsStripped, 2), eth6(in))
 	}
 	{
 		in := withHbH(plain("ip6ip6-x4-dex"), dexHbH(0, Namespace, 0))
@@ -804,7 +805,7 @@ func Frames() []Frame {
 		}
 		add(Frame{Name: "ip6ip6-x4-dex", What: "four IOAM layers (three DEX tunnels around inline DEX): IOAM left after three removals",
 			Bytes:  eth6(in),
-			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("records_exported"), drop("tunnels_stripped=3,leak_dropped,records_exported")}})
+			Expect: [NumRoles]Expect{drop(CtrForeignDropped), same(CtrRecordsExported), drop(CtrTunnelsStripped, CtrLeakDropped, CtrRecordsExported).times(CtrTunnelsStripped, 3)}})
 	}
 	// ECN at decapsulation (RFC 6040, as Linux ip6_tunnel): outer CE on a
 	// Not-ECT inner packet is dropped; on an ECT inner packet it sets CE.
@@ -817,18 +818,18 @@ func Frames() []Frame {
 		in := plain("ip6ip6-ecn-ce-notect")
 		add(Frame{Name: "ip6ip6-ecn-ce-notect", What: "DEX tunnel with outer ECN CE around a Not-ECT inner packet",
 			Bytes:  eth6(ecn(encapIn(in, peerNode, endpoint, tunDEX()), 3)),
-			Expect: [NumRoles]Expect{drop("foreign_dropped"), same("records_exported"), drop("leak_dropped,records_exported")}})
+			Expect: [NumRoles]Expect{drop(CtrForeignDropped), same(CtrRecordsExported), drop(CtrLeakDropped, CtrRecordsExported)}})
 	}
 	{
 		in := ecn(plain("ip6ip6-ecn-ce-ect0"), 2)
 		dexRow("ip6ip6-ecn-ce-ect0", "DEX tunnel with outer ECN CE around an ECT(0) inner packet: the inner packet leaves CE",
-			eth6(ecn(encapIn(in, peerNode, endpoint, tunDEX()), 3)), "records_exported", "tunnels_stripped,dex_removed,records_exported", eth6(ecn(in, 3)))
+			eth6(ecn(encapIn(in, peerNode, endpoint, tunDEX()), 3)), same(CtrRecordsExported), strip(CtrTunnelsStripped, CtrDEXRemoved, CtrRecordsExported), eth6(ecn(in, 3)))
 	}
 	{
 		in := plain("ip6ip6-plain-endpoint")
 		add(Frame{Name: "ip6ip6-plain-endpoint", What: "plain ip6ip6 (no IOAM) addressed to the decap endpoint",
 			Bytes:  eth6(encapIn(in, peerNode, endpoint, nil)),
-			Expect: [NumRoles]Expect{same("no_route"), same("forwarded"), strip("tunnels_stripped")},
+			Expect: [NumRoles]Expect{same(CtrNoRoute), same(CtrForwarded), strip(CtrTunnelsStripped)},
 			Want:   [NumRoles][]byte{RoleDecap: eth6(in)}})
 	}
 	{
@@ -838,27 +839,27 @@ func Frames() []Frame {
 	{
 		p := encapIn(plain("ip6ip6-tenant-dex"), addrA, addrB, nil)
 		dexRow("ip6ip6-tenant-dex", "another tenant's ip6ip6 (outer destination not a decap endpoint) with inline DEX in its outer header: only DEX is removed, the tenant's outer header stays (issue 11)",
-			eth6(withHbH(p, dexHbH(0, Namespace, 0))), "records_exported", "dex_removed,records_exported", eth6(p))
+			eth6(withHbH(p, dexHbH(0, Namespace, 0))), same(CtrRecordsExported), strip(CtrDEXRemoved, CtrRecordsExported), eth6(p))
 	}
 	{
 		in := withHbH(plain("ip6ip6-tenant-inner-dex"), dexHbH(0, Namespace, 0))
 		add(Frame{Name: "ip6ip6-tenant-inner-dex", What: "another tenant's plain tunnel (not to an endpoint) whose inner packet carries DEX: left alone",
 			Bytes:  eth6(encapIn(in, addrA, addrOther, nil)),
-			Expect: [NumRoles]Expect{same("no_route"), same("forwarded"), same("forwarded")}})
+			Expect: [NumRoles]Expect{same(CtrNoRoute), same(CtrForwarded), same(CtrForwarded)}})
 	}
 	add(Frame{Name: "ip6ip6-inner-cut", What: "Next Header 41 with 20 octets of inner header",
-		Bytes: eth6(encapIn(plain("ip6ip6-inner-cut")[:20], peerNode, endpoint, tunDEX())), Expect: malformed("inner_short")})
+		Bytes: eth6(encapIn(plain("ip6ip6-inner-cut")[:20], peerNode, endpoint, tunDEX())), Expect: malformed(node.MalformedInnerShort)})
 	{
 		in := plain("ip6ip6-inner-v4")
 		in[0] = 0x40
 		add(Frame{Name: "ip6ip6-inner-v4", What: "inner header of an ip6ip6 packet has version 4",
-			Bytes: eth6(encapIn(in, peerNode, endpoint, tunDEX())), Expect: malformed("inner_version")})
+			Bytes: eth6(encapIn(in, peerNode, endpoint, tunDEX())), Expect: malformed(node.MalformedInnerVersion)})
 	}
 	{
 		in := plain("ip6ip6-inner-plen")
 		in = withPlen(in, len(in)-40+8)
 		add(Frame{Name: "ip6ip6-inner-plen", What: "inner Payload Length 8 octets past the outer payload",
-			Bytes: eth6(encapIn(in, peerNode, endpoint, tunDEX())), Expect: malformed("inner_length")})
+			Bytes: eth6(encapIn(in, peerNode, endpoint, tunDEX())), Expect: malformed(node.MalformedInnerLength)})
 	}
 
 	// --- MTU and selection ---
@@ -870,29 +871,29 @@ func Frames() []Frame {
 	{
 		p := big("mtu-plus-1", MTU-inlineOverhead+1)
 		add(Frame{Name: "mtu-plus-1", What: fmt.Sprintf("IPv6 length %d: one octet over the MTU once DEX is inserted: sent without DEX", MTU-inlineOverhead+1),
-			Bytes: eth6(p), Expect: [NumRoles]Expect{same("skipped_mtu"), same("forwarded"), same("forwarded")}})
+			Bytes: eth6(p), Expect: [NumRoles]Expect{same(CtrSkippedMTU), same(CtrForwarded), same(CtrForwarded)}})
 	}
 	plainRow("mtu-exact-vlan", "802.1Q-tagged, IPv6 length at the MTU once DEX is inserted (the MTU counts IPv6 octets, not the tag)",
 		big("mtu-exact-vlan", MTU-inlineOverhead), vlan)
 	add(Frame{Name: "mtu-plus-1-vlan", What: "802.1Q-tagged, IPv6 length one octet over the MTU once DEX is inserted: sent without DEX",
-		Bytes: vlan(big("mtu-plus-1-vlan", MTU-inlineOverhead+1)), Expect: [NumRoles]Expect{same("skipped_mtu"), same("forwarded"), same("forwarded")}})
+		Bytes: vlan(big("mtu-plus-1-vlan", MTU-inlineOverhead+1)), Expect: [NumRoles]Expect{same(CtrSkippedMTU), same(CtrForwarded), same(CtrForwarded)}})
 	{
 		p := big("mtu-exact-merge", MTU-inlineOverhead-8)
 		add(Frame{Name: "mtu-exact-merge", What: "vector (d) header, IPv6 length exactly the MTU once DEX is merged (+16)",
 			Bytes:  eth6(withHbH(p, vectorDIn())),
-			Expect: [NumRoles]Expect{dex("dex_inserted,dex_merged"), same("forwarded"), same("forwarded")},
+			Expect: [NumRoles]Expect{dex(CtrDEXInserted, CtrDEXMerged), same(CtrForwarded), same(CtrForwarded)},
 			Want:   [NumRoles][]byte{RoleEncap: eth6(withHbH(p, vectorD()))}})
 		q := big("mtu-plus-1-merge", MTU-inlineOverhead-8+1)
 		add(Frame{Name: "mtu-plus-1-merge", What: "vector (d) header, IPv6 length one octet over the MTU once DEX is merged: sent without DEX",
-			Bytes: eth6(withHbH(q, vectorDIn())), Expect: [NumRoles]Expect{same("skipped_mtu"), same("forwarded"), same("forwarded")}})
+			Bytes: eth6(withHbH(q, vectorDIn())), Expect: [NumRoles]Expect{same(CtrSkippedMTU), same(CtrForwarded), same(CtrForwarded)}})
 	}
 	add(Frame{Name: "no-route", What: "destination outside every route",
-		Bytes: eth6(plainTo("no-route", addrA, addrOther)), Expect: [NumRoles]Expect{same("no_route"), same("forwarded"), same("forwarded")}})
+		Bytes: eth6(plainTo("no-route", addrA, addrOther)), Expect: [NumRoles]Expect{same(CtrNoRoute), same(CtrForwarded), same(CtrForwarded)}})
 	add(Frame{Name: "export-ipfix-port", What: "UDP to port 4739 (IPFIX): export traffic never gets DEX",
 		Bytes:  eth6(ip6(17, 64, addrA, addrB, udp(addrA, addrB, 40000, 4739, payloadOf("export-ipfix-port")))),
-		Expect: [NumRoles]Expect{same("skipped_export"), same("forwarded"), same("forwarded")}})
+		Expect: [NumRoles]Expect{same(CtrSkippedExport), same(CtrForwarded), same(CtrForwarded)}})
 	add(Frame{Name: "export-node-source", What: "sent from the node's own address: export traffic never gets DEX",
-		Bytes: eth6(plainTo("export-node-source", nodeAddr, addrB)), Expect: [NumRoles]Expect{same("skipped_export"), same("forwarded"), same("forwarded")}})
+		Bytes: eth6(plainTo("export-node-source", nodeAddr, addrB)), Expect: [NumRoles]Expect{same(CtrSkippedExport), same(CtrForwarded), same(CtrForwarded)}})
 	return fs
 }
 
@@ -900,7 +901,7 @@ func Frames() []Frame {
 func WriteTable(w io.Writer, fs []Frame) error {
 	var b strings.Builder
 	b.WriteString("# Hostile and broken traffic: expected outcomes\n\n")
-	b.WriteString("Generated by `go test ./e2e/hostile -run TestFiles -update` from e2e/hostile/frames.go; do not edit.\n")
+	b.WriteString("Generated by `go test ./internal/hostile -run TestFiles -update` from internal/hostile/frames.go; do not edit.\n")
 	b.WriteString("Frame N of this table is packet N of hostile.pcap (1-based).\n\n")
 	b.WriteString("Policy (e2e.Spec): namespace 123; route 2001:db8:1::/64 inline, k/n 1/1, DEX without extension fields,\n")
 	b.WriteString("trace type 0x800000; decap endpoint 2001:db8:ffff::2; node address 2001:db8:ffff::1; inside ports\n")
@@ -916,8 +917,8 @@ func WriteTable(w io.Writer, fs []Frame) error {
 		fmt.Fprintf(&b, "| %d | %s | %s | %d |", i+1, f.Name, f.What, len(f.Bytes))
 		for _, e := range f.Expect {
 			cell := e.Outcome.String()
-			if e.Counters != "" {
-				cell += " (" + e.Counters + ")"
+			if len(e.Counters) > 0 {
+				cell += " (" + e.Counters.String() + ")"
 			}
 			b.WriteString(" " + cell + " |")
 		}

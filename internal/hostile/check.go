@@ -5,41 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 )
-
-// CounterNames returns the names node.Counters.Each reports.
-func CounterNames() map[string]bool {
-	m := map[string]bool{}
-	var c node.Counters
-	c.Each(func(name string, _ uint64) { m[name] = true })
-	return m
-}
-
-// ParseCounters reads an Expect.Counters list ("a,b=2") into deltas.
-func ParseCounters(s string) (map[string]uint64, error) {
-	m := map[string]uint64{}
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item == "" {
-			continue
-		}
-		name, n, ok := strings.Cut(item, "=")
-		v := uint64(1)
-		if ok {
-			var err error
-			if v, err = strconv.ParseUint(n, 10, 64); err != nil {
-				return nil, fmt.Errorf("counter %q: %w", item, err)
-			}
-		}
-		m[name] = v
-	}
-	return m, nil
-}
 
 // Checker collects the failures of one frame in one role, so that rows
 // marked as known bugs can be reported instead of failing.
@@ -171,11 +142,7 @@ func CheckOutput(c *Checker, f *Frame, r Role, in, out []byte) {
 // and nothing else moved except incidental counters.
 func CheckCounters(c *Checker, f *Frame, r Role, delta map[string]uint64) {
 	e := f.Expect[r]
-	want, err := ParseCounters(e.Counters)
-	if err != nil {
-		c.Errorf("%s/%v: %v", f.Name, r, err)
-		return
-	}
+	want := e.Counters.Deltas()
 	if e.Outcome == Dropped {
 		want["dropped"] = 1
 	} else {

@@ -1,10 +1,8 @@
 package xsktest
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -12,27 +10,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dexplane/dexplane/internal/payload"
 )
 
-// Payload layout of a stream packet (UDP payload), all integers big endian:
-//
-//	0..4    magic "DXP1"
-//	4..8    stream id
-//	8..16   sequence number (0, 1, 2, …)
-//	16..n-4 pattern bytes, a function of (id, seq, index)
-//	n-4..n  CRC-32 (IEEE) of bytes 0..n-4
-//
-// The size n varies with the sequence number between MinSize and MaxSize, so
-// a stream exercises many frame lengths. A checker regenerates the whole
-// payload from (id, seq) and compares it byte for byte.
-const (
-	headerLen  = 16
-	trailerLen = 4
-	// MinPayload is the smallest payload a stream packet may have.
-	MinPayload = headerLen + trailerLen
-)
+// A stream packet's UDP payload is an internal/payload payload of stream
+// id and sequence number seq. Its size varies with the sequence number
+// between MinSize and MaxSize, so a stream exercises many frame lengths.
 
-var magic = [4]byte{'D', 'X', 'P', '1'}
+// MinPayload is the smallest payload a stream packet may have.
+const MinPayload = payload.HeaderLen
 
 // maxLag is how far a paced sender may fall behind before it gives up
 // catching up.
@@ -47,46 +34,26 @@ func PayloadSize(seq uint64, min, max int) int {
 }
 
 // Fill writes the payload of packet seq of stream id into buf (its whole
-// length).
+// length); the same octets every time.
 func Fill(buf []byte, id uint32, seq uint64) {
-	copy(buf[0:4], magic[:])
-	binary.BigEndian.PutUint32(buf[4:8], id)
-	binary.BigEndian.PutUint64(buf[8:16], seq)
-	end := len(buf) - trailerLen
-	x := uint32(seq)*0x9e3779b9 ^ id
-	for i := headerLen; i < end; i++ {
-		x = x*1103515245 + 12345
-		buf[i] = byte(x >> 16)
-	}
-	binary.BigEndian.PutUint32(buf[end:], crc32.ChecksumIEEE(buf[:end]))
+	payload.Put(buf, payload.Header{Stream: id, Seq: uint32(seq)})
 }
 
-// ErrCorrupt is returned by Check for a payload that is not bit-identical to
-// what Fill wrote.
+// ErrCorrupt is returned by Check for a payload that is not a payload of
+// the stream (wrapping the payload package's reason).
 var ErrCorrupt = errors.New("xsktest: corrupt payload")
 
-// Check verifies that buf is the exact payload of some packet of stream id
-// and returns its sequence number.
-func Check(buf []byte, id uint32, scratch []byte) (uint64, error) {
-	if len(buf) < MinPayload || [4]byte(buf[0:4]) != magic {
-		return 0, fmt.Errorf("%w: %d bytes, bad magic", ErrCorrupt, len(buf))
+// Check verifies that buf is an intact payload of stream id and returns its
+// sequence number.
+func Check(buf []byte, id uint32) (uint64, error) {
+	h, err := payload.Verify(buf)
+	if err != nil {
+		return uint64(h.Seq), fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	if got := binary.BigEndian.Uint32(buf[4:8]); got != id {
-		return 0, fmt.Errorf("%w: stream %d, want %d", ErrCorrupt, got, id)
+	if h.Stream != id {
+		return uint64(h.Seq), fmt.Errorf("%w: stream %d, want %d", ErrCorrupt, h.Stream, id)
 	}
-	seq := binary.BigEndian.Uint64(buf[8:16])
-	end := len(buf) - trailerLen
-	if crc32.ChecksumIEEE(buf[:end]) != binary.BigEndian.Uint32(buf[end:]) {
-		return seq, fmt.Errorf("%w: seq %d: bad checksum", ErrCorrupt, seq)
-	}
-	want := scratch[:len(buf)]
-	Fill(want, id, seq)
-	for i := range want {
-		if want[i] != buf[i] {
-			return seq, fmt.Errorf("%w: seq %d: byte %d is %#02x, want %#02x", ErrCorrupt, seq, i, buf[i], want[i])
-		}
-	}
-	return seq, nil
+	return uint64(h.Seq), nil
 }
 
 // StreamConfig describes one UDP stream.
@@ -184,7 +151,6 @@ func NewReceiver(id uint32, count int) *Receiver {
 // packet (or 5 s before it), checking every datagram.
 func (r *Receiver) Run(conn *net.UDPConn, idle time.Duration) {
 	buf := make([]byte, 65536)
-	scratch := make([]byte, 65536)
 	var high int64 = -1
 	first := true
 	for {
@@ -198,7 +164,7 @@ func (r *Receiver) Run(conn *net.UDPConn, idle time.Duration) {
 			return
 		}
 		first = false
-		seq, err := Check(buf[:n], r.id, scratch)
+		seq, err := Check(buf[:n], r.id)
 		if err != nil {
 			r.Corrupt.Add(1)
 			r.FirstErr.CompareAndSwap(nil, &err)
