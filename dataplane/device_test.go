@@ -29,23 +29,31 @@ func TestChooseAttach(t *testing.T) {
 	}
 }
 
-func TestFixChecksums(t *testing.T) {
+// TestChecksumStage: per checksum mode and device, whether the port
+// completes unfinished checksums (fixChecksums) and whether it skips the
+// stage altogether (skipChecksums).
+func TestChecksumStage(t *testing.T) {
+	ice := Device{Driver: "ice", Bus: "0000:3b:00.0"}
 	for _, tc := range []struct {
-		mode  policy.ChecksumMode
-		dev   Device
-		known bool
-		want  bool
+		mode      policy.ChecksumMode
+		dev       Device
+		known     bool
+		fix, skip bool
 	}{
-		{policy.ChecksumAuto, Device{Driver: "veth"}, true, true},
-		{policy.ChecksumAuto, Device{Driver: "tun", Bus: "tap"}, true, true},
-		{policy.ChecksumAuto, Device{Driver: "virtio_net", Bus: "0000:00:03.0"}, true, true},
-		{policy.ChecksumAuto, Device{Driver: "ice", Bus: "0000:3b:00.0"}, true, false},
-		{policy.ChecksumAuto, Device{}, false, true}, // unknown driver: complete, it only costs a comparison
-		{policy.ChecksumOn, Device{Driver: "ice", Bus: "0000:3b:00.0"}, true, true},
-		{policy.ChecksumOff, Device{Driver: "veth"}, true, false},
+		{policy.ChecksumAuto, Device{Driver: "veth"}, true, true, false},
+		{policy.ChecksumAuto, Device{Driver: "tun", Bus: "tap"}, true, true, false},
+		{policy.ChecksumAuto, Device{Driver: "virtio_net", Bus: "0000:00:03.0"}, true, true, false},
+		{policy.ChecksumAuto, ice, true, false, true},       // frames from the wire: nothing to complete or count
+		{policy.ChecksumAuto, Device{}, false, true, false}, // unknown driver: complete, it only costs a comparison
+		{policy.ChecksumOn, ice, true, true, false},
+		{policy.ChecksumOff, ice, true, false, true},
+		{policy.ChecksumOff, Device{Driver: "veth"}, true, false, false}, // counts and warns
+		{policy.ChecksumOff, Device{Driver: "virtio_net", Bus: "0000:00:03.0"}, true, false, false},
+		{policy.ChecksumOff, Device{}, false, false, false}, // unknown device: keep counting
 	} {
-		if got := fixChecksums(tc.mode, tc.dev, tc.known); got != tc.want {
-			t.Errorf("fixChecksums(%v, %+v, %v) = %v, want %v", tc.mode, tc.dev, tc.known, got, tc.want)
+		fix, skip := fixChecksums(tc.mode, tc.dev, tc.known), skipChecksums(tc.mode, tc.dev, tc.known)
+		if fix != tc.fix || skip != tc.skip {
+			t.Errorf("%v, %+v, known %v: fix %v skip %v, want %v %v", tc.mode, tc.dev, tc.known, fix, skip, tc.fix, tc.skip)
 		}
 	}
 }

@@ -45,7 +45,8 @@
 // a veth is logged as a warning. Frames from a virtual device with TX
 // checksum offload arrive with unfinished transport checksums; each worker
 // completes them on ports whose Options.Checksums allows it (package
-// dataplane/checksum), counted in PortCounters.Checksum.
+// dataplane/checksum), counted in PortCounters.Checksum; a port on a
+// known physical device skips that stage (its frames come from the wire).
 package dataplane
 
 import (
@@ -153,6 +154,7 @@ type Engine struct {
 	csum     []*checksum.Handler
 	devices  [2]Device
 	fixCsum  [2]bool
+	offCsum  [2]bool        // neither completed nor checked (skipChecksums)
 	warned   [2]atomic.Bool // unfinished checksums on a port without completion
 	runErrs  chan error
 	stopCtx  context.CancelFunc
@@ -270,6 +272,7 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 		}
 		e.devices[p] = d
 		e.fixCsum[p] = fixChecksums(e.opts.Checksums[p], d, err == nil)
+		e.offCsum[p] = skipChecksums(e.opts.Checksums[p], d, err == nil)
 		if e.fixCsum[p] {
 			e.log.Info("dataplane: completing unfinished transport checksums of frames received on the port",
 				"port", name, "driver", d.Driver, "complete_checksums", e.opts.Checksums[p])
@@ -296,12 +299,16 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 		if h == nil {
 			return fmt.Errorf("dataplane: handler factory returned nil for worker %d", q)
 		}
-		ch := &checksum.Handler{Next: h, Fix: e.fixCsum, OnUnfinished: e.warnUnfinished}
+		ch := &checksum.Handler{Next: h, Fix: e.fixCsum, Off: e.offCsum, OnUnfinished: e.warnUnfinished}
+		var wh handle.Handler = ch
+		if ch.Off == [2]bool{true, true} {
+			wh = h // two physical ports: no checksum stage at all (its counters stay 0)
+		}
 		cfg := xsk.WorkerConfig{
 			ID: q, Ifindex: e.ifindex,
 			Umem:   xsk.UmemConfig{FrameSize: e.opts.FrameSize, NumFrames: e.opts.Frames, Headroom: e.opts.Headroom},
 			RxSize: e.opts.RxSize, TxSize: e.opts.TxSize, FillSize: e.opts.FillSize, CompletionSize: e.opts.CompletionSize,
-			Mode: e.opts.Bind, BatchSize: e.opts.BatchSize, Handler: ch, Logger: e.log,
+			Mode: e.opts.Bind, BatchSize: e.opts.BatchSize, Handler: wh, Logger: e.log,
 			BusyPoll: e.opts.BusyPoll, BusyPollBudget: e.opts.BusyPollBudget,
 		}
 		if len(e.opts.CPUs) > 0 {

@@ -142,22 +142,18 @@ func TestTransparency(t *testing.T) {
 				}
 			}()
 			var wg sync.WaitGroup
-			for i, dir := range []struct {
-				src, dst *testbed.Netns
-				addr     netip.Addr
-				count    int
-			}{{tb.HostA, tb.HostB, tb.AddrB, n}, {tb.HostB, tb.HostA, tb.AddrA, n / 5}} {
+			for i, dir := range xsktest.BothWays(tb) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					cfg := xsktest.StreamConfig{ID: uint32(i + 1), Count: dir.count, MinSize: xsktest.MinPayload, MaxSize: 1452, Rate: 25000}
+					cfg := xsktest.StreamConfig{ID: uint32(i + 1), Count: [2]int{n, n / 5}[i], MinSize: xsktest.MinPayload, MaxSize: 1452, Rate: 25000}
 					// 3 s idle: shared CI cores can stall any process for a while.
-					r, res := xsktest.Stream(t, dir.src, dir.dst, dir.addr, cfg, 3*time.Second)
+					r, res := dir.Stream(t, cfg, 3*time.Second)
 					if got := r.Received.Load(); got != int64(res.Sent) || r.Corrupt.Load() != 0 || r.Duplicates.Load() != 0 {
 						t.Errorf("%s → %s: sent %d in %v, received %d (longest gap %v), corrupt %d (%v) duplicates %d missing %v",
-							dir.src.Node, dir.dst.Node, res.Sent, res.Elapsed, got, time.Duration(r.MaxGap.Load()), r.Corrupt.Load(), r.Err(), r.Duplicates.Load(), r.Missing(res.Sent, 10))
+							dir.Src.Node, dir.Dst.Node, res.Sent, res.Elapsed, got, time.Duration(r.MaxGap.Load()), r.Corrupt.Load(), r.Err(), r.Duplicates.Load(), r.Missing(res.Sent, 10))
 					} else {
-						t.Logf("%s → %s: %d packets of 20..1452 bytes intact in %v (%d reordered, longest gap %v)", dir.src.Node, dir.dst.Node, got, res.Elapsed, r.Reordered.Load(), time.Duration(r.MaxGap.Load()))
+						t.Logf("%s → %s: %d packets of 20..1452 bytes intact in %v (%d reordered, longest gap %v)", dir.Src.Node, dir.Dst.Node, got, res.Elapsed, r.Reordered.Load(), time.Duration(r.MaxGap.Load()))
 					}
 				}()
 			}
@@ -259,15 +255,12 @@ func TestIntegrityUnderLoad(t *testing.T) {
 	}
 	results := make([]result, 2)
 	var wg sync.WaitGroup
-	for i, dir := range []struct {
-		src, dst *testbed.Netns
-		addr     netip.Addr
-	}{{tb.HostA, tb.HostB, tb.AddrB}, {tb.HostB, tb.HostA, tb.AddrA}} {
+	for i, dir := range xsktest.BothWays(tb) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			cfg := xsktest.StreamConfig{ID: uint32(10 + i), Count: 50_000_000, MinSize: xsktest.MinPayload, MaxSize: 1452, Duration: time.Duration(secs) * time.Second}
-			r, res := xsktest.Stream(t, dir.src, dir.dst, dir.addr, cfg, time.Second)
+			r, res := dir.Stream(t, cfg, time.Second)
 			results[i] = result{r, res}
 		}()
 	}

@@ -11,23 +11,25 @@ import (
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
-// TestAggregateAtNode runs the demo domain with R2 and R3 aggregating
-// (export.aggregate.interval 200ms; R1 and R4 export every packet) into one
-// collector: R2 and R3 send no per-packet record, one aggregate per flow and
+// TestAggregateAtNode runs the demo domain with R1, R2 and R3 aggregating
+// (export.aggregate.interval 200ms; R4 exports every packet) into one
+// collector: R1..R3 send no per-packet record, one aggregate per flow and
 // interval, and their per-flow packet counts and sequence ranges equal what
-// R1 and R4 report packet by packet.
+// R4 reports packet by packet. R1, the encapsulating node, keys its
+// aggregates on the route that selected the packets (dexRouteIndex: its
+// only route, 1); R2 and R3 match no route (0).
 func TestAggregateAtNode(t *testing.T) {
 	testbed.SkipIfNotRoot(t)
 	bin := testutil.BuildDexplane(t)
 	const flows, count = 7, 2100
 	outs := runMgmtDomain(t, bin, 1, flows, count, func(n int, cfg *config.Config) {
-		if n == 2 || n == 3 {
+		if n == 1 || n == 2 || n == 3 {
 			cfg.Export.Aggregate = config.Aggregate{Interval: config.Duration(200 * time.Millisecond)}
 		}
 	})
 	text := outs[0].String()
 	perPacket := regexp.MustCompile(`(?m)^  node (\d+): received (\d+), seq (\d+)\.\.(\d+), lost (\d+)`)
-	agg := regexp.MustCompile(`(?m)^flow ns=123 id=0x([0-9a-f]{8}) node (\d+): (\d+) aggregate record\(s\) for (\d+) packet\(s\), \d+ octets, seq (\d+)\.\.(\d+), lost (\d+)`)
+	agg := regexp.MustCompile(`(?m)^flow ns=123 id=0x([0-9a-f]{8}) node (\d+)(?: route (\d+))?: (\d+) aggregate record\(s\) for (\d+) packet\(s\), \d+ octets, seq (\d+)\.\.(\d+), lost (\d+)`)
 	flowRe := regexp.MustCompile(`(?m)^flow ns=123 id=0x([0-9a-f]{8})$`)
 	// per-packet figures by flow: the summary lists nodes under each flow
 	type fig struct{ packets, first, last, lost string }
@@ -45,28 +47,31 @@ func TestAggregateAtNode(t *testing.T) {
 		}
 	}
 	aggs := agg.FindAllStringSubmatch(text, -1)
-	if len(aggs) < 2*flows {
-		t.Fatalf("%d aggregate lines, want ≥ %d (R2 and R3 × %d flows):\n%s", len(aggs), 2*flows, flows, text)
+	if len(aggs) < 3*flows {
+		t.Fatalf("%d aggregate lines, want ≥ %d (R1, R2 and R3 × %d flows, one route each):\n%s", len(aggs), 3*flows, flows, text)
 	}
 	var records int
 	for _, a := range aggs {
-		id, node := a[1], a[2]
-		n, _ := strconv.Atoi(a[3])
+		id, node, route := a[1], a[2], a[3]
+		n, _ := strconv.Atoi(a[4])
 		records += n
-		ref, ok := pp[id]["1"]
+		if want := map[string]string{"1": "1"}[node]; route != want {
+			t.Errorf("flow %s node %s: aggregates of route %q, want %q", id, node, route, want)
+		}
+		ref, ok := pp[id]["4"]
 		if !ok {
-			t.Errorf("flow %s: aggregates of node %s but no per-packet record of R1", id, node)
+			t.Errorf("flow %s: aggregates of node %s but no per-packet record of R4", id, node)
 			continue
 		}
 		if _, dup := pp[id][node]; dup {
 			t.Errorf("flow %s: node %s sent per-packet records although it aggregates", id, node)
 		}
-		if got := (fig{a[4], a[5], a[6], a[7]}); got != ref || pp[id]["4"] != ref {
-			t.Errorf("flow %s node %s aggregates %+v, R1 per packet %+v, R4 %+v", id, node, got, ref, pp[id]["4"])
+		if got := (fig{a[5], a[6], a[7], a[8]}); got != ref {
+			t.Errorf("flow %s node %s aggregates %+v, R4 per packet %+v", id, node, got, ref)
 		}
 	}
-	if records >= count/10*2 {
-		t.Errorf("R2 and R3 sent %d aggregate records for %d sampled packets each", records, count/10)
+	if records >= count/10*3 {
+		t.Errorf("R1..R3 sent %d aggregate records for %d sampled packets each", records, count/10)
 	}
-	t.Logf("R2 and R3: %d aggregate records for %d flows; packets and sequence ranges equal R1's and R4's per-packet view", records, flows)
+	t.Logf("R1..R3: %d aggregate records for %d flows (R1's keyed on route 1); packets and sequence ranges equal R4's per-packet view", records, flows)
 }

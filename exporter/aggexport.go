@@ -52,6 +52,8 @@ func (x *Exporter) aggTick(final bool) {
 		admitted++
 		x.exportAggregate(rec)
 	})
+	x.aggIntervals.Add(1)
+	x.aggFlows.Store(uint64(x.agg.Flows()))
 	x.admitted.Add(admitted)
 	x.aggRecords.Add(admitted)
 	x.rateLimited.Add(limited)
@@ -110,7 +112,7 @@ func AppendAggregate(b []byte, r *aggregate.Record, asJSON bool) []byte {
 		k string
 		v uint64
 	}
-	kvs := [...]kv{{"ns", uint64(r.Namespace)}, {"flow_id", uint64(r.FlowID)}, {"packets", r.Packets}, {"octets", r.Octets},
+	kvs := [...]kv{{"ns", uint64(r.Namespace)}, {"flow_id", uint64(r.FlowID)}, {"route", uint64(r.Route)}, {"packets", r.Packets}, {"octets", r.Octets},
 		{"first_seq", uint64(r.FirstSeq)}, {"last_seq", uint64(r.LastSeq)}, {"gaps", r.Gaps}, {"duplicates", r.Duplicates},
 		{"reordered", r.Reordered}, {"lost", r.Lost()}, {"delay_samples", r.DelaySamples}, {"delay_min_ns", uint64(r.DelayMin)},
 		{"delay_max_ns", uint64(r.DelayMax)}, {"delay_sum_ns", r.DelaySum}}

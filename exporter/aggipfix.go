@@ -24,6 +24,10 @@ const (
 	AggIEDelayMin     uint16 = 7 // transitDelayMinNanoseconds, unsigned32
 	AggIEDelayMax     uint16 = 8 // transitDelayMaxNanoseconds, unsigned32
 	AggIEDelaySum     uint16 = 9 // transitDelaySumNanoseconds, unsigned64
+	// AggIERoute is dexRouteIndex, unsigned16: the index + 1 of the
+	// configured route (the config file's routes, in order) that selected
+	// the packets at an encapsulating node; 0 at other roles.
+	AggIERoute uint16 = 10
 )
 
 // IANA Information Elements used by aggregate records.
@@ -40,7 +44,7 @@ const (
 )
 
 // AggregateTemplate is the template of per-flow aggregate records
-// (exporter/aggregate). Layout of one data record (131 octets, big-endian):
+// (exporter/aggregate). Layout of one data record (133 octets, big-endian):
 //
 //	10383/0  ioamNamespaceId            2
 //	10383/15 ioamDexFlowId              4  (0 when the packets carry none)
@@ -62,6 +66,7 @@ const (
 //	32473/7  transitDelayMinNanoseconds 4
 //	32473/8  transitDelayMaxNanoseconds 4
 //	32473/9  transitDelaySumNanoseconds 8
+//	32473/10 dexRouteIndex              2
 var AggregateTemplate = NewCustomTemplate([]FieldSpec{
 	{ID: 0, Len: 2, PEN: PEN, Name: "ioamNamespaceId"},
 	{ID: 15, Len: 4, PEN: PEN, Name: "ioamDexFlowId"},
@@ -83,6 +88,7 @@ var AggregateTemplate = NewCustomTemplate([]FieldSpec{
 	{ID: AggIEDelayMin, Len: 4, PEN: AggPEN, Name: "transitDelayMinNanoseconds"},
 	{ID: AggIEDelayMax, Len: 4, PEN: AggPEN, Name: "transitDelayMaxNanoseconds"},
 	{ID: AggIEDelaySum, Len: 8, PEN: AggPEN, Name: "transitDelaySumNanoseconds"},
+	{ID: AggIERoute, Len: 2, PEN: AggPEN, Name: "dexRouteIndex"},
 })
 
 // AggRecord adapts an aggregate.Record to CustomRecord under
@@ -112,6 +118,7 @@ func (r *AggRecord) Put(d []byte) {
 	be.PutUint32(d[115:], r.DelayMin)
 	be.PutUint32(d[119:], r.DelayMax)
 	be.PutUint64(d[123:], r.DelaySum)
+	be.PutUint16(d[131:], r.Route)
 }
 
 // IsAggregateField reports whether (pen, id) is an element only aggregate
@@ -185,6 +192,8 @@ func DecodeAggregateField(r *aggregate.Record, pen uint32, id uint16, v []byte) 
 		r.DelayMax = uint32(x)
 	case pen == AggPEN && id == AggIEDelaySum:
 		r.DelaySum = x
+	case pen == AggPEN && id == AggIERoute:
+		r.Route = uint16(x)
 	default:
 		return false
 	}

@@ -201,7 +201,10 @@ func TestAggregateExportUDP(t *testing.T) {
 		}
 	}
 	c := x.Counters()
-	if c.Aggregated != 8700 || c.AggregateRecords == 0 || c.AggregateRecords > 3*20 || c.RateLimited != 0 {
+	// the node's metrics (internal/metrics) show these: folded, exported,
+	// intervals, flows in the table
+	if c.Aggregated != 8700 || c.AggregateRecords == 0 || c.AggregateRecords > 3*20 || c.RateLimited != 0 ||
+		!c.Aggregating || c.AggregateIntervals < 2 || c.AggregateRecords > 3*c.AggregateIntervals || c.AggregateFlows != 3 {
 		t.Fatalf("counters %+v", c)
 	}
 	t.Logf("8700 packets → %d aggregate records", c.AggregateRecords)

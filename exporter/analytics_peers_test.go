@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ func analyticsRecords() (*aggregate.Record, []*collect.DelayRecord) {
 	a := &aggregate.Record{Start: 1_700_000_000_123_000_000, End: 1_700_000_001_456_000_000, Packets: 1000, Octets: 1_500_000,
 		HasSeq: true, FirstSeq: 77, LastSeq: 1100, Gaps: 25, Duplicates: 2, Reordered: 3,
 		DelaySamples: 990, DelayMin: 1200, DelayMax: 98000, DelaySum: 4_000_000}
+	a.Route = 3
 	a.Namespace, a.FlowID, a.HasFlowID, a.Proto, a.SrcPort, a.DstPort = 123, 0xDEADBEEF, true, 17, 40000, 5001
 	a.Src[0], a.Src[15] = 0x20, 1
 	a.Dst[0], a.Dst[15] = 0x20, 2
@@ -129,7 +131,7 @@ func TestPeerTsharkAnalytics(t *testing.T) {
 		}
 	}
 	wantTypes := map[string]string{
-		"256": "10383/0:2 10383/15:4 27:16 28:16 4:1 7:2 11:2 152:8 153:8 2:8 1:8 32473/1:4 32473/2:4 32473/3:8 32473/4:8 32473/5:8 32473/6:8 32473/7:4 32473/8:4 32473/9:8",
+		"256": "10383/0:2 10383/15:4 27:16 28:16 4:1 7:2 11:2 152:8 153:8 2:8 1:8 32473/1:4 32473/2:4 32473/3:8 32473/4:8 32473/5:8 32473/6:8 32473/7:4 32473/8:4 32473/9:8 32473/10:2",
 		"257": "10383/0:2 32473/20:4 32473/21:4 32473/22:4 32473/23:1 152:8 153:8 2:8 530:4 531:4 532:4 533:8",
 	}
 	for id, w := range wantTypes {
@@ -224,4 +226,27 @@ func TestPeerGoflow2Analytics(t *testing.T) {
 		}
 	}
 	t.Logf("goflow2 v2.2.6 decoded 1 aggregate and 2 RFC 9951 delay records, every field as sent")
+}
+
+// TestAggregateRouteDecodes: the route an aggregate is keyed on
+// (dexRouteIndex) comes back from the collector's decoder with every other
+// field, and the decoded JSON and text name it.
+func TestAggregateRouteDecodes(t *testing.T) {
+	want, _ := analyticsRecords()
+	var got []aggregate.Record
+	d := collect.NewDecoder()
+	d.OnAggregate = func(_ netip.AddrPort, _ uint32, r *aggregate.Record) { got = append(got, *r) }
+	for _, m := range encodeAnalytics(t) {
+		if err := d.Decode(netip.MustParseAddrPort("[::1]:1"), m, func(*collect.Event) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 1 || got[0] != *want || got[0].Route != 3 {
+		t.Fatalf("decoded %+v, want %+v", got, *want)
+	}
+	js := string(exporter.AppendAggregate(nil, &got[0], true))
+	txt := string(exporter.AppendAggregate(nil, &got[0], false))
+	if !strings.Contains(js, `"flow_id":3735928559,"route":3,"packets":1000`) || !strings.Contains(txt, " route=3 ") {
+		t.Fatalf("JSON %s text %s", js, txt)
+	}
 }

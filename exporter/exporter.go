@@ -110,6 +110,7 @@ type Exporter struct {
 	agg                                 *aggregate.Aggregator // nil: per-packet export
 	aggNext                             time.Time
 	aggregated, aggRecords, aggOverflow atomic.Uint64
+	aggIntervals, aggFlows              atomic.Uint64
 
 	running  atomic.Bool
 	stopOnce sync.Once
@@ -362,7 +363,7 @@ func (x *Exporter) drain() int {
 			if x.agg != nil {
 				x.agg.Add(r) // rate limited when the aggregates leave
 				if !x.opts.Aggregate.KeepPerPacket {
-					q.Release()
+					q.ReleaseBatched()
 					continue
 				}
 			}
@@ -372,8 +373,9 @@ func (x *Exporter) drain() int {
 			} else {
 				limited++
 			}
-			q.Release()
+			q.ReleaseBatched()
 		}
+		q.PublishReleases() // one store per ring and drain, not per record
 	}
 	if total > 0 {
 		x.tokens.Store(x.bucket.tokens)
@@ -478,6 +480,12 @@ type Counters struct {
 	// (also counted in Exported); AggregateOverflow records were dropped
 	// because the aggregation table was full.
 	Aggregated, AggregateRecords, AggregateOverflow uint64
+	// Aggregating is set when export.aggregate is on; AggregateIntervals
+	// counts the intervals exported and AggregateFlows is the number of
+	// flows the aggregation table held after the last one (a gauge).
+	Aggregating        bool
+	AggregateIntervals uint64
+	AggregateFlows     uint64
 	// Exported records passed the rate limit and went to the outputs.
 	Exported uint64
 	// RateLimited records were dropped by the export rate limit.
@@ -506,6 +514,7 @@ func (x *Exporter) Counters() Counters {
 	c := Counters{
 		Offered:    x.offered.Load(),
 		Aggregated: x.aggregated.Load(), AggregateRecords: x.aggRecords.Load(), AggregateOverflow: x.aggOverflow.Load(),
+		Aggregating: x.agg != nil, AggregateIntervals: x.aggIntervals.Load(), AggregateFlows: x.aggFlows.Load(),
 		Exported:     x.admitted.Load(),
 		RateLimited:  x.rateLimited.Load(),
 		EncodeErrors: x.encodeErrors.Load(),

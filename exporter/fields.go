@@ -333,18 +333,32 @@ var ErrFieldLength = errors.New("exporter: field value has a bad length")
 // Trace-Type bit of a node-data field, HasFlowID/HasSeq and the extension
 // flags. Integers may use reduced-size encoding (1 to 8 octets).
 func (f *Field) Decode(r *telemetry.Record, v []byte) error {
-	switch {
-	case f.Variable():
-	case f.DataType == entities.Ipv6Address:
-		if len(v) != 16 {
-			return fmt.Errorf("%w: %s is %d octets, want 16", ErrFieldLength, f.Name, len(v))
-		}
-	case len(v) == 0 || len(v) > 8 || len(v) > int(entities.InfoElementLength[f.DataType]):
-		return fmt.Errorf("%w: %s is %d octets", ErrFieldLength, f.Name, len(v))
+	if err := f.CheckLength(len(v)); err != nil {
+		return err
 	}
 	f.set(r, v)
 	return nil
 }
+
+// CheckLength returns the error Decode returns for a value of n octets
+// (ErrFieldLength, wrapped), or nil when such a value fits the field.
+func (f *Field) CheckLength(n int) error {
+	switch {
+	case f.Variable():
+	case f.DataType == entities.Ipv6Address:
+		if n != 16 {
+			return fmt.Errorf("%w: %s is %d octets, want 16", ErrFieldLength, f.Name, n)
+		}
+	case n == 0 || n > 8 || n > int(entities.InfoElementLength[f.DataType]):
+		return fmt.Errorf("%w: %s is %d octets", ErrFieldLength, f.Name, n)
+	}
+	return nil
+}
+
+// DecodeChecked is Decode for a value whose length CheckLength accepted
+// (a fixed-length template field checked once): it stores v into r without
+// checking again.
+func (f *Field) DecodeChecked(r *telemetry.Record, v []byte) { f.set(r, v) }
 
 // ossLen and rawLen clamp the lengths a producer claims to the array sizes,
 // so that a corrupt record can never make the encoder read out of bounds.
@@ -421,6 +435,32 @@ func fieldMask(r *telemetry.Record, fs FieldSet) uint32 {
 		m |= 1<<fRawSection | 1<<fRawLength
 	}
 	return m | traceMask(r) // trace.go
+}
+
+// maskKey packs everything fieldMask reads of a record, so that an
+// Encoder can reuse the previous record's mask when the key repeats (the
+// records of one route and role all share it): the 24-bit trace type and
+// one bit each for the Flow ID, the sequence number, a raw section, a
+// trace and per-hop trace fields. TestMaskKeyCoversFieldMask fails when
+// fieldMask starts to depend on anything else.
+func maskKey(r *telemetry.Record) uint64 {
+	k := uint64(r.TraceType) << 8
+	if r.HasFlowID {
+		k |= 1
+	}
+	if r.HasSeq {
+		k |= 2
+	}
+	if r.RawLen > 0 {
+		k |= 4
+	}
+	if r.Trace.Has {
+		k |= 8
+	}
+	if r.TraceHops > 0 {
+		k |= 16
+	}
+	return k | 1<<63 // never 0, the key of an Encoder that has seen no record
 }
 
 // putField writes field i of r into d like Fields[i].put, through a switch

@@ -107,6 +107,8 @@ type Encoder struct {
 	templates map[uint32]*template
 	custom    map[*CustomTemplate]*template // custom.go
 	last      *template                     // template of the previous record (fast path)
+	lastKey   uint64                        // maskKey of the previous record, 0 before the first
+	lastMask  uint32                        // its fieldMask
 	nextID    uint32
 	seq       uint32 // data records emitted in this session (RFC 7011 seq)
 
@@ -268,7 +270,10 @@ func recordLen(t *template, r *telemetry.Record) int {
 // (with its template, when that must be sent) does not fit. Encode wraps it
 // (trace.go).
 func (e *Encoder) encode(r *telemetry.Record) error {
-	t, err := e.templateFor(fieldMask(r, e.cfg.Fields))
+	if k := maskKey(r); k != e.lastKey {
+		e.lastKey, e.lastMask = k, fieldMask(r, e.cfg.Fields)
+	}
+	t, err := e.templateFor(e.lastMask)
 	if err != nil {
 		return err
 	}

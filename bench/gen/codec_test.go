@@ -1,7 +1,6 @@
 package gen
 
 import (
-	"net/netip"
 	"testing"
 
 	"github.com/dexplane/dexplane/dataplane/packet"
@@ -12,13 +11,7 @@ import (
 func TestTemplatesParseWithDataplaneCodec(t *testing.T) {
 	for _, mode := range []DEXMode{NoDEX, Inline, IP6IP6} {
 		for _, ext := range []uint8{0x00, 0x80, 0x40, 0xC0} {
-			s := testSpec()
-			s.Size = 1500
-			s.Mode = mode
-			s.DEX = DEX{Namespace: 123, ExtFlags: ext, TraceType: 0xF00000, FlowID: 0x1000}
-			s.TunSrc = netip.MustParseAddr("2001:db8:ffff::1")
-			s.TunDst = netip.MustParseAddr("2001:db8:ffff::2")
-			ts, err := Build(s)
+			ts, err := Build(dexSpec(mode, 1500, DEX{Namespace: 123, ExtFlags: ext, TraceType: 0xF00000, FlowID: 0x1000}))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -96,15 +96,9 @@ func (SoftirqCPU) Name() string { return "softirq" }
 
 // Sample implements CPUProbe.
 func (SoftirqCPU) Sample() (time.Duration, error) {
-	b, err := os.ReadFile("/proc/stat")
+	f, err := cpuLine()
 	if err != nil {
-		return 0, fmt.Errorf("read /proc/stat: %w", err)
-	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	f := strings.Fields(string(line))
-	// cpu user nice system idle iowait irq softirq ...
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0, fmt.Errorf("parse /proc/stat: unexpected first line %q", line)
+		return 0, err
 	}
 	ticks, err := strconv.ParseInt(f[7], 10, 64)
 	if err != nil {
@@ -173,14 +167,9 @@ func (MachineCPU) Name() string { return "machine" }
 
 // Sample implements CPUProbe.
 func (MachineCPU) Sample() (time.Duration, error) {
-	b, err := os.ReadFile("/proc/stat")
+	f, err := cpuLine()
 	if err != nil {
-		return 0, fmt.Errorf("read /proc/stat: %w", err)
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, fmt.Errorf("parse /proc/stat: unexpected first line %q", line)
+		return 0, err
 	}
 	var ticks int64
 	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
@@ -194,6 +183,21 @@ func (MachineCPU) Sample() (time.Duration, error) {
 		ticks += n
 	}
 	return time.Duration(ticks) * time.Second / userHZ, nil
+}
+
+// cpuLine returns the fields of the aggregate "cpu" line of /proc/stat:
+// "cpu", then user nice system idle iowait irq softirq steal … in ticks.
+func cpuLine() ([]string, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return nil, fmt.Errorf("parse /proc/stat: unexpected first line %q", line)
+	}
+	return f, nil
 }
 
 // pinThread restricts the calling OS thread to cpus (nil: no change).

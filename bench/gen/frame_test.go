@@ -4,36 +4,28 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/dexplane/dexplane/internal/specvec"
-	"github.com/dexplane/dexplane/internal/testutil"
 	"net"
 	"net/netip"
 	"testing"
-)
 
-// Spec §7 vectors (hex of the IPv6 packet).
-const (
-	vecPlain = specvec.Plain
-	vecA     = specvec.A
-	vecB     = specvec.B
-	vecB2    = specvec.B2
-	vecC     = specvec.C
+	"github.com/dexplane/dexplane/internal/specvec"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 var mustHex = testutil.MustHex
 
 func TestDEXInsertionMatchesSpecVectors(t *testing.T) {
-	plain := mustHex(t, vecPlain)
+	plain := mustHex(t, specvec.Plain)
 	tests := []struct {
 		name string
 		dex  DEX
 		want string
 		ip6  bool
 	}{
-		{"a inline no ext", DEX{Namespace: 123, TraceType: 0x800000}, vecA, false},
-		{"b inline flow+seq", DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0xB00000, FlowID: 0x12345678}, vecB, false},
-		{"b2 inline flow only", DEX{Namespace: 123, ExtFlags: 0x80, TraceType: 0xB00000, FlowID: 0x12345678}, vecB2, false},
-		{"c ip6ip6 flow+seq", DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0x800000, FlowID: 0x12345678, Seq: 1}, vecC, true},
+		{"a inline no ext", DEX{Namespace: 123, TraceType: 0x800000}, specvec.A, false},
+		{"b inline flow+seq", DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0xB00000, FlowID: 0x12345678}, specvec.B, false},
+		{"b2 inline flow only", DEX{Namespace: 123, ExtFlags: 0x80, TraceType: 0xB00000, FlowID: 0x12345678}, specvec.B2, false},
+		{"c ip6ip6 flow+seq", DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0x800000, FlowID: 0x12345678, Seq: 1}, specvec.C, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,7 +47,7 @@ func TestDEXInsertionMatchesSpecVectors(t *testing.T) {
 }
 
 func TestInsertInlineRejectsExistingHbH(t *testing.T) {
-	_, err := InsertInline(mustHex(t, vecA), DEX{Namespace: 1, TraceType: 0x800000})
+	_, err := InsertInline(mustHex(t, specvec.A), DEX{Namespace: 1, TraceType: 0x800000})
 	if !errors.Is(err, ErrSpec) {
 		t.Fatalf("err = %v, want ErrSpec", err)
 	}
@@ -72,6 +64,16 @@ func testSpec() StreamSpec {
 		Spread: Spread{SrcPorts: 4, DstAddrs: 2},
 		Run:    0xABCD0123,
 	}
+}
+
+// dexSpec is testSpec with size, DEX mode and option d, and the tunnel
+// addresses ip6ip6 needs.
+func dexSpec(mode DEXMode, size int, d DEX) StreamSpec {
+	s := testSpec()
+	s.Size, s.Mode, s.DEX = size, mode, d
+	s.TunSrc = netip.MustParseAddr("2001:db8:ffff::1")
+	s.TunDst = netip.MustParseAddr("2001:db8:ffff::2")
+	return s
 }
 
 // verifyUDP recomputes the UDP checksum of a parsed frame over the
@@ -98,12 +100,7 @@ func TestBuildAndParse(t *testing.T) {
 	for _, mode := range []DEXMode{NoDEX, Inline, IP6IP6} {
 		for _, ext := range []uint8{0x00, 0x80, 0xC0} {
 			for _, size := range []int{MinSize, 512, 1500} {
-				s := testSpec()
-				s.Size = size
-				s.Mode = mode
-				s.DEX = DEX{Namespace: 123, ExtFlags: ext, TraceType: 0x800000, FlowID: 100}
-				s.TunSrc = netip.MustParseAddr("2001:db8:ffff::1")
-				s.TunDst = netip.MustParseAddr("2001:db8:ffff::2")
+				s := dexSpec(mode, size, DEX{Namespace: 123, ExtFlags: ext, TraceType: 0x800000, FlowID: 100})
 				ts, err := Build(s)
 				if err != nil {
 					t.Fatalf("%v ext %#x size %d: %v", mode, ext, size, err)

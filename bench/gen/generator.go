@@ -54,8 +54,7 @@ type Generator struct {
 	// number of flows that queue carries.
 	perQueue []atomic.Uint64
 	flowsOn  []uint64
-	done     chan struct{}
-	err      error
+	thread
 }
 
 // NewGenerator validates cfg and builds the stream's templates.
@@ -82,7 +81,7 @@ func NewGenerator(cfg GenConfig) (*Generator, error) {
 	if cfg.Queues > ts.Flows {
 		return nil, fmt.Errorf("%w: %d queues for %d flows: a queue would carry none", ErrSpec, cfg.Queues, ts.Flows)
 	}
-	g := &Generator{cfg: cfg, ts: ts, done: make(chan struct{}),
+	g := &Generator{cfg: cfg, ts: ts, thread: newThread(),
 		perQueue: make([]atomic.Uint64, cfg.Queues), flowsOn: make([]uint64, cfg.Queues)}
 	for f := range ts.Flows {
 		g.flowsOn[f%cfg.Queues]++
@@ -116,44 +115,22 @@ func (g *Generator) SentPerFlow(f int) uint64 {
 // ends or Count packets are sent. It returns once the socket is open (or
 // failed to open); Wait returns the final error.
 func (g *Generator) Start(ctx context.Context) error {
-	ready := make(chan error, 1)
-	go g.run(ctx, ready)
-	return <-ready
-}
-
-// Wait blocks until the generator has stopped and returns its error.
-func (g *Generator) Wait() error {
-	<-g.done
-	return g.err
+	return g.start(g.cfg.Netns, g.cfg.CPUs, func(ready func()) error {
+		socks, err := openTX(g.cfg.Iface, g.cfg.Queues)
+		if err != nil {
+			return err
+		}
+		ready()
+		errs := []error{g.loop(ctx, socks)}
+		for _, x := range socks {
+			errs = append(errs, x.Close())
+		}
+		return errors.Join(errs...)
+	})
 }
 
 // Done is closed when the generator has stopped.
 func (g *Generator) Done() <-chan struct{} { return g.done }
-
-func (g *Generator) run(ctx context.Context, ready chan<- error) {
-	defer close(g.done)
-	err := lockInNetns(g.cfg.Netns)
-	if err == nil {
-		err = pinThread(g.cfg.CPUs)
-	}
-	if err != nil {
-		ready <- err
-		g.err = err
-		return
-	}
-	socks, err := openTX(g.cfg.Iface, g.cfg.Queues)
-	if err != nil {
-		ready <- err
-		g.err = err
-		return
-	}
-	ready <- nil
-	errs := []error{g.loop(ctx, socks)}
-	for _, x := range socks {
-		errs = append(errs, x.Close())
-	}
-	g.err = errors.Join(errs...)
-}
 
 // maxConsecutiveErrors bounds how long the generator retries a failing
 // transmit (link down, device gone) before giving up.

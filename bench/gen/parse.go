@@ -7,18 +7,6 @@ import (
 	"github.com/dexplane/dexplane/internal/payload"
 )
 
-// Parse errors; the sink counts frames by reason.
-var (
-	// ErrNotOurs means the frame is not a generator packet (not IPv6/UDP,
-	// no payload magic): ND, other traffic.
-	ErrNotOurs = errors.New("not a generator frame")
-	// ErrTruncated means a header runs past the end of the frame.
-	ErrTruncated = errors.New("truncated frame")
-	// ErrCorrupt means a generator frame whose payload header check, UDP
-	// length or payload pattern does not match.
-	ErrCorrupt = errors.New("corrupt payload")
-)
-
 // Parsed is what the sink learns from one frame. It holds no pointers.
 type Parsed struct {
 	// HeaderOff is the offset of the payload header in the frame.
@@ -117,6 +105,18 @@ func Parse(frame []byte, r *Parsed) error {
 		}
 	}
 }
+
+// Parse errors; the sink counts frames by reason.
+var (
+	// ErrNotOurs means the frame is not a generator packet (not IPv6/UDP,
+	// no payload magic): ND, other traffic.
+	ErrNotOurs = errors.New("not a generator frame")
+	// ErrTruncated means a header runs past the end of the frame.
+	ErrTruncated = errors.New("truncated frame")
+	// ErrCorrupt means a generator frame whose payload header check, UDP
+	// length or payload pattern does not match.
+	ErrCorrupt = errors.New("corrupt payload")
+)
 
 // CheckPattern reports whether the payload after the header of a frame
 // Parse accepted is the payload filler pattern (one memory compare).

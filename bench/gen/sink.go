@@ -80,9 +80,8 @@ type Sink struct {
 	// kstats holds the socket's kernel statistics, read when it stops.
 	kstats SocketDrops
 
-	mu   sync.Mutex // guards flows and kstats; held by the receive loop
-	done chan struct{}
-	err  error
+	mu sync.Mutex // guards flows and kstats; held by the receive loop
+	thread
 }
 
 // NewSink prepares a sink; Start opens its socket.
@@ -91,7 +90,7 @@ func NewSink(cfg SinkConfig) *Sink {
 		cfg.Flows = 1
 	}
 	return &Sink{cfg: cfg, flows: make([]FlowStats, cfg.Flows),
-		done: make(chan struct{})}
+		thread: newThread()}
 }
 
 // Counters returns a snapshot of the counters; safe from any goroutine.
@@ -118,53 +117,31 @@ func (s *Sink) Flows() []FlowStats {
 // Start attaches the sink's XDP program, opens its socket and starts
 // receiving until ctx ends. It returns once the socket is ready.
 func (s *Sink) Start(ctx context.Context) error {
-	ready := make(chan error, 1)
-	go s.run(ctx, ready)
-	return <-ready
-}
-
-// Wait blocks until the sink has stopped (program detached, socket closed).
-func (s *Sink) Wait() error {
-	<-s.done
-	return s.err
-}
-
-func (s *Sink) run(ctx context.Context, ready chan<- error) {
-	defer close(s.done)
-	err := lockInNetns(s.cfg.Netns)
-	if err == nil {
-		err = pinThread(s.cfg.CPUs)
-	}
-	if err != nil {
-		s.err = err
-		ready <- err
-		return
-	}
-	port, err := openRX(s.cfg.Iface, s.cfg.Queues)
-	if err != nil {
-		s.err = err
-		ready <- err
-		return
-	}
-	// The sink sleeps in poll(2) most of the time; a higher priority lets
-	// it run as soon as frames arrive instead of after the busy generator
-	// and DUT threads' time slices, so that it is not the bottleneck.
-	// Failure (no CAP_SYS_NICE) only costs that margin.
-	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), sinkNice)
-	ready <- nil
-	err = s.loop(ctx, port.ports)
-	var kd SocketDrops
-	for _, x := range port.ports {
-		if st, serr := x.Socket().Stats(); serr == nil {
-			kd.Dropped += st.RxDropped
-			kd.RxRingFull += st.RxRingFull
-			kd.FillRingEmpty += st.RxFillRingEmpty
+	return s.start(s.cfg.Netns, s.cfg.CPUs, func(ready func()) error {
+		port, err := openRX(s.cfg.Iface, s.cfg.Queues)
+		if err != nil {
+			return err
 		}
-	}
-	s.mu.Lock()
-	s.kstats = kd
-	s.mu.Unlock()
-	s.err = errors.Join(err, port.close())
+		// The sink sleeps in poll(2) most of the time; a higher priority
+		// lets it run as soon as frames arrive instead of after the busy
+		// generator and DUT threads' time slices, so that it is not the
+		// bottleneck. Failure (no CAP_SYS_NICE) only costs that margin.
+		_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), sinkNice)
+		ready()
+		err = s.loop(ctx, port.ports)
+		var kd SocketDrops
+		for _, x := range port.ports {
+			if st, serr := x.Socket().Stats(); serr == nil {
+				kd.Dropped += st.RxDropped
+				kd.RxRingFull += st.RxRingFull
+				kd.FillRingEmpty += st.RxFillRingEmpty
+			}
+		}
+		s.mu.Lock()
+		s.kstats = kd
+		s.mu.Unlock()
+		return errors.Join(err, port.close())
+	})
 }
 
 // sinkNice is the nice value of the sink's thread.

@@ -35,6 +35,20 @@ const (
 // closes sockets on the same queues hundreds of times.
 const bindRetry = 3 * time.Second
 
+// openPort binds a port to queue q of ifindex with rings for a sender (its
+// TX and completion rings hold every UMEM frame) or a receiver (its fill
+// ring holds every frame).
+func openPort(ifindex, q int, send bool) (*xsk.Port, error) {
+	cfg := xsk.PortConfig{Ifindex: ifindex, Queue: q, BindRetry: bindRetry,
+		Umem:   xsk.UmemConfig{FrameSize: frameSize, NumFrames: sinkUmemFrames},
+		RxSize: rxRingSize, FillSize: sinkUmemFrames, CompletionSize: smallRing, TxSize: smallRing}
+	if send {
+		cfg.Umem.NumFrames = umemFrames
+		cfg.RxSize, cfg.FillSize, cfg.CompletionSize, cfg.TxSize = smallRing, smallRing, umemFrames, txRingSize
+	}
+	return xsk.OpenPort(cfg)
+}
+
 // openTX binds send-only ports to queues 0..queues-1 of ifname in the
 // calling thread's network namespace. No XDP program is needed to transmit.
 // On a veth, what is sent on TX queue q arrives on the peer's RX queue q.
@@ -52,10 +66,7 @@ func openTX(ifname string, queues int) (_ []*xsk.Port, err error) {
 		}
 	}()
 	for q := range max(queues, 1) {
-		p, err := xsk.OpenPort(xsk.PortConfig{Ifindex: link.Attrs().Index, Queue: q,
-			Umem:   xsk.UmemConfig{FrameSize: frameSize, NumFrames: umemFrames},
-			RxSize: smallRing, FillSize: smallRing, CompletionSize: umemFrames, TxSize: txRingSize,
-			BindRetry: bindRetry})
+		p, err := openPort(link.Attrs().Index, q, true)
 		if err != nil {
 			return nil, fmt.Errorf("AF_XDP TX socket on %s queue %d: %w", ifname, q, err)
 		}
@@ -93,10 +104,7 @@ func openRX(ifname string, queues int) (_ *rxPort, err error) {
 		return nil, fmt.Errorf("XDP redirect program on %s: %w", ifname, err)
 	}
 	for q := range queues {
-		p, err := xsk.OpenPort(xsk.PortConfig{Ifindex: link.Attrs().Index, Queue: q,
-			Umem:   xsk.UmemConfig{FrameSize: frameSize, NumFrames: sinkUmemFrames},
-			RxSize: rxRingSize, FillSize: sinkUmemFrames, CompletionSize: smallRing, TxSize: smallRing,
-			BindRetry: bindRetry})
+		p, err := openPort(link.Attrs().Index, q, false)
 		if err != nil {
 			return nil, fmt.Errorf("AF_XDP RX socket on %s queue %d: %w", ifname, q, err)
 		}

@@ -113,8 +113,10 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 
 	out := bufio.NewWriter(stdout)
+	if *maxPackets > 0 {
+		*af.maxOpen = *maxPackets
+	}
 	corr := collect.NewCorrelator()
-	corr.MaxPackets = *maxPackets
 	an, err := newAnalytics(af, corr, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
@@ -137,26 +139,22 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 	var records, bad, missingTemplate uint64
-	var samples []collect.PacketKey
 	var traces []traceSample
-	sampled := map[collect.PacketKey]bool{}
+	samples := pathSamples{n: *paths}
 	handle := func(m *collect.Message) {
 		defer m.Release()
+		corr.Expire(time.Now().UnixNano())
 		domain = m.Domain
 		missingTemplate += m.MissingTemplate
 		m.Walk(func(ev *collect.Event) {
 			records++
+			an.records++
 			corr.Add(ev)
-			an.event(ev)
 			if r := &ev.Record; r.Trace.Has && len(traces) < *paths {
 				traces = append(traces, traceSample{domain: ev.Domain, rec: *r}) // collect_pto.go
 			}
-			if r := &ev.Record; len(samples) < *paths && r.HasFlowID && r.HasSeq {
-				k := collect.PacketKey{Namespace: r.Namespace, FlowID: r.FlowID, Seq: r.Seq}
-				if !sampled[k] {
-					sampled[k] = true
-					samples = append(samples, k)
-				}
+			if *paths > 0 {
+				samples.add(ev) // collect_analytics.go
 			}
 			if !*quiet {
 				line = collect.AppendEvent(line[:0], ev, *asJSON)
@@ -174,7 +172,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(out, "--- %d record(s), %d bad message(s), %d data set(s) without template\n", records, bad, missingTemplate)
 		collect.WriteSummary(out, corr.Summary())
 		an.writeSummary(out)
-		writePaths(out, corr, samples)
+		samples.write(out)
 		writeTraces(out, traces)
 		out.Flush()
 	}
@@ -203,36 +201,4 @@ loop:
 	an.close()
 	summary()
 	return 0
-}
-
-// writePaths prints the path of each sampled packet: every node that
-// exported it, in path order, with its IOAM timestamp and the delay from the
-// previous node (clocks of nodes on one host agree; across hosts they need
-// PTP or NTP to be meaningful).
-func writePaths(w io.Writer, corr *collect.Correlator, keys []collect.PacketKey) {
-	if len(keys) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "--- paths of %d packet(s)\n", len(keys))
-	for _, k := range keys {
-		hops := corr.Path(k)
-		fmt.Fprintf(w, "ns %d flow 0x%08x seq %d:", k.Namespace, k.FlowID, k.Seq)
-		if len(hops) == 0 {
-			fmt.Fprintln(w, " (folded into statistics)")
-			continue
-		}
-		for i, h := range hops {
-			fmt.Fprintf(w, "\n  node %d", h.Domain)
-			if h.HasNodeID {
-				fmt.Fprintf(w, " (node_id %d)", h.NodeID)
-			}
-			if h.Time != 0 {
-				fmt.Fprintf(w, " at %s", time.Unix(0, h.Time).UTC().Format("15:04:05.000000"))
-				if i > 0 && hops[i-1].Time != 0 {
-					fmt.Fprintf(w, "  +%v", time.Duration(h.Time-hops[i-1].Time))
-				}
-			}
-		}
-		fmt.Fprintln(w)
-	}
 }

@@ -15,8 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/exporter/aggregate"
 	"github.com/dexplane/dexplane/exporter/collect"
 )
@@ -38,8 +36,8 @@ func addAnalyticsFlags(fs *flag.FlagSet) *analyticsFlags {
 		ipfixOut:       fs.String("ipfix-out", "", "re-export per-segment and per-path delay (RFC 9951 elements) as IPFIX to `URL` (udp://HOST:PORT or tcp://HOST:PORT)"),
 		ipfixOutDomain: fs.Uint("ipfix-out-domain", 0, "observation domain `ID` of the --ipfix-out messages"),
 		exportInterval: fs.Duration("export-interval", 10*time.Second, "delay statistics interval of --ipfix-out (`DURATION`)"),
-		pathTimeout:    fs.Duration("path-timeout", time.Second, "a packet's path is complete `DURATION` after its first record arrived"),
-		maxOpen:        fs.Int("max-open", 1<<20, "packets assembled at once (about 180 octets each); the oldest complete early beyond"),
+		pathTimeout:    fs.Duration("path-timeout", time.Second, "a packet's path is complete `DURATION` after its first record arrived (later records of it form a second path)"),
+		maxOpen:        fs.Int("max-open", 1<<20, "packets assembled at once (188 octets each, allocated at start); the oldest complete early beyond"),
 		metricsAddr:    fs.String("metrics-address", "", "serve Prometheus /metrics on `ADDR` (host:port)"),
 		otlp:           fs.String("otlp", "", "send each packet path as an OpenTelemetry trace (OTLP/HTTP, JSON) to `ENDPOINT`, e.g. http://HOST:4318"),
 	}
@@ -50,7 +48,6 @@ func addAnalyticsFlags(fs *flag.FlagSet) *analyticsFlags {
 // methods run on the collect loop's goroutine except the HTTP server.
 type analytics struct {
 	f       *analyticsFlags
-	paths   *collect.Paths
 	delays  *collect.Delays
 	out     *collect.IPFIXOut
 	otlp    *collect.OTLP
@@ -59,24 +56,25 @@ type analytics struct {
 	corr    *collect.Correlator
 	tick    *time.Ticker
 	nextOut time.Time
-	records uint64
+	records uint64 // per-packet and aggregate records
 	stderr  io.Writer
-	// per node: per-packet records, and aggregate totals by flow
-	perPacket map[uint32]uint64
-	aggs      map[aggKey]*collect.AggregateTotals
+	// aggregate totals by node and flow
+	aggs map[aggKey]*collect.AggregateTotals
 }
 
-// aggKey is a node and a flow of the aggregate summary.
+// aggKey is a node, a flow and a route (encapsulating nodes) of the
+// aggregate summary.
 type aggKey struct {
 	domain uint32
 	flow   collect.FlowKey
+	route  uint16
 }
 
 func newAnalytics(f *analyticsFlags, corr *collect.Correlator, stderr io.Writer) (*analytics, error) {
 	if *f.exportInterval <= 0 || *f.pathTimeout <= 0 {
 		return nil, fmt.Errorf("--export-interval and --path-timeout must be positive")
 	}
-	a := &analytics{f: f, corr: corr, stderr: stderr, perPacket: map[uint32]uint64{}, aggs: map[aggKey]*collect.AggregateTotals{}}
+	a := &analytics{f: f, corr: corr, stderr: stderr, aggs: map[aggKey]*collect.AggregateTotals{}}
 	now := time.Now()
 	a.delays = collect.NewDelays(now.UnixNano())
 	if *f.otlp != "" {
@@ -87,12 +85,16 @@ func newAnalytics(f *analyticsFlags, corr *collect.Correlator, stderr io.Writer)
 		a.otlp = o
 		fmt.Fprintf(stderr, "dexplane collect: packet paths as OTLP traces to %s\n", *f.otlp)
 	}
-	a.paths = collect.NewPaths(*f.maxOpen, *f.pathTimeout, func(p *collect.Path) {
+	// one correlation structure: the Correlator's packet table completes
+	// each path into the flow statistics, the delays and the traces
+	corr.MaxPackets, corr.Timeout = *f.maxOpen, *f.pathTimeout
+	corr.OnPath = func(p *collect.Path) {
 		a.delays.AddPath(p)
 		if a.otlp != nil {
 			a.otlp.Add(p)
 		}
-	})
+	}
+	corr.Expire(time.Now().UnixNano()) // allocates the packet table before any record
 	a.nextOut = now.Add(*f.exportInterval)
 	if *f.ipfixOut != "" {
 		o, err := collect.DialIPFIXOut(*f.ipfixOut, uint32(*f.ipfixOutDomain))
@@ -124,43 +126,13 @@ func newAnalytics(f *analyticsFlags, corr *collect.Correlator, stderr io.Writer)
 	return a, nil
 }
 
-// event adds one per-packet record.
-func (a *analytics) event(ev *collect.Event) {
-	a.records++
-	a.perPacket[ev.Domain]++
-	r := &ev.Record
-	if !r.HasFlowID || !r.HasSeq {
-		return
-	}
-	var t int64
-	switch {
-	case r.TraceType&telemetry.TraceTimestampSec != 0 && r.TraceType&telemetry.TraceTimestampFrac != 0 &&
-		r.TimestampSec != telemetry.Unavailable32 && r.TimestampFrac != telemetry.Unavailable32:
-		t = int64(r.TimestampSec)*1e9 + int64(r.TimestampFrac)*1e3
-	case ev.Present&(1<<fieldObservationTime) != 0:
-		t = r.RxTime
-	}
-	a.paths.Add(collect.PacketKey{Namespace: r.Namespace, FlowID: r.FlowID, Seq: r.Seq}, ev.Domain, t, time.Now().UnixNano())
-}
-
-// fieldObservationTime is the index of observationTimeNanoseconds in
-// exporter.Fields.
-var fieldObservationTime = func() int {
-	for i := range exporter.Fields {
-		if exporter.Fields[i].Name == "observationTimeNanoseconds" {
-			return i
-		}
-	}
-	panic("no observationTimeNanoseconds field")
-}()
-
 // aggregate receives an aggregate record of a node.
 func (a *analytics) aggregate(domain uint32, rec *aggregate.Record) {
 	a.records++
 	if a.metrics != nil {
 		a.metrics.AddAggregate(domain, rec)
 	}
-	k := aggKey{domain, collect.FlowKey{Namespace: rec.Namespace, FlowID: rec.FlowID}}
+	k := aggKey{domain, collect.FlowKey{Namespace: rec.Namespace, FlowID: rec.FlowID}, rec.Route}
 	t := a.aggs[k]
 	if t == nil {
 		t = &collect.AggregateTotals{}
@@ -182,24 +154,35 @@ func (a *analytics) writeSummary(w io.Writer) {
 		recs[k.domain] += t.Records
 	}
 	slices.SortFunc(keys, func(x, y aggKey) int {
-		return cmp.Or(cmp.Compare(x.flow.Namespace, y.flow.Namespace), cmp.Compare(x.flow.FlowID, y.flow.FlowID), cmp.Compare(x.domain, y.domain))
+		return cmp.Or(cmp.Compare(x.flow.Namespace, y.flow.Namespace), cmp.Compare(x.flow.FlowID, y.flow.FlowID), cmp.Compare(x.domain, y.domain),
+			cmp.Compare(x.route, y.route))
 	})
 	fmt.Fprintf(w, "--- aggregates (export.aggregate at the node)\n")
 	for _, k := range keys {
 		t := a.aggs[k]
-		fmt.Fprintf(w, "flow ns=%d id=0x%08x node %d: %d aggregate record(s) for %d packet(s), %d octets, seq %d..%d, lost %d, duplicates %d, reordered %d\n",
-			k.flow.Namespace, k.flow.FlowID, k.domain, t.Records, t.Packets, t.Octets, t.FirstSeq, t.LastSeq, t.Lost(), t.Duplicates, t.Reordered)
+		route := ""
+		if k.route != 0 { // an encapsulating node: the route that selected the packets
+			route = fmt.Sprintf(" route %d", k.route)
+		}
+		fmt.Fprintf(w, "flow ns=%d id=0x%08x node %d%s: %d aggregate record(s) for %d packet(s), %d octets, seq %d..%d, lost %d, duplicates %d, reordered %d\n",
+			k.flow.Namespace, k.flow.FlowID, k.domain, route, t.Records, t.Packets, t.Octets, t.FirstSeq, t.LastSeq, t.Lost(), t.Duplicates, t.Reordered)
+	}
+	perPacket := map[uint32]uint64{}
+	for k, t := range a.corr.NodeTotals() {
+		perPacket[k.Domain] += t.Received
 	}
 	doms := slices.Sorted(maps.Keys(recs))
 	for _, d := range doms {
-		fmt.Fprintf(w, "node %d: %d aggregate record(s) against %d per-packet record(s)\n", d, recs[d], a.perPacket[d])
+		fmt.Fprintf(w, "node %d: %d aggregate record(s) against %d per-packet record(s)\n", d, recs[d], perPacket[d])
 	}
 }
 
 // onTick completes timed-out paths, exports delays when due and refreshes
-// the metrics.
-func (a *analytics) onTick(now time.Time) {
-	a.paths.Expire(now.UnixNano())
+// the metrics. It reads the clock itself: a tick read late carries an
+// old time.
+func (a *analytics) onTick(time.Time) {
+	now := time.Now()
+	a.corr.Expire(now.UnixNano())
 	if a.otlp != nil {
 		a.otlp.Flush()
 	}
@@ -208,8 +191,8 @@ func (a *analytics) onTick(now time.Time) {
 		a.nextOut = now.Add(*a.f.exportInterval)
 	}
 	if a.metrics != nil {
-		c := a.paths.Counters()
-		a.metrics.Update(a.corr.NodeTotals(), a.records, c.Paths, uint64(a.paths.Open()))
+		c := a.corr.PathCounters()
+		a.metrics.Update(a.corr.NodeTotals(), a.records, c.Paths, uint64(a.corr.Open()))
 	}
 }
 
@@ -232,7 +215,7 @@ func (a *analytics) close() {
 	if a.tick != nil {
 		a.tick.Stop()
 	}
-	a.paths.Flush()
+	a.corr.Flush()
 	if a.otlp != nil {
 		a.otlp.Close()
 	}
@@ -244,5 +227,62 @@ func (a *analytics) close() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		a.srv.Shutdown(ctx)
 		cancel()
+	}
+}
+
+// pathSamples keeps the hops of the first n packets seen for `collect
+// --paths n`: a debugging aid that costs a map lookup per record.
+type pathSamples struct {
+	n    int
+	keys []collect.PacketKey
+	hops map[collect.PacketKey][]collect.Hop
+}
+
+// add records ev's hop if its packet is (or becomes) a sample.
+func (s *pathSamples) add(ev *collect.Event) {
+	r := &ev.Record
+	if !r.HasFlowID || !r.HasSeq {
+		return
+	}
+	k := collect.PacketKey{Namespace: r.Namespace, FlowID: r.FlowID, Seq: r.Seq}
+	h, ok := s.hops[k]
+	if !ok {
+		if len(s.keys) >= s.n {
+			return
+		}
+		if s.hops == nil {
+			s.hops = map[collect.PacketKey][]collect.Hop{}
+		}
+		s.keys = append(s.keys, k)
+	}
+	s.hops[k] = append(h, collect.HopOf(ev))
+}
+
+// write prints the path of each sampled packet: every node that exported
+// it, in path order, with its IOAM timestamp and the delay from the
+// previous node (clocks of nodes on one host agree; across hosts they need
+// PTP or NTP to be meaningful).
+func (s *pathSamples) write(w io.Writer) {
+	if len(s.keys) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "--- paths of %d packet(s)\n", len(s.keys))
+	for _, k := range s.keys {
+		hops := slices.Clone(s.hops[k])
+		collect.SortHops(hops)
+		fmt.Fprintf(w, "ns %d flow 0x%08x seq %d:", k.Namespace, k.FlowID, k.Seq)
+		for i, h := range hops {
+			fmt.Fprintf(w, "\n  node %d", h.Domain)
+			if h.HasNodeID {
+				fmt.Fprintf(w, " (node_id %d)", h.NodeID)
+			}
+			if h.Time != 0 {
+				fmt.Fprintf(w, " at %s", time.Unix(0, h.Time).UTC().Format("15:04:05.000000"))
+				if i > 0 && hops[i-1].Time != 0 {
+					fmt.Fprintf(w, "  +%v", time.Duration(h.Time-hops[i-1].Time))
+				}
+			}
+		}
+		fmt.Fprintln(w)
 	}
 }

@@ -320,22 +320,7 @@ func TestHandler(t *testing.T) {
 	part := partial(good, l4(t, good, layers.IPProtocolTCP), layers.IPProtocolTCP)
 	var warned []int
 	h := &Handler{Fix: [2]bool{true, false}, OnUnfinished: func(p int) { warned = append(warned, p) }}
-	buf := make([]byte, 2048)
-	f := &handle.Frame{Buf: buf, Off: 256, Len: len(part)}
-	for _, in := range []int{0, 1, 1, 0} {
-		copy(buf[256:], part)
-		f.Ingress = in
-		if v := h.Handle(f); v != handle.Forward {
-			t.Fatalf("verdict %v", v)
-		}
-		want := good
-		if in == 1 {
-			want = part
-		}
-		if !bytes.Equal(buf[256:256+len(part)], want) {
-			t.Errorf("port %d: frame after the stage differs from the expected one", in)
-		}
-	}
+	buf, f := handleOnPorts(t, h, []int{0, 1, 1, 0}, part, good)
 	if c := h.Ports[0].Load(); c.Completed != 2 || c.Unfinished != 0 {
 		t.Errorf("port 0 counters %+v", c)
 	}
@@ -349,4 +334,44 @@ func TestHandler(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { copy(buf[256:], part); h.Handle(f) }); n != 0 {
 		t.Errorf("Handle allocates %v per frame", n)
 	}
+}
+
+// TestHandlerOff: on an Off port the stage neither completes nor counts;
+// Fix wins over Off.
+func TestHandlerOff(t *testing.T) {
+	good := frame(t, "plain", layers.IPProtocolTCP, 200)
+	part := partial(good, l4(t, good, layers.IPProtocolTCP), layers.IPProtocolTCP)
+	warned := 0
+	h := &Handler{Fix: [2]bool{true, false}, Off: [2]bool{true, true}, OnUnfinished: func(int) { warned++ }}
+	handleOnPorts(t, h, []int{0, 1}, part, good)
+	if c := h.Ports[0].Load(); c.Completed != 1 || c.Unfinished != 0 {
+		t.Errorf("port 0 (Fix and Off) counters %+v", c)
+	}
+	if c := h.Ports[1].Load(); c != (Counts{}) || warned != 0 {
+		t.Errorf("port 1 (Off) counters %+v, %d warnings", c, warned)
+	}
+}
+
+// handleOnPorts passes frame part through h once per port in ports and
+// checks that it leaves completed (good) from port 0 and untouched from
+// port 1. It returns the buffer and frame it used.
+func handleOnPorts(t *testing.T, h *Handler, ports []int, part, good []byte) ([]byte, *handle.Frame) {
+	t.Helper()
+	buf := make([]byte, 2048)
+	f := &handle.Frame{Buf: buf, Off: 256, Len: len(part)}
+	for _, in := range ports {
+		copy(buf[256:], part)
+		f.Ingress = in
+		if v := h.Handle(f); v != handle.Forward {
+			t.Fatalf("verdict %v", v)
+		}
+		want := good
+		if in == 1 {
+			want = part
+		}
+		if !bytes.Equal(buf[256:256+len(part)], want) {
+			t.Errorf("port %d: frame after the stage differs from the expected one", in)
+		}
+	}
+	return buf, f
 }

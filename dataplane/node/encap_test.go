@@ -71,6 +71,9 @@ func TestEncapGolden(t *testing.T) {
 			if rec.Role != telemetry.RoleEncap || rec.Namespace != 123 || rec.ExtFlags != tc.ext || rec.TraceType != tc.tt {
 				t.Errorf("record header %+v", rec)
 			}
+			if rec.Route != 1 { // the first configured route, index + 1 (aggregation keys on it)
+				t.Errorf("record route %d, want 1", rec.Route)
+			}
 			if rec.HasFlowID != (tc.ext&0x80 != 0) || rec.HasSeq != (tc.ext&0x40 != 0) {
 				t.Errorf("record HasFlowID %v HasSeq %v for ext %#x", rec.HasFlowID, rec.HasSeq, tc.ext)
 			}

@@ -144,6 +144,7 @@ type Node struct {
 	// rebuilt when the snapshot pointer changes.
 	view view
 
+	routes    routeCache // in front of view.routes
 	flows     *flow.Table
 	flowIDs   flowIDCache
 	flowStats flow.Stats // last stats mirrored into ctr
@@ -337,6 +338,7 @@ func (n *Node) refresh(s *policy.Snapshot) error {
 		n.ctr.FlowsActive.Store(0)
 	}
 	n.view = v
+	n.routes.reset()
 	return nil
 }
 
@@ -383,9 +385,10 @@ func (n *Node) ExpireFlows(now int64, budget int) int {
 }
 
 // BeginBatch tells the node that the worker starts a batch of frames: until
-// EndBatch, the counters most frames move are kept in plain memory and so
-// is the packet count of a route that selects every packet. It implements
-// handle.BatchHandler.
+// EndBatch, the counters most frames move are kept in plain memory, so is
+// the packet count of a route that selects every packet, and the batch's
+// records reach the exporter at EndBatch (one publication of the ring's
+// tail per batch). It implements handle.BatchHandler.
 func (n *Node) BeginBatch() { n.batching = true }
 
 // EndBatch publishes what the node counted during the batch to Counters
@@ -395,8 +398,10 @@ func (n *Node) EndBatch() {
 	n.publish()
 }
 
-// publish adds the locally kept counts to Counters and the samplers.
+// publish adds the locally kept counts to Counters and the samplers, and
+// makes the batch's records visible to the ring's consumer.
 func (n *Node) publish() {
+	n.ring.PublishCommits()
 	n.hot.publish(&n.ctr)
 	if n.sampled != nil {
 		n.sampled.AddCount(n.nSampled)

@@ -133,7 +133,7 @@ func (n *Node) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r *p
 	if ns, ok := n.view.namespaces.Lookup(d.Namespace); ok {
 		l3 := f.Off + p.L3
 		end := min(l3+ipLen+overhead, f.Off+f.Len)
-		n.export(telemetry.RoleEncap, s, ns, f, in, out, d, &fi, f.Buf[l3:end])
+		n.export(telemetry.RoleEncap, s, ns, f, in, out, d, &fi, f.Buf[l3:end], uint16(r.ID+1))
 	}
 	return n.forward()
 }
@@ -266,15 +266,18 @@ func (n *Node) exportTrace(role telemetry.Role, f *handle.Frame, in, out int, op
 	frame := f.Buf[f.Off : f.Off+f.Len]
 	var fi flowInfo
 	captureFlow(frame, p, &fi)
-	*rec = telemetry.Record{
-		RxTime: f.RxTime, FlowLabel: fi.label, SrcPort: fi.srcPort, DstPort: fi.dstPort,
-		Role: role, IngressPort: uint8(in), EgressPort: uint8(out),
-		NextHeader: fi.nextHeader, HopLimit: fi.hopLimit, Src: fi.src, Dst: fi.dst,
-	}
+	rec.Reset() // filled in place: only the lines it uses are written
+	rec.RxTime, rec.FlowLabel, rec.SrcPort, rec.DstPort = f.RxTime, fi.label, fi.srcPort, fi.dstPort
+	rec.Role, rec.IngressPort, rec.EgressPort = role, uint8(in), uint8(out)
+	rec.NextHeader, rec.HopLimit, rec.Src, rec.Dst = fi.nextHeader, fi.hopLimit, fi.src, fi.dst
 	putTrace(&rec.Trace, opt)
 	rec.Namespace = rec.Trace.Namespace
 	rec.RawLen = uint16(copy(rec.RawSection[:], frame[p.L3:p.End]))
-	n.ring.Commit()
+	if n.batching {
+		n.ring.CommitBatched() // published at EndBatch
+	} else {
+		n.ring.Commit()
+	}
 	n.ctr.RecordsExported.Add(1)
 	n.ctr.Trace.Exported.Add(1)
 }

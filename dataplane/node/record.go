@@ -44,9 +44,10 @@ func (fi *flowInfo) key() flow.Key {
 
 // export fills one record in the ring for a packet carrying d, seen by this
 // node in role; raw is the IPv6 packet as it leaves (encap) or arrived
-// (transit, decap), from its outer IPv6 header. A full ring drops the
+// (transit, decap), from its outer IPv6 header; route is the index + 1 of
+// the route that selected the packet (encap), else 0. A full ring drops the
 // record and counts it; export never blocks.
-func (n *Node) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namespace, f *handle.Frame, in, out int, d *packet.DEX, fi *flowInfo, raw []byte) {
+func (n *Node) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namespace, f *handle.Frame, in, out int, d *packet.DEX, fi *flowInfo, raw []byte, route uint16) {
 	r := n.ring.Reserve()
 	if r == nil {
 		n.ctr.RecordsDropped.Add(1)
@@ -59,6 +60,7 @@ func (n *Node) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namesp
 	r.TraceType = d.TraceType & policy.TraceTypeMask
 	r.FlowLabel = fi.label
 	r.Namespace = d.Namespace
+	r.Route = route
 	r.SrcPort, r.DstPort = fi.srcPort, fi.dstPort
 	r.Role = role
 	r.IngressPort, r.EgressPort = uint8(in), uint8(out)
@@ -81,7 +83,11 @@ func (n *Node) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namesp
 	if n.view.raw {
 		r.RawLen = uint16(copy(r.RawSection[:], raw))
 	}
-	n.ring.Commit()
+	if n.batching {
+		n.ring.CommitBatched() // published at EndBatch
+	} else {
+		n.ring.Commit()
+	}
 	n.hot.recordsExported++
 }
 

@@ -23,7 +23,7 @@ func (n *Node) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Ve
 	}
 	// Like the kernel and the XDP pre-selection, every packet that matches
 	// a route counts in its k/n sampler, whatever happens to it next.
-	r, routed := n.view.routes.Lookup(packet.Dst(f.Buf[f.Off:f.Off+f.Len], p.L3))
+	r, routed := n.routes.lookup(n.view.routes, packet.Dst(f.Buf[f.Off:f.Off+f.Len], p.L3))
 	selected, missing := false, false
 	if routed {
 		selected, missing = n.sample(f, r)
@@ -136,7 +136,7 @@ func (n *Node) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Ve
 	if ns, ok := n.view.namespaces.Lookup(d.Namespace); ok {
 		l3 := f.Off + p.L3 // the link header kept its length
 		end := min(l3+ipLen+overhead, f.Off+f.Len)
-		n.export(telemetry.RoleEncap, s, ns, f, in, out, &d, &fi, f.Buf[l3:end])
+		n.export(telemetry.RoleEncap, s, ns, f, in, out, &d, &fi, f.Buf[l3:end], uint16(r.ID+1))
 	}
 	return n.forward()
 }
@@ -222,7 +222,7 @@ func (n *Node) sampleRejected(f *handle.Frame, err error) (sound, selected bool)
 	if p.PayloadLen == 0 && frame[p.L3+6] == packet.ProtoHopByHop {
 		return false, false
 	}
-	if r, ok := n.view.routes.Lookup(packet.Dst(frame, p.L3)); ok {
+	if r, ok := n.routes.lookup(n.view.routes, packet.Dst(frame, p.L3)); ok {
 		selected, _ = n.sample(f, r)
 	}
 	return true, selected
@@ -311,7 +311,7 @@ func (n *Node) observe(role telemetry.Role, s *policy.Snapshot, f *handle.Frame,
 	}
 	var fi flowInfo
 	captureFlow(frame, p, &fi)
-	n.export(role, s, ns, f, in, out, &d, &fi, frame[p.L3:p.End])
+	n.export(role, s, ns, f, in, out, &d, &fi, frame[p.L3:p.End], 0)
 }
 
 // knownDEX returns the first DEX option of n.pkt (parsed from frame) whose

@@ -14,8 +14,9 @@ const (
 	ChecksumAuto ChecksumMode = iota
 	// ChecksumOn always completes.
 	ChecksumOn
-	// ChecksumOff never completes; such frames are counted and a warning
-	// names the port once.
+	// ChecksumOff never completes; on a virtual device such frames are
+	// counted and a warning names the port once (a physical NIC, which
+	// never hands them over, is not checked at all).
 	ChecksumOff
 )
 

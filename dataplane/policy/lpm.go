@@ -73,7 +73,7 @@ func rank(m *[4]uint64, b uint8) uint32 {
 // Lookup returns the route with the longest prefix containing dst (an IPv6
 // address in network byte order). It does not allocate.
 func (t *RouteTable) Lookup(dst [16]byte) (*Route, bool) {
-	if len(t.nodes) == 0 {
+	if len(t.routes) == 0 { // the zero value, or a snapshot without routes
 		return nil, false
 	}
 	hi := binary.BigEndian.Uint64(dst[:8])

@@ -148,6 +148,10 @@ type Record struct {
 	// RawLen is the number of valid octets in RawSection (0 = no raw
 	// section exported; at most RawSectionMax).
 	RawLen uint16
+	// Route is the index + 1 of the configured route (policy.Route.ID)
+	// that selected the packet at an encapsulating node; 0 at transit and
+	// decapsulating nodes, which match no route. Aggregation keys on it.
+	Route uint16
 
 	// Role is the role this node played for the packet.
 	Role Role
@@ -172,11 +176,6 @@ type Record struct {
 	// order. For an encapsulated packet they are the inner (user) addresses.
 	Src, Dst [16]byte
 
-	// OSSData holds the first OSSLen octets of the schema data (trace bit 22).
-	OSSData [OSSDataMax]byte
-	// RawSection holds the first RawLen octets of the IPv6 packet, starting
-	// at the (outer) IPv6 header, as exported in IPFIX IE 313.
-	RawSection [RawSectionMax]byte
 	// TraceHop and TraceHops are set only on the per-hop records an
 	// exporter derives from a trace (IPFIX): the hop's index in path order
 	// (0 = the encapsulating node) and the number of hops in the trace.
@@ -187,6 +186,19 @@ type Record struct {
 	// decapsulating node (Trace.Has). A record may carry DEX fields, a
 	// trace, or both.
 	Trace Trace
+
+	// OSSData holds the first OSSLen octets of the schema data (trace bit 22).
+	OSSData [OSSDataMax]byte
+	// RawSection holds the first RawLen octets of the IPv6 packet, starting
+	// at the (outer) IPv6 header, as exported in IPFIX IE 313.
+	RawSection [RawSectionMax]byte
+
+	// The fields above end at octet 588: padding to 640 makes a Record ten
+	// cache lines exactly, so that the slots of a Ring's page-aligned slot
+	// array start on line boundaries and a plain DEX record (everything up
+	// to Trace.Data, 152 octets) is written in three lines
+	// (TestRecordLayout).
+	_ [52]byte
 }
 
 // itoa formats v in decimal without allocating through fmt (used by String
@@ -207,24 +219,13 @@ func itoa(v uint64) string {
 
 // Reset makes r a zero Record for a producer about to fill it in place (a
 // ring slot from Ring.Reserve), except for the octets of the three arrays
-// whose valid part a length field bounds: OSSData (OSSLen), RawSection
-// (RawLen) and Trace.Data (Trace.DataLen). Their lengths become 0, so no
-// consumer reads the old octets, and the producer writes only the cache
-// lines it uses: a plain DEX record touches 4 of a slot's 10 lines instead
-// of all of them. The layout it relies on is checked by
-// TestResetLeavesOnlyTheArrays.
+// whose valid part a length field bounds, Trace.Data (Trace.DataLen),
+// OSSData (OSSLen) and RawSection (RawLen), which come last. Their lengths
+// become 0, so no consumer reads the old octets, and the producer writes
+// only the cache lines it uses: a plain DEX record touches the first 3 of a
+// slot's 10 lines. The layout it relies on is checked by
+// TestResetLeavesOnlyTheArrays and TestRecordLayout.
 func (r *Record) Reset() {
-	const (
-		head    = unsafe.Offsetof(Record{}.OSSData)                               // up to the OSS data
-		mid     = unsafe.Offsetof(Record{}.RawSection) + RawSectionMax            // after the raw section
-		data    = unsafe.Offsetof(Record{}.Trace) + unsafe.Offsetof(Trace{}.Data) // the trace's data
-		dataEnd = data + TraceDataMax
-		size    = unsafe.Sizeof(Record{})
-	)
-	p := unsafe.Pointer(r)
-	*(*[head]byte)(p) = [head]byte{}
-	*(*[data - mid]byte)(unsafe.Add(p, mid)) = [data - mid]byte{}
-	if size > dataEnd { // padding, or fields after the trace
-		*(*[size - dataEnd]byte)(unsafe.Add(p, dataEnd)) = [size - dataEnd]byte{}
-	}
+	const head = unsafe.Offsetof(Record{}.Trace) + unsafe.Offsetof(Trace{}.Data) // up to the trace's data
+	*(*[head]byte)(unsafe.Pointer(r)) = [head]byte{}
 }

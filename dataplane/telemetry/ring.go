@@ -28,14 +28,14 @@ type Ring struct {
 	// head is the count of records ever consumed; written by the consumer.
 	head atomic.Uint64
 	_    [cacheLine - 8]byte
-	// ptail (= tail) and headCache, the producer's last view of head, are
-	// producer-private.
+	// ptail (≥ tail: records committed, published or not) and headCache,
+	// the producer's last view of head, are producer-private.
 	ptail, headCache uint64
 	// full counts failed pushes (producer writes, anyone reads).
 	full atomic.Uint64
 	_    [cacheLine - 24]byte
-	// chead (= head) and tailCache, the consumer's last view of tail, are
-	// consumer-private.
+	// chead (≥ head: records released, published or not) and tailCache,
+	// the consumer's last view of tail, are consumer-private.
 	chead, tailCache uint64
 	_                [cacheLine - 16]byte
 	mask             uint64
@@ -85,11 +85,26 @@ func (q *Ring) Reserve() *Record {
 	return &q.slots[t&q.mask]
 }
 
-// Commit publishes the slot returned by the last successful Reserve.
-// Producer only; calling it without a successful Reserve corrupts the ring.
+// Commit publishes the slot returned by the last successful Reserve (and
+// any committed with CommitBatched before it). Producer only; calling it
+// without a successful Reserve corrupts the ring.
 func (q *Ring) Commit() {
 	q.ptail++
 	q.tail.Store(q.ptail)
+}
+
+// CommitBatched is Commit without the publication: the record becomes
+// visible to the consumer, in order, at the next PublishCommits or Commit.
+// A producer that fills a batch of records publishes once per batch and so
+// saves a locked store (an XCHG on amd64) per record. Producer only.
+func (q *Ring) CommitBatched() { q.ptail++ }
+
+// PublishCommits makes the records committed with CommitBatched visible to
+// the consumer. Producer only.
+func (q *Ring) PublishCommits() {
+	if q.tail.Load() != q.ptail { // the producer's own word: no contention
+		q.tail.Store(q.ptail)
+	}
 }
 
 // TryPush copies *r into the ring and returns true, or returns false (and
@@ -117,10 +132,24 @@ func (q *Ring) Peek() *Record {
 	return &q.slots[h&q.mask]
 }
 
-// Release frees the slot returned by the last non-nil Peek. Consumer only.
+// Release frees the slot returned by the last non-nil Peek (and any
+// released with ReleaseBatched before it). Consumer only.
 func (q *Ring) Release() {
 	q.chead++
 	q.head.Store(q.chead)
+}
+
+// ReleaseBatched is Release without the publication: the producer can
+// reuse the slot after the next PublishReleases or Release. A consumer
+// that drains a batch publishes once per batch. Consumer only.
+func (q *Ring) ReleaseBatched() { q.chead++ }
+
+// PublishReleases hands the slots released with ReleaseBatched back to the
+// producer. Consumer only.
+func (q *Ring) PublishReleases() {
+	if q.head.Load() != q.chead {
+		q.head.Store(q.chead)
+	}
 }
 
 // Pop copies the oldest record into *r and returns true, or returns false

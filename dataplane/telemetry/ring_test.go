@@ -235,8 +235,10 @@ func BenchmarkRingPush(b *testing.B) {
 // (the OSS and raw arrays adjacent, the trace's data last in the trace) and
 // that it zeroes every field but those arrays' octets.
 func TestResetLeavesOnlyTheArrays(t *testing.T) {
-	if unsafe.Offsetof(Record{}.RawSection) != unsafe.Offsetof(Record{}.OSSData)+OSSDataMax {
-		t.Fatal("a field sits between OSSData and RawSection: Record.Reset would not clear it")
+	data := unsafe.Offsetof(Record{}.Trace) + unsafe.Offsetof(Trace{}.Data)
+	if unsafe.Offsetof(Record{}.OSSData) != data+TraceDataMax ||
+		unsafe.Offsetof(Record{}.RawSection) != unsafe.Offsetof(Record{}.OSSData)+OSSDataMax {
+		t.Fatal("a field sits between Trace.Data, OSSData and RawSection: Record.Reset would not clear it")
 	}
 	if unsafe.Offsetof(Trace{}.Data)+TraceDataMax != unsafe.Sizeof(Trace{}) {
 		t.Fatal("a field follows Trace.Data: Record.Reset would not clear it")
@@ -251,7 +253,75 @@ func TestResetLeavesOnlyTheArrays(t *testing.T) {
 		t.Fatalf("lengths not cleared: oss %d raw %d trace %d", r.OSSLen, r.RawLen, r.Trace.DataLen)
 	}
 	r.OSSData, r.RawSection, r.Trace.Data = [OSSDataMax]byte{}, [RawSectionMax]byte{}, [TraceDataMax]byte{}
-	if *r != (Record{}) {
+	if *r != (Record{}) { // the padding is blank: == ignores it
 		t.Fatalf("Reset left %+v", *r)
+	}
+}
+
+// TestRecordLayout checks what makes a ring slot cheap to fill: a Record is
+// a whole number of cache lines (slots start on line boundaries), the part
+// Reset clears fits in three lines, and the padding is no larger than it
+// must be (a field added to Record takes octets from it).
+func TestRecordLayout(t *testing.T) {
+	size := unsafe.Sizeof(Record{})
+	if size%cacheLine != 0 {
+		t.Errorf("Record is %d octets, not a multiple of %d: resize its padding", size, cacheLine)
+	}
+	end := unsafe.Offsetof(Record{}.RawSection) + RawSectionMax
+	if size-end >= cacheLine {
+		t.Errorf("Record pads %d octets after its last field: shrink the padding", size-end)
+	}
+	if head := unsafe.Offsetof(Record{}.Trace) + unsafe.Offsetof(Trace{}.Data); head > 3*cacheLine {
+		t.Errorf("the part Reset clears is %d octets, more than 3 cache lines", head)
+	}
+	q, err := NewRing(4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := uintptr(unsafe.Pointer(&q.slots[0])); a%cacheLine != 0 {
+		t.Errorf("ring slots start at %#x, not on a cache line", a)
+	}
+}
+
+// TestRingBatched: records committed with CommitBatched stay invisible to
+// the consumer until PublishCommits, and slots released with ReleaseBatched
+// stay unavailable to the producer until PublishReleases.
+func TestRingBatched(t *testing.T) {
+	q, err := NewRing(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		r := q.Reserve()
+		if r == nil {
+			t.Fatalf("Reserve %d: ring full", i)
+		}
+		r.Seq = uint32(i)
+		q.CommitBatched()
+	}
+	if q.Peek() != nil || q.Len() != 0 {
+		t.Fatal("a batched commit is visible before PublishCommits")
+	}
+	if q.Reserve() != nil {
+		t.Fatal("Reserve found room in a ring holding two unpublished records")
+	}
+	q.PublishCommits()
+	for i := range 2 {
+		r := q.Peek()
+		if r == nil || r.Seq != uint32(i) {
+			t.Fatalf("record %d after PublishCommits: %+v", i, r)
+		}
+		q.ReleaseBatched()
+	}
+	if q.Peek() != nil {
+		t.Fatal("Peek returned a released record")
+	}
+	full := q.Full()
+	if q.Reserve() != nil || q.Full() != full+1 {
+		t.Fatal("a batched release freed a slot before PublishReleases")
+	}
+	q.PublishReleases()
+	if q.Reserve() == nil {
+		t.Fatal("no room after PublishReleases")
 	}
 }

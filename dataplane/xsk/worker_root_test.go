@@ -2,7 +2,6 @@ package xsk_test
 
 import (
 	"log/slog"
-	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -86,11 +85,8 @@ func TestWorkerForwardsBitw(t *testing.T) {
 		t.Fatalf("ping a→b IPv4 (ARP + redirect): %v", err)
 	}
 	const n = 5000
-	for i, dir := range []struct {
-		src, dst *testbed.Netns
-		addr     netip.Addr
-	}{{tb.HostA, tb.HostB, tb.AddrB}, {tb.HostB, tb.HostA, tb.AddrA}} {
-		r, _ := xsktest.Stream(t, dir.src, dir.dst, dir.addr, xsktest.StreamConfig{ID: uint32(i + 1), Count: n, MinSize: xsktest.MinPayload, MaxSize: 1452, Rate: 50000}, 500*time.Millisecond)
+	for i, dir := range xsktest.BothWays(tb) {
+		r, _ := dir.Stream(t, xsktest.StreamConfig{ID: uint32(i + 1), Count: n, MinSize: xsktest.MinPayload, MaxSize: 1452, Rate: 50000}, 500*time.Millisecond)
 		if got := r.Received.Load(); got != n || r.Corrupt.Load() != 0 {
 			for _, ns := range []*testbed.Netns{tb.HostA, tb.DUT(), tb.HostB} {
 				out, _ := ns.Run("ip", "-s", "link")
@@ -140,11 +136,8 @@ func TestWorkerBusyPollBitw(t *testing.T) {
 		}
 	}
 	const n = 2000
-	for i, dir := range []struct {
-		src, dst *testbed.Netns
-		addr     netip.Addr
-	}{{tb.HostA, tb.HostB, tb.AddrB}, {tb.HostB, tb.HostA, tb.AddrA}} {
-		r, _ := xsktest.Stream(t, dir.src, dir.dst, dir.addr, xsktest.StreamConfig{ID: uint32(i + 1), Count: n, MinSize: xsktest.MinPayload, MaxSize: 1452, Rate: 20000}, 500*time.Millisecond)
+	for i, dir := range xsktest.BothWays(tb) {
+		r, _ := dir.Stream(t, xsktest.StreamConfig{ID: uint32(i + 1), Count: n, MinSize: xsktest.MinPayload, MaxSize: 1452, Rate: 20000}, 500*time.Millisecond)
 		if got := r.Received.Load(); got != n || r.Corrupt.Load() != 0 {
 			t.Errorf("direction %d: received %d/%d, corrupt %d (%v)", i, got, n, r.Corrupt.Load(), r.Err())
 		}

@@ -32,7 +32,8 @@ const Window = 1024
 const DefaultMaxFlows = 65536
 
 // Key identifies an aggregated flow: the DEX namespace and Flow ID (when
-// the packets carry one) and the inner 5-tuple.
+// the packets carry one), the inner 5-tuple and, at an encapsulating node,
+// the route that selected the packets (so aggregates sum per route).
 type Key struct {
 	// Src and Dst are the IPv6 addresses, network order.
 	Src, Dst [16]byte
@@ -42,6 +43,9 @@ type Key struct {
 	Namespace uint16
 	// SrcPort and DstPort are the transport ports (0 if none).
 	SrcPort, DstPort uint16
+	// Route is the index + 1 of the configured route that selected the
+	// packets at an encapsulating node, 0 elsewhere (telemetry.Record.Route).
+	Route uint16
 	// Proto is the transport protocol number.
 	Proto uint8
 	// HasFlowID tells whether the packets carried a Flow ID.
@@ -134,7 +138,8 @@ func (a *Aggregator) Flows() int { return len(a.flows) }
 
 // KeyOf returns the aggregation key of r.
 func KeyOf(r *telemetry.Record) Key {
-	k := Key{Src: r.Src, Dst: r.Dst, Namespace: r.Namespace, SrcPort: r.SrcPort, DstPort: r.DstPort, Proto: r.NextHeader, HasFlowID: r.HasFlowID}
+	k := Key{Src: r.Src, Dst: r.Dst, Namespace: r.Namespace, SrcPort: r.SrcPort, DstPort: r.DstPort, Proto: r.NextHeader, HasFlowID: r.HasFlowID,
+		Route: r.Route}
 	if r.HasFlowID {
 		k.FlowID = r.FlowID
 	}

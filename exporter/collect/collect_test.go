@@ -211,8 +211,8 @@ func TestCorrelatePathsAndSequences(t *testing.T) {
 		c2.Add(ev(1, 1, seq, 64, base+int64(seq)*1e6))
 		c2.Add(ev(2, 1, seq, 63, base+int64(seq)*1e6+5000))
 	}
-	if len(c2.packets) > 4 {
-		t.Fatalf("%d packets kept", len(c2.packets))
+	if c2.Open() > 4 {
+		t.Fatalf("%d packets kept", c2.Open())
 	}
 	if s := c2.Summary(); s[0].Paths[0].Packets != 100 || s[0].Paths[0].DelayNs[0] != 500_000 {
 		t.Fatalf("after eviction %+v", s[0].Paths)

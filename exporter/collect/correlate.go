@@ -152,116 +152,218 @@ type FlowSummary struct {
 	Paths []PathStats     // most used first
 }
 
-// Correlator accumulates Events and correlates them. It is not safe for
-// concurrent use. Memory is bounded by MaxPackets packet entries (oldest
-// folded into the per-flow statistics first).
+// Correlator correlates the per-packet records of a domain's nodes in one
+// structure: the packets being assembled live in a Paths table (a fixed
+// slab, see Paths) and each (flow, node) keeps its sequence statistics. A
+// packet completes Timeout after its first record arrived (the collector
+// clock Expire was last given), when MaxPackets are open (oldest first) or
+// on Flush; its path is then folded into its flow's per-path statistics and
+// handed to OnPath. Add allocates nothing in steady state: only the first
+// record of a new (flow, node) and the first packet of a new path of a flow
+// allocate. Memory: 188 octets per packet the table holds (Paths), about 600 per
+// (flow, node) and one PathStats per distinct path of a flow. Not safe for
+// concurrent use.
 type Correlator struct {
-	// MaxPackets bounds the packets kept for path assembly; 0 means 65536.
+	// MaxPackets bounds the packets being assembled; 0 means 65536. It is
+	// read when the first record is added.
 	MaxPackets int
+	// Timeout completes a packet that long after its first record arrived,
+	// by the clock given to Expire; 0 completes packets only by MaxPackets
+	// and Flush.
+	Timeout time.Duration
+	// OnPath, when set, receives every completed path after it was folded
+	// into the flow statistics; the Path is valid during the call only.
+	OnPath func(p *Path)
 
-	packets map[PacketKey][]Hop
-	order   []PacketKey // insertion order, for eviction
-	head    int
+	paths *Paths
+	now   int64
+	// nodes holds the (flow, node) statistics by namespace, then Flow ID
+	// << 32 | Observation Domain ID (a 64-bit key: Go's fast map path);
+	// last caches the namespace seen last.
+	nodes   map[uint16]map[uint64]*seqTracker
+	last    map[uint64]*seqTracker
+	lastNS  uint16
+	hasLast bool
 	flows   map[FlowKey]*flowState
 }
 
 type flowState struct {
-	nodes map[uint32]*seqTracker
-	paths map[string]*PathStats // folded (evicted) packets
+	paths map[string]*PathStats // completed packets, by path
 }
 
-// NewCorrelator returns an empty Correlator.
+// NewCorrelator returns an empty Correlator; set MaxPackets, Timeout and
+// OnPath before the first Add or Expire.
 func NewCorrelator() *Correlator {
-	return &Correlator{packets: make(map[PacketKey][]Hop), flows: make(map[FlowKey]*flowState)}
+	return &Correlator{nodes: make(map[uint16]map[uint64]*seqTracker), flows: make(map[FlowKey]*flowState)}
+}
+
+func (c *Correlator) init() {
+	limit := c.MaxPackets
+	if limit <= 0 {
+		limit = 65536
+	}
+	c.paths = NewPaths(limit, c.Timeout, c.complete)
 }
 
 // Add records one event. Events without a Flow ID cannot be correlated and
 // are ignored (false); events without a Sequence Number only count towards
-// their flow's received totals.
+// their flow's received totals. A packet's first record is stamped with the
+// clock last given to Expire.
 func (c *Correlator) Add(ev *Event) bool {
 	r := &ev.Record
 	if !r.HasFlowID {
 		return false
 	}
-	fk := FlowKey{r.Namespace, r.FlowID}
-	fl := c.flows[fk]
-	if fl == nil {
-		fl = &flowState{nodes: make(map[uint32]*seqTracker), paths: make(map[string]*PathStats)}
-		c.flows[fk] = fl
+	if c.paths == nil {
+		c.init()
 	}
-	st := fl.nodes[ev.Domain]
+	if !c.hasLast || c.lastNS != r.Namespace {
+		c.last = c.nodes[r.Namespace]
+		if c.last == nil {
+			c.last = make(map[uint64]*seqTracker)
+			c.nodes[r.Namespace] = c.last
+		}
+		c.lastNS, c.hasLast = r.Namespace, true
+	}
+	nk := uint64(r.FlowID)<<32 | uint64(ev.Domain)
+	st := c.last[nk]
 	if st == nil {
 		st = &seqTracker{}
-		fl.nodes[ev.Domain] = st
+		c.last[nk] = st
+		if fk := (FlowKey{r.Namespace, r.FlowID}); c.flows[fk] == nil {
+			c.flows[fk] = &flowState{paths: make(map[string]*PathStats)}
+		}
 	}
 	if !r.HasSeq {
 		st.received++
 		return true
 	}
 	st.add(r.Seq)
-	pk := PacketKey{r.Namespace, r.FlowID, r.Seq}
-	hops, seen := c.packets[pk]
-	if !seen {
-		c.evict()
-		c.order = append(c.order, pk)
-		hops = make([]Hop, 0, 4) // a domain's path, usually: one allocation
+	h := PathHop{Domain: ev.Domain, Time: eventTime(ev)}
+	if ev.Present&bitHopLim != 0 {
+		h.HopLimit, h.HasHopLimit = r.HopLimit, true
 	}
-	c.packets[pk] = append(hops, hopOf(ev))
+	c.paths.AddHop(PacketKey{r.Namespace, r.FlowID, r.Seq}, h, c.now)
 	return true
 }
 
-func hopOf(ev *Event) Hop {
+// Presence bits of Event.Present used per record.
+var (
+	bitHopLim  = fieldBit("ioamHopLim")
+	bitObsTime = fieldBit("observationTimeNanoseconds")
+)
+
+func fieldBit(name string) uint32 {
+	for i := range exporter.Fields {
+		if exporter.Fields[i].Name == name {
+			return 1 << i
+		}
+	}
+	panic("collect: no field " + name)
+}
+
+// eventTime returns when the node saw the packet, unix ns: the IOAM
+// timestamp (seconds + microseconds) if exported, else
+// observationTimeNanoseconds; 0 when neither was exported.
+func eventTime(ev *Event) int64 {
 	r := &ev.Record
-	h := Hop{Domain: ev.Domain}
+	switch {
+	case r.TraceType&telemetry.TraceTimestampSec != 0 && r.TraceType&telemetry.TraceTimestampFrac != 0 &&
+		r.TimestampSec != telemetry.Unavailable32 && r.TimestampFrac != telemetry.Unavailable32:
+		return int64(r.TimestampSec)*1e9 + int64(r.TimestampFrac)*1e3
+	case ev.Present&bitObsTime != 0:
+		return r.RxTime
+	}
+	return 0
+}
+
+// HopOf returns node ev.Domain's observation of the packet of ev, with the
+// node id when exported.
+func HopOf(ev *Event) Hop {
+	r := &ev.Record
+	h := Hop{Domain: ev.Domain, Time: eventTime(ev)}
 	switch {
 	case r.TraceType&telemetry.TraceHopLimNodeID != 0:
 		h.NodeID, h.HasNodeID = uint64(r.NodeID), true
 	case r.TraceType&telemetry.TraceHopLimNodeIDWide != 0:
 		h.NodeID, h.HasNodeID = r.NodeIDWide, true
 	}
-	if ev.Has("ioamHopLim") {
+	if ev.Present&bitHopLim != 0 {
 		h.HopLimit, h.HasHopLimit = r.HopLimit, true
 	}
-	switch {
-	case r.TraceType&telemetry.TraceTimestampSec != 0 && r.TraceType&telemetry.TraceTimestampFrac != 0 &&
-		r.TimestampSec != telemetry.Unavailable32 && r.TimestampFrac != telemetry.Unavailable32:
-		h.Time = int64(r.TimestampSec)*1e9 + int64(r.TimestampFrac)*1e3
-	case ev.Has("observationTimeNanoseconds"):
-		h.Time = r.RxTime
-	}
 	return h
 }
 
-func (c *Correlator) evict() {
-	limit := c.MaxPackets
-	if limit <= 0 {
-		limit = 65536
+// Expire advances the collector clock to now (unix ns; a clock that went
+// back is ignored) and completes every packet whose first record arrived
+// Timeout or longer before it.
+//
+// The first call of Add or Expire allocates the packet table (MaxPackets
+// slab entries, about 0.5 s for 2²⁰ of them): a collector calls Expire
+// once before its first record so that the records of the first packets
+// are not stamped before that pause.
+func (c *Correlator) Expire(now int64) {
+	c.now = max(c.now, now)
+	if c.paths == nil {
+		c.init()
 	}
-	for len(c.packets) >= limit && c.head < len(c.order) {
-		pk := c.order[c.head]
-		c.head++
-		if hops, ok := c.packets[pk]; ok {
-			fl := c.flows[FlowKey{pk.Namespace, pk.FlowID}]
-			foldPath(fl.paths, hops)
-			delete(c.packets, pk)
+	c.paths.Expire(now)
+}
+
+// Flush completes every open packet.
+func (c *Correlator) Flush() {
+	if c.paths != nil {
+		c.paths.Flush()
+	}
+}
+
+// Open returns the number of packets being assembled.
+func (c *Correlator) Open() int {
+	if c.paths == nil {
+		return 0
+	}
+	return c.paths.Open()
+}
+
+// PacketOctets returns the memory the packet table holds per packet it
+// can track (see Paths.PacketOctets); 0 before the first Add.
+func (c *Correlator) PacketOctets() float64 {
+	if c.paths == nil {
+		return 0
+	}
+	return c.paths.PacketOctets()
+}
+
+// PathCounters returns the counters of the packet table.
+func (c *Correlator) PathCounters() PathCounters {
+	if c.paths == nil {
+		return PathCounters{}
+	}
+	return c.paths.Counters()
+}
+
+// eachNode calls fn for the statistics of every (flow, node).
+func (c *Correlator) eachNode(fn func(fk FlowKey, domain uint32, st *seqTracker)) {
+	for ns, m := range c.nodes {
+		for k, st := range m {
+			fn(FlowKey{ns, uint32(k >> 32)}, uint32(k), st)
 		}
 	}
-	if c.head > len(c.order)/2 && c.head > 1024 { // compact the queue
-		c.order = append(c.order[:0], c.order[c.head:]...)
-		c.head = 0
+}
+
+// complete folds a completed path into its flow's statistics.
+func (c *Correlator) complete(p *Path) {
+	if fl := c.flows[FlowKey{p.Key.Namespace, p.Key.FlowID}]; fl != nil {
+		foldPath(fl.paths, p.Hops)
+	}
+	if c.OnPath != nil {
+		c.OnPath(p)
 	}
 }
 
-// orderHops returns a packet's hops sorted into path order (see sortHops).
-func orderHops(hops []Hop) []Hop {
-	h := slices.Clone(hops)
-	sortHops(h)
-	return h
-}
-
-// sortHops sorts hops in place into path order: by time when both hops
+// SortHops sorts hops in place into path order: by time when both hops
 // have one, else by decreasing hop limit, else by domain.
-func sortHops(h []Hop) {
+func SortHops(h []Hop) {
 	slices.SortStableFunc(h, func(a, b Hop) int {
 		if a.Time != 0 && b.Time != 0 && a.Time != b.Time {
 			if a.Time < b.Time {
@@ -287,12 +389,10 @@ func pathKey(h []Hop) string {
 	return b.String()
 }
 
-// foldPath adds one packet's hops to the per-path statistics; it sorts
-// hops in place (their order carries no meaning before sorting).
-func foldPath(paths map[string]*PathStats, hops []Hop) {
-	h := hops
-	sortHops(h)
-	var kb [64]byte
+// foldPath adds one packet's hops, in path order, to the per-path
+// statistics.
+func foldPath(paths map[string]*PathStats, h []PathHop) {
+	var kb [96]byte
 	kbuf := kb[:0]
 	for i, x := range h {
 		if i > 0 {
@@ -328,12 +428,13 @@ func foldPath(paths map[string]*PathStats, hops []Hop) {
 	}
 }
 
-// Path returns the hops recorded for one packet, in path order, or nil.
-func (c *Correlator) Path(k PacketKey) []Hop {
-	if h, ok := c.packets[k]; ok {
-		return orderHops(h)
+// Path returns the hops recorded so far for an open packet, in path order,
+// or nil once it completed (or was never seen).
+func (c *Correlator) Path(k PacketKey) []PathHop {
+	if c.paths == nil {
+		return nil
 	}
-	return nil
+	return c.paths.Get(k)
 }
 
 // Summary returns the statistics of every flow, sorted by key. It does not
@@ -341,27 +442,30 @@ func (c *Correlator) Path(k PacketKey) []Hop {
 func (c *Correlator) Summary() []FlowSummary {
 	var out []FlowSummary
 	live := make(map[FlowKey]map[string]*PathStats)
-	for pk, hops := range c.packets {
-		fk := FlowKey{pk.Namespace, pk.FlowID}
-		m := live[fk]
-		if m == nil {
-			m = make(map[string]*PathStats)
-			live[fk] = m
-		}
-		foldPath(m, hops)
-	}
-	for fk, fl := range c.flows {
-		s := FlowSummary{Key: fk}
-		for d, st := range fl.nodes {
-			n := NodeFlowStats{Domain: d, Received: st.received, Duplicates: st.dups, Reordered: st.reorder, First: st.first, Last: st.max}
-			if st.started {
-				n.Expected = uint64(st.max-st.first) + 1
-				if distinct := st.received - st.dups; n.Expected > distinct {
-					n.Lost = n.Expected - distinct
-				}
+	if c.paths != nil {
+		c.paths.EachOpen(func(pa *Path) {
+			fk := FlowKey{pa.Key.Namespace, pa.Key.FlowID}
+			m := live[fk]
+			if m == nil {
+				m = make(map[string]*PathStats)
+				live[fk] = m
 			}
-			s.Nodes = append(s.Nodes, n)
+			foldPath(m, pa.Hops)
+		})
+	}
+	byFlow := make(map[FlowKey][]NodeFlowStats)
+	c.eachNode(func(fk FlowKey, domain uint32, st *seqTracker) {
+		n := NodeFlowStats{Domain: domain, Received: st.received, Duplicates: st.dups, Reordered: st.reorder, First: st.first, Last: st.max}
+		if st.started {
+			n.Expected = uint64(st.max-st.first) + 1
+			if distinct := st.received - st.dups; n.Expected > distinct {
+				n.Lost = n.Expected - distinct
+			}
 		}
+		byFlow[fk] = append(byFlow[fk], n)
+	})
+	for fk, fl := range c.flows {
+		s := FlowSummary{Key: fk, Nodes: byFlow[fk]}
 		slices.SortFunc(s.Nodes, func(a, b NodeFlowStats) int { return int(int64(a.Domain) - int64(b.Domain)) })
 		merged := make(map[string]*PathStats)
 		for _, src := range []map[string]*PathStats{fl.paths, live[fk]} {

@@ -100,7 +100,8 @@ type Decoder struct {
 
 	fast   map[fastKey]*fastTemplate // compiled templates (fastdecode.go)
 	fastEv Event
-	noFast bool // tests: always the general path
+	part   []byte // a template refresh split in two (decode)
+	noFast bool   // tests: always the general path
 	// Withdrawn counts template withdrawal records applied (RFC 7011 §8.1).
 	Withdrawn uint64
 }
@@ -333,9 +334,52 @@ func (d *Decoder) withdraw(ts netflow.NetFlowTemplateSystem, domain uint32, setI
 // decode runs one well-framed message through goflow2 and calls fn for
 // each DEX data record.
 func (d *Decoder) decode(src netip.AddrPort, ts netflow.NetFlowTemplateSystem, msg []byte, fn func(ev *Event)) error {
-	if !d.noFast && d.decodeFast(src, ts, msg, fn) {
-		return nil
+	if !d.noFast {
+		if d.decodeFast(src, ts, msg, fn) {
+			return nil
+		}
+		// An exporter's template refresh: template sets, then data sets.
+		// goflow2 learns the templates from a message of those alone and
+		// the data sets take the fast path, so a refresh does not cost
+		// goflow2's per-record allocations.
+		if n := leadingTemplates(msg); n > msgHeaderLen && n < len(msg) {
+			d.part = append(d.part[:0], msg[:n]...)
+			binary.BigEndian.PutUint16(d.part[2:], uint16(n))
+			if err := d.decodeGeneral(src, ts, d.part, fn); err != nil {
+				return err
+			}
+			d.part = append(append(d.part[:0], msg[:msgHeaderLen]...), msg[n:]...)
+			binary.BigEndian.PutUint16(d.part[2:], uint16(len(d.part)))
+			if d.decodeFast(src, ts, d.part, fn) {
+				return nil
+			}
+			return d.decodeGeneral(src, ts, d.part, fn)
+		}
 	}
+	return d.decodeGeneral(src, ts, msg, fn)
+}
+
+// leadingTemplates returns the offset in a well-framed msg of its first
+// set that is not a (options) template set, when no template set follows
+// it; 0 otherwise.
+func leadingTemplates(msg []byte) int {
+	first := 0
+	for off := msgHeaderLen; off < len(msg); {
+		id := binary.BigEndian.Uint16(msg[off:])
+		isTmpl := id == 2 || id == 3
+		if isTmpl && first != 0 {
+			return 0
+		}
+		if !isTmpl && first == 0 {
+			first = off
+		}
+		off += int(binary.BigEndian.Uint16(msg[off+2:]))
+	}
+	return first
+}
+
+// decodeGeneral decodes msg through goflow2.
+func (d *Decoder) decodeGeneral(src netip.AddrPort, ts netflow.NetFlowTemplateSystem, msg []byte, fn func(ev *Event)) error {
 	var pkt netflow.IPFIXPacket
 	err := netflow.DecodeMessageVersion(bytes.NewBuffer(msg), ts, nil, &pkt)
 	if err != nil && !errors.Is(err, netflow.ErrorTemplateNotFound) {

@@ -12,11 +12,12 @@ import (
 // fastTemplate is a per-packet DEX template compiled for decodeFast: every
 // field fixed-length and in exporter.Fields.
 type fastTemplate struct {
-	fields []netflow.Field // goflow2's template (its Fields array is the identity)
-	idx    []int8          // index into exporter.Fields per field
-	length []uint16
-	recLen int
-	ok     bool // false: the template needs the general path
+	fields  []netflow.Field // goflow2's template (its Fields array is the identity)
+	idx     []int8          // index into exporter.Fields per field
+	length  []uint16
+	recLen  int
+	present uint32 // Event.Present of every record
+	ok      bool   // false: the template needs the general path
 }
 
 type fastKey struct {
@@ -28,8 +29,10 @@ type fastKey struct {
 // decodeFast decodes msg without goflow2's per-record allocations when it
 // holds only data sets whose templates (as goflow2's template system for
 // src knows them) are per-packet DEX templates of fixed-length fields; it
-// returns false, having called fn for nothing, otherwise. The records, their
-// padding and bad values are handled as the general path handles them.
+// returns false, having called fn for nothing, otherwise. The records and
+// their padding are handled as the general path handles them; a template
+// with a field length its field does not take goes to the general path,
+// which counts its records bad.
 func (d *Decoder) decodeFast(src netip.AddrPort, ts netflow.NetFlowTemplateSystem, msg []byte, fn func(ev *Event)) bool {
 	domain := binary.BigEndian.Uint32(msg[12:])
 	// first pass: every set is a data set with a fast template
@@ -53,21 +56,14 @@ func (d *Decoder) decodeFast(src netip.AddrPort, ts netflow.NetFlowTemplateSyste
 			set = set[t.recLen:]
 			*ev = Event{Exporter: src, Domain: domain, ExportTime: binary.BigEndian.Uint32(msg[4:]),
 				Sequence: binary.BigEndian.Uint32(msg[8:]), Template: id}
-			good := true
 			o := 0
 			for i, fi := range t.idx {
 				n := int(t.length[i])
-				if err := exporter.Fields[fi].Decode(&ev.Record, rec[o:o+n]); err != nil {
-					d.BadRecords++
-					good = false
-					break
-				}
-				ev.Present |= 1 << fi
+				exporter.Fields[fi].DecodeChecked(&ev.Record, rec[o:o+n])
 				o += n
 			}
-			if good {
-				fn(ev)
-			}
+			ev.Present = t.present
+			fn(ev)
 		}
 	}
 	return true
@@ -99,10 +95,14 @@ func (d *Decoder) fastTemplate(src netip.AddrPort, ts netflow.NetFlowTemplateSys
 			pen = f.Pen
 		}
 		i := exporter.FieldIndex(pen, f.Type)
-		if f.Length == 0xFFFF || f.Length == 0 || i < 0 || exporter.IsAggregateField(pen, f.Type) {
+		// a length the field does not take makes every record bad: the
+		// general path counts them
+		if f.Length == 0xFFFF || f.Length == 0 || i < 0 || exporter.IsAggregateField(pen, f.Type) ||
+			exporter.Fields[i].CheckLength(int(f.Length)) != nil {
 			t.ok = false
 			break
 		}
+		t.present |= 1 << i
 		t.idx = append(t.idx, int8(i))
 		t.length = append(t.length, f.Length)
 		t.recLen += int(f.Length)

@@ -48,22 +48,20 @@ func (t *NodeTotals) add(v NodeTotals) {
 // namespace (cost: one pass over the flows and their nodes).
 func (c *Correlator) NodeTotals() map[NodeClass]NodeTotals {
 	out := make(map[NodeClass]NodeTotals)
-	for fk, fl := range c.flows {
-		for d, st := range fl.nodes {
-			k := NodeClass{d, fk.Namespace}
-			t := out[k]
-			t.Received += st.received
-			t.Duplicates += st.dups
-			t.Reordered += st.reorder
-			if st.started {
-				exp := uint64(st.max-st.first) + 1
-				if distinct := st.received - st.dups; exp > distinct {
-					t.Lost += exp - distinct
-				}
+	c.eachNode(func(fk FlowKey, domain uint32, st *seqTracker) {
+		k := NodeClass{domain, fk.Namespace}
+		t := out[k]
+		t.Received += st.received
+		t.Duplicates += st.dups
+		t.Reordered += st.reorder
+		if st.started {
+			exp := uint64(st.max-st.first) + 1
+			if distinct := st.received - st.dups; exp > distinct {
+				t.Lost += exp - distinct
 			}
-			out[k] = t
 		}
-	}
+		out[k] = t
+	})
 	return out
 }
 
@@ -92,7 +90,8 @@ type Metrics struct {
 
 	segDelay                       *prometheus.HistogramVec
 	mu                             sync.Mutex
-	segs                           map[[3]uint32]bool
+	segs                           map[[3]uint32]prometheus.Observer // nil: beyond the bound
+	otherSeg                       prometheus.Observer
 	corr                           map[NodeClass]NodeTotals
 	agg                            map[NodeClass]*NodeTotals
 	records, paths, open, overflow uint64
@@ -108,7 +107,7 @@ func NewMetrics() *Metrics {
 			Help:    "One-way delay between consecutive nodes of correlated packet paths (node clocks must agree).",
 			Buckets: prometheus.ExponentialBuckets(1e-6, 2.5, 16), // 1 µs .. ~0.9 s
 		}, []string{"namespace", "from", "to"}),
-		segs: make(map[[3]uint32]bool), corr: make(map[NodeClass]NodeTotals), agg: make(map[NodeClass]*NodeTotals),
+		segs: make(map[[3]uint32]prometheus.Observer), corr: make(map[NodeClass]NodeTotals), agg: make(map[NodeClass]*NodeTotals),
 	}
 	lbl := []string{"node", "namespace"}
 	m.descPackets = prometheus.NewDesc("dexplane_collect_node_packets_total", "Packets a node exported (per-packet records and aggregates), duplicates included.", lbl, nil)
@@ -131,25 +130,31 @@ func (m *Metrics) Register(reg prometheus.Registerer) error {
 }
 
 // ObserveSegment records one segment delay sample (ns); negative delays
-// (clocks that disagree) are observed as 0.
+// (clocks that disagree) are observed as 0. A segment seen before costs a
+// map lookup and allocates nothing.
 func (m *Metrics) ObserveSegment(ns uint16, from, to uint32, delayNs int64) {
 	k := [3]uint32{uint32(ns), from, to}
-	labels := [3]string{strconv.Itoa(int(ns)), strconv.FormatUint(uint64(from), 10), strconv.FormatUint(uint64(to), 10)}
 	m.mu.Lock()
-	if !m.segs[k] {
+	o, ok := m.segs[k]
+	if !ok {
 		limit := m.MaxSegments
 		if limit <= 0 {
 			limit = DefaultMaxSegments
 		}
-		if len(m.segs) >= limit {
-			m.overflow++
-			labels = [3]string{"other", "other", "other"}
-		} else {
-			m.segs[k] = true
+		if len(m.segs) < limit {
+			o = m.segDelay.WithLabelValues(strconv.Itoa(int(ns)), strconv.FormatUint(uint64(from), 10), strconv.FormatUint(uint64(to), 10))
+			m.segs[k] = o
 		}
 	}
+	if o == nil {
+		m.overflow++
+		if m.otherSeg == nil {
+			m.otherSeg = m.segDelay.WithLabelValues("other", "other", "other")
+		}
+		o = m.otherSeg
+	}
 	m.mu.Unlock()
-	m.segDelay.WithLabelValues(labels[:]...).Observe(float64(max(delayNs, 0)) / 1e9)
+	o.Observe(float64(max(delayNs, 0)) / 1e9)
 }
 
 // AddAggregate folds an aggregate record of node domain into the per-node

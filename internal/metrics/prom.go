@@ -74,6 +74,11 @@ var (
 	descExportDrops     = newDesc("export_drops_total", "Telemetry records lost on the export path, by reason (ring_full, rate_limited, encode_error, collector, output).", "reason")
 	descExportRate      = newDesc("export_rate_limit_records_per_second", "Current export rate limit.")
 	descExportTokens    = newDesc("export_rate_limit_tokens", "Records the export rate limiter would admit back to back now.")
+	descAggFolded       = newDesc("export_aggregate_folded_records_total", "Per-packet records folded into per-flow aggregates (export.aggregate).")
+	descAggOverflow     = newDesc("export_aggregate_overflow_records_total", "Records dropped because the aggregation table held max_flows flows.")
+	descAggRecords      = newDesc("export_aggregate_records_total", "Aggregate records exported (also in export_records_total).")
+	descAggIntervals    = newDesc("export_aggregate_intervals_total", "Aggregation intervals exported.")
+	descAggFlows        = newDesc("export_aggregate_flows", "Flows in the aggregation table after the last interval.")
 	descCollectorUp     = newDesc("export_collector_up", "1 if the collector session is established (UDP: socket open).", "collector", "transport")
 	descCollectorRecs   = newDesc("export_collector_records_total", "Records written to the collector.", "collector", "transport")
 	descCollectorMsgs   = newDesc("export_collector_messages_total", "IPFIX messages written to the collector.", "collector", "transport")
@@ -225,6 +230,13 @@ func (e emitter) export(x *ExportStats) {
 	e.gauge(descExportRate, float64(x.RateLimit))
 	if x.Tokens != nil {
 		e.gauge(descExportTokens, *x.Tokens)
+	}
+	if a := x.Aggregate; a != nil {
+		e.counter(descAggFolded, a.Folded)
+		e.counter(descAggOverflow, a.Overflow)
+		e.counter(descAggRecords, a.Records)
+		e.counter(descAggIntervals, a.Intervals)
+		e.gauge(descAggFlows, float64(a.Flows))
 	}
 	// Two collectors with the same address and transport would make
 	// duplicate series: later ones get a "#n" suffix.

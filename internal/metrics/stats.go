@@ -170,9 +170,26 @@ type ExportStats struct {
 	// Tokens is the rate limiter's available tokens in records (a gauge),
 	// if a source is registered.
 	Tokens *float64 `json:"tokens,omitempty"`
+	// Aggregate are the counters of export.aggregate, when it is on.
+	Aggregate *AggregateStats `json:"aggregate,omitempty"`
 	// Collectors and Outputs are in configuration order.
 	Collectors []CollectorStats `json:"collectors,omitempty"`
 	Outputs    []OutputStats    `json:"outputs,omitempty"`
+}
+
+// AggregateStats are the counters of aggregation at the node
+// (export.aggregate).
+type AggregateStats struct {
+	// Folded per-packet records went into aggregates; Overflow records
+	// were dropped because the table held its max_flows.
+	Folded   uint64 `json:"folded"`
+	Overflow uint64 `json:"overflow"`
+	// Records aggregates and Intervals intervals were exported.
+	Records   uint64 `json:"records"`
+	Intervals uint64 `json:"intervals"`
+	// Flows is the number of flows in the table after the last interval
+	// (a gauge).
+	Flows uint64 `json:"flows"`
 }
 
 // CollectorStats are one IPFIX collector's counters.
@@ -485,6 +502,10 @@ func exportStats(x exporter.Counters) *ExportStats {
 			"collector":    x.CollectorDropped,
 			"output":       x.OutputDropped,
 		},
+	}
+	if x.Aggregating {
+		s.Aggregate = &AggregateStats{Folded: x.Aggregated, Overflow: x.AggregateOverflow, Records: x.AggregateRecords,
+			Intervals: x.AggregateIntervals, Flows: x.AggregateFlows}
 	}
 	for _, cc := range x.Collectors {
 		s.Collectors = append(s.Collectors, CollectorStats{

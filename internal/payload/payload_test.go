@@ -3,9 +3,10 @@ package payload
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"testing"
+
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // golden is a 32-octet payload: stream 7, seq 0x01020304, run 0xCAFEF00D,
@@ -25,17 +26,8 @@ const golden = "db5e01d1" + "00200000" + "00000007" + "01020304" + "cafef00d" + 
 
 var goldenHeader = Header{Stream: 7, Seq: 0x01020304, Run: 0xCAFEF00D, Time: 1_800_000_000_123_456_789}
 
-// goldenBytes returns a fresh copy of golden's octets.
-func goldenBytes() []byte {
-	b, _ := hex.DecodeString(golden) // a constant: TestPutGolden checks its length
-	return b
-}
-
 func TestPutGolden(t *testing.T) {
-	want := goldenBytes()
-	if len(want) != 32 {
-		t.Fatalf("golden is %d octets, want 32", len(want))
-	}
+	want := testutil.MustHex(t, golden)
 	got := make([]byte, len(want))
 	Put(got, goldenHeader)
 	if !bytes.Equal(got, want) {
@@ -48,7 +40,7 @@ func TestPutGolden(t *testing.T) {
 }
 
 func TestStampKeepsSumAndFields(t *testing.T) {
-	b := goldenBytes()
+	b := testutil.MustHex(t, golden)
 	for _, seq := range []uint32{0, 1, 0xFFFF, 0xFFFFFFFF} {
 		Stamp(b, seq, uint64(seq)*1000)
 		h, err := Verify(b)
@@ -63,7 +55,7 @@ func TestStampKeepsSumAndFields(t *testing.T) {
 }
 
 func TestVerifyRejects(t *testing.T) {
-	good := goldenBytes()
+	good := testutil.MustHex(t, golden)
 	flip := func(i int) []byte {
 		b := bytes.Clone(good)
 		b[i] ^= 0x10
@@ -147,8 +139,8 @@ func TestNoAllocs(t *testing.T) {
 // must agree with Verify, and whatever verifies must re-encode to the same
 // octets.
 func FuzzVerify(f *testing.F) {
-	f.Add(goldenBytes())
-	f.Add(goldenBytes()[:HeaderLen])
+	f.Add(testutil.MustHex(f, golden))
+	f.Add(testutil.MustHex(f, golden)[:HeaderLen])
 	f.Add([]byte{0xDB, 0x5E})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := Verify(b)

@@ -65,3 +65,21 @@ func Stream(t testing.TB, src, dst *testbed.Netns, dstAddr netip.Addr, cfg Strea
 	<-done
 	return r, res
 }
+
+// Way is one direction across a testbed's data plane: from host Src to host
+// Dst, whose address is Addr.
+type Way struct {
+	Src, Dst *testbed.Netns
+	Addr     netip.Addr
+}
+
+// BothWays returns host-a → host-b and host-b → host-a of tb.
+func BothWays(tb *testbed.Testbed) [2]Way {
+	return [2]Way{{tb.HostA, tb.HostB, tb.AddrB}, {tb.HostB, tb.HostA, tb.AddrA}}
+}
+
+// Stream sends cfg along w (see Stream).
+func (w Way) Stream(t testing.TB, cfg StreamConfig, idle time.Duration) (*Receiver, SendResult) {
+	t.Helper()
+	return Stream(t, w.Src, w.Dst, w.Addr, cfg, idle)
+}

@@ -142,6 +142,7 @@ func ExporterCounters() exporter.Counters {
 	return exporter.Counters{
 		Offered: 900, Exported: 800, RateLimited: 70, RingFull: 6, CollectorDropped: 5, CollectorBehind: 2,
 		EncodeErrors: 4, OutputDropped: 3, RateLimit: 10000,
+		Aggregating: true, Aggregated: 990, AggregateRecords: 10, AggregateOverflow: 1, AggregateIntervals: 7, AggregateFlows: 4,
 		Collectors: []exporter.CollectorCounters{{
 			Address: "[2001:db8::9]:4739", Transport: policy.TransportUDP, Up: true,
 			Records: 795, Messages: 40, Octets: 123456, Dropped: 5, Behind: 2, SendErrors: 1, Connects: 1, TLSErrors: 2, Templates: 3,
