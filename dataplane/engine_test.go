@@ -18,6 +18,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/xsk"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 	"github.com/dexplane/dexplane/internal/xsktest"
 	"golang.org/x/sys/unix"
 )
@@ -99,11 +100,7 @@ func logCounters(t *testing.T, e *dataplane.Engine) dataplane.Counters {
 // mode sends synchronously), so a receiver can see a frame a moment before
 // the counters do.
 func settledCounters(e *dataplane.Engine, ok func(dataplane.Counters) bool) {
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if ok(e.Counters()) {
-			return
-		}
-	}
+	testutil.Within(2*time.Second, func() bool { return ok(e.Counters()) })
 }
 
 func TestTransparency(t *testing.T) {

@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dexplane/dexplane/internal/specvec"
-	"github.com/dexplane/dexplane/internal/testutil"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/dexplane/dexplane/internal/specvec"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // IPv6 packets of the reference spec §7, plus malformed variants.

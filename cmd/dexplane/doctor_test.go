@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,21 +61,7 @@ func newDoctorBed(t *testing.T) *doctorBed {
 	}
 	var port int
 	err := b.dut.Do(func() error {
-		ln, err := net.Listen("tcp", "[::1]:0")
-		if err != nil {
-			return err
-		}
-		t.Cleanup(func() { ln.Close() })
-		port = ln.Addr().(*net.TCPAddr).Port
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		port = testutil.ListenAndClose(t, "[::1]:0").Port
 		return nil
 	})
 	if err != nil {

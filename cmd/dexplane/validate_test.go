@@ -3,10 +3,11 @@ package main
 import (
 	"bytes"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the validate golden files")
@@ -36,20 +37,8 @@ func TestValidateGolden(t *testing.T) {
 				t.Errorf("exit code %d, want %d; stderr:\n%s", code, tc.code, stderr.String())
 			}
 			got := "exit " + string(rune('0'+code)) + "\n--- stdout\n" + stdout.String() + "--- stderr\n" + stderr.String()
-			golden := filepath.Join("testdata", "validate", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestValidateGolden -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("output differs from %s (rerun with -update and review the diff):\n%s", golden, got)
-			}
+			testutil.Golden(t, filepath.Join("testdata", "validate", tc.name+".golden"), []byte(got), *update,
+				"go test ./cmd/dexplane -run TestValidateGolden -update")
 		})
 	}
 }

@@ -170,10 +170,18 @@ func TestComplete(t *testing.T) {
 	}
 }
 
+// plainUDP returns a plain UDP frame with n octets of payload and a correct
+// checksum, the checksum's offset, and the same frame with the partial
+// checksum a CHECKSUM_PARTIAL sender leaves.
+func plainUDP(t *testing.T, n int) (good []byte, field int, part []byte) {
+	t.Helper()
+	good = frame(t, "plain", layers.IPProtocolUDP, n)
+	field = l4(t, good, layers.IPProtocolUDP)
+	return good, field, partial(good, field, layers.IPProtocolUDP)
+}
+
 func TestCompleteLeavesOthers(t *testing.T) {
-	good := frame(t, "plain", layers.IPProtocolUDP, 64)
-	field := l4(t, good, layers.IPProtocolUDP)
-	part := partial(good, field, layers.IPProtocolUDP)
+	_, _, part := plainUDP(t, 64)
 	for name, b := range map[string][]byte{
 		"ipv4":      append(append([]byte(nil), part[:12]...), 0x08, 0x00),
 		"truncated": part[:len(part)-1],
@@ -196,9 +204,7 @@ func TestCompleteLeavesOthers(t *testing.T) {
 // TestCoincidence: a correct checksum that happens to equal the
 // pseudo-header sum is not touched.
 func TestCoincidence(t *testing.T) {
-	good := frame(t, "plain", layers.IPProtocolUDP, 40)
-	field := l4(t, good, layers.IPProtocolUDP)
-	part := partial(good, field, layers.IPProtocolUDP)
+	good, field, part := plainUDP(t, 40)
 	pseudo := binary.BigEndian.Uint16(part[field:])
 	// Adjust two payload octets so the correct checksum equals pseudo.
 	cur := binary.BigEndian.Uint16(good[field:])

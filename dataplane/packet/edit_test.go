@@ -255,51 +255,41 @@ func TestEditNoAlloc(t *testing.T) {
 	var p Packet
 	var src, dst [16]byte
 	d := dexC
-	run := func(name string, frame []byte, f func() error) {
-		t.Helper()
+	// Each case adds IOAM to the frame at buf[128:], parses the result and
+	// takes the IOAM off again.
+	type edit func(off, n int) (int, int, error)
+	for _, tc := range []struct {
+		name        string
+		frame       []byte
+		add, remove edit
+	}{
+		{"insert+remove", plain,
+			func(o, n int) (int, int, error) { return InsertDEXInline(buf, o, n, &p, &d) },
+			func(o, n int) (int, int, error) { return RemoveDEX(buf, o, n, &p) }},
+		{"merge+remove", d0,
+			func(o, n int) (int, int, error) { return MergeDEXIntoHbH(buf, o, n, &p, &d) },
+			func(o, n int) (int, int, error) { return RemoveDEX(buf, o, n, &p) }},
+		{"push+strip", plain,
+			func(o, n int) (int, int, error) { return PushIP6IP6(buf, o, n, &p, &d, src, dst) },
+			func(o, n int) (int, int, error) { return StripOuter(buf, o, n, &p) }},
+	} {
 		if n := testing.AllocsPerRun(100, func() {
-			copy(buf[128:], frame)
-			if err := Parse(buf[128:128+len(frame)], &p); err != nil {
+			copy(buf[128:], tc.frame)
+			if err := Parse(buf[128:128+len(tc.frame)], &p); err != nil {
 				t.Fatal(err)
 			}
-			if err := f(); err != nil {
-				t.Fatal(err)
+			o, n, err := tc.add(128, len(tc.frame))
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if err := Parse(buf[o:o+n], &p); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if _, _, err := tc.remove(o, n); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
 			}
 		}); n != 0 {
-			t.Errorf("%s allocates %v times per run", name, n)
+			t.Errorf("%s allocates %v times per run", tc.name, n)
 		}
 	}
-	run("insert+remove", plain, func() error {
-		o, n, err := InsertDEXInline(buf, 128, len(plain), &p, &d)
-		if err != nil {
-			return err
-		}
-		if err := Parse(buf[o:o+n], &p); err != nil {
-			return err
-		}
-		_, _, err = RemoveDEX(buf, o, n, &p)
-		return err
-	})
-	run("merge+remove", d0, func() error {
-		o, n, err := MergeDEXIntoHbH(buf, 128, len(d0), &p, &d)
-		if err != nil {
-			return err
-		}
-		if err := Parse(buf[o:o+n], &p); err != nil {
-			return err
-		}
-		_, _, err = RemoveDEX(buf, o, n, &p)
-		return err
-	})
-	run("push+strip", plain, func() error {
-		o, n, err := PushIP6IP6(buf, 128, len(plain), &p, &d, src, dst)
-		if err != nil {
-			return err
-		}
-		if err := Parse(buf[o:o+n], &p); err != nil {
-			return err
-		}
-		_, _, err = StripOuter(buf, o, n, &p)
-		return err
-	})
 }

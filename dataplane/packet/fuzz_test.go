@@ -112,6 +112,27 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// fuzzDEXInput parses a fuzzed frame and returns the parse, the DEX of the
+// fuzzed fields, and a copy of the frame behind fuzzHeadroom octets at
+// buf[off:]; ok is false when the frame does not parse (nothing to edit).
+func fuzzDEXInput(frame []byte, ns uint16, flags, ext uint8, trace, flow, seq uint32) (p Packet, d DEX, buf []byte, off int, ok bool) {
+	if Parse(frame, &p) != nil {
+		return p, d, nil, 0, false
+	}
+	d = DEX{Namespace: ns, Flags: flags, ExtFlags: ext, TraceType: trace, FlowID: flow, Seq: seq}
+	buf, off = frameIn(fuzzHeadroom, frame)
+	return p, d, buf, off, true
+}
+
+// unchangedOnError fails t unless an editor that refused a frame left the
+// buffer holding it (got) as it was.
+func unchangedOnError(t *testing.T, got, frame []byte) {
+	t.Helper()
+	if !bytes.Equal(got, frame) {
+		t.Fatal("buffer modified on error")
+	}
+}
+
 // FuzzInsertRemove: InsertDEXInline then RemoveDEX restores the exact frame,
 // and the inserted option parses back to d.
 func FuzzInsertRemove(f *testing.F) {
@@ -119,18 +140,14 @@ func FuzzInsertRemove(f *testing.F) {
 		f.Add(s, uint16(123), uint8(0), uint8(0xC0), uint32(0x800000), uint32(0x12345678), uint32(1))
 	}
 	f.Fuzz(func(t *testing.T, frame []byte, ns uint16, flags, ext uint8, trace, flow, seq uint32) {
-		var p Packet
-		if Parse(frame, &p) != nil {
+		p, d, buf, off, ok := fuzzDEXInput(frame, ns, flags, ext, trace, flow, seq)
+		if !ok {
 			return
 		}
-		d := DEX{Namespace: ns, Flags: flags, ExtFlags: ext, TraceType: trace, FlowID: flow, Seq: seq}
-		buf, off := frameIn(fuzzHeadroom, frame)
 		no, nn, err := InsertDEXInline(buf, off, len(frame), &p, &d)
 		switch {
 		case err == ErrHasHbH && p.HbH != 0, err == ErrTooLong:
-			if !bytes.Equal(buf[off:], frame) {
-				t.Fatal("buffer modified on error")
-			}
+			unchangedOnError(t, buf[off:], frame)
 			return
 		case err != nil:
 			t.Fatalf("InsertDEXInline: %v", err)
@@ -160,19 +177,15 @@ func FuzzMergeRemove(f *testing.F) {
 		f.Add(s, uint16(123), uint8(0), uint8(0x80), uint32(0x800000), uint32(7), uint32(8))
 	}
 	f.Fuzz(func(t *testing.T, frame []byte, ns uint16, flags, ext uint8, trace, flow, seq uint32) {
-		var p Packet
-		if Parse(frame, &p) != nil {
+		p, d, buf, off, ok := fuzzDEXInput(frame, ns, flags, ext, trace, flow, seq)
+		if !ok {
 			return
 		}
-		d := DEX{Namespace: ns, Flags: flags, ExtFlags: ext, TraceType: trace, FlowID: flow, Seq: seq}
-		buf, off := frameIn(fuzzHeadroom, frame)
 		no, nn, err := MergeDEXIntoHbH(buf, off, len(frame), &p, &d)
 		switch {
 		case err == ErrNoHbH && p.HbH == 0, err == ErrIOAMPresent && p.NumIOAM > 0,
 			err == ErrTooLong, err == ErrTooManyOptions:
-			if !bytes.Equal(buf[off:], frame) {
-				t.Fatal("buffer modified on error")
-			}
+			unchangedOnError(t, buf[off:], frame)
 			return
 		case err != nil:
 			t.Fatalf("MergeDEXIntoHbH: %v", err)
@@ -220,14 +233,12 @@ func FuzzPushStrip(f *testing.F) {
 		f.Add(s, uint16(123), uint8(0), uint8(0xC0), uint32(0x800000), uint32(0x12345678), uint32(1), byte(0xfd))
 	}
 	f.Fuzz(func(t *testing.T, frame []byte, ns uint16, flags, ext uint8, trace, flow, seq uint32, a byte) {
-		var p Packet
-		if Parse(frame, &p) != nil {
+		p, d, buf, off, ok := fuzzDEXInput(frame, ns, flags, ext, trace, flow, seq)
+		if !ok {
 			return
 		}
-		d := DEX{Namespace: ns, Flags: flags, ExtFlags: ext, TraceType: trace, FlowID: flow, Seq: seq}
 		src := [16]byte{0: a, 15: 1}
 		dst := [16]byte{0: a, 15: 2}
-		buf, off := frameIn(fuzzHeadroom, frame)
 		no, nn, err := PushIP6IP6(buf, off, len(frame), &p, &d, src, dst)
 		if err == ErrTooLong {
 			return

@@ -1,40 +1,23 @@
 package collectors
 
 import (
-	"bytes"
 	"encoding/xml"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/dexplane/dexplane/exporter"
+
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated collector files")
 
 func TestFilesUpToDate(t *testing.T) {
 	for _, f := range Files {
-		want := f.Generate()
-		if *update {
-			if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(f.Path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(f.Path)
-		if err != nil {
-			t.Fatalf("%v (run go generate ./exporter/collectors)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s is stale: run go generate ./exporter/collectors", f.Path)
-		}
+		testutil.Golden(t, f.Path, f.Generate(), *update, "go generate ./exporter/collectors")
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 
@@ -83,23 +82,10 @@ func TestRouteOverhead(t *testing.T) {
 // is ⚠ with the command that starts a collector, a name that does not
 // resolve is ⚠, a UDP collector with a route is ✓, a malformed address ✗.
 func TestCollectorChecks(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	up := testutil.ListenAndClose(t, "127.0.0.1:0")
 	closedAddr := testutil.FreeTCPAddr(t)
 	tg := &Target{Collectors: []Collector{
-		{"tcp", ln.Addr().String()},
+		{"tcp", up.String()},
 		{"tcp", closedAddr},
 		{"udp", "127.0.0.1:4739"},
 		{"tcp", "collector.invalid:4739"},

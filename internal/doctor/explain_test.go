@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -13,6 +12,8 @@ import (
 
 	"github.com/dexplane/dexplane/config"
 	dxebpf "github.com/dexplane/dexplane/ebpf"
+
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/firstrun")
@@ -126,19 +127,8 @@ func TestFirstRunMessages(t *testing.T) {
 				t.Errorf("error does not wrap %v: %v", tc.want, err)
 			}
 			got := "dexplane run: " + err.Error() + "\n"
-			path := filepath.Join("testdata", "firstrun", tc.name+".txt")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test -run FirstRun -update writes it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("message differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
-			}
+			testutil.Golden(t, filepath.Join("testdata", "firstrun", tc.name+".txt"), []byte(got), *update,
+				"go test ./internal/doctor -run FirstRun -update")
 		})
 	}
 }

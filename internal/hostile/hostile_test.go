@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -19,6 +17,8 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/dataplane/xsk"
+
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite e2e/testdata/hostile.pcap and hostile.md from the table")
@@ -34,27 +34,9 @@ func TestFiles(t *testing.T) {
 	if err := WriteTable(&md, fs); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []struct {
-		path string
-		data []byte
-	}{{"../../e2e/testdata/hostile.pcap", pcap.Bytes()}, {"../../e2e/testdata/hostile.md", md.Bytes()}} {
-		if *update {
-			if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(f.path, f.data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(f.path)
-		if err != nil {
-			t.Fatalf("%v (run go test ./internal/hostile -run TestFiles -update)", err)
-		}
-		if !bytes.Equal(got, f.data) {
-			t.Errorf("%s differs from the table in frames.go (run go test ./internal/hostile -run TestFiles -update)", f.path)
-		}
-	}
+	const regen = "go test ./internal/hostile -run TestFiles -update"
+	testutil.Golden(t, "../../e2e/testdata/hostile.pcap", pcap.Bytes(), *update, regen)
+	testutil.Golden(t, "../../e2e/testdata/hostile.md", md.Bytes(), *update, regen)
 }
 
 // TestCounterNames checks that every Counter is a counter the node

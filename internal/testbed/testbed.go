@@ -42,9 +42,9 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/internal/testutil"
-	"golang.org/x/sys/unix"
 )
 
 // DefaultPrefix starts the name of every namespace this package creates.

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"io"
 	"net"
 	"testing"
 )
@@ -11,22 +12,60 @@ import (
 // later or for a port that must refuse connections.
 func FreeTCPAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return freeAddr(t, "tcp").String()
 }
 
 // FreeUDPPort returns a loopback UDP port that nobody has bound right now
 // (see FreeTCPAddr for the caveat).
 func FreeUDPPort(t testing.TB) int {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	return freeAddr(t, "udp").(*net.UDPAddr).Port
+}
+
+// freeAddr binds a free loopback port of network ("tcp" or "udp"), closes
+// it and returns its address.
+func freeAddr(t testing.TB, network string) net.Addr {
+	t.Helper()
+	var c io.Closer
+	var addr net.Addr
+	var err error
+	if network == "tcp" {
+		var l net.Listener
+		if l, err = net.Listen(network, "127.0.0.1:0"); err == nil {
+			c, addr = l, l.Addr()
+		}
+	} else {
+		var pc net.PacketConn
+		if pc, err = net.ListenPacket(network, "127.0.0.1:0"); err == nil {
+			c, addr = pc, pc.LocalAddr()
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
+	c.Close()
+	return addr
+}
+
+// ListenAndClose listens on TCP address addr ("127.0.0.1:0" for any port)
+// and closes every connection it accepts at once, until the test ends: a
+// collector that is up. It returns the address it listens on. Called inside
+// testbed.Netns.Do, the socket belongs to that namespace.
+func ListenAndClose(t testing.TB, addr string) *net.TCPAddr {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr)
 }
