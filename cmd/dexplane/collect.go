@@ -3,19 +3,16 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -54,12 +51,6 @@ func parseListen(s string) (network, address string, err error) {
 	return u.Scheme, u.Host, nil
 }
 
-// collectMsg is one IPFIX message and its transport source.
-type collectMsg struct {
-	src netip.AddrPort
-	b   []byte
-}
-
 // collectMain runs `dexplane collect` until ctx is cancelled; it returns
 // the exit code.
 func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -75,7 +66,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	quiet := fs.Bool("quiet", false, "do not print records, only the correlation summary")
 	interval := fs.Duration("interval", 0, "also print the summary every `DURATION` (0: only on exit)")
 	paths := fs.Int("paths", 0, "with the summary, print the hop-by-hop path of the first `N` packets seen (node, time, delay)")
-	maxPackets := fs.Int("max-packets", 0, "deprecated alias of --max-open (`N` packets assembled at once)")
+	maxPackets := fs.Int("max-packets", 65536, "packets kept for path assembly before the oldest are folded into statistics")
 	af := addAnalyticsFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: dexplane collect [--listen URL]... [--tls-cert F --tls-key F --tls-client-ca F] [--json] [--quiet] [--interval D]")
@@ -95,33 +86,14 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		listens = listenList{"udp://:4739"}
 	}
 
-	msgs := make(chan collectMsg, 1024)
-	var closers []io.Closer
-	var wg sync.WaitGroup
-	closeAll := func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}
+	proc := collect.NewCollectingProcess(collect.ProcessConfig{TLS: tlsFiles.config()})
+	closeAll := proc.Stop
 	for _, l := range listens {
 		network, address, err := parseListen(l)
 		if err != nil {
 			fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
 			closeAll()
 			return 2
-		}
-		if network == "udp" {
-			pc, err := net.ListenPacket("udp", address)
-			if err != nil {
-				fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
-				closeAll()
-				return 1
-			}
-			closers = append(closers, pc)
-			fmt.Fprintf(stderr, "dexplane collect: listening on udp://%s\n", pc.LocalAddr())
-			wg.Add(1)
-			go func() { defer wg.Done(); collectUDP(pc.(*net.UDPConn), msgs) }()
-			continue
 		}
 		if network == "tls" && tlsFiles.cfg.Load() == nil {
 			if err := tlsFiles.load(); err != nil {
@@ -131,23 +103,16 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			}
 			tlsFiles.reloadOnHUP(ctx, stderr)
 		}
-		ln, err := net.Listen("tcp", address)
+		addr, err := proc.Listen(network, address)
 		if err != nil {
 			fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
 			closeAll()
 			return 1
 		}
-		closers = append(closers, ln)
-		if network == "tls" {
-			ln = tls.NewListener(ln, tlsFiles.config())
-		}
-		fmt.Fprintf(stderr, "dexplane collect: listening on %s://%s\n", network, ln.Addr())
-		wg.Add(1)
-		go func() { defer wg.Done(); collectTCP(ctx, ln, msgs, stderr) }()
+		fmt.Fprintf(stderr, "dexplane collect: listening on %s://%s\n", network, addr)
 	}
 
 	out := bufio.NewWriter(stdout)
-	dec := collect.NewDecoder()
 	if *maxPackets > 0 {
 		*af.maxOpen = *maxPackets
 	}
@@ -165,19 +130,23 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		tick = t.C
 	}
 	var line []byte
-	dec.OnAggregate = func(src netip.AddrPort, domain uint32, rec *aggregate.Record) {
+	var domain uint32 // of the message being handled
+	onAggregate := func(rec *aggregate.Record) {
 		an.aggregate(domain, rec)
 		if !*quiet {
 			line = exporter.AppendAggregate(append(append(line[:0], "domain="...), strconv.Itoa(int(domain))+" "...), rec, false)
 			out.Write(line)
 		}
 	}
-	var records, bad uint64
+	var records, bad, missingTemplate uint64
 	var traces []traceSample
 	samples := pathSamples{n: *paths}
-	handle := func(m collectMsg) {
+	handle := func(m *collect.Message) {
+		defer m.Release()
 		corr.Expire(time.Now().UnixNano())
-		err := dec.Decode(m.src, m.b, func(ev *collect.Event) {
+		domain = m.Domain
+		missingTemplate += m.MissingTemplate
+		m.Walk(func(ev *collect.Event) {
 			records++
 			an.records++
 			corr.Add(ev)
@@ -191,20 +160,23 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 				line = collect.AppendEvent(line[:0], ev, *asJSON)
 				out.Write(line)
 			}
-		})
-		if err != nil {
-			bad++
-			fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
+		}, onAggregate, nil)
+		if m.Err != nil {
+			if _, ok := errors.AsType[*collect.SessionError](m.Err); !ok {
+				bad++
+			}
+			fmt.Fprintf(stderr, "dexplane collect: %v\n", m.Err)
 		}
 	}
 	summary := func() {
-		fmt.Fprintf(out, "--- %d record(s), %d bad message(s), %d data set(s) without template\n", records, bad, dec.MissingTemplate)
+		fmt.Fprintf(out, "--- %d record(s), %d bad message(s), %d data set(s) without template\n", records, bad, missingTemplate)
 		collect.WriteSummary(out, corr.Summary())
 		an.writeSummary(out)
 		samples.write(out)
 		writeTraces(out, traces)
 		out.Flush()
 	}
+	msgs := proc.Messages()
 loop:
 	for {
 		select {
@@ -223,67 +195,10 @@ loop:
 		}
 	}
 	closeAll()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	for {
-		select {
-		case m := <-msgs:
-			handle(m)
-			continue
-		case <-done:
-		}
-		break
-	}
-	for len(msgs) > 0 {
-		handle(<-msgs)
+	for m := range msgs { // what the sessions read before they stopped
+		handle(m)
 	}
 	an.close()
 	summary()
 	return 0
-}
-
-// collectUDP reads datagrams until pc is closed.
-func collectUDP(pc *net.UDPConn, msgs chan<- collectMsg) {
-	buf := make([]byte, collect.MaxMessageSize)
-	for {
-		n, src, err := pc.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return
-		}
-		msgs <- collectMsg{src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), b: append([]byte(nil), buf[:n]...)}
-	}
-}
-
-// collectTCP accepts IPFIX-over-TCP sessions until ln is closed; each
-// session is read until it ends or ctx is cancelled.
-func collectTCP(ctx context.Context, ln net.Listener, msgs chan<- collectMsg, stderr io.Writer) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer conn.Close()
-			stop := context.AfterFunc(ctx, func() { conn.Close() })
-			defer stop()
-			src, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
-			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-			r := bufio.NewReader(conn)
-			buf := make([]byte, collect.MaxMessageSize)
-			for {
-				m, err := collect.ReadMessage(r, buf)
-				if err != nil {
-					if !errors.Is(err, io.EOF) && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-						fmt.Fprintf(stderr, "dexplane collect: session from %v: %v\n", src, err)
-					}
-					return
-				}
-				msgs <- collectMsg{src: src, b: append([]byte(nil), m...)}
-			}
-		}()
-	}
 }

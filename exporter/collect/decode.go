@@ -4,6 +4,10 @@
 // correlates the events of the nodes of an IOAM domain by (namespace, Flow
 // ID, Sequence Number): the path each packet took with per-hop delays, and
 // per-flow loss, duplicates and reordering at every node.
+//
+// CollectingProcess is the collecting process itself (RFC 7011 §2): UDP,
+// TCP and TLS listeners, one template state per transport session, and the
+// decoded messages on a channel; `dexplane collect` is built on it.
 package collect
 
 import (
