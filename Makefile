@@ -61,16 +61,16 @@ demo: build
 
 ## generate: rebuild the XDP objects with bpf2go (needs clang, llvm, libbpf-dev).
 generate:
-	$(GO) generate ./ebpf/...
+	$(GO) generate ./steering/...
 
 ## generate-check: fail if `make generate` changes the bpf2go output (objects
 ## and Go bindings) in the tree: CI catches a steer.c edit committed without
 ## its objects. Regeneration is deterministic for the same clang.
 generate-check:
-	@before=$$(sha256sum ebpf/*_bpfel.*); $(MAKE) -s generate; \
-	if [ "$$before" != "$$(sha256sum ebpf/*_bpfel.*)" ]; then \
+	@before=$$(sha256sum steering/*_bpfel.*); $(MAKE) -s generate; \
+	if [ "$$before" != "$$(sha256sum steering/*_bpfel.*)" ]; then \
 		echo "generate-check: the bpf2go output was stale and is now regenerated; commit it:" >&2; \
-		git status --short -- ebpf >&2; exit 1; fi
+		git status --short -- steering >&2; exit 1; fi
 
 ## lint: what CI requires of the source: gofmt -s, go vet, staticcheck (version
 ## pinned in scripts/install-deps.sh), a tidy go.mod and fresh bpf2go objects.

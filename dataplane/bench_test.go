@@ -12,8 +12,8 @@ import (
 	"github.com/dexplane/dexplane/bench/gen"
 	"github.com/dexplane/dexplane/dataplane"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/steering"
 )
 
 // TestForwardingBench measures forwarded packets per second through the
@@ -47,7 +47,7 @@ func TestForwardingBench(t *testing.T) {
 		{"kernel-forwarding", testbed.Router, func(*testing.T, *testbed.Testbed) {}},
 		{"xdp-redirect", testbed.Bitw, func(t *testing.T, tb *testbed.Testbed) {
 			err := tb.DUT().Do(func() error {
-				o, err := dxebpf.Load(dxebpf.Options{Program: dxebpf.ProgramRedirect, Logger: quietLog})
+				o, err := steering.Load(steering.Options{Program: steering.ProgramRedirect, Logger: quietLog})
 				if err != nil {
 					return err
 				}

@@ -1,7 +1,7 @@
 package dataplane
 
 import (
-	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/steering"
 
 	"github.com/dexplane/dexplane/dataplane/checksum"
 	"github.com/dexplane/dexplane/dataplane/xsk"
@@ -17,7 +17,7 @@ type PortCounters struct {
 	// frames the kernel dropped before a worker saw them.
 	Socket xsk.Stats
 	// XDP are the steering program's counters by classification reason.
-	XDP [dxebpf.NumReasons]dxebpf.Counter
+	XDP [steering.NumReasons]steering.Counter
 	// RxQueues is the port's RX queue count as last read by
 	// Engine.CheckQueues (0: unknown); a gauge.
 	RxQueues int
@@ -27,7 +27,7 @@ type PortCounters struct {
 	// RedirectErrors are the XDP redirects of frames received on the port
 	// that the kernel refused (the frames were dropped), by target; valid
 	// when RedirectCounted.
-	RedirectErrors [dxebpf.NumTargets]uint64
+	RedirectErrors [steering.NumTargets]uint64
 	// RedirectCounted is false when the kernel's refusals cannot be
 	// counted (no tracefs; logged at start).
 	RedirectCounted bool
@@ -105,16 +105,16 @@ func (c *Counters) Lost(p int) uint64 {
 	w, s := &c.Ports[p].Worker, &c.Ports[p].Socket
 	return w[xsk.CtrDropped] + w[xsk.CtrInvalid] + s.RxDropped + s.RxRingFull + s.RxInvalidDescs +
 		c.Ports[1-p].Worker[xsk.CtrTxDeviceDrop] + c.Ports[1-p].Socket.TxInvalidDescs +
-		c.Ports[p].XDP[dxebpf.ReasonNoPeer].Packets + c.Ports[p].XDP[dxebpf.ReasonMalformed].Packets +
-		c.Ports[p].RedirectErrors[dxebpf.TargetPeer] + c.Ports[p].RedirectErrors[dxebpf.TargetOther]
+		c.Ports[p].XDP[steering.ReasonNoPeer].Packets + c.Ports[p].XDP[steering.ReasonMalformed].Packets +
+		c.Ports[p].RedirectErrors[steering.TargetPeer] + c.Ports[p].RedirectErrors[steering.TargetOther]
 }
 
 // Steered returns the frames received on port p that the XDP program sent
-// to the workers (every classification for which dxebpf.Reason.Steered).
+// to the workers (every classification for which steering.Reason.Steered).
 func (c *Counters) Steered(p int) uint64 {
 	var n uint64
 	for r, v := range c.Ports[p].XDP {
-		if dxebpf.Reason(r).Steered() {
+		if steering.Reason(r).Steered() {
 			n += v.Packets
 		}
 	}
@@ -125,11 +125,11 @@ func (c *Counters) Steered(p int) uint64 {
 // cross to the peer port in the kernel: the classifications neither steered
 // nor dropped (not IPv6, ND, IPv6 nothing asked for, no route, not
 // sampled). Frames steered to a queue without a socket (the
-// dxebpf.ReasonXSKMiss event) are counted under their steered reason.
+// steering.ReasonXSKMiss event) are counted under their steered reason.
 func (c *Counters) Crossed(p int) uint64 {
 	var n uint64
 	for r, v := range c.Ports[p].XDP {
-		if r := dxebpf.Reason(r); r < dxebpf.ReasonXSKMiss && !r.Steered() && !r.Dropped() {
+		if r := steering.Reason(r); r < steering.ReasonXSKMiss && !r.Steered() && !r.Dropped() {
 			n += v.Packets
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/steering"
 
 	"github.com/dexplane/dexplane/dataplane/xsk"
 )
@@ -37,12 +37,12 @@ func (c *Counters) WriteText(w io.Writer) error {
 		}
 		for r, v := range pc.XDP {
 			if v.Packets != 0 {
-				fmt.Fprintf(&b, "port %d xdp %s %d\n", p, dxebpf.Reason(r), v.Packets)
+				fmt.Fprintf(&b, "port %d xdp %s %d\n", p, steering.Reason(r), v.Packets)
 			}
 		}
 		for t, v := range pc.RedirectErrors {
 			if v != 0 {
-				fmt.Fprintf(&b, "port %d xdp_redirect_err %s %d\n", p, dxebpf.RedirectTarget(t), v)
+				fmt.Fprintf(&b, "port %d xdp_redirect_err %s %d\n", p, steering.RedirectTarget(t), v)
 			}
 		}
 		if v := pc.Checksum.Completed; v != 0 {
@@ -63,8 +63,8 @@ func TestSteeredCrossed(t *testing.T) {
 	for r := range c.Ports[1].XDP {
 		c.Ports[1].XDP[r].Packets = 1 << r
 	}
-	steered := uint64(1<<dxebpf.ReasonAll | 1<<dxebpf.ReasonSampled | 1<<dxebpf.ReasonHbH | 1<<dxebpf.ReasonDecap | 1<<dxebpf.ReasonExtHdr | 1<<dxebpf.ReasonOrder)
-	crossed := uint64(1<<dxebpf.ReasonNotIPv6 | 1<<dxebpf.ReasonND | 1<<dxebpf.ReasonIPv6Pass | 1<<dxebpf.ReasonNoRoute | 1<<dxebpf.ReasonUnsampled)
+	steered := uint64(1<<steering.ReasonAll | 1<<steering.ReasonSampled | 1<<steering.ReasonHbH | 1<<steering.ReasonDecap | 1<<steering.ReasonExtHdr | 1<<steering.ReasonOrder)
+	crossed := uint64(1<<steering.ReasonNotIPv6 | 1<<steering.ReasonND | 1<<steering.ReasonIPv6Pass | 1<<steering.ReasonNoRoute | 1<<steering.ReasonUnsampled)
 	if got := c.Steered(1); got != steered {
 		t.Errorf("Steered = %#x, want %#x", got, steered)
 	}

@@ -1,5 +1,5 @@
 // Package dataplane is dexplane's forwarding engine: it attaches the XDP
-// steering program (package ebpf) to the two ports of a bump in the wire,
+// steering program (package steering) to the two ports of a bump in the wire,
 // runs one AF_XDP worker (package dataplane/xsk) per RX queue, hands every
 // steered frame to a per-worker handler (the IOAM roles of dataplane/node,
 // or plain forwarding), swaps the policy snapshot atomically, exposes
@@ -27,7 +27,7 @@
 // # Requirements
 //
 // Linux ≥ 5.12 and root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW); see packages
-// ebpf and dataplane/xsk.
+// steering and dataplane/xsk.
 //
 // # NIC setup
 //
@@ -40,7 +40,7 @@
 // support (ice, i40e, mlx5, ixgbe, …) and native attach; veths have one
 // queue pair each and run in copy mode. With AttachAuto a port whose
 // frames leave through a veth is attached natively with the crossing frames
-// moved by TC (dxebpf.AttachPortPeerViaTC), since a veth refuses native
+// moved by TC (steering.AttachPortPeerViaTC), since a veth refuses native
 // redirects unless its neighbour runs XDP; an explicit AttachNative toward
 // a veth is logged as a warning. Frames from a virtual device with TX
 // checksum offload arrive with unfinished transport checksums; each worker
@@ -60,7 +60,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/steering"
 
 	"github.com/dexplane/dexplane/dataplane/checksum"
 	"github.com/dexplane/dexplane/dataplane/handle"
@@ -118,11 +118,11 @@ type Options struct {
 	// unfinished transport checksum completed (package dataplane/checksum);
 	// default policy.ChecksumAuto: on for virtual devices.
 	Checksums [2]policy.ChecksumMode
-	// PassForeignHbH: see dxebpf.Options.
+	// PassForeignHbH: see steering.Options.
 	PassForeignHbH bool
-	// OrderWindow: see dxebpf.Options; needs SteerSampled.
+	// OrderWindow: see steering.Options; needs SteerSampled.
 	OrderWindow time.Duration
-	// MaxRoutes sizes the XDP route tables; default dxebpf.DefaultMaxRoutes.
+	// MaxRoutes sizes the XDP route tables; default steering.DefaultMaxRoutes.
 	MaxRoutes int
 	// CPUs pins worker i to CPUs[i%len(CPUs)]; empty means no pinning.
 	CPUs []int
@@ -147,8 +147,8 @@ type Engine struct {
 	mu       sync.Mutex
 	state    int // stateNew, stateRunning, stateStopped
 	ifindex  [2]int
-	xdp      *dxebpf.Objects
-	atts     [2]*dxebpf.Attachment
+	xdp      *steering.Objects
+	atts     [2]*steering.Attachment
 	workers  []*xsk.Worker
 	handlers []handle.Handler
 	csum     []*checksum.Handler
@@ -210,8 +210,8 @@ func New(opts Options) (*Engine, error) {
 	if opts.Ports[0] != "" && opts.Ports[0] == opts.Ports[1] {
 		errs = append(errs, fmt.Errorf("ports: both are %q", opts.Ports[0]))
 	}
-	if opts.Queues < 1 || opts.Queues > dxebpf.MaxQueues {
-		errs = append(errs, fmt.Errorf("queues %d: want 1..%d", opts.Queues, dxebpf.MaxQueues))
+	if opts.Queues < 1 || opts.Queues > steering.MaxQueues {
+		errs = append(errs, fmt.Errorf("queues %d: want 1..%d", opts.Queues, steering.MaxQueues))
 	}
 	if opts.FrameSize != xsk.FrameSize2K && opts.FrameSize != xsk.FrameSize4K {
 		errs = append(errs, fmt.Errorf("frame size %d: want 2048 or 4096", opts.FrameSize))
@@ -284,7 +284,7 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 				p, e.opts.Ports[p], n, e.opts.Queues, e.opts.Ports[p], e.opts.Queues, e.opts.Queues, e.opts.Queues)
 		}
 	}
-	e.xdp, err = dxebpf.Load(dxebpf.Options{
+	e.xdp, err = steering.Load(steering.Options{
 		Steer: e.opts.Steer, MaxRoutes: e.opts.MaxRoutes,
 		PassForeignHbH: e.opts.PassForeignHbH, OrderWindow: e.opts.OrderWindow, Logger: e.log,
 	})
@@ -334,7 +334,7 @@ func (e *Engine) Start(ctx context.Context) (err error) {
 				"port", e.opts.Ports[p], "egress", e.opts.Ports[1-p], "egress_driver", e.devices[1-p].Driver, "why", plan.warn,
 				"fix", "set dataplane.attach_mode: auto (native, crossing frames moved by TC), or give the peer of "+e.opts.Ports[1-p]+" an XDP program or GRO (ethtool -K PEER gro on)")
 		}
-		var a *dxebpf.Attachment
+		var a *steering.Attachment
 		if plan.viaTC {
 			a, err = e.xdp.AttachPortPeerViaTC(e.ifindex[p], p, e.ifindex[1-p], e.opts.Roles[p])
 			if err != nil {
@@ -431,7 +431,7 @@ func (e *Engine) CheckQueues() [2]int {
 // in SteerSampled, loads its routes and decap endpoints into the XDP
 // program. The previous snapshot keeps serving until the pointer swap; an
 // error updating the XDP maps is returned after the swap (the maps may then
-// hold a mix, as dxebpf.SetRoutes documents).
+// hold a mix, as steering.SetRoutes documents).
 func (e *Engine) SetPolicy(s *policy.Snapshot) error {
 	e.policy.Store(s)
 	e.mu.Lock()
@@ -447,10 +447,10 @@ func (e *Engine) pushPolicy(s *policy.Snapshot) error {
 	if s == nil || e.opts.Steer != policy.SteerSampled || e.xdp == nil {
 		return nil
 	}
-	var routes []dxebpf.SteerRoute
+	var routes []steering.SteerRoute
 	if s.Routes != nil {
 		for _, r := range s.Routes.Routes() {
-			routes = append(routes, dxebpf.SteerRoute{Prefix: r.Prefix, RouteID: uint32(r.ID), K: r.K, N: r.N})
+			routes = append(routes, steering.SteerRoute{Prefix: r.Prefix, RouteID: uint32(r.ID), K: r.K, N: r.N})
 		}
 	}
 	if err := e.xdp.SetRoutes(routes); err != nil {
@@ -489,7 +489,7 @@ func (e *Engine) Ifindex(p int) int { return e.ifindex[p&1] }
 
 // XDP returns the loaded XDP objects (for example to read their counters
 // or routes); nil before Start and after Stop.
-func (e *Engine) XDP() *dxebpf.Objects {
+func (e *Engine) XDP() *steering.Objects {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.xdp
@@ -557,6 +557,6 @@ func (e *Engine) release() error {
 		}
 		e.xdp = nil
 	}
-	e.atts = [2]*dxebpf.Attachment{}
+	e.atts = [2]*steering.Attachment{}
 	return errors.Join(errs...)
 }

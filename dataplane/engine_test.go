@@ -16,10 +16,10 @@ import (
 	"github.com/dexplane/dexplane/dataplane"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/xsk"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
 	"github.com/dexplane/dexplane/internal/testutil"
 	"github.com/dexplane/dexplane/internal/xsktest"
+	"github.com/dexplane/dexplane/steering"
 	"golang.org/x/sys/unix"
 )
 
@@ -159,19 +159,19 @@ func TestTransparency(t *testing.T) {
 				x := c.Ports[0].XDP
 				w := c.Ports[0].Worker[xsk.CtrRxFrames]
 				if mode == policy.SteerAll {
-					return w >= x[dxebpf.ReasonAll].Packets
+					return w >= x[steering.ReasonAll].Packets
 				}
-				return w >= x[dxebpf.ReasonSampled].Packets
+				return w >= x[steering.ReasonSampled].Packets
 			})
 			c := logCounters(t, e)
 			x := c.Ports[0].XDP
 			switch mode {
 			case policy.SteerAll:
-				if x[dxebpf.ReasonAll].Packets < uint64(n) || c.Ports[0].Worker[xsk.CtrRxFrames] < uint64(n) {
-					t.Errorf("steer all: port 0 steered %d, worker received %d, want ≥ %d", x[dxebpf.ReasonAll].Packets, c.Ports[0].Worker[xsk.CtrRxFrames], n)
+				if x[steering.ReasonAll].Packets < uint64(n) || c.Ports[0].Worker[xsk.CtrRxFrames] < uint64(n) {
+					t.Errorf("steer all: port 0 steered %d, worker received %d, want ≥ %d", x[steering.ReasonAll].Packets, c.Ports[0].Worker[xsk.CtrRxFrames], n)
 				}
 			case policy.SteerSampled:
-				s, u := x[dxebpf.ReasonSampled].Packets, x[dxebpf.ReasonUnsampled].Packets
+				s, u := x[steering.ReasonSampled].Packets, x[steering.ReasonUnsampled].Packets
 				if s < uint64(n)/2 || u < uint64(n)/2-10 || s-u > 10 {
 					t.Errorf("steer sampled 1/2: sampled %d unsampled %d of %d", s, u, n)
 				}

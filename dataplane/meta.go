@@ -1,7 +1,7 @@
 package dataplane
 
 import (
-	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/steering"
 
 	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
@@ -15,14 +15,14 @@ import (
 // again). It is node.Config.Presampled for steer: sampled; in steer: all
 // the workers are the only samplers and install none. It does not allocate.
 func Presampled(f *handle.Frame) node.Presample {
-	if f.Off < dxebpf.MetaLen {
+	if f.Off < steering.MetaLen {
 		return node.PresampleMissing
 	}
-	m, ok := dxebpf.ParseMeta(f.Buf[f.Off-dxebpf.MetaLen : f.Off])
+	m, ok := steering.ParseMeta(f.Buf[f.Off-steering.MetaLen : f.Off])
 	if !ok {
 		return node.PresampleMissing
 	}
-	if m.Reason == dxebpf.ReasonSampled {
+	if m.Reason == steering.ReasonSampled {
 		return node.PresampleSelected
 	}
 	return node.PresampleNotSelected

@@ -6,7 +6,7 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/node"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/steering"
 )
 
 // TestPresampled: the XDP decision is read from the metadata in front of
@@ -14,10 +14,10 @@ import (
 // (not selected), and a frame without metadata is PresampleMissing, never
 // PresampleNone (which would sample it a second time in Go).
 func TestPresampled(t *testing.T) {
-	frame := func(meta bool, r dxebpf.Reason) *handle.Frame {
+	frame := func(meta bool, r steering.Reason) *handle.Frame {
 		buf := make([]byte, 256)
 		if meta {
-			m := buf[64-dxebpf.MetaLen : 64]
+			m := buf[64-steering.MetaLen : 64]
 			binary.NativeEndian.PutUint32(m, 7)
 			binary.NativeEndian.PutUint16(m[4:], uint16(r))
 			binary.NativeEndian.PutUint16(m[6:], 0xd7e5)
@@ -29,10 +29,10 @@ func TestPresampled(t *testing.T) {
 		f    *handle.Frame
 		want node.Presample
 	}{
-		{"sampled", frame(true, dxebpf.ReasonSampled), node.PresampleSelected},
-		{"hbh", frame(true, dxebpf.ReasonHbH), node.PresampleNotSelected},
-		{"ext hdr", frame(true, dxebpf.ReasonExtHdr), node.PresampleNotSelected},
-		{"order", frame(true, dxebpf.ReasonOrder), node.PresampleNotSelected},
+		{"sampled", frame(true, steering.ReasonSampled), node.PresampleSelected},
+		{"hbh", frame(true, steering.ReasonHbH), node.PresampleNotSelected},
+		{"ext hdr", frame(true, steering.ReasonExtHdr), node.PresampleNotSelected},
+		{"order", frame(true, steering.ReasonOrder), node.PresampleNotSelected},
 		{"no metadata", frame(false, 0), node.PresampleMissing},
 		{"no headroom", &handle.Frame{Buf: make([]byte, 64), Off: 4, Len: 60}, node.PresampleMissing},
 	} {

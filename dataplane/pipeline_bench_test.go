@@ -206,7 +206,7 @@ type pipeline struct {
 	tb     testing.TB
 	k      *xsk.MemKernel
 	w      *xsk.Worker
-	n      *node.Node
+	n      *node.Handler
 	ring   *telemetry.Ring
 	bucket *exporter.TokenBucket
 	enc    *exporter.Encoder

@@ -20,8 +20,8 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/steering"
 )
 
 type plainBump struct{ a, dut, b *testbed.Netns }
@@ -74,8 +74,8 @@ func TestAutoAttachPlainVeth(t *testing.T) {
 	}
 	c := e.Counters()
 	for port := range 2 {
-		if c.Ports[port].RedirectCounted && c.Ports[port].RedirectErrors[dxebpf.TargetPeer] != 0 {
-			t.Errorf("port %d: %d refused redirects to the peer", port, c.Ports[port].RedirectErrors[dxebpf.TargetPeer])
+		if c.Ports[port].RedirectCounted && c.Ports[port].RedirectErrors[steering.TargetPeer] != 0 {
+			t.Errorf("port %d: %d refused redirects to the peer", port, c.Ports[port].RedirectErrors[steering.TargetPeer])
 		}
 	}
 }
@@ -92,11 +92,11 @@ func TestNativeRedirectErrorsCounted(t *testing.T) {
 	if !c.Ports[0].RedirectCounted {
 		t.Skip("redirect errors cannot be counted here (no tracefs)")
 	}
-	if c.Ports[0].RedirectErrors[dxebpf.TargetPeer] == 0 {
+	if c.Ports[0].RedirectErrors[steering.TargetPeer] == 0 {
 		t.Fatalf("native attach toward a veth without XDP on its neighbour: no refused redirect counted on port 0: %+v", c.Ports[0].RedirectErrors)
 	}
-	if c.Lost(0) < c.Ports[0].RedirectErrors[dxebpf.TargetPeer] {
-		t.Errorf("Lost(0) = %d does not include %d refused redirects", c.Lost(0), c.Ports[0].RedirectErrors[dxebpf.TargetPeer])
+	if c.Lost(0) < c.Ports[0].RedirectErrors[steering.TargetPeer] {
+		t.Errorf("Lost(0) = %d does not include %d refused redirects", c.Lost(0), c.Ports[0].RedirectErrors[steering.TargetPeer])
 	}
 }
 
@@ -158,7 +158,7 @@ func TestGenericGSORefusalCounted(t *testing.T) {
 	if !ctr.Ports[0].RedirectCounted {
 		t.Skip("redirect errors cannot be counted here (no tracefs)")
 	}
-	refused := ctr.Ports[0].RedirectErrors[dxebpf.TargetPeer]
+	refused := ctr.Ports[0].RedirectErrors[steering.TargetPeer]
 	if werr != nil && refused == 0 {
 		t.Fatalf("bulk TCP stalled (%v) under generic attach but no refused redirect was counted", werr)
 	}

@@ -16,9 +16,9 @@ import (
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/hostile"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/steering"
 )
 
 // This file runs the hostile-traffic table (package internal/hostile) through
@@ -135,16 +135,16 @@ func (s *hostileSender) send(frame []byte) error { return unix.Sendto(s.fd, fram
 
 // hostileKernelPath lists the steering reasons under which dxp_steer sends a
 // frame to the peer port itself, and the node never sees it.
-var hostileKernelPath = []dxebpf.Reason{
-	dxebpf.ReasonNotIPv6, dxebpf.ReasonND,
-	dxebpf.ReasonIPv6Pass, dxebpf.ReasonNoRoute, dxebpf.ReasonUnsampled,
+var hostileKernelPath = []steering.Reason{
+	steering.ReasonNotIPv6, steering.ReasonND,
+	steering.ReasonIPv6Pass, steering.ReasonNoRoute, steering.ReasonUnsampled,
 }
 
 // hostileKernelDrop lists the steering reasons under which dxp_steer drops
 // a frame itself, and the node never sees it.
-var hostileKernelDrop = []dxebpf.Reason{dxebpf.ReasonMalformed}
+var hostileKernelDrop = []steering.Reason{steering.ReasonMalformed}
 
-// hostileClass is dxp_steer's classification of a frame as package ebpf
+// hostileClass is dxp_steer's classification of a frame as package steering
 // documents it, in every steering mode.
 type hostileClass uint8
 
@@ -186,7 +186,7 @@ func hostileClassify(b []byte) (hostileClass, int) {
 	return hostileIPv6, l3
 }
 
-// hostileSteeredSampled models dxp_steer in steer: sampled, as package ebpf
+// hostileSteeredSampled models dxp_steer in steer: sampled, as package steering
 // documents it, for a frame arriving on port 0 in role r under hostile.Spec(r):
 // whether it goes to the worker. A Payload Length 0 frame with a Hop-by-Hop
 // header (jumbogram candidate) always goes up. On the outside port so does a
@@ -225,7 +225,7 @@ func hostileSteeredSampled(b []byte, r hostile.Role) bool {
 // frame but neighbour discovery reaches the node, so the table applies as
 // written. In steer:
 // sampled dxp_steer forwards what the node need not see itself; the test
-// checks that exactly the frames package ebpf documents are steered, that
+// checks that exactly the frames package steering documents are steered, that
 // the others cross unchanged, and logs each row whose documented node
 // outcome is therefore not applied.
 func TestHostileDataPlane(t *testing.T) {
@@ -263,7 +263,7 @@ func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer policy
 	}
 	var (
 		e       *dataplane.Engine
-		nodes   []*node.Node
+		nodes   []*node.Handler
 		nodeErr error
 	)
 	opts.Handler = func(int) handle.Handler {
@@ -350,10 +350,10 @@ func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer policy
 		}
 		class, _ := hostileClassify(f.Bytes)
 		if xdpDropped != (class == hostileDrop) {
-			c.Errorf("%s/%v: dropped by dxp_steer %v, want %v (package ebpf)", f.Name, r, xdpDropped, class == hostileDrop)
+			c.Errorf("%s/%v: dropped by dxp_steer %v, want %v (package steering)", f.Name, r, xdpDropped, class == hostileDrop)
 		}
 		if steer == policy.SteerSampled && !xdpDropped && viaKernel == hostileSteeredSampled(f.Bytes, r) {
-			c.Errorf("%s/%v: steered to the worker %v, want %v (package ebpf, steer: sampled)", f.Name, r, !viaKernel, hostileSteeredSampled(f.Bytes, r))
+			c.Errorf("%s/%v: steered to the worker %v, want %v (package steering, steer: sampled)", f.Name, r, !viaKernel, hostileSteeredSampled(f.Bytes, r))
 		}
 		if steer == policy.SteerAll && viaKernel && class == hostileIPv6 {
 			c.Errorf("%s/%v: IPv6 crossed in the kernel in steer: all", f.Name, r)

@@ -104,7 +104,7 @@ func wantHop(hl uint8, id uint32, idWide uint64, in, out uint16, inW, outW uint3
 
 // startNode runs an in-process dexplane engine with one node for spec in ns
 // (generic XDP, steering steer) and returns the node; t.Cleanup stops it.
-func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec, steer policy.Steer) *node.Node {
+func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec, steer policy.Steer) *node.Handler {
 	t.Helper()
 	s, err := policy.New(spec, nil)
 	if err != nil {
@@ -116,7 +116,7 @@ func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec, steer policy.S
 	}
 	var (
 		e     *dataplane.Engine
-		nodes []*node.Node
+		nodes []*node.Handler
 	)
 	opts.Handler = func(int) handle.Handler {
 		cfg := node.Config{Policy: e.Policy()}
@@ -267,7 +267,7 @@ func ptoChain(t *testing.T, steer policy.Steer, e, k, tr, d, ha, hb *testbed.Net
 			if len(got) != count {
 				for _, x := range []struct {
 					n    string
-					node *node.Node
+					node *node.Handler
 				}{{"E", en}, {"T", tn}, {"D", dn}} {
 					t.Logf("%s: %v", x.n, nonZero(x.node))
 				}
@@ -330,7 +330,7 @@ func ptoChain(t *testing.T, steer policy.Steer, e, k, tr, d, ha, hb *testbed.Net
 	}
 }
 
-func wantCtr(t *testing.T, who string, n *node.Node, name string, want uint64) {
+func wantCtr(t *testing.T, who string, n *node.Handler, name string, want uint64) {
 	t.Helper()
 	var got uint64
 	n.Counters().Each(func(k string, v uint64) {
@@ -515,7 +515,7 @@ func openHostileSenderOn(t *testing.T, ns *testbed.Netns, dst string) *hostileSe
 	return s
 }
 
-func nonZero(n *node.Node) map[string]uint64 {
+func nonZero(n *node.Handler) map[string]uint64 {
 	m := map[string]uint64{}
 	n.Counters().Each(func(k string, v uint64) {
 		if v != 0 {

@@ -81,7 +81,7 @@ func (x *Exporter) exportAggregate(rec *aggregate.Record) {
 }
 
 // offerCustom is offer for a custom-template record (drainer goroutine).
-func (c *collector) offerCustom(t *CustomTemplate, r CustomRecord) error {
+func (c *exportSession) offerCustom(t *CustomTemplate, r CustomRecord) error {
 	if !c.prepare() {
 		return nil
 	}

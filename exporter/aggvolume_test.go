@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/collector"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/exporter/aggregate"
-	"github.com/dexplane/dexplane/exporter/collect"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -61,7 +61,7 @@ func TestAggregateVolume(t *testing.T) {
 		t.Fatal(err)
 	}
 	agg := aggregate.New(aggregate.Config{Interval: time.Second})
-	corr := collect.NewCorrelator()
+	corr := collector.NewCorrelator()
 	corr.MaxPackets = 1 << 12
 	rng := rand.New(rand.NewPCG(3, 4))
 	seq := make([]uint32, flows)
@@ -87,7 +87,7 @@ func TestAggregateVolume(t *testing.T) {
 				t.Fatal(err)
 			}
 			agg.Add(x)
-			corr.Add(&collect.Event{Domain: 1, Record: *x})
+			corr.Add(&collector.Event{Domain: 1, Record: *x})
 			if x == held {
 				held = nil
 			}
@@ -102,7 +102,7 @@ func TestAggregateVolume(t *testing.T) {
 	ag.Flush()
 
 	// what a collector makes of each
-	var want collect.NodeFlowStats
+	var want collector.NodeFlowStats
 	for _, s := range corr.Summary() {
 		for _, n := range s.Nodes {
 			want.Received += n.Received
@@ -111,13 +111,13 @@ func TestAggregateVolume(t *testing.T) {
 			want.Reordered += n.Reordered
 		}
 	}
-	dec := collect.NewDecoder()
+	dec := collector.NewDecoder()
 	var mu sync.Mutex
-	var got collect.AggregateTotals
+	var got collector.AggregateTotals
 	dec.OnAggregate = func(_ netip.AddrPort, _ uint32, rec *aggregate.Record) { mu.Lock(); got.Add(rec); mu.Unlock() }
 	src := netip.MustParseAddrPort("[2001:db8::7]:4739")
 	for _, m := range agMsgs {
-		if err := dec.Decode(src, m, func(*collect.Event) { t.Fatal("a per-packet record among the aggregates") }); err != nil {
+		if err := dec.Decode(src, m, func(*collector.Event) { t.Fatal("a per-packet record among the aggregates") }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -135,12 +135,12 @@ func TestAggregateVolume(t *testing.T) {
 }
 
 // TestAggregateExportUDP runs the Exporter with export.aggregate over UDP
-// to a collector socket decoded by package collect: one aggregate per flow
+// to a collector socket decoded by package collector: one aggregate per flow
 // and interval arrives, none per packet, and the per-flow sums add up.
 func TestAggregateExportUDP(t *testing.T) {
 	col := listenUDP(t, "127.0.0.1:0")
 	var mu sync.Mutex
-	perFlow := map[uint32]*collect.AggregateTotals{}
+	perFlow := map[uint32]*collector.AggregateTotals{}
 	q, _ := telemetry.NewRing(4096)
 	x, err := exporter.New(exporter.Options{Export: policy.Export{
 		RateLimit:  policy.RateLimit{RecordsPerSecond: 100},
@@ -155,7 +155,7 @@ func TestAggregateExportUDP(t *testing.T) {
 		defer mu.Unlock()
 		a := perFlow[rec.FlowID]
 		if a == nil {
-			a = &collect.AggregateTotals{}
+			a = &collector.AggregateTotals{}
 			perFlow[rec.FlowID] = a
 		}
 		a.Add(rec)

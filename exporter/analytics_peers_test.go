@@ -13,15 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/collector"
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/exporter/aggregate"
-	"github.com/dexplane/dexplane/exporter/collect"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // analyticsRecords are one aggregate and two delay records (a segment and
 // a path position) with distinct values in every field.
-func analyticsRecords() (*aggregate.Record, []*collect.DelayRecord) {
+func analyticsRecords() (*aggregate.Record, []*collector.DelayRecord) {
 	a := &aggregate.Record{Start: 1_700_000_000_123_000_000, End: 1_700_000_001_456_000_000, Packets: 1000, Octets: 1_500_000,
 		HasSeq: true, FirstSeq: 77, LastSeq: 1100, Gaps: 25, Duplicates: 2, Reordered: 3,
 		DelaySamples: 990, DelayMin: 1200, DelayMax: 98000, DelaySum: 4_000_000}
@@ -29,11 +29,11 @@ func analyticsRecords() (*aggregate.Record, []*collect.DelayRecord) {
 	a.Namespace, a.FlowID, a.HasFlowID, a.Proto, a.SrcPort, a.DstPort = 123, 0xDEADBEEF, true, 17, 40000, 5001
 	a.Src[0], a.Src[15] = 0x20, 1
 	a.Dst[0], a.Dst[15] = 0x20, 2
-	seg := &collect.DelayRecord{Namespace: 123, From: 2, To: 3, Hops: 2, Start: 1_700_000_000_000_000_000, End: 1_700_000_010_000_000_000,
+	seg := &collector.DelayRecord{Namespace: 123, From: 2, To: 3, Hops: 2, Start: 1_700_000_000_000_000_000, End: 1_700_000_010_000_000_000,
 		Packets: 5000, MeanUs: 78, MinUs: 40, MaxUs: 410, SumUs: 390000}
-	path := &collect.DelayRecord{Namespace: 123, PathID: 0x01020304, From: 1, To: 4, Hops: 4, Start: seg.Start, End: seg.End,
+	path := &collector.DelayRecord{Namespace: 123, PathID: 0x01020304, From: 1, To: 4, Hops: 4, Start: seg.Start, End: seg.End,
 		Packets: 4990, MeanUs: 147, MinUs: 100, MaxUs: 900, SumUs: 733530}
-	return a, []*collect.DelayRecord{seg, path}
+	return a, []*collector.DelayRecord{seg, path}
 }
 
 // encodeAnalytics encodes the records of analyticsRecords as domain 42.
@@ -50,7 +50,7 @@ func encodeAnalytics(t *testing.T) [][]byte {
 		t.Fatal(err)
 	}
 	for _, d := range ds {
-		if err := enc.EncodeCustom(collect.DelayTemplate, d); err != nil {
+		if err := enc.EncodeCustom(collector.DelayTemplate, d); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -61,7 +61,7 @@ func encodeAnalytics(t *testing.T) [][]byte {
 // TestGoldenDelayRecord pins the octets of one RFC 9951 delay data record.
 func TestGoldenDelayRecord(t *testing.T) {
 	_, ds := analyticsRecords()
-	got := make([]byte, collect.DelayTemplate.RecordLen())
+	got := make([]byte, collector.DelayTemplate.RecordLen())
 	ds[1].Put(got)
 	want := "" +
 		"007b" + // ioamNamespaceId 123
@@ -153,7 +153,7 @@ func TestPeerTsharkAnalytics(t *testing.T) {
 	for i, f := range flows["257"] {
 		// tshark 4.0 predates RFC 9951: it lists 530-533 (and the
 		// enterprise elements) as raw octets, in template order
-		raw := make([]byte, collect.DelayTemplate.RecordLen())
+		raw := make([]byte, collector.DelayTemplate.RecordLen())
 		ds[i].Put(raw)
 		want := []string{colonHex(raw[0:2]), colonHex(raw[2:6]), colonHex(raw[6:10]), colonHex(raw[10:14]), colonHex(raw[14:15]),
 			colonHex(raw[39:43]), colonHex(raw[43:47]), colonHex(raw[47:51]), colonHex(raw[51:59])}
@@ -204,7 +204,7 @@ func TestPeerGoflow2Analytics(t *testing.T) {
 	want := []struct {
 		t   *exporter.CustomTemplate
 		rec exporter.CustomRecord
-	}{{exporter.AggregateTemplate, (*exporter.AggRecord)(a)}, {collect.DelayTemplate, ds[0]}, {collect.DelayTemplate, ds[1]}}
+	}{{exporter.AggregateTemplate, (*exporter.AggRecord)(a)}, {collector.DelayTemplate, ds[0]}, {collector.DelayTemplate, ds[1]}}
 	if len(got) != len(want) {
 		t.Fatalf("goflow2 decoded %d records, want %d\n%s", len(got), len(want), log)
 	}
@@ -234,10 +234,10 @@ func TestPeerGoflow2Analytics(t *testing.T) {
 func TestAggregateRouteDecodes(t *testing.T) {
 	want, _ := analyticsRecords()
 	var got []aggregate.Record
-	d := collect.NewDecoder()
+	d := collector.NewDecoder()
 	d.OnAggregate = func(_ netip.AddrPort, _ uint32, r *aggregate.Record) { got = append(got, *r) }
 	for _, m := range encodeAnalytics(t) {
-		if err := d.Decode(netip.MustParseAddrPort("[::1]:1"), m, func(*collect.Event) {}); err != nil {
+		if err := d.Decode(netip.MustParseAddrPort("[::1]:1"), m, func(*collector.Event) {}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -94,7 +94,7 @@ type Exporter struct {
 	opts       Options
 	rings      []*telemetry.Ring
 	bucket     *TokenBucket
-	collectors []*collector
+	collectors []*exportSession
 	outputs    []*output
 
 	// rate-limit inputs
@@ -176,7 +176,7 @@ func New(opts Options, rings []*telemetry.Ring) (*Exporter, error) {
 		if c.Transport > policy.TransportTLS {
 			return nil, fmt.Errorf("exporter: collector %d (%s): unknown transport %v", i, c.Address, c.Transport)
 		}
-		col, err := newCollector(c, &x.opts)
+		col, err := newExportSession(c, &x.opts)
 		if err != nil {
 			return nil, fmt.Errorf("exporter: collector %d (%s): %w", i, c.Address, err)
 		}

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/collector"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/exporter/aggregate"
-	"github.com/dexplane/dexplane/exporter/collect"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -117,7 +117,7 @@ func TestLocalOutputsAndReopen(t *testing.T) {
 type udpCollector struct {
 	conn *net.UDPConn
 	mu   sync.Mutex
-	evs  []collect.Event
+	evs  []collector.Event
 	msgs int
 	errs []error
 	done chan struct{}
@@ -136,7 +136,7 @@ func listenUDP(t *testing.T, addr string) *udpCollector {
 	c.conn.SetReadBuffer(4 << 20)
 	go func() {
 		defer close(c.done)
-		d := collect.NewDecoder()
+		d := collector.NewDecoder()
 		buf := make([]byte, 65535)
 		for {
 			n, src, err := c.conn.ReadFromUDPAddrPort(buf)
@@ -153,7 +153,7 @@ func listenUDP(t *testing.T, addr string) *udpCollector {
 					c.onAggregate(rec)
 				}
 			}
-			if err := d.Decode(src, buf[:n], func(ev *collect.Event) { c.evs = append(c.evs, *ev) }); err != nil {
+			if err := d.Decode(src, buf[:n], func(ev *collector.Event) { c.evs = append(c.evs, *ev) }); err != nil {
 				c.errs = append(c.errs, err)
 			}
 			c.mu.Unlock()
@@ -307,7 +307,7 @@ func TestCollectorDroppedTCP(t *testing.T) {
 	}
 	defer l.Close()
 	type session struct {
-		evs  []collect.Event
+		evs  []collector.Event
 		seqs []uint32 // message sequence numbers
 	}
 	sessions := make(chan session, 4)
@@ -320,18 +320,18 @@ func TestCollectorDroppedTCP(t *testing.T) {
 	}
 	read := func(conn net.Conn, want int) {
 		var s session
-		d := collect.NewDecoder()
-		buf := make([]byte, collect.MaxMessageSize)
+		d := collector.NewDecoder()
+		buf := make([]byte, collector.MaxMessageSize)
 		src := netip.MustParseAddrPort(conn.RemoteAddr().String())
 		for len(s.evs) < want {
 			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-			m, err := collect.ReadMessage(conn, buf)
+			m, err := collector.ReadMessage(conn, buf)
 			if err != nil {
 				t.Errorf("read: %v", err)
 				break
 			}
 			s.seqs = append(s.seqs, uint32(m[8])<<24|uint32(m[9])<<16|uint32(m[10])<<8|uint32(m[11]))
-			if err := d.Decode(src, m, func(ev *collect.Event) { s.evs = append(s.evs, *ev) }); err != nil {
+			if err := d.Decode(src, m, func(ev *collector.Event) { s.evs = append(s.evs, *ev) }); err != nil {
 				t.Errorf("decode: %v", err)
 			}
 		}

@@ -24,7 +24,7 @@ func startNfacctd(t *testing.T, aggregate string) (port int, out string) {
 	}
 	dir := t.TempDir()
 	port = udpPort(t)
-	prims, _ := filepath.Abs("collectors/pmacct/primitives.lst")
+	prims, _ := filepath.Abs("iedefs/pmacct/primitives.lst")
 	out = filepath.Join(dir, "out.json")
 	conf := filepath.Join(dir, "nfacctd.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`daemonize: false
@@ -63,7 +63,7 @@ func startGoflow2Raw(t *testing.T) (port int, out string, log *bytes.Buffer) {
 // record, the DEX fields by name.
 func startGoflow2Mapped(t *testing.T) (port int, out string) {
 	t.Helper()
-	mapping, err := filepath.Abs("collectors/goflow2/mapping.yaml")
+	mapping, err := filepath.Abs("iedefs/goflow2/mapping.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ if [ "$arch" = amd64 ]; then
 else
   rm -r "$root/usr/lib/x86_64-linux-gnu"
 fi
-for d in exporter/collectors/*/; do
+for d in exporter/iedefs/*/; do
   install -d "$root/usr/share/dexplane/collectors/$(basename "$d")"
   install -m 0644 "$d"* "$root/usr/share/dexplane/collectors/$(basename "$d")/"
 done

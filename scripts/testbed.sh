@@ -31,7 +31,7 @@
 # sender's TX queue q arrives on the peer's RX queue q), addrgenmode none, nodad addresses;
 # the hosts have permanent IPv6 neighbours (IPv4 uses ARP). Bump ports carry
 # no address and have IPv6 disabled. The hosts' eth0 gets an XDP_PASS
-# program (ebpf/pass_bpfel.o) so that frames a bump redirects with native
+# program (steering/pass_bpfel.o) so that frames a bump redirects with native
 # XDP into its port are accepted by the veth; without the object file the
 # script enables GRO on eth0 instead, which has the same effect on veth.
 # Without a forwarding program on the bump nodes, bitw and domain4 have no
@@ -52,7 +52,7 @@ queues=${TESTBED_QUEUES:-1}
 [[ $(id -u) -eq 0 ]] || { echo "testbed: needs root" >&2; exit 1; }
 
 here=$(cd "$(dirname "$0")" && pwd)
-pass_obj=$here/../ebpf/pass_bpfel.o
+pass_obj=$here/../steering/pass_bpfel.o
 nodes=(host-a "${bumps[@]}" host-b)
 ns() { echo "$prefix-$1"; }
 

@@ -16,7 +16,7 @@ import (
 
 	"github.com/dexplane/dexplane/bench/gen"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/steering"
 )
 
 // DUTOptions are the runner's settings for starting devices under test.
@@ -63,9 +63,9 @@ func (kernelDUT) CPU() gen.CPUProbe { return nil }
 // Stop does nothing: the router testbed forwards for as long as it exists.
 func (kernelDUT) Stop() error { return nil }
 
-// Redirect is ebpf's dxp_redirect attached to two ports (the plain XDP
+// Redirect is steering's dxp_redirect attached to two ports (the plain XDP
 // redirect baseline).
-type Redirect struct{ objs *dxebpf.Objects }
+type Redirect struct{ objs *steering.Objects }
 
 // CPU returns nil: the redirect runs in softirq, there is no process.
 func (d *Redirect) CPU() gen.CPUProbe { return nil }
@@ -78,7 +78,7 @@ func startRedirect(tb *Testbed, mode string) (*Redirect, error) {
 	return AttachRedirect(tb.DUT(), West, East, mode)
 }
 
-// AttachRedirect attaches ebpf's dxp_redirect (every frame to the peer
+// AttachRedirect attaches steering's dxp_redirect (every frame to the peer
 // port: the plain XDP redirect baseline) to west and east inside network
 // namespace netns ("" = current) until Stop. Used by the runner and by
 // `dexbench redirect` on NIC testbeds.
@@ -87,7 +87,7 @@ func AttachRedirect(netns, west, east, mode string) (*Redirect, error) {
 	if err != nil {
 		return nil, err
 	}
-	objs, err := dxebpf.Load(dxebpf.Options{Program: dxebpf.ProgramRedirect})
+	objs, err := steering.Load(steering.Options{Program: steering.ProgramRedirect})
 	if err != nil {
 		return nil, err
 	}

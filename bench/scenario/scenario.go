@@ -22,7 +22,7 @@ const (
 	// Kernel is Linux IPv6 forwarding in the dut namespace of the router
 	// testbed (the paper's baseline).
 	Kernel DUTKind = "kernel"
-	// XDPRedirect is ebpf's dxp_redirect on both dut ports of the bitw
+	// XDPRedirect is steering's dxp_redirect on both dut ports of the bitw
 	// testbed: every frame to the peer port (the ceiling).
 	XDPRedirect DUTKind = "xdp-redirect"
 	// Dexplane is `dexplane run` in the dut namespace of the bitw testbed.

@@ -16,9 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dexplane/dexplane/collector"
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/exporter/aggregate"
-	"github.com/dexplane/dexplane/exporter/collect"
 )
 
 func runCollect(args []string) int {
@@ -86,7 +86,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		listens = listenList{"udp://:4739"}
 	}
 
-	proc := collect.NewCollectingProcess(collect.ProcessConfig{TLS: tlsFiles.config()})
+	proc := collector.NewCollectingProcess(collector.ProcessConfig{TLS: tlsFiles.config()})
 	closeAll := proc.Stop
 	for _, l := range listens {
 		network, address, err := parseListen(l)
@@ -116,7 +116,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *maxPackets > 0 {
 		*af.maxOpen = *maxPackets
 	}
-	corr := collect.NewCorrelator()
+	corr := collector.NewCorrelator()
 	an, err := newAnalytics(af, corr, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "dexplane collect: %v\n", err)
@@ -141,12 +141,12 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	var records, bad, missingTemplate uint64
 	var traces []traceSample
 	samples := pathSamples{n: *paths}
-	handle := func(m *collect.Message) {
+	handle := func(m *collector.Message) {
 		defer m.Release()
 		corr.Expire(time.Now().UnixNano())
 		domain = m.Domain
 		missingTemplate += m.MissingTemplate
-		m.Walk(func(ev *collect.Event) {
+		m.Walk(func(ev *collector.Event) {
 			records++
 			an.records++
 			corr.Add(ev)
@@ -157,12 +157,12 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 				samples.add(ev) // collect_analytics.go
 			}
 			if !*quiet {
-				line = collect.AppendEvent(line[:0], ev, *asJSON)
+				line = collector.AppendEvent(line[:0], ev, *asJSON)
 				out.Write(line)
 			}
 		}, onAggregate, nil)
 		if m.Err != nil {
-			if _, ok := errors.AsType[*collect.SessionError](m.Err); !ok {
+			if _, ok := errors.AsType[*collector.SessionError](m.Err); !ok {
 				bad++
 			}
 			fmt.Fprintf(stderr, "dexplane collect: %v\n", m.Err)
@@ -170,7 +170,7 @@ func collectMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	summary := func() {
 		fmt.Fprintf(out, "--- %d record(s), %d bad message(s), %d data set(s) without template\n", records, bad, missingTemplate)
-		collect.WriteSummary(out, corr.Summary())
+		collector.WriteSummary(out, corr.Summary())
 		an.writeSummary(out)
 		samples.write(out)
 		writeTraces(out, traces)

@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/dexplane/dexplane/collector"
 	"github.com/dexplane/dexplane/exporter/aggregate"
-	"github.com/dexplane/dexplane/exporter/collect"
 )
 
 // analyticsFlags are the `collect` flags of the domain view: path
@@ -48,37 +48,37 @@ func addAnalyticsFlags(fs *flag.FlagSet) *analyticsFlags {
 // methods run on the collect loop's goroutine except the HTTP server.
 type analytics struct {
 	f       *analyticsFlags
-	delays  *collect.Delays
-	out     *collect.IPFIXOut
-	otlp    *collect.OTLP
-	metrics *collect.Metrics
+	delays  *collector.Delays
+	out     *collector.IPFIXOut
+	otlp    *collector.OTLP
+	metrics *collector.Metrics
 	srv     *http.Server
-	corr    *collect.Correlator
+	corr    *collector.Correlator
 	tick    *time.Ticker
 	nextOut time.Time
 	records uint64 // per-packet and aggregate records
 	stderr  io.Writer
 	// aggregate totals by node and flow
-	aggs map[aggKey]*collect.AggregateTotals
+	aggs map[aggKey]*collector.AggregateTotals
 }
 
 // aggKey is a node, a flow and a route (encapsulating nodes) of the
 // aggregate summary.
 type aggKey struct {
 	domain uint32
-	flow   collect.FlowKey
+	flow   collector.FlowKey
 	route  uint16
 }
 
-func newAnalytics(f *analyticsFlags, corr *collect.Correlator, stderr io.Writer) (*analytics, error) {
+func newAnalytics(f *analyticsFlags, corr *collector.Correlator, stderr io.Writer) (*analytics, error) {
 	if *f.exportInterval <= 0 || *f.pathTimeout <= 0 {
 		return nil, fmt.Errorf("--export-interval and --path-timeout must be positive")
 	}
-	a := &analytics{f: f, corr: corr, stderr: stderr, aggs: map[aggKey]*collect.AggregateTotals{}}
+	a := &analytics{f: f, corr: corr, stderr: stderr, aggs: map[aggKey]*collector.AggregateTotals{}}
 	now := time.Now()
-	a.delays = collect.NewDelays(now.UnixNano())
+	a.delays = collector.NewDelays(now.UnixNano())
 	if *f.otlp != "" {
-		o, err := collect.NewOTLP(*f.otlp)
+		o, err := collector.NewOTLP(*f.otlp)
 		if err != nil {
 			return nil, err
 		}
@@ -88,7 +88,7 @@ func newAnalytics(f *analyticsFlags, corr *collect.Correlator, stderr io.Writer)
 	// one correlation structure: the Correlator's packet table completes
 	// each path into the flow statistics, the delays and the traces
 	corr.MaxPackets, corr.Timeout = *f.maxOpen, *f.pathTimeout
-	corr.OnPath = func(p *collect.Path) {
+	corr.OnPath = func(p *collector.Path) {
 		a.delays.AddPath(p)
 		if a.otlp != nil {
 			a.otlp.Add(p)
@@ -97,7 +97,7 @@ func newAnalytics(f *analyticsFlags, corr *collect.Correlator, stderr io.Writer)
 	corr.Expire(time.Now().UnixNano()) // allocates the packet table before any record
 	a.nextOut = now.Add(*f.exportInterval)
 	if *f.ipfixOut != "" {
-		o, err := collect.DialIPFIXOut(*f.ipfixOut, uint32(*f.ipfixOutDomain))
+		o, err := collector.DialIPFIXOut(*f.ipfixOut, uint32(*f.ipfixOutDomain))
 		if err != nil {
 			return nil, err
 		}
@@ -105,7 +105,7 @@ func newAnalytics(f *analyticsFlags, corr *collect.Correlator, stderr io.Writer)
 		fmt.Fprintf(stderr, "dexplane collect: delay records (RFC 9951) to %s every %v\n", *f.ipfixOut, *f.exportInterval)
 	}
 	if *f.metricsAddr != "" {
-		a.metrics = collect.NewMetrics()
+		a.metrics = collector.NewMetrics()
 		reg := prometheus.NewRegistry()
 		if err := a.metrics.Register(reg); err != nil {
 			return nil, err
@@ -132,10 +132,10 @@ func (a *analytics) aggregate(domain uint32, rec *aggregate.Record) {
 	if a.metrics != nil {
 		a.metrics.AddAggregate(domain, rec)
 	}
-	k := aggKey{domain, collect.FlowKey{Namespace: rec.Namespace, FlowID: rec.FlowID}, rec.Route}
+	k := aggKey{domain, collector.FlowKey{Namespace: rec.Namespace, FlowID: rec.FlowID}, rec.Route}
 	t := a.aggs[k]
 	if t == nil {
-		t = &collect.AggregateTotals{}
+		t = &collector.AggregateTotals{}
 		a.aggs[k] = t
 	}
 	t.Add(rec)
@@ -197,9 +197,9 @@ func (a *analytics) onTick(time.Time) {
 }
 
 func (a *analytics) flushDelays(now time.Time) {
-	a.delays.Flush(now.UnixNano(), func(r *collect.DelayRecord) {
+	a.delays.Flush(now.UnixNano(), func(r *collector.DelayRecord) {
 		if a.out != nil {
-			if err := a.out.Write(collect.DelayTemplate, r); err != nil {
+			if err := a.out.Write(collector.DelayTemplate, r); err != nil {
 				fmt.Fprintf(a.stderr, "dexplane collect: ipfix-out: %v\n", err)
 			}
 		}
@@ -234,28 +234,28 @@ func (a *analytics) close() {
 // --paths n`: a debugging aid that costs a map lookup per record.
 type pathSamples struct {
 	n    int
-	keys []collect.PacketKey
-	hops map[collect.PacketKey][]collect.Hop
+	keys []collector.PacketKey
+	hops map[collector.PacketKey][]collector.Hop
 }
 
 // add records ev's hop if its packet is (or becomes) a sample.
-func (s *pathSamples) add(ev *collect.Event) {
+func (s *pathSamples) add(ev *collector.Event) {
 	r := &ev.Record
 	if !r.HasFlowID || !r.HasSeq {
 		return
 	}
-	k := collect.PacketKey{Namespace: r.Namespace, FlowID: r.FlowID, Seq: r.Seq}
+	k := collector.PacketKey{Namespace: r.Namespace, FlowID: r.FlowID, Seq: r.Seq}
 	h, ok := s.hops[k]
 	if !ok {
 		if len(s.keys) >= s.n {
 			return
 		}
 		if s.hops == nil {
-			s.hops = map[collect.PacketKey][]collect.Hop{}
+			s.hops = map[collector.PacketKey][]collector.Hop{}
 		}
 		s.keys = append(s.keys, k)
 	}
-	s.hops[k] = append(h, collect.HopOf(ev))
+	s.hops[k] = append(h, collector.HopOf(ev))
 }
 
 // write prints the path of each sampled packet: every node that exported
@@ -269,7 +269,7 @@ func (s *pathSamples) write(w io.Writer) {
 	fmt.Fprintf(w, "--- paths of %d packet(s)\n", len(s.keys))
 	for _, k := range s.keys {
 		hops := slices.Clone(s.hops[k])
-		collect.SortHops(hops)
+		collector.SortHops(hops)
 		fmt.Fprintf(w, "ns %d flow 0x%08x seq %d:", k.Namespace, k.FlowID, k.Seq)
 		for i, h := range hops {
 			fmt.Fprintf(w, "\n  node %d", h.Domain)

@@ -26,8 +26,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
+	"github.com/dexplane/dexplane/collector"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
-	"github.com/dexplane/dexplane/exporter/collect"
 	"github.com/dexplane/dexplane/internal/grafanatest"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
@@ -61,7 +61,7 @@ func threeNodes(n uint32) [3][]telemetry.Record {
 
 // TestCollectDelayExport checks --ipfix-out: the segment and path delays of
 // the correlated packets arrive at a downstream IPFIX socket as RFC 9951
-// delay records, decoded by package collect (goflow2's decoder).
+// delay records, decoded by package collector (goflow2's decoder).
 func TestCollectDelayExport(t *testing.T) {
 	down, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -78,10 +78,10 @@ func TestCollectDelayExport(t *testing.T) {
 	for dom, recs := range threeNodes(20) {
 		sendNode(t, conn, uint32(dom+1), recs)
 	}
-	dec := collect.NewDecoder()
-	got := map[[3]uint32]collect.DelayRecord{}
+	dec := collector.NewDecoder()
+	got := map[[3]uint32]collector.DelayRecord{}
 	var domains []uint32
-	dec.OnDelay = func(domain uint32, r *collect.DelayRecord) {
+	dec.OnDelay = func(domain uint32, r *collector.DelayRecord) {
 		domains = append(domains, domain)
 		k := [3]uint32{r.PathID, r.From, r.To}
 		g := got[k]
@@ -107,15 +107,15 @@ func TestCollectDelayExport(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if err := dec.Decode(src, buf[:n], func(*collect.Event) { t.Error("a per-packet record on --ipfix-out") }); err != nil {
+		if err := dec.Decode(src, buf[:n], func(*collector.Event) { t.Error("a per-packet record on --ipfix-out") }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	pid := collect.PathID([]collect.PathHop{{Domain: 1}, {Domain: 2}, {Domain: 3}})
-	want := map[[3]uint32]collect.DelayRecord{
+	pid := collector.PathID([]collector.PathHop{{Domain: 1}, {Domain: 2}, {Domain: 3}})
+	want := map[[3]uint32]collector.DelayRecord{
 		{0, 1, 2}:   {Packets: 20, SumUs: 20 * 150, MinUs: 150, MaxUs: 150, Hops: 2},
 		{0, 2, 3}:   {Packets: 20, SumUs: 20 * 250, MinUs: 250, MaxUs: 250, Hops: 2},
 		{pid, 1, 2}: {Packets: 20, SumUs: 20 * 150, MinUs: 150, MaxUs: 150, Hops: 3},

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dexplane/dexplane/exporter/collect"
+	"github.com/dexplane/dexplane/collector"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -215,10 +215,10 @@ service:
 		t.Fatalf("%d traces, %d spans; want %d and %d", len(byTrace), len(spans), packets, packets*4)
 	}
 	for seq := range uint32(packets) {
-		k := collect.PacketKey{Namespace: 123, FlowID: 0xABCD, Seq: seq}
-		tid := collect.TraceID(k)
+		k := collector.PacketKey{Namespace: 123, FlowID: 0xABCD, Seq: seq}
+		tid := collector.TraceID(k)
 		ss := byTrace[hex.EncodeToString(tid[:])]
-		root := collect.SpanID(k, -1)
+		root := collector.SpanID(k, -1)
 		rootHex := hex.EncodeToString(root[:])
 		hops := map[string]otlpSpan{}
 		for _, s := range ss {

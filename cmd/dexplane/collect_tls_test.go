@@ -20,10 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/collector"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
-	"github.com/dexplane/dexplane/exporter/collect"
 	"github.com/dexplane/dexplane/internal/testpki"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
@@ -315,16 +315,16 @@ func startOpenSSL(t *testing.T, stdin io.Reader, args ...string) (*exec.Cmd, *te
 // records of observation domain dom.
 func countIPFIX(t *testing.T, b []byte, dom uint32) int {
 	t.Helper()
-	dec := collect.NewDecoder()
+	dec := collector.NewDecoder()
 	r := bufio.NewReader(bytes.NewReader(b))
-	buf := make([]byte, collect.MaxMessageSize)
+	buf := make([]byte, collector.MaxMessageSize)
 	n := 0
 	for {
-		m, err := collect.ReadMessage(r, buf)
+		m, err := collector.ReadMessage(r, buf)
 		if err != nil {
 			return n
 		}
-		if err := dec.Decode(netip.AddrPort{}, m, func(ev *collect.Event) {
+		if err := dec.Decode(netip.AddrPort{}, m, func(ev *collector.Event) {
 			if ev.Domain == dom {
 				n++
 			}

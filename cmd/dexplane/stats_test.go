@@ -19,8 +19,8 @@ import (
 
 // fakeNode returns a collector over fake sources (two workers, exporter,
 // config) and its engine.
-func fakeNode() (*metrics.Collector, *metricstest.Engine) {
-	c := metrics.NewCollector()
+func fakeNode() (*metrics.Scraper, *metricstest.Engine) {
+	c := metrics.NewScraper()
 	e := metricstest.NewEngine(2)
 	c.SetEngine(e)
 	c.SetExporter(metricstest.ExporterCounters)
@@ -51,7 +51,7 @@ func row(t *testing.T, out, header, key string) []string {
 
 // metricsServer serves c's metrics (the node's /metrics and /stats
 // handler) until the test ends.
-func metricsServer(t *testing.T, c *metrics.Collector) *httptest.Server {
+func metricsServer(t *testing.T, c *metrics.Scraper) *httptest.Server {
 	t.Helper()
 	reg, err := metrics.NewRegistry(c)
 	if err != nil {

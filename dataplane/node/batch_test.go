@@ -8,7 +8,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 )
 
-var _ handle.BatchHandler = (*Node)(nil)
+var _ handle.BatchHandler = (*Handler)(nil)
 
 // TestBatchCounters checks that counts kept locally during a worker batch
 // reach Counters and the route's sampler at EndBatch, and that frames

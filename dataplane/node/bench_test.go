@@ -64,7 +64,7 @@ var roleCases = []roleCase{
 
 // setup returns the node, the frame and a restore function that puts the
 // original headers back (editors move only the headers, never the payload).
-func (rc roleCase) setup(t testing.TB) (*Node, *handle.Frame, func()) {
+func (rc roleCase) setup(t testing.TB) (*Handler, *handle.Frame, func()) {
 	s, err := policy.New(rc.spec(), nil)
 	if err != nil {
 		t.Fatal(err)

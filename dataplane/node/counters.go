@@ -196,8 +196,8 @@ type Counters struct {
 }
 
 // hotCounters are the counters most packets move, kept in plain memory
-// while the worker handles a batch (Node.BeginBatch) and added to Counters
-// once at its end (Node.EndBatch), instead of one atomic add each per
+// while the worker handles a batch (Handler.BeginBatch) and added to Counters
+// once at its end (Handler.EndBatch), instead of one atomic add each per
 // packet. Outside a batch (a caller of Handle that is not a worker) they
 // are published after every frame, so Counters read the same either way
 // once Handle or EndBatch has returned.

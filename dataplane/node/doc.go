@@ -97,8 +97,8 @@
 //
 // # One classifier
 //
-// The node and the XDP program (ebpf/steer.c) decide alike for every
-// frame (ebpf's TestDifferentialSteer and FuzzDifferentialSteer check it):
+// The node and the XDP program (steering/steer.c) decide alike for every
+// frame (steering's TestDifferentialSteer and FuzzDifferentialSteer check it):
 // the same VLAN tag stack (package packet), neighbour discovery (ICMPv6
 // 133-137 right after the IPv6 header) forwarded untouched and never
 // sampled, and the same frames counted in a route's k/n sampler: every
@@ -249,7 +249,7 @@
 //
 // One exception keeps the two steer modes alike: on an outside port whose
 // ForeignIOAM is forward (steer.c then lets Hop-by-Hop and extension
-// headers cross unless the route selects the frame, see package ebpf), an
+// headers cross unless the route selects the frame, see package steering), an
 // outside → inside frame with a sound fixed IPv6 header whose extension
 // headers the codec rejects (any error below ErrPayloadLength in the table,
 // except a jumbogram candidate) is forwarded untouched when its route does
@@ -263,7 +263,7 @@
 //
 // # Concurrency
 //
-// A Node belongs to one worker and is called from that worker's goroutine
+// A Handler belongs to one worker and is called from that worker's goroutine
 // only. It reads the engine's *policy.Snapshot through an atomic.Pointer,
 // once per frame, and re-derives its cached view when the pointer changes.
 // Its Counters are atomics readable from any goroutine, and it is the only

@@ -18,7 +18,7 @@ const fuzzConfigs = 4 * 2 * 4 * 2 * 2 * 3 * 2
 
 var (
 	fuzzMu    sync.Mutex
-	fuzzNodes = map[int]*Node{}
+	fuzzNodes = map[int]*Handler{}
 )
 
 // fuzzSpec decodes a configuration index.
@@ -62,7 +62,7 @@ func fuzzSpec(i int) (policy.Spec, int) {
 	return spec, dir
 }
 
-func fuzzNode(t *testing.T, i int) *Node {
+func fuzzNode(t *testing.T, i int) *Handler {
 	fuzzMu.Lock()
 	defer fuzzMu.Unlock()
 	if n, ok := fuzzNodes[i]; ok {

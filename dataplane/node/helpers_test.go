@@ -126,7 +126,7 @@ func baseSpec(dir int) policy.Spec {
 // fixedClock is the Clock of test nodes: RxTime + 1234 ns.
 func fixedClock() int64 { return testNow + 1234 }
 
-func newNode(t testing.TB, spec policy.Spec) (*Node, *atomic.Pointer[policy.Snapshot]) {
+func newNode(t testing.TB, spec policy.Spec) (*Handler, *atomic.Pointer[policy.Snapshot]) {
 	t.Helper()
 	s, err := policy.New(spec, nil)
 	if err != nil {
@@ -142,7 +142,7 @@ func newNode(t testing.TB, spec policy.Spec) (*Node, *atomic.Pointer[policy.Snap
 }
 
 // records drains the node's ring.
-func records(n *Node) []telemetry.Record {
+func records(n *Handler) []telemetry.Record {
 	var out []telemetry.Record
 	var r telemetry.Record
 	for n.Ring().Pop(&r) {
@@ -152,7 +152,7 @@ func records(n *Node) []telemetry.Record {
 }
 
 // counters returns the non-zero counters of n by name.
-func counters(n *Node) map[string]uint64 {
+func counters(n *Handler) map[string]uint64 {
 	m := map[string]uint64{}
 	n.Counters().Each(func(name string, v uint64) {
 		if v != 0 {
@@ -164,7 +164,7 @@ func counters(n *Node) map[string]uint64 {
 
 // wantCounters checks that the named counters have the given values (others
 // are not checked).
-func wantCounters(t testing.TB, n *Node, want map[string]uint64) {
+func wantCounters(t testing.TB, n *Handler, want map[string]uint64) {
 	t.Helper()
 	got := counters(n)
 	for k, v := range want {

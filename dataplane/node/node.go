@@ -124,14 +124,14 @@ const (
 	RawNever
 )
 
-// Node runs the IOAM roles for one worker. It implements handle.Handler.
+// Handler runs the IOAM roles for one worker. It implements handle.Handler.
 //
-// A Node owns its flow table, its record ring (it is the ring's only
-// producer) and its counters. It is not safe for concurrent use: one Node
+// A Handler owns its flow table, its record ring (it is the ring's only
+// producer) and its counters. It is not safe for concurrent use: one Handler
 // per worker, called from that worker's goroutine only. Ring and Counters
 // may be handed to other goroutines (the exporter consumes the ring, metrics
 // read the counters).
-type Node struct {
+type Handler struct {
 	policy  *atomic.Pointer[policy.Snapshot]
 	ring    *telemetry.Ring
 	ctr     Counters
@@ -213,7 +213,7 @@ var (
 	emptyAddrs      = &policy.AddrSet{}
 )
 
-// view is the per-snapshot derived state of a Node.
+// view is the per-snapshot derived state of a Handler.
 type view struct {
 	snap        *policy.Snapshot
 	routes      *policy.RouteTable     // never nil
@@ -227,8 +227,8 @@ type view struct {
 	raw         bool // records carry the raw header section (Config.RawSection)
 }
 
-// New returns a Node for one worker.
-func New(cfg Config) (*Node, error) {
+// New returns a Handler for one worker.
+func New(cfg Config) (*Handler, error) {
 	if cfg.Policy == nil {
 		return nil, fmt.Errorf("%w: nil policy pointer", ErrConfig)
 	}
@@ -245,7 +245,7 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("%w: port %d: negative mtu %d", ErrConfig, i, m)
 		}
 	}
-	n := &Node{policy: cfg.Policy, ring: ring, clock: cfg.Clock, portMTU: cfg.PortMTU, presel: cfg.Presampled, rawMode: cfg.RawSection}
+	n := &Handler{policy: cfg.Policy, ring: ring, clock: cfg.Clock, portMTU: cfg.PortMTU, presel: cfg.Presampled, rawMode: cfg.RawSection}
 	if n.clock == nil {
 		n.clock = wallClock
 	}
@@ -261,10 +261,10 @@ func wallClock() int64 { return time.Now().UnixNano() }
 
 // Ring returns the node's record ring. The node is its only producer; the
 // caller (the exporter) must be its only consumer.
-func (n *Node) Ring() *telemetry.Ring { return n.ring }
+func (n *Handler) Ring() *telemetry.Ring { return n.ring }
 
 // Counters returns the node's counters; safe to read from any goroutine.
-func (n *Node) Counters() *Counters { return &n.ctr }
+func (n *Handler) Counters() *Counters { return &n.ctr }
 
 // flowConfig returns the flow-table configuration a snapshot asks for.
 func flowConfig(s *policy.Snapshot) flow.Config {
@@ -285,7 +285,7 @@ func flowConfig(s *policy.Snapshot) flow.Config {
 // table must be replaced (first snapshot, or a reload that changes
 // max_flows, idle_timeout or seq_start; the flows are then forgotten and
 // restart at seq_start).
-func (n *Node) refresh(s *policy.Snapshot) error {
+func (n *Handler) refresh(s *policy.Snapshot) error {
 	v := view{snap: s, routes: s.Routes, namespaces: s.Namespaces, decap: s.DecapEndpoints}
 	if v.routes == nil {
 		v.routes = emptyRoutes
@@ -352,7 +352,7 @@ func (v *view) isExportPort(p uint16) bool {
 }
 
 // syncFlowStats adds the flow table's counter deltas to the node counters.
-func (n *Node) syncFlowStats() {
+func (n *Handler) syncFlowStats() {
 	st := n.flows.Stats()
 	old := &n.flowStats
 	if st.New != old.New {
@@ -373,7 +373,7 @@ func (n *Node) syncFlowStats() {
 // ExpireFlows removes up to budget idle flows from the node's flow table
 // and returns how many it removed. Call it from the worker's goroutine only,
 // for example when the RX ring is empty; now is CLOCK_REALTIME in ns.
-func (n *Node) ExpireFlows(now int64, budget int) int {
+func (n *Handler) ExpireFlows(now int64, budget int) int {
 	if n.flows == nil {
 		return 0
 	}
@@ -389,18 +389,18 @@ func (n *Node) ExpireFlows(now int64, budget int) int {
 // the packet count of a route that selects every packet, and the batch's
 // records reach the exporter at EndBatch (one publication of the ring's
 // tail per batch). It implements handle.BatchHandler.
-func (n *Node) BeginBatch() { n.batching = true }
+func (n *Handler) BeginBatch() { n.batching = true }
 
 // EndBatch publishes what the node counted during the batch to Counters
 // and the route samplers. It implements handle.BatchHandler.
-func (n *Node) EndBatch() {
+func (n *Handler) EndBatch() {
 	n.batching = false
 	n.publish()
 }
 
 // publish adds the locally kept counts to Counters and the samplers, and
 // makes the batch's records visible to the ring's consumer.
-func (n *Node) publish() {
+func (n *Handler) publish() {
 	n.ring.PublishCommits()
 	n.hot.publish(&n.ctr)
 	if n.sampled != nil {
@@ -413,7 +413,7 @@ func (n *Node) publish() {
 // documentation) and returns the verdict. It never panics and, once the
 // snapshot has been seen, never allocates. Called outside a batch
 // (BeginBatch, EndBatch), it publishes its counts before it returns.
-func (n *Node) Handle(f *handle.Frame) handle.Verdict {
+func (n *Handler) Handle(f *handle.Frame) handle.Verdict {
 	v := n.handle(f)
 	if !n.batching {
 		n.publish()
@@ -421,7 +421,7 @@ func (n *Node) Handle(f *handle.Frame) handle.Verdict {
 	return v
 }
 
-func (n *Node) handle(f *handle.Frame) handle.Verdict {
+func (n *Handler) handle(f *handle.Frame) handle.Verdict {
 	s := n.policy.Load()
 	if s == nil {
 		return n.forward()
@@ -468,7 +468,7 @@ func (n *Node) handle(f *handle.Frame) handle.Verdict {
 
 // parseError applies the malformed-packet policy of the package
 // documentation.
-func (n *Node) parseError(s *policy.Snapshot, in, out int, err error) handle.Verdict {
+func (n *Handler) parseError(s *policy.Snapshot, in, out int, err error) handle.Verdict {
 	if err == packet.ErrNotIPv6 {
 		n.ctr.NotIPv6.Add(1)
 		return n.forward()
@@ -487,12 +487,12 @@ func (n *Node) parseError(s *policy.Snapshot, in, out int, err error) handle.Ver
 	return n.drop()
 }
 
-func (n *Node) forward() handle.Verdict {
+func (n *Handler) forward() handle.Verdict {
 	n.hot.forwarded++
 	return handle.Forward
 }
 
-func (n *Node) drop() handle.Verdict {
+func (n *Handler) drop() handle.Verdict {
 	n.ctr.Dropped.Add(1)
 	return handle.Drop
 }
@@ -500,6 +500,6 @@ func (n *Node) drop() handle.Verdict {
 // reparse parses the frame again after an edit. An error here means an
 // editor produced something the parser rejects, which must never reach the
 // wire: the caller drops the frame.
-func (n *Node) reparse(f *handle.Frame) error {
+func (n *Handler) reparse(f *handle.Frame) error {
 	return packet.Parse(f.Buf[f.Off:f.Off+f.Len], &n.pkt)
 }

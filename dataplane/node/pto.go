@@ -59,7 +59,7 @@ func (c *TraceCounters) Each(fn func(name string, value uint64)) {
 // own data written first as ioam6_do_fill does, DEX and its record as in
 // encap. A packet that already has a Hop-by-Hop header is skipped in inline
 // mode, as Linux does (no merge for traces).
-func (n *Node) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r *policy.Route) handle.Verdict {
+func (n *Handler) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r *policy.Route) handle.Verdict {
 	p := &n.pkt
 	frame := f.Buf[f.Off : f.Off+f.Len]
 	ins := &n.ins
@@ -140,7 +140,7 @@ func (n *Node) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r *p
 
 // fillOne writes this node's data into the trace option opt (Option Type
 // first) with hop limit hl and counts the outcome.
-func (n *Node) fillOne(s *policy.Snapshot, ns *policy.Namespace, f *handle.Frame, in, out int, opt []byte, hl uint8) packet.FillResult {
+func (n *Handler) fillOne(s *policy.Snapshot, ns *policy.Namespace, f *handle.Frame, in, out int, opt []byte, hl uint8) packet.FillResult {
 	nd := &n.nd
 	tt := uint32(0)
 	if len(opt) >= packet.PTOHeaderLen {
@@ -167,7 +167,7 @@ func (n *Node) fillOne(s *policy.Snapshot, ns *policy.Namespace, f *handle.Frame
 // delay up to now, the egress TX ring occupancy and the UMEM occupancy,
 // in frames. Only the fields tt asks for are computed (the clock is read
 // only for bit 4).
-func (n *Node) nodeData(nd *packet.NodeData, tt uint32, s *policy.Snapshot, ns *policy.Namespace, f *handle.Frame, in, out int, hl uint8) {
+func (n *Handler) nodeData(nd *packet.NodeData, tt uint32, s *policy.Snapshot, ns *policy.Namespace, f *handle.Frame, in, out int, hl uint8) {
 	*nd = packet.NodeData{
 		HopLimit:   hl,
 		NodeID:     s.Node.ID & policy.MaxNodeID,
@@ -203,7 +203,7 @@ func (n *Node) nodeData(nd *packet.NodeData, tt uint32, s *policy.Snapshot, ns *
 // the trace's namespace is configured; the Hop_Lim written is the received
 // hop limit minus one (mainline Linux on input). It returns the first trace
 // option this node processed (for export), or nil when there is none.
-func (n *Node) fillTraces(s *policy.Snapshot, f *handle.Frame, in, out int) []byte {
+func (n *Handler) fillTraces(s *policy.Snapshot, f *handle.Frame, in, out int) []byte {
 	p := &n.pkt
 	frame := f.Buf[f.Off : f.Off+f.Len]
 	end := p.HbH + p.HbHLen
@@ -238,7 +238,7 @@ func (n *Node) fillTraces(s *policy.Snapshot, f *handle.Frame, in, out int) []by
 // transitTrace writes this node's data into the packet's traces (transit
 // role). This is the one edit dexplane makes to a packet in transit; the
 // frame keeps its offset and length.
-func (n *Node) transitTrace(s *policy.Snapshot, f *handle.Frame, in, out int) {
+func (n *Handler) transitTrace(s *policy.Snapshot, f *handle.Frame, in, out int) {
 	n.fillTraces(s, f, in, out)
 }
 
@@ -256,7 +256,7 @@ func putTrace(t *telemetry.Trace, opt []byte) {
 // exportTrace exports one record for a packet whose trace opt was not
 // attached to a DEX record (no DEX option, or a DEX option this node does
 // not export): the whole trace, the flow, and no DEX fields.
-func (n *Node) exportTrace(role telemetry.Role, f *handle.Frame, in, out int, opt []byte) {
+func (n *Handler) exportTrace(role telemetry.Role, f *handle.Frame, in, out int, opt []byte) {
 	p := &n.pkt
 	rec := n.ring.Reserve()
 	if rec == nil {

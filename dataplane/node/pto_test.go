@@ -230,7 +230,7 @@ func TestTraceHostile(t *testing.T) {
 
 // traceCase sets up a node and a frame for the allocation test and the
 // benchmarks; restore puts the frame back (240 octets of headers).
-func traceCase(t testing.TB, dir int, mode policy.Mode, size int, tt uint32) (*Node, *handle.Frame, func()) {
+func traceCase(t testing.TB, dir int, mode policy.Mode, size int, tt uint32) (*Handler, *handle.Frame, func()) {
 	pkt := plain1500(t)
 	if dir != encapDir {
 		e, _ := newNode(t, traceSpec(encapDir, mode, tt, size, false, 1))

@@ -47,7 +47,7 @@ func (fi *flowInfo) key() flow.Key {
 // (transit, decap), from its outer IPv6 header; route is the index + 1 of
 // the route that selected the packet (encap), else 0. A full ring drops the
 // record and counts it; export never blocks.
-func (n *Node) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namespace, f *handle.Frame, in, out int, d *packet.DEX, fi *flowInfo, raw []byte, route uint16) {
+func (n *Handler) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namespace, f *handle.Frame, in, out int, d *packet.DEX, fi *flowInfo, raw []byte, route uint16) {
 	r := n.ring.Reserve()
 	if r == nil {
 		n.ctr.RecordsDropped.Add(1)
@@ -94,7 +94,7 @@ func (n *Node) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Namesp
 // fillNodeData fills the node-data fields r.TraceType asks for, the way the
 // Linux DEX patch fills them (spec §1.4), with the userspace improvements
 // documented in the package documentation for bits 4, 6, 11 and 22.
-func (n *Node) fillNodeData(r *telemetry.Record, s *policy.Snapshot, ns *policy.Namespace, f *handle.Frame, in, out int) {
+func (n *Handler) fillNodeData(r *telemetry.Record, s *policy.Snapshot, ns *policy.Namespace, f *handle.Frame, in, out int) {
 	tt := r.TraceType
 	if tt&telemetry.TraceHopLimNodeID != 0 {
 		r.NodeID = s.Node.ID & policy.MaxNodeID

@@ -16,7 +16,7 @@ const maxDecapEdits = 3
 // encap is the encapsulating role (outside → inside): route lookup and k/n
 // sampling, foreign IOAM policy, export-traffic exclusion, MTU check, DEX
 // insertion (inline, merged or ip6ip6), flow sequence, own record.
-func (n *Node) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Verdict {
+func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Verdict {
 	p := &n.pkt
 	if isND(f.Buf[f.Off:f.Off+f.Len], p) {
 		return n.forward()
@@ -146,7 +146,7 @@ func (n *Node) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Ve
 // ingress port, and reports whether it did. It does not when the worker's
 // PTB token bucket is empty (PTBRateLimited) or RFC 4443 forbids an error
 // for the packet; the frame is then untouched.
-func (n *Node) packetTooBig(f *handle.Frame, mtu int) bool {
+func (n *Handler) packetTooBig(f *handle.Frame, mtu int) bool {
 	now := f.RxTime
 	if now == 0 {
 		now = n.clock()
@@ -168,7 +168,7 @@ func (n *Node) packetTooBig(f *handle.Frame, mtu int) bool {
 // sample runs route r's k/n selection for frame f, unless the XDP program
 // already did (Config.Presampled). missing reports a frame whose decision
 // did not arrive (PresampleMissing): it is not selected.
-func (n *Node) sample(f *handle.Frame, r *policy.Route) (selected, missing bool) {
+func (n *Handler) sample(f *handle.Frame, r *policy.Route) (selected, missing bool) {
 	if n.presel != nil {
 		switch n.presel(f) {
 		case PresampleSelected:
@@ -208,7 +208,7 @@ func isND(frame []byte, p *packet.Packet) bool {
 // except a jumbogram candidate (Payload Length 0 and Hop-by-Hop), which it
 // steers before the route lookup. sound reports such a frame (sampled or
 // not: the route may not match), selected the sampler's decision.
-func (n *Node) sampleRejected(f *handle.Frame, err error) (sound, selected bool) {
+func (n *Handler) sampleRejected(f *handle.Frame, err error) (sound, selected bool) {
 	switch err {
 	case packet.ErrNotIPv6, packet.ErrShortFrame, packet.ErrShortVLAN, packet.ErrShortIPv6,
 		packet.ErrIPVersion, packet.ErrPayloadLength:
@@ -233,7 +233,7 @@ func (n *Node) sampleRejected(f *handle.Frame, err error) (sound, selected bool)
 // identify an exported packet MUST NOT add DEX to it): sent from this
 // node's address, or to a well-known IPFIX port or a configured collector's
 // port.
-func (n *Node) isExportTraffic(frame []byte, p *packet.Packet) bool {
+func (n *Handler) isExportTraffic(frame []byte, p *packet.Packet) bool {
 	v := &n.view
 	if v.hasNodeAddr && (packet.Src(frame, p.L3) == v.nodeAddr || packet.Src(frame, p.FlowL3()) == v.nodeAddr) {
 		return true
@@ -245,7 +245,7 @@ func (n *Node) isExportTraffic(frame []byte, p *packet.Packet) bool {
 // arrived from outside the domain with IOAM in its (outer) Hop-by-Hop
 // header. done is false when the option was stripped and processing goes
 // on with n.pkt describing the stripped frame.
-func (n *Node) foreign(s *policy.Snapshot, f *handle.Frame, in int) (v handle.Verdict, done bool) {
+func (n *Handler) foreign(s *policy.Snapshot, f *handle.Frame, in int) (v handle.Verdict, done bool) {
 	switch s.Ports[in].ForeignIOAM {
 	case policy.ForeignForward:
 		n.ctr.ForeignForwarded.Add(1)
@@ -283,7 +283,7 @@ func (n *Node) foreign(s *policy.Snapshot, f *handle.Frame, in int) (v handle.Ve
 
 // passOutside handles outside → outside frames: no IOAM role, but foreign
 // IOAM still follows the ingress port's policy.
-func (n *Node) passOutside(s *policy.Snapshot, f *handle.Frame, in int) handle.Verdict {
+func (n *Handler) passOutside(s *policy.Snapshot, f *handle.Frame, in int) handle.Verdict {
 	if n.pkt.NumIOAM > 0 || n.pkt.DstOptsDEX > 0 {
 		if v, done := n.foreign(s, f, in); done {
 			return v
@@ -296,7 +296,7 @@ func (n *Node) passOutside(s *policy.Snapshot, f *handle.Frame, in int) handle.V
 // IOAM-enabled and one of its DEX options has a configured namespace (the
 // first such option, see knownDEX), as Linux ipv6_hop_ioam does for each
 // option; the packet is not modified.
-func (n *Node) observe(role telemetry.Role, s *policy.Snapshot, f *handle.Frame, in, out int) {
+func (n *Handler) observe(role telemetry.Role, s *policy.Snapshot, f *handle.Frame, in, out int) {
 	p := &n.pkt
 	n.hot.dexSeen++
 	if !s.Ports[in].IOAMEnabled {
@@ -321,7 +321,7 @@ func (n *Node) observe(role telemetry.Role, s *policy.Snapshot, f *handle.Frame,
 // unknown namespace. A packet yields at most one record however many DEX
 // options it carries (RFC 9326's amplification concern: one packet must
 // not trigger a burst of exports).
-func (n *Node) knownDEX(frame []byte) (d packet.DEX, ns *policy.Namespace) {
+func (n *Handler) knownDEX(frame []byte) (d packet.DEX, ns *policy.Namespace) {
 	p := &n.pkt
 	if ns, ok := n.view.namespaces.Lookup(p.DEX.Namespace); ok {
 		return p.DEX, ns
@@ -344,7 +344,7 @@ func (n *Node) knownDEX(frame []byte) (d packet.DEX, ns *policy.Namespace) {
 }
 
 // transit is the transit role (inside → inside): export, never modify.
-func (n *Node) transit(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Verdict {
+func (n *Handler) transit(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Verdict {
 	if n.pkt.HasPTO {
 		n.transitTrace(s, f, in, out) // pto.go: the one in-transit edit
 	}
@@ -359,7 +359,7 @@ func (n *Node) transit(s *policy.Snapshot, f *handle.Frame, in, out int) handle.
 
 // decap is the decapsulating role (inside → outside): export, then remove
 // every IOAM header so that nothing with IOAM leaves the domain.
-func (n *Node) decap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Verdict {
+func (n *Handler) decap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Verdict {
 	p := &n.pkt
 	observed := p.HasDEX
 	if p.HasPTO {

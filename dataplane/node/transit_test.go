@@ -305,7 +305,7 @@ func TestEncapTransitDecapChain(t *testing.T) {
 	for i := range 5 {
 		in := udpPacket("2001:db8::1", "2001:db8::2", 5000, uint16(6000+i%2), 1000)
 		resetFrame(f, in)
-		for _, n := range []*Node{e, tr, d} {
+		for _, n := range []*Handler{e, tr, d} {
 			f.Ingress = 0
 			if v := n.Handle(f); v != handle.Forward {
 				t.Fatalf("verdict %v", v)

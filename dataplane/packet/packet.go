@@ -21,7 +21,7 @@ const (
 	// EtherTypeQinQ9100 is the pre-standard Q-in-Q TPID some switches use.
 	EtherTypeQinQ9100 = 0x9100
 	// MaxVLANTags is how many VLAN tags (any of the three TPIDs, in any
-	// order) [Parse] and ebpf/steer.c look through; a frame with more is
+	// order) [Parse] and steering/steer.c look through; a frame with more is
 	// not IPv6 to either (it crosses untouched, as a kernel without VLAN
 	// devices would not see IPv6 in it either).
 	MaxVLANTags = 2

@@ -30,7 +30,7 @@ func Parse(frame []byte, p *Packet) error {
 
 // IsVLANEtherType reports whether et is a VLAN tag protocol identifier the
 // data plane looks through: 0x8100 (802.1Q), 0x88A8 (802.1ad S-tag) or
-// 0x9100 (pre-standard Q-in-Q). ebpf/steer.c uses the same set and the same
+// 0x9100 (pre-standard Q-in-Q). steering/steer.c uses the same set and the same
 // limit of MaxVLANTags tags; keep them in step.
 func IsVLANEtherType(et uint16) bool {
 	return et == EtherTypeVLAN || et == EtherTypeQinQ || et == EtherTypeQinQ9100

@@ -253,7 +253,7 @@ const (
 	SteerAll Steer = iota
 	// SteerSampled lets XDP do the route lookup and k/n pre-selection so
 	// that frames which will not be touched stay in the kernel (see package
-	// ebpf's documentation).
+	// steering's documentation).
 	SteerSampled
 )
 
@@ -314,7 +314,7 @@ type Dataplane struct {
 	// Steer selects which frames reach userspace.
 	Steer Steer
 	// OrderWindow, with SteerSampled, keeps a flow's frames behind one sent
-	// to a worker for this long (see ebpf.Options.OrderWindow); 0 is off.
+	// to a worker for this long (see steering.Options.OrderWindow); 0 is off.
 	OrderWindow time.Duration
 	// CPUs pins worker i to CPUs[i % len(CPUs)]; empty means no pinning.
 	CPUs []int

@@ -22,7 +22,7 @@
 //     queues (each such socket brings its own fill and completion ring), and
 //     the need_wakeup ring flags (≥ 5.4).
 //   - CAP_NET_ADMIN and CAP_NET_RAW (AF_XDP sockets), and an XDP program that
-//     redirects frames into an XSKMAP entry holding the socket (package ebpf).
+//     redirects frames into an XSKMAP entry holding the socket (package steering).
 //   - Zero-copy needs driver support; veth and every device in generic XDP
 //     mode run in copy mode, which this package selects automatically.
 //

@@ -4,9 +4,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/dexplane/dexplane/collector"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter/aggregate"
-	"github.com/dexplane/dexplane/exporter/collect"
 )
 
 func record(flow, seq uint32, t int64) telemetry.Record {
@@ -60,8 +60,8 @@ func TestLossMatchesPerPacket(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			agg := aggregate.New(aggregate.Config{})
-			corr := collect.NewCorrelator()
-			var tot collect.AggregateTotals
+			corr := collector.NewCorrelator()
+			var tot collector.AggregateTotals
 			var intervals int
 			flush := func() {
 				intervals++
@@ -70,7 +70,7 @@ func TestLossMatchesPerPacket(t *testing.T) {
 			for i, seq := range stream(5000, tc.loss, tc.dup, tc.swap, rng) {
 				r := record(0x42, seq, int64(i)*1000)
 				agg.Add(&r)
-				corr.Add(&collect.Event{Domain: 1, Record: r})
+				corr.Add(&collector.Event{Domain: 1, Record: r})
 				if i%tc.flushEvery == tc.flushEvery-1 {
 					flush()
 				}

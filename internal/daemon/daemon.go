@@ -64,9 +64,9 @@ type Daemon struct {
 	opts    Options
 	log     *slog.Logger
 	eng     *dataplane.Engine
-	nodes   []*node.Node
+	nodes   []*node.Handler
 	rings   []*telemetry.Ring
-	coll    *metrics.Collector
+	coll    *metrics.Scraper
 	reloads metrics.Reloads
 
 	mu       sync.Mutex // guards exp, expStop, expDone, export
@@ -89,7 +89,7 @@ func New(opts Options) (*Daemon, error) {
 	if opts.Snapshot == nil {
 		return nil, errors.New("daemon: no configuration snapshot")
 	}
-	d := &Daemon{opts: opts, log: opts.Logger, coll: metrics.NewCollector()}
+	d := &Daemon{opts: opts, log: opts.Logger, coll: metrics.NewScraper()}
 	if d.log == nil {
 		d.log = slog.Default()
 	}
@@ -475,7 +475,7 @@ func (d *Daemon) PortStats() [2]PortStats {
 func (d *Daemon) Engine() *dataplane.Engine { return d.eng }
 
 // Nodes returns the per-worker role handlers.
-func (d *Daemon) Nodes() []*node.Node { return d.nodes }
+func (d *Daemon) Nodes() []*node.Handler { return d.nodes }
 
 // Exporter returns the running exporter.
 func (d *Daemon) Exporter() *exporter.Exporter {
@@ -485,7 +485,7 @@ func (d *Daemon) Exporter() *exporter.Exporter {
 }
 
 // Metrics returns the metrics collector (also served on the metrics address).
-func (d *Daemon) Metrics() *metrics.Collector { return d.coll }
+func (d *Daemon) Metrics() *metrics.Scraper { return d.coll }
 
 // Done is closed when the data plane has stopped.
 func (d *Daemon) Done() <-chan struct{} { return d.eng.Done() }

@@ -9,7 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/steering"
 )
 
 // Sentinel errors a first-run error wraps, for callers that branch.
@@ -169,7 +169,7 @@ func Explain(t *Target, h Host, err error) error {
 		return err
 	}
 	switch {
-	case errors.Is(err, dxebpf.ErrForeignProgram) || errors.Is(err, dxebpf.ErrPortBusy):
+	case errors.Is(err, steering.ErrForeignProgram) || errors.Is(err, steering.ErrPortBusy):
 		for p := range 2 {
 			x, xerr := AttachedXDP(t.Ports[p].Name)
 			// The engine names the port it failed on: `port 0 "eth1"`.

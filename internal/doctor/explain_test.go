@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/config"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/steering"
 
 	"github.com/dexplane/dexplane/internal/testutil"
 )
@@ -89,16 +89,16 @@ func TestFirstRunMessages(t *testing.T) {
 		{"eperm-with-caps", ErrPrivileges, func(t *testing.T) error {
 			return Explain(fileTarget(t), goodHost(), mapErr)
 		}},
-		{"foreign-xdp-program", dxebpf.ErrForeignProgram, func(t *testing.T) error {
-			err := fmt.Errorf("dataplane: port 0 %q: %w", "ens1f0", fmt.Errorf("ebpf: ens3f0: program %q: %w", "someone_else", dxebpf.ErrForeignProgram))
+		{"foreign-xdp-program", steering.ErrForeignProgram, func(t *testing.T) error {
+			err := fmt.Errorf("dataplane: port 0 %q: %w", "ens1f0", fmt.Errorf("ebpf: ens3f0: program %q: %w", "someone_else", steering.ErrForeignProgram))
 			return ExplainXDP(fileTarget(t), 0, &XDPProgram{Name: "someone_else", ID: 42, Mode: "xdpgeneric"}, err)
 		}},
-		{"foreign-xdp-program-link", dxebpf.ErrForeignProgram, func(t *testing.T) error {
-			err := fmt.Errorf("dataplane: port 1 %q: %w", "ens1f1", dxebpf.ErrForeignProgram)
+		{"foreign-xdp-program-link", steering.ErrForeignProgram, func(t *testing.T) error {
+			err := fmt.Errorf("dataplane: port 1 %q: %w", "ens1f1", steering.ErrForeignProgram)
 			return ExplainXDP(fileTarget(t), 1, &XDPProgram{Name: "xdp_fw", ID: 42, Mode: "xdpdrv", LinkID: 9}, err)
 		}},
-		{"another-dexplane", dxebpf.ErrPortBusy, func(t *testing.T) error {
-			err := fmt.Errorf("dataplane: port 0 %q: %w", "ens1f0", dxebpf.ErrPortBusy)
+		{"another-dexplane", steering.ErrPortBusy, func(t *testing.T) error {
+			err := fmt.Errorf("dataplane: port 0 %q: %w", "ens1f0", steering.ErrPortBusy)
 			return ExplainXDP(fileTarget(t), 0, &XDPProgram{Name: "dxp_steer", ID: 77, Mode: "xdpdrv", LinkID: 12, Ours: true, LinkPID: 4242, LinkComm: "dexplane"}, err)
 		}},
 		{"xsk-bind-ebusy", ErrQueueBusy, func(t *testing.T) error {

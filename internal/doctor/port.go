@@ -24,7 +24,7 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
+	"github.com/dexplane/dexplane/steering"
 )
 
 // netdev generic netlink family (<linux/netdev.h>, Linux 6.3+).
@@ -295,7 +295,7 @@ func AttachedXDP(ifname string) (*XDPProgram, error) {
 		}
 		prog.Close()
 	}
-	p.Ours = strings.HasPrefix(p.Name, dxebpf.ProgPrefix)
+	p.Ours = strings.HasPrefix(p.Name, steering.ProgPrefix)
 	var it link.Iterator
 	defer it.Close()
 	for it.Next() {

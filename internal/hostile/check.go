@@ -165,7 +165,7 @@ func CheckCounters(c *Checker, f *Frame, r Role, delta map[string]uint64) {
 }
 
 // SnapshotCounters returns all counters of n by name.
-func SnapshotCounters(n *node.Node) map[string]uint64 {
+func SnapshotCounters(n *node.Handler) map[string]uint64 {
 	m := map[string]uint64{}
 	n.Counters().Each(func(name string, v uint64) { m[name] = v })
 	return m

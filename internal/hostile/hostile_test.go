@@ -93,13 +93,13 @@ func TestTable(t *testing.T) {
 }
 
 // newNode returns a node for role r of the suite's policy.
-func newNode(t testing.TB, r Role) *node.Node {
+func newNode(t testing.TB, r Role) *node.Handler {
 	t.Helper()
 	return specNode(t, Spec(r))
 }
 
 // specNode returns a node of policy spec, with a 64-record ring.
-func specNode(t testing.TB, spec policy.Spec) *node.Node {
+func specNode(t testing.TB, spec policy.Spec) *node.Handler {
 	t.Helper()
 	s, err := policy.New(spec, nil)
 	if err != nil {
@@ -109,7 +109,7 @@ func specNode(t testing.TB, spec policy.Spec) *node.Node {
 }
 
 // snapshotNode returns a node of policy snapshot s, with a 64-record ring.
-func snapshotNode(t testing.TB, s *policy.Snapshot) *node.Node {
+func snapshotNode(t testing.TB, s *policy.Snapshot) *node.Handler {
 	t.Helper()
 	var ptr atomic.Pointer[policy.Snapshot]
 	ptr.Store(s)
@@ -122,7 +122,7 @@ func snapshotNode(t testing.TB, s *policy.Snapshot) *node.Node {
 
 // handleCounted runs frame f through n (see handleInUMEM) and returns the
 // verdict, the frame that left and the counters that moved.
-func handleCounted(c *Checker, n *node.Node, f *Frame) (xsk.Verdict, []byte, map[string]uint64) {
+func handleCounted(c *Checker, n *node.Handler, f *Frame) (xsk.Verdict, []byte, map[string]uint64) {
 	before := SnapshotCounters(n)
 	v, out := handleInUMEM(c, f.Name, n, f.Bytes)
 	return v, out, DeltaCounters(before, SnapshotCounters(n))
@@ -139,7 +139,7 @@ const (
 // handleInUMEM runs frame through n in the middle of a three-chunk buffer
 // and returns the verdict and the frame that left (nil when dropped). It
 // reports a change to a neighbouring chunk on c.
-func handleInUMEM(c *Checker, name string, n *node.Node, frame []byte) (handle.Verdict, []byte) {
+func handleInUMEM(c *Checker, name string, n *node.Handler, frame []byte) (handle.Verdict, []byte) {
 	umem := bytes.Repeat([]byte{guard}, 3*chunk)
 	buf := umem[chunk : 2*chunk : 2*chunk]
 	copy(buf[headroom:], frame)
@@ -183,7 +183,7 @@ func TestUnit(t *testing.T) {
 
 // checkRecord checks the transit record of a row that expects one: the
 // namespace and the hop limit of the header that carries DEX.
-func checkRecord(c *Checker, f *Frame, r Role, n *node.Node) {
+func checkRecord(c *Checker, f *Frame, r Role, n *node.Handler) {
 	want := f.Expect[r].Counters.Deltas()
 	var rec telemetry.Record
 	got := 0
@@ -209,7 +209,7 @@ func checkRecord(c *Checker, f *Frame, r Role, n *node.Node) {
 // TestExtFlags runs a DEX option with every Extension-Flags value,
 // at its exact length and one field short, through every role.
 func TestExtFlags(t *testing.T) {
-	nodes := [NumRoles]*node.Node{}
+	nodes := [NumRoles]*node.Handler{}
 	for r := range NumRoles {
 		nodes[r] = newNode(t, r)
 	}

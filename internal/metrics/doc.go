@@ -9,7 +9,7 @@
 //
 // # Wiring
 //
-//	c := metrics.NewCollector()
+//	c := metrics.NewScraper()
 //	c.SetEngine(engine)                 // ports, workers, XDP, per-worker nodes and rings
 //	c.SetExporter(exp.Counters)         // export records, messages, drops
 //	var reloads metrics.Reloads         // reloads.Loaded(gen) / reloads.Failed() on SIGHUP

@@ -19,7 +19,7 @@ import (
 
 // NewRegistry returns a registry holding c and the standard Go runtime and
 // process collectors (go_*, process_*).
-func NewRegistry(c *Collector) (*prometheus.Registry, error) {
+func NewRegistry(c *Scraper) (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	for _, col := range []prometheus.Collector{
 		c,
@@ -40,7 +40,7 @@ func NewRegistry(c *Collector) (*prometheus.Registry, error) {
 //	/healthz  200 "ok", or 503 with the error of c's health function
 //
 // g is usually the registry from NewRegistry(c).
-func NewHandler(c *Collector, g prometheus.Gatherer) http.Handler {
+func NewHandler(c *Scraper, g prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError,

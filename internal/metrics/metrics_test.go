@@ -20,17 +20,17 @@ import (
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/dataplane/xsk"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/internal/metrics"
 	"github.com/dexplane/dexplane/internal/metrics/metricstest"
+	"github.com/dexplane/dexplane/steering"
 )
 
 // fullCollector returns a collector with every source registered: an
 // engine of two workers, the exporter, rate-limit tokens and config.
-func fullCollector(t *testing.T) (*metrics.Collector, *metricstest.Engine, *metrics.Reloads) {
+func fullCollector(t *testing.T) (*metrics.Scraper, *metricstest.Engine, *metrics.Reloads) {
 	t.Helper()
-	c := metrics.NewCollector()
+	c := metrics.NewScraper()
 	e := metricstest.NewEngine(2)
 	c.SetEngine(e)
 	c.SetExporter(metricstest.ExporterCounters)
@@ -185,10 +185,10 @@ func TestValues(t *testing.T) {
 		{"dexplane_workers", nil, 2},
 		{"dexplane_drops_total", []string{"port", "1", "reason", "handler"}, float64(e.C.Ports[1].Worker[xsk.CtrDropped])},
 		{"dexplane_drops_total", []string{"port", "0", "reason", "socket_rx_ring_full"}, 14},
-		{"dexplane_drops_total", []string{"port", "1", "reason", "xdp_no_peer"}, float64(e.C.Ports[1].XDP[dxebpf.ReasonNoPeer].Packets)},
+		{"dexplane_drops_total", []string{"port", "1", "reason", "xdp_no_peer"}, float64(e.C.Ports[1].XDP[steering.ReasonNoPeer].Packets)},
 		{"dexplane_port_events_total", []string{"port", "0", "reason", "tx_ring_full"}, float64(e.C.Ports[0].Worker[xsk.CtrTxRingFull])},
-		{"dexplane_xdp_packets_total", []string{"port", "1", "reason", "hbh"}, float64(e.C.Ports[1].XDP[dxebpf.ReasonHbH].Packets)},
-		{"dexplane_xdp_bytes_total", []string{"port", "0", "reason", "all"}, float64(e.C.Ports[0].XDP[dxebpf.ReasonAll].Bytes)},
+		{"dexplane_xdp_packets_total", []string{"port", "1", "reason", "hbh"}, float64(e.C.Ports[1].XDP[steering.ReasonHbH].Packets)},
+		{"dexplane_xdp_bytes_total", []string{"port", "0", "reason", "all"}, float64(e.C.Ports[0].XDP[steering.ReasonAll].Bytes)},
 		{"dexplane_export_records_total", nil, 800},
 		{"dexplane_export_drops_total", []string{"reason", "rate_limited"}, 70},
 		{"dexplane_export_rate_limit_records_per_second", nil, 10000},
@@ -214,7 +214,7 @@ func TestValues(t *testing.T) {
 }
 
 func TestExposition(t *testing.T) {
-	c := metrics.NewCollector()
+	c := metrics.NewScraper()
 	r := &metrics.Reloads{}
 	r.Loaded(7)
 	c.SetConfig(r.State)
@@ -236,7 +236,7 @@ dexplane_workers 0
 }
 
 func TestNoSources(t *testing.T) {
-	c := metrics.NewCollector()
+	c := metrics.NewScraper()
 	if n := testutil.CollectAndCount(c); n != 1 {
 		t.Errorf("collected %d series without sources, want 1 (dexplane_workers)", n)
 	}
@@ -253,7 +253,7 @@ func TestHandlersWithoutNodes(t *testing.T) {
 	for i := range e.Handlers {
 		e.Handlers[i] = handle.Identity{}
 	}
-	c := metrics.NewCollector()
+	c := metrics.NewScraper()
 	c.SetEngine(e)
 	s := c.Snapshot()
 	if len(s.Workers) != 3 || len(s.Ports) != 2 {
@@ -279,7 +279,7 @@ func TestSetNodesOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := metrics.NewCollector()
+	c := metrics.NewScraper()
 	c.SetEngine(e)
 	c.SetNodes(func() []*node.Counters { return []*node.Counters{&n0, nil, &n2} })
 	c.SetRings(func() []*telemetry.Ring { return []*telemetry.Ring{nil, nil, r2} })
@@ -303,7 +303,7 @@ func TestSetNodesOverrides(t *testing.T) {
 }
 
 func TestDuplicateCollectorLabels(t *testing.T) {
-	c := metrics.NewCollector()
+	c := metrics.NewScraper()
 	c.SetExporter(func() exporter.Counters {
 		x := metricstest.ExporterCounters()
 		x.Collectors = append(x.Collectors, x.Collectors[0])

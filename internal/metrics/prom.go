@@ -9,7 +9,7 @@ import (
 // namespace prefixes every metric name.
 const namespace = "dexplane"
 
-// descs lists every metric the Collector exports, in Describe order.
+// descs lists every metric the Scraper exports, in Describe order.
 var descs []*prometheus.Desc
 
 func newDesc(name, help string, labels ...string) *prometheus.Desc {
@@ -21,7 +21,7 @@ func newDesc(name, help string, labels ...string) *prometheus.Desc {
 
 var metricNames []string
 
-// MetricNames returns the names of every metric the Collector may export
+// MetricNames returns the names of every metric the Scraper may export
 // (without the Go runtime and process metrics), for dashboards and tests.
 func MetricNames() []string { return append([]string(nil), metricNames...) }
 
@@ -98,9 +98,9 @@ var (
 	descConfigLastLoad  = newDesc("config_last_load_timestamp_seconds", "Unix time of the last successful configuration load.")
 )
 
-// Describe sends the descriptions of every metric the Collector may
+// Describe sends the descriptions of every metric the Scraper may
 // export. It implements prometheus.Collector.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+func (c *Scraper) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range descs {
 		ch <- d
 	}
@@ -108,7 +108,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect reads every registered source once (see Snapshot) and sends the
 // values. It implements prometheus.Collector.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+func (c *Scraper) Collect(ch chan<- prometheus.Metric) {
 	s := c.Snapshot()
 	e := emitter{ch}
 	e.gauge(descWorkers, float64(len(s.Workers)))

@@ -8,11 +8,11 @@ import (
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/dataplane/xsk"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/steering"
 )
 
-// Stats is a point-in-time copy of every counter the Collector exports,
+// Stats is a point-in-time copy of every counter the Scraper exports,
 // the JSON body of /stats. Counters are cumulative since the process (or,
 // for per-worker values, the engine) started; gauges are noted. Sections
 // whose source is not registered are nil or empty.
@@ -52,7 +52,7 @@ type PortStats struct {
 	// kick retries, link down, …); a count of occurrences, not frames.
 	Events map[string]uint64 `json:"events"`
 	// XDP are the steering program's counters by classification reason
-	// (see ebpf.Reason).
+	// (see steering.Reason).
 	XDP map[string]XDPCount `json:"xdp"`
 	// RxQueues is the port's RX queue count as last read (a gauge; absent
 	// if unknown). More queues than workers means frames bypass IOAM.
@@ -254,7 +254,7 @@ type sources struct {
 	health   func() error
 }
 
-func (c *Collector) sources() sources {
+func (c *Scraper) sources() sources {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.src
@@ -263,7 +263,7 @@ func (c *Collector) sources() sources {
 // Snapshot reads every registered source once and returns the values. It
 // allocates (maps, slices) and may take a few microseconds per worker; it
 // never blocks the data plane.
-func (c *Collector) Snapshot() Stats {
+func (c *Scraper) Snapshot() Stats {
 	src := c.sources()
 	s := Stats{Time: c.now().UTC()}
 
@@ -408,7 +408,7 @@ func portStats(p int, ec *dataplane.Counters) PortStats {
 		TxPackets: w.TxPackets, TxBytes: w.TxBytes,
 		Drops:    w.Drops,
 		Events:   w.Events,
-		XDP:      make(map[string]XDPCount, dxebpf.NumReasons),
+		XDP:      make(map[string]XDPCount, steering.NumReasons),
 		RxQueues: pc.RxQueues,
 	}
 	k := &pc.Socket
@@ -416,20 +416,20 @@ func portStats(p int, ec *dataplane.Counters) PortStats {
 	s.Drops["socket_rx_ring_full"] = k.RxRingFull
 	s.Drops["socket_rx_invalid_descs"] = k.RxInvalidDescs
 	s.Drops["socket_tx_invalid_descs"] = k.TxInvalidDescs
-	s.Drops["xdp_no_peer"] = pc.XDP[dxebpf.ReasonNoPeer].Packets
-	s.Drops["xdp_malformed"] = pc.XDP[dxebpf.ReasonMalformed].Packets
+	s.Drops["xdp_no_peer"] = pc.XDP[steering.ReasonNoPeer].Packets
+	s.Drops["xdp_malformed"] = pc.XDP[steering.ReasonMalformed].Packets
 	if pc.RedirectCounted {
 		// Refused XDP redirects: to the peer port (a veth without XDP on
 		// its peer under native attach) and other targets; refusals by a
 		// socket are in socket_rx_* already, so they are an event here.
-		s.Drops["xdp_redirect_peer"] = pc.RedirectErrors[dxebpf.TargetPeer]
-		s.Drops["xdp_redirect_other"] = pc.RedirectErrors[dxebpf.TargetOther]
-		s.Events["xdp_redirect_xsk"] = pc.RedirectErrors[dxebpf.TargetXSK]
+		s.Drops["xdp_redirect_peer"] = pc.RedirectErrors[steering.TargetPeer]
+		s.Drops["xdp_redirect_other"] = pc.RedirectErrors[steering.TargetOther]
+		s.Events["xdp_redirect_xsk"] = pc.RedirectErrors[steering.TargetXSK]
 	}
 	s.ChecksumsCompleted, s.ChecksumsUnfinished = pc.Checksum.Completed, pc.Checksum.Unfinished
 	s.Events["socket_rx_fill_ring_empty"] = k.RxFillRingEmpty
 	s.Events["socket_tx_ring_empty_descs"] = k.TxRingEmptyDescs
-	for r := range dxebpf.NumReasons {
+	for r := range steering.NumReasons {
 		s.XDP[r.String()] = XDPCount{Packets: pc.XDP[r].Packets, Bytes: pc.XDP[r].Bytes}
 	}
 	return s

@@ -5,8 +5,8 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane"
 	"github.com/dexplane/dexplane/dataplane/checksum"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/internal/metrics"
+	"github.com/dexplane/dexplane/steering"
 )
 
 // TestRedirectAndChecksumMetrics: refused XDP redirects and completed or
@@ -15,10 +15,10 @@ import (
 func TestRedirectAndChecksumMetrics(t *testing.T) {
 	var ec dataplane.Counters
 	ec.Ports[0].RedirectCounted, ec.Ports[1].RedirectCounted = true, true
-	ec.Ports[0].RedirectErrors = [dxebpf.NumTargets]uint64{dxebpf.TargetPeer: 7, dxebpf.TargetXSK: 3, dxebpf.TargetOther: 1}
+	ec.Ports[0].RedirectErrors = [steering.NumTargets]uint64{steering.TargetPeer: 7, steering.TargetXSK: 3, steering.TargetOther: 1}
 	ec.Ports[0].Checksum = checksum.Counts{Completed: 11}
 	ec.Ports[1].Checksum = checksum.Counts{Unfinished: 5}
-	c := metrics.NewCollector()
+	c := metrics.NewScraper()
 	c.SetEngineCounters(func() dataplane.Counters { return ec })
 	fams := gather(t, c)
 	for _, tc := range []struct {

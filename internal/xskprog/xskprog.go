@@ -1,6 +1,6 @@
 // Package xskprog builds the minimal XDP program that hands frames to
 // AF_XDP sockets by RX queue, for users of package dataplane/xsk that are
-// not the product's data plane (whose program is package ebpf's steer.c):
+// not the product's data plane (whose program is package steering's steer.c):
 // the benchmark sink, which takes every frame, and the data plane's tests,
 // which take IPv6 and pass the rest to the peer port.
 //

@@ -11,8 +11,8 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/dataplane/xsk"
-	dxebpf "github.com/dexplane/dexplane/ebpf"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/steering"
 )
 
 // Engine is a fake metrics.Engine: Counters returns C, Handler returns
@@ -37,7 +37,7 @@ func (e *Engine) Handler(i int) handle.Handler {
 }
 
 // Worker is a fake per-worker handler carrying role counters and a record
-// ring, like *node.Node.
+// ring, like *node.Handler.
 type Worker struct {
 	C node.Counters
 	R *telemetry.Ring
@@ -88,8 +88,8 @@ func NewEngine(n int) *Engine {
 		pc := &e.C.Ports[p]
 		pc.RxQueues = 4 + p
 		pc.Socket = xsk.Stats{RxDropped: 11, RxInvalidDescs: 12, TxInvalidDescs: 13, RxRingFull: 14, RxFillRingEmpty: 15, TxRingEmptyDescs: 16}
-		for r := range dxebpf.NumReasons {
-			pc.XDP[r] = dxebpf.Counter{Packets: uint64(10*p) + uint64(r) + 1, Bytes: 100 * (uint64(10*p) + uint64(r) + 1)}
+		for r := range steering.NumReasons {
+			pc.XDP[r] = steering.Counter{Packets: uint64(10*p) + uint64(r) + 1, Bytes: 100 * (uint64(10*p) + uint64(r) + 1)}
 		}
 	}
 	return e

@@ -1,7 +1,0 @@
-//go:build race
-
-package collect
-
-// raceEnabled: the race detector drops sync.Pool items at random, so
-// allocation counts are not asserted under it.
-const raceEnabled = true

@@ -1,0 +1,143 @@
+package steering
+
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -target bpfel -no-global-types redirerr redirerr.c
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// RedirectTarget is what a refused XDP redirect was aimed at.
+type RedirectTarget int
+
+const (
+	// TargetPeer is the peer port (the frame was to cross in the kernel).
+	TargetPeer RedirectTarget = iota
+	// TargetXSK is a worker's AF_XDP socket (its RX ring was full or it
+	// was being replaced).
+	TargetXSK
+	// TargetOther is anything else.
+	TargetOther
+	// NumTargets is the number of targets.
+	NumTargets
+)
+
+func (t RedirectTarget) String() string {
+	switch t {
+	case TargetPeer:
+		return "peer"
+	case TargetXSK:
+		return "xsk"
+	case TargetOther:
+		return "other"
+	}
+	return fmt.Sprintf("RedirectTarget(%d)", int(t))
+}
+
+// RedirectErrors are the redirects the kernel refused, by ingress port and
+// target, summed over CPUs: RedirectErrors[port][target]. A frame whose
+// redirect is refused is dropped by the kernel.
+type RedirectErrors [MaxPorts][NumTargets]uint64
+
+// redirectWatch counts the refused redirects of this node's programs with
+// a program on the xdp:xdp_redirect_err tracepoint.
+type redirectWatch struct {
+	objs redirerrObjects
+	lnk  link.Link
+}
+
+// ErrRedirectNotCounted: the tracepoint program could not be attached (no
+// tracefs, or a kernel without the tracepoint); Load logs it and goes on.
+var ErrRedirectNotCounted = errors.New("xdp redirect failures cannot be counted")
+
+// loadRedirectWatch loads and attaches dxp_redirect_err for the maps of o.
+func loadRedirectWatch(peerMap, xskMap *ebpf.Map) (*redirectWatch, error) {
+	spec, err := loadRedirerr()
+	if err != nil {
+		return nil, fmt.Errorf("%w: parse object: %w", ErrRedirectNotCounted, err)
+	}
+	for name, m := range map[string]*ebpf.Map{"peer_map_id": peerMap, "xsk_map_id": xskMap} {
+		info, err := m.Info()
+		if err != nil {
+			return nil, fmt.Errorf("%w: map info: %w", ErrRedirectNotCounted, err)
+		}
+		id, ok := info.ID()
+		if !ok {
+			return nil, fmt.Errorf("%w: kernel does not report map ids", ErrRedirectNotCounted)
+		}
+		if err := spec.Variables[name].Set(uint32(id)); err != nil {
+			return nil, fmt.Errorf("%w: set %s: %w", ErrRedirectNotCounted, name, err)
+		}
+	}
+	w := &redirectWatch{}
+	if err := spec.LoadAndAssign(&w.objs, nil); err != nil {
+		return nil, fmt.Errorf("%w: load: %w", ErrRedirectNotCounted, err)
+	}
+	w.lnk, err = link.Tracepoint("xdp", "xdp_redirect_err", w.objs.DxpRedirectErr, nil)
+	if err != nil {
+		w.objs.Close()
+		return nil, fmt.Errorf("%w: attach tracepoint xdp:xdp_redirect_err: %w", ErrRedirectNotCounted, err)
+	}
+	return w, nil
+}
+
+// watch starts counting the refused redirects of prog for port.
+func (w *redirectWatch) watch(prog *ebpf.Program, port int) error {
+	info, err := prog.Info()
+	if err != nil {
+		return err
+	}
+	id, ok := info.ID()
+	if !ok {
+		return errors.New("kernel does not report program ids")
+	}
+	return w.objs.Watch.Put(uint32(id), uint32(port))
+}
+
+// unwatch stops counting for prog (best effort: the entry is small).
+func (w *redirectWatch) unwatch(prog *ebpf.Program) {
+	if info, err := prog.Info(); err == nil {
+		if id, ok := info.ID(); ok {
+			_ = w.objs.Watch.Delete(uint32(id))
+		}
+	}
+}
+
+func (w *redirectWatch) read() (RedirectErrors, error) {
+	var r RedirectErrors
+	var percpu []uint64
+	for p := range MaxPorts {
+		for t := range NumTargets {
+			key := uint32(p)*uint32(NumTargets) + uint32(t)
+			if err := w.objs.RedirectErrs.Lookup(key, &percpu); err != nil {
+				return r, fmt.Errorf("ebpf: read redirect errors port %d target %s: %w", p, RedirectTarget(t), err)
+			}
+			for _, v := range percpu {
+				r[p][t] += v
+			}
+		}
+	}
+	return r, nil
+}
+
+func (w *redirectWatch) close() error {
+	return errors.Join(w.lnk.Close(), w.objs.Close())
+}
+
+// RedirectErrors reads the refused redirects of this node's programs.
+// ok is false when they cannot be counted (Load logged why).
+func (o *Objects) RedirectErrors() (r RedirectErrors, ok bool, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return r, false, ErrClosed
+	}
+	if o.redir == nil {
+		return r, false, nil
+	}
+	r, err = o.redir.read()
+	return r, err == nil, err
+}
