@@ -87,6 +87,13 @@ func (c *Config) Spec() (policy.Spec, error) {
 			pr.Trace = policy.Trace{Namespace: r.Trace.Namespace, TraceType: uint32(r.Trace.Type), Size: r.Trace.Size}
 		}
 		s.Routes = append(s.Routes, pr)
+		if r.Aggregate != nil {
+			for len(s.Export.Aggregate.Routes) < i {
+				s.Export.Aggregate.Routes = append(s.Export.Aggregate.Routes, policy.RouteAggregate{})
+			}
+			s.Export.Aggregate.Routes = append(s.Export.Aggregate.Routes,
+				policy.RouteAggregate{Override: true, Interval: time.Duration(r.Aggregate.Interval)})
+		}
 	}
 	s.DecapEndpoints = c.Decap.Endpoints
 	s.Flows = policy.Flows{
@@ -108,8 +115,9 @@ func (c *Config) Spec() (policy.Spec, error) {
 		RecordsPerSecond: c.Export.RateLimit.RecordsPerSecond, Burst: c.Export.RateLimit.Burst,
 		CapacityFraction: c.Export.RateLimit.CapacityFraction,
 	}
-	s.Export.Aggregate = policy.Aggregate{Interval: time.Duration(c.Export.Aggregate.Interval), MaxFlows: int(c.Export.Aggregate.MaxFlows),
-		KeepPerPacket: c.Export.Aggregate.KeepPerPacket}
+	s.Export.Aggregate.Interval = time.Duration(c.Export.Aggregate.Interval)
+	s.Export.Aggregate.MaxFlows = int(c.Export.Aggregate.MaxFlows)
+	s.Export.Aggregate.KeepPerPacket = c.Export.Aggregate.KeepPerPacket
 	if c.Export.Partition == "flow" {
 		s.Export.Partition = policy.PartitionFlow
 	}

@@ -174,9 +174,9 @@ func TestIprouteErrors(t *testing.T) {
 		{`{prefix: cd00::/64, encap: 12}`,
 			`r.yaml:7:32: routes[0].encap: want "encap ioam6" first, got "12"`},
 		{`42`,
-			`r.yaml:7:5: routes[0]: must be a mapping (keys prefix, mode, tunsrc, tundst, freq, trace, dex) or an iproute2 route string, got an integer`},
+			`r.yaml:7:5: routes[0]: must be a mapping (keys prefix, mode, tunsrc, tundst, freq, trace, dex, aggregate) or an iproute2 route string, got an integer`},
 		{`{prefix: cd00::/64, encap: "encap ioam6 dex ns 123 trace-type 0x800000 ext-flags 0", mode: encap}`,
-			`r.yaml:7:90: routes[0].mode: unknown key (valid: prefix, encap)`},
+			`r.yaml:7:90: routes[0].mode: unknown key (valid: prefix, encap, aggregate)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.route, func(t *testing.T) {

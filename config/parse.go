@@ -448,12 +448,8 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 		{"aggregate", false, func(n *yaml.Node, p string) {
 			d.mapping(n, p, []field{
 				{"interval", false, func(n *yaml.Node, p string) {
-					if v, ok := d.duration(n, p, 0, time.Hour); ok {
-						if v != 0 && v < 100*time.Millisecond {
-							d.errorf(n, p, "%s: out of range (0 for per-packet export, or 100ms to 1h)", n.Value)
-							return
-						}
-						out.Aggregate.Interval = Duration(v)
+					if v, ok := d.aggInterval(n, p); ok {
+						out.Aggregate.Interval = v
 					}
 				}},
 				{"max_flows", false, numberInto(d, 16_000_000, &out.Aggregate.MaxFlows)},
@@ -671,6 +667,21 @@ func (d *decoder) durationInto(lo, hi time.Duration, dst *Duration) func(*yaml.N
 			*dst = Duration(v)
 		}
 	}
+}
+
+// aggInterval decodes an aggregation interval (export.aggregate.interval
+// or a route's aggregate.interval): 0 for per-packet export, or 100ms to
+// 1h.
+func (d *decoder) aggInterval(n *yaml.Node, p string) (Duration, bool) {
+	v, ok := d.duration(n, p, 0, time.Hour)
+	if !ok {
+		return 0, false
+	}
+	if v != 0 && v < 100*time.Millisecond {
+		d.errorf(n, p, "%s: out of range (0 for per-packet export, or 100ms to 1h)", n.Value)
+		return 0, false
+	}
+	return Duration(v), true
 }
 
 // boolInto stores a boolean (see decoder.boolean).

@@ -81,11 +81,16 @@ type mixedSite struct {
 	stringSite
 	prefix     *yaml.Node
 	prefixPath string
+	agg        *yaml.Node // the "aggregate" mapping, if given
+	aggPath    string
 }
 
 func (s mixedSite) at(field string) (int, int, string, string) {
 	if field == "prefix" {
 		return s.prefix.Line, s.prefix.Column, s.prefixPath, ""
+	}
+	if field == "aggregate" && s.agg != nil {
+		return s.agg.Line, s.agg.Column, s.aggPath, ""
 	}
 	return s.stringSite.at(field)
 }
@@ -110,10 +115,12 @@ type routeInput struct {
 	tType, tNS, tSize  uint64
 	tTypeOK, tNSOK     bool
 	tSizeOK            bool
+	agg                *RouteAggregate // nil: not given or invalid
+	aggGiven           bool
 }
 
 // routeKeys are the keys of a structured route.
-var routeKeys = []string{"prefix", "mode", "tunsrc", "tundst", "freq", "trace", "dex"}
+var routeKeys = []string{"prefix", "mode", "tunsrc", "tundst", "freq", "trace", "dex", "aggregate"}
 
 func (d *decoder) routes(n *yaml.Node, path string, c *Config) []Route {
 	out := []Route{}
@@ -144,6 +151,10 @@ func (d *decoder) routes(n *yaml.Node, path string, c *Config) []Route {
 					if d.scalar(n, p, "an iproute2 route string") {
 						s.stringSite = d.stringRoute(n, p, false, &in)
 					}
+				}},
+				{"aggregate", false, func(n *yaml.Node, p string) {
+					s.agg, s.aggPath = n, p
+					d.routeAggregate(n, p, &in)
 				}},
 			})
 			site = s
@@ -282,6 +293,10 @@ func (d *decoder) structuredRoute(n *yaml.Node, path string, in *routeInput) map
 				{"size", true, number("trace.size", 0xFFFFFFFF, &in.tSize, &in.tSizeOK)},
 			})
 		}},
+		{"aggregate", false, func(n *yaml.Node, p string) {
+			site.nodes["aggregate"] = n
+			d.routeAggregate(n, p, in)
+		}},
 		{"dex", false, func(n *yaml.Node, p string) {
 			in.hasDEX = true
 			site.nodes["dex"] = n
@@ -302,6 +317,21 @@ func (d *decoder) structuredRoute(n *yaml.Node, path string, in *routeInput) map
 	return site
 }
 
+// routeAggregate decodes a route's "aggregate" mapping into in.
+func (d *decoder) routeAggregate(n *yaml.Node, path string, in *routeInput) {
+	in.aggGiven = true
+	var ra RouteAggregate
+	ok := false
+	d.mapping(n, path, []field{
+		{"interval", true, func(n *yaml.Node, p string) {
+			ra.Interval, ok = d.aggInterval(n, p)
+		}},
+	})
+	if ok {
+		in.agg = &ra
+	}
+}
+
 // finishRoute applies the rules that involve several fields or other
 // sections, identical for both forms, and builds the Route.
 func (d *decoder) finishRoute(in *routeInput, site routeSite, c *Config, nsKnown map[uint16]bool) (Route, bool) {
@@ -311,7 +341,11 @@ func (d *decoder) finishRoute(in *routeInput, site routeSite, c *Config, nsKnown
 		d.errorAt(line, col, path, pre+fmt.Sprintf(format, args...))
 		ok = false
 	}
-	r := Route{Prefix: in.prefix, Mode: in.mode, Freq: in.freq, TunSrc: in.tunsrc, TunDst: in.tundst}
+	r := Route{Prefix: in.prefix, Mode: in.mode, Freq: in.freq, TunSrc: in.tunsrc, TunDst: in.tundst, Aggregate: in.agg}
+	if in.aggGiven && !in.hasDEX {
+		fail("aggregate", "a trace-only route exports no DEX records to aggregate; remove aggregate or add dex")
+	}
+	ok = ok && (!in.aggGiven || in.agg != nil)
 	if r.Mode == "" {
 		r.Mode = "inline"
 	}

@@ -121,6 +121,19 @@ type Route struct {
 	// DEX is the DEX header to insert; zero (and not marshalled) on a
 	// trace-only route.
 	DEX DEX `yaml:"dex"`
+	// Aggregate overrides export.aggregate.interval for the DEX records
+	// of this route at this (encapsulating) node; nil inherits it. Not
+	// expressible in the iproute2 string form (use the mapping form or
+	// prefix + encap).
+	Aggregate *RouteAggregate `yaml:"aggregate,omitempty"`
+}
+
+// RouteAggregate is the "aggregate" part of a route.
+type RouteAggregate struct {
+	// Interval is the route's aggregation interval: 0 exports the route's
+	// records one per packet even when the node aggregates; otherwise
+	// 100ms to 1h.
+	Interval Duration `yaml:"interval"`
 }
 
 // Trace is the "trace" part of a route: a Pre-allocated Trace (RFC 9197
@@ -412,12 +425,13 @@ func (r Route) MarshalYAML() (any, error) {
 		dex = nil // trace-only route
 	}
 	return struct {
-		Prefix netip.Prefix `yaml:"prefix"`
-		Mode   string       `yaml:"mode"`
-		TunSrc string       `yaml:"tunsrc,omitempty"`
-		TunDst string       `yaml:"tundst,omitempty"`
-		Freq   Freq         `yaml:"freq"`
-		Trace  *Trace       `yaml:"trace,omitempty"`
-		DEX    *DEX         `yaml:"dex,omitempty"`
-	}{r.Prefix, r.Mode, addrString(r.TunSrc), addrString(r.TunDst), r.Freq, r.Trace, dex}, nil
+		Prefix netip.Prefix    `yaml:"prefix"`
+		Mode   string          `yaml:"mode"`
+		TunSrc string          `yaml:"tunsrc,omitempty"`
+		TunDst string          `yaml:"tundst,omitempty"`
+		Freq   Freq            `yaml:"freq"`
+		Trace  *Trace          `yaml:"trace,omitempty"`
+		DEX    *DEX            `yaml:"dex,omitempty"`
+		Agg    *RouteAggregate `yaml:"aggregate,omitempty"`
+	}{r.Prefix, r.Mode, addrString(r.TunSrc), addrString(r.TunDst), r.Freq, r.Trace, dex, r.Aggregate}, nil
 }

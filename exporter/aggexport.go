@@ -27,24 +27,81 @@ func PartitionIndex(namespace uint16, flowID uint32, m int) int {
 	return int(h % uint32(m))
 }
 
-// aggTick exports the aggregates when the interval has elapsed (or when
-// final); drainer goroutine only.
+// aggSlot is one aggregator and the interval it exports at.
+type aggSlot struct {
+	interval time.Duration
+	agg      *aggregate.Aggregator
+	next     time.Time // drainer goroutine only
+}
+
+// buildAggregators creates one aggregator per distinct interval of the
+// node's and the routes' settings and the route → aggregator table (New).
+// Each aggregator holds at most Aggregate.MaxFlows flows.
+func (x *Exporter) buildAggregators() {
+	a := &x.opts.Aggregate
+	get := func(iv time.Duration) *aggregate.Aggregator {
+		if iv <= 0 {
+			return nil
+		}
+		for _, s := range x.aggs {
+			if s.interval == iv {
+				return s.agg
+			}
+		}
+		ag := aggregate.New(aggregate.Config{Interval: iv, MaxFlows: a.MaxFlows})
+		x.aggs = append(x.aggs, aggSlot{interval: iv, agg: ag})
+		return ag
+	}
+	x.routeAgg = make([]*aggregate.Aggregator, 1+len(a.Routes))
+	x.routeAgg[0] = get(a.Interval)
+	for i := range a.Routes {
+		x.routeAgg[i+1] = get(a.IntervalFor(uint16(i + 1)))
+	}
+}
+
+// aggFor returns the aggregator for records of route (telemetry.Record.Route),
+// nil for per-packet export. One bounds-checked index, no allocation.
+func (x *Exporter) aggFor(route uint16) *aggregate.Aggregator {
+	if int(route) < len(x.routeAgg) {
+		return x.routeAgg[route]
+	}
+	return x.routeAgg[0]
+}
+
+// aggTick exports each aggregator's aggregates when its interval has
+// elapsed (or all of them when final); drainer goroutine only.
 func (x *Exporter) aggTick(final bool) {
-	now := x.opts.Now()
-	if !final && now.Before(x.aggNext) {
+	if len(x.aggs) == 0 {
 		return
 	}
-	x.aggNext = now.Add(x.opts.Aggregate.Interval)
+	now := x.opts.Now()
+	for i := range x.aggs {
+		s := &x.aggs[i]
+		if !final && now.Before(s.next) {
+			continue
+		}
+		s.next = now.Add(s.interval)
+		x.aggFlush(s.agg, now)
+	}
+	var flows uint64
+	for _, s := range x.aggs {
+		flows += uint64(s.agg.Flows())
+	}
+	x.aggFlows.Store(flows)
+}
+
+// aggFlush exports the aggregates of one aggregator (drainer goroutine).
+func (x *Exporter) aggFlush(agg *aggregate.Aggregator, now time.Time) {
 	ns := now.UnixNano()
-	folded := x.agg.Added
-	x.agg.Added = 0
+	folded := agg.Added
+	agg.Added = 0
 	x.aggregated.Add(folded)
-	if o := x.agg.Overflow; o > 0 {
+	if o := agg.Overflow; o > 0 {
 		x.aggOverflow.Add(o)
-		x.agg.Overflow = 0
+		agg.Overflow = 0
 	}
 	var admitted, limited uint64
-	x.agg.Flush(func(rec *aggregate.Record) {
+	agg.Flush(func(rec *aggregate.Record) {
 		if !x.bucket.Allow(ns) {
 			limited++
 			return
@@ -53,7 +110,6 @@ func (x *Exporter) aggTick(final bool) {
 		x.exportAggregate(rec)
 	})
 	x.aggIntervals.Add(1)
-	x.aggFlows.Store(uint64(x.agg.Flows()))
 	x.admitted.Add(admitted)
 	x.aggRecords.Add(admitted)
 	x.rateLimited.Add(limited)

@@ -107,8 +107,13 @@ type Exporter struct {
 	rate                                         atomic.Uint64
 	tokens                                       atomic.Uint64 // nano-records in the bucket after the last drain
 
-	agg                                 *aggregate.Aggregator // nil: per-packet export
-	aggNext                             time.Time
+	// aggs holds one aggregator per distinct interval in use (node and
+	// route settings); routeAgg maps telemetry.Record.Route to its
+	// aggregator (nil: per-packet export), index 0 and routes beyond its
+	// end being the node's setting. Both are fixed for the exporter's
+	// life: a reload that changes export settings replaces the exporter.
+	aggs                                []aggSlot
+	routeAgg                            []*aggregate.Aggregator
 	aggregated, aggRecords, aggOverflow atomic.Uint64
 	aggIntervals, aggFlows              atomic.Uint64
 
@@ -167,9 +172,7 @@ func New(opts Options, rings []*telemetry.Ring) (*Exporter, error) {
 	if x.limitRPS == 0 && x.fraction == 0 {
 		x.fraction = DefaultCapacityFraction // RFC 9326: the limit is not optional
 	}
-	if opts.Aggregate.Interval > 0 {
-		x.agg = aggregate.New(aggregate.Config{Interval: opts.Aggregate.Interval, MaxFlows: opts.Aggregate.MaxFlows})
-	}
+	x.buildAggregators()
 	x.bucket = NewTokenBucket(1, 1)
 	x.updateRate()
 	for i, c := range opts.Collectors {
@@ -254,14 +257,14 @@ func (x *Exporter) Run(ctx context.Context) error {
 	x.bucket.Reset(t0.UnixNano())
 	idle := time.Duration(0)
 	nextRate := t0.Add(time.Second)
-	x.aggNext = t0.Add(x.opts.Aggregate.Interval)
+	for i := range x.aggs {
+		x.aggs[i].next = t0.Add(x.aggs[i].interval)
+	}
 	var err error
 loop:
 	for {
 		n := x.drain()
-		if x.agg != nil {
-			x.aggTick(false)
-		}
+		x.aggTick(false)
 		if now := x.opts.Now(); now.After(nextRate) {
 			x.updateRate() // also under sustained load
 			nextRate = now.Add(time.Second)
@@ -287,9 +290,7 @@ loop:
 	// Final pass: what the workers pushed before stopping.
 	for x.drain() > 0 {
 	}
-	if x.agg != nil {
-		x.aggTick(true)
-	}
+	x.aggTick(true)
 	x.flush()
 	for _, c := range x.collectors {
 		if !c.up.Load() {
@@ -360,8 +361,8 @@ func (x *Exporter) drain() int {
 				break
 			}
 			total++
-			if x.agg != nil {
-				x.agg.Add(r) // rate limited when the aggregates leave
+			if a := x.aggFor(r.Route); a != nil {
+				a.Add(r) // rate limited when the aggregates leave
 				if !x.opts.Aggregate.KeepPerPacket {
 					q.ReleaseBatched()
 					continue
@@ -480,9 +481,11 @@ type Counters struct {
 	// (also counted in Exported); AggregateOverflow records were dropped
 	// because the aggregation table was full.
 	Aggregated, AggregateRecords, AggregateOverflow uint64
-	// Aggregating is set when export.aggregate is on; AggregateIntervals
-	// counts the intervals exported and AggregateFlows is the number of
-	// flows the aggregation table held after the last one (a gauge).
+	// Aggregating is set when export.aggregate is on for the node or any
+	// route; AggregateIntervals counts the intervals exported (summed over
+	// the aggregators, one per distinct interval) and AggregateFlows is
+	// the number of flows the aggregation tables held after the last one
+	// (a gauge).
 	Aggregating        bool
 	AggregateIntervals uint64
 	AggregateFlows     uint64
@@ -514,7 +517,7 @@ func (x *Exporter) Counters() Counters {
 	c := Counters{
 		Offered:    x.offered.Load(),
 		Aggregated: x.aggregated.Load(), AggregateRecords: x.aggRecords.Load(), AggregateOverflow: x.aggOverflow.Load(),
-		Aggregating: x.agg != nil, AggregateIntervals: x.aggIntervals.Load(), AggregateFlows: x.aggFlows.Load(),
+		Aggregating: len(x.aggs) > 0, AggregateIntervals: x.aggIntervals.Load(), AggregateFlows: x.aggFlows.Load(),
 		Exported:     x.admitted.Load(),
 		RateLimited:  x.rateLimited.Load(),
 		EncodeErrors: x.encodeErrors.Load(),

@@ -171,6 +171,31 @@ type Aggregate struct {
 	// KeepPerPacket also exports every packet's record (both views, for
 	// comparison; the export volume is not reduced).
 	KeepPerPacket bool
+	// Routes overrides Interval per route, indexed by route ID
+	// (Route.ID, telemetry.Record.Route - 1). Routes beyond its end, and
+	// records with no route (Record.Route 0: not at an encapsulating
+	// node), use Interval.
+	Routes []RouteAggregate
+}
+
+// RouteAggregate is one route's aggregation setting.
+type RouteAggregate struct {
+	// Override is set when the route configures its own interval; when
+	// clear, the route inherits Aggregate.Interval.
+	Override bool
+	// Interval is the route's aggregation interval when Override is set;
+	// 0 exports the route's records one per packet even when the node
+	// aggregates.
+	Interval time.Duration
+}
+
+// IntervalFor returns the aggregation interval that applies to records
+// of route (telemetry.Record.Route: route ID + 1, 0 for none).
+func (a *Aggregate) IntervalFor(route uint16) time.Duration {
+	if i := int(route) - 1; i >= 0 && i < len(a.Routes) && a.Routes[i].Override {
+		return a.Routes[i].Interval
+	}
+	return a.Interval
 }
 
 // Partition is how records are spread over the configured collectors.
