@@ -99,10 +99,16 @@ func TestPartitionFlow(t *testing.T) {
 // exporting to all of them in the same order with export.partition: flow
 // (edit may change node n's configuration further), sends count datagrams
 // in flows flows host-a → host-b, stops everything and returns each
-// collector's output.
-func runMgmtDomain(t *testing.T, bin string, m, flows, count int, edit func(n int, cfg *config.Config)) []*testutil.LockedBuffer {
+// collector's output. Each address of alsoTo is added to host-b (in its
+// /64, with a neighbour entry at host-a as the testbed does for host-b's
+// own) and receives the same traffic after it.
+func runMgmtDomain(t *testing.T, bin string, m, flows, count int, edit func(n int, cfg *config.Config), alsoTo ...netip.Addr) []*testutil.LockedBuffer {
 	t.Helper()
 	tb := testbed.New(t, testbed.Domain4)
+	for _, a := range alsoTo {
+		tb.HostB.AddAddr(t, testbed.HostIf, netip.PrefixFrom(a, 64))
+		tb.HostA.AddNeigh(t, testbed.HostIf, a, tb.HostB.Ifaces[testbed.HostIf].MAC)
+	}
 	dir := t.TempDir()
 	// management network: a link from every node to the collectors' namespace
 	coll := testbed.NewNetns(t, "coll")
@@ -165,10 +171,12 @@ func runMgmtDomain(t *testing.T, bin string, m, flows, count int, edit func(n in
 	if !ready {
 		t.Fatal("host-a cannot ping host-b through the domain")
 	}
-	out, err := tb.HostA.Run(bin, "probe", "send", "-to", netip.AddrPortFrom(tb.AddrB, 5001).String(),
-		"-flows", fmt.Sprint(flows), "-sport", "40000", "-count", fmt.Sprint(count), "-size", "100", "-rate", "5000")
-	if err != nil {
-		t.Fatalf("probe send: %v\n%s", err, out)
+	for _, dst := range append([]netip.Addr{tb.AddrB}, alsoTo...) {
+		out, err := tb.HostA.Run(bin, "probe", "send", "-to", netip.AddrPortFrom(dst, 5001).String(),
+			"-flows", fmt.Sprint(flows), "-sport", "40000", "-count", fmt.Sprint(count), "-size", "100", "-rate", "5000")
+		if err != nil {
+			t.Fatalf("probe send to %s: %v\n%s", dst, err, out)
+		}
 	}
 	time.Sleep(300 * time.Millisecond)
 	for _, n := range nodes {
