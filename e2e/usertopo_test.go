@@ -494,6 +494,11 @@ func utTenantRaw(t *testing.T, src, dstNS *testbed.Netns, count int) {
 		}
 		for {
 			n, _, err := unix.Recvfrom(rfd, buf, 0)
+			if err == unix.EINTR {
+				// The Go runtime's preemption signal (SIGURG) interrupts
+				// a blocking recvfrom; that is no timeout, wait on.
+				continue
+			}
 			if err != nil {
 				break
 			}
