@@ -196,16 +196,22 @@ func templateRecords(setID uint16, set []byte, fn func(off, n int, tid uint16, f
 	return nil
 }
 
+// nextSet returns the Set ID and contents of the set at off in msg, and the
+// offset of the set after it. msg must have passed CheckFraming.
+func nextSet(msg []byte, off int) (id uint16, set []byte, next int) {
+	id = binary.BigEndian.Uint16(msg[off:])
+	next = off + int(binary.BigEndian.Uint16(msg[off+2:]))
+	return id, msg[off+setHeaderLen : next], next
+}
+
 // checkTemplates rejects template records a data set could match with
 // records of zero octets: goflow2 would decode such a set into endless empty
 // records. Withdrawals (a field count of 0) are not templates and pass. It
 // reports whether msg holds a withdrawal. msg must have passed CheckFraming.
 func checkTemplates(msg []byte) (withdrawals bool, err error) {
 	for off := msgHeaderLen; off < len(msg); {
-		id := binary.BigEndian.Uint16(msg[off:])
-		l := int(binary.BigEndian.Uint16(msg[off+2:]))
-		set := msg[off+setHeaderLen : off+l]
-		off += l
+		id, set, next := nextSet(msg, off)
+		off = next
 		if id != 2 && id != 3 {
 			continue
 		}
@@ -264,12 +270,11 @@ func (d *Decoder) Decode(src netip.AddrPort, msg []byte, fn func(ev *Event)) err
 		return err
 	}
 	for off := msgHeaderLen; off < len(msg); {
-		id := binary.BigEndian.Uint16(msg[off:])
-		l := int(binary.BigEndian.Uint16(msg[off+2:]))
-		set := msg[off+setHeaderLen : off+l]
-		off += l
+		id, set, next := nextSet(msg, off)
+		whole := msg[off:next]
+		off = next
 		if id != 2 && id != 3 {
-			part = append(part, msg[off-l:off]...)
+			part = append(part, whole...)
 			continue
 		}
 		// Template records of this set go into sub-sets between withdrawals.

@@ -37,19 +37,16 @@ func (d *Decoder) decodeFast(src netip.AddrPort, ts netflow.NetFlowTemplateSyste
 	domain := binary.BigEndian.Uint32(msg[12:])
 	// first pass: every set is a data set with a fast template
 	for off := msgHeaderLen; off < len(msg); {
-		id := binary.BigEndian.Uint16(msg[off:])
-		l := int(binary.BigEndian.Uint16(msg[off+2:]))
-		off += l
+		id, _, next := nextSet(msg, off)
+		off = next
 		if id < 256 || d.fastTemplate(src, ts, domain, id) == nil {
 			return false
 		}
 	}
 	ev := &d.fastEv
 	for off := msgHeaderLen; off < len(msg); {
-		id := binary.BigEndian.Uint16(msg[off:])
-		l := int(binary.BigEndian.Uint16(msg[off+2:]))
-		set := msg[off+setHeaderLen : off+l]
-		off += l
+		id, set, next := nextSet(msg, off)
+		off = next
 		t := d.fastTemplate(src, ts, domain, id)
 		for len(set) >= t.recLen {
 			rec := set[:t.recLen]
