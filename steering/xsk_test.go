@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/xsk"
 	"github.com/dexplane/dexplane/internal/testbed"
@@ -47,7 +48,7 @@ func TestSteerToSocket(t *testing.T) {
 				if err := xsk.WaitRx([]*xsk.Port{port}, 100*time.Millisecond); err != nil {
 					t.Fatal(err)
 				}
-				port.Receive(func(f *xsk.Frame) {
+				port.Receive(func(f *handle.Frame) {
 					got++
 					// The metadata is the last MetaLen octets of the
 					// headroom in front of the packet.

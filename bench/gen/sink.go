@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/xsk"
 )
 
@@ -156,7 +157,7 @@ func (s *Sink) loop(ctx context.Context, socks []*xsk.Port) error {
 		c SinkCounters
 		r Parsed
 	)
-	account := func(f *xsk.Frame) { s.account(f.Packet(), &r, &c) }
+	account := func(f *handle.Frame) { s.account(f.Packet(), &r, &c) }
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ctx.Err() == nil {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,7 +63,7 @@ func NewMemWorker(cfg WorkerConfig) (*Worker, *MemKernel, error) {
 		s.comp = addrRing{ring: memRing(cfg.CompletionSize), addrs: make([]uint64, cfg.CompletionSize)}
 		w.sock[p] = s
 	}
-	w.batchH, _ = w.handler.(BatchHandler)
+	w.batchH, _ = w.handler.(handle.BatchHandler)
 	w.initFrames()
 	return w, &MemKernel{w: w, rxOff: uint64(cfg.Umem.Headroom) + unix.XDP_PACKET_HEADROOM, frames: u.numFrames}, nil
 }

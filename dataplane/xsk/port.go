@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,8 +48,8 @@ type Port struct {
 	// fmask is ^(FrameSize-1): the chunk base of an address.
 	fmask uint64
 	fsize uint64
-	free  []uint64 // chunk base addresses owned by user space
-	frame Frame    // reused by Receive
+	free  []uint64     // chunk base addresses owned by user space
+	frame handle.Frame // reused by Receive
 }
 
 // OpenPort creates the UMEM and binds the socket in the calling thread's
@@ -139,7 +140,7 @@ func (p *Port) Refill() int {
 // headroom and XDP metadata in front of the packet), Off, Len and Queue
 // set; it is valid only during the call, and what fn changes is ignored.
 // Call Refill to hand the chunks back to the kernel.
-func (p *Port) Receive(fn func(f *Frame)) int {
+func (p *Port) Receive(fn func(f *handle.Frame)) int {
 	rx := &p.sock.rx
 	n := rx.availCons(rx.size)
 	f := &p.frame

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/xsk"
 	"github.com/dexplane/dexplane/internal/payload"
 	"github.com/dexplane/dexplane/internal/testbed"
@@ -64,7 +65,7 @@ func TestPortSendReceive(t *testing.T) {
 		seq++
 		return size
 	}
-	check := func(f *xsk.Frame) {
+	check := func(f *handle.Frame) {
 		if pkt := f.Packet(); len(pkt) < 14 || binary.BigEndian.Uint16(pkt[12:]) != 0x88b5 {
 			return // the kernel's own frames (IPv6 RS, MLD) from the sender
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"golang.org/x/sys/unix"
 )
 
@@ -65,7 +66,7 @@ type WorkerConfig struct {
 	// DefaultDrainTime.
 	DrainTime time.Duration
 	// Handler processes every frame; nil means Identity.
-	Handler Handler
+	Handler handle.Handler
 	// Logger receives lifecycle lines; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -82,8 +83,8 @@ type Worker struct {
 	log     *slog.Logger
 	umem    *Umem
 	sock    [2]*Socket
-	handler Handler
-	batchH  BatchHandler // handler as a BatchHandler, or nil
+	handler handle.Handler
+	batchH  handle.BatchHandler // handler as a BatchHandler, or nil
 
 	area  []byte
 	fsize uint64
@@ -94,7 +95,7 @@ type Worker struct {
 	inFlight uint32   // frames queued for TX and not yet completed
 	touched  byte     // sink of touch's loads, so they are not optimised away
 
-	frame    Frame
+	frame    handle.Frame
 	local    [2]PortCounts // deltas since the last flush
 	counters Counters
 
@@ -145,7 +146,7 @@ func (cfg WorkerConfig) withDefaults() (WorkerConfig, error) {
 		cfg.DrainTime = DefaultDrainTime
 	}
 	if cfg.Handler == nil {
-		cfg.Handler = Identity{}
+		cfg.Handler = handle.Identity{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -190,7 +191,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		{Fd: int32(w.sock[1].fd), Events: unix.POLLIN},
 		{Fd: int32(efd), Events: unix.POLLIN},
 	}
-	w.batchH, _ = w.handler.(BatchHandler)
+	w.batchH, _ = w.handler.(handle.BatchHandler)
 	w.initFrames()
 	return w, nil
 }
@@ -437,7 +438,7 @@ func (w *Worker) forward(in, out int) uint32 {
 		f.Len = int(d.Len)
 		rxBytes += uint64(d.Len)
 		v := w.handler.Handle(f)
-		if v != Forward && v != Reflect {
+		if v != handle.Forward && v != handle.Reflect {
 			dropped++
 			w.free = append(w.free, base)
 			continue
@@ -447,7 +448,7 @@ func (w *Worker) forward(in, out int) uint32 {
 			w.free = append(w.free, base)
 			continue
 		}
-		if v == Reflect {
+		if v == handle.Reflect {
 			if want := uint32(reflected) + 1; rtx.freeProd(want) < want {
 				rFull++
 				dropped++

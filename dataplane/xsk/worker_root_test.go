@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/xsk"
 	"github.com/dexplane/dexplane/internal/testbed"
 	"github.com/dexplane/dexplane/internal/xskprog"
@@ -17,7 +18,7 @@ import (
 
 // bitwWorker builds a bitw testbed, attaches the test steering program to
 // both dut ports in generic mode and runs one worker on queue 0.
-func bitwWorker(t *testing.T, what xskprog.Match, h xsk.Handler, opts ...func(*xsk.WorkerConfig)) (*testbed.Testbed, *xsk.Worker) {
+func bitwWorker(t *testing.T, what xskprog.Match, h handle.Handler, opts ...func(*xsk.WorkerConfig)) (*testbed.Testbed, *xsk.Worker) {
 	t.Helper()
 	tb := testbed.New(t, testbed.Bitw)
 	xsktest.NoTxChecksumOffload(t, tb)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/dataplane/handle"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,10 +28,10 @@ type fakeKernel struct {
 // whose rings live in Go memory; fakeKernel moves frames the way the kernel
 // would. need_wakeup is on and never requested, so the worker makes no
 // system call.
-func newFakeWorker(t testing.TB, frames int, rxSize, txSize uint32, batch int, h Handler) (*Worker, *fakeKernel) {
+func newFakeWorker(t testing.TB, frames int, rxSize, txSize uint32, batch int, h handle.Handler) (*Worker, *fakeKernel) {
 	t.Helper()
 	if h == nil {
-		h = Identity{}
+		h = handle.Identity{}
 	}
 	u := &Umem{area: make([]byte, frames*FrameSize2K), frameSize: FrameSize2K, numFrames: uint32(frames), headroom: DefaultHeadroom}
 	w := &Worker{
@@ -175,7 +176,7 @@ func TestForwardBothDirectionsWithoutCopy(t *testing.T) {
 
 func TestHandlerVerdictsAndEdits(t *testing.T) {
 	var calls int
-	h := HandlerFunc(func(f *Frame) Verdict {
+	h := handle.HandlerFunc(func(f *handle.Frame) handle.Verdict {
 		calls++
 		if f.Ingress != 0 || f.Queue != 3 || f.RxTime == 0 || len(f.Buf) != FrameSize2K || f.Off != rxOffset {
 			t.Errorf("frame %d: %+v", calls, *f)
@@ -186,13 +187,13 @@ func TestHandlerVerdictsAndEdits(t *testing.T) {
 			f.Len += 8
 			copy(f.Buf[f.Off:], "IOAMIOAM")
 		case 2:
-			return Drop
+			return handle.Drop
 		case 3: // out of the chunk
 			f.Off = FrameSize2K - 10
 		case 4:
 			f.Len = 0
 		}
-		return Forward
+		return handle.Forward
 	})
 	w, k := newFakeWorker(t, 64, 16, 16, 8, h)
 	k.deliver(0, 5, 60, 0)
@@ -400,16 +401,16 @@ func TestStopBeforeRun(t *testing.T) {
 // peer's; completions on both rings return every frame; counters add up.
 func TestReflectSendsBackOnIngressPort(t *testing.T) {
 	var calls int
-	h := HandlerFunc(func(f *Frame) Verdict {
+	h := handle.HandlerFunc(func(f *handle.Frame) handle.Verdict {
 		calls++
 		if calls%3 != 0 {
-			return Forward
+			return handle.Forward
 		}
 		// A reply built in place: 8 octets in front, truncated to 40.
 		f.Off -= 8
 		f.Len = 40
 		copy(f.Buf[f.Off:], "REFLECT!")
-		return Reflect
+		return handle.Reflect
 	})
 	w, k := newFakeWorker(t, 256, 64, 64, 16, h)
 	for _, in := range []int{0, 1} {
@@ -458,11 +459,11 @@ func TestReflectSendsBackOnIngressPort(t *testing.T) {
 // leaks, and forwarding to port 1 goes on.
 func TestReflectRingFull(t *testing.T) {
 	reflect := true
-	h := HandlerFunc(func(f *Frame) Verdict {
+	h := handle.HandlerFunc(func(f *handle.Frame) handle.Verdict {
 		if reflect && f.Ingress == 0 {
-			return Reflect
+			return handle.Reflect
 		}
-		return Forward
+		return handle.Forward
 	})
 	w, k := newFakeWorker(t, 256, 32, 8, 8, h)
 	k.deliver(0, 8, 64, 0)
@@ -488,12 +489,12 @@ func TestReflectRingFull(t *testing.T) {
 
 func TestStepWithReflectAllocatesNothing(t *testing.T) {
 	var i int
-	h := HandlerFunc(func(f *Frame) Verdict {
+	h := handle.HandlerFunc(func(f *handle.Frame) handle.Verdict {
 		i++
 		if i%5 == 0 {
-			return Reflect
+			return handle.Reflect
 		}
-		return Forward
+		return handle.Forward
 	})
 	w, k := newFakeWorker(t, 1024, 256, 256, 64, h)
 	allocs := testing.AllocsPerRun(200, func() {

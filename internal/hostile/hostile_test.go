@@ -122,7 +122,7 @@ func snapshotNode(t testing.TB, s *policy.Snapshot) *node.Handler {
 
 // handleCounted runs frame f through n (see handleInUMEM) and returns the
 // verdict, the frame that left and the counters that moved.
-func handleCounted(c *Checker, n *node.Handler, f *Frame) (xsk.Verdict, []byte, map[string]uint64) {
+func handleCounted(c *Checker, n *node.Handler, f *Frame) (handle.Verdict, []byte, map[string]uint64) {
 	before := SnapshotCounters(n)
 	v, out := handleInUMEM(c, f.Name, n, f.Bytes)
 	return v, out, DeltaCounters(before, SnapshotCounters(n))
