@@ -203,6 +203,7 @@ type Counters struct {
 // once Handle or EndBatch has returned.
 type hotCounters struct {
 	forwarded, noRoute, notSampled, dexInserted, dexEncapsulated, dexSeen, recordsExported uint64
+	dexRemoved, tunnelsStripped                                                            uint64
 }
 
 // publish adds h to c and zeroes h.
@@ -214,6 +215,7 @@ func (h *hotCounters) publish(c *Counters) {
 		{&h.forwarded, &c.Forwarded}, {&h.noRoute, &c.NoRoute}, {&h.notSampled, &c.NotSampled},
 		{&h.dexInserted, &c.DEXInserted}, {&h.dexEncapsulated, &c.DEXEncapsulated},
 		{&h.dexSeen, &c.DEXSeen}, {&h.recordsExported, &c.RecordsExported},
+		{&h.dexRemoved, &c.DEXRemoved}, {&h.tunnelsStripped, &c.TunnelsStripped},
 	} {
 		if *v.n != 0 {
 			v.c.Add(*v.n)
