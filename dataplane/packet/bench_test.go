@@ -99,3 +99,26 @@ func BenchmarkRemoveDEX(b *testing.B) { benchEdit(b, vecB, 78, RemoveDEX) }
 func BenchmarkRemoveDEXRepad(b *testing.B) { benchEdit(b, vecD, 78, RemoveDEX) }
 
 func BenchmarkStripOuter(b *testing.B) { benchEdit(b, vecC, 78, StripOuter) }
+
+// benchUpdate is benchEdit for the editors that keep p up to date: p is
+// restored with the frame before each call.
+func benchUpdate(b *testing.B, v string, restore int, edit func(buf []byte, off, n int, p *Packet) (int, int, bool, error)) {
+	frame, buf, off := benchFrame(b, v)
+	var p0, p Packet
+	if err := Parse(frame, &p0); err != nil {
+		b.Fatal(err)
+	}
+	hdr := frame[:restore]
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(buf[off:], hdr)
+		p = p0
+		if _, _, updated, err := edit(buf, off, len(frame), &p); err != nil || !updated {
+			b.Fatal(err, updated)
+		}
+	}
+}
+
+func BenchmarkRemoveDEXUpdate(b *testing.B) { benchUpdate(b, vecB, 78, RemoveDEXUpdate) }
+
+func BenchmarkStripOuterUpdate(b *testing.B) { benchUpdate(b, vecC, 78, StripOuterUpdate) }
