@@ -202,8 +202,9 @@ type Counters struct {
 // are published after every frame, so Counters read the same either way
 // once Handle or EndBatch has returned.
 type hotCounters struct {
+	// Decapsulating role: IOAM removed, tunnels stripped.
+	dexRemoved, tunnelsStripped uint64
 	forwarded, noRoute, notSampled, dexInserted, dexEncapsulated, dexSeen, recordsExported uint64
-	dexRemoved, tunnelsStripped                                                            uint64
 }
 
 // publish adds h to c and zeroes h.
@@ -212,10 +213,10 @@ func (h *hotCounters) publish(c *Counters) {
 		n *uint64
 		c *atomic.Uint64
 	}{
+		{&h.dexRemoved, &c.DEXRemoved}, {&h.tunnelsStripped, &c.TunnelsStripped},
 		{&h.forwarded, &c.Forwarded}, {&h.noRoute, &c.NoRoute}, {&h.notSampled, &c.NotSampled},
 		{&h.dexInserted, &c.DEXInserted}, {&h.dexEncapsulated, &c.DEXEncapsulated},
 		{&h.dexSeen, &c.DEXSeen}, {&h.recordsExported, &c.RecordsExported},
-		{&h.dexRemoved, &c.DEXRemoved}, {&h.tunnelsStripped, &c.TunnelsStripped},
 	} {
 		if *v.n != 0 {
 			v.c.Add(*v.n)
