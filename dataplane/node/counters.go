@@ -204,6 +204,7 @@ type Counters struct {
 type hotCounters struct {
 	// Decapsulating role: IOAM removed, tunnels stripped.
 	dexRemoved, tunnelsStripped uint64
+
 	forwarded, noRoute, notSampled, dexInserted, dexEncapsulated, dexSeen, recordsExported uint64
 }
 
