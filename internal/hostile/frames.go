@@ -20,7 +20,6 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"github.com/dexplane/dexplane/internal/enum"
 )
 
 // Role is a direction through the bump in the wire, which selects the IOAM
@@ -41,9 +40,17 @@ const (
 )
 
 // String returns "encap", "transit" or "decap".
-func (r Role) String() string { return enum.Name(r, roleNames[:], "Role") }
-
-var roleNames = [...]string{RoleEncap: "encap", RoleTransit: "transit", RoleDecap: "decap"}
+func (r Role) String() string {
+	switch r {
+	case RoleEncap:
+		return "encap"
+	case RoleTransit:
+		return "transit"
+	case RoleDecap:
+		return "decap"
+	}
+	return fmt.Sprintf("Role(%d)", int(r))
+}
 
 // Outcome is what leaves port 1 for a frame that entered on port 0.
 type Outcome uint8
@@ -66,9 +73,21 @@ const (
 )
 
 // String returns the outcome as the table writes it.
-func (o Outcome) String() string { return enum.Name(o, outcomeNames[:], "Outcome") }
-
-var outcomeNames = [...]string{Unchanged: "forwarded unchanged", WithDEX: "forwarded with DEX", Stripped: "stripped", Dropped: "dropped", TraceFilled: "forwarded with this node's trace data"}
+func (o Outcome) String() string {
+	switch o {
+	case Unchanged:
+		return "forwarded unchanged"
+	case WithDEX:
+		return "forwarded with DEX"
+	case Stripped:
+		return "stripped"
+	case Dropped:
+		return "dropped"
+	case TraceFilled:
+		return "forwarded with this node's trace data"
+	}
+	return fmt.Sprintf("Outcome(%d)", uint8(o))
+}
 
 // Expect is the expected handling of a frame in one role.
 type Expect struct {
