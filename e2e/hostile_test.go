@@ -16,6 +16,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/internal/hostile"
 	"github.com/dexplane/dexplane/internal/testbed"
 	"github.com/dexplane/dexplane/steering"
@@ -195,7 +196,7 @@ func hostileClassify(b []byte) (hostileClass, int) {
 // not TCP, UDP, ICMPv6, SCTP or ESP (foreign IOAM is not forwarded, so the
 // outside port steers them like an inside port).
 // Non-IPv6, malformed and neighbour-discovery frames never go up.
-func hostileSteeredSampled(b []byte, r hostile.Role) bool {
+func hostileSteeredSampled(b []byte, r telemetry.Role) bool {
 	class, l3 := hostileClassify(b)
 	if class != hostileIPv6 {
 		return false
@@ -206,7 +207,7 @@ func hostileSteeredSampled(b []byte, r hostile.Role) bool {
 	}
 	dst := netip.AddrFrom16([16]byte(b[l3+24 : l3+40]))
 	spec := hostile.Spec(r)
-	if r == hostile.RoleEncap && spec.Routes[0].Prefix.Contains(dst) {
+	if r == telemetry.RoleEncap && spec.Routes[0].Prefix.Contains(dst) {
 		return true
 	}
 	switch nh {
@@ -246,7 +247,7 @@ func TestHostileDataPlane(t *testing.T) {
 }
 
 // hostileRole runs the table through one engine start in role r.
-func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer policy.Steer, tx *hostileSender, rx *hostileCapture) {
+func hostileRole(t *testing.T, tb *testbed.Testbed, r telemetry.Role, steer policy.Steer, tx *hostileSender, rx *hostileCapture) {
 	spec := hostile.Spec(r)
 	s, err := policy.New(spec, nil)
 	if err != nil {
