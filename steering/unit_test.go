@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // The limits in loader.go must match steer.c's map sizes.
@@ -43,14 +45,7 @@ func TestSpecMatchesConstants(t *testing.T) {
 }
 
 func TestReasonNames(t *testing.T) {
-	seen := map[string]bool{}
-	for r := Reason(0); r < NumReasons; r++ {
-		s := r.String()
-		if s == "" || seen[s] {
-			t.Errorf("reason %d name %q empty or duplicate", r, s)
-		}
-		seen[s] = true
-	}
+	testutil.CheckNames(t, NumReasons)
 	if !ReasonSampled.Steered() || !ReasonExtHdr.Steered() || ReasonUnsampled.Steered() || ReasonXSKMiss.Steered() {
 		t.Error("Steered misclassifies")
 	}
