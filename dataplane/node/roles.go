@@ -90,15 +90,7 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 	}
 	ipLen := p.End - p.L3
 	if mtu := n.view.mtu[out]; mtu > 0 && ipLen+overhead > mtu {
-		// RFC 2473 §7.1: a tunnel entry answers a packet longer than the
-		// IPv6 minimum MTU that does not fit the tunnel with Packet Too Big.
-		if r.Mode == policy.ModeEncap && s.Options.PacketTooBig && ipLen > packet.MinMTU && n.view.hasNodeAddr {
-			if n.packetTooBig(f, max(mtu-overhead, packet.MinMTU)) {
-				return handle.Reflect
-			}
-		}
-		n.ctr.SkippedMTU.Add(1)
-		return n.forward()
+		return n.tooBig(s, r, f, ipLen, overhead, mtu)
 	}
 
 	var off, ln int
@@ -138,6 +130,21 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 		end := min(l3+ipLen+overhead, f.Off+f.Len)
 		n.export(telemetry.RoleEncap, s, ns, f, in, out, &d, &fi, f.Buf[l3:end], uint16(r.ID+1))
 	}
+	return n.forward()
+}
+
+// tooBig handles a packet of ipLen octets (IPv6 header on) that route r
+// cannot give its IOAM, overhead octets, without exceeding the egress MTU
+// mtu: the packet goes on without IOAM (SkippedMTU), or, RFC 2473 §7.1, an
+// ip6ip6 tunnel entry answers a packet longer than the IPv6 minimum MTU
+// with Packet Too Big when configured to (and able to: a node address).
+func (n *Handler) tooBig(s *policy.Snapshot, r *policy.Route, f *handle.Frame, ipLen, overhead, mtu int) handle.Verdict {
+	if r.Mode == policy.ModeEncap && s.Options.PacketTooBig && ipLen > packet.MinMTU && n.view.hasNodeAddr {
+		if n.packetTooBig(f, max(mtu-overhead, packet.MinMTU)) {
+			return handle.Reflect
+		}
+	}
+	n.ctr.SkippedMTU.Add(1)
 	return n.forward()
 }
 
