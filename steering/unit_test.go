@@ -24,6 +24,8 @@ func TestSpecMatchesConstants(t *testing.T) {
 		"stats":       MaxPorts * uint32(NumReasons),
 		"routes":      DefaultMaxRoutes,
 		"samplers":    DefaultMaxRoutes,
+		// RedirectErrors[port][target] reads key port*NumTargets+target.
+		"redirect_errs": MaxPorts * uint32(NumTargets),
 	} {
 		if got := spec.Maps[name].MaxEntries; got != want {
 			t.Errorf("map %s: max_entries %d, Go expects %d", name, got, want)
