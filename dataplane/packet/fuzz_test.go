@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"slices"
 	"testing"
 )
 
@@ -311,18 +312,7 @@ func FuzzEditorsGarbageLayout(f *testing.F) {
 
 // sameOptions reports whether two Hop-by-Hop headers hold the same
 // non-padding options at the same offsets.
-func sameOptions(a, b []byte) bool {
-	oa, ob := options(a), options(b)
-	if len(oa) != len(ob) {
-		return false
-	}
-	for i := range oa {
-		if oa[i] != ob[i] {
-			return false
-		}
-	}
-	return true
-}
+func sameOptions(a, b []byte) bool { return slices.Equal(options(a), options(b)) }
 
 // options lists "offset:bytes" of the non-padding options of header h.
 func options(h []byte) []string {
