@@ -3,17 +3,12 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/exporter"
@@ -119,16 +114,10 @@ func runMgmtDomain(t *testing.T, bin string, m, flows, count int, edit func(n in
 		r.AddAddr(t, "mgmt", netip.MustParsePrefix(fmt.Sprintf("2001:db8:ee:%d::2/64", n)))
 	}
 	outs := make([]*testutil.LockedBuffer, m)
-	cols := make([]*exec.Cmd, m)
+	cols := make([]*testutil.Proc, m)
 	for c := range m {
-		outs[c] = &testutil.LockedBuffer{}
-		cols[c] = coll.Command(bin, "collect", "--quiet", "--listen", fmt.Sprintf("udp://[::]:%d", 4801+c))
-		cols[c].Stdout, cols[c].Stderr = outs[c], outs[c]
-		if err := cols[c].Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmd := cols[c]
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		cols[c] = testutil.StartCmd(t, coll.Command(bin, "collect", "--quiet", "--listen", fmt.Sprintf("udp://[::]:%d", 4801+c)))
+		outs[c] = cols[c].Log
 	}
 	var nodes [4]*dexNode
 	for i, ns := range tb.Bumps {
@@ -148,14 +137,8 @@ func runMgmtDomain(t *testing.T, bin string, m, flows, count int, edit func(n in
 			cfg.Export.Collectors = append(cfg.Export.Collectors, config.Collector{Transport: "udp",
 				Address: fmt.Sprintf("[2001:db8:ee:%d::1]:%d", n, 4801+c), ObservationDomainID: uint32(n), TemplateRefresh: config.Duration(5 * time.Second)})
 		}
-		data, err := yaml.Marshal(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
 		path := filepath.Join(dir, fmt.Sprintf("r%d.yaml", n))
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		saveConfig(t, path, cfg)
 		nodes[i] = startDexNode(t, bin, ns, path)
 	}
 	for _, n := range nodes {
@@ -186,9 +169,8 @@ func runMgmtDomain(t *testing.T, bin string, m, flows, count int, edit func(n in
 	}
 	time.Sleep(300 * time.Millisecond)
 	for c := range m {
-		cols[c].Process.Signal(syscall.SIGTERM)
-		if err := cols[c].Wait(); err != nil {
-			t.Fatalf("collector %d: %v\n%s", c, err, outs[c].String())
+		if err := cols[c].Stop(10 * time.Second); err != nil {
+			t.Fatalf("collector %d: %v", c, err)
 		}
 	}
 

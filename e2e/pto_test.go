@@ -590,7 +590,7 @@ dataplane: {attach_mode: generic}
 	recs := readJSONRecords(t, recFile)
 	if len(recs) != count {
 		// The nodes' logs end with their counters: say where the record went.
-		t.Fatalf("decap wrote %d records, want %d\ndecap log:\n%s\ntransit log:\n%s", len(recs), count, nodes[2].log.String(), nodes[1].log.String())
+		t.Fatalf("decap wrote %d records, want %d\ndecap log:\n%s\ntransit log:\n%s", len(recs), count, nodes[2].Log.String(), nodes[1].Log.String())
 	}
 	// Path order: E (hop limit as sent), K (64-1), T (63-1, forwards with
 	// 63), D (63-1).

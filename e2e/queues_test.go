@@ -127,8 +127,8 @@ func TestFaultQueueCountChange(t *testing.T) {
 	dut := b.tb.DUT()
 	n := b.start(dut, cfg)
 	b.ready()
-	if !strings.Contains(n.log.String(), "more RX queues than workers") {
-		t.Errorf("no warning about the port's second queue in the log:\n%s", n.log.String())
+	if !strings.Contains(n.Log.String(), "more RX queues than workers") {
+		t.Errorf("no warning about the port's second queue in the log:\n%s", n.Log.String())
 	}
 
 	const flows, count = 16, 100
