@@ -70,11 +70,7 @@ func TestCollectDelayExport(t *testing.T) {
 	defer down.Close()
 	addrs, _, stderr, stop := startAnalyticsCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "100ms",
 		"--export-interval", "300ms", "--ipfix-out", "udp://"+down.LocalAddr().String(), "--ipfix-out-domain", "77")
-	conn, err := net.Dial("udp", addrs["udp"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dial(t, "udp", addrs["udp"])
 	for dom, recs := range threeNodes(20) {
 		sendNode(t, conn, uint32(dom+1), recs)
 	}
@@ -180,11 +176,7 @@ func TestCollectPrometheus(t *testing.T) {
 	}
 	addrs, _, stderr, stop := startAnalyticsCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "100ms",
 		"--metrics-address", "127.0.0.1:0")
-	conn, err := net.Dial("udp", addrs["udp"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dial(t, "udp", addrs["udp"])
 	nodes := threeNodes(50)
 	nodes[2] = append(nodes[2][:10], nodes[2][12:]...) // node 3 misses seq 10 and 11
 	for dom, recs := range nodes {
@@ -296,11 +288,7 @@ func TestDomainDashboardPicture(t *testing.T) {
 	web, _, stopProm := startPrometheus(t, prom, addrs["http"])
 	defer stopProm()
 
-	conn, err := net.Dial("udp", addrs["udp"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dial(t, "udp", addrs["udp"])
 	// 80 s, a batch of 20 packets of two flows every 250 ms
 	const run, batch = 80 * time.Second, 20
 	start := time.Now()
