@@ -17,7 +17,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -76,9 +75,7 @@ var d4ReadyAddr = netip.MustParseAddr("2001:db8:1::c")
 func TestDomain4(t *testing.T) {
 	testbed.SkipIfNotRoot(t)
 	for _, tool := range []string{"tcpdump", "tshark", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (scripts/install-deps.sh): %v", tool, err)
-		}
+		testutil.NeedTool(t, tool, "scripts/install-deps.sh")
 	}
 	bin := testutil.BuildDexplane(t)
 	cases := []d4Case{

@@ -170,10 +170,7 @@ func promGet(web, path string, v url.Values, r any) ([]byte, error) {
 // --metrics-address` and answers PromQL: the mean delay of segment 2→3 and
 // the packets node 3 lost.
 func TestCollectPrometheus(t *testing.T) {
-	prom, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Skip("prometheus not installed (Debian package prometheus; scripts/install-deps.sh installs it)")
-	}
+	prom := testutil.NeedTool(t, "prometheus", "Debian package prometheus; scripts/install-deps.sh installs it")
 	addrs, _, stderr, stop := startAnalyticsCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "100ms",
 		"--metrics-address", "127.0.0.1:0")
 	conn := dial(t, "udp", addrs["udp"])
@@ -277,10 +274,7 @@ func TestDomainDashboardPicture(t *testing.T) {
 	if out == "" {
 		t.Skip("generator: set DEXPLANE_DASHBOARD_PNG=FILE (make dashboard-png) to render the domain dashboard")
 	}
-	prom, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Skip("prometheus not installed (Debian package prometheus; scripts/install-deps.sh installs it)")
-	}
+	prom := testutil.NeedTool(t, "prometheus", "Debian package prometheus; scripts/install-deps.sh installs it")
 	d := grafanatest.Load(t, filepath.Join("..", "..", "deploy", "grafana-domain-dashboard.json"))
 	addrs, _, stderr, stop := startAnalyticsCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "200ms",
 		"--metrics-address", "127.0.0.1:0")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dexplane/dexplane/internal/hostile"
 	"github.com/dexplane/dexplane/internal/specvec"
+	"github.com/dexplane/dexplane/internal/testutil"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -199,9 +200,7 @@ var hostileNames = func() []string {
 // malformed packets the dissector shows what it can; dexplane decodes
 // nothing there, so only the absence of errors is checked).
 func TestLuaDissector(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed (scripts/install-deps.sh installs it)")
-	}
+	testutil.NeedTool(t, "tshark", "scripts/install-deps.sh installs it")
 	golden := filepath.Join(t.TempDir(), "golden.pcap")
 	writeGoldenPcap(t, golden)
 	for _, pcap := range []string{golden, "../../e2e/testdata/hostile.pcap"} {
@@ -264,9 +263,7 @@ func TestLuaDissector(t *testing.T) {
 // TestLuaDissectorCatchesErrors: the comparison above fails for a
 // dissector with a Lua error, so its pass means something.
 func TestLuaDissectorCatchesErrors(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed (scripts/install-deps.sh installs it)")
-	}
+	testutil.NeedTool(t, "tshark", "scripts/install-deps.sh installs it")
 	src, err := os.ReadFile(dissector)
 	if err != nil {
 		t.Fatal(err)

@@ -65,9 +65,7 @@ func SkipIfNotRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces, veths and XDP (run as root; CI does)")
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2 (`ip`): " + err.Error())
-	}
+	testutil.NeedTool(t, "ip", "iproute2")
 }
 
 // Netns is one named network namespace of a testbed, standing for one node.
