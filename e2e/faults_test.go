@@ -236,6 +236,14 @@ func nodeSum(s metrics.Stats, f func(*metrics.NodeStats) uint64) (n uint64) {
 	return n
 }
 
+// xdpPackets is port 0's XDP count of reason in s (0 if s has no port).
+func xdpPackets(s metrics.Stats, reason string) uint64 {
+	if len(s.Ports) == 0 {
+		return 0
+	}
+	return s.Ports[0].XDP[reason].Packets
+}
+
 // generation returns the configuration generation of s (0 if absent).
 func generation(s metrics.Stats) uint64 {
 	if s.Config == nil {
