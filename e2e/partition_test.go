@@ -86,7 +86,7 @@ type collectFlow struct {
 // (decimal, as printed).
 type collectNode struct {
 	node, first, last, lost string
-	received              int
+	received                int
 }
 
 var (
