@@ -17,7 +17,6 @@ package e2e
 // decodes the same number of records from every node.
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
@@ -26,7 +25,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -386,15 +384,8 @@ func utPayload(i int) []byte {
 // goflow2Records counts the data records in a goflow2 JSON output file.
 func goflow2Records(t *testing.T, file string) int {
 	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
 	n := 0
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
+	for _, l := range testutil.Lines(file) {
 		var m struct {
 			Message struct {
 				FlowSets []struct {
@@ -403,7 +394,7 @@ func goflow2Records(t *testing.T, file string) int {
 				} `json:"flow-sets"`
 			} `json:"message"`
 		}
-		if json.Unmarshal(sc.Bytes(), &m) != nil {
+		if json.Unmarshal([]byte(l), &m) != nil {
 			continue
 		}
 		for _, s := range m.Message.FlowSets {

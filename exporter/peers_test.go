@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,26 +89,6 @@ func exportWith(t *testing.T, addr string, recs []telemetry.Record, want uint64,
 // udpPort returns a free loopback UDP port.
 var udpPort = testutil.FreeUDPPort
 
-// readLines returns the non-empty complete lines (ended by a newline) of a
-// peer's output file; a missing file has none.
-func readLines(t *testing.T, path string) []string {
-	t.Helper()
-	b, _ := os.ReadFile(path)
-	// Only complete lines: the peer may be writing the last one right now.
-	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-		b = b[:i+1]
-	} else {
-		b = nil
-	}
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.TrimSpace(l) != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // fieldBytes returns the value octets we expect on the wire for field f of
 // r, built independently of the encoder (big-endian, reduced size).
 func fieldBytes(name string, r *telemetry.Record) []byte {
@@ -177,7 +156,7 @@ func TestPeerGoflow2Raw(t *testing.T) {
 	var got [][]goflowValue
 	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
 		got = got[:0]
-		for _, l := range readLines(t, out) {
+		for _, l := range testutil.Lines(out) {
 			var m struct {
 				Type    string `json:"type"`
 				Message struct {
@@ -234,7 +213,7 @@ func TestPeerGoflow2Mapping(t *testing.T) {
 	exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), []telemetry.Record{r})
 	var m map[string]any
 	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
-		l := readLines(t, out)
+		l := testutil.Lines(out)
 		if len(l) == 0 {
 			return false
 		}
@@ -306,7 +285,7 @@ func TestPeerNfacctd(t *testing.T) {
 			exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), fillers)
 			lastPush = time.Now()
 		}
-		for _, l := range readLines(t, out) {
+		for _, l := range testutil.Lines(out) {
 			d := json.NewDecoder(strings.NewReader(l))
 			d.UseNumber()
 			var m map[string]any
