@@ -3,11 +3,9 @@ package collector
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
@@ -237,11 +235,7 @@ func TestProcessTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(ca.File)
-	if err != nil || !pool.AppendCertsFromPEM(pem) {
-		t.Fatal("CA", err)
-	}
+	pool := ca.Pool()
 	if _, err := NewCollectingProcess(ProcessConfig{}).Listen("tls", "127.0.0.1:0"); !errors.Is(err, ErrNoTLS) {
 		t.Errorf("tls without configuration: %v, want ErrNoTLS", err)
 	}
