@@ -376,7 +376,7 @@ func (d *decoder) finishRoute(in *routeInput, site routeSite, c *Config, nsKnown
 	if in.hasTrace {
 		r.Trace = &Trace{}
 		if in.tTypeOK {
-			if msg := ptoTraceTypeProblem(in.tType); msg != "" {
+			if msg := traceTypeProblem(in.tType, true); msg != "" {
 				fail("trace.type", "%s", msg)
 			}
 			r.Trace.Type = Hex(in.tType)
@@ -405,7 +405,7 @@ func (d *decoder) finishRoute(in *routeInput, site routeSite, c *Config, nsKnown
 		return r, ok
 	}
 	if in.traceOK {
-		if msg := traceTypeProblem(in.traceType); msg != "" {
+		if msg := traceTypeProblem(in.traceType, false); msg != "" {
 			fail("trace_type", "%s", msg)
 		}
 		r.DEX.TraceType = Hex(in.traceType)
@@ -425,25 +425,6 @@ func (d *decoder) finishRoute(in *routeInput, site routeSite, c *Config, nsKnown
 	return r, ok && in.traceOK && in.nsOK && in.extOK
 }
 
-// traceTypeProblem returns why t is not a valid DEX IOAM-Trace-Type, or "".
-// The rules are the kernel's (ioam6_validate_dex_hdr) plus reserved bit 23.
-func traceTypeProblem(t uint64) string {
-	v := fmt.Sprintf("0x%06x", t)
-	switch {
-	case t > uint64(policy.TraceTypeMask):
-		return v + ": wider than 24 bits (0x000001 to 0xffffff)"
-	case t == 0:
-		return v + ": must not be 0; set the bit of at least one field to export (bits 0-11, 22)"
-	case uint32(t)&policy.TraceTypeChecksum != 0:
-		return v + ": bit 7 (0x010000, checksum complement) must be 0 for DEX"
-	case uint32(t)&policy.TraceTypeUndefined != 0:
-		return v + ": bits 12-21 (0x000ffc) are undefined and must be 0"
-	case uint32(t)&policy.TraceTypeReserved != 0:
-		return v + ": bit 23 (0x000001) is reserved and must be 0"
-	}
-	return ""
-}
-
 // knownText lists the configured namespaces for an error message.
 func knownText(nsKnown map[uint16]bool) string {
 	if len(nsKnown) == 0 {
@@ -452,19 +433,26 @@ func knownText(nsKnown map[uint16]bool) string {
 	return "configured: " + strings.Join(sortedKeys(nsKnown), ", ")
 }
 
-// ptoTraceTypeProblem returns why t is not a valid Pre-allocated Trace
-// IOAM-Trace-Type, or "". The rules are the kernel's
-// (ioam6_validate_trace_hdr: not 0, bits 12-21 clear; bit 7, checksum
-// complement, is accepted and filled with 0xffffffff) plus reserved bit 23.
-func ptoTraceTypeProblem(t uint64) string {
+// traceTypeProblem returns why t is not a valid IOAM-Trace-Type, or "":
+// of a DEX option (pto false; the kernel's ioam6_validate_dex_hdr rules) or
+// of a Pre-allocated Trace (pto true; ioam6_validate_trace_hdr: not 0, bits
+// 12-21 clear; bit 7, checksum complement, is accepted and filled with
+// 0xffffffff), plus reserved bit 23 for both.
+func traceTypeProblem(t uint64, pto bool) string {
 	v := fmt.Sprintf("0x%06x", t)
 	switch {
 	case t > uint64(policy.TraceTypeMask):
 		return v + ": wider than 24 bits (0x000001 to 0xffffff)"
-	case t == 0:
+	case t == 0 && pto:
 		return v + ": must not be 0; set the bit of at least one field each node writes (bits 0-11, 22)"
-	case uint32(t)&policy.TraceTypeUndefined != 0:
+	case t == 0:
+		return v + ": must not be 0; set the bit of at least one field to export (bits 0-11, 22)"
+	case !pto && uint32(t)&policy.TraceTypeChecksum != 0:
+		return v + ": bit 7 (0x010000, checksum complement) must be 0 for DEX"
+	case uint32(t)&policy.TraceTypeUndefined != 0 && pto:
 		return v + ": bits 12-21 (0x000ffc) are undefined and must be 0 (Linux refuses them too)"
+	case uint32(t)&policy.TraceTypeUndefined != 0:
+		return v + ": bits 12-21 (0x000ffc) are undefined and must be 0"
 	case uint32(t)&policy.TraceTypeReserved != 0:
 		return v + ": bit 23 (0x000001) is reserved and must be 0"
 	}

@@ -136,16 +136,11 @@ func (c CoreCPU) Sample() (time.Duration, error) {
 			continue
 		}
 		found++
-		for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
-			if i == 3 || i == 4 {
-				continue
-			}
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("parse /proc/stat %s: %w", f[0], err)
-			}
-			ticks += n
+		n, err := busyTicks(f)
+		if err != nil {
+			return 0, err
 		}
+		ticks += n
 	}
 	if found != len(want) {
 		return 0, fmt.Errorf("/proc/stat has %d of the CPUs %v", found, c.CPUs)
@@ -171,18 +166,29 @@ func (MachineCPU) Sample() (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	ticks, err := busyTicks(f)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
+}
+
+// busyTicks sums the busy columns of a /proc/stat cpu line split into
+// fields f (at least 9: the name, then user nice system idle iowait irq
+// softirq steal, in ticks): all but idle and iowait.
+func busyTicks(f []string) (int64, error) {
 	var ticks int64
-	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+	for i, v := range f[1:9] {
 		if i == 3 || i == 4 {
 			continue
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("parse /proc/stat cpu: %w", err)
+			return 0, fmt.Errorf("parse /proc/stat %s: %w", f[0], err)
 		}
 		ticks += n
 	}
-	return time.Duration(ticks) * time.Second / userHZ, nil
+	return ticks, nil
 }
 
 // cpuLine returns the fields of the aggregate "cpu" line of /proc/stat:

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/dexplane/dexplane/bench/scenario"
+	"github.com/dexplane/dexplane/internal/decodejson"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -30,7 +31,7 @@ type expectation struct {
 	Stream   string         `json:"stream"`
 	FrameLen int            `json:"frame_len"`
 	Encap    string         `json:"encap"`
-	testutil.DecodedIOAM
+	decodejson.Option
 }
 
 func eqPtr[T comparable](a, b *T) bool {
