@@ -32,7 +32,9 @@ func (fs CustomFields[R]) Template() *CustomTemplate {
 
 // Put writes r into d in the fields' layout: each field in turn, unsigned
 // ones big-endian. d holds at least the record length (the template's
-// RecordLen). It does not allocate.
+// RecordLen). It does not allocate; a call per field, it takes about three
+// times as long as offsets written out by hand (BenchmarkEncodeCustom),
+// which is spent once per record, not per packet.
 func (fs CustomFields[R]) Put(r *R, d []byte) {
 	o := 0
 	for i := range fs {
@@ -41,11 +43,7 @@ func (fs CustomFields[R]) Put(r *R, d []byte) {
 		if f.Octets != nil {
 			copy(d[o:o+n], f.Octets(r))
 		} else {
-			v := f.Get(r)
-			for j := o + n - 1; j >= o; j-- {
-				d[j] = byte(v)
-				v >>= 8
-			}
+			putUint(d[o:o+n], f.Get(r))
 		}
 		o += n
 	}
