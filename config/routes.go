@@ -253,6 +253,15 @@ func (d *decoder) structuredRoute(n *yaml.Node, path string, in *routeInput) map
 			*v, *ok = d.number(n, p, hi)
 		}
 	}
+	// section decodes a sub-mapping with fields, records in *has that it
+	// is present and keeps its node as site key.
+	section := func(key string, has *bool, fields ...field) func(*yaml.Node, string) {
+		return func(n *yaml.Node, p string) {
+			*has = true
+			site.nodes[key] = n
+			d.mapping(n, p, fields)
+		}
+	}
 	d.mapping(n, path, []field{
 		{"prefix", true, func(n *yaml.Node, p string) {
 			site.nodes["prefix"] = n
@@ -284,28 +293,20 @@ func (d *decoder) structuredRoute(n *yaml.Node, path string, in *routeInput) map
 			}
 			in.freq = Freq{k, nn}
 		}},
-		{"trace", false, func(n *yaml.Node, p string) {
-			in.hasTrace = true
-			site.nodes["trace"] = n
-			d.mapping(n, p, []field{
-				{"type", true, number("trace.type", 0xFFFFFFFF, &in.tType, &in.tTypeOK)},
-				{"ns", true, number("trace.ns", 0xFFFF, &in.tNS, &in.tNSOK)},
-				{"size", true, number("trace.size", 0xFFFFFFFF, &in.tSize, &in.tSizeOK)},
-			})
-		}},
+		{"trace", false, section("trace", &in.hasTrace,
+			field{"type", true, number("trace.type", 0xFFFFFFFF, &in.tType, &in.tTypeOK)},
+			field{"ns", true, number("trace.ns", 0xFFFF, &in.tNS, &in.tNSOK)},
+			field{"size", true, number("trace.size", 0xFFFFFFFF, &in.tSize, &in.tSizeOK)},
+		)},
 		{"aggregate", false, func(n *yaml.Node, p string) {
 			site.nodes["aggregate"] = n
 			d.routeAggregate(n, p, in)
 		}},
-		{"dex", false, func(n *yaml.Node, p string) {
-			in.hasDEX = true
-			site.nodes["dex"] = n
-			d.mapping(n, p, []field{
-				{"ns", true, number("ns", 0xFFFF, &in.ns, &in.nsOK)},
-				{"trace_type", true, number("trace_type", 0xFFFFFFFF, &in.traceType, &in.traceOK)},
-				{"ext_flags", false, number("ext_flags", 0xFF, &in.extFlags, &in.extOK)},
-			})
-		}},
+		{"dex", false, section("dex", &in.hasDEX,
+			field{"ns", true, number("ns", 0xFFFF, &in.ns, &in.nsOK)},
+			field{"trace_type", true, number("trace_type", 0xFFFFFFFF, &in.traceType, &in.traceOK)},
+			field{"ext_flags", false, number("ext_flags", 0xFF, &in.extFlags, &in.extOK)},
+		)},
 	})
 	if _, given := site.nodes["ext_flags"]; !given {
 		in.extOK = true // default 0
