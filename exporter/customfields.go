@@ -32,9 +32,7 @@ func (fs CustomFields[R]) Template() *CustomTemplate {
 
 // Put writes r into d in the fields' layout: each field in turn, unsigned
 // ones big-endian. d holds at least the record length (the template's
-// RecordLen). It does not allocate; a call per field, it takes about three
-// times as long as offsets written out by hand (BenchmarkEncodeCustom),
-// which is spent once per record, not per packet.
+// RecordLen). It does not allocate.
 func (fs CustomFields[R]) Put(r *R, d []byte) {
 	o := 0
 	for i := range fs {
