@@ -146,7 +146,9 @@ type Handler struct {
 
 	routes    routeCache // in front of view.routes
 	flows     *flow.Table
-	flowIDs   flowIDCache
+	flowCache flowCache  // in front of routes, Flow IDs and flows
+	scratch   flowEntry  // the entry of a packet flowCache does not hold
+	gen       uint32     // the view's generation: validates flowCache entries
 	flowStats flow.Stats // last stats mirrored into ctr
 
 	pkt packet.Packet // parse scratch
@@ -339,6 +341,7 @@ func (n *Handler) refresh(s *policy.Snapshot) error {
 	}
 	n.view = v
 	n.routes.reset()
+	n.nextGen()
 	return nil
 }
 

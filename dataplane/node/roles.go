@@ -18,27 +18,33 @@ const maxDecapEdits = 3
 // insertion (inline, merged or ip6ip6), flow sequence, own record.
 func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Verdict {
 	p := &n.pkt
-	if isND(f.Buf[f.Off:f.Off+f.Len], p) {
+	frame := f.Buf[f.Off : f.Off+f.Len]
+	if isND(frame, p) {
 		return n.forward()
 	}
-	// Like the kernel and the XDP pre-selection, every packet that matches
-	// a route counts in its k/n sampler, whatever happens to it next.
-	r, routed := n.routes.lookup(n.view.routes, packet.Dst(f.Buf[f.Off:f.Off+f.Len], p.L3))
+	// One flow-cache lookup gives the route, and later the Flow ID and the
+	// sequence slot. Like the kernel and the XDP pre-selection, every
+	// packet that matches a route counts in its k/n sampler, whatever
+	// happens to it next.
+	var fi flowInfo
+	e := n.flowOf(frame, p, &fi)
+	r := e.route
 	selected, missing := false, false
-	if routed {
+	if r != nil {
 		selected, missing = n.sample(f, r)
 	}
 	if p.NumIOAM > 0 || p.DstOptsDEX > 0 {
 		if v, done := n.foreign(s, f, in); done {
 			return v
 		}
+		frame = f.Buf[f.Off : f.Off+f.Len]
+		captureFlow(frame, p, &fi) // the strip moved the headers
 	}
-	frame := f.Buf[f.Off : f.Off+f.Len]
-	if !routed {
+	if r == nil {
 		n.hot.noRoute++
 		return n.forward()
 	}
-	if n.isExportTraffic(frame, p) {
+	if n.isExport(e, frame, p) {
 		n.ctr.SkippedExport.Add(1)
 		return n.forward()
 	}
@@ -54,17 +60,16 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 		return n.encapTrace(s, f, in, out, r) // pto.go
 	}
 
-	var fi flowInfo
-	captureFlow(frame, p, &fi)
 	d := packet.DEX{Namespace: r.DEX.Namespace, ExtFlags: r.DEX.ExtFlags, TraceType: r.DEX.TraceType}
 	var id uint32
+	slot := -1
 	if d.ExtFlags&(packet.ExtFlagFlowID|packet.ExtFlagSeq) != 0 {
-		k := fi.key()
-		id = n.flowIDs.id(&k, s.Flows.FlowIDSeed)
+		id = n.flowID(e, s, &fi)
 		d.FlowID = id
 		if d.HasSeq() {
 			// The sequence advances only once the packet really carries DEX.
-			d.Seq, _ = n.flows.Peek(id, f.RxTime)
+			slot = n.flows.Find(id, e.slot)
+			d.Seq, _ = n.flows.PeekAt(slot, f.RxTime)
 		}
 	}
 
@@ -122,7 +127,8 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 	}
 	f.Off, f.Len = off, ln
 	if d.HasSeq() {
-		n.flows.Next(id, f.RxTime)
+		n.flows.NextAt(slot, id, f.RxTime)
+		e.slot = uint32(slot) // a new flow (-1) is found by the next Find
 		n.syncFlowStats()
 	}
 	n.hot.dexInserted++
