@@ -23,16 +23,18 @@ const (
 // of it.
 type flowKey [5]uint64
 
-// fill sets k to the flow-cache key of fi. (Filled in place: a key
-// returned by value is copied with 16-octet moves that cannot forward from
-// the 8-octet stores that built it.)
-func (k *flowKey) fill(fi *flowInfo, hasPorts bool) {
-	w4 := uint64(fi.nextHeader)<<56 | uint64(fi.srcPort)<<40 | uint64(fi.dstPort)<<24 | uint64(fi.label&0xFFFFF)
-	if hasPorts {
-		w4 |= 1 << 20
+// fill sets k to the flow-cache key of the packet p describes in frame,
+// whose flow is described by its outer IPv6 header (p.FlowL3() == p.L3).
+// The words are read from the frame, not from a flowInfo: the node
+// captures that only for the packets it exports.
+func (k *flowKey) fill(frame []byte, p *packet.Packet) {
+	a := frame[p.L3 : p.L3+packet.IPv6Len]
+	w4 := uint64(p.L4Proto)<<56 | uint64(binary.BigEndian.Uint32(a[0:4])&0xFFFFF)
+	if p.HasPorts {
+		w4 |= uint64(p.SrcPort)<<40 | uint64(p.DstPort)<<24 | 1<<20
 	}
-	k[0], k[1] = binary.LittleEndian.Uint64(fi.src[:8]), binary.LittleEndian.Uint64(fi.src[8:])
-	k[2], k[3] = binary.LittleEndian.Uint64(fi.dst[:8]), binary.LittleEndian.Uint64(fi.dst[8:])
+	k[0], k[1] = binary.LittleEndian.Uint64(a[8:]), binary.LittleEndian.Uint64(a[16:])
+	k[2], k[3] = binary.LittleEndian.Uint64(a[24:]), binary.LittleEndian.Uint64(a[32:])
 	k[4] = w4
 }
 
@@ -76,11 +78,10 @@ type flowCache struct {
 	sets [flowCacheSets][flowCacheWays]flowEntry
 }
 
-// flowOf captures fi from frame (parsed into n.pkt) and returns the flow's
-// entry, filled with its route when new. Packets the cache does not hold
-// get n.scratch, filled afresh.
-func (n *Handler) flowOf(frame []byte, p *packet.Packet, fi *flowInfo) *flowEntry {
-	captureFlow(frame, p, fi)
+// flowOf returns the entry of the flow of the packet p describes in frame,
+// filled with its route when new. Packets the cache does not hold get
+// n.scratch, filled afresh.
+func (n *Handler) flowOf(frame []byte, p *packet.Packet) *flowEntry {
 	if p.FlowL3() != p.L3 || p.NumIOAM > 0 || p.DstOptsDEX > 0 {
 		e := &n.scratch
 		*e = flowEntry{}
@@ -88,7 +89,7 @@ func (n *Handler) flowOf(frame []byte, p *packet.Packet, fi *flowInfo) *flowEntr
 		return e
 	}
 	var k flowKey
-	k.fill(fi, p.HasPorts)
+	k.fill(frame, p)
 	set := &n.flowCache.sets[k.set()]
 	if e := &set[0]; e.gen == n.gen && e.key.equal(&k) {
 		return e
@@ -99,11 +100,12 @@ func (n *Handler) flowOf(frame []byte, p *packet.Packet, fi *flowInfo) *flowEntr
 	set[1] = set[0]
 	e := &set[0]
 	*e = flowEntry{key: k, gen: n.gen}
-	e.route, _ = n.routes.lookup(n.view.routes, fi.dst)
+	e.route, _ = n.routes.lookup(n.view.routes, packet.Dst(frame, p.L3))
 	return e
 }
 
-// flowID returns e's Flow ID under the snapshot's seed, computing it once.
+// flowID returns e's Flow ID under the snapshot's seed, computing it once
+// from fi, the packet's captured flow.
 func (n *Handler) flowID(e *flowEntry, s *policy.Snapshot, fi *flowInfo) uint32 {
 	if !e.hasID {
 		k := fi.key()

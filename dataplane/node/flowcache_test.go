@@ -79,9 +79,8 @@ func BenchmarkFlowCache(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var fi flowInfo
 	for i := 0; b.Loop(); i++ {
-		if n.flowOf(frames[i&63], &pkts[i&63], &fi).route == nil {
+		if n.flowOf(frames[i&63], &pkts[i&63]).route == nil {
 			b.Fatal("no route")
 		}
 	}

@@ -150,6 +150,9 @@ type Handler struct {
 	scratch   flowEntry  // the entry of a packet flowCache does not hold
 	gen       uint32     // the view's generation: validates flowCache entries
 	flowStats flow.Stats // last stats mirrored into ctr
+	// flowsMoved says that flows may have changed since flowStats: publish
+	// mirrors them then, once per batch.
+	flowsMoved bool
 
 	pkt packet.Packet // parse scratch
 
@@ -406,6 +409,10 @@ func (n *Handler) EndBatch() {
 func (n *Handler) publish() {
 	n.ring.PublishCommits()
 	n.hot.publish(&n.ctr)
+	if n.flowsMoved {
+		n.syncFlowStats()
+		n.flowsMoved = false
+	}
 	if n.sampled != nil {
 		n.sampled.AddCount(n.nSampled)
 		n.sampled, n.nSampled = nil, 0

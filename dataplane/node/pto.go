@@ -124,7 +124,7 @@ func (n *Handler) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r
 	}
 	if d.HasSeq() {
 		n.flows.Next(id, f.RxTime)
-		n.syncFlowStats()
+		n.flowsMoved = true // mirrored into ctr by publish
 	}
 	n.ctr.DEXInserted.Add(1)
 	if r.Mode == policy.ModeEncap {

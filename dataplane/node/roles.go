@@ -26,8 +26,7 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 	// sequence slot. Like the kernel and the XDP pre-selection, every
 	// packet that matches a route counts in its k/n sampler, whatever
 	// happens to it next.
-	var fi flowInfo
-	e := n.flowOf(frame, p, &fi)
+	e := n.flowOf(frame, p)
 	r := e.route
 	selected, missing := false, false
 	if r != nil {
@@ -38,7 +37,6 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 			return v
 		}
 		frame = f.Buf[f.Off : f.Off+f.Len]
-		captureFlow(frame, p, &fi) // the strip moved the headers
 	}
 	if r == nil {
 		n.hot.noRoute++
@@ -60,6 +58,8 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 		return n.encapTrace(s, f, in, out, r) // pto.go
 	}
 
+	var fi flowInfo
+	captureFlow(frame, p, &fi)
 	d := packet.DEX{Namespace: r.DEX.Namespace, ExtFlags: r.DEX.ExtFlags, TraceType: r.DEX.TraceType}
 	var id uint32
 	slot := -1
@@ -129,7 +129,7 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 	if d.HasSeq() {
 		n.flows.NextAt(slot, id, f.RxTime)
 		e.slot = uint32(slot) // a new flow (-1) is found by the next Find
-		n.syncFlowStats()
+		n.flowsMoved = true   // mirrored into ctr by publish
 	}
 	n.hot.dexInserted++
 	if merge {
