@@ -206,16 +206,7 @@ func putDEXHbH(h []byte, d *DEX) {
 		OptIOAM<<32|uint64(k-2)<<40|IOAMTypeDirectExporting<<56)
 	binary.BigEndian.PutUint64(h[8:], uint64(d.Namespace)<<48|uint64(d.Flags)<<40|uint64(d.ExtFlags)<<32|
 		uint64(d.TraceType&0xFFFFFF)<<8)
-	f := 16
-	if d.ExtFlags&ExtFlagFlowID != 0 {
-		binary.BigEndian.PutUint32(h[f:], d.FlowID)
-		f += 4
-	}
-	if d.ExtFlags&ExtFlagSeq != 0 {
-		binary.BigEndian.PutUint32(h[f:], d.Seq)
-		f += 4
-	}
-	clear(h[f : 4+k]) // one zero field per unassigned flag bit
+	putDEXFields(h[16:4+k], d)
 	PutPad(h[4+k:], size-4-k)
 }
 
