@@ -114,7 +114,7 @@ func (n *Handler) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r
 		return n.forward()
 	}
 	f.Off, f.Len = off, ln
-	n.ctr.Trace.Inserted.Add(1)
+	n.hot.traceInserted++
 	if ns, ok := n.view.namespaces.Lookup(r.Trace.Namespace); ok {
 		// Output path in the kernel (is_input false): the hop limit as sent.
 		n.fillOne(s, ns, f, in, out, f.Buf[f.Off+pto:f.Off+f.Len], hl)
@@ -126,9 +126,9 @@ func (n *Handler) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r
 		n.flows.Next(id, f.RxTime)
 		n.flowsMoved = true // mirrored into ctr by publish
 	}
-	n.ctr.DEXInserted.Add(1)
+	n.hot.dexInserted++
 	if r.Mode == policy.ModeEncap {
-		n.ctr.DEXEncapsulated.Add(1)
+		n.hot.dexEncapsulated++
 	}
 	if ns, ok := n.view.namespaces.Lookup(d.Namespace); ok {
 		l3 := f.Off + p.L3

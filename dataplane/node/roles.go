@@ -133,7 +133,7 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 	}
 	n.hot.dexInserted++
 	if merge {
-		n.ctr.DEXMerged.Add(1)
+		n.hot.dexMerged++
 	} else if r.Mode == policy.ModeEncap {
 		n.hot.dexEncapsulated++
 	}
