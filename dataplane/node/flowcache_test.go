@@ -15,10 +15,20 @@ import (
 // collectors, and checks every packet against what the uncached rules
 // give: flow.Key.ID under the current seed, one sequence per Flow ID, the
 // current route (or none), the export-traffic exclusion of the current
-// collector port.
+// collector port; with a route inserting DEX alone and one inserting a
+// trace too.
 func TestFlowCache(t *testing.T) {
+	for _, trace := range []bool{false, true} {
+		t.Run(fmt.Sprintf("trace=%v", trace), func(t *testing.T) { testFlowCache(t, trace) })
+	}
+}
+
+func testFlowCache(t *testing.T, trace bool) {
 	spec := func(seed uint32, prefix string, collectorPort int) policy.Spec {
 		s := baseSpec(encapDir)
+		if trace {
+			s = traceSpec(encapDir, policy.ModeInline, 0xC40000, 36, true, 1)
+		}
 		s.Flows = policy.Flows{MaxFlows: 65536, FlowIDSeed: seed}
 		s.Routes[0].Prefix = netip.MustParsePrefix(prefix)
 		s.Routes[0].DEX.ExtFlags = packet.ExtFlagFlowID | packet.ExtFlagSeq
@@ -50,8 +60,8 @@ func TestFlowCache(t *testing.T) {
 			out := parseOut(t, f)
 			routed := c.prefix == "2001:db8::/32"
 			export := int(dport) == c.exportTo
-			if out.HasDEX != (routed && !export) {
-				t.Fatalf("round %d flow %d: DEX %v, routed %v, export traffic %v", round, i, out.HasDEX, routed, export)
+			if out.HasDEX != (routed && !export) || out.HasPTO != (trace && out.HasDEX) {
+				t.Fatalf("round %d flow %d: DEX %v, trace %v, routed %v, export traffic %v", round, i, out.HasDEX, out.HasPTO, routed, export)
 			}
 			if !out.HasDEX {
 				continue

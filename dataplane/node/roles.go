@@ -55,7 +55,7 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 		return n.forward()
 	}
 	if r.HasTrace {
-		return n.encapTrace(s, f, in, out, r) // pto.go
+		return n.encapTrace(s, f, in, out, r, e) // pto.go
 	}
 
 	var fi flowInfo
