@@ -18,27 +18,31 @@ const maxDecapEdits = 3
 // insertion (inline, merged or ip6ip6), flow sequence, own record.
 func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Verdict {
 	p := &n.pkt
-	if isND(f.Buf[f.Off:f.Off+f.Len], p) {
+	frame := f.Buf[f.Off : f.Off+f.Len]
+	if isND(frame, p) {
 		return n.forward()
 	}
-	// Like the kernel and the XDP pre-selection, every packet that matches
-	// a route counts in its k/n sampler, whatever happens to it next.
-	r, routed := n.routes.lookup(n.view.routes, packet.Dst(f.Buf[f.Off:f.Off+f.Len], p.L3))
+	// One flow-cache lookup gives the route, and later the Flow ID and the
+	// sequence slot. Like the kernel and the XDP pre-selection, every
+	// packet that matches a route counts in its k/n sampler, whatever
+	// happens to it next.
+	e := n.flowOf(frame, p)
+	r := e.route
 	selected, missing := false, false
-	if routed {
+	if r != nil {
 		selected, missing = n.sample(f, r)
 	}
 	if p.NumIOAM > 0 || p.DstOptsDEX > 0 {
 		if v, done := n.foreign(s, f, in); done {
 			return v
 		}
+		frame = f.Buf[f.Off : f.Off+f.Len]
 	}
-	frame := f.Buf[f.Off : f.Off+f.Len]
-	if !routed {
+	if r == nil {
 		n.hot.noRoute++
 		return n.forward()
 	}
-	if n.isExportTraffic(frame, p) {
+	if n.isExport(e, frame, p) {
 		n.ctr.SkippedExport.Add(1)
 		return n.forward()
 	}
@@ -51,20 +55,21 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 		return n.forward()
 	}
 	if r.HasTrace {
-		return n.encapTrace(s, f, in, out, r) // pto.go
+		return n.encapTrace(s, f, in, out, r, e) // pto.go
 	}
 
 	var fi flowInfo
 	captureFlow(frame, p, &fi)
 	d := packet.DEX{Namespace: r.DEX.Namespace, ExtFlags: r.DEX.ExtFlags, TraceType: r.DEX.TraceType}
 	var id uint32
+	slot := -1
 	if d.ExtFlags&(packet.ExtFlagFlowID|packet.ExtFlagSeq) != 0 {
-		k := fi.key()
-		id = n.flowIDs.id(&k, s.Flows.FlowIDSeed)
+		id = n.flowID(e, s, &fi)
 		d.FlowID = id
 		if d.HasSeq() {
 			// The sequence advances only once the packet really carries DEX.
-			d.Seq, _ = n.flows.Peek(id, f.RxTime)
+			slot = n.flows.Find(id, e.slot)
+			d.Seq, _ = n.flows.PeekAt(slot, f.RxTime)
 		}
 	}
 
@@ -114,12 +119,13 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 	}
 	f.Off, f.Len = off, ln
 	if d.HasSeq() {
-		n.flows.Next(id, f.RxTime)
-		n.syncFlowStats()
+		n.flows.NextAt(slot, id, f.RxTime)
+		e.slot = uint32(slot) // a new flow (-1) is found by the next Find
+		n.flowsMoved = true   // mirrored into ctr by publish
 	}
 	n.hot.dexInserted++
 	if merge {
-		n.ctr.DEXMerged.Add(1)
+		n.hot.dexMerged++
 	} else if r.Mode == policy.ModeEncap {
 		n.hot.dexEncapsulated++
 	}
