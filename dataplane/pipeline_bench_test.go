@@ -366,7 +366,7 @@ func (p *pipeline) export() {
 	now := time.Now().UnixNano()
 	for r := p.ring.Peek(); r != nil; r = p.ring.Peek() {
 		if p.bucket.Allow(now) {
-			if err := p.enc.Encode(r); err != nil {
+			if err := p.enc.EncodeAt(r, now); err != nil {
 				p.tb.Fatal(err)
 			}
 		}

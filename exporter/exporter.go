@@ -370,7 +370,7 @@ func (x *Exporter) drain() int {
 			}
 			if x.bucket.Allow(now) {
 				admitted++
-				x.export(r)
+				x.export(r, now)
 			} else {
 				limited++
 			}
@@ -387,9 +387,11 @@ func (x *Exporter) drain() int {
 	return total
 }
 
-func (x *Exporter) export(r *telemetry.Record) {
+// export hands r to every collector and output; now is the drain's clock
+// reading (unix ns), the Export Time of a message r opens.
+func (x *Exporter) export(r *telemetry.Record, now int64) {
 	if x.opts.Partition == policy.PartitionFlow && len(x.collectors) > 0 {
-		if err := x.collectors[PartitionIndex(r.Namespace, r.FlowID, len(x.collectors))].offer(r); err != nil {
+		if err := x.collectors[PartitionIndex(r.Namespace, r.FlowID, len(x.collectors))].offer(r, now); err != nil {
 			x.encodeErrors.Add(1)
 		}
 		for _, o := range x.outputs {
@@ -398,7 +400,7 @@ func (x *Exporter) export(r *telemetry.Record) {
 		return
 	}
 	for _, c := range x.collectors {
-		if err := c.offer(r); err != nil {
+		if err := c.offer(r, now); err != nil {
 			x.encodeErrors.Add(1)
 		}
 	}

@@ -91,11 +91,12 @@ func newExportSession(cfg policy.Collector, opts *Options) (*exportSession, erro
 
 // offer encodes r for this collector (drainer goroutine). It returns an
 // encoding error, if any; drops for a down collector are counted here.
-func (c *exportSession) offer(r *telemetry.Record) error {
+// now (unix ns) is the drain's clock reading (Encoder.EncodeAt).
+func (c *exportSession) offer(r *telemetry.Record, now int64) error {
 	if !c.prepare() {
 		return nil
 	}
-	err := c.enc.Encode(r)
+	err := c.enc.EncodeAt(r, now)
 	c.noteTemplates()
 	return err
 }

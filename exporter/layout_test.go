@@ -1,0 +1,205 @@
+package exporter
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/dexplane/dexplane/dataplane/telemetry"
+)
+
+// layoutRecord is a record with every field of layoutMask set to a value
+// whose octets are all distinct from 0 and from each other's.
+func layoutRecord() telemetry.Record {
+	r := recordF()
+	r.TraceType = 0xF00000
+	r.HopLimit, r.NodeID = 0x3F, 0xA1B2C3
+	r.IngressIfID, r.EgressIfID = 0x1112, 0x1314
+	r.TimestampSec, r.TimestampFrac = 0x21222324, 0x25262728
+	r.FlowID, r.Seq = 0x31323334, 0x35363738
+	r.Src, r.Dst = [16]byte{0x20, 1, 0xd, 0xb8, 15: 1}, [16]byte{0x20, 1, 0xd, 0xb8, 15: 2}
+	r.NextHeader, r.SrcPort, r.DstPort, r.FlowLabel = 17, 0x4142, 0x4344, 0xFFF45678
+	r.IngressPort, r.EgressPort = 1, 0
+	r.RxTime = 1700000000_123456789
+	return r
+}
+
+// TestLayoutMatchesEncodeData checks every field set a layout takes
+// against encodeData (itself checked against the field table): the same
+// octets, nothing written before the record, and past its end only
+// within the slack.
+func TestLayoutMatchesEncodeData(t *testing.T) {
+	r := layoutRecord()
+	groups := []uint32{1<<fHopLim | 1<<fNodeID, 1<<fIngressIfID | 1<<fEgressIfID, 1 << fTimestampSec,
+		1 << fTimestampFrac, 1 << fFlowID, 1 << fSeq, standardMask}
+	for set := range 1 << len(groups) {
+		mask := uint32(1 << fNamespace)
+		for i, g := range groups {
+			if set&(1<<i) != 0 {
+				mask |= g
+			}
+		}
+		l, ok := newLayout(mask)
+		if !ok {
+			t.Fatalf("mask %#x: no layout", mask)
+		}
+		want := make([]byte, 256)
+		n := encodeData(mask, want, &r)
+		got := bytes.Repeat([]byte{0xEE}, 8+n+layoutSlack)
+		l.put((*[layoutSlack]byte)(got[8:]), &r)
+		if !bytes.Equal(got[8:8+n], want[:n]) {
+			t.Fatalf("mask %#x: layout wrote\n%x\nencodeData\n%x", mask, got[8:8+n], want[:n])
+		}
+		if !bytes.Equal(got[:8], bytes.Repeat([]byte{0xEE}, 8)) {
+			t.Fatalf("mask %#x: layout wrote before the record: %x", mask, got[:8])
+		}
+	}
+}
+
+// TestNewLayoutRejects: field sets a layout cannot write go to encodeData.
+func TestNewLayoutRejects(t *testing.T) {
+	for _, mask := range []uint32{
+		0, // no namespace
+		1<<fNamespace | 1<<fHopLim | 1<<fNodeIDWide,                   // trace bit 8
+		1<<fNamespace | 1<<fHopLim,                                    // half a group
+		1<<fNamespace | 1<<fIngressIfID,                               // half a group
+		1<<fNamespace | 1<<fQueueDepth,                                // trace bit 6
+		1<<fNamespace | 1<<fSchemaID | 1<<fOSSData,                    // variable length
+		1<<fNamespace | standardMask | 1<<fRawSection | 1<<fRawLength, // raw section
+		1<<fNamespace | 1<<fSrcAddr | 1<<fDstAddr,                     // part of the standard group
+		1<<fNamespace | 1<<fTraceData,                                 // a trace
+		1<<fNamespace | 1<<fTraceHop | 1<<fTraceHops | 1<<fTraceFlags, // a hop record
+	} {
+		if _, ok := newLayout(mask); ok {
+			t.Errorf("mask %#x: layout accepted", mask)
+		}
+	}
+}
+
+// testCustom is a one-field custom record.
+type testCustom uint32
+
+func (c testCustom) Put(d []byte) { be.PutUint32(d, uint32(c)) }
+
+var testCustomTemplate = NewCustomTemplate([]FieldSpec{{ID: 1, Len: 4, Name: "octetDeltaCount"}})
+
+// TestEncodeFastMatchesSlow runs one random stream of records of many
+// field sets (fixed ones with and without a layout, raw sections, traces),
+// custom records, template refreshes and session resets through Encode
+// and EncodeAt and through the general path alone, and compares every
+// message octet for octet.
+func TestEncodeFastMatchesSlow(t *testing.T) {
+	for _, fs := range []FieldSet{FieldsLiege, FieldsStandard, FieldsStandard | FieldsRaw} {
+		var fast, slow sink
+		cfg := EncoderConfig{ObservationDomain: 7, MessageSize: 600, Fields: fs, TemplateRefresh: time.Second}
+		clock := int64(1700000000e9)
+		cfg.Now = func() time.Time { return time.Unix(0, clock) }
+		cfg.Emit = fast.emit
+		ef, _ := NewEncoder(cfg)
+		cfg.Emit = slow.emit
+		es, _ := NewEncoder(cfg)
+		rnd := rand.New(rand.NewPCG(1, uint64(fs)))
+		types := []uint32{0x800000, 0xF00000, 0xC00000, 0x300000, 0x008000, 0xF00000 | telemetry.TraceOSS, 0x400000, 0}
+		for i := range 20000 {
+			r := layoutRecord()
+			r.TraceType = types[rnd.IntN(len(types))] // runs of one type, and changes
+			if i%7 == 0 {
+				r.TraceType = types[rnd.IntN(len(types))]
+			}
+			r.HasFlowID, r.HasSeq = rnd.IntN(8) != 0, rnd.IntN(8) != 0
+			r.Seq, r.RxTime = uint32(i), clock
+			if r.TraceType&telemetry.TraceOSS != 0 {
+				r.OSSLen = uint16(4 * rnd.IntN(3))
+			}
+			if rnd.IntN(10) == 0 {
+				r.RawLen = uint16(rnd.IntN(telemetry.RawSectionMax))
+			}
+			if rnd.IntN(50) == 0 {
+				r.Trace = telemetry.Trace{Has: true, NodeLen: 2, TraceType: 0xC00000, DataLen: 16}
+			}
+			now := int64(0)
+			switch rnd.IntN(200) {
+			case 0:
+				ef.RefreshTemplates()
+				es.RefreshTemplates()
+			case 1:
+				ef.ResetSession()
+				es.ResetSession()
+			case 2:
+				ef.Flush()
+				es.Flush()
+			case 3, 4:
+				if ef.EncodeCustom(testCustomTemplate, testCustom(i)) != nil || es.EncodeCustom(testCustomTemplate, testCustom(i)) != nil {
+					t.Fatal("custom record refused")
+				}
+			case 5:
+				clock += int64(rnd.IntN(3)) * 1e9 // template refresh due
+			case 6, 7, 8:
+				now = clock - 1e6 // the caller's clock, read a little earlier
+			}
+			var errF, errS error
+			if now != 0 {
+				errF = ef.EncodeAt(&r, now)
+				es.now = now
+			} else {
+				errF = ef.Encode(&r)
+			}
+			errS = es.encodeTrace(&r)
+			es.now = 0
+			if (errF == nil) != (errS == nil) {
+				t.Fatalf("record %d: Encode %v, general path %v", i, errF, errS)
+			}
+		}
+		ef.Flush()
+		es.Flush()
+		if len(fast.msgs) != len(slow.msgs) || len(fast.msgs) < 100 {
+			t.Fatalf("fields %v: %d messages, general path %d", fs, len(fast.msgs), len(slow.msgs))
+		}
+		for i := range fast.msgs {
+			if !bytes.Equal(fast.msgs[i], slow.msgs[i]) {
+				t.Fatalf("fields %v: message %d differs\n got %x\nwant %x", fs, i, fast.msgs[i], slow.msgs[i])
+			}
+		}
+	}
+}
+
+// BenchmarkEncodeAt is BenchmarkEncoder as the exporter's drainer runs the
+// encoder: the clock read once per batch of 64 records (EncodeAt), not
+// once per message.
+func BenchmarkEncodeAt(b *testing.B) {
+	enc, _ := NewEncoder(EncoderConfig{Fields: FieldsStandard, TemplateRefresh: time.Minute,
+		Emit: func([]byte, int) bool { return true }})
+	r := layoutRecord()
+	now := time.Now().UnixNano()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i&63 == 0 {
+			now = time.Now().UnixNano()
+		}
+		r.Seq, r.RxTime = uint32(i), now
+		enc.EncodeAt(&r, now)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkLayout measures a layout's writer alone, for the field set of
+// BenchmarkEncoder, beside encodeData's for the same set.
+func BenchmarkLayout(b *testing.B) {
+	r := layoutRecord()
+	mask := fieldMask(&r, FieldsStandard)
+	l, _ := newLayout(mask)
+	buf := make([]byte, 64+layoutSlack)
+	b.Run("layout", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			r.Seq = uint32(i)
+			l.put((*[layoutSlack]byte)(buf[i&63:]), &r)
+		}
+	})
+	b.Run("encodeData", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			r.Seq = uint32(i)
+			encodeData(mask, buf[i&63:], &r)
+		}
+	})
+}
