@@ -363,17 +363,19 @@ func (p *pipeline) process(got int) int {
 	return got
 }
 
-// export drains the record ring through the rate limiter and the encoder.
+// export drains the record ring through the rate limiter and the encoder
+// by runs of records, as the exporter's drainer does: one clock reading,
+// one rate-limiter decision per run, the admitted records encoded in
+// place.
 func (p *pipeline) export() {
 	now := time.Now().UnixNano()
-	for r := p.ring.Peek(); r != nil; r = p.ring.Peek() {
-		if p.bucket.Allow(now) {
-			if err := p.enc.EncodeAt(r, now); err != nil {
-				p.tb.Fatal(err)
-			}
+	for rs := p.ring.PeekRun(exporter.DefaultBatch); len(rs) > 0; rs = p.ring.PeekRun(exporter.DefaultBatch) {
+		k := p.bucket.AllowN(now, len(rs))
+		if failed, err := p.enc.EncodeRun(rs[:k], now); failed > 0 {
+			p.tb.Fatal(err)
 		}
-		p.ring.ReleaseBatched()
-		p.records++
+		p.ring.ReleaseBatchedN(len(rs))
+		p.records += uint64(len(rs))
 	}
 	p.ring.PublishReleases() // as the exporter's drain does
 }

@@ -76,29 +76,27 @@ func (l *layout) put(d *[layoutSlack]byte, r *telemetry.Record) {
 	be.PutUint32(d[l.tsFrac&31:], r.TimestampFrac)
 	be.PutUint32(d[l.flowID&31:], r.FlowID)
 	be.PutUint32(d[l.seq&31:], r.Seq)
-	if l.hasStd {
-		putStandard((*[standardLen]byte)(d[l.standard&31:]), r)
+	if !l.hasStd {
+		return
 	}
+	// The standard group: sourceIPv6Address (16), destinationIPv6Address
+	// (16), protocolIdentifier (1), sourceTransportPort (2),
+	// destinationTransportPort (2), flowLabelIPv6 (4), ingressInterface
+	// (4), egressInterface (4), observationTimeNanoseconds (8: NTP
+	// seconds, fraction), with neighbouring fields joined into one store.
+	s := (*[standardLen]byte)(d[l.standard&31:])
+	*(*[16]byte)(s[0:]) = r.Src
+	*(*[16]byte)(s[16:]) = r.Dst
+	s[32] = r.NextHeader
+	be.PutUint32(s[33:], uint32(r.SrcPort)<<16|uint32(r.DstPort))
+	sec, frac := ntpTime(r.RxTime)
+	be.PutUint64(s[37:], uint64(r.FlowLabel&0xFFFFF)<<32|uint64(r.IngressPort))
+	be.PutUint64(s[45:], uint64(r.EgressPort)<<32|uint64(sec))
+	be.PutUint32(s[53:], frac)
 }
 
 // standardLen is the length of the standard group in a data record.
 const standardLen = 57
-
-// putStandard writes the standard group of r (sourceIPv6Address,
-// destinationIPv6Address, protocolIdentifier, sourceTransportPort,
-// destinationTransportPort, flowLabelIPv6, ingressInterface,
-// egressInterface, observationTimeNanoseconds) at its fixed offsets.
-func putStandard(s *[standardLen]byte, r *telemetry.Record) {
-	*(*[16]byte)(s[0:]) = r.Src
-	*(*[16]byte)(s[16:]) = r.Dst
-	s[32] = r.NextHeader
-	be.PutUint16(s[33:], r.SrcPort)
-	be.PutUint16(s[35:], r.DstPort)
-	be.PutUint32(s[37:], r.FlowLabel&0xFFFFF)
-	be.PutUint32(s[41:], uint32(r.IngressPort))
-	be.PutUint32(s[45:], uint32(r.EgressPort))
-	putNTP(s[49:], r.RxTime)
-}
 
 // Encode appends r to the current message, first finishing the message if r
 // (with its template, when that must be sent) does not fit. A record that
@@ -125,6 +123,34 @@ func (e *Encoder) EncodeAt(r *telemetry.Record, now int64) error {
 	return err
 }
 
+// EncodeRun is EncodeAt for each record of rs in order, for a drainer
+// that takes a ring's records by the run (telemetry.Ring.PeekRun): the
+// records of a run that share a field set with a fixed layout are written
+// one after the other with the message's state in registers. It returns
+// how many records could not be encoded and the last such error.
+func (e *Encoder) EncodeRun(rs []telemetry.Record, now int64) (failed int, err error) {
+	for i := 0; i < len(rs); {
+		if t := e.fast; t != nil && t.hasLayout {
+			key, n, limit := e.lastKey, len(e.buf), e.cfg.MessageSize-t.fixedLen
+			j := i
+			for ; j < len(rs) && n <= limit && maskKey(&rs[j]) == key; j++ {
+				t.layout.put((*[layoutSlack]byte)(e.buf[n:n+layoutSlack]), &rs[j])
+				n += t.fixedLen
+			}
+			e.buf = e.buf[:n]
+			e.records += j - i
+			if i = j; i == len(rs) {
+				break
+			}
+		}
+		if e2 := e.EncodeAt(&rs[i], now); e2 != nil {
+			failed, err = failed+1, e2
+		}
+		i++
+	}
+	return failed, err
+}
+
 // encodeFast encodes r and returns true when r has the field set of the
 // previous record, that set has a fixed layout, the previous record opened
 // or extended the current data set (e.fast; every step that closes the
@@ -143,7 +169,11 @@ func (e *Encoder) encodeFast(r *telemetry.Record) bool {
 	}
 	e.buf = e.buf[:n+t.fixedLen]
 	e.records++
-	t.put(e.buf[n:], r)
+	if t.hasLayout {
+		t.layout.put((*[layoutSlack]byte)(e.buf[n:n+layoutSlack]), r)
+	} else {
+		encodeData(t.mask, e.buf[n:], r)
+	}
 	return true
 }
 

@@ -84,6 +84,108 @@ func (c testCustom) Put(d []byte) { be.PutUint32(d, uint32(c)) }
 
 var testCustomTemplate = NewCustomTemplate([]FieldSpec{{ID: 1, Len: 4, Name: "octetDeltaCount"}})
 
+// randomRecord returns record i of a random stream of many field sets
+// (fixed ones with and without a layout, raw sections, traces), in runs
+// of one set.
+func randomRecord(rnd *rand.Rand, i int, clock int64) telemetry.Record {
+	types := []uint32{0x800000, 0xF00000, 0xC00000, 0x300000, 0x008000, 0xF00000 | telemetry.TraceOSS, 0x400000, 0}
+	r := layoutRecord()
+	r.TraceType = types[i/16%len(types)]
+	if rnd.IntN(7) == 0 {
+		r.TraceType = types[rnd.IntN(len(types))]
+	}
+	r.HasFlowID, r.HasSeq = rnd.IntN(8) != 0, rnd.IntN(8) != 0
+	r.Seq, r.RxTime = uint32(i), clock+int64(rnd.IntN(2e9))
+	if r.TraceType&telemetry.TraceOSS != 0 {
+		r.OSSLen = uint16(4 * rnd.IntN(3))
+	}
+	if rnd.IntN(10) == 0 {
+		r.RawLen = uint16(rnd.IntN(telemetry.RawSectionMax))
+	}
+	if rnd.IntN(50) == 0 {
+		r.Trace = telemetry.Trace{Has: true, NodeLen: 2, TraceType: 0xC00000, DataLen: 16}
+	}
+	return r
+}
+
+// TestEncodeRunMatchesEncodeAt encodes one random stream by runs of
+// random lengths (EncodeRun) and record by record (EncodeAt), with
+// message budgets that end messages inside runs, and compares every
+// message octet for octet.
+func TestEncodeRunMatchesEncodeAt(t *testing.T) {
+	for _, size := range []int{0, 600, 1400, 9000} {
+		var byRun, one sink
+		clock := int64(1700000000e9)
+		cfg := EncoderConfig{ObservationDomain: 7, MessageSize: size, Fields: FieldsStandard | FieldsRaw, TemplateRefresh: time.Second,
+			Now: func() time.Time { return time.Unix(0, clock) }}
+		cfg.Emit = byRun.emit
+		er, _ := NewEncoder(cfg)
+		cfg.Emit = one.emit
+		eo, _ := NewEncoder(cfg)
+		rnd := rand.New(rand.NewPCG(2, uint64(size)))
+		rs := make([]telemetry.Record, 20000)
+		for i := range rs {
+			rs[i] = randomRecord(rnd, i, clock)
+		}
+		for len(rs) > 0 {
+			n := min(len(rs), rnd.IntN(300))
+			now := clock + int64(rnd.IntN(3e9))
+			if failed, err := er.EncodeRun(rs[:n], now); failed != 0 {
+				t.Fatalf("%d records failed: %v", failed, err)
+			}
+			for i := range rs[:n] {
+				if err := eo.EncodeAt(&rs[i], now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rs = rs[n:]
+			if rnd.IntN(20) == 0 {
+				er.Flush()
+				eo.Flush()
+			}
+			clock += int64(rnd.IntN(2)) * 1e9
+		}
+		er.Flush()
+		eo.Flush()
+		if len(byRun.msgs) != len(one.msgs) || len(one.msgs) < 50 {
+			t.Fatalf("size %d: %d messages by runs, %d one by one", size, len(byRun.msgs), len(one.msgs))
+		}
+		for i := range one.msgs {
+			if !bytes.Equal(byRun.msgs[i], one.msgs[i]) {
+				t.Fatalf("size %d: message %d differs\n got %x\nwant %x", size, i, byRun.msgs[i], one.msgs[i])
+			}
+		}
+	}
+}
+
+// TestAllowNMatchesAllow: a run's AllowN admits exactly what as many
+// Allow calls at the same instant admit, whatever the bucket's state.
+func TestAllowNMatchesAllow(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	a, b := NewTokenBucket(1000, 50), NewTokenBucket(1000, 50)
+	now := int64(0)
+	for i := range 100000 {
+		if rnd.IntN(3) != 0 {
+			now += int64(rnd.IntN(20e6)) // up to 20 ms: up to 20 records' worth
+		}
+		n := rnd.IntN(70) - 2
+		got := a.AllowN(now, n)
+		want := 0
+		for range n {
+			if b.Allow(now) {
+				want++
+			}
+		}
+		if got != want || a.tokens != b.tokens || a.last != b.last {
+			t.Fatalf("step %d, n %d at %d: AllowN %d (tokens %d), Allow %d times (tokens %d)", i, n, now, got, a.tokens, want, b.tokens)
+		}
+		if rnd.IntN(1000) == 0 {
+			a.SetRate(uint64(1+rnd.IntN(5000)), uint64(1+rnd.IntN(100)))
+			b.SetRate(a.rate, a.max/nanoRecord)
+		}
+	}
+}
+
 // TestEncodeFastMatchesSlow runs one random stream of records of many
 // field sets (fixed ones with and without a layout, raw sections, traces),
 // custom records, template refreshes and session resets through Encode
@@ -100,24 +202,8 @@ func TestEncodeFastMatchesSlow(t *testing.T) {
 		cfg.Emit = slow.emit
 		es, _ := NewEncoder(cfg)
 		rnd := rand.New(rand.NewPCG(1, uint64(fs)))
-		types := []uint32{0x800000, 0xF00000, 0xC00000, 0x300000, 0x008000, 0xF00000 | telemetry.TraceOSS, 0x400000, 0}
 		for i := range 20000 {
-			r := layoutRecord()
-			r.TraceType = types[rnd.IntN(len(types))] // runs of one type, and changes
-			if i%7 == 0 {
-				r.TraceType = types[rnd.IntN(len(types))]
-			}
-			r.HasFlowID, r.HasSeq = rnd.IntN(8) != 0, rnd.IntN(8) != 0
-			r.Seq, r.RxTime = uint32(i), clock
-			if r.TraceType&telemetry.TraceOSS != 0 {
-				r.OSSLen = uint16(4 * rnd.IntN(3))
-			}
-			if rnd.IntN(10) == 0 {
-				r.RawLen = uint16(rnd.IntN(telemetry.RawSectionMax))
-			}
-			if rnd.IntN(50) == 0 {
-				r.Trace = telemetry.Trace{Has: true, NodeLen: 2, TraceType: 0xC00000, DataLen: 16}
-			}
+			r := randomRecord(rnd, i, clock)
 			now := int64(0)
 			switch rnd.IntN(200) {
 			case 0:
