@@ -67,22 +67,3 @@ func TestPeekRun(t *testing.T) {
 		t.Fatalf("Len %d after taking everything", q.Len())
 	}
 }
-
-// BenchmarkRingRun measures the consumer's side by runs of 64 records
-// (PeekRun, ReleaseBatchedN) against a producer filling in place.
-func BenchmarkRingRun(b *testing.B) {
-	q, _ := NewRing(1024)
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		s := q.Reserve()
-		s.Seq = uint32(i)
-		q.CommitBatched()
-		if i&63 == 63 {
-			q.PublishCommits()
-			for rs := q.PeekRun(64); len(rs) > 0; rs = q.PeekRun(64) {
-				q.ReleaseBatchedN(len(rs))
-			}
-			q.PublishReleases()
-		}
-	}
-}
