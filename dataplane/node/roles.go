@@ -18,27 +18,31 @@ const maxDecapEdits = 3
 // insertion (inline, merged or ip6ip6), flow sequence, own record.
 func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Verdict {
 	p := &n.pkt
-	if isND(f.Buf[f.Off:f.Off+f.Len], p) {
+	frame := f.Buf[f.Off : f.Off+f.Len]
+	if isND(frame, p) {
 		return n.forward()
 	}
-	// Like the kernel and the XDP pre-selection, every packet that matches
-	// a route counts in its k/n sampler, whatever happens to it next.
-	r, routed := n.routes.lookup(n.view.routes, packet.Dst(f.Buf[f.Off:f.Off+f.Len], p.L3))
+	// One flow-cache lookup gives the route, and later the Flow ID and the
+	// sequence slot. Like the kernel and the XDP pre-selection, every
+	// packet that matches a route counts in its k/n sampler, whatever
+	// happens to it next.
+	e := n.flowOf(frame, p)
+	r := e.route
 	selected, missing := false, false
-	if routed {
+	if r != nil {
 		selected, missing = n.sample(f, r)
 	}
 	if p.NumIOAM > 0 || p.DstOptsDEX > 0 {
 		if v, done := n.foreign(s, f, in); done {
 			return v
 		}
+		frame = f.Buf[f.Off : f.Off+f.Len]
 	}
-	frame := f.Buf[f.Off : f.Off+f.Len]
-	if !routed {
+	if r == nil {
 		n.hot.noRoute++
 		return n.forward()
 	}
-	if n.isExportTraffic(frame, p) {
+	if n.isExport(e, frame, p) {
 		n.ctr.SkippedExport.Add(1)
 		return n.forward()
 	}
@@ -51,20 +55,21 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 		return n.forward()
 	}
 	if r.HasTrace {
-		return n.encapTrace(s, f, in, out, r) // pto.go
+		return n.encapTrace(s, f, in, out, r, e) // pto.go
 	}
 
 	var fi flowInfo
 	captureFlow(frame, p, &fi)
 	d := packet.DEX{Namespace: r.DEX.Namespace, ExtFlags: r.DEX.ExtFlags, TraceType: r.DEX.TraceType}
 	var id uint32
+	slot := -1
 	if d.ExtFlags&(packet.ExtFlagFlowID|packet.ExtFlagSeq) != 0 {
-		k := fi.key()
-		id = n.flowIDs.id(&k, s.Flows.FlowIDSeed)
+		id = n.flowID(e, s, &fi)
 		d.FlowID = id
 		if d.HasSeq() {
 			// The sequence advances only once the packet really carries DEX.
-			d.Seq, _ = n.flows.Peek(id, f.RxTime)
+			slot = n.flows.Find(id, e.slot)
+			d.Seq, _ = n.flows.PeekAt(slot, f.RxTime)
 		}
 	}
 
@@ -90,15 +95,7 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 	}
 	ipLen := p.End - p.L3
 	if mtu := n.view.mtu[out]; mtu > 0 && ipLen+overhead > mtu {
-		// RFC 2473 §7.1: a tunnel entry answers a packet longer than the
-		// IPv6 minimum MTU that does not fit the tunnel with Packet Too Big.
-		if r.Mode == policy.ModeEncap && s.Options.PacketTooBig && ipLen > packet.MinMTU && n.view.hasNodeAddr {
-			if n.packetTooBig(f, max(mtu-overhead, packet.MinMTU)) {
-				return handle.Reflect
-			}
-		}
-		n.ctr.SkippedMTU.Add(1)
-		return n.forward()
+		return n.tooBig(s, r, f, ipLen, overhead, mtu)
 	}
 
 	var off, ln int
@@ -122,12 +119,13 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 	}
 	f.Off, f.Len = off, ln
 	if d.HasSeq() {
-		n.flows.Next(id, f.RxTime)
-		n.syncFlowStats()
+		n.flows.NextAt(slot, id, f.RxTime)
+		e.slot = uint32(slot) // a new flow (-1) is found by the next Find
+		n.flowsMoved = true   // mirrored into ctr by publish
 	}
 	n.hot.dexInserted++
 	if merge {
-		n.ctr.DEXMerged.Add(1)
+		n.hot.dexMerged++
 	} else if r.Mode == policy.ModeEncap {
 		n.hot.dexEncapsulated++
 	}
@@ -138,6 +136,21 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 		end := min(l3+ipLen+overhead, f.Off+f.Len)
 		n.export(telemetry.RoleEncap, s, ns, f, in, out, &d, &fi, f.Buf[l3:end], uint16(r.ID+1))
 	}
+	return n.forward()
+}
+
+// tooBig handles a packet of ipLen octets (IPv6 header on) that route r
+// cannot give its IOAM, overhead octets, without exceeding the egress MTU
+// mtu: the packet goes on without IOAM (SkippedMTU), or, RFC 2473 §7.1, an
+// ip6ip6 tunnel entry answers a packet longer than the IPv6 minimum MTU
+// with Packet Too Big when configured to (and able to: a node address).
+func (n *Handler) tooBig(s *policy.Snapshot, r *policy.Route, f *handle.Frame, ipLen, overhead, mtu int) handle.Verdict {
+	if r.Mode == policy.ModeEncap && s.Options.PacketTooBig && ipLen > packet.MinMTU && n.view.hasNodeAddr {
+		if n.packetTooBig(f, max(mtu-overhead, packet.MinMTU)) {
+			return handle.Reflect
+		}
+	}
+	n.ctr.SkippedMTU.Add(1)
 	return n.forward()
 }
 

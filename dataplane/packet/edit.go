@@ -100,10 +100,7 @@ func InsertDEXInline(buf []byte, off, n int, p *Packet, d *DEX) (newOff, newLen 
 		return off, n, growthErr(plen, size)
 	}
 	newOff, g, h := openHbH(buf, f, off, n, l3, size)
-	h[1] = uint8(size/8 - 1)
-	h[2], h[3] = OptPadN, 0
-	k := PutDEXOption(h[4:], d)
-	PutPad(h[4+k:], size-4-k)
+	putDEXHbH(h, d)
 	g[l3+6] = ProtoHopByHop
 	binary.BigEndian.PutUint16(g[l3+4:], uint16(plen+size))
 	return newOff, n + size, nil
@@ -193,11 +190,24 @@ func PushIP6IP6(buf []byte, off, n int, p *Packet, d *DEX, src, dst [16]byte) (n
 	putOuterIPv6(g[l3:l3+IPv6Len], f[l3:l3+IPv6Len], hbh+IPv6Len+plen, &src, &dst)
 	h := g[l3+IPv6Len : l3+size]
 	h[0] = ProtoIPv6
-	h[1] = uint8(hbh/8 - 1)
-	h[2], h[3] = OptPadN, 0
-	k := PutDEXOption(h[4:], d)
-	PutPad(h[4+k:], hbh-4-k)
+	putDEXHbH(h, d)
 	return newOff, n + size, nil
+}
+
+// putDEXHbH writes the Hop-by-Hop header InsertDEXInline and PushIP6IP6
+// insert, after its Next Header octet h[0] (the caller's): Hdr Ext Len,
+// PadN(2), the DEX option d at offset 4 as PutDEXOption encodes it, and
+// the end padding. h is InlineOverhead(d.ExtFlags) octets long. The first
+// 16 octets, fixed but for the option's fields, are two 8-octet stores.
+func putDEXHbH(h []byte, d *DEX) {
+	size, k := len(h), DEXOptionLen(d.ExtFlags)
+	_ = h[15]
+	binary.LittleEndian.PutUint64(h, uint64(h[0])|uint64(size/8-1)<<8|OptPadN<<16|
+		OptIOAM<<32|uint64(k-2)<<40|IOAMTypeDirectExporting<<56)
+	binary.BigEndian.PutUint64(h[8:], uint64(d.Namespace)<<48|uint64(d.Flags)<<40|uint64(d.ExtFlags)<<32|
+		uint64(d.TraceType&0xFFFFFF)<<8)
+	putDEXFields(h[16:4+k], d)
+	PutPad(h[4+k:], size-4-k)
 }
 
 // putOuterIPv6 writes the outer IPv6 header o of an ip6ip6 push (IPv6Len
