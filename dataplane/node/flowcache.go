@@ -82,6 +82,12 @@ type flowCache struct {
 // filled with its route when new. Packets the cache does not hold get
 // n.scratch, filled afresh.
 func (n *Handler) flowOf(frame []byte, p *packet.Packet) *flowEntry {
+	if n.view.routes.Len() == 0 {
+		// No routes (IOAM off): no key to build, nothing to remember.
+		e := &n.scratch
+		*e = flowEntry{}
+		return e
+	}
 	if p.FlowL3() != p.L3 || p.NumIOAM > 0 || p.DstOptsDEX > 0 {
 		e := &n.scratch
 		*e = flowEntry{}
