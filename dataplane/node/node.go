@@ -422,18 +422,16 @@ func (n *Handler) publish() {
 // Handle runs the role the frame's direction selects (see the package
 // documentation) and returns the verdict. It never panics and, once the
 // snapshot has been seen, never allocates. Called outside a batch
-// (BeginBatch, EndBatch), it handles the frame as a batch of one, so its
-// counts are published before it returns.
-//
-// The roles run in Handle's own body: the worker calls it once per frame,
-// and a wrapper around them would cost every frame a second call.
+// (BeginBatch, EndBatch), it publishes its counts before it returns.
 func (n *Handler) Handle(f *handle.Frame) handle.Verdict {
+	v := n.handle(f)
 	if !n.batching {
-		n.BeginBatch()
-		v := n.Handle(f)
-		n.EndBatch()
-		return v
+		n.publish()
 	}
+	return v
+}
+
+func (n *Handler) handle(f *handle.Frame) handle.Verdict {
 	s := n.policy.Load()
 	if s == nil {
 		return n.forward()
