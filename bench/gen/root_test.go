@@ -122,7 +122,7 @@ func TestGeneratorToSinkOverVeth(t *testing.T) {
 					Size: 1500, SrcMAC: macA, DstMAC: macB,
 					Src: netip.MustParseAddr("2001:db8:a::1"), Dst: netip.MustParseAddr("2001:db8:b::1"),
 					SrcPort: 40000, DstPort: 5001, Spread: Spread{SrcPorts: 16},
-					Mode: mode, K: 1, N: 4, DEX: DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0x800000},
+					Mode: mode, K: 1, N: 4, DEX: DEX{DEX: packet.DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0x800000}},
 					TunSrc: netip.MustParseAddr("2001:db8:f::1"), TunDst: netip.MustParseAddr("2001:db8:f::2"),
 				}},
 				SinkNetns: nsB, SinkIface: "veth0",
