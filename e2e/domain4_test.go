@@ -17,7 +17,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -28,7 +27,6 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
-	"gopkg.in/yaml.v3"
 
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/internal/decodejson"
@@ -78,9 +76,7 @@ var d4ReadyAddr = netip.MustParseAddr("2001:db8:1::c")
 func TestDomain4(t *testing.T) {
 	testbed.SkipIfNotRoot(t)
 	for _, tool := range []string{"tcpdump", "tshark", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (scripts/install-deps.sh): %v", tool, err)
-		}
+		testutil.NeedTool(t, tool, "scripts/install-deps.sh")
 	}
 	bin := testutil.BuildDexplane(t)
 	cases := []d4Case{
@@ -292,18 +288,7 @@ func writeD4Config(t *testing.T, c d4Case, i int, recFile, path string) *config.
 	cfg.Options.Strip = !c.noStrip
 	cfg.Export.Outputs = []config.Output{{Format: "json", Path: recFile}}
 	cfg.Export.RateLimit = config.RateLimit{RecordsPerSecond: 1_000_000, CapacityFraction: 0}
-	data, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	back, err := config.Load(path)
-	if err != nil {
-		t.Fatalf("derived configuration of R%d does not load: %v\n%s", i, err, data)
-	}
-	return back
+	return saveConfig(t, path, cfg)
 }
 
 // d4SampledPkt is what the wire says about one packet that carries DEX.

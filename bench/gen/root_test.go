@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/packet"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 var nsCounter atomic.Int32
@@ -32,9 +33,7 @@ func vethPairQ(t *testing.T, queues int) (nsA, nsB string, macA, macB net.Hardwa
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces")
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2")
-	}
+	testutil.NeedTool(t, "ip", "iproute2")
 	id := fmt.Sprintf("dxg%d-%d", os.Getpid(), nsCounter.Add(1))
 	nsA, nsB = id+"a", id+"b"
 	run := func(args ...string) {
