@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dexplane/dexplane/config"
+	"github.com/dexplane/dexplane/internal/decodejson"
 	"github.com/dexplane/dexplane/internal/probe"
 	"github.com/dexplane/dexplane/internal/testbed"
 	"github.com/dexplane/dexplane/internal/testutil"
@@ -128,8 +129,8 @@ func TestDomain4(t *testing.T) {
 // d4Result is what one run of the domain produced.
 type d4Result struct {
 	cfgs     [4]*config.Config // as written for R1..R4
-	links    [3][]testutil.DecodedPacket
-	hostB    []testutil.DecodedPacket
+	links    [3][]decodejson.Packet
+	hostB    []decodejson.Packet
 	linkIDs  [3][]int // per captured packet: route index from its probe header, or -1
 	hostBIDs []int
 	records  [4][]map[string]any
@@ -376,7 +377,7 @@ func checkDomain4(t *testing.T, c d4Case, res *d4Result) {
 // sampled, frames the XDP program forwards overtake those that visit
 // userspace, so capture order is not send order. withDEX false means no
 // packet may carry IOAM (R4→host-b with stripping on).
-func d4CheckLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts []testutil.DecodedPacket, ids []int,
+func d4CheckLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts []decodejson.Packet, ids []int,
 	selected func(int) bool, withDEX bool) []d4SampledPkt {
 	t.Helper()
 	r1 := cfgs[0]
@@ -397,7 +398,7 @@ func d4CheckLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pk
 	if len(ids) != len(pkts) {
 		t.Fatalf("%s: %d packets decoded, %d read from the pcap", name, len(pkts), len(ids))
 	}
-	byJ := make([]*testutil.DecodedPacket, d4Count)
+	byJ := make([]*decodejson.Packet, d4Count)
 	for i := range pkts {
 		p := &pkts[i]
 		if !p.OK {
@@ -702,7 +703,7 @@ func d4First[T any](s []T) any {
 // each packet's decoded headers, in route order (ids from d4ProbeIndexes;
 // packets without a probe header, the readiness pings, come first in
 // capture order).
-func d4WireView(pkts []testutil.DecodedPacket, ids []int) []string {
+func d4WireView(pkts []decodejson.Packet, ids []int) []string {
 	type e struct {
 		j int
 		s string

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/internal/hostile"
 	"github.com/dexplane/dexplane/internal/testbed"
 	"github.com/dexplane/dexplane/steering"
@@ -191,7 +192,7 @@ func hostileClassify(b []byte) (hostileClass, int) {
 // not TCP, UDP, ICMPv6, SCTP or ESP (foreign IOAM is not forwarded, so the
 // outside port steers them like an inside port).
 // Non-IPv6, malformed and neighbour-discovery frames never go up.
-func hostileSteeredSampled(b []byte, r hostile.Role) bool {
+func hostileSteeredSampled(b []byte, r telemetry.Role) bool {
 	class, l3 := hostileClassify(b)
 	if class != hostileIPv6 {
 		return false
@@ -202,7 +203,7 @@ func hostileSteeredSampled(b []byte, r hostile.Role) bool {
 	}
 	dst := netip.AddrFrom16([16]byte(b[l3+24 : l3+40]))
 	spec := hostile.Spec(r)
-	if r == hostile.RoleEncap && spec.Routes[0].Prefix.Contains(dst) {
+	if r == telemetry.RoleEncap && spec.Routes[0].Prefix.Contains(dst) {
 		return true
 	}
 	switch nh {
@@ -242,7 +243,7 @@ func TestHostileDataPlane(t *testing.T) {
 }
 
 // hostileRole runs the table through one engine start in role r.
-func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer policy.Steer, tx *hostileSender, rx *hostileCapture) {
+func hostileRole(t *testing.T, tb *testbed.Testbed, r telemetry.Role, steer policy.Steer, tx *hostileSender, rx *hostileCapture) {
 	e, n := startNode(t, tb.DUT(), hostile.Spec(r), steer)
 	for f, err := rx.next(50 * time.Millisecond); f != nil || err != nil; f, err = rx.next(50 * time.Millisecond) {
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/internal/testbed"
 )
 
@@ -110,7 +111,7 @@ func readVethDrops(t *testing.T, nsTx, nsRx string) vethDrops {
 // nobody counted is a generator or sink bug.
 func TestGeneratorToSinkOverVeth(t *testing.T) {
 	nsA, nsB, macA, macB := vethPair(t)
-	for _, mode := range []DEXMode{NoDEX, Inline, IP6IP6} {
+	for _, mode := range []packet.Encap{packet.EncapNone, packet.EncapInline, packet.EncapIP6IP6} {
 		t.Run(mode.String(), func(t *testing.T) {
 			mc := MeasureConfig{
 				Gen: GenConfig{Netns: nsA, Iface: "veth0", Rate: 20000, Stream: StreamSpec{
@@ -150,7 +151,7 @@ func TestGeneratorToSinkOverVeth(t *testing.T) {
 				t.Errorf("sink counted %d sequence gaps for %d frames lost", r.Gaps, r.Sent-r.Received)
 			}
 			wantDEX := uint64(0)
-			if mode != NoDEX {
+			if mode != packet.EncapNone {
 				wantDEX = (r.Sent + 3) / 4
 			}
 			if r.SentDEX != wantDEX {

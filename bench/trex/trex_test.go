@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/dexplane/dexplane/bench/scenario"
+	"github.com/dexplane/dexplane/internal/decodejson"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -29,7 +30,7 @@ type expectation struct {
 	Stream   string         `json:"stream"`
 	FrameLen int            `json:"frame_len"`
 	Encap    string         `json:"encap"`
-	testutil.DecodedIOAM
+	decodejson.Option
 }
 
 func eqPtr[T comparable](a, b *T) bool {

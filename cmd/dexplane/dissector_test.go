@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dexplane/dexplane/internal/decodejson"
 	"github.com/dexplane/dexplane/internal/hostile"
 	"github.com/dexplane/dexplane/internal/specvec"
 	"github.com/dexplane/dexplane/internal/testutil"
@@ -82,7 +83,7 @@ var nodeFieldPairs = [][2]string{
 
 // expectFields returns, per field of dissectorFields, the values `dexplane
 // decode --json` found in one packet, in option order.
-func expectFields(r decodeRecord) map[string][]uint64 {
+func expectFields(r decodejson.Packet) map[string][]uint64 {
 	m := map[string][]uint64{}
 	add := func(k string, v uint64) { m[k] = append(m[k], v) }
 	for _, o := range r.IOAM {
@@ -190,10 +191,10 @@ func TestLuaDissector(t *testing.T) {
 	golden := goldenPcap(t)
 	for _, pcap := range []string{golden, "../../e2e/testdata/hostile.pcap"} {
 		t.Run(filepath.Base(pcap), func(t *testing.T) {
-			var recs []decodeRecord
+			var recs []decodejson.Packet
 			dec := json.NewDecoder(decodeFile(t, pcap, true))
 			for dec.More() {
-				var r decodeRecord
+				var r decodejson.Packet
 				if err := dec.Decode(&r); err != nil {
 					t.Fatal(err)
 				}
