@@ -2,7 +2,6 @@ package exporter_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -39,8 +38,7 @@ func exportWith(t *testing.T, addr string, recs []telemetry.Record, want uint64,
 	if err != nil {
 		t.Fatal(err)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- x.Run(context.Background()) }()
+	stop := start(t, x)
 	// The rate limit's bucket starts empty when Run starts (export never
 	// exceeds rate × time): records pushed before Run has been scheduled
 	// would meet an empty bucket and be rate-limited on a loaded machine.
@@ -56,10 +54,7 @@ func exportWith(t *testing.T, addr string, recs []telemetry.Record, want uint64,
 	if c := x.Counters(); c.RateLimited != 0 {
 		t.Errorf("%d records rate-limited (counters %+v)", c.RateLimited, c)
 	}
-	x.Stop()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 }
 
 // udpPort returns a free loopback UDP port.
