@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/packet"
-	"github.com/dexplane/dexplane/internal/testutil"
+	"github.com/dexplane/dexplane/internal/testbed"
 )
 
 var nsCounter atomic.Int32
@@ -30,10 +30,7 @@ func vethPair(t *testing.T) (nsA, nsB string, macA, macB net.HardwareAddr) {
 // vethPairQ is vethPair with queues queue pairs per end.
 func vethPairQ(t *testing.T, queues int) (nsA, nsB string, macA, macB net.HardwareAddr) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	testutil.NeedTool(t, "ip", "iproute2")
+	testbed.SkipIfNotRoot(t)
 	id := fmt.Sprintf("dxg%d-%d", os.Getpid(), nsCounter.Add(1))
 	nsA, nsB = id+"a", id+"b"
 	run := func(args ...string) {
