@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -11,11 +10,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/dexplane/dexplane/dataplane"
-	"github.com/dexplane/dexplane/dataplane/handle"
-	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/internal/hostile"
 	"github.com/dexplane/dexplane/internal/testbed"
 	"github.com/dexplane/dexplane/steering"
@@ -195,7 +192,7 @@ func hostileClassify(b []byte) (hostileClass, int) {
 // not TCP, UDP, ICMPv6, SCTP or ESP (foreign IOAM is not forwarded, so the
 // outside port steers them like an inside port).
 // Non-IPv6, malformed and neighbour-discovery frames never go up.
-func hostileSteeredSampled(b []byte, r hostile.Role) bool {
+func hostileSteeredSampled(b []byte, r telemetry.Role) bool {
 	class, l3 := hostileClassify(b)
 	if class != hostileIPv6 {
 		return false
@@ -206,7 +203,7 @@ func hostileSteeredSampled(b []byte, r hostile.Role) bool {
 	}
 	dst := netip.AddrFrom16([16]byte(b[l3+24 : l3+40]))
 	spec := hostile.Spec(r)
-	if r == hostile.RoleEncap && spec.Routes[0].Prefix.Contains(dst) {
+	if r == telemetry.RoleEncap && spec.Routes[0].Prefix.Contains(dst) {
 		return true
 	}
 	switch nh {
@@ -246,54 +243,8 @@ func TestHostileDataPlane(t *testing.T) {
 }
 
 // hostileRole runs the table through one engine start in role r.
-func hostileRole(t *testing.T, tb *testbed.Testbed, r hostile.Role, steer policy.Steer, tx *hostileSender, rx *hostileCapture) {
-	spec := hostile.Spec(r)
-	s, err := policy.New(spec, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := dataplane.Options{
-		Ports:  [2]string{testbed.West, testbed.East},
-		Attach: policy.AttachGeneric,
-		Steer:  steer,
-		Policy: s,
-	}
-	for i, p := range spec.Ports {
-		opts.Roles[i] = p.Domain
-	}
-	var (
-		e       *dataplane.Engine
-		nodes   []*node.Handler
-		nodeErr error
-	)
-	opts.Handler = func(int) handle.Handler {
-		cfg := node.Config{Policy: e.Policy()}
-		if steer == policy.SteerSampled {
-			cfg.Presampled = dataplane.Presampled
-		}
-		n, err := node.New(cfg)
-		if err != nil {
-			nodeErr = err
-			return handle.Identity{}
-		}
-		nodes = append(nodes, n)
-		return n
-	}
-	if e, err = dataplane.New(opts); err != nil {
-		t.Fatal(err)
-	}
-	if err := tb.DUT().Do(func() error { return e.Start(context.Background()) }); err != nil {
-		t.Fatalf("engine start: %v", err)
-	}
-	defer func() {
-		if err := e.Stop(); err != nil {
-			t.Errorf("engine stop: %v", err)
-		}
-	}()
-	if nodeErr != nil || len(nodes) != 1 {
-		t.Fatalf("node.New: %v (%d nodes)", nodeErr, len(nodes))
-	}
-	n := nodes[0]
+func hostileRole(t *testing.T, tb *testbed.Testbed, r telemetry.Role, steer policy.Steer, tx *hostileSender, rx *hostileCapture) {
+	e, n := startNode(t, tb.DUT(), hostile.Spec(r), steer)
 	for f, err := rx.next(50 * time.Millisecond); f != nil || err != nil; f, err = rx.next(50 * time.Millisecond) {
 		if err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	dxnode "github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/internal/hostile"
 	"github.com/dexplane/dexplane/internal/specvec"
 	"github.com/dexplane/dexplane/steering"
@@ -44,7 +45,7 @@ import (
 
 // diffHarness holds one role's XDP program and its two Go nodes.
 type diffHarness struct {
-	role   hostile.Role
+	role   telemetry.Role
 	x      *xdpRun         // dxp_steer; the frames arrive on port 0
 	all    *dxnode.Handler // steer: all
 	smp    *dxnode.Handler // steer: sampled
@@ -55,7 +56,7 @@ type diffHarness struct {
 
 // diffSpec is hostile.Spec(r) with k/n samplers that select only some
 // frames, on two routes.
-func diffSpec(r hostile.Role) policy.Spec {
+func diffSpec(r telemetry.Role) policy.Spec {
 	s := hostile.Spec(r)
 	s.Routes[0].K, s.Routes[0].N = 2, 5
 	extra := s.Routes[0]
@@ -65,14 +66,14 @@ func diffSpec(r hostile.Role) policy.Spec {
 	return s
 }
 
-func newDiffHarness(t testing.TB, r hostile.Role) *diffHarness {
+func newDiffHarness(t testing.TB, r telemetry.Role) *diffHarness {
 	return newDiffHarnessSpec(t, r, diffSpec(r))
 }
 
 // newDiffHarnessSpec is newDiffHarness for a given policy; the XDP options
 // are the engine's for it (dataplane.OptionsFromSnapshot: PassForeignHbH
 // when no outside port drops or strips foreign IOAM).
-func newDiffHarnessSpec(t testing.TB, r hostile.Role, spec policy.Spec) *diffHarness {
+func newDiffHarnessSpec(t testing.TB, r telemetry.Role, spec policy.Spec) *diffHarness {
 	t.Helper()
 	h := &diffHarness{role: r}
 	var err error
@@ -256,14 +257,14 @@ func diffCorpus(t testing.TB) (names []string, frames [][]byte) {
 // loads dxp_steer with PassForeignHbH, as the engine does).
 var diffConfigs = []struct {
 	name    string
-	role    hostile.Role
+	role    telemetry.Role
 	foreign policy.ForeignIOAM
 }{
-	{"encap", hostile.RoleEncap, policy.ForeignDrop},
-	{"transit", hostile.RoleTransit, policy.ForeignDrop},
-	{"decap", hostile.RoleDecap, policy.ForeignDrop},
-	{"encap-foreign-strip", hostile.RoleEncap, policy.ForeignStrip},
-	{"encap-foreign-forward", hostile.RoleEncap, policy.ForeignForward},
+	{"encap", telemetry.RoleEncap, policy.ForeignDrop},
+	{"transit", telemetry.RoleTransit, policy.ForeignDrop},
+	{"decap", telemetry.RoleDecap, policy.ForeignDrop},
+	{"encap-foreign-strip", telemetry.RoleEncap, policy.ForeignStrip},
+	{"encap-foreign-forward", telemetry.RoleEncap, policy.ForeignForward},
 }
 
 func newDiffConfig(t testing.TB, i int) *diffHarness {
@@ -344,7 +345,7 @@ func FuzzDifferentialSteer(f *testing.F) {
 // wraps to 0 and selects again early when n does not divide 2^32).
 func TestSamplerWidth(t *testing.T) {
 	skipIfNoBPF(t)
-	h := newDiffHarness(t, hostile.RoleEncap)
+	h := newDiffHarness(t, telemetry.RoleEncap)
 	r := h.routes[1] // 2001:db8:9::/48, 1 of every 3
 	if r.K != 1 || r.N != 3 {
 		t.Fatalf("route %v: k/n %d/%d", r.Prefix, r.K, r.N)

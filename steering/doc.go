@@ -83,8 +83,12 @@
 // stays transparent while workers start or restart.
 //
 // dxp_redirect sends every frame to the peer port: the "plain XDP
-// redirect" benchmark ceiling. dxp_pass (pass.c) returns XDP_PASS; testbeds
-// attach it to the far end of veths that XDP redirects into.
+// redirect" benchmark ceiling. steer.c also holds dxp_tc_peer (TC ingress,
+// AttachPortPeerViaTC) and dxp_redirect_err (tracepoint, RedirectErrors),
+// each loaded on its own from the one object. dxp_pass (pass.c) returns
+// XDP_PASS; testbeds attach it to the far end of veths that XDP redirects
+// into. It is an object of its own without maps and without a Go loader,
+// for ip(8) (scripts/testbed.sh).
 //
 // # Maps and keys
 //
@@ -102,6 +106,9 @@
 //   - decap_addrs (HASH, MaxDecapEndpoints): key the 16-octet address.
 //   - stats (PERCPU_ARRAY): key port*NumReasons + reason, value
 //     {packets, bytes uint64}; Counters sums the CPUs.
+//   - watch (HASH, 16) and redirect_errs (PERCPU_ARRAY, MaxPorts*NumTargets):
+//     dxp_redirect_err's program id -> port index and its counts, key
+//     port*NumTargets + target; RedirectErrors sums the CPUs.
 //
 // Frames steered to a worker carry 8 octets of XDP metadata (see Meta)
 // right before the packet in the UMEM chunk, telling the worker why.

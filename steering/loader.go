@@ -141,7 +141,7 @@ func Load(opts Options) (*Objects, error) {
 	if err := spec.LoadAndAssign(&o.maps, nil); err != nil {
 		return nil, fmt.Errorf("ebpf: create maps: %w", err)
 	}
-	if w, err := loadRedirectWatch(o.maps.TxPorts, o.maps.Xsks); err != nil {
+	if w, err := loadRedirectWatch(spec.Copy(), &o.maps); err != nil {
 		o.log.Warn("xdp redirect failures will not be counted (dexplane_xdp_redirect_errors_total stays absent)", "err", err,
 			"fix", "mount tracefs (mount -t tracefs none /sys/kernel/tracing)")
 	} else {
@@ -269,7 +269,7 @@ func (o *Objects) attachPort(ifindex, portIndex, peerIfindex int, mode policy.At
 	a := &Attachment{Ifindex: ifindex, Port: portIndex, prog: prog, o: o, PeerViaTC: viaTC}
 	if viaTC {
 		// TC first: from the moment XDP passes frames up, they must cross.
-		if a.tcProg, a.tcLnk, err = attachTCPeer(ifindex, peerIfindex); err != nil {
+		if a.tcProg, a.tcLnk, err = attachTCPeer(o.spec.Copy(), ifindex, peerIfindex); err != nil {
 			prog.Close()
 			return nil, err
 		}

@@ -1,7 +1,5 @@
 package steering
 
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -target bpfel -no-global-types redirerr redirerr.c
-
 import (
 	"errors"
 	"fmt"
@@ -43,23 +41,23 @@ func (t RedirectTarget) String() string {
 type RedirectErrors [MaxPorts][NumTargets]uint64
 
 // redirectWatch counts the refused redirects of this node's programs with
-// a program on the xdp:xdp_redirect_err tracepoint.
+// dxp_redirect_err (steer.c) on the xdp:xdp_redirect_err tracepoint, in the
+// node's maps watch and redirect_errs.
 type redirectWatch struct {
-	objs redirerrObjects
-	lnk  link.Link
+	prog  *ebpf.Program
+	lnk   link.Link
+	ports *ebpf.Map // watch: program id -> port index
+	errs  *ebpf.Map // redirect_errs
 }
 
 // ErrRedirectNotCounted: the tracepoint program could not be attached (no
 // tracefs, or a kernel without the tracepoint); Load logs it and goes on.
 var ErrRedirectNotCounted = errors.New("xdp redirect failures cannot be counted")
 
-// loadRedirectWatch loads and attaches dxp_redirect_err for the maps of o.
-func loadRedirectWatch(peerMap, xskMap *ebpf.Map) (*redirectWatch, error) {
-	spec, err := loadRedirerr()
-	if err != nil {
-		return nil, fmt.Errorf("%w: parse object: %w", ErrRedirectNotCounted, err)
-	}
-	for name, m := range map[string]*ebpf.Map{"peer_map_id": peerMap, "xsk_map_id": xskMap} {
+// loadRedirectWatch loads dxp_redirect_err from spec (a copy of the node's,
+// which it changes) for the node's maps m and attaches it.
+func loadRedirectWatch(spec *ebpf.CollectionSpec, m *steerMaps) (*redirectWatch, error) {
+	for name, m := range map[string]*ebpf.Map{"peer_map_id": m.TxPorts, "xsk_map_id": m.Xsks} {
 		info, err := m.Info()
 		if err != nil {
 			return nil, fmt.Errorf("%w: map info: %w", ErrRedirectNotCounted, err)
@@ -72,13 +70,20 @@ func loadRedirectWatch(peerMap, xskMap *ebpf.Map) (*redirectWatch, error) {
 			return nil, fmt.Errorf("%w: set %s: %w", ErrRedirectNotCounted, name, err)
 		}
 	}
-	w := &redirectWatch{}
-	if err := spec.LoadAndAssign(&w.objs, nil); err != nil {
+	var prog struct {
+		P *ebpf.Program `ebpf:"dxp_redirect_err"`
+	}
+	err := spec.LoadAndAssign(&prog, &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
+		"watch":         m.Watch,
+		"redirect_errs": m.RedirectErrs,
+	}})
+	if err != nil {
 		return nil, fmt.Errorf("%w: load: %w", ErrRedirectNotCounted, err)
 	}
-	w.lnk, err = link.Tracepoint("xdp", "xdp_redirect_err", w.objs.DxpRedirectErr, nil)
+	w := &redirectWatch{prog: prog.P, ports: m.Watch, errs: m.RedirectErrs}
+	w.lnk, err = link.Tracepoint("xdp", "xdp_redirect_err", w.prog, nil)
 	if err != nil {
-		w.objs.Close()
+		w.prog.Close()
 		return nil, fmt.Errorf("%w: attach tracepoint xdp:xdp_redirect_err: %w", ErrRedirectNotCounted, err)
 	}
 	return w, nil
@@ -94,14 +99,14 @@ func (w *redirectWatch) watch(prog *ebpf.Program, port int) error {
 	if !ok {
 		return errors.New("kernel does not report program ids")
 	}
-	return w.objs.Watch.Put(uint32(id), uint32(port))
+	return w.ports.Put(uint32(id), uint32(port))
 }
 
 // unwatch stops counting for prog (best effort: the entry is small).
 func (w *redirectWatch) unwatch(prog *ebpf.Program) {
 	if info, err := prog.Info(); err == nil {
 		if id, ok := info.ID(); ok {
-			_ = w.objs.Watch.Delete(uint32(id))
+			_ = w.ports.Delete(uint32(id))
 		}
 	}
 }
@@ -112,7 +117,7 @@ func (w *redirectWatch) read() (RedirectErrors, error) {
 	for p := range MaxPorts {
 		for t := range NumTargets {
 			key := uint32(p)*uint32(NumTargets) + uint32(t)
-			if err := w.objs.RedirectErrs.Lookup(key, &percpu); err != nil {
+			if err := w.errs.Lookup(key, &percpu); err != nil {
 				return r, fmt.Errorf("ebpf: read redirect errors port %d target %s: %w", p, RedirectTarget(t), err)
 			}
 			for _, v := range percpu {
@@ -123,8 +128,9 @@ func (w *redirectWatch) read() (RedirectErrors, error) {
 	return r, nil
 }
 
+// close detaches and unloads the program; the maps are the node's.
 func (w *redirectWatch) close() error {
-	return errors.Join(w.lnk.Close(), w.objs.Close())
+	return errors.Join(w.lnk.Close(), w.prog.Close())
 }
 
 // RedirectErrors reads the refused redirects of this node's programs.

@@ -15,6 +15,14 @@
 //   dxp_redirect  sends every frame to the peer port: the benchmark ceiling
 //                 for "the bump does nothing".
 //
+// Two helpers share this object and are loaded on their own (the loader
+// picks programs by name; a program brings only the maps it uses):
+//
+//   dxp_tc_peer       TC ingress: every frame to the peer port on the skb
+//                     path (AttachPortPeerViaTC).
+//   dxp_redirect_err  tracepoint xdp:xdp_redirect_err: counts the redirects
+//                     of this node's dxp_steer copies that the kernel refused.
+//
 // Needs Linux >= 5.12 (BPF atomic fetch-and-add for the k/n samplers); uses
 // only UAPI headers, no CO-RE. Multi-byte map fields are in host byte
 // order; IPv6 addresses in keys are the 16 octets as on the wire.
@@ -158,7 +166,7 @@ static __always_inline void count(__u32 reason, __u64 len)
 
 // peer_via_tc (set by the loader, AttachPortPeerViaTC, wire lane): native
 // redirects to the peer port may be refused (a veth whose neighbour runs no
-// XDP), so frames that cross go up with XDP_PASS and dxp_tc_peer (tcpeer.c)
+// XDP), so frames that cross go up with XDP_PASS and dxp_tc_peer (below)
 // moves them to the peer port on the skb path.
 volatile const __u32 peer_via_tc = 0;
 
@@ -433,6 +441,86 @@ SEC("xdp")
 int dxp_redirect(struct xdp_md *ctx)
 {
 	return bpf_redirect_map(&tx_ports, port_index, XDP_DROP);
+}
+
+// dxp_tc_peer moves every frame that reaches TC ingress of a port to the
+// peer port. With AttachPortPeerViaTC, dxp_steer runs natively and lets the
+// frames that cross the bump up with XDP_PASS (instead of a native
+// redirect, which a veth refuses unless its neighbour runs XDP); this
+// program redirects them on the skb path, which every device accepts and
+// which keeps the skb's checksum state and GSO. Loaded by attachTCPeer
+// (tcpeer.go), one copy per port.
+volatile const __u32 peer_ifindex = 0;
+
+SEC("tc")
+int dxp_tc_peer(struct __sk_buff *skb)
+{
+	return bpf_redirect(peer_ifindex, 0);
+}
+
+// dxp_redirect_err counts the XDP redirects of this node's dxp_steer
+// programs that the kernel refused (tracepoint xdp:xdp_redirect_err), by
+// port and target: a veth whose peer has no XDP program and no GRO refuses
+// native redirects, an AF_XDP socket whose RX ring is full refuses frames.
+// Loaded once per node by loadRedirectWatch (redirerr.go).
+
+// Layout of /sys/kernel/tracing/events/xdp/xdp_redirect_err/format
+// (stable since Linux 4.18).
+struct redirect_err_args {
+	__u64 common;
+	int prog_id;
+	__u32 act;
+	int ifindex;
+	int err;
+	int to_ifindex;
+	__u32 map_id;
+	int map_index;
+};
+
+// Targets, the second index of redirect_errs.
+#define TGT_PEER 0  /* the peer port (tx_ports devmap) */
+#define TGT_XSK 1   /* an AF_XDP socket (xsks map) */
+#define TGT_OTHER 2 /* anything else */
+#define NUM_TGT 3
+
+// Map ids of tx_ports and xsks as the kernel numbered them (set by the
+// loader).
+volatile const __u32 peer_map_id = 0;
+volatile const __u32 xsk_map_id = 0;
+
+// watch: program id of a port's dxp_steer -> port index.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16);
+	__type(key, __u32);
+	__type(value, __u32);
+} watch SEC(".maps");
+
+// redirect_errs[port*NUM_TGT + target]: refused redirects, per CPU.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_PORTS * NUM_TGT);
+	__type(key, __u32);
+	__type(value, __u64);
+} redirect_errs SEC(".maps");
+
+SEC("tracepoint/xdp/xdp_redirect_err")
+int dxp_redirect_err(struct redirect_err_args *ctx)
+{
+	__u32 id = ctx->prog_id;
+	__u32 *port = bpf_map_lookup_elem(&watch, &id);
+	if (!port || *port >= MAX_PORTS)
+		return 0;
+	__u32 tgt = TGT_OTHER;
+	if (ctx->map_id == peer_map_id)
+		tgt = TGT_PEER;
+	else if (ctx->map_id == xsk_map_id)
+		tgt = TGT_XSK;
+	__u32 key = *port * NUM_TGT + tgt;
+	__u64 *n = bpf_map_lookup_elem(&redirect_errs, &key);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -16,19 +16,26 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	steerMapDecapAddrs    = "decap_addrs"
-	steerMapOrderHold     = "order_hold"
-	steerMapRoutes        = "routes"
-	steerMapSamplers      = "samplers"
-	steerMapStats         = "stats"
-	steerMapTxPorts       = "tx_ports"
-	steerMapXsks          = "xsks"
-	steerProgDxpRedirect  = "dxp_redirect"
-	steerProgDxpSteer     = "dxp_steer"
-	steerVarOrderWindowNs = "order_window_ns"
-	steerVarPeerViaTc     = "peer_via_tc"
-	steerVarPortFlags     = "port_flags"
-	steerVarPortIndex     = "port_index"
+	steerMapDecapAddrs      = "decap_addrs"
+	steerMapOrderHold       = "order_hold"
+	steerMapRedirectErrs    = "redirect_errs"
+	steerMapRoutes          = "routes"
+	steerMapSamplers        = "samplers"
+	steerMapStats           = "stats"
+	steerMapTxPorts         = "tx_ports"
+	steerMapWatch           = "watch"
+	steerMapXsks            = "xsks"
+	steerProgDxpRedirect    = "dxp_redirect"
+	steerProgDxpRedirectErr = "dxp_redirect_err"
+	steerProgDxpSteer       = "dxp_steer"
+	steerProgDxpTcPeer      = "dxp_tc_peer"
+	steerVarOrderWindowNs   = "order_window_ns"
+	steerVarPeerIfindex     = "peer_ifindex"
+	steerVarPeerMapId       = "peer_map_id"
+	steerVarPeerViaTc       = "peer_via_tc"
+	steerVarPortFlags       = "port_flags"
+	steerVarPortIndex       = "port_index"
+	steerVarXskMapId        = "xsk_map_id"
 )
 
 // loadSteer returns the embedded CollectionSpec for steer.
@@ -73,21 +80,25 @@ type steerSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerProgramSpecs struct {
-	DxpRedirect *ebpf.ProgramSpec `ebpf:"dxp_redirect"`
-	DxpSteer    *ebpf.ProgramSpec `ebpf:"dxp_steer"`
+	DxpRedirect    *ebpf.ProgramSpec `ebpf:"dxp_redirect"`
+	DxpRedirectErr *ebpf.ProgramSpec `ebpf:"dxp_redirect_err"`
+	DxpSteer       *ebpf.ProgramSpec `ebpf:"dxp_steer"`
+	DxpTcPeer      *ebpf.ProgramSpec `ebpf:"dxp_tc_peer"`
 }
 
 // steerMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerMapSpecs struct {
-	DecapAddrs *ebpf.MapSpec `ebpf:"decap_addrs"`
-	OrderHold  *ebpf.MapSpec `ebpf:"order_hold"`
-	Routes     *ebpf.MapSpec `ebpf:"routes"`
-	Samplers   *ebpf.MapSpec `ebpf:"samplers"`
-	Stats      *ebpf.MapSpec `ebpf:"stats"`
-	TxPorts    *ebpf.MapSpec `ebpf:"tx_ports"`
-	Xsks       *ebpf.MapSpec `ebpf:"xsks"`
+	DecapAddrs   *ebpf.MapSpec `ebpf:"decap_addrs"`
+	OrderHold    *ebpf.MapSpec `ebpf:"order_hold"`
+	RedirectErrs *ebpf.MapSpec `ebpf:"redirect_errs"`
+	Routes       *ebpf.MapSpec `ebpf:"routes"`
+	Samplers     *ebpf.MapSpec `ebpf:"samplers"`
+	Stats        *ebpf.MapSpec `ebpf:"stats"`
+	TxPorts      *ebpf.MapSpec `ebpf:"tx_ports"`
+	Watch        *ebpf.MapSpec `ebpf:"watch"`
+	Xsks         *ebpf.MapSpec `ebpf:"xsks"`
 }
 
 // steerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -95,9 +106,12 @@ type steerMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerVariableSpecs struct {
 	OrderWindowNs *ebpf.VariableSpec `ebpf:"order_window_ns"`
+	PeerIfindex   *ebpf.VariableSpec `ebpf:"peer_ifindex"`
+	PeerMapId     *ebpf.VariableSpec `ebpf:"peer_map_id"`
 	PeerViaTc     *ebpf.VariableSpec `ebpf:"peer_via_tc"`
 	PortFlags     *ebpf.VariableSpec `ebpf:"port_flags"`
 	PortIndex     *ebpf.VariableSpec `ebpf:"port_index"`
+	XskMapId      *ebpf.VariableSpec `ebpf:"xsk_map_id"`
 }
 
 // steerObjects contains all objects after they have been loaded into the kernel.
@@ -120,23 +134,27 @@ func (o *steerObjects) Close() error {
 //
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerMaps struct {
-	DecapAddrs *ebpf.Map `ebpf:"decap_addrs"`
-	OrderHold  *ebpf.Map `ebpf:"order_hold"`
-	Routes     *ebpf.Map `ebpf:"routes"`
-	Samplers   *ebpf.Map `ebpf:"samplers"`
-	Stats      *ebpf.Map `ebpf:"stats"`
-	TxPorts    *ebpf.Map `ebpf:"tx_ports"`
-	Xsks       *ebpf.Map `ebpf:"xsks"`
+	DecapAddrs   *ebpf.Map `ebpf:"decap_addrs"`
+	OrderHold    *ebpf.Map `ebpf:"order_hold"`
+	RedirectErrs *ebpf.Map `ebpf:"redirect_errs"`
+	Routes       *ebpf.Map `ebpf:"routes"`
+	Samplers     *ebpf.Map `ebpf:"samplers"`
+	Stats        *ebpf.Map `ebpf:"stats"`
+	TxPorts      *ebpf.Map `ebpf:"tx_ports"`
+	Watch        *ebpf.Map `ebpf:"watch"`
+	Xsks         *ebpf.Map `ebpf:"xsks"`
 }
 
 func (m *steerMaps) Close() error {
 	return _SteerClose(
 		m.DecapAddrs,
 		m.OrderHold,
+		m.RedirectErrs,
 		m.Routes,
 		m.Samplers,
 		m.Stats,
 		m.TxPorts,
+		m.Watch,
 		m.Xsks,
 	)
 }
@@ -146,23 +164,30 @@ func (m *steerMaps) Close() error {
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerVariables struct {
 	OrderWindowNs *ebpf.Variable `ebpf:"order_window_ns"`
+	PeerIfindex   *ebpf.Variable `ebpf:"peer_ifindex"`
+	PeerMapId     *ebpf.Variable `ebpf:"peer_map_id"`
 	PeerViaTc     *ebpf.Variable `ebpf:"peer_via_tc"`
 	PortFlags     *ebpf.Variable `ebpf:"port_flags"`
 	PortIndex     *ebpf.Variable `ebpf:"port_index"`
+	XskMapId      *ebpf.Variable `ebpf:"xsk_map_id"`
 }
 
 // steerPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerPrograms struct {
-	DxpRedirect *ebpf.Program `ebpf:"dxp_redirect"`
-	DxpSteer    *ebpf.Program `ebpf:"dxp_steer"`
+	DxpRedirect    *ebpf.Program `ebpf:"dxp_redirect"`
+	DxpRedirectErr *ebpf.Program `ebpf:"dxp_redirect_err"`
+	DxpSteer       *ebpf.Program `ebpf:"dxp_steer"`
+	DxpTcPeer      *ebpf.Program `ebpf:"dxp_tc_peer"`
 }
 
 func (p *steerPrograms) Close() error {
 	return _SteerClose(
 		p.DxpRedirect,
+		p.DxpRedirectErr,
 		p.DxpSteer,
+		p.DxpTcPeer,
 	)
 }
 

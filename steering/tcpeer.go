@@ -1,7 +1,5 @@
 package steering
 
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -target bpfel -no-global-types tcpeer tcpeer.c
-
 import (
 	"fmt"
 
@@ -9,13 +7,10 @@ import (
 	"github.com/cilium/ebpf/link"
 )
 
-// attachTCPeer attaches dxp_tc_peer to TC ingress (tcx, Linux ≥ 6.6) of
-// ifindex, redirecting to peerIfindex.
-func attachTCPeer(ifindex, peerIfindex int) (*ebpf.Program, link.Link, error) {
-	spec, err := loadTcpeer()
-	if err != nil {
-		return nil, nil, fmt.Errorf("ebpf: parse tc object: %w", err)
-	}
+// attachTCPeer loads dxp_tc_peer from spec (a copy of the node's, which it
+// changes) and attaches it to TC ingress (tcx, Linux ≥ 6.6) of ifindex,
+// redirecting to peerIfindex. It uses no maps.
+func attachTCPeer(spec *ebpf.CollectionSpec, ifindex, peerIfindex int) (*ebpf.Program, link.Link, error) {
 	if err := spec.Variables["peer_ifindex"].Set(uint32(peerIfindex)); err != nil {
 		return nil, nil, fmt.Errorf("ebpf: set peer_ifindex: %w", err)
 	}

@@ -5,6 +5,10 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // The limits in loader.go must match steer.c's map sizes.
@@ -20,6 +24,8 @@ func TestSpecMatchesConstants(t *testing.T) {
 		"stats":       MaxPorts * uint32(NumReasons),
 		"routes":      DefaultMaxRoutes,
 		"samplers":    DefaultMaxRoutes,
+		// RedirectErrors[port][target] reads key port*NumTargets+target.
+		"redirect_errs": MaxPorts * uint32(NumTargets),
 	} {
 		if got := spec.Maps[name].MaxEntries; got != want {
 			t.Errorf("map %s: max_entries %d, Go expects %d", name, got, want)
@@ -33,21 +39,15 @@ func TestSpecMatchesConstants(t *testing.T) {
 			t.Errorf("program %s lacks prefix %s", name, ProgPrefix)
 		}
 	}
-	pass, err := loadPass()
+	// ip(8) loads pass_bpfel.o from the file (scripts/testbed.sh).
+	pass, err := ebpf.LoadCollectionSpec("pass_bpfel.o")
 	if err != nil || pass.Programs["dxp_pass"] == nil || len(pass.Maps) != 0 {
 		t.Errorf("pass object: %v, %+v", err, pass)
 	}
 }
 
 func TestReasonNames(t *testing.T) {
-	seen := map[string]bool{}
-	for r := Reason(0); r < NumReasons; r++ {
-		s := r.String()
-		if s == "" || seen[s] {
-			t.Errorf("reason %d name %q empty or duplicate", r, s)
-		}
-		seen[s] = true
-	}
+	testutil.CheckNames(t, NumReasons)
 	if !ReasonSampled.Steered() || !ReasonExtHdr.Steered() || ReasonUnsampled.Steered() || ReasonXSKMiss.Steered() {
 		t.Error("Steered misclassifies")
 	}

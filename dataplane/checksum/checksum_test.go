@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net"
+	"strconv"
 	"testing"
 
 	"github.com/dexplane/dexplane/dataplane/handle"
@@ -282,7 +283,7 @@ func BenchmarkComplete(b *testing.B) {
 		good := frame(b, "hbh-dex", layers.IPProtocolTCP, size)
 		part := partial(good, l4(b, good, layers.IPProtocolTCP), layers.IPProtocolTCP)
 		buf := append([]byte(nil), good...)
-		b.Run("copy-only/"+itoa(len(buf)), func(b *testing.B) {
+		b.Run("copy-only/"+strconv.Itoa(len(buf)), func(b *testing.B) {
 			// Baseline: the frame copy every case below also does.
 			b.SetBytes(int64(len(buf)))
 			for b.Loop() {
@@ -294,7 +295,7 @@ func BenchmarkComplete(b *testing.B) {
 			src  []byte
 		}{{"complete", good}, {"partial", part}} {
 			buf := append([]byte(nil), c.src...)
-			b.Run(c.name+"/"+itoa(len(buf)), func(b *testing.B) {
+			b.Run(c.name+"/"+strconv.Itoa(len(buf)), func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(len(buf)))
 				for b.Loop() {
@@ -302,19 +303,6 @@ func BenchmarkComplete(b *testing.B) {
 					Complete(buf)
 				}
 			})
-		}
-	}
-}
-
-func itoa(n int) string {
-	var d [20]byte
-	i := len(d)
-	for {
-		i--
-		d[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(d[i:])
 		}
 	}
 }

@@ -204,7 +204,8 @@ type Counters struct {
 type hotCounters struct {
 	forwarded, noRoute, notSampled, dexInserted, dexEncapsulated, dexSeen, recordsExported uint64
 	// Encapsulating role: merged DEX and inserted traces.
-	dexMerged, traceInserted uint64
+	dexMerged, traceInserted    uint64
+	dexRemoved, tunnelsStripped uint64
 }
 
 // publish adds h to c and zeroes h.
@@ -217,6 +218,7 @@ func (h *hotCounters) publish(c *Counters) {
 		{&h.dexInserted, &c.DEXInserted}, {&h.dexEncapsulated, &c.DEXEncapsulated},
 		{&h.dexSeen, &c.DEXSeen}, {&h.recordsExported, &c.RecordsExported},
 		{&h.dexMerged, &c.DEXMerged}, {&h.traceInserted, &c.Trace.Inserted},
+		{&h.dexRemoved, &c.DEXRemoved}, {&h.tunnelsStripped, &c.TunnelsStripped},
 	} {
 		if *v.n != 0 {
 			v.c.Add(*v.n)

@@ -13,6 +13,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/packet"
 
 	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // patch returns vector v with the octets at off replaced by b.
@@ -107,14 +108,9 @@ func TestBadFrameBounds(t *testing.T) {
 }
 
 func TestMalformedNames(t *testing.T) {
-	seen := map[string]bool{}
-	for m := Malformed(0); m < NumMalformed; m++ {
-		name := m.String()
-		if name == "" || seen[name] {
-			t.Errorf("reason %d: name %q duplicated or empty", m, name)
-		}
-		seen[name] = true
-		if m < MalformedOther && malformedOf(malformedErrs[m]) != m {
+	testutil.CheckNames(t, NumMalformed)
+	for m := Malformed(0); m < MalformedOther; m++ {
+		if malformedOf(malformedErrs[m]) != m {
 			t.Errorf("reason %v does not round-trip", m)
 		}
 	}

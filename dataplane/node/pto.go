@@ -94,13 +94,7 @@ func (n *Handler) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r
 	}
 	ipLen := p.End - p.L3
 	if mtu := n.view.mtu[out]; mtu > 0 && ipLen+overhead > mtu {
-		if r.Mode == policy.ModeEncap && s.Options.PacketTooBig && ipLen > packet.MinMTU && n.view.hasNodeAddr {
-			if n.packetTooBig(f, max(mtu-overhead, packet.MinMTU)) {
-				return handle.Reflect
-			}
-		}
-		n.ctr.SkippedMTU.Add(1)
-		return n.forward()
+		return n.tooBig(s, r, f, ipLen, overhead, mtu)
 	}
 	hl := packet.HopLimit(frame, p.L3)
 	var off, ln, pto int

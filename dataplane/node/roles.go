@@ -95,15 +95,7 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 	}
 	ipLen := p.End - p.L3
 	if mtu := n.view.mtu[out]; mtu > 0 && ipLen+overhead > mtu {
-		// RFC 2473 §7.1: a tunnel entry answers a packet longer than the
-		// IPv6 minimum MTU that does not fit the tunnel with Packet Too Big.
-		if r.Mode == policy.ModeEncap && s.Options.PacketTooBig && ipLen > packet.MinMTU && n.view.hasNodeAddr {
-			if n.packetTooBig(f, max(mtu-overhead, packet.MinMTU)) {
-				return handle.Reflect
-			}
-		}
-		n.ctr.SkippedMTU.Add(1)
-		return n.forward()
+		return n.tooBig(s, r, f, ipLen, overhead, mtu)
 	}
 
 	var off, ln int
@@ -144,6 +136,21 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 		end := min(l3+ipLen+overhead, f.Off+f.Len)
 		n.export(telemetry.RoleEncap, s, ns, f, in, out, &d, &fi, f.Buf[l3:end], uint16(r.ID+1))
 	}
+	return n.forward()
+}
+
+// tooBig handles a packet of ipLen octets (IPv6 header on) that route r
+// cannot give its IOAM, overhead octets, without exceeding the egress MTU
+// mtu: the packet goes on without IOAM (SkippedMTU), or, RFC 2473 §7.1, an
+// ip6ip6 tunnel entry answers a packet longer than the IPv6 minimum MTU
+// with Packet Too Big when configured to (and able to: a node address).
+func (n *Handler) tooBig(s *policy.Snapshot, r *policy.Route, f *handle.Frame, ipLen, overhead, mtu int) handle.Verdict {
+	if r.Mode == policy.ModeEncap && s.Options.PacketTooBig && ipLen > packet.MinMTU && n.view.hasNodeAddr {
+		if n.packetTooBig(f, max(mtu-overhead, packet.MinMTU)) {
+			return handle.Reflect
+		}
+	}
+	n.ctr.SkippedMTU.Add(1)
 	return n.forward()
 }
 
@@ -310,27 +317,29 @@ func (n *Handler) observe(role telemetry.Role, s *policy.Snapshot, f *handle.Fra
 		return
 	}
 	frame := f.Buf[f.Off : f.Off+f.Len]
-	d, ns := n.knownDEX(frame)
+	var later packet.DEX
+	d, ns := n.knownDEX(frame, &later)
 	if ns == nil {
 		n.ctr.UnknownNamespace.Add(1)
 		return
 	}
 	var fi flowInfo
 	captureFlow(frame, p, &fi)
-	n.export(role, s, ns, f, in, out, &d, &fi, frame[p.L3:p.End], 0)
+	n.export(role, s, ns, f, in, out, d, &fi, frame[p.L3:p.End], 0)
 }
 
 // knownDEX returns the first DEX option of n.pkt (parsed from frame) whose
 // namespace is configured, and that namespace; ns is nil when there is
-// none. The codec decodes only the first DEX option (Packet.DEX); later
-// ones, listed in Packet.IOAM, are decoded here only when the first has an
-// unknown namespace. A packet yields at most one record however many DEX
-// options it carries (RFC 9326's amplification concern: one packet must
-// not trigger a burst of exports).
-func (n *Handler) knownDEX(frame []byte) (d packet.DEX, ns *policy.Namespace) {
+// none. The codec decodes only the first DEX option (Packet.DEX, which d
+// then points to: the record is filled from it without a copy); later
+// ones, listed in Packet.IOAM, are decoded into *later only when the first
+// has an unknown namespace. A packet yields at most one record however
+// many DEX options it carries (RFC 9326's amplification concern: one
+// packet must not trigger a burst of exports).
+func (n *Handler) knownDEX(frame []byte, later *packet.DEX) (d *packet.DEX, ns *policy.Namespace) {
 	p := &n.pkt
 	if ns, ok := n.view.namespaces.Lookup(p.DEX.Namespace); ok {
-		return p.DEX, ns
+		return &p.DEX, ns
 	}
 	end := p.HbH + p.HbHLen
 	for i := p.DEXOpt + 1; i < p.NumIOAM; i++ {
@@ -338,15 +347,16 @@ func (n *Handler) knownDEX(frame []byte) (d packet.DEX, ns *policy.Namespace) {
 		if o.IOAMType != packet.IOAMTypeDirectExporting || o.Off < 0 || o.Off >= end || end > len(frame) {
 			continue
 		}
-		d, err := packet.DecodeDEXOption(frame[o.Off:end])
+		dex, err := packet.DecodeDEXOption(frame[o.Off:end])
 		if err != nil {
 			continue // Parse checked it; not reached
 		}
-		if ns, ok := n.view.namespaces.Lookup(d.Namespace); ok {
-			return d, ns
+		if ns, ok := n.view.namespaces.Lookup(dex.Namespace); ok {
+			*later = dex
+			return later, ns
 		}
 	}
-	return packet.DEX{}, nil
+	return nil, nil
 }
 
 // transit is the transit role (inside → inside): export, never modify.
@@ -394,7 +404,7 @@ func (n *Handler) decap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 		tunnel := p.Encap == packet.EncapIP6IP6 && n.view.decap.Contains(packet.Dst(frame, p.L3))
 		if !tunnel && p.NumIOAM == 0 && p.DstOptsDEX == 0 {
 			if removed {
-				n.ctr.DEXRemoved.Add(1)
+				n.hot.dexRemoved++
 			}
 			return n.forward()
 		}
@@ -402,13 +412,19 @@ func (n *Handler) decap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 			n.ctr.LeakDropped.Add(1)
 			return n.drop()
 		}
+		// The common edits (a tunnel around a packet without extension
+		// headers, a Hop-by-Hop header of IOAM only) bring p up to date
+		// themselves; the others leave it stale and the frame is parsed
+		// again.
+		hadIOAM := p.NumIOAM > 0 || p.DstOptsDEX > 0
 		var off, ln int
+		var updated bool
 		var err error
 		switch {
 		case tunnel:
-			off, ln, err = packet.StripOuter(f.Buf, f.Off, f.Len, p)
+			off, ln, updated, err = packet.StripOuterUpdate(f.Buf, f.Off, f.Len, p)
 		case p.NumIOAM > 0:
-			off, ln, err = packet.RemoveDEX(f.Buf, f.Off, f.Len, p)
+			off, ln, updated, err = packet.RemoveDEXUpdate(f.Buf, f.Off, f.Len, p)
 		default:
 			// DEX in a Destination Options header leaves the domain
 			// neither: the header's IOAM is removed, never exported.
@@ -419,13 +435,15 @@ func (n *Handler) decap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 			return n.drop()
 		}
 		if tunnel {
-			n.ctr.TunnelsStripped.Add(1)
+			n.hot.tunnelsStripped++
 		}
-		removed = removed || p.NumIOAM > 0 || p.DstOptsDEX > 0
+		removed = removed || hadIOAM
 		f.Off, f.Len = off, ln
-		if err := n.reparse(f); err != nil {
-			n.ctr.Malformed[malformedOf(err)].Add(1)
-			return n.drop()
+		if !updated {
+			if err := n.reparse(f); err != nil {
+				n.ctr.Malformed[malformedOf(err)].Add(1)
+				return n.drop()
+			}
 		}
 		if !observed && p.HasDEX {
 			// A DEX option exposed by removing an outer header (a plain

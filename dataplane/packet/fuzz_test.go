@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"slices"
 	"testing"
 )
 
@@ -94,9 +95,13 @@ func FuzzParse(f *testing.F) {
 				t.Fatal("RemoveDstOptsDEX moved the payload end")
 			}
 		}
+		if p.Inner != 0 {
+			checkUpdate(t, "StripOuterUpdate", frame, p, StripOuter, StripOuterUpdate)
+		}
 		if p.NumIOAM == 0 {
 			return
 		}
+		checkUpdate(t, "RemoveDEXUpdate", frame, p, RemoveDEX, RemoveDEXUpdate)
 		buf, off := frameIn(0, bytes.Clone(frame))
 		no, nn, err := RemoveDEX(buf, off, len(frame), &p)
 		if err != nil {
@@ -110,6 +115,37 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("RemoveDEX moved the payload end")
 		}
 	})
+}
+
+// checkUpdate fails t unless the editor update (RemoveDEXUpdate,
+// StripOuterUpdate) edits frame, parsed into p, exactly as edit does, and,
+// when it reports p up to date, leaves in p what Parse gives for the new
+// frame.
+func checkUpdate(t *testing.T, name string, frame []byte, p Packet,
+	edit func(buf []byte, off, n int, p *Packet) (int, int, error),
+	update func(buf []byte, off, n int, p *Packet) (int, int, bool, error)) {
+	t.Helper()
+	want, off := frameIn(8, bytes.Clone(frame))
+	wo, wn, werr := edit(want, off, len(frame), &p)
+	buf, _ := frameIn(8, bytes.Clone(frame))
+	q := p
+	no, nn, updated, err := update(buf, off, len(frame), &q)
+	if err != werr || no != wo || nn != wn || !bytes.Equal(buf, want) {
+		t.Fatalf("%s: (%d, %d, %v), the editor: (%d, %d, %v)\n got %x\nwant %x", name, no, nn, err, wo, wn, werr, buf, want)
+	}
+	switch {
+	case err != nil && updated:
+		t.Fatalf("%s: updated after %v", name, err)
+	case !updated:
+		return
+	}
+	var r Packet
+	if err := Parse(buf[no:no+nn], &r); err != nil {
+		t.Fatalf("%s: updated, but the frame does not parse: %v", name, r.Detail(err))
+	}
+	if q != r {
+		t.Fatalf("%s: updated to\n%+v\nParse gives\n%+v\nframe %x", name, q, r, buf[no:no+nn])
+	}
 }
 
 // fuzzDEXInput parses a fuzzed frame and returns the parse, the DEX of the
@@ -133,27 +169,57 @@ func unchangedOnError(t *testing.T, got, frame []byte) {
 	}
 }
 
-// FuzzInsertRemove: InsertDEXInline then RemoveDEX restores the exact frame,
-// and the inserted option parses back to d.
-func FuzzInsertRemove(f *testing.F) {
+// dexEdit is one run of a DEX editor on a fuzzed frame (fuzzDEXEdit).
+type dexEdit struct {
+	frame  []byte // the fuzzed frame
+	p      Packet // its parse
+	d      DEX    // the fuzzed DEX
+	buf    []byte // the frame was at buf[off:] and was edited in place
+	off    int
+	no, nn int // the edited frame is buf[no : no+nn]
+}
+
+// fuzzDEXEdit runs a fuzz target for a DEX editor (InsertDEXInline,
+// MergeDEXIntoHbH): it seeds every fuzzSeeds frame with namespace 123, no
+// flags, trace type bit 0 and ext, flow and seq, prepares each input with
+// fuzzDEXInput (a frame that does not parse is skipped), runs edit, and
+// requires the buffer unchanged where edit refused the frame with an error
+// that refused accepts; any other error fails. A successful edit goes to
+// check.
+func fuzzDEXEdit(f *testing.F, ext uint8, flow, seq uint32, name string,
+	edit func(buf []byte, off, n int, p *Packet, d *DEX) (int, int, error),
+	refused func(err error, p *Packet) bool, check func(t *testing.T, e *dexEdit)) {
 	for _, s := range fuzzSeeds() {
-		f.Add(s, uint16(123), uint8(0), uint8(0xC0), uint32(0x800000), uint32(0x12345678), uint32(1))
+		f.Add(s, uint16(123), uint8(0), ext, uint32(0x800000), flow, seq)
 	}
 	f.Fuzz(func(t *testing.T, frame []byte, ns uint16, flags, ext uint8, trace, flow, seq uint32) {
-		p, d, buf, off, ok := fuzzDEXInput(frame, ns, flags, ext, trace, flow, seq)
+		e := dexEdit{frame: frame}
+		var ok bool
+		e.p, e.d, e.buf, e.off, ok = fuzzDEXInput(frame, ns, flags, ext, trace, flow, seq)
 		if !ok {
 			return
 		}
-		no, nn, err := InsertDEXInline(buf, off, len(frame), &p, &d)
+		var err error
+		e.no, e.nn, err = edit(e.buf, e.off, len(frame), &e.p, &e.d)
 		switch {
-		case err == ErrHasHbH && p.HbH != 0, err == ErrTooLong:
-			unchangedOnError(t, buf[off:], frame)
+		case err != nil && refused(err, &e.p):
+			unchangedOnError(t, e.buf[e.off:], frame)
 			return
 		case err != nil:
-			t.Fatalf("InsertDEXInline: %v", err)
+			t.Fatalf("%s: %v", name, err)
 		}
-		if nn-len(frame) != InlineOverhead(ext) || no+nn != off+len(frame) {
-			t.Fatalf("grew by %d (want %d), end moved %d", nn-len(frame), InlineOverhead(ext), no+nn-off-len(frame))
+		check(t, &e)
+	})
+}
+
+// FuzzInsertRemove: InsertDEXInline then RemoveDEX restores the exact frame,
+// and the inserted option parses back to d.
+func FuzzInsertRemove(f *testing.F) {
+	refused := func(err error, p *Packet) bool { return err == ErrHasHbH && p.HbH != 0 || err == ErrTooLong }
+	fuzzDEXEdit(f, 0xC0, 0x12345678, 1, "InsertDEXInline", InsertDEXInline, refused, func(t *testing.T, e *dexEdit) {
+		frame, p, d, buf, off, no, nn := e.frame, &e.p, e.d, e.buf, e.off, e.no, e.nn
+		if nn-len(frame) != InlineOverhead(d.ExtFlags) || no+nn != off+len(frame) {
+			t.Fatalf("grew by %d (want %d), end moved %d", nn-len(frame), InlineOverhead(d.ExtFlags), no+nn-off-len(frame))
 		}
 		var q Packet
 		if err := Parse(buf[no:no+nn], &q); err != nil {
@@ -173,23 +239,12 @@ func FuzzInsertRemove(f *testing.F) {
 // at its offset and restores the exact frame when the original padding was
 // canonical.
 func FuzzMergeRemove(f *testing.F) {
-	for _, s := range fuzzSeeds() {
-		f.Add(s, uint16(123), uint8(0), uint8(0x80), uint32(0x800000), uint32(7), uint32(8))
+	refused := func(err error, p *Packet) bool {
+		return err == ErrNoHbH && p.HbH == 0 || err == ErrIOAMPresent && p.NumIOAM > 0 ||
+			err == ErrTooLong || err == ErrTooManyOptions
 	}
-	f.Fuzz(func(t *testing.T, frame []byte, ns uint16, flags, ext uint8, trace, flow, seq uint32) {
-		p, d, buf, off, ok := fuzzDEXInput(frame, ns, flags, ext, trace, flow, seq)
-		if !ok {
-			return
-		}
-		no, nn, err := MergeDEXIntoHbH(buf, off, len(frame), &p, &d)
-		switch {
-		case err == ErrNoHbH && p.HbH == 0, err == ErrIOAMPresent && p.NumIOAM > 0,
-			err == ErrTooLong, err == ErrTooManyOptions:
-			unchangedOnError(t, buf[off:], frame)
-			return
-		case err != nil:
-			t.Fatalf("MergeDEXIntoHbH: %v", err)
-		}
+	fuzzDEXEdit(f, 0x80, 7, 8, "MergeDEXIntoHbH", MergeDEXIntoHbH, refused, func(t *testing.T, e *dexEdit) {
+		frame, p, d, buf, off, no, nn := e.frame, &e.p, e.d, e.buf, e.off, e.no, e.nn
 		var q Packet
 		if err := Parse(buf[no:no+nn], &q); err != nil {
 			t.Fatalf("merged frame does not parse: %v\n in %x\nout %x", q.Detail(err), frame, buf[no:no+nn])
@@ -287,23 +342,23 @@ func FuzzEditorsGarbageLayout(f *testing.F) {
 		copy(buf[off:], frame)
 		q := Packet{L3: l3, DstOpts: hbh, DstOptsDEX: 1}
 		_, _, _ = RemoveDstOptsDEX(buf, off, len(frame), &q)
+		// The updating editors trust more of p (the option count Parse
+		// keeps): a Parse result with offsets from elsewhere.
+		var r Packet
+		_ = Parse(frame, &r)
+		r.L3, r.HbH, r.HbHLen, r.Inner = l3, hbh, hbhLen, inner
+		u := r
+		copy(buf[off:], frame)
+		_, _, _, _ = RemoveDEXUpdate(buf, off, len(frame), &u)
+		u = r
+		copy(buf[off:], frame)
+		_, _, _, _ = StripOuterUpdate(buf, off, len(frame), &u)
 	})
 }
 
 // sameOptions reports whether two Hop-by-Hop headers hold the same
 // non-padding options at the same offsets.
-func sameOptions(a, b []byte) bool {
-	oa, ob := options(a), options(b)
-	if len(oa) != len(ob) {
-		return false
-	}
-	for i := range oa {
-		if oa[i] != ob[i] {
-			return false
-		}
-	}
-	return true
-}
+func sameOptions(a, b []byte) bool { return slices.Equal(options(a), options(b)) }
 
 // options lists "offset:bytes" of the non-padding options of header h.
 func options(h []byte) []string {

@@ -262,21 +262,34 @@ func TestPTOHostile(t *testing.T) {
 	}
 }
 
-func TestPTONoAlloc(t *testing.T) {
-	orig := mustHex(t, ethHdr+vecPlain)
+// ptoInsertFill returns one round of an encapsulating node's trace work on
+// vecPlain behind 128 octets of headroom: restore the frame's first keep
+// octets (all of them when keep is 0), insert ptoP1 inline and fill this
+// node's data fills times.
+func ptoInsertFill(tb testing.TB, keep, fills int) func() {
+	tb.Helper()
+	orig := mustHex(tb, ethHdr+vecPlain)
 	buf, off := frameIn(128, orig)
 	var p Packet
 	if err := Parse(orig, &p); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
+	}
+	if keep == 0 {
+		keep = len(orig)
 	}
 	ins := ptoP1
 	nd := NodeData{HopLimit: 64, NodeID: 1}
-	allocs := testing.AllocsPerRun(100, func() {
-		copy(buf[off:], orig)
+	return func() {
+		copy(buf[off:], orig[:keep])
 		no, nn, pto, _ := InsertIOAMInline(buf, off, len(orig), &p, &ins)
-		FillPTO(buf[no+pto:no+nn], &nd)
-		FillPTO(buf[no+pto:no+nn], &nd)
-	})
+		for range fills {
+			FillPTO(buf[no+pto:no+nn], &nd)
+		}
+	}
+}
+
+func TestPTONoAlloc(t *testing.T) {
+	allocs := testing.AllocsPerRun(100, ptoInsertFill(t, 0, 2))
 	if allocs != 0 {
 		t.Errorf("%v allocs per run", allocs)
 	}
@@ -300,20 +313,13 @@ func benchPTOFill(b *testing.B, size int, tt uint32) {
 func BenchmarkFillPTO12(b *testing.B) { benchPTOFill(b, 12, 0x800000) }
 func BenchmarkFillPTO48(b *testing.B) { benchPTOFill(b, 48, 0xC00000) }
 
+// BenchmarkInsertPTOInline restores only the 54 header octets the insert
+// moves.
 func BenchmarkInsertPTOInline(b *testing.B) {
-	orig := mustHex(b, ethHdr+vecPlain)
-	buf, off := frameIn(128, orig)
-	var p Packet
-	if err := Parse(orig, &p); err != nil {
-		b.Fatal(err)
-	}
-	ins := ptoP1
-	nd := NodeData{HopLimit: 64, NodeID: 1}
+	insertFill := ptoInsertFill(b, 54, 1)
 	b.ReportAllocs()
 	for b.Loop() {
-		copy(buf[off:], orig[:54])
-		no, nn, pto, _ := InsertIOAMInline(buf, off, len(orig), &p, &ins)
-		FillPTO(buf[no+pto:no+nn], &nd)
+		insertFill()
 	}
 }
 

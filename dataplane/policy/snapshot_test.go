@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -110,21 +111,9 @@ func TestNewCarriesSamplers(t *testing.T) {
 	for range 5 {
 		got = append(got, kept.Sample())
 	}
-	if want := []bool{false, false, false, true, true}; !equalBools(got, want) {
+	if want := []bool{false, false, false, true, true}; !slices.Equal(got, want) {
 		t.Errorf("selection after reload = %v, want %v", got, want)
 	}
-}
-
-func equalBools(a, b []bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestNewErrors(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
 )
 
 // Checker collects the failures of one frame in one role, so that rows
@@ -78,7 +79,7 @@ func nonPadOptions(h []byte) (other, ioam [][]byte) {
 
 // CheckOutput checks the frame that left (out, nil if dropped) against the
 // row's expectation for role r; in is the frame that arrived.
-func CheckOutput(c *Checker, f *Frame, r Role, in, out []byte) {
+func CheckOutput(c *Checker, f *Frame, r telemetry.Role, in, out []byte) {
 	e := f.Expect[r]
 	if e.Outcome == Dropped {
 		if out != nil {
@@ -140,7 +141,7 @@ func CheckOutput(c *Checker, f *Frame, r Role, in, out []byte) {
 // CheckCounters compares the counter deltas after one frame with the row:
 // the listed counters moved by their amount, the verdict counter by one,
 // and nothing else moved except incidental counters.
-func CheckCounters(c *Checker, f *Frame, r Role, delta map[string]uint64) {
+func CheckCounters(c *Checker, f *Frame, r telemetry.Role, delta map[string]uint64) {
 	e := f.Expect[r]
 	want := e.Counters.Deltas()
 	if e.Outcome == Dropped {
@@ -154,7 +155,7 @@ func CheckCounters(c *Checker, f *Frame, r Role, delta map[string]uint64) {
 		}
 	}
 	incidental := map[string]bool{"dex_seen": true, "flows_active": true, "flows_new": true}
-	if r == RoleEncap {
+	if r == telemetry.RoleEncap {
 		incidental["records_exported"] = true // the encapsulating node's own record
 	}
 	for n, v := range delta {

@@ -20,37 +20,17 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/dataplane/telemetry"
 )
 
-// Role is a direction through the bump in the wire, which selects the IOAM
-// role (package node): frames always enter on port 0 (west) and leave on
-// port 1 (east); the ports' domains make the role.
-type Role int
+// The table has one column per IOAM role a frame can meet, in the order
+// of telemetry.Role (encap, transit, decap): frames always enter on port 0
+// (west) and leave on port 1 (east), and the ports' domains (Spec) make the
+// role: outside→inside encapsulates, inside→inside is transit,
+// inside→outside decapsulates.
 
-// The roles, in table column order.
-const (
-	// RoleEncap: port 0 outside, port 1 inside (encapsulating node).
-	RoleEncap Role = iota
-	// RoleTransit: both ports inside.
-	RoleTransit
-	// RoleDecap: port 0 inside, port 1 outside (decapsulating node).
-	RoleDecap
-	// NumRoles is the number of roles.
-	NumRoles
-)
-
-// String returns "encap", "transit" or "decap".
-func (r Role) String() string {
-	switch r {
-	case RoleEncap:
-		return "encap"
-	case RoleTransit:
-		return "transit"
-	case RoleDecap:
-		return "decap"
-	}
-	return fmt.Sprintf("Role(%d)", int(r))
-}
+// NumRoles is the number of roles, the table's columns.
+const NumRoles = telemetry.RoleDecap + 1
 
 // Outcome is what leaves port 1 for a frame that entered on port 0.
 type Outcome uint8
@@ -158,15 +138,15 @@ const (
 // ports IOAM-enabled, outside ports dropping foreign IOAM, MTU 1500,
 // MergeHbH and StripAtDecap on (the configuration defaults). Port names are
 // the bitw testbed's.
-func Spec(r Role) policy.Spec {
+func Spec(r telemetry.Role) policy.Spec {
 	ports := [2]policy.Port{
 		{Name: "west", IfID: 1, IfIDWide: 1, MTU: MTU, ForeignIOAM: policy.ForeignDrop},
 		{Name: "east", IfID: 2, IfIDWide: 2, MTU: MTU, ForeignIOAM: policy.ForeignDrop},
 	}
-	doms := map[Role][2]policy.Domain{
-		RoleEncap:   {policy.Outside, policy.Inside},
-		RoleTransit: {policy.Inside, policy.Inside},
-		RoleDecap:   {policy.Inside, policy.Outside},
+	doms := map[telemetry.Role][2]policy.Domain{
+		telemetry.RoleEncap:   {policy.Outside, policy.Inside},
+		telemetry.RoleTransit: {policy.Inside, policy.Inside},
+		telemetry.RoleDecap:   {policy.Inside, policy.Outside},
 	}[r]
 	for i := range ports {
 		ports[i].Domain = doms[i]
@@ -413,7 +393,7 @@ func Frames() []Frame {
 	plainRow := func(name, what string, pkt []byte, frame func([]byte) []byte) {
 		add(Frame{Name: name, What: what, Bytes: frame(pkt),
 			Expect: [NumRoles]Expect{dex(CtrDEXInserted), same(CtrForwarded), same(CtrForwarded)},
-			Want:   [NumRoles][]byte{RoleEncap: frame(inlineDEX(pkt))}})
+			Want:   [NumRoles][]byte{telemetry.RoleEncap: frame(inlineDEX(pkt))}})
 	}
 	// dexRow: a well-formed packet with IOAM in its (outer) Hop-by-Hop
 	// header: foreign IOAM dropped at the outside port, exported (or not)
@@ -421,7 +401,7 @@ func Frames() []Frame {
 	dexRow := func(name, what string, frame []byte, transit, decap Expect, want []byte) {
 		add(Frame{Name: name, What: what, Bytes: frame,
 			Expect: [NumRoles]Expect{drop(CtrForeignDropped), transit, decap},
-			Want:   [NumRoles][]byte{RoleDecap: want}})
+			Want:   [NumRoles][]byte{telemetry.RoleDecap: want}})
 	}
 	// inlineDEXRow: a plain packet with an IOAM Hop-by-Hop header h.
 	inlineDEXRow := func(name, what string, h []byte) {
@@ -493,14 +473,14 @@ func Frames() []Frame {
 		add(Frame{Name: "plen-short", What: "32 octets after the IPv6 packet (Payload Length below the frame, like Ethernet padding)",
 			Bytes:  eth6(tr),
 			Expect: [NumRoles]Expect{dex(CtrDEXInserted), same(CtrForwarded), same(CtrForwarded)},
-			Want:   [NumRoles][]byte{RoleEncap: eth6(inlineDEX(tr))}})
+			Want:   [NumRoles][]byte{telemetry.RoleEncap: eth6(inlineDEX(tr))}})
 	}
 	{
 		p := withPlen(plain("plen-zero"), 0)
 		add(Frame{Name: "plen-zero", What: "Payload Length 0 without Hop-by-Hop (no jumbo): a bare header, the UDP octets are trailer",
 			Bytes:  eth6(p),
 			Expect: [NumRoles]Expect{dex(CtrDEXInserted), same(CtrForwarded), same(CtrForwarded)},
-			Want:   [NumRoles][]byte{RoleEncap: eth6(inlineDEX(p))}})
+			Want:   [NumRoles][]byte{telemetry.RoleEncap: eth6(inlineDEX(p))}})
 	}
 	for _, hl := range []uint8{0, 1} {
 		p := plain(fmt.Sprintf("hop-limit-%d", hl))
@@ -577,7 +557,7 @@ func Frames() []Frame {
 		add(Frame{Name: "opt-unknown-skip", What: "unknown option 0x1e (action skip): valid; DEX merged after it (reference vector d)",
 			Bytes:  eth6(withHbH(p, vectorDIn())),
 			Expect: [NumRoles]Expect{dex(CtrDEXInserted, CtrDEXMerged), same(CtrForwarded), same(CtrForwarded)},
-			Want:   [NumRoles][]byte{RoleEncap: eth6(withHbH(p, vectorD()))}})
+			Want:   [NumRoles][]byte{telemetry.RoleEncap: eth6(withHbH(p, vectorD()))}})
 	}
 	add(Frame{Name: "router-alert-ok", What: "Router Alert (length 2) then PadN(2): valid; DEX merged after it",
 		Bytes:  eth6(withHbH(plain("router-alert-ok"), hbh(0, opt(0x05, 0, 0), pad(2)))),
@@ -674,7 +654,7 @@ func Frames() []Frame {
 		p := plain(name)
 		add(Frame{Name: name, What: what, Bytes: eth6(withHbH(p, h)),
 			Expect: [NumRoles]Expect{drop(CtrForeignDropped), transit, decap},
-			Want:   [NumRoles][]byte{RoleTransit: eth6(withHbH(p, hFilled)), RoleDecap: eth6(p)}})
+			Want:   [NumRoles][]byte{telemetry.RoleTransit: eth6(withHbH(p, hFilled)), telemetry.RoleDecap: eth6(p)}})
 	}
 	ptoRow("pto-and-dex", "Pre-allocated Trace option then DEX in one header: trace filled, DEX exported with the trace at decap",
 		hbh(0, pad(2), pto, dexOpt(Namespace, 0), pad(4)), hbh(0, pad(2), ptoFilled, dexOpt(Namespace, 0), pad(4)),
@@ -707,7 +687,7 @@ func Frames() []Frame {
 			Bytes: eth6(withHbH(p, hbh(0, pad(2), ioamOpt(0x31, 18, body(0x0c, 0x01))))),
 			Expect: [NumRoles]Expect{drop(CtrForeignDropped), same(CtrOtherIOAM, CtrTraceSkippedOverflow),
 				strip(CtrOtherIOAM, CtrDEXRemoved, CtrTraceSkippedOverflow, CtrTraceExported, CtrRecordsExported)},
-			Want: [NumRoles][]byte{RoleDecap: eth6(p)}})
+			Want: [NumRoles][]byte{telemetry.RoleDecap: eth6(p)}})
 		// Data area of 10 octets (not a multiple of 4): Opt Data Len 20.
 		p = plain("pto-size-10")
 		odd := cat(body(0x08, 0x01), []byte{0, 0})
@@ -715,7 +695,7 @@ func Frames() []Frame {
 			Bytes: eth6(withHbH(p, hbh(0, pad(2), ioamOpt(0x31, 20, odd), pad(6)))),
 			Expect: [NumRoles]Expect{drop(CtrForeignDropped), same(CtrOtherIOAM, CtrTraceMalformed),
 				strip(CtrOtherIOAM, CtrDEXRemoved, CtrTraceMalformed, CtrTraceExported, CtrRecordsExported)},
-			Want: [NumRoles][]byte{RoleDecap: eth6(p)}})
+			Want: [NumRoles][]byte{telemetry.RoleDecap: eth6(p)}})
 		// The same trace in a Destination Options header: not IOAM to
 		// dexplane, nor to Linux (IOAM is a Hop-by-Hop option).
 		q := plain("pto-in-dstopts")
@@ -751,7 +731,7 @@ func Frames() []Frame {
 		add(Frame{Name: "dstopts-dex", What: "DEX in a Destination Options header: foreign IOAM at the encapsulating node (never a second DEX), forwarded in transit (not exported), removed at decap",
 			Bytes:  eth6(p),
 			Expect: [NumRoles]Expect{drop(CtrForeignDropped), same(CtrForwarded), strip(CtrDEXRemoved)},
-			Want:   [NumRoles][]byte{RoleDecap: eth6(ip6(17, 64, addrA, addrB, udp(addrA, addrB, 40000, 5001, payloadOf("dstopts-dex"))))}})
+			Want:   [NumRoles][]byte{telemetry.RoleDecap: eth6(ip6(17, 64, addrA, addrB, udp(addrA, addrB, 40000, 5001, payloadOf("dstopts-dex"))))}})
 	}
 	add(Frame{Name: "routing-cut", What: "Routing header whose Hdr Ext Len runs past the payload",
 		Bytes:  eth6(ip6(43, 64, addrA, addrB, cat([]byte{17, 4, 0, 0, 0, 0, 0, 0}, udp(addrA, addrB, 40000, 5001, payloadOf("routing-cut"))[:8]))),
@@ -830,7 +810,7 @@ func Frames() []Frame {
 		add(Frame{Name: "ip6ip6-plain-endpoint", What: "plain ip6ip6 (no IOAM) addressed to the decap endpoint",
 			Bytes:  eth6(encapIn(in, peerNode, endpoint, nil)),
 			Expect: [NumRoles]Expect{same(CtrNoRoute), same(CtrForwarded), strip(CtrTunnelsStripped)},
-			Want:   [NumRoles][]byte{RoleDecap: eth6(in)}})
+			Want:   [NumRoles][]byte{telemetry.RoleDecap: eth6(in)}})
 	}
 	{
 		p := encapIn(plain("ip6ip6-plain-tenant"), addrA, addrB, nil)
@@ -882,7 +862,7 @@ func Frames() []Frame {
 		add(Frame{Name: "mtu-exact-merge", What: "vector (d) header, IPv6 length exactly the MTU once DEX is merged (+16)",
 			Bytes:  eth6(withHbH(p, vectorDIn())),
 			Expect: [NumRoles]Expect{dex(CtrDEXInserted, CtrDEXMerged), same(CtrForwarded), same(CtrForwarded)},
-			Want:   [NumRoles][]byte{RoleEncap: eth6(withHbH(p, vectorD()))}})
+			Want:   [NumRoles][]byte{telemetry.RoleEncap: eth6(withHbH(p, vectorD()))}})
 		q := big("mtu-plus-1-merge", MTU-inlineOverhead-8+1)
 		add(Frame{Name: "mtu-plus-1-merge", What: "vector (d) header, IPv6 length one octet over the MTU once DEX is merged: sent without DEX",
 			Bytes: eth6(withHbH(q, vectorDIn())), Expect: [NumRoles]Expect{same(CtrSkippedMTU), same(CtrForwarded), same(CtrForwarded)}})

@@ -3,7 +3,6 @@ package hostile
 import (
 	"bytes"
 	"encoding/binary"
-	"flag"
 	"fmt"
 	"runtime"
 	"slices"
@@ -21,8 +20,6 @@ import (
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
-var update = flag.Bool("update", false, "rewrite e2e/testdata/hostile.pcap and hostile.md from the table")
-
 // TestFiles keeps testdata/hostile.pcap and testdata/hostile.md in
 // step with Frames.
 func TestFiles(t *testing.T) {
@@ -35,8 +32,8 @@ func TestFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	const regen = "go test ./internal/hostile -run TestFiles -update"
-	testutil.Golden(t, "../../e2e/testdata/hostile.pcap", pcap.Bytes(), *update, regen)
-	testutil.Golden(t, "../../e2e/testdata/hostile.md", md.Bytes(), *update, regen)
+	testutil.Golden(t, "../../e2e/testdata/hostile.pcap", pcap.Bytes(), regen)
+	testutil.Golden(t, "../../e2e/testdata/hostile.md", md.Bytes(), regen)
 }
 
 // TestCounterNames checks that every Counter is a counter the node
@@ -78,22 +75,22 @@ func TestTable(t *testing.T) {
 		}
 		for r, e := range f.Expect {
 			if len(e.Counters.Deltas()) != len(e.Counters) {
-				t.Errorf("%s/%v: a counter listed twice in %v", f.Name, Role(r), e.Counters)
+				t.Errorf("%s/%v: a counter listed twice in %v", f.Name, telemetry.Role(r), e.Counters)
 			}
 			for _, c := range e.Counters {
 				if int(c.Counter) >= numCounters || c.N == 0 {
-					t.Errorf("%s/%v: counter %v moved by %d", f.Name, Role(r), c.Counter, c.N)
+					t.Errorf("%s/%v: counter %v moved by %d", f.Name, telemetry.Role(r), c.Counter, c.N)
 				}
 			}
 			if f.Want[r] != nil && e.Outcome != WithDEX && e.Outcome != Stripped && e.Outcome != TraceFilled {
-				t.Errorf("%s/%v: Want set for outcome %v", f.Name, Role(r), e.Outcome)
+				t.Errorf("%s/%v: Want set for outcome %v", f.Name, telemetry.Role(r), e.Outcome)
 			}
 		}
 	}
 }
 
 // newNode returns a node for role r of the suite's policy.
-func newNode(t testing.TB, r Role) *node.Handler {
+func newNode(t testing.TB, r telemetry.Role) *node.Handler {
 	t.Helper()
 	return specNode(t, Spec(r))
 }
@@ -183,13 +180,13 @@ func TestUnit(t *testing.T) {
 
 // checkRecord checks the transit record of a row that expects one: the
 // namespace and the hop limit of the header that carries DEX.
-func checkRecord(c *Checker, f *Frame, r Role, n *node.Handler) {
+func checkRecord(c *Checker, f *Frame, r telemetry.Role, n *node.Handler) {
 	want := f.Expect[r].Counters.Deltas()
 	var rec telemetry.Record
 	got := 0
 	for n.Ring().Pop(&rec) {
 		got++
-		if r == RoleEncap {
+		if r == telemetry.RoleEncap {
 			continue
 		}
 		var p packet.Packet
@@ -201,7 +198,7 @@ func checkRecord(c *Checker, f *Frame, r Role, n *node.Handler) {
 			c.Errorf("%s/%v: record namespace %d hop limit %d, want %d and %d", f.Name, r, rec.Namespace, rec.HopLimit, Namespace, packet.HopLimit(f.Bytes, p.L3))
 		}
 	}
-	if r != RoleEncap && uint64(got) != want["records_exported"] {
+	if r != telemetry.RoleEncap && uint64(got) != want["records_exported"] {
 		c.Errorf("%s/%v: %d records in the ring, want %d", f.Name, r, got, want["records_exported"])
 	}
 }
@@ -220,7 +217,7 @@ func TestExtFlags(t *testing.T) {
 		good := eth6(withHbH(p, dexHbH(0, Namespace, ef, fields...)))
 		rows := []Frame{{Name: fmt.Sprintf("ext%02x", ef), Bytes: good,
 			Expect: [NumRoles]Expect{drop(CtrForeignDropped), same(CtrRecordsExported), strip(CtrDEXRemoved, CtrRecordsExported)},
-			Want:   [NumRoles][]byte{RoleDecap: eth6(p)}}}
+			Want:   [NumRoles][]byte{telemetry.RoleDecap: eth6(p)}}}
 		if len(fields) > 0 {
 			o := ioamOpt(0x31, 10+4*(len(fields)-1), dexBody(Namespace, 0, ef, TraceType, fields...))
 			body := cat(pad(2), o)
@@ -240,7 +237,7 @@ func TestExtFlags(t *testing.T) {
 				CheckCounters(&c, f, r, d)
 				var rec telemetry.Record
 				for n.Ring().Pop(&rec) {
-					if r == RoleEncap {
+					if r == telemetry.RoleEncap {
 						continue
 					}
 					if rec.ExtFlags != ef || rec.HasFlowID != (ef&0x80 != 0) || rec.HasSeq != (ef&0x40 != 0) {
@@ -282,7 +279,7 @@ func TestFlowExhaustion(t *testing.T) {
 	if testing.Short() {
 		t.Skip("one million packets")
 	}
-	spec := Spec(RoleEncap)
+	spec := Spec(telemetry.RoleEncap)
 	spec.Routes[0].DEX.ExtFlags = packet.ExtFlagFlowID | packet.ExtFlagSeq
 	spec.Flows.MaxFlows = maxFlows
 	n := specNode(t, spec)
@@ -341,7 +338,7 @@ func TestFlowExhaustion(t *testing.T) {
 
 // runUnit handles every row of rows in role r on a fresh node built from
 // spec and checks it like TestUnit.
-func runUnit(t *testing.T, spec policy.Spec, r Role, rows []Frame) {
+func runUnit(t *testing.T, spec policy.Spec, r telemetry.Role, rows []Frame) {
 	t.Helper()
 	s, err := policy.New(spec, nil)
 	if err != nil {
@@ -373,14 +370,14 @@ var ioamLengthReasons = []Counter{Malformed(node.MalformedIOAMShort), Malformed(
 // DEX is never exported (ioam_disabled, checked before the namespace as in
 // Linux ipv6_hop_ioam) and still removed at the edge.
 func TestIOAMDisabled(t *testing.T) {
-	for _, r := range []Role{RoleTransit, RoleDecap} {
+	for _, r := range []telemetry.Role{telemetry.RoleTransit, telemetry.RoleDecap} {
 		t.Run(r.String(), func(t *testing.T) {
 			spec := Spec(r)
 			spec.Ports[0].IOAMEnabled = false
 			var rows []Frame
 			for _, f := range Frames() {
 				e := &f.Expect[r]
-				if r == RoleTransit && e.Outcome == Dropped && len(e.Counters) == 1 && e.Counters[0].N == 1 && slices.Contains(ioamLengthReasons, e.Counters[0].Counter) {
+				if r == telemetry.RoleTransit && e.Outcome == Dropped && len(e.Counters) == 1 && e.Counters[0].N == 1 && slices.Contains(ioamLengthReasons, e.Counters[0].Counter) {
 					e.Outcome = Unchanged // Linux ignores IOAM it is not enabled for
 				}
 				// Never a record, whatever the namespace: the enabled check
@@ -421,7 +418,7 @@ func TestIOAMDisabled(t *testing.T) {
 func TestForeignPolicies(t *testing.T) {
 	var rows []Frame
 	for _, f := range Frames() {
-		if f.Expect[RoleEncap].Counters.Is(CtrForeignDropped) {
+		if f.Expect[telemetry.RoleEncap].Counters.Is(CtrForeignDropped) {
 			rows = append(rows, f)
 		}
 	}
@@ -429,16 +426,16 @@ func TestForeignPolicies(t *testing.T) {
 		t.Fatalf("only %d foreign-IOAM rows", len(rows))
 	}
 	t.Run("forward", func(t *testing.T) {
-		spec := Spec(RoleEncap)
+		spec := Spec(telemetry.RoleEncap)
 		spec.Ports[0].ForeignIOAM = policy.ForeignForward
 		fw := slices.Clone(rows)
 		for i := range fw {
-			fw[i].Expect[RoleEncap] = same(CtrForeignForwarded)
+			fw[i].Expect[telemetry.RoleEncap] = same(CtrForeignForwarded)
 		}
-		runUnit(t, spec, RoleEncap, fw)
+		runUnit(t, spec, telemetry.RoleEncap, fw)
 	})
 	t.Run("strip", func(t *testing.T) {
-		spec := Spec(RoleEncap)
+		spec := Spec(telemetry.RoleEncap)
 		spec.Ports[0].ForeignIOAM = policy.ForeignStrip
 		s, err := policy.New(spec, nil)
 		if err != nil {
@@ -533,7 +530,7 @@ func TestTruncations(t *testing.T) {
 				f.Expect = malformed(node.MalformedHbHTruncated)
 			default:
 				f.Expect = [NumRoles]Expect{drop(CtrForeignDropped), same(CtrRecordsExported), strip(CtrDEXRemoved, CtrRecordsExported)}
-				f.Want[RoleDecap] = cutPlen(vlanPlain, base.l3, n-16)
+				f.Want[telemetry.RoleDecap] = cutPlen(vlanPlain, base.l3, n-16)
 			}
 			rows = append(rows, f)
 		}
