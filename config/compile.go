@@ -147,8 +147,8 @@ func (c *Config) Spec() (policy.Spec, error) {
 	return s, nil
 }
 
-// lookup returns the value of table named key, with Parse's message for
-// a keyword that names none.
+// lookup returns the value of table named key; for a keyword that names
+// none, the message decoder.enum gives (keywords in value order).
 func lookup[T ~uint8](key string, table keyword.Table[T]) (T, error) {
 	v, ok := table.Value(key)
 	if !ok {
