@@ -4,11 +4,11 @@ import (
 	"embed"
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/internal/keyword"
 )
 
 // Compile turns c into the data plane's immutable snapshot. prev, the
@@ -37,19 +37,17 @@ func (c *Config) Spec() (policy.Spec, error) {
 	}
 	s.Node = policy.Node{ID: uint32(c.Node.ID), IDWide: uint64(c.Node.IDWide), Address: c.Node.Address}
 	for i, p := range c.Ports {
-		dom, err := lookup(p.Domain, map[string]policy.Domain{"inside": policy.Inside, "outside": policy.Outside})
+		dom, err := lookup(p.Domain, policy.Domains)
 		if err != nil {
 			return s, fmt.Errorf("config: compile: ports[%d].domain: %w", i, err)
 		}
-		fg, err := lookup(p.ForeignIOAM, map[string]policy.ForeignIOAM{
-			"drop": policy.ForeignDrop, "strip": policy.ForeignStrip, "forward": policy.ForeignForward})
+		fg, err := lookup(p.ForeignIOAM, policy.ForeignIOAMs)
 		if err != nil {
 			return s, fmt.Errorf("config: compile: ports[%d].foreign_ioam: %w", i, err)
 		}
 		cs := policy.ChecksumAuto
 		if p.CompleteChecksums != "" {
-			if cs, err = lookup(p.CompleteChecksums, map[string]policy.ChecksumMode{
-				"auto": policy.ChecksumAuto, "on": policy.ChecksumOn, "off": policy.ChecksumOff}); err != nil {
+			if cs, err = lookup(p.CompleteChecksums, policy.ChecksumModes); err != nil {
 				return s, fmt.Errorf("config: compile: ports[%d].complete_checksums: %w", i, err)
 			}
 		}
@@ -72,8 +70,7 @@ func (c *Config) Spec() (policy.Spec, error) {
 		s.Namespaces = append(s.Namespaces, pn)
 	}
 	for i, r := range c.Routes {
-		mode, err := lookup(r.Mode, map[string]policy.Mode{
-			"inline": policy.ModeInline, "encap": policy.ModeEncap, "auto": policy.ModeAuto})
+		mode, err := lookup(r.Mode, policy.Modes)
 		if err != nil {
 			return s, fmt.Errorf("config: compile: routes[%d].mode: %w", i, err)
 		}
@@ -101,7 +98,7 @@ func (c *Config) Spec() (policy.Spec, error) {
 		MaxFlows: c.Flows.MaxFlows, FlowID: policy.FlowIDHash, FlowIDSeed: uint32(c.Flows.FlowID.Seed),
 	}
 	for i, col := range c.Export.Collectors {
-		tr, err := lookup(col.Transport, map[string]policy.Transport{"udp": policy.TransportUDP, "tcp": policy.TransportTCP, "tls": policy.TransportTLS})
+		tr, err := lookup(col.Transport, policy.Transports)
 		if err != nil {
 			return s, fmt.Errorf("config: compile: export.collectors[%d].transport: %w", i, err)
 		}
@@ -118,11 +115,9 @@ func (c *Config) Spec() (policy.Spec, error) {
 	s.Export.Aggregate.Interval = time.Duration(c.Export.Aggregate.Interval)
 	s.Export.Aggregate.MaxFlows = int(c.Export.Aggregate.MaxFlows)
 	s.Export.Aggregate.KeepPerPacket = c.Export.Aggregate.KeepPerPacket
-	if c.Export.Partition == "flow" {
-		s.Export.Partition = policy.PartitionFlow
-	}
+	s.Export.Partition, _ = policy.Partitions.Value(c.Export.Partition) // "" (unset) is none
 	for i, o := range c.Export.Outputs {
-		f, err := lookup(o.Format, map[string]policy.OutputFormat{"text": policy.OutputText, "json": policy.OutputJSON})
+		f, err := lookup(o.Format, policy.OutputFormats)
 		if err != nil {
 			return s, fmt.Errorf("config: compile: export.outputs[%d].format: %w", i, err)
 		}
@@ -152,15 +147,12 @@ func (c *Config) Spec() (policy.Spec, error) {
 	return s, nil
 }
 
-func lookup[T any](key string, m map[string]T) (T, error) {
-	v, ok := m[key]
+// lookup returns the value of table named key; for a keyword that names
+// none, the message decoder.enum gives (keywords in value order).
+func lookup[T ~uint8](key string, table keyword.Table[T]) (T, error) {
+	v, ok := table.Value(key)
 	if !ok {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return v, fmt.Errorf("%q: must be one of %s", key, strings.Join(keys, ", "))
+		return v, fmt.Errorf("%q: must be one of %s", key, strings.Join(table.Words(), ", "))
 	}
 	return v, nil
 }

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/dexplane/dexplane/dataplane/policy"
 )
 
 // A route may be written the way Linux configures it:
@@ -152,8 +154,8 @@ func parseIproute(s string, withPrefix bool) (ipRoute, []tokenError) {
 				r.k, r.n = k, n
 			}
 		case "mode":
-			if indexOf(modes, v.s) < 0 {
-				fail(v.off, "mode %q: must be one of %s", v.s, strings.Join(modes, ", "))
+			if _, ok := policy.Modes.Value(v.s); !ok {
+				fail(v.off, "mode %q: must be one of %s", v.s, strings.Join(policy.Modes.Words(), ", "))
 			} else {
 				r.mode = v.s
 			}

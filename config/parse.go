@@ -39,12 +39,6 @@ const (
 // MaxFileSize bounds the configuration files Load and Parse accept.
 const MaxFileSize = 4 << 20
 
-var (
-	modes        = []string{"inline", "encap", "auto"}
-	domains      = []string{"inside", "outside"}
-	foreignModes = []string{"drop", "strip", "forward"}
-)
-
 // Load reads and parses the configuration file at path. Errors in the file
 // are an ErrorList naming path, line and column.
 func Load(path string) (*Config, error) {
@@ -211,7 +205,7 @@ func (d *decoder) ports(n *yaml.Node, path string) []Port {
 				names[s] = i
 				port.Name = s
 			}},
-			{"domain", true, func(n *yaml.Node, p string) { port.Domain, _ = d.enum(n, p, domains...) }},
+			{"domain", true, d.enumInto(&port.Domain, policy.Domains.Words()...)},
 			{"ioam_enabled", false, func(n *yaml.Node, p string) { port.IOAMEnabled, ioamSet = d.boolean(n, p) }},
 			{"if_id", false, numberInto(d, 0xFFFF, &port.IfID)},
 			{"if_id_wide", false, numberInto(d, 0xFFFFFFFF, &port.IfIDWide)},
@@ -224,16 +218,8 @@ func (d *decoder) ports(n *yaml.Node, path string) []Port {
 					port.MTU = int(v)
 				}
 			}},
-			{"foreign_ioam", false, func(n *yaml.Node, p string) {
-				if s, ok := d.enum(n, p, foreignModes...); ok {
-					port.ForeignIOAM = s
-				}
-			}},
-			{"complete_checksums", false, func(n *yaml.Node, p string) {
-				if s, ok := d.enum(n, p, "auto", "on", "off"); ok {
-					port.CompleteChecksums = s
-				}
-			}},
+			{"foreign_ioam", false, d.enumInto(&port.ForeignIOAM, policy.ForeignIOAMs.Words()...)},
+			{"complete_checksums", false, d.enumInto(&port.CompleteChecksums, policy.ChecksumModes.Words()...)},
 		})
 		if !ioamSet {
 			port.IOAMEnabled = port.Domain == "inside"
@@ -372,11 +358,7 @@ func (d *decoder) flows(n *yaml.Node, path string, out *Flows) {
 		{"max_flows", false, d.intInto(1, 1<<24, &out.MaxFlows)},
 		{"flow_id", false, func(n *yaml.Node, p string) {
 			d.mapping(n, p, []field{
-				{"method", false, func(n *yaml.Node, p string) {
-					if s, ok := d.enum(n, p, "hash"); ok {
-						out.FlowID.Method = s
-					}
-				}},
+				{"method", false, d.enumInto(&out.FlowID.Method, policy.FlowIDMethods.Words()...)},
 				{"seed", false, numberInto(d, 0xFFFFFFFF, &out.FlowID.Seed)},
 			})
 		}},
@@ -393,7 +375,7 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 				var transportNode, tlsNode *yaml.Node
 				d.mapping(item, cp, []field{
 					{"transport", false, func(n *yaml.Node, p string) {
-						if s, sok := d.enum(n, p, "udp", "tcp", "tls"); sok {
+						if s, sok := d.enum(n, p, policy.Transports.Words()...); sok {
 							c.Transport, transportNode = s, n
 						}
 					}},
@@ -456,11 +438,7 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 				{"keep_per_packet", false, d.boolInto(&out.Aggregate.KeepPerPacket)},
 			})
 		}},
-		{"partition", false, func(n *yaml.Node, p string) {
-			if s, ok := d.enum(n, p, "none", "flow"); ok {
-				out.Partition = s
-			}
-		}},
+		{"partition", false, d.enumInto(&out.Partition, policy.Partitions.Words()...)},
 		{"outputs", false, func(n *yaml.Node, p string) {
 			paths := map[string]int{}
 			for i, item := range d.sequence(n, p) {
@@ -470,7 +448,7 @@ func (d *decoder) export(n *yaml.Node, path string, out *Export) {
 				pathNode := item
 				d.mapping(item, op, []field{
 					{"format", true, func(n *yaml.Node, p string) {
-						o.Format, ok = d.enum(n, p, "text", "json")
+						o.Format, ok = d.enum(n, p, policy.OutputFormats.Words()...)
 					}},
 					{"path", false, func(n *yaml.Node, p string) {
 						pathNode = n
@@ -542,16 +520,8 @@ func (d *decoder) dataplane(n *yaml.Node, path string, out *Dataplane) {
 				out.BatchSize, batchNode = v, n
 			}
 		}},
-		{"attach_mode", false, func(n *yaml.Node, p string) {
-			if s, ok := d.enum(n, p, keywords(policy.AttachModes())...); ok {
-				out.AttachMode = s
-			}
-		}},
-		{"steer", false, func(n *yaml.Node, p string) {
-			if s, ok := d.enum(n, p, keywords(policy.Steers())...); ok {
-				out.Steer = s
-			}
-		}},
+		{"attach_mode", false, d.enumInto(&out.AttachMode, policy.AttachModes.Words()...)},
+		{"steer", false, d.enumInto(&out.Steer, policy.Steers.Words()...)},
 		{"order_window", false, func(n *yaml.Node, p string) {
 			if v, ok := d.duration(n, p, 0, time.Second); ok {
 				out.OrderWindow, orderNode = Duration(v), n
@@ -689,6 +659,15 @@ func (d *decoder) boolInto(dst *bool) func(*yaml.Node, string) {
 	return func(n *yaml.Node, p string) {
 		if v, ok := d.boolean(n, p); ok {
 			*dst = v
+		}
+	}
+}
+
+// enumInto stores one of the keywords valid (see decoder.enum).
+func (d *decoder) enumInto(dst *string, valid ...string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, p string) {
+		if s, ok := d.enum(n, p, valid...); ok {
+			*dst = s
 		}
 	}
 }

@@ -270,7 +270,7 @@ func (d *decoder) structuredRoute(n *yaml.Node, path string, in *routeInput) map
 		{"mode", false, func(n *yaml.Node, p string) {
 			site.nodes["mode"] = n
 			var ok bool
-			in.mode, ok = d.enum(n, p, modes...)
+			in.mode, ok = d.enum(n, p, policy.Modes.Words()...)
 			in.modeBad = !ok
 		}},
 		{"tunsrc", false, func(n *yaml.Node, p string) {

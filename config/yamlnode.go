@@ -258,15 +258,6 @@ func (d *decoder) enum(n *yaml.Node, path string, valid ...string) (string, bool
 	return "", false
 }
 
-// keywords returns the configuration keywords of vs, for enum.
-func keywords[T fmt.Stringer](vs []T) []string {
-	s := make([]string, len(vs))
-	for i, v := range vs {
-		s[i] = v.String()
-	}
-	return s
-}
-
 // duration decodes a Go duration string ("30s", "5m") in [lo, hi].
 func (d *decoder) duration(n *yaml.Node, path string, lo, hi time.Duration) (time.Duration, bool) {
 	if !d.scalar(n, path, "a duration") {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/dexplane/dexplane/internal/keyword"
 )
 
 // RedirectTarget is what a refused XDP redirect was aimed at.
@@ -23,17 +24,10 @@ const (
 	NumTargets
 )
 
-func (t RedirectTarget) String() string {
-	switch t {
-	case TargetPeer:
-		return "peer"
-	case TargetXSK:
-		return "xsk"
-	case TargetOther:
-		return "other"
-	}
-	return fmt.Sprintf("RedirectTarget(%d)", int(t))
-}
+// String returns "peer", "xsk" or "other".
+func (t RedirectTarget) String() string { return redirectTargets.String(t) }
+
+var redirectTargets = keyword.New[RedirectTarget]("peer", "xsk", "other")
 
 // RedirectErrors are the redirects the kernel refused, by ingress port and
 // target, summed over CPUs: RedirectErrors[port][target]. A frame whose

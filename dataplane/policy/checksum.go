@@ -1,7 +1,5 @@
 package policy
 
-import "fmt"
-
 // ChecksumMode says whether a port finishes the transport checksums of
 // frames that arrive with only the pseudo-header sum in them
 // (CHECKSUM_PARTIAL frames of a virtual device with TX checksum offload;
@@ -19,16 +17,3 @@ const (
 	// never hands them over, is not checked at all).
 	ChecksumOff
 )
-
-// String returns "auto", "on" or "off".
-func (m ChecksumMode) String() string {
-	switch m {
-	case ChecksumAuto:
-		return "auto"
-	case ChecksumOn:
-		return "on"
-	case ChecksumOff:
-		return "off"
-	}
-	return fmt.Sprintf("ChecksumMode(%d)", uint8(m))
-}

@@ -1,11 +1,6 @@
 package policy
 
-import (
-	"errors"
-	"fmt"
-	"strings"
-	"time"
-)
+import "time"
 
 // Flows configures the per-worker flow tables of the encapsulating role
 // (Flow ID and Sequence Number of RFC 9326).
@@ -37,14 +32,6 @@ const (
 	FlowIDHash FlowIDMethod = iota
 )
 
-// String returns the configuration keyword of m.
-func (m FlowIDMethod) String() string {
-	if m == FlowIDHash {
-		return "hash"
-	}
-	return fmt.Sprintf("FlowIDMethod(%d)", uint8(m))
-}
-
 // Transport is the transport protocol towards an IPFIX collector.
 type Transport uint8
 
@@ -56,19 +43,6 @@ const (
 	// mutual authentication.
 	TransportTLS
 )
-
-// String returns the configuration keyword of t.
-func (t Transport) String() string {
-	switch t {
-	case TransportUDP:
-		return "udp"
-	case TransportTCP:
-		return "tcp"
-	case TransportTLS:
-		return "tls"
-	}
-	return fmt.Sprintf("Transport(%d)", uint8(t))
-}
 
 // Collector is one IPFIX collector the exporter sends records to.
 type Collector struct {
@@ -128,17 +102,6 @@ const (
 	// OutputJSON writes one JSON object per line per record.
 	OutputJSON
 )
-
-// String returns the configuration keyword of f.
-func (f OutputFormat) String() string {
-	switch f {
-	case OutputText:
-		return "text"
-	case OutputJSON:
-		return "json"
-	}
-	return fmt.Sprintf("OutputFormat(%d)", uint8(f))
-}
 
 // LocalOutput writes records locally, besides or instead of IPFIX.
 type LocalOutput struct {
@@ -211,17 +174,6 @@ const (
 	PartitionFlow
 )
 
-// String returns the configuration keyword of p.
-func (p Partition) String() string {
-	switch p {
-	case PartitionNone:
-		return "none"
-	case PartitionFlow:
-		return "flow"
-	}
-	return fmt.Sprintf("Partition(%d)", uint8(p))
-}
-
 // AttachMode is how the XDP program is hooked into a port's driver
 // (dataplane.attach_mode, `dexplane run --attach`). The one definition used
 // by the configuration, the engine and the XDP loader.
@@ -243,29 +195,6 @@ const (
 	AttachGeneric
 )
 
-// AttachModes lists every AttachMode in numeric order.
-func AttachModes() []AttachMode { return []AttachMode{AttachAuto, AttachNative, AttachGeneric} }
-
-// String returns the configuration keyword of m: "auto", "native" or
-// "generic".
-func (m AttachMode) String() string {
-	switch m {
-	case AttachAuto:
-		return "auto"
-	case AttachNative:
-		return "native"
-	case AttachGeneric:
-		return "generic"
-	}
-	return fmt.Sprintf("AttachMode(%d)", uint8(m))
-}
-
-// ParseAttachMode parses a configuration keyword ("auto", "native" or
-// "generic"); the error wraps ErrKeyword and names s.
-func ParseAttachMode(s string) (AttachMode, error) {
-	return parseKeyword("attach mode", s, AttachModes())
-}
-
 // Steer selects which frames the XDP program hands to the workers
 // (dataplane.steer, `dexplane run --steer`). The one definition used by the
 // configuration, the engine and the XDP loader.
@@ -281,43 +210,6 @@ const (
 	// steering's documentation).
 	SteerSampled
 )
-
-// Steers lists every Steer in numeric order.
-func Steers() []Steer { return []Steer{SteerAll, SteerSampled} }
-
-// String returns the configuration keyword of s: "all" or "sampled".
-func (s Steer) String() string {
-	switch s {
-	case SteerAll:
-		return "all"
-	case SteerSampled:
-		return "sampled"
-	}
-	return fmt.Sprintf("Steer(%d)", uint8(s))
-}
-
-// ParseSteer parses a configuration keyword ("all" or "sampled"); the error
-// wraps ErrKeyword and names s.
-func ParseSteer(s string) (Steer, error) {
-	return parseKeyword("steer", s, Steers())
-}
-
-// ErrKeyword is wrapped by the errors of the Parse functions for a keyword
-// that names no value.
-var ErrKeyword = errors.New("unknown keyword")
-
-// parseKeyword returns the value among all whose String is s.
-func parseKeyword[T fmt.Stringer](what, s string, all []T) (T, error) {
-	names := make([]string, len(all))
-	for i, v := range all {
-		if v.String() == s {
-			return v, nil
-		}
-		names[i] = v.String()
-	}
-	var zero T
-	return zero, fmt.Errorf("%s %q: %w: want one of %s", what, s, ErrKeyword, strings.Join(names, ", "))
-}
 
 // Dataplane configures the AF_XDP engine. Ring sizes and frame counts are
 // numbers of descriptors or frames and must be powers of two.

@@ -79,17 +79,6 @@ const (
 	Outside
 )
 
-// String returns the configuration keyword of d.
-func (d Domain) String() string {
-	switch d {
-	case Inside:
-		return "inside"
-	case Outside:
-		return "outside"
-	}
-	return fmt.Sprintf("Domain(%d)", uint8(d))
-}
-
 // ForeignIOAM says what a port does with IOAM options arriving from outside
 // the IOAM domain (RFC 9197 limited domain: such packets must not enter).
 type ForeignIOAM uint8
@@ -103,19 +92,6 @@ const (
 	// ForeignForward forwards the packet untouched (trusting the peer).
 	ForeignForward
 )
-
-// String returns the configuration keyword of f.
-func (f ForeignIOAM) String() string {
-	switch f {
-	case ForeignDrop:
-		return "drop"
-	case ForeignStrip:
-		return "strip"
-	case ForeignForward:
-		return "forward"
-	}
-	return fmt.Sprintf("ForeignIOAM(%d)", uint8(f))
-}
 
 // Port is one of the two interfaces of the bump in the wire.
 type Port struct {
@@ -187,19 +163,6 @@ const (
 	// packet is in transit and New resolves ModeAuto to ModeEncap.
 	ModeAuto Mode = 3
 )
-
-// String returns the configuration keyword of m.
-func (m Mode) String() string {
-	switch m {
-	case ModeInline:
-		return "inline"
-	case ModeEncap:
-		return "encap"
-	case ModeAuto:
-		return "auto"
-	}
-	return fmt.Sprintf("Mode(%d)", uint8(m))
-}
 
 // DEX is the DEX header a route inserts: the fields an encapsulating node
 // chooses. Flags are always 0 (none is assigned) and the Flow ID and

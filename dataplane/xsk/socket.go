@@ -7,6 +7,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/dexplane/dexplane/internal/keyword"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,17 +25,9 @@ const (
 )
 
 // String returns "auto", "copy" or "zerocopy".
-func (m BindMode) String() string {
-	switch m {
-	case ModeAuto:
-		return "auto"
-	case ModeCopy:
-		return "copy"
-	case ModeZeroCopy:
-		return "zerocopy"
-	}
-	return fmt.Sprintf("BindMode(%d)", int(m))
-}
+func (m BindMode) String() string { return bindModes.String(m) }
+
+var bindModes = keyword.New[BindMode]("auto", "copy", "zerocopy")
 
 // DefaultRingSize is the default number of entries of the RX, TX and
 // completion rings.
