@@ -396,45 +396,32 @@ const (
 const standardMask = 1<<fSrcAddr | 1<<fDstAddr | 1<<fProtocol | 1<<fSrcPort | 1<<fDstPort |
 	1<<fFlowLabel | 1<<fIngressInterface | 1<<fEgressInterface | 1<<fObservationTime
 
+// traceTypeFields maps Trace-Type bits to the Liège fields they select:
+// any one of bits selects every field of mask (bit i = Fields[i]).
+var traceTypeFields = [...]struct{ bits, mask uint32 }{
+	{telemetry.TraceHopLimNodeID | telemetry.TraceHopLimNodeIDWide, 1 << fHopLim},
+	{telemetry.TraceHopLimNodeID, 1 << fNodeID},
+	{telemetry.TraceIfIDs, 1<<fIngressIfID | 1<<fEgressIfID},
+	{telemetry.TraceTimestampSec, 1 << fTimestampSec},
+	{telemetry.TraceTimestampFrac, 1 << fTimestampFrac},
+	{telemetry.TraceNamespaceData, 1 << fNamespaceData},
+	{telemetry.TraceQueueDepth, 1 << fQueueDepth},
+	{telemetry.TraceHopLimNodeIDWide, 1 << fNodeIDWide},
+	{telemetry.TraceIfIDsWide, 1<<fIngressIfIDWide | 1<<fEgressIfIDWide},
+	{telemetry.TraceNamespaceDataW, 1 << fNamespaceDataWide},
+	{telemetry.TraceOSS, 1<<fSchemaID | 1<<fOSSData},
+}
+
 // fieldMask returns the set of Fields (bit i = Fields[i]) a record carries
 // under the field set fs. The Liège fields follow the Trace-Type bits and
 // extension flags exactly as the ULiège exporter does; bits 4, 7, 11 and
 // 12-21 have no Liège IE and are not exported over IPFIX.
 func fieldMask(r *telemetry.Record, fs FieldSet) uint32 {
 	m := uint32(1 << fNamespace)
-	t := r.TraceType
-	if t&(telemetry.TraceHopLimNodeID|telemetry.TraceHopLimNodeIDWide) != 0 {
-		m |= 1 << fHopLim
-	}
-	if t&telemetry.TraceHopLimNodeID != 0 {
-		m |= 1 << fNodeID
-	}
-	if t&telemetry.TraceIfIDs != 0 {
-		m |= 1<<fIngressIfID | 1<<fEgressIfID
-	}
-	if t&telemetry.TraceTimestampSec != 0 {
-		m |= 1 << fTimestampSec
-	}
-	if t&telemetry.TraceTimestampFrac != 0 {
-		m |= 1 << fTimestampFrac
-	}
-	if t&telemetry.TraceNamespaceData != 0 {
-		m |= 1 << fNamespaceData
-	}
-	if t&telemetry.TraceQueueDepth != 0 {
-		m |= 1 << fQueueDepth
-	}
-	if t&telemetry.TraceHopLimNodeIDWide != 0 {
-		m |= 1 << fNodeIDWide
-	}
-	if t&telemetry.TraceIfIDsWide != 0 {
-		m |= 1<<fIngressIfIDWide | 1<<fEgressIfIDWide
-	}
-	if t&telemetry.TraceNamespaceDataW != 0 {
-		m |= 1 << fNamespaceDataWide
-	}
-	if t&telemetry.TraceOSS != 0 {
-		m |= 1<<fSchemaID | 1<<fOSSData
+	for _, tf := range traceTypeFields {
+		if r.TraceType&tf.bits != 0 {
+			m |= tf.mask
+		}
 	}
 	if r.HasFlowID {
 		m |= 1 << fFlowID
