@@ -8,11 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/dexplane/dexplane/internal/specvec"
 	"github.com/dexplane/dexplane/internal/testutil"
@@ -98,46 +95,8 @@ var linkCases = []linkCase{
 // writeCapture writes frames to a pcap or pcapng file and returns its path.
 func writeCapture(t testing.TB, lc linkCase, frames [][]byte, truncate map[int]int) string {
 	t.Helper()
-	var buf bytes.Buffer
-	ts := time.Unix(1700000000, 0)
-	ci := func(i int, f []byte) (gopacket.CaptureInfo, []byte) {
-		c := gopacket.CaptureInfo{Timestamp: ts.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(f), Length: len(f)}
-		if n, ok := truncate[i]; ok {
-			c.CaptureLength, f = n, f[:n]
-		}
-		return c, f
-	}
-	if lc.ng {
-		w, err := pcapgo.NewNgWriter(&buf, lc.lt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, f := range frames {
-			c, d := ci(i, f)
-			if err := w.WritePacket(c, d); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Flush(); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		w := pcapgo.NewWriter(&buf)
-		if err := w.WriteFileHeader(65535, lc.lt); err != nil {
-			t.Fatal(err)
-		}
-		for i, f := range frames {
-			c, d := ci(i, f)
-			if err := w.WritePacket(c, d); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	path := filepath.Join(t.TempDir(), lc.name+".cap")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testutil.WriteCapture(t, filepath.Join(t.TempDir(), lc.name+".cap"),
+		testutil.Capture{LinkType: lc.lt, NG: lc.ng, Truncate: truncate}, frames)
 }
 
 // TestDecodeJSON writes the spec vectors in every supported link type and

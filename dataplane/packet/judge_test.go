@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // This file builds the frames the independent judges (tshark here, the
@@ -258,26 +256,6 @@ func TestJudgeBadFramesParse(t *testing.T) {
 	}
 }
 
-// writePcap writes Ethernet frames to a pcap file.
-func writePcap(t *testing.T, path string, frames [][]byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	w := pcapgo.NewWriter(&buf)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
-	ts := time.Unix(1700000000, 0)
-	for i, f := range frames {
-		ci := gopacket.CaptureInfo{Timestamp: ts.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(f), Length: len(f)}
-		if err := w.WritePacket(ci, f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // tsharkVerdicts runs tshark over a pcap and returns, per frame, the
 // problems it reports: malformed, any expert info other than the note
 // tshark 4.0 gives every DEX body ("Unknown Data (not interpreted)", it does
@@ -336,7 +314,7 @@ func TestTsharkJudge(t *testing.T) {
 		frames = append(frames, g.frame)
 	}
 	path := filepath.Join(dir, "encoder.pcap")
-	writePcap(t, path, frames)
+	testutil.WriteCapture(t, path, testutil.Capture{LinkType: layers.LinkTypeEthernet}, frames)
 	for i, v := range tsharkVerdicts(t, path, len(frames)) {
 		if v != "" {
 			t.Errorf("%s: tshark: %s\n%x", good[i].name, v, good[i].frame)
@@ -354,7 +332,7 @@ func TestTsharkJudge(t *testing.T) {
 	csum[len(csum)-1] ^= 0xff
 	bad := [][]byte{padn, plen, csum}
 	path = filepath.Join(dir, "control.pcap")
-	writePcap(t, path, bad)
+	testutil.WriteCapture(t, path, testutil.Capture{LinkType: layers.LinkTypeEthernet}, bad)
 	for i, v := range tsharkVerdicts(t, path, len(bad)) {
 		if v == "" {
 			t.Errorf("negative control %d not flagged by tshark", i)

@@ -4,11 +4,13 @@
 // is missing (NeedTool, GoBin), scratch files (TempFile, WriteFile, Lines),
 // a buffer safe for a writer and concurrent readers, decoding hex vectors,
 // waiting for a condition with a deadline, golden files and the -update
-// flag that rewrites them, checking an enumeration's names, and reading
-// `dexplane decode --json` output (DecodePcap).
+// flag that rewrites them, checking an enumeration's names, writing capture
+// files (WriteCapture) and reading `dexplane decode --json` output
+// (DecodePcap).
 //
-// Besides the standard library it imports only internal/decodejson, which
-// imports nothing, so that any package's tests (including package packet's
-// internal tests) can import it without a cycle. Test-only: it imports
+// Besides the standard library it imports only gopacket and
+// internal/decodejson, neither of which imports dexplane's packages, so
+// that any package's tests (including package packet's internal tests) can
+// import it without a cycle. Test-only: it imports
 // "testing".
 package testutil
