@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
@@ -336,15 +338,7 @@ func captureWith(t *testing.T, export func(addr string)) ([][]byte, int) {
 // 127.0.0.1:port in a pcap file with LINKTYPE_IPV4 (228).
 func writePcap(t *testing.T, path string, port int, msgs [][]byte) {
 	t.Helper()
-	var b bytes.Buffer
-	le := binary.LittleEndian
-	hdr := make([]byte, 24)
-	le.PutUint32(hdr[0:], 0xa1b2c3d4)
-	le.PutUint16(hdr[4:], 2)
-	le.PutUint16(hdr[6:], 4)
-	le.PutUint32(hdr[16:], 65535)
-	le.PutUint32(hdr[20:], 228)
-	b.Write(hdr)
+	pkts := make([][]byte, len(msgs))
 	for i, m := range msgs {
 		pkt := make([]byte, 28+len(m))
 		pkt[0], pkt[8], pkt[9] = 0x45, 64, 17 // IPv4, TTL 64, UDP
@@ -361,14 +355,9 @@ func writePcap(t *testing.T, path string, port int, msgs [][]byte) {
 		binary.BigEndian.PutUint16(pkt[22:], uint16(port))
 		binary.BigEndian.PutUint16(pkt[24:], uint16(8+len(m))) // checksum 0: none
 		copy(pkt[28:], m)
-		rec := make([]byte, 16)
-		le.PutUint32(rec[0:], uint32(1700000000+i))
-		le.PutUint32(rec[8:], uint32(len(pkt)))
-		le.PutUint32(rec[12:], uint32(len(pkt)))
-		b.Write(rec)
-		b.Write(pkt)
+		pkts[i] = pkt
 	}
-	testutil.WriteFile(t, path, b.Bytes())
+	testutil.WriteCapture(t, path, testutil.Capture{LinkType: layers.LinkTypeIPv4}, pkts)
 }
 
 func colonHex(b []byte) string {
