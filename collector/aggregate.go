@@ -103,32 +103,14 @@ func (d *Decoder) delay(domain uint32, values []netflow.DataField) bool {
 		for _, c := range b {
 			x = x<<8 | uint64(c)
 		}
-		pen := fieldPEN(&v)
-		switch {
-		case pen == exporter.PEN && v.Type&^0x8000 == 0:
-			r.Namespace = uint16(x)
-		case pen == exporter.AggPEN && v.Type&^0x8000 == IEPathID:
-			r.PathID = uint32(x)
-		case pen == exporter.AggPEN && v.Type&^0x8000 == IEFromDomain:
-			r.From = uint32(x)
-		case pen == exporter.AggPEN && v.Type&^0x8000 == IEToDomain:
-			r.To = uint32(x)
-		case pen == exporter.AggPEN && v.Type&^0x8000 == IEPathHops:
-			r.Hops = uint8(x)
-		case pen == 0 && v.Type == 152:
-			r.Start = int64(x) * 1e6
-		case pen == 0 && v.Type == 153:
-			r.End = int64(x) * 1e6
-		case pen == 0 && v.Type == 2:
-			r.Packets = x
-		case pen == 0 && v.Type == IEPathDelayMean:
-			r.MeanUs = uint32(x)
-		case pen == 0 && v.Type == IEPathDelayMin:
-			r.MinUs = uint32(x)
-		case pen == 0 && v.Type == IEPathDelayMax:
-			r.MaxUs = uint32(x)
-		case pen == 0 && v.Type == IEPathDelaySum:
-			r.SumUs = x
+		// Elements with an enterprise number are matched without the
+		// enterprise bit; IANA ones as they are.
+		pen, id := fieldPEN(&v), v.Type
+		if pen != 0 {
+			id &^= 0x8000
+		}
+		if f := delayFields.Field(pen, id); f != nil {
+			f.Set(&r, x)
 		}
 	}
 	d.Delays++

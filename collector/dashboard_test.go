@@ -26,19 +26,7 @@ func TestDomainDashboard(t *testing.T) {
 	}
 	m.ObserveSegment(123, 1, 2, 50_000)
 	m.AddAggregate(1, &aggregate.Record{Key: aggregate.Key{Namespace: 123}, Packets: 1})
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	exported := map[string]bool{}
-	for _, mf := range mfs {
-		exported[mf.GetName()] = true
-		if mf.GetType().String() == "HISTOGRAM" {
-			for _, s := range []string{"_bucket", "_sum", "_count"} {
-				exported[mf.GetName()+s] = true
-			}
-		}
-	}
+	exported := grafanatest.Exported(t, reg)
 	metricRef := regexp.MustCompile(`\bdexplane_[a-zA-Z0-9_]*`)
 	used := grafanatest.CheckPanels(t, d, metricRef, exported)
 	heatmap := false

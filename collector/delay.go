@@ -1,10 +1,6 @@
 package collector
 
-import (
-	"encoding/binary"
-
-	"github.com/dexplane/dexplane/exporter"
-)
+import "github.com/dexplane/dexplane/exporter"
 
 // RFC 9951 Information Elements (IANA "IPFIX Information Elements"
 // registry, entries added for RFC 9951 in April 2026): the delay between the
@@ -39,7 +35,7 @@ const (
 )
 
 // DelayTemplate is the template of the RFC 9951 delay records that
-// `dexplane collect --ipfix-out` exports. Data record layout (58 octets,
+// `dexplane collect --ipfix-out` exports. Data record layout (59 octets,
 // big-endian):
 //
 //	10383/0  ioamNamespaceId                2
@@ -59,20 +55,36 @@ const (
 // consecutive nodes; a path record the delay from the path's first node
 // (the encapsulating node, as RFC 9951 defines the elements) to the node
 // dexDelayToDomain, for the packets that took path dexPathId.
-var DelayTemplate = exporter.NewCustomTemplate([]exporter.FieldSpec{
-	{ID: 0, Len: 2, PEN: exporter.PEN, Name: "ioamNamespaceId"},
-	{ID: IEPathID, Len: 4, PEN: exporter.AggPEN, Name: "dexPathId"},
-	{ID: IEFromDomain, Len: 4, PEN: exporter.AggPEN, Name: "dexDelayFromDomain"},
-	{ID: IEToDomain, Len: 4, PEN: exporter.AggPEN, Name: "dexDelayToDomain"},
-	{ID: IEPathHops, Len: 1, PEN: exporter.AggPEN, Name: "dexPathHopCount"},
-	{ID: 152, Len: 8, Name: "flowStartMilliseconds"},
-	{ID: 153, Len: 8, Name: "flowEndMilliseconds"},
-	{ID: 2, Len: 8, Name: "packetDeltaCount"},
-	{ID: IEPathDelayMean, Len: 4, Name: "pathDelayMeanDeltaMicroseconds"},
-	{ID: IEPathDelayMin, Len: 4, Name: "pathDelayMinDeltaMicroseconds"},
-	{ID: IEPathDelayMax, Len: 4, Name: "pathDelayMaxDeltaMicroseconds"},
-	{ID: IEPathDelaySum, Len: 8, Name: "pathDelaySumDeltaMicroseconds"},
-})
+var DelayTemplate = delayFields.Template()
+
+// delayFields are the fields of a delay record (DelayTemplate's layout):
+// they encode DelayRecord.Put and decode Decoder.delay.
+var delayFields = exporter.CustomFields[DelayRecord]{
+	{FieldSpec: exporter.FieldSpec{ID: 0, Len: 2, PEN: exporter.PEN, Name: "ioamNamespaceId"},
+		Get: func(r *DelayRecord) uint64 { return uint64(r.Namespace) }, Set: func(r *DelayRecord, x uint64) { r.Namespace = uint16(x) }},
+	{FieldSpec: exporter.FieldSpec{ID: IEPathID, Len: 4, PEN: exporter.AggPEN, Name: "dexPathId"},
+		Get: func(r *DelayRecord) uint64 { return uint64(r.PathID) }, Set: func(r *DelayRecord, x uint64) { r.PathID = uint32(x) }},
+	{FieldSpec: exporter.FieldSpec{ID: IEFromDomain, Len: 4, PEN: exporter.AggPEN, Name: "dexDelayFromDomain"},
+		Get: func(r *DelayRecord) uint64 { return uint64(r.From) }, Set: func(r *DelayRecord, x uint64) { r.From = uint32(x) }},
+	{FieldSpec: exporter.FieldSpec{ID: IEToDomain, Len: 4, PEN: exporter.AggPEN, Name: "dexDelayToDomain"},
+		Get: func(r *DelayRecord) uint64 { return uint64(r.To) }, Set: func(r *DelayRecord, x uint64) { r.To = uint32(x) }},
+	{FieldSpec: exporter.FieldSpec{ID: IEPathHops, Len: 1, PEN: exporter.AggPEN, Name: "dexPathHopCount"},
+		Get: func(r *DelayRecord) uint64 { return uint64(r.Hops) }, Set: func(r *DelayRecord, x uint64) { r.Hops = uint8(x) }},
+	{FieldSpec: exporter.FieldSpec{ID: 152, Len: 8, Name: "flowStartMilliseconds"},
+		Get: func(r *DelayRecord) uint64 { return uint64(r.Start / 1e6) }, Set: func(r *DelayRecord, x uint64) { r.Start = int64(x) * 1e6 }},
+	{FieldSpec: exporter.FieldSpec{ID: 153, Len: 8, Name: "flowEndMilliseconds"},
+		Get: func(r *DelayRecord) uint64 { return uint64(r.End / 1e6) }, Set: func(r *DelayRecord, x uint64) { r.End = int64(x) * 1e6 }},
+	{FieldSpec: exporter.FieldSpec{ID: 2, Len: 8, Name: "packetDeltaCount"},
+		Get: func(r *DelayRecord) uint64 { return r.Packets }, Set: func(r *DelayRecord, x uint64) { r.Packets = x }},
+	{FieldSpec: exporter.FieldSpec{ID: IEPathDelayMean, Len: 4, Name: "pathDelayMeanDeltaMicroseconds"},
+		Get: func(r *DelayRecord) uint64 { return uint64(r.MeanUs) }, Set: func(r *DelayRecord, x uint64) { r.MeanUs = uint32(x) }},
+	{FieldSpec: exporter.FieldSpec{ID: IEPathDelayMin, Len: 4, Name: "pathDelayMinDeltaMicroseconds"},
+		Get: func(r *DelayRecord) uint64 { return uint64(r.MinUs) }, Set: func(r *DelayRecord, x uint64) { r.MinUs = uint32(x) }},
+	{FieldSpec: exporter.FieldSpec{ID: IEPathDelayMax, Len: 4, Name: "pathDelayMaxDeltaMicroseconds"},
+		Get: func(r *DelayRecord) uint64 { return uint64(r.MaxUs) }, Set: func(r *DelayRecord, x uint64) { r.MaxUs = uint32(x) }},
+	{FieldSpec: exporter.FieldSpec{ID: IEPathDelaySum, Len: 8, Name: "pathDelaySumDeltaMicroseconds"},
+		Get: func(r *DelayRecord) uint64 { return r.SumUs }, Set: func(r *DelayRecord, x uint64) { r.SumUs = x }},
+}
 
 // DelayRecord is one segment's or path position's delay over an interval.
 // Delays are in microseconds (RFC 9951 units), negative delays (clocks that
@@ -98,21 +110,7 @@ type DelayRecord struct {
 }
 
 // Put writes r in DelayTemplate's layout (exporter.CustomRecord).
-func (r *DelayRecord) Put(d []byte) {
-	be := binary.BigEndian
-	be.PutUint16(d[0:], r.Namespace)
-	be.PutUint32(d[2:], r.PathID)
-	be.PutUint32(d[6:], r.From)
-	be.PutUint32(d[10:], r.To)
-	d[14] = r.Hops
-	be.PutUint64(d[15:], uint64(r.Start/1e6))
-	be.PutUint64(d[23:], uint64(r.End/1e6))
-	be.PutUint64(d[31:], r.Packets)
-	be.PutUint32(d[39:], r.MeanUs)
-	be.PutUint32(d[43:], r.MinUs)
-	be.PutUint32(d[47:], r.MaxUs)
-	be.PutUint64(d[51:], r.SumUs)
-}
+func (r *DelayRecord) Put(d []byte) { delayFields.Put(r, d) }
 
 type delayKey struct {
 	ns       uint16

@@ -3,11 +3,9 @@ package collector
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
@@ -56,6 +54,38 @@ func stopAndDrain(t *testing.T, p *CollectingProcess) []*Message {
 	}
 }
 
+// listen has p listen on network address addr, failing t if it cannot.
+func listen(t *testing.T, p *CollectingProcess, network, addr string) net.Addr {
+	t.Helper()
+	a, err := p.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// dial connects over network to addr, failing t if it cannot; the
+// connection is closed when the test ends.
+func dial(t *testing.T, network string, addr net.Addr) net.Conn {
+	t.Helper()
+	c, err := net.Dial(network, addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// send writes each of msgs to c, failing t on an error.
+func send(t *testing.T, c net.Conn, msgs ...[]byte) {
+	t.Helper()
+	for _, m := range msgs {
+		if _, err := c.Write(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func seqRecords(n int) []telemetry.Record {
 	recs := make([]telemetry.Record, n)
 	for i := range recs {
@@ -67,24 +97,11 @@ func seqRecords(n int) []telemetry.Record {
 
 func TestProcessUDP(t *testing.T) {
 	p := NewCollectingProcess(ProcessConfig{})
-	addr, err := p.Listen("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.Dial("udp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	addr := listen(t, p, "udp", "127.0.0.1:0")
+	conn := dial(t, "udp", addr)
 	msgs := encode(t, 7, exporter.FieldsStandard, seqRecords(5)...)
-	for _, m := range msgs {
-		if _, err := conn.Write(m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := conn.Write([]byte{0, 9, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}); err != nil { // NetFlow v9 header
-		t.Fatal(err)
-	}
+	send(t, conn, msgs...)
+	send(t, conn, []byte{0, 9, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}) // NetFlow v9 header
 	got := receive(t, p, len(msgs)+1)
 	seq := uint32(0)
 	for _, m := range got[:len(msgs)] {
@@ -122,56 +139,35 @@ func TestProcessUDP(t *testing.T) {
 // nothing, and a session's end reaches no one as an error.
 func TestProcessTCPSessions(t *testing.T) {
 	p := NewCollectingProcess(ProcessConfig{Queue: 1})
-	addr, err := p.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := listen(t, p, "tcp", "[::1]:0")
 	msgs := encode(t, 3, exporter.FieldsStandard, seqRecords(2)...)
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages, want 1 (template and data)", len(msgs))
 	}
-	a, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Write(msgs[0]); err != nil {
-		t.Fatal(err)
-	}
+	a := dial(t, "tcp", addr)
+	send(t, a, msgs[0])
 	m := receive(t, p, 1)[0]
 	if m.Err != nil || len(m.Events) != 2 || m.MissingTemplate != 0 {
 		t.Fatalf("session a: err %v, %d events, %d missing; want 2 events", m.Err, len(m.Events), m.MissingTemplate)
 	}
 	// session b: the data set alone, under the same template ID
 	data := dataOnly(t, msgs[0])
-	b, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Write(data); err != nil {
-		t.Fatal(err)
-	}
+	b := dial(t, "tcp", addr)
+	send(t, b, data)
 	m = receive(t, p, 1)[0]
 	if len(m.Events) != 0 || m.MissingTemplate != 1 || m.Exporter.String() != b.LocalAddr().String() {
 		t.Errorf("session b: %d events, %d missing from %v; want 0 events, 1 missing from %v", len(m.Events), m.MissingTemplate, m.Exporter, b.LocalAddr())
 	}
 	// session a still knows its template
-	if _, err := a.Write(data); err != nil {
-		t.Fatal(err)
-	}
+	send(t, a, data)
 	if m = receive(t, p, 1)[0]; len(m.Events) != 2 {
 		t.Errorf("session a, data only: %d events, want 2", len(m.Events))
 	}
 	a.Close()
 	b.Close()
 	// a stream that is not IPFIX ends its session with a SessionError
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, "tcp", addr)
+	send(t, c, []byte("GET / HTTP/1.1\r\n\r\n"))
 	m = receive(t, p, 1)[0]
 	var se *SessionError
 	if !errors.As(m.Err, &se) || !errors.Is(m.Err, ErrVersion) || se.Exporter.String() != c.LocalAddr().String() {
@@ -207,15 +203,8 @@ func dataOnly(t testing.TB, msg []byte) []byte {
 // consumer, in order, and Messages is closed after them.
 func TestProcessStopDelivers(t *testing.T) {
 	p := NewCollectingProcess(ProcessConfig{Queue: 1})
-	addr, err := p.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	addr := listen(t, p, "tcp", "127.0.0.1:0")
+	c := dial(t, "tcp", addr)
 	const n = 8
 	msgs := encode(t, 1, exporter.FieldsStandard, seqRecords(1)...)
 	data := dataOnly(t, msgs[0])
@@ -223,9 +212,7 @@ func TestProcessStopDelivers(t *testing.T) {
 	for range n - 1 {
 		stream = append(stream, data...)
 	}
-	if _, err := c.Write(stream); err != nil {
-		t.Fatal(err)
-	}
+	send(t, c, stream)
 	first := receive(t, p, 1) // the session is now blocked on the full queue
 	time.Sleep(100 * time.Millisecond)
 	got := append(first, stopAndDrain(t, p)...)
@@ -248,11 +235,7 @@ func TestProcessTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(ca.File)
-	if err != nil || !pool.AppendCertsFromPEM(pem) {
-		t.Fatal("CA", err)
-	}
+	pool := ca.Pool()
 	if _, err := NewCollectingProcess(ProcessConfig{}).Listen("tls", "127.0.0.1:0"); !errors.Is(err, ErrNoTLS) {
 		t.Errorf("tls without configuration: %v, want ErrNoTLS", err)
 	}
@@ -261,10 +244,7 @@ func TestProcessTLS(t *testing.T) {
 	}
 	p := NewCollectingProcess(ProcessConfig{TLS: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}})
-	addr, err := p.Listen("tls", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := listen(t, p, "tls", "127.0.0.1:0")
 	client := &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 	// without a client certificate: refused, a SessionError
 	if c, err := tls.Dial("tcp", addr.String(), client); err == nil {
@@ -286,11 +266,7 @@ func TestProcessTLS(t *testing.T) {
 	}
 	defer c.Close()
 	msgs := encode(t, 5, exporter.FieldsStandard, seqRecords(3)...)
-	for _, m := range msgs {
-		if _, err := c.Write(m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	send(t, c, msgs...)
 	n := 0
 	for _, m := range receive(t, p, len(msgs)) {
 		if m.Err != nil {

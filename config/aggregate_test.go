@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/policy"
-	"gopkg.in/yaml.v3"
 )
 
 func TestExportAggregateAndPartition(t *testing.T) {
@@ -87,14 +86,7 @@ func TestRouteAggregate(t *testing.T) {
 		}
 	}
 	// Marshalled and parsed again, the overrides survive.
-	out, err := yaml.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2, err := Parse("m.yaml", out)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	c2, out := normalise(t, "m.yaml", c)
 	if s2, _ := c2.Compile(nil); len(s2.Export.Aggregate.Routes) != 3 || s2.Export.Aggregate.Routes[2] != want[2] || s2.Export.Aggregate.Routes[0] != want[0] {
 		t.Fatalf("after marshal: %+v\n%s", s2.Export.Aggregate, out)
 	}

@@ -26,20 +26,30 @@ func TestExamples(t *testing.T) {
 			if _, err := c.Compile(nil); err != nil {
 				t.Fatalf("Compile: %v", err)
 			}
-			out, err := yaml.Marshal(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c2, err := Parse(f+" (normalised)", out)
-			if err != nil {
-				t.Fatalf("normalised form does not parse: %v\n%s", err, out)
-			}
-			out2, _ := yaml.Marshal(c2)
-			if string(out) != string(out2) {
-				t.Errorf("normalisation is not idempotent:\n%s\n---\n%s", out, out2)
-			}
+			normalise(t, f, c)
 		})
 	}
+}
+
+// normalise marshals c to YAML and parses that again (its normalised form,
+// named name " (normalised)"); it fails t if the normalised form does not
+// parse or does not marshal to the same YAML, and returns the Config parsed
+// from it and the YAML.
+func normalise(t testing.TB, name string, c *Config) (*Config, []byte) {
+	t.Helper()
+	out, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := Parse(name+" (normalised)", out)
+	if err != nil {
+		t.Fatalf("normalised form does not parse: %v\n%s", err, out)
+	}
+	out2, _ := yaml.Marshal(c2)
+	if string(out) != string(out2) {
+		t.Fatalf("normalisation is not idempotent:\n%s\n---\n%s", out, out2)
+	}
+	return c2, out
 }
 
 func TestEmbeddedExamples(t *testing.T) {

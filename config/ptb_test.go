@@ -9,7 +9,7 @@ import (
 // node.address (the source of the ICMPv6 messages) is refused at the
 // option's line; with node.address, or false, it loads and compiles.
 func TestPacketTooBigNeedsNodeAddress(t *testing.T) {
-	noAddr := edit(t, "  address: 2001:db8::1", "  id: 1", "    tundst: 2001:db8::4", "    tunsrc: 2001:db8::3\n    tundst: 2001:db8::4")
+	noAddr := edit("  address: 2001:db8::1", "  id: 1", "    tundst: 2001:db8::4", "    tunsrc: 2001:db8::3\n    tundst: 2001:db8::4")
 	for _, tc := range []struct {
 		name, yaml, want string
 	}{

@@ -253,6 +253,15 @@ func (d *decoder) structuredRoute(n *yaml.Node, path string, in *routeInput) map
 			*v, *ok = d.number(n, p, hi)
 		}
 	}
+	// section decodes a sub-mapping with fields, records in *has that it
+	// is present and keeps its node as site key.
+	section := func(key string, has *bool, fields ...field) func(*yaml.Node, string) {
+		return func(n *yaml.Node, p string) {
+			*has = true
+			site.nodes[key] = n
+			d.mapping(n, p, fields)
+		}
+	}
 	d.mapping(n, path, []field{
 		{"prefix", true, func(n *yaml.Node, p string) {
 			site.nodes["prefix"] = n
@@ -284,28 +293,20 @@ func (d *decoder) structuredRoute(n *yaml.Node, path string, in *routeInput) map
 			}
 			in.freq = Freq{k, nn}
 		}},
-		{"trace", false, func(n *yaml.Node, p string) {
-			in.hasTrace = true
-			site.nodes["trace"] = n
-			d.mapping(n, p, []field{
-				{"type", true, number("trace.type", 0xFFFFFFFF, &in.tType, &in.tTypeOK)},
-				{"ns", true, number("trace.ns", 0xFFFF, &in.tNS, &in.tNSOK)},
-				{"size", true, number("trace.size", 0xFFFFFFFF, &in.tSize, &in.tSizeOK)},
-			})
-		}},
+		{"trace", false, section("trace", &in.hasTrace,
+			field{"type", true, number("trace.type", 0xFFFFFFFF, &in.tType, &in.tTypeOK)},
+			field{"ns", true, number("trace.ns", 0xFFFF, &in.tNS, &in.tNSOK)},
+			field{"size", true, number("trace.size", 0xFFFFFFFF, &in.tSize, &in.tSizeOK)},
+		)},
 		{"aggregate", false, func(n *yaml.Node, p string) {
 			site.nodes["aggregate"] = n
 			d.routeAggregate(n, p, in)
 		}},
-		{"dex", false, func(n *yaml.Node, p string) {
-			in.hasDEX = true
-			site.nodes["dex"] = n
-			d.mapping(n, p, []field{
-				{"ns", true, number("ns", 0xFFFF, &in.ns, &in.nsOK)},
-				{"trace_type", true, number("trace_type", 0xFFFFFFFF, &in.traceType, &in.traceOK)},
-				{"ext_flags", false, number("ext_flags", 0xFF, &in.extFlags, &in.extOK)},
-			})
-		}},
+		{"dex", false, section("dex", &in.hasDEX,
+			field{"ns", true, number("ns", 0xFFFF, &in.ns, &in.nsOK)},
+			field{"trace_type", true, number("trace_type", 0xFFFFFFFF, &in.traceType, &in.traceOK)},
+			field{"ext_flags", false, number("ext_flags", 0xFF, &in.extFlags, &in.extOK)},
+		)},
 	})
 	if _, given := site.nodes["ext_flags"]; !given {
 		in.extOK = true // default 0
@@ -376,7 +377,7 @@ func (d *decoder) finishRoute(in *routeInput, site routeSite, c *Config, nsKnown
 	if in.hasTrace {
 		r.Trace = &Trace{}
 		if in.tTypeOK {
-			if msg := ptoTraceTypeProblem(in.tType); msg != "" {
+			if msg := traceTypeProblem(in.tType, true); msg != "" {
 				fail("trace.type", "%s", msg)
 			}
 			r.Trace.Type = Hex(in.tType)
@@ -405,7 +406,7 @@ func (d *decoder) finishRoute(in *routeInput, site routeSite, c *Config, nsKnown
 		return r, ok
 	}
 	if in.traceOK {
-		if msg := traceTypeProblem(in.traceType); msg != "" {
+		if msg := traceTypeProblem(in.traceType, false); msg != "" {
 			fail("trace_type", "%s", msg)
 		}
 		r.DEX.TraceType = Hex(in.traceType)
@@ -425,25 +426,6 @@ func (d *decoder) finishRoute(in *routeInput, site routeSite, c *Config, nsKnown
 	return r, ok && in.traceOK && in.nsOK && in.extOK
 }
 
-// traceTypeProblem returns why t is not a valid DEX IOAM-Trace-Type, or "".
-// The rules are the kernel's (ioam6_validate_dex_hdr) plus reserved bit 23.
-func traceTypeProblem(t uint64) string {
-	v := fmt.Sprintf("0x%06x", t)
-	switch {
-	case t > uint64(policy.TraceTypeMask):
-		return v + ": wider than 24 bits (0x000001 to 0xffffff)"
-	case t == 0:
-		return v + ": must not be 0; set the bit of at least one field to export (bits 0-11, 22)"
-	case uint32(t)&policy.TraceTypeChecksum != 0:
-		return v + ": bit 7 (0x010000, checksum complement) must be 0 for DEX"
-	case uint32(t)&policy.TraceTypeUndefined != 0:
-		return v + ": bits 12-21 (0x000ffc) are undefined and must be 0"
-	case uint32(t)&policy.TraceTypeReserved != 0:
-		return v + ": bit 23 (0x000001) is reserved and must be 0"
-	}
-	return ""
-}
-
 // knownText lists the configured namespaces for an error message.
 func knownText(nsKnown map[uint16]bool) string {
 	if len(nsKnown) == 0 {
@@ -452,19 +434,26 @@ func knownText(nsKnown map[uint16]bool) string {
 	return "configured: " + strings.Join(sortedKeys(nsKnown), ", ")
 }
 
-// ptoTraceTypeProblem returns why t is not a valid Pre-allocated Trace
-// IOAM-Trace-Type, or "". The rules are the kernel's
-// (ioam6_validate_trace_hdr: not 0, bits 12-21 clear; bit 7, checksum
-// complement, is accepted and filled with 0xffffffff) plus reserved bit 23.
-func ptoTraceTypeProblem(t uint64) string {
+// traceTypeProblem returns why t is not a valid IOAM-Trace-Type, or "":
+// of a DEX option (pto false; the kernel's ioam6_validate_dex_hdr rules) or
+// of a Pre-allocated Trace (pto true; ioam6_validate_trace_hdr: not 0, bits
+// 12-21 clear; bit 7, checksum complement, is accepted and filled with
+// 0xffffffff), plus reserved bit 23 for both.
+func traceTypeProblem(t uint64, pto bool) string {
 	v := fmt.Sprintf("0x%06x", t)
 	switch {
 	case t > uint64(policy.TraceTypeMask):
 		return v + ": wider than 24 bits (0x000001 to 0xffffff)"
-	case t == 0:
+	case t == 0 && pto:
 		return v + ": must not be 0; set the bit of at least one field each node writes (bits 0-11, 22)"
-	case uint32(t)&policy.TraceTypeUndefined != 0:
+	case t == 0:
+		return v + ": must not be 0; set the bit of at least one field to export (bits 0-11, 22)"
+	case !pto && uint32(t)&policy.TraceTypeChecksum != 0:
+		return v + ": bit 7 (0x010000, checksum complement) must be 0 for DEX"
+	case uint32(t)&policy.TraceTypeUndefined != 0 && pto:
 		return v + ": bits 12-21 (0x000ffc) are undefined and must be 0 (Linux refuses them too)"
+	case uint32(t)&policy.TraceTypeUndefined != 0:
+		return v + ": bits 12-21 (0x000ffc) are undefined and must be 0"
 	case uint32(t)&policy.TraceTypeReserved != 0:
 		return v + ": bit 23 (0x000001) is reserved and must be 0"
 	}

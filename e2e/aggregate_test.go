@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -8,8 +9,6 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/config"
-	"github.com/dexplane/dexplane/internal/testbed"
-	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // TestAggregateAtNode runs the demo domain with R1, R2 and R3 aggregating
@@ -24,11 +23,9 @@ import (
 // the second address R1 sends per-packet records (and no aggregate) whose
 // figures equal R4's, while R2 and R3 still aggregate them.
 func TestAggregateAtNode(t *testing.T) {
-	testbed.SkipIfNotRoot(t)
-	bin := testutil.BuildDexplane(t)
 	const flows, count = 7, 2100
 	second := netip.MustParseAddr("2001:db8:1::c")
-	outs := runMgmtDomain(t, bin, 1, flows, count, func(n int, cfg *config.Config) {
+	text := runMgmtDomain(t, 1, flows, count, func(n int, cfg *config.Config) {
 		if n == 1 || n == 2 || n == 3 {
 			cfg.Export.Aggregate = config.Aggregate{Interval: config.Duration(200 * time.Millisecond)}
 		}
@@ -38,24 +35,19 @@ func TestAggregateAtNode(t *testing.T) {
 			r.Aggregate = &config.RouteAggregate{Interval: 0}
 			cfg.Routes = append(cfg.Routes, r)
 		}
-	}, second)
-	text := outs[0].String()
-	perPacket := regexp.MustCompile(`(?m)^  node (\d+): received (\d+), seq (\d+)\.\.(\d+), lost (\d+)`)
+	}, second)[0]
 	agg := regexp.MustCompile(`(?m)^flow ns=123 id=0x([0-9a-f]{8}) node (\d+)(?: route (\d+))?: (\d+) aggregate record\(s\) for (\d+) packet\(s\), \d+ octets, seq (\d+)\.\.(\d+), lost (\d+)`)
-	flowRe := regexp.MustCompile(`(?m)^flow ns=123 id=0x([0-9a-f]{8})$`)
 	// per-packet figures by flow: the summary lists nodes under each flow
 	type fig struct{ packets, first, last, lost string }
 	pp := map[string]map[string]fig{}
-	blocks := flowRe.FindAllStringSubmatchIndex(text, -1)
-	for i, b := range blocks {
-		end := len(text)
-		if i+1 < len(blocks) {
-			end = blocks[i+1][0]
+	for _, f := range collectFlows(text) {
+		if f.ns != 123 {
+			continue
 		}
-		id := text[b[2]:b[3]]
+		id := fmt.Sprintf("%08x", f.id)
 		pp[id] = map[string]fig{}
-		for _, m := range perPacket.FindAllStringSubmatch(text[b[1]:end], -1) {
-			pp[id][m[1]] = fig{m[2], m[3], m[4], m[5]}
+		for _, n := range f.nodes {
+			pp[id][n.node] = fig{strconv.Itoa(n.received), n.first, n.last, n.lost}
 		}
 	}
 	// R1's per-packet flows are those of the route with interval 0.

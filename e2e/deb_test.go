@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // TestDebPackage builds the Debian package with scripts/deb.sh (what `make
@@ -18,9 +19,7 @@ import (
 func TestDebPackage(t *testing.T) {
 	testbed.SkipIfNotRoot(t)
 	for _, tool := range []string{"dpkg", "dpkg-deb", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
+		testutil.NeedTool(t, tool, "Debian's dpkg, and go")
 	}
 	if exec.Command("dpkg", "-s", "dexplane").Run() == nil {
 		t.Skip("a dexplane package is installed on this machine; not replacing it")

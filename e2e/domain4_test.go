@@ -17,7 +17,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -28,9 +27,9 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
-	"gopkg.in/yaml.v3"
 
 	"github.com/dexplane/dexplane/config"
+	"github.com/dexplane/dexplane/internal/decodejson"
 	"github.com/dexplane/dexplane/internal/probe"
 	"github.com/dexplane/dexplane/internal/testbed"
 	"github.com/dexplane/dexplane/internal/testutil"
@@ -77,9 +76,7 @@ var d4ReadyAddr = netip.MustParseAddr("2001:db8:1::c")
 func TestDomain4(t *testing.T) {
 	testbed.SkipIfNotRoot(t)
 	for _, tool := range []string{"tcpdump", "tshark", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (scripts/install-deps.sh): %v", tool, err)
-		}
+		testutil.NeedTool(t, tool, "scripts/install-deps.sh")
 	}
 	bin := testutil.BuildDexplane(t)
 	cases := []d4Case{
@@ -132,8 +129,8 @@ func TestDomain4(t *testing.T) {
 // d4Result is what one run of the domain produced.
 type d4Result struct {
 	cfgs     [4]*config.Config // as written for R1..R4
-	links    [3][]testutil.DecodedPacket
-	hostB    []testutil.DecodedPacket
+	links    [3][]decodejson.Packet
+	hostB    []decodejson.Packet
 	linkIDs  [3][]int // per captured packet: route index from its probe header, or -1
 	hostBIDs []int
 	records  [4][]map[string]any
@@ -291,18 +288,7 @@ func writeD4Config(t *testing.T, c d4Case, i int, recFile, path string) *config.
 	cfg.Options.Strip = !c.noStrip
 	cfg.Export.Outputs = []config.Output{{Format: "json", Path: recFile}}
 	cfg.Export.RateLimit = config.RateLimit{RecordsPerSecond: 1_000_000, CapacityFraction: 0}
-	data, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	back, err := config.Load(path)
-	if err != nil {
-		t.Fatalf("derived configuration of R%d does not load: %v\n%s", i, err, data)
-	}
-	return back
+	return saveConfig(t, path, cfg)
 }
 
 // d4SampledPkt is what the wire says about one packet that carries DEX.
@@ -391,7 +377,7 @@ func checkDomain4(t *testing.T, c d4Case, res *d4Result) {
 // sampled, frames the XDP program forwards overtake those that visit
 // userspace, so capture order is not send order. withDEX false means no
 // packet may carry IOAM (R4→host-b with stripping on).
-func d4CheckLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts []testutil.DecodedPacket, ids []int,
+func d4CheckLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pkts []decodejson.Packet, ids []int,
 	selected func(int) bool, withDEX bool) []d4SampledPkt {
 	t.Helper()
 	r1 := cfgs[0]
@@ -412,7 +398,7 @@ func d4CheckLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pk
 	if len(ids) != len(pkts) {
 		t.Fatalf("%s: %d packets decoded, %d read from the pcap", name, len(pkts), len(ids))
 	}
-	byJ := make([]*testutil.DecodedPacket, d4Count)
+	byJ := make([]*decodejson.Packet, d4Count)
 	for i := range pkts {
 		p := &pkts[i]
 		if !p.OK {
@@ -717,7 +703,7 @@ func d4First[T any](s []T) any {
 // each packet's decoded headers, in route order (ids from d4ProbeIndexes;
 // packets without a probe header, the readiness pings, come first in
 // capture order).
-func d4WireView(pkts []testutil.DecodedPacket, ids []int) []string {
+func d4WireView(pkts []decodejson.Packet, ids []int) []string {
 	type e struct {
 		j int
 		s string

@@ -11,23 +11,21 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/internal/testbed"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
-// dexNode is a `dexplane run` process inside a testbed namespace.
+// dexNode is a `dexplane run` process inside a testbed namespace; Log
+// holds its stdout and stderr.
 type dexNode struct {
+	*testutil.Proc
 	name string
-	cmd  *exec.Cmd
-	log  *testutil.LockedBuffer // stdout and stderr
-	done chan struct{}          // closed when the process has exited
-	err  error                  // Wait's result, valid after done
-	once sync.Once
 }
 
 // startDexNode starts `bin run -c cfg --netns NS` for ns. It does not wait
@@ -35,66 +33,41 @@ type dexNode struct {
 // if the test did not stop it.
 func startDexNode(t *testing.T, bin string, ns *testbed.Netns, cfg string) *dexNode {
 	t.Helper()
-	n := &dexNode{name: ns.Node, log: &testutil.LockedBuffer{}, done: make(chan struct{})}
-	n.cmd = exec.Command(bin, "run", "-c", cfg, "--netns", ns.Name)
-	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
-	if err := n.cmd.Start(); err != nil {
-		t.Fatalf("start dexplane on %s: %v", ns.Node, err)
-	}
-	go func() {
-		n.err = n.cmd.Wait()
-		close(n.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-n.done:
-		default:
-			_ = n.cmd.Process.Kill()
-			<-n.done
-		}
-	})
-	return n
+	return &dexNode{Proc: testutil.Start(t, bin, "run", "-c", cfg, "--netns", ns.Name), name: ns.Node}
 }
 
 // waitForwarding waits until the node logged that it forwards (the run
 // command logs msg=forwarding once the data plane is attached), or fails.
 func (n *dexNode) waitForwarding(timeout time.Duration) error {
-	exited := false
-	if testutil.Within(timeout, func() bool {
-		if strings.Contains(n.log.String(), "msg=forwarding") {
-			return true
-		}
-		select {
-		case <-n.done:
-			exited = true
-			return true
-		default:
-			return false
-		}
-	}) && !exited {
-		return nil
+	if err := n.WaitLog("msg=forwarding", timeout); err != nil {
+		return fmt.Errorf("dexplane on %s: %w", n.name, err)
 	}
-	if exited {
-		return fmt.Errorf("dexplane on %s exited before forwarding: %v\n%s", n.name, n.err, n.log.String())
-	}
-	return fmt.Errorf("dexplane on %s not forwarding after %v:\n%s", n.name, timeout, n.log.String())
+	return nil
 }
 
 // stop sends SIGTERM (the node detaches and flushes its outputs) and waits
 // up to 15 s; it returns an error unless the process exited with status 0.
 func (n *dexNode) stop() error {
-	n.once.Do(func() { _ = n.cmd.Process.Signal(syscall.SIGTERM) })
-	select {
-	case <-n.done:
-	case <-time.After(15 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-n.done
-		return fmt.Errorf("dexplane on %s ignored SIGTERM for 15 s; killed:\n%s", n.name, n.log.String())
-	}
-	if n.err != nil {
-		return fmt.Errorf("dexplane on %s: %v\n%s", n.name, n.err, n.log.String())
+	if err := n.Stop(15 * time.Second); err != nil {
+		return fmt.Errorf("dexplane on %s: %w", n.name, err)
 	}
 	return nil
+}
+
+// saveConfig writes cfg as YAML to path and returns it as config.Load reads
+// it back; it fails t if the derived file does not load.
+func saveConfig(t *testing.T, path string, cfg *config.Config) *config.Config {
+	t.Helper()
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WriteFile(t, path, data)
+	back, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("derived configuration %s does not load: %v\n%s", path, err, data)
+	}
+	return back
 }
 
 // readJSONRecords reads a file of exporter JSON records (one object per

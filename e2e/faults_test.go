@@ -18,15 +18,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/internal/metrics"
@@ -54,9 +51,7 @@ type faultBed struct {
 func newFaultBed(t *testing.T, topo testbed.Topology) *faultBed {
 	t.Helper()
 	testbed.SkipIfNotRoot(t)
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skipf("needs the go tool to build dexplane: %v", err)
-	}
+	testutil.NeedTool(t, "go", "to build dexplane")
 	b := &faultBed{t: t, bin: testutil.BuildDexplane(t), tb: testbed.New(t, topo), dir: t.TempDir()}
 	b.tb.HostA.Sysctl(t, "net.ipv6.auto_flowlabels", "0")
 	return b
@@ -82,17 +77,8 @@ func (b *faultBed) writeConfig(n int, name string, edit func(*config.Config)) st
 	if edit != nil {
 		edit(cfg)
 	}
-	data, err := yaml.Marshal(cfg)
-	if err != nil {
-		b.t.Fatal(err)
-	}
 	path := filepath.Join(b.dir, name)
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		b.t.Fatal(err)
-	}
-	if _, err := config.Load(path); err != nil {
-		b.t.Fatalf("derived configuration %s does not load: %v\n%s", name, err, data)
-	}
+	saveConfig(b.t, path, cfg)
 	return path
 }
 
@@ -147,10 +133,7 @@ type faultTally struct {
 }
 
 // sender is a `dexplane probe send` running in host-a.
-type sender struct {
-	cmd *exec.Cmd
-	out *testutil.LockedBuffer
-}
+type sender struct{ *testutil.Proc }
 
 // sendAsync starts count datagrams of size octets at rate per second to
 // host-b port from source port sport.
@@ -163,28 +146,17 @@ func (b *faultBed) sendAsync(port, sport, count, rate, size int) *sender {
 // one socket each), count datagrams in all, round-robin.
 func (b *faultBed) sendFlows(port, sport, flows, count, rate, size int) *sender {
 	b.t.Helper()
-	s := &sender{out: &testutil.LockedBuffer{}}
-	s.cmd = b.tb.HostA.Command(b.bin, "probe", "send", "-to", netip.AddrPortFrom(b.tb.AddrB, uint16(port)).String(),
+	return &sender{testutil.StartCmd(b.t, b.tb.HostA.Command(b.bin, "probe", "send", "-to", netip.AddrPortFrom(b.tb.AddrB, uint16(port)).String(),
 		"-sport", fmt.Sprint(sport), "-flows", fmt.Sprint(flows),
-		"-count", fmt.Sprint(count), "-rate", fmt.Sprint(rate), "-size", fmt.Sprint(size))
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := s.cmd.Start(); err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Cleanup(func() {
-		if s.cmd.ProcessState == nil {
-			_ = s.cmd.Process.Kill()
-			_ = s.cmd.Wait()
-		}
-	})
-	return s
+		"-count", fmt.Sprint(count), "-rate", fmt.Sprint(rate), "-size", fmt.Sprint(size)))}
 }
 
 // wait waits for the sender to finish.
 func (s *sender) wait(t *testing.T) {
 	t.Helper()
-	if err := s.cmd.Wait(); err != nil {
-		t.Fatalf("probe send: %v\n%s", err, s.out.String())
+	<-s.Done()
+	if err := s.Err(); err != nil {
+		t.Fatalf("probe send: %v\n%s", err, s.Log.String())
 	}
 }
 
@@ -264,6 +236,14 @@ func nodeSum(s metrics.Stats, f func(*metrics.NodeStats) uint64) (n uint64) {
 	return n
 }
 
+// xdpPackets is port 0's XDP count of reason in s (0 if s has no port).
+func xdpPackets(s metrics.Stats, reason string) uint64 {
+	if len(s.Ports) == 0 {
+		return 0
+	}
+	return s.Ports[0].XDP[reason].Packets
+}
+
 // generation returns the configuration generation of s (0 if absent).
 func generation(s metrics.Stats) uint64 {
 	if s.Config == nil {
@@ -275,10 +255,8 @@ func generation(s metrics.Stats) uint64 {
 // alive fails t if the node has exited.
 func alive(t *testing.T, n *dexNode) {
 	t.Helper()
-	select {
-	case <-n.done:
-		t.Fatalf("dexplane on %s exited: %v\n%s", n.name, n.err, n.log.String())
-	default:
+	if n.Exited() {
+		t.Fatalf("dexplane on %s exited: %v\n%s", n.name, n.Err(), n.Log.String())
 	}
 }
 
@@ -315,12 +293,12 @@ func TestFaultSIGHUPReload(t *testing.T) {
 	s0 := b.stats(b.tb.DUT())
 
 	b.writeConfig(1, "r1.yaml", setFreq(1, 2))
-	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := n.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	s1, ok := b.waitStats(b.tb.DUT(), 5*time.Second, func(s metrics.Stats) bool { return generation(s) > generation(s0) })
 	if !ok {
-		t.Fatalf("generation still %d 5 s after SIGHUP:\n%s", generation(s1), n.log.String())
+		t.Fatalf("generation still %d 5 s after SIGHUP:\n%s", generation(s1), n.Log.String())
 	}
 	if g0, g1 := generation(s0), generation(s1); g1 != g0+1 {
 		t.Errorf("generation %d → %d after one SIGHUP, want +1", g0, g1)
@@ -376,7 +354,7 @@ func TestFaultSIGHUPBrokenConfig(t *testing.T) {
 		if err := os.WriteFile(cfg, []byte(c.text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		if err := n.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
 		s, ok := b.waitStats(b.tb.DUT(), 5*time.Second, func(s metrics.Stats) bool {
@@ -388,8 +366,8 @@ func TestFaultSIGHUPBrokenConfig(t *testing.T) {
 		if generation(s) != generation(s0) {
 			t.Errorf("%s: generation %d after a failed reload, want %d", c.name, generation(s), generation(s0))
 		}
-		if want := fmt.Sprintf("%s:%d:", cfg, c.line); !strings.Contains(n.log.String(), want) {
-			t.Errorf("%s: log does not name %q:\n%s", c.name, want, n.log.String())
+		if want := fmt.Sprintf("%s:%d:", cfg, c.line); !strings.Contains(n.Log.String(), want) {
+			t.Errorf("%s: log does not name %q:\n%s", c.name, want, n.Log.String())
 		}
 		const count = 200
 		expectStream(t, c.name+": after the failed reload (still 1/2)", b.stream(count, 5000, 100), count, count/2)
@@ -413,7 +391,7 @@ func TestFaultSIGHUPStorm(t *testing.T) {
 	snd := b.sendAsync(faultPort, 40000, count, 2000, 200)
 	time.Sleep(200 * time.Millisecond)
 	for range 100 {
-		if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		if err := n.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -452,10 +430,8 @@ func TestFaultSIGKILLRestart(t *testing.T) {
 	l := b.listen(faultPort)
 	snd := b.sendAsync(faultPort, 40000, 1000, 2000, 100)
 	time.Sleep(200 * time.Millisecond)
-	if err := n.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-n.done
+	alive(t, n)
+	n.Kill()
 	snd.wait(t)
 	lost := collect(l, 1000)
 	t.Logf("SIGKILL under traffic: host-b %v; XDP left behind: west %q east %q",

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -11,9 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/dexplane/dexplane/dataplane"
-	"github.com/dexplane/dexplane/dataplane/handle"
-	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
@@ -248,53 +244,7 @@ func TestHostileDataPlane(t *testing.T) {
 
 // hostileRole runs the table through one engine start in role r.
 func hostileRole(t *testing.T, tb *testbed.Testbed, r telemetry.Role, steer policy.Steer, tx *hostileSender, rx *hostileCapture) {
-	spec := hostile.Spec(r)
-	s, err := policy.New(spec, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := dataplane.Options{
-		Ports:  [2]string{testbed.West, testbed.East},
-		Attach: policy.AttachGeneric,
-		Steer:  steer,
-		Policy: s,
-	}
-	for i, p := range spec.Ports {
-		opts.Roles[i] = p.Domain
-	}
-	var (
-		e       *dataplane.Engine
-		nodes   []*node.Handler
-		nodeErr error
-	)
-	opts.Handler = func(int) handle.Handler {
-		cfg := node.Config{Policy: e.Policy()}
-		if steer == policy.SteerSampled {
-			cfg.Presampled = dataplane.Presampled
-		}
-		n, err := node.New(cfg)
-		if err != nil {
-			nodeErr = err
-			return handle.Identity{}
-		}
-		nodes = append(nodes, n)
-		return n
-	}
-	if e, err = dataplane.New(opts); err != nil {
-		t.Fatal(err)
-	}
-	if err := tb.DUT().Do(func() error { return e.Start(context.Background()) }); err != nil {
-		t.Fatalf("engine start: %v", err)
-	}
-	defer func() {
-		if err := e.Stop(); err != nil {
-			t.Errorf("engine stop: %v", err)
-		}
-	}()
-	if nodeErr != nil || len(nodes) != 1 {
-		t.Fatalf("node.New: %v (%d nodes)", nodeErr, len(nodes))
-	}
-	n := nodes[0]
+	e, n := startNode(t, tb.DUT(), hostile.Spec(r), steer)
 	for f, err := rx.next(50 * time.Millisecond); f != nil || err != nil; f, err = rx.next(50 * time.Millisecond) {
 		if err != nil {
 			t.Fatal(err)

@@ -26,18 +26,8 @@ func TestOrderWindowKeepsFlowOrder(t *testing.T) {
 	n := b.start(dut, cfg)
 	b.ready()
 
-	order := func(s metrics.Stats) uint64 {
-		if len(s.Ports) == 0 {
-			return 0
-		}
-		return s.Ports[0].XDP["order"].Packets
-	}
-	sampled := func(s metrics.Stats) uint64 {
-		if len(s.Ports) == 0 {
-			return 0
-		}
-		return s.Ports[0].XDP["sampled"].Packets
-	}
+	order := func(s metrics.Stats) uint64 { return xdpPackets(s, "order") }
+	sampled := func(s metrics.Stats) uint64 { return xdpPackets(s, "sampled") }
 	s0 := b.stats(dut)
 	const count = 20000
 	tl := b.stream(count, 20000, 100)

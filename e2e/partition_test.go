@@ -3,17 +3,11 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/exporter"
@@ -27,52 +21,37 @@ import (
 // collector must see complete paths (all four nodes, every packet) for the
 // flows the hash gives it, and no record of any other flow.
 func TestPartitionFlow(t *testing.T) {
-	testbed.SkipIfNotRoot(t)
-	bin := testutil.BuildDexplane(t)
 	const (
 		flows = 13 // coprime with the 1-in-10 sampler: every flow gets samples
 		count = 2600
 		m     = 3
 	)
-	outs := runMgmtDomain(t, bin, m, flows, count, nil)
-	flowRe := regexp.MustCompile(`(?m)^flow ns=(\d+) id=0x([0-9a-f]{8})$`)
-	nodeRe := regexp.MustCompile(`^  node (\d+): received (\d+),`)
-	pathRe := regexp.MustCompile(`^  path ([0-9 >]+): (\d+) packet\(s\)`)
+	outs := runMgmtDomain(t, m, flows, count, nil)
+	pathRe := regexp.MustCompile(`(?m)^  path ([0-9 >]+): (\d+) packet\(s\)`)
 	seen := map[uint32]int{}
 	var packets int
 	recRe := regexp.MustCompile(`--- (\d+) record\(s\)`)
-	for c := range m {
-		text := outs[c].String()
+	for c, text := range outs {
 		mine := 0
-		for _, block := range flowRe.FindAllStringSubmatchIndex(text, -1) {
-			ns, _ := strconv.Atoi(text[block[2]:block[3]])
-			id64, _ := strconv.ParseUint(text[block[4]:block[5]], 16, 32)
-			id := uint32(id64)
-			if want := exporter.PartitionIndex(uint16(ns), id, m); want != c {
-				t.Errorf("collector %d got flow %#x of collector %d", c, id, want)
+		for _, f := range collectFlows(text) {
+			if want := exporter.PartitionIndex(f.ns, f.id, m); want != c {
+				t.Errorf("collector %d got flow %#x of collector %d", c, f.id, want)
 			}
-			if prev, dup := seen[id]; dup {
-				t.Errorf("flow %#x at collectors %d and %d", id, prev, c)
+			if prev, dup := seen[f.id]; dup {
+				t.Errorf("flow %#x at collectors %d and %d", f.id, prev, c)
 			}
-			seen[id] = c
-			rest := text[block[1]:]
-			if next := flowRe.FindStringIndex(rest); next != nil {
-				rest = rest[:next[0]]
-			}
+			seen[f.id] = c
 			var received []int
 			var paths []string
-			for _, l := range strings.Split(rest, "\n") {
-				if mm := nodeRe.FindStringSubmatch(l); mm != nil {
-					n, _ := strconv.Atoi(mm[2])
-					received = append(received, n)
-				}
-				if mm := pathRe.FindStringSubmatch(l); mm != nil {
-					paths = append(paths, mm[1]+": "+mm[2])
-				}
+			for _, n := range f.nodes {
+				received = append(received, n.received)
+			}
+			for _, mm := range pathRe.FindAllStringSubmatch(f.text, -1) {
+				paths = append(paths, mm[1]+": "+mm[2])
 			}
 			if len(received) != 4 || received[0] == 0 || received[1] != received[0] || received[2] != received[0] || received[3] != received[0] ||
 				len(paths) != 1 || paths[0] != fmt.Sprintf("1 > 2 > 3 > 4: %d", received[0]) {
-				t.Errorf("collector %d flow %#x: nodes received %v, paths %q (want one complete path 1 > 2 > 3 > 4)", c, id, received, paths)
+				t.Errorf("collector %d flow %#x: nodes received %v, paths %q (want one complete path 1 > 2 > 3 > 4)", c, f.id, received, paths)
 			}
 			packets += received[0]
 			mine += received[0]
@@ -89,9 +68,52 @@ func TestPartitionFlow(t *testing.T) {
 	// the readiness pings are sampled too: one more flow, a few packets
 	if len(seen) < flows || len(seen) > flows+1 || packets < count/10 || packets > count/10+20 || len(per) != m {
 		t.Fatalf("%d flows (want %d and the pings'), %d sampled packets (want %d and the pings'), flows per collector %v\n%s\n%s\n%s",
-			len(seen), flows, packets, count/10, per, outs[0].String(), outs[1].String(), outs[2].String())
+			len(seen), flows, packets, count/10, per, outs[0], outs[1], outs[2])
 	}
 	t.Logf("3 collectors, flows per collector %v: every flow's %d sampled packets complete (4 nodes) at exactly one collector", per, packets)
+}
+
+// collectFlow is one flow of the summary `dexplane collect` prints: the
+// line "flow ns=NS id=0xID" and the lines under it, up to the next flow.
+type collectFlow struct {
+	ns    uint16
+	id    uint32
+	text  string        // the lines under the flow line
+	nodes []collectNode // its "node N: received R, seq F..L, lost X" lines, in order
+}
+
+// collectNode is one node's per-packet figures of a flow in the summary
+// (decimal, as printed).
+type collectNode struct {
+	node, first, last, lost string
+	received                int
+}
+
+var (
+	collectFlowRe = regexp.MustCompile(`(?m)^flow ns=(\d+) id=0x([0-9a-f]{8})$`)
+	collectNodeRe = regexp.MustCompile(`(?m)^  node (\d+): received (\d+), seq (\d+)\.\.(\d+), lost (\d+)`)
+)
+
+// collectFlows splits the summary in text (collect's output) by flow, in
+// the order collect printed them.
+func collectFlows(text string) []collectFlow {
+	blocks := collectFlowRe.FindAllStringSubmatchIndex(text, -1)
+	var flows []collectFlow
+	for i, b := range blocks {
+		end := len(text)
+		if i+1 < len(blocks) {
+			end = blocks[i+1][0]
+		}
+		ns, _ := strconv.ParseUint(text[b[2]:b[3]], 10, 16)
+		id, _ := strconv.ParseUint(text[b[4]:b[5]], 16, 32)
+		f := collectFlow{ns: uint16(ns), id: uint32(id), text: text[b[1]:end]}
+		for _, m := range collectNodeRe.FindAllStringSubmatch(f.text, -1) {
+			r, _ := strconv.Atoi(m[2])
+			f.nodes = append(f.nodes, collectNode{node: m[1], received: r, first: m[3], last: m[4], lost: m[5]})
+		}
+		flows = append(flows, f)
+	}
+	return flows
 }
 
 // runMgmtDomain runs the demo domain (config/examples/demo-rN.yaml) with m
@@ -101,9 +123,12 @@ func TestPartitionFlow(t *testing.T) {
 // in flows flows host-a → host-b, stops everything and returns each
 // collector's output. Each address of alsoTo is added to host-b (in its
 // /64, with a neighbour entry at host-a as the testbed does for host-b's
-// own) and receives the same traffic after it.
-func runMgmtDomain(t *testing.T, bin string, m, flows, count int, edit func(n int, cfg *config.Config), alsoTo ...netip.Addr) []*testutil.LockedBuffer {
+// own) and receives the same traffic after it. It needs root and builds
+// the dexplane binary.
+func runMgmtDomain(t *testing.T, m, flows, count int, edit func(n int, cfg *config.Config), alsoTo ...netip.Addr) []string {
 	t.Helper()
+	testbed.SkipIfNotRoot(t)
+	bin := testutil.BuildDexplane(t)
 	tb := testbed.New(t, testbed.Domain4)
 	for _, a := range alsoTo {
 		tb.HostB.AddAddr(t, testbed.HostIf, netip.PrefixFrom(a, 64))
@@ -118,17 +143,9 @@ func runMgmtDomain(t *testing.T, bin string, m, flows, count int, edit func(n in
 		coll.AddAddr(t, fmt.Sprintf("m%d", n), netip.MustParsePrefix(fmt.Sprintf("2001:db8:ee:%d::1/64", n)))
 		r.AddAddr(t, "mgmt", netip.MustParsePrefix(fmt.Sprintf("2001:db8:ee:%d::2/64", n)))
 	}
-	outs := make([]*testutil.LockedBuffer, m)
-	cols := make([]*exec.Cmd, m)
+	cols := make([]*testutil.Proc, m)
 	for c := range m {
-		outs[c] = &testutil.LockedBuffer{}
-		cols[c] = coll.Command(bin, "collect", "--quiet", "--listen", fmt.Sprintf("udp://[::]:%d", 4801+c))
-		cols[c].Stdout, cols[c].Stderr = outs[c], outs[c]
-		if err := cols[c].Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmd := cols[c]
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		cols[c] = testutil.StartCmd(t, coll.Command(bin, "collect", "--quiet", "--listen", fmt.Sprintf("udp://[::]:%d", 4801+c)))
 	}
 	var nodes [4]*dexNode
 	for i, ns := range tb.Bumps {
@@ -148,14 +165,8 @@ func runMgmtDomain(t *testing.T, bin string, m, flows, count int, edit func(n in
 			cfg.Export.Collectors = append(cfg.Export.Collectors, config.Collector{Transport: "udp",
 				Address: fmt.Sprintf("[2001:db8:ee:%d::1]:%d", n, 4801+c), ObservationDomainID: uint32(n), TemplateRefresh: config.Duration(5 * time.Second)})
 		}
-		data, err := yaml.Marshal(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
 		path := filepath.Join(dir, fmt.Sprintf("r%d.yaml", n))
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		saveConfig(t, path, cfg)
 		nodes[i] = startDexNode(t, bin, ns, path)
 	}
 	for _, n := range nodes {
@@ -185,12 +196,12 @@ func runMgmtDomain(t *testing.T, bin string, m, flows, count int, edit func(n in
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
+	outs := make([]string, m)
 	for c := range m {
-		cols[c].Process.Signal(syscall.SIGTERM)
-		if err := cols[c].Wait(); err != nil {
-			t.Fatalf("collector %d: %v\n%s", c, err, outs[c].String())
+		if err := cols[c].Stop(10 * time.Second); err != nil {
+			t.Fatalf("collector %d: %v", c, err)
 		}
+		outs[c] = cols[c].Log.String()
 	}
-
 	return outs
 }

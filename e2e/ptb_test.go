@@ -79,7 +79,7 @@ func TestPTB(t *testing.T) {
 	}
 	m := routeMTU.FindStringSubmatch(route)
 	if m == nil {
-		t.Fatalf("host-a's route cache learnt no MTU from the dut: %q\ndut log:\n%s", route, n.log.String())
+		t.Fatalf("host-a's route cache learnt no MTU from the dut: %q\ndut log:\n%s", route, n.Log.String())
 	}
 	if got, _ := strconv.Atoi(m[1]); got != wantMTU {
 		t.Errorf("host-a learnt path MTU %d, want %d (egress %d − encapsulation %d): %q", got, wantMTU, egressMTU, overhead, route)
@@ -124,6 +124,6 @@ func TestPTB(t *testing.T) {
 		t.Error(err)
 	}
 	if t.Failed() {
-		fmt.Println(n.log.String())
+		fmt.Println(n.Log.String())
 	}
 }

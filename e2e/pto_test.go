@@ -103,8 +103,9 @@ func wantHop(hl uint8, id uint32, idWide uint64, in, out uint16, inW, outW uint3
 }
 
 // startNode runs an in-process dexplane engine with one node for spec in ns
-// (generic XDP, steering steer) and returns the node; t.Cleanup stops it.
-func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec, steer policy.Steer) *node.Handler {
+// (generic XDP, steering steer) and returns the engine and the node;
+// t.Cleanup stops the engine.
+func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec, steer policy.Steer) (*dataplane.Engine, *node.Handler) {
 	t.Helper()
 	s, err := policy.New(spec, nil)
 	if err != nil {
@@ -155,7 +156,7 @@ func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec, steer policy.S
 	if len(nodes) != 1 {
 		t.Fatalf("%s: %d nodes", ns.Node, len(nodes))
 	}
-	return nodes[0]
+	return e, nodes[0]
 }
 
 // ptoTopology builds host-a ── E ── K ── T ── D ── host-b for the trace
@@ -231,10 +232,10 @@ func TestPTOKernelInterop(t *testing.T) {
 // ptoChain runs the inline and ip6ip6 cases of TestPTOKernelInterop with
 // dexplane's XDP steering steer.
 func ptoChain(t *testing.T, steer policy.Steer, e, k, tr, d, ha, hb *testbed.Netns) {
-	tn := startNode(t, tr, ptoSpec(33, policy.Inside, policy.Inside, 7, 8), steer)
+	_, tn := startNode(t, tr, ptoSpec(33, policy.Inside, policy.Inside, 7, 8), steer)
 	dspec := ptoSpec(44, policy.Inside, policy.Outside, 9, 10)
 	dspec.DecapEndpoints = []netip.Addr{ptoTunDst}
-	dn := startNode(t, d, dspec, steer)
+	_, dn := startNode(t, d, dspec, steer)
 	for i, tc := range []struct {
 		name  string
 		mode  policy.Mode
@@ -253,7 +254,7 @@ func ptoChain(t *testing.T, steer policy.Steer, e, k, tr, d, ha, hb *testbed.Net
 			if tc.mode == policy.ModeEncap {
 				espec.Routes[0].TunSrc, espec.Routes[0].TunDst = ptoTunSrc, ptoTunDst
 			}
-			en := startNode(t, e, espec, steer) // stopped when the subtest ends, before the next one starts
+			_, en := startNode(t, e, espec, steer) // stopped when the subtest ends, before the next one starts
 			port := 7000 + i
 			l, err := listenHopOpts(hb, port)
 			if err != nil {
@@ -590,7 +591,7 @@ dataplane: {attach_mode: generic}
 	recs := readJSONRecords(t, recFile)
 	if len(recs) != count {
 		// The nodes' logs end with their counters: say where the record went.
-		t.Fatalf("decap wrote %d records, want %d\ndecap log:\n%s\ntransit log:\n%s", len(recs), count, nodes[2].log.String(), nodes[1].log.String())
+		t.Fatalf("decap wrote %d records, want %d\ndecap log:\n%s\ntransit log:\n%s", len(recs), count, nodes[2].Log.String(), nodes[1].Log.String())
 	}
 	// Path order: E (hop limit as sent), K (64-1), T (63-1, forwards with
 	// 63), D (63-1).

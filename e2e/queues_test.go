@@ -43,12 +43,7 @@ func (b *faultBed) flowBurst(flows, count, rate int) faultTally {
 
 // xskMiss is port 0's XDP xsk_miss count: frames meant for a worker that
 // arrived on a queue without one and crossed unmodified.
-func xskMiss(s metrics.Stats) uint64 {
-	if len(s.Ports) == 0 {
-		return 0
-	}
-	return s.Ports[0].XDP["xsk_miss"].Packets
-}
+func xskMiss(s metrics.Stats) uint64 { return xdpPackets(s, "xsk_miss") }
 
 // TestMultiQueueWorkers runs R1 with queues: 2 on two-queue veths. Both
 // workers must carry traffic, every datagram must arrive with DEX, and each
@@ -127,8 +122,8 @@ func TestFaultQueueCountChange(t *testing.T) {
 	dut := b.tb.DUT()
 	n := b.start(dut, cfg)
 	b.ready()
-	if !strings.Contains(n.log.String(), "more RX queues than workers") {
-		t.Errorf("no warning about the port's second queue in the log:\n%s", n.log.String())
+	if !strings.Contains(n.Log.String(), "more RX queues than workers") {
+		t.Errorf("no warning about the port's second queue in the log:\n%s", n.Log.String())
 	}
 
 	const flows, count = 16, 100

@@ -17,7 +17,6 @@ package e2e
 // decodes the same number of records from every node.
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
@@ -26,8 +25,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -137,31 +134,15 @@ decap: {endpoints: ["2001:db8:ffff::4"]}
 func TestUserTopology(t *testing.T) {
 	testbed.SkipIfNotRoot(t)
 	for _, tool := range []string{"go", "ping"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (scripts/install-deps.sh): %v", tool, err)
-		}
+		testutil.NeedTool(t, tool, "scripts/install-deps.sh")
 	}
-	gf := goflow2Bin(t)
+	gf := testutil.GoBin(t, "goflow2", "run scripts/install-deps.sh")
 	bin := testutil.BuildDexplane(t)
 	for _, steer := range []string{"all", "sampled"} {
 		for _, mode := range []string{"inline", "encap"} {
 			t.Run(steer+"/"+mode, func(t *testing.T) { runUserTopo(t, bin, gf, steer, mode) })
 		}
 	}
-}
-
-// goflow2Bin finds goflow2 as scripts/install-deps.sh installs it.
-func goflow2Bin(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err != nil {
-		t.Skipf("go env GOPATH: %v", err)
-	}
-	p := filepath.Join(strings.TrimSpace(string(out)), "bin", "goflow2")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("goflow2 not installed (%s); run scripts/install-deps.sh", p)
-	}
-	return p
 }
 
 func runUserTopo(t *testing.T, bin, gf, steer, mode string) {
@@ -173,22 +154,12 @@ func runUserTopo(t *testing.T, bin, gf, steer, mode string) {
 	var gfOut [3]string
 	for i, n := range nodes {
 		gfOut[i] = filepath.Join(dir, names[i]+".goflow2")
-		cmd := n.Command(gf, "-listen", "netflow://"+utIPFIX+"?count=1&workers=1", "-produce", "raw", "-format", "json",
-			"-transport", "file", "-transport.file", gfOut[i], "-addr", "")
-		var log testutil.LockedBuffer
-		cmd.Stdout, cmd.Stderr = &log, &log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		testutil.StartCmd(t, n.Command(gf, "-listen", "netflow://"+utIPFIX+"?count=1&workers=1", "-produce", "raw", "-format", "json",
+			"-transport", "file", "-transport.file", gfOut[i], "-addr", ""))
 	}
 	var dex [3]*dexNode
 	for i, n := range nodes {
-		path := filepath.Join(dir, names[i]+".yaml")
-		if err := os.WriteFile(path, []byte(cfgs[i]), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		dex[i] = startDexNode(t, bin, n, path)
+		dex[i] = startDexNode(t, bin, n, testutil.WriteFile(t, filepath.Join(dir, names[i]+".yaml"), []byte(cfgs[i])))
 	}
 	for _, d := range dex {
 		if err := d.waitForwarding(30 * time.Second); err != nil {
@@ -413,15 +384,8 @@ func utPayload(i int) []byte {
 // goflow2Records counts the data records in a goflow2 JSON output file.
 func goflow2Records(t *testing.T, file string) int {
 	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
 	n := 0
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
+	for _, l := range testutil.Lines(file) {
 		var m struct {
 			Message struct {
 				FlowSets []struct {
@@ -430,7 +394,7 @@ func goflow2Records(t *testing.T, file string) int {
 				} `json:"flow-sets"`
 			} `json:"message"`
 		}
-		if json.Unmarshal(sc.Bytes(), &m) != nil {
+		if json.Unmarshal([]byte(l), &m) != nil {
 			continue
 		}
 		for _, s := range m.Message.FlowSets {

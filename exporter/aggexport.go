@@ -138,7 +138,7 @@ func (x *Exporter) exportAggregate(rec *aggregate.Record) {
 
 // offerCustom is offer for a custom-template record (drainer goroutine).
 func (c *exportSession) offerCustom(t *CustomTemplate, r CustomRecord) error {
-	if !c.prepare() {
+	if !c.prepare(1) {
 		return nil
 	}
 	err := c.enc.EncodeCustom(t, r)

@@ -1,8 +1,6 @@
 package exporter
 
 import (
-	"encoding/binary"
-
 	"github.com/dexplane/dexplane/exporter/aggregate"
 )
 
@@ -67,59 +65,61 @@ const (
 //	32473/8  transitDelayMaxNanoseconds 4
 //	32473/9  transitDelaySumNanoseconds 8
 //	32473/10 dexRouteIndex              2
-var AggregateTemplate = NewCustomTemplate([]FieldSpec{
-	{ID: 0, Len: 2, PEN: PEN, Name: "ioamNamespaceId"},
-	{ID: 15, Len: 4, PEN: PEN, Name: "ioamDexFlowId"},
-	{ID: ieSourceIPv6Address, Len: 16, Name: "sourceIPv6Address"},
-	{ID: ieDestIPv6Address, Len: 16, Name: "destinationIPv6Address"},
-	{ID: ieProtocolIdentifier, Len: 1, Name: "protocolIdentifier"},
-	{ID: ieSourceTransportPort, Len: 2, Name: "sourceTransportPort"},
-	{ID: ieDestTransportPort, Len: 2, Name: "destinationTransportPort"},
-	{ID: ieFlowStartMilliseconds, Len: 8, Name: "flowStartMilliseconds"},
-	{ID: ieFlowEndMilliseconds, Len: 8, Name: "flowEndMilliseconds"},
-	{ID: iePacketDeltaCount, Len: 8, Name: "packetDeltaCount"},
-	{ID: ieOctetDeltaCount, Len: 8, Name: "octetDeltaCount"},
-	{ID: AggIEFirstSeq, Len: 4, PEN: AggPEN, Name: "dexFirstSequenceNumber"},
-	{ID: AggIELastSeq, Len: 4, PEN: AggPEN, Name: "dexLastSequenceNumber"},
-	{ID: AggIEGaps, Len: 8, PEN: AggPEN, Name: "dexSequenceGapDeltaCount"},
-	{ID: AggIEDuplicates, Len: 8, PEN: AggPEN, Name: "dexDuplicateDeltaCount"},
-	{ID: AggIEReordered, Len: 8, PEN: AggPEN, Name: "dexReorderedDeltaCount"},
-	{ID: AggIEDelaySamples, Len: 8, PEN: AggPEN, Name: "transitDelaySampleDeltaCount"},
-	{ID: AggIEDelayMin, Len: 4, PEN: AggPEN, Name: "transitDelayMinNanoseconds"},
-	{ID: AggIEDelayMax, Len: 4, PEN: AggPEN, Name: "transitDelayMaxNanoseconds"},
-	{ID: AggIEDelaySum, Len: 8, PEN: AggPEN, Name: "transitDelaySumNanoseconds"},
-	{ID: AggIERoute, Len: 2, PEN: AggPEN, Name: "dexRouteIndex"},
-})
+var AggregateTemplate = aggregateFields.Template()
+
+// aggregateFields are the fields of an aggregate record (AggregateTemplate's
+// layout): they encode AggRecord and decode DecodeAggregateField.
+var aggregateFields = CustomFields[aggregate.Record]{
+	{FieldSpec: FieldSpec{ID: 0, Len: 2, PEN: PEN, Name: "ioamNamespaceId"},
+		Get: func(r *aggregate.Record) uint64 { return uint64(r.Namespace) }, Set: func(r *aggregate.Record, x uint64) { r.Namespace = uint16(x) }},
+	{FieldSpec: FieldSpec{ID: 15, Len: 4, PEN: PEN, Name: "ioamDexFlowId"},
+		Get: func(r *aggregate.Record) uint64 { return uint64(r.FlowID) }, Set: func(r *aggregate.Record, x uint64) { r.FlowID, r.HasFlowID = uint32(x), true }},
+	{FieldSpec: FieldSpec{ID: ieSourceIPv6Address, Len: 16, Name: "sourceIPv6Address"},
+		Octets: func(r *aggregate.Record) []byte { return r.Src[:] }},
+	{FieldSpec: FieldSpec{ID: ieDestIPv6Address, Len: 16, Name: "destinationIPv6Address"},
+		Octets: func(r *aggregate.Record) []byte { return r.Dst[:] }},
+	{FieldSpec: FieldSpec{ID: ieProtocolIdentifier, Len: 1, Name: "protocolIdentifier"},
+		Get: func(r *aggregate.Record) uint64 { return uint64(r.Proto) }, Set: func(r *aggregate.Record, x uint64) { r.Proto = uint8(x) }},
+	{FieldSpec: FieldSpec{ID: ieSourceTransportPort, Len: 2, Name: "sourceTransportPort"},
+		Get: func(r *aggregate.Record) uint64 { return uint64(r.SrcPort) }, Set: func(r *aggregate.Record, x uint64) { r.SrcPort = uint16(x) }},
+	{FieldSpec: FieldSpec{ID: ieDestTransportPort, Len: 2, Name: "destinationTransportPort"},
+		Get: func(r *aggregate.Record) uint64 { return uint64(r.DstPort) }, Set: func(r *aggregate.Record, x uint64) { r.DstPort = uint16(x) }},
+	{FieldSpec: FieldSpec{ID: ieFlowStartMilliseconds, Len: 8, Name: "flowStartMilliseconds"},
+		Get: func(r *aggregate.Record) uint64 { return uint64(r.Start / 1e6) }, Set: func(r *aggregate.Record, x uint64) { r.Start = int64(x) * 1e6 }},
+	{FieldSpec: FieldSpec{ID: ieFlowEndMilliseconds, Len: 8, Name: "flowEndMilliseconds"},
+		Get: func(r *aggregate.Record) uint64 { return uint64(r.End / 1e6) }, Set: func(r *aggregate.Record, x uint64) { r.End = int64(x) * 1e6 }},
+	{FieldSpec: FieldSpec{ID: iePacketDeltaCount, Len: 8, Name: "packetDeltaCount"},
+		Get: func(r *aggregate.Record) uint64 { return r.Packets }, Set: func(r *aggregate.Record, x uint64) { r.Packets = x }},
+	{FieldSpec: FieldSpec{ID: ieOctetDeltaCount, Len: 8, Name: "octetDeltaCount"},
+		Get: func(r *aggregate.Record) uint64 { return r.Octets }, Set: func(r *aggregate.Record, x uint64) { r.Octets = x }},
+	{FieldSpec: FieldSpec{ID: AggIEFirstSeq, Len: 4, PEN: AggPEN, Name: "dexFirstSequenceNumber"},
+		Get: func(r *aggregate.Record) uint64 { return uint64(r.FirstSeq) }, Set: func(r *aggregate.Record, x uint64) { r.FirstSeq, r.HasSeq = uint32(x), true }},
+	{FieldSpec: FieldSpec{ID: AggIELastSeq, Len: 4, PEN: AggPEN, Name: "dexLastSequenceNumber"},
+		Get: func(r *aggregate.Record) uint64 { return uint64(r.LastSeq) }, Set: func(r *aggregate.Record, x uint64) { r.LastSeq = uint32(x) }},
+	{FieldSpec: FieldSpec{ID: AggIEGaps, Len: 8, PEN: AggPEN, Name: "dexSequenceGapDeltaCount"},
+		Get: func(r *aggregate.Record) uint64 { return r.Gaps }, Set: func(r *aggregate.Record, x uint64) { r.Gaps = x }},
+	{FieldSpec: FieldSpec{ID: AggIEDuplicates, Len: 8, PEN: AggPEN, Name: "dexDuplicateDeltaCount"},
+		Get: func(r *aggregate.Record) uint64 { return r.Duplicates }, Set: func(r *aggregate.Record, x uint64) { r.Duplicates = x }},
+	{FieldSpec: FieldSpec{ID: AggIEReordered, Len: 8, PEN: AggPEN, Name: "dexReorderedDeltaCount"},
+		Get: func(r *aggregate.Record) uint64 { return r.Reordered }, Set: func(r *aggregate.Record, x uint64) { r.Reordered = x }},
+	{FieldSpec: FieldSpec{ID: AggIEDelaySamples, Len: 8, PEN: AggPEN, Name: "transitDelaySampleDeltaCount"},
+		Get: func(r *aggregate.Record) uint64 { return r.DelaySamples }, Set: func(r *aggregate.Record, x uint64) { r.DelaySamples = x }},
+	{FieldSpec: FieldSpec{ID: AggIEDelayMin, Len: 4, PEN: AggPEN, Name: "transitDelayMinNanoseconds"},
+		Get: func(r *aggregate.Record) uint64 { return uint64(r.DelayMin) }, Set: func(r *aggregate.Record, x uint64) { r.DelayMin = uint32(x) }},
+	{FieldSpec: FieldSpec{ID: AggIEDelayMax, Len: 4, PEN: AggPEN, Name: "transitDelayMaxNanoseconds"},
+		Get: func(r *aggregate.Record) uint64 { return uint64(r.DelayMax) }, Set: func(r *aggregate.Record, x uint64) { r.DelayMax = uint32(x) }},
+	{FieldSpec: FieldSpec{ID: AggIEDelaySum, Len: 8, PEN: AggPEN, Name: "transitDelaySumNanoseconds"},
+		Get: func(r *aggregate.Record) uint64 { return r.DelaySum }, Set: func(r *aggregate.Record, x uint64) { r.DelaySum = x }},
+	{FieldSpec: FieldSpec{ID: AggIERoute, Len: 2, PEN: AggPEN, Name: "dexRouteIndex"},
+		Get: func(r *aggregate.Record) uint64 { return uint64(r.Route) }, Set: func(r *aggregate.Record, x uint64) { r.Route = uint16(x) }},
+}
 
 // AggRecord adapts an aggregate.Record to CustomRecord under
 // AggregateTemplate.
 type AggRecord aggregate.Record
 
 // Put writes r in AggregateTemplate's layout.
-func (r *AggRecord) Put(d []byte) {
-	be := binary.BigEndian
-	be.PutUint16(d[0:], r.Namespace)
-	be.PutUint32(d[2:], r.FlowID)
-	copy(d[6:22], r.Src[:])
-	copy(d[22:38], r.Dst[:])
-	d[38] = r.Proto
-	be.PutUint16(d[39:], r.SrcPort)
-	be.PutUint16(d[41:], r.DstPort)
-	be.PutUint64(d[43:], uint64(r.Start/1e6))
-	be.PutUint64(d[51:], uint64(r.End/1e6))
-	be.PutUint64(d[59:], r.Packets)
-	be.PutUint64(d[67:], r.Octets)
-	be.PutUint32(d[75:], r.FirstSeq)
-	be.PutUint32(d[79:], r.LastSeq)
-	be.PutUint64(d[83:], r.Gaps)
-	be.PutUint64(d[91:], r.Duplicates)
-	be.PutUint64(d[99:], r.Reordered)
-	be.PutUint64(d[107:], r.DelaySamples)
-	be.PutUint32(d[115:], r.DelayMin)
-	be.PutUint32(d[119:], r.DelayMax)
-	be.PutUint64(d[123:], r.DelaySum)
-	be.PutUint16(d[131:], r.Route)
-}
+func (r *AggRecord) Put(d []byte) { aggregateFields.Put((*aggregate.Record)(r), d) }
 
 // IsAggregateField reports whether (pen, id) is an element only aggregate
 // records carry (packetDeltaCount or an AggPEN element), so a decoder can
@@ -133,69 +133,19 @@ func IsAggregateField(pen uint32, id uint16) bool {
 // accepting reduced-size unsigned encodings; it returns false for an
 // element that is not part of AggregateTemplate or a bad length.
 func DecodeAggregateField(r *aggregate.Record, pen uint32, id uint16, v []byte) bool {
-	id &^= 0x8000
-	u := func() (uint64, bool) {
-		if len(v) == 0 || len(v) > 8 {
-			return 0, false
-		}
-		var x uint64
-		for _, b := range v {
-			x = x<<8 | uint64(b)
-		}
-		return x, true
-	}
-	x, ok := u()
+	f := aggregateFields.Field(pen, id&^0x8000)
 	switch {
-	case pen == PEN && id == 0:
-		r.Namespace = uint16(x)
-	case pen == PEN && id == 15:
-		r.FlowID, r.HasFlowID = uint32(x), true
-	case pen == 0 && (id == ieSourceIPv6Address || id == ieDestIPv6Address):
-		if len(v) != 16 {
-			return false
-		}
-		if id == ieSourceIPv6Address {
-			copy(r.Src[:], v)
-		} else {
-			copy(r.Dst[:], v)
-		}
-		return true
-	case pen == 0 && id == ieProtocolIdentifier:
-		r.Proto = uint8(x)
-	case pen == 0 && id == ieSourceTransportPort:
-		r.SrcPort = uint16(x)
-	case pen == 0 && id == ieDestTransportPort:
-		r.DstPort = uint16(x)
-	case pen == 0 && id == ieFlowStartMilliseconds:
-		r.Start = int64(x) * 1e6
-	case pen == 0 && id == ieFlowEndMilliseconds:
-		r.End = int64(x) * 1e6
-	case pen == 0 && id == iePacketDeltaCount:
-		r.Packets = x
-	case pen == 0 && id == ieOctetDeltaCount:
-		r.Octets = x
-	case pen == AggPEN && id == AggIEFirstSeq:
-		r.FirstSeq, r.HasSeq = uint32(x), true
-	case pen == AggPEN && id == AggIELastSeq:
-		r.LastSeq = uint32(x)
-	case pen == AggPEN && id == AggIEGaps:
-		r.Gaps = x
-	case pen == AggPEN && id == AggIEDuplicates:
-		r.Duplicates = x
-	case pen == AggPEN && id == AggIEReordered:
-		r.Reordered = x
-	case pen == AggPEN && id == AggIEDelaySamples:
-		r.DelaySamples = x
-	case pen == AggPEN && id == AggIEDelayMin:
-		r.DelayMin = uint32(x)
-	case pen == AggPEN && id == AggIEDelayMax:
-		r.DelayMax = uint32(x)
-	case pen == AggPEN && id == AggIEDelaySum:
-		r.DelaySum = x
-	case pen == AggPEN && id == AggIERoute:
-		r.Route = uint16(x)
-	default:
+	case f == nil:
 		return false
+	case f.Octets != nil:
+		return len(v) == int(f.Len) && copy(f.Octets(r), v) == len(v)
 	}
+	// A bad length stores 0 (and reports false), as for any unsigned field.
+	var x uint64
+	ok := len(v) > 0 && len(v) <= 8
+	if ok {
+		x = uintBE(v)
+	}
+	f.Set(r, x)
 	return ok
 }

@@ -181,7 +181,7 @@ func TestPeerGoflow2Analytics(t *testing.T) {
 	var got [][]goflowValue
 	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
 		got = got[:0]
-		for _, l := range readLines(t, out) {
+		for _, l := range testutil.Lines(out) {
 			var m struct {
 				Message struct {
 					FlowSets []goflowFlowSet `json:"flow-sets"`

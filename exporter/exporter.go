@@ -355,26 +355,15 @@ func (x *Exporter) drain() int {
 	now := x.opts.Now().UnixNano()
 	total, admitted, limited := 0, 0, 0
 	for _, q := range x.rings {
-		for range DefaultBatch {
-			r := q.Peek()
-			if r == nil {
+		for taken := 0; taken < DefaultBatch; {
+			rs := q.PeekRun(DefaultBatch - taken)
+			if len(rs) == 0 {
 				break
 			}
-			total++
-			if a := x.aggFor(r.Route); a != nil {
-				a.Add(r) // rate limited when the aggregates leave
-				if !x.opts.Aggregate.KeepPerPacket {
-					q.ReleaseBatched()
-					continue
-				}
-			}
-			if x.bucket.Allow(now) {
-				admitted++
-				x.export(r)
-			} else {
-				limited++
-			}
-			q.ReleaseBatched()
+			a, l := x.drainRun(rs, now)
+			admitted, limited, taken = admitted+a, limited+l, taken+len(rs)
+			total += len(rs)
+			q.ReleaseBatchedN(len(rs))
 		}
 		q.PublishReleases() // one store per ring and drain, not per record
 	}
@@ -387,23 +376,61 @@ func (x *Exporter) drain() int {
 	return total
 }
 
-func (x *Exporter) export(r *telemetry.Record) {
-	if x.opts.Partition == policy.PartitionFlow && len(x.collectors) > 0 {
-		if err := x.collectors[PartitionIndex(r.Namespace, r.FlowID, len(x.collectors))].offer(r); err != nil {
-			x.encodeErrors.Add(1)
+// drainRun exports a run of records taken from a ring, or aggregates
+// them as their routes' settings say, and returns how many the rate
+// limiter admitted and refused. Without aggregation it asks the rate
+// limiter once for the run (TokenBucket.AllowN, exactly what a call per
+// record at the same instant would admit). Drainer goroutine only.
+func (x *Exporter) drainRun(rs []telemetry.Record, now int64) (admitted, limited int) {
+	if len(x.aggs) == 0 {
+		k := x.bucket.AllowN(now, len(rs))
+		x.exportRun(rs[:k], now)
+		return k, len(rs) - k
+	}
+	for i := range rs {
+		r := &rs[i]
+		if a := x.aggFor(r.Route); a != nil {
+			a.Add(r) // rate limited when the aggregates leave
+			if !x.opts.Aggregate.KeepPerPacket {
+				continue
+			}
 		}
-		for _, o := range x.outputs {
-			o.offer(r)
+		if x.bucket.Allow(now) {
+			admitted++
+			x.exportRun(rs[i:i+1], now)
+		} else {
+			limited++
 		}
+	}
+	return admitted, limited
+}
+
+// exportRun hands the admitted records rs to every collector (or, with
+// flow partitioning, each record to its flow's collector) and output; now
+// is the drain's clock reading (unix ns), the Export Time of a message
+// they open.
+func (x *Exporter) exportRun(rs []telemetry.Record, now int64) {
+	if len(rs) == 0 {
 		return
 	}
-	for _, c := range x.collectors {
-		if err := c.offer(r); err != nil {
-			x.encodeErrors.Add(1)
+	if x.opts.Partition == policy.PartitionFlow && len(x.collectors) > 0 {
+		for i := range rs {
+			r := &rs[i]
+			if x.collectors[PartitionIndex(r.Namespace, r.FlowID, len(x.collectors))].offer(rs[i:i+1], now) > 0 {
+				x.encodeErrors.Add(1)
+			}
+		}
+	} else {
+		for _, c := range x.collectors {
+			if failed := c.offer(rs, now); failed > 0 {
+				x.encodeErrors.Add(uint64(failed))
+			}
 		}
 	}
 	for _, o := range x.outputs {
-		o.offer(r)
+		for i := range rs {
+			o.offer(&rs[i])
+		}
 	}
 }
 

@@ -137,15 +137,29 @@ const ntpEpochOffset = 2208988800
 // putNTP writes unix nanoseconds as an RFC 7011 §6.1.10 dateTimeNanoseconds:
 // 32-bit NTP seconds, then a 32-bit fraction in units of 2^-32 s.
 func putNTP(d []byte, unixNs int64) int {
-	sec := unixNs / 1e9
-	ns := unixNs % 1e9
-	if ns < 0 {
-		sec--
-		ns += 1e9
-	}
-	be.PutUint32(d, uint32(sec+ntpEpochOffset))
-	be.PutUint32(d[4:], uint32((uint64(ns)<<32)/1e9))
+	sec, frac := ntpTime(unixNs)
+	be.PutUint32(d, sec)
+	be.PutUint32(d[4:], frac)
 	return 8
+}
+
+// ntpTime returns unix nanoseconds as the two halves of an RFC 7011
+// dateTimeNanoseconds: NTP seconds (era 0, modulo 2^32) and the fraction
+// in units of 2^-32 s, truncated.
+func ntpTime(unixNs int64) (sec, frac uint32) {
+	var s, ns uint64
+	if unixNs >= 0 { // unsigned division: no sign fix-up
+		s = uint64(unixNs) / 1e9
+		ns = uint64(unixNs) - s*1e9
+	} else {
+		si, nsi := unixNs/1e9, unixNs%1e9
+		if nsi < 0 {
+			si--
+			nsi += 1e9
+		}
+		s, ns = uint64(si), uint64(nsi)
+	}
+	return uint32(s + ntpEpochOffset), uint32((ns << 32) / 1e9)
 }
 
 func ent(name string, id uint16, t entities.IEDataType, length uint16, doc string,
@@ -444,23 +458,19 @@ func fieldMask(r *telemetry.Record, fs FieldSet) uint32 {
 // trace and per-hop trace fields. TestMaskKeyCoversFieldMask fails when
 // fieldMask starts to depend on anything else.
 func maskKey(r *telemetry.Record) uint64 {
-	k := uint64(r.TraceType) << 8
-	if r.HasFlowID {
-		k |= 1
+	// Without branches or a chain of conditional moves: it runs once per
+	// record, the first read of a record the exporter takes.
+	return uint64(r.TraceType)<<8 | b2u(r.HasFlowID) | b2u(r.HasSeq)<<1 | b2u(r.RawLen > 0)<<2 |
+		b2u(r.Trace.Has)<<3 | b2u(r.TraceHops > 0)<<4 | 1<<63 // never 0, the key of an Encoder that has seen no record
+}
+
+// b2u returns 1 for true and 0 for false (the compiler emits a SETcc or
+// a zero-extending load of the bool).
+func b2u(b bool) uint64 {
+	if b {
+		return 1
 	}
-	if r.HasSeq {
-		k |= 2
-	}
-	if r.RawLen > 0 {
-		k |= 4
-	}
-	if r.Trace.Has {
-		k |= 8
-	}
-	if r.TraceHops > 0 {
-		k |= 16
-	}
-	return k | 1<<63 // never 0, the key of an Encoder that has seen no record
+	return 0
 }
 
 // putField writes field i of r into d like Fields[i].put, through a switch

@@ -92,6 +92,11 @@ type template struct {
 	fixedLen int     // octets of the fixed-length fields of a data record
 	record   []byte  // encoded Template Record (id, count, field specifiers)
 	sentAt   int64   // unix ns of the message that last carried it; 0 = unannounced
+	fixed    bool    // no variable-length field: every data record is fixedLen octets
+	// layout is the constant-offset writer of the data records, if
+	// hasLayout (layout.go); encodeData writes them otherwise.
+	layout    layout
+	hasLayout bool
 }
 
 // Encoder turns telemetry Records into IPFIX messages (RFC 7011): one
@@ -107,6 +112,7 @@ type Encoder struct {
 	templates map[uint32]*template
 	custom    map[*CustomTemplate]*template // custom.go
 	last      *template                     // template of the previous record (fast path)
+	fast      *template                     // see Encode (layout.go)
 	lastKey   uint64                        // maskKey of the previous record, 0 before the first
 	lastMask  uint32                        // its fieldMask
 	nextID    uint32
@@ -114,6 +120,7 @@ type Encoder struct {
 
 	buf      []byte // message under construction; len = octets used
 	msgStart int64  // unix ns when the current message was opened
+	now      int64  // the caller's clock for a message opened now, 0 = call cfg.Now (EncodeAt)
 	setOff   int    // offset of the open data set header, or -1
 	setTmpl  *template
 	records  int
@@ -155,7 +162,7 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 		cfg:       cfg,
 		templates: make(map[uint32]*template),
 		nextID:    uint32(cfg.TemplateIDBase),
-		buf:       make([]byte, 0, cfg.MessageSize),
+		buf:       make([]byte, 0, cfg.MessageSize+layoutSlack),
 		setOff:    -1,
 		inMsg:     make([]*template, 0, 16),
 	}, nil
@@ -186,6 +193,7 @@ func (e *Encoder) ResetSession() int {
 // RefreshTemplates makes every template be sent again before its next data
 // record, as after a collector restart.
 func (e *Encoder) RefreshTemplates() {
+	e.fast = nil
 	for _, t := range e.templates {
 		t.sentAt = 0
 	}
@@ -195,6 +203,7 @@ func (e *Encoder) RefreshTemplates() {
 }
 
 func (e *Encoder) resetMessage() {
+	e.fast = nil
 	e.buf = e.buf[:0]
 	e.setOff = -1
 	e.setTmpl = nil
@@ -248,6 +257,8 @@ func newTemplate(id uint16, mask uint32) *template {
 	be.PutUint16(rec[0:], id)
 	be.PutUint16(rec[2:], uint16(len(t.fields)))
 	t.record = rec
+	t.fixed = mask&varMask == 0
+	t.layout, t.hasLayout = newLayout(mask)
 	return t
 }
 
@@ -270,6 +281,7 @@ func recordLen(t *template, r *telemetry.Record) int {
 // (with its template, when that must be sent) does not fit. Encode wraps it
 // (trace.go).
 func (e *Encoder) encode(r *telemetry.Record) error {
+	e.fast = nil
 	if k := maskKey(r); k != e.lastKey {
 		e.lastKey, e.lastMask = k, fieldMask(r, e.cfg.Fields)
 	}
@@ -281,7 +293,10 @@ func (e *Encoder) encode(r *telemetry.Record) error {
 	if err != nil {
 		return err
 	}
-	encodeData(t.mask, d, r)
+	t.put(d, r)
+	if t.fixed {
+		e.fast = t
+	}
 	return nil
 }
 
@@ -340,7 +355,10 @@ func (e *Encoder) needsTemplate(t *template) bool {
 }
 
 func (e *Encoder) openMessage() {
-	e.msgStart = e.cfg.Now().UnixNano()
+	e.msgStart = e.now
+	if e.msgStart == 0 {
+		e.msgStart = e.cfg.Now().UnixNano()
+	}
 	if e.msgStart == 0 {
 		e.msgStart = 1 // 0 marks "never sent"
 	}
@@ -352,6 +370,7 @@ func (e *Encoder) closeSet() {
 	if e.setOff < 0 {
 		return
 	}
+	e.fast = nil
 	be.PutUint16(e.buf[e.setOff:], e.setTmpl.id)
 	be.PutUint16(e.buf[e.setOff+2:], uint16(len(e.buf)-e.setOff))
 	e.setOff = -1

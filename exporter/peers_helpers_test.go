@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
+	"net"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // startNfacctd starts nfacctd (the test skips when pmacct is not
@@ -18,16 +22,13 @@ import (
 // output is logged.
 func startNfacctd(t *testing.T, aggregate string) (port int, out string) {
 	t.Helper()
-	bin, err := exec.LookPath("nfacctd")
-	if err != nil {
-		t.Skip("nfacctd not installed (Debian package pmacct)")
-	}
+	bin := testutil.NeedTool(t, "nfacctd", "Debian package pmacct")
 	dir := t.TempDir()
 	port = udpPort(t)
 	prims, _ := filepath.Abs("iedefs/pmacct/primitives.lst")
 	out = filepath.Join(dir, "out.json")
 	conf := filepath.Join(dir, "nfacctd.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`daemonize: false
+	testutil.WriteFile(t, conf, []byte(fmt.Sprintf(`daemonize: false
 nfacctd_ip: 127.0.0.1
 nfacctd_port: %d
 aggregate_primitives: %s
@@ -36,14 +37,12 @@ aggregate: %s
 print_output: json
 print_output_file: %s
 print_refresh_time: 1
-`, port, prims, aggregate, out)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd, log := startPeer(t, bin, "-f", conf)
-	waitBound(t, port, cmd, log)
+`, port, prims, aggregate, out)))
+	peer := startPeer(t, bin, "-f", conf)
+	waitBound(t, port, peer)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("nfacctd log:\n%s", log)
+			t.Logf("nfacctd log:\n%s", peer.Log)
 		}
 	})
 	return port, out
@@ -53,7 +52,7 @@ print_refresh_time: 1
 // on a free UDP port of 127.0.0.1 with its raw producer writing one JSON
 // line per message to a file, waits until it listens and returns the port,
 // the output file and goflow2's own output.
-func startGoflow2Raw(t *testing.T) (port int, out string, log *bytes.Buffer) {
+func startGoflow2Raw(t *testing.T) (port int, out string, log *testutil.LockedBuffer) {
 	t.Helper()
 	return startGoflow2(t, "-produce", "raw")
 }
@@ -73,15 +72,53 @@ func startGoflow2Mapped(t *testing.T) (port int, out string) {
 
 // startGoflow2 starts goflow2 with the producer arguments produce, JSON to
 // a file, one worker (see startGoflow2Raw).
-func startGoflow2(t *testing.T, produce ...string) (port int, out string, log *bytes.Buffer) {
+func startGoflow2(t *testing.T, produce ...string) (port int, out string, log *testutil.LockedBuffer) {
 	t.Helper()
-	bin := goflow2Path(t)
+	bin := testutil.GoBin(t, "goflow2", "install with: go install github.com/netsampler/goflow2/v2/cmd/goflow2@v2.2.6")
 	port = udpPort(t)
 	out = filepath.Join(t.TempDir(), "goflow2.json")
 	args := append([]string{"-listen", fmt.Sprintf("netflow://127.0.0.1:%d?count=1&workers=1", port)}, produce...)
-	cmd, log := startPeer(t, bin, append(args, "-format", "json", "-transport", "file", "-transport.file", out, "-addr", "")...)
-	waitBound(t, port, cmd, log)
-	return port, out, log
+	peer := startPeer(t, bin, append(args, "-format", "json", "-transport", "file", "-transport.file", out, "-addr", "")...)
+	waitBound(t, port, peer)
+	return port, out, peer.Log
+}
+
+// waitBound waits until some process has bound 127.0.0.1:port (our own
+// bind attempt fails), or fails t if peer exits first or 10 s pass.
+func waitBound(t *testing.T, port int, peer *testutil.Proc) {
+	t.Helper()
+	err := peer.WaitFor(fmt.Sprintf("bind of UDP port %d", port), 10*time.Second, func() bool {
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return true
+		}
+		pc.Close()
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startPeer starts a peer process in a process group of its own and
+// registers the group's termination.
+func startPeer(t *testing.T, name string, args ...string) *testutil.Proc {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p := testutil.StartCmd(t, cmd)
+	t.Cleanup(func() {
+		// The peer and the helpers it forked (nfacctd plugins) share its
+		// process group: signal that group, identified by the peer's PID.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.Done():
+		case <-time.After(1500 * time.Millisecond):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-p.Done()
+		}
+	})
+	return p
 }
 
 // goflowValue is one field of a record as goflow2's raw producer prints it.
@@ -104,11 +141,7 @@ type goflowFlowSet struct {
 // installed.
 func tsharkPath(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed (Debian package tshark)")
-	}
-	return bin
+	return testutil.NeedTool(t, "tshark", "Debian package tshark")
 }
 
 // tsharkCflow dissects pcap with tshark, UDP port as IPFIX (cflow), fails

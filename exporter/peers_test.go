@@ -9,12 +9,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -93,84 +89,6 @@ func exportWith(t *testing.T, addr string, recs []telemetry.Record, want uint64,
 // udpPort returns a free loopback UDP port.
 var udpPort = testutil.FreeUDPPort
 
-// waitBound waits until some process has bound 127.0.0.1:port (our own
-// bind attempt fails).
-func waitBound(t *testing.T, port int, cmd *exec.Cmd, log *bytes.Buffer) {
-	t.Helper()
-	bound := false
-	testutil.Within(10*time.Second, func() bool {
-		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			bound = true
-			return true
-		}
-		pc.Close()
-		return cmd.ProcessState != nil
-	})
-	if !bound {
-		t.Fatalf("%s did not bind port %d:\n%s", cmd.Path, port, log)
-	}
-}
-
-// startPeer starts a peer process and registers its termination (by PID).
-func startPeer(t *testing.T, name string, args ...string) (*exec.Cmd, *bytes.Buffer) {
-	t.Helper()
-	var out bytes.Buffer
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		// The peer and the helpers it forked (nfacctd plugins) share its
-		// process group: signal that group, identified by the peer's PID.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(1500 * time.Millisecond):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-	return cmd, &out
-}
-
-func goflow2Path(t *testing.T) string {
-	t.Helper()
-	gopath, err := exec.Command("go", "env", "GOPATH").Output()
-	if err != nil {
-		t.Skipf("go env GOPATH: %v", err)
-	}
-	p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "goflow2")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("goflow2 not installed (%s); install with: go install github.com/netsampler/goflow2/v2/cmd/goflow2@v2.2.6", p)
-	}
-	return p
-}
-
-// readLines returns the non-empty complete lines (ended by a newline) of a
-// peer's output file; a missing file has none.
-func readLines(t *testing.T, path string) []string {
-	t.Helper()
-	b, _ := os.ReadFile(path)
-	// Only complete lines: the peer may be writing the last one right now.
-	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-		b = b[:i+1]
-	} else {
-		b = nil
-	}
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.TrimSpace(l) != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // fieldBytes returns the value octets we expect on the wire for field f of
 // r, built independently of the encoder (big-endian, reduced size).
 func fieldBytes(name string, r *telemetry.Record) []byte {
@@ -238,7 +156,7 @@ func TestPeerGoflow2Raw(t *testing.T) {
 	var got [][]goflowValue
 	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
 		got = got[:0]
-		for _, l := range readLines(t, out) {
+		for _, l := range testutil.Lines(out) {
 			var m struct {
 				Type    string `json:"type"`
 				Message struct {
@@ -285,7 +203,6 @@ func TestPeerGoflow2Raw(t *testing.T) {
 		}
 	}
 	t.Logf("goflow2 v2.2.6 decoded %d records x %d fields", len(got), exporter.NumDEXFields)
-	_ = runtime.GOOS
 }
 
 // TestPeerGoflow2Mapping runs goflow2's sample producer with the shipped
@@ -296,7 +213,7 @@ func TestPeerGoflow2Mapping(t *testing.T) {
 	exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), []telemetry.Record{r})
 	var m map[string]any
 	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
-		l := readLines(t, out)
+		l := testutil.Lines(out)
 		if len(l) == 0 {
 			return false
 		}
@@ -368,7 +285,7 @@ func TestPeerNfacctd(t *testing.T) {
 			exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), fillers)
 			lastPush = time.Now()
 		}
-		for _, l := range readLines(t, out) {
+		for _, l := range testutil.Lines(out) {
 			d := json.NewDecoder(strings.NewReader(l))
 			d.UseNumber()
 			var m map[string]any
@@ -480,9 +397,7 @@ func writePcap(t *testing.T, path string, port int, msgs [][]byte) {
 		b.Write(rec)
 		b.Write(pkt)
 	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, path, b.Bytes())
 }
 
 func colonHex(b []byte) string {
@@ -595,7 +510,8 @@ print(json.dumps(out))
 // checks it rejects deliberately broken framing.
 func TestPeerPythonIPFIX(t *testing.T) {
 	const py = "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import ipfix.reader").Run(); err != nil {
+	testutil.NeedTool(t, py, "Debian package python3")
+	if _, code := testutil.Run(t, py, "-c", "import ipfix.reader"); code != 0 {
 		t.Skip("python3-ipfix not installed (Debian package python3-ipfix for /usr/bin/python3)")
 	}
 	recs := []telemetry.Record{peerRecord(0), peerRecord(1)}
@@ -623,19 +539,8 @@ func TestPeerPythonIPFIX(t *testing.T) {
 	}
 	dir := t.TempDir()
 	run := func(name string, data []byte) (string, int) {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(py, append([]string{"-c", pythonIPFIX, p}, specs...)...)
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), code
+		p := testutil.WriteFile(t, filepath.Join(dir, name), data)
+		return testutil.Run(t, py, append([]string{"-c", pythonIPFIX, p}, specs...)...)
 	}
 	out, code := run("good.ipfix", bytes.Join(msgs, nil))
 	if code != 0 {

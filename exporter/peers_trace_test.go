@@ -44,7 +44,7 @@ func TestPeerGoflow2TraceHops(t *testing.T) {
 	exportRecords(t, fmt.Sprintf("127.0.0.1:%d", port), []telemetry.Record{traceRecord()}, 4)
 	var lines []string
 	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
-		lines = readLines(t, out)
+		lines = testutil.Lines(out)
 		return len(lines) >= 4
 	})
 	var first map[string]any
@@ -144,7 +144,7 @@ func TestPeerNfacctdTraceHops(t *testing.T) {
 	rows := map[string]map[string]any{}
 	testutil.Eventually(t, "nfacctd output", 20*time.Second, func() bool {
 		exportRecords(t, fmt.Sprintf("127.0.0.1:%d", port), []telemetry.Record{traceRecord(), traceRecord(), traceRecord()}, 12)
-		for _, l := range readLines(t, out) {
+		for _, l := range testutil.Lines(out) {
 			var m map[string]any
 			if json.Unmarshal([]byte(l), &m) == nil && fmt.Sprint(m["ioam_trace_hop_count"]) == "3" {
 				rows[fmt.Sprint(m["ioam_trace_hop_index"])] = m

@@ -44,6 +44,30 @@ func (b *TokenBucket) Rate() uint64 { return b.rate }
 // so, takes its token. The clock starts at the first call unless Reset
 // started it.
 func (b *TokenBucket) Allow(now int64) bool {
+	b.refill(now)
+	if b.tokens >= nanoRecord {
+		b.tokens -= nanoRecord
+		return true
+	}
+	return false
+}
+
+// AllowN is n calls of Allow(now) at once, for a batch of records read
+// at one clock reading: it takes and returns how many records the bucket
+// admits, at most n (the first ones of the batch; the others are
+// refused, exactly as by the n calls).
+func (b *TokenBucket) AllowN(now int64, n int) int {
+	if n <= 0 {
+		return 0
+	}
+	b.refill(now)
+	k := min(uint64(n), b.tokens/nanoRecord)
+	b.tokens -= k * nanoRecord
+	return int(k)
+}
+
+// refill adds the tokens earned since the last refill, up to the depth.
+func (b *TokenBucket) refill(now int64) {
 	if b.last == 0 {
 		b.last = now
 	} else if now > b.last {
@@ -55,9 +79,4 @@ func (b *TokenBucket) Allow(now int64) bool {
 		}
 		b.last = now
 	}
-	if b.tokens >= nanoRecord {
-		b.tokens -= nanoRecord
-		return true
-	}
-	return false
 }

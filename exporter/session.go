@@ -89,24 +89,26 @@ func newExportSession(cfg policy.Collector, opts *Options) (*exportSession, erro
 	return c, nil
 }
 
-// offer encodes r for this collector (drainer goroutine). It returns an
-// encoding error, if any; drops for a down collector are counted here.
-func (c *exportSession) offer(r *telemetry.Record) error {
-	if !c.prepare() {
-		return nil
+// offer encodes the records rs for this collector (drainer goroutine) and
+// returns how many failed to encode; drops for a down collector are
+// counted here. now (unix ns) is the drain's clock reading
+// (Encoder.EncodeRun).
+func (c *exportSession) offer(rs []telemetry.Record, now int64) (failed int) {
+	if !c.prepare(len(rs)) {
+		return 0
 	}
-	err := c.enc.Encode(r)
+	failed, _ = c.enc.EncodeRun(rs, now)
 	c.noteTemplates()
-	return err
+	return failed
 }
 
-// prepare readies the encoder for one record (drainer goroutine). It
-// returns false when the collector is down, counting the record as
+// prepare readies the encoder for n records (drainer goroutine). It
+// returns false when the collector is down, counting the records as
 // dropped; otherwise it starts a new session after a reconnect (counting
 // what the old one lost) and resends the templates when asked.
-func (c *exportSession) prepare() bool {
+func (c *exportSession) prepare(n int) bool {
 	if !c.up.Load() {
-		c.dropped.Add(1)
+		c.dropped.Add(uint64(n))
 		return false
 	}
 	if g := c.gen.Load(); g != c.encGen {

@@ -344,10 +344,9 @@ var (
 		func(r *telemetry.Record, v []byte) { r.Trace.Flags = uint8(uintBE(v)) & 0xF })
 )
 
-// Encode appends r to the current message, first finishing the message if r
-// (with its template, when that must be sent) does not fit. A record that
-// carries a trace is followed by one record per hop (see above).
-func (e *Encoder) Encode(r *telemetry.Record) error {
+// encodeTrace is Encode's general path: r, then, for a record that
+// carries a trace, one record per hop (see above).
+func (e *Encoder) encodeTrace(r *telemetry.Record) error {
 	if err := e.encode(r); err != nil || !r.Trace.Has {
 		return err
 	}

@@ -1,6 +1,10 @@
 package gen
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/dexplane/dexplane/dataplane/packet"
+)
 
 // The generator's and the sink's per-packet work: copy a template and
 // stamp it; parse a frame and compare its payload with the pattern.
@@ -8,7 +12,7 @@ import "testing"
 func benchTemplates(b testing.TB) (*Templates, []byte) {
 	s := testSpec()
 	s.Size = 1500
-	s.Mode = Inline
+	s.Mode = packet.EncapInline
 	s.DEX = DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0x800000}
 	ts, err := Build(s)
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 // The generator's frames must be what dexplane's own codec (the parser the
 // DUT runs) accepts, with the DEX fields the stream asked for.
 func TestTemplatesParseWithDataplaneCodec(t *testing.T) {
-	for _, mode := range []DEXMode{NoDEX, Inline, IP6IP6} {
+	for _, mode := range []packet.Encap{packet.EncapNone, packet.EncapInline, packet.EncapIP6IP6} {
 		for _, ext := range []uint8{0x00, 0x80, 0x40, 0xC0} {
 			ts, err := Build(dexSpec(mode, 1500, DEX{Namespace: 123, ExtFlags: ext, TraceType: 0xF00000, FlowID: 0x1000}))
 			if err != nil {
@@ -44,7 +44,7 @@ func TestTemplatesParseWithDataplaneCodec(t *testing.T) {
 					t.Errorf("%v ext %#x tmpl %d: codec DEX %+v, want %+v", mode, ext, i, p.DEX, want)
 				}
 				wantEncap := packet.EncapInline
-				if mode == IP6IP6 {
+				if mode == packet.EncapIP6IP6 {
 					wantEncap = packet.EncapIP6IP6
 				}
 				if p.Encap != wantEncap {

@@ -96,15 +96,13 @@ func (SoftirqCPU) Name() string { return "softirq" }
 
 // Sample implements CPUProbe.
 func (SoftirqCPU) Sample() (time.Duration, error) {
-	f, err := cpuLine()
-	if err != nil {
-		return 0, err
-	}
-	ticks, err := strconv.ParseInt(f[7], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("parse /proc/stat softirq %q: %w", f[7], err)
-	}
-	return time.Duration(ticks) * time.Second / userHZ, nil
+	return aggregateCPU(func(f []string) (int64, error) {
+		ticks, err := strconv.ParseInt(f[7], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse /proc/stat softirq %q: %w", f[7], err)
+		}
+		return ticks, nil
+	})
 }
 
 // CoreCPU measures the busy time of some CPUs: every column of their
@@ -136,16 +134,11 @@ func (c CoreCPU) Sample() (time.Duration, error) {
 			continue
 		}
 		found++
-		for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
-			if i == 3 || i == 4 {
-				continue
-			}
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("parse /proc/stat %s: %w", f[0], err)
-			}
-			ticks += n
+		n, err := busyTicks(f)
+		if err != nil {
+			return 0, err
 		}
+		ticks += n
 	}
 	if found != len(want) {
 		return 0, fmt.Errorf("/proc/stat has %d of the CPUs %v", found, c.CPUs)
@@ -166,38 +159,44 @@ type MachineCPU struct{}
 func (MachineCPU) Name() string { return "machine" }
 
 // Sample implements CPUProbe.
-func (MachineCPU) Sample() (time.Duration, error) {
-	f, err := cpuLine()
-	if err != nil {
-		return 0, err
-	}
+func (MachineCPU) Sample() (time.Duration, error) { return aggregateCPU(busyTicks) }
+
+// busyTicks sums the busy columns of a /proc/stat cpu line split into
+// fields f (at least 9: the name, then user nice system idle iowait irq
+// softirq steal, in ticks): all but idle and iowait.
+func busyTicks(f []string) (int64, error) {
 	var ticks int64
-	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+	for i, v := range f[1:9] {
 		if i == 3 || i == 4 {
 			continue
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("parse /proc/stat cpu: %w", err)
+			return 0, fmt.Errorf("parse /proc/stat %s: %w", f[0], err)
 		}
 		ticks += n
 	}
-	return time.Duration(ticks) * time.Second / userHZ, nil
+	return ticks, nil
 }
 
-// cpuLine returns the fields of the aggregate "cpu" line of /proc/stat:
-// "cpu", then user nice system idle iowait irq softirq steal … in ticks.
-func cpuLine() ([]string, error) {
+// aggregateCPU splits the aggregate "cpu" line of /proc/stat into fields
+// ("cpu", then user nice system idle iowait irq softirq steal … in ticks)
+// and returns the time that ticks picks from them.
+func aggregateCPU(ticks func(f []string) (int64, error)) (time.Duration, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return nil, fmt.Errorf("read /proc/stat: %w", err)
+		return 0, fmt.Errorf("read /proc/stat: %w", err)
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line)
 	if len(f) < 9 || f[0] != "cpu" {
-		return nil, fmt.Errorf("parse /proc/stat: unexpected first line %q", line)
+		return 0, fmt.Errorf("parse /proc/stat: unexpected first line %q", line)
 	}
-	return f, nil
+	t, err := ticks(f)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(t) * time.Second / userHZ, nil
 }
 
 // pinThread restricts the calling OS thread to cpus (nil: no change).

@@ -34,6 +34,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/internal/payload"
 )
 
@@ -70,42 +71,20 @@ const MinSize = ip6Len + udpLen + HeaderLen
 // ErrSpec is returned (wrapped) for an invalid StreamSpec.
 var ErrSpec = errors.New("invalid stream spec")
 
-// DEXMode says whether and how generated packets carry a DEX option.
-type DEXMode uint8
-
-const (
-	// NoDEX sends plain IPv6/UDP packets only.
-	NoDEX DEXMode = iota
-	// Inline puts a Hop-by-Hop header with the DEX option directly after
-	// the IPv6 header (the ULiège kernel's inline bytes, spec §3.6).
-	Inline
-	// IP6IP6 wraps the packet in an outer IPv6 header whose HbH carries
-	// the DEX option (next header 41), addressed TunSrc → TunDst.
-	IP6IP6
-)
-
-// String returns the mode's name as used in flags and CSV files.
-func (m DEXMode) String() string {
-	switch m {
-	case NoDEX:
-		return "none"
-	case Inline:
-		return "inline"
-	case IP6IP6:
-		return "ip6ip6"
-	}
-	return fmt.Sprintf("DEXMode(%d)", uint8(m))
-}
-
-// ParseDEXMode parses "none", "inline" or "ip6ip6".
-func ParseDEXMode(s string) (DEXMode, error) {
+// ParseDEXMode parses how generated packets carry a DEX option, as
+// packet.Encap names it: "none" (also "" and "off": plain IPv6/UDP),
+// "inline" (a Hop-by-Hop header with the DEX option directly after the IPv6
+// header, the ULiège kernel's inline bytes, spec §3.6) or "ip6ip6" (also
+// "encap": an outer IPv6 header, TunSrc → TunDst, whose Hop-by-Hop header
+// carries the option).
+func ParseDEXMode(s string) (packet.Encap, error) {
 	switch s {
 	case "none", "", "off":
-		return NoDEX, nil
+		return packet.EncapNone, nil
 	case "inline":
-		return Inline, nil
+		return packet.EncapInline, nil
 	case "ip6ip6", "encap":
-		return IP6IP6, nil
+		return packet.EncapIP6IP6, nil
 	}
 	return 0, fmt.Errorf("%w: DEX mode %q (want none, inline or ip6ip6)", ErrSpec, s)
 }
@@ -265,11 +244,11 @@ type StreamSpec struct {
 	HopLimit uint8
 	// Mode selects whether DEX packets are generated at all; K of every N
 	// packets carry DEX (kernel "freq K/N" semantics, counted over all
-	// flows). K = N = 0 means every packet when Mode != NoDEX.
-	Mode DEXMode
+	// flows). K = N = 0 means every packet when Mode != packet.EncapNone.
+	Mode packet.Encap
 	DEX  DEX
 	K, N uint32
-	// TunSrc and TunDst are the outer addresses for IP6IP6.
+	// TunSrc and TunDst are the outer addresses for packet.EncapIP6IP6.
 	TunSrc, TunDst netip.Addr
 	// Run is stamped into every payload header; frames with another run id
 	// are counted as foreign by the sink.
@@ -321,7 +300,7 @@ func (s *StreamSpec) Validate() error {
 	if s.HopLimit == 0 {
 		s.HopLimit = 64
 	}
-	if s.Mode == NoDEX {
+	if s.Mode == packet.EncapNone {
 		s.K, s.N = 0, 0
 	} else {
 		if s.K == 0 && s.N == 0 {
@@ -330,7 +309,7 @@ func (s *StreamSpec) Validate() error {
 		if s.N == 0 || s.K > s.N {
 			return fmt.Errorf("%w: DEX frequency %d/%d", ErrSpec, s.K, s.N)
 		}
-		if s.Mode == IP6IP6 && (!s.TunSrc.Is6() || !s.TunDst.Is6()) {
+		if s.Mode == packet.EncapIP6IP6 && (!s.TunSrc.Is6() || !s.TunDst.Is6()) {
 			return fmt.Errorf("%w: ip6ip6 needs tunnel addresses (have %v → %v)", ErrSpec, s.TunSrc, s.TunDst)
 		}
 	}
@@ -346,21 +325,21 @@ func Build(s StreamSpec) (*Templates, error) {
 	}
 	nf := s.Spread.Flows()
 	ts := &Templates{Flows: nf, K: s.K, N: s.N, Plain: make([]Template, nf)}
-	if s.Mode != NoDEX {
+	if s.Mode != packet.EncapNone {
 		ts.WithDEX = make([]Template, nf)
 	}
 	overhead := 0
 	switch s.Mode {
-	case Inline:
+	case packet.EncapInline:
 		overhead = s.DEX.HbHLen()
-	case IP6IP6:
+	case packet.EncapIP6IP6:
 		overhead = ip6Len + s.DEX.HbHLen()
 	}
 	for f := 0; f < nf; f++ {
 		src, dst, sp, dp := s.flowTuple(f)
 		plain := s.udpPacket(src, dst, sp, dp, s.Size, uint32(f))
 		ts.Plain[f] = s.template(plain, -1)
-		if s.Mode == NoDEX {
+		if s.Mode == packet.EncapNone {
 			continue
 		}
 		inner := s.udpPacket(src, dst, sp, dp, max(s.Size-overhead, MinSize), uint32(f))
@@ -368,7 +347,7 @@ func Build(s StreamSpec) (*Templates, error) {
 		d.FlowID = s.DEX.FlowID + uint32(f)
 		var pkt []byte
 		var err error
-		if s.Mode == Inline {
+		if s.Mode == packet.EncapInline {
 			pkt, err = InsertInline(inner, d)
 		} else {
 			pkt, err = EncapIP6IP6(inner, d, s.TunSrc, s.TunDst)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/internal/specvec"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
@@ -68,7 +69,7 @@ func testSpec() StreamSpec {
 
 // dexSpec is testSpec with size, DEX mode and option d, and the tunnel
 // addresses ip6ip6 needs.
-func dexSpec(mode DEXMode, size int, d DEX) StreamSpec {
+func dexSpec(mode packet.Encap, size int, d DEX) StreamSpec {
 	s := testSpec()
 	s.Size, s.Mode, s.DEX = size, mode, d
 	s.TunSrc = netip.MustParseAddr("2001:db8:ffff::1")
@@ -97,7 +98,7 @@ func verifyUDP(t *testing.T, f []byte, r *Parsed) {
 }
 
 func TestBuildAndParse(t *testing.T) {
-	for _, mode := range []DEXMode{NoDEX, Inline, IP6IP6} {
+	for _, mode := range []packet.Encap{packet.EncapNone, packet.EncapInline, packet.EncapIP6IP6} {
 		for _, ext := range []uint8{0x00, 0x80, 0xC0} {
 			for _, size := range []int{MinSize, 512, 1500} {
 				s := dexSpec(mode, size, DEX{Namespace: 123, ExtFlags: ext, TraceType: 0x800000, FlowID: 100})
@@ -109,7 +110,7 @@ func TestBuildAndParse(t *testing.T) {
 					t.Fatalf("flows = %d, want 8", ts.Flows)
 				}
 				all := ts.Plain
-				if mode != NoDEX {
+				if mode != packet.EncapNone {
 					all = append(append([]Template(nil), ts.Plain...), ts.WithDEX...)
 				}
 				seen := map[[4]uint64]bool{}
@@ -126,7 +127,7 @@ func TestBuildAndParse(t *testing.T) {
 					if r.HasDEX != tp.HasDEX || r.HasDEX != (i >= 8) {
 						t.Errorf("tmpl %d HasDEX = %v", i, r.HasDEX)
 					}
-					if r.Encapsulated != (mode == IP6IP6 && i >= 8) {
+					if r.Encapsulated != (mode == packet.EncapIP6IP6 && i >= 8) {
 						t.Errorf("tmpl %d Encapsulated = %v", i, r.Encapsulated)
 					}
 					if wantLen := ethLen + max(size, MinSize); len(f) != wantLen && !(size == MinSize && i >= 8) {
@@ -205,8 +206,8 @@ func TestValidate(t *testing.T) {
 		func(s *StreamSpec) { s.Size = MinSize - 1 },
 		func(s *StreamSpec) { s.SrcMAC = nil },
 		func(s *StreamSpec) { s.Dst = netip.MustParseAddr("10.0.0.1") },
-		func(s *StreamSpec) { s.Mode, s.K, s.N = Inline, 3, 2 },
-		func(s *StreamSpec) { s.Mode = IP6IP6 },
+		func(s *StreamSpec) { s.Mode, s.K, s.N = packet.EncapInline, 3, 2 },
+		func(s *StreamSpec) { s.Mode = packet.EncapIP6IP6 },
 	}
 	for i, mut := range bad {
 		s := testSpec()

@@ -16,7 +16,7 @@ func TestTraceTemplates(t *testing.T) {
 		size int
 		tt   uint32
 	}{{12, 0x800000}, {48, 0xC00000}} {
-		for _, mode := range []DEXMode{Inline, IP6IP6} {
+		for _, mode := range []packet.Encap{packet.EncapInline, packet.EncapIP6IP6} {
 			s := testSpec()
 			s.Size, s.Mode = 1500, mode
 			s.DEX = DEX{Namespace: 123, TraceType: c.tt, TraceSize: c.size}
@@ -40,7 +40,7 @@ func TestTraceTemplates(t *testing.T) {
 			}
 			// The same header from dexplane's editor, on the inner packet.
 			inner := f[14+40+p.HbHLen:]
-			if mode == Inline { // the packet without its Hop-by-Hop header
+			if mode == packet.EncapInline { // the packet without its Hop-by-Hop header
 				inner = append(append([]byte(nil), f[14:14+40]...), inner...)
 				inner[6] = f[14+40]
 				inner[4], inner[5] = byte((len(inner)-40)>>8), byte(len(inner)-40)

@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dexplane/dexplane/dataplane/packet"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 var nsCounter atomic.Int32
@@ -30,9 +33,7 @@ func vethPairQ(t *testing.T, queues int) (nsA, nsB string, macA, macB net.Hardwa
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces")
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2")
-	}
+	testutil.NeedTool(t, "ip", "iproute2")
 	id := fmt.Sprintf("dxg%d-%d", os.Getpid(), nsCounter.Add(1))
 	nsA, nsB = id+"a", id+"b"
 	run := func(args ...string) {
@@ -113,7 +114,7 @@ func readVethDrops(t *testing.T, nsTx, nsRx string) vethDrops {
 // nobody counted is a generator or sink bug.
 func TestGeneratorToSinkOverVeth(t *testing.T) {
 	nsA, nsB, macA, macB := vethPair(t)
-	for _, mode := range []DEXMode{NoDEX, Inline, IP6IP6} {
+	for _, mode := range []packet.Encap{packet.EncapNone, packet.EncapInline, packet.EncapIP6IP6} {
 		t.Run(mode.String(), func(t *testing.T) {
 			mc := MeasureConfig{
 				Gen: GenConfig{Netns: nsA, Iface: "veth0", Rate: 20000, Stream: StreamSpec{
@@ -153,7 +154,7 @@ func TestGeneratorToSinkOverVeth(t *testing.T) {
 				t.Errorf("sink counted %d sequence gaps for %d frames lost", r.Gaps, r.Sent-r.Received)
 			}
 			wantDEX := uint64(0)
-			if mode != NoDEX {
+			if mode != packet.EncapNone {
 				wantDEX = (r.Sent + 3) / 4
 			}
 			if r.SentDEX != wantDEX {

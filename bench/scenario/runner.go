@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/bench/gen"
+	"github.com/dexplane/dexplane/dataplane/packet"
 )
 
 // Options configure a run of the matrix.
@@ -183,9 +184,9 @@ func Stream(s Scenario, tb *Testbed, flows int) (gen.StreamSpec, error) {
 	case RoleEncapIP6IP6, RoleEncapIP6IP6TunSrc:
 		spec.Size = s.Size - 40 - dexLen
 	case RoleTransit:
-		spec.Mode, spec.K, spec.N = gen.Inline, k, n
+		spec.Mode, spec.K, spec.N = packet.EncapInline, k, n
 	case RoleDecap:
-		spec.Mode, spec.K, spec.N = gen.IP6IP6, k, n
+		spec.Mode, spec.K, spec.N = packet.EncapIP6IP6, k, n
 		spec.TunSrc, spec.TunDst = netip.MustParseAddr("2001:db8:ff::9"), TunDst
 	default:
 		return spec, fmt.Errorf("unknown role %q", s.Role)

@@ -8,13 +8,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/dexplane/dexplane/bench/scenario"
+	"github.com/dexplane/dexplane/internal/decodejson"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -30,7 +30,7 @@ type expectation struct {
 	Stream   string         `json:"stream"`
 	FrameLen int            `json:"frame_len"`
 	Encap    string         `json:"encap"`
-	testutil.DecodedIOAM
+	decodejson.Option
 }
 
 func eqPtr[T comparable](a, b *T) bool {
@@ -48,15 +48,11 @@ func show[T any](p *T) string {
 }
 
 func TestProfilesDecodeWithDexplane(t *testing.T) {
-	if _, err := os.Stat(debianPython); err != nil {
-		t.Skipf("needs Debian's %s (with python3-scapy): %v", debianPython, err)
+	testutil.NeedTool(t, debianPython, "Debian's python3, with python3-scapy")
+	if out, code := testutil.Run(t, debianPython, "-c", "import scapy.all"); code != 0 {
+		t.Skipf("needs scapy for %s (apt-get install python3-scapy): exit %d\n%s", debianPython, code, out)
 	}
-	if out, err := exec.Command(debianPython, "-c", "import scapy.all").CombinedOutput(); err != nil {
-		t.Skipf("needs scapy for %s (apt-get install python3-scapy): %v\n%s", debianPython, err, out)
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skipf("needs the go command to run dexplane decode: %v", err)
-	}
+	testutil.NeedTool(t, "go", "to run dexplane decode")
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "profiles.pcap")
 
@@ -72,7 +68,7 @@ func TestProfilesDecodeWithDexplane(t *testing.T) {
 	}
 
 	bin := testutil.BuildDexplane(t)
-	if out, _ := exec.Command(bin, "help").CombinedOutput(); !strings.Contains(string(out), "decode") {
+	if out, _ := testutil.Run(t, bin, "help"); !strings.Contains(out, "decode") {
 		t.Skipf("dexplane has no decode command yet:\n%s", out)
 	}
 	got := testutil.DecodePcap(t, bin, pcap)
@@ -112,28 +108,26 @@ func TestProfilesDecodeWithDexplane(t *testing.T) {
 // The TRex runner must write the CSV columns and scenario names of
 // bench/scenario, so that dexbench plot draws its results beside ours.
 func TestRunnerMatchesScenarioColumnsAndNames(t *testing.T) {
-	if _, err := os.Stat(debianPython); err != nil {
-		t.Skipf("needs Debian's %s (with python3-scapy): %v", debianPython, err)
-	}
-	out, err := exec.Command(debianPython, "-c", "import run_matrix; print(','.join(run_matrix.COLUMNS))").CombinedOutput()
-	if err != nil {
-		if strings.Contains(string(out), "No module named 'scapy'") {
+	testutil.NeedTool(t, debianPython, "Debian's python3, with python3-scapy")
+	out, code := testutil.Run(t, debianPython, "-c", "import run_matrix; print(','.join(run_matrix.COLUMNS))")
+	if code != 0 {
+		if strings.Contains(out, "No module named 'scapy'") {
 			t.Skipf("needs scapy for %s: %s", debianPython, out)
 		}
-		t.Fatalf("import run_matrix: %v\n%s", err, out)
+		t.Fatalf("import run_matrix: exit %d\n%s", code, out)
 	}
-	if got, want := strings.TrimSpace(string(out)), strings.Join(scenario.Columns(), ","); got != want {
+	if got, want := strings.TrimSpace(out), strings.Join(scenario.Columns(), ","); got != want {
 		t.Errorf("run_matrix.COLUMNS\n got %s\nwant %s", got, want)
 	}
-	out, err = exec.Command(debianPython, "run_matrix.py", "--list", "--matrix", "paper").CombinedOutput()
-	if err != nil {
-		t.Fatalf("run_matrix.py --list: %v\n%s", err, out)
+	out, code = testutil.Run(t, debianPython, "run_matrix.py", "--list", "--matrix", "paper")
+	if code != 0 {
+		t.Fatalf("run_matrix.py --list: exit %d\n%s", code, out)
 	}
 	known := map[string]bool{}
 	for _, s := range scenario.Full() {
 		known[s.Name()] = true
 	}
-	for _, name := range strings.Fields(string(out)) {
+	for _, name := range strings.Fields(out) {
 		if !known[name] {
 			t.Errorf("run_matrix.py scenario %q is not named like any bench/scenario scenario", name)
 		}

@@ -70,11 +70,7 @@ func TestCollectDelayExport(t *testing.T) {
 	defer down.Close()
 	addrs, _, stderr, stop := startAnalyticsCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "100ms",
 		"--export-interval", "300ms", "--ipfix-out", "udp://"+down.LocalAddr().String(), "--ipfix-out-domain", "77")
-	conn, err := net.Dial("udp", addrs["udp"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dial(t, "udp", addrs["udp"])
 	for dom, recs := range threeNodes(20) {
 		sendNode(t, conn, uint32(dom+1), recs)
 	}
@@ -174,17 +170,10 @@ func promGet(web, path string, v url.Values, r any) ([]byte, error) {
 // --metrics-address` and answers PromQL: the mean delay of segment 2→3 and
 // the packets node 3 lost.
 func TestCollectPrometheus(t *testing.T) {
-	prom, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Skip("prometheus not installed (Debian package prometheus; scripts/install-deps.sh installs it)")
-	}
+	prom := testutil.NeedTool(t, "prometheus", "Debian package prometheus; scripts/install-deps.sh installs it")
 	addrs, _, stderr, stop := startAnalyticsCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "100ms",
 		"--metrics-address", "127.0.0.1:0")
-	conn, err := net.Dial("udp", addrs["udp"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dial(t, "udp", addrs["udp"])
 	nodes := threeNodes(50)
 	nodes[2] = append(nodes[2][:10], nodes[2][12:]...) // node 3 misses seq 10 and 11
 	for dom, recs := range nodes {
@@ -285,10 +274,7 @@ func TestDomainDashboardPicture(t *testing.T) {
 	if out == "" {
 		t.Skip("generator: set DEXPLANE_DASHBOARD_PNG=FILE (make dashboard-png) to render the domain dashboard")
 	}
-	prom, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Skip("prometheus not installed (Debian package prometheus; scripts/install-deps.sh installs it)")
-	}
+	prom := testutil.NeedTool(t, "prometheus", "Debian package prometheus; scripts/install-deps.sh installs it")
 	d := grafanatest.Load(t, filepath.Join("..", "..", "deploy", "grafana-domain-dashboard.json"))
 	addrs, _, stderr, stop := startAnalyticsCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "200ms",
 		"--metrics-address", "127.0.0.1:0")
@@ -296,11 +282,7 @@ func TestDomainDashboardPicture(t *testing.T) {
 	web, _, stopProm := startPrometheus(t, prom, addrs["http"])
 	defer stopProm()
 
-	conn, err := net.Dial("udp", addrs["udp"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dial(t, "udp", addrs["udp"])
 	// 80 s, a batch of 20 packets of two flows every 250 ms
 	const run, batch = 80 * time.Second, 20
 	start := time.Now()

@@ -183,11 +183,7 @@ service:
 	}
 
 	addrs, _, stderr, stop := startAnalyticsCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "100ms", "--otlp", "http://"+recv)
-	conn, err := net.Dial("udp", addrs["udp"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dial(t, "udp", addrs["udp"])
 	const packets = 5
 	nodes := threeNodes(packets)
 	for dom, recs := range nodes {

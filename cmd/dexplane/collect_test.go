@@ -75,6 +75,32 @@ func (r *collectRun) waitOutput(t *testing.T, ok func(stdout string) bool) {
 	}
 }
 
+// expect waits until collect printed at least lines lines, stops it and
+// fails t unless its output contains each of want.
+func (r *collectRun) expect(t *testing.T, lines int, want ...string) {
+	t.Helper()
+	r.waitOutput(t, func(out string) bool { return strings.Count(out, "\n") >= lines })
+	r.stop(t)
+	out := r.stdout.String()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+// dial connects over network to addr, failing t if it cannot; the
+// connection is closed when the test ends.
+func dial(t *testing.T, network, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // stop cancels collect and fails t unless it exited 0.
 func (r *collectRun) stop(t *testing.T) {
 	t.Helper()
@@ -162,23 +188,13 @@ func TestCollectCorrelates(t *testing.T) {
 		}
 		return recs
 	}
-	udp, err := net.Dial("udp", addrs["udp"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer udp.Close()
-	tcp, err := net.Dial("tcp", addrs["tcp"])
-	if err != nil {
-		t.Fatal(err)
-	}
+	udp := dial(t, "udp", addrs["udp"])
+	tcp := dial(t, "tcp", addrs["tcp"])
 	sendNode(t, udp, 1, node(1, 64, 0, 99))
 	sendNode(t, tcp, 2, node(2, 63, 150*time.Microsecond, 99))
 	sendNode(t, udp, 3, node(3, 62, 400*time.Microsecond, 2))
 	tcp.Close()
-	col.waitOutput(t, func(out string) bool { return strings.Count(out, "\n") >= 14 })
-	col.stop(t)
-	out := col.stdout.String()
-	for _, want := range []string{
+	col.expect(t, 14,
 		"domain=2 from=127.0.0.1:",
 		"ns=123 flow=0x0000abcd seq=4",
 		"--- 14 record(s), 0 bad message(s), 0 data set(s) without template",
@@ -188,16 +204,12 @@ func TestCollectCorrelates(t *testing.T) {
 		"path 1 > 2: 1 packet(s)",
 		// --paths 2: the first two packets seen (node 1 sends first), each
 		// node's timestamp, and the delays the nodes were given above.
-		"--- paths of 2 packet(s)\nns 123 flow 0x0000abcd seq 0:\n" +
-			"  node 1 (node_id 1) at 22:13:20.000000\n" +
-			"  node 2 (node_id 2) at 22:13:20.000150  +150µs\n" +
-			"  node 3 (node_id 3) at 22:13:20.000400  +250µs\n" +
+		"--- paths of 2 packet(s)\nns 123 flow 0x0000abcd seq 0:\n"+
+			"  node 1 (node_id 1) at 22:13:20.000000\n"+
+			"  node 2 (node_id 2) at 22:13:20.000150  +150µs\n"+
+			"  node 3 (node_id 3) at 22:13:20.000400  +250µs\n"+
 			"ns 123 flow 0x0000abcd seq 1:\n  node 1 (node_id 1) at 22:13:20.001000\n",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	)
 }
 
 func TestCollectUsage(t *testing.T) {
@@ -240,10 +252,7 @@ func TestCollectTemplateWithdrawal(t *testing.T) {
 	}
 	// Set ID 2, Length 8 | Template ID (the encoder's), Field Count 0.
 	withdrawal := []byte{0, 2, 0, 8, m[20], m[21], 0, 0}
-	conn, err := net.Dial("tcp", col.addrs["tcp"])
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dial(t, "tcp", col.addrs["tcp"])
 	for _, b := range [][]byte{m, frame(withdrawal), frame(data)} {
 		if _, err := conn.Write(b); err != nil {
 			t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -197,7 +196,7 @@ func TestCollectTLSRefusesBadCertificates(t *testing.T) {
 		})
 	}
 	t.Run("none", func(t *testing.T) {
-		conn, err := tls.Dial("tcp", col.addrs["tls"], &tls.Config{ServerName: "collector", RootCAs: poolOf(t, p.ca.File)})
+		conn, err := tls.Dial("tcp", col.addrs["tls"], &tls.Config{ServerName: "collector", RootCAs: p.ca.Pool()})
 		if err == nil {
 			// TLS 1.3: the refusal arrives after the client's handshake.
 			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -211,15 +210,6 @@ func TestCollectTLSRefusesBadCertificates(t *testing.T) {
 	testutil.Eventually(t, "refusals logged", 5*time.Second, func() bool {
 		return strings.Count(col.stderr.String(), "session from") >= 5
 	})
-}
-
-func poolOf(t *testing.T, file string) *x509.CertPool {
-	t.Helper()
-	pool, err := exporter.LoadCertPool(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pool
 }
 
 // TestCollectTLSReloadOnSIGHUP rotates certificates on both sides without

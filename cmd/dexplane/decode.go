@@ -17,6 +17,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/dexplane/dexplane/dataplane/packet"
+	"github.com/dexplane/dexplane/internal/decodejson"
 )
 
 func runDecode(args []string) int {
@@ -100,47 +101,12 @@ func decodeCapture(r io.Reader, w io.Writer, asJSON bool) error {
 		if asJSON {
 			err = enc.Encode(rec)
 		} else {
-			_, err = io.WriteString(w, rec.text()+"\n")
+			_, err = io.WriteString(w, recordText(&rec)+"\n")
 		}
 		if err != nil {
 			return err
 		}
 	}
-}
-
-// decodeRecord is the JSON form of one packet; the keys are part of the CLI
-// contract.
-type decodeRecord struct {
-	Index    int          `json:"index"`
-	OK       bool         `json:"ok"`
-	Error    string       `json:"error,omitempty"`
-	Encap    string       `json:"encap"`
-	Src      string       `json:"src,omitempty"`
-	Dst      string       `json:"dst,omitempty"`
-	InnerSrc string       `json:"inner_src,omitempty"`
-	InnerDst string       `json:"inner_dst,omitempty"`
-	IOAM     []ioamRecord `json:"ioam"`
-}
-
-// ioamRecord is one IOAM option. DEX fields are present for ioam_type 4,
-// flow_id and seq only when the Extension-Flags announce them; PTO fields
-// for ioam_type 0.
-type ioamRecord struct {
-	Offset     int     `json:"offset"` // octets from the start of the Hop-by-Hop header
-	OptionType uint8   `json:"option_type"`
-	IOAMType   uint8   `json:"ioam_type"`
-	NS         *uint16 `json:"ns,omitempty"`
-	Flags      *uint8  `json:"flags,omitempty"`
-	ExtFlags   *uint8  `json:"ext_flags,omitempty"`
-	TraceType  *uint32 `json:"trace_type,omitempty"`
-	FlowID     *uint32 `json:"flow_id,omitempty"`
-	Seq        *uint32 `json:"seq,omitempty"`
-	NodeLen    *uint8  `json:"node_len,omitempty"`
-	RemLen     *uint8  `json:"rem_len,omitempty"`
-	// Overflow and Hops: a trace's Overflow flag and its node entries in
-	// path order (index 0 = the encapsulating node), see decode_pto.go.
-	Overflow *bool            `json:"overflow,omitempty"`
-	Hops     []map[string]any `json:"hops,omitempty"`
 }
 
 // Link-layer header lengths of the Linux cooked captures.
@@ -150,8 +116,8 @@ const (
 )
 
 // decodeFrame decodes one captured frame of link type lt.
-func decodeFrame(index int, lt layers.LinkType, data []byte, p *packet.Packet) decodeRecord {
-	rec := decodeRecord{Index: index, OK: true, Encap: "none", IOAM: []ioamRecord{}}
+func decodeFrame(index int, lt layers.LinkType, data []byte, p *packet.Packet) decodejson.Packet {
+	rec := decodejson.Packet{Index: index, OK: true, Encap: "none", IOAM: []decodejson.Option{}}
 	var err error
 	switch lt {
 	case layers.LinkTypeEthernet:
@@ -192,7 +158,7 @@ func decodeFrame(index int, lt layers.LinkType, data []byte, p *packet.Packet) d
 		rec.InnerDst = addr(packet.Dst(data, p.Inner))
 	}
 	for _, o := range p.IOAM[:p.NumIOAM] {
-		r := ioamRecord{Offset: o.Off - p.HbH, OptionType: o.OptType, IOAMType: o.IOAMType}
+		r := decodejson.Option{Offset: o.Off - p.HbH, OptionType: o.OptType, IOAMType: o.IOAMType}
 		opt := data[o.Off : o.Off+2+int(o.DataLen)]
 		switch o.IOAMType {
 		case packet.IOAMTypeDirectExporting:
@@ -218,17 +184,17 @@ func decodeFrame(index int, lt layers.LinkType, data []byte, p *packet.Packet) d
 	return rec
 }
 
-func failed(rec decodeRecord, err error) decodeRecord {
+func failed(rec decodejson.Packet, err error) decodejson.Packet {
 	rec.OK = false
 	rec.Error = err.Error()
-	rec.IOAM = []ioamRecord{}
+	rec.IOAM = []decodejson.Option{}
 	return rec
 }
 
 func addr(a [16]byte) string { return netip.AddrFrom16(a).String() }
 
-// text is the human-readable one-line form of a record.
-func (r *decodeRecord) text() string {
+// recordText is the human-readable one-line form of a record.
+func recordText(r *decodejson.Packet) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d", r.Index)
 	if !r.OK {

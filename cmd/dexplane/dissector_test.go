@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,11 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dexplane/dexplane/internal/decodejson"
 	"github.com/dexplane/dexplane/internal/hostile"
 	"github.com/dexplane/dexplane/internal/specvec"
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // dissector is the Lua dissector shipped in the repository and the package.
@@ -47,26 +45,16 @@ var goldenIPv6 = []string{
 		"9c401389000c15c770696e67",
 }
 
-// writeGoldenPcap writes the golden packets behind an Ethernet header.
-func writeGoldenPcap(t *testing.T, path string) {
+// goldenPcap writes the golden packets behind an Ethernet header to a pcap
+// file and returns its path.
+func goldenPcap(t *testing.T) string {
 	t.Helper()
-	var buf bytes.Buffer
-	w := pcapgo.NewWriter(&buf)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
+	eth := linkCases[0]
+	var frames [][]byte
+	for _, h := range goldenIPv6 {
+		frames = append(frames, eth.wrap(testutil.MustHex(t, h)))
 	}
-	for i, h := range goldenIPv6 {
-		b, err := hex.DecodeString("020000000002" + "020000000001" + "86dd" + h)
-		if err != nil {
-			t.Fatalf("vector %d: %v", i, err)
-		}
-		if err := w.WritePacket(gopacket.CaptureInfo{CaptureLength: len(b), Length: len(b)}, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	return writeCapture(t, eth, frames, nil)
 }
 
 // dissectorFields are the fields compared, as tshark -e names them.
@@ -95,7 +83,7 @@ var nodeFieldPairs = [][2]string{
 
 // expectFields returns, per field of dissectorFields, the values `dexplane
 // decode --json` found in one packet, in option order.
-func expectFields(r decodeRecord) map[string][]uint64 {
+func expectFields(r decodejson.Packet) map[string][]uint64 {
 	m := map[string][]uint64{}
 	add := func(k string, v uint64) { m[k] = append(m[k], v) }
 	for _, o := range r.IOAM {
@@ -199,17 +187,14 @@ var hostileNames = func() []string {
 // malformed packets the dissector shows what it can; dexplane decodes
 // nothing there, so only the absence of errors is checked).
 func TestLuaDissector(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed (scripts/install-deps.sh installs it)")
-	}
-	golden := filepath.Join(t.TempDir(), "golden.pcap")
-	writeGoldenPcap(t, golden)
+	testutil.NeedTool(t, "tshark", "scripts/install-deps.sh installs it")
+	golden := goldenPcap(t)
 	for _, pcap := range []string{golden, "../../e2e/testdata/hostile.pcap"} {
 		t.Run(filepath.Base(pcap), func(t *testing.T) {
-			var recs []decodeRecord
+			var recs []decodejson.Packet
 			dec := json.NewDecoder(decodeFile(t, pcap, true))
 			for dec.More() {
-				var r decodeRecord
+				var r decodejson.Packet
 				if err := dec.Decode(&r); err != nil {
 					t.Fatal(err)
 				}
@@ -264,9 +249,7 @@ func TestLuaDissector(t *testing.T) {
 // TestLuaDissectorCatchesErrors: the comparison above fails for a
 // dissector with a Lua error, so its pass means something.
 func TestLuaDissectorCatchesErrors(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed (scripts/install-deps.sh installs it)")
-	}
+	testutil.NeedTool(t, "tshark", "scripts/install-deps.sh installs it")
 	src, err := os.ReadFile(dissector)
 	if err != nil {
 		t.Fatal(err)
@@ -278,8 +261,7 @@ func TestLuaDissectorCatchesErrors(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "broken.lua")
 	os.WriteFile(script, []byte(broken), 0o644)
-	golden := filepath.Join(dir, "golden.pcap")
-	writeGoldenPcap(t, golden)
+	golden := goldenPcap(t)
 	if _, luaErrors := tsharkFields(t, script, golden); len(luaErrors) == 0 {
 		t.Error("a dissector that calls a missing method passed the Lua error check")
 	}

@@ -3,13 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -79,27 +76,19 @@ func newDoctorBed(t *testing.T) *doctorBed {
 
 func (b *doctorBed) writeCfg(t *testing.T, collectorPort, queues int) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), fmt.Sprintf("doctor-q%d.yaml", queues))
-	if err := os.WriteFile(p, []byte(fmt.Sprintf(doctorCfg, collectorPort, queues)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testutil.TempFile(t, fmt.Sprintf("doctor-q%d.yaml", queues), []byte(fmt.Sprintf(doctorCfg, collectorPort, queues)))
 }
 
 // doctor runs `dexplane doctor --json args` in the node namespace, through
 // prefix (e.g. setpriv) when given, and returns the report and exit code.
 func (b *doctorBed) doctor(t *testing.T, prefix []string, args ...string) (*doctor.Report, int) {
 	t.Helper()
-	full := append(append(append([]string{"netns", "exec", b.dut.Name}, prefix...), b.bin, "doctor", "--json"), args...)
-	cmd := exec.Command("ip", full...)
+	full := append(append(prefix, b.bin, "doctor", "--json"), args...)
+	cmd := b.dut.Command(full[0], full[1:]...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
+	code, err := testutil.ExitCode(cmd.Run())
+	if err != nil {
 		t.Fatal(err)
 	}
 	var rep struct {
@@ -190,10 +179,7 @@ func TestDoctorOnVeths(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		off := filepath.Join(t.TempDir(), "csum-off.yaml")
-		if err := os.WriteFile(off, bytes.Replace(raw, []byte("{name: p0, domain: outside}"), []byte("{name: p0, domain: outside, complete_checksums: \"off\"}"), 1), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		off := testutil.TempFile(t, "csum-off.yaml", bytes.Replace(raw, []byte("{name: p0, domain: outside}"), []byte("{name: p0, domain: outside, complete_checksums: \"off\"}"), 1))
 		rep, code = b.doctor(t, nil, "-c", off)
 		expect(t, rep, "port 0", "tx checksum", doctor.Warn, "ip netns exec "+b.hosts[0].Name+" ethtool -K e0 tx off")
 		expect(t, rep, "port 0", "tx checksum", doctor.Warn, "ports[0].complete_checksums: auto")
@@ -235,9 +221,7 @@ func TestDoctorOnVeths(t *testing.T) {
 		}
 	})
 	t.Run("missing capabilities", func(t *testing.T) {
-		if _, err := exec.LookPath("setpriv"); err != nil {
-			t.Skip("needs setpriv (util-linux)")
-		}
+		testutil.NeedTool(t, "setpriv", "util-linux")
 		// nobody, no capabilities at all, a 64 KiB memlock limit.
 		rep, code := b.doctor(t, []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
 			"--inh-caps=-all", "--bounding-set=-all", "prlimit", "--memlock=65536:65536"}, "-c", b.cfg)
@@ -269,31 +253,16 @@ func (b *doctorBed) attachForeignXDP(t *testing.T, ifname string) {
 }
 
 // runOnce runs `dexplane run args` in the node namespace through prefix and
-// returns its exit code and stderr; it must fail before forwarding.
+// returns its exit code and output; it must fail before forwarding.
 func (b *doctorBed) runOnce(t *testing.T, ns string, prefix []string, args ...string) (int, string) {
 	t.Helper()
 	full := append(append(append([]string{"netns", "exec", ns}, prefix...), b.bin, "run"), args...)
-	cmd := exec.Command("ip", full...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	p := testutil.Start(t, "ip", full...)
+	code, err := p.Wait(20 * time.Second)
+	if err != nil {
+		t.Fatalf("dexplane run %q did not fail: %v", args, err)
 	}
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), stderr.String()
-		}
-		return 0, stderr.String()
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("dexplane run %q did not fail:\n%s", args, stderr.String())
-	}
-	return 0, ""
+	return code, p.Log.String()
 }
 
 // wantAll checks that out contains each of want.
@@ -301,7 +270,7 @@ func wantAll(t *testing.T, what, out string, want ...string) {
 	t.Helper()
 	for _, w := range want {
 		if !strings.Contains(out, w) {
-			t.Errorf("%s: stderr lacks %q:\n%s", what, w, out)
+			t.Errorf("%s: output lacks %q:\n%s", what, w, out)
 		}
 	}
 }
@@ -344,15 +313,10 @@ func TestRunFirstErrors(t *testing.T) {
 	})
 	t.Run("queue held by another AF_XDP socket", func(t *testing.T) {
 		// A first node on the ports, then a second one on the same ports.
-		first := exec.Command("ip", "netns", "exec", b.dut.Name, b.bin, "run", "-c", b.cfg, "--attach", "generic")
-		var ferr testutil.LockedBuffer
-		first.Stderr = &ferr
-		if err := first.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { first.Process.Signal(syscall.SIGTERM); first.Wait() }()
-		if !testutil.Within(15*time.Second, func() bool { return strings.Contains(ferr.String(), "dataplane: started") }) {
-			t.Fatalf("first node did not start:\n%s", ferr.String())
+		first := testutil.Start(t, "ip", "netns", "exec", b.dut.Name, b.bin, "run", "-c", b.cfg, "--attach", "generic")
+		defer first.Stop(15 * time.Second)
+		if err := first.WaitLog("dataplane: started", 15*time.Second); err != nil {
+			t.Fatalf("first node: %v", err)
 		}
 		code, out := b.runOnce(t, b.dut.Name, nil, "-c", b.cfg, "--attach", "generic")
 		if code != 1 {
@@ -362,7 +326,7 @@ func TestRunFirstErrors(t *testing.T) {
 		// doctor names the running node on both ports: its program and its sockets.
 		rep, code := b.doctor(t, nil, "-c", b.cfg)
 		for _, port := range []string{"port 0", "port 1"} {
-			expect(t, rep, port, "XDP program", doctor.Fail, fmt.Sprintf("kill %d (dexplane)", first.Process.Pid))
+			expect(t, rep, port, "XDP program", doctor.Fail, fmt.Sprintf("kill %d (dexplane)", first.Cmd.Process.Pid))
 		}
 		if code != 2 {
 			t.Errorf("doctor exit %d, want 2", code)
@@ -371,10 +335,10 @@ func TestRunFirstErrors(t *testing.T) {
 			if c := rep.Find("port 0", "AF_XDP sockets"); c != nil && strings.Contains(c.Detail, "CONFIG_XDP_SOCKETS_DIAG") {
 				t.Skip("this kernel cannot list AF_XDP sockets (no CONFIG_XDP_SOCKETS_DIAG): the owner of a busy queue cannot be named")
 			}
-			held := fmt.Sprintf("held by dexplane (pid %d)", first.Process.Pid)
+			held := fmt.Sprintf("held by dexplane (pid %d)", first.Cmd.Process.Pid)
 			wantAll(t, "second node", out, held)
 			for _, port := range []string{"port 0", "port 1"} {
-				expect(t, rep, port, "AF_XDP sockets", doctor.Fail, fmt.Sprintf("kill %d (dexplane)", first.Process.Pid))
+				expect(t, rep, port, "AF_XDP sockets", doctor.Fail, fmt.Sprintf("kill %d (dexplane)", first.Cmd.Process.Pid))
 			}
 		})
 	})

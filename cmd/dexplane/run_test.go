@@ -1,15 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -61,8 +55,7 @@ func TestRunBitw(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := testutil.BuildDexplane(t)
-	cfg := filepath.Join(t.TempDir(), "bitw.yaml")
-	if err := os.WriteFile(cfg, []byte(`node:
+	cfg := testutil.TempFile(t, "bitw.yaml", []byte(`node:
   id: 1
 ports:
   - {name: west, domain: inside}
@@ -72,9 +65,7 @@ dataplane:
   steer: all
   fill_ring_size: 4096
   umem_frames: 16384
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`))
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -86,38 +77,9 @@ dataplane:
 			tb := testbed.New(t, testbed.Bitw)
 			xsktest.NoTxChecksumOffload(t, tb)
 			dut := tb.DUT()
-			var stderr testutil.LockedBuffer
-			pr, pw := io.Pipe()
-			cmd := exec.Command(bin, append([]string{"run", "--netns", dut.Name, "-v", "--interval", "300ms"}, tc.args...)...)
-			cmd.Stderr = io.MultiWriter(&stderr, pw)
-			if err := cmd.Start(); err != nil {
+			p := testutil.Start(t, bin, append([]string{"run", "--netns", dut.Name, "-v", "--interval", "300ms"}, tc.args...)...)
+			if err := p.WaitLog("dataplane: started", 10*time.Second); err != nil {
 				t.Fatal(err)
-			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait(); pw.Close() }()
-			t.Cleanup(func() {
-				if cmd.ProcessState == nil {
-					_ = cmd.Process.Kill()
-					<-exited
-				}
-			})
-			started := make(chan struct{})
-			go func() {
-				sc := bufio.NewScanner(pr)
-				for sc.Scan() {
-					if strings.Contains(sc.Text(), "dataplane: started") {
-						close(started)
-						break
-					}
-				}
-				_, _ = io.Copy(io.Discard, pr)
-			}()
-			select {
-			case <-started:
-			case err := <-exited:
-				t.Fatalf("dexplane exited before starting: %v\n%s", err, stderr.String())
-			case <-time.After(10 * time.Second):
-				t.Fatalf("dexplane did not start:\n%s", stderr.String())
 			}
 			if id, _ := dut.XDPProgID(testbed.West); id == 0 {
 				t.Errorf("no XDP program on west while running")
@@ -130,21 +92,13 @@ dataplane:
 				t.Errorf("stream: sent %d received %d corrupt %d", res.Sent, r.Received.Load(), r.Corrupt.Load())
 			}
 			time.Sleep(400 * time.Millisecond) // one -v counter line
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
+			if err := p.Stop(10 * time.Second); err != nil {
+				t.Error(err)
 			}
-			select {
-			case err := <-exited:
-				if err != nil {
-					t.Errorf("dexplane exit: %v\n%s", err, stderr.String())
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("dexplane did not stop on SIGTERM:\n%s", stderr.String())
-			}
-			out := stderr.String()
+			out := p.Log.String()
 			for _, want := range []string{"dataplane: stopped", "pps", "port 1 east: rx"} {
 				if !strings.Contains(out, want) {
-					t.Errorf("stderr lacks %q:\n%s", want, out)
+					t.Errorf("output lacks %q:\n%s", want, out)
 				}
 			}
 			for _, p := range []string{testbed.West, testbed.East} {

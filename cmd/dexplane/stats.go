@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -215,8 +216,8 @@ func writeStatsTable(w io.Writer, target string, s, prev *metrics.Stats) error {
 
 	if hasNodes(s) {
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "WORKER\tFORWARDED\tDROPPED\tDEX INSERTED\tDEX SEEN\tDEX REMOVED\tSKIPPED\tMALFORMED\tRECORDS\tREC DROPS\tRING\tFLOWS\t")
-		var tot metrics.NodeStats
+		writeNodeRow(tw, "WORKER", func(c *nodeColumn) string { return c.head })
+		tot := make([]uint64, len(nodeColumns))
 		for _, ws := range s.Workers {
 			n := ws.Node
 			if n == nil {
@@ -226,11 +227,22 @@ func writeStatsTable(w io.Writer, target string, s, prev *metrics.Stats) error {
 			if ws.Ring != nil {
 				ring = fmt.Sprintf("%d/%d", ws.Ring.Len, ws.Ring.Cap)
 			}
-			writeNodeRow(tw, fmt.Sprint(ws.Worker), n, ring)
-			addNode(&tot, n)
+			writeNodeRow(tw, fmt.Sprint(ws.Worker), func(c *nodeColumn) string {
+				if c.value == nil {
+					return ring
+				}
+				v := c.value(n)
+				tot[c.index] += v
+				return strconv.FormatUint(v, 10)
+			})
 		}
 		if len(s.Workers) > 1 {
-			writeNodeRow(tw, "all", &tot, "")
+			writeNodeRow(tw, "all", func(c *nodeColumn) string {
+				if c.value == nil {
+					return ""
+				}
+				return strconv.FormatUint(tot[c.index], 10)
+			})
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -290,43 +302,52 @@ func hasNodes(s *metrics.Stats) bool {
 	return false
 }
 
-func writeNodeRow(tw io.Writer, name string, n *metrics.NodeStats, ring string) {
-	var skipped uint64
-	for _, r := range n.Skipped {
-		skipped += sum(r)
-	}
-	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t\n", name,
-		n.Forwarded, n.Dropped, sum(n.DEXInserted), n.DEXSeen, n.DEXRemoved, skipped,
-		sum(n.Malformed), n.RecordsExported, n.RecordsDropped, ring, n.Flows)
+// nodeColumn is one column of the worker table: its header and the value
+// a worker's node counters give it (nil for the ring column, a gauge that
+// the "all" row leaves empty). index is the column's place in nodeColumns.
+type nodeColumn struct {
+	head  string
+	value func(n *metrics.NodeStats) uint64
+	index int
 }
 
-// addNode adds the fields of n the table shows to t.
-func addNode(t, n *metrics.NodeStats) {
-	t.Forwarded += n.Forwarded
-	t.Dropped += n.Dropped
-	t.DEXSeen += n.DEXSeen
-	t.DEXRemoved += n.DEXRemoved
-	t.RecordsExported += n.RecordsExported
-	t.RecordsDropped += n.RecordsDropped
-	t.Flows += n.Flows
-	t.DEXInserted = addMap(t.DEXInserted, n.DEXInserted)
-	t.Malformed = addMap(t.Malformed, n.Malformed)
-	if t.Skipped == nil {
-		t.Skipped = map[string]map[string]uint64{}
+// nodeColumns are the worker table's columns after WORKER, in order; the
+// "all" row sums each counter column over the workers.
+var nodeColumns = func() []nodeColumn {
+	c := []nodeColumn{
+		{head: "FORWARDED", value: func(n *metrics.NodeStats) uint64 { return n.Forwarded }},
+		{head: "DROPPED", value: func(n *metrics.NodeStats) uint64 { return n.Dropped }},
+		{head: "DEX INSERTED", value: func(n *metrics.NodeStats) uint64 { return sum(n.DEXInserted) }},
+		{head: "DEX SEEN", value: func(n *metrics.NodeStats) uint64 { return n.DEXSeen }},
+		{head: "DEX REMOVED", value: func(n *metrics.NodeStats) uint64 { return n.DEXRemoved }},
+		{head: "SKIPPED", value: func(n *metrics.NodeStats) uint64 {
+			var t uint64
+			for _, r := range n.Skipped {
+				t += sum(r)
+			}
+			return t
+		}},
+		{head: "MALFORMED", value: func(n *metrics.NodeStats) uint64 { return sum(n.Malformed) }},
+		{head: "RECORDS", value: func(n *metrics.NodeStats) uint64 { return n.RecordsExported }},
+		{head: "REC DROPS", value: func(n *metrics.NodeStats) uint64 { return n.RecordsDropped }},
+		{head: "RING"},
+		{head: "FLOWS", value: func(n *metrics.NodeStats) uint64 { return n.Flows }},
 	}
-	for role, r := range n.Skipped {
-		t.Skipped[role] = addMap(t.Skipped[role], r)
+	for i := range c {
+		c[i].index = i
 	}
-}
+	return c
+}()
 
-func addMap(dst, src map[string]uint64) map[string]uint64 {
-	if dst == nil {
-		dst = make(map[string]uint64, len(src))
+// writeNodeRow writes one row of the worker table: name, then cell(c) for
+// each of nodeColumns, each cell ended by a tab.
+func writeNodeRow(tw io.Writer, name string, cell func(c *nodeColumn) string) {
+	row := []byte(name + "\t")
+	for i := range nodeColumns {
+		row = append(row, cell(&nodeColumns[i])...)
+		row = append(row, '\t')
 	}
-	for k, v := range src {
-		dst[k] += v
-	}
-	return dst
+	tw.Write(append(row, '\n'))
 }
 
 func sum(m map[string]uint64) uint64 {

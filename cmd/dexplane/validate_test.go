@@ -2,15 +2,12 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/dexplane/dexplane/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the validate golden files")
 
 // TestValidateGolden runs "dexplane validate" on example and broken files
 // and compares exit code, stdout and stderr with testdata/validate/*.golden.
@@ -37,7 +34,7 @@ func TestValidateGolden(t *testing.T) {
 				t.Errorf("exit code %d, want %d; stderr:\n%s", code, tc.code, stderr.String())
 			}
 			got := "exit " + string(rune('0'+code)) + "\n--- stdout\n" + stdout.String() + "--- stderr\n" + stderr.String()
-			testutil.Golden(t, filepath.Join("testdata", "validate", tc.name+".golden"), []byte(got), *update,
+			testutil.Golden(t, filepath.Join("testdata", "validate", tc.name+".golden"), []byte(got),
 				"go test ./cmd/dexplane -run TestValidateGolden -update")
 		})
 	}

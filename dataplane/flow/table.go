@@ -139,58 +139,78 @@ func (t *Table) isIdle(s *slot, now int64) bool {
 // of the next evictSample occupied slots after a rotating hand (an
 // approximated LRU). Next never allocates.
 func (t *Table) Next(id uint32, now int64) uint32 {
-	i := t.home(id)
-	for {
-		s := &t.slots[i]
-		if !s.used {
-			break
-		}
-		if s.id == id {
-			if t.isIdle(s, now) {
-				t.expired++
-				t.new++
-				s.seq = t.cfg.SeqStart
-			}
-			seq := s.seq
-			s.seq++
-			s.last = now
-			return seq
-		}
-		i = (i + 1) & t.mask
-	}
-	// Miss: i is the first free slot of id's probe sequence.
-	if t.n >= t.cfg.MaxFlows {
-		t.evict(now)
-		// Deletion shifted entries back; find the free slot again.
-		i = t.home(id)
-		for t.slots[i].used {
-			i = (i + 1) & t.mask
-		}
-	}
-	t.slots[i] = slot{last: now, id: id, seq: t.cfg.SeqStart + 1, used: true}
-	t.n++
-	t.new++
-	return t.cfg.SeqStart
+	return t.NextAt(t.Find(id, 0), id, now)
 }
 
 // Peek returns the sequence number the next DEX-carrying packet of flow id
 // would carry at time now, and whether the flow is held and not idle. It does
 // not change the table.
 func (t *Table) Peek(id uint32, now int64) (seq uint32, ok bool) {
+	return t.PeekAt(t.Find(id, 0), now)
+}
+
+// Find returns the index of the slot holding flow id, or -1 when the table
+// does not hold it. hint is where the caller last found id (a Find result
+// it remembered; any value is safe): when that slot still holds id, Find
+// costs one comparison instead of a hash and a probe. Slots move when flows
+// are inserted, evicted, expired or the table is reset, so a Find result is
+// valid for PeekAt and NextAt only until the table next changes.
+func (t *Table) Find(id uint32, hint uint32) int {
+	if h := hint & t.mask; t.slots[h].used && t.slots[h].id == id {
+		return int(h)
+	}
 	i := t.home(id)
 	for {
 		s := &t.slots[i]
 		if !s.used {
-			return t.cfg.SeqStart, false
+			return -1
 		}
 		if s.id == id {
-			if t.isIdle(s, now) {
-				return t.cfg.SeqStart, false
-			}
-			return s.seq, true
+			return int(i)
 		}
 		i = (i + 1) & t.mask
 	}
+}
+
+// PeekAt is Peek for the flow Find returned slot i for (-1: not held).
+func (t *Table) PeekAt(i int, now int64) (seq uint32, ok bool) {
+	if i < 0 {
+		return t.cfg.SeqStart, false
+	}
+	s := &t.slots[i]
+	if t.isIdle(s, now) {
+		return t.cfg.SeqStart, false
+	}
+	return s.seq, true
+}
+
+// NextAt is Next for flow id, which Find returned slot i for (-1: not
+// held), with no change to the table since.
+func (t *Table) NextAt(i int, id uint32, now int64) uint32 {
+	if i >= 0 {
+		s := &t.slots[i]
+		if t.isIdle(s, now) {
+			t.expired++
+			t.new++
+			s.seq = t.cfg.SeqStart
+		}
+		seq := s.seq
+		s.seq++
+		s.last = now
+		return seq
+	}
+	// Miss: the first free slot of id's probe sequence.
+	if t.n >= t.cfg.MaxFlows {
+		t.evict(now)
+	}
+	j := t.home(id)
+	for t.slots[j].used {
+		j = (j + 1) & t.mask
+	}
+	t.slots[j] = slot{last: now, id: id, seq: t.cfg.SeqStart + 1, used: true}
+	t.n++
+	t.new++
+	return t.cfg.SeqStart
 }
 
 // evict removes one flow. It walks at most evictScan slots from the hand:

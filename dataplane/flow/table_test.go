@@ -220,6 +220,7 @@ func TestModel(t *testing.T) {
 func runModel(t testing.TB, tab *Table, op func() (id uint32, dt int64, expire bool), steps int) {
 	t.Helper()
 	var now int64
+	hints := map[uint32]uint32{} // where Find last found each flow: often stale
 	for i := 0; i < steps; i++ {
 		id, dt, expire := op()
 		now += dt
@@ -230,7 +231,20 @@ func runModel(t testing.TB, tab *Table, op func() (id uint32, dt int64, expire b
 		}
 		want, held := tab.Peek(id, now)
 		before := tab.Stats()
-		got := tab.Next(id, now)
+		var got uint32
+		if i%2 == 0 {
+			got = tab.Next(id, now)
+		} else { // through a remembered slot, as the node's flow cache does
+			at := tab.Find(id, hints[id])
+			if at != tab.Find(id, 0) {
+				t.Fatalf("step %d: Find(%d) with hint %d = %d, without %d", i, id, hints[id], at, tab.Find(id, 0))
+			}
+			if s, ok := tab.PeekAt(at, now); s != want || ok != held {
+				t.Fatalf("step %d: PeekAt(%d) = %d %v, Peek %d %v", i, at, s, ok, want, held)
+			}
+			got = tab.NextAt(at, id, now)
+			hints[id] = uint32(tab.Find(id, 0))
+		}
 		if got != want {
 			t.Fatalf("step %d: Next(%d) = %d, Peek said %d (held %v)", i, id, got, want, held)
 		}

@@ -164,6 +164,12 @@
 // header do not consume one. A reload that changes max_flows, idle_timeout
 // or seq_start replaces the table (flows restart at seq_start).
 //
+// A per-worker flow cache (512 entries, two per hash set) remembers, for
+// the flows of recently seen untunnelled packets without IOAM, the route,
+// the Flow ID and the flow table slot, so that a packet of a known flow
+// costs one hash and one key comparison. Entries belong to one view of the
+// snapshot: any reload invalidates them all at once.
+//
 // # Records
 //
 // One telemetry.Record per export, reserved in the node's ring and filled in

@@ -146,8 +146,13 @@ type Handler struct {
 
 	routes    routeCache // in front of view.routes
 	flows     *flow.Table
-	flowIDs   flowIDCache
+	flowCache flowCache  // in front of routes, Flow IDs and flows
+	scratch   flowEntry  // the entry of a packet flowCache does not hold
+	gen       uint32     // the view's generation: validates flowCache entries
 	flowStats flow.Stats // last stats mirrored into ctr
+	// flowsMoved says that flows may have changed since flowStats: publish
+	// mirrors them then, once per batch.
+	flowsMoved bool
 
 	pkt packet.Packet // parse scratch
 
@@ -339,6 +344,7 @@ func (n *Handler) refresh(s *policy.Snapshot) error {
 	}
 	n.view = v
 	n.routes.reset()
+	n.nextGen()
 	return nil
 }
 
@@ -403,6 +409,10 @@ func (n *Handler) EndBatch() {
 func (n *Handler) publish() {
 	n.ring.PublishCommits()
 	n.hot.publish(&n.ctr)
+	if n.flowsMoved {
+		n.syncFlowStats()
+		n.flowsMoved = false
+	}
 	if n.sampled != nil {
 		n.sampled.AddCount(n.nSampled)
 		n.sampled, n.nSampled = nil, 0

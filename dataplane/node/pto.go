@@ -59,7 +59,7 @@ func (c *TraceCounters) Each(fn func(name string, value uint64)) {
 // own data written first as ioam6_do_fill does, DEX and its record as in
 // encap. A packet that already has a Hop-by-Hop header is skipped in inline
 // mode, as Linux does (no merge for traces).
-func (n *Handler) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r *policy.Route) handle.Verdict {
+func (n *Handler) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r *policy.Route, e *flowEntry) handle.Verdict {
 	p := &n.pkt
 	frame := f.Buf[f.Off : f.Off+f.Len]
 	ins := &n.ins
@@ -73,12 +73,13 @@ func (n *Handler) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r
 	var fi flowInfo
 	captureFlow(frame, p, &fi)
 	var id uint32
+	slot := -1
 	if ins.HasDEX && d.ExtFlags&(packet.ExtFlagFlowID|packet.ExtFlagSeq) != 0 {
-		k := fi.key()
-		id = k.ID(s.Flows.FlowIDSeed)
+		id = n.flowID(e, s, &fi)
 		d.FlowID = id
 		if d.HasSeq() {
-			d.Seq, _ = n.flows.Peek(id, f.RxTime)
+			slot = n.flows.Find(id, e.slot)
+			d.Seq, _ = n.flows.PeekAt(slot, f.RxTime)
 		}
 	}
 	var overhead int
@@ -108,7 +109,7 @@ func (n *Handler) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r
 		return n.forward()
 	}
 	f.Off, f.Len = off, ln
-	n.ctr.Trace.Inserted.Add(1)
+	n.hot.traceInserted++
 	if ns, ok := n.view.namespaces.Lookup(r.Trace.Namespace); ok {
 		// Output path in the kernel (is_input false): the hop limit as sent.
 		n.fillOne(s, ns, f, in, out, f.Buf[f.Off+pto:f.Off+f.Len], hl)
@@ -117,12 +118,13 @@ func (n *Handler) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r
 		return n.forward()
 	}
 	if d.HasSeq() {
-		n.flows.Next(id, f.RxTime)
-		n.syncFlowStats()
+		n.flows.NextAt(slot, id, f.RxTime)
+		e.slot = uint32(slot)
+		n.flowsMoved = true // mirrored into ctr by publish
 	}
-	n.ctr.DEXInserted.Add(1)
+	n.hot.dexInserted++
 	if r.Mode == policy.ModeEncap {
-		n.ctr.DEXEncapsulated.Add(1)
+		n.hot.dexEncapsulated++
 	}
 	if ns, ok := n.view.namespaces.Lookup(d.Namespace); ok {
 		l3 := f.Off + p.L3

@@ -104,9 +104,11 @@ func (n *Handler) fillNodeData(r *telemetry.Record, s *policy.Snapshot, ns *poli
 	}
 	if tt&(telemetry.TraceTimestampSec|telemetry.TraceTimestampFrac) != 0 {
 		r.TimestampSec, r.TimestampFrac = telemetry.Unavailable32, telemetry.Unavailable32
-		if f.RxTime > 0 {
-			r.TimestampSec = uint32(f.RxTime / 1e9)
-			r.TimestampFrac = uint32(f.RxTime%1e9) / 1000 // POSIX: microseconds
+		if f.RxTime > 0 { // unsigned: one division, no sign fix-ups
+			t := uint64(f.RxTime)
+			sec := t / 1e9
+			r.TimestampSec = uint32(sec)
+			r.TimestampFrac = uint32((t - sec*1e9) / 1000) // POSIX: microseconds
 		}
 		if tt&telemetry.TraceTimestampSec == 0 {
 			r.TimestampSec = 0

@@ -18,27 +18,31 @@ const maxDecapEdits = 3
 // insertion (inline, merged or ip6ip6), flow sequence, own record.
 func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle.Verdict {
 	p := &n.pkt
-	if isND(f.Buf[f.Off:f.Off+f.Len], p) {
+	frame := f.Buf[f.Off : f.Off+f.Len]
+	if isND(frame, p) {
 		return n.forward()
 	}
-	// Like the kernel and the XDP pre-selection, every packet that matches
-	// a route counts in its k/n sampler, whatever happens to it next.
-	r, routed := n.routes.lookup(n.view.routes, packet.Dst(f.Buf[f.Off:f.Off+f.Len], p.L3))
+	// One flow-cache lookup gives the route, and later the Flow ID and the
+	// sequence slot. Like the kernel and the XDP pre-selection, every
+	// packet that matches a route counts in its k/n sampler, whatever
+	// happens to it next.
+	e := n.flowOf(frame, p)
+	r := e.route
 	selected, missing := false, false
-	if routed {
+	if r != nil {
 		selected, missing = n.sample(f, r)
 	}
 	if p.NumIOAM > 0 || p.DstOptsDEX > 0 {
 		if v, done := n.foreign(s, f, in); done {
 			return v
 		}
+		frame = f.Buf[f.Off : f.Off+f.Len]
 	}
-	frame := f.Buf[f.Off : f.Off+f.Len]
-	if !routed {
+	if r == nil {
 		n.hot.noRoute++
 		return n.forward()
 	}
-	if n.isExportTraffic(frame, p) {
+	if n.isExport(e, frame, p) {
 		n.ctr.SkippedExport.Add(1)
 		return n.forward()
 	}
@@ -51,20 +55,21 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 		return n.forward()
 	}
 	if r.HasTrace {
-		return n.encapTrace(s, f, in, out, r) // pto.go
+		return n.encapTrace(s, f, in, out, r, e) // pto.go
 	}
 
 	var fi flowInfo
 	captureFlow(frame, p, &fi)
 	d := packet.DEX{Namespace: r.DEX.Namespace, ExtFlags: r.DEX.ExtFlags, TraceType: r.DEX.TraceType}
 	var id uint32
+	slot := -1
 	if d.ExtFlags&(packet.ExtFlagFlowID|packet.ExtFlagSeq) != 0 {
-		k := fi.key()
-		id = n.flowIDs.id(&k, s.Flows.FlowIDSeed)
+		id = n.flowID(e, s, &fi)
 		d.FlowID = id
 		if d.HasSeq() {
 			// The sequence advances only once the packet really carries DEX.
-			d.Seq, _ = n.flows.Peek(id, f.RxTime)
+			slot = n.flows.Find(id, e.slot)
+			d.Seq, _ = n.flows.PeekAt(slot, f.RxTime)
 		}
 	}
 
@@ -114,12 +119,13 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 	}
 	f.Off, f.Len = off, ln
 	if d.HasSeq() {
-		n.flows.Next(id, f.RxTime)
-		n.syncFlowStats()
+		n.flows.NextAt(slot, id, f.RxTime)
+		e.slot = uint32(slot) // a new flow (-1) is found by the next Find
+		n.flowsMoved = true   // mirrored into ctr by publish
 	}
 	n.hot.dexInserted++
 	if merge {
-		n.ctr.DEXMerged.Add(1)
+		n.hot.dexMerged++
 	} else if r.Mode == policy.ModeEncap {
 		n.hot.dexEncapsulated++
 	}
@@ -311,27 +317,29 @@ func (n *Handler) observe(role telemetry.Role, s *policy.Snapshot, f *handle.Fra
 		return
 	}
 	frame := f.Buf[f.Off : f.Off+f.Len]
-	d, ns := n.knownDEX(frame)
+	var later packet.DEX
+	d, ns := n.knownDEX(frame, &later)
 	if ns == nil {
 		n.ctr.UnknownNamespace.Add(1)
 		return
 	}
 	var fi flowInfo
 	captureFlow(frame, p, &fi)
-	n.export(role, s, ns, f, in, out, &d, &fi, frame[p.L3:p.End], 0)
+	n.export(role, s, ns, f, in, out, d, &fi, frame[p.L3:p.End], 0)
 }
 
 // knownDEX returns the first DEX option of n.pkt (parsed from frame) whose
 // namespace is configured, and that namespace; ns is nil when there is
-// none. The codec decodes only the first DEX option (Packet.DEX); later
-// ones, listed in Packet.IOAM, are decoded here only when the first has an
-// unknown namespace. A packet yields at most one record however many DEX
-// options it carries (RFC 9326's amplification concern: one packet must
-// not trigger a burst of exports).
-func (n *Handler) knownDEX(frame []byte) (d packet.DEX, ns *policy.Namespace) {
+// none. The codec decodes only the first DEX option (Packet.DEX, which d
+// then points to: the record is filled from it without a copy); later
+// ones, listed in Packet.IOAM, are decoded into *later only when the first
+// has an unknown namespace. A packet yields at most one record however
+// many DEX options it carries (RFC 9326's amplification concern: one
+// packet must not trigger a burst of exports).
+func (n *Handler) knownDEX(frame []byte, later *packet.DEX) (d *packet.DEX, ns *policy.Namespace) {
 	p := &n.pkt
 	if ns, ok := n.view.namespaces.Lookup(p.DEX.Namespace); ok {
-		return p.DEX, ns
+		return &p.DEX, ns
 	}
 	end := p.HbH + p.HbHLen
 	for i := p.DEXOpt + 1; i < p.NumIOAM; i++ {
@@ -339,15 +347,16 @@ func (n *Handler) knownDEX(frame []byte) (d packet.DEX, ns *policy.Namespace) {
 		if o.IOAMType != packet.IOAMTypeDirectExporting || o.Off < 0 || o.Off >= end || end > len(frame) {
 			continue
 		}
-		d, err := packet.DecodeDEXOption(frame[o.Off:end])
+		dex, err := packet.DecodeDEXOption(frame[o.Off:end])
 		if err != nil {
 			continue // Parse checked it; not reached
 		}
-		if ns, ok := n.view.namespaces.Lookup(d.Namespace); ok {
-			return d, ns
+		if ns, ok := n.view.namespaces.Lookup(dex.Namespace); ok {
+			*later = dex
+			return later, ns
 		}
 	}
-	return packet.DEX{}, nil
+	return nil, nil
 }
 
 // transit is the transit role (inside → inside): export, never modify.
@@ -395,7 +404,7 @@ func (n *Handler) decap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 		tunnel := p.Encap == packet.EncapIP6IP6 && n.view.decap.Contains(packet.Dst(frame, p.L3))
 		if !tunnel && p.NumIOAM == 0 && p.DstOptsDEX == 0 {
 			if removed {
-				n.ctr.DEXRemoved.Add(1)
+				n.hot.dexRemoved++
 			}
 			return n.forward()
 		}
@@ -403,13 +412,19 @@ func (n *Handler) decap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 			n.ctr.LeakDropped.Add(1)
 			return n.drop()
 		}
+		// The common edits (a tunnel around a packet without extension
+		// headers, a Hop-by-Hop header of IOAM only) bring p up to date
+		// themselves; the others leave it stale and the frame is parsed
+		// again.
+		hadIOAM := p.NumIOAM > 0 || p.DstOptsDEX > 0
 		var off, ln int
+		var updated bool
 		var err error
 		switch {
 		case tunnel:
-			off, ln, err = packet.StripOuter(f.Buf, f.Off, f.Len, p)
+			off, ln, updated, err = packet.StripOuterUpdate(f.Buf, f.Off, f.Len, p)
 		case p.NumIOAM > 0:
-			off, ln, err = packet.RemoveDEX(f.Buf, f.Off, f.Len, p)
+			off, ln, updated, err = packet.RemoveDEXUpdate(f.Buf, f.Off, f.Len, p)
 		default:
 			// DEX in a Destination Options header leaves the domain
 			// neither: the header's IOAM is removed, never exported.
@@ -420,13 +435,15 @@ func (n *Handler) decap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 			return n.drop()
 		}
 		if tunnel {
-			n.ctr.TunnelsStripped.Add(1)
+			n.hot.tunnelsStripped++
 		}
-		removed = removed || p.NumIOAM > 0 || p.DstOptsDEX > 0
+		removed = removed || hadIOAM
 		f.Off, f.Len = off, ln
-		if err := n.reparse(f); err != nil {
-			n.ctr.Malformed[malformedOf(err)].Add(1)
-			return n.drop()
+		if !updated {
+			if err := n.reparse(f); err != nil {
+				n.ctr.Malformed[malformedOf(err)].Add(1)
+				return n.drop()
+			}
 		}
 		if !observed && p.HasDEX {
 			// A DEX option exposed by removing an outer header (a plain

@@ -60,7 +60,15 @@ func PutDEXOption(b []byte, d *DEX) int {
 	b[6] = d.Flags
 	b[7] = d.ExtFlags
 	binary.BigEndian.PutUint32(b[8:], (d.TraceType&0xFFFFFF)<<8)
-	f := 12
+	putDEXFields(b[12:], d)
+	return n
+}
+
+// putDEXFields writes the extension fields of the DEX option d into b,
+// the option's octets after its DEX header (4 per set Extension-Flags bit):
+// Flow ID, Sequence Number, then zeros for the unassigned bits 2-7.
+func putDEXFields(b []byte, d *DEX) {
+	f := 0
 	if d.ExtFlags&ExtFlagFlowID != 0 {
 		binary.BigEndian.PutUint32(b[f:], d.FlowID)
 		f += 4
@@ -69,8 +77,7 @@ func PutDEXOption(b []byte, d *DEX) int {
 		binary.BigEndian.PutUint32(b[f:], d.Seq)
 		f += 4
 	}
-	clear(b[f:]) // one zero field per unassigned flag bit (bits 2-7 follow bits 0-1)
-	return n
+	clear(b[f:])
 }
 
 // DecodeDEXOption decodes a DEX IOAM option starting at its Option Type octet,

@@ -100,10 +100,7 @@ func InsertDEXInline(buf []byte, off, n int, p *Packet, d *DEX) (newOff, newLen 
 		return off, n, growthErr(plen, size)
 	}
 	newOff, g, h := openHbH(buf, f, off, n, l3, size)
-	h[1] = uint8(size/8 - 1)
-	h[2], h[3] = OptPadN, 0
-	k := PutDEXOption(h[4:], d)
-	PutPad(h[4+k:], size-4-k)
+	putDEXHbH(h, d)
 	g[l3+6] = ProtoHopByHop
 	binary.BigEndian.PutUint16(g[l3+4:], uint16(plen+size))
 	return newOff, n + size, nil
@@ -193,11 +190,24 @@ func PushIP6IP6(buf []byte, off, n int, p *Packet, d *DEX, src, dst [16]byte) (n
 	putOuterIPv6(g[l3:l3+IPv6Len], f[l3:l3+IPv6Len], hbh+IPv6Len+plen, &src, &dst)
 	h := g[l3+IPv6Len : l3+size]
 	h[0] = ProtoIPv6
-	h[1] = uint8(hbh/8 - 1)
-	h[2], h[3] = OptPadN, 0
-	k := PutDEXOption(h[4:], d)
-	PutPad(h[4+k:], hbh-4-k)
+	putDEXHbH(h, d)
 	return newOff, n + size, nil
+}
+
+// putDEXHbH writes the Hop-by-Hop header InsertDEXInline and PushIP6IP6
+// insert, after its Next Header octet h[0] (the caller's): Hdr Ext Len,
+// PadN(2), the DEX option d at offset 4 as PutDEXOption encodes it, and
+// the end padding. h is InlineOverhead(d.ExtFlags) octets long. The first
+// 16 octets, fixed but for the option's fields, are two 8-octet stores.
+func putDEXHbH(h []byte, d *DEX) {
+	size, k := len(h), DEXOptionLen(d.ExtFlags)
+	_ = h[15]
+	binary.LittleEndian.PutUint64(h, uint64(h[0])|uint64(size/8-1)<<8|OptPadN<<16|
+		OptIOAM<<32|uint64(k-2)<<40|IOAMTypeDirectExporting<<56)
+	binary.BigEndian.PutUint64(h[8:], uint64(d.Namespace)<<48|uint64(d.Flags)<<40|uint64(d.ExtFlags)<<32|
+		uint64(d.TraceType&0xFFFFFF)<<8)
+	putDEXFields(h[16:4+k], d)
+	PutPad(h[4+k:], size-4-k)
 }
 
 // putOuterIPv6 writes the outer IPv6 header o of an ip6ip6 push (IPv6Len
@@ -228,17 +238,102 @@ func putOuterIPv6(o, inner []byte, payload int, src, dst *[16]byte) {
 // Hop-by-Hop header) is left unchanged and is not an error. It returns the
 // new frame offset and length. Errors: ErrFrameBounds, ErrLayout.
 func RemoveDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error) {
+	newOff, newLen, _, err = removeDEX(buf, off, n, p)
+	return newOff, newLen, err
+}
+
+// RemoveDEXUpdate is RemoveDEX for a caller that goes on with the edited
+// frame: where it can, it brings p up to date instead of leaving it stale.
+// updated reports that p now describes buf[newOff:newOff+newLen] exactly as
+// Parse would: when the whole Hop-by-Hop header went (it held nothing but
+// IOAM and padding, as every header the encapsulating editors build) or
+// when nothing was removed. Otherwise (options compacted, or an error) p is
+// as RemoveDEX leaves it and the caller parses the new frame again. p must
+// be the result of a successful Parse of the frame.
+func RemoveDEXUpdate(buf []byte, off, n int, p *Packet) (newOff, newLen int, updated bool, err error) {
+	if p.NumIOAM > 0 && int(p.hbhOpts) == p.NumIOAM && p.HbH == p.L3+IPv6Len {
+		// Parse counted nothing but IOAM and padding in the header: drop it
+		// whole without walking it again.
+		f, plen, err := frameIPv6(buf, off, n, p)
+		if err != nil {
+			return off, n, false, err
+		}
+		if hl := hbhLen(f, p.L3, plen); hl > 0 && hl == p.HbHLen {
+			newOff, newLen = dropOptionsHeader(buf, off, n, f, p.L3, plen, p.HbH, p.L3+6, hl)
+			p.dropHbH()
+			return newOff, newLen, true, nil
+		}
+	}
+	newOff, newLen, how, err := removeDEX(buf, off, n, p)
+	switch {
+	case err != nil:
+		return newOff, newLen, false, err
+	case how == removedNone:
+		return newOff, newLen, true, nil
+	case how != removedWhole || p.HbH != p.L3+IPv6Len || p.HbHLen != n-newLen:
+		return newOff, newLen, false, nil // compacted (or p was not Parse's)
+	}
+	p.dropHbH()
+	return newOff, newLen, true, nil
+}
+
+// removeDEX does the work of RemoveDEX and also says what it removed.
+func removeDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, how removal, err error) {
 	f, plen, err := frameIPv6(buf, off, n, p)
 	if err != nil {
-		return off, n, err
+		return off, n, removedNone, err
 	}
 	switch hl := hbhLen(f, p.L3, plen); {
 	case hl > 0:
 		return removeIOAMOpts(buf, off, n, f, p.L3, plen, p.L3+IPv6Len, p.L3+6, hl)
 	case hl < 0:
-		return off, n, ErrLayout
+		return off, n, removedNone, ErrLayout
 	}
-	return off, n, nil // no Hop-by-Hop header, no IOAM
+	return off, n, removedNone, nil // no Hop-by-Hop header, no IOAM
+}
+
+// removal is what removeIOAMOpts did to an options header.
+type removal uint8
+
+const (
+	removedNone    removal = iota // no IOAM option: the frame is unchanged
+	removedWhole                  // the whole header
+	removedOptions                // the IOAM options; the header is compacted
+)
+
+// dropHbH updates p, a Parse result, for the frame RemoveDEX makes when it
+// removes the whole Hop-by-Hop header: the headers in front of it kept
+// their frame offsets, everything behind it moved HbHLen octets towards
+// the front, and the IOAM it held is gone. Parse walks the rest of the
+// chain from the same Next Header at the same offset from the IPv6 header
+// (a second Hop-by-Hop header there failed the first Parse), so it would
+// find the rest the same.
+func (p *Packet) dropHbH() {
+	hl := p.HbHLen
+	p.PayloadLen -= hl
+	p.End -= hl
+	p.HbH, p.HbHLen = 0, 0
+	p.clearHbH()
+	if p.DstOpts != 0 {
+		p.DstOpts -= hl
+	}
+	p.Encap = EncapNone
+	if p.Inner != 0 {
+		p.Encap, p.Inner = EncapIP6IP6, p.Inner-hl
+	}
+	p.L4 -= hl
+}
+
+// clearHbH sets the fields that describe the options of the outer
+// Hop-by-Hop header to what Parse reports for a packet without that header.
+func (p *Packet) clearHbH() {
+	p.hbhOpts = 0
+	for i := range min(max(p.NumIOAM, 0), MaxIOAMOptions) {
+		p.IOAM[i] = IOAMOption{}
+	}
+	p.NumIOAM = 0
+	p.HasDEX, p.DEXOpt, p.DEX = false, 0, DEX{}
+	p.HasPTO, p.PTO = false, PTO{}
 }
 
 // removeIOAMOpts removes the IOAM options of the options header (Hop-by-Hop
@@ -246,23 +341,20 @@ func RemoveDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error
 // Next Header octet at frame offset prev, in the frame f = buf[off:off+n]
 // whose IPv6 header at l3 has Payload Length plen (all checked by the
 // caller): the whole header when nothing but IOAM and padding is left,
-// else compacted (see RemoveDEX). Everything in front of the header moves
-// towards the back by what is removed.
-func removeIOAMOpts(buf []byte, off, n int, f []byte, l3, plen, hb, prev, hl int) (newOff, newLen int, err error) {
+// else compacted (see RemoveDEX); how says which. Everything in front of
+// the header moves towards the back by what is removed.
+func removeIOAMOpts(buf []byte, off, n int, f []byte, l3, plen, hb, prev, hl int) (newOff, newLen int, how removal, err error) {
 	h := f[hb : hb+hl]
 	_, nopt, nioam, _, err := walkHbH(h)
 	switch {
 	case err != nil:
-		return off, n, err
+		return off, n, removedNone, err
 	case nioam == 0:
-		return off, n, nil
+		return off, n, removedNone, nil
 	case nopt == nioam:
 		// Only IOAM and padding: drop the whole header.
-		f[prev] = h[0]
-		binary.BigEndian.PutUint16(f[l3+4:], uint16(plen-hl))
-		newOff = off + hl
-		copy(buf[newOff:newOff+hb], f[:hb])
-		return newOff, n - hl, nil
+		newOff, newLen = dropOptionsHeader(buf, off, n, f, l3, plen, hb, prev, hl)
+		return newOff, newLen, removedWhole, nil
 	}
 
 	// Compact the options that stay. walkHbH validated the structure, so the
@@ -290,7 +382,7 @@ func removeIOAMOpts(buf []byte, off, n int, f []byte, l3, plen, hb, prev, hl int
 	binary.BigEndian.PutUint16(f[l3+4:], uint16(plen-shrink))
 	newOff = off + shrink
 	copy(buf[newOff:newOff+hb+total], f[:hb+total])
-	return newOff, n - shrink, nil
+	return newOff, n - shrink, removedOptions, nil
 }
 
 // RemoveDstOptsDEX removes the IOAM options of the Destination Options
@@ -345,7 +437,8 @@ func RemoveDstOptsDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, er
 	if hl > end-hb {
 		return off, n, ErrLayout
 	}
-	return removeIOAMOpts(buf, off, n, f, l3, plen, hb, prev, hl)
+	newOff, newLen, _, err = removeIOAMOpts(buf, off, n, f, l3, plen, hb, prev, hl)
+	return newOff, newLen, err
 }
 
 // StripOuter removes the outer IPv6 header and every extension header before
@@ -358,6 +451,39 @@ func RemoveDstOptsDEX(buf []byte, off, n int, p *Packet) (newOff, newLen int, er
 // It returns the new frame offset and length. Errors: ErrFrameBounds,
 // ErrLayout, ErrNotTunnel, ErrECNNotECT.
 func StripOuter(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error) {
+	return stripOuter(buf, off, n, p)
+}
+
+// StripOuterUpdate is StripOuter for a caller that goes on with the edited
+// frame: where it can, it brings p up to date instead of leaving it stale.
+// updated reports that p now describes buf[newOff:newOff+newLen] exactly as
+// Parse would: when the inner packet has no extension header and is not a
+// tunnel itself (Parse walks an inner chain with other rules than an outer
+// one: a Hop-by-Hop header is not validated, Destination Options are not
+// looked into). Otherwise (or on error) p is as StripOuter leaves it and
+// the caller parses the new frame again. p must be the result of a
+// successful Parse of the frame.
+func StripOuterUpdate(buf []byte, off, n int, p *Packet) (newOff, newLen int, updated bool, err error) {
+	newOff, newLen, err = stripOuter(buf, off, n, p)
+	if err != nil || p.L4 != p.Inner+IPv6Len || p.L4Proto == ProtoIPv6 {
+		return newOff, newLen, false, err
+	}
+	// The inner header now sits where the outer one was, at p.L3: what
+	// Parse finds behind it is what it found behind the inner header.
+	shrink := p.Inner - p.L3
+	plen := int(binary.BigEndian.Uint16(buf[newOff+p.L3+4:]))
+	p.DstOptsDEX = 0
+	p.PayloadLen, p.End = plen, p.L3+IPv6Len+plen
+	p.HbH, p.HbHLen = 0, 0
+	p.NextHeader = p.L4Proto
+	p.clearHbH()
+	p.DstOpts, p.Encap, p.Inner = 0, EncapNone, 0
+	p.L4 -= shrink
+	return newOff, newLen, true, nil
+}
+
+// stripOuter does the work of StripOuter.
+func stripOuter(buf []byte, off, n int, p *Packet) (newOff, newLen int, err error) {
 	f, _, err := frameIPv6(buf, off, n, p)
 	if err != nil {
 		return off, n, err
@@ -382,6 +508,23 @@ func StripOuter(buf []byte, off, n int, p *Packet) (newOff, newLen int, err erro
 	newOff = off + shrink
 	copy(buf[newOff:newOff+l3], f[:l3])
 	return newOff, n - shrink, nil
+}
+
+// dropOptionsHeader removes the options header of length hl at frame
+// offset hb, announced by the Next Header octet at frame offset prev, from
+// the frame f = buf[off:off+n] whose IPv6 header at l3 has Payload Length
+// plen (all checked by the caller), and returns the new frame offset and
+// length. The headers in front move first and are then patched where they
+// landed: one header move, and patching first would make the move's loads
+// wait for the patch's narrow stores.
+func dropOptionsHeader(buf []byte, off, n int, f []byte, l3, plen, hb, prev, hl int) (newOff, newLen int) {
+	nh := f[hb]
+	newOff, newLen = off+hl, n-hl
+	copy(buf[newOff:newOff+hb], f[:hb])
+	g := buf[newOff : newOff+newLen]
+	g[prev] = nh
+	binary.BigEndian.PutUint16(g[l3+4:], uint16(plen-hl))
+	return newOff, newLen
 }
 
 // walkHbH walks the options of a Hop-by-Hop header h (whole header) and

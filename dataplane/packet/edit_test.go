@@ -2,6 +2,7 @@ package packet
 
 import (
 	"bytes"
+	"encoding/hex"
 	"testing"
 )
 
@@ -290,6 +291,71 @@ func TestEditNoAlloc(t *testing.T) {
 			}
 		}); n != 0 {
 			t.Errorf("%s allocates %v times per run", tc.name, n)
+		}
+	}
+}
+
+// ip6ip6Around returns vector (c)'s outer header and Hop-by-Hop header
+// around the IPv6 packet inner (hex), the Payload Length adjusted.
+func ip6ip6Around(inner string) string {
+	const hbh = 24
+	plen := hbh + len(inner)/2
+	return "60000000" + hex.EncodeToString([]byte{byte(plen >> 8), byte(plen)}) + "00" + "40" + tunSrc + tunDst +
+		vecC[2*(IPv6Len+0):2*(IPv6Len+hbh)] + inner
+}
+
+// TestEditUpdate checks which edits bring the Packet up to date
+// (RemoveDEXUpdate, StripOuterUpdate) and that what they leave in it is
+// what Parse gives for the edited frame; the other edits must say so and
+// edit the frame as RemoveDEX and StripOuter do.
+func TestEditUpdate(t *testing.T) {
+	tests := []struct {
+		name    string
+		pkt     string
+		strip   bool // StripOuterUpdate, else RemoveDEXUpdate
+		updated bool
+	}{
+		{"inline DEX", vecB, false, true},
+		{"inline DEX, PadN(4) after", vecB2, false, true},
+		{"inline trace", vecE, false, true},
+		{"other option kept", vecD, false, false},
+		{"no HbH", vecPlain, false, true},
+		{"HbH without IOAM", vecD0, false, true},
+		{"ip6ip6 outer HbH", vecC, false, true},
+		{"ip6ip6 strip", vecC, true, true},
+		{"ip6ip6 strip, inner HbH", ip6ip6Around(vecA), true, false},
+		{"ip6ip6 strip, inner tunnel", ip6ip6Around(vecC), true, false},
+		{"HbH and DstOpts", vecHbHDstOpts, false, true},
+	}
+	for _, tt := range tests {
+		for _, link := range []string{ethHdr, ethQinQ} {
+			frame := mustHex(t, link+tt.pkt)
+			var p Packet
+			if err := Parse(frame, &p); err != nil {
+				t.Fatalf("%s: %v", tt.name, p.Detail(err))
+			}
+			edit, update := RemoveDEX, RemoveDEXUpdate
+			if tt.strip {
+				edit, update = StripOuter, StripOuterUpdate
+			}
+			want, off := frameIn(64, frame)
+			wo, wn, werr := edit(want, off, len(frame), &p)
+			buf, _ := frameIn(64, frame)
+			q := p
+			no, nn, updated, err := update(buf, off, len(frame), &q)
+			if err != nil || werr != nil || no != wo || nn != wn || !bytes.Equal(buf, want) {
+				t.Fatalf("%s: (%d, %d, %v), want (%d, %d, %v)", tt.name, no, nn, err, wo, wn, werr)
+			}
+			if updated != tt.updated {
+				t.Errorf("%s: updated %v, want %v", tt.name, updated, tt.updated)
+			}
+			var r Packet
+			if err := Parse(buf[no:no+nn], &r); err != nil {
+				t.Fatalf("%s: edited frame: %v", tt.name, r.Detail(err))
+			}
+			if updated && q != r {
+				t.Errorf("%s: updated to\n%+v\nParse gives\n%+v", tt.name, q, r)
+			}
 		}
 	}
 }

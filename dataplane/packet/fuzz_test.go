@@ -95,9 +95,13 @@ func FuzzParse(f *testing.F) {
 				t.Fatal("RemoveDstOptsDEX moved the payload end")
 			}
 		}
+		if p.Inner != 0 {
+			checkUpdate(t, "StripOuterUpdate", frame, p, StripOuter, StripOuterUpdate)
+		}
 		if p.NumIOAM == 0 {
 			return
 		}
+		checkUpdate(t, "RemoveDEXUpdate", frame, p, RemoveDEX, RemoveDEXUpdate)
 		buf, off := frameIn(0, bytes.Clone(frame))
 		no, nn, err := RemoveDEX(buf, off, len(frame), &p)
 		if err != nil {
@@ -111,6 +115,37 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("RemoveDEX moved the payload end")
 		}
 	})
+}
+
+// checkUpdate fails t unless the editor update (RemoveDEXUpdate,
+// StripOuterUpdate) edits frame, parsed into p, exactly as edit does, and,
+// when it reports p up to date, leaves in p what Parse gives for the new
+// frame.
+func checkUpdate(t *testing.T, name string, frame []byte, p Packet,
+	edit func(buf []byte, off, n int, p *Packet) (int, int, error),
+	update func(buf []byte, off, n int, p *Packet) (int, int, bool, error)) {
+	t.Helper()
+	want, off := frameIn(8, bytes.Clone(frame))
+	wo, wn, werr := edit(want, off, len(frame), &p)
+	buf, _ := frameIn(8, bytes.Clone(frame))
+	q := p
+	no, nn, updated, err := update(buf, off, len(frame), &q)
+	if err != werr || no != wo || nn != wn || !bytes.Equal(buf, want) {
+		t.Fatalf("%s: (%d, %d, %v), the editor: (%d, %d, %v)\n got %x\nwant %x", name, no, nn, err, wo, wn, werr, buf, want)
+	}
+	switch {
+	case err != nil && updated:
+		t.Fatalf("%s: updated after %v", name, err)
+	case !updated:
+		return
+	}
+	var r Packet
+	if err := Parse(buf[no:no+nn], &r); err != nil {
+		t.Fatalf("%s: updated, but the frame does not parse: %v", name, r.Detail(err))
+	}
+	if q != r {
+		t.Fatalf("%s: updated to\n%+v\nParse gives\n%+v\nframe %x", name, q, r, buf[no:no+nn])
+	}
 }
 
 // fuzzDEXInput parses a fuzzed frame and returns the parse, the DEX of the
@@ -307,6 +342,17 @@ func FuzzEditorsGarbageLayout(f *testing.F) {
 		copy(buf[off:], frame)
 		q := Packet{L3: l3, DstOpts: hbh, DstOptsDEX: 1}
 		_, _, _ = RemoveDstOptsDEX(buf, off, len(frame), &q)
+		// The updating editors trust more of p (the option count Parse
+		// keeps): a Parse result with offsets from elsewhere.
+		var r Packet
+		_ = Parse(frame, &r)
+		r.L3, r.HbH, r.HbHLen, r.Inner = l3, hbh, hbhLen, inner
+		u := r
+		copy(buf[off:], frame)
+		_, _, _, _ = RemoveDEXUpdate(buf, off, len(frame), &u)
+		u = r
+		copy(buf[off:], frame)
+		_, _, _, _ = StripOuterUpdate(buf, off, len(frame), &u)
 	})
 }
 

@@ -179,6 +179,11 @@ type Packet struct {
 	// DstOptsDEX is the number of IOAM DEX options in the Destination
 	// Options header at DstOpts (kept here, where the layout has room).
 	DstOptsDEX uint8
+	// hbhOpts is the number of non-padding options of the outer Hop-by-Hop
+	// header, IOAM included: the editors that trust a Parse result tell
+	// from it, without walking the header again, that nothing but IOAM
+	// and padding is there (RemoveDEXUpdate).
+	hbhOpts uint8
 
 	// PayloadLen is the outer IPv6 Payload Length; End = L3+40+PayloadLen is
 	// the offset just past the IPv6 packet (the frame may be longer).

@@ -229,6 +229,7 @@ func parseHbH(h []byte, base int, p *Packet) error {
 		}
 		o += ol
 	}
+	p.hbhOpts = uint8(nopt) // at most MaxHbHOptions
 	return nil
 }
 
@@ -340,7 +341,7 @@ func parseIOAM(opt []byte, at, hoff int, p *Packet) error {
 		if !p.HasDEX {
 			p.HasDEX = true
 			p.DEXOpt = p.NumIOAM
-			p.DEX = decodeDEX(opt)
+			putDEX(&p.DEX, opt) // p.DEX is zero: Parse cleared p
 		}
 	case IOAMTypePreallocTrace:
 		if dl < 2+8 {
@@ -360,7 +361,7 @@ func parseIOAM(opt []byte, at, hoff int, p *Packet) error {
 		}
 		if !p.HasPTO {
 			p.HasPTO = true
-			p.PTO = decodePTO(opt, at)
+			putPTO(&p.PTO, opt, at)
 		}
 	}
 	// At most MaxHbHOptions non-padding options pass the count check above,
@@ -373,12 +374,21 @@ func parseIOAM(opt []byte, at, hoff int, p *Packet) error {
 // decodeDEX reads the DEX header and its Flow ID / Sequence Number from a
 // DEX IOAM option whose length has been checked (Option Type octet first).
 func decodeDEX(opt []byte) DEX {
-	d := DEX{
-		Namespace: binary.BigEndian.Uint16(opt[4:6]),
-		Flags:     opt[6],
-		ExtFlags:  opt[7],
-		TraceType: binary.BigEndian.Uint32(opt[8:12]) >> 8,
-	}
+	var d DEX
+	putDEX(&d, opt)
+	return d
+}
+
+// putDEX is decodeDEX writing into d, which must hold zeros in the fields
+// the option lacks. Parse uses it to fill Packet.DEX field by field:
+// building the value apart and copying it in would make the copy's wide
+// loads wait for the narrow stores that built it (a store-forwarding
+// stall, a large part of a DEX packet's parse).
+func putDEX(d *DEX, opt []byte) {
+	d.Namespace = binary.BigEndian.Uint16(opt[4:6])
+	d.Flags = opt[6]
+	d.ExtFlags = opt[7]
+	d.TraceType = binary.BigEndian.Uint32(opt[8:12]) >> 8
 	f := 12
 	if d.ExtFlags&ExtFlagFlowID != 0 {
 		d.FlowID = binary.BigEndian.Uint32(opt[f:])
@@ -387,22 +397,26 @@ func decodeDEX(opt []byte) DEX {
 	if d.ExtFlags&ExtFlagSeq != 0 {
 		d.Seq = binary.BigEndian.Uint32(opt[f:])
 	}
-	return d
 }
 
 // decodePTO reads the Pre-allocated Trace header of a checked option (Option
 // Type octet first) located at frame offset at.
 func decodePTO(opt []byte, at int) PTO {
+	var t PTO
+	putPTO(&t, opt, at)
+	return t
+}
+
+// putPTO is decodePTO writing into t field by field (see putDEX).
+func putPTO(t *PTO, opt []byte, at int) {
 	w := binary.BigEndian.Uint16(opt[6:8])
-	return PTO{
-		Namespace: binary.BigEndian.Uint16(opt[4:6]),
-		NodeLen:   uint8(w >> 11),
-		Flags:     uint8(w>>7) & 0xF,
-		RemLen:    uint8(w) & 0x7F,
-		TraceType: binary.BigEndian.Uint32(opt[8:12]) >> 8,
-		Data:      at + 12,
-		DataLen:   int(opt[1]) - 10,
-	}
+	t.Namespace = binary.BigEndian.Uint16(opt[4:6])
+	t.NodeLen = uint8(w >> 11)
+	t.Flags = uint8(w>>7) & 0xF
+	t.RemLen = uint8(w) & 0x7F
+	t.TraceType = binary.BigEndian.Uint32(opt[8:12]) >> 8
+	t.Data = at + 12
+	t.DataLen = int(opt[1]) - 10
 }
 
 // skipExtHeaders walks IPv6 extension headers starting with protocol nh at

@@ -144,6 +144,26 @@ func (q *Ring) Release() {
 // that drains a batch publishes once per batch. Consumer only.
 func (q *Ring) ReleaseBatched() { q.chead++ }
 
+// PeekRun returns the oldest unconsumed records in place: as many as
+// are waiting, at most limit, and no further than the end of the slot array
+// (a run that wraps comes in two calls); empty when the ring is empty. A
+// consumer that takes records by the batch reads them with one index
+// check for the run instead of one per record. They stay valid until
+// released with ReleaseBatchedN (or Release). Consumer only.
+func (q *Ring) PeekRun(limit int) []Record {
+	h := q.chead
+	if h == q.tailCache {
+		q.tailCache = q.tail.Load()
+	}
+	i := h & q.mask
+	n := min(q.tailCache-h, uint64(len(q.slots))-i, uint64(max(limit, 0)))
+	return q.slots[i : i+n]
+}
+
+// ReleaseBatchedN is ReleaseBatched for the first n records of a run
+// returned by PeekRun. Consumer only.
+func (q *Ring) ReleaseBatchedN(n int) { q.chead += uint64(n) }
+
 // PublishReleases hands the slots released with ReleaseBatched back to the
 // producer. Consumer only.
 func (q *Ring) PublishReleases() {

@@ -168,16 +168,40 @@ func BenchmarkRingHandoff(b *testing.B) {
 	}
 }
 
-// BenchmarkRingReserve measures the zero-copy path: fill in place, peek.
+// BenchmarkRingReserve measures the zero-copy path: fill in place, then
+// take the records in place, one by one (Peek, Release) or, as the
+// exporter's drainer does, by runs of up to 64 (PeekRun).
 func BenchmarkRingReserve(b *testing.B) {
+	b.Run("peek", func(b *testing.B) {
+		benchReserve(b, 1, func(q *Ring) {
+			_ = q.Peek().Seq
+			q.Release()
+		})
+	})
+	b.Run("run64", func(b *testing.B) {
+		benchReserve(b, 64, func(q *Ring) {
+			for rs := q.PeekRun(64); len(rs) > 0; rs = q.PeekRun(64) {
+				_ = rs[len(rs)-1].Seq
+				q.ReleaseBatchedN(len(rs))
+			}
+			q.PublishReleases()
+		})
+	})
+}
+
+// benchReserve fills records in place and publishes them every batch
+// records, then lets take consume them.
+func benchReserve(b *testing.B, batch int, take func(q *Ring)) {
 	q, _ := NewRing(1024)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		s := q.Reserve()
 		s.Seq = uint32(i)
-		q.Commit()
-		_ = q.Peek().Seq
-		q.Release()
+		q.CommitBatched()
+		if (i+1)%batch == 0 {
+			q.PublishCommits()
+			take(q)
+		}
 	}
 }
 

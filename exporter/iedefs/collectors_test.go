@@ -2,7 +2,6 @@ package iedefs
 
 import (
 	"encoding/xml"
-	"flag"
 	"strings"
 	"testing"
 
@@ -13,11 +12,9 @@ import (
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
-var update = flag.Bool("update", false, "rewrite the generated collector files")
-
 func TestFilesUpToDate(t *testing.T) {
 	for _, f := range Files {
-		testutil.Golden(t, f.Path, f.Generate(), *update, "go generate ./exporter/iedefs")
+		testutil.Golden(t, f.Path, f.Generate(), "go generate ./exporter/iedefs")
 	}
 }
 

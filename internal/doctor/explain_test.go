@@ -2,7 +2,6 @@ package doctor
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/dexplane/dexplane/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files of testdata/firstrun")
 
 // allCaps holds every capability dexplane needs.
 const allCaps = 1<<capNetAdmin | 1<<capBPF | 1<<capNetRaw | 1<<capIPCLock
@@ -127,7 +124,7 @@ func TestFirstRunMessages(t *testing.T) {
 				t.Errorf("error does not wrap %v: %v", tc.want, err)
 			}
 			got := "dexplane run: " + err.Error() + "\n"
-			testutil.Golden(t, filepath.Join("testdata", "firstrun", tc.name+".txt"), []byte(got), *update,
+			testutil.Golden(t, filepath.Join("testdata", "firstrun", tc.name+".txt"), []byte(got),
 				"go test ./internal/doctor -run FirstRun -update")
 		})
 	}

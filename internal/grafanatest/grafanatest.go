@@ -10,6 +10,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Dashboard is the part of a Grafana dashboard model the tests read.
@@ -59,6 +62,27 @@ func Load(t testing.TB, path string) *Dashboard {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return &d
+}
+
+// Exported gathers g and returns the name of every series it exports: each
+// metric family's name, and for a histogram also its _bucket, _sum and
+// _count series. It fails t if g cannot be gathered.
+func Exported(t testing.TB, g prometheus.Gatherer) map[string]bool {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, mf := range mfs {
+		exported[mf.GetName()] = true
+		if mf.GetType() == dto.MetricType_HISTOGRAM {
+			for _, s := range []string{"_bucket", "_sum", "_count"} {
+				exported[mf.GetName()+s] = true
+			}
+		}
+	}
+	return exported
 }
 
 // CheckPanels reports an error on t for every panel with a duplicate id or

@@ -3,7 +3,6 @@ package hostile
 import (
 	"bytes"
 	"encoding/binary"
-	"flag"
 	"fmt"
 	"runtime"
 	"slices"
@@ -21,8 +20,6 @@ import (
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
-var update = flag.Bool("update", false, "rewrite e2e/testdata/hostile.pcap and hostile.md from the table")
-
 // TestFiles keeps testdata/hostile.pcap and testdata/hostile.md in
 // step with Frames.
 func TestFiles(t *testing.T) {
@@ -35,8 +32,8 @@ func TestFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	const regen = "go test ./internal/hostile -run TestFiles -update"
-	testutil.Golden(t, "../../e2e/testdata/hostile.pcap", pcap.Bytes(), *update, regen)
-	testutil.Golden(t, "../../e2e/testdata/hostile.md", md.Bytes(), *update, regen)
+	testutil.Golden(t, "../../e2e/testdata/hostile.pcap", pcap.Bytes(), regen)
+	testutil.Golden(t, "../../e2e/testdata/hostile.md", md.Bytes(), regen)
 }
 
 // TestCounterNames checks that every Counter is a counter the node

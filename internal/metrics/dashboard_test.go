@@ -34,16 +34,7 @@ func TestDashboardMetricsExist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	exported := map[string]bool{}
-	for _, mf := range mfs {
-		exported[mf.GetName()] = true
-	}
-
-	used := grafanatest.CheckPanels(t, d, metricRef, exported)
+	used := grafanatest.CheckPanels(t, d, metricRef, grafanatest.Exported(t, reg))
 
 	// The dashboard covers what an operator needs.
 	for _, n := range []string{

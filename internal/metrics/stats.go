@@ -33,14 +33,9 @@ type Stats struct {
 // PortStats are one port's counters summed over workers. Packets and bytes
 // count whole frames from the Ethernet header on.
 type PortStats struct {
-	// Port is the port index, 0 or 1.
-	Port int `json:"port"`
-	// RxPackets and RxBytes were received from the port by the workers;
-	// TxPackets and TxBytes were queued for transmission on it.
-	RxPackets uint64 `json:"rx_packets"`
-	RxBytes   uint64 `json:"rx_bytes"`
-	TxPackets uint64 `json:"tx_packets"`
-	TxBytes   uint64 `json:"tx_bytes"`
+	// PortFrames are the frames and bytes the workers received from the
+	// port and queued for transmission on it.
+	PortFrames
 	// Drops are frames lost at this port by reason: "handler" (dropped by
 	// the IOAM roles), "invalid" (bad handler result), "tx_device_drop"
 	// (device dropped a frame sent to this port), "socket_*" (the kernel's
@@ -65,6 +60,20 @@ type PortStats struct {
 	ChecksumsUnfinished uint64 `json:"checksums_unfinished"`
 }
 
+// PortFrames are a port's frame counters, in the JSON of both PortStats
+// (summed over workers) and WorkerPortStats (one worker's). Packets and
+// bytes count whole frames from the Ethernet header on.
+type PortFrames struct {
+	// Port is the port index, 0 or 1.
+	Port int `json:"port"`
+	// RxPackets and RxBytes were received from the port; TxPackets and
+	// TxBytes were queued for transmission on it.
+	RxPackets uint64 `json:"rx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	TxBytes   uint64 `json:"tx_bytes"`
+}
+
 // XDPCount is a frame and byte count of the XDP steering program.
 type XDPCount struct {
 	Packets uint64 `json:"packets"`
@@ -86,14 +95,9 @@ type WorkerStats struct {
 
 // WorkerPortStats are one worker's counters of one port.
 type WorkerPortStats struct {
-	// Port is the port index, 0 or 1.
-	Port int `json:"port"`
-	// RxPackets, RxBytes, TxPackets, TxBytes: as in PortStats;
+	// PortFrames are this worker's part of PortStats.PortFrames.
+	PortFrames
 	// TxCompleted frames were returned by the kernel after transmission.
-	RxPackets   uint64 `json:"rx_packets"`
-	RxBytes     uint64 `json:"rx_bytes"`
-	TxPackets   uint64 `json:"tx_packets"`
-	TxBytes     uint64 `json:"tx_bytes"`
 	TxCompleted uint64 `json:"tx_completed"`
 	// Drops: "handler", "invalid", "tx_device_drop" as in PortStats.
 	Drops map[string]uint64 `json:"drops"`
@@ -381,11 +385,13 @@ var workerEvents = []xsk.Counter{
 
 func workerPort(p int, pc *xsk.PortCounts) WorkerPortStats {
 	w := WorkerPortStats{
-		Port:        p,
-		RxPackets:   pc[xsk.CtrRxFrames],
-		RxBytes:     pc[xsk.CtrRxBytes],
-		TxPackets:   pc[xsk.CtrTxFrames],
-		TxBytes:     pc[xsk.CtrTxBytes],
+		PortFrames: PortFrames{
+			Port:      p,
+			RxPackets: pc[xsk.CtrRxFrames],
+			RxBytes:   pc[xsk.CtrRxBytes],
+			TxPackets: pc[xsk.CtrTxFrames],
+			TxBytes:   pc[xsk.CtrTxBytes],
+		},
 		TxCompleted: pc[xsk.CtrTxCompleted],
 		Drops:       make(map[string]uint64, len(workerDrops)),
 		Events:      make(map[string]uint64, len(workerEvents)),
@@ -403,13 +409,11 @@ func portStats(p int, ec *dataplane.Counters) PortStats {
 	pc := &ec.Ports[p]
 	w := workerPort(p, &pc.Worker)
 	s := PortStats{
-		Port:      p,
-		RxPackets: w.RxPackets, RxBytes: w.RxBytes,
-		TxPackets: w.TxPackets, TxBytes: w.TxBytes,
-		Drops:    w.Drops,
-		Events:   w.Events,
-		XDP:      make(map[string]XDPCount, steering.NumReasons),
-		RxQueues: pc.RxQueues,
+		PortFrames: w.PortFrames,
+		Drops:      w.Drops,
+		Events:     w.Events,
+		XDP:        make(map[string]XDPCount, steering.NumReasons),
+		RxQueues:   pc.RxQueues,
 	}
 	k := &pc.Socket
 	s.Drops["socket_rx_dropped"] = k.RxDropped

@@ -3,7 +3,6 @@ package metrics_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -53,8 +52,7 @@ func TestServeWebConfig(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	pool, _ := x509Pool(t, ca.File)
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
 	url := "https://" + ln.Addr().String() + "/metrics"
 	get := func(user, pass string) (int, string) {
 		t.Helper()
@@ -111,15 +109,4 @@ func TestServeWebConfigInvalid(t *testing.T) {
 		ln.Close()
 		t.Fatal("served with an unusable web configuration")
 	}
-}
-
-func x509Pool(t *testing.T, file string) (*x509.CertPool, error) {
-	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := x509.NewCertPool()
-	p.AppendCertsFromPEM(b)
-	return p, nil
 }

@@ -3,10 +3,11 @@ package testbed
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // TestScript builds and removes every topology with scripts/testbed.sh,
@@ -20,14 +21,14 @@ func TestScript(t *testing.T) {
 	prefix := fmt.Sprintf("%ssh%d", DefaultPrefix, os.Getpid())
 	run := func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command(script, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("testbed.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+		out, code := testutil.Run(t, script, args...)
+		if code != 0 {
+			t.Fatalf("testbed.sh %s: exit %d\n%s", strings.Join(args, " "), code, out)
 		}
-		return string(out)
+		return out
 	}
 	for _, topo := range []string{"bitw", "domain4", "router"} {
-		t.Cleanup(func() { exec.Command(script, "down", topo, prefix).Run() })
+		t.Cleanup(func() { testutil.Run(t, script, "down", topo, prefix) })
 		run("up", topo, prefix)
 		a := &Netns{Name: prefix + "-host-a"}
 		if id, err := a.XDPProgID(HostIf); err != nil || id == 0 {
@@ -42,7 +43,7 @@ func TestScript(t *testing.T) {
 		}
 		run("down", topo, prefix)
 		run("down", topo, prefix)
-		if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), prefix+"-") {
+		if out, _ := testutil.Run(t, "ip", "netns", "list"); strings.Contains(out, prefix+"-") {
 			t.Errorf("%s: namespaces left after down:\n%s", topo, out)
 		}
 	}

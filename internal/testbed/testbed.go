@@ -65,9 +65,7 @@ func SkipIfNotRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces, veths and XDP (run as root; CI does)")
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2 (`ip`): " + err.Error())
-	}
+	testutil.NeedTool(t, "ip", "iproute2")
 }
 
 // Netns is one named network namespace of a testbed, standing for one node.
@@ -230,15 +228,23 @@ func (n *Netns) Do(fn func() error) error {
 // Ifindex returns the interface index of ifname inside the namespace.
 func (n *Netns) Ifindex(ifname string) (int, error) {
 	var idx int
-	err := n.Do(func() error {
-		l, err := netlink.LinkByName(ifname)
-		if err != nil {
-			return fmt.Errorf("netns %s: link %q: %w", n.Name, ifname, err)
-		}
+	err := n.doLink(ifname, func(l netlink.Link) error {
 		idx = l.Attrs().Index
 		return nil
 	})
 	return idx, err
+}
+
+// doLink looks up the link ifname inside the namespace and calls fn with
+// it there (see Do).
+func (n *Netns) doLink(ifname string, fn func(netlink.Link) error) error {
+	return n.Do(func() error {
+		l, err := netlink.LinkByName(ifname)
+		if err != nil {
+			return fmt.Errorf("netns %s: link %q: %w", n.Name, ifname, err)
+		}
+		return fn(l)
+	})
 }
 
 // MustIfindex is Ifindex that fails the test on error.
@@ -377,11 +383,7 @@ func (n *Netns) AttachPass(ifname string) error {
 // (unix.XDP_FLAGS_*). The attachment keeps prog loaded until it is replaced
 // or the interface goes.
 func (n *Netns) AttachXDP(ifname string, prog *ebpf.Program, flags int) error {
-	return n.Do(func() error {
-		l, err := netlink.LinkByName(ifname)
-		if err != nil {
-			return fmt.Errorf("netns %s: link %q: %w", n.Name, ifname, err)
-		}
+	return n.doLink(ifname, func(l netlink.Link) error {
 		if err := netlink.LinkSetXdpFdWithFlags(l, prog.FD(), flags); err != nil {
 			return fmt.Errorf("netns %s: attach XDP program %s to %s (flags %#x): %w", n.Name, prog, ifname, flags, err)
 		}
@@ -438,11 +440,7 @@ func (n *Netns) DropMLDReports(t testing.TB, ifname string) error {
 // XDPProgID returns the id of the XDP program attached to ifname, 0 if none.
 func (n *Netns) XDPProgID(ifname string) (uint32, error) {
 	var id uint32
-	err := n.Do(func() error {
-		l, err := netlink.LinkByName(ifname)
-		if err != nil {
-			return fmt.Errorf("netns %s: link %q: %w", n.Name, ifname, err)
-		}
+	err := n.doLink(ifname, func(l netlink.Link) error {
 		if x := l.Attrs().Xdp; x != nil && x.Attached {
 			id = x.ProgId
 		}

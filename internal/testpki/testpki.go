@@ -55,6 +55,14 @@ func NewCA(t testing.TB, dir, name string) *CA {
 	return ca
 }
 
+// Pool returns a certificate pool that holds only the CA's certificate:
+// the roots a peer that trusts this CA verifies against.
+func (ca *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.Cert)
+	return p
+}
+
 // Leaf are the options of a certificate a CA issues.
 type Leaf struct {
 	// Name is the common name and, for servers, a DNS name; the files are

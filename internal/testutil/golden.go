@@ -2,18 +2,29 @@ package testutil
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 	"unicode/utf8"
 )
 
+// update is the -update flag of every test binary that imports testutil:
+// Golden rewrites golden files instead of comparing with them.
+var update = flag.Bool("update", false, "rewrite the golden files (testutil.Golden) instead of comparing with them")
+
 // Golden compares got with the golden file at path and fails t if they
-// differ; with update (the package's -update test flag) it writes got to
-// path instead, creating its directory. regen says how to rewrite the file
-// ("go test ./pkg -run TestX -update"), for the failure message; a text
-// file's failure shows both versions.
-func Golden(t testing.TB, path string, got []byte, update bool, regen string) {
+// differ; with the -update test flag it writes got to path instead,
+// creating its directory. regen says how to rewrite the file ("go test
+// ./pkg -run TestX -update"), for the failure message; a text file's
+// failure shows both versions.
+func Golden(t testing.TB, path string, got []byte, regen string) {
+	t.Helper()
+	golden(t, path, got, *update, regen)
+}
+
+// golden is Golden with the -update flag's value as update.
+func golden(t testing.TB, path string, got []byte, update bool, regen string) {
 	t.Helper()
 	if update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

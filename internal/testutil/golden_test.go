@@ -19,15 +19,15 @@ func (r *recorder) Helper()               {}
 func TestGolden(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "x.golden")
 	r := &recorder{TB: t}
-	Golden(r, path, []byte("one\n"), true, "update")
+	golden(r, path, []byte("one\n"), true, "update")
 	if b, err := os.ReadFile(path); r.failed || err != nil || string(b) != "one\n" {
 		t.Fatalf("update wrote %q, %v (failed %v)", b, err, r.failed)
 	}
-	Golden(r, path, []byte("one\n"), false, "update")
+	golden(r, path, []byte("one\n"), false, "update")
 	if r.failed {
 		t.Error("equal contents reported as different")
 	}
-	Golden(r, path, []byte("two\n"), false, "update")
+	golden(r, path, []byte("two\n"), false, "update")
 	if !r.failed {
 		t.Error("different contents passed")
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/dexplane/dexplane/bench/gen"
+	"github.com/dexplane/dexplane/dataplane/packet"
 )
 
 // streamFlags are the flags describing a generator stream, shared by the
@@ -137,7 +138,7 @@ func (s *streamFlags) config() (gen.GenConfig, error) {
 		Spread: spread, HopLimit: uint8(s.hopLimit), Mode: mode, K: k, N: n,
 		DEX: gen.DEX{Namespace: uint16(s.ns), ExtFlags: uint8(ext), TraceType: uint32(tt), FlowID: uint32(s.dexFlowIDBase)},
 	}
-	if mode == gen.IP6IP6 {
+	if mode == packet.EncapIP6IP6 {
 		if spec.TunSrc, err = netip.ParseAddr(s.tunSrc); err != nil {
 			return c, fmt.Errorf("-tunsrc: %w", err)
 		}
