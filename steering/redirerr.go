@@ -6,6 +6,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/dexplane/dexplane/internal/enum"
 )
 
 // RedirectTarget is what a refused XDP redirect was aimed at.
@@ -24,16 +26,10 @@ const (
 )
 
 func (t RedirectTarget) String() string {
-	switch t {
-	case TargetPeer:
-		return "peer"
-	case TargetXSK:
-		return "xsk"
-	case TargetOther:
-		return "other"
-	}
-	return fmt.Sprintf("RedirectTarget(%d)", int(t))
+	return enum.Name(t, redirectTargetNames[:], "RedirectTarget")
 }
+
+var redirectTargetNames = [...]string{TargetPeer: "peer", TargetXSK: "xsk", TargetOther: "other"}
 
 // RedirectErrors are the redirects the kernel refused, by ingress port and
 // target, summed over CPUs: RedirectErrors[port][target]. A frame whose

@@ -1,6 +1,6 @@
 package policy
 
-import "fmt"
+import "github.com/dexplane/dexplane/internal/enum"
 
 // ChecksumMode says whether a port finishes the transport checksums of
 // frames that arrive with only the pseudo-header sum in them
@@ -21,14 +21,6 @@ const (
 )
 
 // String returns "auto", "on" or "off".
-func (m ChecksumMode) String() string {
-	switch m {
-	case ChecksumAuto:
-		return "auto"
-	case ChecksumOn:
-		return "on"
-	case ChecksumOff:
-		return "off"
-	}
-	return fmt.Sprintf("ChecksumMode(%d)", uint8(m))
-}
+func (m ChecksumMode) String() string { return enum.Name(m, checksumModeNames[:], "ChecksumMode") }
+
+var checksumModeNames = [...]string{ChecksumAuto: "auto", ChecksumOn: "on", ChecksumOff: "off"}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/dexplane/dexplane/internal/enum"
 )
 
 // Flows configures the per-worker flow tables of the encapsulating role
@@ -58,17 +60,9 @@ const (
 )
 
 // String returns the configuration keyword of t.
-func (t Transport) String() string {
-	switch t {
-	case TransportUDP:
-		return "udp"
-	case TransportTCP:
-		return "tcp"
-	case TransportTLS:
-		return "tls"
-	}
-	return fmt.Sprintf("Transport(%d)", uint8(t))
-}
+func (t Transport) String() string { return enum.Name(t, transportNames[:], "Transport") }
+
+var transportNames = [...]string{TransportUDP: "udp", TransportTCP: "tcp", TransportTLS: "tls"}
 
 // Collector is one IPFIX collector the exporter sends records to.
 type Collector struct {
@@ -130,15 +124,9 @@ const (
 )
 
 // String returns the configuration keyword of f.
-func (f OutputFormat) String() string {
-	switch f {
-	case OutputText:
-		return "text"
-	case OutputJSON:
-		return "json"
-	}
-	return fmt.Sprintf("OutputFormat(%d)", uint8(f))
-}
+func (f OutputFormat) String() string { return enum.Name(f, outputFormatNames[:], "OutputFormat") }
+
+var outputFormatNames = [...]string{OutputText: "text", OutputJSON: "json"}
 
 // LocalOutput writes records locally, besides or instead of IPFIX.
 type LocalOutput struct {
@@ -212,15 +200,9 @@ const (
 )
 
 // String returns the configuration keyword of p.
-func (p Partition) String() string {
-	switch p {
-	case PartitionNone:
-		return "none"
-	case PartitionFlow:
-		return "flow"
-	}
-	return fmt.Sprintf("Partition(%d)", uint8(p))
-}
+func (p Partition) String() string { return enum.Name(p, partitionNames[:], "Partition") }
+
+var partitionNames = [...]string{PartitionNone: "none", PartitionFlow: "flow"}
 
 // AttachMode is how the XDP program is hooked into a port's driver
 // (dataplane.attach_mode, `dexplane run --attach`). The one definition used
@@ -248,17 +230,9 @@ func AttachModes() []AttachMode { return []AttachMode{AttachAuto, AttachNative, 
 
 // String returns the configuration keyword of m: "auto", "native" or
 // "generic".
-func (m AttachMode) String() string {
-	switch m {
-	case AttachAuto:
-		return "auto"
-	case AttachNative:
-		return "native"
-	case AttachGeneric:
-		return "generic"
-	}
-	return fmt.Sprintf("AttachMode(%d)", uint8(m))
-}
+func (m AttachMode) String() string { return enum.Name(m, attachModeNames[:], "AttachMode") }
+
+var attachModeNames = [...]string{AttachAuto: "auto", AttachNative: "native", AttachGeneric: "generic"}
 
 // ParseAttachMode parses a configuration keyword ("auto", "native" or
 // "generic"); the error wraps ErrKeyword and names s.
@@ -286,15 +260,9 @@ const (
 func Steers() []Steer { return []Steer{SteerAll, SteerSampled} }
 
 // String returns the configuration keyword of s: "all" or "sampled".
-func (s Steer) String() string {
-	switch s {
-	case SteerAll:
-		return "all"
-	case SteerSampled:
-		return "sampled"
-	}
-	return fmt.Sprintf("Steer(%d)", uint8(s))
-}
+func (s Steer) String() string { return enum.Name(s, steerNames[:], "Steer") }
+
+var steerNames = [...]string{SteerAll: "all", SteerSampled: "sampled"}
 
 // ParseSteer parses a configuration keyword ("all" or "sampled"); the error
 // wraps ErrKeyword and names s.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+
+	"github.com/dexplane/dexplane/internal/enum"
 )
 
 // Default identifiers, as the Linux IOAM implementation uses when nothing is
@@ -80,15 +82,9 @@ const (
 )
 
 // String returns the configuration keyword of d.
-func (d Domain) String() string {
-	switch d {
-	case Inside:
-		return "inside"
-	case Outside:
-		return "outside"
-	}
-	return fmt.Sprintf("Domain(%d)", uint8(d))
-}
+func (d Domain) String() string { return enum.Name(d, domainNames[:], "Domain") }
+
+var domainNames = [...]string{Inside: "inside", Outside: "outside"}
 
 // ForeignIOAM says what a port does with IOAM options arriving from outside
 // the IOAM domain (RFC 9197 limited domain: such packets must not enter).
@@ -105,17 +101,9 @@ const (
 )
 
 // String returns the configuration keyword of f.
-func (f ForeignIOAM) String() string {
-	switch f {
-	case ForeignDrop:
-		return "drop"
-	case ForeignStrip:
-		return "strip"
-	case ForeignForward:
-		return "forward"
-	}
-	return fmt.Sprintf("ForeignIOAM(%d)", uint8(f))
-}
+func (f ForeignIOAM) String() string { return enum.Name(f, foreignIOAMNames[:], "ForeignIOAM") }
+
+var foreignIOAMNames = [...]string{ForeignDrop: "drop", ForeignStrip: "strip", ForeignForward: "forward"}
 
 // Port is one of the two interfaces of the bump in the wire.
 type Port struct {
@@ -189,17 +177,9 @@ const (
 )
 
 // String returns the configuration keyword of m.
-func (m Mode) String() string {
-	switch m {
-	case ModeInline:
-		return "inline"
-	case ModeEncap:
-		return "encap"
-	case ModeAuto:
-		return "auto"
-	}
-	return fmt.Sprintf("Mode(%d)", uint8(m))
-}
+func (m Mode) String() string { return enum.Name(m, modeNames[:], "Mode") }
+
+var modeNames = [...]string{ModeInline: "inline", ModeEncap: "encap", ModeAuto: "auto"}
 
 // DEX is the DEX header a route inserts: the fields an encapsulating node
 // chooses. Flags are always 0 (none is assigned) and the Flow ID and

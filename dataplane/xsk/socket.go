@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dexplane/dexplane/internal/enum"
 )
 
 // BindMode selects how a socket is bound to its device queue.
@@ -24,17 +26,9 @@ const (
 )
 
 // String returns "auto", "copy" or "zerocopy".
-func (m BindMode) String() string {
-	switch m {
-	case ModeAuto:
-		return "auto"
-	case ModeCopy:
-		return "copy"
-	case ModeZeroCopy:
-		return "zerocopy"
-	}
-	return fmt.Sprintf("BindMode(%d)", int(m))
-}
+func (m BindMode) String() string { return enum.Name(m, bindModeNames[:], "BindMode") }
+
+var bindModeNames = [...]string{ModeAuto: "auto", ModeCopy: "copy", ModeZeroCopy: "zerocopy"}
 
 // DefaultRingSize is the default number of entries of the RX, TX and
 // completion rings.

@@ -21,6 +21,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/node"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
+	"github.com/dexplane/dexplane/internal/enum"
 )
 
 // The table has one column per IOAM role a frame can meet, in the order
@@ -53,21 +54,9 @@ const (
 )
 
 // String returns the outcome as the table writes it.
-func (o Outcome) String() string {
-	switch o {
-	case Unchanged:
-		return "forwarded unchanged"
-	case WithDEX:
-		return "forwarded with DEX"
-	case Stripped:
-		return "stripped"
-	case Dropped:
-		return "dropped"
-	case TraceFilled:
-		return "forwarded with this node's trace data"
-	}
-	return fmt.Sprintf("Outcome(%d)", uint8(o))
-}
+func (o Outcome) String() string { return enum.Name(o, outcomeNames[:], "Outcome") }
+
+var outcomeNames = [...]string{Unchanged: "forwarded unchanged", WithDEX: "forwarded with DEX", Stripped: "stripped", Dropped: "dropped", TraceFilled: "forwarded with this node's trace data"}
 
 // Expect is the expected handling of a frame in one role.
 type Expect struct {
