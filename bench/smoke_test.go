@@ -6,13 +6,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/dexplane/dexplane/bench/plot"
 	"github.com/dexplane/dexplane/bench/scenario"
+	"github.com/dexplane/dexplane/internal/testbed"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -21,9 +21,7 @@ import (
 // and figures. It asserts nothing about speed: the numbers of a shared CI
 // machine mean nothing. It needs root and a dexplane with the run command.
 func TestQuickMatrixSmoke(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces, XDP and AF_XDP")
-	}
+	testbed.SkipIfNotRoot(t)
 	if testing.Short() {
 		t.Skip("-short: the smoke test builds dexplane and two testbeds")
 	}
@@ -42,8 +40,8 @@ func TestQuickMatrixSmoke(t *testing.T) {
 	// The C AF_XDP floor baseline, built as dexbench builds it
 	// (scripts/install-deps.sh installs libxdp-dev).
 	floor := filepath.Join(dir, "afxdp-floor")
-	if out, err := exec.Command("cc", "-O2", "-o", floor, filepath.Join("floor", "afxdp-floor.c"), "-lxdp", "-lbpf").CombinedOutput(); err != nil {
-		t.Fatalf("build bench/floor/afxdp-floor.c (needs libxdp-dev: scripts/install-deps.sh): %v\n%s", err, out)
+	if out, code := testutil.Run(t, "cc", "-O2", "-o", floor, filepath.Join("floor", "afxdp-floor.c"), "-lxdp", "-lbpf"); code != 0 {
+		t.Fatalf("build bench/floor/afxdp-floor.c (needs libxdp-dev: scripts/install-deps.sh): exit %d\n%s", code, out)
 	}
 	scens := scenario.Quick()
 	w, err := scenario.CreateCSV(filepath.Join(dir, "results.csv"))

@@ -7,53 +7,15 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/internal/ipfixtest"
 )
 
-// encode returns the messages an Encoder produces for recs.
-func encode(t testing.TB, domain uint32, fs exporter.FieldSet, recs ...telemetry.Record) [][]byte {
-	t.Helper()
-	var msgs [][]byte
-	enc, err := exporter.NewEncoder(exporter.EncoderConfig{ObservationDomain: domain, Fields: fs,
-		Now:  func() time.Time { return time.Unix(1700000000, 0) },
-		Emit: func(m []byte, _ int) bool { msgs = append(msgs, bytes.Clone(m)); return true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range recs {
-		if err := enc.Encode(&recs[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	enc.Flush()
-	return msgs
-}
-
-func fullRecord() telemetry.Record {
-	r := telemetry.Record{
-		RxTime: 1700000000_123456789, Namespace: 123, TraceType: 0xFFF002 &^ telemetry.TraceChecksumCompl &^ telemetry.TraceTransitDelay &^ telemetry.TraceBufferOccupancy,
-		ExtFlags: 0xC0, HasFlowID: true, FlowID: 0x12345678, HasSeq: true, Seq: 42,
-		NextHeader: 17, SrcPort: 40000, DstPort: 5001, FlowLabel: 0xABCDE, HopLimit: 63,
-		IngressPort: 0, EgressPort: 1,
-		NodeID: 0x010203, IngressIfID: 11, EgressIfID: 12, TimestampSec: 1700000000, TimestampFrac: 123456,
-		NamespaceData: 0xDEADBEEF, QueueDepth: 7, NodeIDWide: 0x00AABBCCDDEEFF01, IngressIfIDWide: 0x11111111,
-		EgressIfIDWide: 0x22222222, NamespaceDataWide: 0x0102030405060708, SchemaID: 0xABCDEF, OSSLen: 8, RawLen: 40,
-	}
-	r.Src = netip.MustParseAddr("2001:db8::1").As16()
-	r.Dst = netip.MustParseAddr("2001:db8::2").As16()
-	copy(r.OSSData[:], "schema!!")
-	for i := range 40 {
-		r.RawSection[i] = byte(i)
-	}
-	return r
-}
-
 func TestRoundTripAllFields(t *testing.T) {
-	want := fullRecord()
-	msgs := encode(t, 9, exporter.FieldsStandard|exporter.FieldsRaw, want)
+	want := ipfixtest.Record(42)
+	msgs := ipfixtest.Encode(t, 9, exporter.FieldsStandard|exporter.FieldsRaw, want)
 	d := NewDecoder()
 	src := netip.MustParseAddrPort("[::1]:1234")
 	var got []Event
@@ -80,7 +42,7 @@ func TestRoundTripAllFields(t *testing.T) {
 func TestDecodeLiegeGolden(t *testing.T) {
 	r := telemetry.Record{Namespace: 123, TraceType: telemetry.TraceHopLimNodeID, HopLimit: 63, NodeID: 1,
 		HasFlowID: true, FlowID: 0x12345678, HasSeq: true, Seq: 1}
-	msgs := encode(t, 1, exporter.FieldsLiege, r)
+	msgs := ipfixtest.Encode(t, 1, exporter.FieldsLiege, r)
 	d := NewDecoder()
 	n := 0
 	err := d.Decode(netip.AddrPort{}, msgs[0], func(ev *Event) {
@@ -96,8 +58,8 @@ func TestDecodeLiegeGolden(t *testing.T) {
 }
 
 func TestDecodeMissingTemplateAndFraming(t *testing.T) {
-	r := fullRecord()
-	msgs := encode(t, 1, exporter.FieldsStandard, r, r)
+	r := ipfixtest.Record(42)
+	msgs := ipfixtest.Encode(t, 1, exporter.FieldsStandard, r, r)
 	d := NewDecoder()
 	// Data without its template (a second exporter never sent one).
 	m := bytes.Clone(msgs[0])
@@ -133,8 +95,8 @@ func TestDecodeMissingTemplateAndFraming(t *testing.T) {
 }
 
 func TestReadMessageStream(t *testing.T) {
-	r := fullRecord()
-	msgs := encode(t, 1, exporter.FieldsStandard, r)
+	r := ipfixtest.Record(42)
+	msgs := ipfixtest.Encode(t, 1, exporter.FieldsStandard, r)
 	stream := bytes.NewReader(append(append(bytes.Clone(msgs[0]), msgs[0]...), 0, 10, 0))
 	for range 2 {
 		m, err := ReadMessage(stream, nil)
@@ -235,7 +197,7 @@ func TestSeqTrackerWrap(t *testing.T) {
 }
 
 func TestAppendEvent(t *testing.T) {
-	r := fullRecord()
+	r := ipfixtest.Record(42)
 	e := &Event{Domain: 3, Exporter: netip.MustParseAddrPort("[2001:db8::9]:4739"), Record: r}
 	txt := string(AppendEvent(nil, e, false))
 	if !strings.HasPrefix(txt, "domain=3 from=[2001:db8::9]:4739 2023-11-14T22:13:20.123456789Z ns=123") || strings.Contains(txt, "encap") {

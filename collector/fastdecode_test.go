@@ -8,6 +8,7 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/internal/ipfixtest"
 )
 
 // TestDecodeFastMatchesGeneral decodes random per-packet records (several
@@ -27,7 +28,7 @@ func TestDecodeFastMatchesGeneral(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range 300 {
-			r := fullRecord()
+			r := ipfixtest.Record(42)
 			r.TraceType = traceTypes[rng.IntN(len(traceTypes))]
 			r.Seq = uint32(i)
 			r.HasFlowID = rng.IntN(5) != 0
@@ -104,7 +105,7 @@ func FuzzDecodeFast(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	r := fullRecord()
+	r := ipfixtest.Record(42)
 	r.OSSLen = 0
 	r.TraceType = 0xF00000
 	enc.Encode(&r)

@@ -8,24 +8,25 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/internal/ipfixtest"
 )
 
 // FuzzDecode feeds arbitrary messages to the Decoder: it must never panic,
 // and every event it returns must re-encode (all fields it reports present
 // have valid lengths).
 func FuzzDecode(f *testing.F) {
-	r := fullRecord()
-	for _, m := range encode(f, 1, exporter.FieldsStandard|exporter.FieldsRaw, r) {
+	r := ipfixtest.Record(42)
+	for _, m := range ipfixtest.Encode(f, 1, exporter.FieldsStandard|exporter.FieldsRaw, r) {
 		f.Add(m)
 	}
-	for _, m := range encode(f, 1, exporter.FieldsLiege, telemetry.Record{Namespace: 1, TraceType: 0x800000, HasFlowID: true}) {
+	for _, m := range ipfixtest.Encode(f, 1, exporter.FieldsLiege, telemetry.Record{Namespace: 1, TraceType: 0x800000, HasFlowID: true}) {
 		f.Add(m)
 	}
 	f.Add([]byte{0, 10, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
 	// Template, data, withdrawal of the template and of all templates, data
 	// again, an options template withdrawal: template withdrawals (RFC 7011
 	// §8.1) split the message.
-	if m := encode(f, 1, exporter.FieldsStandard, r)[0]; len(m) > 20 {
+	if m := ipfixtest.Encode(f, 1, exporter.FieldsStandard, r)[0]; len(m) > 20 {
 		tl := int(binary.BigEndian.Uint16(m[18:]))
 		hdr, tmpl, data := m[:16], m[16:16+tl], m[16+tl:]
 		wd := []byte{0, 2, 0, 12, m[20], m[21], 0, 0, 0, 2, 0, 0}
@@ -59,7 +60,7 @@ func FuzzDecode(f *testing.F) {
 // FuzzReadMessage checks stream framing never panics and never returns a
 // message whose Length field disagrees with its size.
 func FuzzReadMessage(f *testing.F) {
-	for _, m := range encode(f, 1, exporter.FieldsStandard, fullRecord()) {
+	for _, m := range ipfixtest.Encode(f, 1, exporter.FieldsStandard, ipfixtest.Record(42)) {
 		f.Add(append(bytes.Clone(m), m...))
 	}
 	f.Add([]byte{0, 10, 0, 3})
@@ -107,7 +108,7 @@ func FuzzCorrelate(f *testing.F) {
 // identical (decoding loses nothing the encoder wrote), whatever the record
 // holds (including lengths beyond the arrays).
 func FuzzRoundTrip(f *testing.F) {
-	seed := fullRecord()
+	seed := ipfixtest.Record(42)
 	var b bytes.Buffer
 	binary.Write(&b, binary.LittleEndian, &seed)
 	f.Add(b.Bytes())
@@ -120,7 +121,7 @@ func FuzzRoundTrip(f *testing.F) {
 			t.Fatal(err)
 		}
 		r.TraceType &= 0xFFFFFF
-		first := encode(t, 7, exporter.FieldsStandard|exporter.FieldsRaw, r)
+		first := ipfixtest.Encode(t, 7, exporter.FieldsStandard|exporter.FieldsRaw, r)
 		var got []Event
 		d := NewDecoder()
 		for _, m := range first {
@@ -134,7 +135,7 @@ func FuzzRoundTrip(f *testing.F) {
 		if len(got) < 1 || (len(got) > 1 && !got[0].Record.Trace.Has) {
 			t.Fatalf("%d events from %d messages", len(got), len(first))
 		}
-		second := encode(t, 7, exporter.FieldsStandard|exporter.FieldsRaw, got[0].Record)
+		second := ipfixtest.Encode(t, 7, exporter.FieldsStandard|exporter.FieldsRaw, got[0].Record)
 		// Per-hop records may spill into a second message.
 		same := len(first) == len(second)
 		for i := 0; same && i < len(first); i++ {

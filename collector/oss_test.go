@@ -10,6 +10,7 @@ import (
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/internal/ipfixtest"
 )
 
 // TestOSSConfigLimitIsExportedWhole: the longest opaque state snapshot a
@@ -48,7 +49,7 @@ func TestOSSConfigLimitIsExportedWhole(t *testing.T) {
 	}
 	copy(r.OSSData[:], ns.Schema.Data)
 	var got []byte
-	for _, m := range encode(t, 1, exporter.FieldsStandard, r) {
+	for _, m := range ipfixtest.Encode(t, 1, exporter.FieldsStandard, r) {
 		err := NewDecoder().Decode(netip.MustParseAddrPort("[::1]:1"), m, func(ev *Event) {
 			got = append(got, ev.Record.OSSData[:ev.Record.OSSLen]...)
 			if ev.Record.OSSTruncated {

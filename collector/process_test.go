@@ -12,6 +12,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/exporter/aggregate"
+	"github.com/dexplane/dexplane/internal/ipfixtest"
 	"github.com/dexplane/dexplane/internal/testpki"
 )
 
@@ -89,7 +90,7 @@ func send(t *testing.T, c net.Conn, msgs ...[]byte) {
 func seqRecords(n int) []telemetry.Record {
 	recs := make([]telemetry.Record, n)
 	for i := range recs {
-		recs[i] = fullRecord()
+		recs[i] = ipfixtest.Record(42)
 		recs[i].Seq = uint32(i)
 	}
 	return recs
@@ -99,7 +100,7 @@ func TestProcessUDP(t *testing.T) {
 	p := NewCollectingProcess(ProcessConfig{})
 	addr := listen(t, p, "udp", "127.0.0.1:0")
 	conn := dial(t, "udp", addr)
-	msgs := encode(t, 7, exporter.FieldsStandard, seqRecords(5)...)
+	msgs := ipfixtest.Encode(t, 7, exporter.FieldsStandard, seqRecords(5)...)
 	send(t, conn, msgs...)
 	send(t, conn, []byte{0, 9, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}) // NetFlow v9 header
 	got := receive(t, p, len(msgs)+1)
@@ -140,7 +141,7 @@ func TestProcessUDP(t *testing.T) {
 func TestProcessTCPSessions(t *testing.T) {
 	p := NewCollectingProcess(ProcessConfig{Queue: 1})
 	addr := listen(t, p, "tcp", "[::1]:0")
-	msgs := encode(t, 3, exporter.FieldsStandard, seqRecords(2)...)
+	msgs := ipfixtest.Encode(t, 3, exporter.FieldsStandard, seqRecords(2)...)
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages, want 1 (template and data)", len(msgs))
 	}
@@ -206,7 +207,7 @@ func TestProcessStopDelivers(t *testing.T) {
 	addr := listen(t, p, "tcp", "127.0.0.1:0")
 	c := dial(t, "tcp", addr)
 	const n = 8
-	msgs := encode(t, 1, exporter.FieldsStandard, seqRecords(1)...)
+	msgs := ipfixtest.Encode(t, 1, exporter.FieldsStandard, seqRecords(1)...)
 	data := dataOnly(t, msgs[0])
 	stream := append([]byte(nil), msgs[0]...)
 	for range n - 1 {
@@ -265,7 +266,7 @@ func TestProcessTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	msgs := encode(t, 5, exporter.FieldsStandard, seqRecords(3)...)
+	msgs := ipfixtest.Encode(t, 5, exporter.FieldsStandard, seqRecords(3)...)
 	send(t, c, msgs...)
 	n := 0
 	for _, m := range receive(t, p, len(msgs)) {
@@ -341,7 +342,7 @@ func simpleRecords(n int) []telemetry.Record {
 // TestProcessDecodeAllocs checks that a session decodes a message of known
 // templates into a released Message without allocating.
 func TestProcessDecodeAllocs(t *testing.T) {
-	msgs := encode(t, 4, exporter.FieldsStandard, simpleRecords(20)...)
+	msgs := ipfixtest.Encode(t, 4, exporter.FieldsStandard, simpleRecords(20)...)
 	data := dataOnly(t, msgs[0])
 	sd := NewCollectingProcess(ProcessConfig{}).newSessionDecoder()
 	m := sd.decode(netipLoop, msgs[0])
@@ -366,7 +367,7 @@ func TestProcessDecodeAllocs(t *testing.T) {
 // per-packet records (decode into a Message, then Release), against
 // decoding alone with a Decoder and a no-op callback in the same run.
 func BenchmarkProcessDecode(b *testing.B) {
-	msgs := encode(b, 4, exporter.FieldsStandard, simpleRecords(20)...)
+	msgs := ipfixtest.Encode(b, 4, exporter.FieldsStandard, simpleRecords(20)...)
 	data := dataOnly(b, msgs[0])
 	b.Run("process", func(b *testing.B) {
 		sd := NewCollectingProcess(ProcessConfig{}).newSessionDecoder()

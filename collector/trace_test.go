@@ -7,6 +7,7 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/internal/ipfixtest"
 )
 
 // traceRec is a decap record of a trace-only packet whose 24-octet trace
@@ -27,7 +28,7 @@ func traceRec(t *testing.T) telemetry.Record {
 // decoder gets all of it back.
 func TestTraceIPFIX(t *testing.T) {
 	want := traceRec(t)
-	msgs := encode(t, 4, exporter.FieldsStandard, want)
+	msgs := ipfixtest.Encode(t, 4, exporter.FieldsStandard, want)
 	d := NewDecoder()
 	var got []Event
 	for _, m := range msgs {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/internal/ipfixtest"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -41,8 +42,8 @@ func message(hdr []byte, sets ...[]byte) []byte {
 // Template ID can be defined again. On main before this change the whole
 // message was refused with ErrTemplate.
 func TestDecodeTemplateWithdrawal(t *testing.T) {
-	r := fullRecord()
-	msgs := encode(t, 7, exporter.FieldsStandard, r)
+	r := ipfixtest.Record(42)
+	msgs := ipfixtest.Encode(t, 7, exporter.FieldsStandard, r)
 	hdr, tmpl, data := splitTemplate(t, msgs[0])
 	tid := binary.BigEndian.Uint16(tmpl[4:])
 	src := netip.MustParseAddrPort("[2001:db8::9]:4739")

@@ -90,12 +90,13 @@ func buildUserTopo(t *testing.T) *userTopo {
 
 // utConfigs returns the minimal configurations of e1, tr and dc.
 func utConfigs(mode, steer, dir string) [3]string {
-	route := "\"2001:db8:b::b/128 encap ioam6 freq 1/2 mode inline dex ns 123 trace-type 0x800000 ext-flags 0xc0\""
-	routeC := fmt.Sprintf("\"2001:db8:b::c/128 encap ioam6 freq %d/%d mode inline dex ns 123 trace-type 0x800000 ext-flags 0xc0\"", utK, utN)
 	if mode == "encap" {
-		route = "\"2001:db8:b::b/128 encap ioam6 freq 1/2 mode encap tundst 2001:db8:ffff::4 dex ns 123 trace-type 0x800000 ext-flags 0xc0\""
-		routeC = fmt.Sprintf("\"2001:db8:b::c/128 encap ioam6 freq %d/%d mode encap tundst 2001:db8:ffff::4 dex ns 123 trace-type 0x800000 ext-flags 0xc0\"", utK, utN)
+		mode += " tundst 2001:db8:ffff::4"
 	}
+	encap := func(dst string, k, n int) string {
+		return fmt.Sprintf(`"%s/128 encap ioam6 freq %d/%d mode %s dex ns 123 trace-type 0x800000 ext-flags 0xc0"`, dst, k, n, mode)
+	}
+	route, routeC := encap("2001:db8:b::b", 1, 2), encap("2001:db8:b::c", utK, utN)
 	common := func(name string) string {
 		return fmt.Sprintf(`export:
   collectors: [{address: "%s"}]

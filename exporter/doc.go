@@ -6,9 +6,11 @@
 //
 // Every worker owns a telemetry.Ring and is its only producer. One Exporter
 // goroutine (Run) is the only consumer of all the rings: it takes up to
-// DefaultBatch records per ring per pass, applies the export rate limit
-// (TokenBucket; RFC 9326 §5 requires one), and hands each admitted record to
-// every output. Each IPFIX collector has its own Encoder (templates and
+// DefaultBatch records per ring per pass, in place and by runs of
+// contiguous slots (telemetry.Ring.PeekRun), reads the clock once per
+// pass, applies the export rate limit (TokenBucket; RFC 9326 §5 requires
+// one) once per run (TokenBucket.AllowN; per record when a route
+// aggregates), and hands the admitted records to every output. Each IPFIX collector has its own Encoder (templates and
 // sequence numbers are per transport session) and a writer goroutine that
 // owns the socket; finished messages travel between the two through a fixed
 // pool of buffers. When the pool is empty (collector slow, TCP connection
@@ -34,6 +36,16 @@
 // UDP, and again on every new TCP connection. Messages carry as many records
 // as fit in MessageSize octets (default 1400), with several data sets when
 // records of different templates interleave.
+//
+// The data records of a template are written from a layout computed once
+// per template: when its fields are the ULiège fields of Trace-Type bits
+// 0-3 and the extension flags, with or without the standard group (what
+// a node with a usual trace type exports), each field group is one
+// big-endian store at a constant offset, with no test per field; other
+// templates go through one test per field (encodeData). A record with the
+// previous record's field set that fits in the open data set skips the
+// template and set bookkeeping, and Encoder.EncodeRun writes such records
+// of a run back to back.
 //
 // github.com/vmware/go-ipfix provides the Information Element model
 // (entities.InfoElement, data types) used by the field table, and its

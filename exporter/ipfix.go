@@ -326,10 +326,7 @@ func (e *Encoder) reserve(t *template, rlen int) ([]byte, error) {
 				e.inMsg = append(e.inMsg, t)
 			}
 			if e.setTmpl != t {
-				e.closeSet()
-				e.setOff = len(e.buf)
-				e.setTmpl = t
-				e.buf = append(e.buf, 0, 0, 0, 0) // set header, written by closeSet
+				e.openSet(t)
 			}
 			n := len(e.buf)
 			e.buf = e.buf[:n+rlen]
@@ -363,6 +360,15 @@ func (e *Encoder) openMessage() {
 		e.msgStart = 1 // 0 marks "never sent"
 	}
 	e.buf = e.buf[:msgHeaderLen] // header written by Flush
+}
+
+// openSet closes the open data set, if any, and opens one for t's
+// records at the end of the message.
+func (e *Encoder) openSet(t *template) {
+	e.closeSet()
+	e.setOff = len(e.buf)
+	e.setTmpl = t
+	e.buf = append(e.buf, 0, 0, 0, 0) // set header, written by closeSet
 }
 
 // closeSet writes the header of the open data set, if any.

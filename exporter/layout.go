@@ -142,6 +142,9 @@ func (e *Encoder) EncodeRun(rs []telemetry.Record, now int64) (failed int, err e
 			if i = j; i == len(rs) {
 				break
 			}
+			if n > limit && maskKey(&rs[i]) == key && e.nextMessage(t, now) {
+				continue // the run goes on in a new message
+			}
 		}
 		if e2 := e.EncodeAt(&rs[i], now); e2 != nil {
 			failed, err = failed+1, e2
@@ -149,6 +152,24 @@ func (e *Encoder) EncodeRun(rs []telemetry.Record, now int64) (failed int, err e
 		i++
 	}
 	return failed, err
+}
+
+// nextMessage finishes the current message, which t's next record does
+// not fit, and opens the next one with a data set for t, as reserve would
+// for that record, when t need not be sent again: then the fast path
+// holds (e.fast = t) and it returns true. Otherwise the new message is
+// open and empty, and the record takes the general path.
+func (e *Encoder) nextMessage(t *template, now int64) bool {
+	e.Flush()
+	e.now = now
+	e.openMessage()
+	e.now = 0
+	if e.needsTemplate(t) || len(e.buf)+setHeaderLen+t.fixedLen > e.cfg.MessageSize {
+		return false
+	}
+	e.openSet(t)
+	e.fast = t
+	return true
 }
 
 // encodeFast encodes r and returns true when r has the field set of the

@@ -2,13 +2,11 @@ package exporter_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,32 +15,9 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/internal/ipfixtest"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
-
-// peerRecord returns a record with a distinct value in every exported
-// field, so that a peer that splits fields wrongly cannot match.
-func peerRecord(seq uint32) telemetry.Record {
-	r := telemetry.Record{
-		RxTime: 1700000000_123456789, Role: telemetry.RoleTransit, Namespace: 123,
-		TraceType: telemetry.TraceHopLimNodeID | telemetry.TraceIfIDs | telemetry.TraceTimestampSec | telemetry.TraceTimestampFrac |
-			telemetry.TraceNamespaceData | telemetry.TraceQueueDepth | telemetry.TraceHopLimNodeIDWide | telemetry.TraceIfIDsWide |
-			telemetry.TraceNamespaceDataW | telemetry.TraceOSS,
-		ExtFlags: 0xC0, HasFlowID: true, FlowID: 0x12345678, HasSeq: true, Seq: seq,
-		NextHeader: 17, SrcPort: 40000, DstPort: 5001, FlowLabel: 0xABCDE, HopLimit: 63, IngressPort: 0, EgressPort: 1,
-		NodeID: 0x010203, IngressIfID: 11, EgressIfID: 12, TimestampSec: 1700000000, TimestampFrac: 123456,
-		NamespaceData: 0xDEADBEEF, QueueDepth: 77, NodeIDWide: 0x00A1B2C3D4E5F601, IngressIfIDWide: 0x01020304,
-		EgressIfIDWide: 0x05060708, NamespaceDataWide: 0x1122334455667788, SchemaID: 0xABCDEF, OSSLen: 8, RawLen: 48,
-	}
-	r.Src = netip.MustParseAddr("2001:db8::1").As16()
-	r.Dst = netip.MustParseAddr("2001:db8::2").As16()
-	copy(r.OSSData[:], "\x00\x01\x02\x03\xfc\xfd\xfe\xff")
-	copy(r.RawSection[:], []byte{0x60, 0, 0, 0, 0, 0x14, 0, 0x40})
-	for i := 8; i < 48; i++ {
-		r.RawSection[i] = byte(i)
-	}
-	return r
-}
 
 // exportTo sends recs through a real Exporter over UDP to addr and waits
 // until they are written to the socket.
@@ -63,8 +38,7 @@ func exportWith(t *testing.T, addr string, recs []telemetry.Record, want uint64,
 	if err != nil {
 		t.Fatal(err)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- x.Run(context.Background()) }()
+	stop := start(t, x)
 	// The rate limit's bucket starts empty when Run starts (export never
 	// exceeds rate × time): records pushed before Run has been scheduled
 	// would meet an empty bucket and be rate-limited on a loaded machine.
@@ -80,10 +54,7 @@ func exportWith(t *testing.T, addr string, recs []telemetry.Record, want uint64,
 	if c := x.Counters(); c.RateLimited != 0 {
 		t.Errorf("%d records rate-limited (counters %+v)", c.RateLimited, c)
 	}
-	x.Stop()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 }
 
 // udpPort returns a free loopback UDP port.
@@ -151,7 +122,7 @@ func fieldBytes(name string, r *telemetry.Record) []byte {
 // (-produce raw, one worker) and compares every field's octets.
 func TestPeerGoflow2Raw(t *testing.T) {
 	port, out, log := startGoflow2Raw(t)
-	recs := []telemetry.Record{peerRecord(0), peerRecord(1), peerRecord(2)}
+	recs := []telemetry.Record{ipfixtest.Record(0), ipfixtest.Record(1), ipfixtest.Record(2)}
 	exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), recs)
 	var got [][]goflowValue
 	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
@@ -209,7 +180,7 @@ func TestPeerGoflow2Raw(t *testing.T) {
 // mapping file and checks the IOAM fields come out with our values.
 func TestPeerGoflow2Mapping(t *testing.T) {
 	port, out := startGoflow2Mapped(t)
-	r := peerRecord(5)
+	r := ipfixtest.Record(5)
 	exportTo(t, fmt.Sprintf("127.0.0.1:%d", port), []telemetry.Record{r})
 	var m map[string]any
 	testutil.Eventually(t, "goflow2 output", 5*time.Second, func() bool {
@@ -264,7 +235,7 @@ func TestPeerNfacctd(t *testing.T) {
 	// (another flow) so that all 64 reach the print plugin.
 	var recs, sent []telemetry.Record
 	for i := range 128 {
-		r := peerRecord(uint32(i))
+		r := ipfixtest.Record(uint32(i))
 		r.TraceType &^= telemetry.TraceOSS
 		r.RawLen = 0
 		if i >= 64 {
@@ -412,7 +383,7 @@ func colonHex(b []byte) string {
 // dissector and compares every field.
 func TestPeerTshark(t *testing.T) {
 	bin := tsharkPath(t)
-	recs := []telemetry.Record{peerRecord(0), peerRecord(1), peerRecord(2)}
+	recs := []telemetry.Record{ipfixtest.Record(0), ipfixtest.Record(1), ipfixtest.Record(2)}
 	msgs, port := captureExport(t, recs)
 	pcap := filepath.Join(t.TempDir(), "export.pcap")
 	writePcap(t, pcap, port, msgs)
@@ -514,7 +485,7 @@ func TestPeerPythonIPFIX(t *testing.T) {
 	if _, code := testutil.Run(t, py, "-c", "import ipfix.reader"); code != 0 {
 		t.Skip("python3-ipfix not installed (Debian package python3-ipfix for /usr/bin/python3)")
 	}
-	recs := []telemetry.Record{peerRecord(0), peerRecord(1)}
+	recs := []telemetry.Record{ipfixtest.Record(0), ipfixtest.Record(1)}
 	msgs, _ := captureExport(t, recs)
 	// IE specs for the enterprise fields; python3-ipfix has no reduced-size
 	// decoding for 3- and 7-octet integers, so those are read as octets.

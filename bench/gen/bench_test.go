@@ -13,7 +13,7 @@ func benchTemplates(b testing.TB) (*Templates, []byte) {
 	s := testSpec()
 	s.Size = 1500
 	s.Mode = packet.EncapInline
-	s.DEX = DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0x800000}
+	s.DEX = DEX{DEX: packet.DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0x800000}}
 	ts, err := Build(s)
 	if err != nil {
 		b.Fatal(err)

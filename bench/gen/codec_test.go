@@ -11,7 +11,7 @@ import (
 func TestTemplatesParseWithDataplaneCodec(t *testing.T) {
 	for _, mode := range []packet.Encap{packet.EncapNone, packet.EncapInline, packet.EncapIP6IP6} {
 		for _, ext := range []uint8{0x00, 0x80, 0x40, 0xC0} {
-			ts, err := Build(dexSpec(mode, 1500, DEX{Namespace: 123, ExtFlags: ext, TraceType: 0xF00000, FlowID: 0x1000}))
+			ts, err := Build(dexSpec(mode, 1500, DEX{DEX: packet.DEX{Namespace: 123, ExtFlags: ext, TraceType: 0xF00000, FlowID: 0x1000}}))
 			if err != nil {
 				t.Fatal(err)
 			}

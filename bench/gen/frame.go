@@ -89,16 +89,11 @@ func ParseDEXMode(s string) (packet.Encap, error) {
 	return 0, fmt.Errorf("%w: DEX mode %q (want none, inline or ip6ip6)", ErrSpec, s)
 }
 
-// DEX is the DEX option content the generator puts into packets. TraceType
-// is the 24-bit IOAM-Trace-Type (bit 0 = 0x800000). A set ExtFlags bit 0x80
-// adds FlowID, 0x40 adds Seq; every other set bit adds 4 zero octets.
+// DEX is the IOAM option the generator puts into packets: the DEX option
+// (a set ExtFlags bit 0x80 adds FlowID, 0x40 adds Seq; every other set bit
+// adds 4 zero octets) or, with TraceSize, a Pre-allocated Trace.
 type DEX struct {
-	Namespace uint16
-	Flags     uint8
-	ExtFlags  uint8
-	TraceType uint32
-	FlowID    uint32
-	Seq       uint32
+	packet.DEX
 	// TraceSize, when not 0, makes the option an empty Pre-allocated Trace
 	// (RFC 9197) of TraceSize octets of node data (a multiple of 4) with
 	// trace type TraceType, in the Linux ioam6 lwtunnel layout, instead of

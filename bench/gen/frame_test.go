@@ -23,10 +23,10 @@ func TestDEXInsertionMatchesSpecVectors(t *testing.T) {
 		want string
 		ip6  bool
 	}{
-		{"a inline no ext", DEX{Namespace: 123, TraceType: 0x800000}, specvec.A, false},
-		{"b inline flow+seq", DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0xB00000, FlowID: 0x12345678}, specvec.B, false},
-		{"b2 inline flow only", DEX{Namespace: 123, ExtFlags: 0x80, TraceType: 0xB00000, FlowID: 0x12345678}, specvec.B2, false},
-		{"c ip6ip6 flow+seq", DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0x800000, FlowID: 0x12345678, Seq: 1}, specvec.C, true},
+		{"a inline no ext", DEX{DEX: packet.DEX{Namespace: 123, TraceType: 0x800000}}, specvec.A, false},
+		{"b inline flow+seq", DEX{DEX: packet.DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0xB00000, FlowID: 0x12345678}}, specvec.B, false},
+		{"b2 inline flow only", DEX{DEX: packet.DEX{Namespace: 123, ExtFlags: 0x80, TraceType: 0xB00000, FlowID: 0x12345678}}, specvec.B2, false},
+		{"c ip6ip6 flow+seq", DEX{DEX: packet.DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0x800000, FlowID: 0x12345678, Seq: 1}}, specvec.C, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,7 +48,7 @@ func TestDEXInsertionMatchesSpecVectors(t *testing.T) {
 }
 
 func TestInsertInlineRejectsExistingHbH(t *testing.T) {
-	_, err := InsertInline(mustHex(t, specvec.A), DEX{Namespace: 1, TraceType: 0x800000})
+	_, err := InsertInline(mustHex(t, specvec.A), DEX{DEX: packet.DEX{Namespace: 1, TraceType: 0x800000}})
 	if !errors.Is(err, ErrSpec) {
 		t.Fatalf("err = %v, want ErrSpec", err)
 	}
@@ -101,7 +101,7 @@ func TestBuildAndParse(t *testing.T) {
 	for _, mode := range []packet.Encap{packet.EncapNone, packet.EncapInline, packet.EncapIP6IP6} {
 		for _, ext := range []uint8{0x00, 0x80, 0xC0} {
 			for _, size := range []int{MinSize, 512, 1500} {
-				s := dexSpec(mode, size, DEX{Namespace: 123, ExtFlags: ext, TraceType: 0x800000, FlowID: 100})
+				s := dexSpec(mode, size, DEX{DEX: packet.DEX{Namespace: 123, ExtFlags: ext, TraceType: 0x800000, FlowID: 100}})
 				ts, err := Build(s)
 				if err != nil {
 					t.Fatalf("%v ext %#x size %d: %v", mode, ext, size, err)

@@ -19,7 +19,7 @@ func TestTraceTemplates(t *testing.T) {
 		for _, mode := range []packet.Encap{packet.EncapInline, packet.EncapIP6IP6} {
 			s := testSpec()
 			s.Size, s.Mode = 1500, mode
-			s.DEX = DEX{Namespace: 123, TraceType: c.tt, TraceSize: c.size}
+			s.DEX = DEX{DEX: packet.DEX{Namespace: 123, TraceType: c.tt}, TraceSize: c.size}
 			s.TunSrc = netip.MustParseAddr("2001:db8:ffff::1")
 			s.TunDst = netip.MustParseAddr("2001:db8:ffff::2")
 			ts, err := Build(s)

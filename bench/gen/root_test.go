@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/dataplane/packet"
-	"github.com/dexplane/dexplane/internal/testutil"
+	"github.com/dexplane/dexplane/internal/testbed"
 )
 
 var nsCounter atomic.Int32
@@ -30,10 +30,7 @@ func vethPair(t *testing.T) (nsA, nsB string, macA, macB net.HardwareAddr) {
 // vethPairQ is vethPair with queues queue pairs per end.
 func vethPairQ(t *testing.T, queues int) (nsA, nsB string, macA, macB net.HardwareAddr) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	testutil.NeedTool(t, "ip", "iproute2")
+	testbed.SkipIfNotRoot(t)
 	id := fmt.Sprintf("dxg%d-%d", os.Getpid(), nsCounter.Add(1))
 	nsA, nsB = id+"a", id+"b"
 	run := func(args ...string) {
@@ -121,7 +118,7 @@ func TestGeneratorToSinkOverVeth(t *testing.T) {
 					Size: 1500, SrcMAC: macA, DstMAC: macB,
 					Src: netip.MustParseAddr("2001:db8:a::1"), Dst: netip.MustParseAddr("2001:db8:b::1"),
 					SrcPort: 40000, DstPort: 5001, Spread: Spread{SrcPorts: 16},
-					Mode: mode, K: 1, N: 4, DEX: DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0x800000},
+					Mode: mode, K: 1, N: 4, DEX: DEX{DEX: packet.DEX{Namespace: 123, ExtFlags: 0xC0, TraceType: 0x800000}},
 					TunSrc: netip.MustParseAddr("2001:db8:f::1"), TunDst: netip.MustParseAddr("2001:db8:f::2"),
 				}},
 				SinkNetns: nsB, SinkIface: "veth0",

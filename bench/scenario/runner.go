@@ -171,7 +171,7 @@ func Stream(s Scenario, tb *Testbed, flows int) (gen.StreamSpec, error) {
 	spec := gen.StreamSpec{
 		Size: s.Size, Src: HostAAddr, Dst: tb.HostBAddr(), SrcPort: 40000, DstPort: 5001,
 		Spread: gen.Spread{SrcPorts: flows},
-		DEX:    gen.DEX{Namespace: 123, TraceType: s.TraceType, ExtFlags: s.ExtFlags, FlowID: 0x1000, TraceSize: s.TraceSize},
+		DEX:    gen.DEX{DEX: packet.DEX{Namespace: 123, TraceType: s.TraceType, ExtFlags: s.ExtFlags, FlowID: 0x1000}, TraceSize: s.TraceSize},
 	}
 	k, n := gen.InjectionKN(s.Inject)
 	dexLen := spec.DEX.HbHLen()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/exporter"
+	"github.com/dexplane/dexplane/internal/ipfixtest"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -149,22 +150,11 @@ func FuzzParseListen(f *testing.F) {
 // sendNode encodes recs as observation domain dom and writes them to conn.
 func sendNode(t *testing.T, conn net.Conn, dom uint32, recs []telemetry.Record) {
 	t.Helper()
-	enc, err := exporter.NewEncoder(exporter.EncoderConfig{ObservationDomain: dom, Fields: exporter.FieldsStandard,
-		Emit: func(m []byte, _ int) bool {
-			if _, err := conn.Write(m); err != nil {
-				t.Errorf("write: %v", err)
-			}
-			return true
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range recs {
-		if err := enc.Encode(&recs[i]); err != nil {
-			t.Fatal(err)
+	for _, m := range ipfixtest.Encode(t, dom, exporter.FieldsStandard, recs...) {
+		if _, err := conn.Write(m); err != nil {
+			t.Errorf("write: %v", err)
 		}
 	}
-	enc.Flush()
 }
 
 // TestCollectCorrelates sends the records three nodes would export for
@@ -228,18 +218,8 @@ func TestCollectUsage(t *testing.T) {
 // the whole message was refused).
 func TestCollectTemplateWithdrawal(t *testing.T) {
 	col := startCollect(t, "--listen", "tcp://127.0.0.1:0")
-	var msgs [][]byte
-	enc, err := exporter.NewEncoder(exporter.EncoderConfig{ObservationDomain: 5, Fields: exporter.FieldsStandard,
-		Emit: func(m []byte, _ int) bool { msgs = append(msgs, bytes.Clone(m)); return true }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := telemetry.Record{Namespace: 123, HasFlowID: true, FlowID: 7, HasSeq: true, Seq: 1, TraceType: telemetry.TraceHopLimNodeID, NodeID: 5}
-	if err := enc.Encode(&r); err != nil {
-		t.Fatal(err)
-	}
-	enc.Flush()
-	m := msgs[0]
+	m := ipfixtest.Encode(t, 5, exporter.FieldsStandard, r)[0]
 	tl := int(binary.BigEndian.Uint16(m[18:]))
 	hdr, data := m[:16], m[16+tl:]
 	frame := func(sets ...[]byte) []byte {

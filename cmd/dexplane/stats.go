@@ -216,7 +216,7 @@ func writeStatsTable(w io.Writer, target string, s, prev *metrics.Stats) error {
 
 	if hasNodes(s) {
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-		writeNodeRow(tw, "WORKER", func(c *nodeColumn) string { return c.head })
+		writeNodeRow(tw, "WORKER", func(i int) string { return nodeColumns[i].head })
 		tot := make([]uint64, len(nodeColumns))
 		for _, ws := range s.Workers {
 			n := ws.Node
@@ -227,21 +227,22 @@ func writeStatsTable(w io.Writer, target string, s, prev *metrics.Stats) error {
 			if ws.Ring != nil {
 				ring = fmt.Sprintf("%d/%d", ws.Ring.Len, ws.Ring.Cap)
 			}
-			writeNodeRow(tw, fmt.Sprint(ws.Worker), func(c *nodeColumn) string {
-				if c.value == nil {
+			writeNodeRow(tw, fmt.Sprint(ws.Worker), func(i int) string {
+				value := nodeColumns[i].value
+				if value == nil {
 					return ring
 				}
-				v := c.value(n)
-				tot[c.index] += v
+				v := value(n)
+				tot[i] += v
 				return strconv.FormatUint(v, 10)
 			})
 		}
 		if len(s.Workers) > 1 {
-			writeNodeRow(tw, "all", func(c *nodeColumn) string {
-				if c.value == nil {
+			writeNodeRow(tw, "all", func(i int) string {
+				if nodeColumns[i].value == nil {
 					return ""
 				}
-				return strconv.FormatUint(tot[c.index], 10)
+				return strconv.FormatUint(tot[i], 10)
 			})
 		}
 		if err := tw.Flush(); err != nil {
@@ -304,47 +305,40 @@ func hasNodes(s *metrics.Stats) bool {
 
 // nodeColumn is one column of the worker table: its header and the value
 // a worker's node counters give it (nil for the ring column, a gauge that
-// the "all" row leaves empty). index is the column's place in nodeColumns.
+// the "all" row leaves empty).
 type nodeColumn struct {
 	head  string
 	value func(n *metrics.NodeStats) uint64
-	index int
 }
 
 // nodeColumns are the worker table's columns after WORKER, in order; the
 // "all" row sums each counter column over the workers.
-var nodeColumns = func() []nodeColumn {
-	c := []nodeColumn{
-		{head: "FORWARDED", value: func(n *metrics.NodeStats) uint64 { return n.Forwarded }},
-		{head: "DROPPED", value: func(n *metrics.NodeStats) uint64 { return n.Dropped }},
-		{head: "DEX INSERTED", value: func(n *metrics.NodeStats) uint64 { return sum(n.DEXInserted) }},
-		{head: "DEX SEEN", value: func(n *metrics.NodeStats) uint64 { return n.DEXSeen }},
-		{head: "DEX REMOVED", value: func(n *metrics.NodeStats) uint64 { return n.DEXRemoved }},
-		{head: "SKIPPED", value: func(n *metrics.NodeStats) uint64 {
-			var t uint64
-			for _, r := range n.Skipped {
-				t += sum(r)
-			}
-			return t
-		}},
-		{head: "MALFORMED", value: func(n *metrics.NodeStats) uint64 { return sum(n.Malformed) }},
-		{head: "RECORDS", value: func(n *metrics.NodeStats) uint64 { return n.RecordsExported }},
-		{head: "REC DROPS", value: func(n *metrics.NodeStats) uint64 { return n.RecordsDropped }},
-		{head: "RING"},
-		{head: "FLOWS", value: func(n *metrics.NodeStats) uint64 { return n.Flows }},
-	}
-	for i := range c {
-		c[i].index = i
-	}
-	return c
-}()
+var nodeColumns = []nodeColumn{
+	{head: "FORWARDED", value: func(n *metrics.NodeStats) uint64 { return n.Forwarded }},
+	{head: "DROPPED", value: func(n *metrics.NodeStats) uint64 { return n.Dropped }},
+	{head: "DEX INSERTED", value: func(n *metrics.NodeStats) uint64 { return sum(n.DEXInserted) }},
+	{head: "DEX SEEN", value: func(n *metrics.NodeStats) uint64 { return n.DEXSeen }},
+	{head: "DEX REMOVED", value: func(n *metrics.NodeStats) uint64 { return n.DEXRemoved }},
+	{head: "SKIPPED", value: func(n *metrics.NodeStats) uint64 {
+		var t uint64
+		for _, r := range n.Skipped {
+			t += sum(r)
+		}
+		return t
+	}},
+	{head: "MALFORMED", value: func(n *metrics.NodeStats) uint64 { return sum(n.Malformed) }},
+	{head: "RECORDS", value: func(n *metrics.NodeStats) uint64 { return n.RecordsExported }},
+	{head: "REC DROPS", value: func(n *metrics.NodeStats) uint64 { return n.RecordsDropped }},
+	{head: "RING"},
+	{head: "FLOWS", value: func(n *metrics.NodeStats) uint64 { return n.Flows }},
+}
 
-// writeNodeRow writes one row of the worker table: name, then cell(c) for
-// each of nodeColumns, each cell ended by a tab.
-func writeNodeRow(tw io.Writer, name string, cell func(c *nodeColumn) string) {
+// writeNodeRow writes one row of the worker table: name, then cell(i) for
+// each column nodeColumns[i], each cell ended by a tab.
+func writeNodeRow(tw io.Writer, name string, cell func(i int) string) {
 	row := []byte(name + "\t")
 	for i := range nodeColumns {
-		row = append(row, cell(&nodeColumns[i])...)
+		row = append(row, cell(i)...)
 		row = append(row, '\t')
 	}
 	tw.Write(append(row, '\n'))

@@ -318,6 +318,29 @@ func BenchmarkNextHit(b *testing.B) {
 	}
 }
 
+// BenchmarkFindHintPeekNext is the node's per-packet use for a known flow:
+// Find through the slot remembered in the flow cache, PeekAt, NextAt.
+func BenchmarkFindHintPeekNext(b *testing.B) {
+	tab := newTable(b, Config{MaxFlows: 1 << 16, IdleTimeout: time.Minute})
+	ids, hints := make([]uint32, 1024), make([]uint32, 1024)
+	for i := range ids {
+		ids[i] = rand.Uint32()
+		tab.Next(ids[i], 0)
+	}
+	for i := range ids {
+		hints[i] = uint32(tab.Find(ids[i], 0))
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		j := i & 1023
+		at := tab.Find(ids[j], hints[j])
+		if _, ok := tab.PeekAt(at, int64(i)); !ok {
+			b.Fatal("flow not held")
+		}
+		tab.NextAt(at, ids[j], int64(i))
+	}
+}
+
 func BenchmarkNextEvict(b *testing.B) {
 	tab := newTable(b, Config{MaxFlows: 1 << 12, IdleTimeout: time.Minute})
 	b.ReportAllocs()

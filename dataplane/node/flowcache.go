@@ -82,6 +82,12 @@ type flowCache struct {
 // filled with its route when new. Packets the cache does not hold get
 // n.scratch, filled afresh.
 func (n *Handler) flowOf(frame []byte, p *packet.Packet) *flowEntry {
+	if n.view.routes.Len() == 0 {
+		// IOAM off: no packet has a route, so none needs a key, a Flow ID
+		// or a slot. The caller writes to an entry only once it has a
+		// route, so this one stays zero.
+		return &n.noRoutes
+	}
 	if p.FlowL3() != p.L3 || p.NumIOAM > 0 || p.DstOptsDEX > 0 {
 		e := &n.scratch
 		*e = flowEntry{}

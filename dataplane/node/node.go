@@ -148,6 +148,7 @@ type Handler struct {
 	flows     *flow.Table
 	flowCache flowCache  // in front of routes, Flow IDs and flows
 	scratch   flowEntry  // the entry of a packet flowCache does not hold
+	noRoutes  flowEntry  // the entry of every packet while there are no routes; always zero
 	gen       uint32     // the view's generation: validates flowCache entries
 	flowStats flow.Stats // last stats mirrored into ctr
 	// flowsMoved says that flows may have changed since flowStats: publish

@@ -218,6 +218,10 @@ func putDEXHbH(h []byte, d *DEX) {
 		OptIOAM<<32|uint64(k-2)<<40|IOAMTypeDirectExporting<<56)
 	binary.BigEndian.PutUint64(h[8:], uint64(d.Namespace)<<48|uint64(d.Flags)<<40|uint64(d.ExtFlags)<<32|
 		uint64(d.TraceType&0xFFFFFF)<<8)
+	if d.ExtFlags == ExtFlagFlowID|ExtFlagSeq { // the usual case: no padding
+		binary.BigEndian.PutUint64(h[16:], uint64(d.FlowID)<<32|uint64(d.Seq))
+		return
+	}
 	putDEXFields(h[16:4+k], d)
 	PutPad(h[4+k:], size-4-k)
 }

@@ -359,3 +359,41 @@ func TestEditUpdate(t *testing.T) {
 		}
 	}
 }
+
+// TestDEXHbHEveryExtFlags: for every Extension-Flags value, the Hop-by-Hop
+// header InsertDEXInline and PushIP6IP6 write is PadN(2), the option as
+// PutDEXOption encodes it, and canonical end padding (putDEXHbH writes the
+// common part with word stores and has a fast path for Flow ID + sequence).
+func TestDEXHbHEveryExtFlags(t *testing.T) {
+	frame := mustHex(t, ethHdr+vecPlain)
+	var p Packet
+	if err := Parse(frame, &p); err != nil {
+		t.Fatal(err)
+	}
+	for ext := range 256 {
+		d := DEX{Namespace: 0xA1B2, Flags: 0x5A, ExtFlags: uint8(ext), TraceType: 0xFFF00F, FlowID: 0x11223344, Seq: 0x55667788}
+		size := InlineOverhead(d.ExtFlags)
+		want := make([]byte, size)
+		want[0], want[1], want[2] = ProtoUDP, uint8(size/8-1), OptPadN
+		k := PutDEXOption(want[4:], &d)
+		PutPad(want[4+k:], size-4-k)
+
+		buf, off := frameIn(128, frame)
+		no, _, err := InsertDEXInline(buf, off, len(frame), &p, &d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := buf[no+p.L3+IPv6Len : no+p.L3+IPv6Len+size]; !bytes.Equal(got, want) {
+			t.Fatalf("ext %#02x: inline Hop-by-Hop %x, want %x", ext, got, want)
+		}
+		buf, off = frameIn(128, frame)
+		no, _, err = PushIP6IP6(buf, off, len(frame), &p, &d, [16]byte{15: 1}, [16]byte{15: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[0] = ProtoIPv6
+		if got := buf[no+p.L3+IPv6Len : no+p.L3+IPv6Len+size]; !bytes.Equal(got, want) {
+			t.Fatalf("ext %#02x: ip6ip6 Hop-by-Hop %x, want %x", ext, got, want)
+		}
+	}
+}

@@ -243,11 +243,7 @@ func (e emitter) export(x *ExportStats) {
 	seen := make(map[[2]string]int, len(x.Collectors))
 	for i := range x.Collectors {
 		c := &x.Collectors[i]
-		l := []string{c.Collector, c.Transport}
-		k := [2]string{c.Collector, c.Transport}
-		if seen[k]++; seen[k] > 1 {
-			l[0] += "#" + strconv.Itoa(seen[k])
-		}
+		l := seriesLabels(seen, c.Collector, c.Transport)
 		up := 0.0
 		if c.Up {
 			up = 1
@@ -266,13 +262,20 @@ func (e emitter) export(x *ExportStats) {
 	outs := make(map[[2]string]int, len(x.Outputs))
 	for i := range x.Outputs {
 		o := &x.Outputs[i]
-		l := []string{o.Output, o.Format}
-		k := [2]string{o.Output, o.Format}
-		if outs[k]++; outs[k] > 1 {
-			l[0] += "#" + strconv.Itoa(outs[k])
-		}
+		l := seriesLabels(outs, o.Output, o.Format)
 		e.counter(descOutputRecords, o.Records, l...)
 		e.counter(descOutputDrops, o.Drops, l...)
 		e.counter(descOutputErrors, o.Errors, l...)
 	}
+}
+
+// seriesLabels returns the label values name, kind of a collector's or an
+// output's series, counting the pair in seen: the nth time it repeats, name
+// gets the suffix "#n", so two with the same labels stay two series.
+func seriesLabels(seen map[[2]string]int, name, kind string) []string {
+	k := [2]string{name, kind}
+	if seen[k]++; seen[k] > 1 {
+		name += "#" + strconv.Itoa(seen[k])
+	}
+	return []string{name, kind}
 }

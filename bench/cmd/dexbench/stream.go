@@ -136,7 +136,7 @@ func (s *streamFlags) config() (gen.GenConfig, error) {
 	spec := gen.StreamSpec{
 		Size: s.size, Src: src, Dst: dst, SrcPort: uint16(s.sport), DstPort: uint16(s.dport),
 		Spread: spread, HopLimit: uint8(s.hopLimit), Mode: mode, K: k, N: n,
-		DEX: gen.DEX{Namespace: uint16(s.ns), ExtFlags: uint8(ext), TraceType: uint32(tt), FlowID: uint32(s.dexFlowIDBase)},
+		DEX: gen.DEX{DEX: packet.DEX{Namespace: uint16(s.ns), ExtFlags: uint8(ext), TraceType: uint32(tt), FlowID: uint32(s.dexFlowIDBase)}},
 	}
 	if mode == packet.EncapIP6IP6 {
 		if spec.TunSrc, err = netip.ParseAddr(s.tunSrc); err != nil {
