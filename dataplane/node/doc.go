@@ -265,7 +265,13 @@
 //
 // A frame whose Off/Len do not fit its buffer counts as ErrShortFrame.
 // After an edit the node parses the frame again; a failure there (an editor
-// bug) drops the frame, so no frame leaves that our parser rejects.
+// bug) drops the frame, so no frame leaves that our parser rejects. The
+// decapsulating role's common edits (a Hop-by-Hop header of IOAM only
+// dropped whole, a tunnel around a packet without extension headers
+// stripped) skip that parse: packet.RemoveDEXUpdate and
+// packet.StripOuterUpdate leave what Parse would give for the new frame,
+// which parses by construction (its headers are a suffix of an accepted
+// chain; the packet fuzz targets check both claims).
 //
 // # Concurrency
 //

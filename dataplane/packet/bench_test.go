@@ -57,17 +57,32 @@ func BenchmarkParseIP6IP6(b *testing.B) { benchParse(b, vecC) }
 // benchEdit times edit on the frame built from v, restoring the first
 // restore octets of the frame before each call.
 func benchEdit(b *testing.B, v string, restore int, edit func(buf []byte, off, n int, p *Packet) (int, int, error)) {
+	benchEditor(b, v, restore, false, func(buf []byte, off, n int, p *Packet) (int, int, bool, error) {
+		o, l, err := edit(buf, off, n, p)
+		return o, l, true, err
+	})
+}
+
+// benchEditor times edit on the frame built from v, restoring the first
+// restore octets of the frame before each call, and the Packet too when
+// reset (the editors that keep it up to date change it); edit must report
+// it updated.
+func benchEditor(b *testing.B, v string, restore int, reset bool, edit func(buf []byte, off, n int, p *Packet) (int, int, bool, error)) {
 	frame, buf, off := benchFrame(b, v)
-	var p Packet
-	if err := Parse(frame, &p); err != nil {
+	var p0, p Packet
+	if err := Parse(frame, &p0); err != nil {
 		b.Fatal(err)
 	}
+	p = p0
 	hdr := frame[:restore]
 	b.ReportAllocs()
 	for b.Loop() {
 		copy(buf[off:], hdr)
-		if _, _, err := edit(buf, off, len(frame), &p); err != nil {
-			b.Fatal(err)
+		if reset {
+			p = p0
+		}
+		if _, _, updated, err := edit(buf, off, len(frame), &p); err != nil || !updated {
+			b.Fatal(err, updated)
 		}
 	}
 }
@@ -99,3 +114,7 @@ func BenchmarkRemoveDEX(b *testing.B) { benchEdit(b, vecB, 78, RemoveDEX) }
 func BenchmarkRemoveDEXRepad(b *testing.B) { benchEdit(b, vecD, 78, RemoveDEX) }
 
 func BenchmarkStripOuter(b *testing.B) { benchEdit(b, vecC, 78, StripOuter) }
+
+func BenchmarkRemoveDEXUpdate(b *testing.B) { benchEditor(b, vecB, 78, true, RemoveDEXUpdate) }
+
+func BenchmarkStripOuterUpdate(b *testing.B) { benchEditor(b, vecC, 78, true, StripOuterUpdate) }

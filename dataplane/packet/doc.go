@@ -37,7 +37,9 @@
 // IPv6 header and, for Hop-by-Hop edits, the options before the edited
 // point are moved; the payload never moves. Each editor returns the new
 // offset and length of the frame. None of them touches L4 checksums, which
-// do not cover IPv6 extension headers.
+// do not cover IPv6 extension headers. [RemoveDEXUpdate] and
+// [StripOuterUpdate] also bring the [Packet] up to date where they can, so
+// that a caller going on with the edited frame does not parse it again.
 //
 // [BuildPacketTooBig] turns a frame, in place, into the ICMPv6 Packet Too
 // Big message (RFC 4443 §3.2) answering it, with its checksum

@@ -266,15 +266,18 @@ func (p *Packet) FlowL3() int {
 
 // Src returns the 16-octet source address of the IPv6 header at offset l3
 // of frame (use p.L3 or p.FlowL3()). The frame must hold that header.
-func Src(frame []byte, l3 int) (a [16]byte) {
-	copy(a[:], frame[l3+8:l3+24])
-	return a
+//
+// Src and Dst convert the slice to an array, which loads the address in
+// one 16-octet move; a copy into a zeroed array stores it in narrower
+// parts, and the caller's 16-octet load of the result then waits for them
+// (a store-forwarding stall on every packet's route lookup).
+func Src(frame []byte, l3 int) [16]byte {
+	return [16]byte(frame[l3+8 : l3+24])
 }
 
 // Dst returns the destination address of the IPv6 header at offset l3.
-func Dst(frame []byte, l3 int) (a [16]byte) {
-	copy(a[:], frame[l3+24:l3+40])
-	return a
+func Dst(frame []byte, l3 int) [16]byte {
+	return [16]byte(frame[l3+24 : l3+40])
 }
 
 // Addr is a convenience returning an address read by Src or Dst as a

@@ -120,6 +120,10 @@ func parseIPv6(b []byte, l3 int, p *Packet) error {
 		p.Encap = EncapInline
 	}
 
+	if isTransport(nh) { // the common case: no walk to make
+		parseL4(b, nh, off, end, p)
+		return nil
+	}
 	// Skip further outer extension headers up to an inner IPv6 header or
 	// the upper layer.
 	nh, off, err := skipExtHeaders(b, nh, off, end, false, p)
@@ -148,12 +152,24 @@ func parseIPv6(b []byte, l3 int, p *Packet) error {
 		return ErrInnerLength
 	}
 	p.Inner = off
+	if nh := b[off+6]; isTransport(nh) {
+		parseL4(b, nh, off+IPv6Len, iend, p)
+		return nil
+	}
 	nh, ioff, err := skipExtHeaders(b, b[off+6], off+IPv6Len, iend, true, p)
 	if err != nil {
 		return err
 	}
 	parseL4(b, nh, ioff, iend, p)
 	return nil
+}
+
+// isTransport reports the upper-layer protocols most packets carry right
+// after their IPv6 or Hop-by-Hop header (UDP, TCP, ICMPv6): none is an
+// extension header, so skipExtHeaders would return at once, and Parse
+// saves the call.
+func isTransport(nh uint8) bool {
+	return nh == ProtoUDP || nh == ProtoTCP || nh == ProtoICMPv6
 }
 
 // parseHbH walks the TLVs of the Hop-by-Hop header h (whole header, h[0] is
