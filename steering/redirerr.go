@@ -29,6 +29,8 @@ func (t RedirectTarget) String() string { return redirectTargets.String(t) }
 
 var redirectTargets = keyword.New[RedirectTarget]("peer", "xsk", "other")
 
+var redirectTargetNames = [...]string{TargetPeer: "peer", TargetXSK: "xsk", TargetOther: "other"}
+
 // RedirectErrors are the redirects the kernel refused, by ingress port and
 // target, summed over CPUs: RedirectErrors[port][target]. A frame whose
 // redirect is refused is dropped by the kernel.
@@ -49,9 +51,9 @@ type redirectWatch struct {
 var ErrRedirectNotCounted = errors.New("xdp redirect failures cannot be counted")
 
 // loadRedirectWatch loads dxp_redirect_err from spec (a copy of the node's,
-// which it changes) for the node's maps m and attaches it.
-func loadRedirectWatch(spec *ebpf.CollectionSpec, m *steerMaps) (*redirectWatch, error) {
-	for name, m := range map[string]*ebpf.Map{"peer_map_id": m.TxPorts, "xsk_map_id": m.Xsks} {
+// which it changes) for the node's maps and attaches it.
+func loadRedirectWatch(spec *ebpf.CollectionSpec, maps *steerMaps) (*redirectWatch, error) {
+	for name, m := range map[string]*ebpf.Map{"peer_map_id": maps.TxPorts, "xsk_map_id": maps.Xsks} {
 		info, err := m.Info()
 		if err != nil {
 			return nil, fmt.Errorf("%w: map info: %w", ErrRedirectNotCounted, err)
@@ -68,13 +70,13 @@ func loadRedirectWatch(spec *ebpf.CollectionSpec, m *steerMaps) (*redirectWatch,
 		P *ebpf.Program `ebpf:"dxp_redirect_err"`
 	}
 	err := spec.LoadAndAssign(&prog, &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
-		"watch":         m.Watch,
-		"redirect_errs": m.RedirectErrs,
+		"watch":         maps.Watch,
+		"redirect_errs": maps.RedirectErrs,
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("%w: load: %w", ErrRedirectNotCounted, err)
 	}
-	w := &redirectWatch{prog: prog.P, ports: m.Watch, errs: m.RedirectErrs}
+	w := &redirectWatch{prog: prog.P, ports: maps.Watch, errs: maps.RedirectErrs}
 	w.lnk, err = link.Tracepoint("xdp", "xdp_redirect_err", w.prog, nil)
 	if err != nil {
 		w.prog.Close()

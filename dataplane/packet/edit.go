@@ -45,6 +45,22 @@ func openHbH(buf, f []byte, off, n, l3, size int) (newOff int, g, h []byte) {
 	return newOff, g, h
 }
 
+// openOuter moves the link-layer header of the frame f = buf[off:off+n]
+// size octets towards the front, opening a gap for an outer IPv6 header and
+// a Hop-by-Hop header in front of the packet at l3, and sets the Hop-by-Hop
+// Next Header (IPv6). It returns the new frame offset, the new frame (the
+// outer header is g[l3:l3+IPv6Len], for the caller) and the Hop-by-Hop
+// header. The ip6ip6 pushes (PushIP6IP6, PushIP6IP6IOAM) share it, as the
+// inline inserts share openHbH. Small enough to inline.
+func openOuter(buf, f []byte, off, n, l3, size int) (newOff int, g, h []byte) {
+	newOff = off - size
+	g = buf[newOff : newOff+n+size]
+	copy(g[:l3], f[:l3])
+	h = g[l3+IPv6Len : l3+size]
+	h[0] = ProtoIPv6
+	return newOff, g, h
+}
+
 // growthErr is the error of an edit that cannot add size octets to a
 // packet of Payload Length plen: ErrTooLong when the Payload Length would
 // exceed 65535, else ErrNoRoom (the headroom is too small). Callers test
@@ -184,12 +200,8 @@ func PushIP6IP6(buf []byte, off, n int, p *Packet, d *DEX, src, dst [16]byte) (n
 	if plen+size > 0xFFFF || off < size {
 		return off, n, growthErr(plen, size)
 	}
-	newOff = off - size
-	g := buf[newOff : newOff+n+size]
-	copy(g[:l3], f[:l3])
+	newOff, g, h := openOuter(buf, f, off, n, l3, size)
 	putOuterIPv6(g[l3:l3+IPv6Len], f[l3:l3+IPv6Len], hbh+IPv6Len+plen, &src, &dst)
-	h := g[l3+IPv6Len : l3+size]
-	h[0] = ProtoIPv6
 	putDEXHbH(h, d)
 	return newOff, n + size, nil
 }

@@ -173,12 +173,8 @@ func PushIP6IP6IOAM(buf []byte, off, n int, p *Packet, ins *Insert, src, dst [16
 	if plen+size > 0xFFFF || off < size {
 		return off, n, 0, growthErr(plen, size)
 	}
-	newOff = off - size
-	g := buf[newOff : newOff+n+size]
-	copy(g[:l3], f[:l3])
+	newOff, g, h := openOuter(buf, f, off, n, l3, size)
 	putOuterIPv6(g[l3:l3+IPv6Len], f[l3:l3+IPv6Len], hbh+IPv6Len+plen, &src, &dst)
-	h := g[l3+IPv6Len : l3+size]
-	h[0] = ProtoIPv6
 	if x := ins.putHbHBody(h); x != 0 {
 		pto = l3 + IPv6Len + x
 	}
