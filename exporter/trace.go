@@ -2,9 +2,7 @@ package exporter
 
 import (
 	"encoding/hex"
-	"reflect"
 	"strconv"
-	"unsafe"
 
 	"github.com/vmware/go-ipfix/pkg/entities"
 
@@ -140,39 +138,66 @@ type NodeField struct {
 	Text string
 	// Hex is the number of hex digits the text form writes, 0 for decimal.
 	Hex int
-	// off and size locate the value in packet.NodeData (nodeField).
-	off, size uintptr
+	id  nodeFieldID
 }
 
-// Value returns the field from decoded node data. It reads the field at
-// its offset rather than calling a function per field so that d does not
-// escape: the text and JSON writers allocate nothing.
+type nodeFieldID uint8
+
+const (
+	nfHopLimit nodeFieldID = iota
+	nfNodeID
+	nfIfIn
+	nfIfOut
+	nfTsSec
+	nfTsFrac
+	nfTransitDelay
+	nfNSData
+	nfQueueDepth
+	nfNodeIDWide
+	nfIfInWide
+	nfIfOutWide
+	nfNSDataWide
+	nfBufferOccupancy
+	nfSchemaID
+)
+
+// Value returns the field from decoded node data. It is a switch rather
+// than a function per field so that d does not escape: the text and JSON
+// writers allocate nothing.
 func (f *NodeField) Value(d *packet.NodeData) uint64 {
-	p := unsafe.Add(unsafe.Pointer(d), f.off)
-	switch f.size {
-	case 1:
-		return uint64(*(*uint8)(p))
-	case 2:
-		return uint64(*(*uint16)(p))
-	case 4:
-		return uint64(*(*uint32)(p))
+	switch f.id {
+	case nfHopLimit:
+		return uint64(d.HopLimit)
+	case nfNodeID:
+		return uint64(d.NodeID)
+	case nfIfIn:
+		return uint64(d.IfIn)
+	case nfIfOut:
+		return uint64(d.IfOut)
+	case nfTsSec:
+		return uint64(d.TsSec)
+	case nfTsFrac:
+		return uint64(d.TsFrac)
+	case nfTransitDelay:
+		return uint64(d.TransitDelay)
+	case nfNSData:
+		return uint64(d.NSData)
+	case nfQueueDepth:
+		return uint64(d.QueueDepth)
+	case nfNodeIDWide:
+		return d.NodeIDWide
+	case nfIfInWide:
+		return uint64(d.IfInWide)
+	case nfIfOutWide:
+		return uint64(d.IfOutWide)
+	case nfNSDataWide:
+		return d.NSDataWide
+	case nfBufferOccupancy:
+		return uint64(d.BufferOccupancy)
+	case nfSchemaID:
+		return uint64(d.SchemaID)
 	}
-	return *(*uint64)(p)
-}
-
-// nodeField returns the NodeField whose value is packet.NodeData's field
-// named field, an unsigned integer.
-func nodeField(bits uint32, key, text string, hex int, field string) NodeField {
-	sf, ok := reflect.TypeFor[packet.NodeData]().FieldByName(field)
-	if !ok {
-		panic("exporter: packet.NodeData has no field " + field)
-	}
-	switch sf.Type.Kind() {
-	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-	default:
-		panic("exporter: packet.NodeData." + field + " is not an unsigned integer")
-	}
-	return NodeField{Bits: bits, Key: key, Text: text, Hex: hex, off: sf.Offset, size: sf.Type.Size()}
+	return 0
 }
 
 // NodeFields lists the integer fields of a node data entry in the order of
@@ -182,21 +207,21 @@ func nodeField(bits uint32, key, text string, hex int, field string) NodeField {
 // "oss_data", in hex. `dexplane decode` names a trace's hops by the same
 // table. Do not modify it.
 var NodeFields = []NodeField{
-	nodeField(telemetry.TraceHopLimNodeID|telemetry.TraceHopLimNodeIDWide, "hop_limit", "", 0, "HopLimit"),
-	nodeField(telemetry.TraceHopLimNodeID, "node_id", " node=", 0, "NodeID"),
-	nodeField(telemetry.TraceIfIDs, "ingress_if_id", " if=", 0, "IfIn"),
-	nodeField(telemetry.TraceIfIDs, "egress_if_id", ">", 0, "IfOut"),
-	nodeField(telemetry.TraceTimestampSec, "ts_sec", " ts=", 0, "TsSec"),
-	nodeField(telemetry.TraceTimestampFrac, "ts_frac_us", " tsfrac_us=", 0, "TsFrac"),
-	nodeField(telemetry.TraceTransitDelay, "transit_delay_ns", " delay_ns=", 0, "TransitDelay"),
-	nodeField(telemetry.TraceNamespaceData, "namespace_data", " nsdata=0x", 8, "NSData"),
-	nodeField(telemetry.TraceQueueDepth, "queue_depth", " qdepth=", 0, "QueueDepth"),
-	nodeField(telemetry.TraceHopLimNodeIDWide, "node_id_wide", " node_wide=", 0, "NodeIDWide"),
-	nodeField(telemetry.TraceIfIDsWide, "ingress_if_id_wide", " if_wide=", 0, "IfInWide"),
-	nodeField(telemetry.TraceIfIDsWide, "egress_if_id_wide", ">", 0, "IfOutWide"),
-	nodeField(telemetry.TraceNamespaceDataW, "namespace_data_wide", " nsdata_wide=0x", 16, "NSDataWide"),
-	nodeField(telemetry.TraceBufferOccupancy, "buffer_occupancy", " bufocc=", 0, "BufferOccupancy"),
-	nodeField(telemetry.TraceOSS, "oss_schema_id", "", 0, "SchemaID"),
+	{telemetry.TraceHopLimNodeID | telemetry.TraceHopLimNodeIDWide, "hop_limit", "", 0, nfHopLimit},
+	{telemetry.TraceHopLimNodeID, "node_id", " node=", 0, nfNodeID},
+	{telemetry.TraceIfIDs, "ingress_if_id", " if=", 0, nfIfIn},
+	{telemetry.TraceIfIDs, "egress_if_id", ">", 0, nfIfOut},
+	{telemetry.TraceTimestampSec, "ts_sec", " ts=", 0, nfTsSec},
+	{telemetry.TraceTimestampFrac, "ts_frac_us", " tsfrac_us=", 0, nfTsFrac},
+	{telemetry.TraceTransitDelay, "transit_delay_ns", " delay_ns=", 0, nfTransitDelay},
+	{telemetry.TraceNamespaceData, "namespace_data", " nsdata=0x", 8, nfNSData},
+	{telemetry.TraceQueueDepth, "queue_depth", " qdepth=", 0, nfQueueDepth},
+	{telemetry.TraceHopLimNodeIDWide, "node_id_wide", " node_wide=", 0, nfNodeIDWide},
+	{telemetry.TraceIfIDsWide, "ingress_if_id_wide", " if_wide=", 0, nfIfInWide},
+	{telemetry.TraceIfIDsWide, "egress_if_id_wide", ">", 0, nfIfOutWide},
+	{telemetry.TraceNamespaceDataW, "namespace_data_wide", " nsdata_wide=0x", 16, nfNSDataWide},
+	{telemetry.TraceBufferOccupancy, "buffer_occupancy", " bufocc=", 0, nfBufferOccupancy},
+	{telemetry.TraceOSS, "oss_schema_id", "", 0, nfSchemaID},
 }
 
 // appendNodeJSON appends the fields of one decoded node entry.

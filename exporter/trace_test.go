@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dexplane/dexplane/dataplane/packet"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 )
 
@@ -72,29 +71,6 @@ func TestAppendAllocs(t *testing.T) {
 	for name, f := range map[string]func([]byte, *telemetry.Record) []byte{"AppendText": AppendText, "AppendJSON": AppendJSON} {
 		if n := testing.AllocsPerRun(100, func() { buf = f(buf[:0], r) }); n != 0 {
 			t.Errorf("%s: %v allocations per record, want 0", name, n)
-		}
-	}
-}
-
-// TestNodeFieldValue: every NodeFields entry reads its own field of
-// packet.NodeData, whatever the field's width.
-func TestNodeFieldValue(t *testing.T) {
-	d := packet.NodeData{HopLimit: 0xF1, NodeID: 0xF20002, NodeIDWide: 0xF3000000000003, IfIn: 0xF404, IfOut: 0xF505,
-		IfInWide: 0xF6000006, IfOutWide: 0xF7000007, TsSec: 0xF8000008, TsFrac: 0xF9000009, TransitDelay: 0xFA00000A,
-		NSData: 0xFB00000B, NSDataWide: 0xFC0000000000000C, QueueDepth: 0xFD00000D, BufferOccupancy: 0xFE00000E,
-		HasSchema: true, SchemaID: 0xFF000F, SchemaData: []byte{1, 2, 3, 4}}
-	want := map[string]uint64{"hop_limit": 0xF1, "node_id": 0xF20002, "node_id_wide": 0xF3000000000003,
-		"ingress_if_id": 0xF404, "egress_if_id": 0xF505, "ingress_if_id_wide": 0xF6000006, "egress_if_id_wide": 0xF7000007,
-		"ts_sec": 0xF8000008, "ts_frac_us": 0xF9000009, "transit_delay_ns": 0xFA00000A, "namespace_data": 0xFB00000B,
-		"namespace_data_wide": 0xFC0000000000000C, "queue_depth": 0xFD00000D, "buffer_occupancy": 0xFE00000E,
-		"oss_schema_id": 0xFF000F}
-	if len(NodeFields) != len(want) {
-		t.Errorf("%d NodeFields, want %d", len(NodeFields), len(want))
-	}
-	for i := range NodeFields {
-		f := &NodeFields[i]
-		if got := f.Value(&d); got != want[f.Key] {
-			t.Errorf("%s: Value = %#x, want %#x", f.Key, got, want[f.Key])
 		}
 	}
 }
