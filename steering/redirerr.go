@@ -29,8 +29,6 @@ func (t RedirectTarget) String() string { return redirectTargets.String(t) }
 
 var redirectTargets = keyword.New[RedirectTarget]("peer", "xsk", "other")
 
-var redirectTargetNames = [...]string{TargetPeer: "peer", TargetXSK: "xsk", TargetOther: "other"}
-
 // RedirectErrors are the redirects the kernel refused, by ingress port and
 // target, summed over CPUs: RedirectErrors[port][target]. A frame whose
 // redirect is refused is dropped by the kernel.
