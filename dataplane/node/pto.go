@@ -269,11 +269,7 @@ func (n *Handler) exportTrace(role telemetry.Role, f *handle.Frame, in, out int,
 	putTrace(&rec.Trace, opt)
 	rec.Namespace = rec.Trace.Namespace
 	rec.RawLen = uint16(copy(rec.RawSection[:], frame[p.L3:p.End]))
-	if n.batching {
-		n.ring.CommitBatched() // published at EndBatch
-	} else {
-		n.ring.Commit()
-	}
+	n.ring.CommitBatched() // published by publish, at EndBatch or the end of Handle
 	n.ctr.RecordsExported.Add(1)
 	n.ctr.Trace.Exported.Add(1)
 }

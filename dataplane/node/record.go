@@ -83,11 +83,7 @@ func (n *Handler) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Nam
 	if n.view.raw {
 		r.RawLen = uint16(copy(r.RawSection[:], raw))
 	}
-	if n.batching {
-		n.ring.CommitBatched() // published at EndBatch
-	} else {
-		n.ring.Commit()
-	}
+	n.ring.CommitBatched() // published by publish, at EndBatch or the end of Handle
 	n.hot.recordsExported++
 }
 
