@@ -423,7 +423,7 @@ func (n *Handler) publish() {
 // Handle runs the role the frame's direction selects (see the package
 // documentation) and returns the verdict. It never panics and, once the
 // snapshot has been seen, never allocates. Called outside a batch
-// (BeginBatch, EndBatch), it publishes its counts before it returns.
+// (BeginBatch, EndBatch), it publishes its counts and records before it returns.
 func (n *Handler) Handle(f *handle.Frame) handle.Verdict {
 	v := n.handle(f)
 	if !n.batching {
