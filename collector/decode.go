@@ -370,7 +370,7 @@ func (d *Decoder) decode(src netip.AddrPort, ts netflow.NetFlowTemplateSystem, m
 func leadingTemplates(msg []byte) int {
 	first := 0
 	for off := msgHeaderLen; off < len(msg); {
-		id := binary.BigEndian.Uint16(msg[off:])
+		id, _, next := nextSet(msg, off)
 		isTmpl := id == 2 || id == 3
 		if isTmpl && first != 0 {
 			return 0
@@ -378,7 +378,7 @@ func leadingTemplates(msg []byte) int {
 		if !isTmpl && first == 0 {
 			first = off
 		}
-		off += int(binary.BigEndian.Uint16(msg[off+2:]))
+		off = next
 	}
 	return first
 }

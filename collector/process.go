@@ -157,14 +157,15 @@ type CollectingProcess struct {
 	msgs chan *Message
 
 	mu      sync.Mutex
-	stopped bool
 	closers map[io.Closer]struct{} // listeners and stream sessions
 	wg      sync.WaitGroup
+	// stopped is set by Stop, under mu: track reads it under mu, the
+	// sessions without it.
+	stopped atomic.Bool
 
 	messages, bad, events, aggs, delays atomic.Uint64
 	missing, badRecords, withdrawn      atomic.Uint64
 	sessions, sessionErrors             atomic.Uint64
-	stoppedFlag                         atomic.Bool
 }
 
 // NewCollectingProcess returns a process without listeners.
@@ -221,7 +222,7 @@ func (p *CollectingProcess) Listen(network, address string) (net.Addr, error) {
 func (p *CollectingProcess) track(c io.Closer) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stopped {
+	if p.stopped.Load() {
 		return false
 	}
 	p.closers[c] = struct{}{}
@@ -282,7 +283,7 @@ func (p *CollectingProcess) Serve(ln net.Listener) error {
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
-				if errors.Is(err, net.ErrClosed) || p.stoppedFlag.Load() {
+				if errors.Is(err, net.ErrClosed) || p.stopped.Load() {
 					return
 				}
 				var ne net.Error
@@ -313,7 +314,7 @@ func (p *CollectingProcess) session(conn net.Conn) {
 	for {
 		msg, err := ReadMessage(r, buf)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !p.stoppedFlag.Load() {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !p.stopped.Load() {
 				p.sessionErrors.Add(1)
 				m := messagePool.Get().(*Message)
 				m.Exporter, m.Err = src, &SessionError{Exporter: src, Err: err}
@@ -405,12 +406,11 @@ func addrPort(a net.Addr) netip.AddrPort {
 // nothing.
 func (p *CollectingProcess) Stop() {
 	p.mu.Lock()
-	if p.stopped {
+	if p.stopped.Load() {
 		p.mu.Unlock()
 		return
 	}
-	p.stopped = true
-	p.stoppedFlag.Store(true)
+	p.stopped.Store(true)
 	for c := range p.closers {
 		c.Close()
 	}
