@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -394,13 +395,7 @@ func queryRange(t *testing.T, web, q string, start, end time.Time) []series {
 	var out []series
 	for _, res := range r.Data.Result {
 		var lbl []string
-		for _, k := range slices.Sorted(func(yield func(string) bool) {
-			for k := range res.Metric {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, k := range slices.Sorted(maps.Keys(res.Metric)) {
 			lbl = append(lbl, k+"="+res.Metric[k])
 		}
 		s := series{label: strings.Join(lbl, " ")}
