@@ -4,17 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -128,27 +127,15 @@ func TestCollectDelayExport(t *testing.T) {
 }
 
 // startPrometheus runs Debian's prometheus (binary prom) scraping target
-// every second; it returns its web address, its log and a stop function
-// (also run at cleanup).
-func startPrometheus(t *testing.T, prom, target string) (web string, log *testutil.LockedBuffer, stop func()) {
+// every second; it returns its web address and the process (killed at
+// cleanup), whose Log holds its output.
+func startPrometheus(t *testing.T, prom, target string) (web string, p *testutil.Proc) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: dexplane-collect\n    static_configs: [{targets: ['%s']}]\n", target)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	config := testutil.WriteFile(t, filepath.Join(dir, "prometheus.yml"), []byte(cfg))
 	web = testutil.FreeTCPAddr(t)
-	log = &testutil.LockedBuffer{}
-	cmd := exec.Command(prom, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+web)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop = func() { once.Do(func() { cmd.Process.Kill(); cmd.Wait() }) }
-	t.Cleanup(stop)
-	return web, log, stop
+	return web, testutil.Start(t, prom, "--config.file="+config, "--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+web)
 }
 
 // promGet asks the Prometheus HTTP API at web (path, parameters v) and
@@ -180,7 +167,7 @@ func TestCollectPrometheus(t *testing.T) {
 		sendNode(t, conn, uint32(dom+1), recs)
 	}
 
-	web, log, wait := startPrometheus(t, prom, addrs["http"])
+	web, promProc := startPrometheus(t, prom, addrs["http"])
 
 	query := func(q string) (float64, bool) {
 		var r struct {
@@ -207,7 +194,7 @@ func TestCollectPrometheus(t *testing.T) {
 		lost, ok2 = query(lostQ)
 		return ok1 && ok2 && lost == 2
 	}) {
-		t.Fatalf("prometheus never answered (mean %v %v, lost %v %v)\nprometheus log:\n%s\ncollect:\n%s", mean, ok1, lost, ok2, log.String(), stderr.String())
+		t.Fatalf("prometheus never answered (mean %v %v, lost %v %v)\nprometheus log:\n%s\ncollect:\n%s", mean, ok1, lost, ok2, promProc.Log.String(), stderr.String())
 	}
 	if mean < 249e-6 || mean > 251e-6 {
 		t.Errorf("PromQL mean delay of segment 2→3 = %v s, want 250 µs", mean)
@@ -252,7 +239,7 @@ func TestCollectPrometheus(t *testing.T) {
 			exprs++
 		}
 	}
-	wait()
+	promProc.Kill()
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
@@ -279,8 +266,8 @@ func TestDomainDashboardPicture(t *testing.T) {
 	addrs, _, stderr, stop := startAnalyticsCollect(t, "--quiet", "--listen", "udp://127.0.0.1:0", "--path-timeout", "200ms",
 		"--metrics-address", "127.0.0.1:0")
 	defer stop()
-	web, _, stopProm := startPrometheus(t, prom, addrs["http"])
-	defer stopProm()
+	web, promProc := startPrometheus(t, prom, addrs["http"])
+	defer promProc.Kill()
 
 	conn := dial(t, "udp", addrs["udp"])
 	// 80 s, a batch of 20 packets of two flows every 250 ms
@@ -408,13 +395,7 @@ func queryRange(t *testing.T, web, q string, start, end time.Time) []series {
 	var out []series
 	for _, res := range r.Data.Result {
 		var lbl []string
-		for _, k := range slices.Sorted(func(yield func(string) bool) {
-			for k := range res.Metric {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, k := range slices.Sorted(maps.Keys(res.Metric)) {
 			lbl = append(lbl, k+"="+res.Metric[k])
 		}
 		s := series{label: strings.Join(lbl, " ")}

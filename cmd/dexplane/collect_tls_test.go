@@ -281,10 +281,7 @@ func copyFile(t *testing.T, from, to string) {
 // startOpenSSL starts openssl with args and stops it (by PID) at cleanup.
 func startOpenSSL(t *testing.T, stdin io.Reader, args ...string) (*exec.Cmd, *testutil.LockedBuffer, *testutil.LockedBuffer) {
 	t.Helper()
-	path, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("openssl not installed (scripts/install-deps.sh installs it)")
-	}
+	path := testutil.NeedTool(t, "openssl", "scripts/install-deps.sh installs it")
 	var stdout, stderr testutil.LockedBuffer
 	cmd := exec.Command(path, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr

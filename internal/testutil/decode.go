@@ -29,5 +29,8 @@ func DecodePcap(t testing.TB, bin, file string) []decodejson.Packet {
 		}
 		pkts = append(pkts, p)
 	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("dexplane decode %s: %v", file, err)
+	}
 	return pkts
 }

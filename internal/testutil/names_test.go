@@ -4,15 +4,23 @@ import "testing"
 
 type color uint8
 
-func (c color) String() string { return [...]string{"red", "green", "", "red"}[c] }
+// colorNames are color's names; each case of TestCheckNames sets them.
+var colorNames []string
+
+func (c color) String() string { return colorNames[c] }
 
 func TestCheckNames(t *testing.T) {
-	CheckNames(t, color(2))           // red, green: fine
-	for _, n := range []color{3, 4} { // an empty name; then a duplicate too
+	colorNames = []string{"red", "green"}
+	CheckNames(t, color(2))
+	for _, names := range [][]string{
+		{"red", "green", ""},    // an empty name only
+		{"red", "green", "red"}, // a duplicate only
+	} {
+		colorNames = names
 		r := &recorder{TB: t}
-		CheckNames(r, n)
+		CheckNames(r, color(len(names)))
 		if !r.failed {
-			t.Errorf("CheckNames up to %d passed an empty or duplicate name", n)
+			t.Errorf("CheckNames passed %q", names)
 		}
 	}
 }

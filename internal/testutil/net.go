@@ -1,7 +1,6 @@
 package testutil
 
 import (
-	"io"
 	"net"
 	"testing"
 )
@@ -12,39 +11,24 @@ import (
 // later or for a port that must refuse connections.
 func FreeTCPAddr(t testing.TB) string {
 	t.Helper()
-	return freeAddr(t, "tcp").String()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // FreeUDPPort returns a loopback UDP port that nobody has bound right now
 // (see FreeTCPAddr for the caveat).
 func FreeUDPPort(t testing.TB) int {
 	t.Helper()
-	return freeAddr(t, "udp").(*net.UDPAddr).Port
-}
-
-// freeAddr binds a free loopback port of network ("tcp" or "udp"), closes
-// it and returns its address.
-func freeAddr(t testing.TB, network string) net.Addr {
-	t.Helper()
-	var c io.Closer
-	var addr net.Addr
-	var err error
-	if network == "tcp" {
-		var l net.Listener
-		if l, err = net.Listen(network, "127.0.0.1:0"); err == nil {
-			c, addr = l, l.Addr()
-		}
-	} else {
-		var pc net.PacketConn
-		if pc, err = net.ListenPacket(network, "127.0.0.1:0"); err == nil {
-			c, addr = pc, pc.LocalAddr()
-		}
-	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Close()
-	return addr
+	defer pc.Close()
+	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
 // ListenAndClose listens on TCP address addr ("127.0.0.1:0" for any port)
