@@ -265,14 +265,16 @@ func (n *Handler) foreign(s *policy.Snapshot, f *handle.Frame, in int) (v handle
 		return n.forward(), true
 	case policy.ForeignStrip:
 		// The Hop-by-Hop options first, then a Destination Options header
-		// with IOAM (at most one edit each; the result is parsed again).
+		// with IOAM (at most one edit each). The result is parsed again
+		// unless the editor brought n.pkt up to date itself.
 		for edits := 0; n.pkt.NumIOAM > 0 || n.pkt.DstOptsDEX > 0; edits++ {
 			var off, ln int
+			var updated bool
 			var err error
 			if edits == 2 {
 				err = packet.ErrLayout // IOAM reappeared: refuse
 			} else if n.pkt.NumIOAM > 0 {
-				off, ln, err = packet.RemoveDEX(f.Buf, f.Off, f.Len, &n.pkt)
+				off, ln, updated, err = packet.RemoveDEXUpdate(f.Buf, f.Off, f.Len, &n.pkt)
 			} else {
 				off, ln, err = packet.RemoveDstOptsDEX(f.Buf, f.Off, f.Len, &n.pkt)
 			}
@@ -281,6 +283,9 @@ func (n *Handler) foreign(s *policy.Snapshot, f *handle.Frame, in int) (v handle
 				return n.drop(), true
 			}
 			f.Off, f.Len = off, ln
+			if updated {
+				continue
+			}
 			if err := n.reparse(f); err != nil {
 				n.ctr.Malformed[malformedOf(err)].Add(1)
 				return n.drop(), true
