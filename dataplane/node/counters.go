@@ -203,9 +203,9 @@ type Counters struct {
 // once Handle or EndBatch has returned.
 type hotCounters struct {
 	forwarded, noRoute, notSampled, dexInserted, dexEncapsulated, dexSeen, recordsExported uint64
-	// Encapsulating role: merged DEX and inserted traces.
-	dexMerged, traceInserted    uint64
-	dexRemoved, tunnelsStripped uint64
+	// Encapsulating role: merged DEX and inserted traces; trace records.
+	dexMerged, traceInserted, traceExported uint64
+	dexRemoved, tunnelsStripped             uint64
 }
 
 // publish adds h to c and zeroes h.
@@ -217,7 +217,7 @@ func (h *hotCounters) publish(c *Counters) {
 		{&h.forwarded, &c.Forwarded}, {&h.noRoute, &c.NoRoute}, {&h.notSampled, &c.NotSampled},
 		{&h.dexInserted, &c.DEXInserted}, {&h.dexEncapsulated, &c.DEXEncapsulated},
 		{&h.dexSeen, &c.DEXSeen}, {&h.recordsExported, &c.RecordsExported},
-		{&h.dexMerged, &c.DEXMerged}, {&h.traceInserted, &c.Trace.Inserted},
+		{&h.dexMerged, &c.DEXMerged}, {&h.traceInserted, &c.Trace.Inserted}, {&h.traceExported, &c.Trace.Exported},
 		{&h.dexRemoved, &c.DEXRemoved}, {&h.tunnelsStripped, &c.TunnelsStripped},
 	} {
 		if *v.n != 0 {

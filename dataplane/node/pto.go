@@ -270,6 +270,6 @@ func (n *Handler) exportTrace(role telemetry.Role, f *handle.Frame, in, out int,
 	rec.Namespace = rec.Trace.Namespace
 	rec.RawLen = uint16(copy(rec.RawSection[:], frame[p.L3:p.End]))
 	n.ring.CommitBatched() // published by publish, at EndBatch or the end of Handle
-	n.ctr.RecordsExported.Add(1)
-	n.ctr.Trace.Exported.Add(1)
+	n.hot.recordsExported++
+	n.hot.traceExported++
 }
