@@ -78,7 +78,7 @@ func (n *Handler) export(role telemetry.Role, s *policy.Snapshot, ns *policy.Nam
 	if n.traceOpt != nil { // decap of a packet with DEX and a trace (pto.go)
 		putTrace(&r.Trace, n.traceOpt)
 		n.traceOpt = nil
-		n.ctr.Trace.Exported.Add(1)
+		n.hot.traceExported++
 	}
 	if n.view.raw {
 		r.RawLen = uint16(copy(r.RawSection[:], raw))
