@@ -13,6 +13,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane"
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/steering"
 )
 
@@ -52,7 +53,7 @@ func TestForwardingBench(t *testing.T) {
 					return err
 				}
 				t.Cleanup(func() { o.Close() })
-				w, e := tb.DUT().MustIfindex(t, testbed.West), tb.DUT().MustIfindex(t, testbed.East)
+				w, e := tb.DUT().MustIfindex(t, plan.West), tb.DUT().MustIfindex(t, plan.East)
 				for p, idx := range [2][2]int{{w, e}, {e, w}} {
 					if _, err := o.AttachPort(idx[0], p, idx[1], policy.AttachGeneric, policy.Inside); err != nil {
 						return err
@@ -74,17 +75,17 @@ func TestForwardingBench(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%d", sc.name, size), func(t *testing.T) {
 				tb := testbed.New(t, sc.topo)
 				sc.setup(t, tb)
-				dstMAC, _ := net.ParseMAC(testbed.HostBMAC)
+				dstMAC, _ := net.ParseMAC(plan.HostBMAC)
 				if sc.topo == testbed.Router {
-					dstMAC, _ = net.ParseMAC(testbed.PortMAC(1, 0))
+					dstMAC, _ = net.ParseMAC(plan.PortMAC(1, 0))
 				}
-				srcMAC, _ := net.ParseMAC(testbed.HostAMAC)
+				srcMAC, _ := net.ParseMAC(plan.HostAMAC)
 				r, err := gen.Measure(context.Background(), gen.MeasureConfig{
-					Gen: gen.GenConfig{Netns: tb.HostA.Name, Iface: testbed.HostIf, Stream: gen.StreamSpec{
+					Gen: gen.GenConfig{Netns: tb.HostA.Name, Iface: plan.HostIf, Stream: gen.StreamSpec{
 						Size: size, SrcMAC: srcMAC, DstMAC: dstMAC, Src: tb.AddrA, Dst: tb.AddrB,
 						SrcPort: 40000, DstPort: 5001, Spread: gen.Spread{SrcPorts: 16},
 					}},
-					SinkNetns: tb.HostB.Name, SinkIface: testbed.HostIf,
+					SinkNetns: tb.HostB.Name, SinkIface: plan.HostIf,
 					Warmup: 500 * time.Millisecond, Duration: window,
 				})
 				if err != nil {

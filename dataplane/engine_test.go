@@ -17,6 +17,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/xsk"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/internal/testutil"
 	"github.com/dexplane/dexplane/internal/xsktest"
 	"github.com/dexplane/dexplane/steering"
@@ -45,7 +46,7 @@ func newBitw(t *testing.T) *testbed.Testbed {
 // startEngine starts an engine on the dut of tb; Stop runs at cleanup.
 func startEngine(t *testing.T, tb *testbed.Testbed, opts dataplane.Options) *dataplane.Engine {
 	t.Helper()
-	opts.Ports = [2]string{testbed.West, testbed.East}
+	opts.Ports = [2]string{plan.West, plan.East}
 	if opts.Logger == nil {
 		opts.Logger = quietLog
 	}
@@ -70,12 +71,12 @@ func samplingPolicy(t *testing.T) *policy.Snapshot {
 	s, err := policy.New(policy.Spec{
 		Node: policy.Node{ID: 1, Address: netip.MustParseAddr("2001:db8:ff::1")},
 		Ports: [2]policy.Port{
-			{Name: testbed.West, Domain: policy.Outside},
-			{Name: testbed.East, Domain: policy.Inside, IOAMEnabled: true},
+			{Name: plan.West, Domain: policy.Outside},
+			{Name: plan.East, Domain: policy.Inside, IOAMEnabled: true},
 		},
 		Namespaces: []policy.Namespace{{ID: 123}},
 		Routes: []policy.Route{{
-			Prefix: netip.PrefixFrom(testbed.HostBAddr, 128), Mode: policy.ModeInline, K: 1, N: 2,
+			Prefix: netip.PrefixFrom(plan.HostBAddr, 128), Mode: policy.ModeInline, K: 1, N: 2,
 			DEX: policy.DEX{Namespace: 123, TraceType: 0x800000},
 		}},
 	}, nil)
@@ -200,7 +201,7 @@ func dropCounters(t *testing.T, tb *testbed.Testbed) map[string]uint64 {
 	for _, ifc := range []struct {
 		n    *testbed.Netns
 		name string
-	}{{tb.HostA, testbed.HostIf}, {tb.DUT(), testbed.West}, {tb.DUT(), testbed.East}, {tb.HostB, testbed.HostIf}} {
+	}{{tb.HostA, plan.HostIf}, {tb.DUT(), plan.West}, {tb.DUT(), plan.East}, {tb.HostB, plan.HostIf}} {
 		for _, s := range []string{"rx_dropped", "tx_dropped"} {
 			m[ifc.n.Node+"/"+ifc.name+"/"+s] = read(ifc.n, "/sys/class/net/"+ifc.name+"/statistics/"+s)
 		}
@@ -311,7 +312,7 @@ func TestLinkFlap(t *testing.T) {
 	}()
 	dut := tb.DUT()
 	before := dropCounters(t, tb)
-	for _, port := range []string{testbed.West, testbed.East} {
+	for _, port := range []string{plan.West, plan.East} {
 		time.Sleep(500 * time.Millisecond)
 		dut.MustRun(t, "ip", "link", "set", port, "down")
 		time.Sleep(200 * time.Millisecond)
@@ -365,7 +366,7 @@ func TestLinkFlap(t *testing.T) {
 // its namespace holds no AF_XDP socket.
 func assertNothingLeft(t *testing.T, dut *testbed.Netns) {
 	t.Helper()
-	for _, p := range []string{testbed.West, testbed.East} {
+	for _, p := range []string{plan.West, plan.East} {
 		id, err := dut.XDPProgID(p)
 		if err != nil {
 			t.Fatal(err)
@@ -406,7 +407,7 @@ func TestStopRestartLeavesNothing(t *testing.T) {
 	tb := newBitw(t)
 	dut := tb.DUT()
 	// A crashed run may have left a dexplane program attached via netlink.
-	if err := dut.AttachPass(testbed.West); err != nil {
+	if err := dut.AttachPass(plan.West); err != nil {
 		t.Fatal(err)
 	}
 	for round := range 2 {
@@ -433,10 +434,10 @@ func TestStartFailsCleanly(t *testing.T) {
 		name string
 		opts dataplane.Options
 	}{
-		{"missing interface", dataplane.Options{Ports: [2]string{testbed.West, "nope0"}}},
+		{"missing interface", dataplane.Options{Ports: [2]string{plan.West, "nope0"}}},
 		// The veths have one queue: Start refuses a second worker before
 		// it binds anything.
-		{"queue beyond the device", dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Queues: 2, Attach: policy.AttachGeneric}},
+		{"queue beyond the device", dataplane.Options{Ports: [2]string{plan.West, plan.East}, Queues: 2, Attach: policy.AttachGeneric}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Logger = quietLog
@@ -463,7 +464,7 @@ func TestStartFailsCleanly(t *testing.T) {
 
 func TestContextCancelStops(t *testing.T) {
 	tb := newBitw(t)
-	e, err := dataplane.New(dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Attach: policy.AttachGeneric, Logger: quietLog})
+	e, err := dataplane.New(dataplane.Options{Ports: [2]string{plan.West, plan.East}, Attach: policy.AttachGeneric, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/dexplane/dexplane/internal/decodejson"
 	"github.com/dexplane/dexplane/internal/probe"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -155,8 +156,8 @@ func runDomain4(t *testing.T, bin string, c d4Case) *d4Result {
 	}
 	res := &d4Result{}
 	// Readiness traffic goes to a host-b address outside the route.
-	tb.HostB.AddAddr(t, testbed.HostIf, netip.PrefixFrom(d4ReadyAddr, 128))
-	tb.HostA.AddNeigh(t, testbed.HostIf, d4ReadyAddr, tb.HostB.Ifaces[testbed.HostIf].MAC)
+	tb.HostB.AddAddr(t, plan.HostIf, netip.PrefixFrom(d4ReadyAddr, 128))
+	tb.HostA.AddNeigh(t, plan.HostIf, d4ReadyAddr, tb.HostB.Ifaces[plan.HostIf].MAC)
 	// Flow label 0: the same traffic gives the same bytes in every run.
 	tb.HostA.Sysctl(t, "net.ipv6.auto_flowlabels", "0")
 
@@ -183,7 +184,7 @@ func runDomain4(t *testing.T, bin string, c d4Case) *d4Result {
 		}
 		caps[l] = cp
 	}
-	cp, err := tb.HostB.StartCapture(t, testbed.HostIf, "in", filepath.Join(dir, "r4-hostb.pcap"))
+	cp, err := tb.HostB.StartCapture(t, plan.HostIf, "in", filepath.Join(dir, "r4-hostb.pcap"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +305,7 @@ func checkDomain4(t *testing.T, c d4Case, res *d4Result) {
 	r1 := res.cfgs[0]
 	route := r1.Routes[0]
 	ns := r1.Namespaces[0].ID
-	hostA, hostB := testbed.HostAAddr.String(), testbed.HostBAddr.String()
+	hostA, hostB := plan.HostAAddr.String(), plan.HostBAddr.String()
 
 	// Independent expectations from the configuration: the kernel's
 	// first-K-of-every-N over the route's packets in send order.
@@ -382,7 +383,7 @@ func d4CheckLink(t *testing.T, name string, c d4Case, cfgs [4]*config.Config, pk
 	t.Helper()
 	r1 := cfgs[0]
 	route := r1.Routes[0]
-	hostA, hostB := testbed.HostAAddr.String(), testbed.HostBAddr.String()
+	hostA, hostB := plan.HostAAddr.String(), plan.HostBAddr.String()
 	var errs []string
 	errorf := func(format string, args ...any) {
 		if len(errs) < 8 {

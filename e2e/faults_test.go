@@ -29,6 +29,7 @@ import (
 	"github.com/dexplane/dexplane/internal/metrics"
 	"github.com/dexplane/dexplane/internal/probe"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -435,13 +436,13 @@ func TestFaultSIGKILLRestart(t *testing.T) {
 	snd.wait(t)
 	lost := collect(l, 1000)
 	t.Logf("SIGKILL under traffic: host-b %v; XDP left behind: west %q east %q",
-		lost.rep, xdpProgs(t, dut, testbed.West), xdpProgs(t, dut, testbed.East))
+		lost.rep, xdpProgs(t, dut, plan.West), xdpProgs(t, dut, plan.East))
 
 	// The kernel released the killed node's XDP links with its file
 	// descriptors. A node killed while attached through netlink (older
 	// kernels, or pinned links) leaves its program behind: put one there,
 	// named as dexplane names its programs, on both ports.
-	for _, p := range []string{testbed.West, testbed.East} {
+	for _, p := range []string{plan.West, plan.East} {
 		if err := dut.AttachPass(p); err != nil {
 			t.Fatal(err)
 		}
@@ -450,7 +451,7 @@ func TestFaultSIGKILLRestart(t *testing.T) {
 	b.ready()
 	const count = 300
 	expectStream(t, "after restart", b.stream(count, 5000, 100), count, -1)
-	for _, p := range []string{testbed.West, testbed.East} {
+	for _, p := range []string{plan.West, plan.East} {
 		if progs := xdpProgs(t, dut, p); len(progs) != 1 || strings.Contains(progs[0], testbed.PassProgName) {
 			t.Errorf("after restart, %s has XDP programs %q, want exactly one, not the stale %s", p, progs, testbed.PassProgName)
 		}
@@ -458,7 +459,7 @@ func TestFaultSIGKILLRestart(t *testing.T) {
 	if err := n2.stop(); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{testbed.West, testbed.East} {
+	for _, p := range []string{plan.West, plan.East} {
 		if progs := xdpProgs(t, dut, p); len(progs) != 0 {
 			t.Errorf("after SIGTERM, %s still has XDP programs %q", p, progs)
 		}
@@ -485,14 +486,14 @@ func TestFaultMTUChange(t *testing.T) {
 		return nodeSum(b.stats(dut), func(s *metrics.NodeStats) uint64 { return s.Skipped["encap"]["mtu"] })
 	}
 	expectStream(t, "MTU 1500", b.stream(big, 2000, size), big, big)
-	dut.MustRun(t, "ip", "link", "set", "dev", testbed.East, "mtu", "1400")
+	dut.MustRun(t, "ip", "link", "set", "dev", plan.East, "mtu", "1400")
 	// The node learns the new MTU from an rtnetlink notification.
 	time.Sleep(300 * time.Millisecond)
 	k0 := skipped()
 	tl := b.stream(big, 2000, size)
 	k1 := skipped()
 	expectStream(t, "MTU 1400", tl, big, -1)
-	dut.MustRun(t, "ip", "link", "set", "dev", testbed.East, "mtu", "1500")
+	dut.MustRun(t, "ip", "link", "set", "dev", plan.East, "mtu", "1500")
 	time.Sleep(300 * time.Millisecond)
 	expectStream(t, "MTU back to 1500", b.stream(big, 2000, size), big, big)
 	bs.wait(t)

@@ -15,6 +15,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/internal/hostile"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/steering"
 )
 
@@ -29,7 +30,7 @@ type hostileCapture struct{ fd int }
 // openHostileCapture opens the capture socket on host interface eth0 of ns.
 func openHostileCapture(t *testing.T, ns *testbed.Netns) *hostileCapture {
 	t.Helper()
-	ifindex := ns.MustIfindex(t, testbed.HostIf)
+	ifindex := ns.MustIfindex(t, plan.HostIf)
 	var fd int
 	err := ns.Do(func() error {
 		var err error
@@ -112,7 +113,7 @@ type hostileSender struct {
 // openHostileSender opens the sending socket on host interface eth0 of ns.
 func openHostileSender(t *testing.T, ns *testbed.Netns) *hostileSender {
 	t.Helper()
-	s := &hostileSender{to: unix.SockaddrLinklayer{Ifindex: ns.MustIfindex(t, testbed.HostIf), Halen: 6}}
+	s := &hostileSender{to: unix.SockaddrLinklayer{Ifindex: ns.MustIfindex(t, plan.HostIf), Halen: 6}}
 	copy(s.to.Addr[:], hostile.HostBMAC)
 	err := ns.Do(func() error {
 		var err error
@@ -231,7 +232,7 @@ func TestHostileDataPlane(t *testing.T) {
 	// Quiet hosts: without IPv6 on their eth0 they send nothing (no MLD,
 	// ND or ICMPv6 errors), so only the table's frames cross the bump.
 	for _, h := range []*testbed.Netns{tb.HostA, tb.HostB} {
-		h.Sysctl(t, "net.ipv6.conf."+testbed.HostIf+".disable_ipv6", "1")
+		h.Sysctl(t, "net.ipv6.conf."+plan.HostIf+".disable_ipv6", "1")
 	}
 	tx := openHostileSender(t, tb.HostA)
 	rx := openHostileCapture(t, tb.HostB)

@@ -12,6 +12,7 @@ import (
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/exporter"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -131,8 +132,8 @@ func runMgmtDomain(t *testing.T, m, flows, count int, edit func(n int, cfg *conf
 	bin := testutil.BuildDexplane(t)
 	tb := testbed.New(t, testbed.Domain4)
 	for _, a := range alsoTo {
-		tb.HostB.AddAddr(t, testbed.HostIf, netip.PrefixFrom(a, 64))
-		tb.HostA.AddNeigh(t, testbed.HostIf, a, tb.HostB.Ifaces[testbed.HostIf].MAC)
+		tb.HostB.AddAddr(t, plan.HostIf, netip.PrefixFrom(a, 64))
+		tb.HostA.AddNeigh(t, plan.HostIf, a, tb.HostB.Ifaces[plan.HostIf].MAC)
 	}
 	dir := t.TempDir()
 	// management network: a link from every node to the collectors' namespace

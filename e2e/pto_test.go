@@ -23,6 +23,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/telemetry"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -51,13 +52,11 @@ const (
 	ptoNSWide   = 0x00000000abcdef01
 )
 
+// The hosts and the kernel router use the router testbed's addresses
+// (package plan); the tunnel ends are this test's own.
 var (
-	ptoRouterWest = netip.MustParseAddr("2001:db8:1::1")
-	ptoRouterEast = netip.MustParseAddr("2001:db8:2::1")
-	ptoHostA      = netip.MustParseAddr("2001:db8:1::a")
-	ptoHostB      = netip.MustParseAddr("2001:db8:2::b")
-	ptoTunDst     = netip.MustParseAddr("2001:db8:2::d") // the decapsulating bump's tunnel end
-	ptoTunSrc     = netip.MustParseAddr("2001:db8:1::e")
+	ptoTunDst = netip.MustParseAddr("2001:db8:2::d") // the decapsulating bump's tunnel end
+	ptoTunSrc = netip.MustParseAddr("2001:db8:1::e")
 )
 
 // kernelIOAMRouter turns ns into a Linux IOAM transit router between its
@@ -81,8 +80,8 @@ func ptoSpec(id uint32, west, east policy.Domain, ifW, ifE uint16) policy.Spec {
 	return policy.Spec{
 		Node: policy.Node{ID: id, IDWide: uint64(id) << 32, Address: ptoTunSrc},
 		Ports: [2]policy.Port{
-			{Name: testbed.West, Domain: west, IOAMEnabled: west == policy.Inside, IfID: ifW, IfIDWide: uint32(ifW) << 4},
-			{Name: testbed.East, Domain: east, IOAMEnabled: east == policy.Inside, IfID: ifE, IfIDWide: uint32(ifE) << 4},
+			{Name: plan.West, Domain: west, IOAMEnabled: west == policy.Inside, IfID: ifW, IfIDWide: uint32(ifW) << 4},
+			{Name: plan.East, Domain: east, IOAMEnabled: east == policy.Inside, IfID: ifE, IfIDWide: uint32(ifE) << 4},
 		},
 		Namespaces: []policy.Namespace{{ID: ptoNS, Data: ptoNSData, HasData: true, DataWide: ptoNSWide, HasDataWide: true}},
 		Flows:      policy.Flows{MaxFlows: 1024},
@@ -111,7 +110,7 @@ func startNode(t *testing.T, ns *testbed.Netns, spec policy.Spec, steer policy.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := dataplane.Options{Ports: [2]string{testbed.West, testbed.East}, Attach: policy.AttachGeneric, Steer: steer, Policy: s}
+	opts := dataplane.Options{Ports: [2]string{plan.West, plan.East}, Attach: policy.AttachGeneric, Steer: steer, Policy: s}
 	for i, p := range spec.Ports {
 		opts.Roles[i] = p.Domain
 	}
@@ -171,41 +170,41 @@ func ptoTopology(t *testing.T) (e, k, tr, d, ha, hb *testbed.Netns) {
 	d = testbed.NewNetns(t, "pto-d")
 	hb = testbed.NewNetns(t, "pto-b")
 	const (
-		macA, macB   = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
+		macA, macB   = plan.HostAMAC, plan.HostBMAC
 		macKW, macKE = "02:00:00:00:77:01", "02:00:00:00:77:02"
 	)
-	testbed.Veth(t, ha, testbed.HostIf, macA, e, testbed.West, "02:00:00:00:01:01")
-	testbed.Veth(t, e, testbed.East, "02:00:00:00:01:02", k, "kw", macKW)
-	testbed.Veth(t, k, "ke", macKE, tr, testbed.West, "02:00:00:00:03:01")
-	testbed.Veth(t, tr, testbed.East, "02:00:00:00:03:02", d, testbed.West, "02:00:00:00:04:01")
-	testbed.Veth(t, d, testbed.East, "02:00:00:00:04:02", hb, testbed.HostIf, macB)
+	testbed.Veth(t, ha, plan.HostIf, macA, e, plan.West, plan.PortMAC(1, 0))
+	testbed.Veth(t, e, plan.East, plan.PortMAC(1, 1), k, "kw", macKW)
+	testbed.Veth(t, k, "ke", macKE, tr, plan.West, plan.PortMAC(3, 0))
+	testbed.Veth(t, tr, plan.East, plan.PortMAC(3, 1), d, plan.West, plan.PortMAC(4, 0))
+	testbed.Veth(t, d, plan.East, plan.PortMAC(4, 1), hb, plan.HostIf, macB)
 	for _, x := range []struct {
 		ns *testbed.Netns
 		If string
-	}{{ha, testbed.HostIf}, {hb, testbed.HostIf}, {k, "kw"}, {k, "ke"}} {
+	}{{ha, plan.HostIf}, {hb, plan.HostIf}, {k, "kw"}, {k, "ke"}} {
 		if err := x.ns.AttachPass(x.If); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, b := range []*testbed.Netns{e, tr, d} {
-		for _, p := range []string{testbed.West, testbed.East} {
+		for _, p := range []string{plan.West, plan.East} {
 			b.Sysctl(t, "net.ipv6.conf."+p+".disable_ipv6", "1")
 		}
 	}
 	// As the testbed does for its hosts: complete L4 checksums in the
 	// sender, since a frame crossing an AF_XDP node in copy mode loses its
 	// CHECKSUM_PARTIAL state (see testbed.hostsChecksumTx).
-	ha.MustRun(t, "ethtool", "-K", testbed.HostIf, "tx", "off")
-	ha.AddAddr(t, testbed.HostIf, netip.PrefixFrom(ptoHostA, 64))
-	hb.AddAddr(t, testbed.HostIf, netip.PrefixFrom(ptoHostB, 64))
-	k.AddAddr(t, "kw", netip.PrefixFrom(ptoRouterWest, 64))
-	k.AddAddr(t, "ke", netip.PrefixFrom(ptoRouterEast, 64))
-	ha.AddRoute(t, netip.MustParsePrefix("::/0"), ptoRouterWest, testbed.HostIf)
-	hb.AddRoute(t, netip.MustParsePrefix("::/0"), ptoRouterEast, testbed.HostIf)
-	ha.AddNeigh(t, testbed.HostIf, ptoRouterWest, mustMAC(macKW))
-	hb.AddNeigh(t, testbed.HostIf, ptoRouterEast, mustMAC(macKE))
-	k.AddNeigh(t, "kw", ptoHostA, mustMAC(macA))
-	k.AddNeigh(t, "ke", ptoHostB, mustMAC(macB))
+	ha.MustRun(t, "ethtool", "-K", plan.HostIf, "tx", "off")
+	ha.AddAddr(t, plan.HostIf, netip.PrefixFrom(plan.HostAAddr, 64))
+	hb.AddAddr(t, plan.HostIf, netip.PrefixFrom(plan.RouterHostBAddr, 64))
+	k.AddAddr(t, "kw", netip.PrefixFrom(plan.RouterWestAddr, 64))
+	k.AddAddr(t, "ke", netip.PrefixFrom(plan.RouterEastAddr, 64))
+	ha.AddRoute(t, netip.MustParsePrefix("::/0"), plan.RouterWestAddr, plan.HostIf)
+	hb.AddRoute(t, netip.MustParsePrefix("::/0"), plan.RouterEastAddr, plan.HostIf)
+	ha.AddNeigh(t, plan.HostIf, plan.RouterWestAddr, mustMAC(macKW))
+	hb.AddNeigh(t, plan.HostIf, plan.RouterEastAddr, mustMAC(macKE))
+	k.AddNeigh(t, "kw", plan.HostAAddr, mustMAC(macA))
+	k.AddNeigh(t, "ke", plan.RouterHostBAddr, mustMAC(macB))
 	k.AddNeigh(t, "ke", ptoTunDst, mustMAC(macB)) // D ends the tunnel in the wire
 	kernelIOAMRouter(t, k, "kw", "ke")
 	return e, k, tr, d, ha, hb
@@ -261,7 +260,7 @@ func ptoChain(t *testing.T, steer policy.Steer, e, k, tr, d, ha, hb *testbed.Net
 				t.Fatal(err)
 			}
 			const count = 20
-			if err := ha.Do(func() error { return sendUDP(ptoHostB, port, count) }); err != nil {
+			if err := ha.Do(func() error { return sendUDP(plan.RouterHostBAddr, port, count) }); err != nil {
 				t.Fatal(err)
 			}
 			got := l.wait(count, 5*time.Second)
@@ -317,7 +316,7 @@ func ptoChain(t *testing.T, steer policy.Steer, e, k, tr, d, ha, hb *testbed.Net
 				if got := tt.Data[:tt.DataLen]; !bytes.Equal(got, want) {
 					t.Fatalf("trace data\n got %x\nwant %x", got, want)
 				}
-				if r.Src != ptoHostA.As16() || r.Dst != ptoHostB.As16() || r.DstPort != uint16(port) {
+				if r.Src != plan.HostAAddr.As16() || r.Dst != plan.RouterHostBAddr.As16() || r.DstPort != uint16(port) {
 					t.Fatalf("record flow %x > %x port %d", r.Src, r.Dst, r.DstPort)
 				}
 			}
@@ -386,16 +385,16 @@ func TestPTOKernelTransitSameBytes(t *testing.T) {
 	ha := testbed.NewNetns(t, "ptr-a")
 	k := testbed.NewNetns(t, "ptr-k")
 	hb := testbed.NewNetns(t, "ptr-b")
-	const macA, macB, macKW, macKE = "02:00:00:00:00:0a", "02:00:00:00:00:0b", "02:00:00:00:77:01", "02:00:00:00:77:02"
-	testbed.Veth(t, ha, testbed.HostIf, macA, k, "kw", macKW)
-	testbed.Veth(t, k, "ke", macKE, hb, testbed.HostIf, macB)
-	ha.AddAddr(t, testbed.HostIf, netip.PrefixFrom(ptoHostA, 64))
-	hb.AddAddr(t, testbed.HostIf, netip.PrefixFrom(ptoHostB, 64))
-	k.AddAddr(t, "kw", netip.PrefixFrom(ptoRouterWest, 64))
-	k.AddAddr(t, "ke", netip.PrefixFrom(ptoRouterEast, 64))
-	hb.AddRoute(t, netip.MustParsePrefix("::/0"), ptoRouterEast, testbed.HostIf)
-	hb.AddNeigh(t, testbed.HostIf, ptoRouterEast, mustMAC(macKE))
-	k.AddNeigh(t, "ke", ptoHostB, mustMAC(macB))
+	const macA, macB, macKW, macKE = plan.HostAMAC, plan.HostBMAC, "02:00:00:00:77:01", "02:00:00:00:77:02"
+	testbed.Veth(t, ha, plan.HostIf, macA, k, "kw", macKW)
+	testbed.Veth(t, k, "ke", macKE, hb, plan.HostIf, macB)
+	ha.AddAddr(t, plan.HostIf, netip.PrefixFrom(plan.HostAAddr, 64))
+	hb.AddAddr(t, plan.HostIf, netip.PrefixFrom(plan.RouterHostBAddr, 64))
+	k.AddAddr(t, "kw", netip.PrefixFrom(plan.RouterWestAddr, 64))
+	k.AddAddr(t, "ke", netip.PrefixFrom(plan.RouterEastAddr, 64))
+	hb.AddRoute(t, netip.MustParsePrefix("::/0"), plan.RouterEastAddr, plan.HostIf)
+	hb.AddNeigh(t, plan.HostIf, plan.RouterEastAddr, mustMAC(macKE))
+	k.AddNeigh(t, "ke", plan.RouterHostBAddr, mustMAC(macB))
 	kernelIOAMRouter(t, k, "kw", "ke")
 
 	// The packet as a dexplane encapsulating node (node 11) sends it: a
@@ -477,7 +476,7 @@ func ptoUDPFrame(t *testing.T, dstMAC, srcMAC string, port int, payload []byte) 
 	ip[0] = 0x60
 	binary.BigEndian.PutUint16(ip[4:], uint16(8+len(payload)))
 	ip[6], ip[7] = packet.ProtoUDP, 64
-	s, d := ptoHostA.As16(), ptoHostB.As16()
+	s, d := plan.HostAAddr.As16(), plan.RouterHostBAddr.As16()
 	copy(ip[8:], s[:])
 	copy(ip[24:], d[:])
 	u := ip[40:]
@@ -577,7 +576,7 @@ dataplane: {attach_mode: generic}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ha.Do(func() error { return sendUDP(ptoHostB, port, count) }); err != nil {
+	if err := ha.Do(func() error { return sendUDP(plan.RouterHostBAddr, port, count) }); err != nil {
 		t.Fatal(err)
 	}
 	if got := l.wait(count, 5*time.Second); len(got) != count {

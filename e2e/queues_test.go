@@ -19,6 +19,7 @@ import (
 	"github.com/dexplane/dexplane/config"
 	"github.com/dexplane/dexplane/internal/metrics"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -167,8 +168,8 @@ func TestFaultQueueCountChange(t *testing.T) {
 		x.MustRun(t, "ethtool", "-L", xif, last, arg)
 	}
 	setQueues := func(q int) {
-		pair(b.tb.HostA, testbed.HostIf, dut, testbed.West, q)
-		pair(b.tb.HostB, testbed.HostIf, dut, testbed.East, q)
+		pair(b.tb.HostA, plan.HostIf, dut, plan.West, q)
+		pair(b.tb.HostB, plan.HostIf, dut, plan.East, q)
 	}
 	setQueues(1)
 	burst("after ethtool -L to 1 queue", 1, true)

@@ -105,30 +105,21 @@ func utConfigs(mode, steer, dir string) [3]string {
 dataplane: {steer: %s, metrics_address: "%s"}
 `, utIPFIX, filepath.Join(dir, name+".json"), steer, utMetrics)
 	}
+	// The nodes differ in identity, in which port faces the outside and in
+	// their role's lines.
+	node := func(id, west, east, role, name string) string {
+		return fmt.Sprintf(`node: %s
+ports:
+  - {name: west, domain: %s}
+  - {name: east, domain: %s}
+namespaces: [{id: 123}]
+%s`, id, west, east, role) + common(name)
+	}
 	return [3]string{
-		`node: {id: 1, address: "2001:db8:ffff::1"}
-ports:
-  - {name: west, domain: outside}
-  - {name: east, domain: inside}
-namespaces: [{id: 123}]
-routes:
-  - ` + route + `
-  - ` + routeC + `
-options: {packet_too_big: true}
-` + common("e1"),
-		`node: {id: 2}
-ports:
-  - {name: west, domain: inside}
-  - {name: east, domain: inside}
-namespaces: [{id: 123}]
-` + common("tr"),
-		`node: {id: 3}
-ports:
-  - {name: west, domain: inside}
-  - {name: east, domain: outside}
-namespaces: [{id: 123}]
-decap: {endpoints: ["2001:db8:ffff::4"]}
-` + common("dc"),
+		node(`{id: 1, address: "2001:db8:ffff::1"}`, "outside", "inside",
+			"routes:\n  - "+route+"\n  - "+routeC+"\noptions: {packet_too_big: true}\n", "e1"),
+		node("{id: 2}", "inside", "inside", "", "tr"),
+		node("{id: 3}", "inside", "outside", `decap: {endpoints: ["2001:db8:ffff::4"]}`+"\n", "dc"),
 	}
 }
 

@@ -206,25 +206,6 @@ func TestUDPExport(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback address nobody listens on (for now).
-func freePort(t *testing.T, network string) string {
-	t.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		return pc.LocalAddr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // pushPaced pushes n records at about rate/s (retrying when the ring is
 // full: on a loaded machine the drainer may be descheduled for a while).
 func pushPaced(t *testing.T, q *telemetry.Ring, from, n uint32, rate int) {
@@ -244,7 +225,7 @@ func pushPaced(t *testing.T, q *telemetry.Ring, from, n uint32, rate int) {
 }
 
 func TestCollectorDroppedUDP(t *testing.T) {
-	addr := freePort(t, "udp")
+	addr := testutil.FreeAddr(t, "udp").String()
 	q, _ := telemetry.NewRing(4096)
 	x, err := exporter.New(exporter.Options{Export: policy.Export{
 		RateLimit: policy.RateLimit{RecordsPerSecond: 1e6, Burst: 1e6},
@@ -284,7 +265,7 @@ func TestCollectorDroppedUDP(t *testing.T) {
 }
 
 func TestCollectorDroppedTCP(t *testing.T) {
-	addr := freePort(t, "tcp")
+	addr := testutil.FreeAddr(t, "tcp").String()
 	q, _ := telemetry.NewRing(4096)
 	x, err := exporter.New(exporter.Options{Export: policy.Export{
 		RateLimit:  policy.RateLimit{RecordsPerSecond: 1e6, Burst: 1e6},

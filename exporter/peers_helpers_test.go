@@ -24,7 +24,7 @@ func startNfacctd(t *testing.T, aggregate string) (port int, out string) {
 	t.Helper()
 	bin := testutil.NeedTool(t, "nfacctd", "Debian package pmacct")
 	dir := t.TempDir()
-	port = udpPort(t)
+	port = int(testutil.FreeAddr(t, "udp").Port())
 	prims, _ := filepath.Abs("iedefs/pmacct/primitives.lst")
 	out = filepath.Join(dir, "out.json")
 	conf := filepath.Join(dir, "nfacctd.conf")
@@ -75,7 +75,7 @@ func startGoflow2Mapped(t *testing.T) (port int, out string) {
 func startGoflow2(t *testing.T, produce ...string) (port int, out string, log *testutil.LockedBuffer) {
 	t.Helper()
 	bin := testutil.GoBin(t, "goflow2", "install with: go install github.com/netsampler/goflow2/v2/cmd/goflow2@v2.2.6")
-	port = udpPort(t)
+	port = int(testutil.FreeAddr(t, "udp").Port())
 	out = filepath.Join(t.TempDir(), "goflow2.json")
 	args := append([]string{"-listen", fmt.Sprintf("netflow://127.0.0.1:%d?count=1&workers=1", port)}, produce...)
 	peer := startPeer(t, bin, append(args, "-format", "json", "-transport", "file", "-transport.file", out, "-addr", "")...)

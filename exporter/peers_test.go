@@ -59,9 +59,6 @@ func exportWith(t *testing.T, addr string, recs []telemetry.Record, want uint64,
 	stop()
 }
 
-// udpPort returns a free loopback UDP port.
-var udpPort = testutil.FreeUDPPort
-
 // fieldBytes returns the value octets we expect on the wire for field f of
 // r, built independently of the encoder (big-endian, reduced size).
 func fieldBytes(name string, r *telemetry.Record) []byte {

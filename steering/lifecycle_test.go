@@ -11,6 +11,7 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/steering"
 )
 
@@ -50,7 +51,7 @@ func TestCloseDetaches(t *testing.T) {
 	if err := n.atts[0].Detach(); err != nil {
 		t.Fatalf("second Detach: %v", err)
 	}
-	if id, _ := dut.XDPProgID(testbed.West); id != 0 {
+	if id, _ := dut.XDPProgID(plan.West); id != 0 {
 		t.Errorf("west still has program %d after Detach", id)
 	}
 	if err := n.objs.Close(); err != nil {
@@ -86,10 +87,10 @@ func attachLegacy(t *testing.T, ns *testbed.Netns, ifname, name string) {
 func TestStaleReplaced(t *testing.T) {
 	tb := testbed.New(t, testbed.Bitw)
 	dut := tb.DUT()
-	west, east := dut.MustIfindex(t, testbed.West), dut.MustIfindex(t, testbed.East)
-	attachLegacy(t, dut, testbed.West, "dxp_steer")
-	attachLegacy(t, dut, testbed.East, "foreign")
-	foreignID, _ := dut.XDPProgID(testbed.East)
+	west, east := dut.MustIfindex(t, plan.West), dut.MustIfindex(t, plan.East)
+	attachLegacy(t, dut, plan.West, "dxp_steer")
+	attachLegacy(t, dut, plan.East, "foreign")
+	foreignID, _ := dut.XDPProgID(plan.East)
 
 	objs, err := steering.Load(steering.Options{Steer: policy.SteerAll, Logger: quiet})
 	if err != nil {
@@ -115,7 +116,7 @@ func TestStaleReplaced(t *testing.T) {
 	if !errors.Is(err1, steering.ErrForeignProgram) {
 		t.Errorf("attach over a foreign program: %v, want ErrForeignProgram", err1)
 	}
-	if id, _ := dut.XDPProgID(testbed.East); id != foreignID {
+	if id, _ := dut.XDPProgID(plan.East); id != foreignID {
 		t.Errorf("foreign program %d replaced by %d", foreignID, id)
 	}
 	// A live dexplane attachment (bpf_link) is not stolen by a second node.

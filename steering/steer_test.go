@@ -11,6 +11,7 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/steering"
 )
 
@@ -32,7 +33,7 @@ func start(t *testing.T, opts steering.Options, mode policy.AttachMode, west, ea
 	tb := testbed.New(t, testbed.Bitw)
 	n := &node{tb: tb}
 	dut := tb.DUT()
-	n.west, n.east = dut.MustIfindex(t, testbed.West), dut.MustIfindex(t, testbed.East)
+	n.west, n.east = dut.MustIfindex(t, plan.West), dut.MustIfindex(t, plan.East)
 	opts.Logger = quiet
 	objs, err := steering.Load(opts)
 	if err != nil {
@@ -266,7 +267,7 @@ func TestDomain4(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { objs.Close() })
-		west, east := r.MustIfindex(t, testbed.West), r.MustIfindex(t, testbed.East)
+		west, east := r.MustIfindex(t, plan.West), r.MustIfindex(t, plan.East)
 		roleW, roleE := policy.Inside, policy.Inside
 		if i == 0 {
 			roleW = policy.Outside

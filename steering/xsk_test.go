@@ -10,6 +10,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/dataplane/xsk"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/steering"
 )
 
@@ -40,8 +41,8 @@ func TestSteerToSocket(t *testing.T) {
 			}
 			port.Refill()
 
-			frame := ether("02:00:00:00:ee:ee", testbed.HostAMAC, 0, etIPv6, ipv6(17, n.tb.AddrA, n.tb.AddrB, udp()))
-			inject(t, n.tb.HostA, testbed.HostIf, frame, frame, frame)
+			frame := ether("02:00:00:00:ee:ee", plan.HostAMAC, 0, etIPv6, ipv6(17, n.tb.AddrA, n.tb.AddrB, udp()))
+			inject(t, n.tb.HostA, plan.HostIf, frame, frame, frame)
 			var got int
 			deadline := time.Now().Add(2 * time.Second)
 			for got < 3 && time.Now().Before(deadline) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dexplane/dexplane/bench/gen"
 	"github.com/dexplane/dexplane/dataplane/policy"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/steering"
 )
 
@@ -75,7 +76,7 @@ func (d *Redirect) Stop() error { return d.objs.Close() }
 
 // startRedirect attaches dxp_redirect to west and east of the dut.
 func startRedirect(tb *Testbed, mode string) (*Redirect, error) {
-	return AttachRedirect(tb.DUT(), West, East, mode)
+	return AttachRedirect(tb.DUT(), plan.West, plan.East, mode)
 }
 
 // AttachRedirect attaches steering's dxp_redirect (every frame to the peer
@@ -228,7 +229,7 @@ func startAttached(tb *Testbed, o DUTOptions, name, logPath string, cpu int, arg
 		}
 		if time.Now().After(deadline) {
 			return nil, errors.Join(fmt.Errorf("%s did not attach to %s and %s within %v; log:\n%s",
-				d, West, East, o.StartTimeout, tail(logPath, 20)), d.Stop())
+				d, plan.West, plan.East, o.StartTimeout, tail(logPath, 20)), d.Stop())
 		}
 	}
 }
@@ -245,7 +246,7 @@ func startFloor(tb *Testbed, o DUTOptions, tag string) (*dexplaneDUT, error) {
 	// No bpffs in the namespace: libxdp loads its program without the
 	// dispatcher (it says so in the log).
 	return startAttached(tb, o, "afxdp-floor", filepath.Join(o.WorkDir, tag+".log"), o.CPU,
-		[]string{o.Floor, "-m", mode, "-b", "64", "-t", "2048", West, East}, "")
+		[]string{o.Floor, "-m", mode, "-b", "64", "-t", "2048", plan.West, plan.East}, "")
 }
 
 // xdpOnBoth reports whether west and east of the dut namespace both have
@@ -253,7 +254,7 @@ func startFloor(tb *Testbed, o DUTOptions, tag string) (*dexplaneDUT, error) {
 func xdpOnBoth(ns string) (bool, error) {
 	both := true
 	err := gen.InNetns(ns, func() error {
-		for _, name := range []string{West, East} {
+		for _, name := range []string{plan.West, plan.East} {
 			l, err := netlink.LinkByName(name)
 			if err != nil {
 				return fmt.Errorf("dut %s: %w", name, err)
@@ -364,16 +365,16 @@ func DexplaneConfig(s Scenario, co ConfigOptions) ([]byte, error) {
 		ExportRate                   uint64
 		WestName, EastName, CPUs     string
 	}{
-		Name: s.Name(), WestDomain: "outside", EastDomain: "inside", TunSrc: TunSrc.String(),
-		Prefix: HostBAddrBitw.String() + "/128", K: k, N: n, TraceType: s.TraceType, ExtFlags: s.ExtFlags, TraceSize: s.TraceSize,
+		Name: s.Name(), WestDomain: "outside", EastDomain: "inside", TunSrc: plan.TunSrc.String(),
+		Prefix: plan.HostBAddr.String() + "/128", K: k, N: n, TraceType: s.TraceType, ExtFlags: s.ExtFlags, TraceSize: s.TraceSize,
 		Workers: max(s.Workers, 1), AttachMode: co.AttachMode, Steer: s.Steer, ExportRate: co.ExportRate,
 		WestName: co.West, EastName: co.East, CPUs: co.CPUs,
 	}
 	if v.WestName == "" {
-		v.WestName = West
+		v.WestName = plan.West
 	}
 	if v.EastName == "" {
-		v.EastName = East
+		v.EastName = plan.East
 	}
 	if v.AttachMode == "" {
 		v.AttachMode = policy.AttachAuto.String()
@@ -386,13 +387,13 @@ func DexplaneConfig(s Scenario, co ConfigOptions) ([]byte, error) {
 	case RoleEncapInline:
 		v.Route, v.Mode = true, "inline"
 	case RoleEncapIP6IP6, RoleEncapIP6IP6TunSrc:
-		v.Route, v.Mode, v.TunDst = true, "encap", TunDst.String()
+		v.Route, v.Mode, v.TunDst = true, "encap", plan.TunDst.String()
 		v.ExplicitTunSrc = s.Role == RoleEncapIP6IP6TunSrc
 	case RoleTransit:
 		v.WestDomain = "inside"
 	case RoleDecap:
 		v.WestDomain, v.EastDomain = "inside", "outside"
-		v.Decap, v.TunDst = true, TunDst.String()
+		v.Decap, v.TunDst = true, plan.TunDst.String()
 	default:
 		return nil, fmt.Errorf("scenario %s: unknown role %q", s.Name(), s.Role)
 	}

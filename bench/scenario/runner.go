@@ -10,6 +10,7 @@ import (
 
 	"github.com/dexplane/dexplane/bench/gen"
 	"github.com/dexplane/dexplane/dataplane/packet"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 )
 
 // Options configure a run of the matrix.
@@ -169,7 +170,7 @@ func Run(ctx context.Context, o Options) (rows []Row, err error) {
 // Stream returns the generator stream for scenario s on testbed tb.
 func Stream(s Scenario, tb *Testbed, flows int) (gen.StreamSpec, error) {
 	spec := gen.StreamSpec{
-		Size: s.Size, Src: HostAAddr, Dst: tb.HostBAddr(), SrcPort: 40000, DstPort: 5001,
+		Size: s.Size, Src: plan.HostAAddr, Dst: tb.HostBAddr(), SrcPort: 40000, DstPort: 5001,
 		Spread: gen.Spread{SrcPorts: flows},
 		DEX:    gen.DEX{DEX: packet.DEX{Namespace: 123, TraceType: s.TraceType, ExtFlags: s.ExtFlags, FlowID: 0x1000}, TraceSize: s.TraceSize},
 	}
@@ -187,7 +188,7 @@ func Stream(s Scenario, tb *Testbed, flows int) (gen.StreamSpec, error) {
 		spec.Mode, spec.K, spec.N = packet.EncapInline, k, n
 	case RoleDecap:
 		spec.Mode, spec.K, spec.N = packet.EncapIP6IP6, k, n
-		spec.TunSrc, spec.TunDst = netip.MustParseAddr("2001:db8:ff::9"), TunDst
+		spec.TunSrc, spec.TunDst = netip.MustParseAddr("2001:db8:ff::9"), plan.TunDst
 	default:
 		return spec, fmt.Errorf("unknown role %q", s.Role)
 	}
@@ -227,7 +228,7 @@ func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag str
 		}
 		genQueues = s.Workers
 	}
-	src, dst, err := gen.ResolveMACs(tb.HostA(), HostIf, spec.Dst)
+	src, dst, err := gen.ResolveMACs(tb.HostA(), plan.HostIf, spec.Dst)
 	if err != nil {
 		return fail(err)
 	}
@@ -280,8 +281,8 @@ func measureOne(ctx context.Context, tb *Testbed, s Scenario, o Options, tag str
 		return fail(fmt.Errorf("unknown DUT %q", s.DUT))
 	}
 	mc := gen.MeasureConfig{
-		Gen:       gen.GenConfig{Netns: tb.HostA(), Iface: HostIf, Stream: spec, Rate: o.Rate, Queues: genQueues},
-		SinkNetns: tb.HostB(), SinkIface: HostIf, SinkQueues: max(tb.Queues, 1),
+		Gen:       gen.GenConfig{Netns: tb.HostA(), Iface: plan.HostIf, Stream: spec, Rate: o.Rate, Queues: genQueues},
+		SinkNetns: tb.HostB(), SinkIface: plan.HostIf, SinkQueues: max(tb.Queues, 1),
 		Warmup: o.Warmup, Duration: o.Duration,
 		DUT: dut.CPU(), Progress: progress,
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/dexplane/dexplane/bench/gen"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 )
 
 // Testbed is one topology built by scripts/testbed.sh (the shell twin of
@@ -34,31 +35,12 @@ func (t *Testbed) HostB() string { return t.Prefix + "-host-b" }
 // DUT returns the namespace of the device under test.
 func (t *Testbed) DUT() string { return t.Prefix + "-dut" }
 
-// Interface names in the testbeds: hosts have eth0, the dut has west
-// (port 0, towards host-a) and east (port 1, towards host-b).
-const (
-	HostIf = "eth0"
-	West   = "west"
-	East   = "east"
-)
-
-// Addresses of the testbeds (scripts/testbed.sh header).
-var (
-	HostAAddr       = netip.MustParseAddr("2001:db8:1::a")
-	HostBAddrBitw   = netip.MustParseAddr("2001:db8:1::b")
-	HostBAddrRouter = netip.MustParseAddr("2001:db8:2::b")
-	// TunSrc and TunDst are the outer addresses of ip6ip6 traffic: the
-	// dut's node address (encap source) and the decapsulation endpoint.
-	TunSrc = netip.MustParseAddr("2001:db8:ff::1")
-	TunDst = netip.MustParseAddr("2001:db8:ff::2")
-)
-
 // HostBAddr returns host-b's IPv6 address in this topology.
 func (t *Testbed) HostBAddr() netip.Addr {
 	if t.Topology == "router" {
-		return HostBAddrRouter
+		return plan.RouterHostBAddr
 	}
-	return HostBAddrBitw
+	return plan.HostBAddr
 }
 
 // Up builds the testbed (removing a stale one with the same prefix first).
@@ -87,7 +69,7 @@ func (t *Testbed) SteerRPS(cpu int) error {
 	if cpu >= 0 {
 		mask = fmt.Sprintf("%x", uint64(1)<<cpu)
 	}
-	for _, port := range []string{West, East} {
+	for _, port := range []string{plan.West, plan.East} {
 		path := "/sys/class/net/" + port + "/queues/rx-*/rps_cpus"
 		// ip netns exec mounts the namespace's own /sys.
 		out, err := exec.Command("ip", "netns", "exec", t.DUT(), "sh", "-c", "for f in "+path+"; do echo "+mask+" > $f; done").CombinedOutput()
@@ -102,9 +84,9 @@ func (t *Testbed) SteerRPS(cpu int) error {
 func (t *Testbed) RxQueues() (int, error) {
 	n := 0
 	err := gen.InNetns(t.DUT(), func() error {
-		l, err := netlink.LinkByName(West)
+		l, err := netlink.LinkByName(plan.West)
 		if err != nil {
-			return fmt.Errorf("dut %s: %w", West, err)
+			return fmt.Errorf("dut %s: %w", plan.West, err)
 		}
 		n = l.Attrs().NumRxQueues
 		return nil

@@ -134,7 +134,7 @@ func startPrometheus(t *testing.T, prom, target string) (web string, p *testutil
 	dir := t.TempDir()
 	cfg := fmt.Sprintf("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: dexplane-collect\n    static_configs: [{targets: ['%s']}]\n", target)
 	config := testutil.WriteFile(t, filepath.Join(dir, "prometheus.yml"), []byte(cfg))
-	web = testutil.FreeTCPAddr(t)
+	web = testutil.FreeAddr(t, "tcp").String()
 	return web, testutil.Start(t, prom, "--config.file="+config, "--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+web)
 }
 

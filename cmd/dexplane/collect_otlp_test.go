@@ -129,7 +129,7 @@ func TestCollectOTLP(t *testing.T) {
 	go sink.Serve(sl)
 	defer sink.Close()
 
-	recv := testutil.FreeTCPAddr(t)
+	recv := testutil.FreeAddr(t, "tcp").String()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`receivers:
   otlp:

@@ -336,7 +336,7 @@ func TestExporterTLSToOpenSSL(t *testing.T) {
 		{"wrong CA", "-tls1_3", p.wrongCACert, p.wrongKey, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := testutil.FreeTCPAddr(t)
+			addr := testutil.FreeAddr(t, "tcp").String()
 			// s_server ends a session when its stdin ends: give it one that
 			// stays open.
 			stdin, keep := io.Pipe()

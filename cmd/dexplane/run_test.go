@@ -9,6 +9,7 @@ import (
 
 	"github.com/dexplane/dexplane/dataplane/policy"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/internal/testutil"
 	"github.com/dexplane/dexplane/internal/xsktest"
 )
@@ -81,7 +82,7 @@ dataplane:
 			if err := p.WaitLog("dataplane: started", 10*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			if id, _ := dut.XDPProgID(testbed.West); id == 0 {
+			if id, _ := dut.XDPProgID(plan.West); id == 0 {
 				t.Errorf("no XDP program on west while running")
 			}
 			if err := tb.HostA.Ping(tb.AddrB, 3); err != nil {
@@ -101,7 +102,7 @@ dataplane:
 					t.Errorf("output lacks %q:\n%s", want, out)
 				}
 			}
-			for _, p := range []string{testbed.West, testbed.East} {
+			for _, p := range []string{plan.West, plan.East} {
 				if id, err := dut.XDPProgID(p); err != nil || id != 0 {
 					t.Errorf("%s: XDP program %d left after SIGTERM (%v)", p, id, err)
 				}

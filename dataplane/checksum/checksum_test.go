@@ -8,15 +8,9 @@ import (
 	"testing"
 
 	"github.com/dexplane/dexplane/dataplane/handle"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-)
-
-var (
-	srcIP = net.ParseIP("2001:db8:a::a")
-	dstIP = net.ParseIP("2001:db8:b::b")
-	tunS  = net.ParseIP("2001:db8:ffff::1")
-	tunD  = net.ParseIP("2001:db8:ffff::4")
 )
 
 // dexHbH is a Hop-by-Hop header (Next Header filled by gopacket) holding an
@@ -34,7 +28,7 @@ func dexOption() *layers.IPv6HopByHopOption {
 func frame(t testing.TB, shape string, proto layers.IPProtocol, payload int) []byte {
 	t.Helper()
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv6}
-	inner := &layers.IPv6{Version: 6, HopLimit: 64, SrcIP: srcIP, DstIP: dstIP, NextHeader: proto}
+	inner := &layers.IPv6{Version: 6, HopLimit: 64, SrcIP: plan.HostAAddr.AsSlice(), DstIP: plan.HostBAddr.AsSlice(), NextHeader: proto}
 	var ls []gopacket.SerializableLayer
 	ls = append(ls, eth)
 	switch shape {
@@ -50,7 +44,7 @@ func frame(t testing.TB, shape string, proto layers.IPProtocol, payload int) []b
 		inner.HopByHop.Options = []*layers.IPv6HopByHopOption{dexOption(), {OptionType: 1}}
 		ls = append(ls, inner)
 	case "ip6ip6-dex":
-		outer := &layers.IPv6{Version: 6, HopLimit: 64, SrcIP: tunS, DstIP: tunD, NextHeader: layers.IPProtocolIPv6HopByHop}
+		outer := &layers.IPv6{Version: 6, HopLimit: 64, SrcIP: plan.TunSrc.AsSlice(), DstIP: plan.TunDst.AsSlice(), NextHeader: layers.IPProtocolIPv6HopByHop}
 		outer.HopByHop = &layers.IPv6HopByHop{}
 		outer.HopByHop.NextHeader = layers.IPProtocolIPv6
 		outer.HopByHop.Options = []*layers.IPv6HopByHopOption{dexOption(), {OptionType: 1}}

@@ -12,6 +12,7 @@ import (
 	"github.com/dexplane/dexplane/dataplane/handle"
 	"github.com/dexplane/dexplane/dataplane/xsk"
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/internal/xskprog"
 	"github.com/dexplane/dexplane/internal/xsktest"
 )
@@ -23,7 +24,7 @@ func bitwWorker(t *testing.T, what xskprog.Match, h handle.Handler, opts ...func
 	tb := testbed.New(t, testbed.Bitw)
 	xsktest.NoTxChecksumOffload(t, tb)
 	dut := tb.DUT()
-	west, east := dut.MustIfindex(t, testbed.West), dut.MustIfindex(t, testbed.East)
+	west, east := dut.MustIfindex(t, plan.West), dut.MustIfindex(t, plan.East)
 	var w *xsk.Worker
 	err := dut.Do(func() error {
 		var steers [2]*xskprog.Program

@@ -83,7 +83,7 @@ func TestRouteOverhead(t *testing.T) {
 // resolve is ⚠, a UDP collector with a route is ✓, a malformed address ✗.
 func TestCollectorChecks(t *testing.T) {
 	up := testutil.ListenAndClose(t, "127.0.0.1:0")
-	closedAddr := testutil.FreeTCPAddr(t)
+	closedAddr := testutil.FreeAddr(t, "tcp").String()
 	tg := &Target{Collectors: []Collector{
 		{"tcp", up.String()},
 		{"tcp", closedAddr},

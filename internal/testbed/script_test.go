@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
 
@@ -31,11 +32,11 @@ func TestScript(t *testing.T) {
 		t.Cleanup(func() { testutil.Run(t, script, "down", topo, prefix) })
 		run("up", topo, prefix)
 		a := &Netns{Name: prefix + "-host-a"}
-		if id, err := a.XDPProgID(HostIf); err != nil || id == 0 {
-			t.Errorf("%s: host-a %s has no XDP_PASS program (id %d, %v)", topo, HostIf, id, err)
+		if id, err := a.XDPProgID(plan.HostIf); err != nil || id == 0 {
+			t.Errorf("%s: host-a %s has no XDP_PASS program (id %d, %v)", topo, plan.HostIf, id, err)
 		}
 		if topo == "router" {
-			for _, dst := range []string{RouterHostBAddr.String(), RouterHostBAddr4.String()} {
+			for _, dst := range []string{plan.RouterHostBAddr.String(), plan.RouterHostBAddr4.String()} {
 				if out, err := a.Run("ping", "-c", "2", "-i", "0.05", "-W", "1", dst); err != nil {
 					t.Errorf("router: ping %s: %v\n%s", dst, err, out)
 				}

@@ -31,6 +31,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 )
 
 // Interface names inside a wire namespace: WireWest faces the bump node on
@@ -57,8 +59,8 @@ func (tb *Testbed) addWire(t testing.TB, i int) {
 	// New devices in w (including veths moved in) start with IPv6 off.
 	w.Sysctl(t, "net.ipv6.conf.default.disable_ipv6", "1")
 	w.Sysctl(t, "net.ipv6.conf.all.disable_ipv6", "1")
-	VethQueues(t, tb.Queues, tb.Bumps[i], East, PortMAC(i+1, 1), w, WireWest, WireMAC(i, 0))
-	VethQueues(t, tb.Queues, w, WireEast, WireMAC(i, 1), tb.Bumps[i+1], West, PortMAC(i+2, 0))
+	VethQueues(t, tb.Queues, tb.Bumps[i], plan.East, plan.PortMAC(i+1, 1), w, WireWest, WireMAC(i, 0))
+	VethQueues(t, tb.Queues, w, WireEast, WireMAC(i, 1), tb.Bumps[i+1], plan.West, plan.PortMAC(i+2, 0))
 	w.mustIP(t, "link", "add", WireBridge, "type", "bridge", "stp_state", "0", "mcast_snooping", "0")
 	w.mustIP(t, "link", "set", WireBridge, "addrgenmode", "none")
 	for _, ifname := range []string{WireBridge, WireWest, WireEast} {
@@ -82,7 +84,7 @@ func (tb *Testbed) addWire(t testing.TB, i int) {
 func (tb *Testbed) hostsChecksumTx(t testing.TB) {
 	t.Helper()
 	for _, h := range []*Netns{tb.HostA, tb.HostB} {
-		h.MustRun(t, "ethtool", "-K", HostIf, "tx", "off")
+		h.MustRun(t, "ethtool", "-K", plan.HostIf, "tx", "off")
 	}
 }
 

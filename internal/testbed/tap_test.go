@@ -3,6 +3,8 @@ package testbed
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 )
 
 // TestDomain4TapCapture proves the point of Domain4Tap: with every bump node
@@ -19,8 +21,8 @@ func TestDomain4TapCapture(t *testing.T) {
 		t.Fatal("ping crossed bumps that have no forwarding program")
 	}
 	for _, n := range tb.Bumps {
-		attachRedirect(t, n, West, n.MustIfindex(t, East))
-		attachRedirect(t, n, East, n.MustIfindex(t, West))
+		attachRedirect(t, n, plan.West, n.MustIfindex(t, plan.East))
+		attachRedirect(t, n, plan.East, n.MustIfindex(t, plan.West))
 	}
 	dir := t.TempDir()
 	type tap struct {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -46,8 +47,8 @@ func TestTopologies(t *testing.T) {
 					t.Fatal("ping crossed a bump that has no forwarding program")
 				}
 				for _, n := range tb.Bumps {
-					attachRedirect(t, n, West, n.MustIfindex(t, East))
-					attachRedirect(t, n, East, n.MustIfindex(t, West))
+					attachRedirect(t, n, plan.West, n.MustIfindex(t, plan.East))
+					attachRedirect(t, n, plan.East, n.MustIfindex(t, plan.West))
 				}
 			}
 			for _, dst := range []netip.Addr{tb.AddrB, tb.AddrB4} {
@@ -58,10 +59,10 @@ func TestTopologies(t *testing.T) {
 			if err := tb.HostB.Ping(tb.AddrA, 3); err != nil {
 				t.Errorf("host-b → %v: %v", tb.AddrA, err)
 			}
-			out := tb.HostA.MustRun(t, "ip", "-d", "link", "show", HostIf)
-			for _, want := range []string{"numtxqueues 1", "numrxqueues 1", "addrgenmode none", "xdp", HostAMAC} {
+			out := tb.HostA.MustRun(t, "ip", "-d", "link", "show", plan.HostIf)
+			for _, want := range []string{"numtxqueues 1", "numrxqueues 1", "addrgenmode none", "xdp", plan.HostAMAC} {
 				if !strings.Contains(out, want) {
-					t.Errorf("host-a %s lacks %q:\n%s", HostIf, want, out)
+					t.Errorf("host-a %s lacks %q:\n%s", plan.HostIf, want, out)
 				}
 			}
 		})
@@ -90,7 +91,7 @@ func TestDoEntersNamespace(t *testing.T) {
 }
 
 func TestPortMAC(t *testing.T) {
-	if got := PortMAC(3, 1); got != "02:00:00:00:03:02" {
+	if got := plan.PortMAC(3, 1); got != "02:00:00:00:03:02" {
 		t.Errorf("PortMAC(3,1) = %s", got)
 	}
 }

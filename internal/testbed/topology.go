@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 )
 
 // Topology names a prebuilt testbed. scripts/testbed.sh builds the same
 // topologies (with its own namespace names) from the shell.
 //
-// Addressing (identical in every testbed; MACs are locally administered):
+// Shapes (the addressing is identical in every testbed):
 //
 //	bitw:    host-a ── dut ── host-b           one L2 segment through the bump
 //	domain4: host-a ── r1 ── r2 ── r3 ── r4 ── host-b   (RFC 9326 paper, Fig. 2)
@@ -22,12 +23,7 @@ import (
 //	         domain4 with a capture point on every link between bump nodes
 //	         (see tap.go; Go only, scripts/testbed.sh does not build it)
 //
-//	host-a eth0  02:00:00:00:00:0a  2001:db8:1::a/64  192.0.2.1/24
-//	host-b eth0  02:00:00:00:00:0b  2001:db8:1::b/64  192.0.2.2/24      (bitw, domain4)
-//	                                2001:db8:2::b/64  198.51.100.2/24   (router)
-//	node N west  02:00:00:00:0N:01  (port 0, faces host-a)  dut is N=1, rN is N
-//	node N east  02:00:00:00:0N:02  (port 1, faces host-b)
-//	router dut:  west 2001:db8:1::1/64 192.0.2.254/24, east 2001:db8:2::1/64 198.51.100.254/24
+// Interface names, MACs and addresses are those of package [plan].
 //
 // In bitw and domain4 the hosts hold each other's MAC as a permanent IPv6
 // neighbour; the bump nodes' ports have no addresses and IPv6 disabled, so
@@ -51,38 +47,6 @@ const (
 	// transmit with XDP; see Testbed.Wires and Testbed.TapPoint.
 	Domain4Tap Topology = "domain4tap"
 )
-
-// Port names on bump nodes: port 0 faces host-a, port 1 faces host-b.
-const (
-	West = "west"
-	East = "east"
-	// HostIf is the single interface of host-a and host-b.
-	HostIf = "eth0"
-)
-
-// Well-known addresses, see Topology.
-var (
-	HostAMAC = "02:00:00:00:00:0a"
-	HostBMAC = "02:00:00:00:00:0b"
-
-	HostAAddr  = netip.MustParseAddr("2001:db8:1::a")
-	HostBAddr  = netip.MustParseAddr("2001:db8:1::b") // bitw, domain4
-	HostAAddr4 = netip.MustParseAddr("192.0.2.1")
-	HostBAddr4 = netip.MustParseAddr("192.0.2.2") // bitw, domain4
-
-	RouterHostBAddr  = netip.MustParseAddr("2001:db8:2::b")
-	RouterHostBAddr4 = netip.MustParseAddr("198.51.100.2")
-	RouterWestAddr   = netip.MustParseAddr("2001:db8:1::1")
-	RouterEastAddr   = netip.MustParseAddr("2001:db8:2::1")
-	RouterWestAddr4  = netip.MustParseAddr("192.0.2.254")
-	RouterEastAddr4  = netip.MustParseAddr("198.51.100.254")
-)
-
-// PortMAC returns the MAC of a bump node's port: node is 1 for the dut and
-// N for rN; port 0 is west, 1 is east.
-func PortMAC(node, port int) string {
-	return fmt.Sprintf("02:00:00:00:%02x:%02x", node, port+1)
-}
 
 // Testbed is a built topology. All namespaces are removed by t.Cleanup.
 type Testbed struct {
@@ -127,7 +91,7 @@ func NewQueues(t testing.TB, topo Topology, queues int) *Testbed {
 	default:
 		t.Fatalf("testbed: unknown topology %q (want bitw, router, domain4 or domain4tap)", topo)
 	}
-	tb := &Testbed{Topology: topo, AddrA: HostAAddr, AddrB: HostBAddr, AddrA4: HostAAddr4, AddrB4: HostBAddr4, Queues: queues}
+	tb := &Testbed{Topology: topo, AddrA: plan.HostAAddr, AddrB: plan.HostBAddr, AddrA4: plan.HostAAddr4, AddrB4: plan.HostBAddr4, Queues: queues}
 	tb.HostA = NewNetns(t, "host-a")
 	for i := 1; i <= nbumps; i++ {
 		name := "dut"
@@ -139,23 +103,23 @@ func NewQueues(t testing.TB, topo Topology, queues int) *Testbed {
 	tb.HostB = NewNetns(t, "host-b")
 
 	// Wire host-a ── bump1 ── … ── bumpN ── host-b.
-	VethQueues(t, queues, tb.HostA, HostIf, HostAMAC, tb.Bumps[0], West, PortMAC(1, 0))
+	VethQueues(t, queues, tb.HostA, plan.HostIf, plan.HostAMAC, tb.Bumps[0], plan.West, plan.PortMAC(1, 0))
 	for i := 0; i+1 < nbumps; i++ {
 		if topo == Domain4Tap {
 			tb.addWire(t, i)
 			continue
 		}
-		VethQueues(t, queues, tb.Bumps[i], East, PortMAC(i+1, 1), tb.Bumps[i+1], West, PortMAC(i+2, 0))
+		VethQueues(t, queues, tb.Bumps[i], plan.East, plan.PortMAC(i+1, 1), tb.Bumps[i+1], plan.West, plan.PortMAC(i+2, 0))
 	}
-	VethQueues(t, queues, tb.Bumps[nbumps-1], East, PortMAC(nbumps, 1), tb.HostB, HostIf, HostBMAC)
+	VethQueues(t, queues, tb.Bumps[nbumps-1], plan.East, plan.PortMAC(nbumps, 1), tb.HostB, plan.HostIf, plan.HostBMAC)
 
 	// Attach before any address exists: attaching changes the veth's
 	// features, and the host would then repeat its MLD reports.
 	for _, h := range []*Netns{tb.HostA, tb.HostB} {
-		if err := h.AttachPass(HostIf); err != nil {
+		if err := h.AttachPass(plan.HostIf); err != nil {
 			t.Fatalf("testbed: %v", err)
 		}
-		if err := h.DropMLDReports(t, HostIf); errors.Is(err, ebpf.ErrNotSupported) {
+		if err := h.DropMLDReports(t, plan.HostIf); errors.Is(err, ebpf.ErrNotSupported) {
 			t.Logf("testbed: hosts will send MLD reports: %v", err)
 		} else if err != nil {
 			t.Fatalf("testbed: %v", err)
@@ -175,14 +139,14 @@ func NewQueues(t testing.TB, topo Topology, queues int) *Testbed {
 
 func (tb *Testbed) buildBump(t testing.TB) {
 	a, b := tb.HostA, tb.HostB
-	a.AddAddr(t, HostIf, netip.PrefixFrom(HostAAddr, 64))
-	a.AddAddr(t, HostIf, netip.PrefixFrom(HostAAddr4, 24))
-	b.AddAddr(t, HostIf, netip.PrefixFrom(HostBAddr, 64))
-	b.AddAddr(t, HostIf, netip.PrefixFrom(HostBAddr4, 24))
-	a.AddNeigh(t, HostIf, HostBAddr, b.Ifaces[HostIf].MAC)
-	b.AddNeigh(t, HostIf, HostAAddr, a.Ifaces[HostIf].MAC)
+	a.AddAddr(t, plan.HostIf, netip.PrefixFrom(plan.HostAAddr, 64))
+	a.AddAddr(t, plan.HostIf, netip.PrefixFrom(plan.HostAAddr4, 24))
+	b.AddAddr(t, plan.HostIf, netip.PrefixFrom(plan.HostBAddr, 64))
+	b.AddAddr(t, plan.HostIf, netip.PrefixFrom(plan.HostBAddr4, 24))
+	a.AddNeigh(t, plan.HostIf, plan.HostBAddr, b.Ifaces[plan.HostIf].MAC)
+	b.AddNeigh(t, plan.HostIf, plan.HostAAddr, a.Ifaces[plan.HostIf].MAC)
 	for _, n := range tb.Bumps {
-		for _, p := range []string{West, East} {
+		for _, p := range []string{plan.West, plan.East} {
 			n.Sysctl(t, "net.ipv6.conf."+p+".disable_ipv6", "1")
 		}
 	}
@@ -190,25 +154,25 @@ func (tb *Testbed) buildBump(t testing.TB) {
 
 func (tb *Testbed) buildRouter(t testing.TB) {
 	a, d, b := tb.HostA, tb.Bumps[0], tb.HostB
-	tb.AddrB, tb.AddrB4 = RouterHostBAddr, RouterHostBAddr4
-	a.AddAddr(t, HostIf, netip.PrefixFrom(HostAAddr, 64))
-	a.AddAddr(t, HostIf, netip.PrefixFrom(HostAAddr4, 24))
-	d.AddAddr(t, West, netip.PrefixFrom(RouterWestAddr, 64))
-	d.AddAddr(t, West, netip.PrefixFrom(RouterWestAddr4, 24))
-	d.AddAddr(t, East, netip.PrefixFrom(RouterEastAddr, 64))
-	d.AddAddr(t, East, netip.PrefixFrom(RouterEastAddr4, 24))
-	b.AddAddr(t, HostIf, netip.PrefixFrom(RouterHostBAddr, 64))
-	b.AddAddr(t, HostIf, netip.PrefixFrom(RouterHostBAddr4, 24))
+	tb.AddrB, tb.AddrB4 = plan.RouterHostBAddr, plan.RouterHostBAddr4
+	a.AddAddr(t, plan.HostIf, netip.PrefixFrom(plan.HostAAddr, 64))
+	a.AddAddr(t, plan.HostIf, netip.PrefixFrom(plan.HostAAddr4, 24))
+	d.AddAddr(t, plan.West, netip.PrefixFrom(plan.RouterWestAddr, 64))
+	d.AddAddr(t, plan.West, netip.PrefixFrom(plan.RouterWestAddr4, 24))
+	d.AddAddr(t, plan.East, netip.PrefixFrom(plan.RouterEastAddr, 64))
+	d.AddAddr(t, plan.East, netip.PrefixFrom(plan.RouterEastAddr4, 24))
+	b.AddAddr(t, plan.HostIf, netip.PrefixFrom(plan.RouterHostBAddr, 64))
+	b.AddAddr(t, plan.HostIf, netip.PrefixFrom(plan.RouterHostBAddr4, 24))
 
-	a.AddRoute(t, netip.MustParsePrefix("::/0"), RouterWestAddr, HostIf)
-	a.AddRoute(t, netip.MustParsePrefix("0.0.0.0/0"), RouterWestAddr4, HostIf)
-	b.AddRoute(t, netip.MustParsePrefix("::/0"), RouterEastAddr, HostIf)
-	b.AddRoute(t, netip.MustParsePrefix("0.0.0.0/0"), RouterEastAddr4, HostIf)
+	a.AddRoute(t, netip.MustParsePrefix("::/0"), plan.RouterWestAddr, plan.HostIf)
+	a.AddRoute(t, netip.MustParsePrefix("0.0.0.0/0"), plan.RouterWestAddr4, plan.HostIf)
+	b.AddRoute(t, netip.MustParsePrefix("::/0"), plan.RouterEastAddr, plan.HostIf)
+	b.AddRoute(t, netip.MustParsePrefix("0.0.0.0/0"), plan.RouterEastAddr4, plan.HostIf)
 
-	a.AddNeigh(t, HostIf, RouterWestAddr, d.Ifaces[West].MAC)
-	d.AddNeigh(t, West, HostAAddr, a.Ifaces[HostIf].MAC)
-	d.AddNeigh(t, East, RouterHostBAddr, b.Ifaces[HostIf].MAC)
-	b.AddNeigh(t, HostIf, RouterEastAddr, d.Ifaces[East].MAC)
+	a.AddNeigh(t, plan.HostIf, plan.RouterWestAddr, d.Ifaces[plan.West].MAC)
+	d.AddNeigh(t, plan.West, plan.HostAAddr, a.Ifaces[plan.HostIf].MAC)
+	d.AddNeigh(t, plan.East, plan.RouterHostBAddr, b.Ifaces[plan.HostIf].MAC)
+	b.AddNeigh(t, plan.HostIf, plan.RouterEastAddr, d.Ifaces[plan.East].MAC)
 
 	d.Sysctl(t, "net.ipv6.conf.all.forwarding", "1")
 	d.Sysctl(t, "net.ipv4.ip_forward", "1")
@@ -244,11 +208,11 @@ func (tb *Testbed) NDBothWays(t testing.TB) {
 		n    *Netns
 		peer netip.Addr
 	}{{tb.HostA, tb.AddrB}, {tb.HostB, tb.AddrA}} {
-		h.n.MustRun(t, "ip", "neigh", "del", h.peer.String(), "dev", HostIf)
+		h.n.MustRun(t, "ip", "neigh", "del", h.peer.String(), "dev", plan.HostIf)
 		if err := h.n.Ping(h.peer, 2); err != nil {
 			t.Errorf("%s: ping6 %v after forgetting the neighbour (ND across the bump): %v", h.n.Node, h.peer, err)
 		}
-		out := h.n.MustRun(t, "ip", "-6", "neigh", "show", h.peer.String(), "dev", HostIf)
+		out := h.n.MustRun(t, "ip", "-6", "neigh", "show", h.peer.String(), "dev", plan.HostIf)
 		if !strings.Contains(out, "lladdr") || strings.Contains(out, "PERMANENT") {
 			t.Errorf("%s: no neighbour entry for %v learnt through ND: %q", h.n.Node, h.peer, out)
 		}

@@ -1,34 +1,43 @@
 package testutil
 
 import (
+	"io"
 	"net"
+	"net/netip"
 	"testing"
 )
 
-// FreeTCPAddr returns a loopback TCP address ("127.0.0.1:port") that nobody
-// listens on right now: bound, then closed again. Another process may take
-// the port before the caller uses it; tests use it for a peer that starts
-// later or for a port that must refuse connections.
-func FreeTCPAddr(t testing.TB) string {
+// FreeAddr returns a loopback address (127.0.0.1 and a port) on which
+// nothing listens for network "tcp", or nothing is bound for "udp", right
+// now: bound, then closed again. Another process may take the port before
+// the caller uses it; tests use it for a peer that starts later or for a
+// port that must refuse connections.
+func FreeAddr(t testing.TB, network string) netip.AddrPort {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var (
+		sock io.Closer
+		addr net.Addr
+		err  error
+	)
+	switch network {
+	case "tcp":
+		var l net.Listener
+		if l, err = net.Listen(network, "127.0.0.1:0"); err == nil {
+			sock, addr = l, l.Addr()
+		}
+	case "udp":
+		var pc net.PacketConn
+		if pc, err = net.ListenPacket(network, "127.0.0.1:0"); err == nil {
+			sock, addr = pc, pc.LocalAddr()
+		}
+	default:
+		t.Fatalf("testutil.FreeAddr: network %q: want tcp or udp", network)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// FreeUDPPort returns a loopback UDP port that nobody has bound right now
-// (see FreeTCPAddr for the caveat).
-func FreeUDPPort(t testing.TB) int {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
+	defer sock.Close()
+	return netip.MustParseAddrPort(addr.String())
 }
 
 // ListenAndClose listens on TCP address addr ("127.0.0.1:0" for any port)

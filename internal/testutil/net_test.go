@@ -6,10 +6,13 @@ import (
 )
 
 func TestFreeAddrs(t *testing.T) {
-	if p := FreeUDPPort(t); p <= 0 || p > 65535 {
-		t.Errorf("FreeUDPPort = %d", p)
+	for _, network := range []string{"tcp", "udp"} {
+		a := FreeAddr(t, network)
+		if !a.Addr().IsLoopback() || a.Port() == 0 {
+			t.Errorf("FreeAddr(%s) = %v, want a loopback address and a port", network, a)
+		}
 	}
-	addr := FreeTCPAddr(t)
+	addr := FreeAddr(t, "tcp").String()
 	if _, err := net.Dial("tcp", addr); err == nil {
 		t.Errorf("something listens on the free address %s", addr)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dexplane/dexplane/internal/testbed"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 )
 
 // NoTxChecksumOffload turns off TX checksum offload on the hosts' veths of
@@ -17,7 +18,7 @@ import (
 func NoTxChecksumOffload(t testing.TB, tb *testbed.Testbed) {
 	t.Helper()
 	for _, h := range []*testbed.Netns{tb.HostA, tb.HostB} {
-		h.MustRun(t, "ethtool", "-K", testbed.HostIf, "tx", "off")
+		h.MustRun(t, "ethtool", "-K", plan.HostIf, "tx", "off")
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/dexplane/dexplane/bench/scenario"
+	"github.com/dexplane/dexplane/internal/testbed/plan"
 )
 
 // runConfig prints the dexplane config of one scenario, for DUTs the
@@ -19,8 +20,8 @@ func runConfig(_ context.Context, args []string) int {
 	ext := fs.String("ext-flags", "0x00", "DEX extension flags")
 	steer := fs.String("steer", "all", "all or sampled")
 	workers := fs.Int("workers", 1, "queues/workers per port")
-	west := fs.String("west", scenario.West, "port 0 (towards the generator)")
-	east := fs.String("east", scenario.East, "port 1 (towards the sink)")
+	west := fs.String("west", plan.West, "port 0 (towards the generator)")
+	east := fs.String("east", plan.East, "port 1 (towards the sink)")
 	cpus := fs.String("cpus", "", "worker CPU list, e.g. 2-5")
 	attach := fs.String("attach", "auto", "XDP attach mode: auto, native, generic")
 	exportRate := fs.Uint64("export-rate", 0, "export.rate_limit.records_per_second (0: default)")
@@ -52,8 +53,8 @@ func runConfig(_ context.Context, args []string) int {
 // interrupted (for NIC testbeds; the netns runner attaches it itself).
 func runRedirect(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("redirect", flag.ContinueOnError)
-	west := fs.String("west", scenario.West, "port 0")
-	east := fs.String("east", scenario.East, "port 1")
+	west := fs.String("west", plan.West, "port 0")
+	east := fs.String("east", plan.East, "port 1")
 	netns := fs.String("netns", "", "network namespace of the ports")
 	attach := fs.String("attach", "auto", "XDP attach mode: auto, native, generic")
 	if err := fs.Parse(args); err != nil {
