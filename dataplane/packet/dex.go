@@ -84,15 +84,11 @@ func putDEXFields(b []byte, d *DEX) {
 // with the same checks as Parse (alignment aside). It is meant for callers
 // holding an option outside a frame; Parse already fills Packet.DEX.
 func DecodeDEXOption(opt []byte) (DEX, error) {
-	if len(opt) < 2 || opt[0] != OptIOAM && opt[0] != OptIOAMAlt {
-		return DEX{}, ErrLayout
+	dl, err := checkIOAMOption(opt, 2, ErrIOAMShort)
+	if err != nil {
+		return DEX{}, err
 	}
-	dl := int(opt[1])
 	switch {
-	case dl+2 > len(opt):
-		return DEX{}, ErrOptOverrun
-	case dl < 2:
-		return DEX{}, ErrIOAMShort
 	case opt[3] != IOAMTypeDirectExporting:
 		return DEX{}, ErrLayout
 	case dl < 10:
@@ -107,17 +103,34 @@ func DecodeDEXOption(opt []byte) (DEX, error) {
 // Option Type octet. PTO.Data is the offset of the node data area within opt
 // (12), PTO.DataLen its length.
 func DecodePTOOption(opt []byte) (PTO, error) {
-	if len(opt) < 4 || opt[0] != OptIOAM && opt[0] != OptIOAMAlt || opt[3] != IOAMTypePreallocTrace {
+	if len(opt) < 4 || opt[3] != IOAMTypePreallocTrace {
 		return PTO{}, ErrLayout
+	}
+	if _, err := checkIOAMOption(opt, 10, ErrPTOShort); err != nil {
+		return PTO{}, err
+	}
+	return decodePTO(opt, 0), nil
+}
+
+// checkIOAMOption makes the checks DecodeDEXOption and DecodePTOOption share
+// on an IOAM option opt (Option Type octet first), in this order: an IOAM
+// Option Type (0x31 or 0x11) with its Opt Data Len octet present, else
+// ErrLayout; the option's 2 + Opt Data Len octets within opt, else
+// ErrOptOverrun; an Opt Data Len of at least minLen, else short. It returns
+// the Opt Data Len. The IOAM Option-Type octet (opt[3]) is the caller's to
+// check: it lies inside the option only once the length checks have passed.
+func checkIOAMOption(opt []byte, minLen int, short error) (int, error) {
+	if len(opt) < 2 || opt[0] != OptIOAM && opt[0] != OptIOAMAlt {
+		return 0, ErrLayout
 	}
 	dl := int(opt[1])
 	switch {
 	case dl+2 > len(opt):
-		return PTO{}, ErrOptOverrun
-	case dl < 10:
-		return PTO{}, ErrPTOShort
+		return 0, ErrOptOverrun
+	case dl < minLen:
+		return 0, short
 	}
-	return decodePTO(opt, 0), nil
+	return dl, nil
 }
 
 // PutPad writes canonical padding of n octets at the start of b, as Linux

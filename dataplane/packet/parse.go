@@ -80,20 +80,11 @@ func ParseIPv6(b []byte, l3 int, p *Packet) error {
 // parseIPv6 does the work of ParseIPv6 on a zeroed (apart from link fields) p.
 func parseIPv6(b []byte, l3 int, p *Packet) error {
 	p.L3 = l3
-	if len(b)-l3 < IPv6Len {
-		p.ErrOff, p.ErrVal = l3, len(b)-l3
-		return ErrShortIPv6
+	plen, err := checkIPv6Header(b, l3, len(b), p, ErrShortIPv6, ErrIPVersion, ErrPayloadLength)
+	if err != nil {
+		return err
 	}
-	if b[l3]>>4 != 6 {
-		p.ErrOff, p.ErrVal = l3, int(b[l3]>>4)
-		return ErrIPVersion
-	}
-	plen := int(binary.BigEndian.Uint16(b[l3+4:]))
 	end := l3 + IPv6Len + plen
-	if end > len(b) {
-		p.ErrOff, p.ErrVal = l3+4, plen
-		return ErrPayloadLength
-	}
 	p.PayloadLen = plen
 	p.End = end
 	nh := b[l3+6]
@@ -126,7 +117,7 @@ func parseIPv6(b []byte, l3 int, p *Packet) error {
 	}
 	// Skip further outer extension headers up to an inner IPv6 header or
 	// the upper layer.
-	nh, off, err := skipExtHeaders(b, nh, off, end, false, p)
+	nh, off, err = skipExtHeaders(b, nh, off, end, false, p)
 	if err != nil {
 		return err
 	}
@@ -137,20 +128,11 @@ func parseIPv6(b []byte, l3 int, p *Packet) error {
 
 	// IPv6-in-IPv6: locate and check the inner header, then its L4.
 	p.Encap = EncapIP6IP6
-	if end-off < IPv6Len {
-		p.ErrOff, p.ErrVal = off, end-off
-		return ErrInnerShort
+	iplen, err := checkIPv6Header(b, off, end, p, ErrInnerShort, ErrInnerVersion, ErrInnerLength)
+	if err != nil {
+		return err
 	}
-	if b[off]>>4 != 6 {
-		p.ErrOff, p.ErrVal = off, int(b[off]>>4)
-		return ErrInnerVersion
-	}
-	iplen := int(binary.BigEndian.Uint16(b[off+4:]))
 	iend := off + IPv6Len + iplen
-	if iend > end {
-		p.ErrOff, p.ErrVal = off+4, iplen
-		return ErrInnerLength
-	}
 	p.Inner = off
 	if nh := b[off+6]; isTransport(nh) {
 		parseL4(b, nh, off+IPv6Len, iend, p)
@@ -162,6 +144,32 @@ func parseIPv6(b []byte, l3 int, p *Packet) error {
 	}
 	parseL4(b, nh, ioff, iend, p)
 	return nil
+}
+
+// checkIPv6Header checks the IPv6 header at offset off of b for a packet
+// that must end by limit (len(b) for the outer header, the outer packet's
+// end for the inner header of IPv6-in-IPv6), in this order: 40 octets
+// present, else errShort; version 6, else errVersion; off + 40 + Payload
+// Length within limit, else errLength. On error it sets p.ErrOff and
+// p.ErrVal; otherwise it returns the Payload Length. The caller passes the
+// sentinels of the header it checks (ErrShortIPv6, ErrIPVersion,
+// ErrPayloadLength for the outer one). Small enough to inline (keep it so:
+// Parse runs it on every packet).
+func checkIPv6Header(b []byte, off, limit int, p *Packet, errShort, errVersion, errLength error) (int, error) {
+	if limit-off < IPv6Len {
+		p.ErrOff, p.ErrVal = off, limit-off
+		return 0, errShort
+	}
+	if b[off]>>4 != 6 {
+		p.ErrOff, p.ErrVal = off, int(b[off]>>4)
+		return 0, errVersion
+	}
+	plen := int(binary.BigEndian.Uint16(b[off+4:]))
+	if plen > limit-off-IPv6Len {
+		p.ErrOff, p.ErrVal = off+4, plen
+		return 0, errLength
+	}
+	return plen, nil
 }
 
 // isTransport reports the upper-layer protocols most packets carry right
