@@ -24,11 +24,11 @@ func startNfacctd(t *testing.T, aggregate string) (port int, out string) {
 	t.Helper()
 	bin := testutil.NeedTool(t, "nfacctd", "Debian package pmacct")
 	dir := t.TempDir()
-	port = int(testutil.FreeAddr(t, "udp").Port())
 	prims, _ := filepath.Abs("iedefs/pmacct/primitives.lst")
 	out = filepath.Join(dir, "out.json")
 	conf := filepath.Join(dir, "nfacctd.conf")
-	testutil.WriteFile(t, conf, []byte(fmt.Sprintf(`daemonize: false
+	port, peer := startBound(t, func(port int) *testutil.Proc {
+		testutil.WriteFile(t, conf, []byte(fmt.Sprintf(`daemonize: false
 nfacctd_ip: 127.0.0.1
 nfacctd_port: %d
 aggregate_primitives: %s
@@ -38,8 +38,8 @@ print_output: json
 print_output_file: %s
 print_refresh_time: 1
 `, port, prims, aggregate, out)))
-	peer := startPeer(t, bin, "-f", conf)
-	waitBound(t, port, peer)
+		return startPeer(t, bin, "-f", conf)
+	})
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("nfacctd log:\n%s", peer.Log)
@@ -75,19 +75,41 @@ func startGoflow2Mapped(t *testing.T) (port int, out string) {
 func startGoflow2(t *testing.T, produce ...string) (port int, out string, log *testutil.LockedBuffer) {
 	t.Helper()
 	bin := testutil.GoBin(t, "goflow2", "install with: go install github.com/netsampler/goflow2/v2/cmd/goflow2@v2.2.6")
-	port = int(testutil.FreeAddr(t, "udp").Port())
 	out = filepath.Join(t.TempDir(), "goflow2.json")
-	args := append([]string{"-listen", fmt.Sprintf("netflow://127.0.0.1:%d?count=1&workers=1", port)}, produce...)
-	peer := startPeer(t, bin, append(args, "-format", "json", "-transport", "file", "-transport.file", out, "-addr", "")...)
-	waitBound(t, port, peer)
+	port, peer := startBound(t, func(port int) *testutil.Proc {
+		args := append([]string{"-listen", fmt.Sprintf("netflow://127.0.0.1:%d?count=1&workers=1", port)}, produce...)
+		return startPeer(t, bin, append(args, "-format", "json", "-transport", "file", "-transport.file", out, "-addr", "")...)
+	})
 	return port, out, peer.Log
 }
 
-// waitBound waits until some process has bound 127.0.0.1:port (our own
-// bind attempt fails), or fails t if peer exits first or 10 s pass.
-func waitBound(t *testing.T, port int, peer *testutil.Proc) {
+// startBound starts a peer with start on a free UDP port of 127.0.0.1 and
+// waits until it has bound the port. Another process (go test runs
+// packages in parallel) can take a free port before the peer binds it, so a
+// peer that exits before binding is started again on a new port, three
+// times at most; one that neither binds nor exits fails t.
+func startBound(t *testing.T, start func(port int) *testutil.Proc) (int, *testutil.Proc) {
 	t.Helper()
-	err := peer.WaitFor(fmt.Sprintf("bind of UDP port %d", port), 10*time.Second, func() bool {
+	var err error
+	for range 3 {
+		port := int(testutil.FreeAddr(t, "udp").Port())
+		peer := start(port)
+		if err = waitBound(port, peer); err == nil {
+			return port, peer
+		}
+		if !peer.Exited() {
+			break
+		}
+		t.Logf("peer exited before binding UDP port %d, trying another port:\n%s", port, peer.Log)
+	}
+	t.Fatal(err)
+	return 0, nil
+}
+
+// waitBound waits until some process has bound 127.0.0.1:port (our own
+// bind attempt fails); it fails if peer exits first or 10 s pass.
+func waitBound(port int, peer *testutil.Proc) error {
+	return peer.WaitFor(fmt.Sprintf("bind of UDP port %d", port), 10*time.Second, func() bool {
 		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			return true
@@ -95,9 +117,6 @@ func waitBound(t *testing.T, port int, peer *testutil.Proc) {
 		pc.Close()
 		return false
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // startPeer starts a peer process in a process group of its own and
