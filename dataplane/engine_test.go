@@ -207,13 +207,10 @@ func dropCounters(t *testing.T, tb *testbed.Testbed) map[string]uint64 {
 		}
 	}
 	for _, h := range []*testbed.Netns{tb.HostA, tb.HostB} {
-		out := h.MustRun(t, "cat", "/proc/net/snmp6")
-		for _, line := range strings.Split(out, "\n") {
-			f := strings.Fields(line)
-			if len(f) == 2 && (f[0] == "Udp6RcvbufErrors" || f[0] == "Udp6InErrors" || f[0] == "Udp6SndbufErrors" ||
-				strings.HasPrefix(f[0], "Ip6In") && (strings.HasSuffix(f[0], "Errors") || strings.HasSuffix(f[0], "Discards") || f[0] == "Ip6InNoRoutes")) {
-				v, _ := strconv.ParseUint(f[1], 10, 64)
-				m[h.Node+"/"+f[0]] = v
+		for name, v := range h.Snmp6(t) {
+			if name == "Udp6RcvbufErrors" || name == "Udp6InErrors" || name == "Udp6SndbufErrors" ||
+				strings.HasPrefix(name, "Ip6In") && (strings.HasSuffix(name, "Errors") || strings.HasSuffix(name, "Discards") || name == "Ip6InNoRoutes") {
+				m[h.Node+"/"+name] = v
 			}
 		}
 	}

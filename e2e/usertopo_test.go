@@ -144,7 +144,9 @@ func runUserTopo(t *testing.T, bin, gf, steer, mode string) {
 	nodes := []*testbed.Netns{u.e1, u.tr, u.dc}
 	names := []string{"e1", "tr", "dc"}
 	var gfOut [3]string
+	var rcvbufErrs [3]uint64 // each collector's namespace, before it starts
 	for i, n := range nodes {
+		rcvbufErrs[i] = n.Snmp6(t)["Udp6RcvbufErrors"]
 		gfOut[i] = filepath.Join(dir, names[i]+".goflow2")
 		testutil.StartCmd(t, n.Command(gf, "-listen", "netflow://"+utIPFIX+"?count=1&workers=1", "-produce", "raw", "-format", "json",
 			"-transport", "file", "-transport.file", gfOut[i], "-addr", ""))
@@ -251,9 +253,18 @@ func runUserTopo(t *testing.T, bin, gf, steer, mode string) {
 	for i, name := range names {
 		var got int
 		testutil.Within(10*time.Second, func() bool { got = goflow2Records(t, gfOut[i]); return got >= len(recs[0]) })
-		if got != len(recs[0]) {
-			t.Errorf("goflow2 decoded %d records from %s, want %d (e1's records)", got, name, len(recs[0]))
+		if got == len(recs[0]) {
+			continue
 		}
+		// UDP export to a collector that cannot keep up loses datagrams in
+		// the collector's socket buffer, where dexplane cannot see them;
+		// the kernel counts them. Only such a loss, proven by the counter,
+		// excuses a shortfall (seen under -race on 2 CPUs).
+		if lost := nodes[i].Snmp6(t)["Udp6RcvbufErrors"] - rcvbufErrs[i]; lost > 0 && got > 0 && got < len(recs[0]) {
+			t.Logf("goflow2 decoded %d of %s's %d records: its socket buffer overflowed %d times (Udp6RcvbufErrors)", got, name, len(recs[0]), lost)
+			continue
+		}
+		t.Errorf("goflow2 decoded %d records from %s, want %d (e1's records)", got, name, len(recs[0]))
 	}
 	t.Logf("records per node: %d (k/n stream: %d)", len(recs[0]), want)
 }

@@ -181,6 +181,25 @@ func (n *Netns) MustRun(t testing.TB, cmd string, args ...string) string {
 	return out
 }
 
+// Snmp6 returns the namespace's IPv6 protocol counters, /proc/net/snmp6
+// (Ip6InDiscards, Udp6RcvbufErrors, ...) read from inside it, by name.
+func (n *Netns) Snmp6(t testing.TB) map[string]uint64 {
+	t.Helper()
+	m := map[string]uint64{}
+	for _, line := range strings.Split(n.MustRun(t, "cat", "/proc/net/snmp6"), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		v, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			t.Fatalf("netns %s: /proc/net/snmp6: %q: %v", n.Name, line, err)
+		}
+		m[f[0]] = v
+	}
+	return m
+}
+
 // Command returns an exec.Cmd that runs cmd inside the namespace, for
 // long-running helpers (traffic generators, tcpdump) the caller starts
 // and stops itself.
