@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dexplane/dexplane/config"
+	"github.com/dexplane/dexplane/internal/metrics"
 	"github.com/dexplane/dexplane/internal/testbed"
 	"github.com/dexplane/dexplane/internal/testutil"
 )
@@ -52,6 +53,21 @@ func (n *dexNode) stop() error {
 		return fmt.Errorf("dexplane on %s: %w", n.name, err)
 	}
 	return nil
+}
+
+// nodeStats reads /stats of the node running in ns with metrics address
+// addr, with `bin stats --json`, as an operator would.
+func nodeStats(t testing.TB, bin string, ns *testbed.Netns, addr string) metrics.Stats {
+	t.Helper()
+	out, err := ns.Command(bin, "stats", "--addr", addr, "--json").Output()
+	if err != nil {
+		t.Fatalf("dexplane stats in %s: %v", ns.Node, err)
+	}
+	var s metrics.Stats
+	if err := json.Unmarshal(out, &s); err != nil {
+		t.Fatalf("dexplane stats in %s: %v\n%s", ns.Node, err, out)
+	}
+	return s
 }
 
 // saveConfig writes cfg as YAML to path and returns it as config.Load reads

@@ -14,7 +14,6 @@ package e2e
 // R2 exports under a low rate limit).
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -104,18 +103,10 @@ func (b *faultBed) ready() {
 	b.t.Fatalf("host-a cannot ping %v through the testbed", b.tb.AddrB)
 }
 
-// stats reads /stats of the node in ns with `dexplane stats --json`.
+// stats reads /stats of the node in ns (see nodeStats).
 func (b *faultBed) stats(ns *testbed.Netns) metrics.Stats {
 	b.t.Helper()
-	out, err := ns.Command(b.bin, "stats", "--addr", faultMetrics, "--json").Output()
-	if err != nil {
-		b.t.Fatalf("dexplane stats in %s: %v", ns.Node, err)
-	}
-	var s metrics.Stats
-	if err := json.Unmarshal(out, &s); err != nil {
-		b.t.Fatalf("dexplane stats in %s: %v\n%s", ns.Node, err, out)
-	}
-	return s
+	return nodeStats(b.t, b.bin, ns, faultMetrics)
 }
 
 // waitStats polls /stats of ns until ok accepts it or timeout passes, and

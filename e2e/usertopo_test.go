@@ -26,6 +26,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -221,6 +222,29 @@ func runUserTopo(t *testing.T, bin, gf, steer, mode string) {
 		}
 	})
 
+	// What the nodes and the kernel counted as lost, read before the nodes
+	// stop: a DEX packet lost between two nodes (a full AF_XDP ring under
+	// load, a veth queue) is exported by the first and not by the next, and
+	// a record lost on a node's export path (a full record ring, the rate
+	// limit, the local output) is missing from that node's output.
+	var lost uint64
+	for _, n := range nodes {
+		st := nodeStats(t, bin, n, utMetrics)
+		for _, p := range st.Ports {
+			for _, v := range p.Drops {
+				lost += v
+			}
+		}
+		if st.Export != nil {
+			for _, reason := range []string{"ring_full", "rate_limited", "encode_error", "output"} {
+				lost += st.Export.Drops[reason]
+			}
+		}
+	}
+	for _, n := range []*testbed.Netns{u.ha, u.e1, u.rt, u.tr, u.dc, u.hb} {
+		lost += interfaceDrops(t, n)
+	}
+
 	// Stop the nodes: they flush their outputs.
 	for _, d := range dex {
 		if err := d.stop(); err != nil {
@@ -247,26 +271,35 @@ func runUserTopo(t *testing.T, bin, gf, steer, mode string) {
 				name, got, want, utK, utN, utUDPCount)
 		}
 	}
-	if len(recs[0]) == 0 || len(recs[1]) != len(recs[0]) || len(recs[2]) != len(recs[0]) {
+	// Every DEX packet is exported once by each node it reaches; a node
+	// may export fewer than the one before it only by frames counted lost.
+	switch short := len(recs[0]) - len(recs[2]); {
+	case len(recs[0]) == 0 || len(recs[1]) > len(recs[0]) || len(recs[2]) > len(recs[1]):
 		t.Errorf("records: e1 %d, tr %d, dc %d; every DEX packet should be exported once by each node", len(recs[0]), len(recs[1]), len(recs[2]))
+	case uint64(short) > lost:
+		t.Errorf("records: e1 %d, tr %d, dc %d: %d short, but the nodes and interfaces counted only %d frames or records lost",
+			len(recs[0]), len(recs[1]), len(recs[2]), short, lost)
+	case short > 0:
+		t.Logf("records: e1 %d, tr %d, dc %d: %d short, within the %d frames or records the nodes and interfaces counted lost",
+			len(recs[0]), len(recs[1]), len(recs[2]), short, lost)
 	}
 	for i, name := range names {
 		var got int
-		testutil.Within(10*time.Second, func() bool { got = goflow2Records(t, gfOut[i]); return got >= len(recs[0]) })
-		if got == len(recs[0]) {
+		testutil.Within(10*time.Second, func() bool { got = goflow2Records(t, gfOut[i]); return got >= len(recs[i]) })
+		if got == len(recs[i]) {
 			continue
 		}
 		// UDP export to a collector that cannot keep up loses datagrams in
 		// the collector's socket buffer, where dexplane cannot see them;
 		// the kernel counts them. Only such a loss, proven by the counter,
 		// excuses a shortfall (seen under -race on 2 CPUs).
-		if lost := nodes[i].Snmp6(t)["Udp6RcvbufErrors"] - rcvbufErrs[i]; lost > 0 && got > 0 && got < len(recs[0]) {
-			t.Logf("goflow2 decoded %d of %s's %d records: its socket buffer overflowed %d times (Udp6RcvbufErrors)", got, name, len(recs[0]), lost)
+		if overflows := nodes[i].Snmp6(t)["Udp6RcvbufErrors"] - rcvbufErrs[i]; overflows > 0 && got > 0 && got < len(recs[i]) {
+			t.Logf("goflow2 decoded %d of %s's %d records: its socket buffer overflowed %d times (Udp6RcvbufErrors)", got, name, len(recs[i]), overflows)
 			continue
 		}
-		t.Errorf("goflow2 decoded %d records from %s, want %d (e1's records)", got, name, len(recs[0]))
+		t.Errorf("goflow2 decoded %d records from %s, want %d (the node's own output)", got, name, len(recs[i]))
 	}
-	t.Logf("records per node: %d (k/n stream: %d)", len(recs[0]), want)
+	t.Logf("records per node: %d (k/n stream: %d); frames or records counted lost: %d", len(recs[0]), want, lost)
 }
 
 // utTCP sends utTCPBytes of random data over a kernel TCP connection from
@@ -484,4 +517,20 @@ func utTenantRaw(t *testing.T, src, dstNS *testbed.Netns, count int) {
 		}
 		t.Errorf("tenant ip6ip6: %d of %d inner packets arrived at host-b byte for byte; missing %v", len(got), count, missing)
 	}
+}
+
+// interfaceDrops returns the frames the kernel dropped on the interfaces of
+// ns: the sum of their rx_dropped and tx_dropped counters.
+func interfaceDrops(t *testing.T, ns *testbed.Netns) uint64 {
+	t.Helper()
+	out := ns.MustRun(t, "sh", "-c", "cat /sys/class/net/*/statistics/rx_dropped /sys/class/net/*/statistics/tx_dropped")
+	var sum uint64
+	for _, f := range strings.Fields(out) {
+		v, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			t.Fatalf("%s interface drop counters: %q: %v", ns.Node, f, err)
+		}
+		sum += v
+	}
+	return sum
 }
