@@ -8,10 +8,11 @@ import (
 	"github.com/dexplane/dexplane/dataplane/policy"
 )
 
-// flowCacheSets is the number of sets of a node's flow cache, a power of
-// two; each set holds flowCacheWays entries of 64 octets (32 KiB in all).
+// flowCacheSets is the number of sets of a node's flow cache, 2^flowCacheBits;
+// each set holds flowCacheWays entries of 64 octets (32 KiB in all).
 const (
-	flowCacheSets = 256
+	flowCacheBits = 8
+	flowCacheSets = 1 << flowCacheBits
 	flowCacheWays = 2
 )
 
@@ -41,7 +42,7 @@ func (k *flowKey) fill(frame []byte, p *packet.Packet) {
 // set returns the index of k's set: one multiplicative hash of the words.
 func (k *flowKey) set() uint64 {
 	h := k[0] ^ k[1] ^ bits.RotateLeft64(k[2]^k[3], 32) ^ k[4]
-	return (h * 0x9E3779B97F4A7C15) >> (64 - 8) & (flowCacheSets - 1)
+	return (h * 0x9E3779B97F4A7C15) >> (64 - flowCacheBits)
 }
 
 // equal reports whether k and o are the same key, without branches.
@@ -57,19 +58,19 @@ func (k *flowKey) equal(o *flowKey) bool {
 type flowEntry struct {
 	key   flowKey
 	route *policy.Route // nil: no route matches the destination
-	gen   uint32        // Handler.gen the entry was filled under; 0 = empty
 	id    uint32        // Flow ID, when hasID
 	slot  uint32        // flow.Table.Find hint for id
+	valid bool          // filled since the cache was last emptied
 	hasID bool
 	// exportKnown says whether export (isExportTraffic) was computed.
 	exportKnown, export bool
 }
 
 // flowCache is a set-associative cache of flowEntry, two ways per set; a
-// miss fills the first way and moves its entry to the second. Entries are
-// valid for one generation of the Handler's view (Handler.gen, advanced by
-// every refresh), so a reload never sees a route, Flow ID seed or export
-// rule of an earlier snapshot, and nothing needs clearing.
+// miss fills the first way and moves its entry to the second. Every refresh
+// of the Handler's view empties it (32 KiB, once per reload), so a reload
+// never sees a route, Flow ID seed or export rule of an earlier snapshot,
+// and no entry keeps an old snapshot's routes alive.
 //
 // Only packets whose flow is described by their outer IPv6 header (no
 // tunnel) and that carry no IOAM are cached: for them the route (of the
@@ -97,15 +98,15 @@ func (n *Handler) flowOf(frame []byte, p *packet.Packet) *flowEntry {
 	var k flowKey
 	k.fill(frame, p)
 	set := &n.flowCache.sets[k.set()]
-	if e := &set[0]; e.gen == n.gen && e.key.equal(&k) {
+	if e := &set[0]; e.valid && e.key.equal(&k) {
 		return e
 	}
-	if e := &set[1]; e.gen == n.gen && e.key.equal(&k) {
+	if e := &set[1]; e.valid && e.key.equal(&k) {
 		return e
 	}
 	set[1] = set[0]
 	e := &set[0]
-	*e = flowEntry{key: k, gen: n.gen}
+	*e = flowEntry{key: k, valid: true}
 	e.route, _ = n.routes.lookup(n.view.routes, packet.Dst(frame, p.L3))
 	return e
 }
@@ -126,15 +127,4 @@ func (n *Handler) isExport(e *flowEntry, frame []byte, p *packet.Packet) bool {
 		e.export, e.exportKnown = n.isExportTraffic(frame, p), true
 	}
 	return e.export
-}
-
-// nextGen advances the generation that validates flow-cache entries (a new
-// view); at the wrap it empties the cache, so that no entry of 2^32
-// generations ago comes back.
-func (n *Handler) nextGen() {
-	n.gen++
-	if n.gen == 0 {
-		n.flowCache = flowCache{}
-		n.gen = 1
-	}
 }

@@ -149,7 +149,6 @@ type Handler struct {
 	flowCache flowCache  // in front of routes, Flow IDs and flows
 	scratch   flowEntry  // the entry of a packet flowCache does not hold
 	noRoutes  flowEntry  // the entry of every packet while there are no routes; always zero
-	gen       uint32     // the view's generation: validates flowCache entries
 	flowStats flow.Stats // last stats mirrored into ctr
 	// flowsMoved says that flows may have changed since flowStats: publish
 	// mirrors them then, once per batch.
@@ -345,7 +344,7 @@ func (n *Handler) refresh(s *policy.Snapshot) error {
 	}
 	n.view = v
 	n.routes.reset()
-	n.nextGen()
+	n.flowCache = flowCache{}
 	return nil
 }
 
