@@ -26,6 +26,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,6 +164,7 @@ func runUserTopo(t *testing.T, bin, gf, steer, mode string) {
 	}
 	// Kernel defaults: DAD runs on the hosts' and router's addresses.
 	testbed.WaitDAD(t, u.ha, u.rt, u.hb)
+	lossBefore := utPathLoss(t, bin, u)
 
 	t.Run("ping", func(t *testing.T) {
 		for _, c := range []struct {
@@ -222,28 +224,18 @@ func runUserTopo(t *testing.T, bin, gf, steer, mode string) {
 		}
 	})
 
-	// What the nodes and the kernel counted as lost, read before the nodes
-	// stop: a DEX packet lost between two nodes (a full AF_XDP ring under
-	// load, a veth queue) is exported by the first and not by the next, and
-	// a record lost on a node's export path (a full record ring, the rate
-	// limit, the local output) is missing from that node's output.
+	// What was counted lost on the path from e1 to dc while the traffic
+	// ran, read before the nodes stop (see utPathLoss).
+	lossAfter := utPathLoss(t, bin, u)
 	var lost uint64
-	for _, n := range nodes {
-		st := nodeStats(t, bin, n, utMetrics)
-		for _, p := range st.Ports {
-			for _, v := range p.Drops {
-				lost += v
-			}
-		}
-		if st.Export != nil {
-			for _, reason := range []string{"ring_full", "rate_limited", "encode_error", "output"} {
-				lost += st.Export.Drops[reason]
-			}
+	var moved []string
+	for name, v := range lossAfter {
+		if d := v - lossBefore[name]; d > 0 {
+			lost += d
+			moved = append(moved, fmt.Sprintf("%s +%d", name, d))
 		}
 	}
-	for _, n := range []*testbed.Netns{u.ha, u.e1, u.rt, u.tr, u.dc, u.hb} {
-		lost += interfaceDrops(t, n)
-	}
+	slices.Sort(moved)
 
 	// Stop the nodes: they flush their outputs.
 	for _, d := range dex {
@@ -277,27 +269,30 @@ func runUserTopo(t *testing.T, bin, gf, steer, mode string) {
 	case len(recs[0]) == 0 || len(recs[1]) > len(recs[0]) || len(recs[2]) > len(recs[1]):
 		t.Errorf("records: e1 %d, tr %d, dc %d; every DEX packet should be exported once by each node", len(recs[0]), len(recs[1]), len(recs[2]))
 	case uint64(short) > lost:
-		t.Errorf("records: e1 %d, tr %d, dc %d: %d short, but the nodes and interfaces counted only %d frames or records lost",
-			len(recs[0]), len(recs[1]), len(recs[2]), short, lost)
+		t.Errorf("records: e1 %d, tr %d, dc %d: %d short, but only %d frames or records were counted lost on the path %v",
+			len(recs[0]), len(recs[1]), len(recs[2]), short, lost, moved)
 	case short > 0:
-		t.Logf("records: e1 %d, tr %d, dc %d: %d short, within the %d frames or records the nodes and interfaces counted lost",
-			len(recs[0]), len(recs[1]), len(recs[2]), short, lost)
+		t.Logf("records: e1 %d, tr %d, dc %d: %d short, within the %d frames or records counted lost on the path %v",
+			len(recs[0]), len(recs[1]), len(recs[2]), short, lost, moved)
 	}
 	for i, name := range names {
-		var got int
-		testutil.Within(10*time.Second, func() bool { got = goflow2Records(t, gfOut[i]); return got >= len(recs[i]) })
+		var got, perMsg int
+		testutil.Within(10*time.Second, func() bool { got, perMsg = goflow2Records(t, gfOut[i]); return got >= len(recs[i]) })
 		if got == len(recs[i]) {
 			continue
 		}
 		// UDP export to a collector that cannot keep up loses datagrams in
 		// the collector's socket buffer, where dexplane cannot see them;
 		// the kernel counts them. Only such a loss, proven by the counter,
-		// excuses a shortfall (seen under -race on 2 CPUs).
-		if overflows := nodes[i].Snmp6(t)["Udp6RcvbufErrors"] - rcvbufErrs[i]; overflows > 0 && got > 0 && got < len(recs[i]) {
-			t.Logf("goflow2 decoded %d of %s's %d records: its socket buffer overflowed %d times (Udp6RcvbufErrors)", got, name, len(recs[i]), overflows)
+		// excuses a shortfall, and only as many records as the lost
+		// datagrams can have held (seen under -race on 2 CPUs).
+		overflows := nodes[i].Snmp6(t)["Udp6RcvbufErrors"] - rcvbufErrs[i]
+		if missing := len(recs[i]) - got; missing > 0 && uint64(missing) <= overflows*uint64(perMsg) {
+			t.Logf("goflow2 decoded %d of %s's %d records: its socket buffer overflowed %d times (Udp6RcvbufErrors), at most %d records a message",
+				got, name, len(recs[i]), overflows, perMsg)
 			continue
 		}
-		t.Errorf("goflow2 decoded %d records from %s, want %d (the node's own output)", got, name, len(recs[i]))
+		t.Errorf("goflow2 decoded %d records from %s, want %d (the node's own output; %d socket buffer overflows)", got, name, len(recs[i]), overflows)
 	}
 	t.Logf("records per node: %d (k/n stream: %d); frames or records counted lost: %d", len(recs[0]), want, lost)
 }
@@ -418,9 +413,8 @@ func utPayload(i int) []byte {
 }
 
 // goflow2Records counts the data records in a goflow2 JSON output file.
-func goflow2Records(t *testing.T, file string) int {
+func goflow2Records(t *testing.T, file string) (records, perMessage int) {
 	t.Helper()
-	n := 0
 	for _, l := range testutil.Lines(file) {
 		var m struct {
 			Message struct {
@@ -433,13 +427,15 @@ func goflow2Records(t *testing.T, file string) int {
 		if json.Unmarshal([]byte(l), &m) != nil {
 			continue
 		}
+		n := 0
 		for _, s := range m.Message.FlowSets {
 			if s.ID >= 256 {
 				n += len(s.Records)
 			}
 		}
+		records, perMessage = records+n, max(perMessage, n)
 	}
-	return n
+	return records, perMessage
 }
 
 // utHistogram counts records by role, destination and protocol (for
@@ -519,18 +515,60 @@ func utTenantRaw(t *testing.T, src, dstNS *testbed.Netns, count int) {
 	}
 }
 
-// interfaceDrops returns the frames the kernel dropped on the interfaces of
-// ns: the sum of their rx_dropped and tx_dropped counters.
-func interfaceDrops(t *testing.T, ns *testbed.Netns) uint64 {
+// utPathLoss returns, by name, the counters of what can be lost between e1
+// exporting a DEX packet's record and dc exporting its own: the nodes'
+// port drops other than their handlers' deliberate ones (a full AF_XDP
+// ring, a refused redirect, a device drop), tr's and dc's export drops
+// (their record ring, rate limit, encoder, local output), the kernel's
+// rx/tx_dropped on every interface of e1, rt, tr and dc, rt's IPv6
+// discards, and the machine's backlog drops (softnet_stat, not per
+// namespace). Callers subtract two readings.
+func utPathLoss(t *testing.T, bin string, u *userTopo) map[string]uint64 {
 	t.Helper()
-	out := ns.MustRun(t, "sh", "-c", "cat /sys/class/net/*/statistics/rx_dropped /sys/class/net/*/statistics/tx_dropped")
-	var sum uint64
-	for _, f := range strings.Fields(out) {
-		v, err := strconv.ParseUint(f, 10, 64)
-		if err != nil {
-			t.Fatalf("%s interface drop counters: %q: %v", ns.Node, f, err)
+	m := map[string]uint64{}
+	for _, n := range []*testbed.Netns{u.e1, u.tr, u.dc} {
+		st := nodeStats(t, bin, n, utMetrics)
+		for p, ps := range st.Ports {
+			for reason, v := range ps.Drops {
+				if reason != "handler" {
+					m[fmt.Sprintf("%s/port%d/%s", n.Node, p, reason)] = v
+				}
+			}
 		}
-		sum += v
+		if st.Export != nil && n != u.e1 {
+			for _, reason := range []string{"ring_full", "rate_limited", "encode_error", "output"} {
+				m[n.Node+"/export/"+reason] = st.Export.Drops[reason]
+			}
+		}
 	}
-	return sum
+	for _, n := range []*testbed.Netns{u.e1, u.rt, u.tr, u.dc} {
+		out := n.MustRun(t, "sh", "-c", "for f in /sys/class/net/*/statistics/[rt]x_dropped; do echo $f $(cat $f); done")
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 2 {
+				t.Fatalf("%s interface drop counters: %q", n.Node, line)
+			}
+			v, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil {
+				t.Fatalf("%s interface drop counters: %q: %v", n.Node, line, err)
+			}
+			m[n.Node+strings.TrimPrefix(f[0], "/sys/class/net")] = v
+		}
+	}
+	for name, v := range u.rt.Snmp6(t) {
+		if name == "Ip6InDiscards" || name == "Ip6OutDiscards" {
+			m["rt/"+name] = v
+		}
+	}
+	out := u.rt.MustRun(t, "cat", "/proc/net/softnet_stat")
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			v, err := strconv.ParseUint(f[1], 16, 64)
+			if err != nil {
+				t.Fatalf("softnet_stat: %q: %v", line, err)
+			}
+			m["softnet/dropped"] += v
+		}
+	}
+	return m
 }
