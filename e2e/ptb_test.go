@@ -88,15 +88,11 @@ func TestPTB(t *testing.T) {
 
 	// The next 1400-octet datagram is fragmented by host-a itself.
 	frags := func() uint64 {
-		out := a.MustRun(t, "cat", "/proc/net/snmp6")
-		for _, l := range strings.Split(out, "\n") {
-			if f := strings.Fields(l); len(f) == 2 && f[0] == "Ip6FragCreates" {
-				v, _ := strconv.ParseUint(f[1], 10, 64)
-				return v
-			}
+		v, ok := a.Snmp6(t)["Ip6FragCreates"]
+		if !ok {
+			t.Fatal("no Ip6FragCreates in host-a's /proc/net/snmp6")
 		}
-		t.Fatalf("no Ip6FragCreates in host-a's /proc/net/snmp6:\n%s", out)
-		return 0
+		return v
 	}
 	f0 := frags()
 	var werr error

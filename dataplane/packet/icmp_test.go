@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dexplane/dexplane/internal/testutil"
 )
 
 // ptbNode is the answering node's address in these tests.
@@ -262,9 +264,7 @@ func TestBuildPacketTooBigAllocatesNothing(t *testing.T) {
 // decode them with checksum validation: each must be an ICMPv6 Packet Too
 // Big with a good checksum and the expected MTU. Skipped without tshark.
 func TestBuildPacketTooBigTshark(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed")
-	}
+	testutil.NeedTool(t, "tshark", "apt-get install -y tshark")
 	var frames [][]byte
 	for _, ipLen := range []int{52, 1233, 1400} {
 		frame := bigPacket(t, ethHdr, ipLen, 0)

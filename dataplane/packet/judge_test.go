@@ -304,9 +304,7 @@ func tsharkVerdicts(t *testing.T, path string, n int) []string {
 // a Good UDP checksum (inner checksum for ip6ip6). A negative control shows
 // the same check catches broken frames.
 func TestTsharkJudge(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed (apt-get install -y tshark); skipping the tshark judge")
-	}
+	testutil.NeedTool(t, "tshark", "apt-get install -y tshark")
 	dir := t.TempDir()
 	good := judgeGood(t)
 	var frames [][]byte
