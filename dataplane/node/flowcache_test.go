@@ -16,7 +16,7 @@ import (
 // give: flow.Key.ID under the current seed, one sequence per Flow ID, the
 // current route (or none), the export-traffic exclusion of the current
 // collector port; with a route inserting DEX alone and one inserting a
-// trace too.
+// trace too. Every fifth flow is ICMPv6, keyed by its Flow Label.
 func TestFlowCache(t *testing.T) {
 	for _, trace := range []bool{false, true} {
 		t.Run(fmt.Sprintf("trace=%v", trace), func(t *testing.T) { testFlowCache(t, trace) })
@@ -55,18 +55,31 @@ func testFlowCache(t *testing.T, trace bool) {
 			src := fmt.Sprintf("2001:db8:1::%x", i%700)
 			dst := fmt.Sprintf("2001:db8::%x", 1+i%3)
 			sport, dport := uint16(1000+i), uint16(5001+i%2)
-			resetFrame(f, udpPacket(src, dst, sport, dport, 100))
+			proto, label := uint8(packet.ProtoUDP), uint32(0)
+			if i%5 == 0 {
+				// ICMPv6 echo requests between one pair of hosts: no
+				// ports, so only the Flow Label tells the flows apart.
+				src, dst = "2001:db8:1::ffff", "2001:db8::1"
+				proto, label, sport, dport = packet.ProtoICMPv6, uint32(1+i*13)&0xFFFFF, 0, 0
+			}
+			ip6 := udpPacket(src, dst, sport, dport, 100)
+			if proto == packet.ProtoICMPv6 {
+				ip6[1] = ip6[1]&0xF0 | byte(label>>16)
+				ip6[2], ip6[3] = byte(label>>8), byte(label)
+				ip6[6], ip6[40], ip6[41] = proto, 128, 0
+			}
+			resetFrame(f, ip6)
 			n.Handle(f)
 			out := parseOut(t, f)
 			routed := c.prefix == "2001:db8::/32"
-			export := int(dport) == c.exportTo
+			export := proto == packet.ProtoUDP && int(dport) == c.exportTo
 			if out.HasDEX != (routed && !export) || out.HasPTO != (trace && out.HasDEX) {
 				t.Fatalf("round %d flow %d: DEX %v, trace %v, routed %v, export traffic %v", round, i, out.HasDEX, out.HasPTO, routed, export)
 			}
 			if !out.HasDEX {
 				continue
 			}
-			k := flow.NewKey(netip.MustParseAddr(src).As16(), netip.MustParseAddr(dst).As16(), packet.ProtoUDP, sport, dport, 0)
+			k := flow.NewKey(netip.MustParseAddr(src).As16(), netip.MustParseAddr(dst).As16(), proto, sport, dport, label)
 			id := k.ID(c.seed)
 			if out.DEX.FlowID != id || out.DEX.Seq != nextSeq[id] {
 				t.Fatalf("round %d flow %d: flow id %#x seq %d, want %#x seq %d", round, i, out.DEX.FlowID, out.DEX.Seq, id, nextSeq[id])
