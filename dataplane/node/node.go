@@ -149,10 +149,7 @@ type Handler struct {
 	flowCache flowCache  // in front of routes, Flow IDs and flows
 	scratch   flowEntry  // the entry of a packet flowCache does not hold
 	noRoutes  flowEntry  // the entry of every packet while there are no routes; always zero
-	flowStats flow.Stats // last stats mirrored into ctr
-	// flowsMoved says that flows may have changed since flowStats: publish
-	// mirrors them then, once per batch.
-	flowsMoved bool
+	flowStats flow.Stats // last stats mirrored into ctr, once per batch by publish
 
 	pkt packet.Packet // parse scratch
 
@@ -409,9 +406,8 @@ func (n *Handler) EndBatch() {
 func (n *Handler) publish() {
 	n.ring.PublishCommits()
 	n.hot.publish(&n.ctr)
-	if n.flowsMoved {
+	if n.flows != nil {
 		n.syncFlowStats()
-		n.flowsMoved = false
 	}
 	if n.sampled != nil {
 		n.sampled.AddCount(n.nSampled)

@@ -120,7 +120,6 @@ func (n *Handler) encapTrace(s *policy.Snapshot, f *handle.Frame, in, out int, r
 	if d.HasSeq() {
 		n.flows.NextAt(slot, id, f.RxTime)
 		e.slot = uint32(slot)
-		n.flowsMoved = true // mirrored into ctr by publish
 	}
 	n.hot.dexInserted++
 	if r.Mode == policy.ModeEncap {

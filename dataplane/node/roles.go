@@ -121,7 +121,6 @@ func (n *Handler) encap(s *policy.Snapshot, f *handle.Frame, in, out int) handle
 	if d.HasSeq() {
 		n.flows.NextAt(slot, id, f.RxTime)
 		e.slot = uint32(slot) // a new flow (-1) is found by the next Find
-		n.flowsMoved = true   // mirrored into ctr by publish
 	}
 	n.hot.dexInserted++
 	if merge {
